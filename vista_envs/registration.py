@@ -1,0 +1,18 @@
+"""Registration of every vista-envs id with Gymnasium."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+# id -> entry point. Ids appear here as their environments land.
+_ENTRY_POINTS: dict[str, str] = {
+    "VisualQA-v0": "vista_envs.envs.visual_qa:VisualQAEnv",
+}
+ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
+
+
+def register_envs() -> None:
+    """Register every id (idempotent: ids already registered are left alone)."""
+    for env_id, entry_point in _ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)

@@ -1,0 +1,189 @@
+"""Drawing helpers shared by the task families: palette, shapes, fonts, text, noise, placement.
+
+Everything here is deterministic given its arguments (randomness comes in as a ``random.Random``),
+so a family that draws only through these helpers renders identically across processes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = [
+    "COLORS",
+    "COLOR_NAMES",
+    "SHAPES",
+    "Box",
+    "add_noise",
+    "blank",
+    "draw_shape",
+    "draw_text",
+    "font",
+    "jitter_color",
+    "place_circles",
+    "shape_bbox",
+    "text_size",
+]
+
+Box = tuple[int, int, int, int]
+RGB = tuple[int, int, int]
+
+# Named colours that a person (and a model) tells apart at a glance.
+COLORS: dict[str, RGB] = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (240, 210, 30),
+    "purple": (140, 60, 190),
+    "orange": (245, 140, 20),
+    "cyan": (30, 200, 210),
+    "brown": (130, 80, 40),
+    "gray": (128, 128, 128),
+    "pink": (245, 130, 190),
+}
+COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
+
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond", "star", "hexagon")
+
+
+def blank(size: tuple[int, int], color: RGB = (255, 255, 255)) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    """A new RGB canvas of ``size = (width, height)`` and a drawing context on it."""
+    image = Image.new("RGB", size, color)
+    return image, ImageDraw.Draw(image)
+
+
+@functools.lru_cache(maxsize=64)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled scalable font at ``size`` pixels (cached: loading costs ~1 ms)."""
+    return ImageFont.load_default(size=max(1, int(size)))
+
+
+def text_size(text: str, size: int) -> tuple[int, int]:
+    """Width and height in pixels of ``text`` drawn at font ``size``."""
+    left, top, right, bottom = font(size).getbbox(text)
+    return right - left, bottom - top
+
+
+def draw_text(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    size: int,
+    fill: RGB = (0, 0, 0),
+    anchor: str = "mm",
+) -> None:
+    """Draw ``text`` at ``xy``; ``anchor`` as in Pillow ("mm" = centred, "la" = left/top)."""
+    draw.text(xy, text, font=font(size), fill=fill, anchor=anchor)
+
+
+def _polygon(cx: float, cy: float, r: float, n: int, rotation: float, inner: float | None = None) -> list[tuple[float, float]]:
+    points = []
+    steps = n * 2 if inner else n
+    for i in range(steps):
+        radius = r if (inner is None or i % 2 == 0) else r * inner
+        angle = rotation + 2 * math.pi * i / steps - math.pi / 2
+        points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
+    return points
+
+
+def draw_shape(
+    draw: ImageDraw.ImageDraw,
+    shape: str,
+    center: tuple[float, float],
+    radius: float,
+    color: RGB,
+    outline: RGB | None = None,
+    rotation: float = 0.0,
+) -> None:
+    """Draw a filled ``shape`` (one of :data:`SHAPES`) inscribed in a circle of ``radius`` at ``center``.
+
+    ``rotation`` is in radians; circles ignore it.
+    """
+    cx, cy = center
+    width = max(1, int(radius / 8)) if outline else 0
+    if shape == "circle":
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=color, outline=outline, width=width)
+        return
+    if shape == "square":
+        points = _polygon(cx, cy, radius, 4, rotation + math.pi / 4)
+    elif shape == "triangle":
+        points = _polygon(cx, cy, radius, 3, rotation)
+    elif shape == "diamond":
+        points = [(cx, cy - radius), (cx + radius * 0.7, cy), (cx, cy + radius), (cx - radius * 0.7, cy)]
+        if rotation:
+            points = _rotate(points, center, rotation)
+    elif shape == "star":
+        points = _polygon(cx, cy, radius, 5, rotation, inner=0.45)
+    elif shape == "hexagon":
+        points = _polygon(cx, cy, radius, 6, rotation)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
+    draw.polygon(points, fill=color, outline=outline, width=width)
+
+
+def _rotate(points: Sequence[tuple[float, float]], center: tuple[float, float], angle: float) -> list[tuple[float, float]]:
+    cx, cy = center
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in points]
+
+
+def shape_bbox(center: tuple[float, float], radius: float, size: tuple[int, int]) -> Box:
+    """Integer pixel bbox ``(x0, y0, x1, y1)`` of a shape's enclosing circle, clipped to the image."""
+    cx, cy = center
+    w, h = size
+    return (
+        max(0, int(math.floor(cx - radius))),
+        max(0, int(math.floor(cy - radius))),
+        min(w - 1, int(math.ceil(cx + radius))),
+        min(h - 1, int(math.ceil(cy + radius))),
+    )
+
+
+def jitter_color(rng: random.Random, color: RGB, amount: int) -> RGB:
+    """``color`` with each channel moved by up to ``amount`` (keeps a named colour recognisable)."""
+    return tuple(min(255, max(0, c + rng.randint(-amount, amount))) for c in color)  # type: ignore[return-value]
+
+
+def place_circles(
+    rng: random.Random,
+    radii: Sequence[float],
+    size: tuple[int, int],
+    margin: float = 2.0,
+    allow_overlap: float = 0.0,
+    max_tries: int = 200,
+) -> list[tuple[float, float]] | None:
+    """Centres for circles of ``radii`` inside ``size`` without overlaps, or None if they do not fit.
+
+    ``allow_overlap`` in [0, 1) lets circles intrude that share of their radius into each other
+    (occlusion at higher difficulty).
+    """
+    w, h = size
+    centres: list[tuple[float, float]] = []
+    for r in radii:
+        for _ in range(max_tries):
+            x = rng.uniform(r + margin, w - r - margin)
+            y = rng.uniform(r + margin, h - r - margin)
+            if all(
+                math.hypot(x - px, y - py) >= (r + pr) * (1 - allow_overlap) + margin
+                for (px, py), pr in zip(centres, radii)
+            ):
+                centres.append((x, y))
+                break
+        else:
+            return None
+    return centres
+
+
+def add_noise(image: Image.Image, amount: float, rng: random.Random) -> Image.Image:
+    """Add Gaussian pixel noise of standard deviation ``amount`` (0-255 scale); 0 returns ``image``."""
+    if amount <= 0:
+        return image
+    noise_rng = np.random.default_rng(rng.getrandbits(64))
+    pixels = np.asarray(image, dtype=np.int16)
+    noisy = pixels + noise_rng.normal(0.0, amount, pixels.shape).astype(np.int16)
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
