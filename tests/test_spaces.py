@@ -1,0 +1,57 @@
+"""UnicodeText: membership, flattening and AsyncVectorEnv shared memory for any Unicode string."""
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+from gymnasium.spaces.utils import flatdim, flatten, unflatten
+from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
+
+from vista_envs.spaces import UnicodeText
+
+SAMPLES = ["", "hello", "三个圆 ✓", "emoji 😀 and \x00 nul", "\ud800 lone surrogate", "x" * 64]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_any_unicode_string_within_length_is_a_member(text):
+    assert UnicodeText(64).contains(text)
+
+
+def test_non_strings_and_overlong_strings_are_not_members():
+    space = UnicodeText(8, min_length=1)
+    assert not space.contains(b"bytes")
+    assert not space.contains(None)
+    assert not space.contains(42)
+    assert not space.contains("x" * 9)
+    assert not space.contains("")
+
+
+def test_samples_are_members_and_seeded_sampling_repeats():
+    first, second = UnicodeText(32, seed=3), UnicodeText(32, seed=3)
+    samples = [first.sample() for _ in range(20)]
+    assert samples == [second.sample() for _ in range(20)]
+    assert all(first.contains(s) for s in samples)
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_flatten_round_trips(text):
+    space = UnicodeText(64)
+    flat = flatten(space, text)
+    assert flat.shape == (flatdim(space),)
+    assert unflatten(space, flat) == text
+
+
+def test_shared_memory_round_trips_several_slots():
+    space = UnicodeText(64)
+    memory = create_shared_memory(space, n=len(SAMPLES), ctx=mp.get_context("spawn"))
+    for index, text in enumerate(SAMPLES):
+        write_to_shared_memory(space, index, text, memory)
+    assert read_from_shared_memory(space, memory, n=len(SAMPLES)) == tuple(SAMPLES)
+
+
+def test_equality_depends_on_bounds_only():
+    assert UnicodeText(10) == UnicodeText(10)
+    assert UnicodeText(10) != UnicodeText(11)
+    assert UnicodeText(10) != UnicodeText(10, min_length=2)
+    assert len({UnicodeText(10), UnicodeText(10)}) == 1
+    assert np.array_equal(flatten(UnicodeText(3), "ab"), np.array([97, 98, -1], dtype=np.int32))

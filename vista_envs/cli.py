@@ -1,0 +1,170 @@
+"""The ``vista-envs`` command line: list, show, gallery and play.
+
+Examples::
+
+    vista-envs list
+    vista-envs show VisualQA-v0 --family counting --difficulty 3 --seed 1 --out x.png
+    vista-envs gallery --out gallery/ --seeds 4
+    vista-envs play VisualQA-v0 --family clock
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from PIL import Image
+
+import vista_envs
+from vista_envs.rendering import caption_image
+from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
+
+__all__ = ["main"]
+
+
+def _first_doc_line(obj: Any) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print every registered env id and every task family."""
+    print("Environments:")
+    for env_id in vista_envs.ENV_IDS:
+        entry = gym.spec(env_id).entry_point
+        try:
+            doc = _first_doc_line(gym.envs.registration.load_env_creator(entry))
+        except ImportError as error:  # an optional extra (e.g. pybullet) is missing
+            doc = f"(unavailable: {error})"
+        print(f"  {env_id:<22} {doc}")
+    print("\nTask families (VisualQA-v0 options={'family': ...}):")
+    for name in family_names():
+        print(f"  {name:<16} {get_family(name).description}")
+    return 0
+
+
+def _env_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"split": args.split}
+    if args.family:
+        options["family"] = args.family
+    if args.difficulty:
+        options["difficulty"] = args.difficulty
+    return options
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Render one task of an env (image, question and, once solved by the oracle, the answer) to a PNG."""
+    env = gym.make(args.env_id, render_mode="rgb_array", image_size=args.size)
+    obs, info = env.reset(seed=args.seed, options=_env_options(args))
+    _, _, _, _, end_info = env.step(env.unwrapped.oracle())
+    frame = env.render()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frame).save(out)
+    print(json.dumps({**info, "question": obs.get("question", obs.get("text")), "answer": end_info["answer"], "image": str(out)}, indent=2))
+    env.close()
+    return 0
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    """One PNG per family: a row per difficulty, a column per seed, each tile captioned with Q and A."""
+    from vista_envs.answers import format_answer
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = args.family or list(family_names())
+    size = (args.size, args.size)
+    for name in names:
+        family = get_family(name)
+        tiles = []
+        for difficulty in range(1, 6):
+            for seed in range(args.seeds):
+                task = generate_task(family, seed, difficulty, args.split, size)
+                lines = [f"d{difficulty} s{seed}: {task.question}", f"A: {format_answer(task.spec)}"]
+                tiles.append(caption_image(task.image, lines, caption_lines=10))
+        tile_w, tile_h = tiles[0].size
+        sheet = Image.new("RGB", (tile_w * args.seeds, tile_h * 5), (200, 200, 200))
+        for i, tile in enumerate(tiles):
+            sheet.paste(tile, ((i % args.seeds) * tile_w, (i // args.seeds) * tile_h))
+        path = out / f"{name}.png"
+        sheet.save(path)
+        print(path)
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    """Answer tasks in the terminal; the image is written to a PNG whose path is printed."""
+    env = gym.make(args.env_id, render_mode="rgb_array")
+    image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
+    seed = args.seed
+    print("Type your response. A bare answer is sent as <answer>...</answer>; Ctrl-D quits.")
+    while True:
+        obs, info = env.reset(seed=seed, options=_env_options(args))
+        seed = None
+        Image.fromarray(obs["image"]).save(image_path)
+        print(f"\n[{info['family']}, difficulty {info['difficulty']}] image: {image_path}\n{obs['question']}")
+        try:
+            response = input("> ")
+        except EOFError:
+            print()
+            return 0
+        if "<" not in response:
+            response = f"<answer>{response}</answer>"
+        _, reward, _, _, end = env.step(response)
+        verdict = "correct" if end["is_success"] else f"wrong (answer: {end['answer']})"
+        print(f"{verdict}; reward {reward:.2f}; terms {end['reward_terms']}")
+        if "error" in end:
+            print(f"note: {end['error']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vista-envs", description="Gymnasium environments for RL of vision-language models.")
+    parser.add_argument("--version", action="version", version=f"vista-envs {vista_envs.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="list env ids and task families").set_defaults(handler=cmd_list)
+
+    def task_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--family", choices=family_names(), help="task family (default: drawn at random)")
+        sub.add_argument("--difficulty", type=int, choices=range(1, 6), help="1 (easy) to 5 (hard)")
+        sub.add_argument("--split", choices=SPLITS, default="train")
+        sub.add_argument("--seed", type=int, default=0)
+
+    show = commands.add_parser("show", help="render a sample task to PNG and print it")
+    show.add_argument("env_id")
+    task_options(show)
+    show.add_argument("--size", type=int, default=224, help="image side in pixels")
+    show.add_argument("--out", default="show.png", help="PNG path")
+    show.set_defaults(handler=cmd_show)
+
+    gallery = commands.add_parser("gallery", help="PNG contact sheets of every family at every difficulty")
+    gallery.add_argument("--out", default="gallery", help="output folder")
+    gallery.add_argument("--family", action="append", choices=family_names(), help="limit to these families")
+    gallery.add_argument("--seeds", type=int, default=4, help="tasks per difficulty")
+    gallery.add_argument("--size", type=int, default=224)
+    gallery.add_argument("--split", choices=SPLITS, default="train")
+    gallery.set_defaults(handler=cmd_gallery)
+
+    play = commands.add_parser("play", help="answer tasks interactively in the terminal")
+    play.add_argument("env_id")
+    task_options(play)
+    play.set_defaults(handler=cmd_play)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, gym.error.Error) as error:
+        print(f"vista-envs {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Choosing the task of an episode from the env's settings and ``reset(options=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vista_envs.tasks import SPLITS, Task, TaskFamily, family_names, generate_task, get_family
+from vista_envs.tasks.base import check_difficulty
+
+__all__ = ["TaskSampler", "normalize_image_size"]
+
+_OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
+
+
+def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
+    """``(width, height)`` from an int (square) or a ``(height, width)`` pair, as the obs shape reads."""
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        height = width = int(image_size)
+    elif isinstance(image_size, Sequence) and len(image_size) == 2:
+        height, width = (int(v) for v in image_size)
+    else:
+        raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
+    if not (32 <= height <= 4096 and 32 <= width <= 4096):
+        raise ValueError(f"image sides must be within [32, 4096] pixels, got {height}x{width}")
+    return width, height
+
+
+class TaskSampler:
+    """Draws tasks: a family, a difficulty and a task seed from the env's RNG unless ``options`` fix them.
+
+    Args:
+        families: the families to draw from (default: every registered family).
+        difficulty: a fixed level 1..5, or an inclusive ``(low, high)`` range drawn uniformly per episode.
+        split: the default split ("train", "eval" or "test").
+        image_size: ``(width, height)`` of generated images.
+        family_configs: per-family config overrides, e.g. ``{"counting": {"max_objects": 8}}``.
+    """
+
+    def __init__(
+        self,
+        families: Sequence[str] | None,
+        difficulty: int | tuple[int, int],
+        split: str,
+        image_size: tuple[int, int],
+        family_configs: Mapping[str, Any] | None = None,
+    ):
+        names = tuple(families) if families is not None else family_names()
+        if not names:
+            raise ValueError("families must name at least one task family")
+        configs = dict(family_configs or {})
+        unknown = set(configs) - set(names)
+        if unknown:
+            raise ValueError(f"family_configs names families that are not in use: {sorted(unknown)}")
+        self.families: dict[str, TaskFamily] = {name: get_family(name, configs.get(name)) for name in names}
+        self.difficulty_range = self._difficulty_range(difficulty)
+        self.split = self._check_split(split)
+        self.image_size = image_size
+
+    @staticmethod
+    def _difficulty_range(difficulty: int | tuple[int, int]) -> tuple[int, int]:
+        if isinstance(difficulty, tuple) and len(difficulty) == 2:
+            low, high = check_difficulty(difficulty[0]), check_difficulty(difficulty[1])
+            if low > high:
+                raise ValueError(f"difficulty range must be (low, high) with low <= high, got {difficulty}")
+            return low, high
+        level = check_difficulty(difficulty)
+        return level, level
+
+    @staticmethod
+    def _check_split(split: str) -> str:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return split
+
+    def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> Task:
+        """The episode's task; ``options`` may fix ``split``, ``family``, ``difficulty`` and ``task_seed``."""
+        options = dict(options or {})
+        unknown = set(options) - set(_OPTION_KEYS)
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}")
+        split = self._check_split(options.get("split", self.split))
+        names = tuple(self.families)
+        if "family" in options:
+            family_name = options["family"]
+        else:
+            family_name = names[int(rng.integers(len(names)))]
+        if family_name not in self.families:
+            raise ValueError(f"family {family_name!r} is not available in this env; available: {', '.join(names)}")
+        if "difficulty" in options:
+            difficulty = check_difficulty(options["difficulty"])
+        else:
+            low, high = self.difficulty_range
+            difficulty = int(rng.integers(low, high + 1))
+        task_seed = options.get("task_seed", int(rng.integers(2**31 - 1)))
+        return generate_task(self.families[family_name], task_seed, difficulty, split, self.image_size)
+

@@ -1,0 +1,191 @@
+"""VisualQA-v0: answer one question about a procedurally generated image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from vista_envs.answers import format_answer
+from vista_envs.answers.extract import ResponseFormat
+from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.rendering import caption_image
+from vista_envs.rewards import RewardWeights
+from vista_envs.scoring import ResponseScorer
+from vista_envs.spaces import UnicodeText
+from vista_envs.tasks import Task
+
+__all__ = ["VisualQAEnv"]
+
+MAX_QUESTION_CHARS = 2048
+
+
+class VisualQAEnv(gym.Env[dict[str, Any], str]):
+    r"""A single-turn visual question answering environment with rule rewards (the "VLM GRPO" setting).
+
+    ## Description
+    Each episode shows one procedurally generated image and a question about it (counting, attributes,
+    spatial relations, comparison, charts, small text, clocks, grounding, mazes, geometry,
+    odd-one-out, temporal order of frames, ... see ``vista-envs list``). The agent answers with one
+    text response, which is parsed, verified against the exact ground truth and paid by rule rewards.
+    Tasks are generated from ``(seed, family, difficulty, split)``, so there is no dataset to download
+    and every answer is exact.
+
+    ## Action Space
+    ``UnicodeText(max_response_chars)``: the model's full response, by default
+    ``<think>reasoning</think><answer>answer</answer>``. Any string is accepted; a non-string or an
+    over-long response is scored as invalid (see Rewards) and reported in ``info["error"]``.
+
+    ## Observation Space
+    ``Dict(image=Box(0, 255, (H, W, 3), uint8), question=UnicodeText(2048))``. The question says how to
+    phrase the answer (units, choice letters, ``[x0, y0, x1, y1]`` for boxes, ``H:MM`` for times).
+
+    ## Rewards
+    With weights :math:`w` (constructor kwargs) and terms reported in ``info["reward_terms"]``:
+
+    .. math::
+
+        R = w_c\,\mathrm{correctness} + w_f\,\mathrm{format} + w_r\,\mathrm{reasoning} + w_l\,\mathrm{length}
+
+    - correctness :math:`\in [0, 1]`: the verifier's score of the extracted answer: 1 for an exact match
+      after normalisation (case, number words, units, yes/no synonyms, choice letters), within the
+      task's numeric tolerance, or the IoU for bounding boxes.
+    - format :math:`\in \{0, 1\}`: 1 when the response follows the response format exactly.
+    - reasoning :math:`\in [0, 1]`: 1 for a non-degenerate reasoning block of ``reasoning_words``
+      words (no repetition loops), decaying linearly past the maximum.
+    - length :math:`\in [-1, 0]`: :math:`-\min(1, \max(0, n_{chars} - L) / L)` with budget :math:`L`.
+
+    An invalid action (not a ``str``, or longer than ``max_response_chars``) scores 0 on every term and -1
+    on length. Defaults: :math:`w_c = 1, w_f = 0.2, w_r = 0.2, w_l = 0.1`, so a perfect answer earns 1.4.
+
+    ## Starting State
+    ``reset(seed, options)`` draws a family, a difficulty and a task seed from the env's RNG; options
+    ``{"split": "train"|"eval"|"test", "family": name, "difficulty": 1..5, "task_seed": int}`` fix them.
+    Splits are disjoint by construction (a task belongs to the split its content hash falls in).
+
+    ## Episode End
+    The episode terminates after the one answer. ``info`` then holds ``answer`` (ground truth),
+    ``is_success`` (correct, or IoU >= 0.5), ``extracted_answer`` and ``reward_terms``. The ground truth is
+    never in an observation or in ``info`` before the step that ends the episode.
+
+    ## Arguments
+    - ``families`` (sequence of str | None): families to draw from; default all.
+    - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range, default ``(1, 5)``.
+    - ``split`` (str): default split, ``"train"``.
+    - ``image_size`` (int | (height, width)): default 224.
+    - ``family_configs`` (dict): per-family config overrides.
+    - ``response_format`` (str | ResponseFormat): ``"think_answer"`` (default), ``"boxed"``, ``"answer_only"``.
+    - ``correctness_weight``, ``format_weight``, ``reasoning_weight``, ``length_weight`` (float).
+    - ``reasoning_words`` ((int, int)): default ``(3, 512)``; ``length_budget`` (int chars, default 2048);
+      ``max_response_chars`` (int, default 16384).
+    - ``render_mode``: ``"rgb_array"`` returns the image with the question (and, after the answer,
+      the response and ground truth) written beneath.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+
+    def __init__(
+        self,
+        families: Sequence[str] | None = None,
+        difficulty: int | tuple[int, int] = (1, 5),
+        split: str = "train",
+        image_size: int | tuple[int, int] = 224,
+        family_configs: Mapping[str, Any] | None = None,
+        response_format: str | ResponseFormat = "think_answer",
+        correctness_weight: float = 1.0,
+        format_weight: float = 0.2,
+        reasoning_weight: float = 0.2,
+        length_weight: float = 0.1,
+        reasoning_words: tuple[int, int] = (3, 512),
+        length_budget: int = 2048,
+        max_response_chars: int = 16384,
+        render_mode: str | None = None,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        width, height = normalize_image_size(image_size)
+        self.sampler = TaskSampler(families, difficulty, split, (width, height), family_configs)
+        self.scorer = ResponseScorer(
+            response_format=response_format,
+            weights=RewardWeights(correctness_weight, format_weight, reasoning_weight, length_weight),
+            reasoning_words=reasoning_words,
+            length_budget=length_budget,
+            max_response_chars=max_response_chars,
+        )
+        self.observation_space = spaces.Dict(
+            {
+                "image": spaces.Box(0, 255, (height, width, 3), np.uint8),
+                "question": UnicodeText(MAX_QUESTION_CHARS),
+            }
+        )
+        self.action_space = UnicodeText(max_response_chars)
+        self.task: Task | None = None
+        self._done = False
+        self._last_response: str | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        self.task = self.sampler.sample(self.np_random, options)
+        self._done = False
+        self._last_response = None
+        if len(self.task.question) > MAX_QUESTION_CHARS:
+            raise RuntimeError(f"family {self.task.family!r} produced a question longer than {MAX_QUESTION_CHARS} characters")
+        return self._observation(), self._task_info()
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self.task is None:
+            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before step().")
+        if self._done:
+            raise gym.error.ResetNeeded("VisualQA-v0: the episode has ended (one answer per episode); call reset().")
+        scored = self.scorer.score(action, self.task.spec)
+        self._done = True
+        self._last_response = action if isinstance(action, str) else repr(action)
+        info = {
+            **self._task_info(),
+            "reward_terms": scored.terms,
+            "answer": format_answer(self.task.spec),
+            "extracted_answer": scored.answer,
+            "is_success": scored.is_success,
+        }
+        if scored.error:
+            info["error"] = scored.error
+        return self._observation(), scored.reward, True, False, info
+
+    def oracle(self) -> str:
+        """A correct, well-formed response to the current task (for tests and SFT demonstrations)."""
+        if self.task is None:
+            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before oracle().")
+        return self.scorer.oracle(self.task.spec, format_answer(self.task.spec))
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("VisualQA-v0: render() needs render_mode='rgb_array' at construction.")
+            return None
+        if self.task is None:
+            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before render().")
+        lines = [f"Q: {self.task.question}"]
+        if self._done:
+            lines += [f"Response: {self._last_response}", f"Ground truth: {format_answer(self.task.spec)}"]
+        return np.asarray(caption_image(self.task.image, lines))
+
+    def _observation(self) -> dict[str, Any]:
+        assert self.task is not None
+        return {"image": np.asarray(self.task.image), "question": self.task.question}
+
+    def _task_info(self) -> dict[str, Any]:
+        assert self.task is not None
+        return {
+            "family": self.task.family,
+            "difficulty": self.task.difficulty,
+            "split": self.task.split,
+            "task_seed": self.task.seed,
+            "answer_type": self.task.answer_type,
+        }
+
