@@ -1,0 +1,105 @@
+"""VisualQA-v0 throughput: episodes/s per family against the bare cost of drawing the same scenes.
+
+For each family, in the same run:
+- *bare*: ``family.render(spec)`` + ``np.asarray(image)`` on specs sampled beforehand: the Pillow
+  drawing and array conversion an env cannot avoid;
+- *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
+  (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
+Then the family mix, and SyncVectorEnv / AsyncVectorEnv with 2 envs. Single-env figures are pinned to one core.
+
+    python benchmarks/bench_visual_qa.py [--episodes 2000] [--size 224] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import vista_envs  # noqa: F401
+from vista_envs.tasks import family_names, generate_task, get_family
+
+RESPONSE = "<think>I look at the image and work it out step by step.</think><answer>3</answer>"
+
+
+def bare_drawing_rate(family_name: str, episodes: int, size: tuple[int, int]) -> float:
+    family = get_family(family_name)
+    specs = [generate_task(family, seed, 1 + seed % 5, "train", size).spec for seed in range(episodes)]
+    rng = random.Random(0)
+    start = time.perf_counter()
+    for spec in specs:
+        np.asarray(family.render(spec, size, rng))
+    return episodes / (time.perf_counter() - start)
+
+
+def env_rate(env: gym.Env, episodes: int, options: dict | None) -> float:
+    start = time.perf_counter()
+    for seed in range(episodes):
+        env.reset(seed=seed, options=options)
+        env.step(RESPONSE)
+    return episodes / (time.perf_counter() - start)
+
+
+def vector_rate(vector_cls, episodes: int, size: int) -> float:
+    envs = vector_cls([lambda: gym.make("VisualQA-v0", image_size=size) for _ in range(2)])
+    envs.reset(seed=0)
+    actions = (RESPONSE, RESPONSE)
+    start = time.perf_counter()
+    for _ in range(episodes // 2):
+        envs.step(actions)  # every step ends the episodes; autoreset starts the next ones
+    rate = 2 * (episodes // 2) / (time.perf_counter() - start)
+    envs.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=2000, help="episodes per measurement")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    all_cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if all_cores:  # single-env figures are per core
+        os.sched_setaffinity(0, {min(all_cores)})
+    size = (args.size, args.size)
+
+    rows = ["| family | bare drawing (ep/s) | env reset+step (ep/s) | env cost / bare cost |", "|---|---:|---:|---:|"]
+    for name in family_names():
+        bare = bare_drawing_rate(name, args.episodes, size)
+        env = gym.make("VisualQA-v0", families=[name], image_size=args.size)
+        full = env_rate(env, args.episodes, None)
+        rows.append(f"| {name} | {bare:,.0f} | {full:,.0f} | {bare / full:.2f}x |")
+        print(rows[-1], flush=True)
+    mixed = env_rate(gym.make("VisualQA-v0", image_size=args.size), args.episodes, None)
+    if all_cores:  # vector envs may use every core
+        os.sched_setaffinity(0, all_cores)
+    sync = vector_rate(gym.vector.SyncVectorEnv, args.episodes, args.size)
+    async_ = vector_rate(gym.vector.AsyncVectorEnv, args.episodes, args.size)
+    summary = [
+        "",
+        "| setting | episodes/s |",
+        "|---|---:|",
+        f"| all families mixed, one env, one core | {mixed:,.0f} |",
+        f"| SyncVectorEnv, 2 envs | {sync:,.0f} |",
+        f"| AsyncVectorEnv, 2 envs (2 worker processes) | {async_:,.0f} |",
+    ]
+    body = "\n".join(rows + summary)
+    print("\n".join(summary))
+    if args.write:
+        sys.path.insert(0, os.path.dirname(__file__))
+        from results_file import update_section
+
+        update_section(
+            f"VisualQA-v0 throughput ({args.size}x{args.size})",
+            body + "\n\nTargets: >= 5,000 episodes/s mixed on one core; env cost within 3x of the bare drawing cost per family.",
+            f"python benchmarks/bench_visual_qa.py --episodes {args.episodes} --size {args.size} --write",
+        )
+
+
+if __name__ == "__main__":
+    main()
