@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from vista_envs.tasks import SPLITS, Task, TaskFamily, family_names, generate_task, get_family
 from vista_envs.tasks.base import check_difficulty
@@ -96,4 +97,10 @@ class TaskSampler:
             difficulty = int(rng.integers(low, high + 1))
         task_seed = options.get("task_seed", int(rng.integers(2**31 - 1)))
         return generate_task(self.families[family_name], task_seed, difficulty, split, self.image_size)
+
+    def observed_image(self, task: Task) -> Image.Image:
+        """The task image at the env's image size (families with ``detail_scale > 1`` draw larger)."""
+        if task.image.size == self.image_size:
+            return task.image
+        return task.image.resize(self.image_size, Image.Resampling.BOX)
 

@@ -37,6 +37,7 @@ __all__ = [
     "Task",
     "TaskFamily",
     "TaskSpec",
+    "ToolStep",
     "family_names",
     "generate_task",
     "get_family",
@@ -95,6 +96,17 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class ToolStep:
+    """One assistant turn of an oracle tool trajectory: a thought and the tool calls it makes.
+
+    ``calls`` are ``{"name": tool, "arguments": {...}}`` dicts (the Hermes/Qwen tool-call shape).
+    """
+
+    thought: str
+    calls: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class Task:
     """A generated task: its spec, the image to show, and where it came from."""
 
@@ -138,6 +150,12 @@ class TaskFamily(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     config_cls: ClassVar[type[FamilyConfig]] = FamilyConfig
+    # The family draws at ``detail_scale`` x the requested size; envs show a downscaled view and
+    # crop/zoom tools read the full-resolution source (tiny text becomes legible only by zooming).
+    # Families with detail_scale > 1 must not ask for answers in pixel coordinates.
+    detail_scale: ClassVar[int] = 1
+    # True for families designed so that tools (python, search, zoom, ...) genuinely help.
+    tools_help: ClassVar[bool] = False
 
     def __init__(self, config: FamilyConfig | dict[str, Any] | None = None):
         if config is None:
@@ -159,6 +177,13 @@ class TaskFamily(abc.ABC):
     @abc.abstractmethod
     def render(self, spec: TaskSpec, size: tuple[int, int], rng: random.Random) -> Image.Image:
         """Draw ``spec`` as an RGB image of exactly ``size = (width, height)``."""
+
+    def tool_plan(self, spec: TaskSpec) -> list[ToolStep]:
+        """The tool calls an oracle makes before answering (none by default: answer directly).
+
+        Coordinates in calls refer to the image as the agent sees it (the requested size).
+        """
+        return []
 
 
 _REGISTRY: dict[str, type[TaskFamily]] = {}
@@ -215,6 +240,8 @@ def generate_task(
 ) -> Task:
     """Generate the task of ``family`` for ``(seed, difficulty, split, size)``; deterministic across processes.
 
+    The image is ``size`` times the family's ``detail_scale``.
+
     The spec is re-sampled (with a new attempt number in the seed string) until its content hash
     falls in ``split``: about 1.25 samples for train and 10 for eval/test, which is cheap because
     nothing is drawn until the split is settled.
@@ -224,7 +251,7 @@ def generate_task(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    size = (int(size[0]), int(size[1]))
+    size = (int(size[0]) * family.detail_scale, int(size[1]) * family.detail_scale)
     for attempt in range(_MAX_SPLIT_ATTEMPTS):
         # A str seed is hashed with SHA-512 by `random`, so it is stable across processes and runs.
         rng = random.Random(f"{family.name}|{difficulty}|{size[0]}x{size[1]}|{split}|{seed}|{attempt}")
