@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from itertools import groupby
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 
-from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, register_family
+from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty, register_family
 from vista_envs.tasks.drawing import add_noise, blank, draw_text
 
 Cell = tuple[int, int]  # (row, column)
@@ -34,6 +34,7 @@ _WALL_COLOR = (0, 0, 0)
 # Faint guide lines on every cell border (walls or not) at high difficulty: they look like walls
 # at a glance but are clearly lighter than the black walls.
 _GUIDE_COLOR = (200, 200, 200)
+_INTRO = "This maze has black walls. S (green) is the start and G (red) is the goal. "
 
 
 @dataclass(frozen=True)
@@ -158,13 +159,7 @@ def shortest_route(grid: _Grid, start: Cell, goal: Cell) -> list[tuple[Cell, str
 
 def _describe(route: list[tuple[Cell, str]]) -> str:
     """Moves grouped into runs: "right 2, down 3, left 1"."""
-    runs: list[list[Any]] = []
-    for _, move in route:
-        if runs and runs[-1][0] == move:
-            runs[-1][1] += 1
-        else:
-            runs.append([move, 1])
-    return ", ".join(f"{move} {count}" for move, count in runs)
+    return ", ".join(f"{move} {len(list(run))}" for move, run in groupby(move for _, move in route))
 
 
 def _route_edges(route: list[tuple[Cell, str]], start: Cell) -> list[tuple[Cell, Cell]]:
@@ -207,7 +202,7 @@ class Maze(TaskFamily):
     config: MazeConfig
 
     def sample(self, rng: random.Random, difficulty: int, size: tuple[int, int]) -> TaskSpec:
-        level = _LEVELS[difficulty]
+        level = _LEVELS[check_difficulty(difficulty)]
         cfg = self.config
         width, height = size
         max_cols = max(2, (width - 2 * cfg.margin_px) // cfg.min_cell_px)
@@ -231,8 +226,7 @@ class Maze(TaskFamily):
             route = shortest_route(grid, start, goal)
             assert route is not None, "a carved maze connects every pair of cells"
             question = (
-                "This maze has black walls. S (green) is the start and G (red) is the goal. "
-                "Moving one cell at a time (up, down, left or right) and never through a wall, "
+                f"{_INTRO}Moving one cell at a time (up, down, left or right) and never through a wall, "
                 "what is the fewest number of steps from S to G?"
             )
             answer = len(route)
@@ -282,8 +276,8 @@ class Maze(TaskFamily):
                 grid.set_open(a, b, False)
             route = shortest_route(grid, start, goal)
         question = (
-            "This maze has black walls. S (green) is the start and G (red) is the goal. "
-            "Moving one cell at a time (up, down, left or right), can you get from S to G without crossing a wall?"
+            f"{_INTRO}Moving one cell at a time (up, down, left or right), "
+            "can you get from S to G without crossing a wall?"
         )
         if route is None:
             return question, "no", "Every route leaving S runs into walls before it reaches G, so G cannot be reached: no."
@@ -308,7 +302,7 @@ class Maze(TaskFamily):
             draw.rectangle((left + inset, top + inset, left + cell - inset, top + cell - inset), fill=color)
             draw_text(draw, (left + cell / 2, top + cell / 2), letter, max(7, int(cell * 0.6)), fill=(255, 255, 255))
 
-        # Walls are drawn as squares-capped rectangles so that corners join without gaps.
+        # Each wall overruns its cell border by half its thickness at both ends, so corners join without gaps.
         half = wall / 2
         for r, row in enumerate(scene["open_east"]):
             for c, is_open in enumerate(row):
