@@ -46,7 +46,21 @@ def test_shared_memory_round_trips_several_slots():
     memory = create_shared_memory(space, n=len(SAMPLES), ctx=mp.get_context("spawn"))
     for index, text in enumerate(SAMPLES):
         write_to_shared_memory(space, index, text, memory)
-    assert read_from_shared_memory(space, memory, n=len(SAMPLES)) == tuple(SAMPLES)
+    assert tuple(read_from_shared_memory(space, memory, n=len(SAMPLES))) == tuple(SAMPLES)
+
+
+def test_shared_memory_reads_stay_live_and_deepcopy_snapshots():
+    # AsyncVectorEnv reads its buffer once and expects later writes to show through.
+    import copy
+
+    space = UnicodeText(16)
+    memory = create_shared_memory(space, n=2, ctx=mp.get_context("spawn"))
+    batch = read_from_shared_memory(space, memory, n=2)
+    write_to_shared_memory(space, 0, "first", memory)
+    assert batch[0] == "first"
+    snapshot = copy.deepcopy(batch)
+    write_to_shared_memory(space, 0, "second", memory)
+    assert batch[0] == "second" and snapshot == ("first", "")
 
 
 def test_equality_depends_on_bounds_only():
@@ -54,4 +68,4 @@ def test_equality_depends_on_bounds_only():
     assert UnicodeText(10) != UnicodeText(11)
     assert UnicodeText(10) != UnicodeText(10, min_length=2)
     assert len({UnicodeText(10), UnicodeText(10)}) == 1
-    assert np.array_equal(flatten(UnicodeText(3), "ab"), np.array([97, 98, -1], dtype=np.int32))
+    assert np.array_equal(flatten(UnicodeText(3), "ab"), np.array([98, 99, 0], dtype=np.int32))

@@ -7,6 +7,9 @@ import gymnasium as gym
 # id -> entry point. Ids appear here as their environments land.
 _ENTRY_POINTS: dict[str, str] = {
     "VisualQA-v0": "vista_envs.envs.visual_qa:VisualQAEnv",
+    "VistaRobot-v0": "vista_envs.envs.robot_plan:VistaRobotEnv",
+    "VistaRobotEE-v0": "vista_envs.envs.robot_ee:VistaRobotEEEnv",
+    "VistaTool-v0": "vista_envs.envs.vista_tool:VistaToolEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

@@ -5,13 +5,15 @@ Gymnasium's :class:`~gymnasium.spaces.Text` only contains strings drawn from a f
 suite uses :class:`UnicodeText`: every ``str`` whose length lies within the bounds is a member.
 
 Flattening and the shared memory of :class:`~gymnasium.vector.AsyncVectorEnv` store Unicode code
-points (``ord``) instead of indices into a character set, padded with ``-1``.
+points plus one (``ord(c) + 1``) instead of indices into a character set, padded with 0, so a
+zeroed buffer reads as empty strings.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import string
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -24,11 +26,11 @@ from gymnasium.vector.utils import (
     write_to_shared_memory,
 )
 
-__all__ = ["UnicodeText"]
+__all__ = ["SharedTextBatch", "UnicodeText"]
 
 # Characters used by ``sample()`` only: membership does not depend on them.
 _SAMPLE_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n" + "éßøλπ中文日本語😀"
-_PAD = -1
+_PAD = 0
 
 
 class UnicodeText(Text):
@@ -71,12 +73,12 @@ class UnicodeText(Text):
 def _encode(space: UnicodeText, text: str) -> np.ndarray:
     codes = np.full(space.max_length, _PAD, dtype=np.int32)
     if text:
-        codes[: len(text)] = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.int32)
+        codes[: len(text)] = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.int32) + 1
     return codes
 
 
 def _decode(codes: np.ndarray) -> str:
-    valid = codes[codes != _PAD].astype(np.int32)
+    valid = codes[codes != _PAD].astype(np.int32) - 1
     return valid.tobytes().decode("utf-32-le", "surrogatepass")
 
 
@@ -100,10 +102,39 @@ def _create_unicode_text_shared_memory(space: UnicodeText, n: int = 1, ctx: Modu
     return ctx.Array(np.dtype(np.int32).char, n * space.max_length)
 
 
+class SharedTextBatch(Sequence[str]):
+    """A live, read-only view of the strings in an AsyncVectorEnv's shared observation buffer.
+
+    ``AsyncVectorEnv`` reads its shared buffers once, at construction, and relies on the result
+    staying in sync (true of numpy views, not of a tuple of ``str``). This sequence decodes the
+    buffer on every access, and ``copy.deepcopy`` (what ``AsyncVectorEnv(copy=True)`` applies to
+    each batch) turns it into a plain tuple snapshot.
+    """
+
+    def __init__(self, data: np.ndarray):
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(_decode(row) for row in self._data[index])
+        return _decode(self._data[index])
+
+    def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"SharedTextBatch({tuple(self)!r})"
+
+
 @read_from_shared_memory.register(UnicodeText)
-def _read_unicode_text_from_shared_memory(space: UnicodeText, shared_memory, n: int = 1) -> tuple[str, ...]:
-    data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length))
-    return tuple(_decode(row) for row in data)
+def _read_unicode_text_from_shared_memory(space: UnicodeText, shared_memory, n: int = 1) -> SharedTextBatch:
+    return SharedTextBatch(np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length)))
 
 
 @write_to_shared_memory.register(UnicodeText)

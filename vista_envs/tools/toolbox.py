@@ -37,9 +37,9 @@ class ToolContext(Protocol):
 
     view: ImageView
 
-    def run_python(self, code: str) -> str: ...
+    def run_python(self, code: str) -> ToolResult: ...
 
-    def search(self, query: str, k: int) -> str: ...
+    def search(self, query: str, k: int) -> ToolResult: ...
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,14 @@ def validate_arguments(parameters: Mapping[str, Any], arguments: Mapping[str, An
 
 
 def _python(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
-    return ToolResult(context.run_python(arguments["code"]))
+    return context.run_python(arguments["code"])
 
 
 def _search(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
     k = arguments.get("k", 3)
     if not 1 <= k <= 10:
         return ToolResult("k must be between 1 and 10", ok=False)
-    return ToolResult(context.search(arguments["query"], k))
+    return context.search(arguments["query"], k)
 
 
 def _view_result(view: ImageView, what: str) -> ToolResult:

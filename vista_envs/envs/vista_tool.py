@@ -1,0 +1,358 @@
+"""VistaTool-v0: multi-turn visual reasoning with tools (the VISTA-Gym setting)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from vista_envs.answers import format_answer
+from vista_envs.answers.extract import ResponseFormat
+from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.rendering import caption_image
+from vista_envs.rewards import RewardWeights
+from vista_envs.scoring import ResponseScorer
+from vista_envs.spaces import UnicodeText
+from vista_envs.tasks import Task, ToolStep
+from vista_envs.tools.image_view import ImageView
+from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCall, parse_tool_calls
+from vista_envs.tools.session import EpisodeTools
+from vista_envs.tools.toolbox import Toolbox
+
+__all__ = ["VistaToolEnv"]
+
+MAX_TOOL_OUTPUT_CHARS = 2000
+
+
+def _strip_tool_calls(text: str) -> str:
+    """``text`` without its ``<tool_call>...</tool_call>`` blocks (they go to ``tool_calls`` in messages)."""
+    kept, position = [], 0
+    while (start := text.find(TOOL_CALL_OPEN, position)) != -1:
+        end = text.find(TOOL_CALL_CLOSE, start)
+        if end == -1:
+            break
+        kept.append(text[position:start])
+        position = end + len(TOOL_CALL_CLOSE)
+    kept.append(text[position:])
+    return "".join(kept).strip()
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 40] + f"\n[... {len(text) - limit + 40} characters cut]"
+
+
+class VistaToolEnv(gym.Env[dict[str, Any], str]):
+    r"""Multi-turn, tool-augmented visual question answering: look, call tools, then answer.
+
+    ## Description
+    Each episode is a task from the procedural task library (every VisualQA family, plus families
+    where tools genuinely help: chart arithmetic, tiny text, flag → knowledge lookup, pixel
+    measurement, financial charts, product prices). Each step is one assistant turn. A turn may call
+    tools, Hermes/Qwen style, ``<tool_call>{"name": "zoom", "arguments": {"x": 40, "y": 60}}</tool_call>``
+    (the VISTA-Gym form ``{"tool": ..., "parameters": ...}`` is accepted too), up to
+    ``max_calls_per_turn`` calls; a turn with an answer (``<answer>...</answer>`` by default) ends the episode.
+
+    Tools: ``python`` (sandboxed interpreter, the current view preloaded as the numpy array ``image``,
+    state kept for the episode), ``search`` (BM25 over the shipped knowledge base), ``crop`` and ``zoom``
+    (re-rendered from the full-resolution source), ``draw_box``, ``mark_point``, ``grid``, ``calculator``.
+
+    ## Action Space
+    ``UnicodeText(max_response_chars)``: the assistant's turn.
+
+    ## Observation Space
+    ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(max_text_chars))``: at reset the task
+    image and the question; after a tool turn the current view (changed by crop/zoom/annotations) and
+    the tools' outputs (errors included). ``info["messages"]`` holds the whole conversation in chat
+    format, with ``{"type": "image"}`` placeholders matching ``info["images"]`` in order, and at reset
+    ``info["tools"]`` holds the tools' JSON schemas (OpenAI function format), so
+    ``processor.apply_chat_template(info["messages"], tools=info["tools"])`` renders the conversation.
+
+    ## Rewards
+    Every step reports ``info["reward_terms"]`` with the same keys; the step reward is their weighted sum:
+
+    .. math::
+
+        r_t = w_c\,\mathrm{correctness} + w_f\,\mathrm{format} + w_r\,\mathrm{reasoning} + w_l\,\mathrm{length}
+              - \lambda\,N^{tools}_t - \mu\,N^{invalid}_t
+
+    correctness, format, reasoning and length are scored on the answer turn only, exactly as in
+    ``VisualQA-v0``; :math:`N^{tools}_t` counts the tool calls run at turn :math:`t`, and
+    :math:`N^{invalid}_t` the malformed or failed calls, calls past the per-turn limit (counted once),
+    and turns with neither a call nor an answer. Over an episode,
+    :math:`R = R_{accuracy} + R_{reasoning} + R_{format} + R_{length} - \lambda N_{tools} - \mu N_{invalid}`.
+
+    ## Starting State
+    As in ``VisualQA-v0``: ``reset(seed, options={"split", "family", "difficulty", "task_seed"})``.
+
+    ## Episode End
+    Terminates on the answer turn; truncates after ``max_turns`` turns without an answer. At the end
+    ``info`` holds ``answer`` (ground truth), ``is_success``, ``extracted_answer``; never before.
+
+    ## Arguments
+    Those of ``VisualQA-v0`` (``families``, ``difficulty``, ``split``, ``image_size``, ``family_configs``,
+    ``response_format``, the four weights, ``reasoning_words``, ``length_budget``, ``max_response_chars``), and:
+
+    - ``tools`` (sequence of str | None): tools to offer, default all.
+    - ``max_turns`` (int, default 8), ``max_calls_per_turn`` (int, default 4).
+    - ``tool_penalty`` (λ, default 0.05), ``invalid_call_penalty`` (μ, default 0.1).
+    - ``sandbox`` (``"auto"`` | ``"bwrap"`` | ``"process"``): isolation of the Python tool; ``auto`` uses
+      bubblewrap when it works and otherwise warns once; ``info["sandbox"]`` names what is in force.
+    - ``python_timeout_s`` (float, default 5): wall-clock limit of one Python call.
+    - ``search_backend`` (``"local"`` | ``"web"``): the offline BM25 index, or ddgs (extra ``search``).
+    - ``max_text_chars`` (int, default 8192): the observation text limit (tool outputs are cut to fit).
+    - ``include_images_in_info`` (bool, default True): put the conversation's images in ``info["images"]``.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+
+    def __init__(
+        self,
+        families: Sequence[str] | None = None,
+        difficulty: int | tuple[int, int] = (1, 5),
+        split: str = "train",
+        image_size: int | tuple[int, int] = 224,
+        family_configs: Mapping[str, Any] | None = None,
+        tools: Sequence[str] | None = None,
+        max_turns: int = 8,
+        max_calls_per_turn: int = 4,
+        tool_penalty: float = 0.05,
+        invalid_call_penalty: float = 0.1,
+        sandbox: str = "auto",
+        python_timeout_s: float = 5.0,
+        search_backend: str = "local",
+        response_format: str | ResponseFormat = "think_answer",
+        correctness_weight: float = 1.0,
+        format_weight: float = 0.2,
+        reasoning_weight: float = 0.2,
+        length_weight: float = 0.1,
+        reasoning_words: tuple[int, int] = (3, 512),
+        length_budget: int = 2048,
+        max_response_chars: int = 16384,
+        max_text_chars: int = 8192,
+        include_images_in_info: bool = True,
+        render_mode: str | None = None,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if max_turns < 1 or max_calls_per_turn < 1:
+            raise ValueError("max_turns and max_calls_per_turn must be >= 1")
+        if max_text_chars < 256:
+            raise ValueError("max_text_chars must be at least 256")
+        self.render_mode = render_mode
+        width, height = normalize_image_size(image_size)
+        self.sampler = TaskSampler(families, difficulty, split, (width, height), family_configs)
+        self.scorer = ResponseScorer(
+            response_format=response_format,
+            weights=RewardWeights(correctness_weight, format_weight, reasoning_weight, length_weight),
+            reasoning_words=reasoning_words,
+            length_budget=length_budget,
+            max_response_chars=max_response_chars,
+        )
+        self.toolbox = Toolbox(tools)
+        self.tools = EpisodeTools(sandbox_mode=sandbox, python_timeout_s=python_timeout_s, search_backend=search_backend)
+        self.max_turns = max_turns
+        self.max_calls_per_turn = max_calls_per_turn
+        self.tool_penalty = tool_penalty
+        self.invalid_call_penalty = invalid_call_penalty
+        self.max_text_chars = max_text_chars
+        self.include_images_in_info = include_images_in_info
+        self.observation_space = spaces.Dict(
+            {"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)}
+        )
+        self.action_space = UnicodeText(max_response_chars)
+        self.task: Task | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.images: list[np.ndarray] = []
+        self.turn = 0
+        self._done = False
+        self._oracle_steps: list[ToolStep] = []
+
+    # -- episode ---------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        self.task = self.sampler.sample(self.np_random, options)
+        self.tools.start_episode(ImageView.full(self.task.image, self.sampler.image_size))
+        self.turn = 0
+        self._done = False
+        self._oracle_steps = self.sampler.families[self.task.family].tool_plan(self.task.spec)
+        question = f"{self.task.question}\n{self.scorer.format.describe()}"
+        view = np.asarray(self.tools.view.image)
+        self.images = [view]
+        self.messages = [
+            {"role": "system", "content": self._system_prompt()},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+        ]
+        info = self._with_conversation({**self._task_info(), "tools": self.toolbox.schemas()})
+        return {"image": view.copy(), "text": _truncate(question, self.max_text_chars)}, info
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self.task is None:
+            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before step().")
+        if self._done:
+            raise gym.error.ResetNeeded("VistaTool-v0: the episode has ended; call reset().")
+        self.turn += 1
+        terms = {"correctness": 0.0, "format": 0.0, "reasoning": 0.0, "length": 0.0, "tools": 0.0, "invalid": 0.0}
+        info = self._task_info()
+        if not isinstance(action, str) or len(action) > self.scorer.max_response_chars:
+            reason = (
+                f"the action must be a str (the assistant's turn), got {type(action).__name__}"
+                if not isinstance(action, str)
+                else f"the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}"
+            )
+            self.messages.append({"role": "assistant", "content": "" if not isinstance(action, str) else _truncate(action, 200)})
+            feedback = self._reject(terms, info, reason)
+        else:
+            calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
+            parsed = self.scorer.format.parse(action)
+            if parsed.answer is not None:
+                return self._answer(action, terms, info, ignored_calls=n_calls)
+            valid = [call for call in calls if call.error is None]
+            self.messages.append(
+                {"role": "assistant", "content": _strip_tool_calls(action) if valid else action, **({"tool_calls": [c.to_message() for c in valid]} if valid else {})}
+            )
+            if n_calls == 0:
+                feedback = self._reject(terms, info, "the turn has neither a tool call nor an answer. " + self._call_hint())
+            else:
+                feedback = self._run_calls(calls, n_calls, terms, info)
+        truncated = self.turn >= self.max_turns
+        if truncated:
+            self._end(info, answer=None, success=False)
+        reward = self._weigh(terms)
+        info["reward_terms"] = terms
+        view = np.asarray(self.tools.view.image)
+        return {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)}, reward, False, truncated, self._with_conversation(info)
+
+    def _run_calls(self, calls: list[ToolCall], n_calls: int, terms: dict[str, float], info: dict[str, Any]) -> str:
+        outputs, errors, new_views = [], [], []
+        for call in calls:
+            result = self.toolbox.call(call, self.tools)
+            text = _truncate(result.text, MAX_TOOL_OUTPUT_CHARS)
+            outputs.append(f"[{call.name or 'invalid call'}] {text}")
+            self.messages.append({"role": "tool", "name": call.name or "invalid", "content": text})
+            if result.ok:
+                terms["tools"] -= 1.0
+            else:
+                terms["invalid"] -= 1.0
+                errors.append(text)
+            if result.view is not None:
+                self.tools.view = result.view
+                new_views.append(call.name)
+        if new_views:
+            # One user message after the turn's tool messages, so chat templates that group
+            # consecutive tool responses still do; only the latest view is shown.
+            self.images.append(np.asarray(self.tools.view.image))
+            caption = f"The current view after {', '.join(new_views)}."
+            self.messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": caption}]})
+        if n_calls > len(calls):
+            terms["invalid"] -= 1.0
+            message = f"Error: {n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} were run."
+            outputs.append(message)
+            errors.append(message)
+        if errors:
+            info["error"] = " | ".join(errors)
+        return "\n".join(outputs)
+
+    def _answer(self, action: str, terms: dict[str, float], info: dict[str, Any], ignored_calls: int) -> tuple:
+        assert self.task is not None
+        scored = self.scorer.score(action, self.task.spec)
+        terms.update(scored.terms)
+        self.messages.append({"role": "assistant", "content": action})
+        errors = [scored.error] if scored.error else []
+        if ignored_calls:
+            errors.append(f"{ignored_calls} tool call(s) in the answer turn were not run")
+        if errors:
+            info["error"] = " | ".join(errors)
+        info["extracted_answer"] = scored.answer
+        self._end(info, answer=format_answer(self.task.spec), success=scored.is_success)
+        info["reward_terms"] = terms
+        view = np.asarray(self.tools.view.image)
+        text = "The episode is over." if not errors else "The episode is over. " + info["error"]
+        return {"image": view.copy(), "text": _truncate(text, self.max_text_chars)}, self._weigh(terms), True, False, self._with_conversation(info)
+
+    def _reject(self, terms: dict[str, float], info: dict[str, Any], reason: str) -> str:
+        terms["invalid"] -= 1.0
+        info["error"] = reason
+        self.messages.append({"role": "user", "content": f"Error: {reason}"})
+        return f"Error: {reason}"
+
+    def _end(self, info: dict[str, Any], answer: str | None, success: bool) -> None:
+        assert self.task is not None
+        self._done = True
+        info["answer"] = answer if answer is not None else format_answer(self.task.spec)
+        info["is_success"] = success
+        info["n_turns"] = self.turn
+        self.tools.end_episode()
+
+    def _weigh(self, terms: dict[str, float]) -> float:
+        answer_terms = {name: terms[name] for name in ("correctness", "format", "reasoning", "length")}
+        return self.scorer.weights.total(answer_terms) + self.tool_penalty * terms["tools"] + self.invalid_call_penalty * terms["invalid"]
+
+    # -- oracle, rendering, info -----------------------------------------------------------------
+
+    def oracle_trajectory(self) -> list[str]:
+        """Every assistant turn of a correct tool trajectory for the current task, the answer last."""
+        if self.task is None:
+            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before oracle_trajectory().")
+        turns = [
+            f"<think>{step.thought}</think>\n" + "".join(f"{TOOL_CALL_OPEN}{json.dumps(call)}{TOOL_CALL_CLOSE}" for call in step.calls)
+            for step in self._oracle_steps
+        ]
+        return turns + [self.scorer.oracle(self.task.spec, format_answer(self.task.spec))]
+
+    def oracle(self) -> str:
+        """The oracle's next turn, given how many turns this episode has taken."""
+        trajectory = self.oracle_trajectory()
+        return trajectory[min(self.turn, len(trajectory) - 1)]
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("VistaTool-v0: render() needs render_mode='rgb_array' at construction.")
+            return None
+        if self.task is None:
+            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before render().")
+        last = self.messages[-1]["content"]
+        last_text = last if isinstance(last, str) else " ".join(part.get("text", "") for part in last)
+        lines = [f"Q: {self.task.question}", f"turn {self.turn}: {last_text}"]
+        return np.asarray(caption_image(self.tools.view.image, lines))
+
+    def close(self) -> None:
+        self.tools.close()
+        super().close()
+
+    def _system_prompt(self) -> str:
+        return (
+            "You answer questions about an image. Before answering you may call tools, one or more per turn, as "
+            f'{TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE}; '
+            "their results come back in the next message. Coordinates are pixels of the current view. "
+            "Each tool call costs a little reward, so use tools only when they help. "
+            + self.scorer.format.describe()
+        )
+
+    def _call_hint(self) -> str:
+        return f'Call a tool as {TOOL_CALL_OPEN}{{"name": "zoom", "arguments": {{"x": 10, "y": 20}}}}{TOOL_CALL_CLOSE} or answer. {self.scorer.format.describe()}'
+
+    def _task_info(self) -> dict[str, Any]:
+        assert self.task is not None
+        return {
+            "family": self.task.family,
+            "difficulty": self.task.difficulty,
+            "split": self.task.split,
+            "task_seed": self.task.seed,
+            "answer_type": self.task.answer_type,
+            "turn": self.turn,
+            "sandbox": self.tools.isolation if "python" in self.toolbox.tools else "none",
+        }
+
+    def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["messages"] = list(self.messages)
+        if self.include_images_in_info:
+            info["images"] = list(self.images)
+        return info
