@@ -149,7 +149,7 @@ class TestBadInput:
             env.close()
 
     def test_ten_megabytes_of_code_is_refused_without_running(self):
-        env = gym.make("VistaTool-v0", families=["counting"], max_response_chars=11_000_000).unwrapped
+        env = gym.make("VistaTool-v0", families=["counting"], max_response_chars=20_000_000).unwrapped
         try:
             env.reset(seed=0)
             obs, *_, info = env.step(call("python", code="x = 1\n" * 1_800_000))
