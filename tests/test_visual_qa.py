@@ -258,3 +258,13 @@ def test_reward_weights_and_response_format_are_constructor_kwargs():
     oracle = env.oracle()
     assert "\\boxed{" in oracle
     assert env.step(oracle)[1] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("height, width", [(64, 64), (77, 100), (240, 320), (448, 448)])
+def test_every_family_renders_at_small_odd_and_large_sizes(family, height, width):
+    env = make(families=[family], image_size=(height, width)).unwrapped
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed, options={"difficulty": 1 + seed % 5})
+        assert obs["image"].shape == (height, width, 3)
+        assert env.step(env.oracle())[4]["is_success"]

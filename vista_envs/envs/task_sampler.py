@@ -24,8 +24,9 @@ def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
         height, width = (int(v) for v in image_size)
     else:
         raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
-    if not (32 <= height <= 4096 and 32 <= width <= 4096):
-        raise ValueError(f"image sides must be within [32, 4096] pixels, got {height}x{width}")
+    # Below 64 px the procedural scenes cannot keep every object and label visible.
+    if not (64 <= height <= 4096 and 64 <= width <= 4096):
+        raise ValueError(f"image sides must be within [64, 4096] pixels, got {height}x{width}")
     return width, height
 
 
