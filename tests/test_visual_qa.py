@@ -268,3 +268,11 @@ def test_every_family_renders_at_small_odd_and_large_sizes(family, height, width
         obs, _ = env.reset(seed=seed, options={"difficulty": 1 + seed % 5})
         assert obs["image"].shape == (height, width, 3)
         assert env.step(env.oracle())[4]["is_success"]
+
+
+def test_default_families_are_those_that_need_no_tools():
+    from vista_envs.tasks import get_family
+
+    env = make().unwrapped
+    assert set(env.sampler.families) == {name for name in FAMILIES if not get_family(name).tools_help}
+    assert len(env.sampler.families) >= 12

@@ -16,7 +16,7 @@ from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks import Task
+from vista_envs.tasks import Task, family_names, get_family
 
 __all__ = ["VisualQAEnv"]
 
@@ -72,7 +72,8 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
     never in an observation or in ``info`` before the step that ends the episode.
 
     ## Arguments
-    - ``families`` (sequence of str | None): families to draw from; default all.
+    - ``families`` (sequence of str | None): families to draw from; default every family that needs no
+      tools (the tool-oriented families of ``VistaTool-v0`` can be named explicitly).
     - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range, default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
     - ``image_size`` (int | (height, width)): default 224.
@@ -111,6 +112,8 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         width, height = normalize_image_size(image_size)
+        if families is None:  # the families whose answer the image alone gives (tool families are opt-in)
+            families = [name for name in family_names() if not get_family(name).tools_help]
         self.sampler = TaskSampler(families, difficulty, split, (width, height), family_configs)
         self.scorer = ResponseScorer(
             response_format=response_format,
