@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from vista_envs.answers import format_answer, score_answer
 from vista_envs.tasks import generate_task, get_family, split_of
-from vista_envs.tasks.drawing import COLORS
+from vista_envs.tasks.drawing import COLORS, add_noise, stamp_text, text_extent
 from vista_envs.tasks.families.chart import _GRID_GRAY as GRID_GRAY
 from vista_envs.tasks.families.chart import CATEGORY_SETS, ChartConfig
 from vista_envs.tasks.families.clock import ClockConfig
@@ -25,9 +25,6 @@ from vista_envs.tasks.families.text_reading import (
     CODE_ALPHABET,
     WORD_GROUPS,
     TextReadingConfig,
-    add_tiled_noise,
-    stamp_text,
-    text_extent,
 )
 
 FAMILIES = ("chart", "text_reading", "clock")
@@ -439,10 +436,10 @@ def test_stamp_text_draws_the_ink_box_at_its_anchor():
     )
 
 
-def test_tiled_noise_is_seeded_and_has_the_requested_spread():
+def test_noise_is_seeded_and_has_the_requested_spread():
     image = Image.new("RGB", (64, 48), (128, 128, 128))
-    first = add_tiled_noise(image, 10.0, random.Random(1))
-    assert first.tobytes() == add_tiled_noise(image, 10.0, random.Random(1)).tobytes()
+    first = add_noise(image, 10.0, random.Random(1))
+    assert first.tobytes() == add_noise(image, 10.0, random.Random(1)).tobytes()
     assert first.size == image.size and first.mode == "RGB"
     assert 8 < np.asarray(first, dtype=float).std() < 12
-    assert add_tiled_noise(image, 0.0, random.Random(1)) is image
+    assert add_noise(image, 0.0, random.Random(1)) is image

@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 
 from vista_envs.answers import format_answer, score_answer
 from vista_envs.tasks import Task, generate_task, get_family, split_of
+from vista_envs.tasks.drawing import text_extent
 from vista_envs.tasks.families.flag_lookup import FLAG_ASPECT, draw_flag, drawable_countries
-from vista_envs.tasks.families.text_reading import text_extent
 from vista_envs.tools.calculator import evaluate
 from vista_envs.tools.image_view import ImageView
 from vista_envs.tools.search import FLAG_LAYOUTS, FlagSpec, get_local_search, load_knowledge_base

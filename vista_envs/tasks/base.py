@@ -24,7 +24,7 @@ import dataclasses
 import hashlib
 import marshal
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from PIL import Image

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "COLORS",
@@ -27,7 +27,8 @@ __all__ = [
     "jitter_color",
     "place_circles",
     "shape_bbox",
-    "text_size",
+    "stamp_text",
+    "text_extent",
 ]
 
 Box = tuple[int, int, int, int]
@@ -61,12 +62,6 @@ def blank(size: tuple[int, int], color: RGB = (255, 255, 255)) -> tuple[Image.Im
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Pillow's bundled scalable font at ``size`` pixels (cached: loading costs ~1 ms)."""
     return ImageFont.load_default(size=max(1, int(size)))
-
-
-def text_size(text: str, size: int) -> tuple[int, int]:
-    """Width and height in pixels of ``text`` drawn at font ``size``."""
-    left, top, right, bottom = font(size).getbbox(text)
-    return right - left, bottom - top
 
 
 def draw_text(
@@ -179,29 +174,70 @@ def place_circles(
     return centres
 
 
-_NOISE_BANK_SIZE = 8
+@functools.lru_cache(maxsize=8192)
+def text_extent(text: str, size: int) -> tuple[int, int]:
+    """Width and height in pixels of the ink of ``text`` at font ``size`` (cached)."""
+    left, top, right, bottom = font(size).getbbox(text)
+    return max(1, right - left), max(1, bottom - top)
 
 
-@functools.lru_cache(maxsize=32)
-def _noise_bank(sigma: int, size: tuple[int, int]) -> tuple[Image.Image, ...]:
-    """Gaussian noise images centred on 128, drawn once per (sigma, size) from a fixed seed."""
-    generator = np.random.default_rng([sigma, *size])
-    width, height = size
-    return tuple(
-        Image.fromarray(np.clip(np.rint(generator.normal(128.0, sigma, (height, width, 3))), 0, 255).astype(np.uint8), "RGB")
-        for _ in range(_NOISE_BANK_SIZE)
-    )
+@functools.lru_cache(maxsize=8192)
+def _text_mask(text: str, size: int, angle: float = 0.0) -> Image.Image:
+    # Shared between calls: never draw on the returned mask.
+    if angle:
+        return _text_mask(text, size).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    left, top, _, _ = font(size).getbbox(text)
+    mask = Image.new("L", text_extent(text, size))
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font(size), fill=255)
+    return mask
+
+
+def stamp_text(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    size: int,
+    fill: tuple[int, int, int],
+    anchor: str = "mm",
+    angle: float = 0.0,
+) -> tuple[int, int, int, int]:
+    """Draw ``text`` at font ``size`` from a cached text mask; returns the ink box ``(x0, y0, x1, y1)``.
+
+    ``anchor`` places the ink box (not the font's line box) at ``xy``: its first letter is the
+    horizontal side (``l``, ``m``, ``r``), its second the vertical side (``t``, ``m``, ``b``).
+    ``angle`` rotates the text counter-clockwise, in degrees, before it is anchored (whole degrees
+    keep the cache small).
+    """
+    mask = _text_mask(text, size, angle)
+    width, height = mask.size
+    x = round(xy[0] - {"l": 0.0, "m": width / 2, "r": width}[anchor[0]])
+    y = round(xy[1] - {"t": 0.0, "m": height / 2, "b": height}[anchor[1]])
+    draw.bitmap((x, y), mask, fill=fill)
+    return x, y, x + width, y + height
+
+
+# Shifts of the cached field give this many different noise patterns per image size.
+_NOISE_SHIFT = 64
+_NOISE_FIELD_SEED = 0x7E57
+
+
+@functools.lru_cache(maxsize=16)
+def _noise_field(amount: float, width: int, height: int) -> np.ndarray:
+    generator = np.random.default_rng(_NOISE_FIELD_SEED)
+    field = generator.normal(0.0, amount, (height + _NOISE_SHIFT, width + _NOISE_SHIFT, 3))
+    return np.rint(field).astype(np.int16)
 
 
 def add_noise(image: Image.Image, amount: float, rng: random.Random) -> Image.Image:
     """Add Gaussian pixel noise of standard deviation ``amount`` (0-255 scale); 0 returns ``image``.
 
-    The noise comes from a small bank of precomputed noise images (picked by ``rng``), which is
-    ~4x faster than drawing fresh noise per image and just as deterministic.
+    The noise is a window, at a shift drawn from ``rng``, of a fixed field cached per (amount, size):
+    4096 distinct patterns per size, ~80 us at 224x224 instead of ~1.5 ms for fresh Gaussian samples.
     """
     if amount <= 0:
         return image
-    bank = _noise_bank(max(1, round(amount)), image.size)
-    noise = bank[rng.randrange(len(bank))]
-    # (image + noise) / 1 - 128, clipped to [0, 255]: signed noise in one saturating pass.
-    return ImageChops.add(image.convert("RGB"), noise, 1.0, -128)
+    width, height = image.size
+    field = _noise_field(float(amount), width, height)
+    dx, dy = rng.randrange(_NOISE_SHIFT), rng.randrange(_NOISE_SHIFT)
+    pixels = np.asarray(image, dtype=np.int16) + field[dy : dy + height, dx : dx + width]
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")

@@ -42,8 +42,11 @@ class ImageView:
     @classmethod
     def _render(cls, source: Image.Image, region: tuple[float, float, float, float], size: tuple[int, int]) -> ImageView:
         scale, (offset_x, offset_y), (width, height) = cls._fit(region, size)
-        if (width, height) == size and region == (0.0, 0.0, float(source.width), float(source.height)) and source.size == size:
-            return cls(source, region, source)
+        whole = region == (0.0, 0.0, float(source.width), float(source.height))
+        if whole and (width, height) == size and source.width % width == 0 and source.width // width == source.height // height:
+            # The whole source at a whole-number scale: a box filter (reduce) is exact and fast.
+            factor = source.width // width
+            return cls(source, region, source if factor == 1 else source.reduce(factor))
         patch = source.resize((width, height), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC, box=region)
         image = Image.new("RGB", size, _PAD_COLOR)
         image.paste(patch, (offset_x, offset_y))

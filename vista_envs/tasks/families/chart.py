@@ -26,8 +26,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, register_family
-from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, blank
-from vista_envs.tasks.families.text_reading import add_tiled_noise, stamp_text, text_extent
+from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, add_noise, blank, stamp_text, text_extent
 
 __all__ = ["CATEGORY_SETS", "CHART_KINDS", "Chart", "ChartConfig"]
 
@@ -329,7 +328,7 @@ class Chart(TaskFamily):
             _draw_pie(draw, scene, size, metrics)
         else:
             _draw_axis_chart(draw, scene, size, metrics)
-        return add_tiled_noise(image, scene["noise"], rng)
+        return add_noise(image, scene["noise"], rng)
 
 
 def _question(

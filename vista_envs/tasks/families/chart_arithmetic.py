@@ -23,8 +23,7 @@ from typing import Any
 from PIL import Image
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
-from vista_envs.tasks.drawing import COLORS, blank
-from vista_envs.tasks.families.text_reading import stamp_text, text_extent
+from vista_envs.tasks.drawing import COLORS, blank, stamp_text, text_extent
 
 __all__ = ["MONTHS", "ChartArithmetic", "ChartArithmeticConfig", "format_number", "round_half_up"]
 

@@ -16,8 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, register_family
-from vista_envs.tasks.drawing import blank
-from vista_envs.tasks.families.text_reading import add_tiled_noise, stamp_text
+from vista_envs.tasks.drawing import add_noise, blank, stamp_text
 
 __all__ = ["Clock", "ClockConfig"]
 
@@ -181,7 +180,7 @@ class Clock(TaskFamily):
             )
         cap = max(2.0, radius * 0.05)
         draw.ellipse((cx - cap, cy - cap, cx + cap, cy + cap), fill=rim)
-        return add_tiled_noise(image, scene["noise"], rng)
+        return add_noise(image, scene["noise"], rng)
 
     @staticmethod
     def _draw_dial(

@@ -19,9 +19,8 @@ from typing import Any
 from PIL import Image
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
-from vista_envs.tasks.drawing import blank
+from vista_envs.tasks.drawing import blank, stamp_text, text_extent
 from vista_envs.tasks.families.chart_arithmetic import MONTHS, round_half_up
-from vista_envs.tasks.families.text_reading import stamp_text, text_extent
 
 __all__ = ["FinancialChart", "FinancialChartConfig"]
 

@@ -23,8 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
-from vista_envs.tasks.drawing import blank
-from vista_envs.tasks.families.text_reading import add_tiled_noise, stamp_text
+from vista_envs.tasks.drawing import add_noise, blank, stamp_text
 from vista_envs.tools.search import Country, FlagSpec, load_knowledge_base
 
 __all__ = ["FlagLookup", "FlagLookupConfig", "describe_flag", "draw_flag", "drawable_countries"]
@@ -329,7 +328,7 @@ class FlagLookup(TaskFamily):
                     (20, 20, 20),
                     anchor="mt",
                 )
-        return add_tiled_noise(image, scene["noise"], rng)
+        return add_noise(image, scene["noise"], rng)
 
     def tool_plan(self, spec: TaskSpec) -> list[ToolStep]:
         scene = spec.scene

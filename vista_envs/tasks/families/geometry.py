@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty, register_family
-from vista_envs.tasks.drawing import add_noise, blank, draw_text, text_size
+from vista_envs.tasks.drawing import add_noise, blank, draw_text, text_extent
 
 Point = tuple[int, int]
 
@@ -150,7 +150,7 @@ def _grid_layout(size: tuple[int, int], units: int, min_cell: int) -> _GridLayou
     """The largest square-celled grid of about ``units`` units (along the shorter side) that fits ``size`` with its labels."""
     width, height = size
     font_px = max(8, min(12, min(size) // 20))
-    label_w, label_h = text_size("88", font_px)
+    label_w, label_h = text_extent("88", font_px)
     left, bottom, pad = label_w + 6, label_h + 6, 4
     room_x, room_y = width - left - pad, height - bottom - pad
     # Six units at least, so every figure kind fits (cells shrink below min_cell on tiny images).
@@ -158,7 +158,7 @@ def _grid_layout(size: tuple[int, int], units: int, min_cell: int) -> _GridLayou
     cell = min(room_x, room_y) // units
     units_x, units_y = room_x // cell, room_y // cell
     origin = (left + (room_x - units_x * cell) // 2, pad + units_y * cell + (room_y - units_y * cell) // 2)
-    label_step = 1 if cell >= text_size(str(max(units_x, units_y)), font_px)[0] + 3 else 2
+    label_step = 1 if cell >= text_extent(str(max(units_x, units_y)), font_px)[0] + 3 else 2
     return _GridLayout(units_x, units_y, cell, origin, font_px, label_step)
 
 

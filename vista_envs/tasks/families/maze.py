@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from itertools import groupby
 from dataclasses import dataclass
+from itertools import groupby
 
 from PIL import Image
 

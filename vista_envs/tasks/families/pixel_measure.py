@@ -17,8 +17,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
-from vista_envs.tasks.drawing import COLORS, blank
-from vista_envs.tasks.families.text_reading import add_tiled_noise
+from vista_envs.tasks.drawing import COLORS, add_noise, blank
 
 __all__ = ["PixelMeasure", "PixelMeasureConfig"]
 
@@ -213,7 +212,7 @@ class PixelMeasure(TaskFamily):
         scene = spec.scene
         image, _ = blank(size, tuple(scene["background"]))
         # Noise only on the background: shapes keep their exact colours.
-        image = add_tiled_noise(image, scene["noise"], rng)
+        image = add_noise(image, scene["noise"], rng)
         draw = ImageDraw.Draw(image)
         for shape in scene["shapes"]:
             x0, y0, x1, y1 = shape["box"]

@@ -15,7 +15,7 @@ Text answers compare case-insensitively (the image may show ``COLD`` for the ans
 
 This module also holds two drawing helpers used by the chart and clock families:
 :func:`stamp_text` (text from a cache of rendered masks, ~7x faster than ``ImageDraw.text``) and
-:func:`add_tiled_noise` (Gaussian noise cut at a random shift from a cached field).
+:func:`~vista_envs.tasks.drawing.add_noise` (Gaussian noise cut at a random shift from a cached field).
 """
 
 from __future__ import annotations
@@ -26,95 +26,17 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, register_family
-from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, blank, font
+from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, add_noise, blank, stamp_text, text_extent
 
 __all__ = [
     "CODE_ALPHABET",
     "WORD_GROUPS",
     "TextReading",
     "TextReadingConfig",
-    "add_tiled_noise",
-    "stamp_text",
-    "text_extent",
 ]
-
-# ---------------------------------------------------------------------------------------------
-# Drawing helpers
-# ---------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=8192)
-def text_extent(text: str, size: int) -> tuple[int, int]:
-    """Width and height in pixels of the ink of ``text`` at font ``size`` (cached)."""
-    left, top, right, bottom = font(size).getbbox(text)
-    return max(1, right - left), max(1, bottom - top)
-
-
-@functools.lru_cache(maxsize=8192)
-def _text_mask(text: str, size: int, angle: float = 0.0) -> Image.Image:
-    # Shared between calls: never draw on the returned mask.
-    if angle:
-        return _text_mask(text, size).rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
-    left, top, _, _ = font(size).getbbox(text)
-    mask = Image.new("L", text_extent(text, size))
-    ImageDraw.Draw(mask).text((-left, -top), text, font=font(size), fill=255)
-    return mask
-
-
-def stamp_text(
-    draw: ImageDraw.ImageDraw,
-    xy: tuple[float, float],
-    text: str,
-    size: int,
-    fill: tuple[int, int, int],
-    anchor: str = "mm",
-    angle: float = 0.0,
-) -> tuple[int, int, int, int]:
-    """Draw ``text`` at font ``size`` from a cached text mask; returns the ink box ``(x0, y0, x1, y1)``.
-
-    ``anchor`` places the ink box (not the font's line box) at ``xy``: its first letter is the
-    horizontal side (``l``, ``m``, ``r``), its second the vertical side (``t``, ``m``, ``b``).
-    ``angle`` rotates the text counter-clockwise, in degrees, before it is anchored (whole degrees
-    keep the cache small).
-    """
-    mask = _text_mask(text, size, angle)
-    width, height = mask.size
-    x = round(xy[0] - {"l": 0.0, "m": width / 2, "r": width}[anchor[0]])
-    y = round(xy[1] - {"t": 0.0, "m": height / 2, "b": height}[anchor[1]])
-    draw.bitmap((x, y), mask, fill=fill)
-    return x, y, x + width, y + height
-
-
-# Shifts of the cached field give this many different noise patterns per image size.
-_NOISE_SHIFT = 64
-_NOISE_FIELD_SEED = 0x7E57
-
-
-@functools.lru_cache(maxsize=16)
-def _noise_field(amount: float, width: int, height: int) -> np.ndarray:
-    generator = np.random.default_rng(_NOISE_FIELD_SEED)
-    field = generator.normal(0.0, amount, (height + _NOISE_SHIFT, width + _NOISE_SHIFT, 3))
-    return np.rint(field).astype(np.int16)
-
-
-def add_tiled_noise(image: Image.Image, amount: float, rng: random.Random) -> Image.Image:
-    """Add Gaussian pixel noise of standard deviation ``amount`` (0-255 scale); 0 returns ``image``.
-
-    The noise is a window, at a shift drawn from ``rng``, of a fixed field cached per (amount, size):
-    4096 distinct patterns per size, ~80 us at 224x224 instead of ~1.5 ms for fresh Gaussian samples.
-    """
-    if amount <= 0:
-        return image
-    width, height = image.size
-    field = _noise_field(float(amount), width, height)
-    dx, dy = rng.randrange(_NOISE_SHIFT), rng.randrange(_NOISE_SHIFT)
-    pixels = np.asarray(image, dtype=np.int16) + field[dy : dy + height, dx : dx + width]
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary
@@ -487,7 +409,7 @@ class TextReading(TaskFamily):
             stamp_text(
                 draw, ((x0 + x1) / 2, (y0 + y1) / 2), box["drawn"], font_px, (gray, gray, gray), angle=box["angle"]
             )
-        return add_tiled_noise(image, scene["noise"], rng)
+        return add_noise(image, scene["noise"], rng)
 
 
 def _cased(text: str, case: str) -> str:

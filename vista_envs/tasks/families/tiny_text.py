@@ -26,8 +26,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
-from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, blank
-from vista_envs.tasks.families.text_reading import CODE_ALPHABET, stamp_text, text_extent
+from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, blank, stamp_text, text_extent
+from vista_envs.tasks.families.text_reading import CODE_ALPHABET
 
 __all__ = ["TinyText", "TinyTextConfig"]
 
