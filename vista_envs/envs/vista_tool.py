@@ -67,7 +67,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
     ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(max_text_chars))``: at reset the task
     image and the question; after a tool turn the current view (changed by crop/zoom/annotations) and
     the tools' outputs (errors included). ``info["messages"]`` holds the whole conversation in chat
-    format, with ``{"type": "image"}`` placeholders matching ``info["images"]`` in order, and at reset
+    format, with ``{"type": "image"}`` placeholders matching ``info["images"]`` in order, and
     ``info["tools"]`` holds the tools' JSON schemas (OpenAI function format), so
     ``processor.apply_chat_template(info["messages"], tools=info["tools"])`` renders the conversation.
 
@@ -156,6 +156,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
             max_response_chars=max_response_chars,
         )
         self.toolbox = Toolbox(tools)
+        self.tool_schemas = self.toolbox.schemas()
         self.tools = EpisodeTools(sandbox_mode=sandbox, python_timeout_s=python_timeout_s, search_backend=search_backend)
         self.max_turns = max_turns
         self.max_calls_per_turn = max_calls_per_turn
@@ -190,7 +191,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
             {"role": "system", "content": self._system_prompt()},
             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
         ]
-        info = self._with_conversation({**self._task_info(), "tools": self.toolbox.schemas()})
+        info = self._with_conversation(self._task_info())
         return {"image": view.copy(), "text": _truncate(question, self.max_text_chars)}, info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -352,6 +353,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
         }
 
     def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["tools"] = self.tool_schemas
         info["messages"] = list(self.messages)
         if self.include_images_in_info:
             info["images"] = list(self.images)

@@ -1,0 +1,146 @@
+"""Chat conversations from env observations: what a chat model is shown at each turn.
+
+Two kinds of env feed a chat policy:
+
+- single-turn envs (``VisualQA-v0``, and any env whose observation has an ``image`` and a ``question`` or
+  ``text``): one user message with the image and the question, followed by a response-format instruction;
+- multi-turn envs (``VistaTool-v0``): the env keeps the conversation in ``info["messages"]`` (chat
+  format, ``{"type": "image"}`` placeholders in the order of ``info["images"]``) and the tools' JSON
+  schemas in ``info["tools"]``.
+
+:class:`ChatBuilder` turns both into :class:`Chat` objects. :func:`as_plain_text_tools` rewrites a
+conversation for chat templates and endpoints that know nothing of tools.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from agents.policies.base import check_batch
+from vista_envs.answers import get_response_format
+
+__all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_plain_text_tools"]
+
+# The envs' default response format, as the envs themselves describe it.
+DEFAULT_INSTRUCTION = get_response_format("think_answer").describe()
+
+
+@dataclass
+class Chat:
+    """One conversation to continue with an assistant turn.
+
+    Attributes:
+        messages: chat messages (OpenAI/HF format); image parts are ``{"type": "image"}`` placeholders.
+        images: the images of the placeholders, in order.
+        tools: the tools' JSON schemas (OpenAI function format), or None when the env offers no tools.
+    """
+
+    messages: list[dict[str, Any]]
+    images: list[Image.Image]
+    tools: list[dict[str, Any]] | None = None
+
+
+def _as_pil(image: Any) -> Image.Image:
+    return image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+
+
+def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") == "image"
+    )
+
+
+class ChatBuilder:
+    """Builds the :class:`Chat` for each env of a batch from its observation and info.
+
+    ``VistaTool-v0`` sends the tool schemas only in the reset info, so the builder remembers them per
+    env index (``observations[i]`` always comes from env ``i``) and offers them on every later turn of
+    that env's episode.
+
+    Args:
+        instruction: appended to a single-turn question (default: the envs' ``<think>``/``<answer>``
+            format); None adds nothing. Multi-turn envs write their own instructions.
+        system_prompt: an optional system message for single-turn conversations.
+    """
+
+    def __init__(self, instruction: str | None = DEFAULT_INSTRUCTION, system_prompt: str | None = None):
+        self.instruction = instruction
+        self.system_prompt = system_prompt
+        self._tools_by_env: dict[int, list[dict[str, Any]]] = {}
+
+    def build(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[Chat]:
+        check_batch(observations, infos)
+        return [self._build_one(index, observation, info) for index, (observation, info) in enumerate(zip(observations, infos))]
+
+    def _build_one(self, index: int, observation: dict[str, Any], info: dict[str, Any]) -> Chat:
+        if "messages" in info:
+            if "tools" in info:
+                self._tools_by_env[index] = info["tools"]
+            messages = list(info["messages"])
+            images = [_as_pil(image) for image in info.get("images", [])]
+            if len(images) != _count_image_parts(messages):
+                raise ValueError(
+                    f"env {index}: info['messages'] has {_count_image_parts(messages)} image placeholders but "
+                    f"info['images'] has {len(images)} images (construct the env with include_images_in_info=True)"
+                )
+            return Chat(messages, images, self._tools_by_env.get(index))
+        question = observation.get("question", observation.get("text"))
+        if question is None or "image" not in observation:
+            raise ValueError(
+                f"env {index}: a chat needs info['messages'] or an observation with 'image' and 'question' (or 'text'); "
+                f"got observation keys {sorted(observation)} and info keys {sorted(info)}"
+            )
+        text = f"{question}\n{self.instruction}" if self.instruction else question
+        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]})
+        return Chat(messages, [_as_pil(observation["image"])])
+
+
+def _tool_call_text(call: dict[str, Any]) -> str:
+    function = call.get("function", call)
+    arguments = function.get("arguments", {})
+    if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    return "<tool_call>" + json.dumps({"name": function.get("name"), "arguments": arguments}) + "</tool_call>"
+
+
+def as_plain_text_tools(chat: Chat) -> list[dict[str, Any]]:
+    """``chat.messages`` with every trace of tools written as plain text, for templates and APIs without tools.
+
+    The tool schemas are appended to the system message, each assistant ``tool_calls`` entry goes back
+    into the assistant's text as the ``<tool_call>{...}</tool_call>`` the model wrote, and each tool
+    result becomes a user message ``<tool_response>...</tool_response>`` (Hermes/Qwen style).
+    """
+    messages: list[dict[str, Any]] = []
+    for message in chat.messages:
+        if message.get("role") == "tool":
+            name = message.get("name")
+            prefix = f"[{name}] " if name else ""
+            messages.append({"role": "user", "content": f"<tool_response>\n{prefix}{message.get('content', '')}\n</tool_response>"})
+        elif message.get("tool_calls"):
+            calls = "".join(_tool_call_text(call) for call in message["tool_calls"])
+            content = message.get("content") or ""
+            messages.append({"role": message["role"], "content": f"{content}\n{calls}" if content else calls})
+        else:
+            messages.append(dict(message))
+    if chat.tools:
+        schemas = "\n".join(json.dumps(tool) for tool in chat.tools)
+        listing = f"# Tools\n\nYou may call these tools (JSON schemas):\n<tools>\n{schemas}\n</tools>"
+        if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
+            messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{listing}"}
+        else:
+            messages.insert(0, {"role": "system", "content": listing})
+    return messages
