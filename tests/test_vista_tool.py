@@ -233,3 +233,66 @@ def test_messages_render_through_a_hugging_face_chat_template():
         assert "<tool_response>6</tool_response>" in text and '"name": "python"' in text
     finally:
         env.close()
+
+
+# The python code a scripted agent sends to measure the bars of a bar chart on the current view:
+# the mask of the dominant saturated colour, projected across the bars, gives one run per bar;
+# summed coverage gives each bar's length with sub-pixel precision.
+BAR_MEASURING_CODE = """
+rgb = image.astype(int)
+saturated = (rgb.max(axis=2) - rgb.min(axis=2)) > 60
+colours, counts = np.unique(rgb[saturated] // 16, axis=0, return_counts=True)
+bar = colours[counts.argmax()] * 16 + 8
+mask = np.abs(rgb - bar).sum(axis=2) < 90
+# Fractional coverage (1 on the bar colour, 0 on white) measures the anti-aliased bar ends too.
+cover = np.clip(1 - np.abs(rgb - bar).sum(axis=2) / np.abs(255 - bar).sum(), 0, 1)
+def runs(profile):
+    on = np.flatnonzero(profile > 2)
+    return np.split(on, np.flatnonzero(np.diff(on) > 1) + 1)
+rows, cols = runs(mask.sum(axis=1)), runs(mask.sum(axis=0))
+horizontal = len(rows) > len(cols)
+if not horizontal:
+    cover = cover.T
+lengths = [float(cover[r[1:-1] if len(r) > 2 else r].sum(axis=1).mean()) for r in (rows if horizontal else cols)]
+print("lengths", [round(v, 2) for v in lengths])
+print("rises", sum(b > a for a, b in zip(lengths, lengths[1:])))
+"""
+
+
+class ScriptedChartAgent:
+    """Solves 'how many times did the value rise' bar-chart questions using only messages and tools."""
+
+    def act(self, info):
+        messages, tools = info["messages"], {t["function"]["name"] for t in info["tools"]}
+        question = messages[1]["content"][1]["text"]
+        assert "higher than in the" in question and "python" in tools
+        if messages[-1]["role"] == "user" and len(messages) == 2:
+            code = json.dumps({"name": "python", "arguments": {"code": BAR_MEASURING_CODE}})
+            return f"<think>I measure the bars with Python.</think><tool_call>{code}</tool_call>"
+        output = next(m["content"] for m in reversed(messages) if m["role"] == "tool" and "rises" in m["content"])
+        rises = int(output.split("rises")[-1].split()[0])
+        return f"<think>The measured bar lengths rise {rises} times from one bar to the next.</think><answer>{rises}</answer>"
+
+
+def test_a_scripted_agent_solves_chart_tasks_through_messages_and_tool_calls_only():
+    env = gym.make("VistaTool-v0", families=["chart_arithmetic"], difficulty=(4, 5))
+    agent = ScriptedChartAgent()
+    solved = tried = 0
+    try:
+        for task_seed in range(400):
+            obs, info = env.reset(seed=0, options={"task_seed": task_seed})
+            if "higher than in the" not in obs["text"]:
+                continue
+            tried += 1
+            for _ in range(3):
+                obs, reward, terminated, truncated, info = env.step(agent.act(info))
+                if terminated or truncated:
+                    break
+            solved += info["is_success"]
+            if tried == 6:
+                break
+    finally:
+        env.close()
+    # Neighbouring values 0.1 apart differ by 0.15 px in the 224 px view: below what pixel
+    # measurement resolves (a VLM would read the value labels instead), so one miss is allowed.
+    assert tried == 6 and solved >= 5, (solved, tried)
