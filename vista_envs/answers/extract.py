@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RESPONSE_FORMATS", "ParsedResponse", "ResponseFormat", "get_response_format"]
+__all__ = ["RESPONSE_FORMATS", "ParsedResponse", "ResponseFormat", "get_response_format", "tag_contents"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class ParsedResponse:
     error: str | None = None
 
 
-def _between(text: str, open_tag: str, close_tag: str) -> list[str]:
+def tag_contents(text: str, open_tag: str, close_tag: str) -> list[str]:
     """Contents of every non-overlapping ``open_tag...close_tag`` pair, in one linear scan.
 
     (A lazy regex would rescan the tail once per unclosed opening tag: quadratic on junk input.)
@@ -88,11 +88,11 @@ class ResponseFormat:
         whitespace around the tags (boxed answers may sit inside a closing sentence). With several
         answers the last one is kept (so it is still scored) but the response is not well formed.
         """
-        answers = _between(response, *self.answer_tags) if self.answer_tags else _boxed_contents(response)
+        answers = tag_contents(response, *self.answer_tags) if self.answer_tags else _boxed_contents(response)
         reasoning = None
         problems = []
         if self.think_tags:
-            thoughts = _between(response, *self.think_tags)
+            thoughts = tag_contents(response, *self.think_tags)
             reasoning = thoughts[0] if thoughts else None
             if len(thoughts) != 1:
                 problems.append(f"expected one {self.think_tags[0]}...{self.think_tags[1]} block, found {len(thoughts)}")

@@ -11,9 +11,9 @@ from PIL import Image
 from vista_envs.tasks import SPLITS, Task, TaskFamily, family_names, generate_task, get_family
 from vista_envs.tasks.base import check_difficulty
 
-__all__ = ["TaskSampler", "normalize_image_size"]
+__all__ = ["OPTION_KEYS", "TaskSampler", "normalize_image_size"]
 
-_OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
+OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
 
 
 def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
@@ -80,9 +80,9 @@ class TaskSampler:
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> Task:
         """The episode's task; ``options`` may fix ``split``, ``family``, ``difficulty`` and ``task_seed``."""
         options = dict(options or {})
-        unknown = set(options) - set(_OPTION_KEYS)
+        unknown = set(options) - set(OPTION_KEYS)
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
         split = self._check_split(options.get("split", self.split))
         names = tuple(self.families)
         if "family" in options:
