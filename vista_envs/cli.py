@@ -1,4 +1,4 @@
-"""The ``vista-envs`` command line: list, show, gallery and play.
+"""The ``vista-envs`` command line: list, show, gallery, play, bench and leaderboard.
 
 Examples::
 
@@ -6,6 +6,8 @@ Examples::
     vista-envs show VisualQA-v0 --family counting --difficulty 3 --seed 1 --out x.png
     vista-envs gallery --out gallery/ --seeds 4
     vista-envs play VisualQA-v0 --family clock
+    vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
+    vista-envs leaderboard results/
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import gymnasium as gym
 from PIL import Image
 
 import vista_envs
+from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 
@@ -154,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("env_id")
     task_options(play)
     play.set_defaults(handler=cmd_play)
+
+    add_bench_parser(commands)
+    add_leaderboard_parser(commands)
     return parser
 
 

@@ -1,0 +1,339 @@
+"""Leaderboards: results JSON files → ranked tables (Markdown, self-contained HTML) and PNG plots.
+
+Agents are ranked by success rate (episodes that never ran count as failures), then by mean
+reward. Every rate comes with its 95% Wilson interval, every mean reward with a 95% normal
+interval. "Overall" pools every episode of every env of the suite. Only results of one suite
+(same name, version and content hash) are ranked together.
+
+Plots need matplotlib (``pip install 'vista-envs[plot]'``); they are drawn with the Agg canvas, never
+through pyplot, so no display and no global backend switch is involved.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vista_envs.bench.results import load_results
+from vista_envs.bench.suites import BenchError
+
+__all__ = ["Leaderboard", "load_leaderboard", "plot_success", "render_html", "render_markdown", "write_leaderboard"]
+
+FORMATS = ("md", "html")
+_AXES = {"family": "by_family", "difficulty": "by_difficulty"}
+# Left-aligned columns; the others hold numbers.
+_TEXT_COLUMNS = ("#", "agent", "family", "difficulty")
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Results of one suite, agents ranked best first."""
+
+    suite: Mapping[str, Any]
+    runs: tuple[Mapping[str, Any], ...]
+
+    @property
+    def env_names(self) -> list[str]:
+        names: list[str] = []
+        for run in self.runs:
+            names += [name for name in run["by_env"] if name not in names]
+        return names
+
+    def ranked(self, env: str | None = None) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        """``(run, summary)`` pairs, best first: overall, or for one env (runs without that env are left out)."""
+        pairs = [(run, run["overall"] if env is None else run["by_env"][env]["summary"]) for run in self.runs if env is None or env in run["by_env"]]
+        return sorted(pairs, key=lambda pair: (-pair[1]["success_rate"], -(pair[1]["mean_reward"] or 0.0), pair[0]["agent"]["name"]))
+
+    def labels(self, env: str, axis: str) -> list[str]:
+        """The families or difficulties of ``env`` that any run has, in the order the results list them."""
+        labels: list[str] = []
+        for run in self.runs:
+            labels += [label for label in run["by_env"].get(env, {}).get(_AXES[axis], {}) if label not in labels]
+        return labels
+
+
+def load_leaderboard(results_dir: str | Path, suite: str | None = None) -> Leaderboard:
+    """Read every results JSON in ``results_dir`` (optionally only those of suite ``suite``).
+
+    Raises :class:`BenchError` on a corrupted file, on results of different suites or suite versions
+    mixed together, on two results for one agent, or when there is nothing to rank.
+    """
+    folder = Path(results_dir)
+    if not folder.is_dir():
+        raise BenchError(f"{folder} is not a folder of results (run `vista-envs bench --out {folder}` first)")
+    paths = sorted(p for p in folder.glob("*.json") if p.is_file())
+    runs = [(path, load_results(path)) for path in paths]
+    if suite is not None:
+        runs = [(path, run) for path, run in runs if run["suite"]["name"] == suite]
+    if not runs:
+        which = f" of suite {suite!r}" if suite else ""
+        raise BenchError(f"no results{which} in {folder} (results files are the <suite>.<agent>.json that `vista-envs bench` writes)")
+    identities: dict[tuple[Any, ...], list[str]] = {}
+    for path, run in runs:
+        key = (run["suite"]["name"], run["suite"]["version"], run["suite"]["hash"])
+        identities.setdefault(key, []).append(path.name)
+    if len(identities) > 1:
+        listing = "; ".join(f"{name} v{version} ({digest}): {', '.join(files)}" for (name, version, digest), files in identities.items())
+        names = {name for name, _, _ in identities}
+        hint = "pass --suite NAME to rank one suite" if len(names) > 1 else "re-run the older agents on the current suite version, or keep each version's results in its own folder"
+        raise BenchError(f"results in {folder} come from different suites or suite versions and cannot be ranked together: {listing}; {hint}")
+    seen: dict[str, str] = {}
+    for path, run in runs:
+        name = run["agent"]["name"]
+        if name in seen:
+            raise BenchError(f"two results for agent {name!r}: {seen[name]} and {path.name}; keep one")
+        seen[name] = path.name
+    return Leaderboard(suite=runs[0][1]["suite"], runs=tuple(run for _, run in runs))
+
+
+# -- formatting helpers -------------------------------------------------------------------------------
+
+
+def _percent(rate: float) -> str:
+    return f"{100 * rate:.1f}"
+
+
+def _success_text(summary: Mapping[str, Any]) -> str:
+    low, high = summary["success_ci95"]
+    return f"{_percent(summary['success_rate'])} [{_percent(low)}, {_percent(high)}]"
+
+
+def _reward_text(summary: Mapping[str, Any]) -> str:
+    if summary["mean_reward"] is None:
+        return "-"
+    interval = summary.get("reward_ci95")
+    return f"{summary['mean_reward']:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _agent_label(run: Mapping[str, Any]) -> str:
+    not_run = run["overall"]["not_run"]
+    return run["agent"]["name"] + (f" (incomplete: {not_run} not run)" if not_run else "")
+
+
+def _wall_time(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+_MAIN_COLUMNS = ("#", "agent", "success % [95% CI]", "mean reward [95% CI]", "episodes", "turns", "tool calls", "tokens", "errors")
+
+
+def _main_rows(board: Leaderboard, env: str | None) -> list[list[str]]:
+    rows = []
+    for rank, (run, summary) in enumerate(board.ranked(env), start=1):
+        tokens = _number(summary["mean_tokens"], 0)
+        rows.append(
+            [
+                str(rank),
+                _agent_label(run),
+                _success_text(summary),
+                _reward_text(summary),
+                str(summary["episodes"]),
+                _number(summary["mean_turns"], 2),
+                _number(summary["mean_tool_calls"], 2),
+                f"{tokens} {run['agent'].get('token_unit', 'chars')}" if tokens != "-" else tokens,
+                str(summary["errors"]),
+            ]
+        )
+    return rows
+
+
+def _breakdown(board: Leaderboard, env: str, axis: str) -> tuple[list[str], list[list[str]]]:
+    """Columns (axis label, then agents in rank order) and rows ``success % (k/n)`` per family or difficulty."""
+    runs = [run for run, _ in board.ranked(env)]
+    rows = []
+    for label in board.labels(env, axis):
+        row = [label]
+        for run in runs:
+            summary = run["by_env"][env][_AXES[axis]].get(label)
+            row.append("-" if summary is None else f"{_percent(summary['success_rate'])} ({summary['successes']}/{summary['episodes']})")
+        rows.append(row)
+    return [axis, *(run["agent"]["name"] for run in runs)], rows
+
+
+def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    align = ["---" if column in _TEXT_COLUMNS else "---:" for column in columns]
+    return "\n".join([line(columns), "| " + " | ".join(align) + " |", *(line(row) for row in rows)])
+
+
+def _suite_line(board: Leaderboard) -> str:
+    suite = board.suite
+    return f"suite `{suite['name']}` v{suite['version']} (`{suite['hash']}`), split `{suite['split']}`, {suite['episodes']} episodes per agent"
+
+
+_NOTE = (
+    "Ranked by success rate (episodes that never ran count as failures), then mean reward. "
+    "95% confidence intervals: Wilson for success rates, normal approximation for mean rewards. "
+    "Turns, tool calls and tokens are means per episode; errors counts episodes ended by an agent or env error."
+)
+
+
+def render_markdown(board: Leaderboard, plots: Mapping[str, str] | None = None) -> str:
+    """The leaderboard as Markdown; ``plots`` maps a plot name (``"<env>-family"``) to an image path to link."""
+    parts = [f"**Leaderboard** — {_suite_line(board)}", "", "### Overall", "", _markdown_table(_MAIN_COLUMNS, _main_rows(board, None))]
+    for env in board.env_names:
+        parts += ["", f"### {env}", "", _markdown_table(_MAIN_COLUMNS, _main_rows(board, env))]
+        for axis in _AXES:
+            columns, rows = _breakdown(board, env, axis)
+            parts += ["", f"Success % by {axis} ({env}):", "", _markdown_table(columns, rows)]
+            if plots and f"{env}-{axis}" in plots:
+                parts += ["", f"![success by {axis}, {env}]({plots[f'{env}-{axis}']})"]
+    parts += ["", _NOTE]
+    return "\n".join(parts) + "\n"
+
+
+# -- plots --------------------------------------------------------------------------------------------
+
+
+def plot_success(board: Leaderboard, env: str, axis: str) -> bytes:
+    """A PNG of success rate (with 95% Wilson intervals) by family (grouped bars) or by difficulty (lines)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    runs = [run for run, _ in board.ranked(env)]
+    labels = board.labels(env, axis)
+    width = max(6.0, 0.45 * len(labels) * max(1, len(runs)) ** 0.5 + 2) if axis == "family" else 6.0
+    figure = Figure(figsize=(width, 4.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    bar_width = 0.8 / max(1, len(runs))
+    for index, run in enumerate(runs):
+        groups = run["by_env"][env][_AXES[axis]]
+        present = [i for i, label in enumerate(labels) if label in groups]
+        rates = [100 * groups[labels[i]]["success_rate"] for i in present]
+        # Error bar lengths; max(0, ...) absorbs rounding where the interval touches the rate at 0 or 100 %.
+        low = [max(0.0, rate - 100 * groups[labels[i]]["success_ci95"][0]) for rate, i in zip(rates, present)]
+        high = [max(0.0, 100 * groups[labels[i]]["success_ci95"][1] - rate) for rate, i in zip(rates, present)]
+        name = run["agent"]["name"]
+        if axis == "family":
+            positions = [i - 0.4 + bar_width * (index + 0.5) for i in present]
+            ax.bar(positions, rates, bar_width, yerr=[low, high], capsize=2, label=name, error_kw={"elinewidth": 0.8, "ecolor": "0.35"})
+        else:
+            # A small sideways offset per agent keeps overlapping intervals apart.
+            positions = [i + 0.05 * (index - (len(runs) - 1) / 2) for i in present]
+            ax.errorbar(positions, rates, yerr=[low, high], marker="o", capsize=3, label=name)
+    ax.set_xticks(range(len(labels)), labels, rotation=40 if axis == "family" else 0, ha="right" if axis == "family" else "center")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("success % (95% CI)")
+    ax.set_xlabel(axis)
+    ax.set_title(f"{env}: success by {axis}")
+    ax.grid(axis="y", alpha=0.3)
+    figure.legend(loc="outside right upper", fontsize="small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _all_plots(board: Leaderboard) -> dict[str, bytes]:
+    """Every plot as PNG bytes by name, or none when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        warnings.warn("the leaderboard has no plots: they need matplotlib (pip install 'vista-envs[plot]')", stacklevel=3)
+        return {}
+    return {f"{env}-{axis}": plot_success(board, env, axis) for env in board.env_names for axis in _AXES}
+
+
+# -- HTML ---------------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px; color: #1b1f24; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; }
+h3 { font-size: 1rem; margin-top: 1.4rem; } p.meta, p.note { color: #57606a; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.6rem; text-align: right; white-space: nowrap; }
+th { background: #f6f8fa; } td.text, th.text { text-align: left; }
+tr:nth-child(even) td { background: #fbfcfd; }
+.bar { display: inline-block; height: 0.6rem; background: #2f81f7; vertical-align: middle; margin-right: 0.4rem; border-radius: 2px; }
+img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def _html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], table_id: str, bars: Sequence[float] | None = None) -> str:
+    text_columns = {i for i, column in enumerate(columns) if column in _TEXT_COLUMNS}
+    head = "".join(f'<th class="{"text" if i in text_columns else ""}">{html.escape(c)}</th>' for i, c in enumerate(columns))
+    body = []
+    for row_index, row in enumerate(rows):
+        cells = []
+        for i, cell in enumerate(row):
+            content = html.escape(cell)
+            if bars is not None and columns[i].startswith("success"):
+                content = f'<span class="bar" style="width:{60 * bars[row_index]:.0f}px"></span>{content}'
+            cells.append(f'<td class="{"text" if i in text_columns else ""}">{content}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<div class="scroll"><table id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
+
+
+def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) -> str:
+    """A static, self-contained HTML page: inline CSS, PNG plots embedded as base64, no scripts."""
+    plots = plots or {}
+    title = f"vista-envs leaderboard: {board.suite['name']} v{board.suite['version']}"
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">{html.escape(_suite_line(board).replace("`", ""))}; generated {generated}</p>',
+        "<h2>Overall</h2>",
+        _html_table(_MAIN_COLUMNS, _main_rows(board, None), "overall", [s["success_rate"] for _, s in board.ranked()]),
+    ]
+    for env in board.env_names:
+        parts += [
+            f"<h2>{html.escape(env)}</h2>",
+            _html_table(_MAIN_COLUMNS, _main_rows(board, env), f"env-{_slug(env)}", [s["success_rate"] for _, s in board.ranked(env)]),
+        ]
+        for axis in _AXES:
+            columns, rows = _breakdown(board, env, axis)
+            parts += [f"<h3>Success % by {axis}</h3>", _html_table(columns, rows, f"{_slug(env)}-by-{axis}")]
+            if f"{env}-{axis}" in plots:
+                data = base64.b64encode(plots[f"{env}-{axis}"]).decode("ascii")
+                parts.append(f'<img alt="{html.escape(f"{env}: success by {axis}")}" src="data:image/png;base64,{data}">')
+    parts.append(f'<p class="note">{html.escape(_NOTE)}</p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
+
+
+def write_leaderboard(results_dir: str | Path, fmt: str = "md", out: str | Path | None = None, suite: str | None = None) -> str:
+    """Render the leaderboard of ``results_dir``; returns the Markdown, or the path of the file written.
+
+    Markdown without ``out`` is returned as text (no plots); with ``out`` it is written there with its
+    PNG plots beside it. HTML is written to ``out`` (default ``<results_dir>/leaderboard.html``).
+    """
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {FORMATS}")
+    board = load_leaderboard(results_dir, suite)
+    if fmt == "md":
+        if out is None:
+            return render_markdown(board)
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        links = {}
+        for name, png in _all_plots(board).items():
+            plot_path = path.with_name(f"{path.stem}-{_slug(name)}.png")
+            plot_path.write_bytes(png)
+            links[name] = plot_path.name
+        path.write_text(render_markdown(board, links), encoding="utf-8")
+        return str(path)
+    path = Path(out) if out is not None else Path(results_dir) / "leaderboard.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(board, _all_plots(board)), encoding="utf-8")
+    return str(path)

@@ -1,0 +1,308 @@
+"""Benchmark results: the per-episode log (JSONL) and the results JSON, schema version 1.
+
+The schema is documented in ``docs/results_schema.md``. A run writes two files into its output folder:
+
+- ``<suite>.<agent>.episodes.jsonl``: a header line, one ``session`` line per (re)start, and one
+  ``episode`` line per finished episode, appended and flushed as each episode ends. It is the
+  source of truth: an interrupted run resumes from it, and nothing in it is ever rewritten.
+- ``<suite>.<agent>.json``: the summary (per env, family, difficulty and answer type), rebuilt from
+  the log whenever a run stops.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vista_envs.bench.stats import mean_interval, wilson_interval
+from vista_envs.bench.suites import BenchError, EpisodeSpec, Suite
+
+__all__ = [
+    "RESULTS_SCHEMA",
+    "RESULTS_SCHEMA_VERSION",
+    "EpisodeLog",
+    "build_results",
+    "load_results",
+    "machine_info",
+    "missing_record",
+    "results_paths",
+    "summarize",
+    "utc_now",
+    "write_json_atomic",
+]
+
+RESULTS_SCHEMA = "vista-envs/bench-results"
+RESULTS_SCHEMA_VERSION = 1
+LOG_SCHEMA = "vista-envs/bench-episodes"
+_MAX_ERROR_EXAMPLES = 20
+
+
+def results_paths(out_dir: Path, suite_name: str, agent_name: str) -> tuple[Path, Path]:
+    """``(results JSON, episode log)`` of an agent's run of a suite in ``out_dir``."""
+    stem = f"{suite_name}.{agent_name}"
+    return out_dir / f"{stem}.json", out_dir / f"{stem}.episodes.jsonl"
+
+
+def missing_record(episode: EpisodeSpec) -> dict[str, Any]:
+    """A failure record for an episode that never ran (the run was stopped before it)."""
+    return {
+        "type": "episode",
+        "key": episode.key,
+        "entry": episode.entry,
+        "env_id": episode.env_id,
+        "family": _label(episode.options.get("family", episode.options.get("task"))),
+        "difficulty": _label(episode.options.get("difficulty")),
+        "success": False,
+        "status": "not_run",
+    }
+
+
+def _label(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class EpisodeLog:
+    """The append-only JSONL log of one agent's run of one suite.
+
+    Opening it validates the header against ``header`` (same suite hash and agent spec) and
+    returns the episodes already finished; a last line cut off by a kill is dropped.
+    """
+
+    def __init__(self, path: Path, header: Mapping[str, Any]):
+        self.path = path
+        self.header = {"type": "header", "schema": LOG_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION, **header}
+        self.lines: list[dict[str, Any]] = []
+        if path.exists():
+            self._read_existing()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._append(self.header)
+
+    def _read_existing(self) -> None:
+        raw = self.path.read_bytes()
+        complete, _, partial = raw.rpartition(b"\n")
+        if partial.strip():
+            # The process died while writing this line: drop it so appends stay line-aligned.
+            with self.path.open("r+b") as handle:
+                handle.truncate(len(complete) + 1 if complete else 0)
+        lines = [line for line in complete.decode("utf-8").split("\n") if line.strip()] if complete else []
+        if not lines:
+            self.path.write_text("")
+            self._append(self.header)
+            return
+        parsed = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise BenchError(f"{self.path}: line {number} is corrupted ({error}); move the file away to start this run afresh") from None
+        found = parsed[0]
+        if found.get("schema") != LOG_SCHEMA:
+            raise BenchError(f"{self.path} is not a vista-envs episode log (its first line has no schema {LOG_SCHEMA!r})")
+        for key in ("suite", "agent"):
+            if found.get(key) != self.header[key]:
+                raise BenchError(
+                    f"{self.path} holds a run of {_describe(found)}, not of {_describe(self.header)}; "
+                    "write to another --out folder or move the old files away (nothing was changed)"
+                )
+        self.lines = parsed[1:]
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Finished episodes by key."""
+        return {line["key"]: line for line in self.lines if line.get("type") == "episode"}
+
+    def start_session(self, started_at: float) -> None:
+        self._append({"type": "session", "started_at": started_at})
+
+    def add_episode(self, record: Mapping[str, Any]) -> None:
+        self._append({"type": "episode", **record})
+
+    def wall_time_s(self) -> float:
+        """The time spent running, summed over sessions: from each start to its last finished episode."""
+        total, session_start, session_end = 0.0, None, None
+        for line in self.lines:
+            if line.get("type") == "session":
+                if session_start is not None and session_end is not None:
+                    total += session_end - session_start
+                session_start, session_end = line["started_at"], None
+            elif line.get("type") == "episode" and session_start is not None:
+                session_end = line["finished_at"]
+        if session_start is not None and session_end is not None:
+            total += session_end - session_start
+        return total
+
+    def _append(self, line: Mapping[str, Any]) -> None:
+        if line is not self.header:
+            self.lines.append(dict(line))
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.flush()
+
+
+def _describe(header: Mapping[str, Any]) -> str:
+    suite, agent = header.get("suite", {}), header.get("agent", {})
+    return f"suite {suite.get('name')} v{suite.get('version')} ({suite.get('hash')}) by agent {agent.get('spec')!r}"
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Success, reward and cost figures of a group of episode records.
+
+    Episodes that never ran count as failures in the success rate and are left out of the means.
+    """
+    records = list(records)
+    ran = [r for r in records if r.get("status") != "not_run"]
+    successes = sum(bool(r["success"]) for r in records)
+    rewards = [float(r["reward"]) for r in ran]
+    reward_std = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
+    mean_reward = _mean(rewards)
+    reward_ci = mean_interval(mean_reward, reward_std, len(rewards)) if mean_reward is not None else None
+    term_values: dict[str, list[float]] = {}
+    for record in ran:
+        for term, value in record["reward_terms"].items():
+            term_values.setdefault(term, []).append(float(value))
+    return {
+        "episodes": len(records),
+        "successes": successes,
+        "success_rate": successes / len(records) if records else 0.0,
+        "success_ci95": list(wilson_interval(successes, len(records))),
+        "mean_reward": mean_reward,
+        "reward_std": reward_std,
+        "reward_ci95": list(reward_ci) if reward_ci else None,
+        "mean_reward_terms": {term: statistics.fmean(values) for term, values in sorted(term_values.items())},
+        "mean_turns": _mean([r["turns"] for r in ran]),
+        "mean_tool_calls": _mean([r["tool_calls"] for r in ran]),
+        "mean_tokens": _mean([r["tokens"] for r in ran]),
+        "errors": sum(1 for r in ran if r.get("error")),
+        "not_run": len(records) - len(ran),
+        "episode_time_s": sum(float(r["wall_time_s"]) for r in ran),
+    }
+
+
+def _grouped(records: list[Mapping[str, Any]], field: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        label = record.get(field)
+        if label is not None:
+            groups.setdefault(str(label), []).append(record)
+    return {label: summarize(group) for label, group in sorted(groups.items(), key=lambda item: _natural_key(item[0]))}
+
+
+def _natural_key(label: str) -> tuple[int, float, str]:
+    try:
+        return 0, float(label), label
+    except ValueError:
+        return 1, math.inf, label
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """What the run ran on: OS, CPU architecture and count, Python and key package versions."""
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "packages": {name: _package_version(name) for name in ("vista-envs", "gymnasium", "numpy", "pillow")},
+    }
+
+
+def build_results(
+    *,
+    suite: Suite,
+    agent: Mapping[str, Any],
+    envs: Mapping[str, Any],
+    records: list[Mapping[str, Any]],
+    run: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The results JSON (schema version 1) from every episode record of the suite, not-run ones included."""
+    error_counts = Counter((r["error_kind"], r["error"]) for r in records if r.get("error"))
+    by_env = {}
+    for name in envs:
+        entry_records = [r for r in records if r["entry"] == name]
+        by_env[name] = {
+            "env_id": envs[name]["id"],
+            "summary": summarize(entry_records),
+            "by_family": _grouped(entry_records, "family"),
+            "by_difficulty": _grouped(entry_records, "difficulty"),
+            "by_answer_type": _grouped(entry_records, "answer_type"),
+        }
+    return {
+        "schema": RESULTS_SCHEMA,
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "agent": dict(agent),
+        "suite": suite.describe(),
+        "envs": dict(envs),
+        "machine": machine_info(),
+        "run": dict(run),
+        "overall": summarize(records),
+        "by_env": by_env,
+        "errors": [
+            {"kind": kind, "message": message, "episodes": count} for (kind, message), count in error_counts.most_common(_MAX_ERROR_EXAMPLES)
+        ],
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read and validate one results JSON; a corrupted or foreign file raises :class:`BenchError` naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BenchError(f"{path}: cannot read it ({error})") from None
+    except json.JSONDecodeError as error:
+        raise BenchError(f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode log") from None
+    if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
+        raise BenchError(f"{path} is not a vista-envs results file (no \"schema\": {RESULTS_SCHEMA!r})")
+    if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
+        raise BenchError(
+            f"{path} has results schema version {data.get('schema_version')!r}; this vista-envs reads version {RESULTS_SCHEMA_VERSION}"
+        )
+    try:
+        _check_summary(data["overall"])
+        for env in data["by_env"].values():
+            _check_summary(env["summary"])
+            for group in ("by_family", "by_difficulty"):
+                for summary in env[group].values():
+                    _check_summary(summary)
+        name, suite = data["agent"]["name"], data["suite"]
+        if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash")):
+            raise TypeError("agent name or suite identity has the wrong type")
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise BenchError(f"{path} is corrupted: {type(error).__name__}: {error}") from None
+    return data
+
+
+def _check_summary(summary: Mapping[str, Any]) -> None:
+    episodes, successes = summary["episodes"], summary["successes"]
+    if not (isinstance(episodes, int) and isinstance(successes, int) and 0 <= successes <= episodes):
+        raise ValueError(f"a summary has {successes!r} successes of {episodes!r} episodes")
