@@ -1,0 +1,523 @@
+"""Attack suite for the Python sandbox: each test's docstring says what the attack tries and what
+must happen.
+
+Attacks that both isolation modes stop run in both; attacks only bubblewrap stops (host files,
+network, other sessions' files, the host's environment through /proc) run in bwrap mode only, and
+docs/sandbox.md lists them as not stopped by ``process`` mode. bwrap tests are skipped, with the
+reason, where bubblewrap is unusable (CI installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vista_envs.tools import ExecutionResult, PythonSandbox, PythonSession, bwrap_unavailable_reason
+
+BWRAP_REASON = bwrap_unavailable_reason()
+needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"bwrap unusable: {BWRAP_REASON}")
+BOTH_MODES = [pytest.param("process"), pytest.param("bwrap", marks=needs_bwrap)]
+TIMEOUT_S = 0.5
+MAX_OUTPUT_CHARS = 2_000
+
+
+@pytest.fixture(scope="module", params=BOTH_MODES)
+def sandbox(request: pytest.FixtureRequest) -> Iterator[PythonSandbox]:
+    with PythonSandbox(request.param, timeout_s=TIMEOUT_S, max_output_chars=MAX_OUTPUT_CHARS) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def bwrap_sandbox() -> Iterator[PythonSandbox]:
+    if BWRAP_REASON is not None:
+        pytest.skip(f"bwrap unusable: {BWRAP_REASON}")
+    with PythonSandbox("bwrap", timeout_s=TIMEOUT_S, max_output_chars=MAX_OUTPUT_CHARS) as box:
+        yield box
+
+
+@pytest.fixture
+def session(sandbox: PythonSandbox) -> Iterator[PythonSession]:
+    """A session whose interpreter holds ``marker = 'alive'`` and a small image."""
+    with sandbox.session(image=np.full((8, 8, 3), 7, np.uint8)) as fresh:
+        assert fresh.run("marker = 'alive'").ok
+        yield fresh
+
+
+@pytest.fixture
+def bwrap_session(bwrap_sandbox: PythonSandbox) -> Iterator[PythonSession]:
+    with bwrap_sandbox.session() as fresh:
+        yield fresh
+
+
+def assert_state_kept(session: PythonSession) -> None:
+    assert session.run("print(marker)").stdout == "alive\n"
+
+
+def assert_restarted_and_usable(result: ExecutionResult, session: PythonSession) -> None:
+    """The call failed, said that state was lost, and the fresh interpreter works (image reloaded)."""
+    assert not result.ok and result.restarted
+    assert "variables from earlier calls are lost" in result.error
+    after = session.run("print('marker' in globals(), int(image.sum()))")
+    assert after.ok and after.stdout == f"False {8 * 8 * 3 * 7}\n"
+
+
+# --- runaway code -------------------------------------------------------------------------
+
+
+def test_infinite_loop_is_interrupted_at_the_timeout(session: PythonSession) -> None:
+    """Attack: ``while True: pass`` to hold the worker forever.
+    Must: stop at timeout_s with timed_out=True and a clear message; globals survive."""
+    result = session.run("while True:\n    pass")
+    assert result.timed_out and not result.ok and not result.restarted
+    assert f"ran longer than the {TIMEOUT_S:g} s time limit" in result.error
+    assert_state_kept(session)
+
+
+def test_long_sleep_is_interrupted_at_the_timeout(session: PythonSession) -> None:
+    """Attack: ``time.sleep(3600)``.
+    Must: return after about timeout_s, timed out, with globals kept."""
+    result = session.run("import time\ntime.sleep(3600)")
+    assert result.timed_out and result.duration_s < TIMEOUT_S + 1.0
+    assert_state_kept(session)
+
+
+def test_loop_that_ignores_the_interrupt_gets_its_worker_killed(session: PythonSession) -> None:
+    """Attack: ignore SIGALRM (the soft timeout) and loop forever.
+    Must: the host kills the worker shortly after the timeout; the result says timed out and
+    state lost; the session goes on with a fresh interpreter."""
+    result = session.run("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
+    assert result.timed_out
+    assert "did not stop" in result.error
+    assert result.duration_s < TIMEOUT_S + 2.0
+    assert_restarted_and_usable(result, session)
+
+
+def test_loop_that_swallows_the_interrupt_gets_its_worker_killed(session: PythonSession) -> None:
+    """Attack: catch the timeout exception with ``except BaseException`` and keep going.
+    Must: same as ignoring the signal: killed, reported, session usable."""
+    code = "import time\nwhile True:\n    try:\n        time.sleep(10)\n    except BaseException:\n        pass"
+    result = session.run(code)
+    assert result.timed_out
+    assert_restarted_and_usable(result, session)
+
+
+# --- processes, threads and signals ---------------------------------------------------------
+
+
+def test_fork_bomb_fails_at_the_first_fork(session: PythonSession) -> None:
+    """Attack: ``while True: os.fork()`` (a fork bomb; RLIMIT_NPROC does not bind root).
+    Must: the first fork fails with PermissionError (seccomp), at once; no process is created."""
+    result = session.run("import os\nwhile True:\n    os.fork()")
+    assert not result.timed_out and result.duration_s < TIMEOUT_S
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    assert_state_kept(session)
+
+
+def test_subprocesses_cannot_be_started(session: PythonSession) -> None:
+    """Attack: start a background process that outlives the call (``subprocess.Popen``).
+    Must: fail with PermissionError, so no process can survive the call."""
+    result = session.run("import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])")
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    assert_state_kept(session)
+
+
+def test_threads_cannot_be_started(session: PythonSession) -> None:
+    """Attack: a background thread that keeps running (and printing) after the call returns.
+    Must: fail to start, so nothing of a call runs after it returns."""
+    result = session.run("import threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()")
+    assert result.error.endswith("RuntimeError: can't start new thread")
+    assert_state_kept(session)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+        "import os, signal\nos.kill(1, signal.SIGKILL)",
+        "import os, signal\nos.kill(-1, signal.SIGKILL)",
+        "import os, signal\nos.killpg(0, signal.SIGKILL)",
+    ],
+    ids=["parent", "pid-1", "every-process", "process-group"],
+)
+def test_signalling_other_processes_is_refused(session: PythonSession, code: str) -> None:
+    """Attack: SIGKILL the parent (the host in process mode, bwrap's init in bwrap mode), pid 1,
+    every process (kill -1) or the process group.
+    Must: PermissionError; the host and the worker live on with their state."""
+    result = session.run(code)
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    assert_state_kept(session)
+
+
+def test_kernel_keyrings_are_refused(session: PythonSession) -> None:
+    """Attack: read the host's root keyring (``keyctl``), which the kernel keys on the uid.
+    Must: the syscall fails with EPERM (seccomp), in both modes."""
+    code = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall({nr}, 0, -4, 0), ctypes.get_errno())"
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    if keyctl is None:
+        pytest.skip("keyctl's syscall number is only listed here for x86_64 and aarch64")
+    assert session.run(code.format(nr=keyctl)).stdout == "-1 1\n"
+
+
+def test_signalling_itself_still_works(session: PythonSession) -> None:
+    """Not an attack: code may signal its own process (e.g. ``signal.raise_signal``).
+    Must: the handler runs; the filter only stops signals to other processes."""
+    code = "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('handled'))\nsignal.raise_signal(signal.SIGUSR1)"
+    assert session.run(code).stdout == "handled\n"
+
+
+# --- memory, output, disk --------------------------------------------------------------------
+
+
+def test_memory_bomb_gets_memory_error_and_the_session_survives(session: PythonSession) -> None:
+    """Attack: grow a list of 10 MB arrays without end.
+    Must: MemoryError from the address-space limit (not the host's OOM killer); globals kept."""
+    result = session.run("blocks = []\nwhile True:\n    blocks.append(np.empty(10 * 2**20, np.uint8))")
+    assert "MemoryError: Unable to allocate 10.0 MiB" in result.error
+    assert session.run("del blocks").ok
+    assert_state_kept(session)
+
+
+def test_huge_numpy_allocation_gets_memory_error(session: PythonSession) -> None:
+    """Attack: allocate a 100000 x 100000 float array (80 GB).
+    Must: MemoryError, session usable."""
+    result = session.run("np.ones((100_000, 100_000))")
+    assert "MemoryError" in result.error
+    assert_state_kept(session)
+
+
+def test_huge_output_is_truncated(session: PythonSession) -> None:
+    """Attack: print 50 million characters in one string, and 10 million in many lines.
+    Must: stdout is cut to max_output_chars plus a note saying how much was dropped."""
+    one_string = session.run("print('x' * 50_000_000)")
+    many_lines = session.run("for _ in range(100_000):\n    print('y' * 99)")
+    # print() writes the text and the newline separately: 50_000_001 and 100 * 100_000 characters.
+    assert one_string.ok and one_string.stdout.endswith(f"[... {50_000_001 - MAX_OUTPUT_CHARS} more characters truncated]")
+    assert many_lines.ok and many_lines.stdout.endswith(f"[... {10_000_000 - MAX_OUTPUT_CHARS} more characters truncated]")
+    assert len(one_string.stdout) < MAX_OUTPUT_CHARS + 100
+    assert len(many_lines.stdout) < MAX_OUTPUT_CHARS + 100
+
+
+def test_writing_a_huge_file_fails_with_os_error(session: PythonSession) -> None:
+    """Attack: fill the disk with a 1 GB file in the scratch folder.
+    Must: OSError once the file-size limit (scratch_mb) is reached; the interpreter lives on."""
+    code = "with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(bytes(2**20))"
+    result = session.run(code)
+    assert "OSError" in result.error and "File too large" in result.error
+    assert_state_kept(session)
+
+
+# --- crashes and exits ------------------------------------------------------------------------
+
+
+def test_segfault_via_ctypes_restarts_the_interpreter(session: PythonSession) -> None:
+    """Attack: ``ctypes.string_at(0)`` dereferences NULL and kills the interpreter with SIGSEGV.
+    Must: run() returns (no exception) an error naming SIGSEGV and saying state was lost; the
+    session continues in a fresh interpreter with the image loaded again."""
+    result = session.run("import ctypes\nctypes.string_at(0)")
+    assert "SIGSEGV" in result.error
+    assert_restarted_and_usable(result, session)
+
+
+def test_os_exit_restarts_the_interpreter(session: PythonSession) -> None:
+    """Attack: ``os._exit(3)`` ends the worker without cleanup.
+    Must: an error with the exit status and the state-lost note; the session continues."""
+    result = session.run("import os\nos._exit(3)")
+    assert "exited with status 3" in result.error
+    assert_restarted_and_usable(result, session)
+
+
+def test_sys_exit_does_not_end_the_interpreter(session: PythonSession) -> None:
+    """Attack: ``sys.exit(1)`` / ``raise SystemExit`` to stop the interpreter.
+    Must: only the call ends, with the SystemExit reported; globals kept."""
+    assert session.run("import sys\nsys.exit(1)").error == "SystemExit: 1"
+    assert_state_kept(session)
+
+
+def test_deep_recursion_gets_recursion_error(session: PythonSession) -> None:
+    """Attack: unbounded recursion.
+    Must: RecursionError with a compact traceback; globals kept."""
+    result = session.run("def down(n):\n    return down(n + 1)\ndown(0)")
+    assert result.error.endswith("RecursionError: maximum recursion depth exceeded")
+    assert "more times" in result.error  # repeated frames are folded, not printed 1000 times
+    assert_state_kept(session)
+
+
+def test_recursion_past_a_raised_limit_is_survived(session: PythonSession) -> None:
+    """Attack: raise the recursion limit to 10**7 and recurse until the C stack overflows.
+    Must: run() returns an error (the interpreter may crash and restart), never raises, and the
+    session stays usable."""
+    result = session.run("import sys\nsys.setrecursionlimit(10**7)\ndef down(n):\n    return down(n + 1)\ndown(0)")
+    assert not result.ok and result.error
+    assert session.run("print(1 + 1)").stdout == "2\n"
+
+
+def test_forged_protocol_reply_restarts_the_interpreter(session: PythonSession) -> None:
+    """Attack: write a frame header announcing a 4 GB reply straight into the worker's reply
+    pipe, to make the host allocate or wait forever.
+    Must: the host refuses the oversized frame, reports it and restarts the interpreter."""
+    code = (
+        "import os, struct\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        os.write(fd, struct.pack('>I', 2**32 - 1))\n"
+        "    except OSError:\n"
+        "        pass"
+    )
+    result = session.run(code)
+    assert "reply" in result.error
+    assert_restarted_and_usable(result, session)
+
+
+# --- the host's secrets, files and network (bubblewrap only) ----------------------------------
+
+
+@pytest.mark.parametrize("mode", BOTH_MODES)
+def test_host_environment_variables_are_invisible(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Attack: read a secret from the host's environment through ``os.environ``.
+    Must: the worker's environment is built from scratch, so the secret is absent."""
+    monkeypatch.setenv("VISTA_TEST_SECRET", "hunter2")
+    with PythonSandbox(mode, pool_size=0) as sandbox, sandbox.session() as fresh:
+        result = fresh.run("import os\nprint('VISTA_TEST_SECRET' in os.environ, 'hunter2' in str(os.environ))")
+    assert result.stdout == "False False\n"
+
+
+@needs_bwrap
+def test_host_environment_is_not_readable_through_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: read the secret from every readable /proc/*/environ (bwrap's own pid 1 included).
+    Must: nothing readable carries the host's environment (the sandbox has no /proc, and bwrap
+    itself is started with a cleared environment)."""
+    monkeypatch.setenv("VISTA_TEST_SECRET", "hunter2")
+    code = (
+        "import glob\n"
+        "found = []\n"
+        "for path in glob.glob('/proc/*/environ'):\n"
+        "    try:\n"
+        "        found.append('hunter2' in open(path).read())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print(any(found))"
+    )
+    with PythonSandbox("bwrap", pool_size=0) as sandbox, sandbox.session() as fresh:
+        assert fresh.run(code).stdout == "False\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/shadow", "/etc/passwd", "/root/.bashrc", "/proc/1/root/etc/hostname", str(Path(__file__).resolve())],
+    ids=["shadow", "passwd", "root-home", "proc-root", "repository"],
+)
+def test_host_files_are_not_readable(bwrap_session: PythonSession, path: str) -> None:
+    """Attack: read /etc/shadow, /etc/passwd, root's home, the host through /proc/1/root, and
+    this repository's source.
+    Must: the file does not exist in the sandbox (or access is denied)."""
+    result = bwrap_session.run(f"print(open({path!r}).read())")
+    assert result.stdout == ""
+    assert "FileNotFoundError" in result.error or "PermissionError" in result.error
+
+
+@needs_bwrap
+def test_only_python_and_numpy_are_importable(bwrap_session: PythonSession) -> None:
+    """Attack: import other installed packages (vista_envs itself, pip, PIL) to reach host code.
+    Must: ModuleNotFoundError; numpy and the standard library work."""
+    result = bwrap_session.run(
+        "import importlib.util\n"
+        "print([importlib.util.find_spec(m) is not None for m in ('vista_envs', 'pip', 'PIL', 'numpy', 'json')])"
+    )
+    assert result.stdout == "[False, False, False, True, True]\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "path",
+    ["/outside.txt", "/usr/lib/evil.so", "/root/evil", "/etc/ld.so.cache", "/dev/shm/fill", str(Path.cwd() / "evil")],
+)
+def test_writing_outside_scratch_fails(bwrap_session: PythonSession, path: str) -> None:
+    """Attack: create or overwrite files outside /tmp: the sandbox root, system libraries,
+    root's home, a bound file, /dev/shm (RAM with no size limit), the working tree.
+    Must: an OSError (read-only file system, permission denied or no such directory), and nothing
+    appears on the host."""
+    result = bwrap_session.run(f"open({path!r}, 'w').write('pwned')")
+    assert "Error" in result.error and "Errno" in result.error
+    assert not Path(path).exists() or "pwned" not in Path(path).read_bytes().decode("latin-1")
+
+
+@needs_bwrap
+def test_scratch_files_of_one_session_are_invisible_to_another(bwrap_sandbox: PythonSandbox) -> None:
+    """Attack: one episode leaves a file in /tmp; the next episode looks for it.
+    Must: each session has its own empty /tmp."""
+    with bwrap_sandbox.session() as first, bwrap_sandbox.session() as second:
+        assert first.run("open('/tmp/left-behind.txt', 'w').write('secret')").ok
+        result = second.run("import os\nprint(os.listdir('/tmp'))")
+    assert result.stdout == "[]\n"
+
+
+@needs_bwrap
+def test_network_connection_to_a_host_port_fails(bwrap_session: PythonSession) -> None:
+    """Attack: connect to a TCP server the host runs on 127.0.0.1.
+    Must: the connection fails (the sandbox has its own empty network namespace) and the host's
+    server never sees a client."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        result = bwrap_session.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)")
+        with pytest.raises(TimeoutError):
+            server.accept()
+    assert "ConnectionRefusedError" in result.error or "OSError" in result.error
+
+
+@needs_bwrap
+def test_dns_lookups_fail(bwrap_session: PythonSession) -> None:
+    """Attack: resolve a host name (a DNS query can leak data even without a TCP connection).
+    Must: name resolution fails."""
+    result = bwrap_session.run("import socket\nsocket.getaddrinfo('example.com', 80)")
+    assert "socket.gaierror" in result.error
+
+
+@needs_bwrap
+def test_sandbox_runs_as_an_unprivileged_user(bwrap_session: PythonSession) -> None:
+    """Attack: rely on being root inside the sandbox (use capabilities, read root-only files).
+    Must: where user namespaces work, the code runs as uid 65534; either way it has no
+    capabilities, so even renaming its own (private) host fails."""
+    result = bwrap_session.run("import os, socket\nprint(os.getuid())\nsocket.sethostname('pwned')")
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    if result.stdout == "0\n":
+        pytest.skip("no user namespaces here: bwrap runs the code as root without capabilities")
+    assert result.stdout == "65534\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize("path", ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"])
+def test_kernel_settings_cannot_be_opened_for_writing(bwrap_session: PythonSession, path: str) -> None:
+    """Attack: open a host-wide kernel setting for writing (e.g. core_pattern, which runs a program
+    as root on the next crash). The sandbox's uid maps to host uid 0 when the host runs as root,
+    and the kernel checks sysctl writes by uid.
+    Must: the file does not exist in the sandbox (no /proc or /sys is mounted). Nothing is written."""
+    result = bwrap_session.run(f"open({path!r}, 'r+')")
+    assert "FileNotFoundError" in result.error
+
+
+# --- cleanup ---------------------------------------------------------------------------------
+
+
+def pids_mentioning(marker: str) -> set[int]:
+    """Pids of the processes (other than this one) whose command line contains ``marker``."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "cmdline").read_text():
+                    pids.add(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def distinct_memory_mb(test_number: int) -> int:
+    """A memory limit that no other sandbox uses, in this test process or in a parallel one: it
+    appears in the command lines of the sandbox's processes and so tells them apart."""
+    return 1024 + (os.getpid() % 8192) * 8 + test_number
+
+
+def worker_marker(memory_mb: int) -> str:
+    """Text in the command line of every process of a sandbox built with ``memory_mb``."""
+    return f'"memory_bytes": {memory_mb << 20}'
+
+
+def interpreter_pid(memory_mb: int) -> int:
+    """Host pid of the one Python interpreter of a sandbox built with ``memory_mb``."""
+    (pid,) = [  # bwrap's own two processes carry the marker too
+        pid
+        for pid in pids_mentioning(worker_marker(memory_mb))
+        if not Path(f"/proc/{pid}/cmdline").read_text().startswith("bwrap")
+    ]
+    return pid
+
+
+def state_and_cpu_ticks(pid: int) -> tuple[str, int]:
+    """Scheduler state letter and user + system CPU ticks of ``pid``, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.parametrize("mode", BOTH_MODES)
+def test_close_kills_every_worker_process(mode: str) -> None:
+    """Attack: leave interpreters running after the environment is closed.
+    Must: after ``sandbox.close()`` no process of the sandbox exists, and new sessions are refused."""
+    memory_mb = distinct_memory_mb(1)
+    marker = worker_marker(memory_mb)
+    sandbox = PythonSandbox(mode, memory_mb=memory_mb, pool_size=2)
+    session = sandbox.session()
+    session.run("x = 1")
+    assert pids_mentioning(marker)  # the session's worker and the idle ones
+    sandbox.close()
+    assert session.closed
+    assert pids_mentioning(marker) == set()
+    with pytest.raises(RuntimeError, match="closed"):
+        sandbox.session()
+
+
+@pytest.mark.parametrize("mode", BOTH_MODES)
+def test_killed_worker_leaves_no_process_behind(mode: str) -> None:
+    """Attack: make the host kill the worker (ignore the timeout) in the hope that part of it
+    lives on.
+    Must: when run() returns, every process of the killed worker is gone."""
+    memory_mb = distinct_memory_mb(2)
+    with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
+        with sandbox.session() as doomed:
+            old = pids_mentioning(worker_marker(memory_mb))
+            result = doomed.run("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
+            assert result.restarted
+            assert old and not old & pids_mentioning(worker_marker(memory_mb))
+
+
+@pytest.mark.parametrize("mode", BOTH_MODES)
+def test_interpreter_killed_between_calls_is_replaced_by_the_next_call(mode: str) -> None:
+    """Attack (or accident): the idle interpreter is killed from outside, e.g. by the OOM killer.
+    Must: the next call runs in a fresh interpreter, with the image, and says that state was lost."""
+    memory_mb = distinct_memory_mb(3)
+    with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
+        with sandbox.session(image=np.ones((2, 2, 3), np.uint8)) as session:
+            session.run("kept = 1")
+            os.kill(interpreter_pid(memory_mb), signal.SIGKILL)
+            time.sleep(0.2)
+            result = session.run("print('kept' in globals(), int(image.sum()))")
+            after = session.run("print('next')")
+    assert result.restarted and "variables from earlier calls are lost" in result.text
+    assert after.ok and not after.restarted and after.stdout == "next\n"
+
+
+@pytest.mark.parametrize("mode", BOTH_MODES)
+def test_forged_reply_cannot_leave_code_running_after_the_call(mode: str) -> None:
+    """Attack: write a well-formed fake reply into the reply pipe (its fd is in sys.argv), then
+    keep computing with the timeout signal ignored, while the host believes the call is over.
+    Must: the host takes the fake reply (code may lie about its own output), but the interpreter
+    is stopped as soon as the call returns and uses no CPU; the next call times out, kills it
+    and restarts the interpreter."""
+    memory_mb = distinct_memory_mb(4)
+    code = (
+        "import json, os, signal, struct, sys\n"
+        "reply = json.dumps({'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}).encode()\n"
+        "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(reply)) + reply)\n"
+        "while True:\n"
+        "    pass"
+    )
+    with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
+        with sandbox.session() as session:
+            forged = session.run(code)
+            interpreter = interpreter_pid(memory_mb)
+            time.sleep(0.1)
+            state, cpu_ticks = state_and_cpu_ticks(interpreter)
+            time.sleep(0.3)
+            assert forged.stdout == "forged\n"
+            assert state == "T" and state_and_cpu_ticks(interpreter) == ("T", cpu_ticks)
+            after = session.run("print('next call')")
+            assert after.timed_out and after.restarted
