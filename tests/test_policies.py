@@ -437,7 +437,7 @@ def test_hf_policy_never_samples_image_placeholders_even_from_a_model_that_prefe
 
 def test_hf_policy_renders_the_vistatool_conversation_with_its_tools_on_every_turn(policy):
     observation, info = vista_tool_after_zoom(policy)
-    assert "tools" not in info  # the env sends the schemas at reset only; the policy remembers them
+    assert info["tools"]  # every step's info carries the schemas, so a policy needs no memory
     (prompt,) = policy.render([observation], [info])
     assert "<tools>" in prompt and '"name": "zoom"' in prompt and '"name": "crop"' in prompt
     assert '<tool_call>{"name": "zoom", "arguments": {"x": 50, "y": 60}}</tool_call>' in prompt

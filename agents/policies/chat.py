@@ -76,7 +76,6 @@ class ChatBuilder:
     def __init__(self, instruction: str | None = DEFAULT_INSTRUCTION, system_prompt: str | None = None):
         self.instruction = instruction
         self.system_prompt = system_prompt
-        self._tools_by_env: dict[int, list[dict[str, Any]]] = {}
 
     def build(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[Chat]:
         check_batch(observations, infos)
@@ -84,8 +83,6 @@ class ChatBuilder:
 
     def _build_one(self, index: int, observation: dict[str, Any], info: dict[str, Any]) -> Chat:
         if "messages" in info:
-            if "tools" in info:
-                self._tools_by_env[index] = info["tools"]
             messages = list(info["messages"])
             images = [_as_pil(image) for image in info.get("images", [])]
             if len(images) != _count_image_parts(messages):
@@ -93,7 +90,7 @@ class ChatBuilder:
                     f"env {index}: info['messages'] has {_count_image_parts(messages)} image placeholders but "
                     f"info['images'] has {len(images)} images (construct the env with include_images_in_info=True)"
                 )
-            return Chat(messages, images, self._tools_by_env.get(index))
+            return Chat(messages, images, info.get("tools"))
         question = observation.get("question", observation.get("text"))
         if question is None or "image" not in observation:
             raise ValueError(
