@@ -63,9 +63,7 @@ def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
 class ChatBuilder:
     """Builds the :class:`Chat` for each env of a batch from its observation and info.
 
-    ``VistaTool-v0`` sends the tool schemas only in the reset info, so the builder remembers them per
-    env index (``observations[i]`` always comes from env ``i``) and offers them on every later turn of
-    that env's episode.
+    Multi-turn envs (``VistaTool-v0``) carry the conversation and the tool schemas in every info.
 
     Args:
         instruction: appended to a single-turn question (default: the envs' ``<think>``/``<answer>``
