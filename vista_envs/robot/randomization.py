@@ -1,0 +1,207 @@
+"""Domain randomisation of the robot envs' scenes and images (for sim-to-real transfer).
+
+Eight knobs, each set to a level ``"none"``, ``"low"``, ``"medium"`` or ``"high"``:
+
+================  ===========================================================================
+knob              what varies (``none`` = the fixed default)
+================  ===========================================================================
+lighting          TinyRenderer light direction, light colour, ambient/diffuse/specular coefficients
+object_colors     each object's RGB around its named colour (it stays recognisably that colour)
+textures          share of objects drawn with a procedural texture (stripes, checks, dots, noise)
+table_color       the table's colour (neutral tones, never an object colour)
+object_poses      objects' yaw (``none``: every object square to the table's edges)
+camera            camera position and aim jitter, and field of view
+distractors       number of extra objects that no instruction mentions (0 / 1 / 2 / 3)
+image_noise       Gaussian pixel noise (standard deviation 0 / 3 / 8 / 15 on the 0-255 scale)
+================  ===========================================================================
+
+``Randomization.preset("medium")`` sets every knob to one level; ``Randomization(lighting="high")`` sets
+one and leaves the rest at ``"none"``. The envs take either, a preset name, or a dict of knobs.
+Everything is drawn from the episode's RNG at reset (noise at every render), so a seed fixes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from vista_envs.robot.sim import RGBA, Camera, Lighting, Vec3, generated_file
+from vista_envs.tasks.drawing import COLORS, jitter_color
+
+__all__ = ["DEFAULT_CAMERA", "DEFAULT_LIGHTING", "DEFAULT_TABLE_RGBA", "LEVELS", "Randomization", "SceneStyle", "texture_files"]
+
+LEVELS: tuple[str, ...] = ("none", "low", "medium", "high")
+
+DEFAULT_CAMERA = Camera(eye=(0.88, 0.0, 0.85), target=(0.52, 0.0, 0.0), fov=40.0)
+DEFAULT_LIGHTING = Lighting()
+DEFAULT_TABLE_RGBA: RGBA = (0.84, 0.82, 0.78, 1.0)
+
+# Per level (none, low, medium, high).
+_LIGHT_DIRECTION_JITTER = (0.0, 0.3, 0.8, 2.0)
+_LIGHT_TINT = (0.0, 0.05, 0.15, 0.3)
+_LIGHT_COEFFICIENT_JITTER = (0.0, 0.05, 0.1, 0.15)
+# At most 26 per channel: a jittered colour stays nearer its own palette colour than any other
+# (the closest pair, yellow and orange, is 71 apart).
+_COLOR_JITTER = (0, 8, 16, 26)
+_TEXTURE_SHARE = (0.0, 0.25, 0.5, 0.9)
+_TABLE_SPREAD = (0.0, 0.06, 0.15, 0.3)
+_MAX_YAW = (0.0, math.radians(15), math.radians(45), math.pi)
+_CAMERA_EYE_JITTER = (0.0, 0.03, 0.07, 0.12)
+_CAMERA_TARGET_JITTER = (0.0, 0.01, 0.03, 0.05)
+_CAMERA_FOV_JITTER = (0.0, 2.0, 5.0, 8.0)
+_DISTRACTORS = (0, 1, 2, 3)
+_NOISE_SIGMA = (0.0, 3.0, 8.0, 15.0)
+
+N_TEXTURES = 6
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """Everything randomised about one episode's look (drawn at reset)."""
+
+    camera: Camera
+    lighting: Lighting
+    table_rgba: RGBA
+    noise_sigma: float
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """Domain randomisation levels, one per knob (see the module docstring); all ``"none"`` by default."""
+
+    lighting: str = "none"
+    object_colors: str = "none"
+    textures: str = "none"
+    table_color: str = "none"
+    object_poses: str = "none"
+    camera: str = "none"
+    distractors: str = "none"
+    image_noise: str = "none"
+
+    def __post_init__(self) -> None:
+        for knob in dataclasses.fields(self):
+            level = getattr(self, knob.name)
+            if level not in LEVELS:
+                raise ValueError(f"randomization {knob.name}={level!r}: the level must be one of {LEVELS}")
+
+    @classmethod
+    def preset(cls, level: str) -> Randomization:
+        """Every knob at ``level``."""
+        return cls(**{knob.name: level for knob in dataclasses.fields(cls)})
+
+    @classmethod
+    def from_any(cls, value: str | Mapping[str, str] | Randomization | None) -> Randomization:
+        """Accept a preset name, a dict of knobs (the rest ``"none"``), a Randomization, or None (no randomisation)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Randomization):
+            return value
+        if isinstance(value, str):
+            return cls.preset(value)
+        if isinstance(value, Mapping):
+            known = {knob.name for knob in dataclasses.fields(cls)}
+            unknown = set(value) - known
+            if unknown:
+                raise ValueError(f"unknown randomization knobs {sorted(unknown)}; known: {sorted(known)}")
+            return cls(**value)
+        raise TypeError(f"randomization must be a level name, a dict of knobs or a Randomization, got {type(value).__name__}")
+
+    def _index(self, knob: str) -> int:
+        return LEVELS.index(getattr(self, knob))
+
+    # ------------------------------------------------------------ sampling
+
+    @property
+    def n_distractors(self) -> int:
+        return _DISTRACTORS[self._index("distractors")]
+
+    def max_yaw(self) -> float:
+        return _MAX_YAW[self._index("object_poses")]
+
+    def object_rgba(self, rng: random.Random, color: str) -> RGBA:
+        """The rendered colour of an object named ``color``."""
+        r, g, b = jitter_color(rng, COLORS[color], _COLOR_JITTER[self._index("object_colors")])
+        return (r / 255.0, g / 255.0, b / 255.0, 1.0)
+
+    def texture_index(self, rng: random.Random) -> int | None:
+        """Which procedural texture an object wears (None: plain colour)."""
+        share = _TEXTURE_SHARE[self._index("textures")]
+        if share == 0.0 or rng.random() >= share:
+            return None
+        return rng.randrange(N_TEXTURES)
+
+    def style(self, rng: random.Random) -> SceneStyle:
+        """Draw the camera, light, table colour and noise level of an episode."""
+        return SceneStyle(self._camera(rng), self._lighting(rng), self._table_rgba(rng), _NOISE_SIGMA[self._index("image_noise")])
+
+    def _camera(self, rng: random.Random) -> Camera:
+        level = self._index("camera")
+        if level == 0:
+            return DEFAULT_CAMERA
+        eye = _jitter(rng, DEFAULT_CAMERA.eye, _CAMERA_EYE_JITTER[level])
+        target = _jitter(rng, DEFAULT_CAMERA.target, _CAMERA_TARGET_JITTER[level])
+        fov = DEFAULT_CAMERA.fov + rng.uniform(-1.0, 1.0) * _CAMERA_FOV_JITTER[level]
+        return Camera(eye=eye, target=target, fov=fov)
+
+    def _lighting(self, rng: random.Random) -> Lighting:
+        level = self._index("lighting")
+        if level == 0:
+            return DEFAULT_LIGHTING
+        x, y, z = _jitter(rng, DEFAULT_LIGHTING.direction, _LIGHT_DIRECTION_JITTER[level])
+        direction = (x, y, max(0.2, z))  # keep the light above the table
+        tint = _LIGHT_TINT[level]
+        color = tuple(1.0 - rng.uniform(0.0, tint) for _ in range(3))
+        spread = _LIGHT_COEFFICIENT_JITTER[level]
+        return Lighting(
+            direction=direction,
+            color=color,  # type: ignore[arg-type]
+            ambient=DEFAULT_LIGHTING.ambient + rng.uniform(-spread, spread),
+            diffuse=DEFAULT_LIGHTING.diffuse + rng.uniform(-spread, spread),
+            specular=max(0.0, DEFAULT_LIGHTING.specular + rng.uniform(-spread, spread)),
+        )
+
+    def _table_rgba(self, rng: random.Random) -> RGBA:
+        spread = _TABLE_SPREAD[self._index("table_color")]
+        if spread == 0.0:
+            return DEFAULT_TABLE_RGBA
+        # A neutral tone: a clear brightness shift either way plus a faint tint, so that no object colour
+        # appears on the table.
+        brightness = rng.choice((-1.0, 1.0)) * rng.uniform(spread / 3, spread)
+        return tuple(min(0.95, max(0.2, c + brightness + rng.uniform(-spread, spread) * 0.2)) for c in DEFAULT_TABLE_RGBA[:3]) + (1.0,)  # type: ignore[return-value]
+
+
+def _jitter(rng: random.Random, vector: Vec3, amount: float) -> Vec3:
+    return tuple(v + rng.uniform(-amount, amount) for v in vector)  # type: ignore[return-value]
+
+
+def _texture_image(index: int, size: int = 64) -> np.ndarray:
+    """Procedural greyscale texture ``index``: light patterns that keep the object's hue (the renderer
+    multiplies the texture by the object's colour)."""
+    y, x = np.mgrid[0:size, 0:size]
+    pattern = {
+        0: (x // 8) % 2 == 0,  # stripes
+        1: ((x // 8) + (y // 8)) % 2 == 0,  # checks
+        2: ((x % 16 - 8) ** 2 + (y % 16 - 8) ** 2) < 16,  # dots
+        3: ((x + y) // 6) % 2 == 0,  # diagonal stripes
+        4: (x // 16 + y // 16) % 2 == 0,  # large checks
+        5: np.random.default_rng(index).random((size, size)) < 0.5,  # noise
+    }[index]
+    grey = np.where(pattern, 255, 150).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def texture_files() -> tuple[str, ...]:
+    """Paths of the procedural textures as PNG files (PyBullet loads textures from files only)."""
+    paths = []
+    for i in range(N_TEXTURES):
+        png = io.BytesIO()
+        Image.fromarray(_texture_image(i)).save(png, format="PNG")
+        paths.append(generated_file(f"texture_{i}.png", png.getvalue()))
+    return tuple(paths)
