@@ -276,3 +276,16 @@ def test_default_families_are_those_that_need_no_tools():
     env = make().unwrapped
     assert set(env.sampler.families) == {name for name in FAMILIES if not get_family(name).tools_help}
     assert len(env.sampler.families) >= 12
+
+
+def test_record_video_and_episode_statistics_wrappers_work(tmp_path):
+    pytest.importorskip("moviepy")
+    env = gym.wrappers.RecordEpisodeStatistics(
+        gym.wrappers.RecordVideo(make(render_mode="rgb_array"), str(tmp_path / "videos"), episode_trigger=lambda _: True, disable_logger=True)
+    )
+    for seed in range(2):
+        env.reset(seed=seed)
+        *_, info = env.step(env.unwrapped.oracle())
+        assert info["episode"]["r"] == pytest.approx(1.4)
+    env.close()
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 2
