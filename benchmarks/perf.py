@@ -27,7 +27,7 @@ import vista_envs  # noqa: F401
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_python_tool import bench_sandbox, percentiles_ms  # noqa: E402
 from bench_search import benchmark_queries, latencies_ms  # noqa: E402
-from bench_visual_qa import RESPONSE, env_rate  # noqa: E402
+from bench_visual_qa import env_rate  # noqa: E402
 from results_file import update_section  # noqa: E402
 
 
