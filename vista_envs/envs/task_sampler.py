@@ -57,6 +57,7 @@ class TaskSampler:
         if unknown:
             raise ValueError(f"family_configs names families that are not in use: {sorted(unknown)}")
         self.families: dict[str, TaskFamily] = {name: get_family(name, configs.get(name)) for name in names}
+        self._names = tuple(self.families)
         self.difficulty_range = self._difficulty_range(difficulty)
         self.split = self._check_split(split)
         self.image_size = image_size
@@ -79,18 +80,17 @@ class TaskSampler:
 
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> Task:
         """The episode's task; ``options`` may fix ``split``, ``family``, ``difficulty`` and ``task_seed``."""
-        options = dict(options or {})
-        unknown = set(options) - set(OPTION_KEYS)
+        options = options or {}
+        unknown = set(options).difference(OPTION_KEYS)
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
         split = self._check_split(options.get("split", self.split))
-        names = tuple(self.families)
         if "family" in options:
             family_name = options["family"]
         else:
-            family_name = names[int(rng.integers(len(names)))]
+            family_name = self._names[int(rng.integers(len(self._names)))]
         if family_name not in self.families:
-            raise ValueError(f"family {family_name!r} is not available in this env; available: {', '.join(names)}")
+            raise ValueError(f"family {family_name!r} is not available in this env; available: {', '.join(self._names)}")
         if "difficulty" in options:
             difficulty = check_difficulty(options["difficulty"])
         else:

@@ -77,13 +77,18 @@ def draw_text(
 
 
 def _polygon(cx: float, cy: float, r: float, n: int, rotation: float, inner: float | None = None) -> list[tuple[float, float]]:
-    points = []
+    return [(cx + r * scale * cos, cy + r * scale * sin) for scale, cos, sin in _unit_polygon(n, rotation, inner)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _unit_polygon(n: int, rotation: float, inner: float | None) -> tuple[tuple[float, float, float], ...]:
+    """``(radius scale, cos, sin)`` of each vertex (cached: scenes reuse a few whole-degree rotations)."""
     steps = n * 2 if inner else n
+    vertices = []
     for i in range(steps):
-        radius = r if (inner is None or i % 2 == 0) else r * inner
         angle = rotation + 2 * math.pi * i / steps - math.pi / 2
-        points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
-    return points
+        vertices.append((1.0 if (inner is None or i % 2 == 0) else inner, math.cos(angle), math.sin(angle)))
+    return tuple(vertices)
 
 
 def draw_shape(
@@ -240,4 +245,4 @@ def add_noise(image: Image.Image, amount: float, rng: random.Random) -> Image.Im
     field = _noise_field(float(amount), width, height)
     dx, dy = rng.randrange(_NOISE_SHIFT), rng.randrange(_NOISE_SHIFT)
     pixels = np.asarray(image, dtype=np.int16) + field[dy : dy + height, dx : dx + width]
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))

@@ -74,6 +74,10 @@ Query = Mapping[str, str]
 SIZES: tuple[str, ...] = ("small", "large")
 # The values a query can name, per attribute.
 ATTRIBUTES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "size": SIZES}
+# (attribute, value) -> the attribute's other values, in order: what a near miss may change to.
+_OTHER_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    (key, value): tuple(other for other in values if other != value) for key, values in ATTRIBUTES.items() for value in values
+}
 # Other accepted spellings of attribute values given as text answers.
 ANSWER_ALIASES: dict[str, tuple[str, ...]] = {"gray": ("grey",), "large": ("big",), "small": ("little",)}
 # A dark outline keeps touching objects of one colour apart, so they can still be counted.
@@ -240,7 +244,27 @@ def describe(query: Query, plural: bool = False) -> str:
 
 def fits(item: Traits | SceneObject, query: Query) -> bool:
     """True when ``item`` has every attribute value that ``query`` names."""
-    return all(getattr(item, key) == value for key, value in query.items())
+    # A plain loop: this runs for every drawn object against every query (about 2x faster than all() over a generator).
+    for key, value in query.items():
+        if getattr(item, key) != value:
+            return False
+    return True
+
+
+def _fits_any(item: Traits, queries: Sequence[Query]) -> bool:
+    """True when ``item`` fits one of ``queries`` (a loop, for the same reason as :func:`fits`)."""
+    for query in queries:
+        if fits(item, query):
+            return True
+    return False
+
+
+def _narrows(query: Query, other: Query) -> bool:
+    """True when every object that fits ``query`` also fits ``other`` (``query`` names all of ``other``'s values)."""
+    for key, value in other.items():
+        if query.get(key) != value:
+            return False
+    return True
 
 
 def matching(objects: Iterable[SceneObject], query: Query) -> list[SceneObject]:
@@ -251,19 +275,21 @@ def matching(objects: Iterable[SceneObject], query: Query) -> list[SceneObject]:
 def random_traits(rng: random.Random, fixed: Query | None = None, avoid: Sequence[Query] = ()) -> Traits:
     """Random traits with the attribute values in ``fixed``, matching none of the queries in ``avoid``."""
     fixed = fixed or {}
+    shape, color, size = fixed.get("shape"), fixed.get("color"), fixed.get("size")
     for _ in range(1000):
-        traits = Traits(**{key: fixed.get(key) or rng.choice(values) for key, values in ATTRIBUTES.items()})
-        if not any(fits(traits, query) for query in avoid):
+        traits = Traits(shape or rng.choice(SHAPES), color or rng.choice(COLOR_NAMES), size or rng.choice(SIZES))
+        if not _fits_any(traits, avoid):
             return traits
     raise ValueError(f"no traits with {dict(fixed)} avoid all of {list(avoid)}")
 
 
 def near_miss(rng: random.Random, query: Query, avoid: Sequence[Query] = (), change: str | None = None) -> Traits:
     """Traits that share all but one of ``query``'s attribute values (``change``, or a random one) and match nothing in ``avoid``."""
+    keys = sorted(query)
     for _ in range(100):
-        key = change or rng.choice(sorted(query))
-        fixed = {**query, key: rng.choice([value for value in ATTRIBUTES[key] if value != query[key]])}
-        if not any(all(fixed.get(k) == v for k, v in other.items()) for other in avoid):
+        key = change or rng.choice(keys)
+        fixed = {**query, key: rng.choice(_OTHER_VALUES[key, query[key]])}
+        if not any(_narrows(fixed, other) for other in avoid):
             return random_traits(rng, fixed, avoid)
     raise ValueError(f"no near miss of {dict(query)} avoids all of {list(avoid)}")
 
@@ -304,11 +330,19 @@ def object_radii(size: tuple[int, int], level: SceneLevel) -> tuple[float, float
     return round(small, 1), round(large, 1)
 
 
-def _has_room(x: float, y: float, r: float, placed: Sequence[SceneObject], gap: float, overlap: float) -> bool:
-    for other in placed:
+def _tenths(value: float) -> float:
+    """``value`` rounded to 0.1 pixel, the scene's precision (4x faster than ``round(value, 1)``)."""
+    return round(value * 10) / 10
+
+
+def _has_room(x: float, y: float, r: float, discs: Sequence[tuple[float, float, float]], gap: float, overlap: float) -> bool:
+    """Whether a disc of radius ``r`` at ``(x, y)`` keeps its distance from every ``(x, y, radius)`` in ``discs``."""
+    # Plain tuples, not SceneObjects: this is the innermost loop of placement, and attribute lookups cost more.
+    for other_x, other_y, other_r in discs:
         # Two objects may intrude `overlap` of the smaller radius into each other, no further.
-        need = r + other.radius + gap - overlap * min(r, other.radius)
-        if (x - other.x) ** 2 + (y - other.y) ** 2 < need * need:
+        need = r + other_r + gap - overlap * min(r, other_r)
+        dx, dy = x - other_x, y - other_y
+        if dx * dx + dy * dy < need * need:
             return False
     return True
 
@@ -326,19 +360,21 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
     gap = max(2.0, 0.01 * min(size))
     for _ in range(30):
         placed: list[SceneObject] = []
+        discs: list[tuple[float, float, float]] = []  # (x, y, radius) of each placed object
         for item in traits:
             r = large if item.size == "large" else small
+            # Where the centre may go for the object to lie inside the image.
+            low_x, high_x, low_y, high_y = _BORDER + r, width - _BORDER - r, _BORDER + r, height - _BORDER - r
             for _ in range(_PLACEMENT_TRIES):
-                if level.overlap and placed and rng.random() < 0.5:
-                    neighbour = rng.choice(placed)
-                    distance = r + neighbour.radius + gap - rng.uniform(0.2, 1.0) * level.overlap * min(r, neighbour.radius)
+                if level.overlap and discs and rng.random() < 0.5:
+                    near_x, near_y, near_r = rng.choice(discs)
+                    distance = r + near_r + gap - rng.uniform(0.2, 1.0) * level.overlap * min(r, near_r)
                     angle = rng.uniform(0.0, 2 * math.pi)
-                    x, y = neighbour.x + distance * math.cos(angle), neighbour.y + distance * math.sin(angle)
+                    x, y = near_x + distance * math.cos(angle), near_y + distance * math.sin(angle)
                 else:
-                    x, y = rng.uniform(0.0, width), rng.uniform(0.0, height)
-                x, y = round(x, 1), round(y, 1)
-                inside = _BORDER + r <= x <= width - _BORDER - r and _BORDER + r <= y <= height - _BORDER - r
-                if inside and _has_room(x, y, r, placed, gap, level.overlap):
+                    x, y = rng.uniform(low_x, high_x), rng.uniform(low_y, high_y)
+                x, y = _tenths(x), _tenths(y)
+                if low_x <= x <= high_x and low_y <= y <= high_y and _has_room(x, y, r, discs, gap, level.overlap):
                     break
             else:
                 break
@@ -346,6 +382,7 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
             rotation = rng.randint(-limit, limit) if limit else 0
             rgb = jitter_color(rng, COLORS[item.color], level.color_jitter) if level.color_jitter else COLORS[item.color]
             placed.append(SceneObject(item.shape, item.color, item.size, x, y, r, rotation, rgb))
+            discs.append((x, y, r))
         if len(placed) == len(traits):
             return placed
         small, large = round(small * 0.95, 1), round(large * 0.95, 1)
@@ -398,10 +435,11 @@ def _headroom(noise: float) -> int:
 
 
 def _squeeze(color: Sequence[int], headroom: int) -> RGB:
+    red, green, blue = color
     if not headroom:
-        return tuple(color)  # type: ignore[return-value]
+        return red, green, blue
     scale = (255 - 2 * headroom) / 255
-    return tuple(headroom + round(c * scale) for c in color)  # type: ignore[return-value]
+    return headroom + round(red * scale), headroom + round(green * scale), headroom + round(blue * scale)
 
 
 @functools.lru_cache(maxsize=16)
@@ -409,7 +447,7 @@ def _noise_tile(noise: float, width: int, height: int) -> Image.Image:
     headroom = _headroom(noise)
     values = np.random.default_rng(_NOISE_SEED).normal(0.0, noise, (height + _NOISE_PAD, width + _NOISE_PAD, 3))
     wrapped = np.clip(np.rint(values), -headroom, headroom).astype(np.int16) % 256
-    return Image.fromarray(wrapped.astype(np.uint8), "RGB")
+    return Image.fromarray(wrapped.astype(np.uint8))
 
 
 def add_headroom_noise(image: Image.Image, noise: float, rng: random.Random) -> Image.Image:

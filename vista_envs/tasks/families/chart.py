@@ -17,6 +17,7 @@ chart could show; printed values are exact (tolerance 0).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -163,8 +164,9 @@ class _Metrics:
         return left, top, max(right, left + _MIN_PLOT_PX), max(bottom, top + _MIN_PLOT_PX)
 
 
+@functools.lru_cache(maxsize=256)
 def _capacity(categories: _Categories, kind: str, size: tuple[int, int], metrics: _Metrics) -> int:
-    """How many categories of ``categories`` fit side by side in a ``kind`` chart."""
+    """How many categories of ``categories`` fit side by side in a ``kind`` chart (cached: every sample asks it of every set)."""
     if kind == "pie":  # legend rows
         return min(len(categories.labels), (size[1] - metrics.below_title - metrics.pad) // _legend_row_height(metrics))
     widest = max(text_extent(label, metrics.font_px)[0] for label in categories.labels)

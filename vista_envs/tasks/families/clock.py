@@ -33,6 +33,10 @@ _MINUTE_HAND = (0.9, 0.05)
 _SECOND_HAND_LENGTH = 0.9
 _TICK_OUTER = 0.94
 _HOUR_TICK, _MINUTE_TICK = 0.12, 0.06
+_DIAL_INK = (20, 20, 20)
+# Unit vectors of the 60 minute marks, clockwise from 12 o'clock (image y points down), as `_point`
+# turns them: worked out once rather than for each of the dozens of ticks and numerals of every dial.
+_MINUTE_DIRECTIONS = tuple((math.sin(math.radians(6 * tick)), -math.cos(math.radians(6 * tick))) for tick in range(60))
 
 
 @dataclass(frozen=True)
@@ -187,19 +191,17 @@ class Clock(TaskFamily):
         draw: ImageDraw.ImageDraw, center: tuple[float, float], radius: float, minute_ticks: bool, numerals: bool
     ) -> None:
         """Tick marks (longer and thicker at the hours) and, optionally, the numerals 1-12."""
+        cx, cy = center
         outer = radius * _TICK_OUTER
+        hour_inner, minute_inner = outer - radius * _HOUR_TICK, outer - radius * _MINUTE_TICK
+        hour_width = max(2, round(radius * 0.025))
         for tick in range(0, 60, 1 if minute_ticks else 5):
-            is_hour = tick % 5 == 0
-            length = _HOUR_TICK if is_hour else _MINUTE_TICK
-            width = max(2, round(radius * 0.025)) if is_hour else 1
-            angle = 6 * tick
-            draw.line(
-                (_point(center, angle, outer - radius * length), _point(center, angle, outer)),
-                fill=(20, 20, 20),
-                width=width,
-            )
+            dx, dy = _MINUTE_DIRECTIONS[tick]
+            inner, width = (hour_inner, hour_width) if tick % 5 == 0 else (minute_inner, 1)
+            draw.line((cx + inner * dx, cy + inner * dy, cx + outer * dx, cy + outer * dy), fill=_DIAL_INK, width=width)
         if numerals:
             font_px = max(7, round(radius * 0.2))
             distance = radius * (0.7 if minute_ticks else 0.72)
             for hour in range(1, 13):
-                stamp_text(draw, _point(center, 30 * hour, distance), str(hour), font_px, (20, 20, 20))
+                dx, dy = _MINUTE_DIRECTIONS[5 * hour % 60]
+                stamp_text(draw, (cx + distance * dx, cy + distance * dy), str(hour), font_px, _DIAL_INK)

@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty, register_family
-from vista_envs.tasks.drawing import add_noise, blank, draw_text, text_extent
+from vista_envs.tasks.drawing import add_noise, blank, draw_text, stamp_text, text_extent
 
 Point = tuple[int, int]
 
@@ -552,7 +552,7 @@ class Geometry(TaskFamily):
             draw.line(ends, fill=color, width=max(2, layout.cell // 6))
             for (x, y), letter, label_at in zip(ends, segment["label"], segment["label_points"]):
                 draw.ellipse((x - dot, y - dot, x + dot, y + dot), fill=color)
-                draw_text(draw, layout.pixel(label_at), letter, label_px, fill=_INK)
+                stamp_text(draw, layout.pixel(label_at), letter, label_px, _INK)
 
     @staticmethod
     def _draw_angle(draw: ImageDraw.ImageDraw, scene: dict[str, Any]) -> None:
@@ -565,7 +565,7 @@ class Geometry(TaskFamily):
             draw.line((vx, vy, ex, ey), fill=color, width=2)
             length = math.hypot(ex - vx, ey - vy)
             ux, uy = (ex - vx) / length, (ey - vy) / length
-            draw_text(draw, (ex + ux * font_px * 0.8, ey + uy * font_px * 0.8), label, font_px, fill=_INK)
+            stamp_text(draw, (ex + ux * font_px * 0.8, ey + uy * font_px * 0.8), label, font_px, _INK)
         # The arc marks the angle ABC (the one below 180 degrees), from BA counter-clockwise to BC.
         a, c = rays["A"]["direction_deg"], rays["C"]["direction_deg"]
         r = scene["arc_px"]
@@ -573,4 +573,4 @@ class Geometry(TaskFamily):
         draw.arc((vx - r, vy - r, vx + r, vy + r), start=-c, end=-a, fill=_INK, width=1)
         b_dir = math.radians(scene["b_label_deg"])
         offset = font_px * 0.9
-        draw_text(draw, (vx + math.cos(b_dir) * offset, vy - math.sin(b_dir) * offset), "B", font_px, fill=_INK)
+        stamp_text(draw, (vx + math.cos(b_dir) * offset, vy - math.sin(b_dir) * offset), "B", font_px, _INK)

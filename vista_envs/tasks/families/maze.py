@@ -16,15 +16,15 @@ Two questions are asked:
 
 from __future__ import annotations
 
+import functools
 import random
-from collections import deque
 from dataclasses import dataclass
 from itertools import groupby
 
 from PIL import Image
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty, register_family
-from vista_envs.tasks.drawing import add_noise, blank, draw_text
+from vista_envs.tasks.drawing import add_noise, blank, stamp_text
 
 Cell = tuple[int, int]  # (row, column)
 
@@ -71,101 +71,176 @@ _LEVELS: dict[int, _Level] = {
 }
 
 
+# A cell's open sides are bits of one int.
+_UP, _DOWN, _LEFT, _RIGHT = 1, 2, 4, 8
+_MOVE_NAMES = {_UP: "up", _DOWN: "down", _LEFT: "left", _RIGHT: "right"}
+
+
 class _Grid:
-    """Passages of a rows x cols maze: ``east[r][c]`` opens (r, c)-(r, c+1), ``south[r][c]`` opens (r, c)-(r+1, c)."""
+    """Passages of a rows x cols maze.
+
+    Cells are numbered row by row (``index = row * cols + col``): flat lists and bit masks keep the
+    carving and the searches, which are most of the cost of sampling a maze, cheap.
+    ``links[i]`` holds the direction bits of the sides of cell ``i`` that are open.
+    """
 
     def __init__(self, rows: int, cols: int):
         self.rows, self.cols = rows, cols
-        self.east = [[False] * (cols - 1) for _ in range(rows)]
-        self.south = [[False] * cols for _ in range(rows - 1)]
+        self.links = [0] * (rows * cols)
+        self.steps = _steps(rows, cols)
 
-    def set_open(self, a: Cell, b: Cell, is_open: bool) -> None:
-        (r, c), (r2, c2) = sorted((a, b))
-        if r == r2:
-            self.east[r][c] = is_open
+    def cell(self, index: int) -> Cell:
+        """``(row, col)`` of the cell numbered ``index``."""
+        return divmod(index, self.cols)
+
+    def index(self, cell: Cell) -> int:
+        """The number of the cell at ``(row, col)``."""
+        return cell[0] * self.cols + cell[1]
+
+    def set_open(self, a: int, b: int, is_open: bool) -> None:
+        """Open (or close) the passage between the adjacent cells ``a`` and ``b``."""
+        bit, back = _between(a, b)
+        if is_open:
+            self.links[a] |= bit
+            self.links[b] |= back
         else:
-            self.south[r][c] = is_open
+            self.links[a] &= ~bit
+            self.links[b] &= ~back
 
-    def neighbours(self, cell: Cell) -> list[tuple[Cell, str]]:
-        """Cells reachable in one step from ``cell``, with the direction of the move."""
-        r, c = cell
-        found = []
-        if r > 0 and self.south[r - 1][c]:
-            found.append(((r - 1, c), "up"))
-        if r < self.rows - 1 and self.south[r][c]:
-            found.append(((r + 1, c), "down"))
-        if c > 0 and self.east[r][c - 1]:
-            found.append(((r, c - 1), "left"))
-        if c < self.cols - 1 and self.east[r][c]:
-            found.append(((r, c + 1), "right"))
-        return found
+    def edges(self, is_open: bool) -> list[tuple[int, int]]:
+        """Every open passage (``is_open``) or closed inner wall, as the pair of cells it joins (lower index first)."""
+        links = self.links
+        return [
+            (index, next_index)
+            for index, next_index, bit in _inner_edges(self.rows, self.cols)
+            if bool(links[index] & bit) == is_open
+        ]
 
-    def edges(self, is_open: bool) -> list[tuple[Cell, Cell]]:
-        """Every open passage (``is_open``) or closed inner wall, as the sorted pair of cells it joins."""
-        pairs = [((r, c), (r, c + 1)) for r in range(self.rows) for c in range(self.cols - 1) if self.east[r][c] == is_open]
-        pairs += [((r, c), (r + 1, c)) for r in range(self.rows - 1) for c in range(self.cols) if self.south[r][c] == is_open]
-        return pairs
+    def open_rows(self, bit: int) -> list[list[int]]:
+        """Per row, 1 where a cell's ``bit`` side is open.
+
+        ``_RIGHT`` gives the scene's ``open_east``, ``_DOWN`` its ``open_south``.
+        """
+        rows, cols, links = self.rows, self.cols, self.links
+        if bit == _RIGHT:
+            return [[1 if links[i] & bit else 0 for i in range(r * cols, (r + 1) * cols - 1)] for r in range(rows)]
+        return [[1 if links[i] & bit else 0 for i in range(r * cols, (r + 1) * cols)] for r in range(rows - 1)]
+
+
+@functools.lru_cache(maxsize=64)
+def _steps(rows: int, cols: int) -> tuple[tuple[tuple[int, int, int], ...], ...]:
+    """Per cell of a rows x cols grid: ``(neighbour, bit, opposite bit)`` for each side that leads to another cell."""
+    steps = []
+    for index in range(rows * cols):
+        r, c = divmod(index, cols)
+        cell_steps = []
+        if r > 0:
+            cell_steps.append((index - cols, _UP, _DOWN))
+        if r < rows - 1:
+            cell_steps.append((index + cols, _DOWN, _UP))
+        if c > 0:
+            cell_steps.append((index - 1, _LEFT, _RIGHT))
+        if c < cols - 1:
+            cell_steps.append((index + 1, _RIGHT, _LEFT))
+        steps.append(tuple(cell_steps))
+    return tuple(steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _inner_edges(rows: int, cols: int) -> tuple[tuple[int, int, int], ...]:
+    """Every pair of adjacent cells of a rows x cols grid once, as ``(cell, right or lower neighbour, bit of that side)``."""
+    return tuple(
+        (index, next_index, bit)
+        for index, cell_steps in enumerate(_steps(rows, cols))
+        for next_index, bit, _ in cell_steps
+        if next_index > index
+    )
+
+
+def _between(a: int, b: int) -> tuple[int, int]:
+    """The bit of the side of cell ``a`` that faces the adjacent cell ``b``, and the bit of ``b`` facing ``a``."""
+    if b == a + 1:
+        return _RIGHT, _LEFT
+    if b == a - 1:
+        return _LEFT, _RIGHT
+    return (_DOWN, _UP) if b > a else (_UP, _DOWN)
 
 
 def _carve(grid: _Grid, rng: random.Random) -> None:
     """Open passages along a randomised depth-first search: a perfect maze (a spanning tree of the cells)."""
-    rows, cols = grid.rows, grid.cols
-    seen = [[False] * cols for _ in range(rows)]
-    r, c = rng.randrange(rows), rng.randrange(cols)
-    seen[r][c] = True
-    stack = [(r, c)]
+    links, steps = grid.links, grid.steps
+    seen = [False] * len(links)
+    first = rng.randrange(len(links))
+    seen[first] = True
+    stack = [first]
     while stack:
-        r, c = stack[-1]
-        # Unvisited neighbours, written out: this loop is most of the cost of sampling a maze.
+        index = stack[-1]
+        # A plain loop: this runs twice per cell, and a list comprehension costs a call each time.
         options = []
-        if r > 0 and not seen[r - 1][c]:
-            options.append((r - 1, c))
-        if r < rows - 1 and not seen[r + 1][c]:
-            options.append((r + 1, c))
-        if c > 0 and not seen[r][c - 1]:
-            options.append((r, c - 1))
-        if c < cols - 1 and not seen[r][c + 1]:
-            options.append((r, c + 1))
+        for step in steps[index]:
+            if not seen[step[0]]:
+                options.append(step)
         if not options:
             stack.pop()
             continue
-        nxt = options[int(rng.random() * len(options))]
-        grid.set_open((r, c), nxt, True)
-        seen[nxt[0]][nxt[1]] = True
-        stack.append(nxt)
+        next_index, bit, back = options[int(rng.random() * len(options))]
+        links[index] |= bit
+        links[next_index] |= back
+        seen[next_index] = True
+        stack.append(next_index)
 
 
-def shortest_route(grid: _Grid, start: Cell, goal: Cell) -> list[tuple[Cell, str]] | None:
-    """The moves of a shortest route from ``start`` to ``goal`` (breadth-first search), or None if unreachable."""
-    came_from: dict[Cell, tuple[Cell, str] | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        cell = queue.popleft()
-        if cell == goal:
-            break
-        for nxt, move in grid.neighbours(cell):
-            if nxt not in came_from:
-                came_from[nxt] = (cell, move)
-                queue.append(nxt)
+def shortest_route(grid: _Grid, start: int, goal: int) -> list[tuple[int, str]] | None:
+    """The moves ``(cell entered, direction)`` of a shortest route from ``start`` to ``goal`` (breadth-first search).
+
+    None if ``goal`` cannot be reached.
+    """
+    links, steps = grid.links, grid.steps
+    came_from: dict[int, tuple[int, int] | None] = {start: None}
+    frontier = [start]
+    while frontier and goal not in came_from:
+        next_frontier = []
+        for index in frontier:
+            open_sides = links[index]
+            for next_index, bit, _ in steps[index]:
+                if open_sides & bit and next_index not in came_from:
+                    came_from[next_index] = (index, bit)
+                    next_frontier.append(next_index)
+        frontier = next_frontier
     if goal not in came_from:
         return None
-    route: list[tuple[Cell, str]] = []
-    cell = goal
-    while (step := came_from[cell]) is not None:
-        route.append((cell, step[1]))
-        cell = step[0]
+    route: list[tuple[int, str]] = []
+    index = goal
+    while (step := came_from[index]) is not None:
+        route.append((index, _MOVE_NAMES[step[1]]))
+        index = step[0]
     return route[::-1]
 
 
-def _describe(route: list[tuple[Cell, str]]) -> str:
+def _closed_runs(is_open: list[int]) -> list[tuple[int, int]]:
+    """``(first, last)`` of every run of consecutive closed (0) entries of ``is_open``."""
+    runs = []
+    first = None
+    for index, flag in enumerate(is_open):
+        if not flag and first is None:
+            first = index
+        elif flag and first is not None:
+            runs.append((first, index - 1))
+            first = None
+    if first is not None:
+        runs.append((first, len(is_open) - 1))
+    return runs
+
+
+def _describe(route: list[tuple[int, str]]) -> str:
     """Moves grouped into runs: "right 2, down 3, left 1"."""
     return ", ".join(f"{move} {len(list(run))}" for move, run in groupby(move for _, move in route))
 
 
-def _route_edges(route: list[tuple[Cell, str]], start: Cell) -> list[tuple[Cell, Cell]]:
-    """The passages a route uses, each as a sorted pair of cells."""
-    cells = [start] + [cell for cell, _ in route]
-    return [tuple(sorted(pair)) for pair in zip(cells, cells[1:])]  # type: ignore[misc]
+def _route_edges(route: list[tuple[int, str]], start: int) -> list[tuple[int, int]]:
+    """The passages a route uses, each as the pair of cells it joins (lower index first)."""
+    cells = [start] + [index for index, _ in route]
+    return [(min(a, b), max(a, b)) for a, b in zip(cells, cells[1:])]
 
 
 @register_family
@@ -236,10 +311,10 @@ class Maze(TaskFamily):
         scene = {
             "rows": rows,
             "cols": cols,
-            "open_east": [[int(v) for v in row] for row in grid.east],
-            "open_south": [[int(v) for v in row] for row in grid.south],
-            "start": list(start),
-            "goal": list(goal),
+            "open_east": grid.open_rows(_RIGHT),
+            "open_south": grid.open_rows(_DOWN),
+            "start": list(grid.cell(start)),
+            "goal": list(grid.cell(goal)),
             "origin": list(origin),
             "cell_px": cell_px,
             "wall_px": max(1, round(cell_px * level.wall_fraction)),
@@ -249,20 +324,22 @@ class Maze(TaskFamily):
         return TaskSpec(question=question, answer=answer, answer_type=answer_type, scene=scene, rationale=rationale)
 
     @staticmethod
-    def _endpoints(rng: random.Random, grid: _Grid, corners: bool) -> tuple[Cell, Cell]:
+    def _endpoints(rng: random.Random, grid: _Grid, corners: bool) -> tuple[int, int]:
+        """The start and goal cells (indices)."""
         last = (grid.rows - 1, grid.cols - 1)
         if corners:
-            return ((0, 0), last) if rng.random() < 0.5 else ((0, last[1]), (last[0], 0))
+            start, goal = ((0, 0), last) if rng.random() < 0.5 else ((0, last[1]), (last[0], 0))
+            return grid.index(start), grid.index(goal)
         min_apart = min(3, grid.rows + grid.cols - 2)
         while True:
             start = (rng.randrange(grid.rows), rng.randrange(grid.cols))
             goal = (rng.randrange(grid.rows), rng.randrange(grid.cols))
             # Manhattan distance bounds the path from below, so S and G are never trivially adjacent.
             if abs(start[0] - goal[0]) + abs(start[1] - goal[1]) >= min_apart:
-                return start, goal
+                return grid.index(start), grid.index(goal)
 
     @staticmethod
-    def _reachability(rng: random.Random, grid: _Grid, start: Cell, goal: Cell) -> tuple[str, str, str]:
+    def _reachability(rng: random.Random, grid: _Grid, start: int, goal: int) -> tuple[str, str, str]:
         """Close walls to make G unreachable (answer "no") or to seal off pockets the route avoids ("yes")."""
         route = shortest_route(grid, start, goal)
         if rng.random() < 0.5:
@@ -300,19 +377,19 @@ class Maze(TaskFamily):
             inset = wall // 2 + 1
             left, top = x0 + c * cell, y0 + r * cell
             draw.rectangle((left + inset, top + inset, left + cell - inset, top + cell - inset), fill=color)
-            draw_text(draw, (left + cell / 2, top + cell / 2), letter, max(7, int(cell * 0.6)), fill=(255, 255, 255))
+            stamp_text(draw, (left + cell / 2, top + cell / 2), letter, max(7, int(cell * 0.6)), (255, 255, 255))
 
-        # Each wall overruns its cell border by half its thickness at both ends, so corners join without gaps.
+        # Each wall overruns its cell border by half its thickness at both ends, so corners join without gaps;
+        # a run of walls in line is one rectangle (the same pixels as one per wall, in far fewer calls).
         half = wall / 2
-        for r, row in enumerate(scene["open_east"]):
-            for c, is_open in enumerate(row):
-                if not is_open:
-                    x = x0 + (c + 1) * cell
-                    draw.rectangle((x - half, y0 + r * cell - half, x + half, y0 + (r + 1) * cell + half), fill=_WALL_COLOR)
-        for r, row in enumerate(scene["open_south"]):
-            for c, is_open in enumerate(row):
-                if not is_open:
-                    y = y0 + (r + 1) * cell
-                    draw.rectangle((x0 + c * cell - half, y - half, x0 + (c + 1) * cell + half, y + half), fill=_WALL_COLOR)
+        open_east, open_south = scene["open_east"], scene["open_south"]
+        for c in range(cols - 1):
+            x = x0 + (c + 1) * cell
+            for first, last in _closed_runs([row[c] for row in open_east]):
+                draw.rectangle((x - half, y0 + first * cell - half, x + half, y0 + (last + 1) * cell + half), fill=_WALL_COLOR)
+        for r, row in enumerate(open_south):
+            y = y0 + (r + 1) * cell
+            for first, last in _closed_runs(row):
+                draw.rectangle((x0 + first * cell - half, y - half, x0 + (last + 1) * cell + half, y + half), fill=_WALL_COLOR)
         draw.rectangle((x0 - half, y0 - half, x0 + cols * cell + half, y0 + rows * cell + half), outline=_WALL_COLOR, width=wall)
         return add_noise(image, scene["noise"], rng)

@@ -57,6 +57,7 @@ class OddOneOutConfig(FamilyConfig):
     noise: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 4.0)
 
 
+@functools.lru_cache(maxsize=256)
 def grid_shape(n_items: int, size: tuple[int, int]) -> tuple[int, int, float]:
     """``(columns, rows, cell side)`` of the square-celled grid that holds ``n_items`` with the largest cells."""
     width, height = size
@@ -167,7 +168,8 @@ class OddOneOut(TaskFamily):
             cell_x, cell_y = left + column * cell, top + row * cell
             x = round(cell_x + cell / 2 + rng.uniform(-jitter, jitter), 1)
             y = round(cell_y + item_height / 2 + rng.uniform(-jitter, jitter), 1)
-            objects.append(replace(odd if index == odd_index else base, x=x, y=y))
+            item = odd if index == odd_index else base
+            objects.append(SceneObject(item.shape, item.color, item.size, x, y, item.radius, item.rotation, item.rgb))
             label_y = round(cell_y + cell - label_size / 2 - 1, 1)
             labels.append({"text": letter, "x": round(cell_x + cell / 2, 1), "y": label_y, "size": label_size})
 

@@ -16,6 +16,7 @@ appear?" (``choice`` among the frame letters).
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty, register_family
-from vista_envs.tasks.drawing import COLORS, add_noise, blank, draw_shape, draw_text
+from vista_envs.tasks.drawing import COLORS, add_noise, blank, draw_shape, stamp_text
 
 Rect = tuple[float, float, float, float]  # (x0, y0, x1, y1) in frame units
 Item = dict[str, Any]  # one drawn thing in a frame: a shape, a bar or a glass
@@ -91,7 +92,8 @@ class _Event:
     first_seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (shape, colour) -> time
 
 
-def _layout(size: tuple[int, int], count: int) -> tuple[int, list[list[int]], int]:
+@functools.lru_cache(maxsize=64)
+def _layout(size: tuple[int, int], count: int) -> tuple[int, tuple[tuple[int, int, int, int], ...], int]:
     """Square frames for ``count`` tiles: (frame side, frame boxes in reading order, label font size)."""
     width, height = size
     font_px = max(9, min(width, height) // 16)
@@ -108,8 +110,8 @@ def _layout(size: tuple[int, int], count: int) -> tuple[int, list[list[int]], in
         row, col = divmod(index, cols)
         x0 = int(col * tile_w + (tile_w - side) / 2)
         y0 = int(row * tile_h + strip + (tile_h - strip - side) / 2)
-        boxes.append([x0, y0, x0 + side, y0 + side])
-    return side, boxes, font_px
+        boxes.append((x0, y0, x0 + side, y0 + side))
+    return side, tuple(boxes), font_px
 
 
 def _monotone(rng: random.Random, count: int, low: float, high: float, gap: float) -> list[float]:
@@ -202,7 +204,7 @@ class TemporalOrder(TaskFamily):
         while times == sorted(times):  # the frames are always shown out of order
             rng.shuffle(times)
         frames = [
-            {"label": _LETTERS[position], "time": time, "box": boxes[position], "items": story.timeline[time]}
+            {"label": _LETTERS[position], "time": time, "box": list(boxes[position]), "items": story.timeline[time]}
             for position, time in enumerate(times)
         ]
         order = tuple(_LETTERS[times.index(time)] for time in range(count))
@@ -330,7 +332,7 @@ class TemporalOrder(TaskFamily):
         for frame in scene["frames"]:
             x0, y0, x1, y1 = frame["box"]
             draw.rectangle((x0 - 1, y0 - 1, x1, y1), fill=(255, 255, 255), outline=_FRAME_BORDER)
-            draw_text(draw, ((x0 + x1) / 2, y0 - 2), frame["label"], scene["font_px"], anchor="md")
+            stamp_text(draw, ((x0 + x1) / 2, y0 - 2), frame["label"], scene["font_px"], (0, 0, 0), anchor="mb")
             for item in frame["items"]:
                 self._draw_item(draw, item, (x0, y0), x1 - x0)
         return add_noise(image, scene["noise"], rng)

@@ -13,9 +13,9 @@ Question kinds (all answer type ``text``):
 
 Text answers compare case-insensitively (the image may show ``COLD`` for the answer ``cold``).
 
-This module also holds two drawing helpers used by the chart and clock families:
-:func:`stamp_text` (text from a cache of rendered masks, ~7x faster than ``ImageDraw.text``) and
-:func:`~vista_envs.tasks.drawing.add_noise` (Gaussian noise cut at a random shift from a cached field).
+Sign texts are laid out and drawn one character at a time (:func:`_glyph_layout`,
+:func:`_stamp_glyphs`): random codes and turned texts rarely repeat, so whole-text masks would
+almost never come from a cache, while the few dozen characters at a few sizes and angles always do.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, register_family
-from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, add_noise, blank, stamp_text, text_extent
+from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, add_noise, blank, font, stamp_text
 
 __all__ = [
     "CODE_ALPHABET",
@@ -164,6 +164,58 @@ def _look_alike_code(rng: random.Random, code: str) -> str:
     return code[:position] + replacement + code[position + 1 :]
 
 
+@functools.lru_cache(maxsize=1024)
+def _glyph_box(char: str, size: int) -> tuple[int, int, int, int, int]:
+    """``(left, top, right, bottom, advance)`` of ``char`` at font ``size``: its ink box relative to the pen, the pen's move."""
+    face = font(size)
+    return (*face.getbbox(char), round(face.getlength(char)))
+
+
+def _glyph_layout(text: str, size: int) -> tuple[list[tuple[str, int, int]], tuple[int, int, int, int]]:
+    """``text`` laid out as the font lays it (whole-pixel advances, no kerning).
+
+    Returns each character with the top-left corner of its ink box, and the ink box of the whole
+    text, both relative to the pen's start. The box equals ``font(size).getbbox(text)``.
+    """
+    glyphs, pen = [], 0
+    left = top = math.inf
+    right = bottom = -math.inf
+    for char in text:
+        x0, y0, x1, y1, advance = _glyph_box(char, size)
+        glyphs.append((char, pen + x0, y0))
+        left, top, right, bottom = min(left, pen + x0), min(top, y0), max(right, pen + x1), max(bottom, y1)
+        pen += advance
+    return glyphs, (left, top, right, bottom)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_size(text: str, size: int) -> tuple[int, int]:
+    """Width and height in pixels of the ink of ``text`` at font ``size``."""
+    left, top, right, bottom = _glyph_layout(text, size)[1]
+    return max(1, right - left), max(1, bottom - top)
+
+
+def _stamp_glyphs(
+    draw: ImageDraw.ImageDraw, center: tuple[float, float], text: str, size: int, fill: tuple[int, int, int], angle: int
+) -> None:
+    """Draw ``text`` with its ink box centred on ``center``, turned ``angle`` degrees counter-clockwise.
+
+    Each character is stamped from the cache of :func:`~vista_envs.tasks.drawing.stamp_text`, turned
+    about its own centre and moved to where the turn of the whole text puts that centre.
+    """
+    glyphs, (left, top, right, bottom) = _glyph_layout(text, size)
+    # The unturned text's top-left corner, on whole pixels as a whole-text stamp would put it.
+    origin_x = round(center[0] - (right - left) / 2) - left
+    origin_y = round(center[1] - (bottom - top) / 2) - top
+    mid_x, mid_y = origin_x + (left + right) / 2, origin_y + (top + bottom) / 2
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    for char, x, y in glyphs:
+        x0, y0, x1, y1, _ = _glyph_box(char, size)
+        dx, dy = origin_x + x + (x1 - x0) / 2 - mid_x, origin_y + y + (y1 - y0) / 2 - mid_y
+        # Image y points down, so a counter-clockwise turn maps (dx, dy) to (dx cos + dy sin, dy cos - dx sin).
+        stamp_text(draw, (mid_x + dx * cos + dy * sin, mid_y + dy * cos - dx * sin), char, size, fill, angle=angle)
+
+
 def _fits(extent: tuple[int, int], angle: float, room: tuple[float, float]) -> bool:
     """Whether text of ink ``extent`` rotated by ``angle`` degrees fits in a ``room`` of (w, h)."""
     width, height = extent
@@ -181,15 +233,15 @@ def _fitting_groups(case: str, font_px: int, room_w: int, room_h: int) -> tuple[
     return tuple(
         group
         for group in WORD_GROUPS
-        if all(_fits(text_extent(_cased(word, case), font_px), 0.0, (room_w, room_h)) for word in group)
+        if all(_fits(_text_size(_cased(word, case), font_px), 0.0, (room_w, room_h)) for word in group)
     )
 
 
 @functools.lru_cache(maxsize=32)
 def _widest_code(font_px: int) -> tuple[int, int]:
     """An upper bound of the ink extent of any code at ``font_px``."""
-    widest = max(CODE_ALPHABET, key=lambda c: text_extent(c, font_px)[0])
-    return text_extent(widest * _CODE_LENGTH, font_px)[0], text_extent(CODE_ALPHABET, font_px)[1]
+    widest = max(CODE_ALPHABET, key=lambda c: _text_size(c, font_px)[0])
+    return _text_size(widest * _CODE_LENGTH, font_px)[0], _text_size(CODE_ALPHABET, font_px)[1]
 
 
 @dataclass(frozen=True)
@@ -247,7 +299,7 @@ class _Layout:
         row, col = cell_index
         cell_w, cell_h = self.cell(grid)
         inset = self.border + self.padding
-        text_w, text_h = text_extent(drawn, self.font_px)
+        text_w, text_h = _text_size(drawn, self.font_px)
         box_w = math.ceil(max(text_w + 2 * inset, cell_w * rng.uniform(0.75, _MAX_FILL)))
         preferred_h = min(cell_h * rng.uniform(0.5, 0.8), box_w * 0.7)  # signs wider than tall
         box_h = math.ceil(min(cell_h * _MAX_FILL, max(preferred_h, 2 * text_h + 2 * inset)))
@@ -406,9 +458,7 @@ class TextReading(TaskFamily):
             draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=COLORS[box["color"]])
             draw.rectangle((x0 + border, y0 + border, x1 - 1 - border, y1 - 1 - border), fill=(255, 255, 255))
             gray = box["text_gray"]
-            stamp_text(
-                draw, ((x0 + x1) / 2, (y0 + y1) / 2), box["drawn"], font_px, (gray, gray, gray), angle=box["angle"]
-            )
+            _stamp_glyphs(draw, ((x0 + x1) / 2, (y0 + y1) / 2), box["drawn"], font_px, (gray, gray, gray), box["angle"])
         return add_noise(image, scene["noise"], rng)
 
 
