@@ -10,7 +10,16 @@ import numpy as np
 from gymnasium import spaces
 
 from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
-from vista_envs.robot.core import CONTROL_SUBSTEPS, MAX_TEXT_CHARS, PROPRIO_DIM, STATE_BOUND, PrimitiveError, RobotTaskEnv, Subgoal, sanitize_action
+from vista_envs.robot.core import (
+    CONTROL_SUBSTEPS,
+    MAX_TEXT_CHARS,
+    PROPRIO_DIM,
+    STATE_BOUND,
+    PrimitiveError,
+    RobotTaskEnv,
+    Subgoal,
+    sanitize_action,
+)
 from vista_envs.robot.panda import HOME_POSITION
 from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
 from vista_envs.robot.randomization import Randomization

@@ -12,12 +12,11 @@ from gymnasium import spaces
 
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
-from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.envs.task_env import TaskEnv
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
-from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks import Task, ToolStep
+from vista_envs.tasks import ToolStep
 from vista_envs.tools.image_view import ImageView
 from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCall, parse_tool_calls
 from vista_envs.tools.session import EpisodeTools
@@ -45,7 +44,7 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 40] + f"\n[... {len(text) - limit + 40} characters cut]"
 
 
-class VistaToolEnv(gym.Env[dict[str, Any], str]):
+class VistaToolEnv(TaskEnv):
     r"""Multi-turn, tool-augmented visual question answering: look, call tools, then answer.
 
     ## Description
@@ -110,7 +109,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+    env_id = "VistaTool-v0"
 
     def __init__(
         self,
@@ -139,25 +138,28 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
         include_images_in_info: bool = True,
         render_mode: str | None = None,
     ):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if max_turns < 1 or max_calls_per_turn < 1:
             raise ValueError("max_turns and max_calls_per_turn must be >= 1")
         if max_text_chars < 256:
             raise ValueError("max_text_chars must be at least 256")
-        self.render_mode = render_mode
-        width, height = normalize_image_size(image_size)
-        self.sampler = TaskSampler(families, difficulty, split, (width, height), family_configs)
-        self.scorer = ResponseScorer(
+        width, height = self._init_task_env(
+            families=families,
+            difficulty=difficulty,
+            split=split,
+            image_size=image_size,
+            family_configs=family_configs,
             response_format=response_format,
             weights=RewardWeights(correctness_weight, format_weight, reasoning_weight, length_weight),
             reasoning_words=reasoning_words,
             length_budget=length_budget,
             max_response_chars=max_response_chars,
+            render_mode=render_mode,
         )
         self.toolbox = Toolbox(tools)
         self.tool_schemas = self.toolbox.schemas()
-        self.tools = EpisodeTools(sandbox_mode=sandbox, python_timeout_s=python_timeout_s, search_backend=search_backend)
+        # No sandbox (and no worker processes) when the env offers no Python tool.
+        sandbox_mode = sandbox if "python" in self.toolbox.tools else None
+        self.tools = EpisodeTools(sandbox_mode=sandbox_mode, python_timeout_s=python_timeout_s, search_backend=search_backend)
         self.max_turns = max_turns
         self.max_calls_per_turn = max_calls_per_turn
         self.tool_penalty = tool_penalty
@@ -168,7 +170,6 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
             {"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)}
         )
         self.action_space = UnicodeText(max_response_chars)
-        self.task: Task | None = None
         self.messages: list[dict[str, Any]] = []
         self.images: list[np.ndarray] = []
         self.turn = 0
@@ -195,8 +196,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
         return {"image": view.copy(), "text": _truncate(question, self.max_text_chars)}, info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self.task is None:
-            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before step().")
+        self._require_task("step")
         if self._done:
             raise gym.error.ResetNeeded("VistaTool-v0: the episode has ended; call reset().")
         self.turn += 1
@@ -300,13 +300,12 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
 
     def oracle_trajectory(self) -> list[str]:
         """Every assistant turn of a correct tool trajectory for the current task, the answer last."""
-        if self.task is None:
-            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before oracle_trajectory().")
+        task = self._require_task("oracle_trajectory")
         turns = [
             f"<think>{step.thought}</think>\n" + "".join(f"{TOOL_CALL_OPEN}{json.dumps(call)}{TOOL_CALL_CLOSE}" for call in step.calls)
             for step in self._oracle_steps
         ]
-        return turns + [self.scorer.oracle(self.task.spec, format_answer(self.task.spec))]
+        return turns + [self.scorer.oracle(task.spec, format_answer(task.spec))]
 
     def oracle(self) -> str:
         """The oracle's next turn, given how many turns this episode has taken."""
@@ -314,11 +313,8 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
         return trajectory[min(self.turn, len(trajectory) - 1)]
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("VistaTool-v0: render() needs render_mode='rgb_array' at construction.")
+        if not self._render_allowed():
             return None
-        if self.task is None:
-            raise gym.error.ResetNeeded("VistaTool-v0: call reset() before render().")
         last = self.messages[-1]["content"]
         last_text = last if isinstance(last, str) else " ".join(part.get("text", "") for part in last)
         lines = [f"Q: {self.task.question}", f"turn {self.turn}: {last_text}"]
@@ -341,16 +337,7 @@ class VistaToolEnv(gym.Env[dict[str, Any], str]):
         return f'Call a tool as {TOOL_CALL_OPEN}{{"name": "zoom", "arguments": {{"x": 10, "y": 20}}}}{TOOL_CALL_CLOSE} or answer. {self.scorer.format.describe()}'
 
     def _task_info(self) -> dict[str, Any]:
-        assert self.task is not None
-        return {
-            "family": self.task.family,
-            "difficulty": self.task.difficulty,
-            "split": self.task.split,
-            "task_seed": self.task.seed,
-            "answer_type": self.task.answer_type,
-            "turn": self.turn,
-            "sandbox": self.tools.isolation if "python" in self.toolbox.tools else "none",
-        }
+        return {**super()._task_info(), "turn": self.turn, "sandbox": self.tools.isolation}
 
     def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
         info["tools"] = self.tool_schemas

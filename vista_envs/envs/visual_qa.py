@@ -11,19 +11,18 @@ from gymnasium import spaces
 
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
-from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.envs.task_env import TaskEnv
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
-from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks import Task, family_names, get_family
+from vista_envs.tasks import family_names, get_family
 
 __all__ = ["VisualQAEnv"]
 
 MAX_QUESTION_CHARS = 2048
 
 
-class VisualQAEnv(gym.Env[dict[str, Any], str]):
+class VisualQAEnv(TaskEnv):
     r"""A single-turn visual question answering environment with rule rewards (the "VLM GRPO" setting).
 
     ## Description
@@ -89,7 +88,7 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+    env_id = "VisualQA-v0"
 
     def __init__(
         self,
@@ -108,19 +107,20 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
         max_response_chars: int = 16384,
         render_mode: str | None = None,
     ):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
-        width, height = normalize_image_size(image_size)
         if families is None:  # the families whose answer the image alone gives (tool families are opt-in)
             families = [name for name in family_names() if not get_family(name).tools_help]
-        self.sampler = TaskSampler(families, difficulty, split, (width, height), family_configs)
-        self.scorer = ResponseScorer(
+        width, height = self._init_task_env(
+            families=families,
+            difficulty=difficulty,
+            split=split,
+            image_size=image_size,
+            family_configs=family_configs,
             response_format=response_format,
             weights=RewardWeights(correctness_weight, format_weight, reasoning_weight, length_weight),
             reasoning_words=reasoning_words,
             length_budget=length_budget,
             max_response_chars=max_response_chars,
+            render_mode=render_mode,
         )
         self.observation_space = spaces.Dict(
             {
@@ -129,7 +129,6 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
             }
         )
         self.action_space = UnicodeText(max_response_chars)
-        self.task: Task | None = None
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
         self._done = False
         self._last_response: str | None = None
@@ -145,50 +144,34 @@ class VisualQAEnv(gym.Env[dict[str, Any], str]):
         return {"image": self._image, "question": self.task.question}, self._task_info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self.task is None:
-            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before step().")
+        task = self._require_task("step")
         if self._done:
             raise gym.error.ResetNeeded("VisualQA-v0: the episode has ended (one answer per episode); call reset().")
-        scored = self.scorer.score(action, self.task.spec)
+        scored = self.scorer.score(action, task.spec)
         self._done = True
         self._last_response = action if isinstance(action, str) else repr(action)
         info = {
             **self._task_info(),
             "reward_terms": scored.terms,
-            "answer": format_answer(self.task.spec),
+            "answer": format_answer(task.spec),
             "extracted_answer": scored.answer,
             "is_success": scored.is_success,
         }
         if scored.error:
             info["error"] = scored.error
         # A copy: returned observations never share memory (a memcpy is 3x cheaper than re-converting the image).
-        observation = {"image": self._image.copy(), "question": self.task.question}
+        observation = {"image": self._image.copy(), "question": task.question}
         return observation, scored.reward, True, False, info
 
     def oracle(self) -> str:
         """A correct, well-formed response to the current task (for tests and SFT demonstrations)."""
-        if self.task is None:
-            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before oracle().")
-        return self.scorer.oracle(self.task.spec, format_answer(self.task.spec))
+        task = self._require_task("oracle")
+        return self.scorer.oracle(task.spec, format_answer(task.spec))
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("VisualQA-v0: render() needs render_mode='rgb_array' at construction.")
+        if not self._render_allowed():
             return None
-        if self.task is None:
-            raise gym.error.ResetNeeded("VisualQA-v0: call reset() before render().")
         lines = [f"Q: {self.task.question}"]
         if self._done:
             lines += [f"Response: {self._last_response}", f"Ground truth: {format_answer(self.task.spec)}"]
         return np.asarray(caption_image(self.sampler.observed_image(self.task), lines))
-
-    def _task_info(self) -> dict[str, Any]:
-        assert self.task is not None
-        return {
-            "family": self.task.family,
-            "difficulty": self.task.difficulty,
-            "split": self.task.split,
-            "task_seed": self.task.seed,
-            "answer_type": self.task.answer_type,
-        }
-
