@@ -474,9 +474,11 @@ class _WorkerLauncher:
         # No /proc: where the caller is root, the sandbox's uid maps to host uid 0, and the kernel
         # lets uid 0 open host-wide sysctls (/proc/sys/kernel/core_pattern...) for writing.
         command += ["--dev", "/dev", "--remount-ro", "/dev"]
+        # The scratch tmpfs goes first, so that read-only binds of an interpreter or numpy that live
+        # under /tmp (a virtual environment there, say) land on top of it instead of being hidden.
+        command += ["--perms", "0700", "--size", str(self._scratch_bytes), "--tmpfs", "/tmp"]
         command += self._read_only_file_system()
-        command += ["--ro-bind", str(_WORKER_SCRIPT), _WORKER_PATH_IN_SANDBOX]
-        command += ["--perms", "0700", "--size", str(self._scratch_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+        command += ["--ro-bind", str(_WORKER_SCRIPT), _WORKER_PATH_IN_SANDBOX, "--chdir", "/tmp"]
         # bwrap builds the new root on a writable tmpfs; without this, code could fill RAM there.
         command += ["--remount-ro", "/"]
         command += [self._python, "-S", "-s", "-B", _WORKER_PATH_IN_SANDBOX, config_json]
