@@ -25,7 +25,7 @@ from PIL import Image
 from agents.policies.base import check_batch
 from vista_envs.answers import get_response_format
 
-__all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_plain_text_tools"]
+__all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_pil", "as_plain_text_tools"]
 
 # The envs' default response format, as the envs themselves describe it.
 DEFAULT_INSTRUCTION = get_response_format("think_answer").describe()
@@ -46,7 +46,7 @@ class Chat:
     tools: list[dict[str, Any]] | None = None
 
 
-def _as_pil(image: Any) -> Image.Image:
+def as_pil(image: Any) -> Image.Image:
     return image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
 
 
@@ -82,7 +82,7 @@ class ChatBuilder:
     def _build_one(self, index: int, observation: dict[str, Any], info: dict[str, Any]) -> Chat:
         if "messages" in info:
             messages = list(info["messages"])
-            images = [_as_pil(image) for image in info.get("images", [])]
+            images = [as_pil(image) for image in info.get("images", [])]
             if len(images) != _count_image_parts(messages):
                 raise ValueError(
                     f"env {index}: info['messages'] has {_count_image_parts(messages)} image placeholders but "
@@ -98,7 +98,7 @@ class ChatBuilder:
         text = f"{question}\n{self.instruction}" if self.instruction else question
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]})
-        return Chat(messages, [_as_pil(observation["image"])])
+        return Chat(messages, [as_pil(observation["image"])])
 
 
 def _tool_call_text(call: dict[str, Any]) -> str:

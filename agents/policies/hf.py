@@ -187,7 +187,7 @@ class HFPolicy:
         ids = (getattr(self.processor, name, None) for name in ("image_token_id", "video_token_id"))
         return sorted({token for token in ids if isinstance(token, int)})
 
-    def _sampling_kwargs(self) -> dict[str, Any]:
+    def sampling_kwargs(self) -> dict[str, Any]:
         sampling: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
         if self._placeholder_token_ids:
             sampling["suppress_tokens"] = self._placeholder_token_ids
@@ -202,9 +202,9 @@ class HFPolicy:
         for start in range(0, len(chats), self.batch_size):
             inputs = self._encode(chats[start : start + self.batch_size])
             prompt_length = inputs["input_ids"].shape[1]
-            sequences = self.model.generate(**inputs, **self._sampling_kwargs())
+            sequences = self.model.generate(**inputs, **self.sampling_kwargs())
             completion_ids = sequences[:, prompt_length:]
-            completion_mask = self._completion_mask(completion_ids)
+            completion_mask = self.completion_mask(completion_ids)
             logprobs = self._logprobs(inputs, completion_ids, completion_mask) if with_logprobs else None
             for row in range(len(completion_ids)):
                 length = int(completion_mask[row].sum())
@@ -220,7 +220,7 @@ class HFPolicy:
                 )
         return completions
 
-    def _completion_mask(self, completion_ids: torch.Tensor) -> torch.Tensor:
+    def completion_mask(self, completion_ids: torch.Tensor) -> torch.Tensor:
         """1 for every sampled token up to and including the first end-of-turn token, 0 for the padding after it."""
         is_end = torch.isin(completion_ids, torch.tensor(sorted(self._end_token_ids), device=completion_ids.device))
         ends_before = (is_end.long().cumsum(dim=1) - is_end.long()) > 0

@@ -1,0 +1,185 @@
+"""``vista-agents``: train and evaluate VLM policies on vista-envs from the command line.
+
+::
+
+    vista-agents train sft  --env VisualQA-v0 --model /tmp/tiny-vlm --num-demonstrations 2048
+    vista-agents train grpo --env VisualQA-v0 --model runs/sft/checkpoints/step_000064 --config grpo.json
+    vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
+
+Every field of :class:`~agents.sft.SFTConfig` / :class:`~agents.grpo.GRPOConfig` is a flag (``learning_rate``
+is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
+JSON or TOML file of field values; flags given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import sys
+import textwrap
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["config_from_args", "field_docs", "main"]
+
+# Short flags for the most used fields.
+_ALIASES = {"env_id": "--env", "env_kwargs": "--env-kwargs", "model": "--model"}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each dataclass field (CleanRL style), from the class and its bases."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body  # type: ignore[attr-defined]
+        for statement, following in zip(body, body[1:]):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[statement.target.id] = following.value.value
+    return docs
+
+
+def _parse_bool_or_none(text: str) -> bool | None:
+    lowered = text.lower()
+    if lowered in ("auto", "none"):
+        return None
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true, false or auto, got {text!r}")
+
+
+def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], annotation: Any, doc: str) -> None:
+    flag = _ALIASES.get(field.name, "--" + field.name.replace("_", "-"))
+    names = [flag] if flag == "--" + field.name.replace("_", "-") else [flag, "--" + field.name.replace("_", "-")]
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    options: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": f"{doc} (default: {default!r})"}
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is bool:
+        parser.add_argument(*names, action=argparse.BooleanOptionalAction, **options)
+    elif origin in (typing.Union, types.UnionType) and set(arguments) == {bool, type(None)}:
+        parser.add_argument(*names, type=_parse_bool_or_none, metavar="{true,false,auto}", **options)
+    elif origin is dict:
+        parser.add_argument(*names, type=json.loads, metavar="JSON", **options)
+    elif origin is tuple:
+        parser.add_argument(*names, type=arguments[0], nargs=len(arguments), **options)
+    elif annotation in (int, float, str):
+        parser.add_argument(*names, type=annotation, **options)
+    else:
+        raise TypeError(f"no command-line form for field {field.name!r} of type {annotation!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """A flag for every field of the config dataclass ``cls``, plus ``--config FILE``."""
+    parser.add_argument("--config", type=Path, help="a JSON or TOML file of config fields; command-line flags override it")
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    for field in dataclasses.fields(cls):
+        _add_field(parser, field, hints[field.name], docs.get(field.name, ""))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib  # Python 3.11+
+
+        values = tomllib.loads(text)
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config file holds one table/object of field values")
+    return values
+
+
+def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
+    """``cls`` built from defaults, then the ``--config`` file, then the flags given."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    values = read_config_file(arguments.config) if arguments.config else {}
+    unknown = set(values) - names
+    if unknown:
+        raise SystemExit(f"{arguments.config}: unknown config fields {sorted(unknown)}")
+    values.update({name: value for name, value in vars(arguments).items() if name in names})
+    if isinstance(values.get("adam_betas"), list):
+        values["adam_betas"] = tuple(values["adam_betas"])
+    return cls(**values)
+
+
+def _train(arguments: argparse.Namespace) -> None:
+    from agents import grpo, sft
+
+    if arguments.algorithm == "sft":
+        config = config_from_args(sft.SFTConfig, arguments)
+        result = sft.train(config)
+    else:
+        config = config_from_args(grpo.GRPOConfig, arguments)
+        result = grpo.train(config)
+    final = next((row for row in reversed(result.metrics) if "eval/success_rate" in row), None)
+    if final is not None:
+        print(f"eval success rate after {final['step']} steps: {final['eval/success_rate']:.3f}")
+    print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}; final checkpoint: {result.checkpoint}")
+
+
+def _eval(arguments: argparse.Namespace) -> None:
+    import gymnasium as gym
+    import torch
+
+    import vista_envs  # noqa: F401  (registers the env ids)
+    from agents.policies.hf import HFPolicy
+    from agents.rollout import RolloutCollector, summarize
+
+    torch.manual_seed(arguments.seed)
+    envs = gym.make_vec(arguments.env_id, num_envs=arguments.num_envs, vectorization_mode="sync", **arguments.env_kwargs)
+    policy = HFPolicy(arguments.model, device=arguments.device, max_new_tokens=arguments.max_new_tokens, temperature=arguments.temperature, batch_size=arguments.batch_size)
+    collector = RolloutCollector(envs, policy, record_logprobs=False)
+    trajectories = collector.collect(range(arguments.seed, arguments.seed + arguments.episodes), options={"split": arguments.split})
+    summary = {"env": arguments.env_id, "model": arguments.model, "split": arguments.split, "episodes": arguments.episodes, **summarize(trajectories)}
+    print(json.dumps(summary, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from agents.grpo import GRPOConfig
+    from agents.sft import SFTConfig
+
+    parser = argparse.ArgumentParser(prog="vista-agents", description="Train and evaluate VLM policies on vista-envs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a policy").add_subparsers(dest="algorithm", required=True)
+    for name, cls, description in (("sft", SFTConfig, "behaviour cloning on oracle demonstrations"), ("grpo", GRPOConfig, "group relative policy optimisation")):
+        add_config_arguments(train.add_parser(name, help=description, description=description), cls)
+    evaluate = commands.add_parser("eval", help="success rate of a model on an env's held-out split")
+    evaluate.add_argument("--env", dest="env_id", required=True, help="the Gymnasium env id")
+    evaluate.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON", help="keyword arguments of gym.make")
+    evaluate.add_argument("--model", required=True, help="local model directory (or a checkpoint)")
+    evaluate.add_argument("--episodes", type=int, default=100, help="episodes to run (default 100)")
+    evaluate.add_argument("--split", default="test", help="task split: train, eval or test (default test)")
+    evaluate.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 is greedy (default)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=256, help="the longest turn in tokens (default 256)")
+    evaluate.add_argument("--num-envs", type=int, default=16, help="parallel envs (default 16)")
+    evaluate.add_argument("--batch-size", type=int, default=16, help="prompts per generate() call (default 16)")
+    evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    evaluate.add_argument("--seed", type=int, default=0, help="first reset seed; sampling seed (default 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = build_parser().parse_args(argv)
+    if arguments.command == "train":
+        _train(arguments)
+    else:
+        _eval(arguments)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,117 @@
+r"""Supervised fine-tuning (behaviour cloning) on the envs' oracle demonstrations, for warm starts.
+
+Every vista env has an ``oracle()`` that gives a correct turn (for ``VistaTool-v0``, a whole tool
+trajectory). :func:`train` records ``num_demonstrations`` oracle episodes on the training split as
+trajectories (:class:`~agents.rollout.RolloutCollector` with an
+:class:`~agents.policies.scripted.OraclePolicy` actor) and minimises the negative log-likelihood of the
+assistant's tokens only (prompts, tool results and env replies are masked):
+
+.. math::
+
+    \mathcal{L} = -\frac{1}{\sum_i |o_i|} \sum_{i} \sum_{t \in o_i} \log \pi_\theta(o_{i,t} \mid o_{i,<t})
+
+Run it with ``vista-agents train sft --env VisualQA-v0 --model PATH``; its last checkpoint is a model
+directory, the ``--model`` of a GRPO run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel
+
+from agents.losses import aggregate
+from agents.policies.hf import HFPolicy
+from agents.policies.scripted import OraclePolicy
+from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
+from agents.training import RunConfig, Session, TrainResult, autocast, chunks, optimizer_step
+
+__all__ = ["SFTConfig", "SFT_METRICS", "collect_demonstrations", "demonstration_loss", "train"]
+
+SFT_METRICS = ("loss", "grad_norm", "learning_rate", "tokens", "time/step_s")
+# Demonstrations use reset seeds from here on (training tasks; evaluation seeds are elsewhere).
+DEMO_SEED_OFFSET = 10**6
+
+
+@dataclass
+class SFTConfig(RunConfig):
+    """SFT hyper-parameters; the env, model, hardware, LoRA, evaluation and logging settings come from :class:`RunConfig`."""
+
+    num_demonstrations: int = 512
+    """oracle episodes to learn from (training split)"""
+    num_epochs: int = 1
+    """passes over the demonstrations"""
+    batch_size: int = 32
+    """demonstrations per optimiser step (accumulated from micro-batches of micro_batch_size)"""
+    learning_rate: float = 1e-4
+    """AdamW learning rate (constant)"""
+    output_dir: str = "runs/sft"
+    """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
+
+    def __post_init__(self) -> None:
+        if min(self.num_demonstrations, self.num_epochs, self.batch_size, self.micro_batch_size) < 1:
+            raise ValueError("num_demonstrations, num_epochs, batch_size and micro_batch_size must be >= 1")
+
+    @property
+    def total_steps(self) -> int:
+        return self.num_epochs * -(-self.num_demonstrations // self.batch_size)
+
+
+def collect_demonstrations(policy: HFPolicy, envs: gym.vector.VectorEnv, count: int, seed: int) -> list[Trajectory]:
+    """``count`` oracle episodes on the training split, tokenised as ``policy`` sees them."""
+    collector = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False)
+    return collector.collect(range(DEMO_SEED_OFFSET + seed * count, DEMO_SEED_OFFSET + (seed + 1) * count), options={"split": "train"})
+
+
+def demonstration_loss(model: PreTrainedModel, trajectories: list[Trajectory], pad_token_id: int, total_tokens: int, bf16: bool = False) -> torch.Tensor:
+    """The token-mean negative log-likelihood of the demonstrations' assistant tokens (this micro-batch's share of ``total_tokens``)."""
+    batch = collate(trajectories, pad_token_id).to(model.device)
+    with autocast(model.device, bf16):
+        logprobs, _ = sequence_logprobs(model, batch)
+    return aggregate(-logprobs, batch.loss_mask, "token_mean", total_tokens=total_tokens)
+
+
+def train(config: SFTConfig) -> TrainResult:
+    """Run SFT on oracle demonstrations as configured; returns the logged metric rows and the final checkpoint."""
+    session = Session.start(config, config.total_steps)
+    model, processor = session.loaded.model, session.loaded.processor
+    policy = HFPolicy(model, processor, max_new_tokens=config.max_new_tokens, batch_size=config.generation_batch_size)
+    demonstrations = collect_demonstrations(policy, session.envs, config.num_demonstrations, config.seed)
+    pad_token_id = processor.tokenizer.pad_token_id
+    # One shuffled order per epoch, from the seed alone, so a resumed run takes the same minibatches.
+    steps_per_epoch = -(-len(demonstrations) // config.batch_size)
+    orders = [
+        torch.randperm(len(demonstrations), generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)).tolist()
+        for epoch in range(config.num_epochs)
+    ]
+
+    model.train()
+    steps = range(session.start_step, config.total_steps)
+    progress = tqdm(steps, initial=session.start_step, total=config.total_steps, desc="SFT", disable=not config.progress_bar)
+    for step in progress:
+        started = time.perf_counter()
+        epoch, index = divmod(step, steps_per_epoch)
+        minibatch = [demonstrations[i] for i in orders[epoch][index * config.batch_size : (index + 1) * config.batch_size]]
+        total_tokens = sum(t.num_policy_tokens for t in minibatch)
+        loss = 0.0
+        for micro in chunks(minibatch, config.micro_batch_size):
+            micro_loss = demonstration_loss(model, list(micro), pad_token_id, total_tokens, session.bf16)
+            micro_loss.backward()  # micro-batch losses are shares of the minibatch loss: gradients accumulate to its gradient
+            loss += float(micro_loss.detach())
+        grad_norm = optimizer_step(session.parameters, session.optimizer, config.max_grad_norm)
+        row = session.end_step(
+            step + 1,
+            {
+                "loss": loss,
+                "grad_norm": grad_norm,
+                "learning_rate": session.optimizer.param_groups[0]["lr"],
+                "tokens": total_tokens,
+                "time/step_s": time.perf_counter() - started,
+            },
+        )
+        progress.set_postfix(loss=f"{row['loss']:.3f}")
+    return session.close()
