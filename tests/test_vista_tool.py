@@ -184,6 +184,19 @@ def test_ground_truth_is_not_visible_before_the_end():
         env.close()
 
 
+@pytest.mark.parametrize("family", [name for name in family_names() if name not in TOOL_FAMILIES])
+def test_every_visual_qa_family_is_playable_with_tools(family):
+    env = gym.make("VistaTool-v0", families=[family]).unwrapped
+    try:
+        for seed in range(10):
+            env.reset(seed=seed, options={"difficulty": 1 + seed % 5})
+            env.step(call("zoom", x=100, y=100, factor=2))
+            _, reward, terminated, _, info = env.step(env.oracle())
+            assert terminated and info["is_success"] and reward == pytest.approx(1.4)
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize("family", TOOL_FAMILIES)
 def test_oracle_tool_trajectories_solve_the_tool_families(family):
     env = gym.make("VistaTool-v0", families=[family]).unwrapped
