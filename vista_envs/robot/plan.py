@@ -39,7 +39,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_text", "parse_plan", "tag_contents"]
+from vista_envs.answers.extract import tag_contents
+
+__all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_text", "first_block", "parse_plan"]
 
 # A short description of the action format, for prompts (the env puts it in info["plan_format"] at reset).
 PLAN_FORMAT = (
@@ -86,13 +88,10 @@ def _format_argument(argument: str | float) -> str:
     return f"{argument:g}" if isinstance(argument, float) else argument
 
 
-def tag_contents(text: str, tag: str) -> str | None:
+def first_block(text: str, tag: str) -> str | None:
     """Contents of the first ``<tag>...</tag>`` block of ``text`` (None if there is none)."""
-    start = text.find(f"<{tag}>")
-    if start == -1:
-        return None
-    end = text.find(f"</{tag}>", start)
-    return None if end == -1 else text[start + len(tag) + 2 : end]
+    blocks = tag_contents(text, f"<{tag}>", f"</{tag}>")
+    return blocks[0] if blocks else None
 
 
 def _strip_block(text: str, tag: str) -> str:
@@ -106,7 +105,7 @@ def _strip_block(text: str, tag: str) -> str:
 def extract_plan_text(response: str) -> str:
     """The part of a model's response that holds the plan (see the module docstring)."""
     for tag in ("plan", "answer"):
-        inside = tag_contents(response, tag)
+        inside = first_block(response, tag)
         if inside is not None:
             text = inside
             break

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 
 from vista_envs.robot.objects import CONTAINER_SHAPES, OBJECT_SHAPES, SHAPE_SYNONYMS, ZONE
-from vista_envs.robot.plan import tag_contents
+from vista_envs.robot.plan import first_block
 from vista_envs.tasks.drawing import COLOR_NAMES
 
 __all__ = ["describe_scene", "extract_scene", "parse_scene_description", "score_scene"]
@@ -106,4 +106,4 @@ def describe_scene(objects: Iterable[dict]) -> str:
 
 def extract_scene(response: str) -> str | None:
     """The contents of the response's ``<scene>`` block, if any."""
-    return tag_contents(response, "scene")
+    return first_block(response, "scene")
