@@ -1,19 +1,16 @@
 """The maze, geometry and temporal_order task families: determinism, exact answers, difficulty, rendering."""
 
-import hashlib
 import json
 import math
 import random
 import re
-import subprocess
-import sys
 from collections import deque
 
 import numpy as np
 import pytest
 
 from vista_envs.answers import format_answer, score_answer
-from vista_envs.tasks import generate_task, get_family, split_of
+from vista_envs.tasks import generate_task, get_family
 from vista_envs.tasks.drawing import COLORS
 
 FAMILIES = ("maze", "geometry", "temporal_order")
@@ -56,18 +53,6 @@ def rationale_conclusion(spec) -> str:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("difficulty", DIFFICULTIES)
-def test_same_seed_gives_identical_spec_and_image_bytes(family, difficulty):
-    fam = get_family(family)
-    for seed in range(3):
-        first = generate_task(fam, seed, difficulty)
-        again = generate_task(fam, seed, difficulty)
-        assert first.spec == again.spec
-        assert first.image.tobytes() == again.image.tobytes()
-    assert generate_task(fam, 0, difficulty).spec != generate_task(fam, 1, difficulty).spec
-
-
-@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", SIZES)
 def test_images_are_rgb_at_the_requested_size_for_every_difficulty(family, size):
     fam = get_family(family)
@@ -95,29 +80,10 @@ def test_scene_is_json_and_the_rationale_ends_at_the_answer(family, difficulty):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("split", ["eval", "test"])
-def test_generated_tasks_belong_to_the_requested_split(family, split):
-    fam = get_family(family)
-    for seed in range(5):
-        task = generate_task(fam, seed, 3, split=split)
-        assert split_of(family, task.spec) == split
-
-
-@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("difficulty", [0, 6, 2.5])
 def test_an_invalid_difficulty_is_rejected(family, difficulty):
     with pytest.raises(ValueError, match="difficulty"):
         get_family(family).sample(random.Random(0), difficulty, (224, 224))
-
-
-def test_generation_is_identical_in_a_fresh_interpreter():
-    code = (
-        "import hashlib; from vista_envs.tasks import generate_task, get_family; "
-        f"print([hashlib.sha1(generate_task(get_family(f), 7, d).image.tobytes()).hexdigest() for f in {FAMILIES} for d in (1, 5)])"
-    )
-    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    here = [hashlib.sha1(generate_task(get_family(f), 7, d).image.tobytes()).hexdigest() for f in FAMILIES for d in (1, 5)]
-    assert fresh == str(here)
 
 
 def test_config_knobs_change_the_questions():

@@ -1,13 +1,10 @@
 """The shape-scene families (counting, attributes, spatial, comparison, grounding, odd_one_out) and
 the scene model they share: determinism, exact answers recomputed from the scene, difficulty, rendering."""
 
-import hashlib
 import json
 import math
 import random
 import statistics
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 
@@ -16,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vista_envs.answers import format_answer, score_answer
-from vista_envs.tasks import generate_task, get_family, split_of
+from vista_envs.tasks import generate_task, get_family
 from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, SHAPES, draw_shape, font
 from vista_envs.tasks.families.odd_one_out import SYMMETRY_PERIOD, OddOneOutConfig, grid_shape
 from vista_envs.tasks.shape_scene import (
@@ -97,31 +94,6 @@ def solo_pixels(obj: dict, size=(224, 224)) -> Image.Image:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("difficulty", DIFFICULTIES)
-def test_same_seed_gives_identical_spec_and_image_bytes(family, difficulty):
-    fam = get_family(family)
-    for seed in range(3):
-        first = generate_task(fam, seed, difficulty)
-        again = generate_task(fam, seed, difficulty)
-        assert first.spec == again.spec
-        assert first.image.tobytes() == again.image.tobytes()
-    assert generate_task(fam, 0, difficulty).spec != generate_task(fam, 1, difficulty).spec
-
-
-def test_tasks_are_identical_in_a_fresh_process():
-    code = (
-        "import hashlib; from vista_envs.tasks import generate_task, get_family\n"
-        "for name in %r:\n"
-        "    task = generate_task(get_family(name), 7, 5, split='eval')\n"
-        "    print(name, task.answer, hashlib.sha256(task.image.tobytes()).hexdigest())\n" % (FAMILIES,)
-    )
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    for name, line in zip(FAMILIES, there):
-        task = generate_task(get_family(name), 7, 5, split="eval")
-        assert line == f"{name} {task.answer} {hashlib.sha256(task.image.tobytes()).hexdigest()}"
-
-
-@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", SIZES)
 def test_images_are_rgb_at_the_requested_size_with_every_object_inside(family, size):
     fam = get_family(family)
@@ -153,16 +125,6 @@ def test_answer_type_is_the_familys_and_oracle_scores_one_and_wrong_scores_zero(
         assert score_answer(format_answer(spec), spec) == 1.0, spec.question
         assert score_answer(wrong_answer(spec), spec) == 0.0, spec.question
         assert spec.rationale and len(spec.rationale) < 300
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_a_task_generated_for_a_split_belongs_to_that_split(family):
-    fam = get_family(family)
-    for split in ("train", "eval", "test"):
-        for seed in range(3):
-            task = generate_task(fam, seed, 3, split=split)
-            assert split_of(family, task.spec) == split
-    assert generate_task(fam, 0, 3, split="train").spec != generate_task(fam, 0, 3, split="test").spec
 
 
 @pytest.mark.parametrize("family", SCENE_FAMILIES)

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vista_envs.answers import format_answer, score_answer
-from vista_envs.tasks import Task, generate_task, get_family, split_of
+from vista_envs.tasks import Task, generate_task, get_family
 from vista_envs.tasks.drawing import text_extent
 from vista_envs.tasks.families.flag_lookup import FLAG_ASPECT, draw_flag, drawable_countries
 from vista_envs.tools.calculator import evaluate
@@ -71,16 +71,6 @@ def test_families_are_registered_as_tool_families(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_same_seed_gives_the_same_spec_and_image_bytes(family):
-    for difficulty in DIFFICULTIES:
-        for seed in range(10):
-            first, second = task(family, seed, difficulty), task(family, seed, difficulty)
-            assert first.spec == second.spec
-            assert first.image.tobytes() == second.image.tobytes()
-        assert task(family, 0, difficulty).spec != task(family, 1, difficulty).spec
-
-
-@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", [(224, 224), (128, 128), (336, 336), (320, 240)])
 def test_images_are_rgb_at_the_requested_size_times_the_detail_scale(family, size):
     scale = get_family(family).detail_scale
@@ -116,15 +106,6 @@ def test_canonical_answer_scores_one_and_a_wrong_answer_scores_zero(family):
         else:
             wrong = spec.answer[::-1] + "x"
         assert score_answer(wrong, spec) == 0.0
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("split", ["eval", "test"])
-def test_held_out_tasks_belong_to_their_split(family, split):
-    for seed in range(5):
-        generated = task(family, seed, 1 + seed % 5, split)
-        assert split_of(family, generated.spec) == split
-        assert generated.spec != task(family, seed, 1 + seed % 5, "train").spec
 
 
 # ---------------------------------------------------------------------------------------------
