@@ -1,7 +1,7 @@
 """The task families where tools genuinely help: generators, answers, and their oracle tool plans.
 
-Each family is checked like every family (determinism, sizes, JSON scenes, answers recomputed
-independently from the scene, a difficulty ladder that changes the scene, disjoint splits), and its
+Each family is checked for sizes, JSON scenes, answers recomputed independently from the scene and a
+difficulty ladder that changes the scene (determinism and splits: test_family_contract.py), and its
 oracle tool plan is checked by running it: calculator expressions are evaluated, Python code is
 executed on the image the agent sees, searches are run on the shipped knowledge base, zooms are
 applied to the view, and each plan must lead to an answer that scores 1.
@@ -39,8 +39,8 @@ TOOLS = {tool.name: tool for tool in DEFAULT_TOOLS}
 MAX_CALLS_PER_TURN = 4  # VistaTool-v0's default
 
 
-def task(family: str, seed: int, difficulty: int, split: str = "train", size: tuple[int, int] = VIEW) -> Task:
-    return generate_task(get_family(family), seed, difficulty, split, size)
+def task(family: str, seed: int, difficulty: int, size: tuple[int, int] = VIEW) -> Task:
+    return generate_task(get_family(family), seed, difficulty, "train", size)
 
 
 def view_of(generated: Task, size: tuple[int, int] = VIEW) -> ImageView:
