@@ -6,7 +6,6 @@ import math
 import random
 import statistics
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -391,9 +390,9 @@ def test_overlapping_objects_keep_a_good_part_of_their_pixels_in_view():
     for _ in range(20):
         traits = [Traits(rng.choice(SHAPES), "red", rng.choice(("small", "large"))) for _ in range(15)]
         # Each object gets its own colour so that its visible pixels can be counted.
-        objects = [replace(obj, rgb=(i + 1, 0, 0)) for i, obj in enumerate(place_objects(rng, traits, (224, 224), level))]
+        objects = [obj._replace(rgb=(i + 1, 0, 0)) for i, obj in enumerate(place_objects(rng, traits, (224, 224), level))]
         for i, obj in enumerate(objects):
-            assert own_pixels(objects, i) >= 0.4 * own_pixels([replace(obj, rgb=(i + 1, 0, 0))], i), obj
+            assert own_pixels(objects, i) >= 0.4 * own_pixels([obj._replace(rgb=(i + 1, 0, 0))], i), obj
 
 
 def test_crowded_scenes_shrink_objects_instead_of_failing():

@@ -10,7 +10,7 @@ import functools
 import math
 import random
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -142,22 +142,22 @@ class OddOneOut(TaskFamily):
 
         base = SceneObject(shape, color, "large", 0.0, 0.0, radius, rotation, COLORS[color])
         if difference == "shape":
-            odd = replace(base, shape=rng.choice([name for name in SHAPES if name != shape]))
+            odd = base._replace(shape=rng.choice([name for name in SHAPES if name != shape]))
         elif difference == "color":
             other = rng.choice([name for name in COLOR_NAMES if name != color])
-            odd = replace(base, color=other, rgb=COLORS[other])
+            odd = base._replace(color=other, rgb=COLORS[other])
         elif difference == "size":
             ratio = config.size_ratio[level]
             # Shrink only when the smaller item stays drawable (tiny cells on small images grow instead).
             if rng.random() < 0.5 or radius - MIN_RADIUS_CHANGE_PX < MIN_DRAWN_RADIUS_PX:
-                odd = replace(base, radius=round(max(radius * ratio, radius + MIN_RADIUS_CHANGE_PX), 1))
-                base = replace(base, size="small")
+                odd = base._replace(radius=round(max(radius * ratio, radius + MIN_RADIUS_CHANGE_PX), 1))
+                base = base._replace(size="small")
             else:
-                odd = replace(base, radius=round(min(radius / ratio, radius - MIN_RADIUS_CHANGE_PX), 1), size="small")
+                odd = base._replace(radius=round(min(radius / ratio, radius - MIN_RADIUS_CHANGE_PX), 1), size="small")
         elif difference == "rotation":
-            odd = replace(base, rotation=rotation + rng.choice((-turn, turn)))
+            odd = base._replace(rotation=rotation + rng.choice((-turn, turn)))
         else:
-            odd = replace(base, rgb=rng.choice(shifted[color]))
+            odd = base._replace(rgb=rng.choice(shifted[color]))
 
         width, height = size
         left, top = (width - columns * cell) / 2, (height - rows * cell) / 2
