@@ -1,11 +1,14 @@
 """VisualQA-v0 throughput: episodes/s per family against the bare cost of drawing the same scenes.
 
 For each family, in the same run:
-- *bare*: ``family.render(spec)`` + ``np.asarray(image)`` on specs sampled beforehand: the Pillow
-  drawing and array conversion an env cannot avoid;
+- *bare*: ``family.render(spec)`` (at the family's ``detail_scale``, reduced to the image size) +
+  ``np.asarray(image)`` on specs sampled beforehand: the Pillow drawing and array conversion an env
+  cannot avoid;
 - *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
   (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
 Then the default family mix (every family that needs no tools), and SyncVectorEnv / AsyncVectorEnv with 2 envs. Single-env figures are pinned to one core.
+Every measurement follows unmeasured warm-up episodes (half as many), so that the font and glyph caches are in
+the steady state of a training run.
 
     python benchmarks/bench_visual_qa.py [--episodes 2000] [--size 224] [--write]
 """
@@ -24,21 +27,37 @@ import numpy as np
 import vista_envs  # noqa: F401
 from vista_envs.tasks import family_names, generate_task, get_family
 
+# Unmeasured warm-up episodes, as a share of the measured ones: a training run is in the steady state.
+WARMUP_SHARE = 2
 RESPONSE = "<think>I look at the image and work it out step by step.</think><answer>3</answer>"
 
 
 def bare_drawing_rate(family_name: str, episodes: int, size: tuple[int, int]) -> float:
+    """Draw pre-sampled specs as the env would (at the family's detail scale, reduced to ``size``) and convert them to arrays."""
     family = get_family(family_name)
     specs = [generate_task(family, seed, 1 + seed % 5, "train", size).spec for seed in range(episodes)]
+    scale = family.detail_scale
+    drawn_size = (size[0] * scale, size[1] * scale)
     rng = random.Random(0)
+
+    def draw(spec) -> np.ndarray:
+        image = family.render(spec, drawn_size, rng)
+        return np.asarray(image.reduce(scale) if scale > 1 else image)
+
+    for spec in specs[: episodes // WARMUP_SHARE]:
+        draw(spec)
     start = time.perf_counter()
     for spec in specs:
-        np.asarray(family.render(spec, size, rng))
+        draw(spec)
     return episodes / (time.perf_counter() - start)
 
 
 def env_rate(env: gym.Env, episodes: int) -> float:
+    """Episodes/s of reset + step, after ``episodes // WARMUP_SHARE`` unmeasured ones fill the font and glyph caches."""
     env.reset(seed=0)  # seeded once, as in training; later resets continue the env's RNG
+    for _ in range(episodes // WARMUP_SHARE):
+        env.reset()
+        env.step(RESPONSE)
     start = time.perf_counter()
     for _ in range(episodes):
         env.reset()
@@ -50,6 +69,8 @@ def vector_rate(vector_cls, episodes: int, size: int) -> float:
     envs = vector_cls([lambda: gym.make("VisualQA-v0", image_size=size) for _ in range(2)])
     envs.reset(seed=0)
     actions = (RESPONSE, RESPONSE)
+    for _ in range(episodes // 2 // WARMUP_SHARE):
+        envs.step(actions)
     start = time.perf_counter()
     for _ in range(episodes // 2):
         envs.step(actions)  # every step ends the episodes; autoreset starts the next ones
