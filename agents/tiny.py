@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -37,11 +37,14 @@ from transformers import (
     LlavaConfig,
     LlavaForConditionalGeneration,
     LlavaProcessor,
+    PreTrainedConfig,
+    PreTrainedModel,
     PreTrainedTokenizerFast,
+    ProcessorMixin,
     Qwen2Config,
 )
 
-__all__ = ["CHAT_TEMPLATE", "FORMAT_TAGS", "build_tiny_vlm", "tiny_corpus"]
+__all__ = ["CHAT_TEMPLATE", "FORMAT_TAGS", "build_tiny_vlm", "chat_template", "save_random_model", "tiny_corpus", "train_tokenizer"]
 
 # Chat control tokens (special: never produced as text) and the envs' tags (plain text, one token each).
 PAD_TOKEN, IM_START, IM_END, IMAGE_TOKEN = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"
@@ -58,11 +61,13 @@ FORMAT_TAGS = (
 )
 
 # ChatML, as the Qwen2 family writes it: tool schemas listed in the system turn, assistant tool calls
-# as Hermes-style <tool_call> JSON, tool results as user turns wrapped in <tool_response>.
-CHAT_TEMPLATE = r"""{%- macro render(content) -%}
+# as Hermes-style <tool_call> JSON, tool results as user turns wrapped in <tool_response>. Each image
+# part becomes the markup in place of _IMAGE_MARKUP (see chat_template).
+_IMAGE_MARKUP = "@IMAGE@"
+_CHAT_TEMPLATE_SOURCE = r"""{%- macro render(content) -%}
 {%- if content is string -%}{{ content }}
 {%- else -%}{%- for part in content -%}
-{%- if part.type == 'image' or part.type == 'image_url' -%}<image>
+{%- if part.type == 'image' or part.type == 'image_url' -%}@IMAGE@
 {%- elif part.type == 'text' -%}{{ part.text }}{%- endif -%}
 {%- endfor -%}{%- endif -%}
 {%- endmacro -%}
@@ -94,6 +99,15 @@ CHAT_TEMPLATE = r"""{%- macro render(content) -%}
 {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}
 """
 
+
+def chat_template(image_markup: str) -> str:
+    """The tiny models' ChatML template (tools, tool calls and tool results included), writing ``image_markup``
+    for each image part of a message: the processor then expands its image token to the image's features."""
+    return _CHAT_TEMPLATE_SOURCE.replace(_IMAGE_MARKUP, image_markup)
+
+
+CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
+
 _COLORS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "gray", "grey", "cyan", "black", "white")
 _SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "pentagon", "cross", "object")
 _SIZES = ("small", "large")
@@ -122,14 +136,32 @@ def tiny_corpus() -> Iterator[str]:
     )
 
 
-def _train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: int) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer (any Unicode text round-trips) wrapped as a ``transformers`` fast tokenizer."""
+def train_tokenizer(
+    corpus: Iterable[str],
+    *,
+    vocab_size: int,
+    model_max_length: int,
+    special_tokens: Sequence[str] = SPECIAL_TOKENS,
+    extra_special_tokens: Mapping[str, str] | None = None,
+    template: str = CHAT_TEMPLATE,
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (any Unicode text round-trips) wrapped as a ``transformers`` fast tokenizer.
+
+    Args:
+        corpus: training text, e.g. :func:`tiny_corpus`.
+        vocab_size: BPE vocabulary size before the envs' tags (:data:`FORMAT_TAGS`, one plain token each) are added.
+        model_max_length: longest sequence the tokenizer reports.
+        special_tokens: control tokens with the first ids, never split nor produced from text; must include
+            ``<|endoftext|>`` (padding) and ``<|im_end|>`` (end of turn).
+        extra_special_tokens: named special tokens the processor looks up (default ``{"image_token": "<image>"}``).
+        template: the chat template.
+    """
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -139,8 +171,8 @@ def _train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: i
         tokenizer_object=backend,
         eos_token=IM_END,
         pad_token=PAD_TOKEN,
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
-        chat_template=CHAT_TEMPLATE,
+        extra_special_tokens=dict(extra_special_tokens) if extra_special_tokens is not None else {"image_token": IMAGE_TOKEN},
+        chat_template=template,
         model_max_length=model_max_length,
     )
 
@@ -180,10 +212,10 @@ def build_tiny_vlm(
     if image_size % patch_size:
         raise ValueError(f"image_size ({image_size}) must be a multiple of patch_size ({patch_size})")
     path = Path(path)
-    tokenizer = _train_tokenizer(itertools.chain(tiny_corpus(), corpus or ()), vocab_size, max_position_embeddings)
-    image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    tokenizer = train_tokenizer(
+        itertools.chain(tiny_corpus(), corpus or ()), vocab_size=vocab_size, model_max_length=max_position_embeddings
     )
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -224,9 +256,18 @@ def build_tiny_vlm(
         vision_feature_layer=-1,
         tie_word_embeddings=True,
     )
-    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the caller's RNG
+    return save_random_model(path, LlavaForConditionalGeneration, config, processor, seed)
+
+
+def save_random_model(
+    path: Path, model_class: type[PreTrainedModel], config: PreTrainedConfig, processor: ProcessorMixin, seed: int
+) -> Path:
+    """Initialise ``model_class(config)`` from ``seed`` (the caller's RNG untouched), let it end turns with the
+    tokenizer's eos token and pad with its pad token, and save it with ``processor`` to ``path``."""
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlavaForConditionalGeneration(config)
+        model = model_class(config)
+    tokenizer = processor.tokenizer
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = None

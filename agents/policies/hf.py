@@ -53,10 +53,12 @@ def _resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtyp
 class HFPolicy:
     """Batched generation with any ``AutoModelForImageTextToText`` and its ``AutoProcessor``.
 
-    Tested on CPU with LLaVA-style models (``agents.tiny``). Written for the Qwen2.5-VL family too: every
-    tensor the processor returns (``pixel_values``, ``image_grid_thw``, ``mm_token_type_ids``, ...) goes to
-    the model unchanged, so its dynamic-resolution image grids and multimodal RoPE work; that path is not
-    exercised by the CPU tests (its processor needs torchvision).
+    Works with the LLaVA and Qwen2.5-VL families (tested on CPU with the tiny random models of
+    ``agents.tiny`` and ``agents.tiny_qwen``): every tensor the processor returns (``pixel_values``,
+    ``image_grid_thw``, ``mm_token_type_ids``, ...) goes to the model unchanged, so Qwen2.5-VL's
+    dynamic-resolution image grids and multimodal RoPE positions are computed as the model expects, in
+    generation and in the log-probability pass alike. (Real Qwen2.5-VL checkpoints load their
+    ``Qwen2_5_VLProcessor``, which needs torchvision; the tiny one ships an image-only processor.)
 
     Prompts are rendered with the processor's chat template: for ``VisualQA-v0`` one user turn with the
     image, the question and ``instruction``; for ``VistaTool-v0`` the env's ``info["messages"]`` with
@@ -183,8 +185,12 @@ class HFPolicy:
 
     @cached_property
     def _placeholder_token_ids(self) -> list[int]:
-        """Image/video placeholder tokens: the model must not sample them (the next forward pass would expect pixels)."""
-        ids = (getattr(self.processor, name, None) for name in ("image_token_id", "video_token_id"))
+        """Image/video placeholder tokens: the model must not sample them (the next forward pass would expect pixels).
+
+        Read from the processor and from its tokenizer, which also names the video token of a Qwen2-VL-style
+        tokenizer under an image-only processor (``agents.tiny_qwen``)."""
+        sources = (self.processor, self.tokenizer)
+        ids = (getattr(source, name, None) for source in sources for name in ("image_token_id", "video_token_id"))
         return sorted({token for token in ids if isinstance(token, int)})
 
     def sampling_kwargs(self) -> dict[str, Any]:
