@@ -47,18 +47,23 @@ def save_checkpoint(
     processor: Any,
     optimizer: torch.optim.Optimizer,
     config: dict[str, Any],
+    model_state: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write the checkpoint of the state after ``step`` completed steps; returns its directory.
 
     Args:
         model: the trained model (a ``PreTrainedModel``, or a PEFT model whose adapter is saved).
         config: the run's config as a dict (recorded for reference; resuming uses the current config).
+        model_state, optimizer_state: state dicts to write instead of ``model``'s and ``optimizer``'s own, e.g. the
+            full states of a model sharded by FSDP (:meth:`agents.distributed.DataParallel.checkpoint_states`).
     """
     path = Path(output_dir) / "checkpoints" / f"step_{step:06d}"
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
+    model.save_pretrained(path, state_dict=model_state)
     processor.save_pretrained(path)
-    state = {"step": step, "optimizer": optimizer.state_dict(), "rng": capture_rng(), "config": config}
+    optimizer_state = optimizer.state_dict() if optimizer_state is None else optimizer_state
+    state = {"step": step, "optimizer": optimizer_state, "rng": capture_rng(), "config": config}
     torch.save(state, path / TRAINER_STATE)
     return path
 

@@ -4,6 +4,10 @@ optimiser steps and evaluation.
 The algorithms themselves live in :mod:`agents.sft` and :mod:`agents.grpo`; their configs extend
 :class:`RunConfig`, so ``vista-agents train sft`` and ``vista-agents train grpo`` take the same flags for
 the env, the model, precision, LoRA, evaluation, logging and checkpoints.
+
+Started by ``accelerate launch`` or ``torchrun``, a :class:`Session` runs data-parallel (see
+:mod:`agents.distributed` and ``docs/multi_gpu.md``): every process evaluates its share of the
+evaluation episodes, and rank 0 alone logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedM
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
+from agents.distributed import DataParallel, launched_processes
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, summarize
 from agents.run_log import RunLogger
@@ -35,8 +40,10 @@ __all__ = [
     "TrainResult",
     "autocast",
     "chunks",
+    "eval_seeds",
     "evaluate",
     "is_due",
+    "join_processes",
     "load_model",
     "make_envs",
     "make_optimizer",
@@ -65,11 +72,13 @@ class RunConfig:
     seed: int = 0
     """seeds torch, numpy, random, and the tasks of every step"""
     device: str = "auto"
-    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
+    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...; under a launcher only 'cpu' or not: each process takes its own GPU"""
     num_envs: int = 16
     """parallel envs of the vector env (episodes run in waves of this many)"""
     vectorization_mode: str = "sync"
-    """'sync' (envs in this process) or 'async' (one subprocess per env)"""
+    """'sync' (envs in this process) or 'async' (one subprocess per env); ignored when ray_address is set"""
+    ray_address: str = ""
+    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
     max_new_tokens: int = 64
     """the longest policy turn in tokens"""
     generation_batch_size: int = 64
@@ -202,6 +211,11 @@ def load_model(config: RunConfig, device: torch.device, checkpoint: Path | None 
 
 
 def make_envs(config: RunConfig) -> gym.vector.VectorEnv:
+    """The training or evaluation envs: Ray actors when ``config.ray_address`` is set, else ``gym.make_vec``."""
+    if config.ray_address:
+        from vista_envs.vector import make_ray_vec
+
+        return make_ray_vec(config.env_id, config.num_envs, address=config.ray_address, **config.env_kwargs)
     return gym.make_vec(config.env_id, num_envs=config.num_envs, vectorization_mode=config.vectorization_mode, **config.env_kwargs)
 
 
@@ -223,12 +237,30 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def eval_seeds(config: RunConfig) -> range:
+    """The reset seeds of an evaluation's ``config.eval_episodes`` episodes: the same at every evaluation of a run."""
+    return range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + config.eval_episodes)
+
+
 @torch.no_grad()
-def evaluate(model: PreTrainedModel, processor: ProcessorMixin, envs: gym.vector.VectorEnv, config: RunConfig, bf16: bool = False) -> dict[str, float]:
-    """Episodes on ``config.eval_split`` with fixed seeds at ``config.eval_temperature``: ``eval/success_rate``, ``eval/reward``, ..."""
-    policy = HFPolicy(model, processor, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature, batch_size=config.generation_batch_size)
+def evaluate(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    envs: gym.vector.VectorEnv,
+    config: RunConfig,
+    bf16: bool = False,
+    seeds: Sequence[int] | None = None,
+) -> dict[str, float]:
+    """Episodes on ``config.eval_split`` at ``config.eval_temperature``: ``eval/success_rate``, ``eval/reward``, ...
+
+    Args:
+        seeds: the episodes' reset seeds; default :func:`eval_seeds` (a process of a launched run passes its share).
+    """
+    policy = HFPolicy(
+        model, processor, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature, batch_size=config.generation_batch_size
+    )
     collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
-    seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + config.eval_episodes)
+    seeds = eval_seeds(config) if seeds is None else seeds
     was_training = model.training
     model.eval()
     with autocast(model.device, bf16):
@@ -242,11 +274,30 @@ def is_due(step: int, every: int, last_step: int) -> bool:
     return step == last_step or (every > 0 and step % every == 0)
 
 
+def join_processes(config: RunConfig) -> tuple[DataParallel, torch.device, bool]:
+    """This process's place in the run, its device, and whether it computes in bf16.
+
+    Without a launcher: one process on ``config.device``. Under ``accelerate launch`` or ``torchrun``: the
+    launched run, each process on its own GPU, or on CPUs when ``config.device`` is 'cpu' or there is no GPU.
+    """
+    if launched_processes() == 1:
+        device = resolve_device(config.device)
+        return DataParallel(), device, use_bf16(config, device)
+    device = resolve_device("cpu" if config.device == "cpu" else "auto")  # the launcher chooses the GPU
+    bf16 = use_bf16(config, device)
+    parallel = DataParallel.from_environment(cpu=device.type == "cpu", bf16=bf16)
+    return parallel, parallel.device, bf16
+
+
 @dataclass
 class Session:
     """A learner's run: model, optimiser, envs and logger, set up from a config or resumed from its latest checkpoint.
 
     A learner's loop runs steps ``start_step .. total_steps - 1`` and ends each with :meth:`end_step`.
+
+    In a launched run every process holds a Session (see :mod:`agents.distributed`): the loss's forward
+    passes go through ``training_model``, the DDP- or FSDP-wrapped model, while ``loaded.model``
+    generates; only rank 0 has a ``logger``. In one process ``training_model`` is ``loaded.model``.
     """
 
     config: RunConfig
@@ -257,46 +308,95 @@ class Session:
     parameters: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     start_step: int
-    logger: RunLogger
+    logger: RunLogger | None
     envs: gym.vector.VectorEnv
     checkpoint: Path | None
+    parallel: DataParallel = field(default_factory=DataParallel)
+    training_model: torch.nn.Module | None = None
+
+    def __post_init__(self) -> None:
+        if self.training_model is None:
+            self.training_model = self.loaded.model
 
     @classmethod
     def start(cls, config: RunConfig, total_steps: int) -> Session:
         """Seed, load the model (from the latest checkpoint when ``config.resume``), build the optimiser, envs and
         logger; a fresh run logs an evaluation of the initial model as step 0."""
-        device = resolve_device(config.device)
+        parallel, device, bf16 = join_processes(config)
+        if parallel.sharded and config.lora_rank:
+            raise ValueError("LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)")
         seed_everything(config.seed)
         checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
         loaded = load_model(config, device, checkpoint)
-        parameters = loaded.trainable_parameters()
-        optimizer = make_optimizer(config, parameters)
+        training_model, optimizer = parallel.prepare(loaded.model, make_optimizer(config, loaded.trainable_parameters()))
+        # FSDP replaces the parameters by shards; in one process and under DDP these are the loaded ones.
+        parameters = [parameter for parameter in training_model.parameters() if parameter.requires_grad]
         start_step = 0
         if checkpoint is not None:
             state = load_trainer_state(checkpoint)
-            optimizer.load_state_dict(state["optimizer"])
+            parallel.load_optimizer_state(training_model, optimizer, state["optimizer"])
             restore_rng(state["rng"])
             start_step = state["step"]
-        logger = RunLogger(config.output_dir, resume_step=start_step if checkpoint is not None else None, tensorboard=config.tensorboard)
-        session = cls(config, total_steps, device, use_bf16(config, device), loaded, parameters, optimizer, start_step, logger, make_envs(config), checkpoint)
+        logger = None
+        if parallel.is_main:
+            logger = RunLogger(
+                config.output_dir, resume_step=start_step if checkpoint is not None else None, tensorboard=config.tensorboard
+            )
+        envs = make_envs(config)
+        session = cls(
+            config, total_steps, device, bf16, loaded, parameters, optimizer, start_step, logger, envs, checkpoint, parallel, training_model
+        )
         if checkpoint is None:
-            logger.log(0, session.evaluate())
+            session.log(0, session.evaluate())
         return session
 
     def evaluate(self) -> dict[str, float]:
-        return evaluate(self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16)
+        """Evaluate the current model; in a launched run each process plays its share of the episodes, and
+        every process gets the means over all of them."""
+        seeds = self.parallel.shard(eval_seeds(self.config), "evaluation episodes")
+        with self.parallel.generating(self.loaded.model):
+            metrics = evaluate(self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16, seeds)
+        return self.parallel.mean(metrics, weight=len(seeds))
 
     def end_step(self, done: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """After ``done`` completed steps: evaluate and checkpoint when due, and log ``metrics``; returns the logged row."""
+        """After ``done`` completed steps: evaluate and checkpoint when due, and log ``metrics``; returns the logged row.
+
+        In a launched run every process calls it with the metrics reduced over all processes.
+        """
         config = self.config
         if is_due(done, config.eval_every, self.total_steps):
             metrics = {**metrics, **self.evaluate()}
-        row = self.logger.log(done, metrics)
+        row = self.log(done, metrics)
         if is_due(done, config.save_every, self.total_steps):
-            self.checkpoint = save_checkpoint(config.output_dir, done, self.loaded.saved, self.loaded.processor, self.optimizer, dataclasses.asdict(config))
+            self.save(done)
         return row
 
+    def log(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Rank 0 logs ``metrics`` as the row of ``step``; every process gets the row as written."""
+        return self.parallel.broadcast(self.logger.log(step, metrics) if self.logger is not None else None)
+
+    def save(self, step: int) -> Path:
+        """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns its path."""
+        states = self.parallel.checkpoint_states(self.training_model, self.optimizer)
+        path = None
+        if self.parallel.is_main:
+            path = save_checkpoint(
+                self.config.output_dir,
+                step,
+                self.loaded.saved,
+                self.loaded.processor,
+                self.optimizer,
+                dataclasses.asdict(self.config),
+                **states,
+            )
+        self.checkpoint = self.parallel.broadcast(path)
+        return self.checkpoint
+
     def close(self) -> TrainResult:
+        """Close the envs and the logger; every process returns rank 0's metric rows."""
         self.envs.close()
-        self.logger.close()
-        return TrainResult(self.logger.rows, self.checkpoint)
+        rows = None
+        if self.logger is not None:
+            self.logger.close()
+            rows = self.logger.rows
+        return TrainResult(self.parallel.broadcast(rows), self.checkpoint)

@@ -393,3 +393,17 @@ def test_rollout_collector_records_the_same_trajectories_as_with_sync_vector_env
     for ours, theirs in zip(on_ray, on_sync, strict=True):
         assert ours.turns == theirs.turns and ours.rewards == theirs.rewards
         assert ours.input_ids.tolist() == theirs.input_ids.tolist() and ours.loss_mask.tolist() == theirs.loss_mask.tolist()
+
+
+def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
+    from agents.training import RunConfig, make_envs
+
+    envs = make_envs(RunConfig(env_id="VisualQA-v0", env_kwargs={"image_size": 64}, num_envs=2, ray_address="local"))
+    try:
+        assert isinstance(envs, RayVectorEnv)
+        observations, _ = envs.reset(seed=[1, 2])
+        expected, _ = SyncVectorEnv([lambda: gym.make("VisualQA-v0", image_size=64)] * 2).reset(seed=[1, 2])
+        assert observations["question"] == expected["question"]
+    finally:
+        envs.close()
+    assert not isinstance(make_envs(RunConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)
