@@ -30,7 +30,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
     ## Description
     A Franka Panda arm above a table with objects, containers and zones must carry out a language
     instruction ("Stack the red cube on the green cube."). Tasks: ``pick_and_place``, ``stack``,
-    ``sort_by_color``, ``push_to_region``, ``clear_and_place``. Each step moves the grasp point (between
+    ``sort_by_color``, ``push_to_region``, ``clear_and_place``, ``reach`` (bring the grasp point within
+    5 cm of a zone's centre). Each step moves the grasp point (between
     the fingertips, gripper pointing down) and sets the fingers' opening; grasping is assisted (an
     object touched by both closing fingertips is held until they open; see
     :mod:`vista_envs.robot.panda`). One step is 10 physics steps of 1/240 s (24 Hz control).
@@ -50,7 +51,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
     finger_width, holding)``.
     ``obs_mode="state"``: ``Dict(text, state=Box(-10, 10, (36,), float32))`` where ``state`` appends to the
     proprioception, for each of up to 4 goals (in the task's order), the goal object's position, its
-    target position and 1 (zeros for unused slots): privileged state for state-based RL.
+    target position and 1 (zeros for unused slots; reach: the zone's centre twice): privileged state for
+    state-based RL.
     ``obs_mode="both"``: the image and the 36-dimensional state.
 
     ## Rewards
@@ -63,7 +65,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
     - success :math:`\in\{0, 1\}`: the goals hold (pose match) and the gripper is empty.
     - progress (``reward_type="dense"`` only; 0 when sparse): the change over the step of the task's
       shaped progress :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1-\mathrm{met}_g)\,0.5\max(0, 1 - d_g/0.3)]`,
-      :math:`d_g` the horizontal distance (m) of goal :math:`g`'s object to its target (potential-based).
+      :math:`d_g` the horizontal distance (m) of goal :math:`g`'s object to its target (potential-based; reach:
+      the 3-D distance of the grasp point to the zone's centre, over 0.75 m instead of 0.3 m).
     - collision :math:`\in\{0, 1\}`: the arm touched a body that the instruction does not name (a
       distractor) or the table with more than ``collision_force`` newtons this step.
     - invalid :math:`\in\{0, 1\}`: the action was not a valid element of the action space.

@@ -41,7 +41,8 @@ class VistaRobotEnv(RobotTaskEnv):
     cube in the blue bowl." It answers with a plan of primitives, e.g. ``pick(red cube); place(blue
     bowl)``, optionally preceded by a description of the scene in ``<scene>...</scene>``. A controller
     carries out the plan in the simulator and the agent sees the result. Tasks: ``pick_and_place``,
-    ``stack``, ``sort_by_color``, ``push_to_region``, ``clear_and_place`` (the container is occupied
+    ``stack``, ``sort_by_color``, ``push_to_region``, ``reach`` (``reach(green zone)`` touches the zone
+    with the gripper), ``clear_and_place`` (the container is occupied
     and must be emptied first). See :mod:`vista_envs.robot.plan` for the grammar (a JSON list is
     accepted too) and :mod:`vista_envs.robot.tasks` for the tasks.
 

@@ -72,6 +72,7 @@ class ScriptedPrimitivePolicy:
       it, open a little (the object drops a centimetre), rise.
     - push(X, Y): gripper closed, come down behind X on the far side from the target, push it along the
       line towards the target in short steps, re-approach if it drifts sideways, rise at the end.
+    - reach(Z): fly above zone Z at hover height with the fingers as they are, descend onto its centre.
 
     Args:
         max_step: the env's metres per unit action (``Panda.max_step``).
@@ -92,6 +93,8 @@ class ScriptedPrimitivePolicy:
             return self._pick(ee, width, position, scene["held"] == subject["name"])
         if primitive.verb == "place":
             return self._place(ee, width, position, target, scene["held"] == subject["name"])
+        if primitive.verb == "reach":
+            return self._reach(ee, width, position)
         return self._push(ee, position, subject["radius"], target)
 
     def _travel(self, ee: np.ndarray, goal_xy: np.ndarray, gripper: float) -> np.ndarray:
@@ -124,6 +127,12 @@ class ScriptedPrimitivePolicy:
             return move_action(ee, release, CLOSED, self.max_step)
         # Open just enough to let go, so the fingers do not sweep into neighbours.
         return move_action(ee, release, _gripper_for(width + 0.02), self.max_step)
+
+    def _reach(self, ee: np.ndarray, width: float, centre: np.ndarray) -> np.ndarray:
+        gripper = _gripper_for(width)
+        if np.linalg.norm(centre[:2] - ee[:2]) > _tolerance(ee):
+            return self._travel(ee, centre[:2], gripper)
+        return move_action(ee, np.array([centre[0], centre[1], max(centre[2], MIN_GRASP_HEIGHT)]), gripper, self.max_step)
 
     def _push(self, ee: np.ndarray, position: np.ndarray, radius: float, target: np.ndarray) -> np.ndarray:
         to_target = target[:2] - position[:2]

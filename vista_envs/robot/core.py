@@ -27,7 +27,8 @@ from vista_envs.robot.panda import MAX_FINGER_WIDTH, Panda
 from vista_envs.robot.plan import Primitive
 from vista_envs.robot.randomization import Randomization, SceneStyle, texture_files
 from vista_envs.robot.sim import PyBullet, Shape
-from vista_envs.robot.tasks import Goal, Layout, Placement, SceneObject, Task, get_task, task_names, vocabulary
+from vista_envs.robot.tasks import Goal, GripperState, Layout, Placement, SceneObject, Task, get_task, task_names, vocabulary
+from vista_envs.robot.tasks.base import TOUCH_TOLERANCE
 from vista_envs.tasks.drawing import add_noise
 
 __all__ = ["PROPRIO_DIM", "STATE_BOUND", "PrimitiveError", "RobotTaskEnv", "Subgoal", "sanitize_action"]
@@ -87,7 +88,8 @@ class PrimitiveError(ValueError):
 @dataclass(frozen=True)
 class Subgoal:
     """A primitive resolved against the scene: its subject, where the subject should end up, the body it
-    may touch (target container/object), and where the subject was when the primitive started."""
+    may touch (target container/object), and where the subject was when the primitive started. For
+    ``reach`` the subject is the zone and the target its centre, where the grasp point should go."""
 
     primitive: Primitive
     subject: str
@@ -144,6 +146,7 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         self._scene_static: list[tuple[int, dict[str, Any]]] = []
         self._goal_bodies: frozenset[int] = frozenset()
         self._out_targets: dict[str, np.ndarray] = {}
+        self._touched: set[str] = set()
         self._image_rng = random.Random(0)
         self._table_pixel = (0, 0, 0)
         self._last_image: np.ndarray | None = None
@@ -226,6 +229,7 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         self._out_targets = {
             goal.subject: self._free_table_spot(self.objects[goal.subject]) for goal in layout.goals if goal.relation == "out"
         }
+        self._touched = set()
         self.sim.step(CONTROL_SUBSTEPS)  # let contacts settle before the first observation
 
     def _lit_table_color(self) -> tuple[int, int, int]:
@@ -284,22 +288,28 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         assert self.task is not None
         return {"task": self.task.name, "split": self.task_split, "is_success": success, "progress": progress, "scene": self.scene()}
 
+    def gripper_state(self) -> GripperState:
+        """The grasp point and the zones it has touched this episode (what goals on the gripper check)."""
+        return GripperState(self.robot.ee_position(), frozenset(self._touched))
+
     def evaluate(self) -> tuple[float, bool]:
         """The task's shaped progress, and success: its goals hold and the gripper holds nothing."""
         assert self.task is not None
-        progress, goals_met = self.task.evaluate(self.objects, self.sim)
+        progress, goals_met = self.task.evaluate(self.objects, self.sim, self.gripper_state())
         return progress, goals_met and self.robot.held is None
 
     def goal_targets(self) -> list[tuple[str, np.ndarray]]:
-        """For each goal: its subject and the point its centre should reach (for state observations)."""
+        """For each goal: its subject and the point its centre should reach (for state observations); for a
+        goal on the gripper, the zone and its centre (the point the grasp point should reach)."""
         assert self.task is not None and self.task.layout is not None
         targets = []
         for goal in self.task.layout.goals:
-            subject = self.objects[goal.subject]
-            if goal.relation == "out":
+            if goal.relation == "at":
+                targets.append((goal.target, self.sim.position(self.objects[goal.target].body)))
+            elif goal.relation == "out":
                 targets.append((goal.subject, self._out_targets[goal.subject]))
             else:
-                targets.append((goal.subject, self._goal_point(goal, subject)))
+                targets.append((goal.subject, self._goal_point(goal, self.objects[goal.subject])))
         return targets
 
     def _goal_point(self, goal: Goal, subject: SceneObject) -> np.ndarray:
@@ -312,10 +322,15 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
     # -------------------------------------------------------------- control
 
     def control_step(self, action: np.ndarray, allowed: frozenset[int] | set[int]) -> list[str]:
-        """Apply one ``(dx, dy, dz, gripper)`` action for one control step; return the names of what the arm
-        hit harder than ``collision_force`` among bodies not in ``allowed`` (the held object never counts)."""
+        """Apply one ``(dx, dy, dz, gripper)`` action for one control step, record the zones the grasp point
+        touches, and return the names of what the arm hit harder than ``collision_force`` among bodies not in
+        ``allowed`` (the held object never counts)."""
         self.robot.set_action(action)
         self.sim.step(CONTROL_SUBSTEPS)
+        ee = self.robot.ee_position()
+        for name, obj in self.objects.items():
+            if obj.spec.kind == "zone" and np.linalg.norm(self.sim.position(obj.body) - ee) <= TOUCH_TOLERANCE:
+                self._touched.add(name)
         hits = set()
         for contact in self.sim.contacts(self.robot.body):
             other = contact.body_b
@@ -373,6 +388,14 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
             PrimitiveError: with a message for the agent (nothing held, absent object, out of reach...).
         """
         held = self.held_name()
+        if primitive.verb == "reach":
+            zone = self.lookup(str(primitive.args[0]))
+            if zone.spec.kind != "zone":
+                raise PrimitiveError(f"reach moves the gripper onto a zone; the {zone.name} is not a zone (use pick, place or push for it)")
+            position = self.sim.position(zone.body)
+            if not _in_reach(position[:2]):
+                raise PrimitiveError(f"the {zone.name} is out of the arm's reach")
+            return Subgoal(primitive, zone.name, position, None, position)
         if primitive.verb == "pick":
             if held is not None:
                 raise PrimitiveError(f"the gripper already holds the {held}; place it before picking something else")
@@ -465,6 +488,8 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
 
     def primitive_done(self, subgoal: Subgoal) -> bool:
         """Whether the primitive has reached its end state (a check on the simulator, whoever drives)."""
+        if subgoal.primitive.verb == "reach":
+            return subgoal.subject in self._touched
         subject = self.objects[subgoal.subject]
         position = self.sim.position(subject.body)
         ee = self.robot.ee_position()
@@ -490,8 +515,9 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         if self.task is None or self.task.layout is None:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before oracle().")
         plan: list[Primitive] = []
+        gripper = self.gripper_state()
         for goal in self.task.layout.goals:
-            if not self.task.goal_met(goal, self.objects, self.sim):
+            if not self.task.goal_met(goal, self.objects, self.sim, gripper):
                 plan += self.task.goal_plan(goal)
         held = self.held_name()
         if held is not None:

@@ -16,11 +16,13 @@ primitive              what the controller does
 ``place(x, y)``        put the held object on the table at ``(x, y)`` metres (robot base frame)
 ``push(X, Y)``         push object X along the table into zone/container Y (gripper must be empty)
 ``push(X, x, y)``      push object X to the point ``(x, y)``
+``reach(Z)``           move the gripper down onto the centre of zone Z (touching it)
 =====================  ========================================================================
 
 Verb aliases: ``grasp``, ``pick_up``, ``grab`` -> pick; ``put``, ``drop``, ``release``,
-``place_at``, ``put_down`` -> place. Shape synonyms (``block``, ``ball``, ``plate``, ``region`` ...) are
-resolved by the env, which also checks that the named objects exist.
+``place_at``, ``put_down`` -> place; ``touch``, ``move_to``, ``go_to`` -> reach. Shape synonyms
+(``block``, ``ball``, ``plate``, ``region`` ...) are resolved by the env, which also checks that the
+named objects exist.
 
 A JSON list is accepted too: each item is a step string (``"pick(red cube)"``) or an object
 ``{"action": verb, "args": [...]}``, where ``"object"`` and ``"target"`` keys may replace ``"args"``::
@@ -46,13 +48,14 @@ __all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_
 # A short description of the action format, for prompts (the env puts it in info["plan_format"] at reset).
 PLAN_FORMAT = (
     "Optionally describe the objects on the table in <scene>...</scene>, then give a plan in <plan>...</plan>: "
-    "steps separated by ';', each one of pick(OBJECT), place(TARGET), place(X, Y), push(OBJECT, ZONE) or push(OBJECT, X, Y). "
+    "steps separated by ';', each one of pick(OBJECT), place(TARGET), place(X, Y), push(OBJECT, ZONE), push(OBJECT, X, Y) "
+    "or reach(ZONE). "
     "Name objects by colour and shape (red cube, blue bowl, green zone); place(table) puts the held object on a free spot; "
     "X and Y are table coordinates in metres. Example: <plan>pick(red cube); place(blue bowl)</plan>"
 )
 
 # verb -> allowed numbers of arguments (references or numbers).
-ARITY: dict[str, tuple[int, ...]] = {"pick": (1,), "place": (1, 2), "push": (2, 3)}
+ARITY: dict[str, tuple[int, ...]] = {"pick": (1,), "place": (1, 2), "push": (2, 3), "reach": (1,)}
 VERB_ALIASES: dict[str, str] = {
     "grasp": "pick",
     "pick_up": "pick",
@@ -63,6 +66,9 @@ VERB_ALIASES: dict[str, str] = {
     "release": "place",
     "place_at": "place",
     "put_down": "place",
+    "touch": "reach",
+    "move_to": "reach",
+    "go_to": "reach",
 }
 _STEP = re.compile(r"^\s*(?:\d+[.)]\s*)?([A-Za-z_][A-Za-z_ ]*?)\s*\((.*)\)\s*$", re.DOTALL)
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
@@ -144,7 +150,9 @@ def _primitive(verb: str, raw_args: list[Any], where: str) -> Primitive:
     name = "_".join(verb.strip().lower().split())
     canonical = VERB_ALIASES.get(name, name)
     if canonical not in ARITY:
-        raise PlanParseError(f"{where}: unknown primitive {verb.strip()!r}; use pick(X), place(Y), place(x, y), push(X, Y) or push(X, x, y)")
+        raise PlanParseError(
+            f"{where}: unknown primitive {verb.strip()!r}; use pick(X), place(Y), place(x, y), push(X, Y), push(X, x, y) or reach(Z)"
+        )
     args = tuple(_argument(raw, where) for raw in raw_args)
     if len(args) not in ARITY[canonical]:
         expected = " or ".join(str(n) for n in ARITY[canonical])
@@ -154,6 +162,7 @@ def _primitive(verb: str, raw_args: list[Any], where: str) -> Primitive:
         "pick": [[False]],
         "place": [[False], [True, True]],
         "push": [[False, False], [False, True, True]],
+        "reach": [[False]],
     }[canonical]
     if numbers not in valid_layouts:
         raise PlanParseError(f"{where}: {canonical}({', '.join(_format_argument(a) for a in args)}) mixes names and numbers wrongly")

@@ -2,14 +2,16 @@
 
 >>> from vista_envs.robot.tasks import task_names
 >>> task_names()
-('clear_and_place', 'pick_and_place', 'push_to_region', 'sort_by_color', 'stack')
+('clear_and_place', 'pick_and_place', 'push_to_region', 'reach', 'sort_by_color', 'stack')
 """
 
 import importlib
 import pkgutil
 
 from vista_envs.robot.tasks.base import (
+    GRIPPER,
     Goal,
+    GripperState,
     Layout,
     Placement,
     SceneObject,
@@ -22,7 +24,9 @@ from vista_envs.robot.tasks.base import (
 )
 
 __all__ = [
+    "GRIPPER",
     "Goal",
+    "GripperState",
     "Layout",
     "Placement",
     "SceneObject",

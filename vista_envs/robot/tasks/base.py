@@ -4,8 +4,11 @@ A task knows what objects it needs, where they start, what the instruction says,
 solved; it knows nothing about the robot (panda-gym's composition: robot + task -> env).
 
 Most tabletop tasks are a list of :class:`Goal` relations between objects -- "X rests in container Y",
-"X rests on X'", "X is out of Y" -- so a task module mostly samples objects and words an instruction;
-success, shaped progress and the oracle plan follow from the goals.
+"X rests on X'", "X is out of Y" -- or on the gripper itself -- "the gripper has touched zone Z" -- so a
+task module mostly samples objects and words an instruction; success, shaped progress and the oracle
+plan follow from the goals. What a goal on the gripper needs of the robot (where the grasp point is,
+which zones it has touched) reaches the task as a :class:`GripperState`, so tasks still know nothing
+of the arm.
 
 Adding a task touches one file in ``vista_envs/robot/tasks/``::
 
@@ -42,7 +45,9 @@ from vista_envs.robot.sim import PyBullet
 from vista_envs.tasks.drawing import COLOR_NAMES
 
 __all__ = [
+    "GRIPPER",
     "Goal",
+    "GripperState",
     "Layout",
     "Placement",
     "SceneObject",
@@ -61,6 +66,12 @@ STACK_XY_TOLERANCE = 0.02
 STACK_Z_TOLERANCE = 0.015
 # How far (xy, metres) a goal's closeness in the shaped progress reaches.
 PROGRESS_RANGE = 0.3
+# The subject of a goal on the gripper ("the gripper touches the red zone") rather than on an object.
+GRIPPER = "gripper"
+# The grasp point touches a zone when it comes this close (metres, 3-D) to the zone's centre.
+TOUCH_TOLERANCE = 0.05
+# How far (3-D, metres) the closeness of an "at" goal reaches: from the home pose to any zone.
+TOUCH_PROGRESS_RANGE = 0.75
 _MAX_SAMPLE_ATTEMPTS = 1000
 
 
@@ -96,11 +107,22 @@ class Placement:
 
 @dataclass(frozen=True)
 class Goal:
-    """A relation that must hold at the end: ``subject`` rests ``in``/``on`` ``target``, or is ``out`` of it."""
+    """A relation that must hold at the end: ``subject`` rests ``in``/``on`` ``target``, or is ``out`` of it;
+    or, with ``subject`` :data:`GRIPPER`, the grasp point has been ``at`` zone ``target`` (touched its centre,
+    within :data:`TOUCH_TOLERANCE`, at some control step of the episode: a touch stays done)."""
 
     subject: str
-    relation: Literal["in", "on", "out"]
+    relation: Literal["in", "on", "out", "at"]
     target: str
+
+
+@dataclass(frozen=True)
+class GripperState:
+    """What goals on the gripper need to know of the robot: the grasp point now, and the names of the zones
+    it has touched since the episode began (the env records touches after every control step)."""
+
+    position: np.ndarray
+    touched: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -147,7 +169,10 @@ class Task(abc.ABC):
 
     def goal_plan(self, goal: Goal) -> list[Primitive]:
         """Primitives that achieve ``goal`` with an empty gripper: pick the subject, place it (on the table
-        for an "out" goal). The oracle plan is the concatenation over the unmet goals."""
+        for an "out" goal); reach the zone of an "at" goal. The oracle plan is the concatenation over the
+        unmet goals."""
+        if goal.relation == "at":
+            return [Primitive("reach", (goal.target,))]
         target = "table" if goal.relation == "out" else goal.target
         return [Primitive("pick", (goal.subject,)), Primitive("place", (target,))]
 
@@ -182,40 +207,48 @@ class Task(abc.ABC):
 
     # ----------------------------------------------------------- evaluation
 
-    def goal_met(self, goal: Goal, objects: dict[str, SceneObject], sim: PyBullet) -> bool:
-        """Whether ``goal`` holds in the simulator now (a pose match)."""
+    def goal_met(self, goal: Goal, objects: dict[str, SceneObject], sim: PyBullet, gripper: GripperState) -> bool:
+        """Whether ``goal`` holds in the simulator now (a pose match), or for an "at" goal, whether the grasp
+        point has touched the zone."""
+        if goal.relation == "at":
+            return goal.target in gripper.touched
         subject, target = objects[goal.subject], objects[goal.target]
         if goal.relation == "on":
             return _rests_on(sim, subject, target)
         inside = _rests_in(sim, subject, target)
         return inside if goal.relation == "in" else not _within_footprint(sim, subject, target)
 
-    def evaluate(self, objects: dict[str, SceneObject], sim: PyBullet) -> tuple[float, bool]:
+    def evaluate(self, objects: dict[str, SceneObject], sim: PyBullet, gripper: GripperState) -> tuple[float, bool]:
         r"""Shaped progress in [0, 1] and success (every goal met), in one pass over the goals.
 
         Progress is :math:`\frac{1}{n}\sum_g [\text{met}_g + (1-\text{met}_g)\,c_g]` over the ``n`` goals,
         with closeness :math:`c_g = 0.5\max(0, 1 - d_g / 0.3\,\text{m})` where :math:`d_g` is the subject's
-        horizontal distance to the target ("out" goals: :math:`c_g = 0`).
+        horizontal distance to the target ("out" goals: :math:`c_g = 0`); for an "at" goal
+        :math:`c_g = 0.5\max(0, 1 - d_g / 0.75\,\text{m})` with :math:`d_g` the 3-D distance of the grasp
+        point to the zone's centre.
         """
         assert self.layout is not None
         total, all_met = 0.0, True
         for goal in self.layout.goals:
-            if self.goal_met(goal, objects, sim):
+            if self.goal_met(goal, objects, sim, gripper):
                 total += 1.0
                 continue
             all_met = False
-            if goal.relation != "out":
+            if goal.relation == "at":
+                distance = float(np.linalg.norm(gripper.position - sim.position(objects[goal.target].body)))
+                total += 0.5 * max(0.0, 1.0 - distance / TOUCH_PROGRESS_RANGE)
+            elif goal.relation != "out":
                 distance = float(np.linalg.norm(sim.position(objects[goal.subject].body)[:2] - sim.position(objects[goal.target].body)[:2]))
                 total += 0.5 * max(0.0, 1.0 - distance / PROGRESS_RANGE)
         return total / len(self.layout.goals), all_met
 
     def goal_names(self) -> tuple[str, ...]:
-        """Names of the objects the task is about (subjects and targets of its goals), in goal order."""
+        """Names of the objects the task is about (subjects and targets of its goals, not the gripper), in goal order."""
         assert self.layout is not None
         names: list[str] = []
         for goal in self.layout.goals:
             for name in (goal.subject, goal.target):
-                if name not in names:
+                if name != GRIPPER and name not in names:
                     names.append(name)
         return tuple(names)
 
