@@ -373,7 +373,8 @@ def test_game_turns_go_questioner_then_m_reasoner_answers_and_pay_each_role():
     assert len(rewards["reasoner"]) == 4
     assert reward == pytest.approx(rewards["questioner"] + sum(rewards["reasoner"]))
     terms = info["reward_terms"]
-    assert reward == pytest.approx(terms["uncertainty"] + terms["diversity"] + 0.9 * terms["agreement"] + 0.1 * terms["format"])
+    questioner = max(0.0, terms["uncertainty"] + terms["diversity"])  # the Questioner's reward is clipped at 0
+    assert reward == pytest.approx(questioner + 0.9 * terms["agreement"] + 0.1 * terms["format"])
 
 
 def test_game_never_shows_the_reasoner_the_answer_before_the_end():

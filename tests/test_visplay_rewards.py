@@ -36,10 +36,15 @@ def test_uncertainty_forms_match_hand_computed_values(confidence, paper, min_for
 
 def test_questioner_reward_is_gated_by_validity_and_minus_the_weighted_cluster_share():
     assert questioner_reward(True, 0.5, 0.0) == pytest.approx(1.0)
-    assert questioner_reward(True, 0.9, 0.25) == pytest.approx(0.2 - 0.25)
+    assert questioner_reward(True, 0.7, 0.25) == pytest.approx(0.6 - 0.25)
     assert questioner_reward(True, 0.5, 0.5, form="min", diversity_weight=0.5) == pytest.approx(0.5 - 0.25)
-    assert questioner_reward(True, 1.0, 0.1, diversity_weight=2.0) == pytest.approx(-0.2)
     assert questioner_reward(False, 0.5, 0.75) == 0.0
+
+
+def test_a_valid_question_never_earns_less_than_an_invalid_one():
+    assert questioner_reward(True, 0.9, 0.25) == 0.0  # 0.2 - 0.25 clipped
+    assert questioner_reward(True, 1.0, 0.1, diversity_weight=2.0) == 0.0
+    assert questioner_reward(True, 1.0, 1.0) >= questioner_reward(False, 0.5, 0.0)
 
 
 def test_questioner_terms_name_uncertainty_and_negative_diversity():

@@ -184,11 +184,12 @@ class VisPlayQuestionerEnv(_SceneEnv):
 
     .. math::
 
-        R = \mathrm{valid} \cdot U(c) - \lambda_{div} \cdot s, \qquad
+        R = \mathrm{valid} \cdot \max\big(0,\ U(c) - \lambda_{div} \cdot s\big), \qquad
         U(c) = 1 - |2c - 1| \ (\texttt{"paper"}) \ \text{or} \ \min(c, 1 - c) \ (\texttt{"min"})
 
     ``info["reward_terms"] = {"uncertainty": valid·U(c), "diversity": -s}`` (weights 1 and
-    :math:`\lambda_{div}`). An invalid question earns 0 and is not clustered. Answers are grouped by
+    :math:`\lambda_{div}`; their weighted sum before the clip at 0). An invalid question earns 0 and is
+    not clustered; the clip keeps a valid question from ever earning less. Answers are grouped by
     meaning ("3", "three", "3.0" are one answer), read as the program's type, else the ``<type>``.
 
     ## Starting State

@@ -4,8 +4,8 @@ With ``m`` sampled Reasoner answers to a question, ỹ the majority answer and :
 share (see :mod:`vista_envs.visplay.voting`):
 
 ==========================  ==================================================================
-Questioner (``"paper"``)     :math:`R_Q = \mathrm{valid} \cdot (1 - |2c - 1|) - \lambda_{div} \cdot s`
-Questioner (``"min"``)       :math:`R_Q = \mathrm{valid} \cdot \min(c, 1 - c) - \lambda_{div} \cdot s`
+Questioner (``"paper"``)     :math:`R_Q = \mathrm{valid} \cdot \max(0,\ 1 - |2c - 1| - \lambda_{div} \cdot s)`
+Questioner (``"min"``)       :math:`R_Q = \mathrm{valid} \cdot \max(0,\ \min(c, 1 - c) - \lambda_{div} \cdot s)`
 Reasoner                     :math:`R_R = 0.9 \cdot [\hat y \equiv \tilde y] + 0.1 \cdot \mathrm{format}`
 Admission to Reasoner        :math:`c_{low} \le c \le c_{high}` (default 0.25 .. 0.75)
 training
@@ -14,6 +14,9 @@ training
 - ``valid`` is 1 when the Questioner's output parses (and, in grounded mode, its program runs on the
   scene and refers only to objects that are there), else 0; an invalid question is not clustered, so
   it earns exactly 0.
+- The clip at 0 (as in R-Zero, which VisPlay builds on) keeps a valid question from ever earning less
+  than an invalid one: without it, once the Reasoner is sure of everything, writing garbage would beat
+  asking a repeated but valid question, and the Questioner unlearns the question format.
 - :math:`s` is the share of the question's cluster among the recent questions: its cluster's size
   over the window size (BLEU-distance agglomerative clustering, :mod:`vista_envs.visplay.diversity`).
 - The ``"paper"`` form (VisPlay) peaks at 1 when the Reasoner is split 50/50; the ``"min"`` form (the
@@ -70,9 +73,13 @@ def questioner_terms(valid: bool, confidence: float, cluster_share: float, form:
 def questioner_reward(
     valid: bool, confidence: float, cluster_share: float, form: str = "paper", diversity_weight: float = 1.0
 ) -> float:
-    """``valid · U(c) - λ_div · s`` with ``U`` the chosen form of :func:`uncertainty`."""
+    """``valid · max(0, U(c) - λ_div · s)`` with ``U`` the chosen form of :func:`uncertainty`.
+
+    The clip makes it differ from the weighted sum of :func:`questioner_terms` when the diversity penalty
+    outweighs the uncertainty.
+    """
     terms = questioner_terms(valid, confidence, cluster_share, form)
-    return terms["uncertainty"] + diversity_weight * terms["diversity"]
+    return max(0.0, terms["uncertainty"] + diversity_weight * terms["diversity"])
 
 
 def reasoner_terms(agrees: bool, well_formed: bool) -> dict[str, float]:
