@@ -1,0 +1,665 @@
+r"""VisPlay: a Questioner and a Reasoner, both grown from one VLM, trained in alternation by self-play.
+
+Each iteration runs three phases, readable top to bottom in :func:`train`:
+
+1. **Questioner** (:func:`questioner_phase`): ``questioner_steps`` GRPO steps in ``VisPlayQuestioner-v0``.
+   For each of ``images_per_step`` images the Questioner asks ``questions_per_image`` (G) questions; a
+   frozen snapshot of the Reasoner, taken when the iteration starts, answers each ``samples`` (m)
+   times inside the env. With :math:`c` the majority answer's vote share and :math:`s` the share of the
+   question's BLEU cluster among the last ``images_per_step`` x G questions (about one step's worth),
+
+   .. math::
+
+       R_Q = \mathrm{valid} \cdot (1 - |2c - 1|) - \lambda_{div}\, s
+
+   (highest when the Reasoner is split 50/50; 0 for an output that does not parse).
+2. **Dataset** (:func:`build_reasoner_dataset`): the updated Questioner asks G questions about each
+   of ``dataset_images`` new images, the snapshot answers each m times, the majority answer becomes
+   the pseudo-label ỹ (:func:`label_round`) and only questions with
+   :math:`c_{low} \le c \le c_{high}` are kept (:func:`band_filter`).
+3. **Reasoner** (:func:`reasoner_phase`): ``reasoner_steps`` GRPO steps in ``VisPlayReasoner-v0`` over
+   that question bank, ``answers_per_question`` (G) answers per question, paid
+   :math:`R_R = 0.9\,[\hat y \equiv \tilde y] + 0.1\,\mathrm{format}` (weights are env kwargs).
+
+Both GRPO phases use group-normalised advantages and the clipped policy loss of :mod:`agents.grpo`
+(:func:`policy_update`), with one on-policy optimiser step per batch of episodes, and no KL penalty.
+In grounded mode (``grounded=True``) every question carries a program that computes its true
+answer on the scene, so the pseudo-labels' accuracy and the Reasoner's accuracy against the truth
+are measured too. The Reasoner is also evaluated on held-out ``VisualQA-v0`` tasks of the same
+scene families (``eval/*``, when ``eval_episodes > 0``).
+
+The two roles are separate copies of ``model`` (``shared_model=False``, as in VisPlay) or one set of
+weights trained on both roles' losses. Small models that cannot yet write the formats can be warm
+started by SFT on both envs' oracle demonstrations (``warm_start_demonstrations``, :func:`warm_start`).
+
+Metrics, one row per iteration (Questioner and Reasoner ones averaged over the phase's steps):
+
+- ``questioner/reward``, ``/uncertainty``, ``/diversity`` (the reward and its two terms),
+  ``/valid_rate`` (outputs that parse; grounded: and whose program runs), ``/confidence`` (mean c of
+  the scored questions), and the update's ``/reward_std``, ``/zero_variance_groups``,
+  ``/trained_sequences``, ``/loss``, ``/grad_norm``;
+- ``dataset/questions``, ``/valid_rate``, ``/confidence``, ``/kept`` and ``/kept_share`` (kept by the
+  band, of the scored questions), ``/pseudo_label_accuracy`` (kept questions whose ỹ is the true
+  answer) and ``/snapshot_accuracy`` (share of the snapshot's answers that are right), both grounded;
+- ``reasoner/reward``, ``/agreement`` (answers equal to ỹ), ``/accuracy`` (answers equal to the true
+  answer, grounded), ``/format_rate`` and the update's statistics; ``eval/*`` and ``time/*_s``.
+
+A metric with nothing to measure is NaN (``null`` in the files). Outputs under ``output_dir``:
+``metrics.jsonl``/``metrics.csv`` (every name in :data:`VISPLAY_METRICS`),
+``questioner/checkpoints/step_N`` and ``reasoner/checkpoints/step_N`` (or
+``shared/...``), and ``warm_start/`` when warm started. Run it with
+``vista-agents train visplay --model PATH`` or :func:`train`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel, ProcessorMixin
+
+import vista_envs  # noqa: F401  (registers the env ids)
+from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
+from agents.distributed import launched_processes
+from agents.grpo import GRPOConfig, policy_loss
+from agents.losses import AGGREGATIONS, group_advantages, zero_variance_groups
+from agents.policies.hf import HFPolicy
+from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
+from agents.run_log import RunLogger
+from agents.sft import collect_demonstrations, demonstration_loss
+from agents.training import (
+    LoadedModel,
+    RunConfig,
+    TrainResult,
+    autocast,
+    chunks,
+    evaluate,
+    is_due,
+    load_model,
+    make_optimizer,
+    optimizer_step,
+    resolve_device,
+    seed_everything,
+    use_bf16,
+)
+from vista_envs.answers import get_response_format
+from vista_envs.envs.visplay import SCENE_FAMILIES
+from vista_envs.visplay import ConfidenceBand, DiversityTracker, answer_key, majority_vote
+from vista_envs.visplay.rewards import QUESTIONER_FORMS
+
+__all__ = [
+    "ENV_KWARGS",
+    "VISPLAY_METRICS",
+    "Role",
+    "VisPlayConfig",
+    "VisPlayResult",
+    "answer_matches",
+    "band_filter",
+    "build_reasoner_dataset",
+    "label_round",
+    "phase_seeds",
+    "policy_update",
+    "pseudo_label_accuracy",
+    "questioner_phase",
+    "reasoner_phase",
+    "train",
+    "warm_start",
+]
+
+# The env kwargs a user may set: the scenes and how answers are written and paid, shared by both roles' envs.
+ENV_KWARGS: tuple[str, ...] = ("families", "difficulty", "image_size", "response_format", "agreement_weight", "format_weight")
+_UPDATE_METRICS = ("reward_std", "zero_variance_groups", "trained_sequences", "loss", "grad_norm")
+# Every metric an iteration logs (evaluation rows add eval/* keys). NaN (null in the files) where there
+# was nothing to measure: no truth outside grounded mode, no Reasoner step when no question was kept.
+VISPLAY_METRICS: tuple[str, ...] = (
+    *(f"questioner/{name}" for name in ("reward", "valid_rate", "confidence", "uncertainty", "diversity", *_UPDATE_METRICS)),
+    *(
+        f"dataset/{name}"
+        for name in ("questions", "valid_rate", "confidence", "kept", "kept_share", "pseudo_label_accuracy", "snapshot_accuracy")
+    ),
+    *(f"reasoner/{name}" for name in ("reward", "agreement", "accuracy", "format_rate", *_UPDATE_METRICS)),
+    "time/questioner_s",
+    "time/dataset_s",
+    "time/reasoner_s",
+)
+_PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
+
+
+@dataclass
+class VisPlayConfig(RunConfig):
+    """VisPlay hyper-parameters; model, hardware, LoRA, evaluation and logging settings come from :class:`RunConfig`.
+
+    ``save_every`` and ``eval_every`` count iterations.
+    """
+
+    env_id: str = "VisPlay-v0"
+    """the game; the trainer runs its role envs VisPlayQuestioner-v0 and VisPlayReasoner-v0 itself"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """settings of both roles' envs: families, difficulty, image_size, response_format, agreement_weight, format_weight"""
+    iterations: int = 5
+    """Questioner / dataset / Reasoner alternations"""
+    questioner_steps: int = 4
+    """Questioner GRPO steps per iteration"""
+    reasoner_steps: int = 4
+    """Reasoner GRPO steps per iteration"""
+    images_per_step: int = 8
+    """images per Questioner step"""
+    questions_per_image: int = 4
+    """G of the Questioner: questions sampled per image (Questioner steps and dataset)"""
+    samples: int = 10
+    """m: Reasoner answers per question; their majority is the pseudo-label, its vote share the confidence"""
+    dataset_images: int = 32
+    """images the updated Questioner asks about to build the Reasoner's data each iteration"""
+    questions_per_step: int = 8
+    """questions per Reasoner step (drawn from the kept questions)"""
+    answers_per_question: int = 8
+    """G of the Reasoner: answers sampled per question"""
+    confidence_band: tuple[float, float] = (0.25, 0.75)
+    """questions whose confidence lies in [low, high] train the Reasoner"""
+    grounded: bool = False
+    """questions carry a program that computes their true answer, so pseudo-label accuracy is measured"""
+    shared_model: bool = False
+    """one set of weights plays both roles (else two copies of model, as in VisPlay)"""
+    reward_form: str = "paper"
+    """Questioner uncertainty reward: 'paper' (1 - |2c - 1|) or 'min' (min(c, 1 - c))"""
+    diversity_weight: float = 1.0
+    """lambda_div: weight of the penalty for questions like the others of their step (BLEU clusters)"""
+    temperature: float = 1.0
+    """sampling temperature of both roles and of the snapshot (must be > 0: the m answers must vary)"""
+    top_p: float = 1.0
+    """nucleus sampling mass"""
+    scale_rewards: bool = True
+    """divide advantages by the group's reward std (GRPO); off: mean baseline only (Dr.GRPO)"""
+    filter_zero_variance_groups: bool = True
+    """leave out groups whose rewards are all equal (no signal) from the update"""
+    loss_aggregation: str = "token_mean"
+    """'token_mean' (DAPO), 'sequence_mean' (GRPO) or 'dr_grpo'"""
+    learning_rate: float = 1e-6
+    """AdamW learning rate of both roles (constant)"""
+    max_new_tokens: int = 256
+    """the longest question or answer in tokens"""
+    warm_start_demonstrations: int = 0
+    """oracle demonstrations per role for an SFT warm start before the first iteration; 0: none"""
+    warm_start_epochs: int = 20
+    """passes over the warm-start demonstrations (batches of micro_batch_size)"""
+    warm_start_learning_rate: float = 1e-3
+    """AdamW learning rate of the warm start"""
+    output_dir: str = "runs/visplay"
+    """where metrics, both roles' checkpoints and the warm-started model go"""
+
+    def __post_init__(self) -> None:
+        if self.env_id != "VisPlay-v0":
+            raise ValueError(f"env_id must be 'VisPlay-v0' (the trainer runs both role envs), got {self.env_id!r}")
+        unknown = sorted(set(self.env_kwargs) - set(ENV_KWARGS))
+        if unknown:
+            raise ValueError(f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)")
+        if self.vectorization_mode != "sync" or self.ray_address:
+            raise ValueError(
+                "vectorization_mode must be 'sync' and ray_address empty: the Reasoner snapshot answers inside the envs, in this process"
+            )
+        self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
+        if len(self.confidence_band) != 2:
+            raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
+        ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
+        counts = {
+            "iterations": self.iterations, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
+            "questions_per_step": self.questions_per_step, "samples": self.samples, "micro_batch_size": self.micro_batch_size,
+        }  # fmt: skip
+        too_small = [name for name, value in counts.items() if value < 1]
+        if too_small:
+            raise ValueError(f"{', '.join(too_small)} must be >= 1")
+        if min(self.questioner_steps, self.reasoner_steps) < 0 or self.questioner_steps + self.reasoner_steps == 0:
+            raise ValueError("questioner_steps and reasoner_steps must be >= 0, and at least one of them > 0")
+        if min(self.questions_per_image, self.answers_per_question) < 2:
+            raise ValueError("questions_per_image and answers_per_question must be >= 2: advantages compare the members of a group")
+        if self.reward_form not in QUESTIONER_FORMS:
+            raise ValueError(f"reward_form must be one of {QUESTIONER_FORMS}, got {self.reward_form!r}")
+        if self.loss_aggregation not in AGGREGATIONS:
+            raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {self.loss_aggregation!r}")
+        if self.diversity_weight < 0:
+            raise ValueError(f"diversity_weight must be >= 0, got {self.diversity_weight}")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0: with greedy decoding the m answers agree and every confidence is 1")
+        if self.warm_start_demonstrations < 0 or self.warm_start_epochs < 1:
+            raise ValueError("warm_start_demonstrations must be >= 0 and warm_start_epochs >= 1")
+
+    @property
+    def band(self) -> ConfidenceBand:
+        return ConfidenceBand(*self.confidence_band)
+
+    @property
+    def loss_settings(self) -> GRPOConfig:
+        """The settings :func:`agents.grpo.policy_loss` reads (aggregation, token budget; clipping and KL at their defaults)."""
+        return GRPOConfig(loss_aggregation=self.loss_aggregation, max_new_tokens=self.max_new_tokens, kl_coef=0.0)
+
+
+@dataclass
+class Role:
+    """A model being trained for one role (``"questioner"``, ``"reasoner"``) or both (``"shared"``), with its optimiser."""
+
+    name: str
+    loaded: LoadedModel
+    optimizer: torch.optim.Optimizer
+    bf16: bool
+    checkpoint: Path | None = None
+    parameters: list[torch.nn.Parameter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parameters = self.loaded.trainable_parameters()
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self.loaded.model
+
+    def directory(self, config: VisPlayConfig) -> Path:
+        return Path(config.output_dir) / self.name
+
+
+@dataclass
+class VisPlayResult(TrainResult):
+    """:class:`~agents.training.TrainResult` whose ``checkpoint`` is the Reasoner's (the shared model's), plus the Questioner's."""
+
+    questioner_checkpoint: Path | None = None
+
+
+# -- labelling: majority vote, confidence band, accuracy against the truth -------------------------------
+
+
+def answer_matches(answer: str | None, truth: str | None, answer_type: str | None) -> bool:
+    """Whether ``answer`` means ``truth`` (grouped as the majority vote groups answers: "3" = "three")."""
+    key = answer_key(answer, answer_type)
+    return key is not None and key == answer_key(truth, answer_type)
+
+
+def label_round(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A scored ``VisPlayQuestioner-v0`` round as a ``VisPlayReasoner-v0`` question-bank record, labelled by majority vote.
+
+    The record holds the question and its scene (``question``, ``family``, ``task_seed``,
+    ``difficulty``, ``split``, ``answer_type``, ``program``), ``pseudo_label`` (ỹ, None when no answer
+    was readable), ``confidence`` (ỹ's share of the m answers) and ``true_answer`` (grounded mode,
+    else None). Returns None for a round without a scored question (invalid, or the Reasoner failed).
+    """
+    if not info.get("valid") or not info.get("answers"):
+        return None
+    vote = majority_vote(list(info["answers"]), info.get("answer_type"))
+    return {
+        "question": info["question"],
+        "family": str(info["family"]),
+        # A vector env's infos hold NumPy scalars; the env checks for plain ints.
+        "task_seed": int(info["task_seed"]),
+        "difficulty": int(info["difficulty"]),
+        "split": str(info["split"]),
+        "answer_type": info.get("answer_type"),
+        "program": info.get("program"),
+        "pseudo_label": vote.label,
+        "confidence": vote.confidence,
+        "true_answer": info.get("answer"),
+    }
+
+
+def band_filter(records: Sequence[Mapping[str, Any]], band: ConfidenceBand) -> list[Mapping[str, Any]]:
+    """The records with a pseudo-label whose confidence is in the band: neither too easy nor too uncertain to label."""
+    return [record for record in records if record["pseudo_label"] is not None and band.admits(record["confidence"])]
+
+
+def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
+    """The share of records whose pseudo-label is the true answer, over those with a truth (NaN when none has one)."""
+    graded = [answer_matches(r["pseudo_label"], r["true_answer"], r["answer_type"]) for r in records if r["true_answer"] is not None]
+    return float(np.mean(graded)) if graded else math.nan
+
+
+# -- GRPO on one role ------------------------------------------------------------------------------------
+
+
+def policy_update(role: Role, trajectories: Sequence[Trajectory], group_size: int, config: VisPlayConfig) -> dict[str, float]:
+    """One GRPO step on consecutive groups of ``group_size`` episodes: advantages normalised within each group,
+    zero-variance groups left out (when configured), one optimiser step; returns the update's statistics."""
+    rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32).view(-1, group_size)
+    advantages = group_advantages(rewards, scale=config.scale_rewards).flatten()
+    zero_variance = zero_variance_groups(rewards)
+    kept_groups = ~zero_variance if config.filter_zero_variance_groups else torch.ones_like(zero_variance)
+    samples = [(t, float(a)) for t, a, kept in zip(trajectories, advantages, kept_groups.repeat_interleave(group_size)) if kept]
+    stats = {
+        "reward_std": float(rewards.std()),
+        "zero_variance_groups": float(zero_variance.float().mean()),
+        "trained_sequences": len(samples),
+    }
+    return {**stats, **(_optimise(role, samples, config) if samples else {"loss": math.nan, "grad_norm": math.nan})}
+
+
+def _optimise(role: Role, samples: list[tuple[Trajectory, float]], config: VisPlayConfig) -> dict[str, float]:
+    """Accumulate the GRPO loss over micro-batches and take one optimiser step."""
+    model, settings = role.model, config.loss_settings
+    pad_token_id = role.loaded.processor.tokenizer.pad_token_id
+    totals = (len(samples), sum(t.num_policy_tokens for t, _ in samples))
+    model.train()
+    loss_sum = 0.0
+    for micro in chunks(samples, config.micro_batch_size):
+        batch = collate([t for t, _ in micro], pad_token_id).to(model.device)
+        advantages = torch.tensor([a for _, a in micro], device=model.device)
+        with autocast(model.device, role.bf16):
+            logprobs, _ = sequence_logprobs(model, batch, config.temperature)
+            # The episodes were sampled by these very weights: the old log-probs are the current ones (ratio 1).
+            loss, _ = policy_loss(logprobs, logprobs.detach(), None, advantages, batch.loss_mask, settings, totals)
+        loss.backward()  # micro-batch losses are shares of the batch loss: the gradients add up to its gradient
+        loss_sum += float(loss.detach())
+    return {"loss": loss_sum, "grad_norm": optimizer_step(role.parameters, role.optimizer, config.max_grad_norm)}
+
+
+def _rollouts(
+    collector: RolloutCollector, role: Role, seeds: list[int], group_size: int, options: dict[str, Any] | None
+) -> list[Trajectory]:
+    role.model.eval()
+    with torch.no_grad(), autocast(role.model.device, role.bf16):
+        return collector.collect(seeds, group_size, options=options)
+
+
+def _questioner_rounds(collector: RolloutCollector, questioner: Role, seeds: list[int], group_size: int) -> list[Trajectory]:
+    """Questioner episodes on training images; raises if the snapshot failed to answer (the env would score the round 0)."""
+    trajectories = _rollouts(collector, questioner, seeds, group_size, {"split": "train"})
+    failed = next((t.info for t in trajectories if t.info.get("reasoner_failed")), None)
+    if failed is not None:
+        raise RuntimeError(f"the Reasoner snapshot failed to answer a question: {failed['error']}")
+    return trajectories
+
+
+def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) -> list[int]:
+    """The reset seeds of one step of one phase: a function of its position alone, so a resumed run draws the same tasks."""
+    return np.random.default_rng([seed, iteration, _PHASES[phase], step]).integers(2**31 - 1, size=count).tolist()
+
+
+# -- the three phases ------------------------------------------------------------------------------------
+
+
+def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int) -> dict[str, float]:
+    """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the steps."""
+    collector = RolloutCollector(envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False)
+    rows = []
+    for step in range(config.questioner_steps):
+        seeds = phase_seeds(config.seed, iteration, "questioner", step, config.images_per_step)
+        trajectories = _questioner_rounds(collector, questioner, seeds, config.questions_per_image)
+        infos = [t.info for t in trajectories]
+        rows.append(
+            {
+                "reward": _mean(t.reward for t in trajectories),
+                "valid_rate": _mean(bool(info.get("valid")) for info in infos),  # parses (grounded: and its program runs)
+                "confidence": _mean(info["confidence"] for info in infos if "confidence" in info),
+                "uncertainty": _mean(info["reward_terms"]["uncertainty"] for info in infos),
+                "diversity": _mean(info["reward_terms"]["diversity"] for info in infos),
+                **policy_update(questioner, trajectories, config.questions_per_image, config),
+            }
+        )
+    return _phase_means("questioner", rows)
+
+
+def build_reasoner_dataset(
+    config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int
+) -> tuple[list[Mapping[str, Any]], dict[str, float]]:
+    """Generate questions with the Questioner, score them (the snapshot inside ``envs`` answers each m times),
+    label each by majority vote and keep those in the confidence band; returns the question bank and its metrics."""
+    collector = RolloutCollector(envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False)
+    seeds = phase_seeds(config.seed, iteration, "dataset", 0, config.dataset_images)
+    infos = [t.info for t in _questioner_rounds(collector, questioner, seeds, config.questions_per_image)]
+    labelled = [record for record in map(label_round, infos) if record is not None]
+    kept = band_filter(labelled, config.band)
+    graded = [info for info in infos if info.get("valid") and info.get("answers") and info.get("answer") is not None]
+    metrics = {
+        "questions": len(infos),
+        "valid_rate": _mean(bool(info.get("valid")) for info in infos),
+        "confidence": _mean(record["confidence"] for record in labelled),
+        "kept": len(kept),
+        "kept_share": len(kept) / len(labelled) if labelled else math.nan,
+        "pseudo_label_accuracy": pseudo_label_accuracy(kept),
+        # The snapshot's own accuracy: the share of its m answers that are right, over the graded questions.
+        "snapshot_accuracy": _mean(
+            _mean(answer_matches(a, info["answer"], info["answer_type"]) for a in info["answers"]) for info in graded
+        ),
+    }
+    return kept, {f"dataset/{name}": value for name, value in metrics.items()}
+
+
+def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapping[str, Any]], iteration: int) -> dict[str, float]:
+    """``reasoner_steps`` GRPO steps of the Reasoner on the kept questions, paid for agreeing with their pseudo-labels."""
+    if not records or not config.reasoner_steps:
+        return _phase_means("reasoner", [])
+    envs = _make_reasoner_envs(config, records)
+    collector = RolloutCollector(envs, _reasoner_policy(reasoner.model, reasoner.loaded.processor, config), record_logprobs=False)
+    answer_types = {_question_key(record): record["answer_type"] for record in records}
+    rows = []
+    for step in range(config.reasoner_steps):
+        seeds = phase_seeds(config.seed, iteration, "reasoner", step, config.questions_per_step)
+        trajectories = _rollouts(collector, reasoner, seeds, config.answers_per_question, None)
+        infos = [t.info for t in trajectories]
+        graded = [info for info in infos if info.get("true_answer") is not None]
+        rows.append(
+            {
+                "reward": _mean(t.reward for t in trajectories),
+                "agreement": _mean(t.success for t in trajectories),
+                "accuracy": _mean(answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)]) for i in graded),
+                "format_rate": _mean(info["reward_terms"]["format"] for info in infos),
+                **policy_update(reasoner, trajectories, config.answers_per_question, config),
+            }
+        )
+    envs.close()
+    return _phase_means("reasoner", rows)
+
+
+# -- the alternation -------------------------------------------------------------------------------------
+
+
+def train(config: VisPlayConfig) -> VisPlayResult:
+    """Run VisPlay as configured; returns the logged metric rows and both roles' final checkpoints."""
+    if launched_processes() > 1:
+        raise RuntimeError(
+            "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
+        )
+    # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    roles, start = _start_roles(config, device)
+    questioner, reasoner = roles["questioner"], roles["reasoner"]
+    logger = RunLogger(config.output_dir, resume_step=start if start else None, tensorboard=config.tensorboard)
+    eval_envs = _make_eval_envs(config) if config.eval_episodes > 0 else None
+    if eval_envs is not None and start == 0:
+        logger.log(0, evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
+
+    progress = tqdm(
+        range(start, config.iterations), initial=start, total=config.iterations, desc="VisPlay", disable=not config.progress_bar
+    )
+    for iteration in progress:
+        # -- 0. the Reasoner snapshot the Questioner is trained against and that labels this iteration's data
+        snapshot = copy.deepcopy(reasoner.model).eval().requires_grad_(False)
+        questioner_envs = _make_questioner_envs(config, _reasoner_policy(snapshot, reasoner.loaded.processor, config))
+
+        # -- 1. Questioner: GRPO on the snapshot's uncertainty minus the diversity penalty -----------------
+        started = time.perf_counter()
+        metrics = questioner_phase(config, questioner, questioner_envs, iteration)
+        metrics["time/questioner_s"] = time.perf_counter() - started
+
+        # -- 2. dataset: the updated Questioner asks, the snapshot answers m times, majority + band --------
+        started = time.perf_counter()
+        records, dataset_metrics = build_reasoner_dataset(config, questioner, questioner_envs, iteration)
+        metrics.update(dataset_metrics)
+        metrics["time/dataset_s"] = time.perf_counter() - started
+        questioner_envs.close()
+        del snapshot
+
+        # -- 3. Reasoner: GRPO on agreement with the pseudo-labels -----------------------------------------
+        started = time.perf_counter()
+        metrics.update(reasoner_phase(config, reasoner, records, iteration))
+        metrics["time/reasoner_s"] = time.perf_counter() - started
+
+        # -- 4. evaluate, log, checkpoint ---------------------------------------------------------------
+        done = iteration + 1
+        if eval_envs is not None and is_due(done, config.eval_every, config.iterations):
+            metrics.update(evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
+        logger.log(done, metrics)
+        if is_due(done, config.save_every, config.iterations):
+            for role in _distinct(roles):
+                role.checkpoint = save_checkpoint(
+                    role.directory(config), done, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
+                )
+        progress.set_postfix(
+            q_reward=_format(metrics["questioner/reward"]), kept=metrics["dataset/kept"], r_agree=_format(metrics["reasoner/agreement"])
+        )
+
+    if eval_envs is not None:
+        eval_envs.close()
+    logger.close()
+    return VisPlayResult(logger.rows, reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
+
+
+# -- setup -----------------------------------------------------------------------------------------------
+
+
+def warm_start(config: VisPlayConfig) -> Path:
+    """SFT ``config.model`` on ``warm_start_demonstrations`` oracle demonstrations of each role; returns the saved model's directory.
+
+    The Questioner's demonstrations are ``VisPlayQuestioner-v0``'s oracle questions (template
+    questions, with their programs in grounded mode); the Reasoner's are true answers to the scripted
+    Questioner's questions in ``VisPlayReasoner-v0``. Both are shown with the prompts the roles see in
+    training. Every weight is trained (LoRA settings apply to the VisPlay phases). The model is saved
+    to ``<output_dir>/warm_start``.
+    """
+    device = resolve_device(config.device)
+    loaded = load_model(dataclasses.replace(config, lora_rank=0), device)
+    model, processor = loaded.model, loaded.processor
+    count, kwargs = config.warm_start_demonstrations, _role_env_kwargs(config)
+    questioner_envs = gym.make_vec(
+        "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner_timeout=None, **kwargs
+    )
+    reasoner_envs = gym.make_vec(
+        "VisPlayReasoner-v0", num_envs=config.num_envs, vectorization_mode="sync", player_timeout=None,
+        **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
+    )  # fmt: skip
+    demonstrations = collect_demonstrations(_questioner_policy(model, processor, config), questioner_envs, count, config.seed)
+    demonstrations += collect_demonstrations(_reasoner_policy(model, processor, config), reasoner_envs, count, config.seed)
+    questioner_envs.close()
+    reasoner_envs.close()
+
+    parameters = loaded.trainable_parameters()
+    optimizer = torch.optim.AdamW(parameters, lr=config.warm_start_learning_rate)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    bf16 = use_bf16(config, device)
+    model.train()
+    for _ in tqdm(range(config.warm_start_epochs), desc="warm start", disable=not config.progress_bar):
+        order = torch.randperm(len(demonstrations), generator=shuffle).tolist()
+        for batch in chunks([demonstrations[i] for i in order], config.micro_batch_size):
+            tokens = sum(t.num_policy_tokens for t in batch)
+            demonstration_loss(model, list(batch), processor.tokenizer.pad_token_id, tokens, bf16).backward()
+            optimizer_step(parameters, optimizer, config.max_grad_norm)
+    path = Path(config.output_dir) / "warm_start"
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def _start_roles(config: VisPlayConfig, device: torch.device) -> tuple[dict[str, Role], int]:
+    """Both roles (one object twice when shared) and the iteration to start from."""
+    names = ("shared",) if config.shared_model else ("questioner", "reasoner")
+    checkpoints = {name: latest_checkpoint(Path(config.output_dir) / name) if config.resume else None for name in names}
+    states = {name: load_trainer_state(path) for name, path in checkpoints.items() if path is not None}
+    if (states and len(states) < len(names)) or len({state["step"] for state in states.values()}) > 1:
+        found = {name: state["step"] for name, state in states.items()}
+        raise RuntimeError(f"cannot resume: the roles' latest checkpoints are at different iterations {found}; delete the newer one")
+    warm_path = Path(config.output_dir) / "warm_start"
+    if config.warm_start_demonstrations and not states:
+        warm_path = warm_start(config)
+    initial = dataclasses.replace(config, model=str(warm_path)) if config.warm_start_demonstrations else config
+    bf16 = use_bf16(config, device)
+    built = {}
+    for name in names:
+        loaded = load_model(initial, device, checkpoints[name])
+        role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoints[name])
+        if name in states:
+            role.optimizer.load_state_dict(states[name]["optimizer"])
+        built[name] = role
+    start = 0
+    if states:
+        state = next(iter(states.values()))  # every role saved the same step and RNG state
+        restore_rng(state["rng"])
+        start = state["step"]
+    roles = {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
+    return roles, start
+
+
+def _question_key(record: Mapping[str, Any]) -> tuple[str, int, str]:
+    """A question about one image, in a bank record or a Reasoner episode's info."""
+    return str(record["family"]), int(record["task_seed"]), str(record["question"])
+
+
+def _distinct(roles: Mapping[str, Role]) -> list[Role]:
+    return list({id(role): role for role in roles.values()}.values())
+
+
+def _role_env_kwargs(config: VisPlayConfig) -> dict[str, Any]:
+    """The kwargs both role envs share."""
+    return {**config.env_kwargs, "samples": config.samples, "confidence_band": config.confidence_band, "grounded": config.grounded}
+
+
+def _make_questioner_envs(config: VisPlayConfig, snapshot: HFPolicy) -> gym.vector.VectorEnv:
+    # One tracker for every env, its window one step's questions: the penalty is a question's cluster share in the batch.
+    tracker = DiversityTracker(window=config.images_per_step * config.questions_per_image, scope="batch")
+    return gym.make_vec(
+        "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner=snapshot, reasoner_timeout=None,
+        diversity_tracker=tracker, diversity_weight=config.diversity_weight, reward_form=config.reward_form, **_role_env_kwargs(config),
+    )  # fmt: skip
+
+
+def _make_reasoner_envs(config: VisPlayConfig, records: Sequence[Mapping[str, Any]]) -> gym.vector.VectorEnv:
+    return gym.make_vec(
+        "VisPlayReasoner-v0", num_envs=config.num_envs, vectorization_mode="sync", question_bank=records, player_timeout=None,
+        **_role_env_kwargs(config),
+    )  # fmt: skip
+
+
+def _make_eval_envs(config: VisPlayConfig) -> gym.vector.VectorEnv:
+    """Held-out ``VisualQA-v0`` tasks of the same scene families: the Reasoner against the ground truth."""
+    scene = {key: config.env_kwargs[key] for key in ("difficulty", "image_size", "response_format") if key in config.env_kwargs}
+    families = config.env_kwargs.get("families", SCENE_FAMILIES)
+    return gym.make_vec("VisualQA-v0", num_envs=config.num_envs, vectorization_mode="sync", families=families, **scene)
+
+
+def _questioner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig) -> HFPolicy:
+    # The env's instruction is the whole prompt: no answer-format instruction is appended.
+    return _policy(model, processor, config, instruction=None)
+
+
+def _reasoner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig) -> HFPolicy:
+    return _policy(
+        model, processor, config, instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe()
+    )
+
+
+def _policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, instruction: str | None) -> HFPolicy:
+    return HFPolicy(model, processor, max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
+                    batch_size=config.generation_batch_size, instruction=instruction)  # fmt: skip
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+
+
+def _mean(values: Any) -> float:
+    """The mean of the values that are numbers (bools count as 0/1), ignoring NaN; NaN when none is left."""
+    kept = [float(value) for value in values if not (isinstance(value, float) and math.isnan(value))]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def _phase_means(phase: str, rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each of the phase's metrics averaged over its steps (NaN for a phase that did not run)."""
+    names = [name.split("/", 1)[1] for name in VISPLAY_METRICS if name.startswith(f"{phase}/")]
+    return {f"{phase}/{name}": _mean(row[name] for row in rows) for name in names}
+
+
+def _format(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"

@@ -1,0 +1,297 @@
+"""The VisPlay trainer: labelling and band filtering on hand-made answers, config checks and flags, and short CPU runs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import random
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vista_envs  # noqa: F401  (registers the env ids)
+from agents.cli import add_config_arguments, config_from_args
+from agents.run_log import read_metrics
+from agents.tiny import build_tiny_vlm
+from agents.visplay_trainer import (
+    VISPLAY_METRICS,
+    VisPlayConfig,
+    band_filter,
+    label_round,
+    pseudo_label_accuracy,
+    train,
+    warm_start,
+)
+from vista_envs.envs.visplay import VisPlayQuestionerEnv, VisPlayReasonerEnv, questioner_instruction
+from vista_envs.visplay import ConfidenceBand, ScriptedQuestioner
+
+
+def scored_round(answers, answer_type="number", valid=True, truth=None) -> dict:
+    """The final info of a VisPlayQuestioner-v0 round, as a vector env hands it over (NumPy scalars included)."""
+    return {
+        "question": "How many circles are there?",
+        "family": np.str_("counting"),
+        "task_seed": np.int64(7),
+        "difficulty": np.int64(2),
+        "split": "train",
+        "valid": valid,
+        "answer_type": answer_type,
+        "program": "count(filter(shape=circle))",
+        "answers": answers,
+        "answer": truth,
+    }
+
+
+def record(label, confidence, truth=None, answer_type="number") -> dict:
+    return {"pseudo_label": label, "confidence": confidence, "true_answer": truth, "answer_type": answer_type}
+
+
+# -- majority labelling ----------------------------------------------------------------------------
+
+
+def test_the_pseudo_label_is_the_majority_answer_by_meaning_and_the_confidence_its_share():
+    labelled = label_round(scored_round(["3", "three", "4", "3.0"]))
+    assert labelled["pseudo_label"] == "3"
+    assert labelled["confidence"] == pytest.approx(0.75)
+    assert label_round(scored_round(["Red", "blue", "red."], answer_type="text"))["pseudo_label"] == "red"
+
+
+def test_unreadable_answers_count_in_m_but_vote_for_nothing():
+    labelled = label_round(scored_round(["yes", None, None, "no", "Yes"], answer_type="yes_no"))
+    assert (labelled["pseudo_label"], labelled["confidence"]) == ("yes", pytest.approx(0.4))
+    assert label_round(scored_round([None, None]))["pseudo_label"] is None
+
+
+def test_a_labelled_round_is_a_question_bank_record_with_plain_python_values():
+    labelled = label_round(scored_round(["2", "2"], truth="2"))
+    assert labelled["task_seed"] == 7 and type(labelled["task_seed"]) is int
+    assert labelled["difficulty"] == 2 and type(labelled["difficulty"]) is int
+    assert labelled["family"] == "counting" and labelled["true_answer"] == "2"
+    env = gym.make("VisPlayReasoner-v0", question_bank=[labelled], confidence_band=(0.0, 1.0), grounded=True, image_size=64)
+    observation, _ = env.reset(seed=0)
+    assert observation["question"] == "How many circles are there?"
+
+
+def test_invalid_questions_and_rounds_without_answers_are_not_labelled():
+    assert label_round(scored_round(["3", "3"], valid=False)) is None
+    assert label_round(scored_round([])) is None  # the Reasoner failed: nothing was scored
+
+
+def test_the_trainers_labels_are_the_envs_own_vote():
+    env = gym.make("VisPlayQuestioner-v0", samples=7, grounded=True, image_size=64, reasoner_timeout=None)
+    for seed in range(5):
+        env.reset(seed=seed)
+        *_, info = env.step(ScriptedQuestioner(difficulty=0.5).ask(env.unwrapped.scene, random.Random(seed)))
+        labelled = label_round(info)
+        assert labelled["pseudo_label"] == info["pseudo_label"]
+        assert labelled["confidence"] == pytest.approx(info["confidence"])
+
+
+# -- band filtering and pseudo-label accuracy --------------------------------------------------------
+
+
+def test_the_band_keeps_confidences_from_low_to_high_inclusive_and_drops_the_rest():
+    records = [record("3", c) for c in (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)]
+    kept = band_filter(records, ConfidenceBand(0.25, 0.75))
+    assert [r["confidence"] for r in kept] == [0.25, 0.5, 0.75]
+
+
+def test_a_question_without_a_pseudo_label_is_never_kept():
+    assert band_filter([record(None, 0.0), record("yes", 0.0)], ConfidenceBand(0.0, 1.0)) == [record("yes", 0.0)]
+
+
+def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
+    records = [
+        record("3", 0.5, truth="three"),  # right
+        record("no", 0.5, truth="yes", answer_type="yes_no"),  # wrong
+        record("red", 0.5, truth="Red", answer_type="text"),  # right
+        record("4", 0.5, truth=None),  # not grounded: not graded
+    ]
+    assert pseudo_label_accuracy(records) == pytest.approx(2 / 3)
+    assert math.isnan(pseudo_label_accuracy([record("4", 0.5)]))
+
+
+# -- config --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"env_id": "VisualQA-v0"}, "env_id must be 'VisPlay-v0'"),
+        ({"env_kwargs": {"samples": 3}}, r"env_kwargs \['samples'\] are not settable"),
+        ({"confidence_band": (0.8, 0.2)}, "0 <= low <= high <= 1"),
+        ({"confidence_band": (0.2, 0.5, 0.8)}, r"confidence_band must be \(low, high\)"),
+        ({"questions_per_image": 1}, "questions_per_image and answers_per_question must be >= 2"),
+        ({"answers_per_question": 1}, "questions_per_image and answers_per_question must be >= 2"),
+        ({"questioner_steps": 0, "reasoner_steps": 0}, "at least one of them > 0"),
+        ({"samples": 0}, "samples"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"vectorization_mode": "async"}, "vectorization_mode must be 'sync'"),
+        ({"ray_address": "auto"}, "ray_address empty"),
+        ({"reward_form": "max"}, "reward_form must be one of"),
+        ({"loss_aggregation": "mean"}, "loss_aggregation must be one of"),
+        ({"diversity_weight": -1.0}, "diversity_weight must be >= 0"),
+    ],
+)
+def test_bad_configs_are_rejected_with_a_message_that_names_the_problem(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        VisPlayConfig(**overrides)
+
+
+def test_every_config_field_is_a_command_line_flag_and_a_config_file_entry(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, VisPlayConfig)
+    config_file = tmp_path / "visplay.toml"
+    config_file.write_text('confidence_band = [0.2, 0.8]\nsamples = 6\nenv_kwargs = { families = ["counting"] }\n')
+    flags = ["--config", str(config_file), "--model", "/m", "--iterations", "3", "--grounded", "--shared-model", "--samples", "5"]
+    config = config_from_args(VisPlayConfig, parser.parse_args([*flags, "--warm-start-demonstrations", "16"]))
+    assert (config.model, config.iterations, config.grounded, config.shared_model) == ("/m", 3, True, True)
+    assert config.samples == 5  # the flag overrides the file
+    assert config.confidence_band == (0.2, 0.8) and config.env_kwargs == {"families": ["counting"]}
+    assert config.warm_start_demonstrations == 16
+    band = config_from_args(VisPlayConfig, parser.parse_args(["--confidence-band", "0.3", "0.6"])).confidence_band
+    assert band == (0.3, 0.6)
+
+
+def test_a_multi_process_launch_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as accelerate launch and torchrun set it
+    with pytest.raises(RuntimeError, match="runs in one process"):
+        train(VisPlayConfig(model=str(tmp_path / "no-model"), output_dir=str(tmp_path)))
+
+
+# -- short runs on a tiny model --------------------------------------------------------------------------
+
+QUESTION = "<question>How many circles are there?</question><program>count(filter(shape=circle))</program>"
+SCENES = {"families": ["counting"], "difficulty": 1, "image_size": 64}
+# Grounded VisPlay with every phase tiny: 4 questions a step in groups of 2, m = 4, 2 questions x 4 answers a Reasoner step.
+TINY_RUN = {
+    "env_kwargs": SCENES, "grounded": True, "iterations": 2, "questioner_steps": 1, "reasoner_steps": 1, "images_per_step": 2,
+    "questions_per_image": 2, "samples": 4, "dataset_images": 2, "questions_per_step": 2, "answers_per_question": 4, "num_envs": 4,
+    "max_new_tokens": 40, "micro_batch_size": 8, "learning_rate": 1e-3, "eval_episodes": 4, "save_every": 1, "progress_bar": False,
+}  # fmt: skip
+
+
+def run_config(model, output_dir, **overrides) -> VisPlayConfig:
+    return VisPlayConfig(model=str(model), output_dir=str(output_dir), **{**TINY_RUN, **overrides})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread: more only contend for the cores with the other test workers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def drilled_model(tmp_path_factory):
+    """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one grounded question and answer 1 or 2.
+
+    A random model writes no valid question, so every reward would be 0; the drill makes every signal non-zero.
+    """
+    corpus = [questioner_instruction(True), QUESTION] * 10  # tokenizer merges: shorter prompts, a faster test
+    model = build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32, corpus=corpus)
+    drill = run_config(
+        model, tmp_path_factory.mktemp("drill"), warm_start_demonstrations=16, warm_start_epochs=30, warm_start_learning_rate=5e-3
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VisPlayQuestionerEnv, "oracle", lambda self: QUESTION)
+        patch.setattr(VisPlayReasonerEnv, "oracle", lambda self: f"<answer>{self.np_random.integers(1, 3)}</answer>")
+        return warm_start(drill)
+
+
+@pytest.fixture(scope="module")
+def two_iterations(drilled_model, tmp_path_factory):
+    # The drilled Questioner asks one question only: any diversity penalty would clip its rewards to 0.
+    config = run_config(drilled_model, tmp_path_factory.mktemp("visplay"), diversity_weight=0.0)
+    return config, train(config)
+
+
+def changed_tensors(before: Path, after: Path) -> int:
+    initial, trained = load_file(before / "model.safetensors"), load_file(after / "model.safetensors")
+    return sum(not torch.equal(initial[name], trained[name]) for name in initial)
+
+
+def unchanged_tensors(before: Path, after: Path, prefix: str = "") -> list[str]:
+    initial, trained = load_file(before / "model.safetensors"), load_file(after / "model.safetensors")
+    return [name for name in initial if name.startswith(prefix) and torch.equal(initial[name], trained[name])]
+
+
+def test_the_iterations_change_both_roles_weights(drilled_model, two_iterations):
+    _, result = two_iterations
+    for checkpoint in (result.questioner_checkpoint, result.checkpoint):
+        # Every projection of the text tower moves (the drilled Questioner's near-certain question gives the
+        # vision tower next to no gradient, so only the text tower is checked for both roles).
+        text_tower = unchanged_tensors(drilled_model, checkpoint, "language_model.model.layers.")
+        assert not [name for name in text_tower if name.endswith("proj.weight")]
+    assert changed_tensors(result.questioner_checkpoint, result.checkpoint) > 0  # two models, trained apart
+
+
+def test_every_iteration_logs_every_metric_with_a_value_in_its_range(two_iterations):
+    config, result = two_iterations
+    rows = read_metrics(config.output_dir)
+    assert rows == result.metrics
+    assert [row["step"] for row in rows] == [0, 1, 2]
+    first = rows[1]
+    missing = [name for name in VISPLAY_METRICS if first.get(name) is None]
+    assert not missing, f"iteration 1 lacks {missing}"
+    for row in rows[1:]:
+        assert set(VISPLAY_METRICS) <= set(row)
+        for name in ("valid_rate", "confidence", "kept_share", "pseudo_label_accuracy", "snapshot_accuracy"):
+            assert row[f"dataset/{name}"] is None or 0 <= row[f"dataset/{name}"] <= 1, name
+        assert 0 <= row["dataset/kept"] <= row["dataset/questions"] == config.dataset_images * config.questions_per_image
+        assert row["questioner/diversity"] <= 0 <= row["questioner/uncertainty"] <= 1
+    assert first["questioner/trained_sequences"] > 0 and first["reasoner/trained_sequences"] > 0
+    assert "eval/success_rate" in rows[0] and "eval/success_rate" in rows[-1]
+
+
+def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_iterations, tmp_path):
+    config, result = two_iterations
+    copy = tmp_path / "run"
+    shutil.copytree(config.output_dir, copy)
+    for role in ("questioner", "reasoner"):
+        shutil.rmtree(copy / role / "checkpoints" / "step_000002")  # forget iteration 2: the resumed run redoes it
+    resumed = train(dataclasses.replace(config, output_dir=str(copy), resume=True))
+    assert resumed.metrics[:2] == result.metrics[:2]  # kept as logged (timings too): iteration 1 was not run again
+    original, again = result.metrics[-1], resumed.metrics[-1]
+    for name, value in original.items():
+        if not name.startswith("time/"):
+            expected = None if value is None else pytest.approx(value, rel=1e-5, abs=1e-7)
+            assert again[name] == expected, name
+
+
+def test_resuming_refuses_roles_whose_checkpoints_are_at_different_iterations(two_iterations, tmp_path):
+    config, _ = two_iterations
+    copy = tmp_path / "run"
+    shutil.copytree(config.output_dir, copy)
+    shutil.rmtree(copy / "reasoner" / "checkpoints" / "step_000002")
+    with pytest.raises(RuntimeError, match="different iterations"):
+        train(dataclasses.replace(config, output_dir=str(copy), resume=True))
+
+
+def test_when_the_band_keeps_no_question_the_reasoner_is_not_trained(drilled_model, tmp_path):
+    config = run_config(drilled_model, tmp_path, iterations=1, confidence_band=(0.0, 0.0), eval_episodes=0)
+    result = train(config)
+    row = result.metrics[-1]
+    assert row["dataset/kept"] == 0 and row["dataset/valid_rate"] > 0
+    assert all(row[name] is None for name in VISPLAY_METRICS if name.startswith("reasoner/"))
+    assert changed_tensors(drilled_model, result.checkpoint) == 0
+    assert changed_tensors(drilled_model, result.questioner_checkpoint) > 0
+
+
+def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_model, tmp_path):
+    config = run_config(
+        drilled_model, tmp_path, iterations=1, shared_model=True, eval_episodes=0, warm_start_demonstrations=4, warm_start_epochs=1
+    )
+    result = train(config)
+    assert (tmp_path / "warm_start" / "model.safetensors").exists()
+    assert result.checkpoint == result.questioner_checkpoint == tmp_path / "shared" / "checkpoints" / "step_000001"
+    assert not (tmp_path / "questioner").exists() and not (tmp_path / "reasoner").exists()
+    assert [row["step"] for row in result.metrics] == [1]  # no evaluation rows when eval_episodes is 0
