@@ -4,9 +4,12 @@
 
     vista-agents train sft  --env VisualQA-v0 --model /tmp/tiny-vlm --num-demonstrations 2048
     vista-agents train grpo --env VisualQA-v0 --model runs/sft/checkpoints/step_000064 --config grpo.json
+    vista-agents train ppo  --env VistaRobotEE-v0 --env-kwargs '{"tasks": ["reach"], "obs_mode": "state"}'
+    vista-agents train visplay --model /tmp/tiny-vlm --iterations 4
     vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
 
-Every field of :class:`~agents.sft.SFTConfig` / :class:`~agents.grpo.GRPOConfig` is a flag (``learning_rate``
+Every field of the algorithm's config dataclass (:class:`~agents.sft.SFTConfig`, :class:`~agents.grpo.GRPOConfig`,
+:class:`~agents.ppo.PPOConfig`, :class:`~agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
 is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
 JSON or TOML file of field values; flags given on the command line override it.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import importlib
 import inspect
 import json
 import sys
@@ -112,23 +116,43 @@ def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
     if unknown:
         raise SystemExit(f"{arguments.config}: unknown config fields {sorted(unknown)}")
     values.update({name: value for name, value in vars(arguments).items() if name in names})
-    if isinstance(values.get("adam_betas"), list):
-        values["adam_betas"] = tuple(values["adam_betas"])
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():  # JSON and TOML have lists where the config has tuples
+        if isinstance(value, list) and typing.get_origin(hints[name]) is tuple:
+            values[name] = tuple(value)
     return cls(**values)
 
 
-def _train(arguments: argparse.Namespace) -> None:
-    from agents import grpo, sft
+# Each algorithm: the module with its ``train(config)``, its config class, and a one-line description.
+ALGORITHMS = {
+    "sft": ("agents.sft", "SFTConfig", "behaviour cloning on oracle demonstrations"),
+    "grpo": ("agents.grpo", "GRPOConfig", "group relative policy optimisation of a VLM"),
+    "ppo": ("agents.ppo", "PPOConfig", "PPO with an MLP/CNN actor-critic for Box and Dict observations"),
+    "visplay": ("agents.visplay_trainer", "VisPlayConfig", "VisPlay self-play: Questioner and Reasoner trained in turn"),
+}
 
-    if arguments.algorithm == "sft":
-        config = config_from_args(sft.SFTConfig, arguments)
-        result = sft.train(config)
-    else:
-        config = config_from_args(grpo.GRPOConfig, arguments)
-        result = grpo.train(config)
+
+def _algorithm(name: str) -> tuple[types.ModuleType, type]:
+    module_name, config_name, _ = ALGORITHMS[name]
+    module = importlib.import_module(module_name)
+    return module, getattr(module, config_name)
+
+
+def _train(arguments: argparse.Namespace) -> None:
+    import torch.distributed as dist
+
+    module, config_cls = _algorithm(arguments.algorithm)
+    config = config_from_args(config_cls, arguments)
+    result = module.train(config)
+    if dist.is_available() and dist.is_initialized():  # one process of a multi-GPU run: rank 0 reports
+        reports = dist.get_rank() == 0
+        dist.destroy_process_group()
+        if not reports:
+            return
     final = next((row for row in reversed(result.metrics) if "eval/success_rate" in row), None)
     if final is not None:
-        print(f"eval success rate after {final['step']} steps: {final['eval/success_rate']:.3f}")
+        step = final.get("step", final.get("global_step"))
+        print(f"eval success rate after {step} steps: {final['eval/success_rate']:.3f}")
     print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}; final checkpoint: {result.checkpoint}")
 
 
@@ -150,14 +174,11 @@ def _eval(arguments: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from agents.grpo import GRPOConfig
-    from agents.sft import SFTConfig
-
-    parser = argparse.ArgumentParser(prog="vista-agents", description="Train and evaluate VLM policies on vista-envs.")
+    parser = argparse.ArgumentParser(prog="vista-agents", description="Train and evaluate policies on vista-envs.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a policy").add_subparsers(dest="algorithm", required=True)
-    for name, cls, description in (("sft", SFTConfig, "behaviour cloning on oracle demonstrations"), ("grpo", GRPOConfig, "group relative policy optimisation")):
-        add_config_arguments(train.add_parser(name, help=description, description=description), cls)
+    for name, (_, _, description) in ALGORITHMS.items():
+        add_config_arguments(train.add_parser(name, help=description, description=description), _algorithm(name)[1])
     evaluate = commands.add_parser("eval", help="success rate of a model on an env's held-out split")
     evaluate.add_argument("--env", dest="env_id", required=True, help="the Gymnasium env id")
     evaluate.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON", help="keyword arguments of gym.make")

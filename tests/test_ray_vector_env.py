@@ -407,3 +407,13 @@ def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
     finally:
         envs.close()
     assert not isinstance(make_envs(RunConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)
+
+
+def test_ppo_with_a_ray_address_steps_its_envs_on_ray_actors():
+    from agents.ppo import PPOConfig, make_envs
+
+    envs = make_envs(PPOConfig(env_id="CartPole-v1", ray_address="local"), num_envs=2)
+    try:
+        assert isinstance(envs, RayVectorEnv) and envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    finally:
+        envs.close()

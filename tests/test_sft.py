@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import gymnasium as gym
@@ -10,7 +11,7 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.cli import build_parser, config_from_args, field_docs, main
+from agents.cli import ALGORITHMS, build_parser, config_from_args, field_docs, main
 from agents.grpo import GRPOConfig
 from agents.policies import HFPolicy
 from agents.run_log import read_metrics
@@ -86,13 +87,21 @@ def test_sft_checkpoint_loads_back_as_an_ordinary_model(sft_run):
 # -- command line ------------------------------------------------------------------------------------
 
 
-def test_every_config_field_has_a_documented_flag():
-    for algorithm, cls in (("sft", SFTConfig), ("grpo", GRPOConfig)):
-        docs = field_docs(cls)
-        help_text = build_parser()._subparsers._group_actions[0].choices["train"]._subparsers._group_actions[0].choices[algorithm].format_help()  # noqa: SLF001
-        for name in cls.__dataclass_fields__:
-            assert docs.get(name), f"{cls.__name__}.{name} has no docstring"
-            assert "--" + name.replace("_", "-") in help_text
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_every_config_field_has_a_documented_flag(algorithm):
+    cls = getattr(importlib.import_module(ALGORITHMS[algorithm][0]), ALGORITHMS[algorithm][1])
+    docs = field_docs(cls)
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"]._subparsers._group_actions[0].choices[algorithm].format_help()  # noqa: SLF001
+    for name in cls.__dataclass_fields__:
+        assert docs.get(name), f"{cls.__name__}.{name} has no docstring"
+        assert "--" + name.replace("_", "-") in help_text
+
+
+def test_config_file_lists_become_the_tuples_the_config_declares(tmp_path):
+    config_file = tmp_path / "grpo.toml"
+    config_file.write_text("adam_betas = [0.8, 0.9]\n")
+    config = config_from_args(GRPOConfig, build_parser().parse_args(["train", "grpo", "--config", str(config_file)]))
+    assert config.adam_betas == (0.8, 0.9)
 
 
 def test_flags_override_the_config_file_which_overrides_the_defaults(tmp_path):
