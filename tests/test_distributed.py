@@ -238,6 +238,7 @@ else:
     result = sft.train(sft.SFTConfig(**settings))
 with open(record / f"rank{rank}.json", "w") as handle:
     json.dump({"collected": collected, "writes": writes, "metrics": result.metrics, "checkpoint": str(result.checkpoint)}, handle)
+torch.distributed.destroy_process_group()  # as vista-agents does: gloo's threads must not outlive the interpreter
 '''
 
 

@@ -409,9 +409,10 @@ def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
     assert not isinstance(make_envs(RunConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)
 
 
-def test_ppo_with_a_ray_address_steps_its_envs_on_ray_actors():
+def test_ppo_with_a_ray_address_steps_its_envs_on_ray_actors(monkeypatch):
     from agents.ppo import PPOConfig, make_envs
 
+    monkeypatch.setitem(RESOURCE_HINTS, "CartPole-v1", {"num_cpus": 0.1})  # the other tests' actors may hold the CPUs
     envs = make_envs(PPOConfig(env_id="CartPole-v1", ray_address="local"), num_envs=2)
     try:
         assert isinstance(envs, RayVectorEnv) and envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
