@@ -234,6 +234,14 @@ def test_reset_options_select_family_difficulty_and_task():
     assert (info["family"], info["difficulty"], info["task_seed"]) == (family, 4, 77)
 
 
+def test_a_numpy_int_difficulty_is_taken_as_an_int_and_a_fractional_one_refused():
+    env = make().unwrapped
+    _, info = env.reset(seed=1, options={"difficulty": np.int64(2)})  # as vector envs' infos give it back
+    assert info["difficulty"] == 2 and type(info["difficulty"]) is int
+    with pytest.raises(ValueError, match="difficulty must be an int"):
+        env.reset(seed=1, options={"difficulty": 2.5})
+
+
 def test_image_size_sets_the_observation_shape():
     env = make(image_size=(96, 128)).unwrapped
     assert env.observation_space["image"].shape == (96, 128, 3)

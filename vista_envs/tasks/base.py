@@ -23,6 +23,7 @@ import abc
 import dataclasses
 import hashlib
 import marshal
+import numbers
 import random
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
@@ -231,9 +232,10 @@ def split_of(family: str, spec: TaskSpec) -> str:
 
 
 def check_difficulty(difficulty: int) -> int:
-    if isinstance(difficulty, bool) or not isinstance(difficulty, int) or not MIN_DIFFICULTY <= difficulty <= MAX_DIFFICULTY:
+    """``difficulty`` as an int, if it is a whole number in range (NumPy ints too: vector envs' infos hold them)."""
+    if isinstance(difficulty, bool) or not isinstance(difficulty, numbers.Integral) or not MIN_DIFFICULTY <= difficulty <= MAX_DIFFICULTY:
         raise ValueError(f"difficulty must be an int in [{MIN_DIFFICULTY}, {MAX_DIFFICULTY}], got {difficulty!r}")
-    return difficulty
+    return int(difficulty)
 
 
 def generate_task(
