@@ -168,6 +168,8 @@ class ActorCritic(nn.Module):
             outputs = action_space.shape[0]
             self.log_std: nn.Parameter | None = nn.Parameter(torch.full((outputs,), float(init_log_std)))
         elif isinstance(action_space, spaces.Discrete):
+            if int(action_space.start) != 0:  # the categorical samples 0..n-1, which such an env would misread
+                raise TypeError(f"ActorCritic supports Discrete actions that start at 0, got start={action_space.start}")
             outputs = int(action_space.n)
             self.log_std = None
         else:

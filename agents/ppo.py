@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from agents.checkpoint import TRAINER_STATE, capture_rng, latest_checkpoint, load_trainer_state, restore_rng
+from agents.distributed import launched_processes
 from agents.losses import clipped_surrogate
 from agents.networks import ActorCritic, RunningMeanStd
 from agents.run_log import RunLogger
@@ -167,7 +168,7 @@ class PPOConfig:
     eval_split: str = "eval"
     """the split evaluation episodes draw from (reset option 'split'); '' for envs without splits"""
     checkpoint_every: int = 0
-    """write a checkpoint every this many iterations (and after the last); 0: only after the last"""
+    """write a checkpoint every this many iterations (and after the last); 0: only after the last. Each checkpoint resets every env (so that a resumed run replays exactly): keep checkpoint_every x num_steps well above the episode length, or no episode ever ends"""
     resume: bool = False
     """continue from the latest checkpoint in output_dir"""
     cpu_time_limit_s: float = 0.0
@@ -420,6 +421,8 @@ def load_agent(checkpoint: str | Path, device: str = "cpu") -> ActorCritic:
 def train(config: PPOConfig) -> TrainResult:
     """Run PPO as configured; returns the logged metric rows and the final checkpoint."""
     # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
+    if launched_processes() > 1:  # every rank would run the same PPO and write over the others' files
+        raise RuntimeError("PPO runs in one process: start it without accelerate launch / torchrun")
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)

@@ -402,3 +402,18 @@ def test_gymnasium_vector_envs_reset_on_the_step_after_an_episode_ends():
     assert abs(observations[0, 2]) > 0.2  # the pole has fallen: the final observation
     observations, reward, terminated, truncated, _ = envs.step(np.array([0]))
     assert reward[0] == 0 and not terminated[0] and not truncated[0] and abs(observations[0, 2]) < 0.05
+
+
+def test_a_discrete_space_not_starting_at_0_is_refused():
+    from gymnasium import spaces
+
+    from agents.networks import ActorCritic
+
+    with pytest.raises(TypeError, match="start at 0"):
+        ActorCritic(spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(3, start=-1))
+
+
+def test_a_launched_multi_process_run_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as accelerate launch and torchrun set it
+    with pytest.raises(RuntimeError, match="one process"):
+        train(PPOConfig(env_id="CartPole-v1", output_dir=str(tmp_path)))
