@@ -36,7 +36,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty
 from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, SHAPES, Box, blank, draw_shape, font, jitter_color
-from vista_envs.tasks.fast_random import below
+from vista_envs.tasks.fast_random import below, choice
 
 __all__ = [
     "ANSWER_ALIASES",
@@ -73,6 +73,7 @@ RGB = tuple[int, int, int]
 Query = Mapping[str, str]
 
 SIZES: tuple[str, ...] = ("small", "large")
+_SHAPE_COUNT, _COLOR_COUNT, _SIZE_COUNT = len(SHAPES), len(COLOR_NAMES), len(SIZES)
 # The values a query can name, per attribute.
 ATTRIBUTES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "size": SIZES}
 # (attribute, value) -> the attribute's other values, in order: what a near miss may change to.
@@ -198,17 +199,21 @@ class SceneObject(NamedTuple):
         return math.floor(x0), math.floor(y0), math.floor(x1) + 1, math.floor(y1) + 1
 
     def to_dict(self, index: int) -> dict[str, Any]:
+        # Every object of every scene passes here, so the box is computed inline (as ``bbox`` computes it).
+        shape, color, size, x, y, radius, rotation, rgb = self
+        left, top, right, bottom = _unit_extent(shape, rotation)
+        floor = math.floor
         return {
             "id": index,
-            "shape": self.shape,
-            "color": self.color,
-            "size": self.size,
-            "x": self.x,
-            "y": self.y,
-            "bbox": list(self.bbox),
-            "radius": self.radius,
-            "rotation": self.rotation,
-            "rgb": list(self.rgb),
+            "shape": shape,
+            "color": color,
+            "size": size,
+            "x": x,
+            "y": y,
+            "bbox": [floor(x + radius * left), floor(y + radius * top), floor(x + radius * right) + 1, floor(y + radius * bottom) + 1],
+            "radius": radius,
+            "rotation": rotation,
+            "rgb": list(rgb),
         }
 
 
@@ -257,9 +262,12 @@ def fits(item: Traits | SceneObject, query: Query) -> bool:
 
 
 def _fits_any(item: Traits, queries: Sequence[Query]) -> bool:
-    """True when ``item`` fits one of ``queries`` (a loop, for the same reason as :func:`fits`)."""
+    """True when ``item`` fits one of ``queries`` (:func:`fits` inlined: every sampled object is checked here)."""
     for query in queries:
-        if fits(item, query):
+        for key, value in query.items():
+            if getattr(item, key) != value:
+                break
+        else:
             return True
     return False
 
@@ -272,6 +280,14 @@ def _narrows(query: Query, other: Query) -> bool:
     return True
 
 
+def _narrows_any(query: Query, others: Sequence[Query]) -> bool:
+    """True when ``query`` narrows one of ``others`` (a loop, for the same reason as :func:`fits`)."""
+    for other in others:
+        if _narrows(query, other):
+            return True
+    return False
+
+
 def matching(objects: Iterable[SceneObject], query: Query) -> list[SceneObject]:
     """The objects that have every attribute value ``query`` names."""
     return [obj for obj in objects if fits(obj, query)]
@@ -282,7 +298,12 @@ def random_traits(rng: random.Random, fixed: Query | None = None, avoid: Sequenc
     fixed = fixed or {}
     shape, color, size = fixed.get("shape"), fixed.get("color"), fixed.get("size")
     for _ in range(1000):
-        traits = Traits(shape or rng.choice(SHAPES), color or rng.choice(COLOR_NAMES), size or rng.choice(SIZES))
+        # below() draws what rng.choice would (every object of every scene passes here).
+        traits = Traits(
+            shape or SHAPES[below(rng, _SHAPE_COUNT)],
+            color or COLOR_NAMES[below(rng, _COLOR_COUNT)],
+            size or SIZES[below(rng, _SIZE_COUNT)],
+        )
         if not _fits_any(traits, avoid):
             return traits
     raise ValueError(f"no traits with {dict(fixed)} avoid all of {list(avoid)}")
@@ -292,9 +313,9 @@ def near_miss(rng: random.Random, query: Query, avoid: Sequence[Query] = (), cha
     """Traits that share all but one of ``query``'s attribute values (``change``, or a random one) and match nothing in ``avoid``."""
     keys = sorted(query)
     for _ in range(100):
-        key = change or rng.choice(keys)
-        fixed = {**query, key: rng.choice(_OTHER_VALUES[key, query[key]])}
-        if not any(_narrows(fixed, other) for other in avoid):
+        key = change or choice(rng, keys)
+        fixed = {**query, key: choice(rng, _OTHER_VALUES[key, query[key]])}
+        if not _narrows_any(fixed, avoid):
             return random_traits(rng, fixed, avoid)
     raise ValueError(f"no near miss of {dict(query)} avoids all of {list(avoid)}")
 
