@@ -6,6 +6,7 @@ leftmost circle?").
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ GROUP_FORMS: tuple[tuple[tuple[tuple[str, ...], str], ...], ...] = (
 )
 NEAR_MISS_SHARE: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
 _PLACEMENTS = 8
+_X, _Y = operator.attrgetter("x"), operator.attrgetter("y")
 VerdictT = TypeVar("VerdictT")
 
 
@@ -119,9 +121,13 @@ def _clear_extremes(group: list[SceneObject], margin: float) -> list[tuple[str, 
     """The (extreme, object) pairs where one object of ``group`` is clearly ahead of all the others; None if there are none."""
     options = []
     for extreme, (axis, first) in EXTREMES.items():
-        ordered = sorted(group, key=lambda obj: obj.x if axis == "x" else obj.y, reverse=not first)
-        winner, rest = ordered[0], ordered[1:]
-        if all(clearly_before(winner, other, axis, margin) if first else clearly_before(other, winner, axis, margin) for other in rest):
+        position = _X if axis == "x" else _Y
+        # min/max keep the first of equals, as a stable sort would put it first.
+        winner = min(group, key=position) if first else max(group, key=position)
+        for other in group:
+            if other is not winner and not (clearly_before(winner, other, axis, margin) if first else clearly_before(other, winner, axis, margin)):
+                break
+        else:
             options.append((extreme, winner))
     return options or None
 
