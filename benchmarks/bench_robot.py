@@ -276,7 +276,7 @@ def vector_scaling(env_id: str, size: int, n_steps: int, rounds: int) -> dict[st
         "speedup": min(single) / min(vector),
         "barrier_bound": float((times[0].sum() + times[1].sum()) / np.maximum(times[0], times[1]).sum()),
         # The same steps inside the workers, and what each vector step costs on top of its slower worker's step
-        # (pipes, waking the processes, the parent's work, autoresets).
+        # (pipes, waking the processes, the parent's work).
         "worker_slowdown": float((worker_times[0].sum() + worker_times[1].sum()) / (times[0].sum() + times[1].sum())),
         "vector_overhead_ms": float((vector[0] - np.maximum(*worker_times).sum()) / n_steps * 1000),
         "step_cv": float(np.concatenate(times).std() / np.concatenate(times).mean()),

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-
 __all__ = [
     "COLORS",
     "COLOR_NAMES",
