@@ -30,6 +30,7 @@ import numpy as np
 import pybullet as p
 
 import vista_envs  # noqa: F401  (registers the ids)
+from vista_envs.robot.sim import tiny_renderer_image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results_file import update_section  # noqa: E402
@@ -80,20 +81,7 @@ def replay(env: Any, steps: list[list[tuple]]) -> float:
             else:
                 _, body, joints, positions, forces = event
                 client.setJointMotorControlArray(body, joints, p.POSITION_CONTROL, targetPositions=positions, forces=forces)
-        client.getCameraImage(
-            width,
-            height,
-            view,
-            projection,
-            shadow=0,
-            lightDirection=light.direction,
-            lightColor=light.color,
-            lightAmbientCoeff=light.ambient,
-            lightDiffuseCoeff=light.diffuse,
-            lightSpecularCoeff=light.specular,
-            renderer=p.ER_TINY_RENDERER,
-            flags=p.ER_NO_SEGMENTATION_MASK,
-        )
+        tiny_renderer_image(client, width, height, view, projection, light)
     return time.process_time() - start
 
 

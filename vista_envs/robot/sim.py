@@ -27,7 +27,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the robot envs need PyBullet: pip install 'vista-envs[robot]'") from error
 
-__all__ = ["Camera", "Contact", "Lighting", "PyBullet", "Shape", "generated_file"]
+__all__ = ["Camera", "Contact", "Lighting", "PyBullet", "Shape", "generated_file", "tiny_renderer_image"]
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -171,6 +171,25 @@ class _BoundClient:
         if callable(value):
             self.__dict__[name] = value
         return value
+
+
+def tiny_renderer_image(client: Any, width: int, height: int, view: Any, projection: Any, lighting: Lighting) -> tuple:
+    """``getCameraImage`` through TinyRenderer under ``lighting``, without shadows or a segmentation mask: the raw
+    result (width, height, rgba, depth, mask). The envs' frames and the robot benchmark's raw baseline both draw here."""
+    return client.getCameraImage(
+        width,
+        height,
+        view,
+        projection,
+        shadow=0,
+        lightDirection=lighting.direction,
+        lightColor=lighting.color,
+        lightAmbientCoeff=lighting.ambient,
+        lightDiffuseCoeff=lighting.diffuse,
+        lightSpecularCoeff=lighting.specular,
+        renderer=p.ER_TINY_RENDERER,
+        flags=p.ER_NO_SEGMENTATION_MASK,
+    )
 
 
 class PyBullet:
@@ -393,20 +412,7 @@ class PyBullet:
                 width, height, view, projection, renderer=p.ER_BULLET_HARDWARE_OPENGL, flags=p.ER_NO_SEGMENTATION_MASK
             )
         else:
-            result = client.getCameraImage(
-                width,
-                height,
-                view,
-                projection,
-                shadow=0,
-                lightDirection=lighting.direction,
-                lightColor=lighting.color,
-                lightAmbientCoeff=lighting.ambient,
-                lightDiffuseCoeff=lighting.diffuse,
-                lightSpecularCoeff=lighting.specular,
-                renderer=p.ER_TINY_RENDERER,
-                flags=p.ER_NO_SEGMENTATION_MASK,
-            )
+            result = tiny_renderer_image(client, width, height, view, projection, lighting)
         rgba = np.asarray(result[2], dtype=np.uint8).reshape(height, width, 4)
         if background is not None:
             if not (rgba.flags.writeable and rgba.flags.c_contiguous):
