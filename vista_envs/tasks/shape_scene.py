@@ -36,7 +36,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, check_difficulty
 from vista_envs.tasks.drawing import COLOR_NAMES, COLORS, SHAPES, Box, blank, draw_shape, font, jitter_color
-from vista_envs.tasks.fast_random import below, choice
+from vista_envs.tasks.fast_random import below, choice, randint
 
 __all__ = [
     "ANSWER_ALIASES",
@@ -400,7 +400,7 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
             else:
                 break
             limit = min(level.max_rotation, ROTATION_LIMITS.get(item.shape, level.max_rotation))
-            rotation = below(rng, 2 * limit + 1) - limit if limit else 0
+            rotation = randint(rng, -limit, limit) if limit else 0
             rgb = jitter_color(rng, COLORS[item.color], level.color_jitter) if level.color_jitter else COLORS[item.color]
             placed.append(SceneObject(item.shape, item.color, item.size, x, y, r, rotation, rgb))
             discs.append((x, y, r))
