@@ -365,7 +365,7 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
     not fit, the radii shrink by 5% and placement starts again.
     """
     # The innermost loop of every shape scene, written for speed: rng.uniform(a, b) is spelled out as
-    # a + (b - a) * rng.random() and rng.randint/choice as fast_random.below(), which draw the same numbers,
+    # a + (b - a) * rng.random(), and rng.randint/choice go through fast_random (the same numbers, fewer calls);
     # and each placed disc keeps its squared distance limit to a small and to a large newcomer.
     width, height = size
     small, large = object_radii(size, level)
