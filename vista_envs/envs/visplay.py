@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.spaces import UnicodeText
 from vista_envs.tasks import SPLITS, Task, family_names, generate_task, get_family
@@ -101,7 +102,7 @@ class _SceneEnv(gym.Env[dict[str, Any], str]):
 
     def _use_task(self, task: Task) -> None:
         self.task = task
-        self._image = np.asarray(task.image)
+        self._image = image_array(task.image)
         self._done = False
 
     def _task_info(self) -> dict[str, Any]:

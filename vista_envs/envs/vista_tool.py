@@ -13,6 +13,7 @@ from gymnasium import spaces
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.task_env import TaskEnv
+from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.spaces import UnicodeText
@@ -186,7 +187,7 @@ class VistaToolEnv(TaskEnv):
         self._done = False
         self._oracle_steps = self.sampler.families[self.task.family].tool_plan(self.task.spec)
         question = f"{self.task.question}\n{self.scorer.format.describe()}"
-        view = np.asarray(self.tools.view.image)
+        view = image_array(self.tools.view.image)
         self.images = [view]
         self.messages = [
             {"role": "system", "content": self._system_prompt()},
@@ -228,7 +229,7 @@ class VistaToolEnv(TaskEnv):
             self._end(info, answer=None, success=False)
         reward = self._weigh(terms)
         info["reward_terms"] = terms
-        view = np.asarray(self.tools.view.image)
+        view = image_array(self.tools.view.image)
         return {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)}, reward, False, truncated, self._with_conversation(info)
 
     def _run_calls(self, calls: list[ToolCall], n_calls: int, terms: dict[str, float], info: dict[str, Any]) -> str:
@@ -249,7 +250,7 @@ class VistaToolEnv(TaskEnv):
         if new_views:
             # One user message after the turn's tool messages, so chat templates that group
             # consecutive tool responses still do; only the latest view is shown.
-            self.images.append(np.asarray(self.tools.view.image))
+            self.images.append(image_array(self.tools.view.image))
             caption = f"The current view after {', '.join(new_views)}."
             self.messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": caption}]})
         if n_calls > len(calls):
@@ -274,7 +275,7 @@ class VistaToolEnv(TaskEnv):
         info["extracted_answer"] = scored.answer
         self._end(info, answer=format_answer(self.task.spec), success=scored.is_success)
         info["reward_terms"] = terms
-        view = np.asarray(self.tools.view.image)
+        view = image_array(self.tools.view.image)
         text = "The episode is over." if not errors else "The episode is over. " + info["error"]
         return {"image": view.copy(), "text": _truncate(text, self.max_text_chars)}, self._weigh(terms), True, False, self._with_conversation(info)
 

@@ -12,6 +12,7 @@ from gymnasium import spaces
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.task_env import TaskEnv
+from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.spaces import UnicodeText
@@ -140,7 +141,7 @@ class VisualQAEnv(TaskEnv):
         self._last_response = None
         if len(self.task.question) > MAX_QUESTION_CHARS:
             raise RuntimeError(f"family {self.task.family!r} produced a question longer than {MAX_QUESTION_CHARS} characters")
-        self._image = np.asarray(self.sampler.observed_image(self.task))
+        self._image = image_array(self.sampler.observed_image(self.task))
         return {"image": self._image, "question": self.task.question}, self._task_info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:

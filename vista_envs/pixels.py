@@ -1,0 +1,30 @@
+"""Pillow image -> NumPy observation, on the hot path of every episode."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["image_array"]
+
+
+def image_array(image: Image.Image) -> np.ndarray:
+    """The pixels of ``image`` as a read-only ``(height, width, channels)`` uint8 array (what ``np.asarray`` gives).
+
+    For RGB images the raw encoder packs the whole image into one buffer in one call. ``np.asarray`` goes
+    through ``Image.tobytes``, which encodes 64 KiB chunks and then joins them: one more copy of the
+    image (a 224x224 image converts in ~16 us instead of ~20 us). Other modes take ``np.asarray``.
+    """
+    if image.mode != "RGB":
+        return np.asarray(image)
+    width, height = image.size
+    image.load()
+    encoder = Image._getencoder("RGB", "raw", "RGB")
+    try:
+        encoder.setimage(image.im, (0, 0, width, height))
+        _, status, data = encoder.encode(width * height * 3)  # status 1: done
+    finally:
+        encoder.cleanup()
+    if status != 1 or len(data) != width * height * 3:
+        raise RuntimeError(f"raw RGB encoding returned status {status} and {len(data)} bytes for a {width}x{height} image")
+    return np.frombuffer(data, np.uint8).reshape(height, width, 3)
