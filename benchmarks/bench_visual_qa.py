@@ -2,7 +2,7 @@
 
 For each family, in the same run:
 - *bare*: ``family.render(spec)`` (at the family's ``detail_scale``, reduced to the image size) +
-  ``np.asarray(image)`` on specs sampled beforehand: the Pillow drawing and array conversion an env
+  ``image_array(image)`` (the fastest conversion to an array we know) on specs sampled beforehand: the Pillow drawing and array conversion an env
   cannot avoid;
 - *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
   (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 
 import gymnasium as gym
-import numpy as np
 
 import vista_envs  # noqa: F401
+from vista_envs.pixels import image_array
 from vista_envs.tasks import family_names, generate_task, get_family
 
 # Unmeasured warm-up episodes, as a share of the measured ones: a training run is in the steady state.
@@ -51,7 +51,7 @@ def bare_drawer(family_name: str, episodes: int, size: tuple[int, int]) -> Calla
             spec = specs[position % len(specs)]
             position += 1
             image = family.render(spec, drawn_size, rng)
-            np.asarray(image.reduce(scale) if scale > 1 else image)
+            image_array(image.reduce(scale) if scale > 1 else image)
 
     draw(episodes // WARMUP_SHARE)
     return draw
