@@ -2,8 +2,8 @@
 
 For each family, in the same run:
 - *bare*: ``family.render(spec)`` (at the family's ``detail_scale``, reduced to the image size) +
-  ``image_array(image)`` (the fastest conversion to an array we know) on specs sampled beforehand: the Pillow drawing and array conversion an env
-  cannot avoid;
+  ``image_array(image)`` (the env's own conversion, the fastest we know) on specs sampled beforehand: the
+  Pillow drawing and array conversion an env cannot avoid;
 - *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
   (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
 Then the default family mix (every family that needs no tools), and SyncVectorEnv / AsyncVectorEnv with 2 envs. Single-env figures are pinned to one core.
