@@ -9,7 +9,7 @@ from PIL import Image
 from vista_envs.pixels import image_array
 
 
-@pytest.mark.parametrize("size", [(224, 224), (65, 97), (1, 1), (3, 1000), (1000, 3)])
+@pytest.mark.parametrize("size", [(224, 224), (65, 97), (1, 1), (3, 1000), (1000, 3), (0, 5), (5, 0)])
 def test_rgb_pixels_equal_numpy_conversion(size):
     width, height = size
     pixels = np.random.default_rng(width * height).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -17,7 +17,8 @@ def test_rgb_pixels_equal_numpy_conversion(size):
     converted = image_array(image)
     assert converted.shape == (height, width, 3) and converted.dtype == np.uint8
     np.testing.assert_array_equal(converted, np.asarray(image))
-    assert not converted.flags.writeable  # as np.asarray's: an observation cannot be written through
+    if width * height:
+        assert not converted.flags.writeable  # as np.asarray's: an observation cannot be written through
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
@@ -34,3 +35,11 @@ def test_lazily_loaded_image_is_decoded_first():
     drawn.save(stream, format="PNG")
     opened = Image.open(io.BytesIO(stream.getvalue()))
     assert tuple(image_array(opened)[2, 3]) == (10, 20, 30)
+
+
+def test_falls_back_to_numpy_without_the_private_encoder_lookup(monkeypatch):
+    import vista_envs.pixels as pixels
+
+    monkeypatch.setattr(pixels, "_get_encoder", None)
+    image = Image.new("RGB", (6, 4), (1, 2, 3))
+    np.testing.assert_array_equal(pixels.image_array(image), np.asarray(image))

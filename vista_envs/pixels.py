@@ -7,6 +7,9 @@ from PIL import Image
 
 __all__ = ["image_array"]
 
+# Pillow's encoder lookup is private (it has been there since PIL); should a release drop it, np.asarray takes over.
+_get_encoder = getattr(Image, "_getencoder", None)
+
 
 def image_array(image: Image.Image) -> np.ndarray:
     """The pixels of ``image`` as a read-only ``(height, width, channels)`` uint8 array (what ``np.asarray`` gives).
@@ -15,11 +18,11 @@ def image_array(image: Image.Image) -> np.ndarray:
     through ``Image.tobytes``, which encodes 64 KiB chunks and then joins them: one more copy of the
     image (a 224x224 image converts in ~16 us instead of ~20 us). Other modes take ``np.asarray``.
     """
-    if image.mode != "RGB":
-        return np.asarray(image)
     width, height = image.size
+    if image.mode != "RGB" or _get_encoder is None or not width * height:  # the encoder refuses empty images
+        return np.asarray(image)
     image.load()
-    encoder = Image._getencoder("RGB", "raw", "RGB")
+    encoder = _get_encoder("RGB", "raw", "RGB")
     try:
         encoder.setimage(image.im, (0, 0, width, height))
         _, status, data = encoder.encode(width * height * 3)  # status 1: done
