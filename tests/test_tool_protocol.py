@@ -34,7 +34,10 @@ class TestParseToolCalls:
             ('{"name": "x", "arguments": [1]}', "must be a JSON object"),
             ('{"name": "x", "arguments": "{bad"}', "not valid JSON"),
             ("[" * 100_000, "not valid JSON"),
+            ('{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}', "not valid JSON"),
+            ('{"name": "zoom", "arguments": "{\\"x\\": 1' + "0" * 5000 + '}"}', "not valid JSON"),
         ],
+        ids=["not-json", "not-object", "no-name", "list-arguments", "bad-string-arguments", "too-deep", "int-past-digit-limit", "string-arguments-int-past-digit-limit"],
     )
     def test_malformed_calls_carry_a_reason(self, payload, reason):
         calls, _ = parse_tool_calls(f"<tool_call>{payload}</tool_call>", 4)
@@ -62,6 +65,12 @@ class TestCalculator:
         with pytest.raises(CalculatorError):
             evaluate(expression)
 
+    def test_round_to_absurd_digits_is_refused_at_once(self):
+        # CPython rounds an int to -n digits by computing 10**n: this would run for hours.
+        with pytest.raises(CalculatorError, match="at most 400 digits"):
+            evaluate("round(1, -10**9)")
+        assert evaluate("round(1234, -2)") == 1200 and evaluate("round(2.567, 2)") == pytest.approx(2.57)
+
 
 class TestValidation:
     schema = next(t for t in DEFAULT_TOOLS if t.name == "crop").parameters
@@ -72,7 +81,8 @@ class TestValidation:
     @pytest.mark.parametrize(
         "arguments, reason",
         [({}, "missing"), ({"box": [1, 2, 3]}, "4 items"), ({"box": "0,0,1,1"}, "type array"), ({"box": [0, 0, 1, "x"]}, "finite numbers"),
-         ({"box": [0, 0, 1, float("nan")]}, "finite numbers"), ({"box": [0, 0, 1, 1], "zoom": 2}, "unknown argument")],
+         ({"box": [0, 0, 1, float("nan")]}, "finite numbers"), ({"box": [0, 0, 1, 10**400]}, "finite numbers"),
+         ({"box": [0, 0, 1, 1], "zoom": 2}, "unknown argument")],
     )  # fmt: skip
     def test_invalid_arguments_are_explained(self, arguments, reason):
         assert reason in validate_arguments(self.schema, arguments)

@@ -129,6 +129,9 @@ class TestBadInput:
             (call("search", query="x", k=99), "between 1 and 10"),
             ("I am not sure what to do.", "neither a tool call nor an answer"),
             ('<tool_call>{"name": "zoom"', "never closed"),
+            (call("zoom", x=10**400, y=3), "type number"),  # an int no float can hold
+            ('<tool_call>{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}</tool_call>', "not valid JSON"),
+            (call("calculator", expression="round(1, -10**9)"), "at most 400 digits"),
         ],
     )
     def test_bad_calls(self, env, action, message):

@@ -16,6 +16,20 @@ __all__ = ["CalculatorError", "evaluate"]
 MAX_EXPRESSION_CHARS = 1000
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 1e300
+# round(x, n) to more digits than a bounded value has changes nothing; CPython computes 10**-n to round an
+# int to n < 0 digits, so round(1, -10**9) would run for hours.
+MAX_ROUND_DIGITS = 400
+
+
+class CalculatorError(ValueError):
+    """The expression is not plain arithmetic, or its value cannot be computed."""
+
+
+def _round(value: float, ndigits: int | None = None) -> float:
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise CalculatorError(f"round() takes at most {MAX_ROUND_DIGITS} digits either side of the point")
+    return round(value, ndigits)
+
 
 _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
@@ -28,15 +42,11 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
 }
 _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCTIONS: dict[str, Callable[..., float]] = {
-    "abs": abs, "round": round, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log,
+    "abs": abs, "round": _round, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log,
     "log10": math.log10, "exp": math.exp, "sin": math.sin, "cos": math.cos, "tan": math.tan,
     "atan2": math.atan2, "degrees": math.degrees, "radians": math.radians, "floor": math.floor, "ceil": math.ceil,
 }  # fmt: skip
 _CONSTANTS = {"pi": math.pi, "e": math.e}
-
-
-class CalculatorError(ValueError):
-    """The expression is not plain arithmetic, or its value cannot be computed."""
 
 
 def _check(value: float) -> float:

@@ -34,10 +34,15 @@ class ToolCall:
         return {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
+# What json.loads raises on a model's text: JSONDecodeError (a ValueError), a ValueError for an int past
+# Python's 4300-digit limit, and RecursionError for nesting deeper than the parser goes.
+_JSON_ERRORS = (ValueError, RecursionError)
+
+
 def _decode_call(payload: str) -> ToolCall:
     try:
         data = json.loads(payload)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except _JSON_ERRORS as error:
         return ToolCall("", error=f"the tool call is not valid JSON ({error})")
     if not isinstance(data, dict):
         return ToolCall("", error=f"the tool call must be a JSON object, got {type(data).__name__}")
@@ -48,7 +53,7 @@ def _decode_call(payload: str) -> ToolCall:
     if isinstance(arguments, str):  # OpenAI-style: arguments as a JSON-encoded string
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except (json.JSONDecodeError, RecursionError) as error:
+        except _JSON_ERRORS as error:
             return ToolCall(name, error=f'"arguments" is a string but not valid JSON ({error})')
     if not isinstance(arguments, dict):
         return ToolCall(name, error=f'"arguments" (or "parameters") must be a JSON object, got {type(arguments).__name__}')
