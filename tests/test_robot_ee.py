@@ -95,8 +95,10 @@ def test_actions_move_the_grasp_point_in_their_direction_by_at_most_five_centime
         (np.zeros(3), "must have shape (4,)"),
         ("up please", "must be 4 numbers"),
         (None, "must have shape (4,)"),
+        ([10**400, 0, 0, 0], "too large for a float"),
+        (np.array([0.5j, 0.0, 0.0, 1.0]), "got complex numbers"),
     ],
-    ids=["nan", "inf", "out-of-range", "wrong-shape", "string", "none"],
+    ids=["nan", "inf", "out-of-range", "wrong-shape", "string", "none", "huge-int", "complex"],
 )
 def test_bad_actions_give_error_text_a_penalty_and_keep_the_simulator_sound(action, message):
     env = make(tasks=["pick_and_place"], obs_mode="both")

@@ -194,8 +194,10 @@ def _holding(env) -> str:
         (lambda env: f"pick({env.task.goal_names()[0]}); place(1.5, 0.0)", "out of the arm's reach"),
         (lambda env: 12345, "the action must be a string"),
         (lambda env: "x" * 5000, "at most 4096 are allowed"),
+        (lambda env: "<scene>" + "[" * 1500 + "</scene><plan>" + "[" * 1500 + "</plan>", "does not parse"),
+        (lambda env: '<plan>[{"action": "pick", "object": 1' + "0" * 400 + "}]</plan>", "a number is too large"),
     ],
-    ids=["unparsable", "unknown-verb", "bad-json", "absent-object", "place-empty", "pick-table", "push-into-container", "pick-holding", "unreachable", "not-str", "too-long"],
+    ids=["unparsable", "unknown-verb", "bad-json", "absent-object", "place-empty", "pick-table", "push-into-container", "pick-holding", "unreachable", "not-str", "too-long", "too-deep", "huge-int"],
 )
 def test_bad_plans_give_error_text_a_penalty_and_the_episode_goes_on(make_action, message):
     env = make(tasks=["pick_and_place"], max_turns=5)
@@ -264,6 +266,8 @@ def test_coordinates_parse_as_numbers():
         ("pick((red cube))", "unbalanced or nested parentheses"),
         ("pick(red cube) place(blue bowl)", "unbalanced or nested parentheses"),
         ("[1, 2", "looks like JSON but does not parse"),
+        ("[" * 1500, "looks like JSON but does not parse"),
+        ('[{"action": "pick", "object": 1' + "0" * 400 + "}]", "a number is too large"),
         ('{"action": "pick"}', "not of the form verb(arguments)"),
         ("; ".join(["pick(red cube)"] * 17), "at most 16 are allowed"),
     ],
@@ -286,6 +290,9 @@ def test_scene_descriptions_are_scored_by_f1_against_the_objects():
     assert score_scene(None, objects) == 0.0
     assert parse_scene_description('[{"color": "grey", "shape": "ball"}, "a purple wedge"]') == {("gray", "sphere"), ("purple", "prism")}
     assert parse_scene_description("red and blue cubes") == {("blue", "cube")}
+    # JSON that is nested too deeply or holds an int past the digit limit is read as free text.
+    assert parse_scene_description("[" * 1500) == set()
+    assert parse_scene_description('[{"color": "red", "shape": "cube", "n": 1' + "0" * 5000 + "}] a blue bowl") == {("red", "cube"), ("blue", "bowl")}
 
 
 def test_only_the_first_scene_description_of_an_episode_earns_reward():

@@ -64,9 +64,13 @@ def sanitize_action(action: Any, no_op: Callable[[], np.ndarray]) -> tuple[np.nd
     [-1, 1] -> clipped. The error text is None for a valid action.
     """
     try:
+        if np.iscomplexobj(action):  # a float conversion would silently drop the imaginary parts
+            return no_op(), "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
         array = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # not numbers, or a ragged list
         return no_op(), f"the action must be 4 numbers (dx, dy, dz, gripper), got {type(action).__name__}"
+    except OverflowError:  # Python ints too large for a float
+        return no_op(), "the action holds numbers too large for a float; give 4 numbers in [-1, 1]"
     if array.shape != (4,):
         return no_op(), f"the action must have shape (4,) (dx, dy, dz, gripper), got shape {array.shape}"
     problems = []

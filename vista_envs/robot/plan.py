@@ -130,7 +130,10 @@ def _argument(raw: Any, where: str) -> str | float:
     if isinstance(raw, bool):
         raise PlanParseError(f"{where}: argument {raw!r} is neither a name nor a number")
     if isinstance(raw, (int, float)):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:  # a JSON int too large for a float
+            raise PlanParseError(f"{where}: a number is too large (beyond 1e308)") from None
     if not isinstance(raw, str):
         raise PlanParseError(f"{where}: argument {raw!r} is neither a name nor a number")
     text = " ".join(raw.strip().strip("'\"").lower().split())
@@ -185,6 +188,8 @@ def _parse_json(text: str) -> list[Primitive]:
         items = json.loads(text)
     except json.JSONDecodeError as error:
         raise PlanParseError(f"the plan looks like JSON but does not parse: {error.msg} at character {error.pos}") from None
+    except (ValueError, RecursionError):  # an int past Python's 4300-digit limit, or nesting past the parser's depth
+        raise PlanParseError("the plan looks like JSON but does not parse: a number is too long or the nesting too deep") from None
     if not isinstance(items, list):
         raise PlanParseError("a JSON plan must be a list of steps")
     plan = []

@@ -52,7 +52,7 @@ def parse_scene_description(text: str) -> set[tuple[str, str]]:
     if stripped.startswith("["):
         try:
             items = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, an int past the 4300-digit limit, or nesting too deep
             items = None
         if isinstance(items, list):
             pairs = set()
