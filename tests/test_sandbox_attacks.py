@@ -276,6 +276,20 @@ def test_forged_protocol_reply_restarts_the_interpreter(session: PythonSession) 
     assert_restarted_and_usable(result, session)
 
 
+def test_forged_deeply_nested_reply_restarts_the_interpreter(session: PythonSession) -> None:
+    """Attack: write a well-sized reply of 100,000 nested JSON arrays into the worker's reply pipe, so that the
+    host's JSON parser overflows its recursion limit.
+    Must: run() reports the malformed reply and restarts the interpreter, never raises."""
+    code = (
+        "import json, os, struct, sys\n"
+        "body = b'[' * 100_000\n"
+        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(body)) + body)\n"
+    )
+    result = session.run(code)
+    assert "malformed reply" in result.error
+    assert_restarted_and_usable(result, session)
+
+
 # --- the host's secrets, files and network (bubblewrap only) ----------------------------------
 
 

@@ -291,7 +291,7 @@ class _Worker:
             raise _WorkerDied(f"it sent a {size}-byte reply (at most {max_reply_bytes} expected)")
         try:
             reply = json.loads(self._read_exact(size, deadline))
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # sandboxed code can forge a reply: bad JSON, or nesting too deep
             raise _WorkerDied(f"it sent a malformed reply ({error})") from None
         if not isinstance(reply, dict):
             raise _WorkerDied("it sent a malformed reply")
