@@ -1,9 +1,10 @@
 """VisualQA-v0 throughput: episodes/s per family against the bare cost of drawing the same scenes.
 
 For each family, in the same run:
-- *bare*: ``family.render(spec)`` (at the family's ``detail_scale``, reduced to the image size) +
-  ``image_array(image)`` (the env's own conversion, the fastest we know) on specs sampled beforehand: the
-  Pillow drawing and array conversion an env cannot avoid;
+- *bare*: ``family.render(spec)`` (at the family's ``detail_scale``, reduced to the image size) and a
+  conversion to an array, on specs sampled beforehand: the Pillow drawing and array conversion an env cannot
+  avoid. Two conversions, each its own baseline: ``np.asarray(image)``, the plain way, and ``image_array``,
+  the env's own one-call encoder (about 4 us faster at 224 px, so its ratios are the stricter);
 - *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
   (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
 Then the default family mix (every family that needs no tools), and SyncVectorEnv / AsyncVectorEnv with 2 envs. Single-env figures are pinned to one core.
@@ -24,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 
 import gymnasium as gym
+import numpy as np
+from PIL import Image
 
 import vista_envs  # noqa: F401
 from vista_envs.pixels import image_array
@@ -34,12 +37,23 @@ WARMUP_SHARE = 2
 RESPONSE = "<think>I look at the image and work it out step by step.</think><answer>3</answer>"
 
 
-def bare_drawer(family_name: str, episodes: int, size: tuple[int, int]) -> Callable[[int], None]:
+def bare_drawer(
+    family_name: str,
+    episodes: int,
+    size: tuple[int, int],
+    convert: Callable[[Image.Image], np.ndarray] = image_array,
+    first_seed: int = 0,
+) -> Callable[[int], None]:
     """``draw(n)``: draws the next ``n`` of the pre-sampled specs as the env would (at the family's detail scale,
-    reduced to ``size``) and converts them to arrays; after ``episodes // WARMUP_SHARE`` unmeasured ones."""
+    reduced to ``size``) and converts them to arrays with ``convert``; after ``episodes // WARMUP_SHARE`` unmeasured ones.
+
+    Drawers measured side by side need different ``first_seed``: a drawer that draws tasks another has drawn
+    finds their text already in the glyph caches.
+    """
     family = get_family(family_name)
     # Each spec is drawn once (warm-up included), as the env draws each task once.
-    specs = [generate_task(family, seed, 1 + seed % 5, "train", size).spec for seed in range(episodes + episodes // WARMUP_SHARE)]
+    seeds = range(first_seed, first_seed + episodes + episodes // WARMUP_SHARE)
+    specs = [generate_task(family, seed, 1 + seed % 5, "train", size).spec for seed in seeds]
     scale = family.detail_scale
     drawn_size = (size[0] * scale, size[1] * scale)
     rng = random.Random(0)
@@ -51,7 +65,7 @@ def bare_drawer(family_name: str, episodes: int, size: tuple[int, int]) -> Calla
             spec = specs[position % len(specs)]
             position += 1
             image = family.render(spec, drawn_size, rng)
-            image_array(image.reduce(scale) if scale > 1 else image)
+            convert(image.reduce(scale) if scale > 1 else image)
 
     draw(episodes // WARMUP_SHARE)
     return draw
@@ -114,11 +128,19 @@ def main() -> None:
     # text would fill the glyph caches that the mix's own families then have to refill.
     (mixed,) = best_rates([env_runner(gym.make("VisualQA-v0", image_size=args.size), args.episodes)], args.episodes, args.rounds)
     print(f"default families mixed: {mixed:,.0f} episodes/s", flush=True)
-    rows = ["| family | bare drawing (ep/s) | env reset+step (ep/s) | env cost / bare cost |", "|---|---:|---:|---:|"]
+    rows = [
+        "| family | bare, np.asarray (ep/s) | bare, image_array (ep/s) | env reset+step (ep/s) | env / bare (np.asarray) | env / bare (image_array) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name in family_names():
         env = gym.make("VisualQA-v0", families=[name], image_size=args.size)
-        bare, full = best_rates([bare_drawer(name, args.episodes, size), env_runner(env, args.episodes)], args.episodes, args.rounds)
-        rows.append(f"| {name} | {bare:,.0f} | {full:,.0f} | {bare / full:.2f}x |")
+        runners = [
+            bare_drawer(name, args.episodes, size, np.asarray),
+            bare_drawer(name, args.episodes, size, image_array, first_seed=10**6),
+            env_runner(env, args.episodes),
+        ]
+        plain, strict, full = best_rates(runners, args.episodes, args.rounds)
+        rows.append(f"| {name} | {plain:,.0f} | {strict:,.0f} | {full:,.0f} | {plain / full:.2f}x | {strict / full:.2f}x |")
         print(rows[-1], flush=True)
     if all_cores:  # vector envs may use every core
         os.sched_setaffinity(0, all_cores)
