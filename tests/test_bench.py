@@ -437,6 +437,61 @@ def test_a_corrupted_line_inside_the_episode_log_is_reported_not_overwritten(tmp
         run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
 
 
+def test_log_lines_that_are_not_episode_records_are_reported(tmp_path):
+    outcome = run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
+    lines = outcome.log_path.read_text().splitlines(keepends=True)
+    for bad, message in (("[1, 2]\n", "not a JSON object"), ('{"type": "episode"}\n', "KeyError: 'key'"), ("[" * 100_000 + "\n", "RecursionError")):
+        outcome.log_path.write_text("".join([*lines[:2], bad, *lines[3:]]))
+        with pytest.raises(BenchError, match="line 3 is corrupted") as caught:
+            run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
+        assert message in str(caught.value)
+
+
+def test_results_without_their_episode_log_are_never_replaced(tmp_path):
+    outcome = run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
+    outcome.log_path.unlink()
+    before = outcome.results_path.read_bytes()
+    with pytest.raises(BenchError, match="exists without its episode log"):
+        run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
+    assert outcome.results_path.read_bytes() == before and not outcome.log_path.exists()
+
+
+def test_a_suite_whose_envs_fail_leaves_no_log_behind(tmp_path):
+    bad = small_suite()
+    bad["entries"][0]["env_kwargs"] = {"image_size": 5}
+    with pytest.raises(BenchError, match="cannot make VisualQA-v0"):
+        run_suite(parse_suite(bad), make_agent("oracle"), tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # so the fixed suite runs at once
+    assert run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False).complete
+
+
+class Exits:
+    def act(self, observations, infos):
+        raise SystemExit(3)
+
+
+def test_an_agent_calling_sys_exit_fails_its_episodes_not_the_bench(tmp_path):
+    outcome = run_suite(parse_suite(small_suite()), agent_of(Exits()), tmp_path, n_envs=2, progress=False)
+    [error] = outcome.results["errors"]
+    assert outcome.complete and error["kind"] == "agent" and "act() raised SystemExit: 3" in error["message"]
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf"), 1e12])
+def test_step_timeouts_outside_a_day_are_refused(timeout, tmp_path):
+    with pytest.raises(BenchError, match="the step timeout must be in"):
+        run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, step_timeout_s=timeout, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_suites_past_the_episode_cap_and_deeply_nested_suite_files_are_refused(tmp_path):
+    with pytest.raises(BenchError, match="a suite may have at most 100,000"):
+        parse_suite(small_suite(episodes_per_cell=10**9))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    with pytest.raises(BenchError, match="is not valid JSON"):
+        load_suite(deep)
+
+
 # -- command line ---------------------------------------------------------------------------------------------
 
 

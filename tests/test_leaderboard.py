@@ -163,6 +163,50 @@ def test_a_results_file_with_a_broken_summary_is_reported(results_dir):
         load_leaderboard(results_dir)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["overall"].update(success_rate=float("nan")), "success_rate nan is not its 7/20 successes"),
+        (lambda d: d["overall"].update(success_rate=7.0), "success_rate 7.0 is not its 7/20 successes"),
+        (lambda d: d["overall"].update(success_ci95=[0.9, 1.0]), "success_ci95 .* is not an interval around"),
+        (lambda d: d["overall"].update(mean_reward=float("inf")), "mean_reward is inf"),
+        (lambda d: d["overall"].update(mean_reward="high"), "mean_reward is 'high'"),
+        (lambda d: d["overall"].pop("not_run"), "KeyError: 'not_run'"),
+        (lambda d: d["suite"].pop("split"), "KeyError: 'split'"),
+        (lambda d: d["suite"].update(episodes=-1), "episodes is -1"),
+    ],
+    ids=["nan-rate", "rate-not-successes", "interval-off", "inf-reward", "str-reward", "no-not-run", "no-split", "negative-episodes"],
+)
+def test_hand_edited_figures_are_refused_not_ranked(results_dir, edit, message):
+    """A NaN success rate once ranked first: every figure the leaderboard reads is checked."""
+    data = json.loads((results_dir / "hand.good.json").read_text())
+    edit(data)
+    (results_dir / "hand.good.json").write_text(json.dumps(data))
+    with pytest.raises(BenchError, match=rf"hand.good.json is corrupted: .*{message}"):
+        load_leaderboard(results_dir)
+
+
+def test_deeply_nested_results_json_is_reported_as_corrupted(results_dir):
+    (results_dir / "hand.good.json").write_text("[" * 100_000)
+    with pytest.raises(BenchError, match="hand.good.json is corrupted: not valid JSON"):
+        load_leaderboard(results_dir)
+
+
+def test_leaderboard_never_writes_over_a_results_file(results_dir):
+    before = (results_dir / "hand.good.json").read_bytes()
+    for fmt in ("md", "html"):
+        with pytest.raises(BenchError, match="json/.jsonl names are for results"):
+            write_leaderboard(results_dir, fmt, results_dir / "hand.good.json")
+    assert (results_dir / "hand.good.json").read_bytes() == before
+
+
+def test_a_newline_in_an_agent_name_stays_inside_its_table_row(results_dir):
+    data = json.loads((results_dir / "hand.good.json").read_text())
+    data["agent"]["name"] = "two\nlines"
+    (results_dir / "hand.good.json").write_text(json.dumps(data))
+    assert any(row[1] == "two lines" for row in table_rows(render_markdown(load_leaderboard(results_dir)), "### Overall"))
+
+
 def test_a_foreign_json_file_is_reported(results_dir):
     (results_dir / "notes.json").write_text('{"hello": 1}')
     with pytest.raises(BenchError, match="notes.json is not a vista-envs results file"):

@@ -116,7 +116,7 @@ def _construct(spec: str, factory: Callable[..., Any], *args: Any, **kwargs: Any
     """``factory(*args, **kwargs)``, with any failure (a model that does not load, ...) as a :class:`BenchError`."""
     try:
         return factory(*args, **kwargs)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # sys.exit() in a factory fails this agent, not the bench
         raise BenchError(f"{spec}: creating the agent failed: {type(error).__name__}: {error}") from error
 
 
@@ -169,5 +169,5 @@ def _import_module(module_name: str) -> Any:
         raise
     except ImportError as error:
         raise BenchError(f"python:{module_name}: cannot import it ({error})") from None
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # sys.exit() at import fails this agent, not the bench
         raise BenchError(f"python:{module_name}: importing it raised {type(error).__name__}: {error}") from error

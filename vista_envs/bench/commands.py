@@ -15,7 +15,7 @@ import sys
 
 from vista_envs.bench.agents import AGENT_SPEC_HELP, BUILTIN_AGENTS, make_agent
 from vista_envs.bench.leaderboard import FORMATS, write_leaderboard
-from vista_envs.bench.runner import run_suite
+from vista_envs.bench.runner import check_step_timeout, run_suite
 from vista_envs.bench.suites import BenchError, builtin_suite_names, load_suite
 
 __all__ = ["add_bench_parser", "add_leaderboard_parser"]
@@ -48,7 +48,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not outcome.complete:
             print(f"vista-envs bench: agent {spec!r}: {run['stopped']}", file=sys.stderr)
             failed.append(spec)
-    print(f"rank them with: vista-envs leaderboard {args.out}")
+    if len(failed) < len(args.agent or BUILTIN_AGENTS):
+        print(f"rank them with: vista-envs leaderboard {args.out}")
     return 1 if failed else 0
 
 
@@ -62,6 +63,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _step_timeout(text: str) -> float:
+    try:
+        return check_step_timeout(float(text))
+    except (ValueError, BenchError) as error:  # argparse turns these into a usage error
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="run a benchmark suite with agents -> results JSON")
     bench.add_argument("--suite", default="quick", help=f"a built-in suite ({', '.join(builtin_suite_names())}) or a suite .json path")
@@ -73,7 +81,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--out", default="results", help="results folder (default: results); a rerun resumes from it")
     bench.add_argument("--envs", type=int, default=4, help="episodes run at once, the batch size of act() (default 4)")
-    bench.add_argument("--step-timeout", type=float, default=120.0, help="seconds one act() call may take (default 120)")
+    bench.add_argument("--step-timeout", type=_step_timeout, default=120.0, help="seconds one act() call may take (default 120, at most a day)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(handler=cmd_bench)
 

@@ -163,7 +163,8 @@ def _breakdown(board: Leaderboard, env: str, axis: str) -> tuple[list[str], list
 
 def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        # A newline in a cell (an agent's name, say) would end the row: whitespace runs become one space.
+        return "| " + " | ".join(" ".join(cell.split()).replace("|", "\\|") for cell in cells) + " |"
 
     align = ["---" if column in _TEXT_COLUMNS else "---:" for column in columns]
     return "\n".join([line(columns), "| " + " | ".join(align) + " |", *(line(row) for row in rows)])
@@ -312,6 +313,14 @@ def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) ->
     )
 
 
+def _output_path(out: str | Path) -> Path:
+    """``out`` as a path; a .json/.jsonl name is refused, as results files and episode logs have those names."""
+    path = Path(out)
+    if path.suffix.lower() in (".json", ".jsonl"):
+        raise BenchError(f"--out {str(path)!r}: a leaderboard is Markdown or HTML, and .json/.jsonl names are for results, never overwritten")
+    return path
+
+
 def write_leaderboard(results_dir: str | Path, fmt: str = "md", out: str | Path | None = None, suite: str | None = None) -> str:
     """Render the leaderboard of ``results_dir``; returns the Markdown, or the path of the file written.
 
@@ -324,7 +333,7 @@ def write_leaderboard(results_dir: str | Path, fmt: str = "md", out: str | Path 
     if fmt == "md":
         if out is None:
             return render_markdown(board)
-        path = Path(out)
+        path = _output_path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         links = {}
         for name, png in _all_plots(board).items():
@@ -333,7 +342,7 @@ def write_leaderboard(results_dir: str | Path, fmt: str = "md", out: str | Path 
             links[name] = plot_path.name
         path.write_text(render_markdown(board, links), encoding="utf-8")
         return str(path)
-    path = Path(out) if out is not None else Path(results_dir) / "leaderboard.html"
+    path = _output_path(out if out is not None else Path(results_dir) / "leaderboard.html")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(board, _all_plots(board)), encoding="utf-8")
     return str(path)

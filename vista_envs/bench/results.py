@@ -70,6 +70,19 @@ def _label(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _check_episode_line(line: Mapping[str, Any]) -> None:
+    """An episode line of a log holds what the results are built from (a hand-edited log raises, naming the line)."""
+    if not isinstance(line["key"], str) or not isinstance(line["success"], bool):
+        raise TypeError("an episode needs a str key and a bool success")
+    if not _is_finite(line["reward"]) or not _is_finite(line["wall_time_s"]):
+        raise ValueError(f"reward {line['reward']!r} and wall_time_s {line['wall_time_s']!r} must be finite numbers")
+    if not isinstance(line["reward_terms"], dict) or not all(_is_finite(v) for v in line["reward_terms"].values()):
+        raise ValueError(f"reward_terms {line['reward_terms']!r} must map terms to finite numbers")
+    for key in ("turns", "tool_calls", "tokens"):
+        if not _is_count(line[key]):
+            raise ValueError(f"{key} {line[key]!r} must be a count")
+
+
 class EpisodeLog:
     """The append-only JSONL log of one agent's run of one suite.
 
@@ -94,7 +107,10 @@ class EpisodeLog:
             # The process died while writing this line: drop it so appends stay line-aligned.
             with self.path.open("r+b") as handle:
                 handle.truncate(len(complete) + 1 if complete else 0)
-        lines = [line for line in complete.decode("utf-8").split("\n") if line.strip()] if complete else []
+        try:
+            lines = [line for line in complete.decode("utf-8").split("\n") if line.strip()] if complete else []
+        except UnicodeDecodeError as error:
+            raise BenchError(f"{self.path} is corrupted: not UTF-8 ({error}); move the file away to start this run afresh") from None
         if not lines:
             self.path.write_text("")
             self._append(self.header)
@@ -102,9 +118,15 @@ class EpisodeLog:
         parsed = []
         for number, line in enumerate(lines, start=1):
             try:
-                parsed.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise BenchError(f"{self.path}: line {number} is corrupted ({error}); move the file away to start this run afresh") from None
+                entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise ValueError(f"a {type(entry).__name__}, not a JSON object")
+                if number > 1 and entry.get("type") == "episode":
+                    _check_episode_line(entry)
+            except (ValueError, RecursionError, KeyError, TypeError) as error:
+                reason = f"{type(error).__name__}: {error}"
+                raise BenchError(f"{self.path}: line {number} is corrupted ({reason}); move the file away to start this run afresh") from None
+            parsed.append(entry)
         found = parsed[0]
         if found.get("schema") != LOG_SCHEMA:
             raise BenchError(f"{self.path} is not a vista-envs episode log (its first line has no schema {LOG_SCHEMA!r})")
@@ -279,7 +301,7 @@ def load_results(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise BenchError(f"{path}: cannot read it ({error})") from None
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, an int past the digit limit, nesting too deep
         raise BenchError(f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode log") from None
     if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
         raise BenchError(f"{path} is not a vista-envs results file (no \"schema\": {RESULTS_SCHEMA!r})")
@@ -295,14 +317,40 @@ def load_results(path: Path) -> dict[str, Any]:
                 for summary in env[group].values():
                     _check_summary(summary)
         name, suite = data["agent"]["name"], data["suite"]
-        if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash")):
+        if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash", "split")):
             raise TypeError("agent name or suite identity has the wrong type")
+        if not _is_count(suite["episodes"]):
+            raise ValueError(f"the suite's episodes is {suite['episodes']!r}")
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise BenchError(f"{path} is corrupted: {type(error).__name__}: {error}") from None
     return data
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_summary(summary: Mapping[str, Any]) -> None:
+    """Every figure a leaderboard reads from a summary is there, finite and consistent (a hand-edited file cannot rank first)."""
     episodes, successes = summary["episodes"], summary["successes"]
-    if not (isinstance(episodes, int) and isinstance(successes, int) and 0 <= successes <= episodes):
+    if not (_is_count(episodes) and _is_count(successes) and successes <= episodes):
         raise ValueError(f"a summary has {successes!r} successes of {episodes!r} episodes")
+    rate = summary["success_rate"]
+    if not _is_finite(rate) or not math.isclose(rate, successes / episodes if episodes else 0.0, abs_tol=1e-9):
+        raise ValueError(f"a summary's success_rate {rate!r} is not its {successes}/{episodes} successes")
+    interval = summary["success_ci95"]
+    if not (isinstance(interval, list) and len(interval) == 2 and all(_is_finite(v) for v in interval) and 0 <= interval[0] <= rate <= interval[1] <= 1):
+        raise ValueError(f"a summary's success_ci95 {interval!r} is not an interval around its success rate")
+    for key in ("mean_reward", "mean_turns", "mean_tool_calls", "mean_tokens"):
+        if summary[key] is not None and not _is_finite(summary[key]):
+            raise ValueError(f"a summary's {key} is {summary[key]!r}")
+    reward_interval = summary.get("reward_ci95")
+    if reward_interval is not None and not (isinstance(reward_interval, list) and len(reward_interval) == 2 and all(_is_finite(v) for v in reward_interval)):
+        raise ValueError(f"a summary's reward_ci95 is {reward_interval!r}")
+    for key in ("errors", "not_run"):
+        if not _is_count(summary[key]):
+            raise ValueError(f"a summary's {key} is {summary[key]!r}")

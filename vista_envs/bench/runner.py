@@ -51,6 +51,17 @@ class RunOutcome:
         return bool(self.results["run"]["complete"])
 
 
+# act() may take at most a day: threading's wait overflows on timeouts of about 1e11 s and NaN never times out.
+MAX_STEP_TIMEOUT_S = 86_400.0
+
+
+def check_step_timeout(step_timeout_s: float) -> float:
+    """``step_timeout_s`` if it is a number of seconds in (0, MAX_STEP_TIMEOUT_S]; BenchError otherwise."""
+    if not (isinstance(step_timeout_s, (int, float)) and 0 < step_timeout_s <= MAX_STEP_TIMEOUT_S):  # NaN fails too
+        raise BenchError(f"the step timeout must be in (0, {MAX_STEP_TIMEOUT_S:g}] seconds, got {step_timeout_s!r}")
+    return float(step_timeout_s)
+
+
 class _AgentTimeout(Exception):
     pass
 
@@ -201,7 +212,7 @@ def _actions(agent: BenchAgent, running: list[_Episode], timeout_s: float) -> li
         actions = _call_with_timeout(call, timeout_s)
     except _AgentTimeout:
         return _AgentFailure("timeout", f"timeout: act() took longer than {timeout_s:g} s")
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # sys.exit() in an agent ends its episodes, not the whole bench
         frame = traceback.extract_tb(error.__traceback__)[-1]
         return _AgentFailure("agent", f"act() raised {type(error).__name__}: {error} (at {Path(frame.filename).name}:{frame.lineno})")
     if not isinstance(actions, (list, tuple)) or len(actions) != len(running):
@@ -256,15 +267,22 @@ def run_suite(
         max_consecutive_timeouts: the run stops after this many timed-out ``act`` calls in a row.
         progress: show a progress bar.
     """
-    if n_envs < 1 or step_timeout_s <= 0 or max_consecutive_timeouts < 1:
-        raise BenchError("n_envs and max_consecutive_timeouts must be >= 1 and step_timeout_s > 0")
+    check_step_timeout(step_timeout_s)
+    if n_envs < 1 or max_consecutive_timeouts < 1:
+        raise BenchError("n_envs and max_consecutive_timeouts must be >= 1")
     results_path, log_path = results_paths(Path(out_dir), suite.name, agent.name)
+    if results_path.exists() and not log_path.exists():
+        raise BenchError(
+            f"{results_path} exists without its episode log {log_path.name}: this run would replace it; "
+            "move it away (or delete it) to run afresh (nothing was changed)"
+        )
+    episodes = suite.episodes()
+    # A suite whose envs cannot be made or reset fails here, before it leaves a log that blocks the fixed suite.
+    envs = _check_envs(suite, episodes)
     header = {"suite": suite.describe(), "agent": {"name": agent.name, "spec": agent.spec}}
     log = EpisodeLog(log_path, header)
-    episodes = suite.episodes()
     finished = log.finished()
     pending = deque(e for e in episodes if e.key not in finished)
-    envs = _check_envs(suite, list(pending))
     started_at = utc_now()
     stopped: str | None = None
     if pending:

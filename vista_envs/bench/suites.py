@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,6 +44,8 @@ __all__ = ["BenchError", "EpisodeSpec", "Suite", "SuiteEntry", "builtin_suite_na
 
 DEFAULT_MAX_STEPS = 100
 _SUITE_KEYS = {"name", "version", "description", "split", "seed", "entries"}
+# Far above any useful suite, far below what would exhaust memory listing the episodes (1e6 take ~330 MB).
+MAX_SUITE_EPISODES = 100_000
 _ENTRY_KEYS = {"env", "name", "env_kwargs", "grid", "options", "episodes_per_cell", "max_steps"}
 
 
@@ -145,7 +148,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if path.suffix == ".json" or path.is_file():
         if not path.is_file():
             raise BenchError(f"suite file {str(path)!r} does not exist")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as error:
+            raise BenchError(f"suite file {str(path)!r} cannot be read: {error}") from None
     else:
         resource = resources.files("vista_envs.bench") / "suites" / f"{name_or_path}.json"
         if not resource.is_file():
@@ -153,7 +159,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
         text, source = resource.read_text(encoding="utf-8"), f"built-in suite {name_or_path}"
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, an int past the digit limit, nesting too deep
         raise BenchError(f"{source} is not valid JSON: {error}") from None
     return parse_suite(data, source)
 
@@ -182,6 +188,9 @@ def parse_suite(data: Any, source: str = "suite") -> Suite:
     if not isinstance(data["entries"], list) or not data["entries"]:
         raise fail("entries must be a non-empty list")
     entries = tuple(_parse_entry(raw, f"{source}: entry {i}") for i, raw in enumerate(data["entries"]))
+    total = sum(entry.episodes_per_cell * math.prod(len(values) for values in entry.grid.values()) for entry in entries)
+    if total > MAX_SUITE_EPISODES:
+        raise fail(f"{total:,} episodes per agent; a suite may have at most {MAX_SUITE_EPISODES:,} (the full suite has 1,920)")
     names = [entry.name for entry in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
