@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from PIL import Image
 
 import vista_envs
 from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
+from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 
@@ -60,28 +62,61 @@ def _env_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+# Oracle steps `show` takes at most to end an episode (the robot EE expert needs about a hundred).
+_SHOW_MAX_STEPS = 1000
+
+
+def _printable(value: Any) -> Any:
+    """A JSON-friendly stand-in for what json cannot write (arrays, images, ...)."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"<array {tuple(value.shape)} {value.dtype}>"
+    return repr(value)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     """Render one task of an env (image, question and, once solved by the oracle, the answer) to a PNG."""
+    out = _image_path(args.out)
     env = gym.make(args.env_id, render_mode="rgb_array", image_size=args.size)
-    obs, info = env.reset(seed=args.seed, options=_env_options(args))
-    _, _, _, _, end_info = env.step(env.unwrapped.oracle())
-    frame = env.render()
-    out = Path(args.out)
+    try:
+        obs, info = env.reset(seed=args.seed, options=_env_options(args))
+        end_info: dict[str, Any] = info
+        for _ in range(_SHOW_MAX_STEPS):  # the oracle plays the episode to its end, which reveals the answer
+            _, _, terminated, truncated, end_info = env.step(env.unwrapped.oracle())
+            if terminated or truncated:
+                break
+        frame = env.render()
+    finally:
+        env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(frame).save(out)
-    print(json.dumps({**info, "question": obs.get("question", obs.get("text")), "answer": end_info["answer"], "image": str(out)}, indent=2))
-    env.close()
+    text = obs.get("question", obs.get("text")) if isinstance(obs, dict) else None
+    summary = {**info, "question": text, "image": str(out)}
+    if "answer" in end_info:
+        summary["answer"] = end_info["answer"]
+    print(json.dumps(summary, indent=2, default=_printable))
     return 0
+
+
+def _image_path(out: str) -> Path:
+    path = Path(out)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+        raise ValueError(f"--out {out!r} must name an image file (.png, .jpg, .webp or .bmp)")
+    return path
+
+
+MAX_GALLERY_SEEDS = 32  # columns of a contact sheet
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     """One PNG per family: a row per difficulty, a column per seed, each tile captioned with Q and A."""
     from vista_envs.answers import format_answer
 
+    size = normalize_image_size(args.size)  # the envs' own bounds: [64, 4096] pixels
+    if not 1 <= args.seeds <= MAX_GALLERY_SEEDS:
+        raise ValueError(f"--seeds must be in [1, {MAX_GALLERY_SEEDS}], got {args.seeds}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.family or list(family_names())
-    size = (args.size, args.size)
     for name in names:
         family = get_family(name)
         tiles = []
@@ -101,28 +136,48 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    """Answer tasks in the terminal; the image is written to a PNG whose path is printed."""
+    """Play an env with text actions in the terminal, turn by turn; each image is written to a PNG whose path is printed."""
     env = gym.make(args.env_id, render_mode="rgb_array")
-    image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
-    seed = args.seed
-    print("Type your response. A bare answer is sent as <answer>...</answer>; Ctrl-D quits.")
-    while True:
-        obs, info = env.reset(seed=seed, options=_env_options(args))
-        seed = None
+    try:
+        if not isinstance(env.action_space, gym.spaces.Text):
+            raise ValueError(f"play needs an env whose actions are text; {args.env_id} takes {env.action_space}")
+        # The envs that score <answer> tags (VisualQA, VistaTool) get a bare answer wrapped in them.
+        wrap_answers = hasattr(env.unwrapped, "scorer")
+        hint = " A bare answer is sent as <answer>...</answer> (it earns no format or reasoning reward)." if wrap_answers else ""
+        print(f"Type your response.{hint} Ctrl-D quits.")
+        seed = args.seed
+        while True:
+            obs, info = env.reset(seed=seed, options=_env_options(args))
+            seed, done = None, False
+            while not done:
+                _show_turn(obs, info)
+                response = input("> ")
+                if wrap_answers and "<" not in response:
+                    response = f"<answer>{response}</answer>"
+                obs, reward, terminated, truncated, info = env.step(response)
+                done = terminated or truncated
+                print(f"reward {reward:.2f}; terms {info.get('reward_terms', {})}")
+                if "error" in info:
+                    print(f"note: {info['error']}")
+            verdict = "solved" if info.get("is_success") else "not solved"
+            print(verdict + (f" (answer: {info['answer']})" if info.get("answer") is not None else ""))
+    except EOFError:  # Ctrl-D
+        print()
+        return 0
+    finally:
+        env.close()
+
+
+def _show_turn(obs: Any, info: dict[str, Any]) -> None:
+    """Print a turn's text and where its image was written."""
+    where = ", ".join(f"{key} {info[key]}" for key in ("family", "task", "difficulty") if key in info)
+    lines = [f"[{where}]" if where else ""]
+    if isinstance(obs, dict) and isinstance(obs.get("image"), np.ndarray) and obs["image"].ndim == 3:
+        image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
         Image.fromarray(obs["image"]).save(image_path)
-        print(f"\n[{info['family']}, difficulty {info['difficulty']}] image: {image_path}\n{obs['question']}")
-        try:
-            response = input("> ")
-        except EOFError:
-            print()
-            return 0
-        if "<" not in response:
-            response = f"<answer>{response}</answer>"
-        _, reward, _, _, end = env.step(response)
-        verdict = "correct" if end["is_success"] else f"wrong (answer: {end['answer']})"
-        print(f"{verdict}; reward {reward:.2f}; terms {end['reward_terms']}")
-        if "error" in end:
-            print(f"note: {end['error']}")
+        lines.append(f"image: {image_path}")
+    text = obs.get("question", obs.get("text")) if isinstance(obs, dict) else None
+    print("\n" + "\n".join(line for line in [*lines, text] if line))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,9 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, gym.error.Error) as error:
+    except (ValueError, gym.error.Error, OSError) as error:  # OSError: an output path that cannot be written
         print(f"vista-envs {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
