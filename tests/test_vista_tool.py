@@ -132,11 +132,13 @@ class TestBadInput:
             (call("zoom", x=10**400, y=3), "type number"),  # an int no float can hold
             ('<tool_call>{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}</tool_call>', "not valid JSON"),
             (call("calculator", expression="round(1, -10**9)"), "at most 400 digits"),
+            ('<tool_call>{"name": "teleport\\ud800", "arguments": {}}</tool_call>', "unknown tool 'teleport\ufffd'"),
         ],
     )
     def test_bad_calls(self, env, action, message):
         env.reset(seed=0)
         obs, reward, terminated, truncated, info = env.step(action)
+        obs["text"].encode("utf-8")  # a tokenizer takes it: no lone surrogate from a JSON escape reaches the model
         assert message in obs["text"] and message in info["error"]
         assert info["reward_terms"]["invalid"] == -1.0 and reward < 0
         assert not terminated and not truncated

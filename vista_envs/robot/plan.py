@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vista_envs.answers.extract import tag_contents
+from vista_envs.model_json import loads_model_json
 
 __all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_text", "first_block", "parse_plan"]
 
@@ -185,11 +186,11 @@ def _parse_step(text: str, where: str) -> Primitive:
 
 def _parse_json(text: str) -> list[Primitive]:
     try:
-        items = json.loads(text)
+        items = loads_model_json(text)
     except json.JSONDecodeError as error:
         raise PlanParseError(f"the plan looks like JSON but does not parse: {error.msg} at character {error.pos}") from None
-    except (ValueError, RecursionError):  # an int past Python's 4300-digit limit, or nesting past the parser's depth
-        raise PlanParseError("the plan looks like JSON but does not parse: a number is too long or the nesting too deep") from None
+    except ValueError as error:  # an int past Python's 4300-digit limit, or nesting too deep
+        raise PlanParseError(f"the plan looks like JSON but does not parse: {error}") from None
     if not isinstance(items, list):
         raise PlanParseError("a JSON plan must be a list of steps")
     plan = []

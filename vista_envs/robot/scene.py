@@ -17,10 +17,10 @@ object, container, zone and distractor; not the robot or the table). No descript
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 
+from vista_envs.model_json import loads_model_json
 from vista_envs.robot.objects import CONTAINER_SHAPES, OBJECT_SHAPES, SHAPE_SYNONYMS, ZONE
 from vista_envs.robot.plan import first_block
 from vista_envs.tasks.drawing import COLOR_NAMES
@@ -51,8 +51,8 @@ def parse_scene_description(text: str) -> set[tuple[str, str]]:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            items = json.loads(stripped)
-        except (ValueError, RecursionError):  # not JSON, an int past the 4300-digit limit, or nesting too deep
+            items = loads_model_json(stripped)
+        except ValueError:  # not JSON: read as free text
             items = None
         if isinstance(items, list):
             pairs = set()

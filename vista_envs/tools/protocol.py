@@ -12,9 +12,10 @@ explain it to the model and go on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from vista_envs.model_json import loads_model_json
 
 __all__ = ["TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "ToolCall", "parse_tool_calls"]
 
@@ -34,15 +35,10 @@ class ToolCall:
         return {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
 
 
-# What json.loads raises on a model's text: JSONDecodeError (a ValueError), a ValueError for an int past
-# Python's 4300-digit limit, and RecursionError for nesting deeper than the parser goes.
-_JSON_ERRORS = (ValueError, RecursionError)
-
-
 def _decode_call(payload: str) -> ToolCall:
     try:
-        data = json.loads(payload)
-    except _JSON_ERRORS as error:
+        data = loads_model_json(payload)
+    except ValueError as error:
         return ToolCall("", error=f"the tool call is not valid JSON ({error})")
     if not isinstance(data, dict):
         return ToolCall("", error=f"the tool call must be a JSON object, got {type(data).__name__}")
@@ -52,8 +48,8 @@ def _decode_call(payload: str) -> ToolCall:
         return ToolCall("", error='the tool call needs a "name" (or "tool") string')
     if isinstance(arguments, str):  # OpenAI-style: arguments as a JSON-encoded string
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except _JSON_ERRORS as error:
+            arguments = loads_model_json(arguments) if arguments.strip() else {}
+        except ValueError as error:
             return ToolCall(name, error=f'"arguments" is a string but not valid JSON ({error})')
     if not isinstance(arguments, dict):
         return ToolCall(name, error=f'"arguments" (or "parameters") must be a JSON object, got {type(arguments).__name__}')
