@@ -239,6 +239,18 @@ def test_misuse_of_the_api_raises():
         gym.make("VisPlayQuestioner-v0", families=["clock"])
 
 
+@pytest.mark.parametrize("env_id", ["VisPlayQuestioner-v0", "VisPlay-v0"])
+def test_questions_longer_than_a_text_observation_are_refused_at_construction(env_id):
+    """A 4000-character limit once let VisPlay-v0 show the Reasoner a question longer than its text space (AsyncVectorEnv crashed)."""
+    with pytest.raises(ValueError, match=r"max_question_chars must be an int in \[1, 2048\]"):
+        gym.make(env_id, max_question_chars=4000)
+    env = gym.make(env_id, max_question_chars=2048)
+    env.reset(seed=0)
+    question = "<question>" + "Is there a red circle here? " * 73 + "</question>"  # 2044 characters inside the tags
+    obs = env.step(question)[0]
+    assert env.observation_space.contains(obs)
+
+
 # --- Grounded mode ----------------------------------------------------------------------------------
 
 

@@ -263,7 +263,7 @@ class VisPlayQuestionerEnv(_SceneEnv):
             samples=samples, reward_form=reward_form, diversity_weight=diversity_weight,
             diversity=_tracker(diversity_window, diversity_threshold, diversity_scope, diversity_tracker),
             band=ConfidenceBand(*confidence_band), grounded=grounded, agreement_weight=agreement_weight,
-            format_weight=format_weight, response_format=response_format, max_question_chars=max_question_chars,
+            format_weight=format_weight, response_format=response_format, max_question_chars=_question_limit(max_question_chars),
             max_output_chars=max_output_chars, max_response_chars=max_response_chars,
         )  # fmt: skip
         self.reasoner = PlayerCaller(reasoner if reasoner is not None else ScriptedReasoner(), REASONER, reasoner_timeout)
@@ -603,6 +603,13 @@ class VisPlayReasonerEnv(_SceneEnv):
         super().close()
 
 
+def _question_limit(max_question_chars: int) -> int:
+    """``max_question_chars``, if a question that long fits the text observations that show it to the Reasoner."""
+    if isinstance(max_question_chars, bool) or not isinstance(max_question_chars, int) or not 1 <= max_question_chars <= MAX_TEXT_CHARS:
+        raise ValueError(f"max_question_chars must be an int in [1, {MAX_TEXT_CHARS}] (the length of a text observation), got {max_question_chars!r}")
+    return max_question_chars
+
+
 def _as_output(record: Mapping[str, Any]) -> str:
     """A bank record as the Questioner output it came from."""
     output = f"<question>{record['question']}</question>"
@@ -693,7 +700,7 @@ class VisPlayEnv(_SceneEnv):
             diversity=_tracker(diversity_window, diversity_threshold, diversity_scope, diversity_tracker),
             band=ConfidenceBand(*confidence_band), grounded=grounded, reasoner_target=reasoner_target,
             agreement_weight=agreement_weight, format_weight=format_weight, response_format=response_format,
-            max_question_chars=max_question_chars, max_output_chars=max_output_chars, max_response_chars=max_output_chars,
+            max_question_chars=_question_limit(max_question_chars), max_output_chars=max_output_chars, max_response_chars=max_output_chars,
         )  # fmt: skip
         self.instruction = questioner_instruction(grounded)
         self.observation_space = spaces.Dict({"image": self.image_space, "text": UnicodeText(MAX_TEXT_CHARS)})
