@@ -2,9 +2,10 @@
 
 import multiprocessing as mp
 
+import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.spaces.utils import flatdim, flatten, unflatten
+from gymnasium.spaces.utils import flatdim, flatten, flatten_space, unflatten
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
 
 from vista_envs.spaces import UnicodeText
@@ -39,6 +40,18 @@ def test_flatten_round_trips(text):
     flat = flatten(space, text)
     assert flat.shape == (flatdim(space),)
     assert unflatten(space, flat) == text
+    assert flatten_space(space).contains(flat)  # every code point, not only the sampling charset
+
+
+def test_flattened_observations_of_a_text_env_lie_in_the_flattened_space():
+    env = gym.wrappers.FlattenObservation(gym.make("VisualQA-v0", image_size=64))
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+
+
+def test_repr_evaluates_to_an_equal_space():
+    space = UnicodeText(8, min_length=2)
+    assert eval(repr(space)) == space  # noqa: S307 (a fixed, trusted string)
 
 
 def test_shared_memory_round_trips_several_slots():

@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from gymnasium.spaces import Text
-from gymnasium.spaces.utils import flatdim, flatten, unflatten
+from gymnasium.spaces import Box, Text
+from gymnasium.spaces.utils import flatdim, flatten, flatten_space, unflatten
 from gymnasium.vector.utils import (
     create_shared_memory,
     read_from_shared_memory,
@@ -31,6 +31,8 @@ __all__ = ["SharedTextBatch", "UnicodeText"]
 # Characters used by ``sample()`` only: membership does not depend on them.
 _SAMPLE_CHARSET = string.ascii_letters + string.digits + string.punctuation + " \n" + "éßøλπ中文日本語😀"
 _PAD = 0
+# A flattened string holds each character's code point + 1 (0 pads): at most U+10FFFF + 1.
+_MAX_CODE = 0x10FFFF + 1
 
 
 class UnicodeText(Text):
@@ -57,7 +59,7 @@ class UnicodeText(Text):
         return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
 
     def __repr__(self) -> str:
-        return f"UnicodeText({self.min_length}, {self.max_length})"
+        return f"UnicodeText({self.max_length}, min_length={self.min_length})"
 
     def __eq__(self, other: object, /) -> bool:
         return (
@@ -85,6 +87,12 @@ def _decode(codes: np.ndarray) -> str:
 @flatdim.register(UnicodeText)
 def _flatdim_unicode_text(space: UnicodeText) -> int:
     return space.max_length
+
+
+@flatten_space.register(UnicodeText)
+def _flatten_space_unicode_text(space: UnicodeText) -> Box:
+    # Text's own flat space bounds codes by its sampling charset, which most Unicode lies outside.
+    return Box(0, _MAX_CODE, (space.max_length,), np.int32)
 
 
 @flatten.register(UnicodeText)
