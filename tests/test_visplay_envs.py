@@ -147,6 +147,20 @@ def test_bad_questioner_output_is_invalid_earns_zero_and_never_calls_the_reasone
     assert env.step(COUNT_CIRCLES)[4]["valid"]  # the env is still fine
 
 
+def test_tags_quoted_inside_the_question_are_part_of_it_and_a_bank_record_round_trips():
+    """A question that quotes <type> once parsed its own text as the type, and its bank record then failed the Reasoner's reset."""
+    quoting = "<question>How many <type>number</type> circles are there?</question>"
+    parsed = parse_questioner_output(quoting + "<type>number</type>")
+    assert parsed.valid and parsed.question == "How many <type>number</type> circles are there?" and parsed.answer_type == "number"
+    assert parse_questioner_output(quoting).answer_type is None
+    env = gym.make("VisPlayQuestioner-v0", samples=4, confidence_band=(0.0, 1.0)).unwrapped
+    env.reset(seed=0)
+    record = {**env.step(quoting)[4], "pseudo_label": "3", "confidence": 0.5}
+    reasoner = gym.make("VisPlayReasoner-v0", question_bank=[record], confidence_band=(0.0, 1.0))
+    obs, _ = reasoner.reset(seed=0, options={"index": 0})
+    assert obs["question"] == parsed.question
+
+
 def test_reasoner_answers_in_any_form_are_read_and_grouped():
     answers = ("3", "three", "3.0", "<think>...</think><answer>3</answer>", "There are 3 circles.", None, 42, b"3", "", "x" * 20_000)
     env = questioner_env(reasoner=constant_reasoner(*answers))

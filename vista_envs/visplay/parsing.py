@@ -65,9 +65,13 @@ def parse_questioner_output(text: Any, max_question_chars: int = DEFAULT_MAX_QUE
         return QuestionerOutput(False, error="the question is empty")
     if len(question) > max_question_chars:
         return QuestionerOutput(False, error=f"the question has {len(question)} characters, over the limit of {max_question_chars}")
+    # The optional tags are read outside the question: a question may quote "<type>" without typing itself.
+    start = text.find("<question>")
+    end = text.find("</question>", start + len("<question>")) + len("</question>")
+    outside = text[:start] + " " + text[end:]
     fields: dict[str, str | None] = {}
     for tag in ("type", "answer", "program"):
-        content, error = _optional_tag(text, tag)
+        content, error = _optional_tag(outside, tag)
         if error:
             return QuestionerOutput(False, question=question, error=error)
         fields[tag] = content
