@@ -371,7 +371,13 @@ class RolloutCollector:
         if not text.startswith(episode.prompt_text):
             raise ValueError("the chat template rewrote earlier turns; token-in/token-out rollouts need an append-only template")
         rendered = text[len(episode.prompt_text) :]
-        turn_end = rendered.find(self.end_of_turn)
+        # The rendering starts with the assistant's turn, whose text may itself hold the eos string (templates may
+        # re-render its tool calls, so it is not found verbatim): the turn ends at the eos after as many as it wrote.
+        turn_end = -1
+        for _ in range(trajectory.turns[-1].count(self.end_of_turn) + 1):
+            turn_end = rendered.find(self.end_of_turn, turn_end + 1)
+            if turn_end == -1:
+                break
         if turn_end == -1:
             raise ValueError(f"the chat template does not close the assistant turn with the eos token {self.end_of_turn!r}")
         reply = rendered[turn_end:]

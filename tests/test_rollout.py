@@ -132,6 +132,15 @@ def test_multi_turn_trajectory_trains_exactly_the_assistant_turns(policy, tool_e
     assert trajectory.image_inputs["pixel_values"].shape[0] == 2
 
 
+def test_an_eos_string_inside_a_turn_does_not_end_it_early(policy, tool_envs):
+    """A turn that writes the eos string as text once cut the env's reply there, duplicating part of the turn."""
+    eos = policy.tokenizer.eos_token
+    turns = [ZOOM_THEN_ANSWER[0] + f" then {eos} more text", ZOOM_THEN_ANSWER[1]]
+    (trajectory,) = RolloutCollector(tool_envs, policy, actor=ScriptedPolicy(turns)).collect([5])
+    reply = policy.tokenizer.decode(segments(trajectory)[2][1])
+    assert "more text" not in reply and "<tool_response>" in reply and reply.endswith("<|im_start|>assistant\n")
+
+
 def test_oracle_tool_trajectories_mask_tool_results_and_keep_images_matched(policy):
     envs = gym.make_vec("VistaTool-v0", num_envs=2, families=["chart_arithmetic"], image_size=64, tools=["zoom", "crop", "calculator"])
     trajectories = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect([1, 2, 3])
