@@ -440,7 +440,13 @@ def test_a_corrupted_line_inside_the_episode_log_is_reported_not_overwritten(tmp
 def test_log_lines_that_are_not_episode_records_are_reported(tmp_path):
     outcome = run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)
     lines = outcome.log_path.read_text().splitlines(keepends=True)
-    for bad, message in (("[1, 2]\n", "not a JSON object"), ('{"type": "episode"}\n', "KeyError: 'key'"), ("[" * 100_000 + "\n", "RecursionError")):
+    huge_reward = json.dumps({**json.loads(lines[2]), "reward": 10**400}) + "\n"
+    for bad, message in (
+        ("[1, 2]\n", "not a JSON object"),
+        ('{"type": "episode"}\n', "KeyError: 'key'"),
+        ("[" * 100_000 + "\n", "RecursionError"),
+        (huge_reward, "must be finite numbers"),
+    ):
         outcome.log_path.write_text("".join([*lines[:2], bad, *lines[3:]]))
         with pytest.raises(BenchError, match="line 3 is corrupted") as caught:
             run_suite(parse_suite(small_suite()), make_agent("oracle"), tmp_path, progress=False)

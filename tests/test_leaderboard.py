@@ -171,11 +171,12 @@ def test_a_results_file_with_a_broken_summary_is_reported(results_dir):
         (lambda d: d["overall"].update(success_ci95=[0.9, 1.0]), "success_ci95 .* is not an interval around"),
         (lambda d: d["overall"].update(mean_reward=float("inf")), "mean_reward is inf"),
         (lambda d: d["overall"].update(mean_reward="high"), "mean_reward is 'high'"),
+        (lambda d: d["overall"].update(mean_reward=10**400), "mean_reward is 1000"),
         (lambda d: d["overall"].pop("not_run"), "KeyError: 'not_run'"),
         (lambda d: d["suite"].pop("split"), "KeyError: 'split'"),
         (lambda d: d["suite"].update(episodes=-1), "episodes is -1"),
     ],
-    ids=["nan-rate", "rate-not-successes", "interval-off", "inf-reward", "str-reward", "no-not-run", "no-split", "negative-episodes"],
+    ids=["nan-rate", "rate-not-successes", "interval-off", "inf-reward", "str-reward", "huge-int-reward", "no-not-run", "no-split", "negative-episodes"],
 )
 def test_hand_edited_figures_are_refused_not_ranked(results_dir, edit, message):
     """A NaN success rate once ranked first: every figure the leaderboard reads is checked."""

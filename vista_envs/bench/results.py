@@ -25,6 +25,7 @@ from typing import Any
 
 from vista_envs.bench.stats import mean_interval, wilson_interval
 from vista_envs.bench.suites import BenchError, EpisodeSpec, Suite
+from vista_envs.finite import is_finite_number
 
 __all__ = [
     "RESULTS_SCHEMA",
@@ -74,9 +75,9 @@ def _check_episode_line(line: Mapping[str, Any]) -> None:
     """An episode line of a log holds what the results are built from (a hand-edited log raises, naming the line)."""
     if not isinstance(line["key"], str) or not isinstance(line["success"], bool):
         raise TypeError("an episode needs a str key and a bool success")
-    if not _is_finite(line["reward"]) or not _is_finite(line["wall_time_s"]):
+    if not is_finite_number(line["reward"]) or not is_finite_number(line["wall_time_s"]):
         raise ValueError(f"reward {line['reward']!r} and wall_time_s {line['wall_time_s']!r} must be finite numbers")
-    if not isinstance(line["reward_terms"], dict) or not all(_is_finite(v) for v in line["reward_terms"].values()):
+    if not isinstance(line["reward_terms"], dict) or not all(is_finite_number(v) for v in line["reward_terms"].values()):
         raise ValueError(f"reward_terms {line['reward_terms']!r} must map terms to finite numbers")
     for key in ("turns", "tool_calls", "tokens"):
         if not _is_count(line[key]):
@@ -330,26 +331,22 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_summary(summary: Mapping[str, Any]) -> None:
     """Every figure a leaderboard reads from a summary is there, finite and consistent (a hand-edited file cannot rank first)."""
     episodes, successes = summary["episodes"], summary["successes"]
     if not (_is_count(episodes) and _is_count(successes) and successes <= episodes):
         raise ValueError(f"a summary has {successes!r} successes of {episodes!r} episodes")
     rate = summary["success_rate"]
-    if not _is_finite(rate) or not math.isclose(rate, successes / episodes if episodes else 0.0, abs_tol=1e-9):
+    if not is_finite_number(rate) or not math.isclose(rate, successes / episodes if episodes else 0.0, abs_tol=1e-9):
         raise ValueError(f"a summary's success_rate {rate!r} is not its {successes}/{episodes} successes")
     interval = summary["success_ci95"]
-    if not (isinstance(interval, list) and len(interval) == 2 and all(_is_finite(v) for v in interval) and 0 <= interval[0] <= rate <= interval[1] <= 1):
+    if not (isinstance(interval, list) and len(interval) == 2 and all(is_finite_number(v) for v in interval) and 0 <= interval[0] <= rate <= interval[1] <= 1):
         raise ValueError(f"a summary's success_ci95 {interval!r} is not an interval around its success rate")
     for key in ("mean_reward", "mean_turns", "mean_tool_calls", "mean_tokens"):
-        if summary[key] is not None and not _is_finite(summary[key]):
+        if summary[key] is not None and not is_finite_number(summary[key]):
             raise ValueError(f"a summary's {key} is {summary[key]!r}")
     reward_interval = summary.get("reward_ci95")
-    if reward_interval is not None and not (isinstance(reward_interval, list) and len(reward_interval) == 2 and all(_is_finite(v) for v in reward_interval)):
+    if reward_interval is not None and not (isinstance(reward_interval, list) and len(reward_interval) == 2 and all(is_finite_number(v) for v in reward_interval)):
         raise ValueError(f"a summary's reward_ci95 is {reward_interval!r}")
     for key in ("errors", "not_run"):
         if not _is_count(summary[key]):

@@ -8,11 +8,11 @@ model's bad call is explained to it instead of raising.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vista_envs.finite import is_finite_number
 from vista_envs.tools.calculator import CalculatorError, evaluate
 from vista_envs.tools.image_view import ImageView, ViewError
 from vista_envs.tools.protocol import ToolCall
@@ -69,12 +69,7 @@ def _type_ok(value: Any, expected: str) -> bool:
     if expected == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if expected == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        try:
-            return math.isfinite(value)
-        except OverflowError:  # an int too large for a float
-            return False
+        return is_finite_number(value)
     if expected == "array":
         return isinstance(value, list)
     raise AssertionError(f"schema type {expected!r} is not handled")
