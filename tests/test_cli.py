@@ -38,6 +38,7 @@ def test_show_of_a_visual_qa_task_gives_its_answer(tmp_path, capsys):
     ("argv", "message"),
     [
         (["show", "VisualQA-v0", "--out", "{tmp}/no-extension"], "must name an image file"),
+        (["show", "VisualQA-v0", "--out", "{tmp}/x.txt"], "must name an image file"),
         (["show", "VisualQA-v0", "--out", "{tmp}/a-file/x.png"], "File exists"),
         (["show", "NoSuchEnv-v0"], "NoSuchEnv"),
         (["gallery", "--seeds", "0"], "--seeds must be in [1, 32]"),

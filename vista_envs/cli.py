@@ -98,9 +98,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _image_path(out: str) -> Path:
+    """``out``, checked before the episode is played: its extension must be one Pillow can save to."""
     path = Path(out)
-    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
-        raise ValueError(f"--out {out!r} must name an image file (.png, .jpg, .webp or .bmp)")
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise ValueError(f"--out {out!r} must name an image file that Pillow writes, such as show.png")
     return path
 
 
@@ -171,13 +172,15 @@ def cmd_play(args: argparse.Namespace) -> int:
 def _show_turn(obs: Any, info: dict[str, Any]) -> None:
     """Print a turn's text and where its image was written."""
     where = ", ".join(f"{key} {info[key]}" for key in ("family", "task", "difficulty") if key in info)
-    lines = [f"[{where}]" if where else ""]
+    lines = [f"[{where}]"] if where else []
     if isinstance(obs, dict) and isinstance(obs.get("image"), np.ndarray) and obs["image"].ndim == 3:
         image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
         Image.fromarray(obs["image"]).save(image_path)
         lines.append(f"image: {image_path}")
     text = obs.get("question", obs.get("text")) if isinstance(obs, dict) else None
-    print("\n" + "\n".join(line for line in [*lines, text] if line))
+    if text:
+        lines.append(text)
+    print("\n" + "\n".join(lines))
 
 
 def build_parser() -> argparse.ArgumentParser:
