@@ -88,7 +88,9 @@ class EpisodeLog:
     """The append-only JSONL log of one agent's run of one suite.
 
     Opening it validates the header against ``header`` (same suite hash and agent spec) and
-    returns the episodes already finished; a last line cut off by a kill is dropped.
+    returns the episodes already finished; a last line cut off by a kill is dropped. A new log is
+    written on its first line, so a run that fails before any (a suite whose envs cannot be made)
+    leaves no file that would block the mended suite.
     """
 
     def __init__(self, path: Path, header: Mapping[str, Any]):
@@ -97,9 +99,6 @@ class EpisodeLog:
         self.lines: list[dict[str, Any]] = []
         if path.exists():
             self._read_existing()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._append(self.header)
 
     def _read_existing(self) -> None:
         raw = self.path.read_bytes()
@@ -166,6 +165,9 @@ class EpisodeLog:
     def _append(self, line: Mapping[str, Any]) -> None:
         if line is not self.header:
             self.lines.append(dict(line))
+            if not self.path.exists():
+                self._append(self.header)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
             handle.flush()

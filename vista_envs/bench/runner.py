@@ -276,13 +276,12 @@ def run_suite(
             f"{results_path} exists without its episode log {log_path.name}: this run would replace it; "
             "move it away (or delete it) to run afresh (nothing was changed)"
         )
-    episodes = suite.episodes()
-    # A suite whose envs cannot be made or reset fails here, before it leaves a log that blocks the fixed suite.
-    envs = _check_envs(suite, episodes)
     header = {"suite": suite.describe(), "agent": {"name": agent.name, "spec": agent.spec}}
     log = EpisodeLog(log_path, header)
+    episodes = suite.episodes()
     finished = log.finished()
     pending = deque(e for e in episodes if e.key not in finished)
+    envs = _check_envs(suite, list(pending))
     started_at = utc_now()
     stopped: str | None = None
     if pending:
