@@ -190,7 +190,7 @@ def parse_suite(data: Any, source: str = "suite") -> Suite:
     entries = tuple(_parse_entry(raw, f"{source}: entry {i}") for i, raw in enumerate(data["entries"]))
     total = sum(entry.episodes_per_cell * math.prod(len(values) for values in entry.grid.values()) for entry in entries)
     if total > MAX_SUITE_EPISODES:
-        raise fail(f"{total:,} episodes per agent; a suite may have at most {MAX_SUITE_EPISODES:,} (the full suite has 1,920)")
+        raise fail(f"{total:,} episodes per agent; a suite may have at most {MAX_SUITE_EPISODES:,}")
     names = [entry.name for entry in entries]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
