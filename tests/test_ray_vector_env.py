@@ -403,7 +403,7 @@ def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
         assert isinstance(envs, RayVectorEnv)
         observations, _ = envs.reset(seed=[1, 2])
         expected, _ = SyncVectorEnv([lambda: gym.make("VisualQA-v0", image_size=64)] * 2).reset(seed=[1, 2])
-        assert observations["question"] == expected["question"]
+        assert observations["text"] == expected["text"]
     finally:
         envs.close()
     assert not isinstance(make_envs(RunConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
-
 from vista_envs.answers.extract import ResponseFormat
+from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer
@@ -16,16 +15,12 @@ from vista_envs.tasks import Task
 __all__ = ["TaskEnv"]
 
 
-class TaskEnv(gym.Env[dict[str, Any], str]):
+class TaskEnv(VistaEnv[dict[str, Any], str]):
     """Base of the envs whose episode is one generated task answered in text (``VisualQA-v0``, ``VistaTool-v0``).
 
     It owns the :class:`TaskSampler` (which task, at which size), the :class:`ResponseScorer` (how an
-    answer is paid), render-mode checking and the task part of ``info``. Subclasses name themselves in
-    :attr:`env_id` for error messages.
+    answer is paid), the task's prompt and the task part of ``info``.
     """
-
-    env_id: str
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
     def _init_task_env(
         self,
@@ -43,9 +38,7 @@ class TaskEnv(gym.Env[dict[str, Any], str]):
         render_mode: str | None,
     ) -> tuple[int, int]:
         """Validate the shared kwargs and build the sampler and scorer; returns ``(width, height)``."""
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self._init_render_mode(render_mode)
         size = normalize_image_size(image_size)
         self.sampler = TaskSampler(families, difficulty, split, size, family_configs)
         self.scorer = ResponseScorer(
@@ -60,24 +53,28 @@ class TaskEnv(gym.Env[dict[str, Any], str]):
 
     def _require_task(self, method: str) -> Task:
         """The current task; ``ResetNeeded`` when there is none yet."""
-        if self.task is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before {method}().")
+        self._require_reset(method)
+        assert self.task is not None
         return self.task
 
-    def _render_allowed(self) -> bool:
-        if self.render_mode is None:
-            gym.logger.warn(f"{self.env_id}: render() needs render_mode='rgb_array' at construction.")
-            return False
-        self._require_task("render")
-        return True
+    def _prompt(self) -> str:
+        """The complete prompt of the task: its question and how to phrase the answer."""
+        task = self._require_task("step")
+        return f"{task.question}\n{self.scorer.format.describe()}"
 
     def _task_info(self) -> dict[str, Any]:
-        """The task's public description: never its answer."""
+        """The task's public description, for ``info`` at every step: never its answer or its seed.
+
+        ``family``, ``difficulty`` and ``answer_type`` tell an agent what kind of answer is wanted;
+        ``options`` lists a multiple-choice question's option texts in letter order.
+        """
         task = self._require_task("step")
-        return {
-            "family": task.family,
-            "difficulty": task.difficulty,
-            "split": task.split,
-            "task_seed": task.seed,
-            "answer_type": task.answer_type,
-        }
+        info: dict[str, Any] = {"family": task.family, "difficulty": task.difficulty, "answer_type": task.answer_type}
+        if task.spec.choices:
+            info["options"] = list(task.spec.choices)
+        return info
+
+    def _task_identity(self) -> dict[str, Any]:
+        """Where the task came from (``split`` and ``task_seed``, which regenerate it): for ``info`` at the end only."""
+        task = self._require_task("step")
+        return {"split": task.split, "task_seed": task.seed}

@@ -6,12 +6,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
+from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_env import TaskEnv
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
@@ -65,9 +65,11 @@ class VistaToolEnv(TaskEnv):
 
     ## Observation Space
     ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(max_text_chars))``: at reset the task
-    image and the question; after a tool turn the current view (changed by crop/zoom/annotations) and
-    the tools' outputs (errors included). ``info["messages"]`` holds the whole conversation in chat
-    format, with ``{"type": "image"}`` placeholders matching ``info["images"]`` in order, and
+    image and the complete prompt (the question, how to call tools, the answer format); after a tool turn
+    the current view (changed by crop/zoom/annotations) and the tools' outputs (errors included).
+    ``info["messages"]`` holds the whole conversation in chat format (system prompt with the tool-call and
+    answer formats; assistant turns with ``tool_calls`` whose ids the ``role: "tool"`` results name in
+    ``tool_call_id``; ``{"type": "image"}`` placeholders matching ``info["images"]`` in order), and
     ``info["tools"]`` holds the tools' JSON schemas (OpenAI function format), so
     ``processor.apply_chat_template(info["messages"], tools=info["tools"])`` renders the conversation.
 
@@ -82,7 +84,8 @@ class VistaToolEnv(TaskEnv):
     correctness, format, reasoning and length are scored on the answer turn only, exactly as in
     ``VisualQA-v0``; :math:`N^{tools}_t` counts the tool calls run at turn :math:`t`, and
     :math:`N^{invalid}_t` the malformed or failed calls, calls past the per-turn limit (counted once),
-    and turns with neither a call nor an answer. Over an episode,
+    and turns with neither a call nor an answer; ``info["reward_terms"]`` reports them with their sign
+    (``tools`` :math:`= -N^{tools}_t`, ``invalid`` :math:`= -N^{invalid}_t`). Over an episode,
     :math:`R = R_{accuracy} + R_{reasoning} + R_{format} + R_{length} - \lambda N_{tools} - \mu N_{invalid}`.
 
     ## Starting State
@@ -90,7 +93,9 @@ class VistaToolEnv(TaskEnv):
 
     ## Episode End
     Terminates on the answer turn; truncates after ``max_turns`` turns without an answer. At the end
-    ``info`` holds ``answer`` (ground truth), ``is_success``, ``extracted_answer``; never before.
+    ``info`` holds ``answer`` (ground truth), ``is_success``, ``extracted_answer``, the task's ``split`` and
+    ``task_seed``; never before (at every step ``info`` holds ``family``, ``difficulty``, ``answer_type``,
+    ``options`` for multiple-choice questions, ``turn``, ``sandbox`` and the conversation).
 
     ## Arguments
     Those of ``VisualQA-v0`` (``families``, ``difficulty``, ``split``, ``image_size``, ``family_configs``,
@@ -98,7 +103,7 @@ class VistaToolEnv(TaskEnv):
 
     - ``tools`` (sequence of str | None): tools to offer, default all.
     - ``max_turns`` (int, default 8), ``max_calls_per_turn`` (int, default 4).
-    - ``tool_penalty`` (λ, default 0.05), ``invalid_call_penalty`` (μ, default 0.1).
+    - ``tool_cost_weight`` (λ >= 0, default 0.05), ``invalid_call_cost_weight`` (μ >= 0, default 0.1).
     - ``sandbox`` (``"auto"`` | ``"bwrap"`` | ``"process"``): isolation of the Python tool; ``auto`` uses
       bubblewrap when it works and otherwise warns once; ``info["sandbox"]`` names what is in force.
     - ``python_timeout_s`` (float, default 5): wall-clock limit of one Python call.
@@ -107,7 +112,9 @@ class VistaToolEnv(TaskEnv):
     - ``include_images_in_info`` (bool, default True): put the conversation's images in ``info["images"]``.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Changed before the first release: ``tool_penalty``/``invalid_call_penalty``
+      renamed ``tool_cost_weight``/``invalid_call_cost_weight`` (>= 0, subtracted); the reset text carries
+      the tool-call instruction; tool results carry ``tool_call_id``; ``task_seed``/``split`` only at the end.
     """
 
     env_id = "VistaTool-v0"
@@ -122,8 +129,8 @@ class VistaToolEnv(TaskEnv):
         tools: Sequence[str] | None = None,
         max_turns: int = 8,
         max_calls_per_turn: int = 4,
-        tool_penalty: float = 0.05,
-        invalid_call_penalty: float = 0.1,
+        tool_cost_weight: float = 0.05,
+        invalid_call_cost_weight: float = 0.1,
         sandbox: str = "auto",
         python_timeout_s: float = 5.0,
         search_backend: str = "local",
@@ -143,6 +150,9 @@ class VistaToolEnv(TaskEnv):
             raise ValueError("max_turns and max_calls_per_turn must be >= 1")
         if max_text_chars < 256:
             raise ValueError("max_text_chars must be at least 256")
+        for name, weight in (("tool_cost_weight", tool_cost_weight), ("invalid_call_cost_weight", invalid_call_cost_weight)):
+            if not weight >= 0:
+                raise ValueError(f"{self.env_id}: {name} must be >= 0 (it is subtracted per call), got {weight!r}")
         width, height = self._init_task_env(
             families=families,
             difficulty=difficulty,
@@ -163,18 +173,16 @@ class VistaToolEnv(TaskEnv):
         self.tools = EpisodeTools(sandbox_mode=sandbox_mode, python_timeout_s=python_timeout_s, search_backend=search_backend)
         self.max_turns = max_turns
         self.max_calls_per_turn = max_calls_per_turn
-        self.tool_penalty = tool_penalty
-        self.invalid_call_penalty = invalid_call_penalty
+        self.tool_cost_weight = tool_cost_weight
+        self.invalid_call_cost_weight = invalid_call_cost_weight
         self.max_text_chars = max_text_chars
         self.include_images_in_info = include_images_in_info
         self.observation_space = spaces.Dict(
             {"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)}
         )
         self.action_space = UnicodeText(max_response_chars)
-        self.messages: list[dict[str, Any]] = []
-        self.images: list[np.ndarray] = []
+        self.conversation = Conversation("", self.tool_schemas)
         self.turn = 0
-        self._done = False
         self._oracle_steps: list[ToolStep] = []
 
     # -- episode ---------------------------------------------------------------------------------
@@ -182,24 +190,18 @@ class VistaToolEnv(TaskEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self.task = self.sampler.sample(self.np_random, options)
+        self._start_episode()
         self.tools.start_episode(ImageView.full(self.task.image, self.sampler.image_size))
         self.turn = 0
-        self._done = False
         self._oracle_steps = self.sampler.families[self.task.family].tool_plan(self.task.spec)
-        question = f"{self.task.question}\n{self.scorer.format.describe()}"
+        prompt = f"{self.task.question}\n{self._call_hint()}"
         view = image_array(self.tools.view.image)
-        self.images = [view]
-        self.messages = [
-            {"role": "system", "content": self._system_prompt()},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
-        ]
-        info = self._with_conversation(self._task_info())
-        return {"image": view.copy(), "text": _truncate(question, self.max_text_chars)}, info
+        self.conversation = Conversation(self._system_prompt(), self.tool_schemas)
+        self.conversation.user(prompt, [view])
+        return {"image": view.copy(), "text": _truncate(prompt, self.max_text_chars)}, self._with_conversation(self._task_info())
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        self._require_task("step")
-        if self._done:
-            raise gym.error.ResetNeeded("VistaTool-v0: the episode has ended; call reset().")
+        self._require_running()
         self.turn += 1
         terms = {"correctness": 0.0, "format": 0.0, "reasoning": 0.0, "length": 0.0, "tools": 0.0, "invalid": 0.0}
         info = self._task_info()
@@ -209,7 +211,7 @@ class VistaToolEnv(TaskEnv):
                 if not isinstance(action, str)
                 else f"the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}"
             )
-            self.messages.append({"role": "assistant", "content": "" if not isinstance(action, str) else _truncate(action, 200)})
+            self.conversation.assistant("" if not isinstance(action, str) else _truncate(action, 200))
             feedback = self._reject(terms, info, reason)
         else:
             calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
@@ -217,13 +219,13 @@ class VistaToolEnv(TaskEnv):
             if parsed.answer is not None:
                 return self._answer(action, terms, info, ignored_calls=n_calls)
             valid = [call for call in calls if call.error is None]
-            self.messages.append(
-                {"role": "assistant", "content": _strip_tool_calls(action) if valid else action, **({"tool_calls": [c.to_message() for c in valid]} if valid else {})}
-            )
+            ids = self.conversation.assistant(_strip_tool_calls(action) if valid else action, [(c.name, c.arguments) for c in valid])
+            call_ids = iter(ids)
+            paired = [(call, next(call_ids) if call.error is None else None) for call in calls]
             if n_calls == 0:
                 feedback = self._reject(terms, info, "the turn has neither a tool call nor an answer. " + self._call_hint())
             else:
-                feedback = self._run_calls(calls, n_calls, terms, info)
+                feedback = self._run_calls(paired, n_calls, terms, info)
         truncated = self.turn >= self.max_turns
         if truncated:
             self._end(info, answer=None, success=False)
@@ -232,13 +234,13 @@ class VistaToolEnv(TaskEnv):
         view = image_array(self.tools.view.image)
         return {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)}, reward, False, truncated, self._with_conversation(info)
 
-    def _run_calls(self, calls: list[ToolCall], n_calls: int, terms: dict[str, float], info: dict[str, Any]) -> str:
+    def _run_calls(self, calls: list[tuple[ToolCall, str | None]], n_calls: int, terms: dict[str, float], info: dict[str, Any]) -> str:
         outputs, errors, new_views = [], [], []
-        for call in calls:
+        for call, call_id in calls:
             result = self.toolbox.call(call, self.tools)
             text = _truncate(result.text, MAX_TOOL_OUTPUT_CHARS)
             outputs.append(f"[{call.name or 'invalid call'}] {text}")
-            self.messages.append({"role": "tool", "name": call.name or "invalid", "content": text})
+            self.conversation.tool(call.name or "invalid", text, call_id)
             if result.ok:
                 terms["tools"] -= 1.0
             else:
@@ -250,9 +252,8 @@ class VistaToolEnv(TaskEnv):
         if new_views:
             # One user message after the turn's tool messages, so chat templates that group
             # consecutive tool responses still do; only the latest view is shown.
-            self.images.append(image_array(self.tools.view.image))
             caption = f"The current view after {', '.join(new_views)}."
-            self.messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": caption}]})
+            self.conversation.user(caption, [image_array(self.tools.view.image)])
         if n_calls > len(calls):
             terms["invalid"] -= 1.0
             message = f"Error: {n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} were run."
@@ -266,7 +267,7 @@ class VistaToolEnv(TaskEnv):
         assert self.task is not None
         scored = self.scorer.score(action, self.task.spec)
         terms.update(scored.terms)
-        self.messages.append({"role": "assistant", "content": action})
+        self.conversation.assistant(action)
         errors = [scored.error] if scored.error else []
         if ignored_calls:
             errors.append(f"{ignored_calls} tool call(s) in the answer turn were not run")
@@ -282,12 +283,13 @@ class VistaToolEnv(TaskEnv):
     def _reject(self, terms: dict[str, float], info: dict[str, Any], reason: str) -> str:
         terms["invalid"] -= 1.0
         info["error"] = reason
-        self.messages.append({"role": "user", "content": f"Error: {reason}"})
+        self.conversation.user(f"Error: {reason}")
         return f"Error: {reason}"
 
     def _end(self, info: dict[str, Any], answer: str | None, success: bool) -> None:
         assert self.task is not None
-        self._done = True
+        self._end_episode()
+        info.update(self._task_identity())
         info["answer"] = answer if answer is not None else format_answer(self.task.spec)
         info["is_success"] = success
         info["n_turns"] = self.turn
@@ -295,7 +297,7 @@ class VistaToolEnv(TaskEnv):
 
     def _weigh(self, terms: dict[str, float]) -> float:
         answer_terms = {name: terms[name] for name in ("correctness", "format", "reasoning", "length")}
-        return self.scorer.weights.total(answer_terms) + self.tool_penalty * terms["tools"] + self.invalid_call_penalty * terms["invalid"]
+        return self.scorer.weights.total(answer_terms) + self.tool_cost_weight * terms["tools"] + self.invalid_call_cost_weight * terms["invalid"]
 
     # -- oracle, rendering, info -----------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class VistaToolEnv(TaskEnv):
     def render(self) -> np.ndarray | None:
         if not self._render_allowed():
             return None
-        last = self.messages[-1]["content"]
+        last = self.conversation.messages[-1]["content"]
         last_text = last if isinstance(last, str) else " ".join(part.get("text", "") for part in last)
         lines = [f"Q: {self.task.question}", f"turn {self.turn}: {last_text}"]
         return np.asarray(caption_image(self.tools.view.image, lines))
@@ -341,8 +343,5 @@ class VistaToolEnv(TaskEnv):
         return {**super()._task_info(), "turn": self.turn, "sandbox": self.tools.isolation}
 
     def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
-        info["tools"] = self.tool_schemas
-        info["messages"] = list(self.messages)
-        if self.include_images_in_info:
-            info["images"] = list(self.images)
+        info.update(self.conversation.info(self.include_images_in_info))
         return info

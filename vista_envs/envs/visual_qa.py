@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
+from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_env import TaskEnv
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
@@ -20,7 +20,7 @@ from vista_envs.tasks import family_names, get_family
 
 __all__ = ["VisualQAEnv"]
 
-MAX_QUESTION_CHARS = 2048
+MAX_TEXT_CHARS = 2048
 
 
 class VisualQAEnv(TaskEnv):
@@ -40,8 +40,13 @@ class VisualQAEnv(TaskEnv):
     over-long response is scored as invalid (see Rewards) and reported in ``info["error"]``.
 
     ## Observation Space
-    ``Dict(image=Box(0, 255, (H, W, 3), uint8), question=UnicodeText(2048))``. The question says how to
-    phrase the answer (units, choice letters, ``[x0, y0, x1, y1]`` for boxes, ``H:MM`` for times).
+    ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(2048))``. The text is the complete prompt:
+    the question, which says how to phrase the answer (units, choice letters, ``[x0, y0, x1, y1]`` for boxes,
+    ``H:MM`` for times), then the response format's instruction (``Think inside <think>...</think>, then give
+    the final answer in <answer>...</answer>.``), so an agent that reads only the observation can earn full
+    reward. ``info["messages"]`` holds the same conversation in chat format (a system prompt with the format,
+    then the user turn with a ``{"type": "image"}`` placeholder for ``info["images"][0]``), at reset and after
+    the answer, so ``processor.apply_chat_template(info["messages"])`` renders it.
 
     ## Rewards
     With weights :math:`w` (constructor kwargs) and terms reported in ``info["reward_terms"]``:
@@ -68,8 +73,11 @@ class VisualQAEnv(TaskEnv):
 
     ## Episode End
     The episode terminates after the one answer. ``info`` then holds ``answer`` (ground truth),
-    ``is_success`` (correct, or IoU >= 0.5), ``extracted_answer`` and ``reward_terms``. The ground truth is
-    never in an observation or in ``info`` before the step that ends the episode.
+    ``is_success`` (correct, or IoU >= 0.5), ``extracted_answer``, ``reward_terms``, and the task's
+    ``split`` and ``task_seed``. The ground truth, and anything that regenerates it, is never in an
+    observation or in ``info`` before the step that ends the episode: at reset ``info`` holds only
+    ``family``, ``difficulty``, ``answer_type``, ``options`` (a multiple-choice question's option texts)
+    and the conversation.
 
     ## Arguments
     - ``families`` (sequence of str | None): families to draw from; default every family that needs no
@@ -86,7 +94,9 @@ class VisualQAEnv(TaskEnv):
       the response and ground truth) written beneath.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. Changed before the first release: the prompt moved from ``obs["question"]`` to
+      ``obs["text"]`` and carries the format instruction; ``info["messages"]``/``info["images"]`` added;
+      ``task_seed`` and ``split`` are reported only at the episode's end.
     """
 
     env_id = "VisualQA-v0"
@@ -126,42 +136,48 @@ class VisualQAEnv(TaskEnv):
         self.observation_space = spaces.Dict(
             {
                 "image": spaces.Box(0, 255, (height, width, 3), np.uint8),
-                "question": UnicodeText(MAX_QUESTION_CHARS),
+                "text": UnicodeText(MAX_TEXT_CHARS),
             }
         )
         self.action_space = UnicodeText(max_response_chars)
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
-        self._done = False
+        self._conversation = Conversation("")
         self._last_response: str | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self.task = self.sampler.sample(self.np_random, options)
-        self._done = False
+        self._start_episode()
         self._last_response = None
-        if len(self.task.question) > MAX_QUESTION_CHARS:
-            raise RuntimeError(f"family {self.task.family!r} produced a question longer than {MAX_QUESTION_CHARS} characters")
+        prompt = self._prompt()
+        if len(prompt) > MAX_TEXT_CHARS:
+            raise RuntimeError(f"family {self.task.family!r} produced a prompt longer than {MAX_TEXT_CHARS} characters")
         self._image = image_array(self.sampler.observed_image(self.task))
-        return {"image": self._image, "question": self.task.question}, self._task_info()
+        self._conversation = Conversation(f"You answer a question about an image. {self.scorer.format.describe()}")
+        self._conversation.user(prompt, [self._image])
+        return {"image": self._image, "text": prompt}, {**self._task_info(), **self._conversation.info()}
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        task = self._require_task("step")
-        if self._done:
-            raise gym.error.ResetNeeded("VisualQA-v0: the episode has ended (one answer per episode); call reset().")
+        self._require_running()
+        task = self.task
+        assert task is not None
         scored = self.scorer.score(action, task.spec)
-        self._done = True
+        self._end_episode()
         self._last_response = action if isinstance(action, str) else repr(action)
+        self._conversation.assistant(action if isinstance(action, str) else "")
         info = {
             **self._task_info(),
+            **self._task_identity(),
             "reward_terms": scored.terms,
             "answer": format_answer(task.spec),
             "extracted_answer": scored.answer,
             "is_success": scored.is_success,
+            **self._conversation.info(),
         }
         if scored.error:
             info["error"] = scored.error
         # A copy: returned observations never share memory (a memcpy is 3x cheaper than re-converting the image).
-        observation = {"image": self._image.copy(), "question": task.question}
+        observation = {"image": self._image.copy(), "text": self._prompt()}
         return observation, scored.reward, True, False, info
 
     def oracle(self) -> str:
@@ -173,6 +189,6 @@ class VisualQAEnv(TaskEnv):
         if not self._render_allowed():
             return None
         lines = [f"Q: {self.task.question}"]
-        if self._done:
+        if self.episode_ended:
             lines += [f"Response: {self._last_response}", f"Ground truth: {format_answer(self.task.spec)}"]
         return np.asarray(caption_image(self.sampler.observed_image(self.task), lines))
