@@ -24,7 +24,7 @@ def test_show_renders_every_env_and_prints_its_task_as_json(env_id, tmp_path, ca
     out = tmp_path / "task.png"
     assert main(["show", env_id, "--seed", "1", "--size", "128", "--out", str(out)]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["image"] == str(out) and isinstance(printed["question"], str) and printed["question"]
+    assert printed["image"] == str(out) and isinstance(printed["text"], str) and printed["text"]
     assert Image.open(out).size[0] >= 128
 
 

@@ -1,5 +1,6 @@
 """VisPlay envs: the Gymnasium contract, rewards end to end, bad input, failing reasoners, grounded mode, no leakage."""
 
+import json
 import random
 import threading
 import warnings
@@ -11,6 +12,12 @@ from gymnasium.utils.env_checker import check_env
 
 import vista_envs  # noqa: F401  (registers the ids)
 from vista_envs.visplay import DiversityTracker, ScriptedQuestioner, ScriptedReasoner, parse_questioner_output
+
+
+def question_of(observation):
+    """The question of a Reasoner observation: its text without the answer-format line."""
+    return observation["text"].rsplit("\n", 1)[0]
+
 
 IDS = ("VisPlayQuestioner-v0", "VisPlayReasoner-v0", "VisPlay-v0")
 COUNT_CIRCLES = "<question>How many circles are there?</question><type>number</type>"
@@ -158,7 +165,7 @@ def test_tags_quoted_inside_the_question_are_part_of_it_and_a_bank_record_round_
     record = {**env.step(quoting)[4], "pseudo_label": "3", "confidence": 0.5}
     reasoner = gym.make("VisPlayReasoner-v0", question_bank=[record], confidence_band=(0.0, 1.0))
     obs, _ = reasoner.reset(seed=0, options={"index": 0})
-    assert obs["question"] == parsed.question
+    assert question_of(obs) == parsed.question
 
 
 def test_reasoner_answers_in_any_form_are_read_and_grouped():
@@ -236,7 +243,18 @@ def test_only_privileged_reasoners_see_the_scene():
     env = questioner_env(reasoner=lambda obs, infos: seen.extend(infos) or ["3"] * len(obs), samples=2)
     env.reset(seed=0)
     env.step(COUNT_CIRCLES)
-    assert [sorted(info) for info in seen] == [["sample", "seed"], ["sample", "seed"]]
+    assert [sorted(info) for info in seen] == [["images", "messages", "question", "sample", "seed"]] * 2
+
+
+def test_a_non_string_reasoner_turn_is_an_error_and_the_round_stays_json_serialisable():
+    env = gym.make("VisPlay-v0", image_size=SIZE, samples=2)
+    env.reset(seed=0)
+    env.step(COUNT_CIRCLES)
+    _, _, terminated, _, info = env.step({"not": "text"})
+    assert not terminated and "must be a str" in info["error"]
+    _, _, terminated, _, info = env.step(3.5)
+    assert terminated and "must be a str" in info["error"] and info["responses"] == ["", ""]
+    json.dumps({key: value for key, value in info.items() if key != "images"})
 
 
 def test_misuse_of_the_api_raises():
@@ -308,7 +326,7 @@ def bank_record(**overrides):
 def test_reasoner_env_pays_for_matching_the_banked_pseudo_label():
     env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=[bank_record(pseudo_label="3", confidence=0.6)])
     obs, info = env.reset(seed=0)
-    assert obs["question"] == "How many circles are there?"
+    assert question_of(obs) == "How many circles are there?"
     assert "pseudo_label" not in info and "answer" not in info
     _, reward, terminated, _, info = env.step("<think>I count them.</think><answer>three</answer>")
     assert terminated and reward == pytest.approx(1.0) and info["is_success"] and info["answer"] == "3"
@@ -328,7 +346,7 @@ def test_pseudo_labels_are_computed_once_per_question_by_the_snapshot():
     calls = []
 
     def snapshot(observations, infos):
-        calls.append(observations[0]["question"])
+        calls.append(infos[0]["question"])
         return ["2", "3"] * (len(observations) // 2)
 
     env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=[bank_record()], label_reasoner=snapshot)
@@ -372,7 +390,7 @@ def test_a_questioner_env_info_is_a_question_bank_record():
     info = env.step(COUNT_CIRCLES)[4]
     reasoner_env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=[info])
     obs, _ = reasoner_env.reset(seed=0)
-    assert obs["question"] == info["question"]
+    assert question_of(obs) == info["question"]
     assert np.array_equal(obs["image"], env.unwrapped._image)
 
 
@@ -408,8 +426,8 @@ def test_game_never_shows_the_reasoner_the_answer_before_the_end():
     env.reset(seed=0)
     question = ScriptedQuestioner().ask(env.unwrapped.scene, random.Random(0))
     obs, _, _, _, info = env.step(question)
-    assert obs["text"] == parse_questioner_output(question).question
-    assert not {"answer", "pseudo_label", "answers", "rewards"} & set(info)
+    assert question_of(obs) == parse_questioner_output(question).question
+    assert not {"answer", "pseudo_label", "answers", "rewards", "task_seed", "split", "scene"} & set(info)
 
 
 def test_an_invalid_question_ends_the_game_before_the_reasoner_acts():
@@ -435,7 +453,7 @@ def test_oracles_ask_answerable_questions_and_answer_them_right():
 def test_a_bank_index_picks_a_record_and_a_bad_index_is_refused():
     bank = [bank_record(pseudo_label="3", confidence=0.5), bank_record(question="How many stars are there?", pseudo_label="1", confidence=0.5)]
     env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=bank)
-    assert env.reset(seed=0, options={"index": 1})[0]["question"] == "How many stars are there?"
+    assert question_of(env.reset(seed=0, options={"index": 1})[0]) == "How many stars are there?"
     with pytest.raises(ValueError, match="index"):
         env.reset(seed=0, options={"index": 2})
 

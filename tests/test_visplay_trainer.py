@@ -32,6 +32,12 @@ from vista_envs.envs.visplay import VisPlayQuestionerEnv, VisPlayReasonerEnv, qu
 from vista_envs.visplay import ConfidenceBand, ScriptedQuestioner
 
 
+def question_of(observation):
+    """The question of a Reasoner observation: its text without the answer-format line."""
+    return observation["text"].rsplit("\n", 1)[0]
+
+
+
 def scored_round(answers, answer_type="number", valid=True, truth=None) -> dict:
     """The final info of a VisPlayQuestioner-v0 round, as a vector env hands it over (NumPy scalars included)."""
     return {
@@ -75,7 +81,7 @@ def test_a_labelled_round_is_a_question_bank_record_with_plain_python_values():
     assert labelled["family"] == "counting" and labelled["true_answer"] == "2"
     env = gym.make("VisPlayReasoner-v0", question_bank=[labelled], confidence_band=(0.0, 1.0), grounded=True, image_size=64)
     observation, _ = env.reset(seed=0)
-    assert observation["question"] == "How many circles are there?"
+    assert question_of(observation) == "How many circles are there?"
 
 
 def test_invalid_questions_and_rounds_without_answers_are_not_labelled():
@@ -168,6 +174,9 @@ def test_a_multi_process_launch_is_refused(monkeypatch, tmp_path):
 # -- short runs on a tiny model --------------------------------------------------------------------------
 
 QUESTION = "<question>How many circles are there?</question><program>count(filter(shape=circle))</program>"
+# The drill teaches two questions, so that the Questioner's first differing token stays uncertain: a single drilled
+# question becomes so certain that its policy gradient falls below float32's resolution of the weights.
+OTHER_QUESTION = "<question>How many squares are there?</question><program>count(filter(shape=square))</program>"
 SCENES = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 # Grounded VisPlay with every phase tiny: 4 questions a step in groups of 2, m = 4, 2 questions x 4 answers a Reasoner step.
 TINY_RUN = {
@@ -192,24 +201,24 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def drilled_model(tmp_path_factory):
-    """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one grounded question and answer 1 or 2.
+    """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one of two grounded questions and answer 1 or 2.
 
     A random model writes no valid question, so every reward would be 0; the drill makes every signal non-zero.
     """
-    corpus = [questioner_instruction(True), QUESTION] * 10  # tokenizer merges: shorter prompts, a faster test
+    corpus = [questioner_instruction(True), QUESTION, OTHER_QUESTION] * 10  # tokenizer merges: shorter prompts, a faster test
     model = build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32, corpus=corpus)
     drill = run_config(
         model, tmp_path_factory.mktemp("drill"), warm_start_demonstrations=16, warm_start_epochs=30, warm_start_learning_rate=5e-3
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(VisPlayQuestionerEnv, "oracle", lambda self: QUESTION)
+        patch.setattr(VisPlayQuestionerEnv, "oracle", lambda self: (QUESTION, OTHER_QUESTION)[self.np_random.integers(2)])
         patch.setattr(VisPlayReasonerEnv, "oracle", lambda self: f"<answer>{self.np_random.integers(1, 3)}</answer>")
         return warm_start(drill)
 
 
 @pytest.fixture(scope="module")
 def two_iterations(drilled_model, tmp_path_factory):
-    # The drilled Questioner asks one question only: any diversity penalty would clip its rewards to 0.
+    # The drilled Questioner asks one of two questions: any diversity penalty would clip its rewards to 0.
     config = run_config(drilled_model, tmp_path_factory.mktemp("visplay"), diversity_weight=0.0)
     return config, train(config)
 

@@ -89,8 +89,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(frame).save(out)
-    text = obs.get("question", obs.get("text")) if isinstance(obs, dict) else None
-    summary = {**info, "question": text, "image": str(out)}
+    text = obs.get("text") if isinstance(obs, dict) else None
+    # The conversation repeats the prompt and holds the images: the summary shows the prompt once.
+    public = {key: value for key, value in info.items() if key not in ("messages", "images", "tools")}
+    summary = {**public, "text": text, "image": str(out)}
     if "answer" in end_info:
         summary["answer"] = end_info["answer"]
     print(json.dumps(summary, indent=2, default=_printable))
@@ -177,7 +179,7 @@ def _show_turn(obs: Any, info: dict[str, Any]) -> None:
         image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
         Image.fromarray(obs["image"]).save(image_path)
         lines.append(f"image: {image_path}")
-    text = obs.get("question", obs.get("text")) if isinstance(obs, dict) else None
+    text = obs.get("text") if isinstance(obs, dict) else None
     if text:
         lines.append(text)
     print("\n" + "\n".join(lines))

@@ -10,9 +10,9 @@ _ENTRY_POINTS: dict[str, str] = {
     "VistaRobot-v0": "vista_envs.envs.robot_plan:VistaRobotEnv",
     "VistaRobotEE-v0": "vista_envs.envs.robot_ee:VistaRobotEEEnv",
     "VistaTool-v0": "vista_envs.envs.vista_tool:VistaToolEnv",
-    "VisPlay-v0": "vista_envs.envs.visplay:VisPlayEnv",
-    "VisPlayQuestioner-v0": "vista_envs.envs.visplay:VisPlayQuestionerEnv",
-    "VisPlayReasoner-v0": "vista_envs.envs.visplay:VisPlayReasonerEnv",
+    "VisPlay-v0": "vista_envs.envs.visplay.selfplay:VisPlayEnv",
+    "VisPlayQuestioner-v0": "vista_envs.envs.visplay.questioner:VisPlayQuestionerEnv",
+    "VisPlayReasoner-v0": "vista_envs.envs.visplay.reasoner:VisPlayReasonerEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

@@ -70,7 +70,7 @@ class RandomPolicy:
         answer_type = info.get("answer_type")
         if answer_type is None:
             raise ValueError("RandomPolicy needs info['answer_type'] (set by VisualQA-v0 and VistaTool-v0)")
-        question = str(observation.get("question", observation.get("text", "")))
+        question = str(observation.get("text", ""))
         rng = self.rng
         if answer_type == "yes_no":
             return rng.choice(("yes", "no"))

@@ -46,13 +46,16 @@ def _answer_response(answer: str, reasoning: str) -> str:
 
 
 def task_view(observation: dict[str, Any], info: dict[str, Any]) -> tuple[str, np.ndarray]:
-    """The question and the task's original image, in a single-turn or a multi-turn (tool) episode."""
-    if "question" in observation:
-        return observation["question"], observation["image"]
+    """The question and the task's original image: the first user turn of the episode's conversation.
+
+    The task envs' prompt is the question, then one line on how to answer (and call tools): the question is
+    what comes before that line.
+    """
     messages = info.get("messages", [])
     first_user = next((m for m in messages if m.get("role") == "user"), None)
     content = first_user["content"] if first_user else observation.get("text", "")
-    question = content if isinstance(content, str) else " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+    prompt = content if isinstance(content, str) else " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+    question = prompt.rsplit("\n", 1)[0]
     images = info.get("images") or [observation["image"]]
     return question, images[0]
 
@@ -212,7 +215,7 @@ class ScriptedPolicy:
         question, image = task_view(observation, info)
         answer_type = info.get("answer_type")
         messages = info.get("messages")
-        if messages is not None and not any(m.get("role") == "assistant" for m in messages):
+        if info.get("tools") and not any(m.get("role") == "assistant" for m in messages or []):
             return self._tool_call(question, image)
         answer, reasoning = scripted_answer(question, image, answer_type)
         tool_output = next((m.get("content") for m in reversed(messages or []) if m.get("role") == "tool"), None)

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Conversation"]
+from vista_envs.answers.extract import ResponseFormat
+
+__all__ = ["Conversation", "answering_system_prompt"]
 
 
 class Conversation:
@@ -71,3 +73,8 @@ class Conversation:
         if self.tools is not None:
             info["tools"] = self.tools
         return info
+
+
+def answering_system_prompt(response_format: ResponseFormat) -> str:
+    """The system prompt of an env where the agent answers a question about an image."""
+    return f"You answer a question about an image. {response_format.describe()}"

@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
-from vista_envs.envs.conversation import Conversation
+from vista_envs.envs.conversation import Conversation, answering_system_prompt
 from vista_envs.envs.task_env import TaskEnv
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
@@ -153,7 +153,7 @@ class VisualQAEnv(TaskEnv):
         if len(prompt) > MAX_TEXT_CHARS:
             raise RuntimeError(f"family {self.task.family!r} produced a prompt longer than {MAX_TEXT_CHARS} characters")
         self._image = image_array(self.sampler.observed_image(self.task))
-        self._conversation = Conversation(f"You answer a question about an image. {self.scorer.format.describe()}")
+        self._conversation = Conversation(answering_system_prompt(self.scorer.format))
         self._conversation.user(prompt, [self._image])
         return {"image": self._image, "text": prompt}, {**self._task_info(), **self._conversation.info()}
 

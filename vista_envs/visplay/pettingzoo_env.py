@@ -32,7 +32,8 @@ from pettingzoo import AECEnv
 from pettingzoo.utils import wrappers
 
 from vista_envs.envs.task_sampler import OPTION_KEYS
-from vista_envs.envs.visplay import QUESTIONER, REASONER, VisPlayEnv
+from vista_envs.envs.visplay.scene_env import QUESTIONER, REASONER
+from vista_envs.envs.visplay.selfplay import VisPlayEnv
 
 __all__ = ["AGENTS", "VisPlayAECEnv", "env"]
 

@@ -326,11 +326,11 @@ class ScriptedReasoner:
         return self._sample(self._belief(question, scene), rng)
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
-        """The in-env player protocol: one response per ``{"image", "question"}`` observation."""
+        """The in-env player protocol: one response per observation, to the question its info names (``info["question"]``)."""
         beliefs: dict[tuple[str, int], _Belief | None] = {}  # the m samples of a call share one question
         responses = []
         for observation, info in zip(observations, infos):
-            key = (observation["question"], id(info["scene"]))
+            key = (info["question"], id(info["scene"]))
             if key not in beliefs:
                 beliefs[key] = self._belief(*key[:1], info["scene"])
             responses.append(self._sample(beliefs[key], _call_rng(self.seed, info, self._rng)))
