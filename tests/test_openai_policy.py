@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,9 @@ import vista_envs  # noqa: F401  (registers the ids)
 from agents.policies import OpenAIPolicy
 from agents.policies.chat import Chat
 from agents.policies.chat_completions import NO_RESULT, reply_action, request_messages
-from vista_envs.bench.suites import load_suite
+from vista_envs.bench.agents import BenchAgent
+from vista_envs.bench.runner import run_suite
+from vista_envs.bench.suites import load_suite, parse_suite
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_TOOLS = ["calculator", "zoom"]
@@ -171,6 +174,18 @@ def test_the_native_path_solves_a_chart_task_through_vista_envs_bench(tmp_path):
     overall = json.loads(results_path.read_text())["overall"]
     assert overall["success_rate"] == 1.0 and overall["errors"] == 0 and overall["episodes"] == 4
     assert any(message.get("tool_calls") for body in server.requests for message in body["messages"])
+
+
+def test_an_unreachable_endpoint_fails_bench_episodes_as_agent_errors_not_as_answers(tmp_path):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    suite = parse_suite({"name": "down", "version": 1, "split": "test", "seed": 1, "entries": [{"env": "VistaTool-v0", "env_kwargs": {"tools": CHART_TOOLS}, "grid": {"family": ["chart_arithmetic"]}, "episodes_per_cell": 2}]})
+    agent = BenchAgent("down", "openai:m@...", OpenAIPolicy("m", f"http://127.0.0.1:{port}/v1", max_retries=0))
+    results = run_suite(suite, agent, tmp_path, n_envs=2, progress=False).results
+    assert results["overall"]["success_rate"] == 0.0 and results["overall"]["errors"] == 2
+    (error,) = results["errors"]
+    assert error["kind"] == "agent" and "OpenAIPolicyError" in error["message"] and "connection failed" in error["message"]
 
 
 # -- native tool calls in responses ----------------------------------------------------------------
