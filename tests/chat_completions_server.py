@@ -64,8 +64,8 @@ def _tool_call_problems(call: Any, where: str) -> list[str]:
         problems.append(f'{where}.type must be "function"')
     if not isinstance(function, dict) or set(function) != {"name", "arguments"}:
         return [*problems, f"{where}.function has exactly name and arguments"]
-    if not isinstance(function["name"], str) or not isinstance(function["arguments"], str):
-        problems.append(f"{where}.function: name and arguments must be strings")
+    if not isinstance(function["name"], str) or not _FUNCTION_NAME.match(function["name"]) or not isinstance(function["arguments"], str):
+        problems.append(f"{where}.function: name must be [A-Za-z0-9_-]{{1,64}} and arguments a string")
     return problems
 
 

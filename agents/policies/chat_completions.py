@@ -9,8 +9,9 @@ ids are made up per request (``call_<message>_<k>``; ids the env supplies are ke
 messages after an assistant turn are paired with its calls: by ``tool_call_id`` where the env gives one,
 otherwise by name, in order. A tool message that answers no call (the env also reports calls it could
 not read, which an assistant message does not list) goes back as a user message with a
-``<tool_response>`` block, after the paired ones; a call left without a result gets a tool message
-saying so. Images become ``image_url`` parts with base64 PNG data URLs.
+``<tool_response>`` block, after the paired ones, and so does the result of a call whose name no
+function can have (strict servers refuse such a call in the history); a call left without a result
+gets a tool message saying so. Images become ``image_url`` parts with base64 PNG data URLs.
 
 Responses (:func:`reply_action`). The env reads tool calls from the turn's text, Hermes/Qwen style, so
 each native ``tool_calls`` entry is written after the message's text content as
@@ -26,6 +27,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +40,8 @@ __all__ = ["image_data_url", "reply_action", "request_messages"]
 
 # What a call left without a result is told (the history was cut, or the env skipped it).
 NO_RESULT = "No result: the environment did not run this call."
+# The function names the chat-completions API accepts.
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def image_data_url(image: Image.Image) -> str:
@@ -118,7 +122,11 @@ def request_messages(chat: Chat) -> list[dict[str, Any]]:
         role = message.get("role")
         if role == "assistant" and message.get("tool_calls"):
             calls = [_wire_call(call, call.get("id") or f"call_{index}_{k}") for k, call in enumerate(message["tool_calls"])]
-            out.append({"role": "assistant", "content": _text_of(message.get("content")) or None, "tool_calls": calls})
+            # A name no function can have (the invalid calls written by reply_action) would make strict
+            # servers refuse the request: such a call stays out, and its result goes back as text.
+            calls = [call for call in calls if _FUNCTION_NAME.match(call["function"]["name"])]
+            content = _text_of(message.get("content"))
+            out.append({"role": "assistant", "content": content or None, "tool_calls": calls} if calls else {"role": "assistant", "content": content})
             end = _tool_group(messages, index + 1)
             replies, orphans = _paired(calls, messages[index + 1 : end])
             out.extend(replies)
