@@ -261,6 +261,30 @@ def test_a_malformed_native_call_is_an_invalid_env_call_with_a_clear_message(too
         assert server.violations == []
 
 
+ODD_MESSAGES = [
+    None,
+    ["not", "a", "message"],
+    {"content": 42},
+    {"content": [{"type": "text", "text": 1}, "part", None]},
+    {"content": None, "tool_calls": None},
+    {"content": None, "tool_calls": [native("calculator", '{"expression": ' + "[" * 100_000 + "]}")]},  # nested past the recursion limit
+    {"content": None, "tool_calls": [native("calculator", '{"expression": "\\ud800"}')]},  # a lone surrogate
+    {"content": None, "tool_calls": [native("calculator", "x" * 100_000)]},
+    {"content": None, "tool_calls": [{"id": ["c"], "type": None, "function": {"name": ["zoom"], "arguments": {"x": 1}}}]},
+    {"content": None, "tool_calls": [native("zoom", '{"x": 1, "y": 2}', call_id=f"c{k}") for k in range(12)]},
+]
+
+
+@pytest.mark.parametrize("message", ODD_MESSAGES, ids=range(len(ODD_MESSAGES)))
+def test_no_reply_message_makes_the_policy_or_the_env_raise(message):
+    action = reply_action(message)
+    assert isinstance(action, str)
+    env = gym.make("VistaTool-v0", families=["chart_arithmetic"], tools=CHART_TOOLS)
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step(action)
+    assert not terminated and "error" in info
+
+
 # -- the conversation sent back --------------------------------------------------------------------
 
 
