@@ -85,6 +85,12 @@ def _wire_call(call: Mapping[str, Any], call_id: str) -> dict[str, Any]:
     }
 
 
+def _call_id(call: Mapping[str, Any], made_up: str) -> str:
+    """The id the env gave the call, else ``made_up`` (unique within the request)."""
+    given = call.get("id")
+    return given if isinstance(given, str) and given else made_up
+
+
 def _tool_group(messages: Sequence[dict[str, Any]], start: int) -> int:
     """The index after the run of tool messages that begins at ``start``."""
     end = start
@@ -121,7 +127,7 @@ def request_messages(chat: Chat) -> list[dict[str, Any]]:
         message = messages[index]
         role = message.get("role")
         if role == "assistant" and message.get("tool_calls"):
-            calls = [_wire_call(call, call.get("id") or f"call_{index}_{k}") for k, call in enumerate(message["tool_calls"])]
+            calls = [_wire_call(call, _call_id(call, f"call_{index}_{k}")) for k, call in enumerate(message["tool_calls"])]
             # A name no function can have (the invalid calls written by reply_action) would make strict
             # servers refuse the request: such a call stays out, and its result goes back as text.
             calls = [call for call in calls if _FUNCTION_NAME.match(call["function"]["name"])]
