@@ -60,7 +60,7 @@ def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
 
 def _prompt(observation: dict[str, Any]) -> str | None:
     """The prompt of a single-turn observation: ``obs["text"]`` under the agent contract (docs, issue #14)."""
-    # Legacy: VisualQA-v0 put its prompt under "question" before the contract; delete this line when it no longer does.
+    # Legacy: VisualQA-v0 put its prompt under "question" before the contract; delete this branch when it no longer does.
     if "question" in observation and "text" not in observation:
         return observation["question"]
     return observation.get("text")
@@ -72,7 +72,7 @@ class ChatBuilder:
     Envs with ``info["messages"]`` carry the conversation (and the tool schemas) in every info.
 
     Args:
-        instruction: appended to a single-turn prompt that does not already end with it (default: the
+        instruction: appended to a single-turn prompt that does not already carry it (default: the
             envs' ``<think>``/``<answer>`` format); None adds nothing. Envs with ``info["messages"]`` write
             their own instructions.
         system_prompt: an optional system message for single-turn conversations.
