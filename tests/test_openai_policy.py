@@ -340,3 +340,21 @@ def test_text_mode_sends_no_tools_and_no_tool_messages():
 def test_an_unknown_tool_mode_is_refused():
     with pytest.raises(ValueError, match="tool_mode"):
         OpenAIPolicy("m", "http://127.0.0.1:1/v1", tool_mode="json")
+
+
+# -- single-turn prompts -----------------------------------------------------------------------------
+
+
+def test_a_contract_prompt_under_text_is_sent_as_it_is_and_a_bare_one_gets_the_format_instruction():
+    policy = OpenAIPolicy("m", "http://127.0.0.1:1/v1")
+    image = np.zeros((8, 8, 3), np.uint8)
+    instruction = policy.chats.instruction
+
+    def sent_text(observation: dict) -> str:
+        (chat,) = policy.chats.build([observation], [{}])
+        (message,) = policy.request_body(chat)["messages"]
+        return message["content"][1]["text"]
+
+    assert sent_text({"image": image, "text": f"How many?\n{instruction}"}) == f"How many?\n{instruction}"
+    assert sent_text({"image": image, "text": "How many?"}) == f"How many?\n{instruction}"
+    assert sent_text({"image": image, "question": "How many?"}) == f"How many?\n{instruction}"  # VisualQA-v0 before #14
