@@ -180,6 +180,7 @@ def test_each_agent_spec_builds_its_agent(tmp_path, monkeypatch):
         f"python:{tmp_path / 'my_bench_agent.py'}:make_agent": (None, "Echo"),
         "mine=python:my_bench_agent:make_agent": ("mine", "Echo"),
         "openai:qwen2.5-vl@http://127.0.0.1:9/v1": ("openai-qwen2.5-vl", "OpenAIPolicy"),
+        "openai-text:qwen2.5-vl@http://127.0.0.1:9/v1": ("openai-text-qwen2.5-vl", "OpenAIPolicy"),
     }
     for spec, (name, policy_class) in expected.items():
         agent = make_agent(spec)
@@ -198,6 +199,7 @@ def test_each_agent_spec_builds_its_agent(tmp_path, monkeypatch):
         ("hf:/no/such/model", "no such model folder"),
         ("openai:gpt-4o", "expected openai:MODEL@URL"),
         ("openai:gpt-4o@localhost:8000", "expected openai:MODEL@URL"),
+        ("openai-text:gpt-4o", "expected openai-text:MODEL@URL"),
         ("python:my_bench_agent", "expected python:MODULE:FACTORY"),
         ("python:no_such_module_xyz:make", "cannot import it"),
         ("python:my_bench_agent:missing", "has no callable 'missing'"),

@@ -252,7 +252,7 @@ def test_openai_policy_sends_the_question_and_the_image_as_a_png_data_url(chat_s
 
 
 def test_openai_policy_writes_tools_and_tool_calls_as_text(chat_server):
-    policy = OpenAIPolicy("m", chat_server.url)
+    policy = OpenAIPolicy("m", chat_server.url, tool_mode="text")
     observation, info = vista_tool_after_zoom(policy)
     policy.act([observation], [info])
     messages = chat_server.requests[1]["body"]["messages"]

@@ -1,12 +1,10 @@
 """Chat conversations from env observations: what a chat model is shown at each turn.
 
-Two kinds of env feed a chat policy:
-
-- single-turn envs (``VisualQA-v0``, and any env whose observation has an ``image`` and a ``question`` or
-  ``text``): one user message with the image and the question, followed by a response-format instruction;
-- multi-turn envs (``VistaTool-v0``): the env keeps the conversation in ``info["messages"]`` (chat
-  format, ``{"type": "image"}`` placeholders in the order of ``info["images"]``) and the tools' JSON
-  schemas in ``info["tools"]``.
+Under the agent contract (``docs/``, issue #14) every text env keeps the conversation in
+``info["messages"]`` (chat format, ``{"type": "image"}`` placeholders in the order of ``info["images"]``)
+and, where it has tools, their JSON schemas in ``info["tools"]``; that conversation is what a chat policy
+continues. An env that gives only an observation with an ``image`` and a ``text`` prompt gets one user
+message with both, plus the response-format instruction unless the prompt already carries it.
 
 :class:`ChatBuilder` turns both into :class:`Chat` objects. :func:`as_plain_text_tools` rewrites a
 conversation for chat templates and endpoints that know nothing of tools.
@@ -25,7 +23,7 @@ from PIL import Image
 from agents.policies.base import check_batch
 from vista_envs.answers import get_response_format
 
-__all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_pil", "as_plain_text_tools"]
+__all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_pil", "as_plain_text_tools", "tool_response_text"]
 
 # The envs' default response format, as the envs themselves describe it.
 DEFAULT_INSTRUCTION = get_response_format("think_answer").describe()
@@ -60,14 +58,23 @@ def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
     )
 
 
+def _prompt(observation: dict[str, Any]) -> str | None:
+    """The prompt of a single-turn observation: ``obs["text"]`` under the agent contract (docs, issue #14)."""
+    # Legacy: VisualQA-v0 put its prompt under "question" before the contract; delete this branch when it no longer does.
+    if "question" in observation and "text" not in observation:
+        return observation["question"]
+    return observation.get("text")
+
+
 class ChatBuilder:
     """Builds the :class:`Chat` for each env of a batch from its observation and info.
 
-    Multi-turn envs (``VistaTool-v0``) carry the conversation and the tool schemas in every info.
+    Envs with ``info["messages"]`` carry the conversation (and the tool schemas) in every info.
 
     Args:
-        instruction: appended to a single-turn question (default: the envs' ``<think>``/``<answer>``
-            format); None adds nothing. Multi-turn envs write their own instructions.
+        instruction: appended to a single-turn prompt that does not already carry it (default: the
+            envs' ``<think>``/``<answer>`` format); None adds nothing. Envs with ``info["messages"]`` write
+            their own instructions.
         system_prompt: an optional system message for single-turn conversations.
     """
 
@@ -89,13 +96,14 @@ class ChatBuilder:
                     f"info['images'] has {len(images)} images (construct the env with include_images_in_info=True)"
                 )
             return Chat(messages, images, info.get("tools"))
-        question = observation.get("question", observation.get("text"))
-        if question is None or "image" not in observation:
+        prompt = _prompt(observation)
+        if prompt is None or "image" not in observation:
             raise ValueError(
-                f"env {index}: a chat needs info['messages'] or an observation with 'image' and 'question' (or 'text'); "
+                f"env {index}: a chat needs info['messages'] or an observation with 'image' and 'text'; "
                 f"got observation keys {sorted(observation)} and info keys {sorted(info)}"
             )
-        text = f"{question}\n{self.instruction}" if self.instruction else question
+        # A prompt that follows the agent contract already carries the format instruction: not twice.
+        text = f"{prompt}\n{self.instruction}" if self.instruction and self.instruction not in prompt else prompt
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]})
         return Chat(messages, [as_pil(observation["image"])])
@@ -112,6 +120,13 @@ def _tool_call_text(call: dict[str, Any]) -> str:
     return "<tool_call>" + json.dumps({"name": function.get("name"), "arguments": arguments}) + "</tool_call>"
 
 
+def tool_response_text(message: dict[str, Any]) -> str:
+    """A tool message as the ``<tool_response>`` text block that Hermes/Qwen-style models read."""
+    name = message.get("name")
+    prefix = f"[{name}] " if name else ""
+    return f"<tool_response>\n{prefix}{message.get('content', '')}\n</tool_response>"
+
+
 def as_plain_text_tools(chat: Chat) -> list[dict[str, Any]]:
     """``chat.messages`` with every trace of tools written as plain text, for templates and APIs without tools.
 
@@ -122,9 +137,7 @@ def as_plain_text_tools(chat: Chat) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     for message in chat.messages:
         if message.get("role") == "tool":
-            name = message.get("name")
-            prefix = f"[{name}] " if name else ""
-            messages.append({"role": "user", "content": f"<tool_response>\n{prefix}{message.get('content', '')}\n</tool_response>"})
+            messages.append({"role": "user", "content": tool_response_text(message)})
         elif message.get("tool_calls"):
             calls = "".join(_tool_call_text(call) for call in message["tool_calls"])
             content = message.get("content") or ""

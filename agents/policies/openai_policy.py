@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import time
@@ -13,11 +11,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PIL import Image
-
 from agents.policies.chat import DEFAULT_INSTRUCTION, Chat, ChatBuilder, as_plain_text_tools
+from agents.policies.chat_completions import image_data_url, reply_action, request_messages
 
-__all__ = ["OpenAIPolicy", "OpenAIPolicyError", "image_data_url"]
+__all__ = ["TOOL_MODES", "OpenAIPolicy", "OpenAIPolicyError", "image_data_url"]
+
+# How tools reach the endpoint: "native" sends `tools` and structured tool calls and results;
+# "text" writes them into the messages, for servers that have no function calling.
+TOOL_MODES = ("native", "text")
 
 # Statuses worth another try: request timeout, rate limit, server errors.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -28,37 +29,23 @@ class OpenAIPolicyError(RuntimeError):
     """The endpoint could not be reached, refused the request, or answered something that is not a chat completion."""
 
 
-def image_data_url(image: Image.Image) -> str:
-    """``image`` as a base64 PNG ``data:`` URL, the form chat-completions APIs accept for inline images."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _with_image_urls(messages: list[dict[str, Any]], images: Sequence[Image.Image]) -> list[dict[str, Any]]:
-    """The messages with each ``{"type": "image"}`` placeholder replaced by the next image as an ``image_url`` part."""
-    remaining = iter(images)
-    converted = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = [
-                {"type": "image_url", "image_url": {"url": image_data_url(next(remaining))}} if part.get("type") == "image" else part
-                for part in content
-            ]
-        converted.append({**message, "content": content})
-    return converted
-
-
 class OpenAIPolicy:
     """Asks an OpenAI-compatible ``/chat/completions`` endpoint for each env's turn, with the standard library only.
 
-    Conversations are built as for :class:`agents.policies.hf.HFPolicy` (the question with the image for
-    ``VisualQA-v0``; the env's messages for ``VistaTool-v0``) and images are sent inline as base64 PNG
-    data URLs. Tools are described in the system message and past tool calls and results are written as
-    text (``<tool_call>`` / ``<tool_response>``), because endpoints differ in native function-calling
-    support and the envs read tool calls from the reply text anyway. Requests of one batch run
-    concurrently (``max_concurrency``).
+    The request continues the env's conversation (``info["messages"]``, or the observation's image and
+    ``text`` for an env without one; see :class:`agents.policies.chat.ChatBuilder`), with images inline
+    as base64 PNG data URLs. For a tool env (``info["tools"]``) the default ``tool_mode="native"`` sends
+    the tools' schemas as ``tools`` and the episode's earlier calls and results in the chat-completions
+    form (assistant ``tool_calls`` with ids, ``role: "tool"`` results with the matching
+    ``tool_call_id``; see :mod:`agents.policies.chat_completions`). ``tool_mode="text"`` writes tools,
+    calls and results as Hermes/Qwen text instead, for servers without function calling (vLLM without
+    ``--enable-auto-tool-choice`` refuses requests that carry ``tools``).
+
+    The reply becomes the env's action: the message's text content, then each native ``tool_calls``
+    entry written as ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, the form the envs
+    read; calls the model wrote as text in the content work as they are. A malformed ``tool_calls`` entry
+    becomes a call that the env rejects with a message saying what was wrong, never an exception.
+    Requests of one batch run concurrently (``max_concurrency``).
 
     Network failures raise :class:`OpenAIPolicyError` (after ``max_retries`` retries for timeouts,
     connection errors, HTTP 408/429/5xx) rather than returning an error string as the action: a benchmark
@@ -75,6 +62,7 @@ class OpenAIPolicy:
         max_tokens, temperature, top_p: sampling settings sent with every request.
         max_concurrency: requests in flight at once.
         extra_body: more request fields (e.g. ``{"top_k": 20}`` for vLLM); they override the defaults.
+        tool_mode: ``"native"`` (default) or ``"text"``, see above.
         instruction, system_prompt: see :class:`agents.policies.chat.ChatBuilder`.
     """
 
@@ -92,6 +80,7 @@ class OpenAIPolicy:
         top_p: float = 1.0,
         max_concurrency: int = 8,
         extra_body: Mapping[str, Any] | None = None,
+        tool_mode: str = "native",
         instruction: str | None = DEFAULT_INSTRUCTION,
         system_prompt: str | None = None,
     ):
@@ -99,6 +88,8 @@ class OpenAIPolicy:
             raise ValueError(
                 f"need max_retries >= 0, max_concurrency >= 1, timeout_s > 0; got {max_retries}, {max_concurrency}, {timeout_s}"
             )
+        if tool_mode not in TOOL_MODES:
+            raise ValueError(f"tool_mode must be one of {TOOL_MODES}, got {tool_mode!r}")
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -107,6 +98,7 @@ class OpenAIPolicy:
         self.retry_backoff_s = retry_backoff_s
         self.sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, **(extra_body or {})}
         self.max_concurrency = max_concurrency
+        self.tool_mode = tool_mode
         self.chats = ChatBuilder(instruction, system_prompt)
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
@@ -118,20 +110,22 @@ class OpenAIPolicy:
 
     def request_body(self, chat: Chat) -> dict[str, Any]:
         """The JSON body sent for ``chat``."""
-        messages = _with_image_urls(as_plain_text_tools(chat), chat.images)
-        return {"model": self.model, "messages": messages, **self.sampling}
+        if chat.tools and self.tool_mode == "native":
+            return {"model": self.model, "messages": request_messages(chat), "tools": list(chat.tools), **self.sampling}
+        text_chat = Chat(as_plain_text_tools(chat), chat.images)
+        return {"model": self.model, "messages": request_messages(text_chat), **self.sampling}
 
     def complete(self, chat: Chat) -> str:
-        """The assistant's reply text for one conversation."""
+        """The env action for one conversation: the reply's text, then its native tool calls as text."""
         reply = self._post(self.request_body(chat))
         try:
-            content = reply["choices"][0]["message"]["content"]
+            message = reply["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):
             excerpt = json.dumps(reply)[:_BODY_EXCERPT_CHARS]
-            raise OpenAIPolicyError(f"{self.url} answered without choices[0].message.content: {excerpt}") from None
-        if isinstance(content, list):  # some servers answer with content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return content or ""
+            raise OpenAIPolicyError(f"{self.url} answered without choices[0].message: {excerpt}") from None
+        if not isinstance(message, dict):
+            raise OpenAIPolicyError(f"{self.url} answered with a choices[0].message that is not an object: {json.dumps(message)[:_BODY_EXCERPT_CHARS]}")
+        return reply_action(message)
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode()

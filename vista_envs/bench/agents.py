@@ -7,14 +7,19 @@ spec                        agent
 ``scripted``                a heuristic baseline: image statistics, one tool call in tool envs
 ``oracle``                  ``env.unwrapped.oracle()``: always right (the ceiling)
 ``hf:PATH``                 ``agents.policies.HFPolicy`` on a local model folder, on the GPU if there is one (extra ``train``)
-``openai:MODEL@URL``        ``agents.policies.OpenAIPolicy`` on any OpenAI-compatible endpoint
+``openai:MODEL@URL``        ``agents.policies.OpenAIPolicy`` on any OpenAI-compatible endpoint: tool envs send
+                            ``tools`` and read native ``tool_calls`` (key: ``OPENAI_API_KEY``)
+``openai-text:MODEL@URL``   the same with tools, calls and results written as text, for servers
+                            without function calling (e.g. vLLM without ``--enable-auto-tool-choice``)
 ``python:MODULE:FACTORY``   ``FACTORY()`` from an importable module (or a ``.py`` file path); any
                             object with ``act(observations, infos) -> list[str]`` works
 ==========================  ==========================================================================
 
 Any spec may be prefixed with ``NAME=`` to name the agent on the leaderboard
 (``mine=python:my_agent:make``). ``agents.policies`` is imported only for ``random``, ``hf:`` and
-``openai:`` agents, and torch only for ``hf:``, so ``vista_envs`` itself never imports either.
+``openai:`` agents, and torch only for ``hf:``, so ``vista_envs`` itself never imports either. An
+endpoint that cannot be reached or refuses a request fails its episodes as agent errors; it is never
+scored as a model that answered wrongly.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from vista_envs.bench.suites import BenchError
 
 __all__ = ["AGENT_SPEC_HELP", "BUILTIN_AGENTS", "BenchAgent", "make_agent"]
 
-AGENT_SPEC_HELP = "random | scripted | oracle | hf:PATH | openai:MODEL@URL | python:MODULE:FACTORY, optionally as NAME=SPEC"
+AGENT_SPEC_HELP = "random | scripted | oracle | hf:PATH | openai:MODEL@URL | openai-text:MODEL@URL | python:MODULE:FACTORY, optionally as NAME=SPEC"
 BUILTIN_AGENTS = ("random", "scripted", "oracle")
 _NAME_PATTERN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)=(.+)$")
 
@@ -92,8 +97,8 @@ def make_agent(spec: str, seed: int = 0) -> BenchAgent:
         policy, default_name = OraclePolicy(), "oracle"
     elif kind == "hf" and argument:
         policy, default_name = _hf_policy(argument), f"hf-{Path(argument).name}"
-    elif kind == "openai" and argument:
-        policy, default_name = _openai_policy(argument), f"openai-{argument.partition('@')[0]}"
+    elif kind in ("openai", "openai-text") and argument:
+        policy, default_name = _openai_policy(kind, argument), f"{kind}-{argument.partition('@')[0]}"
     elif kind == "python" and argument:
         policy, default_name = _python_policy(argument), f"python-{argument.replace(':', '.')}"
     else:
@@ -130,11 +135,12 @@ def _hf_policy(path: str) -> Any:
     return _construct(f"hf:{path}", policy_class, path, device=device)
 
 
-def _openai_policy(argument: str) -> Any:
+def _openai_policy(kind: str, argument: str) -> Any:
     model, at, url = argument.partition("@")
     if not model or not at or not url.startswith(("http://", "https://")):
-        raise BenchError(f"openai:{argument}: expected openai:MODEL@URL, e.g. openai:gpt-4o-mini@https://api.openai.com/v1")
-    return _construct(f"openai:{argument}", _agents_policies("OpenAIPolicy"), model=model, base_url=url)
+        raise BenchError(f"{kind}:{argument}: expected {kind}:MODEL@URL, e.g. {kind}:gpt-4o-mini@https://api.openai.com/v1")
+    tool_mode = "text" if kind == "openai-text" else "native"
+    return _construct(f"{kind}:{argument}", _agents_policies("OpenAIPolicy"), model=model, base_url=url, tool_mode=tool_mode)
 
 
 def _python_policy(argument: str) -> Any:
