@@ -75,7 +75,7 @@ def test_random_policy_scores_one_over_the_number_of_options_on_choice_questions
     policy, hits, expected = RandomPolicy(seed=1), 0, 0.0
     for seed in range(200):
         observation, info = env.reset(seed=seed)
-        last_letter = re.search(r"\(A-([A-Z])\)", observation["question"]).group(1)
+        last_letter = re.search(r"\(A-([A-Z])\)", observation["text"]).group(1)
         expected += 1 / (ord(last_letter) - ord("A") + 1)
         hits += env.step(policy.act([observation], [info])[0])[4]["is_success"]
     assert abs(hits - expected) <= 4 * np.sqrt(expected)
@@ -99,7 +99,7 @@ def test_random_policy_guesses_have_the_right_shape():
     image = np.zeros((40, 90, 3), np.uint8)
 
     def guess(answer_type: str, question: str = "") -> str:
-        return policy.guess({"image": image, "question": question}, {"answer_type": answer_type})
+        return policy.guess({"image": image, "text": question}, {"answer_type": answer_type})
 
     for _ in range(50):
         x0, y0, x1, y1 = json.loads(guess("box"))
@@ -121,7 +121,7 @@ def test_random_policy_is_reproducible_with_a_seed():
 
 def test_random_policy_needs_the_answer_type():
     with pytest.raises(ValueError, match="answer_type"):
-        RandomPolicy().act([{"image": np.zeros((8, 8, 3), np.uint8), "question": "?"}], [{}])
+        RandomPolicy().act([{"image": np.zeros((8, 8, 3), np.uint8), "text": "?"}], [{}])
 
 
 # -- scripted and oracle policies -------------------------------------------------------------------
@@ -154,8 +154,8 @@ def test_fixed_response_policy_sends_its_response_to_every_env():
 
 def test_callback_policy_gives_each_env_its_own_observation():
     observations, infos = reset_envs("VisualQA-v0", 3)
-    policy = CallbackPolicy(lambda observation, info: observation["question"])
-    assert policy.act(observations, infos) == [observation["question"] for observation in observations]
+    policy = CallbackPolicy(lambda observation, info: observation["text"])
+    assert policy.act(observations, infos) == [observation["text"] for observation in observations]
 
 
 def test_scripted_policy_plays_a_tool_call_then_an_answer_on_vistatool():
@@ -244,11 +244,13 @@ def test_openai_policy_sends_the_question_and_the_image_as_a_png_data_url(chat_s
     body = request["body"]
     assert request["path"] == "/v1/chat/completions" and request["headers"]["Authorization"] == "Bearer secret"
     assert body["model"] == "tiny-vlm" and body["max_tokens"] == 64 and body["temperature"] == 0.5
-    (message,) = body["messages"]
+    system, message = body["messages"]
     image_part, text_part = message["content"]
+    assert system == {"role": "system", "content": infos[0]["messages"][0]["content"]} and DEFAULT_INSTRUCTION in system["content"]
     assert message["role"] == "user" and image_part["type"] == "image_url"
     np.testing.assert_array_equal(decode_data_url(image_part["image_url"]["url"]), observations[0]["image"])
-    assert text_part == {"type": "text", "text": f"{observations[0]['question']}\n{DEFAULT_INSTRUCTION}"}
+    # The env's prompt is complete (it ends with the format instruction): the policy sends it as it is.
+    assert text_part == {"type": "text", "text": observations[0]["text"]} and observations[0]["text"].endswith(DEFAULT_INSTRUCTION)
 
 
 def test_openai_policy_writes_tools_and_tool_calls_as_text(chat_server):
@@ -270,8 +272,8 @@ def test_openai_policy_keeps_env_order_with_concurrent_requests(chat_server):
     chat_server.replies = [(200, {"choices": [{"message": {"content": f"reply {i}"}}]}, 0.05 * (4 - i)) for i in range(4)]
     observations, infos = reset_envs("VisualQA-v0", 4)
     replies = OpenAIPolicy("m", chat_server.url, max_concurrency=4).act(observations, infos)
-    questions = [request["body"]["messages"][0]["content"][1]["text"] for request in chat_server.requests]
-    order = [next(i for i, o in enumerate(observations) if q.startswith(o["question"])) for q in questions]
+    questions = [request["body"]["messages"][1]["content"][1]["text"] for request in chat_server.requests]
+    order = [next(i for i, o in enumerate(observations) if q == o["text"]) for q in questions]
     assert replies == [f"reply {order.index(i)}" for i in range(4)]
 
 

@@ -58,14 +58,6 @@ def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
     )
 
 
-def _prompt(observation: dict[str, Any]) -> str | None:
-    """The prompt of a single-turn observation: ``obs["text"]`` under the agent contract (docs, issue #14)."""
-    # Legacy: VisualQA-v0 put its prompt under "question" before the contract; delete this branch when it no longer does.
-    if "question" in observation and "text" not in observation:
-        return observation["question"]
-    return observation.get("text")
-
-
 class ChatBuilder:
     """Builds the :class:`Chat` for each env of a batch from its observation and info.
 
@@ -96,7 +88,7 @@ class ChatBuilder:
                     f"info['images'] has {len(images)} images (construct the env with include_images_in_info=True)"
                 )
             return Chat(messages, images, info.get("tools"))
-        prompt = _prompt(observation)
+        prompt = observation.get("text")
         if prompt is None or "image" not in observation:
             raise ValueError(
                 f"env {index}: a chat needs info['messages'] or an observation with 'image' and 'text'; "
