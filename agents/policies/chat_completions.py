@@ -1,17 +1,16 @@
 """The OpenAI chat-completions wire format, both ways: an env's conversation in, a turn for the env out.
 
 Requests (:func:`request_messages`). The envs write conversations as Hugging Face chat templates read
-them: an assistant message carries ``tool_calls`` without ids (arguments as objects), and each call's
-result follows as ``{"role": "tool", "name": ..., "content": ...}``. The chat-completions schema needs
-more: every ``tool_calls`` entry has an ``id`` and JSON-string ``arguments``, and every id is answered by
-a ``{"role": "tool", "tool_call_id": id, "content": ...}`` message before the next assistant turn. So
-ids are made up per request (``call_<message>_<k>``; ids the env supplies are kept), and the tool
-messages after an assistant turn are paired with its calls: by ``tool_call_id`` where the env gives one,
-otherwise by name, in order. A tool message that answers no call (the env also reports calls it could
-not read, which an assistant message does not list) goes back as a user message with a
-``<tool_response>`` block, after the paired ones, and so does the result of a call whose name no
-function can have (strict servers refuse such a call in the history); a call left without a result
-gets a tool message saying so. Images become ``image_url`` parts with base64 PNG data URLs.
+them (``docs/agent_contract.md``): an assistant message's ``tool_calls`` carry ids and arguments as objects,
+and each call's result follows as ``{"role": "tool", "tool_call_id": ..., "name": ..., "content": ...}``.
+The chat-completions schema is stricter: ``arguments`` must be JSON strings, and every id must be answered by
+a tool message before the next assistant turn. Conversations from elsewhere may lack ids, so missing ids are
+made up per request (``call_<message>_<k>``; ids the env supplies are kept), and the tool messages after an
+assistant turn are paired with its calls by ``tool_call_id``, else by name, in order. A tool message that
+answers no call (the env also reports calls it could not read, which an assistant message does not list)
+goes back as a user message with a ``<tool_response>`` block, after the paired ones, and so does the result
+of a call whose name no function can have (strict servers refuse such a call in the history); a call left
+without a result gets a tool message saying so. Images become ``image_url`` parts with base64 PNG data URLs.
 
 Responses (:func:`reply_action`). The env reads tool calls from the turn's text, Hermes/Qwen style, so
 each native ``tool_calls`` entry is written after the message's text content as
