@@ -51,11 +51,11 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import TRAINER_STATE, capture_rng, latest_checkpoint, load_trainer_state, restore_rng
+from agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, latest_checkpoint, load_trainer_state, restore_rng, writing_checkpoint
 from agents.distributed import launched_processes
 from agents.losses import clipped_surrogate
 from agents.networks import ActorCritic, RunningMeanStd
-from agents.run_log import RunLogger
+from agents.run_log import RunLogger, claim_output_dir
 from agents.training import EVAL_SEED_OFFSET, TrainResult, is_due, optimizer_step, resolve_device, seed_everything
 
 __all__ = [
@@ -170,7 +170,9 @@ class PPOConfig:
     checkpoint_every: int = 0
     """write a checkpoint every this many iterations (and after the last); 0: only after the last. Each checkpoint resets every env (so that a resumed run replays exactly): keep checkpoint_every x num_steps well above the episode length, or no episode ever ends"""
     resume: bool = False
-    """continue from the latest checkpoint in output_dir"""
+    """continue from the latest intact checkpoint in output_dir"""
+    overwrite: bool = False
+    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
     cpu_time_limit_s: float = 0.0
     """stop after the iteration in which this process's CPU time since train() began passes this; 0: no limit"""
     tensorboard: bool = False
@@ -390,18 +392,17 @@ def save_checkpoint(
     config: PPOConfig, iteration: int, agent: ActorCritic, optimizer: torch.optim.Optimizer, reward_scaler: RewardScaler
 ) -> Path:
     """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`agents.checkpoint`); returns it."""
-    path = Path(config.output_dir) / "checkpoints" / f"step_{iteration:06d}"
-    path.mkdir(parents=True, exist_ok=True)
-    save_file({name: tensor.contiguous() for name, tensor in agent.state_dict().items()}, path / MODEL_FILE)
-    state = {
-        "step": iteration,
-        "optimizer": optimizer.state_dict(),
-        "reward_statistics": reward_scaler.statistics.state_dict(),
-        "rng": capture_rng(),
-        "config": dataclasses.asdict(config),
-    }
-    torch.save(state, path / TRAINER_STATE)
-    return path
+    with writing_checkpoint(config.output_dir, iteration) as staging:
+        save_file({name: tensor.contiguous() for name, tensor in agent.state_dict().items()}, staging / MODEL_FILE)
+        state = {
+            "step": iteration,
+            "optimizer": optimizer.state_dict(),
+            "reward_statistics": reward_scaler.statistics.state_dict(),
+            "rng": capture_rng(),
+            "config": dataclasses.asdict(config),
+        }
+        torch.save(state, staging / TRAINER_STATE)
+    return checkpoint_dir(config.output_dir, iteration)
 
 
 def load_agent(checkpoint: str | Path, device: str = "cpu") -> ActorCritic:
@@ -423,6 +424,7 @@ def train(config: PPOConfig) -> TrainResult:
     # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
     if launched_processes() > 1:  # every rank would run the same PPO and write over the others' files
         raise RuntimeError("PPO runs in one process: start it without accelerate launch / torchrun")
+    claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)

@@ -3,7 +3,9 @@
 ``<output_dir>/metrics.jsonl`` is the record (one JSON object per logged step, ``step`` first);
 ``metrics.csv`` holds the same rows for spreadsheets and plots, its columns the union of every key so
 far (rows without a key leave it empty). A run resumed from step ``k`` drops the rows after ``k`` that
-the interrupted run wrote, so the files read as one uninterrupted run.
+the interrupted run wrote, so the files read as one uninterrupted run; a last line cut short by a kill
+is dropped too. A new run refuses an output folder that holds another run's metrics or checkpoints
+unless it resumes that run or is told to overwrite it (:func:`claim_output_dir`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,64 @@ import csv
 import json
 import math
 import os
+import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunLogger", "read_metrics"]
+__all__ = ["RUN_ARTIFACTS", "RunLogger", "claim_output_dir", "read_metrics"]
+
+# What a run writes into its output folder (VisPlay's roles keep their checkpoints one level down).
+RUN_ARTIFACTS = ("metrics.jsonl", "metrics.csv", "tensorboard", "checkpoints", "warm_start", "*/checkpoints")
 
 
 def read_metrics(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of ``<output_dir>/metrics.jsonl`` (empty when there is none)."""
+    """The rows of ``<output_dir>/metrics.jsonl`` (empty when there is none).
+
+    A last line that is not valid JSON (the write of a killed run, cut short) is dropped with a warning;
+    a bad line anywhere else is corruption, reported with its line number.
+    """
     path = Path(output_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    rows = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            if index == len(lines) - 1:
+                warnings.warn(f"{path}: dropping its last line, cut short ({error})", stacklevel=2)
+                break
+            raise ValueError(f"{path}, line {number}: not a JSON metrics row ({error})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise ValueError(f"{path}, line {number}: a metrics row must be a JSON object with an int 'step'")
+        rows.append(row)
+    return rows
+
+
+def claim_output_dir(output_dir: str | os.PathLike[str], resume: bool, overwrite: bool) -> None:
+    """Check that a run may write into ``output_dir`` before it writes anything.
+
+    A folder holding another run's metrics or checkpoints is refused unless the new run resumes it
+    (``resume``) or replaces it (``overwrite``: those files are deleted first); otherwise its old
+    checkpoints would outlive the new run's metrics, and a later ``--resume`` would continue the old run.
+    """
+    root = Path(output_dir)
+    found = sorted({path for pattern in RUN_ARTIFACTS for path in root.glob(pattern)})
+    if not found or resume:
+        return
+    if not overwrite:
+        names = ", ".join(str(path.relative_to(root)) for path in found)
+        raise FileExistsError(
+            f"{root} already holds a run ({names}): pass --resume to continue it, --overwrite to delete it and start afresh, "
+            "or choose another --output-dir"
+        )
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _jsonable(value: Any) -> Any:

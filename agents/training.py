@@ -30,7 +30,7 @@ from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng
 from agents.distributed import DataParallel, launched_processes
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, summarize
-from agents.run_log import RunLogger
+from agents.run_log import RunLogger, claim_output_dir
 
 __all__ = [
     "EVAL_SEED_OFFSET",
@@ -109,14 +109,16 @@ class RunConfig:
     """evaluate every this many steps (and before the first and after the last); 0: only before and after"""
     eval_episodes: int = 64
     """episodes per evaluation"""
-    eval_split: str = "test"
-    """the task split evaluation draws from ('eval' or 'test'; training uses 'train')"""
+    eval_split: str = "eval"
+    """the task split evaluation draws from during training ('eval'; 'test' is for final reports; training uses 'train')"""
     eval_temperature: float = 0.0
     """sampling temperature of evaluation episodes; 0 decodes greedily"""
     save_every: int = 0
     """write a checkpoint every this many steps (and after the last); 0: only after the last"""
     resume: bool = False
-    """continue from the latest checkpoint in output_dir"""
+    """continue from the latest intact checkpoint in output_dir"""
+    overwrite: bool = False
+    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
     tensorboard: bool = False
     """also log to TensorBoard (needs the tensorboard package)"""
     progress_bar: bool = True
@@ -325,6 +327,15 @@ class Session:
         parallel, device, bf16 = join_processes(config)
         if parallel.sharded and config.lora_rank:
             raise ValueError("LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)")
+        refusal = None
+        if parallel.is_main:  # one process checks (and overwrites); every process stops on a refusal
+            try:
+                claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
+            except FileExistsError as error:
+                refusal = str(error)
+        refusal = parallel.broadcast(refusal)
+        if refusal is not None:
+            raise FileExistsError(refusal)
         seed_everything(config.seed)
         checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
         loaded = load_model(config, device, checkpoint)

@@ -75,7 +75,7 @@ from agents.grpo import GRPOConfig, policy_loss
 from agents.losses import AGGREGATIONS, group_advantages, zero_variance_groups
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
-from agents.run_log import RunLogger
+from agents.run_log import RunLogger, claim_output_dir
 from agents.sft import collect_demonstrations, demonstration_loss
 from agents.training import (
     LoadedModel,
@@ -464,6 +464,7 @@ def train(config: VisPlayConfig) -> VisPlayResult:
             "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
         )
     # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
+    claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     roles, start = _start_roles(config, device)

@@ -1,0 +1,85 @@
+"""Runs survive what happens to real runs: saves cut short, damaged checkpoints, truncated logs, reused folders."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agents.checkpoint import TRAINER_STATE, checkpoint_dir, latest_checkpoint, writing_checkpoint  # noqa: E402
+from agents.run_log import RunLogger, claim_output_dir, read_metrics  # noqa: E402
+
+
+def fake_checkpoint(output_dir, step):
+    """A checkpoint with the files resuming needs: weights and a trainer state."""
+    with writing_checkpoint(output_dir, step) as staging:
+        (staging / "model.safetensors").write_bytes(b"weights")
+        torch.save({"step": step}, staging / TRAINER_STATE)
+    return checkpoint_dir(output_dir, step)
+
+
+def test_a_save_cut_short_never_becomes_a_checkpoint_and_resume_takes_the_last_complete_one(tmp_path):
+    complete = fake_checkpoint(tmp_path, 1)
+    with pytest.raises(KeyboardInterrupt):
+        with writing_checkpoint(tmp_path, 2) as staging:
+            (staging / "model.safetensors").write_bytes(b"half")
+            raise KeyboardInterrupt  # the job is killed mid-save
+    assert not checkpoint_dir(tmp_path, 2).exists()
+    assert list((tmp_path / "checkpoints").iterdir()) == [complete]  # no staging directory left behind
+    assert latest_checkpoint(tmp_path) == complete
+
+
+def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning(tmp_path):
+    good = fake_checkpoint(tmp_path, 1)
+    truncated = fake_checkpoint(tmp_path, 2)
+    state = truncated / TRAINER_STATE
+    state.write_bytes(state.read_bytes()[:40])
+    no_weights = fake_checkpoint(tmp_path, 3)
+    (no_weights / "model.safetensors").unlink()
+    with pytest.warns(UserWarning, match="skipping checkpoint") as caught:
+        assert latest_checkpoint(tmp_path) == good
+    assert {"it holds no model weights", "trainer_state.pt is corrupt"} <= {str(w.message).split(": ", 1)[1] for w in caught}
+
+
+def test_a_checkpoint_saved_again_for_the_same_step_replaces_the_old_one(tmp_path):
+    path = fake_checkpoint(tmp_path, 4)
+    (path / "stale.txt").write_text("from the interrupted run")
+    assert fake_checkpoint(tmp_path, 4) == path and not (path / "stale.txt").exists()
+
+
+def test_a_truncated_last_metrics_line_is_dropped_and_a_resumed_log_goes_on(tmp_path):
+    logger = RunLogger(tmp_path)
+    logger.log(0, {"loss": 1.0})
+    logger.log(1, {"loss": 0.5})
+    with (tmp_path / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 2, "lo')  # killed while writing
+    with pytest.warns(UserWarning, match="cut short"):
+        assert [row["step"] for row in read_metrics(tmp_path)] == [0, 1]
+    with pytest.warns(UserWarning, match="cut short"):
+        resumed = RunLogger(tmp_path, resume_step=1)
+    resumed.log(2, {"loss": 0.25})
+    assert [row["step"] for row in read_metrics(tmp_path)] == [0, 1, 2]
+
+
+def test_a_corrupt_metrics_line_in_the_middle_is_reported_with_its_line_number(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_metrics(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"loss": 1}) + "\n" + json.dumps({"step": 1}) + "\n")
+    with pytest.raises(ValueError, match="line 1: a metrics row must be a JSON object with an int 'step'"):
+        read_metrics(tmp_path)
+
+
+def test_a_new_run_refuses_a_used_output_folder_unless_it_resumes_or_overwrites(tmp_path):
+    claim_output_dir(tmp_path, resume=False, overwrite=False)  # empty: fine
+    RunLogger(tmp_path).log(0, {"loss": 1.0})
+    fake_checkpoint(tmp_path, 5)
+    (tmp_path / "questioner" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    with pytest.raises(FileExistsError, match="--resume to continue it, --overwrite"):
+        claim_output_dir(tmp_path, resume=False, overwrite=False)
+    claim_output_dir(tmp_path, resume=True, overwrite=False)
+    assert latest_checkpoint(tmp_path) is not None
+    claim_output_dir(tmp_path, resume=False, overwrite=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt", "questioner"]
+    assert latest_checkpoint(tmp_path) is None and read_metrics(tmp_path) == []
