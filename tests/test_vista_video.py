@@ -13,9 +13,7 @@ from vista_envs.video.questions import KINDS
 
 
 def call(name, **arguments):
-    return (
-        f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
-    )
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
 
 
 def play_oracle(env, max_turns=12):
@@ -36,32 +34,19 @@ def env():
 
 
 def test_check_env_passes_without_warnings():
-    env = gym.make(
-        "VistaVideo-v0", image_size=128, frame_size=96, render_mode="rgb_array"
-    ).unwrapped
+    env = gym.make("VistaVideo-v0", image_size=128, frame_size=96, render_mode="rgb_array").unwrapped
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env, skip_render_check=False)
 
 
-@pytest.mark.parametrize(
-    "vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv]
-)
+@pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
 def test_vector_envs_run_tool_turns_and_answers(vector_cls):
-    envs = vector_cls(
-        [
-            lambda: gym.make(
-                "VistaVideo-v0", image_size=96, frame_size=64, difficulty=1
-            )
-            for _ in range(2)
-        ]
-    )
+    envs = vector_cls([lambda: gym.make("VistaVideo-v0", image_size=96, frame_size=64, difficulty=1) for _ in range(2)])
     try:
-        obs, infos = envs.reset(seed=3)
+        obs, _ = envs.reset(seed=3)
         assert obs["image"].shape == (2, 96, 96, 3)
-        obs, rewards, terminated, _truncated, _infos = envs.step(
-            (call("frame", index=1), "<think>a quick guess</think><answer>1</answer>")
-        )
+        obs, rewards, terminated, _truncated, _infos = envs.step((call("frame", index=1), "<think>a quick guess</think><answer>1</answer>"))
         assert obs["text"][0].startswith("[frame] Frame 1.")
         assert terminated.tolist() == [False, True]
         assert rewards[0] == pytest.approx(-0.005)
@@ -72,16 +57,9 @@ def test_vector_envs_run_tool_turns_and_answers(vector_cls):
 def test_reset_shows_an_overview_grid_and_a_complete_prompt_without_the_answer(env):
     obs, info = env.reset(seed=0, options={"family": "first_time", "difficulty": 2})
     text = obs["text"]
-    assert (
-        "Question:" in text
-        and "<tool_call>" in text
-        and "<answer>" in text
-        and "frames" in text
-    )
+    assert "Question:" in text and "<tool_call>" in text and "<answer>" in text and "frames" in text
     assert info["overview_frames"] == [0, 50, 99, 149] and info["n_frames"] == 150
-    assert [m["role"] for m in info["messages"]] == ["system", "user"] and len(
-        info["images"]
-    ) == 1
+    assert [m["role"] for m in info["messages"]] == ["system", "user"] and len(info["images"]) == 1
     assert {t["function"]["name"] for t in info["tools"]} == {"frames", "frame", "zoom"}
     public = {
         "family",
@@ -96,9 +74,7 @@ def test_reset_shows_an_overview_grid_and_a_complete_prompt_without_the_answer(e
         "turn",
     }
     assert set(info) == public | {"messages", "images", "tools"}
-    assert env.episode.spec.rationale not in text and "decide" not in json.dumps(
-        info["messages"]
-    )
+    assert env.episode.spec.rationale not in text and "decide" not in json.dumps(info["messages"])
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -118,27 +94,21 @@ def test_the_oracle_solves_every_kind_at_every_difficulty_within_the_frame_budge
                 info["answer"],
                 info["extracted_answer"],
             )
-            assert info["frames_viewed"] == len(
-                [f for f in env.episode.deciding_frames if f not in env.overview_frames]
-            )
+            assert info["frames_viewed"] == len([f for f in env.episode.deciding_frames if f not in env.overview_frames])
             assert info["frames_viewed"] <= env.tools.max_frames
 
 
 def test_the_oracle_looks_only_at_the_deciding_frames(env):
     env.reset(seed=5, options={"family": "order", "difficulty": 4})
     play_oracle(env)
-    assert env.tools.viewed == set(env.episode.deciding_frames) - set(
-        env.overview_frames
-    )
+    assert env.tools.viewed == set(env.episode.deciding_frames) - set(env.overview_frames)
 
 
 def test_a_frame_costs_lambda_and_a_grid_costs_lambda_per_frame(env):
     env.reset(seed=1, options={"difficulty": 3})
     _, reward, _, _, info = env.step(call("frames", start=0, end=5, step=2))
     assert info["reward_terms"]["frames"] == -3.0 and reward == pytest.approx(-0.015)
-    assert (
-        info["frames_viewed"] == 3 and info["frames_left"] == env.tools.max_frames - 3
-    )
+    assert info["frames_viewed"] == 3 and info["frames_left"] == env.tools.max_frames - 3
     assert "Frames 0, 2, 4" in info["messages"][-2]["content"]
 
 
@@ -152,21 +122,12 @@ def test_a_request_for_all_1800_frames_is_cut_by_the_grid_and_then_by_the_budget
         frame_size=64,
     ).unwrapped
     env.reset(seed=0, options={"family": "compare", "difficulty": 1})
-    obs, reward, _, _, info = env.step(call("frames", start=0, end=1799))
-    assert (
-        "1800 frames were asked for; showing the first 16 (the grid's limit)"
-        in obs["text"]
-    )
+    obs, _, _, _, info = env.step(call("frames", start=0, end=1799))
+    assert "1800 frames were asked for; showing the first 16 (the grid's limit)" in obs["text"]
     obs, _, _, _, info = env.step(call("frames", start=16, end=1799))
-    assert (
-        "showing the first 4 (the frame budget left)" in obs["text"]
-        and info["frames_left"] == 0
-    )
+    assert "showing the first 4 (the frame budget left)" in obs["text"] and info["frames_left"] == 0
     obs, _reward, _, _, info = env.step(call("frame", index=100))
-    assert (
-        "budget of 20 frames is spent" in info["error"]
-        and info["reward_terms"]["invalid"] == -1.0
-    )
+    assert "budget of 20 frames is spent" in info["error"] and info["reward_terms"]["invalid"] == -1.0
 
 
 @pytest.mark.parametrize(
@@ -190,9 +151,7 @@ def test_a_request_for_all_1800_frames_is_cut_by_the_grid_and_then_by_the_budget
         ("I think it is blue.", "neither a tool call nor an answer"),
     ],
 )
-def test_bad_tool_calls_get_a_message_and_a_cost_and_the_episode_goes_on(
-    env, turn, message
-):
+def test_bad_tool_calls_get_a_message_and_a_cost_and_the_episode_goes_on(env, turn, message):
     env.reset(seed=2, options={"difficulty": 2})
     obs, reward, terminated, truncated, info = env.step(turn)
     assert message in info["error"] and message in obs["text"]
@@ -201,50 +160,31 @@ def test_bad_tool_calls_get_a_message_and_a_cost_and_the_episode_goes_on(
     assert env.observation_space.contains(obs)
 
 
-@pytest.mark.parametrize(
-    "action", [None, 42, b"bytes", ["list"], {"name": "frame"}, "x" * 20_000]
-)
+@pytest.mark.parametrize("action", [None, 42, b"bytes", ["list"], {"name": "frame"}, "x" * 20_000])
 def test_non_text_and_huge_actions_are_refused_without_raising(action):
     env = gym.make("VistaVideo-v0", image_size=96, frame_size=64).unwrapped
     env.reset(seed=0)
     obs, _reward, terminated, _, info = env.step(action)
-    assert (
-        info["reward_terms"]["invalid"] == -1.0 and not terminated and "error" in info
-    )
+    assert info["reward_terms"]["invalid"] == -1.0 and not terminated and "error" in info
     assert env.observation_space.contains(obs)
 
 
 def test_too_many_calls_in_a_turn_run_the_first_ones_and_cost_once(env):
     env.reset(seed=0, options={"difficulty": 1})
     obs, _, _, _, info = env.step(call("frame", index=1) * 6)
-    assert (
-        info["frames_viewed"] == 4
-        and info["reward_terms"]["invalid"] == -1.0
-        and "only the first 4" in obs["text"]
-    )
-    assert (
-        len(info["images"]) == 1 + 4
-        and info["messages"][-1]["content"].count({"type": "image"}) == 4
-    )
+    assert info["frames_viewed"] == 4 and info["reward_terms"]["invalid"] == -1.0 and "only the first 4" in obs["text"]
+    assert len(info["images"]) == 1 + 4 and info["messages"][-1]["content"].count({"type": "image"}) == 4
 
 
 def test_an_order_answer_gets_kendall_partial_credit_but_no_success_unless_exact(env):
     env.reset(seed=4, options={"family": "order", "difficulty": 1})
     truth = [part.strip() for part in ", ".join(env.episode.spec.answer).split(",")]
     swapped = [truth[1], truth[0], *truth[2:]]
-    _, _, terminated, _, info = env.step(
-        f"<think>I watched the clip closely.</think><answer>{', '.join(swapped)}</answer>"
-    )
+    _, _, terminated, _, info = env.step(f"<think>I watched the clip closely.</think><answer>{', '.join(swapped)}</answer>")
     n = len(truth)
     pairs = n * (n - 1) / 2
-    assert (
-        terminated
-        and not info["is_success"]
-        and info["reward_terms"]["correctness"] == 0.0
-    )
-    assert info["reward_terms"]["temporal"] == pytest.approx(
-        (1 + (pairs - 2) / pairs) / 2
-    )
+    assert terminated and not info["is_success"] and info["reward_terms"]["correctness"] == 0.0
+    assert info["reward_terms"]["temporal"] == pytest.approx((1 + (pairs - 2) / pairs) / 2)
 
 
 def test_a_frame_answer_within_the_tolerance_succeeds_and_the_temporal_term_decays_with_the_error(
@@ -255,19 +195,11 @@ def test_a_frame_answer_within_the_tolerance_succeeds_and_the_temporal_term_deca
         if "At which frame" in env.episode.question.text:
             break
     truth, tolerance = env.episode.spec.answer, env.episode.spec.tolerance
-    _, _, _, _, info = env.step(
-        f"<think>The change shows up there.</think><answer>{truth + tolerance}</answer>"
-    )
-    assert info["is_success"] and info["reward_terms"]["temporal"] == pytest.approx(
-        0.75
-    )
+    _, _, _, _, info = env.step(f"<think>The change shows up there.</think><answer>{truth + tolerance}</answer>")
+    assert info["is_success"] and info["reward_terms"]["temporal"] == pytest.approx(0.75)
     env.reset(seed=seed, options={"family": "first_time", "difficulty": 1})
-    _, _, _, _, info = env.step(
-        f"<think>The change shows up there.</think><answer>{truth + 3 * tolerance}</answer>"
-    )
-    assert not info["is_success"] and info["reward_terms"]["temporal"] == pytest.approx(
-        0.25
-    )
+    _, _, _, _, info = env.step(f"<think>The change shows up there.</think><answer>{truth + 3 * tolerance}</answer>")
+    assert not info["is_success"] and info["reward_terms"]["temporal"] == pytest.approx(0.25)
 
 
 def test_the_turn_limit_truncates_and_reveals_the_answer():
@@ -276,12 +208,7 @@ def test_the_turn_limit_truncates_and_reveals_the_answer():
     _, _, _, truncated, info = env.step(call("frame", index=0))
     assert not truncated and "answer" not in info
     _, _, terminated, truncated, info = env.step(call("frame", index=1))
-    assert (
-        truncated
-        and not terminated
-        and info["answer"] is not None
-        and info["is_success"] is False
-    )
+    assert truncated and not terminated and info["answer"] is not None and info["is_success"] is False
     with pytest.raises(gym.error.ResetNeeded, match="VistaVideo-v0"):
         env.step("<answer>1</answer>")
 
@@ -289,7 +216,7 @@ def test_the_turn_limit_truncates_and_reveals_the_answer():
 def test_same_seed_and_actions_give_identical_episodes():
     def run():
         env = gym.make("VistaVideo-v0", image_size=96, frame_size=64).unwrapped
-        obs, info = env.reset(seed=11)
+        obs, _ = env.reset(seed=11)
         steps = [obs["text"], obs["image"].tobytes()]
         for _ in range(3):
             obs, reward, terminated, truncated, _info = env.step(env.oracle())
@@ -326,9 +253,7 @@ def test_api_misuse_raises_clearly():
 
 
 def test_render_shows_the_current_view_with_a_caption():
-    env = gym.make(
-        "VistaVideo-v0", render_mode="rgb_array", image_size=128, frame_size=96
-    )
+    env = gym.make("VistaVideo-v0", render_mode="rgb_array", image_size=128, frame_size=96)
     env.reset(seed=0)
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.shape[1] == 128 and frame.shape[0] > 128

@@ -45,11 +45,7 @@ def frame_by_frame_log(clip):
 def test_the_event_log_equals_what_frame_by_frame_viewing_finds(difficulty):
     for seed in range(12):
         clip = sample_clip(random.Random(seed), difficulty, ClipConfig(n_frames=120))
-        logged = sorted(
-            (e.frame, e.obj, e.kind)
-            for e in clip.events
-            if e.kind not in ("hit", "wall")
-        )
+        logged = sorted((e.frame, e.obj, e.kind) for e in clip.events if e.kind not in ("hit", "wall"))
         assert logged == frame_by_frame_log(clip)
 
 
@@ -60,13 +56,9 @@ def test_hits_and_wall_touches_are_exact_contacts_on_their_frame():
             x, y = clip.track(event.obj).position(event.frame)
             if event.kind == "hit":
                 other = clip.track(event.other).position(event.frame)
-                assert np.hypot(x - other[0], y - other[1]) == pytest.approx(
-                    2 * clip.radius
-                )
+                assert np.hypot(x - other[0], y - other[1]) == pytest.approx(2 * clip.radius)
             elif event.kind == "wall":
-                edge = {"left": x, "right": 1 - x, "top": y, "bottom": 1 - y}[
-                    event.value
-                ]
+                edge = {"left": x, "right": 1 - x, "top": y, "bottom": 1 - y}[event.value]
                 assert edge == pytest.approx(clip.radius)
 
 
@@ -85,22 +77,11 @@ def test_a_hit_causes_the_change_on_the_next_frame_and_spontaneous_changes_have_
 def test_sampling_is_a_pure_function_of_the_rng_and_its_work_does_not_grow_with_length():
     assert sample_clip(random.Random("x"), 4) == sample_clip(random.Random("x"), 4)
     for difficulty in (1, 5):
-        short = [
-            sample_clip(random.Random(s), difficulty, ClipConfig(n_frames=16))
-            for s in range(5)
-        ]
-        long = [
-            sample_clip(random.Random(s), difficulty, ClipConfig(n_frames=100_000))
-            for s in range(5)
-        ]
+        short = [sample_clip(random.Random(s), difficulty, ClipConfig(n_frames=16)) for s in range(5)]
+        long = [sample_clip(random.Random(s), difficulty, ClipConfig(n_frames=100_000)) for s in range(5)]
         # Waypoints and events are scripted per object and per difficulty, not per frame.
-        assert max(sum(len(t.times) for t in c.tracks) for c in long) <= 12 * len(
-            long[0].tracks
-        )
-        assert (
-            max(len(c.events) for c in long)
-            <= 6 * max(len(c.events) for c in short) + 40
-        )
+        assert max(sum(len(t.times) for t in c.tracks) for c in long) <= 12 * len(long[0].tracks)
+        assert max(len(c.events) for c in long) <= 6 * max(len(c.events) for c in short) + 40
 
 
 def test_difficulty_brings_more_objects_events_and_longer_clips():
@@ -108,9 +89,7 @@ def test_difficulty_brings_more_objects_events_and_longer_clips():
     hard = [sample_clip(random.Random(s), 5) for s in range(10)]
     assert max(len(c.tracks) for c in easy) < min(len(c.tracks) for c in hard)
     assert easy[0].n_frames == 48 and hard[0].n_frames == 1800
-    assert np.mean([len(c.events) for c in easy]) * 2 < np.mean(
-        [len(c.events) for c in hard]
-    )
+    assert np.mean([len(c.events) for c in easy]) * 2 < np.mean([len(c.events) for c in hard])
 
 
 def test_frames_draw_visible_objects_hide_boxed_ones_and_mark_contacts_with_a_spark():
@@ -126,8 +105,7 @@ def test_frames_draw_visible_objects_hide_boxed_ones_and_mark_contacts_with_a_sp
     colour = COLORS[track.colour(enter.frame)]
     x, y = (round(v * 224) for v in track.position(enter.frame - 1))
     assert np.all(
-        np.asarray(renderer.frame(enter.frame - 1))[y - 2 : y + 3, x - 2 : x + 3]
-        == colour,
+        np.asarray(renderer.frame(enter.frame - 1))[y - 2 : y + 3, x - 2 : x + 3] == colour,
         axis=-1,
     ).any()
     x, y = (round(v * 224) for v in track.position(enter.frame))
@@ -164,14 +142,10 @@ def test_kendall_credit_of_orders_worked_out_by_hand(given, truth, credit):
 def test_an_observer_knows_a_change_exactly_only_when_it_saw_both_sides():
     clip = first_clip_with("colour", 1)
     change = next(e for e in clip.events if e.kind == "colour")
-    close = Observer(clip, [0, change.frame - 1, change.frame, clip.n_frames - 1]).find(
-        "colour", change.obj, value=change.value
-    )
+    close = Observer(clip, [0, change.frame - 1, change.frame, clip.n_frames - 1]).find("colour", change.obj, value=change.value)
     assert close.exact and close.frame == change.frame
     far = Observer(clip, [0, clip.n_frames - 1]).find("colour", change.obj)
-    assert far is None or (
-        not far.exact and far.lo == 0 and far.hi == clip.n_frames - 1
-    )
+    assert far is None or (not far.exact and far.lo == 0 and far.hi == clip.n_frames - 1)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -189,7 +163,5 @@ def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_qu
             asked += 1
             overview = [round(i * (clip.n_frames - 1) / 3) for i in range(4)]
             seen = set(overview) | set(question_kind.deciding_frames(question, clip))
-            assert question_kind.answer(
-                question, Observer(clip, seen)
-            ) == question_kind.answer(question, Truth(clip)), question.text
+            assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), question.text
     assert asked >= 25

@@ -45,11 +45,7 @@ _ORACLE_GRID = 4
 
 
 def _clip_text(text: str, limit: int) -> str:
-    return (
-        text
-        if len(text) <= limit
-        else text[: limit - 40] + f"\n[... {len(text) - limit + 40} characters cut]"
-    )
+    return text if len(text) <= limit else text[: limit - 40] + f"\n[... {len(text) - limit + 40} characters cut]"
 
 
 class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
@@ -173,16 +169,12 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self._init_render_mode(render_mode)
         self.kinds = tuple(families) if families is not None else tuple(KINDS)
         if not self.kinds:
-            raise ValueError(
-                f"{self.env_id}: families must name at least one question kind"
-            )
+            raise ValueError(f"{self.env_id}: families must name at least one question kind")
         for name in self.kinds:
             get_kind(name)
         self.difficulty_range = self._difficulty_range(difficulty)
         if split not in SPLITS:
-            raise ValueError(
-                f"{self.env_id}: split must be one of {SPLITS}, got {split!r}"
-            )
+            raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
         self.split = split
         self.clip_config = ClipConfig(n_frames=clip_frames, fps=fps)
         self.frame_size = normalize_image_size(frame_size)
@@ -194,37 +186,23 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             ("max_turns", max_turns, 1, 1000),
             ("max_calls_per_turn", max_calls_per_turn, 1, 64),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or not low <= value <= high
-            ):
-                raise ValueError(
-                    f"{self.env_id}: {name} must be an int in [{low}, {high}], got {value!r}"
-                )
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{self.env_id}: {name} must be an int in [{low}, {high}], got {value!r}")
         weights = {
             "temporal_weight": temporal_weight,
             "frame_cost_weight": frame_cost_weight,
             "invalid_cost_weight": invalid_cost_weight,
         }
         for name, value in weights.items():
-            if (
-                not isinstance(value, (int, float))
-                or isinstance(value, bool)
-                or not 0 <= value < float("inf")
-            ):
-                raise ValueError(
-                    f"{self.env_id}: {name} must be a finite number >= 0, got {value!r}"
-                )
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+                raise ValueError(f"{self.env_id}: {name} must be a finite number >= 0, got {value!r}")
         if max_text_chars < 1024:
             raise ValueError(f"{self.env_id}: max_text_chars must be at least 1024")
         self.n_overview = n_overview
         self.max_turns, self.max_calls_per_turn = max_turns, max_calls_per_turn
         self.scorer = ResponseScorer(
             response_format=response_format,
-            weights=RewardWeights(
-                correctness_weight, format_weight, reasoning_weight, length_weight
-            ),
+            weights=RewardWeights(correctness_weight, format_weight, reasoning_weight, length_weight),
             reasoning_words=reasoning_words,
             length_budget=length_budget,
             max_response_chars=max_response_chars,
@@ -262,53 +240,33 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         if isinstance(difficulty, tuple) and len(difficulty) == 2:
             low, high = check_difficulty(difficulty[0]), check_difficulty(difficulty[1])
             if low > high:
-                raise ValueError(
-                    f"difficulty range must be (low, high) with low <= high, got {difficulty}"
-                )
+                raise ValueError(f"difficulty range must be (low, high) with low <= high, got {difficulty}")
             return low, high
         level = check_difficulty(difficulty)
         return level, level
 
     # -- episode -------------------------------------------------------------------------------
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options).difference(OPTION_KEYS)
         if unknown:
-            raise ValueError(
-                f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}"
-            )
+            raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
         split = options.get("split", self.split)
         if split not in SPLITS:
-            raise ValueError(
-                f"{self.env_id}: split must be one of {SPLITS}, got {split!r}"
-            )
-        kind = (
-            options["family"]
-            if "family" in options
-            else self.kinds[int(self.np_random.integers(len(self.kinds)))]
-        )
+            raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
+        kind = options["family"] if "family" in options else self.kinds[int(self.np_random.integers(len(self.kinds)))]
         if kind not in self.kinds:
-            raise ValueError(
-                f"{self.env_id}: question kind {kind!r} is not available here; available: {', '.join(self.kinds)}"
-            )
+            raise ValueError(f"{self.env_id}: question kind {kind!r} is not available here; available: {', '.join(self.kinds)}")
         if "difficulty" in options:
             difficulty = check_difficulty(options["difficulty"])
         else:
             low, high = self.difficulty_range
             difficulty = int(self.np_random.integers(low, high + 1))
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
-        if (
-            isinstance(task_seed, bool)
-            or not isinstance(task_seed, (int, np.integer))
-            or task_seed < 0
-        ):
-            raise ValueError(
-                f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}"
-            )
+        if isinstance(task_seed, bool) or not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
+            raise ValueError(f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}")
         self.episode = sample_episode(
             kind,
             int(task_seed),
@@ -323,14 +281,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         renderer = FrameRenderer(clip, self.frame_size)
         self.tools.start(renderer)
         self.turn = 0
-        self.overview_frames = tuple(
-            sorted(
-                {
-                    round(i * (clip.n_frames - 1) / (self.n_overview - 1))
-                    for i in range(self.n_overview)
-                }
-            )
-        )
+        self.overview_frames = tuple(sorted({round(i * (clip.n_frames - 1) / (self.n_overview - 1)) for i in range(self.n_overview)}))
         self._view = image_array(renderer.grid(self.overview_frames, self.image_size))
         self.conversation = Conversation(self._system_prompt(), self.tools.schemas())
         prompt = self._prompt()
@@ -342,9 +293,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             "text": _clip_text(prompt, self.max_text_chars),
         }, info
 
-    def step(
-        self, action: str
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         self._require_running()
         assert self.episode is not None and self.conversation is not None
         self.turn += 1
@@ -356,24 +305,19 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
                 if not isinstance(action, str)
                 else f"the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}"
             )
-            self.conversation.assistant(
-                "" if not isinstance(action, str) else action[:200]
-            )
+            self.conversation.assistant("" if not isinstance(action, str) else action[:200])
             feedback = self._reject(terms, errors, reason)
         else:
             calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
             if self.scorer.format.parse(action).answer is not None:
                 return self._answer(action, terms, n_calls)
             valid = [call for call in calls if call.error is None]
-            ids = self.conversation.assistant(
-                action, [(c.name, c.arguments) for c in valid]
-            )
+            ids = self.conversation.assistant(action, [(c.name, c.arguments) for c in valid])
             if n_calls == 0:
                 feedback = self._reject(
                     terms,
                     errors,
-                    "the turn has neither a tool call nor an answer. "
-                    + self._call_hint(),
+                    "the turn has neither a tool call nor an answer. " + self._call_hint(),
                 )
             else:
                 feedback = self._run_calls(calls, n_calls, ids, terms, errors)
@@ -434,23 +378,17 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             )
         return "\n".join(outputs)
 
-    def _answer(
-        self, action: str, terms: dict[str, float], ignored_calls: int
-    ) -> tuple:
+    def _answer(self, action: str, terms: dict[str, float], ignored_calls: int) -> tuple:
         assert self.episode is not None and self.conversation is not None
         episode = self.episode
         scored = self.scorer.score(action, episode.spec)
         terms.update(scored.terms)
         truth = format_answer(episode.spec)
-        terms["temporal"] = get_kind(episode.question.kind).temporal_credit(
-            episode.question, scored.answer, truth
-        )
+        terms["temporal"] = get_kind(episode.question.kind).temporal_credit(episode.question, scored.answer, truth)
         self.conversation.assistant(action)
         errors = [scored.error] if scored.error else []
         if ignored_calls:
-            errors.append(
-                f"{ignored_calls} tool call(s) in the answer turn were not run"
-            )
+            errors.append(f"{ignored_calls} tool call(s) in the answer turn were not run")
         info = self._info()
         if errors:
             info["error"] = " | ".join(errors)
@@ -473,9 +411,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self.conversation.user(f"Error: {reason}")
         return f"Error: {reason}"
 
-    def _finish(
-        self, info: dict[str, Any], extracted: str | None, success: bool
-    ) -> None:
+    def _finish(self, info: dict[str, Any], extracted: str | None, success: bool) -> None:
         assert self.episode is not None
         self._end_episode()
         info["answer"] = format_answer(self.episode.spec)
@@ -497,9 +433,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self._require_running("observer_answer")
         assert self.episode is not None
         question = self.episode.question
-        return get_kind(question.kind).answer(
-            question, Observer(self.episode.clip, self.seen_frames())
-        )
+        return get_kind(question.kind).answer(question, Observer(self.episode.clip, self.seen_frames()))
 
     def oracle(self) -> str:
         """The next turn of an agent that looks at exactly the frames that decide the answer, then answers.
@@ -509,23 +443,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         """
         self._require_running("oracle")
         assert self.episode is not None
-        missing = [
-            f for f in self.episode.deciding_frames if f not in self.seen_frames()
-        ]
+        missing = [f for f in self.episode.deciding_frames if f not in self.seen_frames()]
         if missing:
-            chunks = [
-                missing[i : i + _ORACLE_GRID]
-                for i in range(0, len(missing), _ORACLE_GRID)
-            ][: self.max_calls_per_turn]
-            calls = "".join(
-                f'{TOOL_CALL_OPEN}{{"name": "frames", "arguments": {{"indices": {chunk}}}}}{TOOL_CALL_CLOSE}'
-                for chunk in chunks
-            )
+            chunks = [missing[i : i + _ORACLE_GRID] for i in range(0, len(missing), _ORACLE_GRID)][: self.max_calls_per_turn]
+            calls = "".join(f'{TOOL_CALL_OPEN}{{"name": "frames", "arguments": {{"indices": {chunk}}}}}{TOOL_CALL_CLOSE}' for chunk in chunks)
             shown = ", ".join(str(f) for chunk in chunks for f in chunk)
             return f"<think>The answer depends on frames {shown}; I look at them.</think>{calls}"
-        return self.scorer.format.wrap(
-            self.episode.spec.rationale, self.observer_answer()
-        )
+        return self.scorer.format.wrap(self.episode.spec.rationale, self.observer_answer())
 
     # -- text ------------------------------------------------------------------------------------
 
@@ -541,10 +465,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         assert self.episode is not None
         clip, question = self.episode.clip, self.episode.question
         width, height = self.frame_size
-        tools = "; ".join(
-            f"{s['function']['name']}: {s['function']['description']}"
-            for s in self.tools.schemas()
-        )
+        tools = "; ".join(f"{s['function']['name']}: {s['function']['description']}" for s in self.tools.schemas())
         return (
             f"A video clip of {clip.n_frames} frames (0 to {clip.n_frames - 1}, {clip.fps} frames per second, "
             f"{clip.n_frames / clip.fps:.1f} s), each {width}x{height} pixels. Numbered shapes move on a walled floor. "

@@ -119,11 +119,7 @@ class Clip:
         track = self.track(obj)
         if not track.appear <= frame < track.vanish:
             return "absent"
-        return (
-            "in_box"
-            if _inside(self.hiding_region, track.position(frame))
-            else "visible"
-        )
+        return "in_box" if _inside(self.hiding_region, track.position(frame)) else "visible"
 
     def contacts(self, frame: int) -> list[Event]:
         """The ``hit`` and ``wall`` events at ``frame`` (the renderer marks each with a spark)."""
@@ -149,16 +145,11 @@ class Clip:
             self.n_frames,
             self.fps,
             self.box,
-            tuple(
-                (t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours)
-                for t in self.tracks
-            ),
+            tuple((t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours) for t in self.tracks),
         )
 
 
-def _box_frames(
-    track: Track, box: tuple[float, float, float, float], n_frames: int
-) -> list[tuple[int, int]]:
+def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: int) -> list[tuple[int, int]]:
     """Inclusive frame ranges during which ``track``'s centre is inside ``box`` (within its lifetime).
 
     Each straight piece is inside the (convex) box on one interval of time, found by clipping the line

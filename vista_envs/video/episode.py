@@ -59,9 +59,7 @@ def sample_episode(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     for attempt in range(_MAX_ATTEMPTS):
         # A str seed is hashed with SHA-512 by `random`: stable across processes and runs.
-        rng = random.Random(
-            f"video|{kind_name}|{difficulty}|{config.frames_for(difficulty)}|{config.fps}|{split}|{seed}|{attempt}"
-        )
+        rng = random.Random(f"video|{kind_name}|{difficulty}|{config.frames_for(difficulty)}|{config.fps}|{split}|{seed}|{attempt}")
         clip = sample_clip(rng, difficulty, config)
         question = kind.ask(clip, rng, difficulty)
         if question is None:

@@ -71,16 +71,12 @@ class Evidence:
         """Whether ``frame`` itself is known (always, for the truth)."""
         raise NotImplementedError
 
-    def find(
-        self, kind: str, obj: int, other: int | None = None, value: str | None = None
-    ) -> Seen | None:
+    def find(self, kind: str, obj: int, other: int | None = None, value: str | None = None) -> Seen | None:
         """The first known event matching the description (a hit matches its two objects in either order)."""
         for e in self.events():
             if e.kind != kind or (value is not None and e.value != value):
                 continue
-            if (e.obj == obj and (other is None or e.other == other)) or (
-                kind == "hit" and {e.obj, e.other} == {obj, other}
-            ):
+            if (e.obj == obj and (other is None or e.other == other)) or (kind == "hit" and {e.obj, e.other} == {obj, other}):
                 return e
         return None
 
@@ -88,27 +84,16 @@ class Evidence:
 class Truth(Evidence):
     def __init__(self, clip: Clip):
         self.clip = clip
-        self._events = [
-            Seen(e.kind, e.obj, e.other, e.value, e.frame - 1, e.frame)
-            for e in clip.events
-        ]
+        self._events = [Seen(e.kind, e.obj, e.other, e.value, e.frame - 1, e.frame) for e in clip.events]
 
     def events(self) -> list[Seen]:
         return self._events
 
     def colour_at(self, obj: int, frame: int) -> str | None:
-        return (
-            self.clip.track(obj).colour(frame)
-            if self.clip.status(obj, frame) == "visible"
-            else None
-        )
+        return self.clip.track(obj).colour(frame) if self.clip.status(obj, frame) == "visible" else None
 
     def position_at(self, obj: int, frame: int) -> tuple[float, float] | None:
-        return (
-            self.clip.track(obj).position(frame)
-            if self.clip.status(obj, frame) == "visible"
-            else None
-        )
+        return self.clip.track(obj).position(frame) if self.clip.status(obj, frame) == "visible" else None
 
     def saw(self, frame: int) -> bool:
         return True
@@ -135,9 +120,7 @@ class Observer(Evidence):
                         events.append(Seen("colour", obj, None, after, a, b))
         for f in self.frames:
             for event in clip.contacts(f):
-                events.append(
-                    Seen(event.kind, event.obj, event.other, event.value, f - 1, f)
-                )
+                events.append(Seen(event.kind, event.obj, event.other, event.value, f - 1, f))
         self._events = sorted(events, key=lambda e: (e.frame, e.hi))
         self._states = states
 

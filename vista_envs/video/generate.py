@@ -47,25 +47,13 @@ class ClipConfig(FamilyConfig):
     fps: int = 30
 
     def __post_init__(self) -> None:
-        if self.n_frames is not None and (
-            isinstance(self.n_frames, bool)
-            or not isinstance(self.n_frames, int)
-            or not 16 <= self.n_frames <= 100_000
-        ):
-            raise ValueError(
-                f"n_frames must be an int in [16, 100000] or None, got {self.n_frames!r}"
-            )
-        if (
-            isinstance(self.fps, bool)
-            or not isinstance(self.fps, int)
-            or not 1 <= self.fps <= 240
-        ):
+        if self.n_frames is not None and (isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or not 16 <= self.n_frames <= 100_000):
+            raise ValueError(f"n_frames must be an int in [16, 100000] or None, got {self.n_frames!r}")
+        if isinstance(self.fps, bool) or not isinstance(self.fps, int) or not 1 <= self.fps <= 240:
             raise ValueError(f"fps must be an int in [1, 240], got {self.fps!r}")
 
     def frames_for(self, difficulty: int) -> int:
-        return (
-            self.n_frames if self.n_frames is not None else CLIP_FRAMES[difficulty - 1]
-        )
+        return self.n_frames if self.n_frames is not None else CLIP_FRAMES[difficulty - 1]
 
 
 @dataclass
@@ -84,10 +72,7 @@ class _Draft:
     colours: list[tuple[int, str]]
 
     def busy(self, frame: int, gap: int) -> bool:
-        return (
-            any(abs(frame - t) < gap for t in self.keys)
-            or not self.appear + gap <= frame < self.vanish - gap
-        )
+        return any(abs(frame - t) < gap for t in self.keys) or not self.appear + gap <= frame < self.vanish - gap
 
     def track(self) -> Track:
         waypoints = sorted({**self.free, **self.keys}.items())
@@ -115,10 +100,7 @@ def _outside_box(
             rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])),
             rng.uniform(edge, 1 - edge),
         )
-        if not (
-            box[0] - margin <= point[0] <= box[2] + margin
-            and box[1] - margin <= point[1] <= box[3] + margin
-        ):
+        if not (box[0] - margin <= point[0] <= box[2] + margin and box[1] - margin <= point[1] <= box[3] + margin):
             return point
     return (
         rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])),
@@ -143,22 +125,14 @@ def _free_times(draft: _Draft, n_frames: int, rng: random.Random) -> list[int]:
     return times
 
 
-def _min_distance(
-    p: tuple[float, float], dp: tuple[float, float], span: float
-) -> tuple[float, float]:
+def _min_distance(p: tuple[float, float], dp: tuple[float, float], span: float) -> tuple[float, float]:
     """``(min |p + dp * s|, argmin s)`` for ``s`` in ``[0, span]``."""
     speed2 = dp[0] ** 2 + dp[1] ** 2
-    s = (
-        0.0
-        if speed2 == 0
-        else min(max(-(p[0] * dp[0] + p[1] * dp[1]) / speed2, 0.0), span)
-    )
+    s = 0.0 if speed2 == 0 else min(max(-(p[0] * dp[0] + p[1] * dp[1]) / speed2, 0.0), span)
     return math.hypot(p[0] + dp[0] * s, p[1] + dp[1] * s), s
 
 
-def _conflict(
-    a: Track, b: Track, hits: set[int], box: tuple[float, float, float, float]
-) -> float | None:
+def _conflict(a: Track, b: Track, hits: set[int], box: tuple[float, float, float, float]) -> float | None:
     """When ``a`` and ``b`` touch (or overlap) other than at their scripted hits ``hits`` (frames), else None.
 
     Between the union of their waypoints both move in straight lines, so their distance on each piece
@@ -181,9 +155,7 @@ def _conflict(
         if distance < floor:
             where = t0 + s * (t1 - t0)
             pa, pb = a.position(where), b.position(where)
-            if not all(
-                box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3] for p in (pa, pb)
-            ):
+            if not all(box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3] for p in (pa, pb)):
                 return where
     return None
 
@@ -196,18 +168,12 @@ def _repair(draft: _Draft, when: float, box: tuple, rng: random.Random) -> None:
     after = min((t for t in times if t > when), default=None)
     movable = [t for t in (before, after) if t is not None and t in draft.free]
     if movable:
-        draft.free[rng.choice(movable)] = _outside_box(
-            rng, box, RADIUS, RADIUS + 0.04, draft.strip
-        )
+        draft.free[rng.choice(movable)] = _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip)
     elif before is not None and after is not None and after - before >= 4:
-        draft.free[rng.randint(before + 2, after - 2)] = _outside_box(
-            rng, box, RADIUS, RADIUS + 0.04, draft.strip
-        )
+        draft.free[rng.randint(before + 2, after - 2)] = _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip)
 
 
-def _script(
-    rng: random.Random, difficulty: int, n_frames: int
-) -> tuple[list[_Draft], tuple, list[Event], dict]:
+def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_Draft], tuple, list[Event], dict]:
     """Objects, the box, and the scripted contacts (hits and wall touches) with what the hits cause."""
     width, height = rng.uniform(0.24, 0.3), rng.uniform(0.2, 0.26)
     x0, y0 = rng.uniform(0.2, 0.8 - width), rng.uniform(0.2, 0.8 - height)
@@ -215,14 +181,10 @@ def _script(
     gap = max(3, n_frames // 40)
     edge = max(2, n_frames // 24)
     n_objects = _ladder(difficulty, (2, 3, 4, 5, 6))
-    shapes = rng.sample(SHAPES, k=min(len(SHAPES), n_objects)) + [
-        rng.choice(SHAPES) for _ in range(n_objects - len(SHAPES))
-    ]
+    shapes = rng.sample(SHAPES, k=min(len(SHAPES), n_objects)) + [rng.choice(SHAPES) for _ in range(n_objects - len(SHAPES))]
     drafts = []
     for ident in range(1, n_objects + 1):
-        appear = (
-            0 if ident <= 2 or rng.random() < 0.6 else rng.randint(edge, n_frames // 3)
-        )
+        appear = 0 if ident <= 2 or rng.random() < 0.6 else rng.randint(edge, n_frames // 3)
         strip = ((ident - 1) / n_objects, ident / n_objects)
         drafts.append(
             _Draft(
@@ -244,11 +206,7 @@ def _script(
         striker, target = rng.sample(drafts, 2)
         for _try in range(20):
             frame = rng.randint(edge, n_frames - edge - 2)
-            if not (
-                striker.busy(frame, gap)
-                or target.busy(frame, gap)
-                or target.busy(frame + 1, gap)
-            ):
+            if not (striker.busy(frame, gap) or target.busy(frame, gap) or target.busy(frame + 1, gap)):
                 break
         else:
             continue
@@ -263,9 +221,7 @@ def _script(
             target.vanish = frame + 1
         else:
             current = max(target.colours)[1]
-            target.colours.append(
-                (frame + 1, rng.choice([c for c in PALETTE if c != current]))
-            )
+            target.colours.append((frame + 1, rng.choice([c for c in PALETTE if c != current])))
         causes[(target.ident, frame + 1)] = striker.ident
     # Wall touches.
     for draft in drafts:
@@ -273,9 +229,7 @@ def _script(
             frame = rng.randint(edge, n_frames - edge)
             if draft.busy(frame, gap):
                 continue
-            sides = (
-                [2, 3] + [0] * (draft.ident == 1) + [1] * (draft.ident == len(drafts))
-            )
+            sides = [2, 3] + [0] * (draft.ident == 1) + [1] * (draft.ident == len(drafts))
             wall, along = rng.choice(sides), rng.uniform(0.15, 0.85)
             if wall >= 2:
                 along = rng.uniform(draft.strip[0] + RADIUS, draft.strip[1] - RADIUS)
@@ -299,10 +253,7 @@ def _script(
         stay = rng.randint(max(2, n_frames // 20), max(3, n_frames // 6))
         for _try in range(20):
             frame = rng.randint(edge + gap, n_frames - edge - stay - gap)
-            if not any(
-                draft.busy(t, 2 * gap)
-                for t in range(frame, frame + stay + 1, max(1, gap))
-            ):
+            if not any(draft.busy(t, 2 * gap) for t in range(frame, frame + stay + 1, max(1, gap))):
                 break
         else:
             continue
@@ -316,14 +267,9 @@ def _script(
     for _ in range(_ladder(difficulty, (1, 1, 1, 2, 2))):
         draft = rng.choice(drafts)
         frame = rng.randint(edge, n_frames - edge)
-        if (
-            not any(abs(frame - t) < gap for t, _ in draft.colours)
-            and draft.appear < frame < draft.vanish
-        ):
+        if not any(abs(frame - t) < gap for t, _ in draft.colours) and draft.appear < frame < draft.vanish:
             current = [c for t, c in sorted(draft.colours) if t < frame][-1]
-            draft.colours.append(
-                (frame, rng.choice([c for c in PALETTE if c != current]))
-            )
+            draft.colours.append((frame, rng.choice([c for c in PALETTE if c != current])))
     # Colours were scheduled in no particular order: make every change a change.
     for draft in drafts:
         draft.colours.sort()
@@ -339,21 +285,13 @@ def _script(
     if difficulty >= 3:
         draft = rng.choice(drafts)
         frame = rng.randint(2 * n_frames // 3, n_frames - edge)
-        if (
-            draft.vanish == n_frames
-            and not any(t >= frame - gap for t in draft.keys)
-            and not any(t >= frame - gap for t, _ in draft.colours)
-        ):
+        if draft.vanish == n_frames and not any(t >= frame - gap for t in draft.keys) and not any(t >= frame - gap for t, _ in draft.colours):
             draft.vanish = frame
     return drafts, box, contacts, causes
 
 
 def _draw_free(draft: _Draft, box: tuple, n_frames: int, rng: random.Random) -> None:
-    draft.free = {
-        t: _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip)
-        for t in _free_times(draft, n_frames, rng)
-        if t not in draft.keys
-    }
+    draft.free = {t: _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip) for t in _free_times(draft, n_frames, rng) if t not in draft.keys}
 
 
 def _visible_where_it_matters(clip: Clip) -> bool:
@@ -362,22 +300,14 @@ def _visible_where_it_matters(clip: Clip) -> bool:
         if clip.status(track.ident, track.appear) != "visible":
             return False
         for frame, _ in track.colours[1:]:
-            if (
-                clip.status(track.ident, frame) != "visible"
-                or clip.status(track.ident, frame - 1) != "visible"
-            ):
+            if clip.status(track.ident, frame) != "visible" or clip.status(track.ident, frame - 1) != "visible":
                 return False
-        if (
-            track.vanish < clip.n_frames
-            and clip.status(track.ident, track.vanish - 1) != "visible"
-        ):
+        if track.vanish < clip.n_frames and clip.status(track.ident, track.vanish - 1) != "visible":
             return False
     return True
 
 
-def sample_clip(
-    rng: random.Random, difficulty: int, config: ClipConfig | None = None
-) -> Clip:
+def sample_clip(rng: random.Random, difficulty: int, config: ClipConfig | None = None) -> Clip:
     """A clip for ``difficulty`` (1..5), drawn from ``rng`` only."""
     config = config or ClipConfig()
     n_frames = config.frames_for(difficulty)
@@ -398,20 +328,13 @@ def sample_clip(
                     (i, j, when)
                     for i in range(len(tracks))
                     for j in range(i + 1, len(tracks))
-                    if (
-                        when := _conflict(
-                            tracks[i], tracks[j], hits.get((i + 1, j + 1), set()), box
-                        )
-                    )
-                    is not None
+                    if (when := _conflict(tracks[i], tracks[j], hits.get((i + 1, j + 1), set()), box)) is not None
                 ),
                 None,
             )
             if clash is None:
                 break
-            _repair(
-                drafts[clash[1] if rng.random() < 0.7 else clash[0]], clash[2], box, rng
-            )
+            _repair(drafts[clash[1] if rng.random() < 0.7 else clash[0]], clash[2], box, rng)
         tracks = tuple(draft.track() for draft in drafts)
         hiding = (box[0] + RADIUS, box[1] + RADIUS, box[2] - RADIUS, box[3] - RADIUS)
         clip = Clip(

@@ -81,9 +81,7 @@ def _descriptor(event: Event) -> Descriptor:
 
 
 def _involves(event, kind: str, obj: int) -> bool:
-    return event.kind == kind and (
-        event.obj == obj or (kind == "hit" and event.other == obj)
-    )
+    return event.kind == kind and (event.obj == obj or (kind == "hit" and event.other == obj))
 
 
 def _unique_events(clip: Clip) -> list[Event]:
@@ -129,9 +127,7 @@ class QuestionKind:
     def deciding_frames(self, question: Question, clip: Clip) -> tuple[int, ...]:
         raise NotImplementedError
 
-    def temporal_credit(
-        self, question: Question, answer: str | None, truth: str
-    ) -> float:
+    def temporal_credit(self, question: Question, answer: str | None, truth: str) -> float:
         """Partial credit for getting time right (order, or closeness of a frame); 0 for other kinds."""
         return 0.0
 
@@ -145,9 +141,7 @@ def _min_gap(clip: Clip, difficulty: int) -> int:
     return max(1, round(clip.n_frames * (0.12, 0.08, 0.05, 0.02, 0.0)[difficulty - 1]))
 
 
-def _spread_events(
-    clip: Clip, rng: random.Random, n: int, gap: int
-) -> list[Event] | None:
+def _spread_events(clip: Clip, rng: random.Random, n: int, gap: int) -> list[Event] | None:
     candidates = _unique_events(clip)
     rng.shuffle(candidates)
     chosen: list[Event] = []
@@ -167,24 +161,18 @@ class Order(QuestionKind):
         events = _spread_events(clip, rng, n, _min_gap(clip, difficulty))
         if events is None:
             return None
-        lines = "\n".join(
-            f"{LETTERS[i]}) {describe(_descriptor(e))}" for i, e in enumerate(events)
-        )
+        lines = "\n".join(f"{LETTERS[i]}) {describe(_descriptor(e))}" for i, e in enumerate(events))
         text = (
             f"Put these events in the order they happen, earliest first:\n{lines}\n"
             f"Answer with the letters in order, separated by commas (e.g. {', '.join(LETTERS[:n][::-1])})."
         )
-        return Question(
-            self.name, text, "sequence", tuple(_descriptor(e) for e in events)
-        )
+        return Question(self.name, text, "sequence", tuple(_descriptor(e) for e in events))
 
     def answer(self, question, evidence):
         middle = evidence.clip.n_frames // 2
         keyed = [
             (
-                _estimate(evidence, d)
-                if _estimate(evidence, d) is not None
-                else middle,
+                _estimate(evidence, d) if _estimate(evidence, d) is not None else middle,
                 i,
             )
             for i, d in enumerate(question.params)
@@ -192,17 +180,11 @@ class Order(QuestionKind):
         return ", ".join(LETTERS[i] for _, i in sorted(keyed))
 
     def deciding_frames(self, question, clip):
-        frames = {
-            f
-            for d in question.params
-            for f in _event_frames(Truth(clip).find(*d).frame, d[0])
-        }
+        frames = {f for d in question.params for f in _event_frames(Truth(clip).find(*d).frame, d[0])}
         return tuple(sorted(frames))
 
     def temporal_credit(self, question, answer, truth):
-        return kendall_credit(
-            parse_sequence(answer) if answer else None, tuple(truth.split(", "))
-        )
+        return kendall_credit(parse_sequence(answer) if answer else None, tuple(truth.split(", ")))
 
 
 _COUNTS = {
@@ -217,17 +199,11 @@ class Count(QuestionKind):
     name, answer_type = "count", "number"
 
     def ask(self, clip, rng, difficulty):
-        targets = [("hit", None), ("enter", None)] + [
-            (kind, t.ident) for t in clip.tracks for kind in ("wall", "colour")
-        ]
+        targets = [("hit", None), ("enter", None)] + [(kind, t.ident) for t in clip.tracks for kind in ("wall", "colour")]
         rng.shuffle(targets)
         for kind, obj in targets:
-            if any(
-                e.kind == kind and (obj is None or e.obj == obj) for e in clip.events
-            ):
-                return Question(
-                    self.name, _COUNTS[kind].format(obj=obj), "number", (kind, obj)
-                )
+            if any(e.kind == kind and (obj is None or e.obj == obj) for e in clip.events):
+                return Question(self.name, _COUNTS[kind].format(obj=obj), "number", (kind, obj))
         return None
 
     def _matching(self, question, events):
@@ -238,15 +214,7 @@ class Count(QuestionKind):
         return str(len(self._matching(question, evidence.events())))
 
     def deciding_frames(self, question, clip):
-        return tuple(
-            sorted(
-                {
-                    f
-                    for e in self._matching(question, clip.events)
-                    for f in _event_frames(e.frame, e.kind)
-                }
-            )
-        )
+        return tuple(sorted({f for e in self._matching(question, clip.events) for f in _event_frames(e.frame, e.kind)}))
 
 
 class BeforeAfter(QuestionKind):
@@ -272,15 +240,7 @@ class BeforeAfter(QuestionKind):
 
     def deciding_frames(self, question, clip):
         truth = Truth(clip)
-        return tuple(
-            sorted(
-                {
-                    f
-                    for d in question.params
-                    for f in _event_frames(truth.find(*d).frame, d[0])
-                }
-            )
-        )
+        return tuple(sorted({f for d in question.params for f in _event_frames(truth.find(*d).frame, d[0])}))
 
 
 class Cause(QuestionKind):
@@ -317,29 +277,17 @@ class Cause(QuestionKind):
             return none_letter
         if seen.exact:
             hit = next(
-                (
-                    e
-                    for e in evidence.events()
-                    if _involves(e, "hit", effect[1]) and e.hi == seen.hi - 1
-                ),
+                (e for e in evidence.events() if _involves(e, "hit", effect[1]) and e.hi == seen.hi - 1),
                 None,
             )
-            partner = (
-                None
-                if hit is None
-                else (hit.other if hit.obj == effect[1] else hit.obj)
-            )
+            partner = None if hit is None else (hit.other if hit.obj == effect[1] else hit.obj)
             if partner in suspects:
                 return LETTERS[suspects.index(partner)]
             if evidence.saw(seen.hi - 1):
                 return none_letter
         # Not seen closely: blame the suspect nearest to the object when last seen before the change.
         where = evidence.position_at(effect[1], seen.lo)
-        distances = [
-            (math.dist(where, p), i)
-            for i, s in enumerate(suspects)
-            if where and (p := evidence.position_at(s, seen.lo))
-        ]
+        distances = [(math.dist(where, p), i) for i, s in enumerate(suspects) if where and (p := evidence.position_at(s, seen.lo))]
         return LETTERS[min(distances)[1]] if distances else none_letter
 
     def deciding_frames(self, question, clip):
@@ -354,17 +302,11 @@ class State(QuestionKind):
         for _ in range(20):
             frame = rng.randint(1, clip.n_frames - 1)
             if rng.random() < 0.5:
-                visible = [
-                    t.ident
-                    for t in clip.tracks
-                    if clip.status(t.ident, frame) == "visible"
-                ]
+                visible = [t.ident for t in clip.tracks if clip.status(t.ident, frame) == "visible"]
                 # Mostly objects that change colour: for the others any frame would do.
                 changing = [obj for obj in visible if len(clip.track(obj).colours) > 1]
                 if visible:
-                    obj = rng.choice(
-                        changing if changing and rng.random() < 0.8 else visible
-                    )
+                    obj = rng.choice(changing if changing and rng.random() < 0.8 else visible)
                     return Question(
                         self.name,
                         f"What colour is object {obj} at frame {frame}? Answer with one colour word.",
@@ -392,12 +334,7 @@ class State(QuestionKind):
             return (frame,)
         # Every entry and exit up to the frame, and the frame itself: a change seen only later must not be
         # guessed to fall before it.
-        changes = {
-            f
-            for e in clip.events
-            if e.kind in ("enter", "leave") and e.frame <= frame
-            for f in (e.frame - 1, e.frame)
-        }
+        changes = {f for e in clip.events if e.kind in ("enter", "leave") and e.frame <= frame for f in (e.frame - 1, e.frame)}
         return tuple(sorted(changes | {frame}))
 
 
@@ -413,23 +350,13 @@ class FirstTime(QuestionKind):
     name, answer_type = "first_time", "number"
 
     def ask(self, clip, rng, difficulty):
-        options = [
-            (kind, t.ident)
-            for t in clip.tracks
-            for kind in _FIRST
-            if any(_involves(e, kind, t.ident) for e in clip.events)
-        ]
+        options = [(kind, t.ident) for t in clip.tracks for kind in _FIRST if any(_involves(e, kind, t.ident) for e in clip.events)]
         if not options:
             return None
         kind, obj = rng.choice(options)
-        tolerance_frames = max(
-            1, round(clip.n_frames * (0.05, 0.03, 0.02, 0.01, 0.005)[difficulty - 1])
-        )
+        tolerance_frames = max(1, round(clip.n_frames * (0.05, 0.03, 0.02, 0.01, 0.005)[difficulty - 1]))
         if rng.random() < 0.5:
-            text = (
-                f"At which frame does object {obj} {_FIRST[kind]}? Frames are numbered from 0; "
-                f"an answer within {tolerance_frames} frame(s) counts."
-            )
+            text = f"At which frame does object {obj} {_FIRST[kind]}? Frames are numbered from 0; an answer within {tolerance_frames} frame(s) counts."
             return Question(
                 self.name,
                 text,
@@ -457,11 +384,7 @@ class FirstTime(QuestionKind):
     def answer(self, question, evidence):
         first = self._first(question, evidence.events())
         frame = first.frame if first is not None else evidence.clip.n_frames // 2
-        return (
-            str(frame)
-            if question.params[2] == "frame"
-            else f"{frame / evidence.clip.fps:.2f}"
-        )
+        return str(frame) if question.params[2] == "frame" else f"{frame / evidence.clip.fps:.2f}"
 
     def deciding_frames(self, question, clip):
         first = self._first(question, clip.events)
@@ -471,9 +394,7 @@ class FirstTime(QuestionKind):
         value = parse_number(answer) if answer else None
         if value is None:
             return 0.0
-        return max(
-            0.0, 1.0 - abs(value - float(truth)) / (4 * max(question.tolerance, 1e-9))
-        )
+        return max(0.0, 1.0 - abs(value - float(truth)) / (4 * max(question.tolerance, 1e-9)))
 
 
 class Compare(QuestionKind):
@@ -485,9 +406,7 @@ class Compare(QuestionKind):
         for _ in range(60):
             i, j = rng.sample(ids, 2)
             a = rng.randint(0, clip.n_frames - 4)
-            b = rng.randint(
-                a + 2, min(clip.n_frames - 1, a + max(3, clip.n_frames // 5))
-            )
+            b = rng.randint(a + 2, min(clip.n_frames - 1, a + max(3, clip.n_frames // 5)))
             speeds = [self._speed(clip, obj, a, b) for obj in (i, j)]
             if None in speeds or min(speeds) <= 0 or max(speeds) / min(speeds) < ratio:
                 continue
@@ -545,6 +464,4 @@ def get_kind(name: str) -> QuestionKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown question kind {name!r}; expected one of {', '.join(KINDS)}"
-        ) from None
+        raise ValueError(f"unknown question kind {name!r}; expected one of {', '.join(KINDS)}") from None

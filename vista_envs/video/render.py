@@ -39,13 +39,9 @@ class _Stamps:
     def __init__(self, size: int, stroke: int = 0):
         self._font = font(size)
         self._stroke = stroke
-        self._cache: dict[
-            str, tuple[Image.Image, Image.Image | None, tuple[int, int]]
-        ] = {}
+        self._cache: dict[str, tuple[Image.Image, Image.Image | None, tuple[int, int]]] = {}
 
-    def _masks(
-        self, text: str
-    ) -> tuple[Image.Image, Image.Image | None, tuple[int, int]]:
+    def _masks(self, text: str) -> tuple[Image.Image, Image.Image | None, tuple[int, int]]:
         found = self._cache.get(text)
         if found is None:
             # Every character on one baseline: a canvas of the font's full height, drawn at the ascender.
@@ -139,9 +135,7 @@ class FrameRenderer:
                 COLORS[track.colour(index)],
                 outline=(20, 20, 20),
             )
-            self._labels.paste(
-                image, centre, str(track.ident), (255, 255, 255), centred=True
-            )
+            self._labels.paste(image, centre, str(track.ident), (255, 255, 255), centred=True)
         draw.rectangle(self._box, fill=BOX_FILL, outline=BOX_EDGE, width=2)
         for event in clip.contacts(index):
             if event.kind == "hit":
@@ -164,9 +158,7 @@ class FrameRenderer:
         self._stamp.paste(image, (4, 4), stamp, LABEL_BAR)
         return image
 
-    def zoom(
-        self, index: int, box: Sequence[float], out_size: tuple[int, int]
-    ) -> Image.Image:
+    def zoom(self, index: int, box: Sequence[float], out_size: tuple[int, int]) -> Image.Image:
         """The region ``box = (x0, y0, x1, y1)`` (pixels of a frame) of frame ``index``, scaled to ``out_size``.
 
         The region is drawn again at up to 4x the frame's scale (sharper than enlarging its pixels, and
@@ -174,12 +166,8 @@ class FrameRenderer:
         """
         x0, y0, x1, y1 = box
         scale = max(1.0, min(out_size[0] / (x1 - x0), out_size[1] / (y1 - y0), 4.0))
-        big = FrameRenderer(
-            self.clip, (round(self.size[0] * scale), round(self.size[1] * scale))
-        )
-        crop = big.frame(index).crop(
-            (round(x0 * scale), round(y0 * scale), round(x1 * scale), round(y1 * scale))
-        )
+        big = FrameRenderer(self.clip, (round(self.size[0] * scale), round(self.size[1] * scale)))
+        crop = big.frame(index).crop((round(x0 * scale), round(y0 * scale), round(x1 * scale), round(y1 * scale)))
         return crop.resize(out_size, Image.Resampling.BILINEAR)
 
     def grid(self, indices: Sequence[int], out_size: tuple[int, int]) -> Image.Image:

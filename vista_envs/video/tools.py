@@ -92,9 +92,7 @@ class FrameTools:
                 f"per call; every frame shown counts against the frame budget.",
                 {
                     "start": dict(index, description="first frame of the range"),
-                    "end": dict(
-                        index, description="last frame of the range (inclusive)"
-                    ),
+                    "end": dict(index, description="last frame of the range (inclusive)"),
                     "step": {
                         "type": "integer",
                         "description": "take every step-th frame (default 1)",
@@ -136,9 +134,7 @@ class FrameTools:
         """Run one call; every problem becomes ``ok=False`` with a reason (never an exception)."""
         if call.error:
             return FrameToolResult(f"Error: {call.error}.", ok=False)
-        schema = {
-            s["function"]["name"]: s["function"]["parameters"] for s in self.schemas()
-        }
+        schema = {s["function"]["name"]: s["function"]["parameters"] for s in self.schemas()}
         if call.name not in schema:
             return FrameToolResult(
                 f"Error: unknown tool {call.name!r}; available: {', '.join(schema)}.",
@@ -152,9 +148,7 @@ class FrameTools:
                 f"Error: the frame budget of {self.max_frames} frames is spent; answer now.",
                 ok=False,
             )
-        return {"frames": self._frames, "frame": self._frame, "zoom": self._zoom}[
-            call.name
-        ](call.arguments)
+        return {"frames": self._frames, "frame": self._frame, "zoom": self._zoom}[call.name](call.arguments)
 
     def _out_of_range(self, index: int) -> str | None:
         if not 0 <= index < self.n_frames:
@@ -179,17 +173,13 @@ class FrameTools:
                     'Error: frames: "step" goes with a range, not with "indices".',
                     ok=False,
                 )
-            bad = next(
-                (self._out_of_range(i) for i in wanted if self._out_of_range(i)), None
-            )
+            bad = next((self._out_of_range(i) for i in wanted if self._out_of_range(i)), None)
             if bad:
                 return FrameToolResult(f"Error: frames: {bad}.", ok=False)
             total = len(wanted)
         else:
             if "start" not in arguments or "end" not in arguments:
-                return FrameToolResult(
-                    'Error: frames: a range needs both "start" and "end".', ok=False
-                )
+                return FrameToolResult('Error: frames: a range needs both "start" and "end".', ok=False)
             start, end, step = (
                 arguments["start"],
                 arguments["end"],
@@ -208,22 +198,12 @@ class FrameTools:
             wanted = list(range(start, start + step * min(total, self.max_grid), step))
         shown = wanted[: min(self.max_grid, self.left)]
         if total > len(shown):
-            limit = (
-                "the grid's limit"
-                if len(shown) == self.max_grid
-                else "the frame budget left"
-            )
-            notes.append(
-                f"{total} frames were asked for; showing the first {len(shown)} ({limit})"
-            )
+            limit = "the grid's limit" if len(shown) == self.max_grid else "the frame budget left"
+            notes.append(f"{total} frames were asked for; showing the first {len(shown)} ({limit})")
         self._spend(shown)
         assert self.renderer is not None
         image = self.renderer.grid(shown, self.view_size)
-        text = (
-            f"Frames {', '.join(map(str, shown))} (tiles in reading order)."
-            + "".join(f" Note: {n}." for n in notes)
-            + self._budget_note()
-        )
+        text = f"Frames {', '.join(map(str, shown))} (tiles in reading order)." + "".join(f" Note: {n}." for n in notes) + self._budget_note()
         return FrameToolResult(text, image, tuple(shown))
 
     def _frame(self, arguments: Mapping[str, Any]) -> FrameToolResult:
@@ -245,9 +225,7 @@ class FrameTools:
             return FrameToolResult(f"Error: zoom: {problem}.", ok=False)
         width, height = self.frame_size
         x0, y0, x1, y1 = box
-        if not all(is_finite_number(v) for v in box) or not (
-            0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
-        ):
+        if not all(is_finite_number(v) for v in box) or not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
             return FrameToolResult(
                 f"Error: zoom: box must satisfy 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, got {list(box)}.",
                 ok=False,
@@ -261,8 +239,7 @@ class FrameTools:
         assert self.renderer is not None
         image = self.renderer.zoom(index, (x0, y0, x1, y1), self.view_size)
         return FrameToolResult(
-            f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged."
-            + self._budget_note(),
+            f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged." + self._budget_note(),
             image,
             (index,),
         )
@@ -275,9 +252,7 @@ class FrameTools:
         return f" Frame budget left: {self.left} of {self.max_frames}."
 
 
-def _schema(
-    name: str, description: str, properties: dict[str, Any], required: list[str]
-) -> dict[str, Any]:
+def _schema(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     parameters = {
         "type": "object",
         "properties": properties,
