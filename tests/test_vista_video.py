@@ -257,3 +257,21 @@ def test_render_shows_the_current_view_with_a_caption():
     env.reset(seed=0)
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.shape[1] == 128 and frame.shape[0] > 128
+
+
+def test_the_video_baselines_answer_from_their_own_frames_only():
+    from vista_envs.bench.baselines import VideoLookAllPolicy, VideoOverviewPolicy
+
+    env = gym.make("VistaVideo-v0", clip_frames=600, max_frames=40, image_size=128, frame_size=96)
+    obs, info = env.reset(seed=0, options={"family": "count", "difficulty": 3})
+    turn = VideoOverviewPolicy().act_in_envs([env], [obs], [info])[0]
+    assert "<tool_call>" not in turn and turn.endswith("</answer>")
+    look_all, turns = VideoLookAllPolicy(), 0
+    while True:
+        turn = look_all.act_in_envs([env], [obs], [info])[0]
+        obs, _, terminated, truncated, info = env.step(turn)
+        turns += 1
+        if terminated or truncated:
+            break
+    assert env.unwrapped.tools.viewed == set(range(40)) and info["frames_viewed"] == 40
+    assert turns == 2 and info["reward_terms"]["frames"] == 0.0  # the frames were paid on the tool turn

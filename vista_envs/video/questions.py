@@ -163,7 +163,7 @@ class Order(QuestionKind):
             return None
         lines = "\n".join(f"{LETTERS[i]}) {describe(_descriptor(e))}" for i, e in enumerate(events))
         text = (
-            f"Put these events in the order they happen, earliest first:\n{lines}\n"
+            f"Put these events (A-{LETTERS[n - 1]}) in the order they happen, earliest first:\n{lines}\n"
             f"Answer with the letters in order, separated by commas (e.g. {', '.join(LETTERS[:n][::-1])})."
         )
         return Question(self.name, text, "sequence", tuple(_descriptor(e) for e in events))
@@ -260,7 +260,7 @@ class Cause(QuestionKind):
         options = [f"object {s} hit it" for s in sorted(suspects)] + [self.NONE]
         what = f"turns {effect.value}" if effect.kind == "colour" else "vanishes"
         listing = "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
-        text = f"At some point object {effect.obj} {what}. What made that happen?\n{listing}\nAnswer with the letter of the right option."
+        text = f"At some point object {effect.obj} {what}. What made that happen? Options (A-{LETTERS[len(options) - 1]}):\n{listing}\nAnswer with the letter of the right option."
         return Question(
             self.name,
             text,
@@ -411,7 +411,7 @@ class Compare(QuestionKind):
             if None in speeds or min(speeds) <= 0 or max(speeds) / min(speeds) < ratio:
                 continue
             text = (
-                f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)?\n"
+                f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)? Options (A-B):\n"
                 f"A) object {i}\nB) object {j}\nAnswer with the letter."
             )
             return Question(
