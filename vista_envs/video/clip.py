@@ -131,6 +131,19 @@ class Clip:
             i += 1
         return found
 
+    def overlaps(self, frame: int, gap: float = 0.01) -> list[tuple[int, int]]:
+        """Pairs of objects in view at ``frame`` that overlap or nearly touch (closer than ``gap`` apart),
+        other than the two objects of a hit on that frame: where one shape covers another, a viewer
+        cannot read both, so episodes avoid asking about such frames."""
+        hits = {frozenset((e.obj, e.other)) for e in self.contacts(frame) if e.kind == "hit"}
+        shown = [(t.ident, t.position(frame)) for t in self.tracks if self.status(t.ident, frame) == "visible"]
+        found = []
+        for i, (a, pa) in enumerate(shown):
+            for b, pb in shown[i + 1 :]:
+                if math.dist(pa, pb) < 2 * self.radius + gap and frozenset((a, b)) not in hits:
+                    found.append((a, b))
+        return found
+
     @property
     def _event_frames(self) -> list[int]:
         cached = self.__dict__.get("_frames_cache")

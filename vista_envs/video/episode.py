@@ -65,7 +65,8 @@ def sample_episode(
         if question is None:
             continue
         deciding = kind.deciding_frames(question, clip)
-        if len(deciding) > max_deciding_frames:
+        # The deciding frames must be readable by eye: no shape hiding another there.
+        if len(deciding) > max_deciding_frames or any(clip.overlaps(frame) for frame in deciding):
             continue
         truth = kind.answer(question, Truth(clip))
         spec = TaskSpec(

@@ -115,8 +115,8 @@ class FrameRenderer:
     def _xy(self, point: tuple[float, float]) -> tuple[float, float]:
         return point[0] * self._scale[0], point[1] * self._scale[1]
 
-    def frame(self, index: int) -> Image.Image:
-        """Frame ``index`` (0-based) as an RGB image of :attr:`size`."""
+    def frame(self, index: int, stamp: bool = True) -> Image.Image:
+        """Frame ``index`` (0-based) as an RGB image of :attr:`size`; ``stamp`` writes its index and time in a corner."""
         clip = self.clip
         width, height = self.size
         image = Image.new("RGB", self.size, FLOOR)
@@ -139,23 +139,17 @@ class FrameRenderer:
         draw.rectangle(self._box, fill=BOX_FILL, outline=BOX_EDGE, width=2)
         for event in clip.contacts(index):
             if event.kind == "hit":
-                a, b = (
-                    clip.track(event.obj).position(index),
-                    clip.track(event.other).position(index),
-                )
-                where = self._xy(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2))
+                a, b = clip.track(event.obj).position(index), clip.track(event.other).position(index)
+                where, size = self._xy(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)), radius * 0.8
             else:
+                # On the wall itself half the spark is cut off by the frame's edge: draw it larger.
                 x, y = clip.track(event.obj).position(index)
                 x = {"left": 0.0, "right": 1.0}.get(event.value, x)
                 y = {"top": 0.0, "bottom": 1.0}.get(event.value, y)
-                where = self._xy((x, y))
-            draw.polygon(
-                _spark(where[0], where[1], radius * 0.8),
-                fill=SPARK,
-                outline=(120, 90, 0),
-            )
-        stamp = f"#{index}  {index / clip.fps:.2f}s"
-        self._stamp.paste(image, (4, 4), stamp, LABEL_BAR)
+                where, size = self._xy((x, y)), radius * 1.3
+            draw.polygon(_spark(where[0], where[1], size), fill=SPARK, outline=(120, 90, 0))
+        if stamp:
+            self._stamp.paste(image, (4, 4), f"#{index}  {index / clip.fps:.2f}s", LABEL_BAR)
         return image
 
     def zoom(self, index: int, box: Sequence[float], out_size: tuple[int, int]) -> Image.Image:
@@ -171,33 +165,25 @@ class FrameRenderer:
         return crop.resize(out_size, Image.Resampling.BILINEAR)
 
     def grid(self, indices: Sequence[int], out_size: tuple[int, int]) -> Image.Image:
-        """Frames ``indices`` tiled in reading order into one image of ``out_size``; each tile keeps its stamp."""
+        """Frames ``indices`` tiled in reading order into one image of ``out_size``, each labelled with its index.
+
+        Tiles keep the frames' aspect ratio (centred, white around them). A frame's own corner stamp would
+        shrink with its tile, so tiles are drawn without it and get a label at tile scale instead.
+        """
         columns, rows = grid_shape(len(indices))
-        tile = (out_size[0] // columns, out_size[1] // rows)
+        scale = min(out_size[0] / (columns * self.size[0]), out_size[1] / (rows * self.size[1]))
+        tile = (max(1, int(self.size[0] * scale)), max(1, int(self.size[1] * scale)))
+        left, top = (out_size[0] - columns * tile[0]) // 2, (out_size[1] - rows * tile[1]) // 2
         sheet = Image.new("RGB", out_size, (255, 255, 255))
-        for k, index in enumerate(indices):
-            frame = self.frame(index).resize(tile, Image.Resampling.BILINEAR)
-            sheet.paste(frame, ((k % columns) * tile[0], (k // columns) * tile[1]))
-        draw = ImageDraw.Draw(sheet)
-        # A tile's own stamp shrinks with it; a label at tile scale keeps every index legible.
         labels = _Stamps(max(9, tile[1] // 11), stroke=1)
         for k, index in enumerate(indices):
-            labels.paste(
-                sheet,
-                ((k % columns) * tile[0] + 3, (k // columns) * tile[1] + 3),
-                f"#{index}",
-                (255, 255, 255),
-            )
+            x, y = left + (k % columns) * tile[0], top + (k // columns) * tile[1]
+            frame = self.frame(index, stamp=False)
+            sheet.paste(frame if frame.size == tile else frame.resize(tile, Image.Resampling.BILINEAR), (x, y))
+            labels.paste(sheet, (x + 4, y + 3), f"#{index}", (255, 255, 255))
+        draw = ImageDraw.Draw(sheet)
         for c in range(1, columns):
-            draw.line(
-                (c * tile[0], 0, c * tile[0], out_size[1]),
-                fill=(255, 255, 255),
-                width=2,
-            )
+            draw.line((left + c * tile[0], top, left + c * tile[0], top + rows * tile[1]), fill=(255, 255, 255), width=2)
         for r in range(1, rows):
-            draw.line(
-                (0, r * tile[1], out_size[0], r * tile[1]),
-                fill=(255, 255, 255),
-                width=2,
-            )
+            draw.line((left, top + r * tile[1], left + columns * tile[0], top + r * tile[1]), fill=(255, 255, 255), width=2)
         return sheet
