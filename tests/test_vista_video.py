@@ -228,14 +228,17 @@ def test_same_seed_and_actions_give_identical_episodes():
     assert run() == run()
 
 
-def test_splits_are_disjoint_by_content():
-    from vista_envs.tasks.base import split_of
-    from vista_envs.video.episode import sample_episode
+def test_splits_are_disjoint_by_the_clips_script():
+    from vista_envs.video.episode import sample_episode, script_split
     from vista_envs.video.generate import ClipConfig
 
+    scripts = {}
     for split in ("train", "test"):
-        episode = sample_episode("count", 7, 2, split, ClipConfig(), 48)
-        assert split_of("video/count", episode.spec) == split
+        for seed in range(15):
+            episode = sample_episode("count", seed, 2, split, ClipConfig(), 48)
+            assert script_split(episode.clip.script) == split
+            scripts.setdefault(split, set()).add(episode.clip.script)
+    assert not scripts["train"] & scripts["test"] and len(scripts["test"]) == 15
 
 
 def test_api_misuse_raises_clearly():

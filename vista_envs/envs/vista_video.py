@@ -105,7 +105,8 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     longer (48, 150, 300, 900, 1,800 frames unless ``clip_frames`` is set), with more objects and
     events and more of them hidden in the box, and the questions harder (more events to order, events
     closer in time down to the same frame, tighter tolerances, closer speeds). Splits are disjoint by
-    content (an episode belongs to the split its content hash falls in).
+    content: a clip belongs to the split that the hash of its script (every scripted event) falls in, so
+    no eval or test clip is ever shown in training.
 
     ## Episode End
     Terminates on the answer turn; truncates after ``max_turns`` turns without one. Then ``info`` holds

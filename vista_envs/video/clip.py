@@ -96,6 +96,7 @@ class Clip:
             only overlaps the box still shows, so "hidden" is exactly what a viewer sees.
         tracks: the objects, by ``ident - 1``.
         events: every change, in frame order (ties: in the order of :data:`EVENT_KINDS`, then object).
+        script: the script the clip was drawn from (:func:`generate.script_summary`), which decides its split.
     """
 
     n_frames: int
@@ -104,6 +105,7 @@ class Clip:
     box: tuple[float, float, float, float]
     tracks: tuple[Track, ...]
     events: tuple[Event, ...]
+    script: tuple = ()
 
     def track(self, obj: int) -> Track:
         return self.tracks[obj - 1]

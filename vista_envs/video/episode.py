@@ -1,8 +1,10 @@
 """One episode's content: a clip, a question about it, and the task spec its answer is scored against.
 
-The split of an episode is decided by the hash of its content, as for the image task families
-(:func:`vista_envs.tasks.base.split_of`): the sampler re-draws until the content lands in the asked
-split, so a train seed can never produce an eval or test episode.
+The split of an episode is decided by the hash of its clip's script (every scripted event: who, what,
+when, where), with the same function as the image task families (:func:`vista_envs.tasks.base.split_of`):
+the sampler re-draws until a script lands in the asked split, so a train seed can never produce an
+eval or test clip, and no question about a held-out clip is ever asked in training. Scripts are cheap,
+so the ~10 draws of a held-out split cost little.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from vista_envs.video.evidence import Truth
 from vista_envs.video.generate import ClipConfig, sample_clip
 from vista_envs.video.questions import Question, get_kind
 
-__all__ = ["VideoEpisode", "sample_episode"]
+__all__ = ["VideoEpisode", "sample_episode", "script_split"]
 
 _MAX_ATTEMPTS = 500
 
@@ -40,6 +42,11 @@ def _answer_value(question: Question, text: str):
     return text
 
 
+def script_split(script: tuple) -> str:
+    """The split that owns a clip script (:attr:`Clip.script`): :func:`split_of` on a spec whose content is the script."""
+    return split_of("video", TaskSpec(question="video clip", answer="", answer_type="text", scene={"script": script}, rationale=""))
+
+
 def sample_episode(
     kind_name: str,
     seed: int,
@@ -60,7 +67,9 @@ def sample_episode(
     for attempt in range(_MAX_ATTEMPTS):
         # A str seed is hashed with SHA-512 by `random`: stable across processes and runs.
         rng = random.Random(f"video|{kind_name}|{difficulty}|{config.frames_for(difficulty)}|{config.fps}|{split}|{seed}|{attempt}")
-        clip = sample_clip(rng, difficulty, config)
+        clip = sample_clip(rng, difficulty, config, keep=lambda script: script_split(script) == split)
+        if clip is None:
+            continue
         question = kind.ask(clip, rng, difficulty)
         if question is None:
             continue
@@ -78,8 +87,7 @@ def sample_episode(
             choices=question.choices,
             tolerance=question.tolerance,
         )
-        if split_of(f"video/{kind_name}", spec) == split:
-            return VideoEpisode(clip, question, spec, deciding)
+        return VideoEpisode(clip, question, spec, deciding)
     raise RuntimeError(
         f"no {split} episode of kind {kind_name!r} at difficulty {difficulty} in {_MAX_ATTEMPTS} draws; raise the frame budget or the clip length"
     )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vista_envs.tasks.base import FamilyConfig
 from vista_envs.tasks.drawing import COLOR_NAMES
 from vista_envs.video.clip import Clip, Event, Track, derive_events
 
-__all__ = ["CLIP_FRAMES", "ClipConfig", "sample_clip"]
+__all__ = ["CLIP_FRAMES", "ClipConfig", "sample_clip", "script_summary"]
 
 # Default clip length by difficulty: from two seconds to a minute at 30 fps.
 CLIP_FRAMES = (48, 150, 300, 900, 1800)
@@ -294,6 +295,32 @@ def _draw_free(draft: _Draft, box: tuple, n_frames: int, rng: random.Random) -> 
     draft.free = {t: _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip) for t in _free_times(draft, n_frames, rng) if t not in draft.keys}
 
 
+def _untangle(drafts: list[_Draft], hits: dict[tuple[int, int], set[int]], box: tuple, rng: random.Random) -> None:
+    """Repair free waypoints where two objects would touch outside a scripted hit, a bounded number of times.
+
+    Clashes are kept by pair; a repair moves one object, so only that object's pairs are checked again.
+    """
+    tracks = [draft.track() for draft in drafts]
+
+    def clash_of(i: int, j: int) -> float | None:
+        return _conflict(tracks[i], tracks[j], hits.get((i + 1, j + 1), set()), box)
+
+    clashes = {(i, j): when for i in range(len(tracks)) for j in range(i + 1, len(tracks)) if (when := clash_of(i, j)) is not None}
+    for _try in range(_MAX_PATH_TRIES):
+        if not clashes:
+            return
+        (i, j), when = min(clashes.items())
+        moved = j if rng.random() < 0.7 else i
+        _repair(drafts[moved], when, box, rng)
+        tracks[moved] = drafts[moved].track()
+        for other in range(len(tracks)):
+            if other != moved:
+                pair = (min(other, moved), max(other, moved))
+                clashes.pop(pair, None)
+                if (when := clash_of(*pair)) is not None:
+                    clashes[pair] = when
+
+
 def _visible_where_it_matters(clip: Clip) -> bool:
     """Every colour change and hit effect happens in view, and no object starts inside the box."""
     for track in clip.tracks:
@@ -307,13 +334,27 @@ def _visible_where_it_matters(clip: Clip) -> bool:
     return True
 
 
-def sample_clip(rng: random.Random, difficulty: int, config: ClipConfig | None = None) -> Clip:
-    """A clip for ``difficulty`` (1..5), drawn from ``rng`` only."""
+def script_summary(drafts: list[_Draft], box: tuple, contacts: list[Event], n_frames: int, fps: int) -> tuple:
+    """A clip's script as plain values: what happens to whom, when and where, before any path is drawn."""
+    objects = tuple((d.ident, d.shape, d.appear, d.vanish, tuple(sorted(d.keys.items())), tuple(sorted(d.colours))) for d in drafts)
+    return (n_frames, fps, box, objects, tuple((e.kind, e.frame, e.obj, e.other, e.value) for e in contacts))
+
+
+def sample_clip(rng: random.Random, difficulty: int, config: ClipConfig | None = None, keep: Callable[[tuple], bool] | None = None) -> Clip | None:
+    """A clip for ``difficulty`` (1..5), drawn from ``rng`` only.
+
+    ``keep``, when given, sees each script (:func:`script_summary`) before any path is drawn; a script it
+    refuses ends the call with None. The env decides a clip's split this way, on its script, so the many
+    draws a held-out split needs cost a script each, not a clip.
+    """
     config = config or ClipConfig()
     n_frames = config.frames_for(difficulty)
     clip = None
     for _attempt in range(_MAX_CLIP_TRIES):
         drafts, box, contacts, causes = _script(rng, difficulty, n_frames)
+        script = script_summary(drafts, box, contacts, n_frames, config.fps)
+        if keep is not None and not keep(script):
+            return None
         hits = {}
         for event in contacts:
             if event.kind == "hit":
@@ -321,30 +362,11 @@ def sample_clip(rng: random.Random, difficulty: int, config: ClipConfig | None =
                     hits.setdefault(pair, set()).add(event.frame)
         for draft in drafts:
             _draw_free(draft, box, n_frames, rng)
-        for _try in range(_MAX_PATH_TRIES):
-            tracks = [draft.track() for draft in drafts]
-            clash = next(
-                (
-                    (i, j, when)
-                    for i in range(len(tracks))
-                    for j in range(i + 1, len(tracks))
-                    if (when := _conflict(tracks[i], tracks[j], hits.get((i + 1, j + 1), set()), box)) is not None
-                ),
-                None,
-            )
-            if clash is None:
-                break
-            _repair(drafts[clash[1] if rng.random() < 0.7 else clash[0]], clash[2], box, rng)
+        _untangle(drafts, hits, box, rng)
         tracks = tuple(draft.track() for draft in drafts)
         hiding = (box[0] + RADIUS, box[1] + RADIUS, box[2] - RADIUS, box[3] - RADIUS)
-        clip = Clip(
-            n_frames,
-            config.fps,
-            RADIUS,
-            box,
-            tracks,
-            derive_events(tracks, hiding, n_frames, contacts, causes),
-        )
+        events = derive_events(tracks, hiding, n_frames, contacts, causes)
+        clip = Clip(n_frames, config.fps, RADIUS, box, tracks, events, script)
         if _visible_where_it_matters(clip):
             return clip
     assert clip is not None

@@ -9,6 +9,7 @@ the frame's index and time in the top-left corner, so every image says which mom
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -32,40 +33,33 @@ def grid_shape(n: int) -> tuple[int, int]:
     return columns, max(1, math.ceil(n / columns))
 
 
+@functools.lru_cache(maxsize=4096)
+def _glyph(size: int, stroke: int, char: str) -> tuple[Image.Image, Image.Image | None, tuple[int, int]]:
+    """The fill mask and (with ``stroke``) the outline mask of one character, shared by every renderer,
+    so a new episode's renderer draws no glyph twice. Every character sits on one baseline: a canvas
+    of the font's full height, drawn at the ascender."""
+    face = font(size)
+    ascent, descent = face.getmetrics()
+    extent = (math.ceil(face.getlength(char)) + 2 * stroke, ascent + descent + 2 * stroke)
+    fill = Image.new("L", extent, 0)
+    ImageDraw.Draw(fill).text((stroke, stroke), char, font=face, fill=255)
+    outline = None
+    if stroke:
+        outline = Image.new("L", extent, 0)
+        ImageDraw.Draw(outline).text((stroke, stroke), char, font=face, fill=255, stroke_width=stroke, stroke_fill=255)
+    return fill, outline, extent
+
+
 class _Stamps:
     """Text as pre-drawn masks pasted through a colour: drawing text with FreeType costs ~250 us a
     call, four times a whole frame's shapes; a paste through a cached mask costs a few us."""
 
     def __init__(self, size: int, stroke: int = 0):
-        self._font = font(size)
+        self._size = size
         self._stroke = stroke
-        self._cache: dict[str, tuple[Image.Image, Image.Image | None, tuple[int, int]]] = {}
 
-    def _masks(self, text: str) -> tuple[Image.Image, Image.Image | None, tuple[int, int]]:
-        found = self._cache.get(text)
-        if found is None:
-            # Every character on one baseline: a canvas of the font's full height, drawn at the ascender.
-            ascent, descent = self._font.getmetrics()
-            pad = self._stroke
-            size = (
-                math.ceil(self._font.getlength(text)) + 2 * pad,
-                ascent + descent + 2 * pad,
-            )
-            fill = Image.new("L", size, 0)
-            ImageDraw.Draw(fill).text((pad, pad), text, font=self._font, fill=255)
-            outline = None
-            if pad:
-                outline = Image.new("L", size, 0)
-                ImageDraw.Draw(outline).text(
-                    (pad, pad),
-                    text,
-                    font=self._font,
-                    fill=255,
-                    stroke_width=pad,
-                    stroke_fill=255,
-                )
-            found = self._cache[text] = (fill, outline, size)
-        return found
+    def _masks(self, char: str) -> tuple[Image.Image, Image.Image | None, tuple[int, int]]:
+        return _glyph(self._size, self._stroke, char)
 
     def paste(
         self,
