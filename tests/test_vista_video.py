@@ -278,3 +278,23 @@ def test_the_video_baselines_answer_from_their_own_frames_only():
             break
     assert env.unwrapped.tools.viewed == set(range(40)) and info["frames_viewed"] == 40
     assert turns == 2 and info["reward_terms"]["frames"] == 0.0  # the frames were paid on the tool turn
+
+
+def test_episodes_are_identical_across_processes():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, gymnasium as gym, vista_envs\n"
+        "env = gym.make('VistaVideo-v0', image_size=96, frame_size=64).unwrapped\n"
+        "rows = []\n"
+        "for seed in range(3):\n"
+        "    obs, info = env.reset(seed=seed)\n"
+        "    obs, reward, *_ = env.step(env.oracle())\n"
+        "    rows.append([obs['text'], int(obs['image'].sum()), reward, info['family']])\n"
+        "print(json.dumps(rows))\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": str(h), "PATH": ""}) for h in (1, 2)
+    ]
+    assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("[[")

@@ -165,3 +165,19 @@ def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_qu
             seen = set(overview) | set(question_kind.deciding_frames(question, clip))
             assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), question.text
     assert asked >= 25
+
+
+@pytest.mark.parametrize("kind", ["order", "count", "first_time"])
+def test_the_overview_alone_misses_most_questions_of_the_kinds_that_need_more_frames(kind):
+    question_kind, right, asked = KINDS[kind], 0, 0
+    for difficulty in range(1, 6):
+        for seed in range(8):
+            rng = random.Random(f"overview|{kind}|{difficulty}|{seed}")
+            clip = sample_clip(rng, difficulty)
+            question = question_kind.ask(clip, rng, difficulty)
+            if question is None:
+                continue
+            overview = [round(i * (clip.n_frames - 1) / 3) for i in range(4)]
+            asked += 1
+            right += question_kind.answer(question, Observer(clip, overview)) == question_kind.answer(question, Truth(clip))
+    assert asked >= 30 and right / asked < 0.35
