@@ -339,10 +339,10 @@ class State(QuestionKind):
 
 
 _FIRST = {
-    "enter": "first goes into the box",
-    "wall": "first touches a wall",
-    "colour": "first changes colour",
-    "hit": "first collides with another object",
+    "enter": "first go into the box",
+    "wall": "first touch a wall",
+    "colour": "first change colour",
+    "hit": "first collide with another object",
 }
 
 

@@ -159,25 +159,22 @@ class FrameRenderer:
         return crop.resize(out_size, Image.Resampling.BILINEAR)
 
     def grid(self, indices: Sequence[int], out_size: tuple[int, int]) -> Image.Image:
-        """Frames ``indices`` tiled in reading order into one image of ``out_size``, each labelled with its index.
+        """Frames ``indices`` tiled in reading order into one image of ``out_size``, each under a band with its index.
 
-        Tiles keep the frames' aspect ratio (centred, white around them). A frame's own corner stamp would
-        shrink with its tile, so tiles are drawn without it and get a label at tile scale instead.
+        Tiles keep the frames' aspect ratio. A frame's own corner stamp would shrink with its tile, and a
+        label drawn over the frame could hide an object, so tiles are drawn without the stamp and the
+        index goes in a band above each tile.
         """
         columns, rows = grid_shape(len(indices))
-        scale = min(out_size[0] / (columns * self.size[0]), out_size[1] / (rows * self.size[1]))
+        cell = (out_size[0] // columns, out_size[1] // rows)
+        band = max(10, cell[1] // 10)
+        scale = min((cell[0] - 2) / self.size[0], (cell[1] - band - 2) / self.size[1])
         tile = (max(1, int(self.size[0] * scale)), max(1, int(self.size[1] * scale)))
-        left, top = (out_size[0] - columns * tile[0]) // 2, (out_size[1] - rows * tile[1]) // 2
         sheet = Image.new("RGB", out_size, (255, 255, 255))
-        labels = _Stamps(max(9, tile[1] // 11), stroke=1)
+        labels = _Stamps(max(8, band - 5))
         for k, index in enumerate(indices):
-            x, y = left + (k % columns) * tile[0], top + (k // columns) * tile[1]
+            x, y = (k % columns) * cell[0], (k // columns) * cell[1]
             frame = self.frame(index, stamp=False)
-            sheet.paste(frame if frame.size == tile else frame.resize(tile, Image.Resampling.BILINEAR), (x, y))
-            labels.paste(sheet, (x + 4, y + 3), f"#{index}", (255, 255, 255))
-        draw = ImageDraw.Draw(sheet)
-        for c in range(1, columns):
-            draw.line((left + c * tile[0], top, left + c * tile[0], top + rows * tile[1]), fill=(255, 255, 255), width=2)
-        for r in range(1, rows):
-            draw.line((left, top + r * tile[1], left + columns * tile[0], top + r * tile[1]), fill=(255, 255, 255), width=2)
+            sheet.paste(frame if frame.size == tile else frame.resize(tile, Image.Resampling.BILINEAR), (x + (cell[0] - tile[0]) // 2, y + band))
+            labels.paste(sheet, (x + (cell[0] - tile[0]) // 2, y + 1), f"#{index}", LABEL_BAR)
         return sheet
