@@ -29,6 +29,7 @@ from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
 from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
+from vista_envs.video.questions import KINDS as VIDEO_KINDS
 
 __all__ = ["main"]
 
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list env ids and task families").set_defaults(handler=cmd_list)
 
     def task_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--family", choices=family_names(), help="task family (default: drawn at random)")
+        sub.add_argument("--family", choices=[*family_names(), *VIDEO_KINDS], help="task family, or VistaVideo-v0 question kind (default: drawn at random)")
         sub.add_argument("--difficulty", type=int, choices=range(1, 6), help="1 (easy) to 5 (hard)")
         sub.add_argument("--split", choices=SPLITS, default="train")
         sub.add_argument("--seed", type=int, default=0)
