@@ -295,25 +295,33 @@ class Cause(QuestionKind):
         return (effect.hi - 1, effect.hi)
 
 
+def _next_leave(clip: Clip, enter: Event) -> int:
+    """The frame at which the object of ``enter`` comes out of the box again (the clip's end if never)."""
+    return next((e.frame for e in clip.events if e.kind == "leave" and e.obj == enter.obj and e.frame > enter.frame), clip.n_frames)
+
+
 class State(QuestionKind):
     name, answer_type = "state", "text"
 
     def ask(self, clip, rng, difficulty):
+        # Mostly moments when the state differs from the start (just after a colour change, while an
+        # object is in the box): a state that has held all along can be read off any frame.
+        colour_changes = [e for e in clip.events if e.kind == "colour"]
+        visits = [(e.frame, _next_leave(clip, e)) for e in clip.events if e.kind == "enter"]
+        window = max(2, clip.n_frames // 10)
         for _ in range(20):
-            frame = rng.randint(1, clip.n_frames - 1)
             if rng.random() < 0.5:
-                visible = [t.ident for t in clip.tracks if clip.status(t.ident, frame) == "visible"]
-                # Mostly objects that change colour: for the others any frame would do.
-                changing = [obj for obj in visible if len(clip.track(obj).colours) > 1]
-                if visible:
-                    obj = rng.choice(changing if changing and rng.random() < 0.8 else visible)
-                    return Question(
-                        self.name,
-                        f"What colour is object {obj} at frame {frame}? Answer with one colour word.",
-                        "text",
-                        ("colour", obj, frame),
-                    )
-            elif any(e.kind == "enter" and e.frame <= frame for e in clip.events):
+                if colour_changes and rng.random() < 0.8:
+                    change = rng.choice(colour_changes)
+                    frame, obj = min(clip.n_frames - 1, change.frame + rng.randrange(window)), change.obj
+                else:
+                    frame, obj = rng.randint(1, clip.n_frames - 1), rng.choice(clip.tracks).ident
+                if clip.status(obj, frame) == "visible":
+                    text = f"What colour is object {obj} at frame {frame}? Answer with one colour word."
+                    return Question(self.name, text, "text", ("colour", obj, frame))
+            elif visits:
+                start, end = rng.choice(visits)
+                frame = rng.randint(start, end - 1) if rng.random() < 0.8 else rng.randint(start, clip.n_frames - 1)
                 text = f"How many objects are inside the box at frame {frame}? (Objects in the box are hidden by it.)"
                 return Question(self.name, text, "number", ("in_box", None, frame))
         return None
