@@ -298,3 +298,10 @@ def test_episodes_are_identical_across_processes():
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": str(h), "PATH": ""}) for h in (1, 2)
     ]
     assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("[[")
+
+
+def test_the_oracle_answers_from_what_it_has_when_the_budget_left_cannot_buy_the_deciding_frames():
+    env = gym.make("VistaVideo-v0", max_frames=20, image_size=96, frame_size=64).unwrapped
+    env.reset(seed=0, options={"family": "order", "difficulty": 2})
+    env.step(call("frames", start=0, end=15) + call("frames", start=16, end=19))
+    assert env.tools.left == 0 and env.oracle().endswith("</answer>")

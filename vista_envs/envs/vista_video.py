@@ -440,12 +440,14 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         """The next turn of an agent that looks at exactly the frames that decide the answer, then answers.
 
         Missing deciding frames are fetched as ``frames`` grids of four (legible tiles), up to
-        ``max_calls_per_turn`` calls a turn; the answer is then worked out from the frames seen only.
+        ``max_calls_per_turn`` calls a turn; the answer is then worked out from the frames seen only. If
+        the budget left cannot buy the missing frames, it answers at once from what the episode has seen.
         """
         self._require_running("oracle")
         assert self.episode is not None
         missing = [f for f in self.episode.deciding_frames if f not in self.seen_frames()]
-        if missing:
+        # When earlier turns spent the budget that the deciding frames need, it answers from what it has.
+        if missing and len(missing) <= self.tools.left:
             chunks = [missing[i : i + _ORACLE_GRID] for i in range(0, len(missing), _ORACLE_GRID)][: self.max_calls_per_turn]
             calls = "".join(f'{TOOL_CALL_OPEN}{{"name": "frames", "arguments": {{"indices": {chunk}}}}}{TOOL_CALL_CLOSE}' for chunk in chunks)
             shown = ", ".join(str(f) for chunk in chunks for f in chunk)
