@@ -36,17 +36,7 @@ from vista_envs.bench.baselines import VideoLookAllPolicy, VideoOverviewPolicy
 from vista_envs.tasks.drawing import COLORS, draw_shape, font
 from vista_envs.video.generate import sample_clip
 from vista_envs.video.questions import KINDS
-from vista_envs.video.render import (
-    BOX_EDGE,
-    BOX_FILL,
-    FLOOR,
-    LABEL_BAR,
-    SPARK,
-    WALL,
-    FrameRenderer,
-    _spark,
-    _Stamps,
-)
+from vista_envs.video.render import BOX_EDGE, BOX_FILL, FLOOR, LABEL_BAR, SPARK, WALL, FrameRenderer, _spark, _Stamps
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -205,10 +195,7 @@ def main() -> None:
     lengths, cells = (16, 1800, 100_000), [(3, "train"), (3, "test"), (5, "train"), (5, "test")]
     by_cell = {(d, split): reset_ms(lengths, split, args.resets, d) for d, split in cells}
     reset = {(n, d, split): by_cell[(d, split)][n] for n in lengths for d, split in cells}
-    reset_rows = [
-        "| clip length (frames) | " + " | ".join(f"difficulty {d}, {split} split (ms)" for d, split in cells) + " |",
-        "|---:|" + "---:|" * len(cells),
-    ]
+    reset_rows = ["| clip length (frames) | " + " | ".join(f"difficulty {d}, {split} split (ms)" for d, split in cells) + " |", "|---:|" + "---:|" * len(cells)]
     reset_rows += [f"| {n:,} | " + " | ".join(f"{reset[(n, d, split)]:.1f}" for d, split in cells) + " |" for n in lengths]
     print("\n".join(reset_rows), flush=True)
 

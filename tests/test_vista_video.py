@@ -61,18 +61,7 @@ def test_reset_shows_an_overview_grid_and_a_complete_prompt_without_the_answer(e
     assert info["overview_frames"] == [0, 50, 99, 149] and info["n_frames"] == 150
     assert [m["role"] for m in info["messages"]] == ["system", "user"] and len(info["images"]) == 1
     assert {t["function"]["name"] for t in info["tools"]} == {"frames", "frame", "zoom"}
-    public = {
-        "family",
-        "difficulty",
-        "answer_type",
-        "choices",
-        "n_frames",
-        "fps",
-        "overview_frames",
-        "frames_viewed",
-        "frames_left",
-        "turn",
-    }
+    public = {"family", "difficulty", "answer_type", "choices", "n_frames", "fps", "overview_frames", "frames_viewed", "frames_left", "turn"}
     assert set(info) == public | {"messages", "images", "tools"}
     assert env.episode.spec.rationale not in text and "decide" not in json.dumps(info["messages"])
 
@@ -82,18 +71,9 @@ def test_the_oracle_solves_every_kind_at_every_difficulty_within_the_frame_budge
     env = gym.make("VistaVideo-v0", image_size=224, frame_size=112).unwrapped
     for difficulty in (1, 3, 5):
         for seed in range(3):
-            env.reset(
-                seed=seed,
-                options={"family": kind, "difficulty": difficulty, "split": "test"},
-            )
+            env.reset(seed=seed, options={"family": kind, "difficulty": difficulty, "split": "test"})
             _total, info = play_oracle(env)
-            assert info["is_success"], (
-                kind,
-                difficulty,
-                seed,
-                info["answer"],
-                info["extracted_answer"],
-            )
+            assert info["is_success"], (kind, difficulty, seed, info["answer"], info["extracted_answer"])
             assert info["frames_viewed"] == len([f for f in env.episode.deciding_frames if f not in env.overview_frames])
             assert info["frames_viewed"] <= env.tools.max_frames
 
@@ -113,14 +93,7 @@ def test_a_frame_costs_lambda_and_a_grid_costs_lambda_per_frame(env):
 
 
 def test_a_request_for_all_1800_frames_is_cut_by_the_grid_and_then_by_the_budget():
-    env = gym.make(
-        "VistaVideo-v0",
-        clip_frames=1800,
-        max_frames=20,
-        max_grid=16,
-        image_size=128,
-        frame_size=64,
-    ).unwrapped
+    env = gym.make("VistaVideo-v0", clip_frames=1800, max_frames=20, max_grid=16, image_size=128, frame_size=64).unwrapped
     env.reset(seed=0, options={"family": "compare", "difficulty": 1})
     obs, _, _, _, info = env.step(call("frames", start=0, end=1799))
     assert "1800 frames were asked for; showing the first 16 (the grid's limit)" in obs["text"]
@@ -187,9 +160,7 @@ def test_an_order_answer_gets_kendall_partial_credit_but_no_success_unless_exact
     assert info["reward_terms"]["temporal"] == pytest.approx((1 + (pairs - 2) / pairs) / 2)
 
 
-def test_a_frame_answer_within_the_tolerance_succeeds_and_the_temporal_term_decays_with_the_error(
-    env,
-):
+def test_a_frame_answer_within_the_tolerance_succeeds_and_the_temporal_term_decays_with_the_error(env):
     for seed in range(20):
         env.reset(seed=seed, options={"family": "first_time", "difficulty": 1})
         if "At which frame" in env.episode.question.text:

@@ -12,12 +12,7 @@ from vista_envs.video.generate import ClipConfig, sample_clip
 from vista_envs.video.questions import KINDS, kendall_credit
 from vista_envs.video.render import SPARK, FrameRenderer
 
-_CHANGES = {
-    ("absent", "visible"): "appear",
-    ("visible", "absent"): "vanish",
-    ("visible", "in_box"): "enter",
-    ("in_box", "visible"): "leave",
-}
+_CHANGES = {("absent", "visible"): "appear", ("visible", "absent"): "vanish", ("visible", "in_box"): "enter", ("in_box", "visible"): "leave"}
 
 
 def first_clip_with(kind, difficulty):
@@ -30,10 +25,7 @@ def frame_by_frame_log(clip):
     found = []
     for track in clip.tracks:
         for frame in range(1, clip.n_frames):
-            before, after = (
-                clip.status(track.ident, frame - 1),
-                clip.status(track.ident, frame),
-            )
+            before, after = (clip.status(track.ident, frame - 1), clip.status(track.ident, frame))
             if before != after:
                 found.append((frame, track.ident, _CHANGES[(before, after)]))
             elif after == "visible" and track.colour(frame) != track.colour(frame - 1):
@@ -104,15 +96,9 @@ def test_frames_draw_visible_objects_hide_boxed_ones_and_mark_contacts_with_a_sp
     track = clip.track(enter.obj)
     colour = COLORS[track.colour(enter.frame)]
     x, y = (round(v * 224) for v in track.position(enter.frame - 1))
-    assert np.all(
-        np.asarray(renderer.frame(enter.frame - 1))[y - 2 : y + 3, x - 2 : x + 3] == colour,
-        axis=-1,
-    ).any()
+    assert np.all(np.asarray(renderer.frame(enter.frame - 1))[y - 2 : y + 3, x - 2 : x + 3] == colour, axis=-1).any()
     x, y = (round(v * 224) for v in track.position(enter.frame))
-    assert not np.all(
-        np.asarray(renderer.frame(enter.frame))[y - 2 : y + 3, x - 2 : x + 3] == colour,
-        axis=-1,
-    ).any()
+    assert not np.all(np.asarray(renderer.frame(enter.frame))[y - 2 : y + 3, x - 2 : x + 3] == colour, axis=-1).any()
 
 
 def test_a_grid_and_a_zoom_have_the_asked_size():
@@ -149,9 +135,7 @@ def test_an_observer_knows_a_change_exactly_only_when_it_saw_both_sides():
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_question(
-    kind,
-):
+def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_question(kind):
     question_kind, asked = KINDS[kind], 0
     for difficulty in range(1, 6):
         for seed in range(6):

@@ -31,15 +31,7 @@ from vista_envs.video.tools import FrameTools
 __all__ = ["VistaVideoEnv"]
 
 OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
-TERMS = (
-    "correctness",
-    "format",
-    "reasoning",
-    "length",
-    "temporal",
-    "frames",
-    "invalid",
-)
+TERMS = ("correctness", "format", "reasoning", "length", "temporal", "frames", "invalid")
 # Frames per tool call in the oracle's grids: four frames tile a 2x2 grid, each tile at the frame's own size.
 _ORACLE_GRID = 4
 
@@ -189,11 +181,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{self.env_id}: {name} must be an int in [{low}, {high}], got {value!r}")
-        weights = {
-            "temporal_weight": temporal_weight,
-            "frame_cost_weight": frame_cost_weight,
-            "invalid_cost_weight": invalid_cost_weight,
-        }
+        weights = {"temporal_weight": temporal_weight, "frame_cost_weight": frame_cost_weight, "invalid_cost_weight": invalid_cost_weight}
         for name, value in weights.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise ValueError(f"{self.env_id}: {name} must be a finite number >= 0, got {value!r}")
@@ -221,12 +209,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self.include_images_in_info = include_images_in_info
         self.tools = FrameTools(self.frame_size, self.image_size, max_frames, max_grid)
         width, height = self.image_size
-        self.observation_space = spaces.Dict(
-            {
-                "image": spaces.Box(0, 255, (height, width, 3), np.uint8),
-                "text": UnicodeText(max_text_chars),
-            }
-        )
+        self.observation_space = spaces.Dict({"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)})
         self.action_space = UnicodeText(max_response_chars)
         self.episode: VideoEpisode | None = None
         self.conversation: Conversation | None = None
@@ -268,14 +251,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
         if isinstance(task_seed, bool) or not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
             raise ValueError(f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}")
-        self.episode = sample_episode(
-            kind,
-            int(task_seed),
-            difficulty,
-            split,
-            self.clip_config,
-            self.tools.max_frames,
-        )
+        self.episode = sample_episode(kind, int(task_seed), difficulty, split, self.clip_config, self.tools.max_frames)
         self._difficulty = difficulty
         self._start_episode()
         clip = self.episode.clip
@@ -289,10 +265,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self.conversation.user(prompt, [self._view])
         self._last_text = prompt
         info = self._info()
-        return {
-            "image": self._view.copy(),
-            "text": _clip_text(prompt, self.max_text_chars),
-        }, info
+        return {"image": self._view.copy(), "text": _clip_text(prompt, self.max_text_chars)}, info
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         self._require_running()
@@ -315,11 +288,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             valid = [call for call in calls if call.error is None]
             ids = self.conversation.assistant(action, [(c.name, c.arguments) for c in valid])
             if n_calls == 0:
-                feedback = self._reject(
-                    terms,
-                    errors,
-                    "the turn has neither a tool call nor an answer. " + self._call_hint(),
-                )
+                feedback = self._reject(terms, errors, "the turn has neither a tool call nor an answer. " + self._call_hint())
             else:
                 feedback = self._run_calls(calls, n_calls, ids, terms, errors)
         truncated = self.turn >= self.max_turns
@@ -330,34 +299,14 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             self._finish(info, extracted=None, success=False)
         info["reward_terms"] = terms
         self._last_text = feedback
-        return (
-            {
-                "image": self._view.copy(),
-                "text": _clip_text(feedback, self.max_text_chars),
-            },
-            self._weigh(terms),
-            False,
-            truncated,
-            info,
-        )
+        return ({"image": self._view.copy(), "text": _clip_text(feedback, self.max_text_chars)}, self._weigh(terms), False, truncated, info)
 
-    def _run_calls(
-        self,
-        calls,
-        n_calls: int,
-        ids: list[str],
-        terms: dict[str, float],
-        errors: list[str],
-    ) -> str:
+    def _run_calls(self, calls, n_calls: int, ids: list[str], terms: dict[str, float], errors: list[str]) -> str:
         assert self.conversation is not None
         outputs, images, id_iter = [], [], iter(ids)
         for call in calls:
             result = self.tools.call(call)
-            self.conversation.tool(
-                call.name or "invalid",
-                result.text,
-                next(id_iter) if call.error is None else None,
-            )
+            self.conversation.tool(call.name or "invalid", result.text, next(id_iter) if call.error is None else None)
             outputs.append(f"[{call.name or 'invalid call'}] {result.text}")
             terms["frames"] -= float(len(result.frames))
             if not result.ok:
@@ -373,10 +322,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         if images:
             # One user turn after the tool results carries their images, in call order.
             self._view = images[-1]
-            self.conversation.user(
-                f"The image(s) from this turn's tool calls, in call order ({len(images)}).",
-                images,
-            )
+            self.conversation.user(f"The image(s) from this turn's tool calls, in call order ({len(images)}).", images)
         return "\n".join(outputs)
 
     def _answer(self, action: str, terms: dict[str, float], ignored_calls: int) -> tuple:
@@ -397,13 +343,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         info["reward_terms"] = terms
         text = "The episode is over." + (" " + info["error"] if errors else "")
         self._last_text = text
-        return (
-            {"image": self._view.copy(), "text": _clip_text(text, self.max_text_chars)},
-            self._weigh(terms),
-            True,
-            False,
-            info,
-        )
+        return ({"image": self._view.copy(), "text": _clip_text(text, self.max_text_chars)}, self._weigh(terms), True, False, info)
 
     def _reject(self, terms: dict[str, float], errors: list[str], reason: str) -> str:
         assert self.conversation is not None
@@ -508,8 +448,5 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         if not self._render_allowed():
             return None
         assert self.episode is not None
-        lines = [
-            f"Q: {self.episode.question.text}",
-            f"turn {self.turn}: {self._last_text}",
-        ]
+        lines = [f"Q: {self.episode.question.text}", f"turn {self.turn}: {self._last_text}"]
         return np.asarray(caption_image(Image.fromarray(self._view), lines))

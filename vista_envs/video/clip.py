@@ -156,12 +156,7 @@ class Clip:
 
     def summary(self) -> tuple:
         """The clip's content as nested tuples of plain values (what decides its split)."""
-        return (
-            self.n_frames,
-            self.fps,
-            self.box,
-            tuple((t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours) for t in self.tracks),
-        )
+        return (self.n_frames, self.fps, self.box, tuple((t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours) for t in self.tracks))
 
 
 def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: int) -> list[tuple[int, int]]:
@@ -174,21 +169,10 @@ def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: 
     first, last = track.appear, min(track.vanish, n_frames) - 1
     times, points = track.times, track.points
     # (first frame, last frame, position at the first frame, velocity per frame) of each straight piece.
-    pieces = [
-        (first, times[0] - 1, points[0], (0.0, 0.0)),
-        (times[-1], last, points[-1], (0.0, 0.0)),
-    ]
+    pieces = [(first, times[0] - 1, points[0], (0.0, 0.0)), (times[-1], last, points[-1], (0.0, 0.0))]
     for i in range(len(times) - 1):
         (x0, y0), (x1, y1), span = points[i], points[i + 1], times[i + 1] - times[i]
-        pieces.insert(
-            -1,
-            (
-                times[i],
-                times[i + 1] - 1,
-                points[i],
-                ((x1 - x0) / span, (y1 - y0) / span),
-            ),
-        )
+        pieces.insert(-1, (times[i], times[i + 1] - 1, points[i], ((x1 - x0) / span, (y1 - y0) / span)))
     ranges: list[tuple[int, int]] = []
     for a0, b0, p, velocity in pieces:
         a, b = max(a0, first), min(b0, last)
@@ -201,10 +185,7 @@ def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: 
                 if not lo_edge <= p[axis] <= hi_edge:
                     low, high = 1.0, 0.0
                 continue
-            t1, t2 = (
-                (lo_edge - p[axis]) / velocity[axis] + a0,
-                (hi_edge - p[axis]) / velocity[axis] + a0,
-            )
+            t1, t2 = ((lo_edge - p[axis]) / velocity[axis] + a0, (hi_edge - p[axis]) / velocity[axis] + a0)
             low, high = max(low, min(t1, t2)), min(high, max(t1, t2))
         if low > high + 1:
             continue
@@ -223,11 +204,7 @@ def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: 
 
 
 def derive_events(
-    tracks: tuple[Track, ...],
-    hiding_region: tuple[float, float, float, float],
-    n_frames: int,
-    contacts: list[Event],
-    causes: dict[tuple[int, int], int],
+    tracks: tuple[Track, ...], hiding_region: tuple[float, float, float, float], n_frames: int, contacts: list[Event], causes: dict[tuple[int, int], int]
 ) -> tuple[Event, ...]:
     """The complete event log of ``tracks``: appear/vanish and colours from the tracks, enter/leave from
     the geometry of their paths and the ``box``'s hiding region, and the scripted ``contacts`` (hits and
@@ -240,24 +217,9 @@ def derive_events(
         if track.appear > 0:
             events.append(Event("appear", track.appear, track.ident))
         if track.vanish < n_frames:
-            events.append(
-                Event(
-                    "vanish",
-                    track.vanish,
-                    track.ident,
-                    cause=causes.get((track.ident, track.vanish)),
-                )
-            )
+            events.append(Event("vanish", track.vanish, track.ident, cause=causes.get((track.ident, track.vanish))))
         for frame, colour in track.colours[1:]:
-            events.append(
-                Event(
-                    "colour",
-                    frame,
-                    track.ident,
-                    value=colour,
-                    cause=causes.get((track.ident, frame)),
-                )
-            )
+            events.append(Event("colour", frame, track.ident, value=colour, cause=causes.get((track.ident, frame))))
         for start, end in _box_frames(track, hiding_region, n_frames):
             if start > track.appear:
                 events.append(Event("enter", start, track.ident))

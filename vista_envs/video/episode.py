@@ -47,14 +47,7 @@ def script_split(script: tuple) -> str:
     return split_of("video", TaskSpec(question="video clip", answer="", answer_type="text", scene={"script": script}, rationale=""))
 
 
-def sample_episode(
-    kind_name: str,
-    seed: int,
-    difficulty: int,
-    split: str,
-    config: ClipConfig,
-    max_deciding_frames: int,
-) -> VideoEpisode:
+def sample_episode(kind_name: str, seed: int, difficulty: int, split: str, config: ClipConfig, max_deciding_frames: int) -> VideoEpisode:
     """The episode of question kind ``kind_name`` for ``(seed, difficulty, split, config)``.
 
     Questions that would need more than ``max_deciding_frames`` frames (the env's budget) are re-drawn,

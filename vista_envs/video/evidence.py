@@ -24,12 +24,7 @@ from vista_envs.video.clip import Clip
 
 __all__ = ["Evidence", "Observer", "Seen", "Truth"]
 
-_CHANGES = {
-    ("absent", "visible"): "appear",
-    ("visible", "absent"): "vanish",
-    ("visible", "in_box"): "enter",
-    ("in_box", "visible"): "leave",
-}
+_CHANGES = {("absent", "visible"): "appear", ("visible", "absent"): "vanish", ("visible", "in_box"): "enter", ("in_box", "visible"): "leave"}
 
 
 @dataclass(frozen=True)

@@ -78,35 +78,19 @@ class _Draft:
     def track(self) -> Track:
         waypoints = sorted({**self.free, **self.keys}.items())
         return Track(
-            self.ident,
-            self.shape,
-            self.appear,
-            self.vanish,
-            tuple(t for t, _ in waypoints),
-            tuple(p for _, p in waypoints),
-            tuple(sorted(self.colours)),
+            self.ident, self.shape, self.appear, self.vanish, tuple(t for t, _ in waypoints), tuple(p for _, p in waypoints), tuple(sorted(self.colours))
         )
 
 
 def _outside_box(
-    rng: random.Random,
-    box: tuple[float, float, float, float],
-    margin: float,
-    edge: float,
-    strip: tuple[float, float] = (0.0, 1.0),
+    rng: random.Random, box: tuple[float, float, float, float], margin: float, edge: float, strip: tuple[float, float] = (0.0, 1.0)
 ) -> tuple[float, float]:
     """A point at least ``edge`` from the walls, ``margin`` clear of the box, with x within ``strip``."""
     for _ in range(1000):
-        point = (
-            rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])),
-            rng.uniform(edge, 1 - edge),
-        )
+        point = (rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])), rng.uniform(edge, 1 - edge))
         if not (box[0] - margin <= point[0] <= box[2] + margin and box[1] - margin <= point[1] <= box[3] + margin):
             return point
-    return (
-        rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])),
-        rng.choice((edge, 1 - edge)),
-    )
+    return (rng.uniform(max(edge, strip[0]), min(1 - edge, strip[1])), rng.choice((edge, 1 - edge)))
 
 
 def _ladder(difficulty: int, values: tuple[int, ...]) -> int:
@@ -147,10 +131,7 @@ def _conflict(a: Track, b: Track, hits: set[int], box: tuple[float, float, float
     for t0, t1 in itertools.pairwise(cuts):
         (ax, ay), (bx, by) = a.position(t0), b.position(t0)
         (ax1, ay1), (bx1, by1) = a.position(t1), b.position(t1)
-        rel, drel = (
-            (ax - bx, ay - by),
-            ((ax1 - bx1) - (ax - bx), (ay1 - by1) - (ay - by)),
-        )
+        rel, drel = ((ax - bx, ay - by), ((ax1 - bx1) - (ax - bx), (ay1 - by1) - (ay - by)))
         distance, s = _min_distance(rel, drel, 1.0)
         floor = 2 * RADIUS - 1e-9 if (t0 in hits or t1 in hits) else 2 * RADIUS + 0.015
         if distance < floor:
@@ -187,18 +168,7 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
     for ident in range(1, n_objects + 1):
         appear = 0 if ident <= 2 or rng.random() < 0.6 else rng.randint(edge, n_frames // 3)
         strip = ((ident - 1) / n_objects, ident / n_objects)
-        drafts.append(
-            _Draft(
-                ident,
-                shapes[ident - 1],
-                strip,
-                appear,
-                n_frames,
-                {},
-                {},
-                [(appear, rng.choice(PALETTE))],
-            )
-        )
+        drafts.append(_Draft(ident, shapes[ident - 1], strip, appear, n_frames, {}, {}, [(appear, rng.choice(PALETTE))]))
     contacts: list[Event] = []
     causes: dict[tuple[int, int], int] = {}
     # Hits: the striker and the target meet, touching, at a key waypoint of each; the hit recolours the
@@ -234,20 +204,8 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
             wall, along = rng.choice(sides), rng.uniform(0.15, 0.85)
             if wall >= 2:
                 along = rng.uniform(draft.strip[0] + RADIUS, draft.strip[1] - RADIUS)
-            draft.keys[frame] = [
-                (RADIUS, along),
-                (1 - RADIUS, along),
-                (along, RADIUS),
-                (along, 1 - RADIUS),
-            ][wall]
-            contacts.append(
-                Event(
-                    "wall",
-                    frame,
-                    draft.ident,
-                    value=("left", "right", "top", "bottom")[wall],
-                )
-            )
+            draft.keys[frame] = [(RADIUS, along), (1 - RADIUS, along), (along, RADIUS), (along, 1 - RADIUS)][wall]
+            contacts.append(Event("wall", frame, draft.ident, value=("left", "right", "top", "bottom")[wall]))
     # Visits to the box: two key waypoints inside it, some time apart.
     for _ in range(_ladder(difficulty, (1, 1, 2, 3, 3))):
         draft = rng.choice(drafts)
@@ -260,10 +218,7 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
             continue
         for t in (frame, frame + stay):
             inset = RADIUS + 0.01
-            draft.keys[t] = (
-                rng.uniform(box[0] + inset, box[2] - inset),
-                rng.uniform(box[1] + inset, box[3] - inset),
-            )
+            draft.keys[t] = (rng.uniform(box[0] + inset, box[2] - inset), rng.uniform(box[1] + inset, box[3] - inset))
     # Colour changes that happen by themselves.
     for _ in range(_ladder(difficulty, (1, 1, 1, 2, 2))):
         draft = rng.choice(drafts)
@@ -278,10 +233,7 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
             frame, colour = draft.colours[k]
             following = draft.colours[k + 1][1] if k + 1 < len(draft.colours) else None
             if colour == draft.colours[k - 1][1]:
-                draft.colours[k] = (
-                    frame,
-                    rng.choice([c for c in PALETTE if c not in (colour, following)]),
-                )
+                draft.colours[k] = (frame, rng.choice([c for c in PALETTE if c not in (colour, following)]))
     # A spontaneous vanish at the higher levels.
     if difficulty >= 3:
         draft = rng.choice(drafts)

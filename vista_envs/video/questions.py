@@ -33,14 +33,7 @@ from vista_envs.answers.normalize import parse_number, parse_sequence
 from vista_envs.video.clip import Clip, Event
 from vista_envs.video.evidence import Evidence, Truth
 
-__all__ = [
-    "KINDS",
-    "Question",
-    "QuestionKind",
-    "describe",
-    "get_kind",
-    "kendall_credit",
-]
+__all__ = ["KINDS", "Question", "QuestionKind", "describe", "get_kind", "kendall_credit"]
 
 Descriptor = tuple[str, int, Any, Any]
 LETTERS = "ABCDEFGH"
@@ -170,13 +163,7 @@ class Order(QuestionKind):
 
     def answer(self, question, evidence):
         middle = evidence.clip.n_frames // 2
-        keyed = [
-            (
-                _estimate(evidence, d) if _estimate(evidence, d) is not None else middle,
-                i,
-            )
-            for i, d in enumerate(question.params)
-        ]
+        keyed = [(_estimate(evidence, d) if _estimate(evidence, d) is not None else middle, i) for i, d in enumerate(question.params)]
         return ", ".join(LETTERS[i] for _, i in sorted(keyed))
 
     def deciding_frames(self, question, clip):
@@ -225,12 +212,7 @@ class BeforeAfter(QuestionKind):
         if events is None:
             return None
         first, second = (_descriptor(e) for e in events)
-        return Question(
-            self.name,
-            f'Does "{describe(first)}" happen before "{describe(second)}"? Answer yes or no.',
-            "yes_no",
-            (first, second),
-        )
+        return Question(self.name, f'Does "{describe(first)}" happen before "{describe(second)}"? Answer yes or no.', "yes_no", (first, second))
 
     def answer(self, question, evidence):
         middle = evidence.clip.n_frames // 2
@@ -261,13 +243,7 @@ class Cause(QuestionKind):
         what = f"turns {effect.value}" if effect.kind == "colour" else "vanishes"
         listing = "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
         text = f"At some point object {effect.obj} {what}. What made that happen? Options (A-{LETTERS[len(options) - 1]}):\n{listing}\nAnswer with the letter of the right option."
-        return Question(
-            self.name,
-            text,
-            "choice",
-            (_descriptor(effect), tuple(sorted(suspects))),
-            choices=tuple(options),
-        )
+        return Question(self.name, text, "choice", (_descriptor(effect), tuple(sorted(suspects))), choices=tuple(options))
 
     def answer(self, question, evidence):
         effect, suspects = question.params
@@ -276,10 +252,7 @@ class Cause(QuestionKind):
         if seen is None:
             return none_letter
         if seen.exact:
-            hit = next(
-                (e for e in evidence.events() if _involves(e, "hit", effect[1]) and e.hi == seen.hi - 1),
-                None,
-            )
+            hit = next((e for e in evidence.events() if _involves(e, "hit", effect[1]) and e.hi == seen.hi - 1), None)
             partner = None if hit is None else (hit.other if hit.obj == effect[1] else hit.obj)
             if partner in suspects:
                 return LETTERS[suspects.index(partner)]
@@ -346,12 +319,7 @@ class State(QuestionKind):
         return tuple(sorted(changes | {frame}))
 
 
-_FIRST = {
-    "enter": "first go into the box",
-    "wall": "first touch a wall",
-    "colour": "first change colour",
-    "hit": "first collide with another object",
-}
+_FIRST = {"enter": "first go into the box", "wall": "first touch a wall", "colour": "first change colour", "hit": "first collide with another object"}
 
 
 class FirstTime(QuestionKind):
@@ -365,25 +333,13 @@ class FirstTime(QuestionKind):
         tolerance_frames = max(1, round(clip.n_frames * (0.05, 0.03, 0.02, 0.01, 0.005)[difficulty - 1]))
         if rng.random() < 0.5:
             text = f"At which frame does object {obj} {_FIRST[kind]}? Frames are numbered from 0; an answer within {tolerance_frames} frame(s) counts."
-            return Question(
-                self.name,
-                text,
-                "number",
-                (kind, obj, "frame"),
-                tolerance=float(tolerance_frames),
-            )
+            return Question(self.name, text, "number", (kind, obj, "frame"), tolerance=float(tolerance_frames))
         seconds = tolerance_frames / clip.fps
         text = (
             f"How many seconds into the clip does object {obj} {_FIRST[kind]}? The clip runs at {clip.fps} frames per "
             f"second from 0 s; an answer within {seconds:.2f} s counts."
         )
-        return Question(
-            self.name,
-            text,
-            "number",
-            (kind, obj, "seconds"),
-            tolerance=round(seconds, 4),
-        )
+        return Question(self.name, text, "number", (kind, obj, "seconds"), tolerance=round(seconds, 4))
 
     def _first(self, question, events):
         kind, obj, _unit = question.params
@@ -422,13 +378,7 @@ class Compare(QuestionKind):
                 f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)? Options (A-B):\n"
                 f"A) object {i}\nB) object {j}\nAnswer with the letter."
             )
-            return Question(
-                self.name,
-                text,
-                "choice",
-                (i, j, a, b),
-                choices=(f"object {i}", f"object {j}"),
-            )
+            return Question(self.name, text, "choice", (i, j, a, b), choices=(f"object {i}", f"object {j}"))
         return None
 
     @staticmethod
@@ -454,18 +404,7 @@ class Compare(QuestionKind):
         return (a, b)
 
 
-KINDS: dict[str, QuestionKind] = {
-    kind.name: kind
-    for kind in (
-        Order(),
-        Count(),
-        BeforeAfter(),
-        Cause(),
-        State(),
-        FirstTime(),
-        Compare(),
-    )
-}
+KINDS: dict[str, QuestionKind] = {kind.name: kind for kind in (Order(), Count(), BeforeAfter(), Cause(), State(), FirstTime(), Compare())}
 
 
 def get_kind(name: str) -> QuestionKind:

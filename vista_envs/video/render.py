@@ -62,13 +62,7 @@ class _Stamps:
         return _glyph(self._size, self._stroke, char)
 
     def paste(
-        self,
-        image: Image.Image,
-        xy: tuple[float, float],
-        text: str,
-        colour: tuple[int, int, int],
-        outline_colour=(0, 0, 0),
-        centred: bool = False,
+        self, image: Image.Image, xy: tuple[float, float], text: str, colour: tuple[int, int, int], outline_colour=(0, 0, 0), centred: bool = False
     ) -> None:
         """Draw ``text`` with its top-left (or, ``centred``, its centre) at ``xy``; one cache entry per character."""
         masks = [self._masks(char) for char in text]
@@ -121,14 +115,7 @@ class FrameRenderer:
             if clip.status(track.ident, index) != "visible":
                 continue
             centre = self._xy(track.position(index))
-            draw_shape(
-                draw,
-                track.shape,
-                centre,
-                radius,
-                COLORS[track.colour(index)],
-                outline=(20, 20, 20),
-            )
+            draw_shape(draw, track.shape, centre, radius, COLORS[track.colour(index)], outline=(20, 20, 20))
             self._labels.paste(image, centre, str(track.ident), (255, 255, 255), centred=True)
         draw.rectangle(self._box, fill=BOX_FILL, outline=BOX_EDGE, width=2)
         for event in clip.contacts(index):

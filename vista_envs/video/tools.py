@@ -93,10 +93,7 @@ class FrameTools:
                 {
                     "start": dict(index, description="first frame of the range"),
                     "end": dict(index, description="last frame of the range (inclusive)"),
-                    "step": {
-                        "type": "integer",
-                        "description": "take every step-th frame (default 1)",
-                    },
+                    "step": {"type": "integer", "description": "take every step-th frame (default 1)"},
                     "indices": {
                         "type": "array",
                         "items": {"type": "integer"},
@@ -107,12 +104,7 @@ class FrameTools:
                 },
                 [],
             ),
-            _schema(
-                "frame",
-                "Show one frame at full size (counts as one frame).",
-                {"index": index},
-                ["index"],
-            ),
+            _schema("frame", "Show one frame at full size (counts as one frame).", {"index": index}, ["index"]),
             _schema(
                 "zoom",
                 f"Show a region of one frame enlarged (counts as one frame). box = [x0, y0, x1, y1] in pixels of a {width}x{height} frame.",
@@ -136,18 +128,12 @@ class FrameTools:
             return FrameToolResult(f"Error: {call.error}.", ok=False)
         schema = {s["function"]["name"]: s["function"]["parameters"] for s in self.schemas()}
         if call.name not in schema:
-            return FrameToolResult(
-                f"Error: unknown tool {call.name!r}; available: {', '.join(schema)}.",
-                ok=False,
-            )
+            return FrameToolResult(f"Error: unknown tool {call.name!r}; available: {', '.join(schema)}.", ok=False)
         problem = validate_arguments(schema[call.name], call.arguments)
         if problem:
             return FrameToolResult(f"Error: {call.name}: {problem}.", ok=False)
         if self.left <= 0:
-            return FrameToolResult(
-                f"Error: the frame budget of {self.max_frames} frames is spent; answer now.",
-                ok=False,
-            )
+            return FrameToolResult(f"Error: the frame budget of {self.max_frames} frames is spent; answer now.", ok=False)
         return {"frames": self._frames, "frame": self._frame, "zoom": self._zoom}[call.name](call.arguments)
 
     def _out_of_range(self, index: int) -> str | None:
@@ -156,23 +142,14 @@ class FrameTools:
         return None
 
     def _frames(self, arguments: Mapping[str, Any]) -> FrameToolResult:
-        has_range, has_list = (
-            "start" in arguments or "end" in arguments,
-            "indices" in arguments,
-        )
+        has_range, has_list = ("start" in arguments or "end" in arguments, "indices" in arguments)
         if has_range == has_list:
-            return FrameToolResult(
-                'Error: frames: give either "start" and "end" (and optionally "step") or "indices".',
-                ok=False,
-            )
+            return FrameToolResult('Error: frames: give either "start" and "end" (and optionally "step") or "indices".', ok=False)
         notes = []
         if has_list:
             wanted = list(dict.fromkeys(arguments["indices"]))
             if "step" in arguments:
-                return FrameToolResult(
-                    'Error: frames: "step" goes with a range, not with "indices".',
-                    ok=False,
-                )
+                return FrameToolResult('Error: frames: "step" goes with a range, not with "indices".', ok=False)
             bad = next((self._out_of_range(i) for i in wanted if self._out_of_range(i)), None)
             if bad:
                 return FrameToolResult(f"Error: frames: {bad}.", ok=False)
@@ -180,19 +157,12 @@ class FrameTools:
         else:
             if "start" not in arguments or "end" not in arguments:
                 return FrameToolResult('Error: frames: a range needs both "start" and "end".', ok=False)
-            start, end, step = (
-                arguments["start"],
-                arguments["end"],
-                arguments.get("step", 1),
-            )
+            start, end, step = (arguments["start"], arguments["end"], arguments.get("step", 1))
             problem = self._out_of_range(start) or self._out_of_range(end)
             if problem:
                 return FrameToolResult(f"Error: frames: {problem}.", ok=False)
             if end < start or step < 1:
-                return FrameToolResult(
-                    "Error: frames: the range needs start <= end and step >= 1.",
-                    ok=False,
-                )
+                return FrameToolResult("Error: frames: the range needs start <= end and step >= 1.", ok=False)
             total = (end - start) // step + 1
             # Only as many indices as can be shown are ever made.
             wanted = list(range(start, start + step * min(total, self.max_grid), step))
@@ -226,23 +196,13 @@ class FrameTools:
         width, height = self.frame_size
         x0, y0, x1, y1 = box
         if not all(is_finite_number(v) for v in box) or not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-            return FrameToolResult(
-                f"Error: zoom: box must satisfy 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, got {list(box)}.",
-                ok=False,
-            )
+            return FrameToolResult(f"Error: zoom: box must satisfy 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, got {list(box)}.", ok=False)
         if min(x1 - x0, y1 - y0) < _MIN_ZOOM_SIDE:
-            return FrameToolResult(
-                f"Error: zoom: the box must be at least {_MIN_ZOOM_SIDE} pixels on each side.",
-                ok=False,
-            )
+            return FrameToolResult(f"Error: zoom: the box must be at least {_MIN_ZOOM_SIDE} pixels on each side.", ok=False)
         self._spend([index])
         assert self.renderer is not None
         image = self.renderer.zoom(index, (x0, y0, x1, y1), self.view_size)
-        return FrameToolResult(
-            f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged." + self._budget_note(),
-            image,
-            (index,),
-        )
+        return FrameToolResult(f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged." + self._budget_note(), image, (index,))
 
     def _spend(self, frames: list[int]) -> None:
         self.used += len(frames)
@@ -253,17 +213,5 @@ class FrameTools:
 
 
 def _schema(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    parameters = {
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": False,
-    }
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": parameters,
-        },
-    }
+    parameters = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
