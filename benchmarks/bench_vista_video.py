@@ -187,9 +187,17 @@ def main() -> None:
 
     if args.oracle_only:
         scores = agents_by_kind(args.episodes, ("oracle",))
+        rows = ["| kind | oracle solved | frames viewed / episode |", "|---|---:|---:|"]
         for kind, by_agent in scores.items():
             runs = by_agent["oracle"]
-            print(f"{kind}: oracle solved {sum(r['success'] for r in runs)} of {len(runs)}")
+            rows.append(f"| {kind} | {sum(r['success'] for r in runs)} of {len(runs)} | {statistics.mean(r['frames'] for r in runs):.1f} |")
+        print("\n".join(rows))
+        if args.write:
+            body = (
+                f"Test split, {args.episodes} episodes per kind and difficulty 1-5 ({5 * args.episodes} per kind), "
+                "default settings (48-frame budget; clips of 48 to 1,800 frames):\n\n" + "\n".join(rows)
+            )
+            update_section("VistaVideo-v0: oracle count", body, f"python benchmarks/bench_vista_video.py --oracle-only --episodes {args.episodes} --write")
         return
 
     lengths, cells = (16, 1800, 100_000), [(3, "train"), (3, "test"), (5, "train"), (5, "test")]
