@@ -134,34 +134,31 @@ def test_an_observer_knows_a_change_exactly_only_when_it_saw_both_sides():
     assert far is None or (not far.exact and far.lo == 0 and far.hi == clip.n_frames - 1)
 
 
+def sampled_questions(kind, tag, seeds):
+    """``(clip, question, overview frames)`` for ``seeds`` clips per difficulty (clips with nothing to ask skipped)."""
+    for difficulty in range(1, 6):
+        for seed in range(seeds):
+            rng = random.Random(f"{tag}|{kind}|{difficulty}|{seed}")
+            clip = sample_clip(rng, difficulty)
+            question = KINDS[kind].ask(clip, rng, difficulty)
+            if question is not None:
+                yield clip, question, [round(i * (clip.n_frames - 1) / 3) for i in range(4)]
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_question(kind):
     question_kind, asked = KINDS[kind], 0
-    for difficulty in range(1, 6):
-        for seed in range(6):
-            rng = random.Random(f"{kind}|{difficulty}|{seed}")
-            clip = sample_clip(rng, difficulty)
-            question = question_kind.ask(clip, rng, difficulty)
-            if question is None:
-                continue
-            asked += 1
-            overview = [round(i * (clip.n_frames - 1) / 3) for i in range(4)]
-            seen = set(overview) | set(question_kind.deciding_frames(question, clip))
-            assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), question.text
+    for clip, question, overview in sampled_questions(kind, "decide", 6):
+        asked += 1
+        seen = set(overview) | set(question_kind.deciding_frames(question, clip))
+        assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), question.text
     assert asked >= 25
 
 
 @pytest.mark.parametrize("kind", ["order", "count", "first_time"])
 def test_the_overview_alone_misses_most_questions_of_the_kinds_that_need_more_frames(kind):
     question_kind, right, asked = KINDS[kind], 0, 0
-    for difficulty in range(1, 6):
-        for seed in range(8):
-            rng = random.Random(f"overview|{kind}|{difficulty}|{seed}")
-            clip = sample_clip(rng, difficulty)
-            question = question_kind.ask(clip, rng, difficulty)
-            if question is None:
-                continue
-            overview = [round(i * (clip.n_frames - 1) / 3) for i in range(4)]
-            asked += 1
-            right += question_kind.answer(question, Observer(clip, overview)) == question_kind.answer(question, Truth(clip))
+    for clip, question, overview in sampled_questions(kind, "overview", 8):
+        asked += 1
+        right += question_kind.answer(question, Observer(clip, overview)) == question_kind.answer(question, Truth(clip))
     assert asked >= 30 and right / asked < 0.35

@@ -13,7 +13,7 @@ from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
-from vista_envs.envs.task_sampler import normalize_image_size
+from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
@@ -165,7 +165,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             raise ValueError(f"{self.env_id}: families must name at least one question kind")
         for name in self.kinds:
             get_kind(name)
-        self.difficulty_range = self._difficulty_range(difficulty)
+        self.difficulty_range = TaskSampler._difficulty_range(difficulty)  # the same (low, high) rule as the task envs
         if split not in SPLITS:
             raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
         self.split = split
@@ -218,16 +218,6 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self._view = np.zeros((height, width, 3), np.uint8)
         self._last_text = ""
         self._difficulty = 0
-
-    @staticmethod
-    def _difficulty_range(difficulty: int | tuple[int, int]) -> tuple[int, int]:
-        if isinstance(difficulty, tuple) and len(difficulty) == 2:
-            low, high = check_difficulty(difficulty[0]), check_difficulty(difficulty[1])
-            if low > high:
-                raise ValueError(f"difficulty range must be (low, high) with low <= high, got {difficulty}")
-            return low, high
-        level = check_difficulty(difficulty)
-        return level, level
 
     # -- episode -------------------------------------------------------------------------------
 
