@@ -51,7 +51,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     question has an exact answer. Question kinds (``options={"family": ...}``): ``order`` (of 3-5 events),
     ``count`` (of events), ``before_after``, ``cause`` (which hit caused a change, if any), ``state`` (a
     colour, or how many objects are in the box, at a frame), ``first_time`` (a frame index or a time in
-    seconds, with a tolerance) and ``compare`` (which of two objects moves faster).
+    seconds, with a tolerance) and ``compare`` (which of two objects moves faster, or stays in the box longer).
 
     The agent starts with an overview (a grid of a few evenly spaced frames) and fetches more with
     tools, in the house format ``<tool_call>{"name": "frames", "arguments": {"start": 10, "end": 13}}</tool_call>``:
@@ -310,8 +310,11 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             outputs.append(message)
             errors.append(message)
         if images:
-            # One user turn after the tool results carries their images, in call order.
+            # One user turn after the tool results carries their images, in call order; the observation
+            # holds one image, the last, and says so when there were more.
             self._view = images[-1]
+            if len(images) > 1:
+                outputs.append(f"Note: this turn's calls returned {len(images)} images; the image here is the last one (all are in the conversation).")
             self.conversation.user(f"The image(s) from this turn's tool calls, in call order ({len(images)}).", images)
         return "\n".join(outputs)
 
@@ -404,11 +407,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             f"{clip.n_frames / clip.fps:.1f} s), each {width}x{height} pixels. Numbered shapes move on a walled floor. "
             "They can touch a wall or collide with each other (a yellow spark marks each touch, on the frame where it "
             "happens; shapes may also pass in front of each other without touching), go into the brown box (which hides "
-            "them completely) and come out, appear, vanish, and change colour. Every frame shows its index in the corner.\n"
+            "them completely) and come out, appear, vanish, and change colour. Every frame is labelled with its index (in its corner, or above "
+            "its tile in a grid).\n"
             f"The image shows frames {', '.join(map(str, self.overview_frames))}, as a grid in reading order.\n"
             f"Question: {question.text}\n"
             f"Tools: {tools}\n"
             f"You may view {self.tools.max_frames} more frames in this episode; each costs {self.weights['frames']:g} reward. "
+            "Several calls per turn are allowed; the image that comes back with the next message is the last one a call returned. "
             f"{self._call_hint()}"
         )
 

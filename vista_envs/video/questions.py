@@ -14,7 +14,7 @@ before_after    yes_no     does event P happen before event Q?
 cause           choice     object k changed colour (or vanished): which hit caused it, if any?
 state           text/num   the colour of object k at frame f; how many objects are in the box at f
 first_time      number     the frame (or second) at which something first happens, with a tolerance
-compare         choice     which of two objects moves faster between frames a and b
+compare         choice     which of two objects moves faster between frames a and b, or stays in the box longer
 ==============  =========  ==========================================================================
 
 Difficulty changes the clip (more objects and events, longer, more hidden in the box) and the
@@ -362,10 +362,17 @@ class FirstTime(QuestionKind):
 
 
 class Compare(QuestionKind):
+    """Which of two objects moves faster over a stretch of frames, or stays in the box longer."""
+
     name, answer_type = "compare", "choice"
 
     def ask(self, clip, rng, difficulty):
         ratio = (2.0, 1.6, 1.35, 1.2, 1.1)[difficulty - 1]
+        ask_duration = rng.random() < 0.5
+        question = self._ask_duration(clip, rng, ratio) if ask_duration else None
+        return question or self._ask_speed(clip, rng, ratio)
+
+    def _ask_speed(self, clip, rng, ratio):
         ids = [t.ident for t in clip.tracks]
         for _ in range(60):
             i, j = rng.sample(ids, 2)
@@ -378,8 +385,20 @@ class Compare(QuestionKind):
                 f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)? Options (A-B):\n"
                 f"A) object {i}\nB) object {j}\nAnswer with the letter."
             )
-            return Question(self.name, text, "choice", (i, j, a, b), choices=(f"object {i}", f"object {j}"))
+            return Question(self.name, text, "choice", ("speed", i, j, a, b), choices=(f"object {i}", f"object {j}"))
         return None
+
+    def _ask_duration(self, clip, rng, ratio):
+        stays = {t.ident: stay for t in clip.tracks if (stay := _first_stay(clip, t.ident)) is not None}
+        pairs = [(i, j) for i in stays for j in stays if i < j and max(stays[i], stays[j]) / max(1, min(stays[i], stays[j])) >= ratio]
+        if not pairs:
+            return None
+        i, j = rng.sample(rng.choice(pairs), 2)
+        text = (
+            f"Objects {i} and {j} each go into the box and come out again. Which stays inside longer the first time? Options (A-B):\n"
+            f"A) object {i}\nB) object {j}\nAnswer with the letter."
+        )
+        return Question(self.name, text, "choice", ("duration", i, j), choices=(f"object {i}", f"object {j}"))
 
     @staticmethod
     def _speed(clip, obj, a, b):
@@ -392,16 +411,34 @@ class Compare(QuestionKind):
         return math.dist(track.position(a), track.position(b)) / (b - a)
 
     def answer(self, question, evidence):
-        i, j, a, b = question.params
-        moved = []
-        for obj in (i, j):
-            start, end = evidence.position_at(obj, a), evidence.position_at(obj, b)
-            moved.append(math.dist(start, end) if start and end else 0.0)
-        return "A" if moved[0] >= moved[1] else "B"
+        measures = []
+        for obj in question.params[1:3]:
+            if question.params[0] == "speed":
+                a, b = question.params[3:]
+                start, end = evidence.position_at(obj, a), evidence.position_at(obj, b)
+                measures.append(math.dist(start, end) if start and end else 0.0)
+            else:
+                enter = evidence.find("enter", obj)
+                leave = next((e for e in evidence.events() if e.kind == "leave" and e.obj == obj and enter and e.frame > enter.frame), None)
+                measures.append(leave.frame - enter.frame if enter and leave else 0)
+        return "A" if measures[0] >= measures[1] else "B"
 
     def deciding_frames(self, question, clip):
-        _i, _j, a, b = question.params
-        return (a, b)
+        if question.params[0] == "speed":
+            return tuple(question.params[3:])
+        frames = set()
+        for obj in question.params[1:3]:
+            enter = next(e for e in clip.events if e.kind == "enter" and e.obj == obj)
+            frames.update((enter.frame - 1, enter.frame, _next_leave(clip, enter) - 1, _next_leave(clip, enter)))
+        return tuple(sorted(frames))
+
+
+def _first_stay(clip: Clip, obj: int) -> int | None:
+    """How many frames ``obj`` stays in the box the first time it goes in, if it comes out again."""
+    enter = next((e for e in clip.events if e.kind == "enter" and e.obj == obj), None)
+    if enter is None or _next_leave(clip, enter) >= clip.n_frames:
+        return None
+    return _next_leave(clip, enter) - enter.frame
 
 
 KINDS: dict[str, QuestionKind] = {kind.name: kind for kind in (Order(), Count(), BeforeAfter(), Cause(), State(), FirstTime(), Compare())}
