@@ -219,6 +219,8 @@ def test_api_misuse_raises_clearly():
         gym.make("VistaVideo-v0", clip_frames=8)
     with pytest.raises(ValueError, match="frame_cost_weight"):
         gym.make("VistaVideo-v0", frame_cost_weight=-1)
+    with pytest.raises(ValueError, match="correctness_weight"):
+        gym.make("VistaVideo-v0", correctness_weight=float("nan"))
     env = gym.make("VistaVideo-v0").unwrapped
     with pytest.raises(gym.error.ResetNeeded, match="VistaVideo-v0: call reset"):
         env.step("<answer>1</answer>")

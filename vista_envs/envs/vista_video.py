@@ -181,7 +181,15 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{self.env_id}: {name} must be an int in [{low}, {high}], got {value!r}")
-        weights = {"temporal_weight": temporal_weight, "frame_cost_weight": frame_cost_weight, "invalid_cost_weight": invalid_cost_weight}
+        weights = {
+            "correctness_weight": correctness_weight,
+            "format_weight": format_weight,
+            "reasoning_weight": reasoning_weight,
+            "length_weight": length_weight,
+            "temporal_weight": temporal_weight,
+            "frame_cost_weight": frame_cost_weight,
+            "invalid_cost_weight": invalid_cost_weight,
+        }
         for name, value in weights.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise ValueError(f"{self.env_id}: {name} must be a finite number >= 0, got {value!r}")
