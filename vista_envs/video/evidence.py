@@ -5,7 +5,9 @@ the answer of a viewer who saw only some frames come from the same reasoning:
 
 - :class:`Truth` knows every event at its exact frame.
 - :class:`Observer` knows what the frames it saw show, and no more: at each seen frame, which objects
-  are in view, their colours and positions, and the sparks of hits and wall touches on that frame.
+  are in view, their colours and positions, and the sparks of hits and wall touches on that frame. It
+  is generous in one way: it tells an object hidden in the box from one that is absent (not yet
+  appeared, or vanished), as a viewer who saw where it disappeared would; this can only help baselines.
   Between two consecutive seen frames ``a < b`` it learns that something changed in ``(a, b]`` (an
   object came into view, went into the box, changed colour...), not when, and it misses changes that
   undo themselves in between. Its estimate of such a frame is the middle of the gap: exact when it saw
