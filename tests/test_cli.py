@@ -85,3 +85,12 @@ def test_play_goes_turn_by_turn_in_a_multi_turn_env(monkeypatch, capsys):
     out = capsys.readouterr().out
     verdicts = [line for line in out.splitlines() if line.startswith(("solved", "not solved"))]
     assert out.count("reward ") == 2 and len(verdicts) == 1  # two turns, then the episode ended
+
+
+def test_the_video_gallery_writes_a_sheet_per_question_kind_of_what_the_oracle_saw(tmp_path, capsys):
+    from vista_envs.video.questions import KINDS
+
+    assert main(["gallery", "--video", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    written = capsys.readouterr().out.split()
+    assert written == [str(tmp_path / f"video_{kind}.png") for kind in KINDS]
+    assert all(Image.open(path).size[0] >= 2 * 336 for path in written)  # the overview and at least one grid

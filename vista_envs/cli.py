@@ -29,6 +29,7 @@ from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
 from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
+from vista_envs.video.questions import KINDS as VIDEO_KINDS
 
 __all__ = ["main"]
 
@@ -119,6 +120,12 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be in [1, {MAX_GALLERY_SEEDS}], got {args.seeds}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.video:
+        from vista_envs.video.gallery import write_video_gallery
+
+        for path in write_video_gallery(out, seeds=args.seeds, split=args.split):
+            print(path)
+        return 0
     names = args.family or list(family_names())
     for name in names:
         family = get_family(name)
@@ -193,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list env ids and task families").set_defaults(handler=cmd_list)
 
     def task_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--family", choices=family_names(), help="task family (default: drawn at random)")
+        sub.add_argument("--family", choices=[*family_names(), *VIDEO_KINDS], help="task family, or VistaVideo-v0 question kind (default: drawn at random)")
         sub.add_argument("--difficulty", type=int, choices=range(1, 6), help="1 (easy) to 5 (hard)")
         sub.add_argument("--split", choices=SPLITS, default="train")
         sub.add_argument("--seed", type=int, default=0)
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--seeds", type=int, default=4, help="tasks per difficulty")
     gallery.add_argument("--size", type=int, default=224)
     gallery.add_argument("--split", choices=SPLITS, default="train")
+    gallery.add_argument("--video", action="store_true", help="instead: VistaVideo-v0, a sheet per question kind of what the oracle saw")
     gallery.set_defaults(handler=cmd_gallery)
 
     play = commands.add_parser("play", help="answer tasks interactively in the terminal")

@@ -13,6 +13,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "VisPlay-v0": "vista_envs.envs.visplay.selfplay:VisPlayEnv",
     "VisPlayQuestioner-v0": "vista_envs.envs.visplay.questioner:VisPlayQuestionerEnv",
     "VisPlayReasoner-v0": "vista_envs.envs.visplay.reasoner:VisPlayReasonerEnv",
+    "VistaVideo-v0": "vista_envs.envs.vista_video:VistaVideoEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

@@ -6,6 +6,8 @@ spec                        agent
 ``random``                  ``agents.policies.RandomPolicy``: a random answer of the asked type (chance)
 ``scripted``                a heuristic baseline: image statistics, one tool call in tool envs
 ``oracle``                  ``env.unwrapped.oracle()``: always right (the ceiling)
+``overview``                ``VistaVideo-v0``: answers from the reset overview only (perfect perception)
+``look-all``                ``VistaVideo-v0``: views every frame from the first on until the budget runs out
 ``hf:PATH``                 ``agents.policies.HFPolicy`` on a local model folder, on the GPU if there is one (extra ``train``)
 ``openai:MODEL@URL``        ``agents.policies.OpenAIPolicy`` on any OpenAI-compatible endpoint: tool envs send
                             ``tools`` and read native ``tool_calls`` (key: ``OPENAI_API_KEY``)
@@ -34,12 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vista_envs.bench.baselines import EnvAwarePolicy, OraclePolicy, ScriptedPolicy
+from vista_envs.bench.baselines import EnvAwarePolicy, OraclePolicy, ScriptedPolicy, VideoLookAllPolicy, VideoOverviewPolicy
 from vista_envs.bench.suites import BenchError
 
 __all__ = ["AGENT_SPEC_HELP", "BUILTIN_AGENTS", "BenchAgent", "make_agent"]
 
-AGENT_SPEC_HELP = "random | scripted | oracle | hf:PATH | openai:MODEL@URL | openai-text:MODEL@URL | python:MODULE:FACTORY, optionally as NAME=SPEC"
+AGENT_SPEC_HELP = (
+    "random | scripted | oracle | overview | look-all | hf:PATH | openai:MODEL@URL | openai-text:MODEL@URL | python:MODULE:FACTORY, "
+    "optionally as NAME=SPEC"
+)
 BUILTIN_AGENTS = ("random", "scripted", "oracle")
 _NAME_PATTERN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)=(.+)$")
 
@@ -95,6 +100,10 @@ def make_agent(spec: str, seed: int = 0) -> BenchAgent:
         policy, default_name = ScriptedPolicy(), "scripted"
     elif body == "oracle":
         policy, default_name = OraclePolicy(), "oracle"
+    elif body == "overview":
+        policy, default_name = VideoOverviewPolicy(), "overview"
+    elif body == "look-all":
+        policy, default_name = VideoLookAllPolicy(), "look-all"
     elif kind == "hf" and argument:
         policy, default_name = _hf_policy(argument), f"hf-{Path(argument).name}"
     elif kind in ("openai", "openai-text") and argument:

@@ -1,5 +1,5 @@
-"""Two of the built-in leaderboard agents: the oracle and a scripted heuristic (the third, ``random``,
-is :class:`agents.policies.RandomPolicy`).
+"""The built-in leaderboard agents but ``random`` (:class:`agents.policies.RandomPolicy`): the oracle, a
+scripted heuristic, and two ``VistaVideo-v0`` baselines that bound what choosing frames is worth.
 
 They bracket the board with the random guesser: the oracle (``env.unwrapped.oracle()``, always right)
 is the ceiling, random guessing is chance, and the scripted agent shows how far simple image
@@ -7,6 +7,13 @@ statistics go without any learning. The scripted agent answers in the default
 ``<think>...</think><answer>...</answer>`` format and understands the ``VisualQA-v0`` observation
 (``{"image", "question"}``) and the multi-turn ``VistaTool-v0`` one (``{"image", "text"}`` with the
 conversation in ``info["messages"]``).
+
+The video baselines, :class:`VideoOverviewPolicy` (answers from the reset overview alone) and
+:class:`VideoLookAllPolicy` (asks for every frame from the first on until the frame budget runs out,
+then answers), perceive perfectly: they answer with ``env.unwrapped.observer_answer()``, the best answer
+the frames the episode has shown support. They differ from the oracle only in which frames they look
+at, so the gap between them and the oracle is the worth of choosing frames. On other envs they play as
+the scripted agent.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
-__all__ = ["EnvAwarePolicy", "OraclePolicy", "ScriptedPolicy", "scripted_answer", "task_view"]
+__all__ = ["EnvAwarePolicy", "OraclePolicy", "ScriptedPolicy", "VideoLookAllPolicy", "VideoOverviewPolicy", "scripted_answer", "task_view"]
 
 _PALETTE_NAMES = tuple(COLORS)
 _PALETTE = np.array([COLORS[name] for name in _PALETTE_NAMES], dtype=np.int32)
@@ -82,6 +89,41 @@ class OraclePolicy:
 
     def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [env.unwrapped.oracle() for env in envs]
+
+
+class VideoOverviewPolicy:
+    """``VistaVideo-v0``: answers at once, from the overview frames only (perfect perception)."""
+
+    def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
+        return [self._turn(env, observation, info) for env, observation, info in zip(envs, observations, infos)]
+
+    def _turn(self, env: gym.Env, observation: dict[str, Any], info: dict[str, Any]) -> str:
+        video = env.unwrapped
+        if not hasattr(video, "observer_answer"):
+            return ScriptedPolicy()._turn(observation, info)
+        return video.scorer.format.wrap("I answer from the frames I have seen.", video.observer_answer())
+
+
+class VideoLookAllPolicy(VideoOverviewPolicy):
+    """``VistaVideo-v0``: asks for frames 0, 1, 2, ... in grids, as many calls a turn as allowed, until the
+    clip or the frame budget runs out; then answers from everything it saw (perfect perception)."""
+
+    def _turn(self, env: gym.Env, observation: dict[str, Any], info: dict[str, Any]) -> str:
+        video = env.unwrapped
+        if not hasattr(video, "observer_answer"):
+            return ScriptedPolicy()._turn(observation, info)
+        tools = video.tools
+        start = max(tools.viewed, default=-1) + 1
+        if tools.left <= 0 or start >= info["n_frames"]:
+            return super()._turn(env, observation, info)
+        calls = []
+        for _ in range(video.max_calls_per_turn):
+            if start >= info["n_frames"]:
+                break
+            end = min(start + tools.max_grid - 1, info["n_frames"] - 1)
+            calls.append(json.dumps({"name": "frames", "arguments": {"start": start, "end": end}}))
+            start = end + 1
+        return "<think>I look at every frame in order.</think>" + "".join(f"<tool_call>{call}</tool_call>" for call in calls)
 
 
 # -- the scripted heuristic -------------------------------------------------------------------------
@@ -215,7 +257,9 @@ class ScriptedPolicy:
         question, image = task_view(observation, info)
         answer_type = info.get("answer_type")
         messages = info.get("messages")
-        if info.get("tools") and not any(m.get("role") == "assistant" for m in messages or []):
+        # VistaVideo-v0's tools fetch frames, not views of this image: there it answers from the overview.
+        video = any(t["function"]["name"] == "frames" for t in info.get("tools") or ())
+        if info.get("tools") and not video and not any(m.get("role") == "assistant" for m in messages or []):
             return self._tool_call(question, image)
         answer, reasoning = scripted_answer(question, image, answer_type)
         tool_output = next((m.get("content") for m in reversed(messages or []) if m.get("role") == "tool"), None)
