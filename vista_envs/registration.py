@@ -13,6 +13,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "VisPlay-v0": "vista_envs.envs.visplay:VisPlayEnv",
     "VisPlayQuestioner-v0": "vista_envs.envs.visplay:VisPlayQuestionerEnv",
     "VisPlayReasoner-v0": "vista_envs.envs.visplay:VisPlayReasonerEnv",
+    "VistaViews-v0": "vista_envs.envs.vista_views:VistaViewsEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

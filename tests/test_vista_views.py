@@ -1,0 +1,245 @@
+"""VistaViews-v0: the Gymnasium contract, oracle, bad input, splits, determinism, and the exactness of visibility."""
+
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import vista_envs  # noqa: F401  (registers the ids)
+
+pytest.importorskip("pybullet")
+
+from vista_envs.envs.vista_views import VistaViewsEnv
+from vista_envs.views.questions import KINDS, VIEW_INDEPENDENT_KINDS
+
+SIZE = 64  # the smallest views: these tests check logic, not looks
+
+
+def make(**kwargs) -> gym.Env:
+    kwargs.setdefault("image_size", SIZE)
+    return gym.make("VistaViews-v0", **kwargs).unwrapped
+
+
+@pytest.fixture(scope="module")
+def env():
+    environment = make()
+    yield environment
+    environment.close()
+
+
+# ----------------------------------------------------------------- contract
+
+
+def test_check_env_passes_without_warnings():
+    environment = make(render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(environment, skip_render_check=False)
+    environment.close()
+
+
+@pytest.mark.parametrize(("n_views", "shape"), [(2, (SIZE, 2 * SIZE, 3)), ((2, 3), (2 * SIZE, 2 * SIZE, 3)), ((2, 4), (2 * SIZE, 2 * SIZE, 3))])
+def test_the_mosaic_has_a_fixed_shape_and_info_lists_each_view_with_its_placeholder(n_views, shape):
+    environment = make(n_views=n_views)
+    for seed in range(4):
+        obs, info = environment.reset(seed=seed)
+        assert environment.observation_space.contains(obs) and obs["image"].shape == shape
+        views = info["images"]
+        assert len(views) == info["n_views"] and all(v.shape == (SIZE, SIZE, 3) for v in views)
+        user = [m for m in info["messages"] if m["role"] == "user"]
+        assert len(user) == 1 and sum(part["type"] == "image" for part in user[0]["content"]) == len(views)
+        assert user[0]["content"][-1]["text"] == obs["text"]
+        # The first view is the top-left tile of the mosaic.
+        assert np.array_equal(obs["image"][:SIZE, :SIZE], views[0])
+    environment.close()
+
+
+def test_the_prompt_is_complete_and_nothing_reveals_the_answer_or_a_seed_before_the_end(env):
+    obs, info = env.reset(seed=3, options={"kind": "occluded_count", "task_seed": 123456789, "view_seed": 987654321})
+    assert "Question:" in obs["text"] and "<answer>" in obs["text"] and "robot's frame" in obs["text"]
+    assert not {"answer", "is_success", "task_seed", "view_seed", "scene", "layout"} & set(info)
+    assert "123456789" not in repr(info) + obs["text"] and "987654321" not in repr(info) + obs["text"]
+    assert info["messages"][0]["role"] == "system" and "<answer>" in info["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_oracle_solves_every_kind_at_every_difficulty_and_earns_the_full_reward(env, kind):
+    for difficulty in (1, 3, 5):
+        for seed in range(3):
+            env.reset(seed=seed, options={"kind": kind, "difficulty": difficulty, "split": "test"})
+            _, reward, terminated, truncated, info = env.step(env.oracle())
+            assert terminated and not truncated and info["is_success"], (kind, difficulty, seed, info["answer"])
+            assert reward == pytest.approx(1.4) and info["reward_terms"]["correctness"] == 1.0
+            assert info["kind"] == kind and info["difficulty"] == difficulty and info["split"] == "test"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_oracle_solves_at_least_99_percent_of_100_test_episodes_per_kind(kind):
+    environment = make()
+    solved = 0
+    for seed in range(100):
+        environment.reset(seed=seed, options={"kind": kind, "split": "test"})
+        solved += environment.step(environment.oracle())[4]["is_success"]
+    environment.close()
+    assert solved >= 99
+
+
+def test_a_wrong_answer_scores_no_correctness_but_keeps_format_and_reasoning(env):
+    env.reset(seed=0, options={"kind": "same_object"})
+    wrong = "no" if env.question.spec.answer == "yes" else "yes"
+    _, reward, _, _, info = env.step(f"<think>I compare where the two ringed objects stand.</think><answer>{wrong}</answer>")
+    assert not info["is_success"] and info["reward_terms"]["correctness"] == 0.0
+    assert info["reward_terms"]["format"] == 1.0 and reward == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
+def test_vector_envs_reset_and_step(vector_cls):
+    envs = vector_cls([lambda: gym.make("VistaViews-v0", image_size=SIZE, n_views=(2, 4)) for _ in range(2)])
+    try:
+        obs, infos = envs.reset(seed=5)
+        assert obs["image"].shape == (2, 2 * SIZE, 2 * SIZE, 3) and len(obs["text"]) == 2
+        obs, rewards, terminated, _, infos = envs.step(("<think>a b c</think><answer>3</answer>", 42))
+        assert rewards.shape == (2,) and terminated.all()
+        assert "must be a str" in infos["error"][1]
+    finally:
+        envs.close()
+
+
+# ------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (None, "must be a str"),
+        (12345, "must be a str"),
+        (["<answer>1</answer>"], "must be a str"),
+        ("x" * 100_000, "over the limit"),
+        ("<answer>1", "malformed"),
+        ("<think>a</think><answer>1</answer><answer>2</answer>", "malformed"),
+        ("\ud800 not utf-8 \x00", "malformed"),
+    ],
+)
+def test_bad_actions_are_scored_and_reported_never_raised(env, action, message):
+    env.reset(seed=1)
+    obs, reward, terminated, _, info = env.step(action)
+    assert terminated and message in info["error"] and message in obs["text"]
+    assert reward <= 0.2 and env.observation_space.contains(obs)
+    assert info["messages"][-1]["role"] == "assistant"
+
+
+def test_api_misuse_raises_clearly():
+    environment = make()
+    with pytest.raises(gym.error.ResetNeeded, match="VistaViews-v0: call reset"):
+        environment.step("<answer>1</answer>")
+    with pytest.raises(gym.error.ResetNeeded):
+        environment.oracle()
+    environment.reset(seed=0)
+    environment.step("<answer>1</answer>")
+    with pytest.raises(gym.error.ResetNeeded, match="has ended"):
+        environment.step("<answer>1</answer>")
+    for options, message in [
+        ({"kind": "nope"}, "kind 'nope'"),
+        ({"colour": "red"}, "unknown reset options"),
+        ({"split": "validation"}, "split must be"),
+        ({"difficulty": 6}, "difficulty must be"),
+        ({"task_seed": -1}, "task_seed"),
+        ({"view_seed": 1.5}, "view_seed"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            environment.reset(seed=0, options=options)
+    environment.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_views": 5}, "n_views"),
+        ({"n_views": (3, 2)}, "n_views"),
+        ({"n_views": True}, "n_views"),
+        ({"difficulty": 0}, "difficulty"),
+        ({"image_size": 32}, "image_size"),
+        ({"kinds": ["nope"]}, "unknown question kind"),
+        ({"kinds": []}, "at least one"),
+        ({"split": "dev"}, "split"),
+        ({"correctness_weight": -1.0}, "weights"),
+        ({"render_mode": "ansi"}, "render_mode"),
+        ({"randomization": "extreme"}, "level"),
+    ],
+)
+def test_bad_constructor_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VistaViewsEnv(**kwargs)
+
+
+# ------------------------------------------------------- determinism, splits
+
+
+def _digest(environment, seed, options):
+    obs, _info = environment.reset(seed=seed, options=options)
+    return obs["text"], obs["image"].tobytes(), environment.question.spec.answer
+
+
+def test_the_same_seed_gives_the_same_episode_and_another_seed_another(env):
+    first = _digest(env, 11, {"difficulty": 4})
+    _digest(env, 12, {"difficulty": 2})  # a different episode in between must not leak into the next
+    assert _digest(env, 11, {"difficulty": 4}) == first
+    assert _digest(env, 13, {"difficulty": 4}) != first
+    other = make()
+    assert _digest(other, 11, {"difficulty": 4}) == first
+    other.close()
+
+
+_EPISODE_DIGEST = """
+import hashlib, gymnasium as gym, vista_envs
+env = gym.make("VistaViews-v0", image_size=64, randomization="medium").unwrapped
+obs, info = env.reset(seed=21, options={"kind": "camera_relation", "difficulty": 3})
+print(hashlib.sha256(obs["image"].tobytes() + obs["text"].encode()).hexdigest(), env.question.spec.answer)
+"""
+
+
+def test_episodes_are_identical_across_processes():
+    runs = [subprocess.run([sys.executable, "-c", _EPISODE_DIGEST], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and runs[0].strip()
+
+
+def test_scenes_belong_to_the_split_asked_for(env):
+    for split in ("train", "eval", "test"):
+        for seed in range(3):
+            env.reset(seed=seed, options={"split": split})
+            assert env.layout.split() == split and env.episode_split == split
+
+
+@pytest.mark.parametrize("kind", VIEW_INDEPENDENT_KINDS)
+def test_view_independent_kinds_ask_one_question_of_one_scene_from_different_rigs(env, kind):
+    asked = set()
+    for view_seed in range(4):
+        env.reset(seed=0, options={"kind": kind, "difficulty": 3, "task_seed": 77, "view_seed": view_seed})
+        asked.add((env.question.spec.question, env.question.spec.answer, env.layout))
+        cameras = env.cameras
+    assert len(asked) == 1
+    env.reset(seed=0, options={"kind": kind, "difficulty": 3, "task_seed": 77, "view_seed": 99})
+    assert env.cameras != cameras
+
+
+def test_difficulty_adds_objects_and_screens(env):
+    sizes = {}
+    for difficulty in (1, 5):
+        env.reset(seed=0, options={"difficulty": difficulty})
+        sizes[difficulty] = (len(env.layout.objects), len(env.layout.screens))
+    assert sizes[1] == (4, 2) and sizes[5] == (8, 4)
+
+
+def test_render_shows_the_mosaic_with_the_question_and_after_the_end_the_ground_truth():
+    environment = make(render_mode="rgb_array")
+    environment.reset(seed=2)
+    before = environment.render()
+    assert before.shape[0] > 2 * SIZE and before.shape[1] == 2 * SIZE
+    environment.step(environment.oracle())
+    assert environment.render().shape == before.shape and not np.array_equal(environment.render(), before)
+    environment.close()
