@@ -118,7 +118,7 @@ def test_scene_builder_reuses_bodies_and_parks_the_rest_out_of_sight():
     small = sample_layout(rng, 1, "train", Randomization())
     bodies, screens = builder.build(small, rng, Randomization())
     assert sim.client.getNumBodies() <= n_bodies + len(small.objects)
-    in_use = set(bodies) | set(screens) | {builder.pedestal}
+    in_use = set(bodies) | set(screens) | {builder.pedestal, builder.robot_bar}
     for index in range(sim.client.getNumBodies()):
         body = sim.client.getBodyUniqueId(index)
         assert (body in in_use) == (sim.position(body)[2] > -1.0)

@@ -226,9 +226,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     def _generate(self, kind_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
-        from vista_envs.views.rig import project, sample_rig
-        from vista_envs.views.scene import ROBOT_BAR_CENTER, sample_layout
-        from vista_envs.views.visibility import measure_visibility, sample_points
+        from vista_envs.views.rig import sample_rig
+        from vista_envs.views.scene import ROBOT_BAR_POINTS, sample_layout
+        from vista_envs.views.visibility import measure_visibility, sample_points, seen_points
 
         kind = self.kinds[kind_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
@@ -250,7 +250,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
                 visibility = measure_visibility(self.sim, cameras, layout, bodies, points)
-                robot_side = tuple(v for v, c in enumerate(cameras) if _inside(project(c, np.array([ROBOT_BAR_CENTER]), 1, 1)[0]))
+                # Views that show the robot's side: at least 3 of the 5 points along the black bar seen.
+                bar_seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
+                robot_side = tuple(int(v) for v in np.flatnonzero(bar_seen.sum(axis=2)[:, 0] >= 3))
                 question = kind.finish(draft, Context(layout, visibility, robot_side), random.Random(view_rng.getrandbits(64)))
                 if question is not None:
                     self._show(layout, cameras, visibility, question, style, difficulty, split, random.Random(view_rng.getrandbits(64)))
@@ -276,9 +278,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         n = len(views)
         self._prompt = (
             f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled in its "
-            "top-left corner. The robot stands at the black pedestal at one end of the table, behind the low black bar; in the "
-            "robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray screens "
-            "stand on the table; they are not objects.\n"
+            "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the black pedestal); "
+            "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray "
+            "screens stand on the table; they and the bar are not objects.\n"
             f"Question: {question.spec.question}\n{self.scorer.format.describe()}"
         )
         self._conversation = Conversation(
@@ -343,10 +345,6 @@ def _nearest_screen(layout: Any, index: int, rng: random.Random) -> tuple[tuple[
     screens = sorted(layout.screens, key=lambda s: (s[0] - obj.x) ** 2 + (s[1] - obj.y) ** 2)[:2]
     screen = rng.choice(screens)
     return (obj.x, obj.y), (screen[0], screen[1])
-
-
-def _inside(uv: np.ndarray) -> bool:
-    return bool(np.all((uv > 0.02) & (uv < 0.98)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -49,7 +49,7 @@ def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarr
     for mark in marks:
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":
-            r = max(6.0, mark.radius * height)
+            r = max(5.0, mark.radius * height)
             draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
             _tag(draw, x, max(size / 2 + 1, y - r - size * 0.6), mark.text, size, RING_RGB)
         else:

@@ -44,6 +44,7 @@ __all__ = ["ISOLATION", "KINDS", "VIEW_INDEPENDENT_KINDS", "Context", "Kind", "Q
 
 ISOLATION = 0.08  # share of the image: no other visible object's centre this close to a marked one
 LABEL_SPACING = 0.08  # share of the image between the centres of two number labels
+LABEL_LIFT = 0.045  # share of the image height between an object's top and its label's centre
 MARGIN_M = 0.06  # metres: relations in the robot's frame are asked only with at least this margin
 IMAGE_MARGIN = 0.08  # share of the image width: left/right in a camera's view needs this gap
 
@@ -71,6 +72,17 @@ class Context:
     def centre(self, view: int, i: int) -> tuple[float, float]:
         u, v = self.visibility.centre[view, i]
         return float(u), float(v)
+
+    def ring(self, view: int, i: int, tag: str) -> Mark:
+        """A ring tagged ``tag`` around object ``i`` in ``view``, sized from how tall the object appears there."""
+        centre = self.centre(view, i)
+        half_height = float(np.hypot(*(self.visibility.top[view, i] - self.visibility.projected[view, i])))
+        return Mark("ring", tag, centre, radius=min(0.12, max(0.035, 1.6 * half_height)))
+
+    def above(self, view: int, i: int) -> tuple[float, float]:
+        """Where a label of object ``i`` goes in ``view``: just above its top, so it hides the object least."""
+        u, v = self.visibility.top[view, i]
+        return float(u), float(v) - LABEL_LIFT
 
     def isolated(self, view: int, i: int) -> bool:
         """No other object seen in ``view`` has its centre within :data:`ISOLATION` of ``i``'s."""
@@ -131,7 +143,7 @@ class Correspondence(Kind):
         layout = context.layout
         for a, b in _view_pairs(context.n_views, rng):
             labelled = [i for i in range(len(layout.objects)) if context.visibility.clear(b, i)]
-            if len(labelled) < 2 or not _spaced([context.centre(b, i) for i in labelled]):
+            if len(labelled) < 2 or not _spaced([context.above(b, i) for i in labelled]):
                 continue
             candidates = [i for i in labelled if context.markable(a, i)]
             if not candidates:
@@ -152,7 +164,7 @@ class Correspondence(Kind):
                 f"In View {b + 1} that object is labelled {label[target]}."
             )
             spec = TaskSpec(text, label[target], "number", {}, rationale)
-            marks = {a: [Mark("ring", "?", context.centre(a, target))], b: [Mark("label", str(label[i]), context.centre(b, i)) for i in labelled]}
+            marks = {a: [context.ring(a, target, "?")], b: [Mark("label", str(label[i]), context.above(b, i)) for i in labelled]}
             return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None)
         return None
 
@@ -196,7 +208,7 @@ class SameObject(Kind):
             else:
                 rationale = f"A is a {context.name(first)} and B a {context.name(second)}: different objects."
             spec = TaskSpec(text, answer, "yes_no", {}, rationale)
-            marks = {a: [Mark("ring", "A", context.centre(a, first))], b: [Mark("ring", "B", context.centre(b, second))]}
+            marks = {a: [context.ring(a, first, "A")], b: [context.ring(b, second, "B")]}
             return Question(self.name, spec, marks, ("yes", "no"), None)
         return None
 
@@ -265,7 +277,9 @@ class RobotRelation(Kind):
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
         first, second, relation = draft
         vis = context.visibility
-        if not (vis.clear_views(first) and vis.clear_views(second) and context.robot_views):
+        if not (context.robot_views and any(vis.clear(v, first) or vis.clear(v, second) for v in context.robot_views)):
+            return None  # no view relates an object to the robot's side
+        if not (vis.clear_views(first) and vis.clear_views(second)):
             return None
         if vis.clear(0, first) and vis.clear(0, second):
             return None  # View 1 alone would do
@@ -284,7 +298,10 @@ class RobotRelation(Kind):
         else:
             closer = a if math.hypot(a.x, a.y) < math.hypot(b.x, b.y) else b
             answer = closer.name
-            text = f"Which is closer to the robot's base (the black pedestal): the {a.name} or the {b.name}? Answer with the object's name."
+            text = (
+                f"Which is closer to the robot (it stands behind the black bar, at the black pedestal): the {a.name} or the {b.name}? "
+                "Answer with the object's name."
+            )
             rationale = (
                 f"The {a.name} is clear in {context.seen_in(first)} and the {b.name} in {context.seen_in(second)}. "
                 f"Comparing their distances to the pedestal, the {closer.name} is closer."

@@ -24,7 +24,7 @@ from vista_envs.robot.randomization import Randomization, texture_files
 from vista_envs.robot.sim import PyBullet, Shape
 from vista_envs.tasks.base import TaskSpec, split_of
 
-__all__ = ["COLORS", "PEDESTAL_HEIGHT", "ROBOT_BAR_CENTER", "SCREEN_RGBA", "SHAPES", "Layout", "Placed", "SceneBuilder", "sample_layout"]
+__all__ = ["COLORS", "PEDESTAL_HEIGHT", "ROBOT_BAR_CENTER", "ROBOT_BAR_POINTS", "SCREEN_RGBA", "SHAPES", "Layout", "Placed", "SceneBuilder", "sample_layout"]
 
 # Gray is left out: the screens are dark gray and must never be mistaken for (or counted as) an object.
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink")
@@ -38,8 +38,10 @@ PEDESTAL_RADIUS, PEDESTAL_HEIGHT = 0.06, 0.10
 PEDESTAL_RGBA = (0.08, 0.08, 0.09, 1.0)
 # A low black bar on the robot's side of the objects' area: most cameras see it, so most views show where
 # the robot is (the pedestal itself is often behind or beside a camera). Too low to hide anything.
-ROBOT_BAR_HALF = (0.012, 0.3, 0.006)
-ROBOT_BAR_CENTER = (0.25, 0.0, 0.006)
+ROBOT_BAR_HALF = (0.015, 0.3, 0.012)
+ROBOT_BAR_CENTER = (0.26, 0.0, 0.012)
+# Points inside the bar, for ray tests of whether a view shows it.
+ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.24, -0.12, 0.0, 0.12, 0.24))
 _SPLIT_FAMILY = "vista_views"
 _MAX_SPLIT_DRAWS = 10_000
 _PLACEMENT_TRIES = 64
@@ -164,6 +166,7 @@ class SceneBuilder:
         self.pedestal = sim.create_body(
             [Shape("cylinder", (PEDESTAL_RADIUS, PEDESTAL_HEIGHT))], (0.0, 0.0, PEDESTAL_HEIGHT / 2), rgba=PEDESTAL_RGBA
         )
+        self.robot_bar = sim.create_body([Shape("box", ROBOT_BAR_HALF)], ROBOT_BAR_CENTER, rgba=PEDESTAL_RGBA)
 
     def _bodies(self, kind: str, n: int) -> list[int]:
         pool = self._pool.setdefault(kind, [])

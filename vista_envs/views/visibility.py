@@ -33,12 +33,13 @@ from vista_envs.robot.sim import Camera, PyBullet
 from vista_envs.views.rig import project
 from vista_envs.views.scene import Layout
 
-__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points"]
+__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "seen_points"]
 
 CLEAR = 0.6
 _HEIGHTS = (0.12, 0.5, 0.88)
 _RING = 6
 _RING_SCALES = (0.85,)
+_TOP_CENTRE = (len(_HEIGHTS) - 1) * (1 + _RING)  # index of the centre point at the highest sample height
 _FRAME_MARGIN = 0.01  # share of the image side a point must stay inside the frame by
 
 
@@ -77,13 +78,14 @@ def sample_points(layout: Layout) -> np.ndarray:
 class Visibility:
     """Per view and object: the share of sample points seen (n_views, n_objects), whether the points lie in
     the image (same shape), the seen points' mean position in the image as shares of width and height
-    (n_views, n_objects, 2; NaN where nothing is seen), and where all its points project, seen or not
-    (n_views, n_objects, 2)."""
+    (n_views, n_objects, 2; NaN where nothing is seen), where all its points project, seen or not
+    (n_views, n_objects, 2), and where the centre of its top projects (n_views, n_objects, 2: labels go above it)."""
 
     seen: np.ndarray
     in_frame: np.ndarray
     centre: np.ndarray
     projected: np.ndarray
+    top: np.ndarray
 
     def clear(self, view: int, obj: int) -> bool:
         return bool(self.seen[view, obj] >= CLEAR)
@@ -99,24 +101,31 @@ class Visibility:
         return [v for v in range(self.seen.shape[0]) if self.clear(v, obj)]
 
 
-def measure_visibility(sim: PyBullet, cameras: Sequence[Camera], layout: Layout, bodies: Sequence[int], points: np.ndarray) -> Visibility:
-    """Ray-test every sample point inside the image of every camera (one ``rayTestBatch`` call)."""
-    n_views, (n_objects, n_points, _) = len(cameras), points.shape
+def seen_points(sim: PyBullet, cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For points (n_bodies, n_points, 3) inside ``bodies``: which each camera sees (the ray from its eye hits
+    that body first, and the point is inside the image), which lie inside the image, and where they project
+    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call."""
+    n_views, (n_bodies, n_points, _) = len(cameras), points.shape
     flat = points.reshape(-1, 3)
     # Shares of the image: project onto a unit image (the views are square).
-    uv = np.stack([project(camera, flat, 1, 1) for camera in cameras])  # (views, objects * points, 2)
+    uv = np.stack([project(camera, flat, 1, 1) for camera in cameras])  # (views, bodies * points, 2)
     in_frame = np.all((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN), axis=2)
     view_index, point_index = np.nonzero(in_frame)
     eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
-    first = np.full((n_views, n_objects * n_points), -1, dtype=np.int64)
+    first = np.full((n_views, n_bodies * n_points), -1, dtype=np.int64)
     if len(view_index):
         hits = sim.client.rayTestBatch(eyes[view_index], flat[point_index])
         first[view_index, point_index] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
-    first = first.reshape(n_views, n_objects, n_points)
-    seen_points = first == np.asarray(bodies, dtype=np.int64)[None, :, None]
-    uv = uv.reshape(n_views, n_objects, n_points, 2)
-    counts = seen_points.sum(axis=2)
+    shape = (n_views, n_bodies, n_points)
+    seen = first.reshape(shape) == np.asarray(bodies, dtype=np.int64)[None, :, None]
+    return seen, in_frame.reshape(shape), uv.reshape(*shape, 2)
+
+
+def measure_visibility(sim: PyBullet, cameras: Sequence[Camera], layout: Layout, bodies: Sequence[int], points: np.ndarray) -> Visibility:
+    """Ray-test every sample point of every object inside the image of every camera."""
+    seen, in_frame, uv = seen_points(sim, cameras, points, bodies)
+    counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        centre = (uv * seen_points[..., None]).sum(axis=2) / counts[..., None]
-    in_frame_share = in_frame.reshape(n_views, n_objects, n_points).mean(axis=2)
-    return Visibility(seen=counts / n_points, in_frame=in_frame_share, centre=centre, projected=uv.mean(axis=2))
+        centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
+    top = np.stack([project(camera, points[:, _TOP_CENTRE], 1, 1) for camera in cameras])
+    return Visibility(seen=counts / points.shape[1], in_frame=in_frame.mean(axis=2), centre=centre, projected=uv.mean(axis=2), top=top)
