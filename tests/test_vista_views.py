@@ -14,7 +14,7 @@ import vista_envs  # noqa: F401  (registers the ids)
 pytest.importorskip("pybullet")
 
 from vista_envs.envs.vista_views import VistaViewsEnv
-from vista_envs.views.questions import KINDS, VIEW_INDEPENDENT_KINDS
+from vista_envs.views.questions import FAMILIES, VIEW_INDEPENDENT_FAMILIES
 
 SIZE = 64  # the smallest views: these tests check logic, not looks
 
@@ -59,38 +59,38 @@ def test_the_mosaic_has_a_fixed_shape_and_info_lists_each_view_with_its_placehol
 
 
 def test_the_prompt_is_complete_and_nothing_reveals_the_answer_or_a_seed_before_the_end(env):
-    obs, info = env.reset(seed=3, options={"kind": "occluded_count", "task_seed": 123456789, "view_seed": 987654321})
+    obs, info = env.reset(seed=3, options={"family": "occluded_count", "task_seed": 123456789, "view_seed": 987654321})
     assert "Question:" in obs["text"] and "<answer>" in obs["text"] and "robot's frame" in obs["text"]
     assert not {"answer", "is_success", "task_seed", "view_seed", "scene", "layout"} & set(info)
     assert "123456789" not in repr(info) + obs["text"] and "987654321" not in repr(info) + obs["text"]
     assert info["messages"][0]["role"] == "system" and "<answer>" in info["messages"][0]["content"]
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_the_oracle_solves_every_kind_at_every_difficulty_and_earns_the_full_reward(env, kind):
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_oracle_solves_every_kind_at_every_difficulty_and_earns_the_full_reward(env, family):
     for difficulty in (1, 3, 5):
         for seed in range(3):
-            env.reset(seed=seed, options={"kind": kind, "difficulty": difficulty, "split": "test"})
+            env.reset(seed=seed, options={"family": family, "difficulty": difficulty, "split": "test"})
             _, reward, terminated, truncated, info = env.step(env.oracle())
-            assert terminated and not truncated and info["is_success"], (kind, difficulty, seed, info["answer"])
+            assert terminated and not truncated and info["is_success"], (family, difficulty, seed, info["answer"])
             assert reward == pytest.approx(1.4) and info["reward_terms"]["correctness"] == 1.0
-            assert info["kind"] == kind and info["difficulty"] == difficulty and info["split"] == "test"
+            assert info["family"] == family and info["difficulty"] == difficulty and info["split"] == "test"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_the_oracle_solves_at_least_99_percent_of_100_test_episodes_per_kind(kind):
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_oracle_solves_at_least_99_percent_of_100_test_episodes_per_kind(family):
     environment = make()
     solved = 0
     for seed in range(100):
-        environment.reset(seed=seed, options={"kind": kind, "split": "test"})
+        environment.reset(seed=seed, options={"family": family, "split": "test"})
         solved += environment.step(environment.oracle())[4]["is_success"]
     environment.close()
     assert solved >= 99
 
 
 def test_a_wrong_answer_scores_no_correctness_but_keeps_format_and_reasoning(env):
-    env.reset(seed=0, options={"kind": "same_object"})
+    env.reset(seed=0, options={"family": "same_object"})
     wrong = "no" if env.question.spec.answer == "yes" else "yes"
     _, reward, _, _, info = env.step(f"<think>I compare where the two ringed objects stand.</think><answer>{wrong}</answer>")
     assert not info["is_success"] and info["reward_terms"]["correctness"] == 0.0
@@ -144,7 +144,7 @@ def test_api_misuse_raises_clearly():
     with pytest.raises(gym.error.ResetNeeded, match="has ended"):
         environment.step("<answer>1</answer>")
     for options, message in [
-        ({"kind": "nope"}, "kind 'nope'"),
+        ({"family": "nope"}, "family 'nope'"),
         ({"colour": "red"}, "unknown reset options"),
         ({"split": "validation"}, "split must be"),
         ({"difficulty": 6}, "difficulty must be"),
@@ -164,8 +164,8 @@ def test_api_misuse_raises_clearly():
         ({"n_views": True}, "n_views"),
         ({"difficulty": 0}, "difficulty"),
         ({"image_size": 32}, "image_size"),
-        ({"kinds": ["nope"]}, "unknown question kind"),
-        ({"kinds": []}, "at least one"),
+        ({"families": ["nope"]}, "unknown question family"),
+        ({"families": []}, "at least one"),
         ({"split": "dev"}, "split"),
         ({"correctness_weight": -1.0}, "weights"),
         ({"render_mode": "ansi"}, "render_mode"),
@@ -198,7 +198,7 @@ def test_the_same_seed_gives_the_same_episode_and_another_seed_another(env):
 _EPISODE_DIGEST = """
 import hashlib, gymnasium as gym, vista_envs
 env = gym.make("VistaViews-v0", image_size=64, randomization="medium").unwrapped
-obs, info = env.reset(seed=21, options={"kind": "camera_relation", "difficulty": 3})
+obs, info = env.reset(seed=21, options={"family": "camera_relation", "difficulty": 3})
 print(hashlib.sha256(obs["image"].tobytes() + obs["text"].encode()).hexdigest(), env.question.spec.answer)
 """
 
@@ -215,15 +215,15 @@ def test_scenes_belong_to_the_split_asked_for(env):
             assert env.layout.split() == split and env.episode_split == split
 
 
-@pytest.mark.parametrize("kind", VIEW_INDEPENDENT_KINDS)
-def test_view_independent_kinds_ask_one_question_of_one_scene_from_different_rigs(env, kind):
+@pytest.mark.parametrize("family", VIEW_INDEPENDENT_FAMILIES)
+def test_view_independent_kinds_ask_one_question_of_one_scene_from_different_rigs(env, family):
     asked = set()
     for view_seed in range(4):
-        env.reset(seed=0, options={"kind": kind, "difficulty": 3, "task_seed": 77, "view_seed": view_seed})
+        env.reset(seed=0, options={"family": family, "difficulty": 3, "task_seed": 77, "view_seed": view_seed})
         asked.add((env.question.spec.question, env.question.spec.answer, env.layout))
         cameras = env.cameras
     assert len(asked) == 1
-    env.reset(seed=0, options={"kind": kind, "difficulty": 3, "task_seed": 77, "view_seed": 99})
+    env.reset(seed=0, options={"family": family, "difficulty": 3, "task_seed": 77, "view_seed": 99})
     assert env.cameras != cameras
 
 

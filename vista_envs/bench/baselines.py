@@ -212,7 +212,7 @@ class ScriptedPolicy:
         question, image = task_view(observation, info)
         answer_type = info.get("answer_type")
         messages = info.get("messages")
-        if messages is not None and not any(m.get("role") == "assistant" for m in messages):
+        if messages is not None and info.get("tools") and not any(m.get("role") == "assistant" for m in messages):
             return self._tool_call(question, image)
         answer, reasoning = scripted_answer(question, image, answer_type)
         tool_output = next((m.get("content") for m in reversed(messages or []) if m.get("role") == "tool"), None)

@@ -25,7 +25,7 @@ from vista_envs.tasks.base import SPLITS, check_difficulty
 __all__ = ["VistaViewsEnv"]
 
 MAX_TEXT_CHARS = 4096
-OPTION_KEYS = ("split", "kind", "difficulty", "task_seed", "view_seed")
+OPTION_KEYS = ("split", "family", "difficulty", "task_seed", "view_seed")
 MIN_VIEWS, MAX_VIEWS = 2, 4
 # Scenes and rigs tried before giving up (measured acceptance: see tests/test_vista_views.py).
 _MAX_SCENES = 40
@@ -85,10 +85,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     :func:`vista_envs.views.consistency.consistency_rewards` adds an agreement bonus (not part of ``R``).
 
     ## Starting State
-    ``reset(seed, options)`` draws a kind, a difficulty, a scene seed and a rig seed from the env's RNG;
-    options ``{"split": "train"|"eval"|"test", "kind": name, "difficulty": 1..5, "task_seed": int,
+    ``reset(seed, options)`` draws a family, a difficulty, a scene seed and a rig seed from the env's RNG;
+    options ``{"split": "train"|"eval"|"test", "family": name, "difficulty": 1..5, "task_seed": int,
     "view_seed": int}`` fix them. The scene (objects, screens) follows ``task_seed``; the cameras, light,
-    table colour and image noise follow ``view_seed``: on the view-independent kinds (``occluded_count``,
+    table colour and image noise follow ``view_seed``: on the view-independent families (``occluded_count``,
     ``relation``) one ``task_seed`` with several ``view_seed`` asks the same question about the same scene
     from different rigs (unless a scene admits no valid rig for one of them, when the next scene is drawn).
     Splits are disjoint by content: a scene belongs to the split its content hash falls in (80/10/10).
@@ -100,7 +100,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     or the seeds.
 
     ## Arguments
-    - ``kinds`` (sequence of str | None): question kinds to draw from; default all five.
+    - ``families`` (sequence of str | None): question families to draw from; default all five.
     - ``n_views`` (int | (int, int)): views per episode, 2-4, or an inclusive range drawn per episode; default ``(2, 4)``.
     - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range; default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
@@ -121,7 +121,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     def __init__(
         self,
-        kinds: Sequence[str] | None = None,
+        families: Sequence[str] | None = None,
         n_views: int | tuple[int, int] = (MIN_VIEWS, MAX_VIEWS),
         difficulty: int | tuple[int, int] = (1, 5),
         split: str = "train",
@@ -141,12 +141,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         # Imported here: PyBullet belongs to the ``robot`` extra, and importing vista_envs must not need it.
         from vista_envs.robot.randomization import Randomization
         from vista_envs.robot.sim import PyBullet
-        from vista_envs.views.questions import KINDS, get_kind
+        from vista_envs.views.questions import FAMILIES, get_question_family
 
-        names = tuple(KINDS) if kinds is None else ((kinds,) if isinstance(kinds, str) else tuple(kinds))
+        names = tuple(FAMILIES) if families is None else ((families,) if isinstance(families, str) else tuple(families))
         if not names:
-            raise ValueError(f"{self.env_id}: kinds must name at least one question kind")
-        self.kinds = {name: get_kind(name) for name in names}
+            raise ValueError(f"{self.env_id}: families must name at least one question family")
+        self.families = {name: get_question_family(name) for name in names}
         self.view_range = self._range("n_views", n_views, MIN_VIEWS, MAX_VIEWS)
         self.difficulty_range = self._range("difficulty", difficulty, 1, 5)
         if split not in SPLITS:
@@ -209,55 +209,59 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         split = options.get("split", self.split)
         if split not in SPLITS:
             raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
-        names = tuple(self.kinds)
-        kind_name = options["kind"] if "kind" in options else names[int(self.np_random.integers(len(names)))]
-        if kind_name not in self.kinds:
-            raise ValueError(f"{self.env_id}: kind {kind_name!r} is not available in this env; available: {', '.join(names)}")
+        names = tuple(self.families)
+        family_name = options["family"] if "family" in options else names[int(self.np_random.integers(len(names)))]
+        if family_name not in self.families:
+            raise ValueError(f"{self.env_id}: family {family_name!r} is not available in this env; available: {', '.join(names)}")
         if "difficulty" in options:
             difficulty = check_difficulty(options["difficulty"])
         else:
             difficulty = int(self.np_random.integers(self.difficulty_range[0], self.difficulty_range[1] + 1))
         task_seed = _seed_option(options, "task_seed", self.np_random)
         view_seed = _seed_option(options, "view_seed", self.np_random)
-        self._generate(kind_name, difficulty, split, task_seed, view_seed)
+        self._generate(family_name, difficulty, split, task_seed, view_seed)
         self._start_episode()
         self._last_response = None
         return {"image": self._image, "text": self._prompt}, self._info()
 
-    def _generate(self, kind_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
+    def _generate(self, family_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
         from vista_envs.views.rig import sample_rig
         from vista_envs.views.scene import ROBOT_BAR_POINTS, sample_layout
-        from vista_envs.views.visibility import measure_visibility, sample_points, seen_points
+        from vista_envs.views.visibility import (
+            measure_visibility,
+            sample_points,
+            seen_points,
+        )
 
-        kind = self.kinds[kind_name]
+        family = self.families[family_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
-        scene_rng = random.Random(f"vista-views-scene:{task_seed}:{kind_name}:{difficulty}:{split}")
+        scene_rng = random.Random(f"vista-views-scene:{task_seed}:{family_name}:{difficulty}:{split}")
         view_rng = random.Random(f"vista-views-rig:{view_seed}")
         n_views = view_rng.randint(*self.view_range)
         style = self.randomization.style(view_rng)
         for _ in range(_MAX_SCENES):
             layout = sample_layout(scene_rng, difficulty, split, self.randomization)
-            draft = kind.draft(layout, scene_rng)
+            draft = family.draft(layout, scene_rng)
             if draft is None:
                 continue
             look_rng = random.Random(scene_rng.getrandbits(64))
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
             for attempt in range(_MAX_RIGS):
-                # Most rigs aim View 1 past a screen at the object the kind wants hidden there; some are free.
-                hide = kind.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
+                # Most rigs aim View 1 past a screen at the object the family wants hidden there; some are free.
+                hide = family.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
                 behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
                 visibility = measure_visibility(self.sim, cameras, layout, bodies, points)
                 # Views that show the robot's side: at least 3 of the 5 points along the black bar seen.
                 bar_seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
                 robot_side = tuple(int(v) for v in np.flatnonzero(bar_seen.sum(axis=2)[:, 0] >= 3))
-                question = kind.finish(draft, Context(layout, visibility, robot_side), random.Random(view_rng.getrandbits(64)))
+                question = family.finish(draft, Context(layout, visibility, robot_side), random.Random(view_rng.getrandbits(64)))
                 if question is not None:
                     self._show(layout, cameras, visibility, question, style, difficulty, split, random.Random(view_rng.getrandbits(64)))
                     return
-        raise RuntimeError(f"{self.env_id}: no {kind_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
+        raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
 
     def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""
@@ -292,7 +296,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     def _info(self) -> dict[str, Any]:
         return {
             **self._conversation.info(),
-            "kind": self.question.kind,
+            "family": self.question.family,
             "difficulty": self.difficulty,
             "split": self.episode_split,
             "n_views": len(self.views),

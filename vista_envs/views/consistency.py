@@ -1,7 +1,7 @@
 r"""A consistency reward for GRPO groups that see one scene through different camera rigs.
 
 Viewpoint invariance as a training signal: reset G envs with the same ``task_seed`` and different
-``view_seed`` on a view-independent kind (``occluded_count``, ``relation``: the question and its answer do
+``view_seed`` on a view-independent family (``occluded_count``, ``relation``: the question and its answer do
 not depend on where the cameras stand), and the G responses should agree. :func:`consistency_rewards`
 pays each response the share of the *other* responses in its group that give the same answer:
 
@@ -18,7 +18,7 @@ Example::
 
     envs = [gym.make("VistaViews-v0") for _ in range(4)]
     for g, env in enumerate(envs):
-        env.reset(options={"task_seed": 7, "view_seed": 100 + g, "kind": "occluded_count", "difficulty": 3})
+        env.reset(options={"task_seed": 7, "view_seed": 100 + g, "family": "occluded_count", "difficulty": 3})
     responses = policy.act(...)
     bonus = consistency_rewards(responses, "number")
 """

@@ -1,13 +1,13 @@
-"""The question kinds of ``VistaViews-v0``: questions that need more than one view, answered exactly from the simulator.
+"""The question families of ``VistaViews-v0``: questions that need more than one view, answered exactly from the simulator.
 
-Each kind is drafted in two stages. :meth:`Kind.draft` picks what does not depend on the cameras (the
+Each family is drafted in two stages. :meth:`QuestionFamily.draft` picks what does not depend on the cameras (the
 colour to count, the pair of objects to relate in the robot's frame), so that two rigs around the same
-scene ask the same question; :meth:`Kind.finish` checks a rig's ray-tested :class:`Visibility` and either
+scene ask the same question; :meth:`QuestionFamily.finish` checks a rig's ray-tested :class:`Visibility` and either
 returns a :class:`Question` whose answer needs more than one view, or None (the env then draws another
-rig). What "needs more than one view" means, per kind:
+rig). What "needs more than one view" means, per family:
 
 =====================  ===========================================================================
-kind                   the question, and why one view is not enough
+family                 the question, and why one view is not enough
 =====================  ===========================================================================
 ``correspondence``     an object is ringed in view *a*; objects carry numbers in view *b*: which
                        number is it? The ring and the numbers are in different views.
@@ -40,7 +40,7 @@ from vista_envs.views.marks import Mark
 from vista_envs.views.scene import Layout
 from vista_envs.views.visibility import Visibility
 
-__all__ = ["ISOLATION", "KINDS", "VIEW_INDEPENDENT_KINDS", "Context", "Kind", "Question", "get_kind"]
+__all__ = ["FAMILIES", "ISOLATION", "VIEW_INDEPENDENT_FAMILIES", "Context", "Question", "QuestionFamily", "get_question_family"]
 
 ISOLATION = 0.08  # share of the image: no other visible object's centre this close to a marked one
 LABEL_SPACING = 0.08  # share of the image between the centres of two number labels
@@ -51,7 +51,7 @@ IMAGE_MARGIN = 0.08  # share of the image width: left/right in a camera's view n
 
 @dataclass(frozen=True)
 class Context:
-    """What a kind may use: the layout, the visibility in each view, and which views show the robot's side
+    """What a family may use: the layout, the visibility in each view, and which views show the robot's side
     (the black bar between the robot and the objects)."""
 
     layout: Layout
@@ -105,15 +105,15 @@ class Question:
     """A finished question: its spec (text, ground truth, rationale), the marks per view, the answers a
     guesser picks from, and what a perfect perceiver of View 1 alone would answer (None: it must guess)."""
 
-    kind: str
+    family: str
     spec: TaskSpec
     marks: dict[int, list[Mark]] = field(default_factory=dict)
     options: tuple[str, ...] = ()
     view_one_answer: str | None = None
 
 
-class Kind:
-    """A question kind: see the module docstring."""
+class QuestionFamily:
+    """A question family: see the module docstring."""
 
     name: str = ""
     view_independent: bool = False  # the same scene asks the same question (same answer) from any rig
@@ -136,7 +136,7 @@ def _view_pairs(n_views: int, rng: random.Random) -> list[tuple[int, int]]:
     return pairs
 
 
-class Correspondence(Kind):
+class Correspondence(QuestionFamily):
     name = "correspondence"
 
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
@@ -169,7 +169,7 @@ class Correspondence(Kind):
         return None
 
 
-class SameObject(Kind):
+class SameObject(QuestionFamily):
     name = "same_object"
 
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
@@ -213,7 +213,7 @@ class SameObject(Kind):
         return None
 
 
-class OccludedCount(Kind):
+class OccludedCount(QuestionFamily):
     name = "occluded_count"
     view_independent = True
 
@@ -262,7 +262,7 @@ def _robot_relations(layout: Layout, pairs: Sequence[tuple[int, int]]) -> list[t
     return found
 
 
-class RobotRelation(Kind):
+class RobotRelation(QuestionFamily):
     name = "relation"
     view_independent = True
 
@@ -287,8 +287,8 @@ class RobotRelation(Kind):
         if relation == "left_right":
             answer = "left" if a.y > b.y else "right"
             text = (
-                f"In the robot's frame (the robot stands at the black pedestal behind the black bar and faces across the table), is the {a.name} "
-                f"to the robot's left or right of the {b.name}? Answer left or right."
+                f"In the robot's frame (the robot stands at the black pedestal behind the black bar and faces across the table), "
+                f"on which side of the {b.name} is the {a.name}, from the robot's point of view: left or right?"
             )
             rationale = (
                 f"The {a.name} is clear in {context.seen_in(first)} and the {b.name} in {context.seen_in(second)}. "
@@ -312,7 +312,7 @@ class RobotRelation(Kind):
         return Question(self.name, spec, {}, options, view_one)
 
 
-class CameraRelation(Kind):
+class CameraRelation(QuestionFamily):
     name = "camera_relation"
 
     def hide(self, draft: Any, layout: Layout, rng: random.Random) -> int | None:
@@ -338,8 +338,8 @@ class CameraRelation(Kind):
                 answer = "left" if u_first < u_second else "right"
                 a, b = context.name(first), context.name(second)
                 text = (
-                    f"As seen from camera {k + 1} (the camera of View {k + 1}), is the {a} to the left or right of the {b}? "
-                    f"One of them may be hidden in View {k + 1}: find it in the other views. Answer left or right."
+                    f"One of the {a} and the {b} may be hidden in View {k + 1}: find it in the other views. "
+                    f"As seen from camera {k + 1} (the camera of View {k + 1}), on which side of the {b} is the {a}: left or right?"
                 )
                 rationale = (
                     f"The {context.name(h)} is hidden in View {k + 1} but clear in {context.seen_in(h)}; from where it stands relative to "
@@ -358,12 +358,12 @@ def _spaced(centres: Sequence[tuple[float, float]]) -> bool:
     return all(math.dist(p, q) >= LABEL_SPACING for n, p in enumerate(centres) for q in centres[n + 1 :])
 
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (Correspondence(), SameObject(), OccludedCount(), RobotRelation(), CameraRelation())}
-VIEW_INDEPENDENT_KINDS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.view_independent)
+FAMILIES: dict[str, QuestionFamily] = {family.name: family for family in (Correspondence(), SameObject(), OccludedCount(), RobotRelation(), CameraRelation())}
+VIEW_INDEPENDENT_FAMILIES: tuple[str, ...] = tuple(name for name, family in FAMILIES.items() if family.view_independent)
 
 
-def get_kind(name: str) -> Kind:
+def get_question_family(name: str) -> QuestionFamily:
     try:
-        return KINDS[name]
+        return FAMILIES[name]
     except KeyError:
-        raise ValueError(f"unknown question kind {name!r}; known: {sorted(KINDS)}") from None
+        raise ValueError(f"unknown question family {name!r}; known: {sorted(FAMILIES)}") from None
