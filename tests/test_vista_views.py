@@ -243,3 +243,14 @@ def test_render_shows_the_mosaic_with_the_question_and_after_the_end_the_ground_
     environment.step(environment.oracle())
     assert environment.render().shape == before.shape and not np.array_equal(environment.render(), before)
     environment.close()
+
+
+def test_the_gallery_writes_one_sheet_per_question_family(tmp_path, capsys):
+    from PIL import Image
+
+    from vista_envs.cli import main
+
+    assert main(["gallery", "--views", "--seeds", "1", "--size", "64", "--out", str(tmp_path)]) == 0
+    paths = capsys.readouterr().out.split()
+    assert sorted(paths) == sorted(str(tmp_path / f"VistaViews-{family}.png") for family in FAMILIES)
+    assert Image.open(paths[0]).size[1] > 5 * 2 * SIZE  # five difficulties of captioned 2x2 mosaics

@@ -117,6 +117,12 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be in [1, {MAX_GALLERY_SEEDS}], got {args.seeds}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.views:  # VistaViews-v0 sheets (robot extra) instead of the task families
+        from vista_envs.views.gallery import views_gallery
+
+        for path in views_gallery(out, args.seeds, size[0], args.split):
+            print(path)
+        return 0
     names = args.family or list(family_names())
     for name in names:
         family = get_family(name)
@@ -209,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--seeds", type=int, default=4, help="tasks per difficulty")
     gallery.add_argument("--size", type=int, default=224)
     gallery.add_argument("--split", choices=SPLITS, default="train")
+    gallery.add_argument("--views", action="store_true", help="VistaViews-v0 instead: one sheet per question family (needs the robot extra)")
     gallery.set_defaults(handler=cmd_gallery)
 
     play = commands.add_parser("play", help="answer tasks interactively in the terminal")
