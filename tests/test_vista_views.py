@@ -232,7 +232,7 @@ def test_difficulty_adds_objects_and_screens(env):
     for difficulty in (1, 5):
         env.reset(seed=0, options={"difficulty": difficulty})
         sizes[difficulty] = (len(env.layout.objects), len(env.layout.screens))
-    assert sizes[1] == (4, 2) and sizes[5] == (8, 4)
+    assert sizes[1] == (4, 2) and sizes[5] == (8, 3)
 
 
 def test_render_shows_the_mosaic_with_the_question_and_after_the_end_the_ground_truth():

@@ -92,7 +92,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     ``relation``) one ``task_seed`` with several ``view_seed`` asks the same question about the same scene
     from different rigs (unless a scene admits no valid rig for one of them, when the next scene is drawn).
     Splits are disjoint by content: a scene belongs to the split its content hash falls in (80/10/10).
-    Difficulty raises the number of objects (4-8) and screens (2-4), look-alikes, and lowers the cameras.
+    Difficulty raises the number of objects (4-8) and screens (2-3), look-alikes, and lowers the cameras.
 
     ## Episode End
     The episode terminates after the one answer; ``info`` then holds ``answer`` (ground truth),
@@ -227,12 +227,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     def _generate(self, family_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
         from vista_envs.views.rig import sample_rig
-        from vista_envs.views.scene import ROBOT_BAR_POINTS, sample_layout
-        from vista_envs.views.visibility import (
-            measure_visibility,
-            sample_points,
-            seen_points,
-        )
+        from vista_envs.views.scene import sample_layout
+        from vista_envs.views.visibility import measure_visibility, sample_points
 
         family = self.families[family_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
@@ -254,14 +250,20 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
                 visibility = measure_visibility(self.sim, cameras, layout, bodies, points)
-                # Views that show the robot's side: at least 3 of the 5 points along the black bar seen.
-                bar_seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
-                robot_side = tuple(int(v) for v in np.flatnonzero(bar_seen.sum(axis=2)[:, 0] >= 3))
-                question = family.finish(draft, Context(layout, visibility, robot_side), random.Random(view_rng.getrandbits(64)))
+                robot_views = functools.partial(self._robot_views, cameras)
+                question = family.finish(draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64)))
                 if question is not None:
                     self._show(layout, cameras, visibility, question, style, difficulty, split, random.Random(view_rng.getrandbits(64)))
                     return
         raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
+
+    def _robot_views(self, cameras: list[Any]) -> tuple[int, ...]:
+        """Views that show the robot's side: at least 3 of the 5 points along the black bar seen (ray-tested)."""
+        from vista_envs.views.scene import ROBOT_BAR_POINTS
+        from vista_envs.views.visibility import seen_points
+
+        seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
+        return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 3))
 
     def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""

@@ -27,9 +27,10 @@ visible object stands within :data:`ISOLATION` of the mark, so a mark never poin
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,14 +50,18 @@ MARGIN_M = 0.06  # metres: relations in the robot's frame are asked only with at
 IMAGE_MARGIN = 0.08  # share of the image width: left/right in a camera's view needs this gap
 
 
-@dataclass(frozen=True)
 class Context:
     """What a family may use: the layout, the visibility in each view, and which views show the robot's side
-    (the black bar between the robot and the objects)."""
+    (the black bar between the robot and the objects; ray-tested only when a family asks)."""
 
-    layout: Layout
-    visibility: Visibility
-    robot_views: tuple[int, ...]
+    def __init__(self, layout: Layout, visibility: Visibility, robot_views: Callable[[], tuple[int, ...]] | tuple[int, ...]):
+        self.layout = layout
+        self.visibility = visibility
+        self._robot_views = robot_views
+
+    @functools.cached_property
+    def robot_views(self) -> tuple[int, ...]:
+        return self._robot_views() if callable(self._robot_views) else tuple(self._robot_views)
 
     @property
     def n_views(self) -> int:

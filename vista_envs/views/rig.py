@@ -95,24 +95,35 @@ def render_rgb(sim: PyBullet, camera: Camera, lighting: Lighting, width: int, he
     return sim.render(camera, lighting, width, height, background=tuple(int(v) for v in background))  # type: ignore[arg-type]
 
 
-def _basis(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    forward = np.subtract(camera.target, camera.eye).astype(float)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, camera.up)
-    right /= np.linalg.norm(right)
-    return right, np.cross(right, forward), forward
+def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _unit(v: Sequence[float]) -> tuple[float, float, float]:
+    norm = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    return (v[0] / norm, v[1] / norm, v[2] / norm)
+
+
+def _basis(camera: Camera) -> np.ndarray:
+    """The camera's right, up and forward unit vectors as the rows of a 3x3 matrix (plain floats: these
+    3-vectors are too small for NumPy's per-call overhead to pay)."""
+    forward = _unit([t - e for t, e in zip(camera.target, camera.eye)])
+    right = _unit(_cross(forward, camera.up))
+    return np.array([right, _cross(right, forward), forward])
 
 
 def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:
     """World points (N, 3) in the camera's frame: (right, up, forward) metres."""
-    right, up, forward = _basis(camera)
     offsets = np.atleast_2d(points) - np.asarray(camera.eye, dtype=float)
-    return np.stack([offsets @ right, offsets @ up, offsets @ forward], axis=-1)
+    return offsets @ _basis(camera).T
 
 
 def project(camera: Camera, points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixel coordinates (N, 2) of world points (N, 3) in a ``width`` x ``height`` view (points in front)."""
     local = camera_coordinates(camera, points)
     focal = (height / 2) / math.tan(math.radians(camera.fov) / 2)
-    depth = np.maximum(local[:, 2], 1e-6)
-    return np.stack([width / 2 + focal * local[:, 0] / depth, height / 2 - focal * local[:, 1] / depth], axis=-1)
+    scale = focal / np.maximum(local[:, 2], 1e-6)
+    pixels = np.empty((len(local), 2))
+    pixels[:, 0] = width / 2 + local[:, 0] * scale
+    pixels[:, 1] = height / 2 - local[:, 1] * scale
+    return pixels

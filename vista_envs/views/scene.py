@@ -4,8 +4,12 @@ A :class:`Layout` is pure data drawn from a seeded :class:`random.Random` (no si
 of :mod:`vista_envs.robot.objects` (look-alikes allowed: two red cubes are two objects, told apart only by
 where they stand), thin dark *screens* that hide objects from some cameras, the robot's black pedestal
 at the origin of the robot frame, and a low black bar between the robot and the objects that shows, in
-most views, on which side the robot is. Its split is decided on its content, with the task library's content hash
-(:func:`vista_envs.tasks.base.split_of`), before anything is built: a scene belongs to exactly one split.
+most views, on which side the robot is.
+
+Splits are disjoint by content, with the task library's content hash
+(:func:`vista_envs.tasks.base.split_of`): a scene's split is decided by its set of objects (their looks,
+with repeats), before anything is placed or built, so an eval or test scene never holds the same set of
+objects as a train scene.
 
 Frames: the robot frame of the robot envs (metres; robot base at the origin, table top at ``z = 0``,
 ``+x`` from the robot across the table, ``+y`` to the robot's left).
@@ -13,6 +17,8 @@ Frames: the robot frame of the robot envs (metres; robot base at the origin, tab
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -24,13 +30,25 @@ from vista_envs.robot.randomization import Randomization, texture_files
 from vista_envs.robot.sim import PyBullet, Shape
 from vista_envs.tasks.base import TaskSpec, split_of
 
-__all__ = ["COLORS", "PEDESTAL_HEIGHT", "ROBOT_BAR_CENTER", "ROBOT_BAR_POINTS", "SCREEN_RGBA", "SHAPES", "Layout", "Placed", "SceneBuilder", "sample_layout"]
+__all__ = [
+    "COLORS",
+    "PEDESTAL_HEIGHT",
+    "ROBOT_BAR_CENTER",
+    "ROBOT_BAR_POINTS",
+    "SCREEN_RGBA",
+    "SHAPES",
+    "Layout",
+    "Placed",
+    "SceneBuilder",
+    "objects_split",
+    "sample_layout",
+]
 
 # Gray is left out: the screens are dark gray and must never be mistaken for (or counted as) an object.
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink")
 SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "pyramid", "prism")
-AREA_LOW = (0.31, -0.23)
-AREA_HIGH = (0.71, 0.23)
+AREA_LOW = (0.29, -0.25)
+AREA_HIGH = (0.73, 0.25)
 SPACING = 0.02  # metres between footprints
 SCREEN_HALF = (0.012, 0.055, 0.06)  # a thin upright panel: 11 cm wide, 12 cm tall
 SCREEN_RGBA = (0.27, 0.29, 0.33, 1.0)
@@ -46,6 +64,7 @@ _SPLIT_FAMILY = "vista_views"
 _MAX_SPLIT_DRAWS = 10_000
 _PLACEMENT_TRIES = 64
 _MAX_LOOK_ALIKES = 3
+_PLACEMENT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -71,37 +90,53 @@ class Layout:
     difficulty: int
 
     def split(self) -> str:
-        """The split that owns this scene (a fixed partition of the content-hash space, 80/10/10)."""
-        scene = {
-            "objects": [(o.spec.color, o.spec.shape, round(o.x, 3), round(o.y, 3), round(o.yaw, 2)) for o in self.objects],
-            "screens": [tuple(round(v, 3) for v in s) for s in self.screens],
-        }
-        return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(self.objects), "number", scene, ""))
+        """The split that owns this scene: decided by its set of objects (see :func:`objects_split`)."""
+        return objects_split(tuple(o.spec for o in self.objects))
 
     def count(self, name: str) -> int:
         """How many objects look like ``name`` (same colour and shape)."""
-        return sum(o.name == name for o in self.objects)
+        return self._counts.get(name, 0)
+
+    @functools.cached_property
+    def _counts(self) -> dict[str, int]:
+        return dict(collections.Counter(o.name for o in self.objects))
 
 
-def _draw(rng: random.Random, difficulty: int, max_yaw: float) -> Layout | None:
-    n_objects = 3 + difficulty
-    n_screens = 1 + (difficulty + 1) // 2
+_SPECS = {(color, shape): ObjectSpec(color, shape) for color in COLORS for shape in SHAPES}
+
+
+def objects_split(specs: tuple[ObjectSpec, ...]) -> str:
+    """The split of every scene holding exactly these objects (their looks, with repeats; order ignored):
+    a fixed partition of the content-hash space, 80/10/10. A scene's split thus follows from its content,
+    and an eval or test scene never holds the same set of objects as any train scene."""
+    looks = sorted((spec.color, spec.shape) for spec in specs)
+    return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(looks), "number", {"objects": looks}, ""))
+
+
+def _draw_specs(rng: random.Random, difficulty: int) -> tuple[ObjectSpec, ...]:
     # Few colours and shapes per scene, so that colours repeat (counting) and look-alikes occur (matching).
     palette = rng.sample(COLORS, 5 - difficulty // 2)
     shapes = rng.sample(SHAPES, 4 - difficulty // 3)
     duplicate_share = 0.1 * (difficulty - 1)
     specs: list[ObjectSpec] = []
-    for _ in range(n_objects):
+    counts: collections.Counter[ObjectSpec] = collections.Counter()
+    looks = [_SPECS[c, s] for c in palette for s in shapes]
+    for _ in range(3 + difficulty):
         # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
-        copyable = [spec for spec in specs if specs.count(spec) < _MAX_LOOK_ALIKES]
+        copyable = [spec for spec in specs if counts[spec] < _MAX_LOOK_ALIKES]
         if copyable and rng.random() < duplicate_share:
-            specs.append(rng.choice(copyable))
+            spec = rng.choice(copyable)
         else:
-            fresh = [ObjectSpec(c, s) for c in palette for s in shapes if specs.count(ObjectSpec(c, s)) < _MAX_LOOK_ALIKES]
-            specs.append(rng.choice(fresh))
+            spec = rng.choice([look for look in looks if counts[look] < _MAX_LOOK_ALIKES])
+        specs.append(spec)
+        counts[spec] += 1
+    return tuple(specs)
+
+
+def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, max_yaw: float) -> Layout | None:
+    """Positions for the screens and ``specs`` by rejection sampling (footprints ``SPACING`` apart), or None."""
     taken = np.empty((0, 3))
-    # Candidate spots are drawn in batches from one NumPy stream seeded by ``rng``: rejection sampling
-    # at NumPy speed (a layout is drawn ~10 times per eval/test episode).
+    # Candidate spots come in batches from one NumPy stream seeded by ``rng``: rejection sampling at NumPy speed.
     candidates = np.random.default_rng(rng.getrandbits(64))
 
     def spot(radius: float) -> tuple[float, float] | None:
@@ -121,7 +156,7 @@ def _draw(rng: random.Random, difficulty: int, max_yaw: float) -> Layout | None:
 
     screens = []
     screen_radius = math.hypot(SCREEN_HALF[0], SCREEN_HALF[1])
-    for _ in range(n_screens):
+    for _ in range(min(3, 1 + (difficulty + 1) // 2)):
         point = spot(screen_radius)
         if point is None:
             return None
@@ -136,12 +171,16 @@ def _draw(rng: random.Random, difficulty: int, max_yaw: float) -> Layout | None:
 
 
 def sample_layout(rng: random.Random, difficulty: int, split: str, randomization: Randomization) -> Layout:
-    """A layout of ``split``: drawn again until its content hash falls in the split (~1.25 draws for
-    train, ~10 for eval/test; cheap, nothing is built)."""
+    """A layout of ``split``: objects drawn again until their set falls in the split (~1.25 draws for train,
+    ~10 for eval/test, microseconds each), then placed."""
     for _ in range(_MAX_SPLIT_DRAWS):
-        layout = _draw(rng, difficulty, randomization.max_yaw())
-        if layout is not None and layout.split() == split:
-            return layout
+        specs = _draw_specs(rng, difficulty)
+        if objects_split(specs) != split:
+            continue
+        for _ in range(_PLACEMENT_ATTEMPTS):
+            layout = _place(rng, specs, difficulty, randomization.max_yaw())
+            if layout is not None:
+                return layout
     raise RuntimeError(f"no {split} layout in {_MAX_SPLIT_DRAWS} draws")  # pragma: no cover - p < 1e-400
 
 
@@ -153,7 +192,8 @@ class SceneBuilder:
 
     Creating PyBullet bodies (and resetting the world) costs far more than drawing them, so the builder
     keeps a pool of bodies per shape: an episode teleports and recolours the ones it needs and parks the
-    rest far below the table, out of every view and every ray. No table body is needed: nothing moves (no
+    rest far below the table, out of every view and every ray, and fully transparent, so that the renderer
+    skips them (a scene costs what its visible bodies cost to draw). No table body is needed: nothing moves (no
     physics step runs), and the views draw the table as their background colour, as the robot envs do.
     Every body has a collision shape, which the visibility ray tests hit.
     """
@@ -162,6 +202,7 @@ class SceneBuilder:
         self.sim = sim
         self._pool: dict[str, list[int]] = {}
         self._textured: set[int] = set()
+        self._parked: set[int] = set()
         self._texture_ids: dict[int, int] = {}
         self.pedestal = sim.create_body(
             [Shape("cylinder", (PEDESTAL_RADIUS, PEDESTAL_HEIGHT))], (0.0, 0.0, PEDESTAL_HEIGHT / 2), rgba=PEDESTAL_RGBA
@@ -187,6 +228,7 @@ class SceneBuilder:
             shape = placed.spec.shape
             used[shape] = used.get(shape, 0) + 1
             body = self._bodies(shape, used[shape])[-1]
+            self._parked.discard(body)
             sim.set_pose(body, (placed.x, placed.y, placed.spec.height / 2), _yaw_quaternion(placed.yaw))
             sim.set_color(body, randomization.object_rgba(rng, placed.spec.color))
             texture = randomization.texture_index(rng)
@@ -200,10 +242,17 @@ class SceneBuilder:
         screens = self._bodies("screen", len(layout.screens))
         for body, (x, y, yaw) in zip(screens, layout.screens):
             sim.set_pose(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
+            if body in self._parked:
+                sim.set_color(body, SCREEN_RGBA)
+                self._parked.discard(body)
         used["screen"] = len(screens)
         for kind, pool in self._pool.items():
             for body in pool[used.get(kind, 0) :]:
-                sim.set_pose(body, _PARKED)
+                if body not in self._parked:
+                    sim.set_pose(body, _PARKED)
+                    # Fully transparent: TinyRenderer skips the body instead of rasterising it off-screen.
+                    sim.set_color(body, (0.0, 0.0, 0.0, 0.0))
+                    self._parked.add(body)
         return bodies, screens
 
     def _texture(self, index: int) -> int:
