@@ -188,6 +188,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self.cameras: list[Any] = []
         self.visibility: Any = None
         self.layout: Any = None
+        self.style: Any = None
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
         self._conversation = Conversation("")
         self._last_response: str | None = None
@@ -258,12 +259,13 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
 
     def _robot_views(self, cameras: list[Any]) -> tuple[int, ...]:
-        """Views that show the robot's side: at least 3 of the 5 points along the black bar seen (ray-tested)."""
+        """Views that show the robot's side: at least 2 of the 5 points along the black bar seen (ray-tested),
+        so at least 15 cm of it, which shows its direction."""
         from vista_envs.views.scene import ROBOT_BAR_POINTS
         from vista_envs.views.visibility import seen_points
 
         seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
-        return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 3))
+        return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 2))
 
     def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""
@@ -278,7 +280,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             if style.noise_sigma > 0:
                 rgb = np.asarray(add_noise(Image.fromarray(rgb), style.noise_sigma, noise_rng))
             views.append(draw_marks(rgb, f"View {k + 1}", question.marks.get(k, ())))
-        self.layout, self.cameras, self.visibility, self.question = layout, cameras, visibility, question
+        self.layout, self.cameras, self.visibility, self.question, self.style = layout, cameras, visibility, question, style
         self.difficulty, self.episode_split, self.views = difficulty, split, views
         self._image = mosaic(views, self.grid)
         n = len(views)

@@ -320,9 +320,19 @@ class RobotRelation(QuestionFamily):
 class CameraRelation(QuestionFamily):
     name = "camera_relation"
 
-    def hide(self, draft: Any, layout: Layout, rng: random.Random) -> int | None:
+    def draft(self, layout: Layout, rng: random.Random) -> Any | None:
         unique = [i for i, o in enumerate(layout.objects) if layout.count(o.name) == 1]
-        return rng.choice(unique) if unique else None
+        if len(unique) < 2:
+            return None
+        # The object to hide: one of the two uniquely named objects nearest to a screen (easiest to hide).
+        def screen_distance(i: int) -> float:
+            o = layout.objects[i]
+            return min(math.hypot(o.x - s[0], o.y - s[1]) for s in layout.screens)
+
+        return rng.choice(sorted(unique, key=screen_distance)[:2])
+
+    def hide(self, draft: Any, layout: Layout, rng: random.Random) -> int | None:
+        return draft
 
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
         vis = context.visibility

@@ -56,10 +56,10 @@ PEDESTAL_RADIUS, PEDESTAL_HEIGHT = 0.06, 0.10
 PEDESTAL_RGBA = (0.08, 0.08, 0.09, 1.0)
 # A low black bar on the robot's side of the objects' area: most cameras see it, so most views show where
 # the robot is (the pedestal itself is often behind or beside a camera). Too low to hide anything.
-ROBOT_BAR_HALF = (0.015, 0.3, 0.012)
-ROBOT_BAR_CENTER = (0.26, 0.0, 0.012)
+ROBOT_BAR_HALF = (0.015, 0.36, 0.018)
+ROBOT_BAR_CENTER = (0.25, 0.0, 0.018)
 # Points inside the bar, for ray tests of whether a view shows it.
-ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.24, -0.12, 0.0, 0.12, 0.24))
+ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.3, -0.15, 0.0, 0.15, 0.3))
 _SPLIT_FAMILY = "vista_views"
 _MAX_SPLIT_DRAWS = 10_000
 _PLACEMENT_TRIES = 64
