@@ -77,7 +77,6 @@ def test_the_oracle_solves_every_kind_at_every_difficulty_and_earns_the_full_rew
             assert info["family"] == family and info["difficulty"] == difficulty and info["split"] == "test"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_the_oracle_solves_at_least_99_percent_of_100_test_episodes_per_kind(family):
     environment = make()
@@ -254,3 +253,45 @@ def test_the_gallery_writes_one_sheet_per_question_family(tmp_path, capsys):
     paths = capsys.readouterr().out.split()
     assert sorted(paths) == sorted(str(tmp_path / f"VistaViews-{family}.png") for family in FAMILIES)
     assert Image.open(paths[0]).size[1] > 5 * 2 * SIZE  # five difficulties of captioned 2x2 mosaics
+
+
+def _mask(env, view):
+    """PyBullet's own segmentation mask of one of the episode's views (body id per pixel)."""
+    camera, client, size = env.cameras[view], env.sim.client, env.image_size
+    matrices = client.computeViewMatrix(camera.eye, camera.target, camera.up), client.computeProjectionMatrixFOV(camera.fov, 1.0, camera.near, camera.far)
+    return np.asarray(client.getCameraImage(size, size, *matrices)[4]).reshape(size, size)
+
+
+def test_counted_objects_match_the_scene_and_one_is_occluded_in_view_1_by_the_renderers_own_mask():
+    environment = make(image_size=160)
+    for seed in range(8):
+        environment.reset(seed=seed, options={"family": "occluded_count", "split": "test"})
+        question, layout = environment.question, environment.layout
+        colour = next(c for c in ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink") if f" {c} objects" in question.spec.question)
+        assert question.spec.answer == sum(o.spec.color == colour for o in layout.objects) == len(question.subjects)
+        masks = [_mask(environment, v) for v in range(len(environment.cameras))]
+        pixels = {i: [int((m == environment.bodies[i]).sum()) for m in masks] for i in question.subjects}
+        assert all(max(p) >= 40 for p in pixels.values())  # every counted object is plainly drawn in some view
+        assert any(p[0] <= 0.1 * max(p) for p in pixels.values())  # and one of them (almost) not in View 1
+    environment.close()
+
+
+@pytest.mark.parametrize("family", ["correspondence", "same_object"])
+def test_rings_and_labels_sit_on_the_objects_they_mark(family):
+    environment = make(image_size=160)
+    for seed in range(8):
+        environment.reset(seed=seed, options={"family": family, "split": "test"})
+        question = environment.question
+        rings = [(view, mark) for view, marks in question.marks.items() for mark in marks if mark.kind == "ring"]
+        assert len(rings) == (1 if family == "correspondence" else 2)
+        for (view, mark), subject in zip(rings, question.subjects):
+            x, y = (int(round(c * 160)) for c in mark.centre)
+            window = _mask(environment, view)[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
+            assert (window == environment.bodies[subject]).any()
+        if family == "correspondence":
+            labels = next(marks for marks in question.marks.values() if marks[0].kind == "label")
+            assert str(question.spec.answer) in {mark.text for mark in labels}
+        else:
+            first, second = question.subjects
+            assert (question.spec.answer == "yes") == (first == second)
+    environment.close()

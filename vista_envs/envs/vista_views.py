@@ -189,6 +189,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self.visibility: Any = None
         self.layout: Any = None
         self.style: Any = None
+        self.bodies: list[int] = []
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
         self._conversation = Conversation("")
         self._last_response: str | None = None
@@ -254,6 +255,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 robot_views = functools.partial(self._robot_views, cameras)
                 question = family.finish(draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64)))
                 if question is not None:
+                    self.bodies = bodies
                     self._show(layout, cameras, visibility, question, style, difficulty, split, random.Random(view_rng.getrandbits(64)))
                     return
         raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover

@@ -108,13 +108,15 @@ class Context:
 @dataclass(frozen=True)
 class Question:
     """A finished question: its spec (text, ground truth, rationale), the marks per view, the answers a
-    guesser picks from, and what a perfect perceiver of View 1 alone would answer (None: it must guess)."""
+    guesser picks from, what a perfect perceiver of View 1 alone would answer (None: it must guess), and
+    the layout indices of the objects it is about (for tests and the gallery; never shown to the agent)."""
 
     family: str
     spec: TaskSpec
     marks: dict[int, list[Mark]] = field(default_factory=dict)
     options: tuple[str, ...] = ()
     view_one_answer: str | None = None
+    subjects: tuple[int, ...] = ()
 
 
 class QuestionFamily:
@@ -170,7 +172,7 @@ class Correspondence(QuestionFamily):
             )
             spec = TaskSpec(text, label[target], "number", {}, rationale)
             marks = {a: [context.ring(a, target, "?")], b: [Mark("label", str(label[i]), context.above(b, i)) for i in labelled]}
-            return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None)
+            return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None, (target,))
         return None
 
 
@@ -214,7 +216,7 @@ class SameObject(QuestionFamily):
                 rationale = f"A is a {context.name(first)} and B a {context.name(second)}: different objects."
             spec = TaskSpec(text, answer, "yes_no", {}, rationale)
             marks = {a: [context.ring(a, first, "A")], b: [context.ring(b, second, "B")]}
-            return Question(self.name, spec, marks, ("yes", "no"), None)
+            return Question(self.name, spec, marks, ("yes", "no"), None, (first, second))
         return None
 
 
@@ -252,7 +254,7 @@ class OccludedCount(QuestionFamily):
         spec = TaskSpec(text, len(targets), "number", {}, rationale)
         shown = sum(context.visibility.seen[0, i] > 0 for i in targets)
         options = tuple(str(n) for n in range(1, len(context.layout.objects) + 1))
-        return Question(self.name, spec, {}, options, str(shown))
+        return Question(self.name, spec, {}, options, str(shown), tuple(targets))
 
 
 def _robot_relations(layout: Layout, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
@@ -314,7 +316,7 @@ class RobotRelation(QuestionFamily):
             options = (a.name, b.name)
         spec = TaskSpec(text, answer, "text", {}, rationale)
         view_one = answer if vis.seen[0, first] > 0 and vis.seen[0, second] > 0 and 0 in context.robot_views else None
-        return Question(self.name, spec, {}, options, view_one)
+        return Question(self.name, spec, {}, options, view_one, (first, second))
 
 
 class CameraRelation(QuestionFamily):
@@ -360,7 +362,7 @@ class CameraRelation(QuestionFamily):
                     f"The {context.name(h)} is hidden in View {k + 1} but clear in {context.seen_in(h)}; from where it stands relative to "
                     f"the {context.name(s)} and the screens, camera {k + 1} would see the {a} to the {answer} of the {b}."
                 )
-                return Question(self.name, TaskSpec(text, answer, "text", {}, rationale), {}, ("left", "right"), None)
+                return Question(self.name, TaskSpec(text, answer, "text", {}, rationale), {}, ("left", "right"), None, (first, second))
         return None
 
 
