@@ -44,6 +44,7 @@ from vista_envs.views.visibility import Visibility
 __all__ = ["FAMILIES", "ISOLATION", "VIEW_INDEPENDENT_FAMILIES", "Context", "Question", "QuestionFamily", "get_question_family"]
 
 ISOLATION = 0.08  # share of the image: no other visible object's centre this close to a marked one
+EDGE = 0.08  # share of the image: marked and labelled objects stand at least this far inside the borders
 LABEL_SPACING = 0.08  # share of the image between the centres of two number labels
 LABEL_LIFT = 0.045  # share of the image height between an object's top and its label's centre
 MARGIN_M = 0.06  # metres: relations in the robot's frame are asked only with at least this margin
@@ -97,8 +98,13 @@ class Context:
                 return False
         return True
 
+    def inside(self, view: int, i: int) -> bool:
+        """The seen part's centre is at least :data:`EDGE` from the image borders (a mark there is plainly in view)."""
+        u, v = self.visibility.centre[view, i]
+        return bool(EDGE <= u <= 1 - EDGE and EDGE <= v <= 1 - EDGE)
+
     def markable(self, view: int, i: int) -> bool:
-        return self.visibility.clear(view, i) and self.isolated(view, i)
+        return self.visibility.clear(view, i) and self.inside(view, i) and self.isolated(view, i)
 
     def seen_in(self, i: int) -> str:
         views = [str(v + 1) for v in self.visibility.clear_views(i)]
@@ -150,6 +156,8 @@ class Correspondence(QuestionFamily):
         layout = context.layout
         for a, b in _view_pairs(context.n_views, rng):
             labelled = [i for i in range(len(layout.objects)) if context.visibility.clear(b, i)]
+            if not all(context.inside(b, i) for i in labelled):
+                continue  # every object clear in View b gets a number: none may sit at the border
             if len(labelled) < 2 or not _spaced([context.above(b, i) for i in labelled]):
                 continue
             candidates = [i for i in labelled if context.markable(a, i)]
