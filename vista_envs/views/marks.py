@@ -54,7 +54,7 @@ def _patch(text: str, size: int, outline: tuple[int, int, int] | None) -> np.nda
 def _paste(canvas: np.ndarray, patch: np.ndarray, x: float, y: float, anchor_centre: bool = True) -> None:
     """Paste ``patch`` into ``canvas`` centred on (or, with ``anchor_centre=False``, from) ``(x, y)``, clipped at the borders."""
     height, width = patch.shape[:2]
-    x0, y0 = (int(round(x - width / 2)), int(round(y - height / 2))) if anchor_centre else (int(x), int(y))
+    x0, y0 = (round(x - width / 2), round(y - height / 2)) if anchor_centre else (int(x), int(y))
     cx0, cy0 = max(0, x0), max(0, y0)
     cx1, cy1 = min(canvas.shape[1], x0 + width), min(canvas.shape[0], y0 + height)
     if cx0 < cx1 and cy0 < cy1:
@@ -64,7 +64,7 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, x: float, y: float, anchor_cen
 def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:
     """``image`` with its ``title`` in the top-left corner and ``marks`` drawn on it (a new array)."""
     height, width = image.shape[:2]
-    size = max(9, height // 16)
+    size = max(10, height // 13)
     rings = [mark for mark in marks if mark.kind == "ring"]
     if rings:
         canvas = Image.fromarray(image)
@@ -83,7 +83,7 @@ def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarr
             _paste(out, _patch(mark.text, size, RING_RGB), x, max(size / 2 + 1, y - r - size * 0.6))
         else:
             _paste(out, _patch(mark.text, size, LABEL_TEXT), x, y)
-    _paste(out, _patch(title, max(9, height // 16), None), 0, 0, anchor_centre=False)
+    _paste(out, _patch(title, max(9, height // 14), None), 0, 0, anchor_centre=False)
     return out
 
 
