@@ -295,3 +295,88 @@ def test_rings_and_labels_sit_on_the_objects_they_mark(family):
             first, second = question.subjects
             assert (question.spec.answer == "yes") == (first == second)
     environment.close()
+
+
+# --------------------------------------------------------------- view tool
+
+
+def test_view_tool_mode_passes_check_env():
+    environment = make(view_tool=True, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(environment, skip_render_check=False)
+    environment.close()
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_view_tool_oracle_asks_only_for_the_views_it_needs_then_answers(family):
+    environment = make(view_tool=True, n_views=4)
+    for seed in range(6):
+        obs, info = environment.reset(seed=seed, options={"family": family, "split": "test"})
+        assert info["views_shown"] == [1] and len(info["images"]) == 1 and info["tools"][0]["function"]["name"] == "view"
+        assert (obs["image"][SIZE:, SIZE:] == 40).all()  # View 4's tile is still dark
+        total, turns = 0.0, 0
+        while True:
+            obs, reward, terminated, truncated, info = environment.step(environment.oracle())
+            total, turns = total + reward, turns + 1
+            if terminated or truncated:
+                break
+        needed = environment.question.needed_views
+        assert info["is_success"] and not truncated and turns == (2 if len(needed) > 1 else 1)
+        assert sorted(info["views_shown"]) == [k + 1 for k in needed]
+        assert total == pytest.approx(1.4 - 0.05 * (len(needed) - 1))
+        assert len(info["images"]) == len(needed)
+        placeholders = sum(p["type"] == "image" for m in info["messages"] if m["role"] == "user" for p in m["content"] if isinstance(m["content"], list))
+        assert placeholders == len(info["images"])
+        tool_messages = [m for m in info["messages"] if m["role"] == "tool"]
+        call_ids = [c["id"] for m in info["messages"] if m.get("tool_calls") for c in m["tool_calls"]]
+        assert [m["tool_call_id"] for m in tool_messages] == call_ids
+    environment.close()
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (None, "must be a str"),
+        (["view"], "must be a str"),
+        ("y" * 20_000, "over the limit"),
+        ("I would like to see more.", "neither a tool call nor an answer"),
+        ('<tool_call>{"name": "view", "arguments": {"index": 2}', "never closed"),
+        ("<tool_call>not json</tool_call>", "not valid JSON"),
+        ('<tool_call>{"name": "zoom", "arguments": {"index": 2}}</tool_call>', "unknown tool"),
+        ('<tool_call>{"name": "view", "arguments": {"index": 0}}</tool_call>', "no View 0"),
+        ('<tool_call>{"name": "view", "arguments": {"index": 99}}</tool_call>', "no View 99"),
+        ('<tool_call>{"name": "view", "arguments": {"index": -1}}</tool_call>', "no View -1"),
+        ('<tool_call>{"name": "view", "arguments": {"index": ' + "9" * 3000 + "}}</tool_call>", "Error"),
+        ('<tool_call>{"name": "view", "arguments": {"index": "two"}}</tool_call>', "must be an integer"),
+        ('<tool_call>{"name": "view", "arguments": {"index": true}}</tool_call>', "must be an integer"),
+        ('<tool_call>{"name": "view", "arguments": {"index": 2, "zoom": 3}}</tool_call>', "unknown arguments"),
+        ('<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>' * 6, "only the first 4"),
+    ],
+)
+def test_bad_view_tool_turns_cost_a_penalty_and_the_episode_goes_on(action, message):
+    environment = make(view_tool=True, n_views=3)
+    environment.reset(seed=4)
+    obs, reward, terminated, truncated, info = environment.step(action)
+    assert not terminated and not truncated and message in info["error"] and message in obs["text"]
+    assert info["reward_terms"]["invalid"] <= -1.0 and reward < 0
+    assert environment.observation_space.contains(obs)
+    _, _, terminated, _, info = environment.step(environment.oracle())  # the episode goes on normally
+    while not terminated:
+        _, _, terminated, _, info = environment.step(environment.oracle())
+    assert info["is_success"]
+    environment.close()
+
+
+def test_asking_again_for_a_shown_view_costs_nothing_and_the_turn_limit_truncates():
+    environment = make(view_tool=True, n_views=2, max_turns=3)
+    environment.reset(seed=0)
+    _, reward, _, _, info = environment.step('<tool_call>{"name": "view", "arguments": {"index": 1}}</tool_call>')
+    assert reward == 0.0 and "already shown" in info["messages"][-1]["content"] and "error" not in info
+    _, reward, _, _, info = environment.step('<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>')
+    assert reward == pytest.approx(-0.05) and info["views_shown"] == [1, 2]
+    _, _, terminated, truncated, info = environment.step("still thinking")
+    assert truncated and not terminated and info["is_success"] is False and "answer" in info
+    with pytest.raises(gym.error.ResetNeeded):
+        environment.step("<answer>1</answer>")
+    environment.close()

@@ -58,6 +58,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     a camera in whose view one of the objects is occluded (``camera_relation``). Visibility is checked in
     the simulator with ray tests, so every question is answerable from the views and every answer is exact.
 
+    With ``view_tool=True`` the episode is multi-turn: the agent starts with View 1 only and asks for other
+    views with the ``view`` tool (``<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>``),
+    paying a small cost per view, until it answers: choosing which views to look at becomes part of the task.
+
     ## Action Space
     ``UnicodeText(max_response_chars)``: the model's full response, by default
     ``<think>reasoning</think><answer>answer</answer>``. Any action is accepted: a non-string or an
@@ -69,7 +73,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     2x2; tiles without a view are dark gray); each view is titled "View k" in its top-left corner.
     ``info["images"]`` holds the views one by one (``S x S`` each), matching the ``{"type": "image"}``
     placeholders of the user message in ``info["messages"]``. ``text`` is the complete prompt: the scene's
-    conventions, the question and the answer format.
+    conventions, the question and the answer format. With ``view_tool=True``, the mosaic holds the views
+    shown so far (the others dark gray), ``info["images"]`` the views in the order they were shown (each
+    behind a placeholder of the user message that brought it), ``info["tools"]`` the tool's JSON schema,
+    ``info["views_shown"]`` the 1-based views shown, and ``text`` after a tool turn the tool's results.
 
     ## Rewards
     With weights :math:`w` (constructor kwargs), terms in ``info["reward_terms"]``:
@@ -84,6 +91,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     For GRPO groups that see the same scene through different rigs,
     :func:`vista_envs.views.consistency.consistency_rewards` adds an agreement bonus (not part of ``R``).
 
+    With ``view_tool=True`` every turn's terms also hold ``views`` (minus the number of new views the turn
+    asked for) and ``invalid`` (minus the number of unreadable turns and bad calls: malformed JSON, an
+    unknown tool, a view that does not exist, too many calls), weighed by ``view_cost_weight`` (default
+    0.05) and ``invalid_cost_weight`` (default 0.2):
+    :math:`R_t = \ldots + w_v\,\mathrm{views} + w_i\,\mathrm{invalid}`, both terms :math:`\le 0`.
+
     ## Starting State
     ``reset(seed, options)`` draws a family, a difficulty, a scene seed and a rig seed from the env's RNG;
     options ``{"split": "train"|"eval"|"test", "family": name, "difficulty": 1..5, "task_seed": int,
@@ -97,7 +110,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     ## Episode End
     The episode terminates after the one answer; ``info`` then holds ``answer`` (ground truth),
     ``is_success``, ``extracted_answer`` and ``reward_terms``. Nothing before that step reveals the answer
-    or the seeds.
+    or the seeds. With ``view_tool=True`` a turn without an answer is a tool turn (an unreadable action
+    is penalised, never final), and the episode is truncated after ``max_turns`` turns without an answer.
 
     ## Arguments
     - ``families`` (sequence of str | None): question families to draw from; default all five.
@@ -109,6 +123,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
       a level name or a dict of knobs); its ``camera`` knob adds jitter on top of the random rig.
     - ``response_format``, ``correctness_weight``, ``format_weight``, ``reasoning_weight``, ``length_weight``,
       ``reasoning_words``, ``length_budget``, ``max_response_chars``: as in ``VisualQA-v0``.
+    - ``view_tool`` (bool, default False): start with View 1 and ask for the others with the ``view`` tool;
+      ``view_cost_weight``, ``invalid_cost_weight`` (float >= 0), ``max_turns`` (default 6),
+      ``max_calls_per_turn`` (default 4) apply to it.
     - ``render_mode``: ``"rgb_array"`` returns the mosaic with the question (and, at the end, the response
       and ground truth) written beneath.
 
@@ -135,6 +152,11 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         reasoning_words: tuple[int, int] = (3, 512),
         length_budget: int = 2048,
         max_response_chars: int = 16384,
+        view_tool: bool = False,
+        view_cost_weight: float = 0.05,
+        invalid_cost_weight: float = 0.2,
+        max_turns: int = 6,
+        max_calls_per_turn: int = 4,
         render_mode: str | None = None,
     ):
         self._init_render_mode(render_mode)
@@ -156,12 +178,20 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             raise ValueError(f"{self.env_id}: image_size must be an int in [64, 1024], got {image_size!r}")
         self.image_size = int(image_size)
         self.randomization = Randomization.from_any(randomization)
-        weights = (correctness_weight, format_weight, reasoning_weight, length_weight)
-        if any(not isinstance(w, numbers.Real) or not w >= 0 for w in weights):
+        weights = (correctness_weight, format_weight, reasoning_weight, length_weight, view_cost_weight, invalid_cost_weight)
+        if any(isinstance(w, bool) or not isinstance(w, numbers.Real) or not w >= 0 for w in weights):
             raise ValueError(f"{self.env_id}: reward weights must be numbers >= 0, got {weights}")
+        if not isinstance(view_tool, bool):
+            raise TypeError(f"{self.env_id}: view_tool must be a bool, got {view_tool!r}")
+        for name, value in (("max_turns", max_turns), ("max_calls_per_turn", max_calls_per_turn)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 100:
+                raise ValueError(f"{self.env_id}: {name} must be an int in [1, 100], got {value!r}")
+        self.view_tool = view_tool
+        self.view_cost_weight, self.invalid_cost_weight = float(view_cost_weight), float(invalid_cost_weight)
+        self.max_turns, self.max_calls_per_turn = int(max_turns), int(max_calls_per_turn)
         self.scorer = ResponseScorer(
             response_format=response_format,
-            weights=RewardWeights(*(float(w) for w in weights)),
+            weights=RewardWeights(*(float(w) for w in weights[:4])),
             reasoning_words=reasoning_words,
             length_budget=length_budget,
             max_response_chars=max_response_chars,
@@ -193,6 +223,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
         self._conversation = Conversation("")
         self._last_response: str | None = None
+        self.shown: list[int] = []  # the views shown so far, in the order shown
+        self.turn = 0
 
     def _range(self, name: str, value: Any, low: int, high: int) -> tuple[int, int]:
         pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
@@ -224,7 +256,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self._generate(family_name, difficulty, split, task_seed, view_seed)
         self._start_episode()
         self._last_response = None
-        return {"image": self._image, "text": self._prompt}, self._info()
+        self.turn = 0
+        return {"image": self._image.copy(), "text": self._prompt}, self._info()
 
     def _generate(self, family_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
@@ -272,8 +305,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
-        from vista_envs.views.marks import draw_marks, mosaic
+        from vista_envs.views.marks import draw_marks
         from vista_envs.views.rig import render_rgb
+        from vista_envs.views.view_tool import call_text, view_tool_schema
 
         background = _table_pixel(style.lighting, style.table_rgba)
         views = []
@@ -284,20 +318,35 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             views.append(draw_marks(rgb, f"View {k + 1}", question.marks.get(k, ())))
         self.layout, self.cameras, self.visibility, self.question, self.style = layout, cameras, visibility, question, style
         self.difficulty, self.episode_split, self.views = difficulty, split, views
-        self._image = mosaic(views, self.grid)
         n = len(views)
-        self._prompt = (
+        intro = (
             f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled in its "
             "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the black pedestal); "
             "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray "
-            "screens stand on the table; they and the bar are not objects.\n"
-            f"Question: {question.spec.question}\n{self.scorer.format.describe()}"
+            "screens stand on the table; they and the bar are not objects."
         )
-        self._conversation = Conversation(
-            "You answer questions about a 3D tabletop scene seen from several cameras, combining what the views show. "
-            + self.scorer.format.describe()
-        )
-        self._conversation.user(self._prompt, views)
+        system = "You answer questions about a 3D tabletop scene seen from several cameras, combining what the views show. "
+        tools = None
+        if self.view_tool:
+            intro += (
+                f" Only View 1 is shown now: ask for another view with {call_text(2)} (index 1 to {n}; several calls per turn "
+                "are fine). Each view you ask for costs a little reward."
+            )
+            system += f"Call the tool as {call_text(2)}; the view comes back in the next message. "
+            tools = [view_tool_schema(n)]
+        self.shown = [0] if self.view_tool else list(range(n))
+        self._prompt = f"{intro}\nQuestion: {question.spec.question}\n{self.scorer.format.describe()}"
+        self._conversation = Conversation(system + self.scorer.format.describe(), tools)
+        self._conversation.user(self._prompt, [views[k] for k in self.shown])
+        self._image = self._mosaic()
+
+    def _mosaic(self) -> np.ndarray:
+        """The observation's image: the views shown so far in their tiles (the rest dark gray)."""
+        from vista_envs.views.marks import mosaic
+
+        shown = set(self.shown)
+        blank = np.full_like(self.views[0], 40)
+        return mosaic([view if k in shown else blank for k, view in enumerate(self.views)], self.grid)
 
     def _info(self) -> dict[str, Any]:
         return {
@@ -307,18 +356,40 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             "split": self.episode_split,
             "n_views": len(self.views),
             "answer_type": self.question.spec.answer_type,
+            "views_shown": [k + 1 for k in self.shown],
+            "turn": self.turn,
         }
 
     def step(self, action: Any) -> StepResult:
         self._require_running("step")
+        self.turn += 1
+        readable = isinstance(action, str) and len(action) <= self.scorer.max_response_chars
+        if self.view_tool and (not readable or self.scorer.format.parse(action).answer is None):
+            return self._tool_turn(action)  # unreadable turns cost a penalty there; the episode goes on
+        return self._answer_turn(action)
+
+    def _terms(self, **values: float) -> dict[str, float]:
+        terms = {"correctness": 0.0, "format": 0.0, "reasoning": 0.0, "length": 0.0}
+        if self.view_tool:
+            terms.update(views=0.0, invalid=0.0)
+        terms.update(values)
+        return terms
+
+    def _reward(self, terms: dict[str, float]) -> float:
+        answer = {name: terms[name] for name in ("correctness", "format", "reasoning", "length")}
+        costs = self.view_cost_weight * terms.get("views", 0.0) + self.invalid_cost_weight * terms.get("invalid", 0.0)
+        return self.scorer.weights.total(answer) + costs
+
+    def _answer_turn(self, action: Any) -> StepResult:
         spec = self.question.spec
         scored = self.scorer.score(action, spec)
         self._last_response = action if isinstance(action, str) else f"<{type(action).__name__}>"
         self._conversation.assistant(self._last_response[: self.scorer.max_response_chars])
         self._end_episode()
+        terms = self._terms(**scored.terms)
         info = {
             **self._info(),
-            "reward_terms": scored.terms,
+            "reward_terms": terms,
             "answer": format_answer(spec),
             "extracted_answer": scored.answer,
             "is_success": scored.is_success,
@@ -327,11 +398,84 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         if scored.error:
             info["error"] = scored.error
             text = f"{scored.error[: MAX_TEXT_CHARS - 64]}\n{text}"
-        return {"image": self._image.copy(), "text": text}, scored.reward, True, False, info
+        return {"image": self._image.copy(), "text": text}, self._reward(terms), True, False, info
+
+    def _tool_turn(self, action: Any) -> StepResult:
+        """A turn of the view-tool mode without an answer: run its ``view`` calls (or explain what is wrong)."""
+        from vista_envs.tools.protocol import parse_tool_calls
+        from vista_envs.views.view_tool import TOOL_NAME, check_call
+
+        terms = self._terms()
+        outputs: list[str] = []
+        errors: list[str] = []
+        new: list[int] = []
+        if not isinstance(action, str):
+            calls, n_calls = [], -1
+            errors.append(f"Error: the action must be a str (the assistant's turn), got {type(action).__name__}.")
+        elif len(action) > self.scorer.max_response_chars:
+            calls, n_calls = [], -1
+            errors.append(f"Error: the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}.")
+        else:
+            calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
+        if n_calls < 0:
+            terms["invalid"] -= 1.0
+            outputs.append(errors[-1])
+            action = "" if not isinstance(action, str) else action[:200]
+        checked = [check_call(call, len(self.views)) for call in calls]
+        valid = [(call, index) for call, (index, _) in zip(calls, checked) if index is not None]
+        ids = self._conversation.assistant(action, [(TOOL_NAME, call.arguments) for call, _ in valid])
+        ids_by_call = dict(zip((id(call) for call, _ in valid), ids))
+        for call, (index, problem) in zip(calls, checked):
+            if index is None:
+                terms["invalid"] -= 1.0
+                errors.append(problem)
+                outputs.append(problem)
+                self._conversation.tool(call.name[:80] or "invalid", problem)
+            elif index in self.shown:
+                note = f"View {index + 1} is already shown."
+                outputs.append(note)
+                self._conversation.tool(TOOL_NAME, note, ids_by_call[id(call)])
+            else:
+                terms["views"] -= 1.0
+                self.shown.append(index)
+                new.append(index)
+                note = f"View {index + 1} follows."
+                outputs.append(note)
+                self._conversation.tool(TOOL_NAME, note, ids_by_call[id(call)])
+        if n_calls > len(calls):
+            terms["invalid"] -= 1.0
+            errors.append(f"Error: {n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} were run.")
+            outputs.append(errors[-1])
+        if n_calls == 0:
+            terms["invalid"] -= 1.0
+            errors.append(f"Error: the turn has neither a tool call nor an answer. Ask for a view as {call_text_hint()} or answer. {self.scorer.format.describe()}")
+            outputs.append(errors[-1])
+        if new:
+            self._conversation.user("The views you asked for: " + ", ".join(f"View {k + 1}" for k in new) + ".", [self.views[k] for k in new])
+        elif errors:
+            self._conversation.user(" ".join(errors))
+        self._image = self._mosaic()
+        truncated = self.turn >= self.max_turns
+        info = {**self._info(), "reward_terms": terms}
+        if errors:
+            info["error"] = " | ".join(errors)
+        if truncated:
+            self._end_episode()
+            info.update(answer=format_answer(self.question.spec), extracted_answer=None, is_success=False)
+            outputs.append(f"The turn limit ({self.max_turns}) is reached without an answer; the episode has ended.")
+        text = "\n".join(outputs)[:MAX_TEXT_CHARS]
+        return {"image": self._image.copy(), "text": text}, self._reward(terms), False, truncated, info
 
     def oracle(self) -> str:
-        """A correct, well-formed response to the current question (for tests and SFT demonstrations)."""
+        """A correct, well-formed response to the current question (for tests and SFT demonstrations); in the
+        view-tool mode, first a turn that asks for the views that decide the answer."""
+        from vista_envs.views.view_tool import call_text
+
         self._require_running("oracle")
+        missing = [k for k in self.question.needed_views if k not in self.shown]
+        if self.view_tool and missing:
+            asks = ", ".join(f"View {k + 1}" for k in missing)
+            return f"<think>I need {asks} to answer.</think>" + "".join(call_text(k + 1) for k in missing)
         return self.scorer.oracle(self.question.spec, format_answer(self.question.spec))
 
     def render(self) -> np.ndarray | None:
@@ -347,6 +491,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             self.sim.close()
             self.sim = None
         super().close()
+
+
+def call_text_hint() -> str:
+    from vista_envs.views.view_tool import call_text
+
+    return call_text(2)
 
 
 def _nearest_screen(layout: Any, index: int, rng: random.Random) -> tuple[tuple[float, float], tuple[float, float]] | None:

@@ -123,6 +123,7 @@ class Question:
     options: tuple[str, ...] = ()
     view_one_answer: str | None = None
     subjects: tuple[int, ...] = ()
+    needed_views: tuple[int, ...] = (0,)  # View 1 and the views that together decide the answer (what a view-tool oracle asks for)
 
 
 class QuestionFamily:
@@ -180,7 +181,7 @@ class Correspondence(QuestionFamily):
             )
             spec = TaskSpec(text, label[target], "number", {}, rationale)
             marks = {a: [context.ring(a, target, "?")], b: [Mark("label", str(label[i]), context.above(b, i)) for i in labelled]}
-            return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None, (target,))
+            return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None, (target,), tuple(sorted({0, a, b})))
         return None
 
 
@@ -224,7 +225,7 @@ class SameObject(QuestionFamily):
                 rationale = f"A is a {context.name(first)} and B a {context.name(second)}: different objects."
             spec = TaskSpec(text, answer, "yes_no", {}, rationale)
             marks = {a: [context.ring(a, first, "A")], b: [context.ring(b, second, "B")]}
-            return Question(self.name, spec, marks, ("yes", "no"), None, (first, second))
+            return Question(self.name, spec, marks, ("yes", "no"), None, (first, second), tuple(sorted({0, a, b})))
         return None
 
 
@@ -262,7 +263,8 @@ class OccludedCount(QuestionFamily):
         spec = TaskSpec(text, len(targets), "number", {}, rationale)
         shown = sum(context.visibility.seen[0, i] > 0 for i in targets)
         options = tuple(str(n) for n in range(1, len(context.layout.objects) + 1))
-        return Question(self.name, spec, {}, options, str(shown), tuple(targets))
+        cover = {0} | {context.visibility.clear_views(i)[0] for i in targets}
+        return Question(self.name, spec, {}, options, str(shown), tuple(targets), tuple(sorted(cover)))
 
 
 def _robot_relations(layout: Layout, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int, str]]:
@@ -324,7 +326,9 @@ class RobotRelation(QuestionFamily):
             options = (a.name, b.name)
         spec = TaskSpec(text, answer, "text", {}, rationale)
         view_one = answer if vis.seen[0, first] > 0 and vis.seen[0, second] > 0 and 0 in context.robot_views else None
-        return Question(self.name, spec, {}, options, view_one, (first, second))
+        robot = next(v for v in context.robot_views if vis.clear(v, first) or vis.clear(v, second))
+        needed = {0, robot, vis.clear_views(first)[0], vis.clear_views(second)[0]}
+        return Question(self.name, spec, {}, options, view_one, (first, second), tuple(sorted(needed)))
 
 
 class CameraRelation(QuestionFamily):
@@ -370,7 +374,8 @@ class CameraRelation(QuestionFamily):
                     f"The {context.name(h)} is hidden in View {k + 1} but clear in {context.seen_in(h)}; from where it stands relative to "
                     f"the {context.name(s)} and the screens, camera {k + 1} would see the {a} to the {answer} of the {b}."
                 )
-                return Question(self.name, TaskSpec(text, answer, "text", {}, rationale), {}, ("left", "right"), None, (first, second))
+                needed = tuple(sorted({0, k, vis.clear_views(h)[0]}))
+                return Question(self.name, TaskSpec(text, answer, "text", {}, rationale), {}, ("left", "right"), None, (first, second), needed)
         return None
 
 
