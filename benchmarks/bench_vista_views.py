@@ -14,7 +14,9 @@ Baselines: on the test split, per question family, the share of episodes answere
 - ``view 1 only``: a perfect perceiver of View 1 alone: what View 1 shows answers the question where it
   can (the count of the colour it shows; a relation when both objects and the robot's side are in view),
   else it guesses like ``random``;
-- ``scripted``: the bench's scripted heuristic (colour blobs in the first image; fixed guesses otherwise).
+- ``scripted``: the bench's scripted heuristic (colour blobs in the first image; fixed guesses otherwise);
+and how many views decide the answer (View 1 included: what the ``view_tool`` oracle looks at) out of
+the views shown.
 
 Usage::
 
@@ -111,6 +113,7 @@ def baselines(episodes: int, size: int) -> dict[str, dict[str, float]]:
     scores: dict[str, dict[str, float]] = {}
     for family in FAMILIES:
         hits = {"oracle": 0, "random": 0, "view 1 only": 0, "scripted": 0}
+        views_needed, views_shown = 0, 0
         for seed in range(episodes):
             obs, info = env.reset(seed=seed, options={"family": family})
             question = env.question
@@ -125,7 +128,10 @@ def baselines(episodes: int, size: int) -> dict[str, dict[str, float]]:
             hits["view 1 only"] += solved(env.scorer.format.wrap("From View 1 alone.", one))
             hits["scripted"] += solved(scripted.act([obs], [info])[0])
             hits["oracle"] += env.step(env.oracle())[4]["is_success"]
+            views_needed += len(question.needed_views)
+            views_shown += len(env.views)
         scores[family] = {agent: 100.0 * n / episodes for agent, n in hits.items()}
+        scores[family]["views"] = (views_needed / episodes, views_shown / episodes)
     env.close()
     return scores
 
@@ -158,9 +164,10 @@ def main() -> None:
 
     scores = baselines(args.baseline_episodes, 128)
     agents = ("oracle", "random", "view 1 only", "scripted")
-    base = ["| family | " + " | ".join(agents) + " |", "| --- |" + " ---: |" * len(agents)]
+    base = ["| family | " + " | ".join(agents) + " | views that decide / views shown |", "| --- |" + " ---: |" * (len(agents) + 1)]
     for family, row in scores.items():
-        base.append(f"| {family} | " + " | ".join(f"{row[a]:.0f}%" for a in agents) + " |")
+        needed, shown = row["views"]
+        base.append(f"| {family} | " + " | ".join(f"{row[a]:.0f}%" for a in agents) + f" | {needed:.1f} / {shown:.1f} |")
     print("\n".join(table + [""] + base))
     intro = (
         "Throughput: an episode is one `reset` (layout, scene, ray-tested visibility of each candidate rig, rendering, "
@@ -181,7 +188,8 @@ def main() -> None:
     )
     caveat = (
         "`view 1 only` is a perfect perceiver of View 1 that guesses what View 1 cannot decide: the gap to the oracle is "
-        "what the other views are needed for. These rows do not show how a VLM does; `random` is the chance level of each "
+        "what the other views are needed for; the last column is what the `view_tool=True` oracle asks for. These rows do "
+        "not show how a VLM does; `random` is the chance level of each "
         "family's answer set, not the bench's `random` agent (which guesses from the question's wording)."
     )
     body = "\n".join([intro, "", *table, "", verdict, "", baseline_intro, "", *base, "", caveat])

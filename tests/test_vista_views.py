@@ -285,7 +285,7 @@ def test_rings_and_labels_sit_on_the_objects_they_mark(family):
         rings = [(view, mark) for view, marks in question.marks.items() for mark in marks if mark.kind == "ring"]
         assert len(rings) == (1 if family == "correspondence" else 2)
         for (view, mark), subject in zip(rings, question.subjects):
-            x, y = (int(round(c * 160)) for c in mark.centre)
+            x, y = (round(c * 160) for c in mark.centre)
             window = _mask(environment, view)[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
             assert (window == environment.bodies[subject]).any()
         if family == "correspondence":
