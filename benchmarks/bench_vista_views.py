@@ -192,7 +192,8 @@ def main() -> None:
         "not show how a VLM does; `random` is the chance level of each "
         "family's answer set, not the bench's `random` agent (which guesses from the question's wording)."
     )
-    body = "\n".join([intro, "", *table, "", verdict, "", baseline_intro, "", *base, "", caveat])
+    load = f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other engineers' jobs); the ratios matter more than the rates."
+    body = "\n".join([intro, "", *table, "", verdict, load, "", baseline_intro, "", *base, "", caveat])
     if args.write:
         update_section("VistaViews-v0", body, "python benchmarks/bench_vista_views.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""))
 
