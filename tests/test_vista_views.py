@@ -97,6 +97,20 @@ def test_a_wrong_answer_scores_no_correctness_but_keeps_format_and_reasoning(env
 
 
 @pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
+def test_vector_envs_in_the_view_tool_mode_keep_going_after_tool_turns(vector_cls):
+    envs = vector_cls([lambda: gym.make("VistaViews-v0", image_size=SIZE, n_views=2, view_tool=True) for _ in range(2)])
+    try:
+        envs.reset(seed=1)
+        call = '<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>'
+        obs, rewards, terminated, truncated, infos = envs.step((call, "no call, no answer"))
+        assert not terminated.any() and not truncated.any() and obs["image"].shape == (2, SIZE, 2 * SIZE, 3)
+        assert rewards[0] == pytest.approx(-0.05) and rewards[1] == pytest.approx(-0.2)
+        assert "View 2 follows." in obs["text"][0] and "neither a tool call nor an answer" in obs["text"][1]
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
 def test_vector_envs_reset_and_step(vector_cls):
     envs = vector_cls([lambda: gym.make("VistaViews-v0", image_size=SIZE, n_views=(2, 4)) for _ in range(2)])
     try:

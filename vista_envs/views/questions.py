@@ -14,7 +14,9 @@ family                 the question, and why one view is not enough
 ``same_object``        a ringed object in view *a*, another in view *b*: the same physical object?
                        Look-alikes (same colour and shape) make the "no" cases need the layout.
 ``occluded_count``     how many objects of a colour? At least one is occluded in View 1 (hidden
-                       though inside its frame) and every one is clearly seen in some view.
+                       though inside its frame) and every one is clearly seen in some view: the
+                       occlusion is resolved by another view (often one other view shows them
+                       all; View 1 alone never does).
 ``relation``           in the robot's frame: left/right of, or closer to the robot. View 1 does not
                        show both objects clearly; each is clear in some view.
 ``camera_relation``    left/right as seen from camera *k*, where one of the two objects is occluded
