@@ -102,7 +102,7 @@ def test_vector_envs_in_the_view_tool_mode_keep_going_after_tool_turns(vector_cl
     try:
         envs.reset(seed=1)
         call = '<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>'
-        obs, rewards, terminated, truncated, infos = envs.step((call, "no call, no answer"))
+        obs, rewards, terminated, truncated, _ = envs.step((call, "no call, no answer"))
         assert not terminated.any() and not truncated.any() and obs["image"].shape == (2, SIZE, 2 * SIZE, 3)
         assert rewards[0] == pytest.approx(-0.05) and rewards[1] == pytest.approx(-0.2)
         assert "View 2 follows." in obs["text"][0] and "neither a tool call nor an answer" in obs["text"][1]
