@@ -394,3 +394,19 @@ def test_asking_again_for_a_shown_view_costs_nothing_and_the_turn_limit_truncate
     with pytest.raises(gym.error.ResetNeeded):
         environment.step("<answer>1</answer>")
     environment.close()
+
+
+@pytest.mark.parametrize("level", ["low", "high"])
+def test_domain_randomisation_keeps_every_family_solvable_and_changes_the_looks(level):
+    plain, randomised = make(), make(randomization=level)
+    for seed, family in enumerate(sorted(FAMILIES)):
+        options = {"family": family, "difficulty": 3}
+        obs, _ = randomised.reset(seed=seed, options=options)
+        assert randomised.observation_space.contains(obs)
+        assert randomised.step(randomised.oracle())[4]["is_success"]
+        assert not np.array_equal(obs["image"], plain.reset(seed=seed, options=options)[0]["image"])
+    extra = {"low": 1, "high": 3}[level]
+    randomised.reset(seed=0, options={"difficulty": 2})
+    assert len(randomised.layout.objects) == 5 + extra
+    plain.close()
+    randomised.close()

@@ -120,7 +120,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     - ``split`` (str): default split, ``"train"``.
     - ``image_size`` (int): side of each (square) view in pixels (64-1024), default 224; the mosaic is 1x2 or 2x2 views.
     - ``randomization``: domain randomisation of the robot envs (:class:`vista_envs.robot.randomization.Randomization`,
-      a level name or a dict of knobs); its ``camera`` knob adds jitter on top of the random rig.
+      a level name or a dict of knobs): light, object colours and textures, table colour, object yaw, image
+      noise as there; ``camera`` adds its jitter on top of the random rig; ``distractors`` adds 0-3 objects.
     - ``response_format``, ``correctness_weight``, ``format_weight``, ``reasoning_weight``, ``length_weight``,
       ``reasoning_words``, ``length_budget``, ``max_response_chars``: as in ``VisualQA-v0``.
     - ``view_tool`` (bool, default False): start with View 1 and ask for the others with the ``view`` tool;

@@ -113,7 +113,7 @@ def objects_split(specs: tuple[ObjectSpec, ...]) -> str:
     return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(looks), "number", {"objects": looks}, ""))
 
 
-def _draw_specs(rng: random.Random, difficulty: int) -> tuple[ObjectSpec, ...]:
+def _draw_specs(rng: random.Random, difficulty: int, extra: int) -> tuple[ObjectSpec, ...]:
     # Few colours and shapes per scene, so that colours repeat (counting) and look-alikes occur (matching).
     palette = rng.sample(COLORS, 5 - difficulty // 2)
     shapes = rng.sample(SHAPES, 4 - difficulty // 3)
@@ -121,7 +121,7 @@ def _draw_specs(rng: random.Random, difficulty: int) -> tuple[ObjectSpec, ...]:
     specs: list[ObjectSpec] = []
     counts: collections.Counter[ObjectSpec] = collections.Counter()
     looks = [_SPECS[c, s] for c in palette for s in shapes]
-    for _ in range(3 + difficulty):
+    for _ in range(3 + difficulty + extra):
         # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
         copyable = [spec for spec in specs if counts[spec] < _MAX_LOOK_ALIKES]
         if copyable and rng.random() < duplicate_share:
@@ -172,9 +172,10 @@ def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, m
 
 def sample_layout(rng: random.Random, difficulty: int, split: str, randomization: Randomization) -> Layout:
     """A layout of ``split``: objects drawn again until their set falls in the split (~1.25 draws for train,
-    ~10 for eval/test, microseconds each), then placed."""
+    ~10 for eval/test, microseconds each), then placed. The ``distractors`` knob of ``randomization`` adds
+    0-3 objects to the 3 + ``difficulty`` of the level."""
     for _ in range(_MAX_SPLIT_DRAWS):
-        specs = _draw_specs(rng, difficulty)
+        specs = _draw_specs(rng, difficulty, randomization.n_distractors)
         if objects_split(specs) != split:
             continue
         for _ in range(_PLACEMENT_ATTEMPTS):
