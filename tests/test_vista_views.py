@@ -410,3 +410,16 @@ def test_domain_randomisation_keeps_every_family_solvable_and_changes_the_looks(
     assert len(randomised.layout.objects) == 5 + extra
     plain.close()
     randomised.close()
+
+
+def test_oracle_answers_from_different_rigs_of_one_scene_are_paid_full_consistency(env):
+    from vista_envs.views.consistency import consistency_rewards
+
+    responses, answers = [], set()
+    for view_seed in range(3):
+        env.reset(seed=0, options={"family": "relation", "difficulty": 2, "task_seed": 5, "view_seed": view_seed})
+        responses.append(env.oracle())
+        answers.add(env.question.spec.answer)
+    assert len(answers) == 1 and consistency_rewards(responses, "text") == [1.0, 1.0, 1.0]
+    wrong = responses[:2] + ["<think>a guess</think><answer>" + ("right" if answers == {"left"} else "left") + "</answer>"]
+    assert consistency_rewards(wrong, "text") == [0.5, 0.5, 0.0]

@@ -158,3 +158,11 @@ def test_answer_keys_normalise_by_answer_type():
     assert answer_key("<answer>The red cube</answer>", "text") == "red cube"
     assert answer_key("<answer></answer>", "text") is None and answer_key(None, "number") is None
     assert answer_key("\\boxed{2}", "number", "boxed") == 2
+
+
+def test_train_and_test_scenes_never_share_a_set_of_objects():
+    looks = {}
+    for split in ("train", "test"):
+        rng = random.Random(split)
+        looks[split] = {tuple(sorted(o.name for o in sample_layout(rng, d, split, Randomization()).objects)) for d in (1, 2) for _ in range(150)}
+    assert len(looks["train"]) > 250 and len(looks["test"]) > 250 and not looks["train"] & looks["test"]
