@@ -404,7 +404,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     def _tool_turn(self, action: Any) -> StepResult:
         """A turn of the view-tool mode without an answer: run its ``view`` calls (or explain what is wrong)."""
         from vista_envs.tools.protocol import parse_tool_calls
-        from vista_envs.views.view_tool import TOOL_NAME, check_call
+        from vista_envs.views.view_tool import TOOL_NAME, call_text, check_call
 
         terms = self._terms()
         outputs: list[str] = []
@@ -449,7 +449,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             outputs.append(errors[-1])
         if n_calls == 0:
             terms["invalid"] -= 1.0
-            errors.append(f"Error: the turn has neither a tool call nor an answer. Ask for a view as {call_text_hint()} or answer. {self.scorer.format.describe()}")
+            hint = call_text(2)
+            errors.append(f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. {self.scorer.format.describe()}")
             outputs.append(errors[-1])
         if new:
             self._conversation.user("The views you asked for: " + ", ".join(f"View {k + 1}" for k in new) + ".", [self.views[k] for k in new])
@@ -492,12 +493,6 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             self.sim.close()
             self.sim = None
         super().close()
-
-
-def call_text_hint() -> str:
-    from vista_envs.views.view_tool import call_text
-
-    return call_text(2)
 
 
 def _nearest_screen(layout: Any, index: int, rng: random.Random) -> tuple[tuple[float, float], tuple[float, float]] | None:

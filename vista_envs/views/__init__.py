@@ -6,4 +6,6 @@
 - :mod:`~vista_envs.views.questions`: the question kinds and their exact answers.
 - :mod:`~vista_envs.views.marks`: rings, tags and labels drawn into the views; the mosaic.
 - :mod:`~vista_envs.views.consistency`: the agreement reward for GRPO groups that see one scene from different rigs.
+- :mod:`~vista_envs.views.view_tool`: the optional ``view`` tool (start with View 1, ask for the others).
+- :mod:`~vista_envs.views.gallery`: contact sheets for checking by eye (``vista-envs gallery --views``).
 """
