@@ -126,6 +126,12 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         for path in write_video_gallery(out, seeds=args.seeds, split=args.split):
             print(path)
         return 0
+    if args.views:  # VistaViews-v0 sheets (robot extra) instead of the task families
+        from vista_envs.views.gallery import views_gallery
+
+        for path in views_gallery(out, args.seeds, size[0], args.split):
+            print(path)
+        return 0
     names = args.family or list(family_names())
     for name in names:
         family = get_family(name)
@@ -219,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--size", type=int, default=224)
     gallery.add_argument("--split", choices=SPLITS, default="train")
     gallery.add_argument("--video", action="store_true", help="instead: VistaVideo-v0, a sheet per question kind of what the oracle saw")
+    gallery.add_argument("--views", action="store_true", help="VistaViews-v0 instead: one sheet per question family (needs the robot extra)")
     gallery.set_defaults(handler=cmd_gallery)
 
     play = commands.add_parser("play", help="answer tasks interactively in the terminal")

@@ -14,6 +14,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "VisPlayQuestioner-v0": "vista_envs.envs.visplay.questioner:VisPlayQuestionerEnv",
     "VisPlayReasoner-v0": "vista_envs.envs.visplay.reasoner:VisPlayReasonerEnv",
     "VistaVideo-v0": "vista_envs.envs.vista_video:VistaVideoEnv",
+    "VistaViews-v0": "vista_envs.envs.vista_views:VistaViewsEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

@@ -1,0 +1,266 @@
+"""The multi-view scene: a layout of tabletop objects and screens, its split, and building it in PyBullet.
+
+A :class:`Layout` is pure data drawn from a seeded :class:`random.Random` (no simulator): movable objects
+of :mod:`vista_envs.robot.objects` (look-alikes allowed: two red cubes are two objects, told apart only by
+where they stand), thin dark *screens* that hide objects from some cameras, the robot's black pedestal
+at the origin of the robot frame, and a low black bar between the robot and the objects that shows, in
+most views, on which side the robot is.
+
+Splits are disjoint by content, with the task library's content hash
+(:func:`vista_envs.tasks.base.split_of`): a scene's split is decided by its set of objects (their looks,
+with repeats), before anything is placed or built, so an eval or test scene never holds the same set of
+objects as a train scene.
+
+Frames: the robot frame of the robot envs (metres; robot base at the origin, table top at ``z = 0``,
+``+x`` from the robot across the table, ``+y`` to the robot's left).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from vista_envs.robot.objects import ObjectSpec, build_object
+from vista_envs.robot.randomization import Randomization, texture_files
+from vista_envs.robot.sim import PyBullet, Shape
+from vista_envs.tasks.base import TaskSpec, split_of
+
+__all__ = [
+    "COLORS",
+    "PEDESTAL_HEIGHT",
+    "ROBOT_BAR_CENTER",
+    "ROBOT_BAR_POINTS",
+    "SCREEN_RGBA",
+    "SHAPES",
+    "Layout",
+    "Placed",
+    "SceneBuilder",
+    "objects_split",
+    "sample_layout",
+]
+
+# Gray is left out: the screens are dark gray and must never be mistaken for (or counted as) an object.
+COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink")
+SHAPES: tuple[str, ...] = ("cube", "sphere", "cylinder", "pyramid", "prism")
+AREA_LOW = (0.29, -0.25)
+AREA_HIGH = (0.73, 0.25)
+SPACING = 0.02  # metres between footprints
+SCREEN_HALF = (0.012, 0.055, 0.06)  # a thin upright panel: 11 cm wide, 12 cm tall
+SCREEN_RGBA = (0.27, 0.29, 0.33, 1.0)
+PEDESTAL_RADIUS, PEDESTAL_HEIGHT = 0.06, 0.10
+PEDESTAL_RGBA = (0.08, 0.08, 0.09, 1.0)
+# A low black bar on the robot's side of the objects' area: most cameras see it, so most views show where
+# the robot is (the pedestal itself is often behind or beside a camera). Too low to hide anything.
+ROBOT_BAR_HALF = (0.015, 0.36, 0.018)
+ROBOT_BAR_CENTER = (0.25, 0.0, 0.018)
+# Points inside the bar, for ray tests of whether a view shows it.
+ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.3, -0.15, 0.0, 0.15, 0.3))
+_SPLIT_FAMILY = "vista_views"
+_MAX_SPLIT_DRAWS = 10_000
+_PLACEMENT_TRIES = 64
+_MAX_LOOK_ALIKES = 3
+_PLACEMENT_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An object of the layout: its look, where it stands (robot frame, metres) and its yaw (radians)."""
+
+    spec: ObjectSpec
+    x: float
+    y: float
+    yaw: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A scene's content: objects, screens ``(x, y, yaw)``, and the difficulty it was drawn for."""
+
+    objects: tuple[Placed, ...]
+    screens: tuple[tuple[float, float, float], ...]
+    difficulty: int
+
+    def split(self) -> str:
+        """The split that owns this scene: decided by its set of objects (see :func:`objects_split`)."""
+        return objects_split(tuple(o.spec for o in self.objects))
+
+    def count(self, name: str) -> int:
+        """How many objects look like ``name`` (same colour and shape)."""
+        return self._counts.get(name, 0)
+
+    @functools.cached_property
+    def _counts(self) -> dict[str, int]:
+        return dict(collections.Counter(o.name for o in self.objects))
+
+
+_SPECS = {(color, shape): ObjectSpec(color, shape) for color in COLORS for shape in SHAPES}
+
+
+def objects_split(specs: tuple[ObjectSpec, ...]) -> str:
+    """The split of every scene holding exactly these objects (their looks, with repeats; order ignored):
+    a fixed partition of the content-hash space, 80/10/10. A scene's split thus follows from its content,
+    and an eval or test scene never holds the same set of objects as any train scene."""
+    looks = sorted((spec.color, spec.shape) for spec in specs)
+    return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(looks), "number", {"objects": looks}, ""))
+
+
+def _draw_specs(rng: random.Random, difficulty: int, extra: int) -> tuple[ObjectSpec, ...]:
+    # Few colours and shapes per scene, so that colours repeat (counting) and look-alikes occur (matching).
+    palette = rng.sample(COLORS, 5 - difficulty // 2)
+    shapes = rng.sample(SHAPES, 4 - difficulty // 3)
+    duplicate_share = 0.1 * (difficulty - 1)
+    specs: list[ObjectSpec] = []
+    counts: collections.Counter[ObjectSpec] = collections.Counter()
+    looks = [_SPECS[c, s] for c in palette for s in shapes]
+    for _ in range(3 + difficulty + extra):
+        # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
+        copyable = [spec for spec in specs if counts[spec] < _MAX_LOOK_ALIKES]
+        if copyable and rng.random() < duplicate_share:
+            spec = rng.choice(copyable)
+        else:
+            spec = rng.choice([look for look in looks if counts[look] < _MAX_LOOK_ALIKES])
+        specs.append(spec)
+        counts[spec] += 1
+    return tuple(specs)
+
+
+def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, max_yaw: float) -> Layout | None:
+    """Positions for the screens and ``specs`` by rejection sampling (footprints ``SPACING`` apart), or None."""
+    taken = np.empty((0, 3))
+    # Candidate spots come in batches from one NumPy stream seeded by ``rng``: rejection sampling at NumPy speed.
+    candidates = np.random.default_rng(rng.getrandbits(64))
+
+    def spot(radius: float) -> tuple[float, float] | None:
+        nonlocal taken
+        low = (AREA_LOW[0] + radius, AREA_LOW[1] + radius)
+        high = (AREA_HIGH[0] - radius, AREA_HIGH[1] - radius)
+        points = candidates.uniform(low, high, size=(_PLACEMENT_TRIES, 2))
+        if len(taken):
+            gaps = np.hypot(points[:, None, 0] - taken[None, :, 0], points[:, None, 1] - taken[None, :, 1]) - taken[None, :, 2]
+            free = np.flatnonzero((gaps >= radius + SPACING).all(axis=1))
+            if not len(free):
+                return None
+            points = points[free]
+        x, y = float(points[0, 0]), float(points[0, 1])
+        taken = np.vstack([taken, (x, y, radius)])
+        return x, y
+
+    screens = []
+    screen_radius = math.hypot(SCREEN_HALF[0], SCREEN_HALF[1])
+    for _ in range(min(3, 1 + (difficulty + 1) // 2)):
+        point = spot(screen_radius)
+        if point is None:
+            return None
+        screens.append((point[0], point[1], rng.uniform(-math.pi, math.pi)))
+    objects = []
+    for spec in specs:
+        point = spot(spec.radius)
+        if point is None:
+            return None
+        objects.append(Placed(spec, point[0], point[1], rng.uniform(-max_yaw, max_yaw)))
+    return Layout(tuple(objects), tuple(screens), difficulty)
+
+
+def sample_layout(rng: random.Random, difficulty: int, split: str, randomization: Randomization) -> Layout:
+    """A layout of ``split``: objects drawn again until their set falls in the split (~1.25 draws for train,
+    ~10 for eval/test, microseconds each), then placed. The ``distractors`` knob of ``randomization`` adds
+    0-3 objects to the 3 + ``difficulty`` of the level."""
+    for _ in range(_MAX_SPLIT_DRAWS):
+        specs = _draw_specs(rng, difficulty, randomization.n_distractors)
+        if objects_split(specs) != split:
+            continue
+        for _ in range(_PLACEMENT_ATTEMPTS):
+            layout = _place(rng, specs, difficulty, randomization.max_yaw())
+            if layout is not None:
+                return layout
+    raise RuntimeError(f"no {split} layout in {_MAX_SPLIT_DRAWS} draws")  # pragma: no cover - p < 1e-400
+
+
+_PARKED = (0.0, 0.0, -50.0)  # beyond every camera's far plane and below every ray
+
+
+class SceneBuilder:
+    """Puts layouts into one simulator, reusing bodies across episodes.
+
+    Creating PyBullet bodies (and resetting the world) costs far more than drawing them, so the builder
+    keeps a pool of bodies per shape: an episode teleports and recolours the ones it needs and parks the
+    rest far below the table, out of every view and every ray, and fully transparent, so that the renderer
+    skips them (a scene costs what its visible bodies cost to draw). No table body is needed: nothing moves (no
+    physics step runs), and the views draw the table as their background colour, as the robot envs do.
+    Every body has a collision shape, which the visibility ray tests hit.
+    """
+
+    def __init__(self, sim: PyBullet):
+        self.sim = sim
+        self._pool: dict[str, list[int]] = {}
+        self._textured: set[int] = set()
+        self._parked: set[int] = set()
+        self._texture_ids: dict[int, int] = {}
+        self.pedestal = sim.create_body(
+            [Shape("cylinder", (PEDESTAL_RADIUS, PEDESTAL_HEIGHT))], (0.0, 0.0, PEDESTAL_HEIGHT / 2), rgba=PEDESTAL_RGBA
+        )
+        self.robot_bar = sim.create_body([Shape("box", ROBOT_BAR_HALF)], ROBOT_BAR_CENTER, rgba=PEDESTAL_RGBA)
+
+    def _bodies(self, kind: str, n: int) -> list[int]:
+        pool = self._pool.setdefault(kind, [])
+        while len(pool) < n:
+            if kind == "screen":
+                pool.append(self.sim.create_body([Shape("box", SCREEN_HALF)], _PARKED, rgba=SCREEN_RGBA))
+            else:
+                pool.append(build_object(self.sim, ObjectSpec("red", kind), *_PARKED[:2], 0.0, (1.0, 0.0, 0.0, 1.0)))
+        return pool[:n]
+
+    def build(self, layout: Layout, rng: random.Random, randomization: Randomization) -> tuple[list[int], list[int]]:
+        """Show ``layout``: the objects' body ids (layout order) and the screens'. Object colours and
+        textures follow ``randomization`` (drawn from ``rng``)."""
+        sim = self.sim
+        used: dict[str, int] = {}
+        bodies = []
+        for placed in layout.objects:
+            shape = placed.spec.shape
+            used[shape] = used.get(shape, 0) + 1
+            body = self._bodies(shape, used[shape])[-1]
+            self._parked.discard(body)
+            sim.set_pose(body, (placed.x, placed.y, placed.spec.height / 2), _yaw_quaternion(placed.yaw))
+            sim.set_color(body, randomization.object_rgba(rng, placed.spec.color))
+            texture = randomization.texture_index(rng)
+            if texture is not None:
+                sim.set_texture(body, self._texture(texture))
+                self._textured.add(body)
+            elif body in self._textured:
+                sim.set_texture(body, -1)  # PyBullet's "no texture"
+                self._textured.discard(body)
+            bodies.append(body)
+        screens = self._bodies("screen", len(layout.screens))
+        for body, (x, y, yaw) in zip(screens, layout.screens):
+            sim.set_pose(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
+            if body in self._parked:
+                sim.set_color(body, SCREEN_RGBA)
+                self._parked.discard(body)
+        used["screen"] = len(screens)
+        for kind, pool in self._pool.items():
+            for body in pool[used.get(kind, 0) :]:
+                if body not in self._parked:
+                    sim.set_pose(body, _PARKED)
+                    # Fully transparent: TinyRenderer skips the body instead of rasterising it off-screen.
+                    sim.set_color(body, (0.0, 0.0, 0.0, 0.0))
+                    self._parked.add(body)
+        return bodies, screens
+
+    def _texture(self, index: int) -> int:
+        if index not in self._texture_ids:
+            self._texture_ids[index] = self.sim.load_texture(texture_files()[index])
+        return self._texture_ids[index]
+
+
+def _yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
+    return (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
