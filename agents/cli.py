@@ -7,6 +7,7 @@
     vista-agents train ppo  --env VistaRobotEE-v0 --env-kwargs '{"tasks": ["reach"], "obs_mode": "state"}'
     vista-agents train visplay --model /tmp/tiny-vlm --iterations 4
     vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
+    vista-agents plot runs/sft runs/grpo --out curves.png   # reward, success, KL, entropy, ... of each run
 
 Every field of the algorithm's config dataclass (:class:`~agents.sft.SFTConfig`, :class:`~agents.grpo.GRPOConfig`,
 :class:`~agents.ppo.PPOConfig`, :class:`~agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
@@ -191,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=16, help="prompts per generate() call (default 16)")
     evaluate.add_argument("--device", default="cpu", help="torch device (default cpu)")
     evaluate.add_argument("--seed", type=int, default=0, help="first reset seed; sampling seed (default 0)")
+    plot = commands.add_parser("plot", help="training and evaluation curves of runs, in one PNG or HTML")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (each with a metrics.jsonl)")
+    plot.add_argument("--out", default="curves.png", help="output file, .png or .html (default curves.png)")
+    plot.add_argument("--metrics", nargs="*", default=(), metavar="NAME", help="plot these metrics (substrings) instead of the default panels")
     return parser
 
 
@@ -198,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
     if arguments.command == "train":
         _train(arguments)
+    elif arguments.command == "plot":
+        from agents.plot import plot_runs
+
+        try:
+            print(plot_runs(arguments.run_dirs, arguments.out, arguments.metrics))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"vista-agents plot: {error}") from None
     else:
         _eval(arguments)
 
