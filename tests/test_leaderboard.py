@@ -113,11 +113,12 @@ def test_markdown_ranks_agents_by_success_with_wilson_intervals(results_dir):
     rows = table_rows(markdown, "### Overall")
     assert [row[:2] for row in rows] == [["1", "best"], ["2", "good"], ["3", "stuck (incomplete: 5 not run)"]]
     # 7/20: Wilson [18.1, 56.7]; 20/20: [83.9, 100]; 2/20 (5 never ran, counted as failures): [2.8, 30.1].
-    assert rows[0][2] == "100.0 [83.9, 100.0]"
-    assert rows[1][2] == "35.0 [18.1, 56.7]"
-    assert rows[2][2] == "10.0 [2.8, 30.1]"
+    assert [row[2] for row in rows] == ["public"] * 3
+    assert rows[0][3] == "100.0 [83.9, 100.0]"
+    assert rows[1][3] == "35.0 [18.1, 56.7]"
+    assert rows[2][3] == "10.0 [2.8, 30.1]"
     # good: 7 rewards of 1 and 13 of 0: mean 0.35, sample std 0.4894, interval 0.35 ± 1.96·0.4894/√20.
-    assert rows[1][3] == "0.350 [0.136, 0.564]"
+    assert rows[1][4] == "0.350 [0.136, 0.564]"
     assert "suite `hand` v1" in markdown and "Wilson" in markdown
 
 
@@ -125,9 +126,13 @@ def test_markdown_breaks_success_down_by_family_and_difficulty(results_dir):
     markdown = render_markdown(load_leaderboard(results_dir))
     families = table_rows(markdown, "Success % by family (VisualQA-v0):")
     # Episodes run counting/1, counting/2, clock/1, clock/2; "good" wins the first 7: 5 of counting/1, 2 of counting/2.
-    assert families == [["clock", "100.0 (10/10)", "0.0 (0/10)", "0.0 (0/10)"], ["counting", "100.0 (10/10)", "70.0 (7/10)", "20.0 (2/10)"]]
+    # Each cell carries its 95% Wilson interval: 10/10 -> [72.2, 100], 7/10 -> [39.7, 89.2], 2/10 -> [5.7, 51.0], 0/10 -> [0, 27.8].
+    assert families == [
+        ["clock", "100.0 [72.2, 100.0] (10/10)", "0.0 [0.0, 27.8] (0/10)", "0.0 [0.0, 27.8] (0/10)"],
+        ["counting", "100.0 [72.2, 100.0] (10/10)", "70.0 [39.7, 89.2] (7/10)", "20.0 [5.7, 51.0] (2/10)"],
+    ]
     difficulties = table_rows(markdown, "Success % by difficulty (VisualQA-v0):")
-    assert difficulties[0] == ["1", "100.0 (10/10)", "50.0 (5/10)", "20.0 (2/10)"]
+    assert difficulties[0] == ["1", "100.0 [72.2, 100.0] (10/10)", "50.0 [23.7, 76.3] (5/10)", "20.0 [5.7, 51.0] (2/10)"]
 
 
 def test_markdown_with_out_writes_png_plots_beside_it_and_links_them(results_dir, tmp_path):
@@ -136,6 +141,19 @@ def test_markdown_with_out_writes_png_plots_beside_it_and_links_them(results_dir
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
     assert pngs == ["lb-visualqa-v0-difficulty.png", "lb-visualqa-v0-family.png"]
     assert all(f"]({name})" in text for name in pngs)
+
+
+def test_the_readme_command_writes_plots_into_the_results_folder_and_links_them(results_dir, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["leaderboard", str(results_dir)]) == 0
+    printed = capsys.readouterr().out
+    pngs = sorted(p.name for p in results_dir.glob("*.png"))
+    assert pngs == ["leaderboard-visualqa-v0-difficulty.png", "leaderboard-visualqa-v0-family.png"]
+    assert all(f"]({results_dir / name})" in printed for name in pngs)
+    for png in pngs:
+        (results_dir / png).unlink()
+    assert main(["leaderboard", str(results_dir), "--no-plots"]) == 0
+    assert not list(results_dir.glob("*.png")) and "![" not in capsys.readouterr().out
 
 
 def test_plots_are_png_images_of_success_by_family_and_difficulty(results_dir):
@@ -298,7 +316,7 @@ def test_html_leaderboard_renders_in_headless_chromium(results_dir, tmp_path):
 
 def test_cli_leaderboard_prints_markdown_and_writes_html(results_dir, tmp_path, capsys):
     assert main(["leaderboard", str(results_dir)]) == 0
-    assert "| 1 | best | 100.0 [83.9, 100.0]" in capsys.readouterr().out
+    assert "| 1 | best | public | 100.0 [83.9, 100.0]" in capsys.readouterr().out
     assert main(["leaderboard", str(results_dir), "--format", "html"]) == 0
     assert capsys.readouterr().out.strip() == str(results_dir / "leaderboard.html")
     assert (results_dir / "leaderboard.html").read_text().startswith("<!DOCTYPE html>")

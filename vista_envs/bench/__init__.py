@@ -18,6 +18,7 @@ intervals) and ``leaderboard`` (Markdown, HTML, plots).
 """
 
 from vista_envs.bench.agents import BenchAgent, make_agent
+from vista_envs.bench.errors import InfrastructureError
 from vista_envs.bench.leaderboard import Leaderboard, load_leaderboard, render_html, render_markdown, write_leaderboard
 from vista_envs.bench.results import RESULTS_SCHEMA_VERSION, load_results
 from vista_envs.bench.runner import RunOutcome, run_suite
@@ -27,6 +28,7 @@ __all__ = [
     "RESULTS_SCHEMA_VERSION",
     "BenchAgent",
     "BenchError",
+    "InfrastructureError",
     "Leaderboard",
     "RunOutcome",
     "Suite",
