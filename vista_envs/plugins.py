@@ -30,6 +30,7 @@ __all__ = [
     "GROUPS",
     "SUITES_GROUP",
     "PluginError",
+    "PluginWarning",
     "declared",
     "describe",
     "load_entry_point",
@@ -56,6 +57,10 @@ class PluginError:
 
     def __str__(self) -> str:
         return f"plugin {describe_parts(self.name, self.value, self.distribution)} (group {self.group}) failed to load: {self.error}"
+
+
+class PluginWarning(RuntimeWarning):
+    """Warned once per entry point that fails to load (the command line prints it as one line)."""
 
 
 _ERRORS: dict[tuple[str, str], PluginError] = {}
@@ -96,7 +101,7 @@ def report_failure(group: str, entry_point: metadata.EntryPoint, error: BaseExce
     failure = PluginError(group, entry_point.name, entry_point.value, _distribution_name(entry_point), f"{type(error).__name__}: {error}")
     if (group, entry_point.name) not in _ERRORS:
         _ERRORS[(group, entry_point.name)] = failure
-        warnings.warn(str(failure), RuntimeWarning, stacklevel=3)
+        warnings.warn(str(failure), PluginWarning, stacklevel=3)
     return _ERRORS[(group, entry_point.name)]
 
 
