@@ -8,6 +8,7 @@ package (nor torch). Each factory takes the text after ``KIND:`` and returns an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,19 @@ def hf(path: str) -> Any:
     return HFPolicy(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
+# HTTP statuses with which an endpoint refuses one request for what it holds (too long, content it
+# will not take): that episode's model gets no answer out, which is scored. Every other failure
+# (connection, 5xx, 429, timeouts, 401/403/404: a wrong key, URL or model name) is the setup's.
+_REFUSED_FOR_CONTENT = re.compile(r"refused the request with HTTP (400|413|422)\b")
+
+
 class _EndpointAgent:
     """An :class:`agents.policies.OpenAIPolicy` whose endpoint failures reach the bench as infrastructure errors.
 
     A refused connection, an HTTP 5xx/429 or a timeout (after the policy's own retries) is the
-    endpoint's fault, not the model's: the bench retries it and never scores it.
+    endpoint's fault, not the model's: the bench retries it and never scores it. A request refused
+    for its content (HTTP 400/413/422, e.g. a conversation past the model's context) is that episode's
+    alone: the batch is asked again one episode at a time, and a refused episode answers ``""``.
     """
 
     def __init__(self, policy: Any, name: str):
@@ -40,12 +49,26 @@ class _EndpointAgent:
         self.bench_name = name
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
-        from agents.policies import OpenAIPolicyError
-
         try:
             return self.policy.act(observations, infos)
-        except OpenAIPolicyError as error:
-            raise InfrastructureError(str(error)) from error
+        except Exception as error:  # noqa: BLE001  (sorted below; anything else is not the model's fault)
+            self._raise_unless_refused(error)
+        answers = []
+        for observation, info in zip(observations, infos):
+            try:
+                answers.append(self.policy.act([observation], [info])[0])
+            except Exception as error:  # noqa: BLE001
+                self._raise_unless_refused(error)
+                answers.append("")
+        return answers
+
+    @staticmethod
+    def _raise_unless_refused(error: Exception) -> None:
+        from agents.policies import OpenAIPolicyError
+
+        if isinstance(error, OpenAIPolicyError) and _REFUSED_FOR_CONTENT.search(str(error)):
+            return
+        raise InfrastructureError(f"{type(error).__name__}: {error}") from error
 
 
 def _endpoint(kind: str, argument: str) -> _EndpointAgent:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,18 +124,53 @@ def test_killing_the_endpoint_mid_run_and_resuming_gives_the_uninterrupted_succe
 def test_a_flaky_endpoint_is_retried_without_the_run_noticing(tmp_path):
     failures = iter(range(3))
     endpoint = Endpoint()
-    original = endpoint.httpd.RequestHandlerClass.do_POST
-
-    def do_post(handler):
-        if next(failures, None) is not None:  # the first three requests: HTTP 429
-            handler._send(429, {"error": {"message": "slow down"}})
-            return
-        original(handler)
-
-    endpoint.httpd.RequestHandlerClass.do_POST = do_post
+    patched(endpoint, lambda body: 429 if next(failures, None) is not None else None)  # the first three: HTTP 429
     try:
         outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path, n_envs=1, max_infra_errors=4, retry_backoff_s=0.01, progress=False)
     finally:
         endpoint.close()
     assert outcome.complete and outcome.results["overall"]["infra_errors"] == 0 and outcome.results["overall"]["errors"] == 0
-    assert Path(outcome.results_path).exists()
+    assert next(failures, None) is None
+
+
+def patched(endpoint: Endpoint, status_for) -> None:
+    """Make ``endpoint`` answer ``status_for(body)`` (an HTTP error status) instead of a completion where it says so."""
+    original = endpoint.httpd.RequestHandlerClass.do_POST
+
+    def do_post(handler):
+        length = int(handler.headers["Content-Length"])
+        raw = handler.rfile.read(length)
+        status = status_for(json.loads(raw))
+        if status is not None:
+            handler._send(status, {"error": {"message": "refused"}})
+            return
+        handler.rfile = io.BytesIO(raw)
+        original(handler)
+
+    endpoint.httpd.RequestHandlerClass.do_POST = do_post
+
+
+def test_a_request_refused_for_its_content_fails_only_its_episode_and_a_refused_key_stops_the_run(tmp_path):
+    def refuse_counting(body):  # e.g. a conversation past the model's context: HTTP 400, that episode only
+        return 400 if "How many" in json.dumps(body["messages"]) else None
+
+    endpoint = Endpoint()
+    patched(endpoint, refuse_counting)
+    try:
+        outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path / "a", n_envs=4, retry_backoff_s=0, progress=False)
+    finally:
+        endpoint.close()
+    counting = outcome.results["by_env"]["VisualQA-v0"]["by_family"]["counting"]
+    comparison = outcome.results["by_env"]["VisualQA-v0"]["by_family"]["comparison"]
+    assert outcome.complete and outcome.results["overall"]["infra_errors"] == 0
+    assert counting["successes"] == 0 and counting["mean_chars"] == 0  # no answer came out: scored as wrong
+    assert comparison["mean_chars"] > 0
+
+    endpoint = Endpoint()
+    patched(endpoint, lambda body: 401)  # a wrong API key is the setup's fault, never the model's
+    try:
+        outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path / "b", n_envs=2, max_infra_errors=2, retry_backoff_s=0, progress=False)
+    finally:
+        endpoint.close()
+    assert not outcome.complete and "HTTP 401" in outcome.results["run"]["stopped"]
+    assert outcome.results["overall"]["errors"] == 0 and outcome.results["overall"]["infra_errors"] == 2
