@@ -48,12 +48,15 @@ def record(episode, success: bool, reward: float) -> dict[str, Any]:
     }
 
 
-def results_with(name: str, successes: int, not_run: int = 0) -> dict[str, Any]:
-    """Results where the first ``successes`` episodes succeed (reward 1, else 0) and the last ``not_run`` never ran."""
+def results_with(name: str, successes: int, not_run: int = 0, infra: int = 0) -> dict[str, Any]:
+    """Results where the first ``successes`` episodes succeed (reward 1, else 0), the last ``not_run`` never ran
+    and the ``infra`` before those were cut off by infrastructure errors."""
     records = [
         missing_record(e) if i >= len(EPISODES) - not_run else record(e, i < successes, 1.0 if i < successes else 0.0)
         for i, e in enumerate(EPISODES)
     ]
+    for i in range(len(EPISODES) - not_run - infra, len(EPISODES) - not_run):
+        records[i] = {**records[i], "success": False, "status": "infra_error", "error_kind": "infra", "error": "act() raised InfrastructureError: down"}
     run = {"started_at": "", "finished_at": "", "wall_time_s": 1.0, "sessions": 1, "n_envs": 1, "step_timeout_s": 1.0, "complete": not not_run, "stopped": None}
     agent = {"name": name, "spec": name, "token_unit": "chars"}
     envs = {"VisualQA-v0": {"id": "VisualQA-v0", "version": 0, "kwargs": {}}}
@@ -320,6 +323,19 @@ def test_cli_leaderboard_prints_markdown_and_writes_html(results_dir, tmp_path, 
     assert main(["leaderboard", str(results_dir), "--format", "html"]) == 0
     assert capsys.readouterr().out.strip() == str(results_dir / "leaderboard.html")
     assert (results_dir / "leaderboard.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_an_agent_with_infrastructure_errors_is_not_ranked_unless_asked_and_then_shows_them(results_dir, capsys):
+    write_json_atomic(results_dir / "hand.flaky.json", results_with("flaky", 6, infra=3))
+    assert main(["leaderboard", str(results_dir), "--no-plots"]) == 2
+    error = capsys.readouterr().err
+    assert "not ranking agents whose runs still have infrastructure errors" in error and "flaky (3 in hand.flaky.json)" in error
+    assert main(["leaderboard", str(results_dir), "--no-plots", "--allow-infra-errors"]) == 0
+    rows = table_rows(capsys.readouterr().out, "### Overall")
+    flaky = next(row for row in rows if row[1] == "flaky")
+    # 6 successes of 20: the 3 cut-off episodes count as failures; the last two columns are errors and infra errors.
+    assert flaky[3].startswith("30.0 [") and flaky[-2:] == ["0", "3"]
+    assert all(row[-1] == "0" for row in rows if row[1] != "flaky")
 
 
 def test_cli_leaderboard_reports_corrupted_results_without_a_traceback(results_dir, capsys):

@@ -4,7 +4,8 @@ Examples::
 
     vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
     vista-envs bench --suite quick --agent mine=python:my_agent:make_agent --out results/
-    vista-envs leaderboard results/                       # Markdown on stdout
+    vista-envs bench --suite quick --agent openai:MODEL@URL --salt-file salt.txt --out private/
+    vista-envs leaderboard results/                       # Markdown on stdout, PNG plots into results/
     vista-envs leaderboard results/ --format html --out leaderboard.html
 """
 
