@@ -196,8 +196,24 @@ def test_a_results_file_with_a_broken_summary_is_reported(results_dir):
         (lambda d: d["overall"].pop("not_run"), "KeyError: 'not_run'"),
         (lambda d: d["suite"].pop("split"), "KeyError: 'split'"),
         (lambda d: d["suite"].update(episodes=-1), "episodes is -1"),
+        (lambda d: d["suite"].update(tasks="secret"), "tasks is 'secret'"),
+        (lambda d: d["overall"].update(infra_errors=-2), "infra_errors is -2"),
+        (lambda d: d["by_env"]["VisualQA-v0"].update(failed_examples=[1]), "failed_examples must be a list"),
     ],
-    ids=["nan-rate", "rate-not-successes", "interval-off", "inf-reward", "str-reward", "huge-int-reward", "no-not-run", "no-split", "negative-episodes"],
+    ids=[
+        "nan-rate",
+        "rate-not-successes",
+        "interval-off",
+        "inf-reward",
+        "str-reward",
+        "huge-int-reward",
+        "no-not-run",
+        "no-split",
+        "negative-episodes",
+        "unknown-tasks",
+        "negative-infra",
+        "bad-examples",
+    ],
 )
 def test_hand_edited_figures_are_refused_not_ranked(results_dir, edit, message):
     """A NaN success rate once ranked first: every figure the leaderboard reads is checked."""

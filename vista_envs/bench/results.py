@@ -370,7 +370,12 @@ def load_results(path: Path) -> dict[str, Any]:
             for group in ("by_family", "by_difficulty"):
                 for summary in env[group].values():
                     _check_summary(summary)
+            examples = env.get("failed_examples", [])
+            if not (isinstance(examples, list) and len(examples) <= MAX_FAILED_EXAMPLES and all(isinstance(e, dict) for e in examples)):
+                raise ValueError(f"failed_examples must be a list of at most {MAX_FAILED_EXAMPLES} episode objects")
         name, suite = data["agent"]["name"], data["suite"]
+        if suite.get("tasks", "public") not in ("public", "private"):
+            raise ValueError(f"the suite's tasks is {suite.get('tasks')!r}, not 'public' or 'private'")
         if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash", "split")):
             raise TypeError("agent name or suite identity has the wrong type")
         if not _is_count(suite["episodes"]):
