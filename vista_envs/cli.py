@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Plugin failures as one plain line each; every other warning as Python shows it."""
     from vista_envs.plugins import PluginWarning
 

@@ -94,7 +94,7 @@ class BenchAgent:
             return None
         try:
             return len(tokenizer.encode(text))
-        except Exception:  # noqa: BLE001  (a tokenizer that fails on odd text leaves this response uncounted)
+        except Exception:  # (a tokenizer that fails on odd text leaves this response uncounted)
             return None
 
     def _tokenizer(self) -> Any:

@@ -228,7 +228,7 @@ def _plugin_suite(name: str) -> Suite | None:
             loaded = loaded()
     except ImportError as error:
         raise BenchError(str(error)) from None
-    except Exception as error:  # noqa: BLE001  (a plugin's callable may raise anything)
+    except Exception as error:  # a plugin's callable may raise anything
         raise BenchError(f"{where}: calling it raised {type(error).__name__}: {error}") from None
     if isinstance(loaded, dict):
         return parse_suite(loaded, where)
