@@ -174,3 +174,19 @@ def test_a_request_refused_for_its_content_fails_only_its_episode_and_a_refused_
         endpoint.close()
     assert not outcome.complete and "HTTP 401" in outcome.results["run"]["stopped"]
     assert outcome.results["overall"]["errors"] == 0 and outcome.results["overall"]["infra_errors"] == 2
+
+
+def test_the_cli_says_once_why_a_run_stopped_and_prints_no_success_rate_for_it(tmp_path, capsys):
+    from vista_envs.cli import main
+
+    endpoint = Endpoint()
+    url = endpoint.url
+    endpoint.close()  # nothing listens: every request is refused
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "endpoint", "version": 1, "split": "test", "seed": 3, "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting"]}, "episodes_per_cell": 4}]}))
+    args = ["bench", "--suite", str(suite), "--agent", f"openai:guesser@{url}", "--out", str(tmp_path / "res"), "--max-infra-errors", "1", "--retry-backoff", "0", "--no-progress"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "openai-guesser: incomplete, 0 of 4 episodes ran" in captured.out and "success" not in captured.out.split("public tasks", 1)[1]
+    [stopped] = [line for line in captured.err.splitlines() if "stopped after" in line]
+    assert "stopped after 1 infrastructure error in a row" in stopped and "connection failed" in stopped

@@ -51,14 +51,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         overall, run = outcome.results["overall"], outcome.results["run"]
         for problem in run["log_problems"]:
             print(f"vista-envs bench: warning: {problem}", file=sys.stderr)
+        if not outcome.complete:
+            # A stopped run has no success rate worth printing: its missing episodes are not the model's.
+            ran = overall["episodes"] - overall["not_run"] - overall["infra_errors"]
+            print(f"{agent.name}: incomplete, {ran} of {overall['episodes']} episodes ran -> {outcome.results_path}")
+            print(f"vista-envs bench: agent {spec!r}: {run['stopped']}", file=sys.stderr)
+            failed.append(spec)
+            continue
         low, high = overall["success_ci95"]
         line = f"{agent.name}: success {100 * overall['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] in {run['wall_time_s']:.1f} s -> {outcome.results_path}"
         if overall["errors"]:
             line += f" ({overall['errors']} episodes ended by errors; see \"errors\" in the results)"
         print(line)
-        if not outcome.complete:
-            print(f"vista-envs bench: agent {spec!r}: {run['stopped']}", file=sys.stderr)
-            failed.append(spec)
     if len(failed) < len(args.agent or BUILTIN_AGENTS):
         print(f"rank them with: vista-envs leaderboard {args.out}")
     return 1 if failed else 0

@@ -475,7 +475,7 @@ def _run_pending(
                                 episode.fail("infra", actions.message)
                                 finish(episode)
                             return (
-                                f"stopped after {infra_in_a_row} infrastructure errors in a row (last: {actions.message}); "
+                                f"stopped after {infra_in_a_row} infrastructure error{'s' if infra_in_a_row > 1 else ''} in a row (last: {actions.message}); "
                                 f"{len(acting)} episodes were cut off and {len(pending)} not run: nothing was scored as a model failure, "
                                 "fix the endpoint or agent and run the same command again to resume"
                             )
