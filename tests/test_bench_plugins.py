@@ -129,10 +129,17 @@ def test_a_plugin_family_agent_and_suite_run_through_vista_envs_bench_and_reach_
     rows = [line for line in overall.splitlines() if line.startswith("| ")][2:]
     assert [row.split("|")[2].strip() for row in rows] == ["oracle", "demo-counter", "random"]
     assert "| demo_dots | 100.0 [" in board.stdout
-    listing = cli(plugin_site, "list", cwd=tmp_path)
-    assert "demo_dots" in listing.stdout and "demo-counter" in listing.stdout and "demo, demo-file" in listing.stdout
-    shown = cli(plugin_site, "show", "VisualQA-v0", "--family", "demo_dots", "--out", "dots.png", cwd=tmp_path)
-    assert shown.returncode == 0 and (tmp_path / "dots.png").exists(), shown.stderr
+
+
+def test_list_and_show_know_the_plugin_family_agent_and_suites(plugin_site, tmp_path, capsys):
+    from vista_envs.cli import main
+
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "demo_dots" in listing and "demo-counter" in listing and "demo, demo-file" in listing
+    assert "Plugins that failed to load (the rest loaded):" in listing and "'broken_family'" in listing
+    assert main(["show", "VisualQA-v0", "--family", "demo_dots", "--split", "test", "--out", str(tmp_path / "dots.png")]) == 0
+    assert (tmp_path / "dots.png").exists() and "How many black dots" in capsys.readouterr().out
 
 
 def test_in_process_runs_and_leaderboards_see_the_plugin_agent_too(plugin_site, tmp_path):

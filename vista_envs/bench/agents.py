@@ -21,7 +21,9 @@ torch.
 
 What an agent sees is only what a model may know: the observation (the keys of the env's observation
 space) and the public part of ``info`` (:data:`PUBLIC_INFO_KEYS`); the runner strips everything else.
-Only the built-in ``oracle`` is given the envs themselves.
+Only the built-in ``oracle`` is given the envs themselves. A stochastic agent that wants resumed runs
+to equal uninterrupted ones defines ``act_seeded(observations, infos, rngs)`` as well: ``rngs[i]`` is
+episode ``i``'s own ``random.Random``, seeded from the episode (as the ``random`` agent does).
 """
 
 from __future__ import annotations
