@@ -61,6 +61,7 @@ def test_failed_episodes_are_on_the_page_with_thumbnail_prompt_response_and_rewa
     failures = re.findall(r'<details class="failure">.*?</details>', page, flags=re.S)
     assert failures and all("<img class=\"thumb\"" in f and "<b>prompt</b>" in f and "<b>response</b>" in f for f in failures[:3])
     assert "reward term" in failures[0] and "correctness" in failures[0]
+    assert "<b>expected</b>" in failures[0] and "<b>read from the response</b>" in failures[0]
     assert "<script" not in page and "http://" not in page
     # Bounded: at most MAX_FAILURES_SHOWN per agent and env, each thumbnail a few kB.
     assert len(failures) <= 2 * 2 * MAX_FAILURES_SHOWN and len(page) < 600_000

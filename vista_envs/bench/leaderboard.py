@@ -358,7 +358,7 @@ def _failure_html(example: Mapping[str, Any]) -> str:
     parts = [
         f"<div><b>prompt</b><pre>{escape(str(example.get('prompt') or '-'))}</pre>",
         f"<b>response</b><pre class=\"response\">{escape(str(example.get('response') or '-'))}</pre>",
-        f"<b>answer</b> {escape(str(example.get('answer') or '-'))}",
+        f"<b>expected</b> {escape(str(example.get('answer') or '-'))}; <b>read from the response</b> {escape(str(example.get('extracted_answer') or '-'))}",
     ]
     if example.get("error"):
         parts.append(f"<br><b>error</b> {escape(str(example['error']))}")

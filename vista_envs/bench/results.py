@@ -315,7 +315,7 @@ def build_results(
     }
 
 
-_EXAMPLE_FIELDS = ("key", "family", "difficulty", "answer_type", "reward", "reward_terms", "turns", "error", "answer", "prompt", "response", "thumbnail")
+_EXAMPLE_FIELDS = ("key", "family", "difficulty", "answer_type", "reward", "reward_terms", "turns", "error", "answer", "extracted_answer", "prompt", "response", "thumbnail")
 
 
 def _failed_examples(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -176,6 +176,7 @@ class _Episode:
             "error_kind": self.error_kind,
             "error": self.error,
             "answer": _clip(info.get("answer")),
+            "extracted_answer": _clip(info.get("extracted_answer")),
             "response": _clip(self.last_response, _MAX_TRANSCRIPT_CHARS),
             "prompt": _clip(self.prompt, _MAX_TRANSCRIPT_CHARS),
         }
