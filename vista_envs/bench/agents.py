@@ -140,7 +140,11 @@ def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
     if entry_point is None:
         hint = ""
         if kind in ("hf", "openai", "openai-text"):
-            hint = " (the learners package declares it: install it with pip install 'vista-envs[train]')"
+            hint = (
+                f" (no installed package declares the agent kind {kind!r} in the entry-point group {plugins.AGENTS_GROUP!r}: vista-envs "
+                "declares it for its learners when installed, pip install 'vista-envs[train]'; an editable install made before "
+                "those entry points existed needs pip install -e . again)"
+            )
         raise BenchError(f"unknown agent spec {spec!r}{hint}; expected {_spec_help()}")
     try:
         factory = plugins.load_entry_point(plugins.AGENTS_GROUP, entry_point)
