@@ -163,6 +163,16 @@ def test_bench_with_the_builtin_agents_never_imports_torch_or_the_learners(tmp_p
         assert not {name for name in imported if name.split(".")[0] in ("torch", "transformers", "agents")}
 
 
+def test_the_learners_declare_their_bench_agents_as_entry_points():
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["vista_envs.bench_agents"]
+    assert set(declared) == {"hf", "openai", "openai-text"}
+    for value in declared.values():
+        module, _, attribute = value.partition(":")
+        assert module == "agents.bench_agents" and callable(getattr(importlib.import_module(module), attribute))
+
+
 def test_vista_envs_source_never_imports_the_learners():
     offenders = [
         str(path.relative_to(REPO))
