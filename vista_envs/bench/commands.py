@@ -99,7 +99,7 @@ def _positive_int(text: str) -> int:
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="run a benchmark suite with agents -> results JSON")
-    bench.add_argument("--suite", default="quick", help=f"a built-in suite ({', '.join(builtin_suite_names())}) or a suite .json path")
+    bench.add_argument("--suite", default="quick", help=f"a built-in suite ({', '.join(builtin_suite_names())}), a plugin's suite, or a suite .json path")
     bench.add_argument(
         "--agent",
         action="append",
@@ -108,7 +108,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--out", default="results", help="results folder (default: results); a rerun resumes from it")
     bench.add_argument("--envs", type=int, default=4, help="episodes run at once, the batch size of act() (default 4)")
-    bench.add_argument("--step-timeout", type=_step_timeout, default=120.0, help="seconds one act() call may take (default 120, at most a day)")
+    bench.add_argument("--step-timeout", type=_step_timeout, default=120.0, help="seconds one act() call may take before it counts as an infrastructure error (default 120, at most a day)")
     bench.add_argument(
         "--max-infra-errors",
         type=_positive_int,
