@@ -48,12 +48,15 @@ def record(episode, success: bool, reward: float) -> dict[str, Any]:
     }
 
 
-def results_with(name: str, successes: int, not_run: int = 0) -> dict[str, Any]:
-    """Results where the first ``successes`` episodes succeed (reward 1, else 0) and the last ``not_run`` never ran."""
+def results_with(name: str, successes: int, not_run: int = 0, infra: int = 0) -> dict[str, Any]:
+    """Results where the first ``successes`` episodes succeed (reward 1, else 0), the last ``not_run`` never ran
+    and the ``infra`` before those were cut off by infrastructure errors."""
     records = [
         missing_record(e) if i >= len(EPISODES) - not_run else record(e, i < successes, 1.0 if i < successes else 0.0)
         for i, e in enumerate(EPISODES)
     ]
+    for i in range(len(EPISODES) - not_run - infra, len(EPISODES) - not_run):
+        records[i] = {**records[i], "success": False, "status": "infra_error", "error_kind": "infra", "error": "act() raised InfrastructureError: down"}
     run = {"started_at": "", "finished_at": "", "wall_time_s": 1.0, "sessions": 1, "n_envs": 1, "step_timeout_s": 1.0, "complete": not not_run, "stopped": None}
     agent = {"name": name, "spec": name, "token_unit": "chars"}
     envs = {"VisualQA-v0": {"id": "VisualQA-v0", "version": 0, "kwargs": {}}}
@@ -113,11 +116,12 @@ def test_markdown_ranks_agents_by_success_with_wilson_intervals(results_dir):
     rows = table_rows(markdown, "### Overall")
     assert [row[:2] for row in rows] == [["1", "best"], ["2", "good"], ["3", "stuck (incomplete: 5 not run)"]]
     # 7/20: Wilson [18.1, 56.7]; 20/20: [83.9, 100]; 2/20 (5 never ran, counted as failures): [2.8, 30.1].
-    assert rows[0][2] == "100.0 [83.9, 100.0]"
-    assert rows[1][2] == "35.0 [18.1, 56.7]"
-    assert rows[2][2] == "10.0 [2.8, 30.1]"
+    assert [row[2] for row in rows] == ["public"] * 3
+    assert rows[0][3] == "100.0 [83.9, 100.0]"
+    assert rows[1][3] == "35.0 [18.1, 56.7]"
+    assert rows[2][3] == "10.0 [2.8, 30.1]"
     # good: 7 rewards of 1 and 13 of 0: mean 0.35, sample std 0.4894, interval 0.35 ± 1.96·0.4894/√20.
-    assert rows[1][3] == "0.350 [0.136, 0.564]"
+    assert rows[1][4] == "0.350 [0.136, 0.564]"
     assert "suite `hand` v1" in markdown and "Wilson" in markdown
 
 
@@ -125,9 +129,13 @@ def test_markdown_breaks_success_down_by_family_and_difficulty(results_dir):
     markdown = render_markdown(load_leaderboard(results_dir))
     families = table_rows(markdown, "Success % by family (VisualQA-v0):")
     # Episodes run counting/1, counting/2, clock/1, clock/2; "good" wins the first 7: 5 of counting/1, 2 of counting/2.
-    assert families == [["clock", "100.0 (10/10)", "0.0 (0/10)", "0.0 (0/10)"], ["counting", "100.0 (10/10)", "70.0 (7/10)", "20.0 (2/10)"]]
+    # Each cell carries its 95% Wilson interval: 10/10 -> [72.2, 100], 7/10 -> [39.7, 89.2], 2/10 -> [5.7, 51.0], 0/10 -> [0, 27.8].
+    assert families == [
+        ["clock", "100.0 [72.2, 100.0] (10/10)", "0.0 [0.0, 27.8] (0/10)", "0.0 [0.0, 27.8] (0/10)"],
+        ["counting", "100.0 [72.2, 100.0] (10/10)", "70.0 [39.7, 89.2] (7/10)", "20.0 [5.7, 51.0] (2/10)"],
+    ]
     difficulties = table_rows(markdown, "Success % by difficulty (VisualQA-v0):")
-    assert difficulties[0] == ["1", "100.0 (10/10)", "50.0 (5/10)", "20.0 (2/10)"]
+    assert difficulties[0] == ["1", "100.0 [72.2, 100.0] (10/10)", "50.0 [23.7, 76.3] (5/10)", "20.0 [5.7, 51.0] (2/10)"]
 
 
 def test_markdown_with_out_writes_png_plots_beside_it_and_links_them(results_dir, tmp_path):
@@ -136,6 +144,19 @@ def test_markdown_with_out_writes_png_plots_beside_it_and_links_them(results_dir
     pngs = sorted(p.name for p in path.parent.glob("*.png"))
     assert pngs == ["lb-visualqa-v0-difficulty.png", "lb-visualqa-v0-family.png"]
     assert all(f"]({name})" in text for name in pngs)
+
+
+def test_the_readme_command_writes_plots_into_the_results_folder_and_links_them(results_dir, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["leaderboard", str(results_dir)]) == 0
+    printed = capsys.readouterr().out
+    pngs = sorted(p.name for p in results_dir.glob("*.png"))
+    assert pngs == ["leaderboard-visualqa-v0-difficulty.png", "leaderboard-visualqa-v0-family.png"]
+    assert all(f"]({results_dir / name})" in printed for name in pngs)
+    for png in pngs:
+        (results_dir / png).unlink()
+    assert main(["leaderboard", str(results_dir), "--no-plots"]) == 0
+    assert not list(results_dir.glob("*.png")) and "![" not in capsys.readouterr().out
 
 
 def test_plots_are_png_images_of_success_by_family_and_difficulty(results_dir):
@@ -175,8 +196,24 @@ def test_a_results_file_with_a_broken_summary_is_reported(results_dir):
         (lambda d: d["overall"].pop("not_run"), "KeyError: 'not_run'"),
         (lambda d: d["suite"].pop("split"), "KeyError: 'split'"),
         (lambda d: d["suite"].update(episodes=-1), "episodes is -1"),
+        (lambda d: d["suite"].update(tasks="secret"), "tasks is 'secret'"),
+        (lambda d: d["overall"].update(infra_errors=-2), "infra_errors is -2"),
+        (lambda d: d["by_env"]["VisualQA-v0"].update(failed_examples=[1]), "failed_examples must be a list"),
     ],
-    ids=["nan-rate", "rate-not-successes", "interval-off", "inf-reward", "str-reward", "huge-int-reward", "no-not-run", "no-split", "negative-episodes"],
+    ids=[
+        "nan-rate",
+        "rate-not-successes",
+        "interval-off",
+        "inf-reward",
+        "str-reward",
+        "huge-int-reward",
+        "no-not-run",
+        "no-split",
+        "negative-episodes",
+        "unknown-tasks",
+        "negative-infra",
+        "bad-examples",
+    ],
 )
 def test_hand_edited_figures_are_refused_not_ranked(results_dir, edit, message):
     """A NaN success rate once ranked first: every figure the leaderboard reads is checked."""
@@ -298,10 +335,23 @@ def test_html_leaderboard_renders_in_headless_chromium(results_dir, tmp_path):
 
 def test_cli_leaderboard_prints_markdown_and_writes_html(results_dir, tmp_path, capsys):
     assert main(["leaderboard", str(results_dir)]) == 0
-    assert "| 1 | best | 100.0 [83.9, 100.0]" in capsys.readouterr().out
+    assert "| 1 | best | public | 100.0 [83.9, 100.0]" in capsys.readouterr().out
     assert main(["leaderboard", str(results_dir), "--format", "html"]) == 0
     assert capsys.readouterr().out.strip() == str(results_dir / "leaderboard.html")
     assert (results_dir / "leaderboard.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_an_agent_with_infrastructure_errors_is_not_ranked_unless_asked_and_then_shows_them(results_dir, capsys):
+    write_json_atomic(results_dir / "hand.flaky.json", results_with("flaky", 6, infra=3))
+    assert main(["leaderboard", str(results_dir), "--no-plots"]) == 2
+    error = capsys.readouterr().err
+    assert "not ranking agents whose runs still have infrastructure errors" in error and "flaky (3 in hand.flaky.json)" in error
+    assert main(["leaderboard", str(results_dir), "--no-plots", "--allow-infra-errors"]) == 0
+    rows = table_rows(capsys.readouterr().out, "### Overall")
+    flaky = next(row for row in rows if row[1] == "flaky")
+    # 6 successes of 20: the 3 cut-off episodes count as failures; the last two columns are errors and infra errors.
+    assert flaky[3].startswith("30.0 [") and flaky[-2:] == ["0", "3"]
+    assert all(row[-1] == "0" for row in rows if row[1] != "flaky")
 
 
 def test_cli_leaderboard_reports_corrupted_results_without_a_traceback(results_dir, capsys):

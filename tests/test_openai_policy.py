@@ -28,6 +28,7 @@ import vista_envs  # noqa: F401  (registers the ids)
 from agents.policies import OpenAIPolicy
 from agents.policies.chat import Chat
 from agents.policies.chat_completions import NO_RESULT, reply_action, request_messages
+from agents.bench_agents import _EndpointAgent
 from vista_envs.bench.agents import BenchAgent
 from vista_envs.bench.runner import run_suite
 from vista_envs.bench.suites import load_suite, parse_suite
@@ -176,16 +177,17 @@ def test_the_native_path_solves_a_chart_task_through_vista_envs_bench(tmp_path):
     assert any(message.get("tool_calls") for body in server.requests for message in body["messages"])
 
 
-def test_an_unreachable_endpoint_fails_bench_episodes_as_agent_errors_not_as_answers(tmp_path):
+def test_an_unreachable_endpoint_is_an_infrastructure_error_of_the_bench_never_a_wrong_answer(tmp_path):
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     suite = parse_suite({"name": "down", "version": 1, "split": "test", "seed": 1, "entries": [{"env": "VistaTool-v0", "env_kwargs": {"tools": CHART_TOOLS}, "grid": {"family": ["chart_arithmetic"]}, "episodes_per_cell": 2}]})
-    agent = BenchAgent("down", "openai:m@...", OpenAIPolicy("m", f"http://127.0.0.1:{port}/v1", max_retries=0))
-    results = run_suite(suite, agent, tmp_path, n_envs=2, progress=False).results
-    assert results["overall"]["success_rate"] == 0.0 and results["overall"]["errors"] == 2
-    (error,) = results["errors"]
-    assert error["kind"] == "agent" and "OpenAIPolicyError" in error["message"] and "connection failed" in error["message"]
+    policy = OpenAIPolicy("m", f"http://127.0.0.1:{port}/v1", max_retries=0)
+    agent = BenchAgent("down", "openai:m@...", _EndpointAgent(policy, "down"))
+    outcome = run_suite(suite, agent, tmp_path, n_envs=2, max_infra_errors=2, retry_backoff_s=0, progress=False)
+    overall = outcome.results["overall"]
+    assert not outcome.complete and overall["errors"] == 0 and overall["infra_errors"] == 2
+    assert "InfrastructureError" in outcome.results["run"]["stopped"] and "connection failed" in outcome.results["run"]["stopped"]
 
 
 # -- native tool calls in responses ----------------------------------------------------------------

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("\nTask families (VisualQA-v0 options={'family': ...}):")
     for name in family_names():
         print(f"  {name:<16} {get_family(name).description}")
+    from vista_envs import plugins
+    from vista_envs.bench.agents import plugin_agent_kinds
+    from vista_envs.bench.suites import builtin_suite_names, plugin_suite_names
+
+    print(f"\nBench agents: random, scripted, oracle, python:MODULE:FACTORY; from plugins: {', '.join(plugin_agent_kinds()) or 'none'}")
+    print(f"Bench suites: {', '.join(builtin_suite_names())}; from plugins: {', '.join(plugin_suite_names()) or 'none'}")
+    failed = plugins.plugin_errors()
+    if failed:
+        print("\nPlugins that failed to load (the rest loaded):")
+        for failure in failed:
+            print(f"  {failure}")
     return 0
 
 
@@ -238,7 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Plugin failures as one plain line each; every other warning as Python shows it."""
+    from vista_envs.plugins import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        print(f"vista-envs: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _show_plugin_warning
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

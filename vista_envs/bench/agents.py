@@ -3,25 +3,29 @@
 ==========================  ==========================================================================
 spec                        agent
 ==========================  ==========================================================================
-``random``                  ``agents.policies.RandomPolicy``: a random answer of the asked type (chance)
+``random``                  :class:`~vista_envs.bench.baselines.RandomGuesser`: a random answer of the asked type (chance)
 ``scripted``                a heuristic baseline: image statistics, one tool call in tool envs
 ``oracle``                  ``env.unwrapped.oracle()``: always right (the ceiling)
-``overview``                ``VistaVideo-v0``: answers from the reset overview only (perfect perception)
-``look-all``                ``VistaVideo-v0``: views every frame from the first on until the budget runs out
-``hf:PATH``                 ``agents.policies.HFPolicy`` on a local model folder, on the GPU if there is one (extra ``train``)
-``openai:MODEL@URL``        ``agents.policies.OpenAIPolicy`` on any OpenAI-compatible endpoint: tool envs send
-                            ``tools`` and read native ``tool_calls`` (key: ``OPENAI_API_KEY``)
-``openai-text:MODEL@URL``   the same with tools, calls and results written as text, for servers
-                            without function calling (e.g. vLLM without ``--enable-auto-tool-choice``)
+``overview``                ``VistaVideo-v0``: answers from the reset overview only (perfect perception: reads the env)
+``look-all``                ``VistaVideo-v0``: views every frame from the first on until the budget runs out (reads the env)
 ``python:MODULE:FACTORY``   ``FACTORY()`` from an importable module (or a ``.py`` file path); any
                             object with ``act(observations, infos) -> list[str]`` works
+``KIND:ARGUMENT``, ``KIND`` an agent a plugin declares in the entry-point group ``vista_envs.bench_agents``
+                            (``KIND = "pkg.module:factory"``; ``factory(ARGUMENT)`` builds it). The learners
+                            package declares ``hf:PATH`` (a local model folder) and ``openai:MODEL@URL`` /
+                            ``openai-text:MODEL@URL`` (any OpenAI-compatible endpoint) this way.
 ==========================  ==========================================================================
 
 Any spec may be prefixed with ``NAME=`` to name the agent on the leaderboard
-(``mine=python:my_agent:make``). ``agents.policies`` is imported only for ``random``, ``hf:`` and
-``openai:`` agents, and torch only for ``hf:``, so ``vista_envs`` itself never imports either. An
-endpoint that cannot be reached or refuses a request fails its episodes as agent errors; it is never
-scored as a model that answered wrongly.
+(``mine=python:my_agent:make``). ``vista_envs`` imports nothing from the learners: ``hf:`` and
+``openai:`` come through their entry points, so ``random``, ``scripted`` and ``oracle`` run without
+torch.
+
+What an agent sees is only what a model may know: the observation (the keys of the env's observation
+space) and the public part of ``info`` (:data:`PUBLIC_INFO_KEYS`); the runner strips everything else.
+Only the built-in ``oracle`` is given the envs themselves. A stochastic agent that wants resumed runs
+to equal uninterrupted ones defines ``act_seeded(observations, infos, rngs)`` as well: ``rngs[i]`` is
+episode ``i``'s own ``random.Random``, seeded from the episode (as the ``random`` agent does).
 """
 
 from __future__ import annotations
@@ -36,43 +40,74 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vista_envs.bench.baselines import EnvAwarePolicy, OraclePolicy, ScriptedPolicy, VideoLookAllPolicy, VideoOverviewPolicy
+from vista_envs import plugins
+from vista_envs.bench.baselines import (
+    EnvAwarePolicy,
+    OraclePolicy,
+    RandomGuesser,
+    ScriptedPolicy,
+    SeededPolicy,
+    VideoLookAllPolicy,
+    VideoOverviewPolicy,
+)
 from vista_envs.bench.suites import BenchError
 
-__all__ = ["AGENT_SPEC_HELP", "BUILTIN_AGENTS", "BenchAgent", "make_agent"]
+__all__ = ["AGENT_SPEC_HELP", "BUILTIN_AGENTS", "BenchAgent", "make_agent", "plugin_agent_kinds"]
 
-AGENT_SPEC_HELP = (
-    "random | scripted | oracle | overview | look-all | hf:PATH | openai:MODEL@URL | openai-text:MODEL@URL | python:MODULE:FACTORY, "
-    "optionally as NAME=SPEC"
-)
 BUILTIN_AGENTS = ("random", "scripted", "oracle")
+_BUILTIN_KINDS = (*BUILTIN_AGENTS, "python")
 _NAME_PATTERN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)=(.+)$")
+
+
+def plugin_agent_kinds() -> list[str]:
+    """The agent kinds installed plugins declare (``hf``, ``openai``, ... when the learners are installed)."""
+    return [ep.name for ep in plugins.declared(plugins.AGENTS_GROUP) if ep.name not in _BUILTIN_KINDS]
+
+
+def _spec_help() -> str:
+    kinds = " | ".join(f"{kind}:..." for kind in plugin_agent_kinds())
+    return "random | scripted | oracle | python:MODULE:FACTORY" + (f" | {kinds}" if kinds else "") + ", optionally as NAME=SPEC"
+
+
+AGENT_SPEC_HELP = "random | scripted | oracle | python:MODULE:FACTORY | KIND:ARG from a plugin (hf:PATH, openai:MODEL@URL, ...), optionally as NAME=SPEC"
 
 
 @dataclass
 class BenchAgent:
     """A policy with the name and spec it is ranked under.
 
-    ``policy`` has ``act(observations, infos)`` or, for the oracle, ``act_in_envs(envs, observations, infos)``.
+    ``policy`` has ``act(observations, infos)``, or ``act_seeded(observations, infos, rngs)`` (a
+    :class:`SeededPolicy`); only a ``privileged`` agent (the built-in oracle) is given the envs, through
+    ``act_in_envs(envs, observations, infos)``.
     """
 
     name: str
     spec: str
     policy: Any
+    privileged: bool = False
 
     @property
     def needs_envs(self) -> bool:
-        return isinstance(self.policy, EnvAwarePolicy)
+        return self.privileged and isinstance(self.policy, EnvAwarePolicy)
+
+    @property
+    def seeded(self) -> bool:
+        return isinstance(self.policy, SeededPolicy)
 
     @property
     def token_unit(self) -> str:
-        """``"tokens"`` when the policy exposes a tokenizer, else ``"chars"``."""
+        """``"tokens"`` when the policy exposes a tokenizer, else ``"chars"`` (responses are then measured in characters only)."""
         return "tokens" if self._tokenizer() is not None else "chars"
 
-    def count_tokens(self, text: str) -> int:
-        """The length of one response in :attr:`token_unit`."""
+    def count_tokens(self, text: str) -> int | None:
+        """The length of one response in tokens of the policy's tokenizer; None when it has none."""
         tokenizer = self._tokenizer()
-        return len(tokenizer.encode(text)) if tokenizer is not None else len(text)
+        if tokenizer is None:
+            return None
+        try:
+            return len(tokenizer.encode(text))
+        except Exception:  # (a tokenizer that fails on odd text leaves this response uncounted)
+            return None
 
     def _tokenizer(self) -> Any:
         tokenizer = getattr(self.policy, "tokenizer", None) or getattr(getattr(self.policy, "processor", None), "tokenizer", None)
@@ -86,70 +121,66 @@ def _safe_name(text: str) -> str:
 def make_agent(spec: str, seed: int = 0) -> BenchAgent:
     """Build the agent a spec names (see the module docstring); a bad spec raises :class:`BenchError`.
 
-    ``seed`` seeds the random guesser (its guesses then depend only on the seed and the order of episodes).
+    ``seed`` is kept for compatibility: stochastic built-ins draw from per-episode streams the runner seeds.
     """
+    del seed
     if not isinstance(spec, str) or not spec.strip():
-        raise BenchError(f"empty agent spec; expected {AGENT_SPEC_HELP}")
+        raise BenchError(f"empty agent spec; expected {_spec_help()}")
     spec = spec.strip()
     named = _NAME_PATTERN.match(spec)
     name, body = (named.group(1), named.group(2)) if named else (None, spec)
     kind, _, argument = body.partition(":")
+    privileged = False
     if body == "random":
-        policy, default_name = _construct("random", _agents_policies("RandomPolicy"), seed=seed), "random"
+        policy, default_name = RandomGuesser(), "random"
     elif body == "scripted":
         policy, default_name = ScriptedPolicy(), "scripted"
     elif body == "oracle":
-        policy, default_name = OraclePolicy(), "oracle"
-    elif body == "overview":
-        policy, default_name = VideoOverviewPolicy(), "overview"
+        policy, default_name, privileged = OraclePolicy(), "oracle", True
+    elif body == "overview":  # VistaVideo-v0's frame-choice baselines read the env, as the oracle does
+        policy, default_name, privileged = VideoOverviewPolicy(), "overview", True
     elif body == "look-all":
-        policy, default_name = VideoLookAllPolicy(), "look-all"
-    elif kind == "hf" and argument:
-        policy, default_name = _hf_policy(argument), f"hf-{Path(argument).name}"
-    elif kind in ("openai", "openai-text") and argument:
-        policy, default_name = _openai_policy(kind, argument), f"{kind}-{argument.partition('@')[0]}"
+        policy, default_name, privileged = VideoLookAllPolicy(), "look-all", True
     elif kind == "python" and argument:
         policy, default_name = _python_policy(argument), f"python-{argument.replace(':', '.')}"
     else:
-        raise BenchError(f"unknown agent spec {spec!r}; expected {AGENT_SPEC_HELP}")
-    return BenchAgent(name=_safe_name(name or default_name), spec=spec, policy=policy)
+        policy, default_name = _plugin_policy(spec, kind, argument)
+    return BenchAgent(name=_safe_name(name or default_name), spec=spec, policy=policy, privileged=privileged)
 
 
-def _agents_policies(class_name: str) -> Callable[..., Any]:
+def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
+    """The agent a ``vista_envs.bench_agents`` entry point named ``kind`` builds from ``argument``."""
+    entry_point = next((ep for ep in plugins.declared(plugins.AGENTS_GROUP) if ep.name == kind and kind not in _BUILTIN_KINDS), None)
+    if entry_point is None:
+        hint = ""
+        if kind in ("hf", "openai", "openai-text"):
+            hint = (
+                f" (no installed package declares the agent kind {kind!r} in the entry-point group {plugins.AGENTS_GROUP!r}: vista-envs "
+                "declares it for its learners when installed, pip install 'vista-envs[train]'; an editable install made before "
+                "those entry points existed needs pip install -e . again)"
+            )
+        raise BenchError(f"unknown agent spec {spec!r}{hint}; expected {_spec_help()}")
     try:
-        module = importlib.import_module("agents.policies")
+        factory = plugins.load_entry_point(plugins.AGENTS_GROUP, entry_point)
     except ImportError as error:
-        raise BenchError(f"agents.policies could not be imported ({error}); install the learners with: pip install 'vista-envs[train]'") from None
-    policy_class = getattr(module, class_name, None)
-    if policy_class is None:
-        raise BenchError(f"agents.policies has no {class_name} in this installation")
-    return policy_class
+        raise BenchError(f"{spec}: {error}") from None
+    if not callable(factory):
+        raise BenchError(f"{spec}: plugin {plugins.describe(entry_point)} is a {type(factory).__name__}, not a factory(argument) -> agent")
+    policy = _construct(spec, factory, argument)
+    if not callable(getattr(policy, "act", None)):
+        raise BenchError(f"{spec}: plugin {plugins.describe(entry_point)} returned a {type(policy).__name__}, which has no act(observations, infos) method")
+    default_name = getattr(policy, "bench_name", None) or (f"{kind}-{Path(argument.partition('@')[0]).name}" if argument else kind)
+    return policy, str(default_name)
 
 
 def _construct(spec: str, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``factory(*args, **kwargs)``, with any failure (a model that does not load, ...) as a :class:`BenchError`."""
     try:
         return factory(*args, **kwargs)
+    except BenchError as error:
+        raise BenchError(f"{spec}: {error}") from None
     except (Exception, SystemExit) as error:  # sys.exit() in a factory fails this agent, not the bench
         raise BenchError(f"{spec}: creating the agent failed: {type(error).__name__}: {error}") from error
-
-
-def _hf_policy(path: str) -> Any:
-    if not Path(path).is_dir():
-        raise BenchError(f"hf:{path}: no such model folder (hf: takes a local path saved with save_pretrained)")
-    policy_class = _agents_policies("HFPolicy")
-    import torch  # importable once HFPolicy is: both come with the `train` extra
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _construct(f"hf:{path}", policy_class, path, device=device)
-
-
-def _openai_policy(kind: str, argument: str) -> Any:
-    model, at, url = argument.partition("@")
-    if not model or not at or not url.startswith(("http://", "https://")):
-        raise BenchError(f"{kind}:{argument}: expected {kind}:MODEL@URL, e.g. {kind}:gpt-4o-mini@https://api.openai.com/v1")
-    tool_mode = "text" if kind == "openai-text" else "native"
-    return _construct(f"{kind}:{argument}", _agents_policies("OpenAIPolicy"), model=model, base_url=url, tool_mode=tool_mode)
 
 
 def _python_policy(argument: str) -> Any:

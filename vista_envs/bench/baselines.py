@@ -1,5 +1,5 @@
-"""The built-in leaderboard agents but ``random`` (:class:`agents.policies.RandomPolicy`): the oracle, a
-scripted heuristic, and two ``VistaVideo-v0`` baselines that bound what choosing frames is worth.
+"""The built-in leaderboard agents: random guessing, a scripted heuristic, the oracle, and two
+``VistaVideo-v0`` baselines that bound what choosing frames is worth.
 
 They bracket the board with the random guesser: the oracle (``env.unwrapped.oracle()``, always right)
 is the ceiling, random guessing is chance, and the scripted agent shows how far simple image
@@ -19,6 +19,7 @@ the scripted agent.
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -27,9 +28,20 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from vista_envs.answers import get_response_format
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
-__all__ = ["EnvAwarePolicy", "OraclePolicy", "ScriptedPolicy", "VideoLookAllPolicy", "VideoOverviewPolicy", "scripted_answer", "task_view"]
+__all__ = [
+    "EnvAwarePolicy",
+    "OraclePolicy",
+    "RandomGuesser",
+    "ScriptedPolicy",
+    "SeededPolicy",
+    "VideoLookAllPolicy",
+    "VideoOverviewPolicy",
+    "scripted_answer",
+    "task_view",
+]
 
 _PALETTE_NAMES = tuple(COLORS)
 _PALETTE = np.array([COLORS[name] for name in _PALETTE_NAMES], dtype=np.int32)
@@ -45,6 +57,85 @@ class EnvAwarePolicy(Protocol):
     """A policy that reads the envs themselves (only the oracle should): the runner passes them in batch order."""
 
     def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]: ...
+
+
+@runtime_checkable
+class SeededPolicy(Protocol):
+    """A stochastic policy that draws from one random stream per episode.
+
+    The runner seeds ``rngs[i]`` from episode ``i``'s identity when the episode starts and passes the
+    same stream at every turn, so an episode's responses depend neither on which episodes share its
+    batch nor on whether the run was interrupted and resumed.
+    """
+
+    def act_seeded(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]) -> list[str]: ...
+
+
+_LETTER_RANGE = re.compile(r"\(([A-Z])\s*-\s*([A-Z])\)")  # "(A-P)"
+_LETTER_LIST = re.compile(r"\(([A-Z](?:,\s*[A-Z])+)\)")  # "(A, B, C, D)"
+_EITHER_OR_WORDS = re.compile(r"(\w+)\s+or\s+(\w+)\s*\?")  # "...: small or large?"
+_FALLBACK_WORDS = ("red", "green", "blue", "yellow", "purple", "gray", "circle", "square", "triangle", "star", "small", "large")
+
+
+class RandomGuesser:
+    """The chance baseline: a well-formed response (``<think>...</think><answer>...</answer>``) whose
+    answer is a uniformly random guess of the asked type.
+
+    The type is ``info["answer_type"]``; the options are the letters of ``info["options"]`` or those
+    the question names ("(A-F)", "(A, B, C)"), else A-D. ``number``: an int in [0, 10]; ``time``: a
+    random ``H:MM``; ``text``: a word of an "X or Y?" question, else a common colour/shape/size word;
+    ``box``: a random box inside the image. It draws only from the per-episode stream it is given
+    (:class:`SeededPolicy`), so its guesses are the same in any batch and after any resume.
+    """
+
+    def __init__(self) -> None:
+        self.response_format = get_response_format("think_answer")
+
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
+        """Unseeded use (outside the bench): one fresh stream per call."""
+        return self.act_seeded(observations, infos, [random.Random() for _ in observations])
+
+    def act_seeded(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]) -> list[str]:
+        return [self.response_format.wrap("A random guess.", self.guess(o, i, r)) for o, i, r in zip(observations, infos, rngs)]
+
+    @staticmethod
+    def _letters(question: str, info: dict[str, Any]) -> list[str]:
+        options = info.get("options")
+        if isinstance(options, (list, tuple)) and 0 < len(options) <= 26:
+            return [chr(ord("A") + i) for i in range(len(options))]
+        if match := _LETTER_RANGE.search(question):
+            first, last = ord(match.group(1)), ord(match.group(2))
+            if first <= last:
+                return [chr(code) for code in range(first, last + 1)]
+        if match := _LETTER_LIST.search(question):
+            return [letter.strip() for letter in match.group(1).split(",")]
+        return list("ABCD")
+
+    def guess(self, observation: Any, info: dict[str, Any], rng: random.Random) -> str:
+        """A random answer (without the response format) for one episode's turn."""
+        observation = observation if isinstance(observation, dict) else {}
+        question = str(observation.get("text", ""))
+        answer_type = info.get("answer_type")
+        if answer_type == "yes_no":
+            return rng.choice(("yes", "no"))
+        if answer_type == "choice":
+            return rng.choice(self._letters(question, info))
+        if answer_type == "sequence":
+            letters = self._letters(question, info)
+            rng.shuffle(letters)
+            return ", ".join(letters)
+        if answer_type == "time":
+            return f"{rng.randint(1, 12)}:{rng.randint(0, 59):02d}"
+        if answer_type == "text":
+            match = _EITHER_OR_WORDS.search(question)
+            return rng.choice(match.groups() if match else _FALLBACK_WORDS).lower()
+        if answer_type == "box":
+            image = observation.get("image")
+            height, width = image.shape[:2] if isinstance(image, np.ndarray) and image.ndim == 3 else (224, 224)
+            x0, x1 = sorted(rng.sample(range(width + 1), 2))
+            y0, y1 = sorted(rng.sample(range(height + 1), 2))
+            return f"[{x0}, {y0}, {x1}, {y1}]"
+        return str(rng.randint(0, 10))  # number, and any type this guesser does not know
 
 
 def _answer_response(answer: str, reasoning: str) -> str:

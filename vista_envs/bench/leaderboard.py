@@ -1,9 +1,16 @@
 """Leaderboards: results JSON files → ranked tables (Markdown, self-contained HTML) and PNG plots.
 
 Agents are ranked by success rate (episodes that never ran count as failures), then by mean
-reward. Every rate comes with its 95% Wilson interval, every mean reward with a 95% normal
-interval. "Overall" pools every episode of every env of the suite. Only results of one suite
-(same name, version and content hash) are ranked together.
+reward. Every rate, per-family and per-difficulty cells included, comes with its 95% Wilson
+interval, every mean reward with a 95% normal interval. "Overall" pools every episode of every env
+of the suite. Only results of one suite (same name, version and content hash) are ranked together;
+a result on the public tasks and one on private (salted) tasks of that suite may share a board, and
+the "tasks" column says which each used. A run that still has infrastructure errors (episodes cut
+off by a dead endpoint, not answered by the model) is refused unless ``allow_infra_errors`` is set;
+its row then shows how many.
+
+The HTML page lets a reader open each agent's failed episodes (thumbnail, prompt, response, answer,
+reward terms) in ``<details>`` elements: no scripts, a bounded number of small JPEG thumbnails.
 
 Plots need matplotlib (``pip install 'vista-envs[plot]'``); they are drawn with the Agg canvas, never
 through pyplot, so no display and no global backend switch is involved.
@@ -15,6 +22,7 @@ import base64
 import datetime
 import html
 import io
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +37,7 @@ __all__ = ["Leaderboard", "load_leaderboard", "plot_success", "render_html", "re
 FORMATS = ("md", "html")
 _AXES = {"family": "by_family", "difficulty": "by_difficulty"}
 # Left-aligned columns; the others hold numbers.
-_TEXT_COLUMNS = ("#", "agent", "family", "difficulty")
+_TEXT_COLUMNS = ("#", "agent", "tasks", "family", "difficulty")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Leaderboard:
 
     suite: Mapping[str, Any]
     runs: tuple[Mapping[str, Any], ...]
+    results_dir: Path | None = None
 
     @property
     def env_names(self) -> list[str]:
@@ -59,11 +68,18 @@ class Leaderboard:
         return labels
 
 
-def load_leaderboard(results_dir: str | Path, suite: str | None = None) -> Leaderboard:
+def _tasks(run: Mapping[str, Any]) -> str:
+    """``"public"``, or ``"private (salt <id>)"``: which tasks a result was scored on."""
+    suite = run["suite"]
+    return f"private (salt {suite.get('salt_id')})" if suite.get("tasks") == "private" else "public"
+
+
+def load_leaderboard(results_dir: str | Path, suite: str | None = None, allow_infra_errors: bool = False) -> Leaderboard:
     """Read every results JSON in ``results_dir`` (optionally only those of suite ``suite``).
 
     Raises :class:`BenchError` on a corrupted file, on results of different suites or suite versions
-    mixed together, on two results for one agent, or when there is nothing to rank.
+    mixed together, on two results for one agent on the same tasks, on a run that still has
+    infrastructure errors (unless ``allow_infra_errors``), or when there is nothing to rank.
     """
     folder = Path(results_dir)
     if not folder.is_dir():
@@ -84,13 +100,22 @@ def load_leaderboard(results_dir: str | Path, suite: str | None = None) -> Leade
         names = {name for name, _, _ in identities}
         hint = "pass --suite NAME to rank one suite" if len(names) > 1 else "re-run the older agents on the current suite version, or keep each version's results in its own folder"
         raise BenchError(f"results in {folder} come from different suites or suite versions and cannot be ranked together: {listing}; {hint}")
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     for path, run in runs:
-        name = run["agent"]["name"]
+        name = (run["agent"]["name"], _tasks(run))
         if name in seen:
-            raise BenchError(f"two results for agent {name!r}: {seen[name]} and {path.name}; keep one")
+            raise BenchError(f"two results for agent {name[0]!r} on {name[1]} tasks: {seen[name]} and {path.name}; keep one")
         seen[name] = path.name
-    return Leaderboard(suite=runs[0][1]["suite"], runs=tuple(run for _, run in runs))
+    unfinished = [(path, run) for path, run in runs if run["overall"]["infra_errors"]]
+    if unfinished and not allow_infra_errors:
+        listing = ", ".join(f"{run['agent']['name']} ({run['overall']['infra_errors']} in {path.name})" for path, run in unfinished)
+        raise BenchError(
+            f"not ranking agents whose runs still have infrastructure errors (episodes cut off by the endpoint or the agent's "
+            f"process, not answered by the model): {listing}; rerun their bench command to resume them, or pass "
+            "--allow-infra-errors to rank them anyway (those episodes count as failures)"
+        )
+    public = [run for _, run in runs if run["suite"].get("tasks") != "private"]
+    return Leaderboard(suite=(public or [runs[0][1]])[0]["suite"], runs=tuple(run for _, run in runs), results_dir=folder)
 
 
 # -- formatting helpers -------------------------------------------------------------------------------
@@ -121,44 +146,68 @@ def _agent_label(run: Mapping[str, Any]) -> str:
     return run["agent"]["name"] + (f" (incomplete: {not_run} not run)" if not_run else "")
 
 
+def _interval_cell(summary: Mapping[str, Any]) -> str:
+    """A per-family or per-difficulty cell: ``success % [95% Wilson CI] (k/n)``."""
+    return f"{_success_text(summary)} ({summary['successes']}/{summary['episodes']})"
+
+
 def _wall_time(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-_MAIN_COLUMNS = ("#", "agent", "success % [95% CI]", "mean reward [95% CI]", "episodes", "turns", "tool calls", "tokens", "errors")
+_MAIN_COLUMNS = (
+    "#",
+    "agent",
+    "tasks",
+    "success % [95% CI]",
+    "mean reward [95% CI]",
+    "episodes",
+    "turns",
+    "tool calls",
+    "tokens",
+    "chars",
+    "errors",
+    "infra errors",
+)
 
 
 def _main_rows(board: Leaderboard, env: str | None) -> list[list[str]]:
     rows = []
     for rank, (run, summary) in enumerate(board.ranked(env), start=1):
-        tokens = _number(summary["mean_tokens"], 0)
         rows.append(
             [
                 str(rank),
                 _agent_label(run),
+                _tasks(run),
                 _success_text(summary),
                 _reward_text(summary),
                 str(summary["episodes"]),
                 _number(summary["mean_turns"], 2),
                 _number(summary["mean_tool_calls"], 2),
-                f"{tokens} {run['agent'].get('token_unit', 'chars')}" if tokens != "-" else tokens,
+                _number(summary["mean_tokens"], 0),  # "-" when the agent has no tokenizer
+                _number(summary.get("mean_chars"), 0),
                 str(summary["errors"]),
+                str(summary["infra_errors"]),
             ]
         )
     return rows
 
 
 def _breakdown(board: Leaderboard, env: str, axis: str) -> tuple[list[str], list[list[str]]]:
-    """Columns (axis label, then agents in rank order) and rows ``success % (k/n)`` per family or difficulty."""
+    """Columns (axis label, then agents in rank order) and rows ``success % [95% CI] (k/n)`` per family or difficulty."""
     runs = [run for run, _ in board.ranked(env)]
     rows = []
     for label in board.labels(env, axis):
         row = [label]
         for run in runs:
             summary = run["by_env"][env][_AXES[axis]].get(label)
-            row.append("-" if summary is None else f"{_percent(summary['success_rate'])} ({summary['successes']}/{summary['episodes']})")
+            row.append("-" if summary is None else _interval_cell(summary))
         rows.append(row)
-    return [axis, *(run["agent"]["name"] for run in runs)], rows
+    return [axis, *(_column_name(run) for run in runs)], rows
+
+
+def _column_name(run: Mapping[str, Any]) -> str:
+    return run["agent"]["name"] + (" (private)" if run["suite"].get("tasks") == "private" else "")
 
 
 def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -177,8 +226,11 @@ def _suite_line(board: Leaderboard) -> str:
 
 _NOTE = (
     "Ranked by success rate (episodes that never ran count as failures), then mean reward. "
-    "95% confidence intervals: Wilson for success rates, normal approximation for mean rewards. "
-    "Turns, tool calls and tokens are means per episode; errors counts episodes ended by an agent or env error."
+    "95% confidence intervals: Wilson for success rates (per family and difficulty too), normal approximation for mean rewards. "
+    "Turns, tool calls, tokens and chars are means per episode: tokens of the agent's own tokenizer (\"-\" when it has none), "
+    "chars of its responses (every agent). Errors counts episodes ended by an agent or env error; infra errors counts episodes "
+    "cut off by the endpoint or the agent's process (not scored as answers; a board with any was ranked with --allow-infra-errors). "
+    "Tasks: public (the suite's published seeds) or private (drawn with the evaluator's secret salt)."
 )
 
 
@@ -261,7 +313,18 @@ tr:nth-child(even) td { background: #fbfcfd; }
 .bar { display: inline-block; height: 0.6rem; background: #2f81f7; vertical-align: middle; margin-right: 0.4rem; border-radius: 2px; }
 img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
 .scroll { overflow-x: auto; }
+details.failure { border: 1px solid #d0d7de; border-radius: 4px; margin: 0.3rem 0; padding: 0.2rem 0.6rem; font-size: 0.9rem; }
+details.failure summary { cursor: pointer; color: #0969da; }
+details.failure[open] summary { margin-bottom: 0.4rem; }
+.episode { display: flex; gap: 1rem; align-items: flex-start; }
+.episode img.thumb { width: 96px; height: auto; image-rendering: pixelated; border: 1px solid #d0d7de; margin: 0; flex: none; }
+.episode pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: 0.4rem; margin: 0.2rem 0; max-height: 16rem; overflow-y: auto; }
+.episode table { font-size: 0.8rem; margin: 0.2rem 0; }
 """
+
+# Failed episodes the page shows per agent and env (each with a ~3 kB thumbnail): keeps the page small.
+MAX_FAILURES_SHOWN = 8
+_THUMBNAIL_URL = re.compile(r"^data:image/(?:jpeg|png);base64,[A-Za-z0-9+/]{1,20000}={0,2}$")
 
 
 def _html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], table_id: str, bars: Sequence[float] | None = None) -> str:
@@ -283,8 +346,53 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower()
 
 
+def _failure_html(example: Mapping[str, Any]) -> str:
+    """One failed episode as a ``<details>`` element: opened by a click, it shows what the model saw and said."""
+    escape = html.escape
+    reward = example.get("reward")
+    summary = f"{example.get('key')}: reward {reward:.3f}" if isinstance(reward, (int, float)) else str(example.get("key"))
+    thumbnail = example.get("thumbnail")
+    image = f'<img class="thumb" alt="task image" src="{escape(thumbnail)}">' if isinstance(thumbnail, str) and _THUMBNAIL_URL.match(thumbnail) else ""
+    terms = example.get("reward_terms") if isinstance(example.get("reward_terms"), dict) else {}
+    terms_rows = "".join(f"<tr><td class=\"text\">{escape(str(k))}</td><td>{escape(_term(v))}</td></tr>" for k, v in terms.items())
+    parts = [
+        f"<div><b>prompt</b><pre>{escape(str(example.get('prompt') or '-'))}</pre>",
+        f"<b>response</b><pre class=\"response\">{escape(str(example.get('response') or '-'))}</pre>",
+        f"<b>expected</b> {escape(str(example.get('answer') or '-'))}; <b>read from the response</b> {escape(str(example.get('extracted_answer') or '-'))}",
+    ]
+    if example.get("error"):
+        parts.append(f"<br><b>error</b> {escape(str(example['error']))}")
+    if terms_rows:
+        parts.append(f'<table class="terms"><thead><tr><th class="text">reward term</th><th>value</th></tr></thead><tbody>{terms_rows}</tbody></table>')
+    parts.append("</div>")
+    return f'<details class="failure"><summary>{escape(summary)}</summary><div class="episode">{image}{"".join(parts)}</div></details>'
+
+
+def _term(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _failures_html(board: Leaderboard, env: str) -> list[str]:
+    parts = []
+    for run, _ in board.ranked(env):
+        name = html.escape(_column_name(run))
+        if run["suite"].get("tasks") == "private":
+            parts.append(f'<p class="note">{name}: failed episodes of private tasks are not shown (they would publish the secret tasks).</p>')
+            continue
+        examples = run["by_env"][env].get("failed_examples") or []
+        failed = run["by_env"][env]["summary"]["episodes"] - run["by_env"][env]["summary"]["successes"]
+        if not examples:
+            continue
+        shown = examples[:MAX_FAILURES_SHOWN]
+        parts.append(f'<h4>{name}: {len(shown)} of {failed} failed episodes</h4><div class="failures">{"".join(_failure_html(e) for e in shown)}</div>')
+    return parts
+
+
 def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) -> str:
-    """A static, self-contained HTML page: inline CSS, PNG plots embedded as base64, no scripts."""
+    """A static, self-contained HTML page: inline CSS, PNG plots and JPEG thumbnails embedded as base64, no scripts.
+
+    Each env's section ends with its failed episodes, which a reader opens with a click.
+    """
     plots = plots or {}
     title = f"vista-envs leaderboard: {board.suite['name']} v{board.suite['version']}"
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -305,6 +413,9 @@ def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) ->
             if f"{env}-{axis}" in plots:
                 data = base64.b64encode(plots[f"{env}-{axis}"]).decode("ascii")
                 parts.append(f'<img alt="{html.escape(f"{env}: success by {axis}")}" src="data:image/png;base64,{data}">')
+        failures = _failures_html(board, env)
+        if failures:
+            parts += ["<h3>Failed episodes (click one to open it)</h3>", *failures]
     parts.append(f'<p class="note">{html.escape(_NOTE)}</p>')
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -321,28 +432,43 @@ def _output_path(out: str | Path) -> Path:
     return path
 
 
-def write_leaderboard(results_dir: str | Path, fmt: str = "md", out: str | Path | None = None, suite: str | None = None) -> str:
+def write_leaderboard(
+    results_dir: str | Path,
+    fmt: str = "md",
+    out: str | Path | None = None,
+    suite: str | None = None,
+    *,
+    plots: bool = True,
+    allow_infra_errors: bool = False,
+) -> str:
     """Render the leaderboard of ``results_dir``; returns the Markdown, or the path of the file written.
 
-    Markdown without ``out`` is returned as text (no plots); with ``out`` it is written there with its
-    PNG plots beside it. HTML is written to ``out`` (default ``<results_dir>/leaderboard.html``).
+    Markdown without ``out`` is returned as text, its PNG plots written into ``results_dir``
+    (``leaderboard-<env>-<axis>.png``) and linked; with ``out`` it is written there with its plots
+    beside it. HTML is written to ``out`` (default ``<results_dir>/leaderboard.html``) with the plots
+    embedded. ``plots=False`` draws none.
     """
     if fmt not in FORMATS:
         raise BenchError(f"unknown leaderboard format {fmt!r}; expected one of {FORMATS}")
-    board = load_leaderboard(results_dir, suite)
+    board = load_leaderboard(results_dir, suite, allow_infra_errors=allow_infra_errors)
+    drawn = _all_plots(board) if plots else {}
     if fmt == "md":
-        if out is None:
-            return render_markdown(board)
-        path = _output_path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = None if out is None else _output_path(out)
+        folder = Path(results_dir) if path is None else path.parent
+        stem = "leaderboard" if path is None else path.stem
+        folder.mkdir(parents=True, exist_ok=True)
         links = {}
-        for name, png in _all_plots(board).items():
-            plot_path = path.with_name(f"{path.stem}-{_slug(name)}.png")
+        for name, png in drawn.items():
+            plot_path = folder / f"{stem}-{_slug(name)}.png"
             plot_path.write_bytes(png)
-            links[name] = plot_path.name
-        path.write_text(render_markdown(board, links), encoding="utf-8")
+            # Beside a written file, a link relative to it; on stdout, the path from where the command ran.
+            links[name] = plot_path.name if path is not None else str(plot_path)
+        text = render_markdown(board, links)
+        if path is None:
+            return text
+        path.write_text(text, encoding="utf-8")
         return str(path)
     path = _output_path(out if out is not None else Path(results_dir) / "leaderboard.html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(board, _all_plots(board)), encoding="utf-8")
+    path.write_text(render_html(board, drawn), encoding="utf-8")
     return str(path)

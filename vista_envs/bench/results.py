@@ -1,10 +1,13 @@
-"""Benchmark results: the per-episode log (JSONL) and the results JSON, schema version 1.
+"""Benchmark results: the per-episode log (JSONL) and the results JSON, schema version 2.
 
 The schema is documented in ``docs/results_schema.md``. A run writes two files into its output folder:
 
 - ``<suite>.<agent>.episodes.jsonl``: a header line, one ``session`` line per (re)start, and one
   ``episode`` line per finished episode, appended and flushed as each episode ends. It is the
-  source of truth: an interrupted run resumes from it, and nothing in it is ever rewritten.
+  source of truth: an interrupted run resumes from it, and nothing in it is ever rewritten. An
+  episode cut off by infrastructure errors is logged with ``"status": "infra_error"`` and run again
+  by the next run (its later line wins). A corrupted line is reported with its number and skipped:
+  the episode it held is run again, every other episode is kept.
 - ``<suite>.<agent>.json``: the summary (per env, family, difficulty and answer type), rebuilt from
   the log whenever a run stops.
 """
@@ -42,7 +45,9 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA = "vista-envs/bench-results"
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
+# Failed episodes per env that a results file keeps for the leaderboard page (with thumbnails): bounds its size.
+MAX_FAILED_EXAMPLES = 12
 LOG_SCHEMA = "vista-envs/bench-episodes"
 _MAX_ERROR_EXAMPLES = 20
 
@@ -79,8 +84,11 @@ def _check_episode_line(line: Mapping[str, Any]) -> None:
         raise ValueError(f"reward {line['reward']!r} and wall_time_s {line['wall_time_s']!r} must be finite numbers")
     if not isinstance(line["reward_terms"], dict) or not all(is_finite_number(v) for v in line["reward_terms"].values()):
         raise ValueError(f"reward_terms {line['reward_terms']!r} must map terms to finite numbers")
-    for key in ("turns", "tool_calls", "tokens"):
+    for key in ("turns", "tool_calls"):
         if not _is_count(line[key]):
+            raise ValueError(f"{key} {line[key]!r} must be a count")
+    for key in ("tokens", "chars"):  # tokens: None when the agent has no tokenizer; chars: absent in older logs
+        if line.get(key) is not None and not _is_count(line[key]):
             raise ValueError(f"{key} {line[key]!r} must be a count")
 
 
@@ -88,15 +96,17 @@ class EpisodeLog:
     """The append-only JSONL log of one agent's run of one suite.
 
     Opening it validates the header against ``header`` (same suite hash and agent spec) and
-    returns the episodes already finished; a last line cut off by a kill is dropped. A new log is
-    written on its first line, so a run that fails before any (a suite whose envs cannot be made)
-    leaves no file that would block the mended suite.
+    returns the episodes already finished; a last line cut off by a kill is dropped. A corrupted line
+    further up is reported in :attr:`problems` (with its line number) and skipped, so its episode is
+    run again and no other is lost. A new log is written on its first line, so a run that fails
+    before any (a suite whose envs cannot be made) leaves no file that would block the mended suite.
     """
 
     def __init__(self, path: Path, header: Mapping[str, Any]):
         self.path = path
         self.header = {"type": "header", "schema": LOG_SCHEMA, "schema_version": RESULTS_SCHEMA_VERSION, **header}
         self.lines: list[dict[str, Any]] = []
+        self.problems: list[str] = []
         if path.exists():
             self._read_existing()
 
@@ -121,11 +131,17 @@ class EpisodeLog:
                 entry = json.loads(line)
                 if not isinstance(entry, dict):
                     raise ValueError(f"a {type(entry).__name__}, not a JSON object")
-                if number > 1 and entry.get("type") == "episode":
-                    _check_episode_line(entry)
+                if number > 1:
+                    if entry.get("type") == "episode":
+                        _check_episode_line(entry)
+                    elif entry.get("type") != "session" or not is_finite_number(entry.get("started_at")):
+                        raise ValueError(f"an unknown line type {entry.get('type')!r}")
             except (ValueError, RecursionError, KeyError, TypeError) as error:
                 reason = f"{type(error).__name__}: {error}"
-                raise BenchError(f"{self.path}: line {number} is corrupted ({reason}); move the file away to start this run afresh") from None
+                if number == 1:  # without its header, nothing says which run the log holds
+                    raise BenchError(f"{self.path}: line 1 (the header) is corrupted ({reason}); move the file away to start this run afresh") from None
+                self.problems.append(f"{self.path}: line {number} is corrupted ({reason}); skipped, and its episode (if it held one) is run again")
+                continue
             parsed.append(entry)
         found = parsed[0]
         if found.get("schema") != LOG_SCHEMA:
@@ -138,9 +154,13 @@ class EpisodeLog:
                 )
         self.lines = parsed[1:]
 
-    def finished(self) -> dict[str, dict[str, Any]]:
-        """Finished episodes by key."""
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The latest line of each episode by key (infrastructure errors included)."""
         return {line["key"]: line for line in self.lines if line.get("type") == "episode"}
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Finished episodes by key: those whose latest line is not an infrastructure error (those run again)."""
+        return {key: line for key, line in self.latest().items() if line.get("status") != "infra_error"}
 
     def start_session(self, started_at: float) -> None:
         self._append({"type": "session", "started_at": started_at})
@@ -185,10 +205,14 @@ def _mean(values: list[float]) -> float | None:
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Success, reward and cost figures of a group of episode records.
 
-    Episodes that never ran count as failures in the success rate and are left out of the means.
+    Episodes that never ran, or were cut off by infrastructure errors, count as failures in the success
+    rate and are left out of the means; ``infra_errors`` counts the latter (the leaderboard refuses to
+    rank a run that has any). ``mean_tokens`` is over the episodes measured in tokens (None when the
+    agent has no tokenizer); ``mean_chars`` counts response characters, for every agent.
     """
     records = list(records)
-    ran = [r for r in records if r.get("status") != "not_run"]
+    infra = [r for r in records if r.get("status") == "infra_error"]
+    ran = [r for r in records if r.get("status") not in ("not_run", "infra_error")]
     successes = sum(bool(r["success"]) for r in records)
     rewards = [float(r["reward"]) for r in ran]
     reward_std = statistics.stdev(rewards) if len(rewards) > 1 else 0.0
@@ -209,9 +233,11 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "mean_reward_terms": {term: statistics.fmean(values) for term, values in sorted(term_values.items())},
         "mean_turns": _mean([r["turns"] for r in ran]),
         "mean_tool_calls": _mean([r["tool_calls"] for r in ran]),
-        "mean_tokens": _mean([r["tokens"] for r in ran]),
+        "mean_tokens": _mean([r["tokens"] for r in ran if r.get("tokens") is not None]),
+        "mean_chars": _mean([r["chars"] for r in ran if r.get("chars") is not None]),
         "errors": sum(1 for r in ran if r.get("error")),
-        "not_run": len(records) - len(ran),
+        "infra_errors": len(infra),
+        "not_run": len(records) - len(ran) - len(infra),
         "episode_time_s": sum(float(r["wall_time_s"]) for r in ran),
     }
 
@@ -259,8 +285,9 @@ def build_results(
     records: list[Mapping[str, Any]],
     run: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The results JSON (schema version 1) from every episode record of the suite, not-run ones included."""
+    """The results JSON (schema version 2) from every episode record of the suite, not-run ones included."""
     error_counts = Counter((r["error_kind"], r["error"]) for r in records if r.get("error"))
+    private = suite.private
     by_env = {}
     for name in envs:
         entry_records = [r for r in records if r["entry"] == name]
@@ -270,6 +297,7 @@ def build_results(
             "by_family": _grouped(entry_records, "family"),
             "by_difficulty": _grouped(entry_records, "difficulty"),
             "by_answer_type": _grouped(entry_records, "answer_type"),
+            "failed_examples": [] if private else _failed_examples(entry_records),
         }
     return {
         "schema": RESULTS_SCHEMA,
@@ -285,6 +313,29 @@ def build_results(
             {"kind": kind, "message": message, "episodes": count} for (kind, message), count in error_counts.most_common(_MAX_ERROR_EXAMPLES)
         ],
     }
+
+
+_EXAMPLE_FIELDS = ("key", "family", "difficulty", "answer_type", "reward", "reward_terms", "turns", "error", "answer", "extracted_answer", "prompt", "response", "thumbnail")
+
+
+def _failed_examples(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Up to MAX_FAILED_EXAMPLES failed episodes that ran, spread over families (round robin, in suite order).
+
+    A private run keeps none: its prompts and answers are the secret tasks.
+    """
+    by_family: dict[Any, list[Mapping[str, Any]]] = {}
+    for record in records:
+        if not record["success"] and record.get("status") not in ("not_run", "infra_error"):
+            by_family.setdefault(record.get("family"), []).append(record)
+    chosen: list[Mapping[str, Any]] = []
+    queues = list(by_family.values())
+    while queues and len(chosen) < MAX_FAILED_EXAMPLES:
+        for queue in list(queues):
+            if len(chosen) < MAX_FAILED_EXAMPLES:
+                chosen.append(queue.pop(0))
+            if not queue:
+                queues.remove(queue)
+    return [{field: record.get(field) for field in _EXAMPLE_FIELDS} for record in chosen]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -319,7 +370,12 @@ def load_results(path: Path) -> dict[str, Any]:
             for group in ("by_family", "by_difficulty"):
                 for summary in env[group].values():
                     _check_summary(summary)
+            examples = env.get("failed_examples", [])
+            if not (isinstance(examples, list) and len(examples) <= MAX_FAILED_EXAMPLES and all(isinstance(e, dict) for e in examples)):
+                raise ValueError(f"failed_examples must be a list of at most {MAX_FAILED_EXAMPLES} episode objects")
         name, suite = data["agent"]["name"], data["suite"]
+        if suite.get("tasks", "public") not in ("public", "private"):
+            raise ValueError(f"the suite's tasks is {suite.get('tasks')!r}, not 'public' or 'private'")
         if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash", "split")):
             raise TypeError("agent name or suite identity has the wrong type")
         if not _is_count(suite["episodes"]):
@@ -344,12 +400,12 @@ def _check_summary(summary: Mapping[str, Any]) -> None:
     interval = summary["success_ci95"]
     if not (isinstance(interval, list) and len(interval) == 2 and all(is_finite_number(v) for v in interval) and 0 <= interval[0] <= rate <= interval[1] <= 1):
         raise ValueError(f"a summary's success_ci95 {interval!r} is not an interval around its success rate")
-    for key in ("mean_reward", "mean_turns", "mean_tool_calls", "mean_tokens"):
+    for key in ("mean_reward", "mean_turns", "mean_tool_calls", "mean_tokens", "mean_chars"):
         if summary[key] is not None and not is_finite_number(summary[key]):
             raise ValueError(f"a summary's {key} is {summary[key]!r}")
     reward_interval = summary.get("reward_ci95")
     if reward_interval is not None and not (isinstance(reward_interval, list) and len(reward_interval) == 2 and all(is_finite_number(v) for v in reward_interval)):
         raise ValueError(f"a summary's reward_ci95 is {reward_interval!r}")
-    for key in ("errors", "not_run"):
+    for key in ("errors", "not_run", "infra_errors"):
         if not _is_count(summary[key]):
             raise ValueError(f"a summary's {key} is {summary[key]!r}")

@@ -5,16 +5,30 @@ per running episode in a single batched ``act`` call (so a model sees a batch), 
 envs concurrently in threads (tool calls and sandboxes wait on subprocesses meanwhile). A slot
 whose episode ends takes the next episode of the suite.
 
-Third-party agents cannot spoil a run: an ``act`` that raises, returns the wrong type or length,
-or takes longer than ``step_timeout_s`` ends the episodes it was asked about as failures with the
-reason recorded, and the run goes on; after ``max_consecutive_timeouts`` hangs in a row the run
-stops (the agent is stuck) and the results say so. Every finished episode is appended to the
-episode log at once, so an interrupted run, rerun with the same command, resumes where it stopped.
+Only the model's answers are scored. An ``act`` that raises (a refused connection, an HTTP 5xx or
+429, a crash in the agent's code) or takes longer than ``step_timeout_s`` is an *infrastructure
+error*: the same batch is asked again after a backoff, and after ``max_infra_errors`` of them in a
+row the run stops with one message; the episodes it left are logged as ``infra_error`` and a rerun
+runs them again. An ``act`` that returns the wrong type or length has answered, badly: its episodes
+are failures with the reason recorded.
+
+An agent sees only what a model may know: each observation's declared keys and the public part of
+``info`` (:data:`PUBLIC_INFO_KEYS`), copied. Only the built-in oracle is given the envs. A stochastic
+agent (:class:`~vista_envs.bench.baselines.SeededPolicy`) draws from one stream per episode, seeded
+from the episode's identity, so a resumed run gives the same episodes as an uninterrupted one.
+
+Every finished episode is appended to the episode log at once, so an interrupted run, rerun with the
+same command, resumes where it stopped; a lock keeps two runs from writing to one log.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import functools
+import hashlib
+import io
+import random
 import threading
 import time
 import traceback
@@ -26,16 +40,25 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_envs.bench.agents import BenchAgent
+from vista_envs.bench.lock import RunLock
 from vista_envs.bench.results import EpisodeLog, build_results, missing_record, results_paths, utc_now, write_json_atomic
 from vista_envs.bench.suites import BenchError, EpisodeSpec, Suite
 
-__all__ = ["RunOutcome", "run_suite"]
+__all__ = ["PUBLIC_INFO_KEYS", "RunOutcome", "public_view", "run_suite"]
 
 _MAX_RECORDED_CHARS = 300
+# Prompts and responses are kept longer: a reader of the leaderboard opens failed episodes to read them.
+_MAX_TRANSCRIPT_CHARS = 2000
+_THUMBNAIL_PX = 96
+
+# What an agent may read in ``info`` (the agent contract's public metadata and the conversation);
+# anything else an env puts there (a task seed, a split, the answer) is stripped before act().
+PUBLIC_INFO_KEYS = frozenset({"family", "difficulty", "answer_type", "options", "messages", "images", "tools", "turn", "n_turns", "role", "error", "sandbox"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,19 @@ def check_step_timeout(step_timeout_s: float) -> float:
 
 class _AgentTimeout(Exception):
     pass
+
+
+def public_view(observation: Any, info: dict[str, Any], observation_space: gym.Space | None) -> tuple[Any, dict[str, Any]]:
+    """Copies of what an agent may see: the observation's declared keys and ``info``'s public keys."""
+    if isinstance(observation, dict) and isinstance(observation_space, gym.spaces.Dict):
+        observation = {key: value for key, value in observation.items() if key in observation_space.spaces}
+    return copy.deepcopy(observation), copy.deepcopy({key: value for key, value in info.items() if key in PUBLIC_INFO_KEYS})
+
+
+def agent_rng(episode: EpisodeSpec) -> random.Random:
+    """The episode's own random stream for a seeded agent: from a one-way hash of its seed, so it says nothing about the task."""
+    digest = hashlib.blake2b(f"agent|{episode.seed}|{episode.key}".encode(), digest_size=16).digest()
+    return random.Random(int.from_bytes(digest, "little"))
 
 
 def _call_with_timeout(function: Callable[[], Any], timeout_s: float) -> Any:
@@ -101,6 +137,11 @@ class _Episode:
     tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
     last_response: str | None = None
+    chars: int = 0
+    tokens_known: bool = True
+    rng: random.Random | None = None
+    prompt: str | None = None
+    first_image: Any = None
     done: bool = False
     error: str | None = None
     error_kind: str | None = None
@@ -108,39 +149,63 @@ class _Episode:
     def fail(self, kind: str, message: str) -> None:
         self.done, self.error_kind, self.error = True, kind, message
 
-    def record(self) -> dict[str, Any]:
+    def record(self, private: bool = False) -> dict[str, Any]:
         options, info = self.spec.options, self.info
         family = options.get("family", options.get("task", info.get("family", info.get("task"))))
         difficulty = options.get("difficulty", info.get("difficulty"))
         messages = info.get("messages") or []
-        return {
+        success = bool(info.get("is_success", False)) and self.error is None
+        record = {
             "key": self.spec.key,
             "entry": self.spec.entry,
             "env_id": self.spec.env_id,
             "family": None if family is None else str(family),
             "difficulty": None if difficulty is None else str(difficulty),
             "answer_type": info.get("answer_type"),
-            "seed": self.spec.seed,
-            "success": bool(info.get("is_success", False)) and self.error is None,
+            # A private run's seed would regenerate its secret task: it is not recorded.
+            "seed": None if private else self.spec.seed,
+            "success": success,
             "reward": self.reward,
             "reward_terms": self.reward_terms,
             "turns": self.turns,
             "tool_calls": sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool"),
-            "tokens": self.tokens,
+            "tokens": self.tokens if self.tokens_known else None,
+            "chars": self.chars,
             "wall_time_s": time.perf_counter() - self.started,
             "finished_at": time.time(),
             "error_kind": self.error_kind,
             "error": self.error,
             "answer": _clip(info.get("answer")),
-            "response": _clip(self.last_response),
+            "extracted_answer": _clip(info.get("extracted_answer")),
+            "response": _clip(self.last_response, _MAX_TRANSCRIPT_CHARS),
+            "prompt": _clip(self.prompt, _MAX_TRANSCRIPT_CHARS),
         }
+        if self.error_kind == "infra":
+            record["status"] = "infra_error"
+        if not success and self.error_kind != "infra":
+            # Failed episodes carry a small thumbnail for the leaderboard page (successes need none).
+            record["thumbnail"] = _thumbnail(self.first_image)
+        return record
 
 
-def _clip(value: Any) -> str | None:
+def _thumbnail(image: Any) -> str | None:
+    """A JPEG data URL of at most _THUMBNAIL_PX pixels a side (about 2-4 kB), or None without an image."""
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype == np.uint8):
+        return None
+    from PIL import Image
+
+    picture = Image.fromarray(image[..., :3])
+    picture.thumbnail((_THUMBNAIL_PX, _THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _clip(value: Any, limit: int = _MAX_RECORDED_CHARS) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= _MAX_RECORDED_CHARS else text[: _MAX_RECORDED_CHARS - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _EnvPool:
@@ -166,6 +231,19 @@ class _EnvPool:
             env.close()
 
 
+def _check_families(suite: Suite, entry_name: str, cells: Sequence[EpisodeSpec]) -> None:
+    """A task family a suite names must be registered (built in or from a plugin); else say which plugin would provide it."""
+    from vista_envs import plugins
+    from vista_envs.tasks import family_names
+
+    known = set(family_names())
+    for episode in cells:
+        family = episode.options.get("family")
+        if isinstance(family, str) and family not in known:
+            hint = plugins.provider_hint(plugins.FAMILIES_GROUP, family)
+            raise BenchError(f"suite {suite.name}: entry {entry_name!r}: unknown task family {family!r}: {hint}")
+
+
 def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict[str, Any]]:
     """Make every entry's env and reset it into every grid cell once, so a bad suite fails before any work."""
     described: dict[str, dict[str, Any]] = {}
@@ -178,6 +256,7 @@ def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict
         cells = {tuple(sorted(e.options.items(), key=str)): e for e in episodes if e.entry == entry.name}
         if not cells:
             continue
+        _check_families(suite, entry.name, list(cells.values()))
         try:
             env = gym.make(entry.env_id, disable_env_checker=True, **entry.env_kwargs)
         except Exception as error:
@@ -194,7 +273,7 @@ def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict
 
 @dataclass(frozen=True)
 class _AgentFailure:
-    """Why one ``act`` call produced no usable actions: ``kind`` is ``"agent"`` or ``"timeout"``."""
+    """Why one ``act`` call produced no usable actions: ``kind`` is ``"infra"`` (retried, never scored) or ``"agent"`` (a bad answer)."""
 
     kind: str
     message: str
@@ -202,19 +281,24 @@ class _AgentFailure:
 
 def _actions(agent: BenchAgent, running: list[_Episode], timeout_s: float) -> list[Any] | _AgentFailure:
     """The agent's action for each running episode (each still to be type-checked), or why it gave none."""
-    observations = [episode.observation for episode in running]
-    infos = [episode.info for episode in running]
-    if agent.needs_envs:
-        call = functools.partial(agent.policy.act_in_envs, [episode.env for episode in running], observations, infos)
+    if agent.needs_envs:  # the oracle alone reads the envs (and so sees everything): it is the ceiling
+        observations = [episode.observation for episode in running]
+        call = functools.partial(agent.policy.act_in_envs, [episode.env for episode in running], observations, [episode.info for episode in running])
     else:
-        call = functools.partial(agent.policy.act, observations, infos)
+        views = [public_view(episode.observation, episode.info, episode.env.observation_space) for episode in running]
+        observations, infos = [view[0] for view in views], [view[1] for view in views]
+        if agent.seeded:
+            call = functools.partial(agent.policy.act_seeded, observations, infos, [episode.rng for episode in running])
+        else:
+            call = functools.partial(agent.policy.act, observations, infos)
     try:
         actions = _call_with_timeout(call, timeout_s)
     except _AgentTimeout:
-        return _AgentFailure("timeout", f"timeout: act() took longer than {timeout_s:g} s")
-    except (Exception, SystemExit) as error:  # sys.exit() in an agent ends its episodes, not the whole bench
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        return _AgentFailure("agent", f"act() raised {type(error).__name__}: {error} (at {Path(frame.filename).name}:{frame.lineno})")
+        return _AgentFailure("infra", f"timeout: act() took longer than {timeout_s:g} s")
+    except (Exception, SystemExit) as error:  # sys.exit() in an agent is its process failing, not the model answering
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+        return _AgentFailure("infra", f"act() raised {type(error).__name__}: {error}{where}")
     if not isinstance(actions, (list, tuple)) or len(actions) != len(running):
         got = f"a {type(actions).__name__}" + (f" of length {len(actions)}" if isinstance(actions, (list, tuple)) else "")
         return _AgentFailure("agent", f"act() returned {got}; expected a list of {len(running)} str (one per observation)")
@@ -237,13 +321,31 @@ def _step(episode: _Episode, action: str) -> None:
         episode.fail("env", f"the episode did not end within max_steps={episode.spec.max_steps} steps")
 
 
-def _start(pool: _EnvPool, spec: EpisodeSpec) -> _Episode:
-    episode = _Episode(spec=spec, env=pool.take(spec))
+def _start(pool: _EnvPool, spec: EpisodeSpec, agent: BenchAgent) -> _Episode:
+    episode = _Episode(spec=spec, env=pool.take(spec), rng=agent_rng(spec) if agent.seeded else None)
     try:
         episode.observation, episode.info = episode.env.reset(seed=spec.seed, options=dict(spec.options))
     except Exception as error:
         episode.fail("env", f"env.reset raised {type(error).__name__}: {error}")
+        return episode
+    if isinstance(episode.observation, dict):
+        text, image = episode.observation.get("text"), episode.observation.get("image")
+        episode.prompt = text if isinstance(text, str) else None
+        episode.first_image = image if isinstance(image, np.ndarray) else None
     return episode
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How infrastructure errors are retried: waits of ``backoff_s``, doubling up to ``max_backoff_s``;
+    the run stops at ``max_errors`` in a row."""
+
+    max_errors: int = 5
+    backoff_s: float = 2.0
+    max_backoff_s: float = 60.0
+
+    def wait(self, errors_in_a_row: int) -> float:
+        return min(self.max_backoff_s, self.backoff_s * 2 ** max(0, errors_in_a_row - 1))
 
 
 def run_suite(
@@ -253,24 +355,42 @@ def run_suite(
     *,
     n_envs: int = 4,
     step_timeout_s: float = 120.0,
-    max_consecutive_timeouts: int = 3,
+    max_consecutive_timeouts: int | None = None,
+    max_infra_errors: int = 5,
+    retry_backoff_s: float = 2.0,
     progress: bool = True,
 ) -> RunOutcome:
     """Run every episode of ``suite`` not yet in the episode log with ``agent``, then write the results JSON.
 
     Args:
-        suite: the suite (see :func:`vista_envs.bench.suites.load_suite`).
+        suite: the suite (see :func:`vista_envs.bench.suites.load_suite`; with a salt, a private run).
         agent: the agent (see :func:`vista_envs.bench.agents.make_agent`).
-        out_dir: folder of ``<suite>.<agent>.json`` and ``<suite>.<agent>.episodes.jsonl``.
+        out_dir: folder of ``<suite>.<agent>.json`` and ``<suite>.<agent>.episodes.jsonl``
+            (``<suite>.private.<agent>...`` for a private run).
         n_envs: episodes run at once (the batch size of ``act``).
-        step_timeout_s: the longest one ``act`` call may take.
-        max_consecutive_timeouts: the run stops after this many timed-out ``act`` calls in a row.
+        step_timeout_s: the longest one ``act`` call may take; a longer one is an infrastructure error.
+        max_infra_errors: the run stops after this many infrastructure errors in a row.
+        max_consecutive_timeouts: the former name of ``max_infra_errors`` (timeouts are infrastructure errors).
+        retry_backoff_s: the first wait before an ``act`` that failed is retried (it doubles, up to a minute).
         progress: show a progress bar.
     """
     check_step_timeout(step_timeout_s)
-    if n_envs < 1 or max_consecutive_timeouts < 1:
-        raise BenchError("n_envs and max_consecutive_timeouts must be >= 1")
-    results_path, log_path = results_paths(Path(out_dir), suite.name, agent.name)
+    if max_consecutive_timeouts is not None:
+        max_infra_errors = max_consecutive_timeouts
+    if n_envs < 1 or max_infra_errors < 1:
+        raise BenchError("n_envs and max_infra_errors must be >= 1")
+    if not (isinstance(retry_backoff_s, (int, float)) and 0 <= retry_backoff_s <= 3600):
+        raise BenchError(f"the retry backoff must be in [0, 3600] seconds, got {retry_backoff_s!r}")
+    retry = RetryPolicy(max_infra_errors, float(retry_backoff_s), max(60.0, float(retry_backoff_s)))
+    stem_suite = f"{suite.name}.private" if suite.private else suite.name
+    results_path, log_path = results_paths(Path(out_dir), stem_suite, agent.name)
+    with RunLock(log_path.with_name(log_path.name[: -len(".episodes.jsonl")] + ".lock")):
+        return _run_locked(suite, agent, results_path, log_path, n_envs, step_timeout_s, retry, progress)
+
+
+def _run_locked(
+    suite: Suite, agent: BenchAgent, results_path: Path, log_path: Path, n_envs: int, step_timeout_s: float, retry: RetryPolicy, progress: bool
+) -> RunOutcome:
     if results_path.exists() and not log_path.exists():
         raise BenchError(
             f"{results_path} exists without its episode log {log_path.name}: this run would replace it; "
@@ -286,9 +406,10 @@ def run_suite(
     stopped: str | None = None
     if pending:
         log.start_session(time.time())
-        stopped = _run_pending(agent, pending, log, n_envs, step_timeout_s, max_consecutive_timeouts, progress, len(episodes))
+        stopped = _run_pending(agent, pending, log, n_envs, step_timeout_s, retry, progress, len(episodes), suite.private)
+    latest = log.latest()
     finished = log.finished()
-    records = [finished.get(e.key) or missing_record(e) for e in episodes]
+    records = [latest.get(e.key) or missing_record(e) for e in episodes]
     run = {
         "started_at": started_at,
         "finished_at": utc_now(),
@@ -298,6 +419,7 @@ def run_suite(
         "step_timeout_s": step_timeout_s,
         "complete": len(finished) == len(episodes),
         "stopped": stopped,
+        "log_problems": list(log.problems),
     }
     agent_info = {"name": agent.name, "spec": agent.spec, "token_unit": agent.token_unit}
     results = build_results(suite=suite, agent=agent_info, envs=envs, records=records, run=run)
@@ -311,29 +433,60 @@ def _run_pending(
     log: EpisodeLog,
     n_envs: int,
     step_timeout_s: float,
-    max_consecutive_timeouts: int,
+    retry: RetryPolicy,
     progress: bool,
     total: int,
+    private: bool,
 ) -> str | None:
     """Run the pending episodes; returns why the run stopped early, or None when all ran."""
     pool = _EnvPool()
     running: list[_Episode] = []
-    ran, successes, timeouts_in_a_row = 0, 0, 0
+    ran, successes, infra_in_a_row = 0, 0, 0
     bar = tqdm(total=total, initial=total - len(pending), desc=f"{agent.name}", unit="ep", disable=not progress, dynamic_ncols=True)
+
+    def finish(episode: _Episode) -> None:
+        nonlocal ran, successes
+        running.remove(episode)
+        pool.give_back(episode.spec, episode.env)
+        record = episode.record(private)
+        log.add_episode(record)
+        if record.get("status") != "infra_error":
+            ran, successes = ran + 1, successes + record["success"]
+            bar.update(1)
+            bar.set_postfix(success=f"{successes / ran:.2f}", refresh=False)
+
     try:
         with ThreadPoolExecutor(max_workers=n_envs, thread_name_prefix="vista-bench-env") as stepper:
             while pending or running:
                 while pending and len(running) < n_envs:
-                    running.append(_start(pool, pending.popleft()))
+                    running.append(_start(pool, pending.popleft(), agent))
                 acting = [episode for episode in running if not episode.done]
                 if acting:
+                    states = [episode.rng.getstate() for episode in acting] if agent.seeded else []
                     actions = _actions(agent, acting, step_timeout_s)
+                    if isinstance(actions, _AgentFailure) and actions.kind == "infra":
+                        infra_in_a_row += 1
+                        for episode, state in zip(acting, states):
+                            episode.rng.setstate(state)  # the retry draws what the failed call drew
+                        if infra_in_a_row >= retry.max_errors:
+                            # The endpoint (or the agent's process) is down: stop, and leave these episodes to a rerun.
+                            for episode in [e for e in running if e.done]:
+                                finish(episode)
+                            for episode in acting:
+                                episode.fail("infra", actions.message)
+                                finish(episode)
+                            return (
+                                f"stopped after {infra_in_a_row} infrastructure error{'s' if infra_in_a_row > 1 else ''} in a row (last: {actions.message}); "
+                                f"{len(acting)} episodes were cut off and {len(pending)} not run: nothing was scored as a model failure, "
+                                "fix the endpoint or agent and run the same command again to resume"
+                            )
+                        time.sleep(retry.wait(infra_in_a_row))
+                        continue  # the same episodes, in the same state, are asked again
+                    infra_in_a_row = 0
                     if isinstance(actions, _AgentFailure):
-                        timeouts_in_a_row = timeouts_in_a_row + 1 if actions.kind == "timeout" else 0
                         for episode in acting:
                             episode.fail(actions.kind, actions.message)
                     else:
-                        timeouts_in_a_row = 0
                         to_step = []
                         for episode, action in zip(acting, actions):
                             episode.turns += 1
@@ -341,19 +494,16 @@ def _run_pending(
                                 episode.fail("agent", f"act() returned a {type(action).__name__} for this episode; expected a str")
                                 continue
                             episode.last_response = action
-                            episode.tokens += agent.count_tokens(action)
+                            episode.chars += len(action)
+                            counted = agent.count_tokens(action)
+                            if counted is None:
+                                episode.tokens_known = False
+                            else:
+                                episode.tokens += counted
                             to_step.append((episode, action))
                         list(stepper.map(lambda pair: _step(*pair), to_step))
                 for episode in [e for e in running if e.done]:
-                    running.remove(episode)
-                    pool.give_back(episode.spec, episode.env)
-                    record = episode.record()
-                    log.add_episode(record)
-                    ran, successes = ran + 1, successes + record["success"]
-                    bar.update(1)
-                    bar.set_postfix(success=f"{successes / ran:.2f}", refresh=False)
-                if timeouts_in_a_row >= max_consecutive_timeouts:
-                    return f"stopped after {timeouts_in_a_row} consecutive act() timeouts of {step_timeout_s:g} s; {len(pending)} episodes not run"
+                    finish(episode)
     finally:
         bar.close()
         pool.close()

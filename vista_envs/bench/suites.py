@@ -26,21 +26,44 @@ An entry may set ``name`` (default: its env id; entries must have distinct names
 The suite's ``hash`` covers everything that decides the episodes (not the description), so results
 carry it and the leaderboard refuses to rank results of different suites together. Change a
 built-in suite only with a new ``version``.
+
+**Private suites.** A suite file and its seeds are public, so anyone can regenerate its tasks (and train
+on them). An evaluator who keeps a secret *salt* (``vista-envs bench --salt-file FILE`` or the
+``VISTA_BENCH_SALT`` variable) runs the same suite on tasks nobody else can draw: the salt is keyed into
+every episode's seed, and results record only that the run was private and a fingerprint of the salt
+(never the seeds). Suites also come from plugins (entry-point group ``vista_envs.suites``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchError", "EpisodeSpec", "Suite", "SuiteEntry", "builtin_suite_names", "load_suite", "parse_suite"]
+__all__ = [
+    "SALT_ENV_VAR",
+    "BenchError",
+    "EpisodeSpec",
+    "Suite",
+    "SuiteEntry",
+    "builtin_suite_names",
+    "load_salt",
+    "load_suite",
+    "parse_suite",
+    "plugin_suite_names",
+]
+
+SALT_ENV_VAR = "VISTA_BENCH_SALT"
+# A salt shorter than this could be guessed from its published fingerprint by brute force.
+MIN_SALT_CHARS = 16
 
 DEFAULT_MAX_STEPS = 100
 _SUITE_KEYS = {"name", "version", "description", "split", "seed", "entries"}
@@ -99,6 +122,23 @@ class Suite:
     entries: tuple[SuiteEntry, ...]
     hash: str
     source: str = field(default="", compare=False)
+    salt: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def private(self) -> bool:
+        """Whether the tasks are drawn with a secret salt (see the module docstring)."""
+        return self.salt is not None
+
+    @property
+    def salt_id(self) -> str | None:
+        """A fingerprint that tells salts apart without revealing them."""
+        if self.salt is None:
+            return None
+        return hashlib.blake2b(self.salt, digest_size=6, person=b"vista-saltid").hexdigest()
+
+    def with_salt(self, salt: bytes | None) -> Suite:
+        """The same suite drawn with ``salt`` (None: the public tasks)."""
+        return dataclasses.replace(self, salt=salt)
 
     def episodes(self) -> list[EpisodeSpec]:
         """Every episode of the suite, entry by entry, cell by cell."""
@@ -116,20 +156,45 @@ class Suite:
                             env_id=entry.env_id,
                             env_kwargs=entry.env_kwargs,
                             options=options,
-                            seed=_episode_seed(self.seed, key),
+                            seed=_episode_seed(self.seed, key, self.salt),
                             max_steps=entry.max_steps,
                         )
                     )
         return episodes
 
     def describe(self) -> dict[str, Any]:
-        """The suite's identity as results files record it."""
-        return {"name": self.name, "version": self.version, "hash": self.hash, "split": self.split, "episodes": len(self.episodes())}
+        """The suite's identity as results files record it: ``tasks`` is ``"public"`` or ``"private"``."""
+        described = {"name": self.name, "version": self.version, "hash": self.hash, "split": self.split, "episodes": len(self.episodes())}
+        described["tasks"] = "private" if self.private else "public"
+        if self.private:
+            described["salt_id"] = self.salt_id
+        return described
 
 
-def _episode_seed(suite_seed: int, key: str) -> int:
-    digest = hashlib.blake2b(f"{suite_seed}|{key}".encode(), digest_size=8).digest()
+def _episode_seed(suite_seed: int, key: str, salt: bytes | None = None) -> int:
+    # Keyed BLAKE2b: without the salt, the published suite seed and key say nothing about a private seed.
+    digest = hashlib.blake2b(f"{suite_seed}|{key}".encode(), digest_size=8, key=salt[:64] if salt else b"").digest()
     return int.from_bytes(digest, "little") % (2**31 - 1)
+
+
+def load_salt(salt_file: str | Path | None = None) -> bytes | None:
+    """The evaluator's salt: the content of ``salt_file``, else ``$VISTA_BENCH_SALT``, else None (public tasks)."""
+    if salt_file is not None:
+        try:
+            text = Path(salt_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise BenchError(f"--salt-file {str(salt_file)!r} cannot be read: {error}") from None
+        where = f"--salt-file {str(salt_file)!r}"
+    elif os.environ.get(SALT_ENV_VAR):
+        text, where = os.environ[SALT_ENV_VAR].strip(), f"${SALT_ENV_VAR}"
+    else:
+        return None
+    if len(text) < MIN_SALT_CHARS:
+        raise BenchError(
+            f"{where}: a salt needs at least {MIN_SALT_CHARS} characters (make one with: "
+            "python -c 'import secrets; print(secrets.token_hex(32))' > salt.txt)"
+        )
+    return hashlib.sha512(text.encode()).digest()  # any length of salt becomes a 64-byte BLAKE2b key
 
 
 def _canonical_json(value: Any) -> str:
@@ -142,8 +207,50 @@ def builtin_suite_names() -> tuple[str, ...]:
     return tuple(sorted(item.name[: -len(".json")] for item in folder.iterdir() if item.name.endswith(".json")))
 
 
-def load_suite(name_or_path: str | Path) -> Suite:
-    """Load a built-in suite by name (``"quick"``) or any suite file by path."""
+def plugin_suite_names() -> tuple[str, ...]:
+    """Names of the suites that installed plugins declare (entry-point group ``vista_envs.suites``)."""
+    from vista_envs import plugins
+
+    return tuple(sorted(ep.name for ep in plugins.declared(plugins.SUITES_GROUP)))
+
+
+def _plugin_suite(name: str) -> Suite | None:
+    """The suite a plugin declares as ``name``: a dict, a path to a .json file, or a callable returning either."""
+    from vista_envs import plugins
+
+    entry_point = next((ep for ep in plugins.declared(plugins.SUITES_GROUP) if ep.name == name), None)
+    if entry_point is None:
+        return None
+    where = f"suite {name!r} of plugin {plugins.describe(entry_point)}"
+    try:
+        loaded = plugins.load_entry_point(plugins.SUITES_GROUP, entry_point)
+        if callable(loaded):
+            loaded = loaded()
+    except ImportError as error:
+        raise BenchError(str(error)) from None
+    except Exception as error:  # a plugin's callable may raise anything
+        raise BenchError(f"{where}: calling it raised {type(error).__name__}: {error}") from None
+    if isinstance(loaded, dict):
+        return parse_suite(loaded, where)
+    if isinstance(loaded, (str, os.PathLike)) or hasattr(loaded, "read_text"):
+        try:
+            text = loaded.read_text(encoding="utf-8") if hasattr(loaded, "read_text") else Path(loaded).read_text(encoding="utf-8")
+            data = json.loads(text)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise BenchError(f"{where}: cannot read it: {error}") from None
+        return parse_suite(data, where)
+    raise BenchError(f"{where} is a {type(loaded).__name__}; a suite plugin gives a dict, a .json path, or a callable returning one")
+
+
+def load_suite(name_or_path: str | Path, salt: bytes | None = None) -> Suite:
+    """Load a built-in suite by name (``"quick"``), a plugin's suite by name, or any suite file by path.
+
+    ``salt`` (see :func:`load_salt`) makes it a private suite.
+    """
+    return _load_suite(name_or_path).with_salt(salt)
+
+
+def _load_suite(name_or_path: str | Path) -> Suite:
     path = Path(name_or_path)
     if path.suffix == ".json" or path.is_file():
         if not path.is_file():
@@ -155,7 +262,14 @@ def load_suite(name_or_path: str | Path) -> Suite:
     else:
         resource = resources.files("vista_envs.bench") / "suites" / f"{name_or_path}.json"
         if not resource.is_file():
-            raise BenchError(f"unknown suite {str(name_or_path)!r}; built-in suites: {', '.join(builtin_suite_names())} (or give a path to a .json file)")
+            plugin_suite = _plugin_suite(str(name_or_path))
+            if plugin_suite is not None:
+                return plugin_suite
+            others = plugin_suite_names()
+            from_plugins = f"; from plugins: {', '.join(others)}" if others else ""
+            raise BenchError(
+                f"unknown suite {str(name_or_path)!r}; built-in suites: {', '.join(builtin_suite_names())}{from_plugins} (or give a path to a .json file)"
+            )
         text, source = resource.read_text(encoding="utf-8"), f"built-in suite {name_or_path}"
     try:
         data = json.loads(text)

@@ -207,17 +207,50 @@ def register_family(cls: FamilyT) -> FamilyT:
     return cls
 
 
+_plugins_loaded = False
+
+
+def _load_family_plugins() -> None:
+    """Register the families that installed packages declare (entry-point group ``vista_envs.families``), once.
+
+    An entry point may name a :class:`TaskFamily` subclass (registered here) or a module that registers
+    its families on import. One that fails to load is reported by name (see ``vista_envs.plugins``) and
+    the others still load.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # first, so a plugin that looks families up while it loads does not recurse
+    from vista_envs import plugins
+
+    for entry_point in plugins.declared(plugins.FAMILIES_GROUP):
+        try:
+            loaded = plugins.load_entry_point(plugins.FAMILIES_GROUP, entry_point)
+        except ImportError:
+            continue  # reported by name in plugins.plugin_errors()
+        try:
+            if isinstance(loaded, type) and issubclass(loaded, TaskFamily):
+                register_family(loaded)
+        except (TypeError, ValueError) as error:  # no name, or a name a built-in family already has
+            plugins.report_failure(plugins.FAMILIES_GROUP, entry_point, error)
+
+
 def family_names() -> tuple[str, ...]:
-    """Names of every registered family, sorted."""
+    """Names of every registered family (built-in and from plugins), sorted."""
+    _load_family_plugins()
     return tuple(sorted(_REGISTRY))
 
 
 def get_family(name: str, config: FamilyConfig | dict[str, Any] | None = None) -> TaskFamily:
     """Instantiate the family registered as ``name``."""
+    _load_family_plugins()
     try:
         cls = _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown task family {name!r}; available: {', '.join(family_names())}") from None
+        from vista_envs import plugins
+
+        hint = plugins.provider_hint(plugins.FAMILIES_GROUP, name)
+        raise ValueError(f"unknown task family {name!r}: {hint}; available: {', '.join(family_names())}") from None
     return cls(config)
 
 
