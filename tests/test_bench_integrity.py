@@ -264,3 +264,16 @@ def test_a_lock_file_naming_a_dead_process_is_taken_over(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     (tmp_path / "integrity.oracle.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": "here", "started_at": time.time()}))
     assert run_suite(parse_suite(suite_data(per_cell=1)), make_agent("oracle"), tmp_path, progress=False).complete
+
+
+def test_an_env_may_declare_more_public_info_keys_and_everything_else_is_still_stripped():
+    import numpy as np
+
+    from vista_envs.bench.runner import public_view
+
+    info = {"family": "count", "n_frames": 900, "task_seed": 7, "answer": "3", "images": [np.zeros((2, 2, 3), np.uint8)]}
+    _, shown = public_view({"text": "q"}, info, None, frozenset({"n_frames"}))
+    assert shown.keys() == {"family", "n_frames", "images"}
+    assert shown["images"][0] is not info["images"][0]  # a copy: an agent cannot change the env's state
+    _, default = public_view({"text": "q"}, info, None)
+    assert "n_frames" not in default

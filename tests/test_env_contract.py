@@ -123,6 +123,7 @@ def test_the_conversation_renders_through_a_hugging_face_processor_at_every_step
 @pytest.mark.parametrize("env_id", vista_envs.ENV_IDS)
 def test_nothing_that_gives_the_answer_away_is_shown_before_the_end(env_id):
     env = make(env_id)
+    assert not SECRET_KEYS & env.unwrapped.public_info_keys, "an env declares a secret as public"
     for seed in range(3):
         trace, _ = play_oracle(env, seed)
         for observation, info in trace[:-1]:

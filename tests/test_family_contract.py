@@ -40,8 +40,10 @@ def test_same_seed_gives_identical_spec_and_image_bytes(family, difficulty):
 
 
 def test_tasks_are_identical_in_a_fresh_process_with_another_hash_seed():
-    script = "from tests.test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Imported from its own folder: an installed package may ship a top-level ``tests`` that would win over ours.
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    script = f"import sys; sys.path.insert(0, {tests_dir!r}); from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
+    repo = os.path.dirname(tests_dir)
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,

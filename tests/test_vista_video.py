@@ -61,7 +61,7 @@ def test_reset_shows_an_overview_grid_and_a_complete_prompt_without_the_answer(e
     assert info["overview_frames"] == [0, 50, 99, 149] and info["n_frames"] == 150
     assert [m["role"] for m in info["messages"]] == ["system", "user"] and len(info["images"]) == 1
     assert {t["function"]["name"] for t in info["tools"]} == {"frames", "frame", "zoom"}
-    public = {"family", "difficulty", "answer_type", "choices", "n_frames", "fps", "overview_frames", "frames_viewed", "frames_left", "turn"}
+    public = {"family", "difficulty", "answer_type", "options", "n_frames", "fps", "overview_frames", "frames_viewed", "frames_left", "turn"}
     assert set(info) == public | {"messages", "images", "tools"}
     assert env.episode.spec.rationale not in text and "decide" not in json.dumps(info["messages"])
 

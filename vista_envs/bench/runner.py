@@ -89,11 +89,15 @@ class _AgentTimeout(Exception):
     pass
 
 
-def public_view(observation: Any, info: dict[str, Any], observation_space: gym.Space | None) -> tuple[Any, dict[str, Any]]:
-    """Copies of what an agent may see: the observation's declared keys and ``info``'s public keys."""
+def public_view(
+    observation: Any, info: dict[str, Any], observation_space: gym.Space | None, env_public_keys: frozenset[str] = frozenset()
+) -> tuple[Any, dict[str, Any]]:
+    """Copies of what an agent may see: the observation's declared keys, and ``info``'s public keys (those of the
+    contract, :data:`PUBLIC_INFO_KEYS`, and those the env declares in ``public_info_keys``, e.g. a clip's length)."""
     if isinstance(observation, dict) and isinstance(observation_space, gym.spaces.Dict):
         observation = {key: value for key, value in observation.items() if key in observation_space.spaces}
-    return copy.deepcopy(observation), copy.deepcopy({key: value for key, value in info.items() if key in PUBLIC_INFO_KEYS})
+    allowed = PUBLIC_INFO_KEYS | env_public_keys
+    return copy.deepcopy(observation), copy.deepcopy({key: value for key, value in info.items() if key in allowed})
 
 
 def agent_rng(episode: EpisodeSpec) -> random.Random:
@@ -285,7 +289,10 @@ def _actions(agent: BenchAgent, running: list[_Episode], timeout_s: float) -> li
         observations = [episode.observation for episode in running]
         call = functools.partial(agent.policy.act_in_envs, [episode.env for episode in running], observations, [episode.info for episode in running])
     else:
-        views = [public_view(episode.observation, episode.info, episode.env.observation_space) for episode in running]
+        views = [
+            public_view(episode.observation, episode.info, episode.env.observation_space, getattr(episode.env.unwrapped, "public_info_keys", frozenset()))
+            for episode in running
+        ]
         observations, infos = [view[0] for view in views], [view[1] for view in views]
         if agent.seeded:
             call = functools.partial(agent.policy.act_seeded, observations, infos, [episode.rng for episode in running])

@@ -33,6 +33,9 @@ class VistaEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
 
     env_id: ClassVar[str] = "VistaEnv"
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 1}
+    # Keys of ``info`` beyond the agent contract's public ones (family, difficulty, answer_type, options, the
+    # conversation) that say nothing about the answer, e.g. a clip's length: a leaderboard passes them to agents.
+    public_info_keys: ClassVar[frozenset[str]] = frozenset()
 
     _started: bool = False
     _ended: bool = False

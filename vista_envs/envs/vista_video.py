@@ -104,7 +104,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     Terminates on the answer turn; truncates after ``max_turns`` turns without one. Then ``info`` holds
     ``answer`` (ground truth), ``is_success``, ``extracted_answer`` and ``frames_viewed``; the answer is never
     in an observation or ``info`` before that. Public metadata at every step: ``family``, ``difficulty``,
-    ``answer_type``, ``choices``, ``n_frames``, ``fps``, ``overview_frames``, ``frames_viewed``, ``frames_left``.
+    ``answer_type``, ``options``, ``n_frames``, ``fps``, ``overview_frames``, ``frames_viewed``, ``frames_left``.
 
     ## Arguments
     - ``families`` (sequence of str | None): question kinds to draw from, default all of :data:`KINDS`.
@@ -129,6 +129,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     """
 
     env_id = "VistaVideo-v0"
+    public_info_keys = frozenset({"n_frames", "fps", "overview_frames", "frames_viewed", "frames_left"})
 
     def __init__(
         self,
@@ -436,7 +437,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             "family": question.kind,
             "difficulty": self._difficulty,
             "answer_type": question.answer_type,
-            "choices": list(question.choices),
+            "options": list(question.choices),
             "n_frames": self.episode.clip.n_frames,
             "fps": self.episode.clip.fps,
             "overview_frames": list(self.overview_frames),

@@ -135,6 +135,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     """
 
     env_id = "VistaViews-v0"
+    public_info_keys = frozenset({"n_views", "views_shown"})
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 1}
 
     def __init__(
