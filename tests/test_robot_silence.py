@@ -41,3 +41,16 @@ def test_an_exception_inside_the_block_still_propagates_and_the_streams_come_bac
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout == "caught missing extra"
+
+
+def test_making_and_stepping_a_robot_env_prints_nothing_but_what_the_caller_prints():
+    code = (
+        "import gymnasium as gym, vista_envs\n"
+        "print('before', flush=True)\n"
+        "env = gym.make('VistaRobotEE-v0', obs_mode='state')\n"
+        "env.reset(seed=0); env.step(env.action_space.sample()); env.close()\n"
+        "print('after')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout == "before\nafter\n"
+    assert "argv[0]" not in run.stderr and BANNER not in run.stderr

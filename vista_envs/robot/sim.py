@@ -208,7 +208,8 @@ class PyBullet:
             raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
         self.timestep = timestep
         self.renderer = renderer
-        self.client: Any = _BoundClient(BulletClient(connection_mode=p.DIRECT))
+        with silenced_output():  # a DIRECT connection prints "argv[0]=" from C
+            self.client: Any = _BoundClient(BulletClient(connection_mode=p.DIRECT))
         self._egl_plugin: int | None = None
         if renderer == "egl":
             spec = importlib.util.find_spec("eglRenderer")
