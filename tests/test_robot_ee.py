@@ -333,16 +333,26 @@ def test_reward_is_the_weighted_sum_of_the_signed_terms():
     assert reward == pytest.approx(-3.0 - 0.5 + 2.0 * terms["progress"])
 
 
-@pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
-def test_vector_envs_step_batches_of_actions(vector_cls):
-    envs = vector_cls([lambda: gym.make("VistaRobotEE-v0", image_size=64) for _ in range(2)])
+@pytest.mark.parametrize(
+    "vector_cls, obs_mode",
+    [(gym.vector.SyncVectorEnv, mode) for mode in ("rgb", "state", "both", "pixels", "vlm")]
+    + [(gym.vector.AsyncVectorEnv, mode) for mode in ("rgb", "vlm")],
+)
+def test_vector_envs_step_batches_of_actions(vector_cls, obs_mode):
+    envs = vector_cls([lambda: gym.make("VistaRobotEE-v0", image_size=64, obs_mode=obs_mode) for _ in range(2)])
     try:
-        obs, _ = envs.reset(seed=0)
-        assert obs["image"].shape == (2, 64, 64, 3) and obs["state"].shape == (2, 8)
+        obs, infos = envs.reset(seed=0)
         for _ in range(3):
-            obs, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())
-        assert rewards.shape == (2,) and obs["image"].dtype == np.uint8
-        assert "reward_terms" in infos
+            obs, rewards, _, _, infos = envs.step(envs.action_space.sample())
+        assert rewards.shape == (2,) and "reward_terms" in infos
+        assert envs.observation_space.contains(obs)
+        if obs_mode == "pixels":
+            assert obs.shape == (2, 64, 64, 3) and obs.dtype == np.uint8
+        else:
+            assert obs["state"].shape == (2, 36 if obs_mode in ("state", "both") else 8)
+        if obs_mode == "vlm":
+            assert all(text.startswith("Instruction: ") for text in obs["text"])
+            assert all(messages[1]["content"][1]["text"] == text for messages, text in zip(infos["messages"], obs["text"], strict=True))
     finally:
         envs.close()
 
