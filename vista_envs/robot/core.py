@@ -12,6 +12,7 @@ Frames and units: metres and radians; the robot base is at the origin, the table
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,23 +86,23 @@ def sanitize_action(action: Any, no_op: Callable[[], np.ndarray]) -> tuple[np.nd
 
 def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
     """``action`` as a float64 array, or None and why it is not one (any exception reading it counts)."""
-    kind = type(action).__name__
+    type_name = type(action).__name__
     try:
         raw = np.asarray(action)
     except Exception as error:  # noqa: BLE001 - the action is arbitrary model or user output
-        return None, f"the action must be 4 numbers (dx, dy, dz, gripper); a {kind} could not be read as an array ({_describe(error)})"
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array ({_describe(error)})"
     if raw.dtype.kind == "c":  # a float conversion would silently drop the imaginary parts
         return None, "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
     if raw.dtype.kind in "biuf":
         return raw.astype(np.float64), ""
     if raw.dtype.kind != "O":  # strings, bytes, structured records, dates
-        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {kind} of dtype {raw.dtype}"
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} of dtype {raw.dtype}"
     try:  # Python objects: ints of any size, Fractions, None...
         return raw.astype(np.float64), ""
     except OverflowError:  # Python ints too large for a float
         return None, "the action holds numbers too large for a float; give 4 numbers in [-1, 1]"
     except Exception as error:  # noqa: BLE001 - e.g. an element whose __float__ raises
-        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {kind} holding non-numbers ({_describe(error)})"
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers ({_describe(error)})"
 
 
 def _describe(error: BaseException) -> str:
@@ -126,7 +127,7 @@ def term_weights(env_id: str, **weights: float) -> dict[str, float]:
     """
     terms = {}
     for name, value in weights.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{env_id}: {name} must be a finite number >= 0, got {value!r}")
         if value < 0:
             hint = " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)" if name.endswith("_cost_weight") else ""
