@@ -60,7 +60,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
     Array modes, for array learners (Stable-Baselines3's default policies, CleanRL-style code, ``agents.ppo``)
     with no wrapper; they hold no text:
 
-    - ``obs_mode="rgb"`` (default): ``Dict(image=Box(0, 255, (H, W, 3), uint8), state=Box(-10, 10, (8,),
+    - ``obs_mode="rgb"``: ``Dict(image=Box(0, 255, (H, W, 3), uint8), state=Box(-10, 10, (8,),
       float32))``, the camera image and proprioception ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz,
       finger_width, holding)``. SB3: ``MultiInputPolicy``.
     - ``obs_mode="state"``: ``Dict(state=Box(-10, 10, (36,), float32))``: the proprioception, then for each
@@ -71,9 +71,10 @@ class VistaRobotEEEnv(RobotTaskEnv):
     - ``obs_mode="pixels"``: the camera image alone, ``Box(0, 255, (H, W, 3), uint8)`` (channel-last; SB3's
       ``CnnPolicy`` transposes it itself).
 
-    For agents that read language, ``obs_mode="vlm"``: ``Dict(image, text=UnicodeText(2048), state=Box(-10,
-    10, (8,), float32))``, where ``text`` is the complete prompt: the instruction, the gripper's state in
-    words, how to act, and an error line after an invalid action. As in every text env, ``info["messages"]``
+    For agents that read language, ``obs_mode="vlm"`` (the default: the agent contract of every env in the
+    suite): ``Dict(image, text=UnicodeText(2048), state=Box(-10, 10, (8,), float32))``, where ``text`` is
+    the complete prompt: the instruction, the gripper's state in words, how to act, and an error line after
+    an invalid action. As in every text env, ``info["messages"]``
     holds the chat (a system prompt, then one user turn ``[{"type": "image"}, {"type": "text", "text":
     obs["text"]}]``) and ``info["images"]`` the current camera image, at reset and at every step. The
     actions are not text, so the chat is the current step's prompt rather than a growing history; the
@@ -117,7 +118,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
     ## Arguments
     - ``tasks``, ``split``, ``image_size`` (default 128), ``randomization``, ``renderer``,
       ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``.
-    - ``obs_mode`` (``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"`` | ``"vlm"``); ``reward_type``
+    - ``obs_mode`` (``"vlm"``, default | ``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"``); ``reward_type``
       (``"dense"`` | ``"sparse"``).
     - ``max_steps`` (int, default 300); ``terminate_on_collision`` (bool, default False).
     - ``success_weight``, ``progress_weight``, ``collision_cost_weight``, ``invalid_cost_weight``,
@@ -126,7 +127,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     ## Version History
     - v0: changed before release: the array modes (``"rgb"``, ``"state"``, ``"both"``) lost their ``text``
-      key, ``"pixels"`` and ``"vlm"`` were added; the cost kwargs became ``*_cost_weight`` >= 0 (they were
+      key, ``"pixels"`` was added, and the default is ``"vlm"`` (was ``"rgb"`` with a bare instruction); the cost kwargs became ``*_cost_weight`` >= 0 (they were
       ``collision_penalty=-10``, ``invalid_penalty=-1``, ``step_penalty=-0.01``) and cost terms are reported
       negative; ``info["scene"]`` moved from every step to the episode's end.
     """
@@ -138,7 +139,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
         tasks: Sequence[str] | None = None,
         split: str = "train",
         image_size: int | tuple[int, int] = 128,
-        obs_mode: str = "rgb",
+        obs_mode: str = "vlm",
         reward_type: str = "dense",
         max_steps: int = 300,
         terminate_on_collision: bool = False,
