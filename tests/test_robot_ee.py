@@ -94,6 +94,13 @@ def test_vlm_mode_prompt_is_complete_and_the_chat_matches_it_at_reset_and_every_
     assert f"Error: {info['error']}" in obs["text"] and obs["text"] == info["messages"][1]["content"][1]["text"]
 
 
+def test_the_default_mode_is_the_language_agent_contract():
+    env = gym.make("VistaRobotEE-v0", image_size=64)
+    obs, info = env.reset(seed=0)
+    assert env.unwrapped.obs_mode == "vlm" and set(obs) == {"image", "text", "state"}
+    assert info["messages"][1]["content"][1]["text"] == obs["text"]
+
+
 def test_no_ground_truth_in_info_before_the_end_and_the_scene_at_the_end():
     env = make(obs_mode="vlm", image_size=64, tasks=["pick_and_place"], max_steps=2)
     _, info = env.reset(seed=0)
