@@ -204,8 +204,9 @@ final policy. CPU minutes include the evaluations.
 |---|---:|---|---:|---:|---:|
 {chr(10).join(table)}
 
-{verdict} One seed each: the table shows that SB3's default PPO runs and learns on this env with no wrapper,
-not which learner is better in general (their hyper-parameters differ, and runs with other seeds would differ).
+{verdict} Evaluations come every ~{args.eval_every // 1000}k steps, so when {TARGET:.0%} was first reached is known only to that
+resolution. One seed each: the table shows that SB3's default PPO runs and learns on this env with no wrapper, not
+which learner is better in general (their hyper-parameters differ, and runs with other seeds would differ).
 
 ![SB3 vs agents.ppo on reach](plots/{PLOT.name})
 """
