@@ -5,8 +5,8 @@
 - an image (a ``uint8`` ``Box`` of shape ``(H, W, C)``) goes through a small Nature-style CNN
   (HWC -> CHW, divided by 255); several images get one CNN each;
 - vectors (any other ``Box``, flattened) are concatenated, optionally normalised by running statistics;
-- text entries (``gymnasium.spaces.Text``, including vista-envs' ``UnicodeText``, e.g. the robot env's
-  instruction) are **ignored**: these networks do not read language; :attr:`ActorCritic.ignored_keys`
+- text entries (``gymnasium.spaces.Text``, including vista-envs' ``UnicodeText``, e.g. the prompt of
+  ``VistaRobotEE-v0(obs_mode="vlm")``; its array modes have none) are **ignored**: these networks do not read language; :attr:`ActorCritic.ignored_keys`
   lists them and a warning says so at construction.
 
 The image features and the vectors are concatenated and fed to two MLPs, one for the policy and one

@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +63,8 @@ TEST_EPISODES = 100
 def run(config: PPOConfig, output_dir: Path, cpu_minutes: float, seed: int, **overrides: Any) -> tuple[list[dict[str, Any]], float]:
     """Train within the CPU budget; returns the metric rows and the final policy's success on the test split."""
     config = dataclasses.replace(config, output_dir=str(output_dir), seed=seed, cpu_time_limit_s=60 * cpu_minutes, **overrides)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the instruction text is ignored by design
-        result = train(config)
-        agent = load_agent(result.checkpoint)
+    result = train(config)
+    agent = load_agent(result.checkpoint)
     test = dataclasses.replace(config, eval_split="test", eval_episodes=TEST_EPISODES)
     envs = make_envs(test, test.num_envs)
     try:

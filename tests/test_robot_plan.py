@@ -13,7 +13,8 @@ from gymnasium.utils.env_checker import check_env
 
 import vista_envs  # noqa: F401  (registers the ids)
 from vista_envs.robot.controller import ScriptedPrimitivePolicy, move_action
-from vista_envs.robot.plan import PlanParseError, Primitive, extract_plan_text, parse_plan
+from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
+from vista_envs.robot.prompts import PLAN_SYSTEM_PROMPT
 from vista_envs.robot.scene import describe_scene, parse_scene_description, score_scene
 from vista_envs.robot.tasks import task_names
 
@@ -54,11 +55,94 @@ def test_observation_holds_image_instruction_and_proprioception_but_no_ground_tr
     obs, info = env.reset(seed=0, options={"task": "pick_and_place"})
     assert env.observation_space.contains(obs)
     assert obs["image"].shape == (96, 112, 3) and obs["image"].dtype == np.uint8
-    assert obs["text"] == f"Instruction: {env.task.instruction}"
+    assert obs["text"] == f"Instruction: {env.task.instruction}\n{PLAN_FORMAT}"
     assert obs["state"].shape == (8,) and obs["state"][7] == 0.0  # nothing held
-    assert {o["name"] for o in info["scene"]["objects"]} == set(env.objects)
-    assert "answer" not in info
+    assert {o["name"] for o in env.scene()["objects"]} == set(env.objects)
+    assert not {"answer", "scene"} & set(info)
     assert "pick(OBJECT)" in info["plan_format"]
+
+
+def test_the_prompt_carries_the_plan_format_at_every_turn_and_the_chat_follows_the_episode():
+    env = make(tasks=["pick_and_place"], image_size=64, max_turns=4)
+    obs, info = env.reset(seed=0)
+    assert info["messages"] == [
+        {"role": "system", "content": PLAN_SYSTEM_PROMPT},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": obs["text"]}]},
+    ]
+    assert PLAN_FORMAT in PLAN_SYSTEM_PROMPT and len(info["images"]) == 1 and np.array_equal(info["images"][0], obs["image"])
+    actions = [12345, "pick(golden unicorn)", env.oracle()]
+    for turn, action in enumerate(actions, 1):
+        obs, _, terminated, _, info = env.step(action)
+        assert obs["text"].startswith(f"Instruction: {env.task.instruction}\n") and obs["text"].endswith(PLAN_FORMAT)
+        messages = info["messages"]
+        assert len(messages) == 2 + 2 * turn and len(info["images"]) == 1 + turn
+        assert messages[-2] == {"role": "assistant", "content": action if isinstance(action, str) else ""}
+        assert messages[-1] == {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": obs["text"]}]}
+        assert np.array_equal(info["images"][-1], obs["image"])
+    assert terminated and info["is_success"]
+    placeholders = [part for m in messages if isinstance(m["content"], list) for part in m["content"] if part["type"] == "image"]
+    assert len(placeholders) == len(info["images"])
+
+
+def test_long_feedback_is_cut_but_the_plan_format_is_always_kept_whole():
+    env = make(tasks=["pick_and_place"], image_size=64)
+    env.reset(seed=0)
+    short = env._prompt(["1. pick(red cube): done."])
+    long = env._prompt([f"{n}. pick(red cube): done." for n in range(200)])
+    assert short.endswith(PLAN_FORMAT) and "1. pick(red cube): done." in short
+    assert len(long) == 2048 and long.endswith(" ...\n" + PLAN_FORMAT) and long.startswith(f"Instruction: {env.task.instruction}\n0. pick")
+    assert env.observation_space["text"].contains(long)
+
+
+def test_an_agent_reading_only_the_observation_text_learns_how_to_earn_every_reward_term():
+    env = make()
+    obs, _ = env.reset(seed=0)
+    for promise in ("<scene>", "colour and shape", "<plan>", "pick(OBJECT)", "place(TARGET)", "push(OBJECT, ZONE)", "reach(ZONE)"):
+        assert promise in obs["text"], promise
+
+
+def test_a_str_subclass_action_is_read_as_its_plain_text():
+    class Sneaky(str):
+        def __len__(self):
+            raise RuntimeError("length denied")
+
+    env = make(tasks=["pick_and_place"], image_size=64)
+    env.reset(seed=1)
+    _, _, terminated, _, info = env.step(Sneaky(env.oracle()))
+    assert terminated and info["is_success"] and type(info["messages"][-2]["content"]) is str
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"collision_cost_weight": -10.0}, "collision_cost_weight must be >= 0, got -10.0"),
+        ({"scene_weight": -2.0}, "scene_weight must be >= 0"),
+        ({"step_cost_weight": float("inf")}, "step_cost_weight must be a finite number"),
+    ],
+)
+def test_negative_reward_weights_are_refused_naming_the_kwarg(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
+
+
+def test_messages_render_through_a_hugging_face_chat_template():
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    backend = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=backend)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m.role }}|>"
+        "{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}"
+        "{% if part.type == 'image' %}<image>{% else %}{{ part.text }}{% endif %}{% endfor %}{% endif %}"
+        "{% endfor %}"
+    )
+    env = make(tasks=["stack"], image_size=64)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("pick(red cube)")
+    text = tokenizer.apply_chat_template(info["messages"], tokenize=False)
+    assert text.count("<image>") == len(info["images"]) == 2 and "<|assistant|>pick(red cube)" in text
 
 
 @pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
@@ -70,7 +154,7 @@ def test_vector_envs_run_plans(vector_cls):
         obs, rewards, terminated, truncated, infos = envs.step(("pick(nothing here)", "这不是计划"))
         assert rewards.shape == (2,) and not terminated.any()
         assert all("Error:" in text for text in obs["text"])
-        assert list(infos["reward_terms"]["invalid"]) == [1.0, 1.0]
+        assert list(infos["reward_terms"]["invalid"]) == [-1.0, -1.0]
     finally:
         envs.close()
 
@@ -130,7 +214,7 @@ def test_oracle_replans_from_a_partly_done_state():
     env.reset(seed=3)
     first = parse_plan(extract_plan_text(env.oracle()))
     _, _, terminated, _, info = env.step(f"{first[0]}; {first[1]}; {first[2]}")  # one object sorted, one held
-    assert not terminated and info["scene"]["held"] is not None
+    assert not terminated and env.scene()["held"] is not None and "scene" not in info
     remaining = parse_plan(extract_plan_text(env.oracle()))
     assert remaining[0].verb == "place" and len(remaining) == len(first) - 3
     assert env.step(env.oracle())[4]["is_success"]
@@ -205,7 +289,7 @@ def test_bad_plans_give_error_text_a_penalty_and_the_episode_goes_on(make_action
     action = make_action(env)
     obs, reward, terminated, truncated, info = env.step(action)
     assert message in info["error"] and message in obs["text"] and "Error:" in obs["text"]
-    assert info["reward_terms"]["invalid"] == 1.0 and reward < 0
+    assert info["reward_terms"]["invalid"] == -1.0 and reward < 0
     assert not terminated and not truncated
     assert env.observation_space.contains(obs)
     # The simulator state is still sound: the oracle solves the task from here.
@@ -223,7 +307,7 @@ def test_a_collision_costs_ten_and_stops_the_plan():
     env = make(tasks=["pick_and_place"], control="hierarchical", low_level_policy=crash_into_a_distractor, randomization={"distractors": "low"})
     env.reset(seed=0)
     obs, reward, terminated, _, info = env.step(env.oracle())
-    assert info["reward_terms"]["collision"] == 1.0 and "(collision)" in obs["text"]
+    assert info["reward_terms"]["collision"] == -1.0 and "(collision)" in obs["text"]
     assert len(info["executed"]) == 1 and not terminated
     assert reward == pytest.approx(-10.0 + 5.0 * info["reward_terms"]["progress"] + 2.0 * info["reward_terms"]["scene"] - 0.1)
 

@@ -16,10 +16,12 @@ KNOBS = tuple(knob.name for knob in dataclasses.fields(Randomization))
 
 
 def first_image(randomization, seed: int = 3, task: str = "sort_by_color") -> tuple[np.ndarray, dict]:
+    """The first camera image of an episode, and its ground-truth scene."""
     env = gym.make("VistaRobot-v0", randomization=randomization).unwrapped
-    obs, info = env.reset(seed=seed, options={"task": task})
+    obs, _ = env.reset(seed=seed, options={"task": task})
+    scene = env.scene()
     env.close()
-    return obs["image"], info
+    return obs["image"], scene
 
 
 def changed_pixels(a: np.ndarray, b: np.ndarray, threshold: int = 12) -> int:
@@ -44,8 +46,8 @@ def test_each_knob_visibly_changes_the_image(knob):
 def test_randomising_the_looks_keeps_the_task_layout(knob):
     _, plain = first_image(None)
     _, randomised = first_image({knob: "high"})
-    place = {o["name"]: o["position"][:2] for o in plain["scene"]["objects"]}
-    moved = {o["name"]: o["position"][:2] for o in randomised["scene"]["objects"]}
+    place = {o["name"]: o["position"][:2] for o in plain["objects"]}
+    moved = {o["name"]: o["position"][:2] for o in randomised["objects"]}
     assert moved.keys() == place.keys()
     for name, position in place.items():
         assert moved[name] == pytest.approx(position, abs=1e-3), name
@@ -54,10 +56,10 @@ def test_randomising_the_looks_keeps_the_task_layout(knob):
 def test_distractors_add_objects_that_the_instruction_does_not_name():
     _, plain = first_image(None)
     _, cluttered = first_image({"distractors": "high"})
-    names = {o["name"] for o in plain["scene"]["objects"]}
-    extra = [o for o in cluttered["scene"]["objects"] if o["name"] not in names]
+    names = {o["name"] for o in plain["objects"]}
+    extra = [o for o in cluttered["objects"] if o["name"] not in names]
     assert len(extra) == 3 and all(o["kind"] == "object" for o in extra)
-    sort_colors = {o["color"] for o in plain["scene"]["objects"] if o["shape"] == "tray"}
+    sort_colors = {o["color"] for o in plain["objects"] if o["shape"] == "tray"}
     assert not {o["color"] for o in extra} & sort_colors  # "every red object" stays true
 
 

@@ -18,8 +18,8 @@ def make_ee(**kwargs) -> gym.Env:
     return gym.make("VistaRobotEE-v0", tasks=["reach"], **{"obs_mode": "state", **kwargs}).unwrapped
 
 
-def zone_of(info: dict) -> dict:
-    (zone,) = [o for o in info["scene"]["objects"] if o["kind"] == "zone"]
+def zone_of(env) -> dict:
+    (zone,) = [o for o in env.scene()["objects"] if o["kind"] == "zone"]
     return zone
 
 
@@ -39,7 +39,7 @@ def test_reach_is_a_registered_task():
 def test_bringing_the_grasp_point_onto_the_zone_centre_succeeds():
     env = make_ee()
     obs, info = env.reset(seed=0)
-    centre = np.array(zone_of(info)["position"])
+    centre = np.array(zone_of(env)["position"])
     obs, terminated, info = drive_to(env, obs, centre + [0.0, 0.0, 0.015])
     assert terminated and info["is_success"] and info["reward_terms"]["success"] == 1.0
     assert np.linalg.norm(obs["state"][:3] - centre) <= TOUCH_TOLERANCE
@@ -49,15 +49,15 @@ def test_bringing_the_grasp_point_onto_the_zone_centre_succeeds():
 def test_staying_just_outside_five_centimetres_of_the_zone_centre_does_not_succeed(offset):
     env = make_ee()
     obs, info = env.reset(seed=0)
-    obs, terminated, info = drive_to(env, obs, np.array(zone_of(info)["position"]) + offset)
+    obs, terminated, info = drive_to(env, obs, np.array(zone_of(env)["position"]) + offset)
     assert not terminated and not info["is_success"]
-    assert np.linalg.norm(obs["state"][:3] - np.array(zone_of(info)["position"])) > TOUCH_TOLERANCE
+    assert np.linalg.norm(obs["state"][:3] - np.array(zone_of(env)["position"])) > TOUCH_TOLERANCE
 
 
 def test_shaped_progress_grows_as_the_grasp_point_nears_the_zone():
     env = make_ee()
     obs, info = env.reset(seed=3)
-    centre = np.array(zone_of(info)["position"])
+    centre = np.array(zone_of(env)["position"])
     progress = [info["progress"]]
     for height in (0.3, 0.15, 0.08):
         obs, _, info = drive_to(env, obs, centre + [0.0, 0.0, height], steps=15)
@@ -65,31 +65,39 @@ def test_shaped_progress_grows_as_the_grasp_point_nears_the_zone():
     assert progress == sorted(progress) and progress[-1] - progress[0] > 0.2 and progress[-1] < 0.5
 
 
-def test_the_zone_is_in_the_state_and_the_scene_but_not_in_the_text_beyond_the_instruction():
+def test_the_zone_is_in_the_state_and_named_but_not_located_by_the_vlm_prompt():
     env = make_ee()
     obs, info = env.reset(seed=5)
-    zone = zone_of(info)
+    zone = zone_of(env)
     goal = obs["state"][8:].reshape(4, 7)
     np.testing.assert_allclose(goal[0, :3], zone["position"], atol=1e-4)  # the goal "object": the zone
     np.testing.assert_allclose(goal[0, 3:6], zone["position"], atol=1e-4)  # where the grasp point should go
     assert goal[0, 6] == 1.0 and not goal[1:].any()
-    assert obs["text"] == f"Instruction: {env.task.instruction}"
-    assert zone["name"] in obs["text"] and not re.search(r"\d", obs["text"])
+    vlm = make_ee(obs_mode="vlm", image_size=64)
+    obs, _ = vlm.reset(seed=5)
+    instruction = obs["text"].splitlines()[0]
+    assert instruction == f"Instruction: {vlm.task.instruction}" and zone["name"] in instruction and not re.search(r"\d", instruction)
+    assert f"{zone['position'][0]:.3f}" not in obs["text"] and f"{zone['position'][1]:.3f}" not in obs["text"]
 
 
 def test_the_zone_is_visible_in_the_camera_image():
     env = make_ee(obs_mode="rgb", image_size=64)
     obs, info = env.reset(seed=5)
-    env.sim.remove_body(env.objects[zone_of(info)["name"]].body)
+    env.sim.remove_body(env.objects[zone_of(env)["name"]].body)
     without_zone = env.render_camera()
     changed = np.abs(obs["image"].astype(int) - without_zone.astype(int)).max(axis=2) > 30
     assert changed.sum() >= 20
 
 
+def zone_color(env, seed: int, split: str) -> str:
+    env.reset(seed=seed, options={"split": split})
+    return zone_of(env)["color"]
+
+
 def test_held_out_splits_draw_zone_colours_never_seen_in_training():
     env = make_ee()
     colors = {
-        split: {zone_of(env.reset(seed=seed, options={"split": split})[1])["color"] for seed in range(12)}
+        split: {zone_color(env, seed, split) for seed in range(12)}
         for split in ("train", "eval", "test")
     }
     assert colors["train"] <= set(SEEN_COLORS) and len(colors["train"]) > 3
@@ -113,9 +121,9 @@ def test_oracle_solves_at_least_95_percent_of_eval_episodes_through_the_continuo
 def test_the_reach_plan_touches_the_zone_and_the_touch_counts_after_the_arm_returns_home():
     env = gym.make("VistaRobot-v0", tasks=["reach"], image_size=64).unwrapped
     _, info = env.reset(seed=2, options={"split": "eval"})
-    obs, _, terminated, _, info = env.step(f"<plan>reach({zone_of(info)['name']})</plan>")
-    assert terminated and info["is_success"] and info["executed"] == [f"reach({zone_of(info)['name']})"]
-    assert np.linalg.norm(obs["state"][:3] - np.array(zone_of(info)["position"])) > 0.3  # the arm is back home
+    obs, _, terminated, _, info = env.step(f"<plan>reach({zone_of(env)['name']})</plan>")
+    assert terminated and info["is_success"] and info["executed"] == [f"reach({zone_of(env)['name']})"]
+    assert np.linalg.norm(obs["state"][:3] - np.array(zone_of(env)["position"])) > 0.3  # the arm is back home
 
 
 def test_reach_names_zones_only():
@@ -123,4 +131,4 @@ def test_reach_names_zones_only():
     env.reset(seed=0)
     subject = env.task.goal_names()[0]
     _, _, _, _, info = env.step(f"reach({subject})")
-    assert "is not a zone" in info["error"] and info["reward_terms"]["invalid"] == 1.0
+    assert "is not a zone" in info["error"] and info["reward_terms"]["invalid"] == -1.0

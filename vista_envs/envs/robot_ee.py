@@ -10,14 +10,24 @@ import numpy as np
 from gymnasium import spaces
 
 from vista_envs.robot.controller import HOVER_HEIGHT, ScriptedPrimitivePolicy, move_action
-from vista_envs.robot.core import MAX_TEXT_CHARS, PROPRIO_DIM, STATE_BOUND, PrimitiveError, RobotTaskEnv, Subgoal, sanitize_action
+from vista_envs.robot.core import (
+    MAX_TEXT_CHARS,
+    PROPRIO_DIM,
+    STATE_BOUND,
+    PrimitiveError,
+    RobotTaskEnv,
+    Subgoal,
+    sanitize_action,
+    term_weights,
+)
 from vista_envs.robot.plan import Primitive
+from vista_envs.robot.prompts import EE_ACTION_FORMAT, EE_SYSTEM_PROMPT, gripper_line, user_turn
 from vista_envs.robot.randomization import Randomization
 from vista_envs.spaces import UnicodeText
 
 __all__ = ["VistaRobotEEEnv"]
 
-OBS_MODES = ("rgb", "state", "both")
+OBS_MODES = ("rgb", "state", "both", "pixels", "vlm")
 REWARD_TYPES = ("dense", "sparse")
 MAX_GOALS = 4
 GOAL_FEATURES = 7  # subject position (3), target position (3), slot used (1)
@@ -40,39 +50,56 @@ class VistaRobotEEEnv(RobotTaskEnv):
     ``Box(-1, 1, (4,), float32)``: ``(dx, dy, dz, gripper)``. The grasp point's target moves by
     ``0.05 * (dx, dy, dz)`` metres from where it is, clipped to the workspace (x in [0.25, 0.8],
     y in [-0.4, 0.4], z in [0.01, 0.45]); ``gripper`` sets the target opening linearly from closed (-1)
-    to 8 cm (+1). NaN/inf entries are replaced by a no-op, out-of-range entries are clipped, anything
-    that is not four numbers becomes a no-op; each is penalised and explained in ``info["error"]`` and
-    the observation text.
+    to 8 cm (+1). No action object makes ``step`` raise: NaN/inf entries are replaced by a no-op,
+    out-of-range entries are clipped, and anything that is not four real numbers (a string, a wrong
+    shape, a torch tensor that requires grad, an object whose ``__array__`` or ``__float__`` raises)
+    becomes a no-op; each is penalised and explained in ``info["error"]`` (and, in ``"vlm"`` mode, the
+    observation text).
 
     ## Observation Space
-    ``obs_mode="rgb"`` (default): ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(2048),
-    state=Box(-10, 10, (8,), float32))`` with the camera image, the instruction (plus an error line
-    after an invalid action), and proprioception ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz,
-    finger_width, holding)``.
-    ``obs_mode="state"``: ``Dict(text, state=Box(-10, 10, (36,), float32))`` where ``state`` appends to the
-    proprioception, for each of up to 4 goals (in the task's order), the goal object's position, its
-    target position and 1 (zeros for unused slots; reach: the zone's centre twice): privileged state for
-    state-based RL.
-    ``obs_mode="both"``: the image and the 36-dimensional state.
+    Array modes, for array learners (Stable-Baselines3's default policies, CleanRL-style code, ``agents.ppo``)
+    with no wrapper; they hold no text:
+
+    - ``obs_mode="rgb"``: ``Dict(image=Box(0, 255, (H, W, 3), uint8), state=Box(-10, 10, (8,),
+      float32))``, the camera image and proprioception ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz,
+      finger_width, holding)``. SB3: ``MultiInputPolicy``.
+    - ``obs_mode="state"``: ``Dict(state=Box(-10, 10, (36,), float32))``: the proprioception, then for each
+      of up to 4 goals (in the task's order) the goal object's position, its target position and 1 (zeros
+      for unused slots; reach: the zone's centre twice): privileged state for state-based RL. SB3:
+      ``MultiInputPolicy``.
+    - ``obs_mode="both"``: ``Dict(image, state)`` with the 36-dimensional state. SB3: ``MultiInputPolicy``.
+    - ``obs_mode="pixels"``: the camera image alone, ``Box(0, 255, (H, W, 3), uint8)`` (channel-last; SB3's
+      ``CnnPolicy`` transposes it itself).
+
+    For agents that read language, ``obs_mode="vlm"`` (the default: the agent contract of every env in the
+    suite): ``Dict(image, text=UnicodeText(2048), state=Box(-10, 10, (8,), float32))``, where ``text`` is
+    the complete prompt: the instruction, the gripper's state in words, how to act, and an error line after
+    an invalid action. As in every text env, ``info["messages"]``
+    holds the chat (a system prompt, then one user turn ``[{"type": "image"}, {"type": "text", "text":
+    obs["text"]}]``) and ``info["images"]`` the current camera image, at reset and at every step. The
+    actions are not text, so the chat is the current step's prompt rather than a growing history; the
+    agent's harness turns its answer into the 4 numbers.
 
     ## Rewards
-    With the terms of ``info["reward_terms"]`` and weights :math:`w` (constructor kwargs):
+    With the terms of ``info["reward_terms"]`` and weights :math:`w \ge 0` (constructor kwargs; a cost's
+    term is negative, as in Gymnasium's MuJoCo v5 envs):
 
     .. math::
 
-        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,\mathrm{collision} + w_i\,\mathrm{invalid} + w_t
+        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,\mathrm{collision} + w_i\,\mathrm{invalid} + w_t\,\mathrm{step}
 
     - success :math:`\in\{0, 1\}`: the goals hold (pose match) and the gripper is empty.
-    - progress (``reward_type="dense"`` only; 0 when sparse): the change over the step of the task's
-      shaped progress :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1-\mathrm{met}_g)\,0.5\max(0, 1 - d_g/0.3)]`,
+    - progress (``reward_type="dense"`` only; its weight is 0 when sparse): the change over the step of the
+      task's shaped progress :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1-\mathrm{met}_g)\,0.5\max(0, 1 - d_g/0.3)]`,
       :math:`d_g` the horizontal distance (m) of goal :math:`g`'s object to its target (potential-based; reach:
       the 3-D distance of the grasp point to the zone's centre, over 0.75 m instead of 0.3 m).
-    - collision :math:`\in\{0, 1\}`: the arm touched a body that the instruction does not name (a
+    - collision :math:`\in\{-1, 0\}`: -1 when the arm touched a body that the instruction does not name (a
       distractor) or the table with more than ``collision_force`` newtons this step.
-    - invalid :math:`\in\{0, 1\}`: the action was not a valid element of the action space.
-    - :math:`w_t`: a constant per-step cost.
+    - invalid :math:`\in\{-1, 0\}`: -1 when the action was not a valid element of the action space.
+    - step :math:`= -1`: a constant per-step cost.
 
-    Defaults: :math:`w_s = 10, w_p = 10, w_c = -10, w_i = -1, w_t = -0.01`.
+    Defaults: :math:`w_s = 10, w_p = 10, w_c = 10, w_i = 1, w_t = 0.01` (``success_weight``,
+    ``progress_weight``, ``collision_cost_weight``, ``invalid_cost_weight``, ``step_cost_weight``).
 
     ## Starting State
     As ``VistaRobot-v0``: ``reset(seed, options={"task": ..., "split": "train"|"eval"|"test"})``; the arm
@@ -80,22 +107,29 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     ## Episode End
     Terminates on success (or on a collision when ``terminate_on_collision``); truncates after
-    ``max_steps`` steps. ``info`` at every step: ``task``, ``split``, ``reward_terms``, ``is_success``,
-    ``progress``, ``scene`` (ground truth, never in the observation) and ``error`` after an invalid
-    action; ``answer`` (an oracle plan from the initial state) at the end.
+    ``max_steps`` steps. ``info`` at every step: ``task``, ``split``, ``reward_terms`` (after a step),
+    ``is_success``, ``progress``, ``collision_with`` after a collision and ``error`` after an invalid
+    action; in ``"vlm"`` mode ``messages`` and ``images``. Ground truth only at the end: ``answer`` (an
+    oracle plan from the initial state) and ``scene`` (every object's name, colour, shape and pose);
+    ``env.unwrapped.scene()`` is the privileged accessor for it at any time.
     ``env.unwrapped.oracle()`` returns the next action of a scripted expert that follows that plan
     (behaviour-cloning data, and proof that the tasks are solvable through this interface).
 
     ## Arguments
     - ``tasks``, ``split``, ``image_size`` (default 128), ``randomization``, ``renderer``,
       ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``.
-    - ``obs_mode`` (``"rgb"`` | ``"state"`` | ``"both"``); ``reward_type`` (``"dense"`` | ``"sparse"``).
+    - ``obs_mode`` (``"vlm"``, default | ``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"``); ``reward_type``
+      (``"dense"`` | ``"sparse"``).
     - ``max_steps`` (int, default 300); ``terminate_on_collision`` (bool, default False).
-    - ``success_weight``, ``progress_weight``, ``collision_penalty``, ``invalid_penalty``, ``step_penalty``.
+    - ``success_weight``, ``progress_weight``, ``collision_cost_weight``, ``invalid_cost_weight``,
+      ``step_cost_weight``: each >= 0 (a negative weight raises ``ValueError``).
     - ``render_mode``: ``"rgb_array"`` returns the camera image.
 
     ## Version History
-    - v0: initial release.
+    - v0: changed before release: the array modes (``"rgb"``, ``"state"``, ``"both"``) lost their ``text``
+      key, ``"pixels"`` was added, and the default is ``"vlm"`` (was ``"rgb"`` with a bare instruction); the cost kwargs became ``*_cost_weight`` >= 0 (they were
+      ``collision_penalty=-10``, ``invalid_penalty=-1``, ``step_penalty=-0.01``) and cost terms are reported
+      negative; ``info["scene"]`` moved from every step to the episode's end.
     """
 
     env_id = "VistaRobotEE-v0"
@@ -105,7 +139,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
         tasks: Sequence[str] | None = None,
         split: str = "train",
         image_size: int | tuple[int, int] = 128,
-        obs_mode: str = "rgb",
+        obs_mode: str = "vlm",
         reward_type: str = "dense",
         max_steps: int = 300,
         terminate_on_collision: bool = False,
@@ -115,9 +149,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
         collision_force: float = 20.0,
         success_weight: float = 10.0,
         progress_weight: float = 10.0,
-        collision_penalty: float = -10.0,
-        invalid_penalty: float = -1.0,
-        step_penalty: float = -0.01,
+        collision_cost_weight: float = 10.0,
+        invalid_cost_weight: float = 1.0,
+        step_cost_weight: float = 0.01,
         render_mode: str | None = None,
     ):
         if obs_mode not in OBS_MODES:
@@ -126,6 +160,16 @@ class VistaRobotEEEnv(RobotTaskEnv):
             raise ValueError(f"{self.env_id}: reward_type must be one of {REWARD_TYPES}, got {reward_type!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"{self.env_id}: max_steps must be a positive int, got {max_steps!r}")
+        weights = term_weights(
+            self.env_id,
+            success_weight=success_weight,
+            progress_weight=progress_weight,
+            collision_cost_weight=collision_cost_weight,
+            invalid_cost_weight=invalid_cost_weight,
+            step_cost_weight=step_cost_weight,
+        )
+        if reward_type == "sparse":
+            weights["progress"] = 0.0
         super().__init__(
             tasks=tasks,
             split=split,
@@ -134,24 +178,14 @@ class VistaRobotEEEnv(RobotTaskEnv):
             renderer=renderer,
             panda_visual=panda_visual,
             collision_force=collision_force,
-            reward_weights={
-                "success": success_weight,
-                "progress": progress_weight if reward_type == "dense" else 0.0,
-                "collision": collision_penalty,
-                "invalid": invalid_penalty,
-                "step": step_penalty,
-            },
+            reward_weights=weights,
             render_mode=render_mode,
         )
         self.obs_mode = obs_mode
         self.reward_type = reward_type
         self.max_steps = max_steps
         self.terminate_on_collision = terminate_on_collision
-        observation = {"text": UnicodeText(MAX_TEXT_CHARS)}
-        if obs_mode != "state":
-            observation["image"] = spaces.Box(0, 255, (self.height, self.width, 3), np.uint8)
-        observation["state"] = spaces.Box(-STATE_BOUND, STATE_BOUND, (PROPRIO_DIM if obs_mode == "rgb" else STATE_DIM,), np.float32)
-        self.observation_space = spaces.Dict(observation)
+        self.observation_space = self._observation_space()
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._expert = ScriptedPrimitivePolicy(self.robot.max_step)
         self._expert_plan: list[Primitive] = []
@@ -163,16 +197,17 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     # ------------------------------------------------------------------ API
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self._reset_episode(seed, options)
         self._steps = 0
         self._done = False
         self._progress, success = self.evaluate()
         self._expert_plan, self._expert_subgoal = [], None
         self._answer = "; ".join(str(p) for p in self.oracle_primitives())
-        return self._observation(None), self.episode_info(self._progress, success)
+        observation = self._observation(None)
+        return observation, self._with_prompt(self.episode_info(self._progress, success), observation)
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self.task is None:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
         if self._done:
@@ -184,9 +219,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
         terms = {
             "success": float(success),
             "progress": progress - self._progress,
-            "collision": float(bool(hits)),
-            "invalid": float(error is not None),
-            "step": 1.0,
+            "collision": -1.0 if hits else 0.0,
+            "invalid": -1.0 if error is not None else 0.0,
+            "step": -1.0,
         }
         self._progress = progress
         terminated = success or (self.terminate_on_collision and bool(hits))
@@ -200,7 +235,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
             info["error"] = error
         if self._done:
             info["answer"] = self._answer
-        return self._observation(error), reward, terminated, truncated, info
+            info["scene"] = self.scene()
+        observation = self._observation(error)
+        return observation, reward, terminated, truncated, self._with_prompt(info, observation)
 
     def oracle(self) -> np.ndarray:
         """The next action of a scripted expert: it follows an oracle plan, primitive by primitive, with the
@@ -224,15 +261,40 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     # ---------------------------------------------------------- observation
 
-    def _observation(self, error: str | None) -> dict[str, Any]:
-        assert self.task is not None
-        text = f"Instruction: {self.task.instruction}" + (f"\nError: {error}" if error else "")
-        observation: dict[str, Any] = {"text": text[:MAX_TEXT_CHARS]}
+    def _observation_space(self) -> spaces.Space[Any]:
+        image = spaces.Box(0, 255, (self.height, self.width, 3), np.uint8)
+        if self.obs_mode == "pixels":
+            return image
+        entries: dict[str, spaces.Space[Any]] = {}
         if self.obs_mode != "state":
-            observation["image"] = self.render_camera()
+            entries["image"] = image
+        if self.obs_mode == "vlm":
+            entries["text"] = UnicodeText(MAX_TEXT_CHARS)
+        state_dim = STATE_DIM if self.obs_mode in ("state", "both") else PROPRIO_DIM
+        entries["state"] = spaces.Box(-STATE_BOUND, STATE_BOUND, (state_dim,), np.float32)
+        return spaces.Dict(entries)
+
+    def _observation(self, error: str | None) -> Any:
+        assert self.task is not None
+        image = self.render_camera() if self.obs_mode != "state" else None
+        if self.obs_mode == "pixels":
+            return image
+        observation: dict[str, Any] = {} if image is None else {"image": image}
         proprio = self.proprioception()
-        observation["state"] = proprio if self.obs_mode == "rgb" else np.concatenate([proprio, self._goal_features()])
+        if self.obs_mode == "vlm":
+            lines = [f"Instruction: {self.task.instruction}", gripper_line(proprio), EE_ACTION_FORMAT]
+            if error:
+                lines.append(f"Error: {error}")
+            observation["text"] = "\n".join(lines)[:MAX_TEXT_CHARS]
+        observation["state"] = np.concatenate([proprio, self._goal_features()]) if self.obs_mode in ("state", "both") else proprio
         return observation
+
+    def _with_prompt(self, info: dict[str, Any], observation: Any) -> dict[str, Any]:
+        """``info`` with the chat of the current step, in ``"vlm"`` mode (see the class docstring)."""
+        if self.obs_mode == "vlm":
+            info["messages"] = [{"role": "system", "content": EE_SYSTEM_PROMPT}, user_turn(observation["text"])]
+            info["images"] = [observation["image"].copy()]
+        return info
 
     def _goal_features(self) -> np.ndarray:
         features = np.zeros((MAX_GOALS, GOAL_FEATURES), dtype=np.float32)

@@ -19,9 +19,11 @@ from vista_envs.robot.core import (
     RobotTaskEnv,
     Subgoal,
     sanitize_action,
+    term_weights,
 )
 from vista_envs.robot.panda import HOME_POSITION
 from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
+from vista_envs.robot.prompts import PLAN_SYSTEM_PROMPT, user_turn
 from vista_envs.robot.randomization import Randomization
 from vista_envs.robot.scene import describe_scene, extract_scene, score_scene
 from vista_envs.spaces import UnicodeText
@@ -30,6 +32,7 @@ __all__ = ["VistaRobotEnv"]
 
 CONTROLS = ("scripted", "hierarchical")
 RETREAT_STEPS = 30
+ECHOED_ACTION_CHARS = 4096  # an over-long action is cut to this in the conversation
 
 
 class VistaRobotEnv(RobotTaskEnv):
@@ -53,35 +56,47 @@ class VistaRobotEnv(RobotTaskEnv):
 
     ## Action Space
     ``UnicodeText(max_action_chars)``: the model's response. The plan is taken from ``<plan>...</plan>``,
-    else ``<answer>...</answer>``, else the whole response without ``<think>``/``<scene>`` blocks.
+    else ``<answer>...</answer>``, else the whole response without ``<think>``/``<scene>`` blocks. A
+    non-string or over-long action is invalid (penalised, explained, the episode goes on).
 
     ## Observation Space
     ``Dict(image=Box(0, 255, (H, W, 3), uint8), text=UnicodeText(2048), state=Box(-10, 10, (8,), float32))``:
-    the camera image; the instruction followed by feedback on the last plan (what each step did,
-    errors, collisions); and proprioception ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz, finger_width,
-    holding)`` in metres, m/s and {0, 1}.
+    the camera image; the prompt, complete at every turn: the instruction, feedback on the last plan
+    (what each step did, errors, collisions) and the action format (how to describe the scene and write
+    the plan, :data:`~vista_envs.robot.plan.PLAN_FORMAT`), so an agent that reads only ``obs["text"]`` and
+    the image can earn the full reward; and proprioception ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz,
+    finger_width, holding)`` in metres, m/s and {0, 1}.
+
+    The agent contract of the text envs: ``info["messages"]`` holds the conversation in chat format at
+    reset and at every step (a system prompt with the setting and the action format; a user turn
+    ``[{"type": "image"}, {"type": "text", "text": obs["text"]}]`` per observation; an assistant turn
+    per action, "" for a non-string one), and ``info["images"]`` the camera images of its
+    ``{"type": "image"}`` placeholders, in order.
 
     ## Rewards
-    Per step, with the terms of ``info["reward_terms"]`` and weights :math:`w` (constructor kwargs):
+    Per step, with the terms of ``info["reward_terms"]`` and weights :math:`w \ge 0` (constructor kwargs;
+    a cost's term is negative, as in Gymnasium's MuJoCo v5 envs):
 
     .. math::
 
-        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,n_\mathrm{collisions}
-            + w_i\,\mathrm{invalid} + w_d\,\mathrm{scene} + w_t
+        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,\mathrm{collision}
+            + w_i\,\mathrm{invalid} + w_d\,\mathrm{scene} + w_t\,\mathrm{step}
 
     - success :math:`\in\{0, 1\}`: the task's goals hold (pose match) and the gripper is empty.
     - progress: change of the task's shaped progress :math:`p \in [0, 1]` over the step,
       :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1 - \mathrm{met}_g)\, 0.5 \max(0, 1 - d_g / 0.3)]` with
       :math:`d_g` the horizontal distance (m) of goal :math:`g`'s object to its target.
-    - collision: primitives stopped because the arm hit a body other than the primitive's object and
-      target harder than ``collision_force`` newtons (0 or 1 per step: a collision ends the plan).
-    - invalid :math:`\in\{0, 1\}`: the action was not a string, too long, did not parse, or a step could not
-      run (absent object, pick while holding, place while holding nothing, out of reach...).
+    - collision :math:`\in\{-1, 0\}`: -1 when a primitive stopped because the arm hit a body other than
+      the primitive's object and target harder than ``collision_force`` newtons (a collision ends the plan).
+    - invalid :math:`\in\{-1, 0\}`: -1 when the action was not a string, too long, did not parse, or a
+      step could not run (absent object, pick while holding, place while holding nothing, out of reach...).
     - scene :math:`\in [0, 1]`: F1 of the first ``<scene>`` description of the episode against the objects
       on the table (:mod:`vista_envs.robot.scene`); later descriptions score 0.
-    - :math:`w_t`: a constant per-step cost.
+    - step :math:`= -1`: a constant per-step cost.
 
-    Defaults: :math:`w_s = 10, w_p = 5, w_c = -10, w_i = -1, w_d = 2, w_t = -0.1`.
+    Defaults: :math:`w_s = 10, w_p = 5, w_c = 10, w_i = 1, w_d = 2, w_t = 0.1` (``success_weight``,
+    ``progress_weight``, ``collision_cost_weight``, ``invalid_cost_weight``, ``scene_weight``,
+    ``step_cost_weight``).
 
     ## Starting State
     ``reset(seed, options)`` picks a task (uniformly from ``tasks`` unless ``options["task"]`` names one)
@@ -94,10 +109,11 @@ class VistaRobotEnv(RobotTaskEnv):
     ## Episode End
     Terminates when the task succeeds; truncates after ``max_turns`` plans. After every plan the arm
     returns home. ``info`` at every step: ``task``, ``split``, ``turn``, ``is_success``, ``progress``,
-    ``scene`` (ground-truth objects and poses, for scoring descriptions; never in the observation);
-    at reset ``plan_format`` (a description of the action format for prompts); after a step
+    ``messages``, ``images``; at reset ``plan_format`` (the action format alone); after a step
     ``reward_terms``, ``executed`` (the steps that ran; the last may have failed) and ``error`` when
-    the action was invalid; at the end ``answer``: an oracle plan from the initial state.
+    the action was invalid. Ground truth only at the end: ``answer`` (an oracle plan from the initial
+    state) and ``scene`` (every object's name, colour, shape and pose: what descriptions are scored
+    against); ``env.unwrapped.scene()`` is the privileged accessor for it at any time.
 
     ## Arguments
     - ``tasks`` (sequence of str | None): tasks to draw from; default all.
@@ -113,11 +129,16 @@ class VistaRobotEnv(RobotTaskEnv):
     - ``renderer``: ``"tiny"`` (CPU, default) or ``"egl"``; ``panda_visual``: ``"simple"`` (default,
       fast) or ``"detailed"`` meshes.
     - ``collision_force`` (N, default 20); ``success_weight``, ``progress_weight``,
-      ``collision_penalty``, ``invalid_penalty``, ``scene_weight``, ``step_penalty``.
+      ``collision_cost_weight``, ``invalid_cost_weight``, ``scene_weight``, ``step_cost_weight``: each
+      >= 0 (a negative weight raises ``ValueError``).
     - ``render_mode``: ``"rgb_array"`` returns the last camera image.
 
     ## Version History
-    - v0: initial release.
+    - v0: changed before release: the prompt (``obs["text"]``) carries the action format at every turn and
+      ``info["messages"]``/``info["images"]`` hold the conversation; the cost kwargs became
+      ``*_cost_weight`` >= 0 (they were ``collision_penalty=-10``, ``invalid_penalty=-1``,
+      ``step_penalty=-0.1``) and cost terms are reported negative; ``info["scene"]`` moved from every step
+      to the episode's end.
     """
 
     env_id = "VistaRobot-v0"
@@ -140,10 +161,10 @@ class VistaRobotEnv(RobotTaskEnv):
         collision_force: float = 20.0,
         success_weight: float = 10.0,
         progress_weight: float = 5.0,
-        collision_penalty: float = -10.0,
-        invalid_penalty: float = -1.0,
+        collision_cost_weight: float = 10.0,
+        invalid_cost_weight: float = 1.0,
         scene_weight: float = 2.0,
-        step_penalty: float = -0.1,
+        step_cost_weight: float = 0.1,
         render_mode: str | None = None,
     ):
         if control not in CONTROLS:
@@ -163,14 +184,15 @@ class VistaRobotEnv(RobotTaskEnv):
             renderer=renderer,
             panda_visual=panda_visual,
             collision_force=collision_force,
-            reward_weights={
-                "success": success_weight,
-                "progress": progress_weight,
-                "collision": collision_penalty,
-                "invalid": invalid_penalty,
-                "scene": scene_weight,
-                "step": step_penalty,
-            },
+            reward_weights=term_weights(
+                self.env_id,
+                success_weight=success_weight,
+                progress_weight=progress_weight,
+                collision_cost_weight=collision_cost_weight,
+                invalid_cost_weight=invalid_cost_weight,
+                scene_weight=scene_weight,
+                step_cost_weight=step_cost_weight,
+            ),
             render_mode=render_mode,
         )
         self.control = control
@@ -195,6 +217,8 @@ class VistaRobotEnv(RobotTaskEnv):
         self._scene_scored = False
         self._text = ""
         self._answer = ""
+        self.messages: list[dict[str, Any]] = []
+        self.images: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ API
 
@@ -206,8 +230,11 @@ class VistaRobotEnv(RobotTaskEnv):
         self._scene_scored = False
         self._progress, self._success = self.evaluate()
         self._answer = "; ".join(str(p) for p in self.oracle_primitives())
-        self._text = f"Instruction: {self.task.instruction}"
-        return self._observation(), {**self._info(), "plan_format": PLAN_FORMAT}
+        self._text = self._prompt([])
+        observation = self._observation()
+        self.messages = [{"role": "system", "content": PLAN_SYSTEM_PROMPT}, user_turn(self._text)]
+        self.images = [observation["image"].copy()]
+        return observation, self._with_conversation({**self._info(), "plan_format": PLAN_FORMAT})
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.task is None:
@@ -215,15 +242,20 @@ class VistaRobotEnv(RobotTaskEnv):
         if self._done:
             raise gym.error.ResetNeeded(f"{self.env_id}: the episode has ended; call reset().")
         self._turn += 1
-        terms = {"success": 0.0, "progress": 0.0, "collision": 0.0, "invalid": 0.0, "scene": 0.0, "step": 1.0}
+        terms = {"success": 0.0, "progress": 0.0, "collision": 0.0, "invalid": 0.0, "scene": 0.0, "step": -1.0}
         feedback: list[str] = []
         executed: list[str] = []
         error = None
+        if isinstance(action, str):
+            action = str.__str__(action)  # a plain copy: a str subclass's overridden methods never run
         if not isinstance(action, str):
             error = f"the action must be a string (a plan), got {type(action).__name__}"
+            self.messages.append({"role": "assistant", "content": ""})
         elif len(action) > self.max_action_chars:
             error = f"the action is {len(action)} characters long; at most {self.max_action_chars} are allowed"
+            self.messages.append({"role": "assistant", "content": action[:ECHOED_ACTION_CHARS]})
         else:
+            self.messages.append({"role": "assistant", "content": action})
             description = extract_scene(action)
             if description is not None and not self._scene_scored:
                 terms["scene"] = score_scene(description, self.scene()["objects"])
@@ -234,9 +266,9 @@ class VistaRobotEnv(RobotTaskEnv):
                 error = f"the plan does not parse: {parse_error}"
             else:
                 error, collided = self._run_plan(plan, feedback, executed)
-                terms["collision"] = float(collided)
+                terms["collision"] = -1.0 if collided else 0.0
         if error is not None:
-            terms["invalid"] = 1.0
+            terms["invalid"] = -1.0
             feedback.append(f"Error: {error}")
         self._retreat()
         progress, success = self.evaluate()
@@ -244,7 +276,7 @@ class VistaRobotEnv(RobotTaskEnv):
         self._progress, self._success = progress, success
         terms["success"] = float(success)
         feedback.append("The task is complete." if success else "The task is not complete yet.")
-        self._text = f"Instruction: {self.task.instruction}\n" + "\n".join(feedback)
+        self._text = self._prompt(feedback)
         terminated = success
         truncated = not terminated and self._turn >= self.max_turns
         self._done = terminated or truncated
@@ -254,7 +286,11 @@ class VistaRobotEnv(RobotTaskEnv):
             info["error"] = error
         if self._done:
             info["answer"] = self._answer
-        return self._observation(), reward, terminated, truncated, info
+            info["scene"] = self.scene()
+        observation = self._observation()
+        self.messages.append(user_turn(self._text))
+        self.images.append(observation["image"].copy())
+        return observation, reward, terminated, truncated, self._with_conversation(info)
 
     def oracle(self) -> str:
         """A correct response for the current state: a scene description and a plan that solves the task."""
@@ -312,8 +348,24 @@ class VistaRobotEnv(RobotTaskEnv):
 
     # ---------------------------------------------------------- observation
 
+    def _prompt(self, feedback: list[str]) -> str:
+        """The observation text: the instruction, the feedback (cut if need be) and the action format, which
+        is always kept whole so that the prompt stays complete."""
+        assert self.task is not None
+        head, tail = f"Instruction: {self.task.instruction}", PLAN_FORMAT
+        middle = "\n".join(feedback)
+        room = MAX_TEXT_CHARS - len(head) - len(tail) - 2
+        if len(middle) > room:
+            middle = middle[: max(room - 4, 0)] + " ..."
+        return "\n".join(part for part in (head, middle, tail) if part)[:MAX_TEXT_CHARS]
+
     def _observation(self) -> dict[str, Any]:
-        return {"image": self.render_camera(), "text": self._text[:MAX_TEXT_CHARS], "state": self.proprioception()}
+        return {"image": self.render_camera(), "text": self._text, "state": self.proprioception()}
 
     def _info(self) -> dict[str, Any]:
         return {**self.episode_info(self._progress, self._success), "turn": self._turn}
+
+    def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["messages"] = list(self.messages)
+        info["images"] = list(self.images)
+        return info

@@ -13,4 +13,6 @@ Composed as in panda-gym: a simulator wrapper, a robot and a task, with the env 
 - :mod:`~vista_envs.robot.controller`: the scripted primitive controller and the low-level policy protocol.
 - :mod:`~vista_envs.robot.randomization`: domain randomisation knobs and levels.
 - :mod:`~vista_envs.robot.core`: :class:`RobotTaskEnv`, what both envs share.
+- :mod:`~vista_envs.robot.prompts`: what a language-reading agent is told (system prompts, action formats, chat turns).
+- :mod:`~vista_envs.robot.silence`: keeps PyBullet's C-level prints (build banner, ``argv[0]=``) out of users' output.
 """

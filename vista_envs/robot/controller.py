@@ -7,7 +7,7 @@ it is any callable of the :class:`LowLevelPolicy` signature, e.g. a learned goal
 
 :class:`ScriptedPrimitivePolicy` is a closed-loop (stateless) controller: each action is computed
 from the current state, so it recovers from disturbances, and it reads privileged ground truth
-(``info["scene"]``) rather than pixels.
+(the low-level ``info["scene"]``, :meth:`RobotTaskEnv.scene`) rather than pixels.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class LowLevelPolicy(Protocol):
 
     ``observation`` is ``{"state": proprioception, "text": str(primitive)}`` plus ``"image"`` when the
     env renders for its low-level policy. ``info`` holds ``"scene"`` (ground-truth objects and the held
-    object, as in the env's ``info``) and ``"target_position"`` (where the primitive's subject should
+    object, as :meth:`~vista_envs.robot.core.RobotTaskEnv.scene` gives them: a low-level policy inside the env
+    may be privileged, the agent is not) and ``"target_position"`` (where the primitive's subject should
     end up, or None for pick). The action is ``(dx, dy, dz, gripper)`` in ``[-1, 1]``.
     """
 

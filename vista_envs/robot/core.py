@@ -12,6 +12,7 @@ Frames and units: metres and radians; the robot base is at the origin, the table
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from vista_envs.robot.tasks import Goal, GripperState, Layout, Placement, SceneO
 from vista_envs.robot.tasks.base import TOUCH_TOLERANCE
 from vista_envs.tasks.drawing import add_noise
 
-__all__ = ["PROPRIO_DIM", "STATE_BOUND", "PrimitiveError", "RobotTaskEnv", "Subgoal", "sanitize_action"]
+__all__ = ["PROPRIO_DIM", "STATE_BOUND", "PrimitiveError", "RobotTaskEnv", "Subgoal", "sanitize_action", "term_weights"]
 
 TABLE_HALF_EXTENTS = (0.7, 0.8, 0.02)
 TABLE_CENTER = (0.35, 0.0, -0.02)
@@ -53,24 +54,22 @@ CLEARANCE_HEIGHT = 0.06  # a place/push is done once the grasp point is this far
 PUSH_TOLERANCE = 0.015
 PROPRIO_DIM = 8
 MAX_TEXT_CHARS = 2048
+MAX_ERROR_CHARS = 200  # an exception's message quoted in an error, at most
 _MAX_LAYOUT_ATTEMPTS = 100
 _PLACEMENT_TRIES = 200
 
 
 def sanitize_action(action: Any, no_op: Callable[[], np.ndarray]) -> tuple[np.ndarray, str | None]:
-    """A valid ``(dx, dy, dz, gripper)`` float32 action from anything, and what was wrong with the input.
+    """A valid ``(dx, dy, dz, gripper)`` float32 action from any object, and what was wrong with it.
 
-    Not four numbers -> ``no_op()``; NaN/inf entries -> the matching ``no_op()`` entries; entries outside
-    [-1, 1] -> clipped. The error text is None for a valid action.
+    Never raises on the action: whatever reading it raises (a torch tensor that requires grad, an
+    ``__array__`` or ``__float__`` that fails, a ragged list) makes it invalid. Not four real numbers ->
+    ``no_op()``; NaN/inf entries -> the matching ``no_op()`` entries; entries outside [-1, 1] -> clipped.
+    The error text is None for a valid action.
     """
-    try:
-        if np.iscomplexobj(action):  # a float conversion would silently drop the imaginary parts
-            return no_op(), "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
-        array = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError):  # not numbers, or a ragged list
-        return no_op(), f"the action must be 4 numbers (dx, dy, dz, gripper), got {type(action).__name__}"
-    except OverflowError:  # Python ints too large for a float
-        return no_op(), "the action holds numbers too large for a float; give 4 numbers in [-1, 1]"
+    array, error = _real_array(action)
+    if array is None:
+        return no_op(), error
     if array.shape != (4,):
         return no_op(), f"the action must have shape (4,) (dx, dy, dz, gripper), got shape {array.shape}"
     problems = []
@@ -83,6 +82,58 @@ def sanitize_action(action: Any, no_op: Callable[[], np.ndarray]) -> tuple[np.nd
         array = np.clip(array, -1.0, 1.0)
     error = "invalid action: " + "; ".join(problems) if problems else None
     return array.astype(np.float32), error
+
+
+def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
+    """``action`` as a float64 array, or None and why it is not one (any exception reading it counts)."""
+    type_name = type(action).__name__
+    try:
+        raw = np.asarray(action)
+    except Exception as error:  # noqa: BLE001 - the action is arbitrary model or user output
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array ({_describe(error)})"
+    if raw.dtype.kind == "c":  # a float conversion would silently drop the imaginary parts
+        return None, "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
+    if raw.dtype.kind in "biuf":
+        return raw.astype(np.float64), ""
+    if raw.dtype.kind != "O":  # strings, bytes, structured records, dates
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} of dtype {raw.dtype}"
+    try:  # Python objects: ints of any size, Fractions, None...
+        return raw.astype(np.float64), ""
+    except OverflowError:  # Python ints too large for a float
+        return None, "the action holds numbers too large for a float; give 4 numbers in [-1, 1]"
+    except Exception as error:  # noqa: BLE001 - e.g. an element whose __float__ raises
+        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers ({_describe(error)})"
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` of an exception, short, even when its ``__str__`` itself fails."""
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001
+        message = "(unprintable)"
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def term_weights(env_id: str, **weights: float) -> dict[str, float]:
+    """Reward weights keyed by their term (``collision_cost_weight`` -> ``collision``), each checked to be a finite
+    number >= 0.
+
+    Weights name what they weigh and are never negative (Gymnasium MuJoCo v5's convention): a cost's term is
+    -1 when it applies, so a ``*_cost_weight`` is subtracted and ``info["reward_terms"]`` shows its sign.
+
+    Raises:
+        ValueError: naming the keyword argument, for a negative, non-finite or non-numeric weight.
+    """
+    terms = {}
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{env_id}: {name} must be a finite number >= 0, got {value!r}")
+        if value < 0:
+            hint = " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)" if name.endswith("_cost_weight") else ""
+            raise ValueError(f"{env_id}: {name} must be >= 0, got {value!r}{hint}")
+        terms[name.removesuffix("_weight").removesuffix("_cost")] = float(value)
+    return terms
 
 
 class PrimitiveError(ValueError):
@@ -273,9 +324,9 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         return np.clip(proprio, -STATE_BOUND, STATE_BOUND)
 
     def scene(self) -> dict[str, Any]:
-        """Ground truth: every object (name, colour, shape, kind, position, yaw, height, footprint radius)
-        and the held object's name. For scoring scene descriptions and for scripted controllers; never
-        part of an observation."""
+        """Ground truth, a privileged accessor: every object (name, colour, shape, kind, position, yaw, height,
+        footprint radius) and the held object's name. For scoring scene descriptions, scripted controllers and
+        tests; never in an observation, and in ``info`` (as ``"scene"``) only once the episode has ended."""
         objects = []
         for body, static in self._scene_static:
             (px, py, pz), (x, y, z, w) = self.sim.raw_pose(body)
@@ -288,9 +339,9 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         return np.array([0.0, 0.0, 0.0, self.robot.finger_width() / MAX_FINGER_WIDTH * 2 - 1], dtype=np.float32)
 
     def episode_info(self, progress: float, success: bool) -> dict[str, Any]:
-        """The ``info`` entries both envs report at every step."""
+        """The ``info`` entries both envs report at every step (no ground truth: :meth:`scene` is only added at the end)."""
         assert self.task is not None
-        return {"task": self.task.name, "split": self.task_split, "is_success": success, "progress": progress, "scene": self.scene()}
+        return {"task": self.task.name, "split": self.task_split, "is_success": success, "progress": progress}
 
     def gripper_state(self) -> GripperState:
         """The grasp point and the zones it has touched this episode (what goals on the gripper check)."""

@@ -46,11 +46,13 @@ from vista_envs.model_json import loads_model_json
 
 __all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_text", "first_block", "parse_plan"]
 
-# A short description of the action format, for prompts (the env puts it in info["plan_format"] at reset).
+# The action format, for prompts: the env puts it in every observation text and its system prompt (and
+# alone in info["plan_format"] at reset).
 PLAN_FORMAT = (
-    "Optionally describe the objects on the table in <scene>...</scene>, then give a plan in <plan>...</plan>: "
-    "steps separated by ';', each one of pick(OBJECT), place(TARGET), place(X, Y), push(OBJECT, ZONE), push(OBJECT, X, Y) "
-    "or reach(ZONE). "
+    "Answer with a description of the scene, then a plan. Describe every object on the table by colour and shape in "
+    "<scene>...</scene> (e.g. <scene>a red cube, a blue bowl and a green zone</scene>; only your first description is scored). "
+    "Give the plan in <plan>...</plan>: steps separated by ';', each one of pick(OBJECT), place(TARGET), place(X, Y), "
+    "push(OBJECT, ZONE), push(OBJECT, X, Y) or reach(ZONE). "
     "Name objects by colour and shape (red cube, blue bowl, green zone); place(table) puts the held object on a free spot; "
     "X and Y are table coordinates in metres. Example: <plan>pick(red cube); place(blue bowl)</plan>"
 )

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from vista_envs.robot.silence import silenced_output
+
 try:
-    import pybullet as p
+    with silenced_output():  # its build banner would otherwise land in our users' output
+        import pybullet as p
     from pybullet_utils.bullet_client import BulletClient
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the robot envs need PyBullet: pip install 'vista-envs[robot]'") from error
@@ -205,7 +208,8 @@ class PyBullet:
             raise ValueError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
         self.timestep = timestep
         self.renderer = renderer
-        self.client: Any = _BoundClient(BulletClient(connection_mode=p.DIRECT))
+        with silenced_output():  # a DIRECT connection prints "argv[0]=" from C
+            self.client: Any = _BoundClient(BulletClient(connection_mode=p.DIRECT))
         self._egl_plugin: int | None = None
         if renderer == "egl":
             spec = importlib.util.find_spec("eglRenderer")
