@@ -26,12 +26,15 @@ KWARGS = {
     "VisPlay-v0": {"image_size": 64, "samples": 2},
     "VisPlayQuestioner-v0": {"image_size": 64, "samples": 2},
     "VisPlayReasoner-v0": {"image_size": 64, "samples": 2},
+    "VistaRobotEE-v0": {"max_steps": 40},  # the oracle's episodes take hundreds of control steps: truncate them
 }
 # What the prompt must say about the reply's format (ids not listed: the think/answer format or tool calls).
 FORMAT_MARKERS = {
     "VisPlay-v0": ("<question>",),
     "VisPlayQuestioner-v0": ("<question>",),
     "VistaTool-v0": (ANSWER_FORMAT, "<tool_call>"),
+    "VistaRobot-v0": ("<plan>",),
+    "VistaRobotEE-v0": ("(dx, dy, dz, gripper)",),
 }
 # Keys that would give the answer away, or regenerate the task, before the episode ends (``is_success`` may be
 # reported as False at every step, as goal-conditioned robot envs do).

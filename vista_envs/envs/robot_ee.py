@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from vista_envs.robot.controller import HOVER_HEIGHT, ScriptedPrimitivePolicy, move_action
-from vista_envs.robot.core import (
+from vista_envs.envs.base import StepResult
+from vista_envs.envs.conversation import Conversation
+from vista_envs.envs.robot_base import (
     MAX_TEXT_CHARS,
     PROPRIO_DIM,
     STATE_BOUND,
@@ -21,7 +22,7 @@ from vista_envs.robot.core import (
     term_weights,
 )
 from vista_envs.robot.plan import Primitive
-from vista_envs.robot.prompts import EE_ACTION_FORMAT, EE_SYSTEM_PROMPT, gripper_line, user_turn
+from vista_envs.robot.prompts import EE_ACTION_FORMAT, EE_SYSTEM_PROMPT, gripper_line
 from vista_envs.robot.randomization import Randomization
 from vista_envs.spaces import UnicodeText
 
@@ -192,26 +193,22 @@ class VistaRobotEEEnv(RobotTaskEnv):
         self._expert_subgoal: Subgoal | None = None
         self._steps = 0
         self._progress = 0.0
-        self._done = False
         self._answer = ""
 
     # ------------------------------------------------------------------ API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         self._reset_episode(seed, options)
+        self._start_episode()
         self._steps = 0
-        self._done = False
         self._progress, success = self.evaluate()
         self._expert_plan, self._expert_subgoal = [], None
         self._answer = "; ".join(str(p) for p in self.oracle_primitives())
         observation = self._observation(None)
         return observation, self._with_prompt(self.episode_info(self._progress, success), observation)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        if self.task is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        if self._done:
-            raise gym.error.ResetNeeded(f"{self.env_id}: the episode has ended; call reset().")
+    def step(self, action: Any) -> StepResult:
+        self._require_running()
         self._steps += 1
         action, error = sanitize_action(action, self.no_op_action)
         hits = self.control_step(action, self._goal_bodies)
@@ -226,14 +223,15 @@ class VistaRobotEEEnv(RobotTaskEnv):
         self._progress = progress
         terminated = success or (self.terminate_on_collision and bool(hits))
         truncated = not terminated and self._steps >= self.max_steps
-        self._done = terminated or truncated
+        if terminated or truncated:
+            self._end_episode()
         reward = float(sum(self.reward_weights[name] * value for name, value in terms.items()))
         info = {**self.episode_info(progress, success), "reward_terms": terms}
         if hits:
             info["collision_with"] = hits
         if error is not None:
             info["error"] = error
-        if self._done:
+        if self.episode_ended:
             info["answer"] = self._answer
             info["scene"] = self.scene()
         observation = self._observation(error)
@@ -243,8 +241,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
         """The next action of a scripted expert: it follows an oracle plan, primitive by primitive, with the
         closed-loop controller of ``VistaRobot-v0`` (re-planning from the current state when a step cannot
         run), and rises and waits once the plan is done."""
-        if self.task is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before oracle().")
+        self._require_reset("oracle")
         while self._expert_subgoal is None or self.primitive_done(self._expert_subgoal):
             if not self._expert_plan:
                 self._expert_plan = self.oracle_primitives()
@@ -292,8 +289,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
     def _with_prompt(self, info: dict[str, Any], observation: Any) -> dict[str, Any]:
         """``info`` with the chat of the current step, in ``"vlm"`` mode (see the class docstring)."""
         if self.obs_mode == "vlm":
-            info["messages"] = [{"role": "system", "content": EE_SYSTEM_PROMPT}, user_turn(observation["text"])]
-            info["images"] = [observation["image"].copy()]
+            chat = Conversation(EE_SYSTEM_PROMPT)
+            chat.user(observation["text"], [observation["image"].copy()])
+            info.update(chat.info())
         return info
 
     def _goal_features(self) -> np.ndarray:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
-from vista_envs.robot.core import (
+from vista_envs.envs.base import StepResult
+from vista_envs.envs.conversation import Conversation
+from vista_envs.envs.robot_base import (
     CONTROL_SUBSTEPS,
     MAX_TEXT_CHARS,
     PROPRIO_DIM,
@@ -23,7 +24,7 @@ from vista_envs.robot.core import (
 )
 from vista_envs.robot.panda import HOME_POSITION
 from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
-from vista_envs.robot.prompts import PLAN_SYSTEM_PROMPT, user_turn
+from vista_envs.robot.prompts import PLAN_SYSTEM_PROMPT
 from vista_envs.robot.randomization import Randomization
 from vista_envs.robot.scene import describe_scene, extract_scene, score_scene
 from vista_envs.spaces import UnicodeText
@@ -211,36 +212,31 @@ class VistaRobotEnv(RobotTaskEnv):
         )
         self.action_space = UnicodeText(max_action_chars)
         self._turn = 0
-        self._done = False
         self._progress = 0.0
         self._success = False
         self._scene_scored = False
         self._text = ""
         self._answer = ""
-        self.messages: list[dict[str, Any]] = []
-        self.images: list[np.ndarray] = []
+        self.conversation = Conversation(PLAN_SYSTEM_PROMPT)
 
     # ------------------------------------------------------------------ API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         self._reset_episode(seed, options)
+        self._start_episode()
         assert self.task is not None
         self._turn = 0
-        self._done = False
         self._scene_scored = False
         self._progress, self._success = self.evaluate()
         self._answer = "; ".join(str(p) for p in self.oracle_primitives())
         self._text = self._prompt([])
         observation = self._observation()
-        self.messages = [{"role": "system", "content": PLAN_SYSTEM_PROMPT}, user_turn(self._text)]
-        self.images = [observation["image"].copy()]
+        self.conversation = Conversation(PLAN_SYSTEM_PROMPT)
+        self.conversation.user(self._text, [observation["image"].copy()])
         return observation, self._with_conversation({**self._info(), "plan_format": PLAN_FORMAT})
 
-    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self.task is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        if self._done:
-            raise gym.error.ResetNeeded(f"{self.env_id}: the episode has ended; call reset().")
+    def step(self, action: str) -> StepResult:
+        self._require_running()
         self._turn += 1
         terms = {"success": 0.0, "progress": 0.0, "collision": 0.0, "invalid": 0.0, "scene": 0.0, "step": -1.0}
         feedback: list[str] = []
@@ -250,12 +246,12 @@ class VistaRobotEnv(RobotTaskEnv):
             action = str.__str__(action)  # a plain copy: a str subclass's overridden methods never run
         if not isinstance(action, str):
             error = f"the action must be a string (a plan), got {type(action).__name__}"
-            self.messages.append({"role": "assistant", "content": ""})
+            self.conversation.assistant("")
         elif len(action) > self.max_action_chars:
             error = f"the action is {len(action)} characters long; at most {self.max_action_chars} are allowed"
-            self.messages.append({"role": "assistant", "content": action[:ECHOED_ACTION_CHARS]})
+            self.conversation.assistant(action[:ECHOED_ACTION_CHARS])
         else:
-            self.messages.append({"role": "assistant", "content": action})
+            self.conversation.assistant(action)
             description = extract_scene(action)
             if description is not None and not self._scene_scored:
                 terms["scene"] = score_scene(description, self.scene()["objects"])
@@ -279,17 +275,17 @@ class VistaRobotEnv(RobotTaskEnv):
         self._text = self._prompt(feedback)
         terminated = success
         truncated = not terminated and self._turn >= self.max_turns
-        self._done = terminated or truncated
+        if terminated or truncated:
+            self._end_episode()
         reward = float(sum(self.reward_weights[name] * value for name, value in terms.items()))
         info = {**self._info(), "reward_terms": terms, "executed": executed}
         if error is not None:
             info["error"] = error
-        if self._done:
+        if self.episode_ended:
             info["answer"] = self._answer
             info["scene"] = self.scene()
         observation = self._observation()
-        self.messages.append(user_turn(self._text))
-        self.images.append(observation["image"].copy())
+        self.conversation.user(self._text, [observation["image"].copy()])
         return observation, reward, terminated, truncated, self._with_conversation(info)
 
     def oracle(self) -> str:
@@ -366,6 +362,5 @@ class VistaRobotEnv(RobotTaskEnv):
         return {**self.episode_info(self._progress, self._success), "turn": self._turn}
 
     def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
-        info["messages"] = list(self.messages)
-        info["images"] = list(self.images)
+        info.update(self.conversation.info())
         return info

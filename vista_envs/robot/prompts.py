@@ -8,13 +8,12 @@ placeholders, in order. The plan format itself lives with its parser in :mod:`vi
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from vista_envs.robot.plan import PLAN_FORMAT
 
-__all__ = ["EE_ACTION_FORMAT", "EE_SYSTEM_PROMPT", "PLAN_SYSTEM_PROMPT", "gripper_line", "user_turn"]
+__all__ = ["EE_ACTION_FORMAT", "EE_SYSTEM_PROMPT", "PLAN_SYSTEM_PROMPT", "gripper_line"]
 
 _SETTING = (
     "You control a Franka Panda robot arm above a table with objects, containers and flat coloured zones, seen by a camera "
@@ -39,8 +38,3 @@ def gripper_line(proprioception: np.ndarray) -> str:
     x, y, z = (float(v) for v in proprioception[:3])
     holding = "holding an object" if proprioception[7] > 0.5 else "holding nothing"
     return f"Gripper at x={x:.3f}, y={y:.3f}, z={z:.3f} m, fingers {100 * float(proprioception[6]):.1f} cm apart, {holding}."
-
-
-def user_turn(text: str) -> dict[str, Any]:
-    """A user message with one image placeholder and ``text``."""
-    return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}

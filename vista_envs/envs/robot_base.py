@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 from PIL import Image
 
+from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.robot.objects import SHAPE_SYNONYMS, ObjectSpec, build_object
 from vista_envs.robot.panda import MAX_FINGER_WIDTH, Panda
@@ -153,7 +153,7 @@ class Subgoal:
     start: np.ndarray
 
 
-class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
+class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
     """Base class of the robot envs (not registered itself); see the module docstring.
 
     Subclasses set :attr:`env_id`, the spaces, ``step`` and the reward weights.
@@ -175,10 +175,8 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         reward_weights: dict[str, float],
         render_mode: str | None,
     ):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self._init_render_mode(render_mode)
         vocabulary(split)  # validates the split
-        self.render_mode = render_mode
         self.split = split
         self.task_names = (tasks,) if isinstance(tasks, str) else tuple(tasks) if tasks is not None else task_names()
         if not self.task_names:
@@ -209,7 +207,7 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
     # ------------------------------------------------------------- episodes
 
     def _reset_episode(self, seed: int | None, options: dict[str, Any] | None) -> None:
-        """Seed, choose the task and split, and build a new scene."""
+        """Seed, choose the task and split, and build a new scene (the episode then runs)."""
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options) - {"split", "task"}
@@ -407,11 +405,8 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
         return image
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn(f"{self.env_id}: render() needs render_mode='rgb_array' at construction.")
+        if not self._render_allowed():
             return None
-        if self.task is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before render().")
         return self._last_image if self._last_image is not None else self.render_camera()
 
     def close(self) -> None:
@@ -567,8 +562,8 @@ class RobotTaskEnv(gym.Env[dict[str, Any], Any]):
     def oracle_primitives(self) -> list[Primitive]:
         """A plan that solves the task from the current state: the task's primitives for every unmet goal,
         in goal order, after putting down whatever the gripper holds (unless the first step picks it)."""
-        if self.task is None or self.task.layout is None:
-            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before oracle().")
+        self._require_reset("oracle")
+        assert self.task is not None and self.task.layout is not None
         plan: list[Primitive] = []
         gripper = self.gripper_state()
         for goal in self.task.layout.goals:
