@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vista_envs.tools import ExecutionResult, PythonSandbox, PythonSession, bwrap_unavailable_reason
+from vista_envs.tools import (
+    ExecutionResult,
+    PythonSandbox,
+    PythonSession,
+    bwrap_unavailable_reason,
+)
 
 BWRAP_REASON = bwrap_unavailable_reason()
 needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"bwrap unusable: {BWRAP_REASON}")
@@ -55,6 +60,17 @@ def session(sandbox: PythonSandbox) -> Iterator[PythonSession]:
 def bwrap_session(bwrap_sandbox: PythonSandbox) -> Iterator[PythonSession]:
     with bwrap_sandbox.session() as fresh:
         yield fresh
+
+
+# Sandboxed code can find the nonce of the call in progress in its own interpreter's frames (the
+# request loop holds it): the strongest forger knows it.
+FIND_NONCE = (
+    "import sys\n"
+    "frame = sys._getframe()\n"
+    "while 'nonce' not in frame.f_locals:\n"
+    "    frame = frame.f_back\n"
+    "nonce = frame.f_locals['nonce']\n"
+)
 
 
 def assert_state_kept(session: PythonSession) -> None:
@@ -277,13 +293,14 @@ def test_forged_protocol_reply_restarts_the_interpreter(session: PythonSession) 
 
 
 def test_forged_deeply_nested_reply_restarts_the_interpreter(session: PythonSession) -> None:
-    """Attack: write a well-sized reply of 100,000 nested JSON arrays into the worker's reply pipe, so that the
-    host's JSON parser overflows its recursion limit.
+    """Attack: write a well-framed reply (with this call's own nonce, dug out of the interpreter's
+    frames) of 100,000 nested JSON arrays into the reply pipe, so that the host's JSON parser
+    overflows its recursion limit.
     Must: run() reports the malformed reply and restarts the interpreter, never raises."""
-    code = (
-        "import json, os, struct, sys\n"
+    code = FIND_NONCE + (
+        "import framing, os\n"
         "body = b'[' * 100_000\n"
-        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(body)) + body)\n"
+        "os.write(4, framing.HEADER.pack(framing.MAGIC, nonce, len(body)) + body)\n"
     )
     result = session.run(code)
     assert "malformed reply" in result.error
@@ -444,17 +461,15 @@ def distinct_memory_mb(test_number: int) -> int:
 
 
 def worker_marker(memory_mb: int) -> str:
-    """Text in the command line of every process of a sandbox built with ``memory_mb``."""
+    """Text in the command line of every process of a sandbox built with ``memory_mb`` (the zygote
+    and bwrap carry it, and the interpreters forked from the zygote inherit it)."""
     return f'"memory_bytes": {memory_mb << 20}'
 
 
-def interpreter_pid(memory_mb: int) -> int:
-    """Host pid of the one Python interpreter of a sandbox built with ``memory_mb``."""
-    (pid,) = [  # bwrap's own two processes carry the marker too
-        pid
-        for pid in pids_mentioning(worker_marker(memory_mb))
-        if not Path(f"/proc/{pid}/cmdline").read_text().startswith("bwrap")
-    ]
+def interpreter_pid(session: PythonSession) -> int:
+    """Host pid of the session's interpreter."""
+    pid = session._worker.host_pid
+    assert pid is not None
     return pid
 
 
@@ -489,10 +504,11 @@ def test_killed_worker_leaves_no_process_behind(mode: str) -> None:
     memory_mb = distinct_memory_mb(2)
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session() as doomed:
-            old = pids_mentioning(worker_marker(memory_mb))
+            old = interpreter_pid(doomed)
             result = doomed.run("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
             assert result.restarted
-            assert old and not old & pids_mentioning(worker_marker(memory_mb))
+            assert not Path(f"/proc/{old}").exists()
+            assert old not in pids_mentioning(worker_marker(memory_mb))
 
 
 @pytest.mark.parametrize("mode", BOTH_MODES)
@@ -503,7 +519,7 @@ def test_interpreter_killed_between_calls_is_replaced_by_the_next_call(mode: str
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session(image=np.ones((2, 2, 3), np.uint8)) as session:
             session.run("kept = 1")
-            os.kill(interpreter_pid(memory_mb), signal.SIGKILL)
+            os.kill(interpreter_pid(session), signal.SIGKILL)
             time.sleep(0.2)
             result = session.run("print('kept' in globals(), int(image.sum()))")
             after = session.run("print('next')")
@@ -513,24 +529,24 @@ def test_interpreter_killed_between_calls_is_replaced_by_the_next_call(mode: str
 
 @pytest.mark.parametrize("mode", BOTH_MODES)
 def test_forged_reply_cannot_leave_code_running_after_the_call(mode: str) -> None:
-    """Attack: write a well-formed fake reply into the reply pipe (its fd is in sys.argv), then
+    """Attack: write a well-formed fake reply, with the call's own nonce, into the reply pipe, then
     keep computing with the timeout signal ignored, while the host believes the call is over.
     Must: the host takes the fake reply (code may lie about its own output), but the interpreter
     is stopped as soon as the call returns and uses no CPU; the next call times out, kills it
     and restarts the interpreter."""
     memory_mb = distinct_memory_mb(4)
-    code = (
-        "import json, os, signal, struct, sys\n"
-        "reply = json.dumps({'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}).encode()\n"
+    code = FIND_NONCE + (
+        "import framing, os, signal\n"
+        "reply = {'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}\n"
         "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(reply)) + reply)\n"
+        "os.write(4, framing.encode(nonce, reply))\n"
         "while True:\n"
         "    pass"
     )
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session() as session:
             forged = session.run(code)
-            interpreter = interpreter_pid(memory_mb)
+            interpreter = interpreter_pid(session)
             time.sleep(0.1)
             state, cpu_ticks = state_and_cpu_ticks(interpreter)
             time.sleep(0.3)

@@ -1,0 +1,91 @@
+"""Pre-forked idle interpreters, kept ready by one background thread that owns the zygote."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+from vista_envs.tools.sandbox.launcher import (
+    STARTUP_TIMEOUT_S,
+    SandboxUnavailableError,
+    ZygoteLauncher,
+)
+from vista_envs.tools.sandbox.worker import Worker
+
+
+class WorkerPool:
+    """``size`` idle interpreters forked ahead of demand; each is handed out once, never reused.
+
+    The same thread starts the zygote and asks it for every interpreter, because bwrap's
+    ``--die-with-parent`` (and the process mode's parent-death signal) fire when the *thread*
+    that started the zygote exits.
+    """
+
+    def __init__(self, launcher: ZygoteLauncher, size: int) -> None:
+        self._launcher = launcher
+        self._size = size
+        self._idle: collections.deque[Worker] = collections.deque()
+        self._waiting = 0
+        self._failure: str | None = None
+        self._refill_paused = False
+        self._closed = False
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._serve, name="python-sandbox-pool", daemon=True)
+        self._thread.start()
+
+    def acquire(self) -> Worker:
+        """Take an idle interpreter, waiting for one to start; raises SandboxUnavailableError."""
+        with self._condition:
+            self._waiting += 1
+            self._refill_paused = False
+            self._condition.notify_all()
+            try:
+                while not self._idle:
+                    if self._closed:
+                        raise RuntimeError("the sandbox is closed")
+                    if self._failure is not None:
+                        failure, self._failure = self._failure, None
+                        raise SandboxUnavailableError(failure)
+                    self._condition.wait()
+                return self._idle.popleft()
+            finally:
+                self._waiting -= 1
+                self._condition.notify_all()
+
+    def close(self) -> None:
+        """Stop the thread, destroy the idle interpreters and the zygote (with every interpreter)."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        self._thread.join(timeout=STARTUP_TIMEOUT_S)
+        with self._condition:
+            leftovers = list(self._idle)
+            self._idle.clear()
+        for worker in leftovers:
+            worker.destroy()
+        self._launcher.close()
+
+    def _wanted(self) -> bool:
+        return not self._refill_paused and len(self._idle) < self._size + self._waiting
+
+    def _serve(self) -> None:
+        while True:
+            with self._condition:
+                while not (self._closed or self._wanted()):
+                    self._condition.wait()
+                if self._closed:
+                    return
+            try:
+                worker = self._launcher.spawn()
+            except Exception as error:  # noqa: BLE001 - this thread must live on, or acquire() hangs
+                with self._condition:
+                    self._failure = str(error) if isinstance(error, SandboxUnavailableError) else repr(error)
+                    self._refill_paused = True  # retry only when someone asks for an interpreter again
+                    self._condition.notify_all()
+                continue
+            with self._condition:
+                if not self._closed:
+                    self._idle.append(worker)
+                    self._condition.notify_all()
+                    continue
+            worker.destroy()
