@@ -42,6 +42,11 @@ class EpisodeTools:
         """The Python tool's isolation in force: ``"bwrap"``, ``"process"`` or ``"none"`` (no Python tool)."""
         return self._sandbox.isolation if self._sandbox is not None else "none"
 
+    @property
+    def sandbox_description(self) -> str:
+        """``info["sandbox"]``: ``"bwrap"``, ``"none"``, or ``"process (...)"`` saying plainly what process mode does not stop."""
+        return self._sandbox.description if self._sandbox is not None else "none"
+
     def start_episode(self, view: ImageView) -> None:
         self.end_episode()
         self.view = view
