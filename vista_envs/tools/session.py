@@ -30,7 +30,7 @@ class EpisodeTools:
     def __init__(self, sandbox_mode: str | None, python_timeout_s: float, search_backend: str):
         if search_backend not in ("local", "web"):
             raise ValueError(f"search_backend must be 'local' or 'web', got {search_backend!r}")
-        self._sandbox = PythonSandbox(sandbox_mode, timeout_s=python_timeout_s, pool_size=1) if sandbox_mode else None
+        self._sandbox = PythonSandbox(sandbox_mode, timeout_s=python_timeout_s, pool_size=2) if sandbox_mode else None
         self._search_backend = search_backend
         self._search_engine: SearchEngine | None = None
         self._session: PythonSession | None = None

@@ -332,7 +332,8 @@ class PythonSession:
                 return
             self._closed = True
             if self._worker is not None:
-                self._worker.destroy()
+                # The episode does not wait for the interpreter's exit; the pool collects it.
+                self._sandbox._pool.retire(self._worker)
                 self._worker = None
 
     def __enter__(self) -> PythonSession:

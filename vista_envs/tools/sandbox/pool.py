@@ -25,6 +25,7 @@ class WorkerPool:
         self._launcher = launcher
         self._size = size
         self._idle: collections.deque[Worker] = collections.deque()
+        self._retired: list[Worker] = []  # killed at the end of their episode, not yet seen to exit
         self._waiting = 0
         self._failure: str | None = None
         self._refill_paused = False
@@ -52,6 +53,22 @@ class WorkerPool:
                 self._waiting -= 1
                 self._condition.notify_all()
 
+    def retire(self, worker: Worker) -> None:
+        """Kill an episode's interpreter without making the episode wait for its exit; the pool's
+        thread releases it once it is gone (and :meth:`close` waits for all)."""
+        worker.kill()
+        with self._condition:
+            self._retired.append(worker)
+            self._condition.notify_all()
+
+    def _release_retired(self) -> None:
+        with self._condition:
+            retired, self._retired = self._retired, []
+        still = [worker for worker in retired if not worker.gone()]
+        if still:
+            with self._condition:
+                self._retired.extend(still)
+
     def close(self) -> None:
         """Stop the thread, destroy the idle interpreters and the zygote (with every interpreter)."""
         with self._condition:
@@ -63,6 +80,9 @@ class WorkerPool:
             self._idle.clear()
         for worker in leftovers:
             worker.destroy()
+        for worker in self._retired:
+            worker.gone(timeout_s=10.0)
+        self._retired.clear()
         self._launcher.close()
 
     def _wanted(self) -> bool:
@@ -70,11 +90,17 @@ class WorkerPool:
 
     def _serve(self) -> None:
         while True:
+            self._release_retired()
             with self._condition:
                 while not (self._closed or self._wanted()):
-                    self._condition.wait()
+                    # Wake now and then while killed interpreters are still exiting.
+                    self._condition.wait(timeout=0.05 if self._retired else None)
+                    if self._retired:
+                        break
                 if self._closed:
                     return
+                if not self._wanted():
+                    continue
             try:
                 worker = self._launcher.spawn()
             except Exception as error:  # noqa: BLE001 - this thread must live on, or acquire() hangs

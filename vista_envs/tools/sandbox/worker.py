@@ -71,7 +71,7 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        if self._destroyed:
+        if self._destroyed or self._pidfd < 0:
             return False
         poller = select.poll()
         poller.register(self._pidfd, select.POLLIN)  # a pidfd turns readable when its process exits
@@ -150,17 +150,32 @@ class Worker:
             return _signal_description(os.WTERMSIG(status))
         return f"it exited with status {os.WEXITSTATUS(status)} (os._exit() or a fatal error)"
 
-    def destroy(self) -> None:
-        """Kill the interpreter, wait until it has exited, release the pipes. Safe to call twice."""
+    def kill(self) -> None:
+        """Kill the interpreter and release its pipes without waiting for it to exit (see :meth:`gone`)."""
         if self._destroyed:
             return
         self._signal(signal.SIGKILL)
         self._destroyed = True
+        for fd in (self._request_fd, self._response_fd):
+            os.close(fd)
+
+    def gone(self, timeout_s: float = 0.0) -> bool:
+        """After :meth:`kill`: whether the process has exited (waiting up to ``timeout_s``); once it
+        has, the pidfd is released."""
+        if self._pidfd < 0:
+            return True
         poller = select.poll()
         poller.register(self._pidfd, select.POLLIN)
-        poller.poll(10_000)
-        for fd in (self._request_fd, self._response_fd, self._pidfd):
-            os.close(fd)
+        if not poller.poll(timeout_s * 1000):
+            return False
+        os.close(self._pidfd)
+        self._pidfd = -1
+        return True
+
+    def destroy(self) -> None:
+        """Kill the interpreter and wait until it has exited. Safe to call twice."""
+        self.kill()
+        self.gone(timeout_s=10.0)
 
 
 def _signal_description(signal_number: int) -> str:

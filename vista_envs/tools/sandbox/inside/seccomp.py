@@ -71,7 +71,9 @@ _ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
 # their page placement); namespaces and mounts; kernel interfaces that are needless attack
 # surface (keyrings, bpf, perf events, userfaultfd, io_uring); and everything that holds memory or
 # kernel objects outside RLIMIT_AS and the scratch tmpfs, or is a channel between episodes:
-# memfds, unix socket pairs (fd passing), SysV and POSIX IPC, inotify/fanotify, flock.
+# memfds, sockets of every family (the tool needs none: no AF_UNIX fd passing, no AF_VSOCK, which
+# no network namespace confines, no netlink or packet sockets, no loopback channel between the
+# episodes of one zygote), SysV and POSIX IPC, inotify/fanotify, flock.
 DENIED = (
     "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv", "process_vm_writev", "tkill",
     "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp", "process_madvise", "process_mrelease",
@@ -79,7 +81,7 @@ DENIED = (
     "chroot", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
     "open_by_handle_at", "quotactl", "add_key", "request_key", "keyctl", "bpf", "perf_event_open",
     "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "memfd_secret",
-    "socketpair", "inotify_init", "inotify_init1", "fanotify_init", "shmget", "shmat", "shmctl", "shmdt",
+    "socket", "socketpair", "inotify_init", "inotify_init1", "fanotify_init", "shmget", "shmat", "shmctl", "shmdt",
     "semget", "semop", "semctl", "semtimedop", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open",
     "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "flock",
     "setpriority", "ioprio_set",
@@ -102,10 +104,6 @@ DENIED_FCNTL = (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETOWN, F_SETOWN
 # ioctls that set a file's owner, i.e. F_SETOWN by another name.
 FIOSETOWN, SIOCSPGRP, TIOCSPGRP = 0x8901, 0x8902, 0x5410
 DENIED_IOCTL = (FIOSETOWN, SIOCSPGRP, TIOCSPGRP)
-# Socket families the code may create: IPv4/IPv6 only, which reach nothing in an empty network
-# namespace. No AF_UNIX (fd passing), AF_NETLINK, AF_PACKET, AF_VSOCK (outside any network namespace)...
-AF_INET, AF_INET6 = 2, 10
-ALLOWED_SOCKET_FAMILIES = (AF_INET, AF_INET6)
 
 Instruction = tuple[int, int, int, int]
 
@@ -130,7 +128,6 @@ def program(pid: int, machine: str | None = None) -> list[Instruction]:
         blocks[name] = _only_values(0, own, RET_ALLOW, RET_DENY)
     blocks["fcntl"] = _only_values(1, DENIED_FCNTL, RET_DENY, RET_ALLOW)
     blocks["ioctl"] = _only_values(1, DENIED_IOCTL, RET_DENY, RET_ALLOW)
-    blocks["socket"] = _only_values(0, ALLOWED_SOCKET_FAMILIES, RET_ALLOW, RET_DENY)
     code: list[Instruction] = [
         (_LOAD_WORD, 0, 0, _OFFSET_ARCH),
         (_JUMP_IF_EQUAL, 1, 0, audit_arch),
@@ -151,25 +148,44 @@ def program(pid: int, machine: str | None = None) -> list[Instruction]:
     return code
 
 
+# A value no pid can take (pids stay below 2**22): the template's stand-in for the process's pid.
+_PID_PLACEHOLDER = 0xFFFFFFF7
+
+
 class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def prctl(option: int, arg2: int, arg3: Any = 0) -> None:
     """``prctl(option, arg2, arg3, 0, 0)``; ``arg3`` is an int or a ctypes pointer; raises OSError."""
-    libc = ctypes.CDLL(None, use_errno=True)
     zero = ctypes.c_ulong(0)
     if isinstance(arg3, int):
         arg3 = ctypes.c_ulong(arg3)
-    if libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), arg3, zero, zero) != 0:
+    if _libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), arg3, zero, zero) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl({option}) failed: {os.strerror(code)}")
 
 
-def install() -> None:
+def compile_template() -> bytes:
+    """The filter as kernel-ready bytes, with a placeholder where the pid goes (see :func:`install`).
+
+    Built once in the zygote, so that a new interpreter only patches in its pid.
+    """
+    return b"".join(struct.pack("=HBBI", *op) for op in program(_PID_PLACEHOLDER))
+
+
+def install(template: bytes | None = None) -> None:
     """Install the filter on this process for good (no_new_privs first, as the kernel requires)."""
-    instructions = program(os.getpid())
-    buffer = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in instructions))
-    fprog = _SockFprog(len(instructions), ctypes.addressof(buffer))
+    template = compile_template() if template is None else template
+    code = bytearray(template)
+    for offset in range(4, len(code), 8):  # the constant field of each 8-byte instruction
+        if code[offset : offset + 4] == struct.pack("=I", _PID_PLACEHOLDER):
+            code[offset : offset + 4] = struct.pack("=I", os.getpid())
+    code = bytes(code)
+    buffer = ctypes.create_string_buffer(code, len(code))
+    fprog = _SockFprog(len(code) // 8, ctypes.addressof(buffer))
     prctl(_PR_SET_NO_NEW_PRIVS, 1)
     prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog))

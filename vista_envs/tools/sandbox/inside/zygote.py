@@ -55,6 +55,7 @@ class Zygote:
         self.config = config
         self.numpy = numpy_module
         self.children: set[int] = set()
+        self.seccomp_template = seccomp.compile_template()
         self.exit_statuses: dict[int, int] = {}  # of reaped children, until the host asks
         self.scratch_root: str | None = None
         if config["mode"] == "process":
@@ -159,7 +160,7 @@ class Zygote:
             confine.limit_resources(config)
             random.seed(0)
             self.numpy.random.seed(0)
-            seccomp.install()
+            seccomp.install(self.seccomp_template)
             channel = interpreter.Channel(confine.REQUEST_FD, confine.REPLY_FD)
             python = interpreter.Interpreter(self.numpy, config["max_output_chars"])
             channel.send(b"\0" * 16, {"ready": True})
