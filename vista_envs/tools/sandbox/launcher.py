@@ -188,7 +188,20 @@ class ZygoteLauncher:
     # --- interpreters ---------------------------------------------------------------------
 
     def spawn(self) -> Worker:
-        """Fork a confined interpreter from the zygote and wait for its ready message."""
+        """Fork a confined interpreter from the zygote and wait for its ready message.
+
+        A zygote that has died (the OOM killer, say) is replaced once; interpreters forked from
+        it die with it, and their sessions restart them on their next call.
+        """
+        try:
+            return self._spawn()
+        except WorkerDied:
+            if self._process is None or self._process.poll() is None:
+                raise
+        self.close()
+        return self._spawn()
+
+    def _spawn(self) -> Worker:
         self.start()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
