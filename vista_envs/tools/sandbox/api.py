@@ -119,20 +119,20 @@ def _make_host_undumpable() -> None:
 
 
 class PythonSandbox:
-    """A warm pool of sandboxed Python workers; hands out one :class:`PythonSession` per episode.
+    """A zygote inside the sandbox and interpreters forked from it; one :class:`PythonSession` per episode.
 
     Args:
         mode: ``"bwrap"`` (raise :class:`SandboxUnavailableError` if bubblewrap cannot start a
-            worker), ``"process"`` (no file-system or network isolation), or ``"auto"`` (bwrap
+            interpreter), ``"process"`` (not a security boundary: no file-system isolation), or ``"auto"`` (bwrap
             when it works, otherwise process mode with a one-time :class:`SandboxFallbackWarning`).
         timeout_s: Wall-clock limit of one ``run`` call.
-        memory_mb: Address-space limit of a worker (Python and numpy take about 100 MB of it).
+        memory_mb: Address-space limit of an interpreter (Python and numpy take about 110 MB of it).
         scratch_mb: Size of the private scratch tmpfs (bwrap) and limit on any file written.
         scratch_files: Most files and directories the scratch tmpfs can hold (bwrap): each costs
             kernel memory that no byte limit sees.
         max_output_chars: stdout, stderr and error text are each cut to this many characters.
         max_code_chars: Longer code is refused with an error result, without running.
-        pool_size: Idle workers kept started, so that a new session (or a restart) is instant.
+        pool_size: Interpreters forked ahead of demand, so that a new session (or a restart) is instant.
 
     Attributes:
         isolation: ``"bwrap"`` or ``"process"``: the isolation actually in force.
@@ -184,7 +184,7 @@ class PythonSandbox:
         """Start a fresh interpreter (one episode) with ``image`` preloaded as the variable ``image``.
 
         The interpreter also has ``np`` (numpy) imported, and ``random``/``np.random`` seeded with 0.
-        Raises :class:`SandboxUnavailableError` if no worker can be started.
+        Raises :class:`SandboxUnavailableError` if no interpreter can be started.
         """
         if self._closed:
             raise RuntimeError("the sandbox is closed")
@@ -193,7 +193,7 @@ class PythonSandbox:
         return session
 
     def close(self) -> None:
-        """Close every open session, kill every worker and stop the pool thread."""
+        """Close every open session, kill every interpreter and the zygote, stop the pool thread."""
         if self._closed:
             return
         self._closed = True
@@ -212,7 +212,7 @@ class PythonSandbox:
         return f"PythonSandbox(isolation={self.isolation!r}, timeout_s={self.timeout_s}, {state})"
 
     def _acquire_worker(self) -> Worker:
-        """A started worker for a session, which destroys it when done (the pool starts another)."""
+        """A started interpreter for a session, which retires it when done (the pool forks another)."""
         return self._pool.acquire()
 
 
