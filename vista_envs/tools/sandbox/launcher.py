@@ -307,7 +307,7 @@ class ZygoteLauncher:
     def _bound_paths(self) -> list[Path]:
         paths = [Path(self._python), self._numpy_dir, self._numpy_dir.with_name("numpy.libs")]
         paths += [Path(os.path.realpath(sysconfig.get_path(name))) for name in ("stdlib", "platstdlib")]
-        return [path for path in paths if path.exists()]
+        return [path for path in paths if os.path.exists(path)]  # False, not an error, where unreadable
 
     def _tmp_binds(self) -> list[Path]:
         """Bound trees under /tmp, which each interpreter's fresh /tmp would otherwise hide."""
@@ -328,7 +328,7 @@ class ZygoteLauncher:
 
         def bind(path: str | Path) -> None:
             path = Path(path)
-            if path.exists() and not any(path.is_relative_to(parent) for parent in bound):
+            if os.path.exists(path) and not any(path.is_relative_to(parent) for parent in bound):
                 args.extend(["--ro-bind", str(path), str(path)])
                 bound.append(path)
 
@@ -345,7 +345,7 @@ class ZygoteLauncher:
         shared_library = sysconfig.get_config_var("INSTSONAME")
         if shared_library and sysconfig.get_config_var("Py_ENABLE_SHARED"):
             library_path = Path(sysconfig.get_config_var("LIBDIR"), shared_library)
-            if library_path.exists() and not any(library_path.is_relative_to(parent) for parent in bound):
+            if os.path.exists(library_path) and not any(library_path.is_relative_to(parent) for parent in bound):
                 args.extend(["--ro-bind", str(library_path), str(library_path)])
         # Hide every installed package that the bound trees contain -- the interpreter's own
         # site-packages and, in the system library directories, other Pythons' trees such as
@@ -355,17 +355,17 @@ class ZygoteLauncher:
         for directory in _SYSTEM_LIBRARY_DIRS:
             if Path(directory).is_dir() and not os.path.islink(directory):
                 for entry in Path(directory).glob("python*"):
-                    if entry.is_dir() and not stdlib.is_relative_to(entry):
+                    if os.path.isdir(entry) and not stdlib.is_relative_to(entry):
                         candidates.add(entry)
         hidden = sorted(
             directory
             for directory in candidates
-            if directory.is_dir() and any(directory.is_relative_to(parent) for parent in bound)
+            if os.path.isdir(directory) and any(directory.is_relative_to(parent) for parent in bound)
         )
         for directory in hidden:
             args.extend(["--tmpfs", str(directory)])
         for directory in (self._numpy_dir, self._numpy_dir.with_name("numpy.libs")):
-            if directory.is_dir():
+            if os.path.isdir(directory):
                 args.extend(["--ro-bind", str(directory), str(directory)])
         for directory in hidden:
             args.extend(["--remount-ro", str(directory)])

@@ -47,8 +47,12 @@ def private_namespaces_and_scratch(config: dict[str, Any]) -> None:
     # Read-only trees that live under /tmp (an interpreter in a virtual environment there) are
     # bound again on top of the fresh tmpfs from their mirror outside /tmp.
     for path in config["tmp_binds"]:
-        os.makedirs(path, exist_ok=True)
         source = (config["tmp_bind_mirror"] + path).encode()
+        if os.path.isdir(source):
+            os.makedirs(path, exist_ok=True)
+        else:  # a file (the interpreter's binary) needs a file to be mounted on
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o755))
         _check(_libc.mount(source, path.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
         _check(_libc.mount(None, path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), f"remount {path}")
 
