@@ -836,7 +836,7 @@ def test_info_says_plainly_what_process_mode_does_not_stop() -> None:
     finally:
         env.close()
     assert info["sandbox"].startswith("process (NOT a security boundary")
-    assert "host file" in info["sandbox"] and "network" in info["sandbox"]
+    assert "host file" in info["sandbox"] and "runs as host uid" in info["sandbox"]
 
 
 # --- process mode ------------------------------------------------------------------------------

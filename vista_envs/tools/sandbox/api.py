@@ -31,15 +31,19 @@ _GRACE_S = 1.0  # after timeout_s, how long the interpreter gets to interrupt th
 _RESTARTED_NOTE = "The interpreter was restarted: variables from earlier calls are lost; `image` is loaded again."
 _PR_SET_DUMPABLE = 4
 
-# What each isolation mode cannot stop, in the words that info["sandbox"] carries.
-LIMITS = {
-    "bwrap": "bwrap",
-    "process": (
-        "process (NOT a security boundary: model code can read and write every host file the host user "
-        "can, reach the network, and see host processes; it cannot read or write the env's memory, signal, "
-        "trace or re-limit other processes, or start processes)"
-    ),
-}
+
+
+def describe(isolation: str, process_uid: int | None) -> str:
+    """What ``info["sandbox"]`` says: ``"bwrap"``, or for process mode what it does not stop."""
+    if isolation == "bwrap":
+        return "bwrap"
+    who = "uid 0 (root, without capabilities)" if process_uid == 0 else f"uid {process_uid}"
+    return (
+        f"process (NOT a security boundary: model code runs as host {who} and can read and write every "
+        "host file that uid can, and see the host's processes; it cannot read or write the env's memory, "
+        "signal, trace or re-limit other processes, open sockets, or start processes)"
+    )
+
 
 _warned_about_fallback = False
 _bwrap_probe_lock = threading.Lock()
@@ -165,7 +169,6 @@ class PythonSandbox:
         self.max_output_chars = max_output_chars
         self.max_code_chars = max_code_chars
         self.isolation: Literal["bwrap", "process"] = _resolve_mode(mode)
-        self.description = LIMITS[self.isolation]
         if self.isolation == "process":
             _make_host_undumpable()
         launcher = ZygoteLauncher(
@@ -175,6 +178,7 @@ class PythonSandbox:
             scratch_files=scratch_files,
             max_output_chars=max_output_chars,
         )
+        self.description = describe(self.isolation, launcher.process_uid)
         self._pool = WorkerPool(launcher, pool_size)
         self._sessions: weakref.WeakSet[PythonSession] = weakref.WeakSet()
         self._closed = False

@@ -86,6 +86,13 @@ class ZygoteLauncher:
         self._control: socket.socket | None = None
         self._init_pidfd: int | None = None
         self._lock = threading.Lock()  # one request/answer on the control socket at a time
+        # Process mode sees the host's files: a root host's interpreter can become uid 65534 only
+        # where that uid can read Python, numpy and this package (a pyenv under a 0700 /root
+        # cannot); otherwise it keeps the host's uid (0 then, without capabilities).
+        self.process_uid: int | None = None
+        if mode == "process":
+            readable = all(_world_readable(path) for path in (*self._bound_paths(), INSIDE_DIR))
+            self.process_uid = SANDBOX_UID if os.geteuid() == 0 and readable else os.geteuid()
 
     # --- the zygote -----------------------------------------------------------------------
 
@@ -117,7 +124,7 @@ class ZygoteLauncher:
             assert info_write is not None
             command = self._bwrap_command(json.dumps(config), info_fd=info_write, tmp_binds=tmp_binds)
         else:
-            config["setuid"] = None  # process mode keeps the host uid (its files must stay readable)
+            config["setuid"] = SANDBOX_UID if self.process_uid == SANDBOX_UID and os.geteuid() == 0 else None
             command = [self._python, "-S", "-s", "-B", str(INSIDE_DIR / "zygote.py"), json.dumps(config)]
         with tempfile.TemporaryFile() as startup_errors:
             try:
@@ -370,6 +377,17 @@ class ZygoteLauncher:
         for directory in hidden:
             args.extend(["--remount-ro", str(directory)])
         return args
+
+
+def _world_readable(path: Path) -> bool:
+    """Whether any uid can reach ``path`` (every ancestor searchable by others) and read it."""
+    try:
+        for ancestor in reversed(path.parents):
+            if not os.stat(ancestor).st_mode & 0o001:
+                return False
+        return bool(os.stat(path).st_mode & 0o004)
+    except OSError:
+        return False
 
 
 def _read_to_end(fd: int, deadline: float) -> bytes:

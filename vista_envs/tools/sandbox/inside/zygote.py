@@ -62,7 +62,9 @@ class Zygote:
             parent = config["scratch_parent"]
             sweep_stale_scratch(parent)
             self.scratch_root = os.path.join(parent, f"{_SCRATCH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
-            os.mkdir(self.scratch_root, 0o700)
+            # Searchable by others, not listable: an interpreter that runs as another uid reaches
+            # its own folder (created for it below) and no other.
+            os.mkdir(self.scratch_root, 0o711)
 
     def reap(self, *_: object) -> None:
         """Collect exited children and, in process mode, delete their scratch folders."""
@@ -152,6 +154,8 @@ class Zygote:
             else:
                 workdir = os.path.join(scratch, str(os.getpid()))
                 os.mkdir(workdir, 0o700)
+                if config["setuid"] is not None:
+                    os.chown(workdir, config["setuid"], config["setuid"])
             os.environ["HOME"] = os.environ["TMPDIR"] = workdir
             confine.drop_privileges(config)
             os.chdir(workdir)  # as the new uid: the scratch is its own, mode 0700
