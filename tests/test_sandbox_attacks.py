@@ -764,7 +764,7 @@ def test_system_python_packages_stay_hidden_after_a_sys_path_append(bwrap_sessio
     import glob
 
     trees = [path for pattern in ("/usr/lib/python3*", "/usr/lib64/python3*") for path in glob.glob(pattern)]
-    trees = [tree for tree in trees if not Path(sys.base_prefix, "lib").resolve() in Path(tree).resolve().parents]
+    trees = [tree for tree in trees if Path(sys.base_prefix, "lib").resolve() not in Path(tree).resolve().parents]
     if not trees:
         pytest.skip("no system Python tree here")
     code = f"import os\nprint(sorted(name for tree in {trees!r} if os.path.isdir(tree) for name in os.listdir(tree)))"

@@ -32,7 +32,6 @@ _RESTARTED_NOTE = "The interpreter was restarted: variables from earlier calls a
 _PR_SET_DUMPABLE = 4
 
 
-
 def describe(isolation: str, process_uid: int | None) -> str:
     """What ``info["sandbox"]`` says: ``"bwrap"``, or for process mode what it does not stop."""
     if isolation == "bwrap":
