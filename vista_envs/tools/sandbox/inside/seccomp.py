@@ -180,11 +180,12 @@ def compile_template() -> bytes:
 def install(template: bytes | None = None) -> None:
     """Install the filter on this process for good (no_new_privs first, as the kernel requires)."""
     template = compile_template() if template is None else template
-    code = bytearray(template)
-    for offset in range(4, len(code), 8):  # the constant field of each 8-byte instruction
-        if code[offset : offset + 4] == struct.pack("=I", _PID_PLACEHOLDER):
-            code[offset : offset + 4] = struct.pack("=I", os.getpid())
-    code = bytes(code)
+    placeholder, pid = struct.pack("=I", _PID_PLACEHOLDER), struct.pack("=I", os.getpid())
+    # Replace the constant field (bytes 4-7) of each instruction that holds the placeholder.
+    code = b"".join(
+        instruction[:4] + pid if instruction[4:] == placeholder else instruction
+        for instruction in (template[offset : offset + 8] for offset in range(0, len(template), 8))
+    )
     buffer = ctypes.create_string_buffer(code, len(code))
     fprog = _SockFprog(len(code) // 8, ctypes.addressof(buffer))
     prctl(_PR_SET_NO_NEW_PRIVS, 1)
