@@ -86,20 +86,40 @@ class ZygoteLauncher:
         self._control: socket.socket | None = None
         self._init_pidfd: int | None = None
         self._lock = threading.Lock()  # one request/answer on the control socket at a time
+        self._as_nobody = False  # bwrap started as uid 65534 (see start())
         # Process mode sees the host's files: a root host's interpreter can become uid 65534 only
         # where that uid can read Python, numpy and this package (a pyenv under a 0700 /root
         # cannot); otherwise it keeps the host's uid (0 then, without capabilities).
         self.process_uid: int | None = None
         if mode == "process":
-            readable = all(_world_readable(path) for path in (*self._bound_paths(), INSIDE_DIR))
-            self.process_uid = SANDBOX_UID if os.geteuid() == 0 and readable else os.geteuid()
+            self.process_uid = SANDBOX_UID if os.geteuid() == 0 and self._nobody_can_read() else os.geteuid()
 
     # --- the zygote -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the zygote and wait until it is ready; raises SandboxUnavailableError."""
+        """Start the zygote and wait until it is ready; raises SandboxUnavailableError.
+
+        A root host first runs bwrap without a user namespace; where it cannot (root without
+        CAP_SYS_ADMIN, as in many containers), bwrap is started as uid 65534 in a user namespace
+        mapped to that uid, provided that uid can read Python, numpy and this package.
+        """
         if self._process is not None:
             return
+        try:
+            self._start(as_nobody=self._as_nobody)
+        except SandboxUnavailableError as error:
+            if self._as_nobody or self.mode != "bwrap" or os.geteuid() != 0 or not self._nobody_can_read():
+                raise
+            try:
+                self._start(as_nobody=True)
+            except SandboxUnavailableError as second:
+                raise SandboxUnavailableError(f"{error}\nStarted as uid {SANDBOX_UID} instead: {second}") from None
+            self._as_nobody = True
+
+    def _nobody_can_read(self) -> bool:
+        return all(_world_readable(path) for path in (*self._bound_paths(), INSIDE_DIR))
+
+    def _start(self, *, as_nobody: bool) -> None:
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         info_read, info_write = os.pipe() if self.mode == "bwrap" else (None, None)
         inherited = [fd for fd in (zygote_end.fileno(), info_write) if fd is not None]
@@ -113,7 +133,7 @@ class ZygoteLauncher:
             "scratch_inodes": self._scratch_files,
             "max_output_chars": self._max_output_chars,
             "uid": SANDBOX_UID,
-            "setuid": SANDBOX_UID if os.geteuid() == 0 else None,
+            "setuid": SANDBOX_UID if os.geteuid() == 0 and not as_nobody else None,
             "tmp_binds": [str(path) for path in tmp_binds],
             "tmp_bind_mirror": _TMP_BIND_MIRROR,
             "preload": list(_PRELOAD),
@@ -122,7 +142,9 @@ class ZygoteLauncher:
         }
         if self.mode == "bwrap":
             assert info_write is not None
-            command = self._bwrap_command(json.dumps(config), info_fd=info_write, tmp_binds=tmp_binds)
+            command = self._bwrap_command(
+                json.dumps(config), info_fd=info_write, tmp_binds=tmp_binds, user_namespace=as_nobody or os.geteuid() != 0
+            )
         else:
             config["setuid"] = SANDBOX_UID if self.process_uid == SANDBOX_UID and os.geteuid() == 0 else None
             command = [self._python, "-S", "-s", "-B", str(INSIDE_DIR / "zygote.py"), json.dumps(config)]
@@ -137,6 +159,7 @@ class ZygoteLauncher:
                     cwd="/",
                     env=dict(WORKER_ENV),  # bwrap's own environment would show in its /proc/1/environ
                     start_new_session=True,
+                    **({"user": SANDBOX_UID, "group": SANDBOX_UID, "extra_groups": []} if as_nobody else {}),
                 )
             finally:
                 zygote_end.close()
@@ -279,10 +302,10 @@ class ZygoteLauncher:
 
     # --- the bwrap command line -----------------------------------------------------------
 
-    def _bwrap_command(self, config_json: str, *, info_fd: int, tmp_binds: list[Path]) -> list[str]:
+    def _bwrap_command(self, config_json: str, *, info_fd: int, tmp_binds: list[Path], user_namespace: bool) -> list[str]:
         command = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         command += ["--die-with-parent", "--new-session", "--clearenv", "--info-fd", str(info_fd)]
-        if os.geteuid() == 0:
+        if not user_namespace:
             # No user namespace: uids are host uids, so the interpreter can become host "nobody".
             # The capabilities are the zygote's, for the per-episode namespaces and the uid change.
             caps = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_OVERRIDE")
@@ -314,6 +337,7 @@ class ZygoteLauncher:
     def _bound_paths(self) -> list[Path]:
         paths = [Path(self._python), self._numpy_dir, self._numpy_dir.with_name("numpy.libs")]
         paths += [Path(os.path.realpath(sysconfig.get_path(name))) for name in ("stdlib", "platstdlib")]
+        paths += [path for path in [_shared_library()] if path is not None]
         return [path for path in paths if os.path.exists(path)]  # False, not an error, where unreadable
 
     def _tmp_binds(self) -> list[Path]:
@@ -349,11 +373,9 @@ class ZygoteLauncher:
         stdlib = Path(os.path.realpath(sysconfig.get_path("stdlib")))
         for name in ("stdlib", "platstdlib"):
             bind(os.path.realpath(sysconfig.get_path(name)))
-        shared_library = sysconfig.get_config_var("INSTSONAME")
-        if shared_library and sysconfig.get_config_var("Py_ENABLE_SHARED"):
-            library_path = Path(sysconfig.get_config_var("LIBDIR"), shared_library)
-            if os.path.exists(library_path) and not any(library_path.is_relative_to(parent) for parent in bound):
-                args.extend(["--ro-bind", str(library_path), str(library_path)])
+        library_path = _shared_library()
+        if library_path is not None and not any(library_path.is_relative_to(parent) for parent in bound):
+            args.extend(["--ro-bind", str(library_path), str(library_path)])
         # Hide every installed package that the bound trees contain -- the interpreter's own
         # site-packages and, in the system library directories, other Pythons' trees such as
         # /usr/lib/python3/dist-packages (importable after a sys.path.append otherwise) -- then
@@ -377,6 +399,16 @@ class ZygoteLauncher:
         for directory in hidden:
             args.extend(["--remount-ro", str(directory)])
         return args
+
+
+def _shared_library() -> Path | None:
+    """libpython, where the interpreter links it dynamically (a pyenv or a distribution build)."""
+    name = sysconfig.get_config_var("INSTSONAME")
+    if name and sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        path = Path(sysconfig.get_config_var("LIBDIR"), name)
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def _world_readable(path: Path) -> bool:
