@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -700,8 +702,6 @@ def test_no_socket_of_any_family_can_be_created(session: PythonSession, family: 
 @pytest.fixture
 def host_victim() -> Iterator[int]:
     """A host process that sandboxed code must not touch."""
-    import subprocess
-
     victim = subprocess.Popen(["sleep", "60"])
     try:
         yield victim.pid
@@ -854,8 +854,6 @@ def test_process_mode_scratch_is_removed_after_kill_minus_9_of_the_env_process(t
     """Attack (or accident): the env's process is SIGKILLed mid-episode, so nothing of it can clean up.
     Must: the scratch folder, with whatever the code wrote there, is removed anyway (the zygote
     removes it when its parent dies)."""
-    import subprocess
-
     script = (
         "import sys\n"
         "from vista_envs.tools import PythonSandbox\n"
@@ -877,3 +875,25 @@ def test_process_mode_scratch_is_removed_after_kill_minus_9_of_the_env_process(t
     while scratch.parent.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not scratch.exists() and not scratch.parent.exists()
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_root_host_without_cap_sys_admin_still_runs_code_as_an_unprivileged_uid() -> None:
+    """Setting (many containers): root without CAP_SYS_ADMIN, where bwrap cannot build namespaces
+    without a user namespace, and a user namespace created by root would map the code to host root.
+    Must: bwrap is started as uid 65534 instead, and the code runs as host uid 65534 -- or, where
+    that uid cannot read Python, bwrap is refused with a clear message (never root)."""
+    from vista_envs.tools.sandbox.launcher import ZygoteLauncher
+
+    launcher = ZygoteLauncher("bwrap", memory_mb=512, scratch_mb=16, scratch_files=64, max_output_chars=100)
+    if not launcher._nobody_can_read():
+        pytest.skip("uid 65534 cannot read this Python (e.g. a pyenv under a 0700 /root)")
+    script = (
+        "from vista_envs.tools import PythonSandbox\n"
+        "with PythonSandbox('bwrap', pool_size=0) as sandbox, sandbox.session() as session:\n"
+        "    print(session.run('import os\\nprint(os.getuid(), os.getgid())').stdout, end='')\n"
+    )
+    command = ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", sys.executable, "-c", script]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert result.stdout == "65534 65534\n", result.stderr[-2000:]
