@@ -61,6 +61,21 @@ def session(sandbox: PythonSandbox) -> Iterator[PythonSession]:
         yield fresh
 
 
+@pytest.fixture(scope="module", params=BOTH_MODES)
+def patient_sandbox(request: pytest.FixtureRequest) -> Iterator[PythonSandbox]:
+    """A sandbox with a generous time limit, for attacks whose test is not about time (writing
+    64 MB or printing 60 M characters must not hit the limit on a loaded CI machine)."""
+    with PythonSandbox(request.param, timeout_s=10.0, max_output_chars=MAX_OUTPUT_CHARS) as box:
+        yield box
+
+
+@pytest.fixture
+def patient_session(patient_sandbox: PythonSandbox) -> Iterator[PythonSession]:
+    with patient_sandbox.session() as fresh:
+        assert fresh.run("marker = 'alive'").ok
+        yield fresh
+
+
 @pytest.fixture
 def bwrap_session(bwrap_sandbox: PythonSandbox) -> Iterator[PythonSession]:
     with bwrap_sandbox.session() as fresh:
@@ -214,11 +229,11 @@ def test_huge_numpy_allocation_gets_memory_error(session: PythonSession) -> None
     assert_state_kept(session)
 
 
-def test_huge_output_is_truncated(session: PythonSession) -> None:
+def test_huge_output_is_truncated(patient_session: PythonSession) -> None:
     """Attack: print 50 million characters in one string, and 10 million in many lines.
     Must: stdout is cut to max_output_chars plus a note saying how much was dropped."""
-    one_string = session.run("print('x' * 50_000_000)")
-    many_lines = session.run("for _ in range(100_000):\n    print('y' * 99)")
+    one_string = patient_session.run("print('x' * 50_000_000)")
+    many_lines = patient_session.run("for _ in range(100_000):\n    print('y' * 99)")
     # print() writes the text and the newline separately: 50_000_001 and 100 * 100_000 characters.
     assert one_string.ok and one_string.stdout.endswith(f"[... {50_000_001 - MAX_OUTPUT_CHARS} more characters truncated]")
     assert many_lines.ok and many_lines.stdout.endswith(f"[... {10_000_000 - MAX_OUTPUT_CHARS} more characters truncated]")
@@ -226,13 +241,13 @@ def test_huge_output_is_truncated(session: PythonSession) -> None:
     assert len(many_lines.stdout) < MAX_OUTPUT_CHARS + 100
 
 
-def test_writing_a_huge_file_fails_with_os_error(session: PythonSession) -> None:
+def test_writing_a_huge_file_fails_with_os_error(patient_session: PythonSession) -> None:
     """Attack: fill the disk with a 1 GB file in the scratch folder.
     Must: OSError once the file-size limit (scratch_mb) is reached; the interpreter lives on."""
     code = "with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(bytes(2**20))"
-    result = session.run(code)
+    result = patient_session.run(code)
     assert "OSError" in result.error and "File too large" in result.error
-    assert_state_kept(session)
+    assert_state_kept(patient_session)
 
 
 # --- crashes and exits ------------------------------------------------------------------------

@@ -252,6 +252,7 @@ class PythonSession:
         self._lock = threading.Lock()
         self._image = _checked_image(image, sandbox.memory_mb)
         self._worker: Worker | None = None
+        self._image_pending = False  # the interpreter does not have `image` yet
         self._closed = False
         # Set when the interpreter was replaced between calls; the next result reports it.
         self._state_lost = False
@@ -291,13 +292,10 @@ class PythonSession:
             timeout_s = self._sandbox.timeout_s
             limit = self._sandbox.max_output_chars
             assert self._worker is not None
+            call = ({"op": "run", "code": code, "timeout_s": timeout_s}, b"", 18 * limit + (1 << 16))
             try:
-                reply = self._worker.request(
-                    {"op": "run", "code": code, "timeout_s": timeout_s},
-                    timeout_s=timeout_s + _GRACE_S,
-                    # Three texts of at most `limit` chars, JSON-escaped (<= 6 bytes a char).
-                    max_reply_bytes=18 * limit + (1 << 16),
-                )
+                # Three texts of at most `limit` chars, JSON-escaped (<= 6 bytes a char).
+                reply = self._call_with_pending_image(call, timeout_s + _GRACE_S)
             except ReplyMismatch:
                 message = (
                     "The interpreter's reply did not belong to this call: the code wrote into the sandbox's "
@@ -320,6 +318,8 @@ class PythonSession:
         with self._lock:
             self._check_open()
             self._image = checked
+            if self._image_pending:  # not sent yet: it goes with the next call
+                return
             try:
                 if self._worker is None:
                     raise WorkerDied("no worker")
@@ -350,27 +350,44 @@ class PythonSession:
             raise RuntimeError("this Python session is closed")
 
     def _start_worker(self) -> None:
-        """Take a pooled worker and load the image into it; raises SandboxUnavailableError."""
-        for _attempt in range(2):  # a worker that dies while loading the image is replaced once
-            self._worker = self._sandbox._acquire_worker()
-            try:
-                self._send_image()
-                return
-            except (WorkerDied, WorkerTimedOut):
-                self._worker.destroy()
-                self._worker = None
-        raise SandboxUnavailableError("sandbox workers keep dying while the image is loaded")
+        """Take a pooled interpreter; the image goes with the first call (one round trip for both)."""
+        self._worker = self._sandbox._acquire_worker()
+        self._image_pending = True
+
+    def _image_request(self) -> tuple[dict[str, Any], bytes, int]:
+        image = self._image
+        if image is None:
+            return {"op": "set_image", "shape": None}, b"", 1 << 16
+        return {"op": "set_image", "shape": list(image.shape), "dtype": image.dtype.str}, image.tobytes(), 1 << 16
 
     def _send_image(self) -> None:
         assert self._worker is not None
-        image = self._image
-        if image is None:
-            header: dict[str, Any] = {"op": "set_image", "shape": None}
-            payload = b""
-        else:
-            header = {"op": "set_image", "shape": list(image.shape), "dtype": image.dtype.str}
-            payload = image.tobytes()
-        self._worker.request(header, payload, timeout_s=_STARTUP_TIMEOUT_S, max_reply_bytes=1 << 16)
+        header, payload, max_reply_bytes = self._image_request()
+        self._worker.request(header, payload, timeout_s=_STARTUP_TIMEOUT_S, max_reply_bytes=max_reply_bytes)
+
+    def _call_with_pending_image(self, call: tuple[dict[str, Any], bytes, int], timeout_s: float) -> dict[str, Any]:
+        """Run ``call``, preceded by the image when the interpreter does not have it yet.
+
+        An interpreter that dies while loading the image has run no model code: it is replaced,
+        once, without the call failing.
+        """
+        for attempt in range(2):
+            assert self._worker is not None
+            if not self._image_pending:
+                header, payload, max_reply_bytes = call
+                return self._worker.request(header, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes)
+            try:
+                _, reply = self._worker.exchange([self._image_request(), call], [_STARTUP_TIMEOUT_S, timeout_s])
+                self._image_pending = False
+                return reply
+            except (WorkerDied, WorkerTimedOut) as error:
+                if getattr(error, "request_index", 1) != 0 or attempt:
+                    self._image_pending = False
+                    raise
+                failure = self._replace_worker()
+                if failure is not None:
+                    raise WorkerDied(failure) from None
+        raise AssertionError("unreachable")
 
     def _replace_worker(self) -> str | None:
         """Destroy the worker and start a fresh one; returns None, or why none could be started."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 
 from vista_envs.tools.sandbox.launcher import (
     STARTUP_TIMEOUT_S,
@@ -11,6 +12,11 @@ from vista_envs.tools.sandbox.launcher import (
     ZygoteLauncher,
 )
 from vista_envs.tools.sandbox.worker import Worker
+
+
+# After a session takes an interpreter, the pool waits this long before forking its replacement
+# (unless none is left): the fork then does not compete for the CPU with that episode's first call.
+_REFILL_QUIET_S = 0.01
 
 
 class WorkerPool:
@@ -26,6 +32,7 @@ class WorkerPool:
         self._size = size
         self._idle: collections.deque[Worker] = collections.deque()
         self._retired: list[Worker] = []  # killed at the end of their episode, not yet seen to exit
+        self._last_acquire = 0.0
         self._waiting = 0
         self._failure: str | None = None
         self._refill_paused = False
@@ -48,6 +55,7 @@ class WorkerPool:
                         failure, self._failure = self._failure, None
                         raise SandboxUnavailableError(failure)
                     self._condition.wait()
+                self._last_acquire = time.monotonic()
                 return self._idle.popleft()
             finally:
                 self._waiting -= 1
@@ -86,15 +94,26 @@ class WorkerPool:
         self._launcher.close()
 
     def _wanted(self) -> bool:
-        return not self._refill_paused and len(self._idle) < self._size + self._waiting
+        if self._refill_paused:
+            return False
+        if len(self._idle) < 1 + self._waiting:  # none to spare: fork now
+            return True
+        return len(self._idle) < self._size and self._quiet_left() <= 0
+
+    def _quiet_left(self) -> float:
+        return self._last_acquire + _REFILL_QUIET_S - time.monotonic()
 
     def _serve(self) -> None:
         while True:
             self._release_retired()
             with self._condition:
                 while not (self._closed or self._wanted()):
-                    # Wake now and then while killed interpreters are still exiting.
-                    self._condition.wait(timeout=0.05 if self._retired else None)
+                    # Wake when a deferred refill is due, and now and then while killed
+                    # interpreters are still exiting.
+                    timeouts = [0.05] if self._retired else []
+                    if len(self._idle) < self._size and not self._refill_paused:
+                        timeouts.append(max(self._quiet_left(), 0.001))
+                    self._condition.wait(timeout=min(timeouts) if timeouts else None)
                     if self._retired:
                         break
                 if self._closed:

@@ -90,6 +90,34 @@ class Worker:
         finally:
             self.pause()
 
+    def exchange(
+        self, requests: list[tuple[dict[str, Any], bytes, int]], timeouts_s: list[float]
+    ) -> list[dict[str, Any]]:
+        """Send several ``(header, payload, max_reply_bytes)`` requests at once and read their replies
+        in order: one round trip instead of several (the image and the first call of an episode).
+
+        ``timeouts_s[i]`` counts from the arrival of reply ``i - 1`` (from now for the first). On
+        failure, the exception's ``request_index`` says which reply did not come.
+        """
+        nonces = [os.urandom(framing.NONCE_BYTES) for _ in requests]
+        self._signal(signal.SIGCONT)
+        try:
+            deadline = time.monotonic() + timeouts_s[0]
+            replies: list[dict[str, Any]] = []
+            try:
+                frames = b"".join(framing.encode(n, h, p) for n, (h, p, _) in zip(nonces, requests, strict=True))
+                self._write_all(frames, deadline)
+                for index, (nonce, (_, _, max_reply_bytes)) in enumerate(zip(nonces, requests, strict=True)):
+                    if index:
+                        deadline = time.monotonic() + timeouts_s[index]
+                    replies.append(self.receive(nonce, deadline, max_reply_bytes))
+            except (WorkerDied, WorkerTimedOut) as error:
+                error.request_index = len(replies)  # type: ignore[attr-defined]
+                raise
+            return replies
+        finally:
+            self.pause()
+
     def pause(self) -> None:
         """Stop the interpreter until the next request."""
         self._signal(signal.SIGSTOP)
@@ -173,9 +201,12 @@ class Worker:
         return True
 
     def destroy(self) -> None:
-        """Kill the interpreter and wait until it has exited. Safe to call twice."""
+        """Kill the interpreter and wait until it has exited and its parent, the zygote, has reaped
+        it (no zombie left). Safe to call twice."""
+        reap = not self._destroyed
         self.kill()
-        self.gone(timeout_s=10.0)
+        if self.gone(timeout_s=10.0) and reap:
+            self._exit_status()
 
 
 def _signal_description(signal_number: int) -> str:
