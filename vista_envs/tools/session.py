@@ -1,8 +1,8 @@
 """An env's tool state: the current view, the episode's Python interpreter, the search engine.
 
-The sandbox (a warm pool of interpreters) is created with the env and lives until ``close()``; each
-episode gets a fresh interpreter, created on its first Python call and destroyed when the episode
-ends, so no state crosses episodes.
+The sandbox (a zygote with interpreters forked ahead) is created with the env and lives until
+``close()``; each episode gets a fresh interpreter, taken on its first Python call and destroyed
+when the episode ends, so no state crosses episodes.
 """
 
 from __future__ import annotations
