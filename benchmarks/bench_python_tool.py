@@ -298,6 +298,7 @@ def main() -> None:
         print(json.dumps(measure_backend(args.measure, args.episodes, args.sustain_s, args.calls)))
         return
 
+    load_before = os.getloadavg()[0]
     ours = run_measurement("sandbox", REPOSITORY, args, args.sustain_s)
     fresh = run_measurement("fresh", REPOSITORY, args, args.baseline_sustain_s)
     with tempfile.TemporaryDirectory() as baseline_tree:
@@ -305,6 +306,7 @@ def main() -> None:
         subprocess.run(["tar", "-x", "-C", baseline_tree], input=archive.stdout, check=True)
         baseline = run_measurement("sandbox", Path(baseline_tree), args, args.baseline_sustain_s)
     memory = bench_memory(8, args.memory_mb, args.scratch_mb)
+    load_after = os.getloadavg()[0]
 
     rows = [
         (f"this tree: zygote sandbox ({ours['isolation']})", ours, args.sustain_s),
@@ -368,9 +370,11 @@ def main() -> None:
             "Python tool latency",
             f"{args.episodes} timed episodes per backend (20 ms apart), then back-to-back episodes with the process tree "
             f"pinned to one core; counting family, 224x224 image, numpy {np.__version__}; {args.calls} timed calls per "
-            "snippet. The machine is shared with other jobs (2 cores, noisy): the rates are what one core gave while "
-            "others also used it. Not shown: many envs per core, other task families, a first call that imports more "
-            f"modules.\n\n{body}\n\n{verdict}",
+            "snippet. The machine is shared with other jobs (2 cores, noisy; 1-minute load average "
+            f"{load_before:.1f} at the start and {load_after:.1f} at the end of this run): latencies and the pinned rate "
+            "are what one core gave while others also used it, and every wake-up of a process waited for a free core; "
+            "episodes per CPU second is the least load-dependent figure. Not shown: many envs per core, other task "
+            f"families, a first call that imports more modules.\n\n{body}\n\n{verdict}",
             "python benchmarks/bench_python_tool.py " + " ".join(sys.argv[1:]),
         )
 
