@@ -19,7 +19,7 @@ from vista_envs.tools import (
     SandboxUnavailableError,
     bwrap_unavailable_reason,
 )
-from vista_envs.tools import sandbox as sandbox_module
+from vista_envs.tools.sandbox import api as sandbox_module
 
 BWRAP_REASON = bwrap_unavailable_reason()
 MODES = [

@@ -9,18 +9,28 @@ reason, where bubblewrap is unusable (CI installs it).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
-from vista_envs.tools import ExecutionResult, PythonSandbox, PythonSession, bwrap_unavailable_reason
+import vista_envs  # noqa: F401 - registers VistaTool-v0
+from vista_envs.tools import (
+    ExecutionResult,
+    PythonSandbox,
+    PythonSession,
+    bwrap_unavailable_reason,
+)
 
 BWRAP_REASON = bwrap_unavailable_reason()
 needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"bwrap unusable: {BWRAP_REASON}")
@@ -51,10 +61,36 @@ def session(sandbox: PythonSandbox) -> Iterator[PythonSession]:
         yield fresh
 
 
+@pytest.fixture(scope="module", params=BOTH_MODES)
+def patient_sandbox(request: pytest.FixtureRequest) -> Iterator[PythonSandbox]:
+    """A sandbox with a generous time limit, for attacks whose test is not about time (writing
+    64 MB or printing 60 M characters must not hit the limit on a loaded CI machine)."""
+    with PythonSandbox(request.param, timeout_s=10.0, max_output_chars=MAX_OUTPUT_CHARS) as box:
+        yield box
+
+
+@pytest.fixture
+def patient_session(patient_sandbox: PythonSandbox) -> Iterator[PythonSession]:
+    with patient_sandbox.session() as fresh:
+        assert fresh.run("marker = 'alive'").ok
+        yield fresh
+
+
 @pytest.fixture
 def bwrap_session(bwrap_sandbox: PythonSandbox) -> Iterator[PythonSession]:
     with bwrap_sandbox.session() as fresh:
         yield fresh
+
+
+# Sandboxed code can find the nonce of the call in progress in its own interpreter's frames (the
+# request loop holds it): the strongest forger knows it.
+FIND_NONCE = (
+    "import sys\n"
+    "frame = sys._getframe()\n"
+    "while 'nonce' not in frame.f_locals:\n"
+    "    frame = frame.f_back\n"
+    "nonce = frame.f_locals['nonce']\n"
+)
 
 
 def assert_state_kept(session: PythonSession) -> None:
@@ -193,11 +229,11 @@ def test_huge_numpy_allocation_gets_memory_error(session: PythonSession) -> None
     assert_state_kept(session)
 
 
-def test_huge_output_is_truncated(session: PythonSession) -> None:
+def test_huge_output_is_truncated(patient_session: PythonSession) -> None:
     """Attack: print 50 million characters in one string, and 10 million in many lines.
     Must: stdout is cut to max_output_chars plus a note saying how much was dropped."""
-    one_string = session.run("print('x' * 50_000_000)")
-    many_lines = session.run("for _ in range(100_000):\n    print('y' * 99)")
+    one_string = patient_session.run("print('x' * 50_000_000)")
+    many_lines = patient_session.run("for _ in range(100_000):\n    print('y' * 99)")
     # print() writes the text and the newline separately: 50_000_001 and 100 * 100_000 characters.
     assert one_string.ok and one_string.stdout.endswith(f"[... {50_000_001 - MAX_OUTPUT_CHARS} more characters truncated]")
     assert many_lines.ok and many_lines.stdout.endswith(f"[... {10_000_000 - MAX_OUTPUT_CHARS} more characters truncated]")
@@ -205,13 +241,13 @@ def test_huge_output_is_truncated(session: PythonSession) -> None:
     assert len(many_lines.stdout) < MAX_OUTPUT_CHARS + 100
 
 
-def test_writing_a_huge_file_fails_with_os_error(session: PythonSession) -> None:
+def test_writing_a_huge_file_fails_with_os_error(patient_session: PythonSession) -> None:
     """Attack: fill the disk with a 1 GB file in the scratch folder.
     Must: OSError once the file-size limit (scratch_mb) is reached; the interpreter lives on."""
     code = "with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(bytes(2**20))"
-    result = session.run(code)
+    result = patient_session.run(code)
     assert "OSError" in result.error and "File too large" in result.error
-    assert_state_kept(session)
+    assert_state_kept(patient_session)
 
 
 # --- crashes and exits ------------------------------------------------------------------------
@@ -277,13 +313,14 @@ def test_forged_protocol_reply_restarts_the_interpreter(session: PythonSession) 
 
 
 def test_forged_deeply_nested_reply_restarts_the_interpreter(session: PythonSession) -> None:
-    """Attack: write a well-sized reply of 100,000 nested JSON arrays into the worker's reply pipe, so that the
-    host's JSON parser overflows its recursion limit.
+    """Attack: write a well-framed reply (with this call's own nonce, dug out of the interpreter's
+    frames) of 100,000 nested JSON arrays into the reply pipe, so that the host's JSON parser
+    overflows its recursion limit.
     Must: run() reports the malformed reply and restarts the interpreter, never raises."""
-    code = (
-        "import json, os, struct, sys\n"
+    code = FIND_NONCE + (
+        "import framing, os\n"
         "body = b'[' * 100_000\n"
-        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(body)) + body)\n"
+        "os.write(4, framing.HEADER.pack(framing.MAGIC, nonce, len(body)) + body)\n"
     )
     result = session.run(code)
     assert "malformed reply" in result.error
@@ -357,10 +394,12 @@ def test_only_python_and_numpy_are_importable(bwrap_session: PythonSession) -> N
 def test_writing_outside_scratch_fails(bwrap_session: PythonSession, path: str) -> None:
     """Attack: create or overwrite files outside /tmp: the sandbox root, system libraries,
     root's home, a bound file, /dev/shm (RAM with no size limit), the working tree.
-    Must: an OSError (read-only file system, permission denied or no such directory), and nothing
-    appears on the host."""
+    Must: nothing appears on the host; and an OSError (read-only file system, permission denied
+    or no such directory) -- except for a working tree that lives under /tmp (a CI clone), whose
+    path inside the sandbox may fall in the session's own scratch."""
     result = bwrap_session.run(f"open({path!r}, 'w').write('pwned')")
-    assert "Error" in result.error and "Errno" in result.error
+    if not Path(path).is_relative_to("/tmp"):
+        assert "Error" in result.error and "Errno" in result.error
     assert not Path(path).exists() or "pwned" not in Path(path).read_bytes().decode("latin-1")
 
 
@@ -379,15 +418,15 @@ def test_scratch_files_of_one_session_are_invisible_to_another(bwrap_sandbox: Py
 @needs_bwrap
 def test_network_connection_to_a_host_port_fails(bwrap_session: PythonSession) -> None:
     """Attack: connect to a TCP server the host runs on 127.0.0.1.
-    Must: the connection fails (the sandbox has its own empty network namespace) and the host's
-    server never sees a client."""
+    Must: the connection fails (no socket can be created, and the sandbox's network namespace is
+    empty anyway) and the host's server never sees a client."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         server.settimeout(0.2)
         port = server.getsockname()[1]
         result = bwrap_session.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)")
         with pytest.raises(TimeoutError):
             server.accept()
-    assert "ConnectionRefusedError" in result.error or "OSError" in result.error
+    assert any(name in result.error for name in ("PermissionError", "ConnectionRefusedError", "OSError"))
 
 
 @needs_bwrap
@@ -444,17 +483,15 @@ def distinct_memory_mb(test_number: int) -> int:
 
 
 def worker_marker(memory_mb: int) -> str:
-    """Text in the command line of every process of a sandbox built with ``memory_mb``."""
+    """Text in the command line of every process of a sandbox built with ``memory_mb`` (the zygote
+    and bwrap carry it, and the interpreters forked from the zygote inherit it)."""
     return f'"memory_bytes": {memory_mb << 20}'
 
 
-def interpreter_pid(memory_mb: int) -> int:
-    """Host pid of the one Python interpreter of a sandbox built with ``memory_mb``."""
-    (pid,) = [  # bwrap's own two processes carry the marker too
-        pid
-        for pid in pids_mentioning(worker_marker(memory_mb))
-        if not Path(f"/proc/{pid}/cmdline").read_text().startswith("bwrap")
-    ]
+def interpreter_pid(session: PythonSession) -> int:
+    """Host pid of the session's interpreter."""
+    pid = session._worker.host_pid
+    assert pid is not None
     return pid
 
 
@@ -489,10 +526,11 @@ def test_killed_worker_leaves_no_process_behind(mode: str) -> None:
     memory_mb = distinct_memory_mb(2)
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session() as doomed:
-            old = pids_mentioning(worker_marker(memory_mb))
+            old = interpreter_pid(doomed)
             result = doomed.run("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass")
             assert result.restarted
-            assert old and not old & pids_mentioning(worker_marker(memory_mb))
+            assert not Path(f"/proc/{old}").exists()
+            assert old not in pids_mentioning(worker_marker(memory_mb))
 
 
 @pytest.mark.parametrize("mode", BOTH_MODES)
@@ -503,7 +541,7 @@ def test_interpreter_killed_between_calls_is_replaced_by_the_next_call(mode: str
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session(image=np.ones((2, 2, 3), np.uint8)) as session:
             session.run("kept = 1")
-            os.kill(interpreter_pid(memory_mb), signal.SIGKILL)
+            os.kill(interpreter_pid(session), signal.SIGKILL)
             time.sleep(0.2)
             result = session.run("print('kept' in globals(), int(image.sum()))")
             after = session.run("print('next')")
@@ -513,24 +551,24 @@ def test_interpreter_killed_between_calls_is_replaced_by_the_next_call(mode: str
 
 @pytest.mark.parametrize("mode", BOTH_MODES)
 def test_forged_reply_cannot_leave_code_running_after_the_call(mode: str) -> None:
-    """Attack: write a well-formed fake reply into the reply pipe (its fd is in sys.argv), then
+    """Attack: write a well-formed fake reply, with the call's own nonce, into the reply pipe, then
     keep computing with the timeout signal ignored, while the host believes the call is over.
     Must: the host takes the fake reply (code may lie about its own output), but the interpreter
     is stopped as soon as the call returns and uses no CPU; the next call times out, kills it
     and restarts the interpreter."""
     memory_mb = distinct_memory_mb(4)
-    code = (
-        "import json, os, signal, struct, sys\n"
-        "reply = json.dumps({'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}).encode()\n"
+    code = FIND_NONCE + (
+        "import framing, os, signal\n"
+        "reply = {'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}\n"
         "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-        "os.write(json.loads(sys.argv[1])['response_fd'], struct.pack('>I', len(reply)) + reply)\n"
+        "os.write(4, framing.encode(nonce, reply))\n"
         "while True:\n"
         "    pass"
     )
     with PythonSandbox(mode, timeout_s=TIMEOUT_S, memory_mb=memory_mb, pool_size=0) as sandbox:
         with sandbox.session() as session:
             forged = session.run(code)
-            interpreter = interpreter_pid(memory_mb)
+            interpreter = interpreter_pid(session)
             time.sleep(0.1)
             state, cpu_ticks = state_and_cpu_ticks(interpreter)
             time.sleep(0.3)
@@ -538,3 +576,339 @@ def test_forged_reply_cannot_leave_code_running_after_the_call(mode: str) -> Non
             assert state == "T" and state_and_cpu_ticks(interpreter) == ("T", cpu_ticks)
             after = session.run("print('next call')")
             assert after.timed_out and after.restarted
+
+
+# --- the reply channel -----------------------------------------------------------------------
+
+FORGED_REPLY = "{'stdout': 'forged\\n', 'stderr': '', 'error': None, 'timed_out': False}"
+
+
+def test_a_blindly_forged_reply_never_shifts_later_replies(session: PythonSession) -> None:
+    """Attack: write a reply frame (a length and JSON, the obvious format) into every writable fd,
+    then print the call's real output -- so that the host takes the forgery, and the real reply
+    stays queued and is handed to the next call, and so on: every later reply one call late.
+    Must: the host refuses the frame (it lacks the call's nonce) and restarts the interpreter,
+    saying why; no later call ever receives an earlier call's output."""
+    code = (
+        "import json, os, struct\n"
+        f"reply = json.dumps({FORGED_REPLY}).encode()\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        os.write(fd, struct.pack('>I', len(reply)) + reply)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('first call')"
+    )
+    first = session.run(code)
+    assert first.restarted and "did not belong to this call" in first.error
+    second = session.run("print('second call')")
+    third = session.run("print('third call')")
+    assert (second.stdout, third.stdout) == ("second call\n", "third call\n")
+    assert "first call" not in second.text + third.text
+
+
+def test_a_forged_early_reply_with_the_right_nonce_costs_the_interpreter_at_the_next_call(session: PythonSession) -> None:
+    """Attack: the strongest forger: dig the call's nonce out of the interpreter's frames, write a
+    complete, valid reply before the real one, then finish normally (the real reply is now queued
+    behind the forgery).
+    Must: the forged call's own output is the code's to choose anyway; the next call finds the
+    stale reply (old nonce), restarts the interpreter and says so -- it never returns the
+    previous call's output -- and the call after it is normal."""
+    code = FIND_NONCE + f"import framing, os\nos.write(4, framing.encode(nonce, {FORGED_REPLY}))\nprint('first call')"
+    assert session.run(code).stdout == "forged\n"
+    second = session.run("print('second call')")
+    assert "first call" not in second.text
+    assert second.stdout == "second call\n" or (second.restarted and "did not belong to this call" in second.error)
+    third = session.run("print('third call')")
+    assert third.ok and third.stdout == "third call\n"
+
+
+# --- memory and kernel objects outside the address-space limit --------------------------------
+
+LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os\nos.memfd_create('parked')",
+        "import socket\nsocket.socketpair()",
+        "import socket\nsocket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+        LIBC + "assert libc.shmget(0, 1 << 20, 0o1600) >= 0, ctypes.get_errno()",
+        LIBC + "assert libc.msgget(0, 0o1600) >= 0, ctypes.get_errno()",
+        LIBC + "assert libc.mq_open(b'/parked', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0, ctypes.get_errno()",
+        LIBC + "assert libc.inotify_init1(0) >= 0, ctypes.get_errno()",
+        "import fcntl, os\nread_end, _ = os.pipe()\nfcntl.fcntl(read_end, 1031, 1 << 20)",  # F_SETPIPE_SZ
+    ],
+    ids=["memfd", "socketpair-fd-passing", "unix-socket", "sysv-shm", "sysv-msg", "posix-mqueue", "inotify", "big-pipe"],
+)
+def test_memory_outside_the_address_space_limit_cannot_be_taken(session: PythonSession, code: str) -> None:
+    """Attack: hold RAM or kernel objects that RLIMIT_AS does not count: memfds (parked in a unix
+    socket with SCM_RIGHTS, they outlive their fds), SysV shared memory and message queues, POSIX
+    message queues, inotify instances (a host-wide per-user budget), 1 MB pipe buffers.
+    Must: the kernel call fails with EPERM (seccomp); the session goes on."""
+    result = session.run(code)
+    assert not result.ok and ("PermissionError" in result.error or "AssertionError: 1" in result.error)
+    assert_state_kept(session)
+
+
+def test_per_user_kernel_budgets_are_small(session: PythonSession) -> None:
+    """Attack: queue many signals or POSIX message-queue bytes, which the kernel charges per user.
+    Must: RLIMIT_SIGPENDING is at most 64 and RLIMIT_MSGQUEUE is 0 (and no IPC call is allowed)."""
+    code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_SIGPENDING), resource.getrlimit(resource.RLIMIT_MSGQUEUE))"
+    assert session.run(code).stdout == "(64, 64) (0, 0)\n"
+
+
+@needs_bwrap
+def test_scratch_tmpfs_is_capped_in_files_not_only_bytes(bwrap_session: PythonSession) -> None:
+    """Attack: create hundreds of thousands of empty files in /tmp: 0 bytes used, but each inode
+    costs kernel memory that no byte limit sees.
+    Must: the tmpfs runs out of inodes (ENOSPC) at ``scratch_files`` (4096 by default)."""
+    code = "created = 0\nfor i in range(5000):\n    open(f'/tmp/{i}', 'w').close()\n    created += 1"
+    result = bwrap_session.run(code)
+    assert "No space left on device" in result.error
+    assert 4000 < int(bwrap_session.run("print(created)").stdout) < 4096
+
+
+@needs_bwrap
+def test_interpreter_runs_as_an_unprivileged_host_uid(bwrap_session: PythonSession) -> None:
+    """Attack: use kernel budgets and uid-checked interfaces of host root (pending signals,
+    message queues, inotify, ptys, sysctls), reachable when the sandbox's uid maps to host uid 0.
+    Must: seen from the host, every uid and gid of the interpreter is non-zero."""
+    assert bwrap_session.run("x = 1").ok
+    status = Path(f"/proc/{interpreter_pid(bwrap_session)}/status").read_text()
+    uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    gids = next(line for line in status.splitlines() if line.startswith("Gid:")).split()[1:]
+    assert "0" not in uids + gids
+
+
+# --- locks, leases, signals through file ownership, other socket families ----------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import fcntl, os\nfcntl.flock(os.open(os.__file__, os.O_RDONLY), fcntl.LOCK_SH)",
+        "import fcntl, os\nfcntl.lockf(os.open(os.__file__, os.O_RDONLY), fcntl.LOCK_SH)",
+        "import fcntl, os\nfcntl.fcntl(os.open(os.__file__, os.O_RDONLY), fcntl.F_SETLEASE, fcntl.F_RDLCK)",
+        "import fcntl, os\nfcntl.fcntl(os.open(os.__file__, os.O_RDONLY), fcntl.F_NOTIFY, 1)",
+    ],
+    ids=["flock", "posix-lock", "read-lease", "dnotify"],
+)
+def test_locks_and_leases_on_shared_files_are_refused(session: PythonSession, code: str) -> None:
+    """Attack: flock or lock a file that other episodes and the host also see (a channel between
+    concurrent episodes), or take a read lease on it (a host writer then stalls for
+    lease-break-time), or watch it.
+    Must: PermissionError (seccomp)."""
+    result = session.run(code)
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+
+
+@pytest.mark.parametrize("family", [40, 16, 17, 1, 2], ids=["AF_VSOCK", "AF_NETLINK", "AF_PACKET", "AF_UNIX", "AF_INET"])
+def test_no_socket_of_any_family_can_be_created(session: PythonSession, family: int) -> None:
+    """Attack: AF_VSOCK (outside every network namespace: a port bound inside is taken on the
+    host, a channel between episodes), netlink (kernel interfaces), packet sockets, unix sockets
+    (fd passing), IP (in process mode: the host's network).
+    Must: socket() fails with PermissionError: the tool needs no socket at all."""
+    result = session.run(f"import socket\nsocket.socket({family}, socket.SOCK_DGRAM)")
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+
+
+@pytest.fixture
+def host_victim() -> Iterator[int]:
+    """A host process that sandboxed code must not touch."""
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        yield victim.pid
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_a_host_process_cannot_be_signalled_through_file_ownership(session: PythonSession, host_victim: int) -> None:
+    """Attack: make the kernel SIGKILL a host process: F_SETOWN its pid on a pipe, F_SETSIG 9,
+    O_ASYNC, then write to the pipe (the signal comes from the kernel, not from kill()).
+    Must: F_SETOWN fails with PermissionError and the process lives."""
+    code = (
+        "import fcntl, os\n"
+        "read_end, write_end = os.pipe()\n"
+        f"fcntl.fcntl(read_end, fcntl.F_SETOWN, {host_victim})\n"
+        "fcntl.fcntl(read_end, 10, 9)\n"
+        "fcntl.fcntl(read_end, fcntl.F_SETFL, os.O_ASYNC)\n"
+        "os.write(write_end, b'x')"
+    )
+    result = session.run(code)
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    time.sleep(0.05)
+    assert os.waitpid(host_victim, os.WNOHANG) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import resource\nresource.prlimit({pid}, resource.RLIMIT_NOFILE, (3, 3))",
+        "import os\nos.setpriority(os.PRIO_PROCESS, {pid}, 19)",
+        "import os\nos.sched_setaffinity({pid}, {{0}})",
+    ],
+    ids=["prlimit64", "setpriority", "sched_setaffinity"],
+)
+def test_other_processes_limits_and_priorities_cannot_be_changed(session: PythonSession, host_victim: int, code: str) -> None:
+    """Attack: lower a host process's rlimits (prlimit64 on a foreign pid), renice it, pin it.
+    Must: PermissionError; the process's limits and nice value are unchanged."""
+    import resource
+
+    before = resource.prlimit(host_victim, resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, host_victim)
+    result = session.run(code.format(pid=host_victim))
+    assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
+    assert (resource.prlimit(host_victim, resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, host_victim)) == before
+
+
+@needs_bwrap
+def test_ptys_cannot_be_allocated(bwrap_session: PythonSession) -> None:
+    """Attack: allocate pseudo-terminals (kernel.pty.max is a host-wide budget).
+    Must: there is no /dev/ptmx in the sandbox, so openpty fails."""
+    result = bwrap_session.run("import os\nos.openpty()")
+    assert "FileNotFoundError" in result.error
+
+
+@needs_bwrap
+def test_system_python_packages_stay_hidden_after_a_sys_path_append(bwrap_session: PythonSession) -> None:
+    """Attack: ``sys.path.append('/usr/lib/python3/dist-packages')`` (or any other Python's tree in
+    the bound system library directories) and import the distribution's packages.
+    Must: those directories are empty in the sandbox, so nothing there imports."""
+    import glob
+
+    trees = [path for pattern in ("/usr/lib/python3*", "/usr/lib64/python3*") for path in glob.glob(pattern)]
+    trees = [tree for tree in trees if Path(sys.base_prefix, "lib").resolve() not in Path(tree).resolve().parents]
+    if not trees:
+        pytest.skip("no system Python tree here")
+    code = f"import os\nprint(sorted(name for tree in {trees!r} if os.path.isdir(tree) for name in os.listdir(tree)))"
+    assert bwrap_session.run(code).stdout == "[]\n"
+
+
+# --- through the env, as the red team drives it ------------------------------------------------
+
+
+def python_call(code: str) -> str:
+    return f"<tool_call>{json.dumps({'name': 'python', 'arguments': {'code': code}})}</tool_call>"
+
+
+@pytest.fixture(scope="module", params=BOTH_MODES)
+def tool_env(request: pytest.FixtureRequest) -> Iterator[gym.Env]:
+    env = gym.make("VistaTool-v0", sandbox=request.param, families=["counting"], max_turns=8, python_timeout_s=2.0)
+    yield env
+    env.close()
+
+
+# Reads the first readable mapping of process PID's memory; prints READ <n> if that works.
+READ_MEMORY = (
+    "pid = {pid}\n"
+    "with open(f'/proc/{{pid}}/maps') as maps:\n"
+    "    start, end = (int(x, 16) for x in maps.readline().split()[0].split('-'))\n"
+    "with open(f'/proc/{{pid}}/mem', 'rb') as memory:\n"
+    "    memory.seek(start)\n"
+    "    print('READ', len(memory.read(min(end - start, 4096))))"
+)
+
+
+def test_the_env_process_memory_is_unreadable_through_the_env(tool_env: gym.Env) -> None:
+    """Attack (the red team's, through gym): read the task's answer out of the env process's memory
+    via /proc/<env pid>/mem (in process mode the code runs as the env's own uid).
+    Must: the open fails (bwrap: no /proc; process mode: the env process is not dumpable and the
+    interpreter has no capabilities), so not a byte is read."""
+    tool_env.reset(seed=0)
+    obs, reward, terminated, truncated, info = tool_env.step(python_call(READ_MEMORY.format(pid=os.getpid())))
+    assert "READ" not in obs["text"]
+    assert "PermissionError" in obs["text"] or "FileNotFoundError" in obs["text"]
+
+
+def test_a_forged_reply_through_the_env_never_shifts_later_tool_results(tool_env: gym.Env) -> None:
+    """Attack (through gym): forge a reply frame into every writable fd, then keep using the tool.
+    Must: every later python call's observation holds that call's own output."""
+    tool_env.reset(seed=0)
+    forge = (
+        "import json, os, struct\n"
+        "reply = json.dumps({'stdout': 'forged', 'stderr': '', 'error': None, 'timed_out': False}).encode()\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        os.write(fd, struct.pack('>I', len(reply)) + reply)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('output of call one')"
+    )
+    tool_env.step(python_call(forge))
+    for n in ("two", "three"):
+        obs, *_ = tool_env.step(python_call(f"print('output of call {n}')"))
+        assert f"output of call {n}" in obs["text"] and "call one" not in obs["text"]
+
+
+def test_info_says_plainly_what_process_mode_does_not_stop() -> None:
+    """Must: in process mode, info["sandbox"] is not just "process": it says that process mode is
+    not a security boundary and what the code can still do."""
+    env = gym.make("VistaTool-v0", sandbox="process", families=["counting"])
+    try:
+        _, info = env.reset(seed=0)
+    finally:
+        env.close()
+    assert info["sandbox"].startswith("process (NOT a security boundary")
+    assert "host file" in info["sandbox"] and "runs as host uid" in info["sandbox"]
+
+
+# --- process mode ------------------------------------------------------------------------------
+
+
+def test_process_mode_interpreter_has_no_capabilities() -> None:
+    """Attack: use root's capabilities from a process-mode interpreter (the host often runs as root).
+    Must: its effective, permitted, bounding and ambient capability sets are all empty."""
+    with PythonSandbox("process", pool_size=0) as sandbox, sandbox.session() as session:
+        result = session.run("print(sorted({l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')}))")
+    assert result.stdout == "['0000000000000000']\n"
+
+
+def test_process_mode_scratch_is_removed_after_kill_minus_9_of_the_env_process(tmp_path: Path) -> None:
+    """Attack (or accident): the env's process is SIGKILLed mid-episode, so nothing of it can clean up.
+    Must: the scratch folder, with whatever the code wrote there, is removed anyway (the zygote
+    removes it when its parent dies)."""
+    script = (
+        "import sys\n"
+        "from vista_envs.tools import PythonSandbox\n"
+        "sandbox = PythonSandbox('process', pool_size=0)\n"
+        "session = sandbox.session()\n"
+        "print(session.run(\"open('model-notes.txt', 'w').write('x')\\nimport os\\nprint(os.getcwd())\").stdout, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    env_process = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        scratch = Path(env_process.stdout.readline().strip())
+        assert (scratch / "model-notes.txt").exists()
+    finally:
+        env_process.kill()
+        env_process.wait()
+    deadline = time.monotonic() + 5
+    while scratch.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not scratch.exists() and not scratch.parent.exists()
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_root_host_without_cap_sys_admin_still_runs_code_as_an_unprivileged_uid() -> None:
+    """Setting (many containers): root without CAP_SYS_ADMIN, where bwrap cannot build namespaces
+    without a user namespace, and a user namespace created by root would map the code to host root.
+    Must: bwrap is started as uid 65534 instead, and the code runs as host uid 65534 -- or, where
+    that uid cannot read Python, bwrap is refused with a clear message (never root)."""
+    from vista_envs.tools.sandbox.launcher import ZygoteLauncher
+
+    launcher = ZygoteLauncher("bwrap", memory_mb=512, scratch_mb=16, scratch_files=64, max_output_chars=100)
+    if not launcher._nobody_can_read():
+        pytest.skip("uid 65534 cannot read this Python (e.g. a pyenv under a 0700 /root)")
+    script = (
+        "from vista_envs.tools import PythonSandbox\n"
+        "with PythonSandbox('bwrap', pool_size=0) as sandbox, sandbox.session() as session:\n"
+        "    print(session.run('import os\\nprint(os.getuid(), os.getgid())').stdout, end='')\n"
+    )
+    command = ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", sys.executable, "-c", script]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert result.stdout == "65534 65534\n", result.stderr[-2000:]

@@ -55,7 +55,7 @@ def test_reset_exposes_messages_and_tool_schemas(env):
     assert [m["role"] for m in info["messages"]] == ["system", "user"]
     assert info["messages"][1]["content"][0] == {"type": "image"}
     assert len(info["images"]) == 1 and np.array_equal(info["images"][0], obs["image"])
-    assert info["sandbox"] in ("bwrap", "process")
+    assert info["sandbox"] == "bwrap" or info["sandbox"].startswith("process (NOT a security boundary")
 
 
 def test_a_tool_turn_costs_lambda_per_call_and_keeps_the_episode_going(env):

@@ -105,7 +105,8 @@ class VistaToolEnv(TaskEnv):
     - ``max_turns`` (int, default 8), ``max_calls_per_turn`` (int, default 4).
     - ``tool_cost_weight`` (λ >= 0, default 0.05), ``invalid_call_cost_weight`` (μ >= 0, default 0.1).
     - ``sandbox`` (``"auto"`` | ``"bwrap"`` | ``"process"``): isolation of the Python tool; ``auto`` uses
-      bubblewrap when it works and otherwise warns once; ``info["sandbox"]`` names what is in force.
+      bubblewrap when it works and otherwise warns once; ``info["sandbox"]`` names what is in force:
+      ``"bwrap"``, ``"none"`` (no Python tool), or ``"process (...)"`` saying what process mode does not stop.
     - ``python_timeout_s`` (float, default 5): wall-clock limit of one Python call.
     - ``search_backend`` (``"local"`` | ``"web"``): the offline BM25 index, or ddgs (extra ``search``).
     - ``max_text_chars`` (int, default 8192): the observation text limit (tool outputs are cut to fit).
@@ -340,7 +341,7 @@ class VistaToolEnv(TaskEnv):
         return f'Call a tool as {TOOL_CALL_OPEN}{{"name": "zoom", "arguments": {{"x": 10, "y": 20}}}}{TOOL_CALL_CLOSE} or answer. {self.scorer.format.describe()}'
 
     def _task_info(self) -> dict[str, Any]:
-        return {**super()._task_info(), "turn": self.turn, "sandbox": self.tools.isolation}
+        return {**super()._task_info(), "turn": self.turn, "sandbox": self.tools.sandbox_description}
 
     def _with_conversation(self, info: dict[str, Any]) -> dict[str, Any]:
         info.update(self.conversation.info(self.include_images_in_info))

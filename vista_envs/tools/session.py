@@ -1,8 +1,8 @@
 """An env's tool state: the current view, the episode's Python interpreter, the search engine.
 
-The sandbox (a warm pool of interpreters) is created with the env and lives until ``close()``; each
-episode gets a fresh interpreter, created on its first Python call and destroyed when the episode
-ends, so no state crosses episodes.
+The sandbox (a zygote with interpreters forked ahead) is created with the env and lives until
+``close()``; each episode gets a fresh interpreter, taken on its first Python call and destroyed
+when the episode ends, so no state crosses episodes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class EpisodeTools:
     def __init__(self, sandbox_mode: str | None, python_timeout_s: float, search_backend: str):
         if search_backend not in ("local", "web"):
             raise ValueError(f"search_backend must be 'local' or 'web', got {search_backend!r}")
-        self._sandbox = PythonSandbox(sandbox_mode, timeout_s=python_timeout_s, pool_size=1) if sandbox_mode else None
+        self._sandbox = PythonSandbox(sandbox_mode, timeout_s=python_timeout_s, pool_size=2) if sandbox_mode else None
         self._search_backend = search_backend
         self._search_engine: SearchEngine | None = None
         self._session: PythonSession | None = None
@@ -41,6 +41,11 @@ class EpisodeTools:
     def isolation(self) -> str:
         """The Python tool's isolation in force: ``"bwrap"``, ``"process"`` or ``"none"`` (no Python tool)."""
         return self._sandbox.isolation if self._sandbox is not None else "none"
+
+    @property
+    def sandbox_description(self) -> str:
+        """``info["sandbox"]``: ``"bwrap"``, ``"none"``, or ``"process (...)"`` saying plainly what process mode does not stop."""
+        return self._sandbox.description if self._sandbox is not None else "none"
 
     def start_episode(self, view: ImageView) -> None:
         self.end_episode()
