@@ -180,7 +180,7 @@ def make_dashboard(
     elif kind == "max":
         best = max(range(n_bars), key=lambda i: values[i])
         question, answer, answer_type, read = (
-            f'Which bar of "{title}" is the highest{when}? Answer with its label.',
+            f'Which bar of "{title}" is the highest{when}?',
             labels[best].lower(),
             "text",
             [],
@@ -203,7 +203,12 @@ def make_dashboard(
         subgoals.append(Revealed(read[0]))
     maybe_popup(app, rng, difficulty)
     return app, Goal(
-        question + " Answer with answer(text).",
+        question
+        + (
+            " Answer with its label, with answer(text)."
+            if kind == "max"
+            else " Answer with answer(text)."
+        ),
         subgoals,
         answer=answer,
         answer_type=answer_type,
