@@ -12,9 +12,7 @@ from vista_envs.gui.apps import APP_KINDS
 
 
 def call(tool, **arguments):
-    return (
-        f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
-    )
+    return f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
 
 
 def play_oracle(env, **options):
@@ -50,9 +48,7 @@ class _no_warnings:
 def test_the_oracle_solves_test_episodes_of_every_app_kind(family, difficulty):
     env = gym.make("VistaGUI-v0")
     for seed in range(3):
-        info, total = play_oracle(
-            env, seed=seed, family=family, difficulty=difficulty, split="test"
-        )
+        info, total = play_oracle(env, seed=seed, family=family, difficulty=difficulty, split="test")
         assert info["is_success"], (family, difficulty, seed, info.get("error"))
         assert total > 0.9  # success (1) + progress - the action costs
 
@@ -61,14 +57,8 @@ def test_reset_info_holds_the_contract_and_no_answer():
     env = gym.make("VistaGUI-v0")
     obs, info = env.reset(seed=3, options={"family": "dashboard", "difficulty": 1})
     assert obs["text"].startswith("Task: ") and "click(x, y)" in obs["text"]
-    assert (
-        {"messages", "images", "tools"} <= set(info)
-        and "answer" not in info
-        and "is_success" not in info
-    )
-    assert info["messages"][0]["role"] == "system" and info["messages"][1]["content"][
-        0
-    ] == {"type": "image"}
+    assert {"messages", "images", "tools"} <= set(info) and "answer" not in info and "is_success" not in info
+    assert info["messages"][0]["role"] == "system" and info["messages"][1]["content"][0] == {"type": "image"}
     assert len(info["images"]) == 1 and np.array_equal(info["images"][0], obs["image"])
     assert [t["function"]["name"] for t in info["tools"]] == [
         "click",
@@ -81,9 +71,7 @@ def test_reset_info_holds_the_contract_and_no_answer():
     answer = str(env.unwrapped.task.goal.answer)
     assert info["answer_type"] == "number" and "task_seed" not in info
     # The value is printed on the chart at level 1, so it may be on screen; it must not be in the text.
-    assert f"answer {answer}" not in obs["text"] and answer not in json.dumps(
-        info["messages"]
-    )
+    assert f"answer {answer}" not in obs["text"] and answer not in json.dumps(info["messages"])
 
 
 def test_every_step_carries_the_conversation_with_tool_results_paired_to_calls():
@@ -91,10 +79,7 @@ def test_every_step_carries_the_conversation_with_tool_results_paired_to_calls()
     env.reset(seed=0, options={"family": "form", "difficulty": 1})
     _, _, _, _, info = env.step(env.unwrapped.oracle())
     assistant, tool, user = info["messages"][-3:]
-    assert (
-        assistant["role"] == "assistant"
-        and assistant["tool_calls"][0]["id"] == tool["tool_call_id"]
-    )
+    assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["id"] == tool["tool_call_id"]
     assert user["role"] == "user" and user["content"][0] == {"type": "image"}
     assert len(info["images"]) == 2
 
@@ -141,11 +126,7 @@ def test_a_wrong_answer_ends_a_question_episode_unsolved_and_reveals_the_answer(
     while not env.unwrapped.task.goal.asks_question:
         env.reset(options={"family": "table", "difficulty": 2})
     _, _reward, terminated, _, info = env.step(call("answer", text="definitely not it"))
-    assert (
-        terminated
-        and not info["is_success"]
-        and info["answer"] == str(env.unwrapped.task.goal.answer)
-    )
+    assert terminated and not info["is_success"] and info["answer"] == str(env.unwrapped.task.goal.answer)
     assert info["reward_terms"]["success"] == 0.0
 
 
@@ -153,9 +134,7 @@ def test_an_answer_tag_is_read_as_the_answer_tool():
     env = gym.make("VistaGUI-v0")
     env.reset(seed=0, options={"family": "dashboard", "difficulty": 1})
     answer = env.unwrapped.task.goal.answer
-    _, reward, terminated, _, info = env.step(
-        f"<think>I read it.</think><answer>{answer}</answer>"
-    )
+    _, reward, terminated, _, info = env.step(f"<think>I read it.</think><answer>{answer}</answer>")
     assert terminated and info["is_success"] and reward > 0.9
 
 
@@ -217,9 +196,7 @@ def test_difficulty_changes_the_apps_for_real():
     hard = generate_gui_task("form", 0, 5, "train", (512, 320))
     assert hard.app.theme.row < easy.app.theme.row  # smaller targets
     n_inputs = lambda t: sum(w.value is not None for page in t.app.pages for w in page)
-    assert n_inputs(hard) > n_inputs(easy) and len(hard.goal.subgoals) > len(
-        easy.goal.subgoals
-    )
+    assert n_inputs(hard) > n_inputs(easy) and len(hard.goal.subgoals) > len(easy.goal.subgoals)
 
 
 def test_vector_envs_step_the_env():
@@ -249,8 +226,4 @@ def test_render_returns_the_screen_with_a_caption_of_fixed_size():
     env.reset(seed=0)
     first = env.render()
     env.step(call("scroll", dx=0, dy=30))
-    assert (
-        first.shape == env.render().shape
-        and first.shape[1] == 512
-        and first.shape[0] > 320
-    )
+    assert first.shape == env.render().shape and first.shape[1] == 512 and first.shape[0] > 320

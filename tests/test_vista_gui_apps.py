@@ -63,11 +63,7 @@ def test_typing_needs_a_focused_box_and_is_cut_at_its_capacity():
     box = app.widget("username")
     _click(app, box.rect)
     effect = apply_action(app, Action("type", {"text": "a" * 100}))
-    assert (
-        not effect.refused
-        and box.text == "a" * box.max_chars
-        and "cut" in effect.message
-    )
+    assert not effect.refused and box.text == "a" * box.max_chars and "cut" in effect.message
     apply_action(app, Action("key", {"name": "ctrl+a"}))
     apply_action(app, Action("type", {"text": "bob"}))
     assert box.text == "bob"
@@ -81,11 +77,7 @@ def test_table_headers_sort_rows_select_and_the_search_box_filters():
     table: Table = app.widget("table")
     _click(app, table.header_rect(2))
     prices = [row[2] for row in table.shown_rows()]
-    assert (
-        prices == sorted(prices)
-        and table.sort_column == 2
-        and not table.sort_descending
-    )
+    assert prices == sorted(prices) and table.sort_column == 2 and not table.sort_descending
     _click(app, table.header_rect(2))
     assert [row[2] for row in table.shown_rows()] == sorted(prices, reverse=True)
     first = str(table.shown_rows()[0][0])
@@ -115,18 +107,12 @@ def test_deleting_a_file_asks_for_confirmation_and_cancel_keeps_it():
     assert app.dialog is None and name in app.folder()
     _click(app, files.row_rect(index))
     app.command("delete")
-    assert (
-        _click_dialog(app, "Delete")
-        and name not in app.folder()
-        and app.deleted == {name}
-    )
+    assert _click_dialog(app, "Delete") and name not in app.folder() and app.deleted == {name}
 
 
 def _click_dialog(app, label):
     button = next(b for b in app.dialog.buttons if b.label == label)
-    return apply_action(
-        app, Action("click", {"x": center(button.rect)[0], "y": center(button.rect)[1]})
-    )
+    return apply_action(app, Action("click", {"x": center(button.rect)[0], "y": center(button.rect)[1]}))
 
 
 def test_a_modal_dialog_blocks_everything_but_its_buttons():
@@ -170,9 +156,7 @@ def test_no_sequence_of_random_inputs_crashes_an_app(kind):
     for seed in range(4):
         task = generate_gui_task(kind, seed, rng.randint(1, 5), "train", SIZE)
         for _ in range(150):
-            name = rng.choice(
-                ["click", "click", "click", "type", "key", "scroll", "drag"]
-            )
+            name = rng.choice(["click", "click", "click", "type", "key", "scroll", "drag"])
             arguments = {
                 "click": lambda: {
                     "x": rng.randrange(SIZE[0]),
@@ -205,9 +189,7 @@ def test_the_oracle_recovers_from_a_state_left_by_random_inputs():
         for _ in range(5):
             apply_action(
                 task.app,
-                Action(
-                    "click", {"x": rng.randrange(SIZE[0]), "y": rng.randrange(SIZE[1])}
-                ),
+                Action("click", {"x": rng.randrange(SIZE[0]), "y": rng.randrange(SIZE[1])}),
             )
         for _ in range(60):
             action = task.goal.next_action(task.app)
@@ -225,14 +207,8 @@ def test_check_call_refuses_what_cannot_run():
         "x": 3,
         "y": 2,
     }
-    assert "outside" in check_call(
-        ToolCall("drag", {"x0": 1, "y0": 1, "x1": 900, "y1": 1}), SIZE
-    )
-    assert "must be a number" in check_call(
-        ToolCall("scroll", {"dx": True, "dy": 1}), SIZE
-    )
+    assert "outside" in check_call(ToolCall("drag", {"x0": 1, "y0": 1, "x1": 900, "y1": 1}), SIZE)
+    assert "must be a number" in check_call(ToolCall("scroll", {"dx": True, "dy": 1}), SIZE)
     assert "must be a string" in check_call(ToolCall("type", {"text": 5}), SIZE)
-    assert check_call(ToolCall("key", {"name": "Return"}), SIZE).arguments == {
-        "name": "enter"
-    }
+    assert check_call(ToolCall("key", {"name": "Return"}), SIZE).arguments == {"name": "enter"}
     assert "unexpected" in check_call(ToolCall("key", {"name": "tab", "x": 1}), SIZE)

@@ -20,37 +20,26 @@ from vista_envs.rewards_composite import (
 
 
 def call(tool, **arguments):
-    return (
-        f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
-    )
+    return f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
 
 
 # -- the module ---------------------------------------------------------------------------------------
 
 
 def test_the_seen_tag_is_read_and_matched_exactly_after_normalisation():
-    assert (
-        extract_seen("<see>first</see> then <SEE> the Save button </SEE>")
-        == "the Save button"
-    )
+    assert extract_seen("<see>first</see> then <SEE> the Save button </SEE>") == "the Save button"
     assert extract_seen("no tag") is None and extract_seen(None) is None
     assert seen_score("the Save button", ["Save"]) == 1.0
     assert seen_score('"Dark mode" toggle.', ["Dark mode"]) == 1.0
     assert seen_score("42.0", ["42"]) == 1.0
-    assert (
-        seen_score("Email newsletters", ["Email notifications"]) == 0.0
-    )  # a near duplicate is not the element
+    assert seen_score("Email newsletters", ["Email notifications"]) == 0.0  # a near duplicate is not the element
     assert seen_score(None, ["Save"]) == 0.0 and seen_score("Save", []) == 0.0
 
 
 def test_a_three_turn_episode_pays_the_weighted_means_and_outcome_on_the_last_turn():
     composite = CompositeReward()
-    first = composite.add_turn(
-        TurnCheck(visual=0.0, tool=1.0)
-    )  # saw wrong, acted right
-    second = composite.add_turn(
-        TurnCheck(visual=1.0, tool=0.0)
-    )  # saw right, acted wrong
+    first = composite.add_turn(TurnCheck(visual=0.0, tool=1.0))  # saw wrong, acted right
+    second = composite.add_turn(TurnCheck(visual=1.0, tool=0.0))  # saw right, acted wrong
     last = composite.add_turn(TurnCheck(visual=1.0, tool=1.0, final=True, outcome=1.0))
     assert (first.stage_failed, second.stage_failed, last.stage_failed) == (
         "seeing",
@@ -90,9 +79,7 @@ def _env(**options):
 
 def _oracle_parts(env):
     turn = env.unwrapped.oracle()
-    return re.search(r"<see>(.*?)</see>", turn).group(1), turn[
-        turn.index("<tool_call>") :
-    ]
+    return re.search(r"<see>(.*?)</see>", turn).group(1), turn[turn.index("<tool_call>") :]
 
 
 def test_the_oracle_scores_full_marks_with_no_stage_failing():
@@ -103,18 +90,14 @@ def test_the_oracle_scores_full_marks_with_no_stage_failing():
         stages.append(info["stage_failed"])
         done = terminated or truncated
     assert info["is_success"] and stages == [None] * len(stages)
-    assert reward == pytest.approx(1.0) and info["process_rewards"] == [1.0] * len(
-        stages
-    )
+    assert reward == pytest.approx(1.0) and info["process_rewards"] == [1.0] * len(stages)
 
 
 def test_a_trajectory_that_fails_at_seeing_is_labelled_seeing_at_that_turn():
     env = _env(family="form", difficulty=1)
     _, oracle_call = _oracle_parts(env)
     _, reward, _, _, info = env.step("<see>Launch rockets</see>" + oracle_call)
-    assert info["stage_failed"] == "seeing" and info["process_reward"] == pytest.approx(
-        0.6
-    )
+    assert info["stage_failed"] == "seeing" and info["process_reward"] == pytest.approx(0.6)
     assert reward == 0.0 and info["reward_terms"] == {
         "visual": 0.0,
         "tool": 0.0,
@@ -134,12 +117,8 @@ def test_a_trajectory_that_sees_right_but_clicks_nothing_is_labelled_acting():
     env = _env(family="form", difficulty=1)
     seen, _ = _oracle_parts(env)
     width, height = env.unwrapped.screen_size
-    _, _, _, _, info = env.step(
-        f"<see>{seen}</see>" + call("click", x=width - 3, y=height - 3)
-    )
-    assert info["stage_failed"] == "acting" and info["process_reward"] == pytest.approx(
-        0.4
-    )
+    _, _, _, _, info = env.step(f"<see>{seen}</see>" + call("click", x=width - 3, y=height - 3))
+    assert info["stage_failed"] == "acting" and info["process_reward"] == pytest.approx(0.4)
 
 
 def test_an_invalid_call_fails_acting_and_costs():
@@ -152,9 +131,7 @@ def test_an_invalid_call_fails_acting_and_costs():
 def test_a_trajectory_that_reads_right_but_answers_wrong_is_labelled_outcome():
     env = _env(family="dashboard", difficulty=1)
     answer = str(env.unwrapped.task.goal.answer)
-    _, reward, terminated, _, info = env.step(
-        f"<see>{answer}</see>" + call("answer", text=answer + "1")
-    )
+    _, reward, terminated, _, info = env.step(f"<see>{answer}</see>" + call("answer", text=answer + "1"))
     assert terminated and not info["is_success"] and info["stage_failed"] == "outcome"
     # seeing 1, acting 1 (a valid answer to a question), outcome 0
     assert info["reward_terms"] == {
@@ -170,15 +147,11 @@ def test_credit_goes_to_the_turn_where_the_error_started():
     env = _env(family="form", difficulty=2, seed=4)
     seen, oracle_call = _oracle_parts(env)
     env.step(f"<see>{seen}</see>{oracle_call}")  # right
-    env.step(
-        "<see>Nothing like it</see>" + call("scroll", dx=0, dy=0)
-    )  # wrong from here
+    env.step("<see>Nothing like it</see>" + call("scroll", dx=0, dy=0))  # wrong from here
     done = False
     while not done:
         _, reward, terminated, truncated, info = env.step(env.unwrapped.oracle())
         done = terminated or truncated
     rewards = info["process_rewards"]
-    assert (
-        rewards[0] == 1.0 and rewards[1] == 0.0 and all(r == 1.0 for r in rewards[2:])
-    )
+    assert rewards[0] == 1.0 and rewards[1] == 0.0 and all(r == 1.0 for r in rewards[2:])
     assert info["is_success"] and reward < 1.0

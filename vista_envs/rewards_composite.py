@@ -138,13 +138,9 @@ class CompositeReward:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.visual_weight + self.tool_weight <= 0:
-            raise ValueError(
-                "visual_weight + tool_weight must be > 0 (the process reward divides by it)"
-            )
+            raise ValueError("visual_weight + tool_weight must be > 0 (the process reward divides by it)")
         if not 0 < self.pass_threshold <= 1:
-            raise ValueError(
-                f"pass_threshold must be in (0, 1], got {self.pass_threshold!r}"
-            )
+            raise ValueError(f"pass_threshold must be in (0, 1], got {self.pass_threshold!r}")
 
     def reset(self) -> None:
         self.visual, self.tool = [], []
@@ -163,9 +159,7 @@ class CompositeReward:
         """Record a turn; on the last turn the terms are the episode's means and the outcome."""
         self.visual.append(float(check.visual))
         self.tool.append(float(check.tool))
-        process = (
-            self.visual_weight * check.visual + self.tool_weight * check.tool
-        ) / (self.visual_weight + self.tool_weight)
+        process = (self.visual_weight * check.visual + self.tool_weight * check.tool) / (self.visual_weight + self.tool_weight)
         if check.final:
             terms = {
                 "visual": sum(self.visual) / len(self.visual),
@@ -174,18 +168,13 @@ class CompositeReward:
             }
         else:
             terms = {"visual": 0.0, "tool": 0.0, "outcome": 0.0}
-        reward = (
-            self.visual_weight * terms["visual"]
-            + self.tool_weight * terms["tool"]
-            + self.outcome_weight * terms["outcome"]
-        )
+        reward = self.visual_weight * terms["visual"] + self.tool_weight * terms["tool"] + self.outcome_weight * terms["outcome"]
         return TurnScore(terms, reward, self.stage(check), process)
 
     @property
     def process_rewards(self) -> list[float]:
         """Every recorded turn's process reward, in order."""
         return [
-            (self.visual_weight * v + self.tool_weight * a)
-            / (self.visual_weight + self.tool_weight)
+            (self.visual_weight * v + self.tool_weight * a) / (self.visual_weight + self.tool_weight)
             for v, a in zip(self.visual, self.tool)
         ]

@@ -51,17 +51,12 @@ _LINE = re.compile(r'^\s*(\w+) "(.*?)"(.*?)@\((-?\d+), (-?\d+), (-?\d+), (-?\d+)
 
 
 def _call(tool: str, **arguments: Any) -> str:
-    return (
-        f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
-    )
+    return f"<tool_call>{json.dumps({'name': tool, 'arguments': arguments})}</tool_call>"
 
 
 def is_gui_episode(info: dict[str, Any]) -> bool:
     tools = info.get("tools") or []
-    return any(
-        isinstance(t, dict) and t.get("function", {}).get("name") == "click"
-        for t in tools
-    )
+    return any(isinstance(t, dict) and t.get("function", {}).get("name") == "click" for t in tools)
 
 
 class GUIRouter:
@@ -70,9 +65,7 @@ class GUIRouter:
     def __init__(self, other: Any, gui: Any):
         self.other, self.gui = other, gui
 
-    def act(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         routes = [is_gui_episode(info) for info in infos]
         out: list[str | None] = [None] * len(routes)
         for target, flag in ((self.gui, True), (self.other, False)):
@@ -80,9 +73,7 @@ class GUIRouter:
             if index:
                 for i, response in zip(
                     index,
-                    target.act(
-                        [observations[i] for i in index], [infos[i] for i in index]
-                    ),
+                    target.act([observations[i] for i in index], [infos[i] for i in index]),
                 ):
                     out[i] = response
         return out  # type: ignore[return-value]
@@ -94,9 +85,7 @@ class RandomGUIPolicy:
     def __init__(self, seed: int | None = None):
         self.rng = random.Random(seed)
 
-    def act(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [self.turn(obs) for obs in observations]
 
     def turn(self, observation: dict[str, Any]) -> str:
@@ -137,9 +126,7 @@ class _Element:
 
     @property
     def value(self) -> str | None:
-        match = re.search(r'value "(.*?)"', self.rest) or re.search(
-            r"value (-?\d+)", self.rest
-        )
+        match = re.search(r'value "(.*?)"', self.rest) or re.search(r"value (-?\d+)", self.rest)
         return match.group(1) if match else None
 
     def click(self) -> str:
@@ -156,11 +143,7 @@ class _Screen:
 
     def find(self, name: str, roles: Sequence[str] = ()) -> _Element | None:
         return next(
-            (
-                e
-                for e in self.elements
-                if e.name == name and (not roles or e.role in roles)
-            ),
+            (e for e in self.elements if e.name == name and (not roles or e.role in roles)),
             None,
         )
 
@@ -191,9 +174,7 @@ def _parse_tree(text: str) -> _Screen:
         match = _LINE.match(line)
         if match:
             role, name, rest = match.group(1), match.group(2), match.group(3)
-            element = _Element(
-                role, name, rest, tuple(int(match.group(i)) for i in range(4, 8))
-            )  # type: ignore[arg-type]
+            element = _Element(role, name, rest, tuple(int(match.group(i)) for i in range(4, 8)))  # type: ignore[arg-type]
             elements.append(element)
             if role == "text" and name.startswith("Location: "):
                 location = name[len("Location: ") :]
@@ -216,9 +197,7 @@ class TreeGUIPolicy:
     def __init__(self) -> None:
         self.memory: dict[str, _Memory] = {}
 
-    def act(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [self.turn(obs["text"], info) for obs, info in zip(observations, infos)]
 
     def turn(self, text: str, info: dict[str, Any]) -> str:
@@ -228,16 +207,10 @@ class TreeGUIPolicy:
         memory = self.memory.setdefault(task, _Memory())
         screen = _parse_tree(text)
         if not screen.elements:
-            return (
-                _call("answer", text="0")
-                if "answer(text)" in task
-                else _call("key", name="tab")
-            )
+            return _call("answer", text="0") if "answer(text)" in task else _call("key", name="tab")
         for element in screen.elements:
             if element.role == "row":
-                memory.rows[element.name] = (
-                    element.rest.split("cells ", 1)[1].strip().split(" | ")
-                )
+                memory.rows[element.name] = element.rest.split("cells ", 1)[1].strip().split(" | ")
             if element.role == "columnheader" and element.name not in memory.headers:
                 memory.headers.append(element.name)
             if element.role == "bar" and element.value is not None:
@@ -248,9 +221,7 @@ class TreeGUIPolicy:
         if "answer(text)" in task:
             return self._question(task, quoted, screen, memory)
         if task.startswith("Sort the table"):
-            return self._sort(
-                quoted[0], "highest first" in task or "Z to A" in task, screen
-            )
+            return self._sort(quoted[0], "highest first" in task or "Z to A" in task, screen)
         if task.startswith("Select the three"):
             return self._top_three(quoted, screen, memory)
         if task.startswith("Select"):
@@ -289,11 +260,7 @@ class TreeGUIPolicy:
             button = re.match(r'then click "(.*?)"', clause)
             if button:
                 target = screen.find(button.group(1), ("button",))
-                return (
-                    target.click()
-                    if target is not None
-                    else self._search(screen, memory)
-                )
+                return target.click() if target is not None else self._search(screen, memory)
             toggle = re.match(r'[Tt]urn (on|off) "(.*?)"', clause)
             setting = re.match(r'[Ss]et "(.*?)" to (.*)', clause)
             typing = re.match(r'[Ee]nter "(.*?)" in "(.*?)"', clause)
@@ -318,9 +285,7 @@ class TreeGUIPolicy:
                         return element.click()
                     return _call(
                         "key",
-                        name="right"
-                        if int(element.value or 0) < int(value)
-                        else "left",
+                        name="right" if int(element.value or 0) < int(value) else "left",
                     )
                 option = screen.find(value, ("option",))
                 if option is not None:
@@ -334,14 +299,8 @@ class TreeGUIPolicy:
                 if element is None:
                     return self._search(screen, memory)
                 current = element.value or ""
-                masked = bool(current) and set(current) == {
-                    "•"
-                }  # a password box shows only its length
-                if current == value or (
-                    masked
-                    and len(current) == len(value)
-                    and clause + "#typed" in memory.done
-                ):
+                masked = bool(current) and set(current) == {"•"}  # a password box shows only its length
+                if current == value or (masked and len(current) == len(value) and clause + "#typed" in memory.done):
                     memory.done.add(clause)
                     continue
                 if "focused" not in element.rest:
@@ -350,9 +309,7 @@ class TreeGUIPolicy:
                     current = "?"  # unknown text: select it and type over it
                 memory.done.add(clause + "#typed")
                 if current and not value.startswith(current):
-                    if (
-                        clause + "#selected" not in memory.done
-                    ):  # select the old text, then type over it
+                    if clause + "#selected" not in memory.done:  # select the old text, then type over it
                         memory.done.add(clause + "#selected")
                         return _call("key", name="ctrl+a")
                     memory.done.discard(clause + "#selected")
@@ -367,9 +324,7 @@ class TreeGUIPolicy:
             return _call("key", name="home")
         return header.click()
 
-    def _select(
-        self, keys: Sequence[str], button_name: str, screen: _Screen, memory: _Memory
-    ) -> str:
+    def _select(self, keys: Sequence[str], button_name: str, screen: _Screen, memory: _Memory) -> str:
         for key in keys:
             if key in memory.done:
                 continue
@@ -383,9 +338,7 @@ class TreeGUIPolicy:
         button = screen.find(button_name, ("button",))
         return button.click() if button is not None else _call("key", name="home")
 
-    def _top_three(
-        self, quoted: Sequence[str], screen: _Screen, memory: _Memory
-    ) -> str:
+    def _top_three(self, quoted: Sequence[str], screen: _Screen, memory: _Memory) -> str:
         column = quoted[0]
         if not memory.picks:
             header = screen.find(column, ("columnheader",))
@@ -404,18 +357,12 @@ class TreeGUIPolicy:
         wanted = there[len(here)] if len(here) < len(there) else name
         entry = screen.find(wanted, ("folder", "file"))
         if entry is None:
-            return (
-                _call("scroll", dx=0, dy=120)
-                if not screen.at_bottom
-                else _call("key", name="home")
-            )
+            return _call("scroll", dx=0, dy=120) if not screen.at_bottom else _call("key", name="home")
         if entry.role == "file" and "selected" in entry.rest:
             return screen.find("Delete", ("button",)).click()  # type: ignore[union-attr]
         return entry.click()
 
-    def _question(
-        self, task: str, quoted: Sequence[str], screen: _Screen, memory: _Memory
-    ) -> str:
+    def _question(self, task: str, quoted: Sequence[str], screen: _Screen, memory: _Memory) -> str:
         if "for last year" in task:
             period = screen.find("Period", ("combobox",))
             if period is not None and period.value != "Last year":
@@ -428,11 +375,7 @@ class TreeGUIPolicy:
                 if here != there[: len(here)]:
                     return screen.find("Up", ("button",)).click()  # type: ignore[union-attr]
                 entry = screen.find(there[len(here)], ("folder",))
-                return (
-                    entry.click()
-                    if entry is not None
-                    else _call("scroll", dx=0, dy=120)
-                )
+                return entry.click() if entry is not None else _call("scroll", dx=0, dy=120)
             for e in screen.role("file"):
                 memory.done.add(e.name)
             if not screen.at_bottom:
@@ -441,9 +384,7 @@ class TreeGUIPolicy:
         if task.startswith('What is the "') and ' of "' in task:  # a table cell
             column, row = quoted[0], quoted[1]
             if row in memory.rows and column in memory.headers:
-                return _call(
-                    "answer", text=memory.rows[row][memory.headers.index(column)]
-                )
+                return _call("answer", text=memory.rows[row][memory.headers.index(column)])
             return self._search(screen, memory)
         if task.startswith("How many items"):
             if not screen.at_bottom:
@@ -452,18 +393,12 @@ class TreeGUIPolicy:
                 quoted[0],
                 int(re.search(r"more than (\d+)", task).group(1)),
             )  # type: ignore[union-attr]
-            count = sum(
-                1
-                for cells in memory.rows.values()
-                if cells[1] == category and int(cells[2]) > threshold
-            )
+            count = sum(1 for cells in memory.rows.values() if cells[1] == category and int(cells[2]) > threshold)
             return _call("answer", text=str(count))
         bars = screen.role("bar")
         if task.startswith("Which bar"):
             if bars and all(b.name in memory.values for b in bars):
-                return _call(
-                    "answer", text=max(bars, key=lambda b: memory.values[b.name]).name
-                )
+                return _call("answer", text=max(bars, key=lambda b: memory.values[b.name]).name)
             return _call(
                 "answer",
                 text=min(bars, key=lambda b: b.box[1]).name if bars else "none",
@@ -488,9 +423,7 @@ class TreeGUIPolicy:
 class PixelGUIPolicy:
     """Sees only the screenshot and reads no text: clicks the largest saturated region below the header."""
 
-    def act(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [self.turn(obs) for obs in observations]
 
     @staticmethod
@@ -518,12 +451,8 @@ class ScriptedGUIPolicy:
     def __init__(self) -> None:
         self.tree, self.pixels = TreeGUIPolicy(), PixelGUIPolicy()
 
-    def act(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
+    def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [
-            self.tree.turn(obs["text"], info)
-            if "Accessibility tree" in obs.get("text", "")
-            else self.pixels.turn(obs)
+            self.tree.turn(obs["text"], info) if "Accessibility tree" in obs.get("text", "") else self.pixels.turn(obs)
             for obs, info in zip(observations, infos)
         ]

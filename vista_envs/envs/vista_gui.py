@@ -44,6 +44,10 @@ __all__ = ["OBS_MODES", "REWARD_MODES", "VistaGUIEnv"]
 OBS_MODES = ("screenshot", "a11y", "both")
 REWARD_MODES = ("shaped", "composite")
 _OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
+# Below this (height, width) a form's caption and its control no longer fit side by side.
+_MIN_SCREEN = (128, 200)
+# Below this (height, width) a form's caption and control no longer share a row.
+_MIN_SCREEN = (128, 200)
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
@@ -113,7 +117,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     - ``families`` (sequence of str | None): app kinds, default all of ``form``, ``table``, ``dashboard``, ``files``.
     - ``difficulty`` (int | (int, int)): a level or an inclusive range, default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
-    - ``image_size`` (int | (height, width)): the screen, default ``(320, 512)``.
+    - ``image_size`` (int | (height, width)): the screen, default ``(320, 512)``; an int is the height of a
+      16:10 screen; at least 128x200.
     - ``obs_mode``: ``"screenshot"`` (default), ``"a11y"`` or ``"both"``.
     - ``reward``: ``"shaped"`` (default) or ``"composite"``.
     - ``success_weight``, ``progress_weight``, ``action_cost_weight``, ``invalid_cost_weight`` (shaped);
@@ -157,22 +162,16 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         self.families = tuple(families) if families is not None else tuple(APP_KINDS)
         unknown = [f for f in self.families if f not in APP_KINDS]
         if unknown or not self.families:
-            raise ValueError(
-                f"{self.env_id}: families must name app kinds among {list(APP_KINDS)}, got {list(self.families)}"
-            )
+            raise ValueError(f"{self.env_id}: families must name app kinds among {list(APP_KINDS)}, got {list(self.families)}")
         self.difficulty_range = (
             (check_difficulty(difficulty[0]), check_difficulty(difficulty[1]))
             if isinstance(difficulty, tuple)
             else (check_difficulty(difficulty),) * 2
         )
         if self.difficulty_range[0] > self.difficulty_range[1]:
-            raise ValueError(
-                f"{self.env_id}: difficulty range must be (low, high) with low <= high, got {difficulty}"
-            )
+            raise ValueError(f"{self.env_id}: difficulty range must be (low, high) with low <= high, got {difficulty}")
         if split not in SPLITS:
-            raise ValueError(
-                f"{self.env_id}: split must be one of {SPLITS}, got {split!r}"
-            )
+            raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
         if obs_mode not in OBS_MODES or reward not in REWARD_MODES:
             raise ValueError(
                 f"{self.env_id}: obs_mode must be one of {OBS_MODES} and reward one of {REWARD_MODES}, got {obs_mode!r}, {reward!r}"
@@ -187,14 +186,14 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             if not value >= 0:
                 raise ValueError(f"{self.env_id}: {name} must be >= 0, got {value!r}")
         if max_turns < 1 or max_calls_per_turn < 1 or max_text_chars < 1024:
-            raise ValueError(
-                f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024"
-            )
+            raise ValueError(f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024")
         self.split = split
+        if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+            image_size = (int(image_size), round(int(image_size) * 1.6))  # screens are 16:10, not square
         width, height = normalize_image_size(image_size)
-        if width < 256 or height < 160:
+        if height < _MIN_SCREEN[0] or width < _MIN_SCREEN[1]:
             raise ValueError(
-                f"{self.env_id}: the screen must be at least 160x256 (height x width) for its widgets to fit, got {height}x{width}"
+                f"{self.env_id}: the screen must be at least {_MIN_SCREEN[0]}x{_MIN_SCREEN[1]} (height x width), got {height}x{width}"
             )
         self.screen_size = (width, height)
         self.obs_mode = obs_mode
@@ -204,9 +203,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             action_cost_weight,
             invalid_cost_weight,
         )
-        self.composite = CompositeReward(
-            visual_weight, tool_weight, outcome_weight, stage_threshold
-        )
+        self.composite = CompositeReward(visual_weight, tool_weight, outcome_weight, stage_threshold)
         self.max_turns, self.max_calls_per_turn = max_turns, max_calls_per_turn
         self.max_response_chars, self.max_text_chars = (
             max_response_chars,
@@ -227,34 +224,20 @@ class VistaGUIEnv(VistaEnv[dict, str]):
 
     # -- episode -------------------------------------------------------------------------------------
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options).difference(_OPTION_KEYS)
         if unknown:
-            raise ValueError(
-                f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}"
-            )
-        family = options.get(
-            "family", self.families[int(self.np_random.integers(len(self.families)))]
-        )
+            raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}")
+        family = options.get("family", self.families[int(self.np_random.integers(len(self.families)))])
         if family not in self.families:
-            raise ValueError(
-                f"{self.env_id}: family {family!r} is not offered by this env; offered: {list(self.families)}"
-            )
+            raise ValueError(f"{self.env_id}: family {family!r} is not offered by this env; offered: {list(self.families)}")
         low, high = self.difficulty_range
-        difficulty = (
-            check_difficulty(options["difficulty"])
-            if "difficulty" in options
-            else int(self.np_random.integers(low, high + 1))
-        )
+        difficulty = check_difficulty(options["difficulty"]) if "difficulty" in options else int(self.np_random.integers(low, high + 1))
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
         split = options.get("split", self.split)
-        self.task = generate_gui_task(
-            family, int(task_seed), difficulty, split, self.screen_size
-        )
+        self.task = generate_gui_task(family, int(task_seed), difficulty, split, self.screen_size)
         self._start_episode()
         self.turn = 0
         self._feedback = ""
@@ -266,9 +249,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         self.conversation.user(text, self._images_for_messages())
         return {"image": self._screen, "text": text}, self._info()
 
-    def step(
-        self, action: str
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         self._require_running()
         task = self.task
         assert task is not None
@@ -296,9 +277,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             if n_calls == 0 and tag is not None:
                 checked = [Action("answer", {"text": tag.group(1).strip()[:1000]})]
             valid = [c for c in checked if isinstance(c, Action)]
-            ids = self.conversation.assistant(
-                _strip_calls(action), [(a.name, a.arguments) for a in valid]
-            )
+            ids = self.conversation.assistant(_strip_calls(action), [(a.name, a.arguments) for a in valid])
             call_ids = iter(ids)
             if not checked:
                 errors.append("the turn has no tool call. " + self._tool_hint())
@@ -319,24 +298,16 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                     errors.append(message)
                     self.conversation.tool("answer", f"Error: {message}", call_id)
                     continue
-                element = (
-                    app.element_at(item.arguments["x"], item.arguments["y"])
-                    if item.name == "click"
-                    else None
-                )
+                element = app.element_at(item.arguments["x"], item.arguments["y"]) if item.name == "click" else None
                 effect = apply_action(app, item)
                 self.conversation.tool(item.name, effect.message, call_id)
                 if effect.refused:
                     errors.append(effect.message)
                 else:
                     messages.append(effect.message)
-                    right_call = self._is_right(
-                        item, element, effect, truths, oracle_next
-                    )
+                    right_call = self._is_right(item, element, effect, truths, oracle_next)
             if n_calls > len(calls):
-                errors.append(
-                    f"{n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} ran"
-                )
+                errors.append(f"{n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} ran")
         counts["invalid"] = len(errors)
         changed = app.snapshot() != before
         progress = goal.progress(app)
@@ -368,9 +339,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         if final:
             self._end_episode()
             info["is_success"] = bool(success)
-            info["answer"] = (
-                format_value(goal.answer) if goal.asks_question else goal.instruction
-            )
+            info["answer"] = format_value(goal.answer) if goal.asks_question else goal.instruction
             info["n_turns"] = self.turn
             if self.reward_mode == "composite":
                 info["process_rewards"] = self.composite.process_rewards
@@ -396,9 +365,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         oracle_next = goal.next_action(app)
         truths = list(goal.elements(app))
         if oracle_next.name == "click":
-            element = app.element_at(
-                oracle_next.arguments["x"], oracle_next.arguments["y"]
-            )
+            element = app.element_at(oracle_next.arguments["x"], oracle_next.arguments["y"])
             if element is not None:
                 truths.append(element)
         if app.dialog is not None:
@@ -426,8 +393,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             return {
                 "success": float(success),
                 "progress": float(progress_delta),
-                "action": -float(counts["calls"]),
-                "invalid": -float(counts["invalid"]),
+                "action": float(-counts["calls"]),
+                "invalid": float(-counts["invalid"]),
             }
         task = self.task
         assert task is not None
@@ -445,7 +412,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         )
         info["stage_failed"] = score.stage_failed
         info["process_reward"] = score.process_reward
-        return {**score.terms, "invalid": -float(counts["invalid"])}
+        return {**score.terms, "invalid": float(-counts["invalid"])}
 
     def _weigh(self, terms: dict[str, float]) -> float:
         if self.reward_mode == "shaped":
@@ -470,9 +437,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         if action.name == "answer":
             seen = action.arguments["text"]
         elif action.name == "click":
-            seen = task.app.element_at(
-                action.arguments["x"], action.arguments["y"]
-            ) or (truths[0] if truths else "")
+            seen = task.app.element_at(action.arguments["x"], action.arguments["y"]) or (truths[0] if truths else "")
         else:
             seen = truths[0] if truths else ""
         return f"{SEE_OPEN}{seen}{SEE_CLOSE}{action.to_text()}"
@@ -494,9 +459,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             f"Task: {self.task.goal.instruction}",
             f"Turn {self.turn}: {self._feedback}",
         ]
-        return np.asarray(
-            caption_image(render_app(self.task.app), lines, caption_lines=6)
-        )
+        return np.asarray(caption_image(render_app(self.task.app), lines, caption_lines=6))
 
     def _system_prompt(self) -> str:
         width, height = self.screen_size
@@ -518,17 +481,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         if self._feedback:
             parts.append(f"Last action: {self._feedback}")
         if self.obs_mode != "screenshot":
-            parts.append(
-                "Accessibility tree (boxes are screen pixels):\n"
-                + accessibility_tree(self.task.app)
-            )
+            parts.append("Accessibility tree (boxes are screen pixels):\n" + accessibility_tree(self.task.app))
         parts.append(self._system_prompt())
         text = "\n".join(parts)
-        return (
-            text
-            if len(text) <= self.max_text_chars
-            else text[: self.max_text_chars - 20] + "\n[... cut]"
-        )
+        return text if len(text) <= self.max_text_chars else text[: self.max_text_chars - 20] + "\n[... cut]"
 
     def _info(self) -> dict[str, Any]:
         assert self.task is not None

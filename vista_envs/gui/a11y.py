@@ -18,14 +18,9 @@ def _box(rect: Rect) -> str:
 
 def accessibility_tree(app: App) -> str:
     """The tree of what is on screen now (elements scrolled out of view are left out, as a browser does)."""
-    lines = [
-        f'window "{app.title}"'
-        + (f' page "{app.page_titles[app.page]}"' if len(app.pages) > 1 else "")
-    ]
+    lines = [f'window "{app.title}"' + (f' page "{app.page_titles[app.page]}"' if len(app.pages) > 1 else "")]
     if app.dialog is not None:
-        lines.append(
-            f'  dialog "{app.dialog.title}" text "{app.dialog.text}" {_box(app.dialog.rect)}'
-        )
+        lines.append(f'  dialog "{app.dialog.title}" text "{app.dialog.text}" {_box(app.dialog.rect)}')
         lines += [f'    button "{b.label}" {_box(b.rect)}' for b in app.dialog.buttons]
     for widget in app.widgets:
         lines += _lines(app, widget)
@@ -35,13 +30,9 @@ def accessibility_tree(app: App) -> str:
         for i, option in enumerate(dropdown.options):
             rect = app.to_screen(dropdown.option_rect(i))
             if app.on_screen(rect):
-                lines.append(
-                    f'    option "{option}"{" selected" if i == dropdown.index else ""} {_box(rect)}'
-                )
+                lines.append(f'    option "{option}"{" selected" if i == dropdown.index else ""} {_box(rect)}')
     if app.max_scroll() > 0:
-        lines.append(
-            f"  scrollbar: {app.scroll_y} of {app.max_scroll()} pixels scrolled"
-        )
+        lines.append(f"  scrollbar: {app.scroll_y} of {app.max_scroll()} pixels scrolled")
     if app.status:
         lines.append(f'  status "{app.status}"')
     return "\n".join(lines)
@@ -57,19 +48,13 @@ def _lines(app: App, widget: Widget) -> list[str]:
             if app.on_screen(header):
                 sort = ""
                 if widget.sort_column == c:
-                    sort = (
-                        " sorted descending"
-                        if widget.sort_descending
-                        else " sorted ascending"
-                    )
+                    sort = " sorted descending" if widget.sort_descending else " sorted ascending"
                 out.append(f'    columnheader "{name}"{sort} {_box(header)}')
         for i, row in enumerate(widget.shown_rows()):
             r = app.to_screen(widget.row_rect(i))
             if app.on_screen(r):
                 selected = " selected" if str(row[0]) in widget.selected else ""
-                out.append(
-                    f'    row "{row[0]}"{selected} cells {" | ".join(str(v) for v in row)} {_box(r)}'
-                )
+                out.append(f'    row "{row[0]}"{selected} cells {" | ".join(str(v) for v in row)} {_box(r)}')
         return out
     if isinstance(widget, BarChart):
         if not app.on_screen(rect):
@@ -78,11 +63,7 @@ def _lines(app: App, widget: Widget) -> list[str]:
         for i, name in enumerate(widget.labels):
             bar = widget.bar_rect(i)
             bar = (bar[0], bar[1] - shift, bar[2], bar[3] - shift)
-            value = (
-                f" value {widget.values[i]}"
-                if widget.show_values or widget.revealed == i
-                else ""
-            )
+            value = f" value {widget.values[i]}" if widget.show_values or widget.revealed == i else ""
             out.append(f'    bar "{name}"{value} {_box(bar)}')
         return out
     if isinstance(widget, FileList):
@@ -91,17 +72,11 @@ def _lines(app: App, widget: Widget) -> list[str]:
             r = app.to_screen(widget.row_rect(i))
             if app.on_screen(r):
                 selected = " selected" if widget.selected == name else ""
-                out.append(
-                    f'    {"folder" if is_folder else "file"} "{name}"{selected} {_box(r)}'
-                )
+                out.append(f'    {"folder" if is_folder else "file"} "{name}"{selected} {_box(r)}')
         return out
     if not app.on_screen(rect) and not widget.fixed:
         return []
     value = widget.value_text()
     focus = " focused" if app.focus == widget.wid else ""
     extra = " expanded" if isinstance(widget, Dropdown) and widget.open else ""
-    return [
-        f'  {widget.role} "{widget.label}"'
-        + (f' value "{value}"' if value is not None else "")
-        + f"{focus}{extra} {_box(rect)}"
-    ]
+    return [f'  {widget.role} "{widget.label}"' + (f' value "{value}"' if value is not None else "") + f"{focus}{extra} {_box(rect)}"]

@@ -44,9 +44,7 @@ _ARGUMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("x", "integer", "pixels from the left edge"),
         ("y", "integer", "pixels from the top edge"),
     ),
-    "type": (
-        ("text", "string", f"the text to type (at most {MAX_TYPE_CHARS} characters)"),
-    ),
+    "type": (("text", "string", f"the text to type (at most {MAX_TYPE_CHARS} characters)"),),
     "key": (("name", "string", "one of: " + ", ".join(KEYS)),),
     "scroll": (
         ("dx", "integer", "horizontal pixels (pages do not scroll sideways)"),
@@ -86,10 +84,7 @@ def tool_schemas() -> list[dict[str, Any]]:
     """The six tools in OpenAI function format (for ``info["tools"]`` and chat templates)."""
     schemas = []
     for name in TOOL_NAMES:
-        properties = {
-            arg: {"type": kind, "description": doc}
-            for arg, kind, doc in _ARGUMENTS[name]
-        }
+        properties = {arg: {"type": kind, "description": doc} for arg, kind, doc in _ARGUMENTS[name]}
         schemas.append(
             {
                 "type": "function",
@@ -124,18 +119,14 @@ def check_call(call: ToolCall, size: tuple[int, int]) -> Action | str:
     extra = sorted(set(call.arguments) - set(expected))
     if missing or extra:
         return f"{call.name}() takes {', '.join(expected)}; " + (
-            f"missing {', '.join(missing)}"
-            if missing
-            else f"unexpected {', '.join(extra[:5])}"
+            f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(extra[:5])}"
         )
     arguments: dict[str, Any] = {}
     for arg, kind, _ in _ARGUMENTS[call.name]:
         value = call.arguments[arg]
         if kind == "string":
             if not isinstance(value, str):
-                return (
-                    f"{call.name}(): {arg} must be a string, got {type(value).__name__}"
-                )
+                return f"{call.name}(): {arg} must be a string, got {type(value).__name__}"
             arguments[arg] = value
         else:
             number = _number(value)
@@ -154,9 +145,7 @@ def check_call(call: ToolCall, size: tuple[int, int]) -> Action | str:
         )
         for x, y in points:
             if not (0 <= x < width and 0 <= y < height):
-                return (
-                    f"{call.name}(): ({x}, {y}) is outside the {width}x{height} screen"
-                )
+                return f"{call.name}(): ({x}, {y}) is outside the {width}x{height} screen"
     if call.name == "type" and not 0 < len(arguments["text"]) <= MAX_TYPE_CHARS:
         return f"type(): text must have 1 to {MAX_TYPE_CHARS} characters, got {len(arguments['text'])}"
     if call.name == "key":
@@ -165,10 +154,7 @@ def check_call(call: ToolCall, size: tuple[int, int]) -> Action | str:
         if name not in KEYS:
             return f"key(): unknown key {arguments['name'][:20]!r}; the keys are {', '.join(KEYS)}"
         arguments["name"] = name
-    if (
-        call.name == "scroll"
-        and max(abs(arguments["dx"]), abs(arguments["dy"])) > MAX_SCROLL
-    ):
+    if call.name == "scroll" and max(abs(arguments["dx"]), abs(arguments["dy"])) > MAX_SCROLL:
         return f"scroll(): at most {MAX_SCROLL} pixels at a time"
     if call.name == "answer" and len(arguments["text"]) > 1000:
         return "answer(): the answer is over 1000 characters"

@@ -132,9 +132,7 @@ class App:
         return self._by_id[wid]
 
     def page_of(self, wid: str) -> int:
-        return next(
-            i for i, page in enumerate(self.pages) if any(w.wid == wid for w in page)
-        )
+        return next(i for i, page in enumerate(self.pages) if any(w.wid == wid for w in page))
 
     def max_scroll(self) -> int:
         bottom = max((w.rect[3] for w in self.widgets if not w.fixed), default=0)
@@ -157,9 +155,7 @@ class App:
         return rect[1] >= top and rect[3] <= bottom
 
     def open_dropdown(self) -> Dropdown | None:
-        return next(
-            (w for w in self.widgets if isinstance(w, Dropdown) and w.open), None
-        )
+        return next((w for w in self.widgets if isinstance(w, Dropdown) and w.open), None)
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -169,25 +165,18 @@ class App:
                 if contains(button.rect, x, y):
                     self.dialog, dialog = None, self.dialog
                     return Effect(
-                        f'Clicked "{button.label}" in the "{dialog.title}" dialog. '
-                        + self.command(button.command),
+                        f'Clicked "{button.label}" in the "{dialog.title}" dialog. ' + self.command(button.command),
                         button,
                     )
-            return Effect(
-                f'The "{self.dialog.title}" dialog is open; only its buttons respond.'
-            )
+            return Effect(f'The "{self.dialog.title}" dialog is open; only its buttons respond.')
         dropdown = self.open_dropdown()
         if dropdown is not None:
             dropdown.open = False
             for i, option in enumerate(dropdown.options):
-                if contains(
-                    self.to_screen(dropdown.option_rect(i)), x, y
-                ) and self._in_view(y):
+                if contains(self.to_screen(dropdown.option_rect(i)), x, y) and self._in_view(y):
                     dropdown.index = i
                     return Effect(f'"{dropdown.label}" is now "{option}".', dropdown)
-            return Effect(
-                f'Closed the "{dropdown.label}" list without changing it.', dropdown
-            )
+            return Effect(f'Closed the "{dropdown.label}" list without changing it.', dropdown)
         widget = self.hit(x, y)
         if widget is None:
             self.focus = None
@@ -198,30 +187,20 @@ class App:
         """The widget under the screen point, if it responds to clicks."""
         for widget in reversed(self.widgets):
             rects = [self.screen_rect(widget)]
-            if (
-                isinstance(widget, (TextField, Dropdown, Slider))
-                and widget.caption_rect is not None
-            ):
+            if isinstance(widget, (TextField, Dropdown, Slider)) and widget.caption_rect is not None:
                 rects.append(self.to_screen(widget.caption_rect))
-            if any(contains(r, x, y) for r in rects) and (
-                widget.fixed or self._in_view(y)
-            ):
+            if any(contains(r, x, y) for r in rects) and (widget.fixed or self._in_view(y)):
                 return widget
         return None
 
     def element_at(self, x: float, y: float) -> str | None:
         """The name of what a click at ``(x, y)`` would reach (an option, a row, a bar, a file, a widget); no side effects."""
         if self.dialog is not None:
-            return next(
-                (b.label for b in self.dialog.buttons if contains(b.rect, x, y)), None
-            )
+            return next((b.label for b in self.dialog.buttons if contains(b.rect, x, y)), None)
         dropdown = self.open_dropdown()
         if dropdown is not None:
             hit = [
-                o
-                for i, o in enumerate(dropdown.options)
-                if contains(self.to_screen(dropdown.option_rect(i)), x, y)
-                and self._in_view(y)
+                o for i, o in enumerate(dropdown.options) if contains(self.to_screen(dropdown.option_rect(i)), x, y) and self._in_view(y)
             ]
             return hit[0] if hit else None
         widget = self.hit(x, y)
@@ -229,33 +208,17 @@ class App:
             return None
         cx, cy = x, y + (0 if widget.fixed else self.scroll_y)
         if isinstance(widget, Table):
-            headers = [
-                name
-                for c, name in enumerate(widget.columns)
-                if contains(widget.header_rect(c), cx, cy)
-            ]
-            rows = [
-                str(row[0])
-                for i, row in enumerate(widget.shown_rows())
-                if contains(widget.row_rect(i), cx, cy)
-            ]
+            headers = [name for c, name in enumerate(widget.columns) if contains(widget.header_rect(c), cx, cy)]
+            rows = [str(row[0]) for i, row in enumerate(widget.shown_rows()) if contains(widget.row_rect(i), cx, cy)]
             return (headers + rows + [None])[0]
         if isinstance(widget, BarChart):
             return next(
-                (
-                    widget.labels[i]
-                    for i in range(len(widget.values))
-                    if contains(widget.bar_rect(i), cx, cy)
-                ),
+                (widget.labels[i] for i in range(len(widget.values)) if contains(widget.bar_rect(i), cx, cy)),
                 None,
             )
         if isinstance(widget, FileList):
             return next(
-                (
-                    name
-                    for i, (name, _) in enumerate(widget.entries)
-                    if contains(widget.row_rect(i), cx, cy)
-                ),
+                (name for i, (name, _) in enumerate(widget.entries) if contains(widget.row_rect(i), cx, cy)),
                 None,
             )
         return widget.label
@@ -265,22 +228,14 @@ class App:
 
     def _click_widget(self, widget: Widget, x: float, y: float) -> Effect:
         """``x, y`` in content coordinates (screen coordinates for fixed widgets)."""
-        self.focus = (
-            widget.wid if isinstance(widget, (TextField, Slider, Dropdown)) else None
-        )
+        self.focus = widget.wid if isinstance(widget, (TextField, Slider, Dropdown)) else None
         if isinstance(widget, Button):
-            return Effect(
-                f'Clicked "{widget.label}". ' + self.command(widget.command), widget
-            )
+            return Effect(f'Clicked "{widget.label}". ' + self.command(widget.command), widget)
         if isinstance(widget, Toggle):
             widget.on = not widget.on
-            return Effect(
-                f'"{widget.label}" is now {"on" if widget.on else "off"}.', widget
-            )
+            return Effect(f'"{widget.label}" is now {"on" if widget.on else "off"}.', widget)
         if isinstance(widget, TextField):
-            return Effect(
-                f'The "{widget.label}" box has the focus; type to fill it.', widget
-            )
+            return Effect(f'The "{widget.label}" box has the focus; type to fill it.', widget)
         if isinstance(widget, Dropdown):
             widget.open = True
             return Effect(f'Opened the "{widget.label}" list.', widget)
@@ -331,19 +286,13 @@ class App:
     def type_text(self, text: str) -> Effect:
         field_ = self._by_id.get(self.focus or "")
         if self.dialog is not None or not isinstance(field_, TextField):
-            return Effect(
-                "No text box has the focus; click one before typing.", refused=True
-            )
+            return Effect("No text box has the focus; click one before typing.", refused=True)
         base = "" if field_.all_selected else field_.text
         field_.all_selected = False
         room = field_.max_chars - len(base)
         field_.text = base + text[: max(0, room)]
         self._sync_filters()
-        cut = (
-            f" (cut: the box holds {field_.max_chars} characters)"
-            if len(text) > room
-            else ""
-        )
+        cut = f" (cut: the box holds {field_.max_chars} characters)" if len(text) > room else ""
         return Effect(f'Typed into "{field_.label}"{cut}.', field_)
 
     def press(self, key: str) -> Effect:
@@ -352,10 +301,7 @@ class App:
         if self.dialog is not None:
             if key == "escape" and self.dialog.cancel_command:
                 self.dialog, dialog = None, self.dialog
-                return Effect(
-                    f'Closed the "{dialog.title}" dialog. '
-                    + self.command(dialog.cancel_command)
-                )
+                return Effect(f'Closed the "{dialog.title}" dialog. ' + self.command(dialog.cancel_command))
             if key == "enter":
                 primary = next((b for b in self.dialog.buttons if b.primary), None)
                 if primary is not None:
@@ -411,9 +357,7 @@ class App:
             return self._next_focus()
         if isinstance(focused, Slider) and key in ("left", "right"):
             delta = focused.step if key == "right" else -focused.step
-            focused.position = max(
-                focused.lo, min(focused.hi, focused.position + delta)
-            )
+            focused.position = max(focused.lo, min(focused.hi, focused.position + delta))
             return Effect(f'"{focused.label}" is now {focused.position}.', focused)
         if key == "escape":
             self.focus = None
@@ -432,9 +376,7 @@ class App:
         return (self.viewport[3] - self.viewport[1]) * 3 // 4
 
     def _next_focus(self) -> Effect:
-        fields = [
-            w for w in self.widgets if isinstance(w, (TextField, Slider, Dropdown))
-        ]
+        fields = [w for w in self.widgets if isinstance(w, (TextField, Slider, Dropdown))]
         if not fields:
             return Effect("Nothing on this page takes the focus.")
         ids = [w.wid for w in fields]
@@ -456,26 +398,18 @@ class App:
 
     def scroll(self, dx: float, dy: float) -> Effect:
         if self.dialog is not None:
-            return Effect(
-                f'The "{self.dialog.title}" dialog is open; the page behind it does not scroll.'
-            )
+            return Effect(f'The "{self.dialog.title}" dialog is open; the page behind it does not scroll.')
         before = self.scroll_y
         self.scroll_y = int(max(0, min(self.max_scroll(), self.scroll_y + dy)))
         if self.scroll_y == before:
             if self.max_scroll() == 0:
-                return Effect(
-                    "This page fits on the screen; there is nothing to scroll."
-                )
-            return Effect(
-                f"Already at the {'bottom' if dy > 0 else 'top'} of the page."
-            )
+                return Effect("This page fits on the screen; there is nothing to scroll.")
+            return Effect(f"Already at the {'bottom' if dy > 0 else 'top'} of the page.")
         return Effect(f"Scrolled to {self.scroll_y} of {self.max_scroll()} pixels.")
 
     def drag(self, x0: float, y0: float, x1: float, y1: float) -> Effect:
         if self.dialog is not None:
-            return Effect(
-                f'The "{self.dialog.title}" dialog is open; only its buttons respond.'
-            )
+            return Effect(f'The "{self.dialog.title}" dialog is open; only its buttons respond.')
         widget = self.hit(x0, y0)
         if isinstance(widget, Slider):
             self.focus = widget.wid
@@ -485,9 +419,7 @@ class App:
         if self.max_scroll() > 0 and x0 >= bar_x and self._in_view(y0):
             span = self.viewport[3] - self.viewport[1]
             return self.scroll(0, (y1 - y0) * (self.max_scroll() + span) / span)
-        return Effect(
-            "Nothing to drag there (sliders and the scroll bar can be dragged)."
-        )
+        return Effect("Nothing to drag there (sliders and the scroll bar can be dragged).")
 
     def scrollbar_width(self) -> int:
         return max(6, self.theme.row // 3)
@@ -521,9 +453,7 @@ class App:
                 )
             )
             right -= bw + row // 2
-        self.dialog = Dialog(
-            title, text, made[::-1], (x0, y0, x0 + w, y0 + h), cancel_command, choice
-        )
+        self.dialog = Dialog(title, text, made[::-1], (x0, y0, x0 + w, y0 + h), cancel_command, choice)
 
     # -- what app kinds define -----------------------------------------------------------------------
 
@@ -542,9 +472,7 @@ class App:
 
     def state(self) -> dict[str, Any]:
         """The app's meaningful state (what predicates read), JSON-like."""
-        return {
-            w.wid: w.value for page in self.pages for w in page if w.value is not None
-        }
+        return {w.wid: w.value for page in self.pages for w in page if w.value is not None}
 
     def snapshot(self) -> tuple[Any, ...]:
         """Everything an input can change: equal snapshots mean the input had no effect."""

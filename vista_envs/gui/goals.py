@@ -51,9 +51,7 @@ class ValueIs(Subgoal):
 
     def elements(self, app: App) -> tuple[str, ...]:
         widget = app.widget(self.wid)
-        return (widget.label,) + (
-            (str(self.value),) if widget.role == "combobox" else ()
-        )
+        return (widget.label,) + ((str(self.value),) if widget.role == "combobox" else ())
 
 
 @dataclass
@@ -113,9 +111,7 @@ class Goal:
                     return action
         if self.asks_question:
             return Action("answer", {"text": format_value(self.answer)})
-        return Action(
-            "key", {"name": "escape"}
-        )  # unreachable for a consistent goal: every pending subgoal acts
+        return Action("key", {"name": "escape"})  # unreachable for a consistent goal: every pending subgoal acts
 
     def elements(self, app: App) -> tuple[str, ...]:
         """The labels an agent should name in ``<see>`` now: those of the first pending subgoal (or the answer)."""

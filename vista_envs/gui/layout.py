@@ -25,9 +25,7 @@ class Column:
     The caption column's width is drawn at random, so the same form moves between episodes.
     """
 
-    def __init__(
-        self, size: tuple[int, int], theme: Theme, top: int, rng: random.Random
-    ):
+    def __init__(self, size: tuple[int, int], theme: Theme, top: int, rng: random.Random):
         width, _ = size
         self.theme = theme
         self.row = theme.row
@@ -67,16 +65,10 @@ class Column:
     def toggle(self, wid: str, label: str, on: bool) -> Toggle:
         top, bottom = self._take()
         box = self.row - self.row // 3
-        width = (
-            box + self.row // 3 + round(font(self.theme.font_size).getlength(label)) + 2
-        )
-        return Toggle(
-            wid, label, (self.x0, top, min(self.x1, self.x0 + width), bottom), on=on
-        )
+        width = box + self.row // 3 + round(font(self.theme.font_size).getlength(label)) + 2
+        return Toggle(wid, label, (self.x0, top, min(self.x1, self.x0 + width), bottom), on=on)
 
-    def dropdown(
-        self, wid: str, label: str, options: tuple[str, ...], index: int
-    ) -> Dropdown:
+    def dropdown(self, wid: str, label: str, options: tuple[str, ...], index: int) -> Dropdown:
         top, bottom = self._take()
         widest = max(font(self.theme.font_size).getlength(o) for o in options)
         right = min(self.x1, self.split + round(widest) + self.row * 2)
@@ -89,26 +81,14 @@ class Column:
             caption_rect=self._caption(top, bottom),
         )
 
-    def slider(
-        self, wid: str, label: str, lo: int, hi: int, step: int, value: int
-    ) -> Slider:
+    def slider(self, wid: str, label: str, lo: int, hi: int, step: int, value: int) -> Slider:
         top, bottom = self._take()
-        right = (
-            self.x1
-            - round(font(self.theme.font_size).getlength("0000"))
-            - self.row // 2
-        )
+        right = self.x1 - round(font(self.theme.font_size).getlength("0000")) - self.row // 2
         return Slider(wid, label, (self.split + self.row // 4, top, right, bottom), lo=lo, hi=hi, step=step, position=value,
                       caption_rect=self._caption(top, bottom))  # fmt: skip
 
     def slider_width(self) -> int:
-        return (
-            self.x1
-            - round(font(self.theme.font_size).getlength("0000"))
-            - self.row // 2
-            - self.split
-            - self.row // 4
-        )
+        return self.x1 - round(font(self.theme.font_size).getlength("0000")) - self.row // 2 - self.split - self.row // 4
 
     def buttons(self, specs: list[tuple[str, str, str, bool]]) -> list[Button]:
         """A row of buttons ``(wid, label, command, primary)``, right-aligned."""

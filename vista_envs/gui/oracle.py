@@ -49,9 +49,7 @@ def reach_rect(app: App, rect: Rect) -> Action | None:
 
 def reach(app: App, widget: Widget) -> Action | None:
     """The next action that brings ``widget`` on screen: clear blockers, change page, scroll."""
-    blocker = clear_blockers(
-        app, keep_open=widget if isinstance(widget, Dropdown) else None
-    )
+    blocker = clear_blockers(app, keep_open=widget if isinstance(widget, Dropdown) else None)
     if blocker is not None:
         return blocker
     if widget.fixed:
@@ -59,9 +57,7 @@ def reach(app: App, widget: Widget) -> Action | None:
     target_page = app.page_of(widget.wid)
     if target_page != app.page:
         command = "next" if target_page > app.page else "back"
-        button = next(
-            w for w in app.widgets if isinstance(w, Button) and w.command == command
-        )
+        button = next(w for w in app.widgets if isinstance(w, Button) and w.command == command)
         return reach(app, button) or click_rect(app.screen_rect(button))
     return reach_rect(app, widget.rect)
 
@@ -70,7 +66,8 @@ def operate(app: App, widget: Widget, value: object) -> Action | None:
     """The next action that gives ``widget`` the value ``value`` (None when it has it)."""
     if widget.value == value and not (isinstance(widget, Dropdown) and widget.open):
         return None
-    step = reach(app, widget)
+    # An open list is operated through its options, which may lie below the box: do not scroll back to the box.
+    step = None if isinstance(widget, Dropdown) and widget.open else reach(app, widget)
     if step is not None:
         return step
     if isinstance(widget, Toggle):

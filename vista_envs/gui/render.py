@@ -26,9 +26,7 @@ from vista_envs.tasks.drawing import font
 __all__ = ["render_app"]
 
 
-def _mix(
-    a: tuple[int, int, int], b: tuple[int, int, int], t: float
-) -> tuple[int, int, int]:
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
@@ -50,11 +48,7 @@ def render_app(app: App) -> Image.Image:
         _draw_options(draw, app, dropdown, theme)
     # Header and footer are drawn last: they cover content scrolled under them.
     draw.rectangle((0, 0, width, top - 1), fill=theme.header)
-    title = (
-        app.title
-        if len(app.pages) == 1
-        else f"{app.title} — {app.page_titles[app.page]}"
-    )
+    title = app.title if len(app.pages) == 1 else f"{app.title} — {app.page_titles[app.page]}"
     _text(
         draw,
         (theme.row // 2, top // 2),
@@ -63,9 +57,7 @@ def render_app(app: App) -> Image.Image:
         fill=theme.header_text,
         size=round(theme.font_size * 1.15),
     )
-    draw.rectangle(
-        (0, bottom, width, app.size[1]), fill=_mix(theme.background, theme.border, 0.35)
-    )
+    draw.rectangle((0, bottom, width, app.size[1]), fill=_mix(theme.background, theme.border, 0.35))
     if app.status:
         _text(
             draw,
@@ -93,9 +85,7 @@ def _text_mask(text: str, size: int, anchor: str) -> tuple[Image.Image, int, int
     """
     left, top, right, bottom = font(size).getbbox(text, anchor=anchor)
     mask = Image.new("L", (max(1, right - left), max(1, bottom - top)))
-    ImageDraw.Draw(mask).text(
-        (-left, -top), text, font=font(size), fill=255, anchor=anchor
-    )
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font(size), fill=255, anchor=anchor)
     return mask, left, top
 
 
@@ -111,22 +101,15 @@ def _text(
     if not text:
         return
     mask, left, top = _text_mask(text, size or theme.font_size, anchor)
-    draw.bitmap(
-        (round(xy[0]) + left, round(xy[1]) + top), mask, fill=fill or theme.text
-    )
+    draw.bitmap((round(xy[0]) + left, round(xy[1]) + top), mask, fill=fill or theme.text)
 
 
-def _draw_widget(
-    draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rect: Rect, theme: Theme
-) -> None:
+def _draw_widget(draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rect: Rect, theme: Theme) -> None:
     x0, y0, x1, y1 = rect
     cy = (y0 + y1) // 2
     focused = app is not None and app.focus == widget.wid
     shift = 0 if widget.fixed or app is None else app.scroll_y
-    if (
-        isinstance(widget, (TextField, Dropdown, Slider))
-        and widget.caption_rect is not None
-    ):
+    if isinstance(widget, (TextField, Dropdown, Slider)) and widget.caption_rect is not None:
         cx0, cy0, _, cy1 = widget.caption_rect
         _text(draw, (cx0, (cy0 + cy1) // 2 - shift), widget.label, theme)
     if isinstance(widget, Label):
@@ -141,9 +124,7 @@ def _draw_widget(
         )
     elif isinstance(widget, Button):
         fill = theme.accent if widget.primary else theme.panel
-        draw.rectangle(
-            rect, fill=fill, outline=theme.accent if widget.primary else theme.border
-        )
+        draw.rectangle(rect, fill=fill, outline=theme.accent if widget.primary else theme.border)
         _text(
             draw,
             ((x0 + x1) // 2, cy),
@@ -187,9 +168,7 @@ def _draw_widget(
                       fill=theme.accent_text, width=max(1, box // 6))  # fmt: skip
         _text(draw, (bx0 + box + theme.row // 3, cy), widget.label, theme)
     elif isinstance(widget, Dropdown):
-        draw.rectangle(
-            rect, fill=theme.panel, outline=theme.accent if focused else theme.border
-        )
+        draw.rectangle(rect, fill=theme.panel, outline=theme.accent if focused else theme.border)
         _text(draw, (x0 + theme.row // 4, cy), widget.value, theme)
         a = theme.row // 5
         draw.polygon(
@@ -219,23 +198,15 @@ def _draw_widget(
         _draw_files(draw, app, widget, theme)
 
 
-def _draw_options(
-    draw: ImageDraw.ImageDraw, app: App, dropdown: Dropdown, theme: Theme
-) -> None:
+def _draw_options(draw: ImageDraw.ImageDraw, app: App, dropdown: Dropdown, theme: Theme) -> None:
     for i, option in enumerate(dropdown.options):
         rect = app.to_screen(dropdown.option_rect(i))
-        fill = (
-            _mix(theme.panel, theme.accent, 0.25)
-            if i == dropdown.index
-            else theme.panel
-        )
+        fill = _mix(theme.panel, theme.accent, 0.25) if i == dropdown.index else theme.panel
         draw.rectangle(rect, fill=fill, outline=theme.border)
         _text(draw, (rect[0] + theme.row // 4, (rect[1] + rect[3]) // 2), option, theme)
 
 
-def _draw_table(
-    draw: ImageDraw.ImageDraw, app: App, table: Table, theme: Theme
-) -> None:
+def _draw_table(draw: ImageDraw.ImageDraw, app: App, table: Table, theme: Theme) -> None:
     shift = app.scroll_y
     x0, y0, x1, _ = table.rect
     h = table.row_height
@@ -247,17 +218,11 @@ def _draw_table(
         outline=theme.border,
     )
     header_fill = _mix(theme.panel, theme.border, 0.5)
-    draw.rectangle(
-        (x0, y0 - shift, x1, y0 + h - shift), fill=header_fill, outline=theme.border
-    )
+    draw.rectangle((x0, y0 - shift, x1, y0 + h - shift), fill=header_fill, outline=theme.border)
     pad = theme.row // 4
     for column, name in enumerate(table.columns):
         hx0, hy0, _hx1, hy1 = table.header_rect(column)
-        arrow = (
-            (" ▼" if table.sort_descending else " ▲")
-            if table.sort_column == column
-            else ""
-        )
+        arrow = (" ▼" if table.sort_descending else " ▲") if table.sort_column == column else ""
         _text(draw, (hx0 + pad, (hy0 + hy1) // 2 - shift), name + arrow, theme)
     box = h // 2
     for i, row in enumerate(rows):
@@ -265,9 +230,7 @@ def _draw_table(
         ry0, ry1 = ry0 - shift, ry1 - shift
         selected = str(row[0]) in table.selected
         if selected:
-            draw.rectangle(
-                (rx0 + 1, ry0, rx1 - 1, ry1), fill=_mix(theme.panel, theme.accent, 0.25)
-            )
+            draw.rectangle((rx0 + 1, ry0, rx1 - 1, ry1), fill=_mix(theme.panel, theme.accent, 0.25))
         elif i % 2:
             draw.rectangle(
                 (rx0 + 1, ry0, rx1 - 1, ry1),
@@ -284,9 +247,7 @@ def _draw_table(
             _text(draw, (left, cy), str(cell), theme)
 
 
-def _draw_chart(
-    draw: ImageDraw.ImageDraw, chart: BarChart, rect: Rect, theme: Theme
-) -> None:
+def _draw_chart(draw: ImageDraw.ImageDraw, chart: BarChart, rect: Rect, theme: Theme) -> None:
     dy = rect[1] - chart.rect[1]
     draw.rectangle(rect, fill=theme.panel, outline=theme.border)
     px0, py0, px1, py1 = chart.plot_rect()
@@ -346,22 +307,14 @@ def _draw_chart(
         )
 
 
-def _draw_files(
-    draw: ImageDraw.ImageDraw, app: App, files: FileList, theme: Theme
-) -> None:
+def _draw_files(draw: ImageDraw.ImageDraw, app: App, files: FileList, theme: Theme) -> None:
     shift = app.scroll_y
     pad = theme.row // 4
     for i, (name, is_folder) in enumerate(files.entries):
         x0, y0, x1, y1 = files.row_rect(i)
         y0, y1 = y0 - shift, y1 - shift
-        fill = (
-            _mix(theme.panel, theme.accent, 0.25)
-            if files.selected == name
-            else theme.panel
-        )
-        draw.rectangle(
-            (x0, y0, x1, y1), fill=fill, outline=_mix(theme.panel, theme.border, 0.5)
-        )
+        fill = _mix(theme.panel, theme.accent, 0.25) if files.selected == name else theme.panel
+        draw.rectangle((x0, y0, x1, y1), fill=fill, outline=_mix(theme.panel, theme.border, 0.5))
         icon = (y1 - y0) // 2
         ix, iy = x0 + pad, (y0 + y1) // 2 - icon // 2
         if is_folder:
@@ -403,13 +356,9 @@ def _draw_scrollbar(draw: ImageDraw.ImageDraw, app: App, theme: Theme) -> None:
 
 def _draw_dialog(draw: ImageDraw.ImageDraw, dialog: Dialog, theme: Theme) -> None:
     x0, y0, x1, y1 = dialog.rect
-    draw.rectangle(
-        (x0 + 4, y0 + 4, x1 + 4, y1 + 4), fill=_mix(theme.background, (0, 0, 0), 0.35)
-    )
+    draw.rectangle((x0 + 4, y0 + 4, x1 + 4, y1 + 4), fill=_mix(theme.background, (0, 0, 0), 0.35))
     draw.rectangle(dialog.rect, fill=theme.panel, outline=theme.border, width=2)
-    draw.rectangle(
-        (x0, y0, x1, y0 + theme.row), fill=_mix(theme.panel, theme.border, 0.5)
-    )
+    draw.rectangle((x0, y0, x1, y0 + theme.row), fill=_mix(theme.panel, theme.border, 0.5))
     _text(draw, (x0 + theme.row // 2, y0 + theme.row // 2), dialog.title, theme)
     _text(draw, (x0 + theme.row // 2, y0 + theme.row * 2), dialog.text, theme)
     for button in dialog.buttons:

@@ -62,26 +62,18 @@ def describe(app: App) -> dict[str, Any]:
     }
 
 
-def generate_gui_task(
-    kind: str, seed: int, difficulty: int, split: str, size: tuple[int, int]
-) -> GuiTask:
+def generate_gui_task(kind: str, seed: int, difficulty: int, split: str, size: tuple[int, int]) -> GuiTask:
     """The task of ``kind`` for these settings; deterministic across processes (``size`` is ``(width, height)``)."""
     if kind not in APP_KINDS:
-        raise ValueError(
-            f"unknown app kind {kind!r}; the kinds are {', '.join(APP_KINDS)}"
-        )
+        raise ValueError(f"unknown app kind {kind!r}; the kinds are {', '.join(APP_KINDS)}")
     check_difficulty(difficulty)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     for attempt in range(_MAX_ATTEMPTS):
         # A str seed is hashed with SHA-512 by `random`, so it is stable across processes and runs.
-        rng = random.Random(
-            f"gui|{kind}|{difficulty}|{size[0]}x{size[1]}|{split}|{seed}|{attempt}"
-        )
+        rng = random.Random(f"gui|{kind}|{difficulty}|{size[0]}x{size[1]}|{split}|{seed}|{attempt}")
         app, goal = APP_KINDS[kind](rng, difficulty, size)
         task = GuiTask(kind, difficulty, split, app, goal)
         if split_of(f"gui-{kind}", task.spec()) == split:
             return task
-    raise RuntimeError(
-        f"app kind {kind!r} produced no {split} task in {_MAX_ATTEMPTS} attempts"
-    )
+    raise RuntimeError(f"app kind {kind!r} produced no {split} task in {_MAX_ATTEMPTS} attempts")

@@ -190,9 +190,7 @@ class Table(Widget):
         rows = [row for row in self.rows if needle in str(row[0]).lower()]
         if self.sort_column is not None:
             # Ties keep their original order (sorted is stable), so the view is a function of the state.
-            rows.sort(
-                key=lambda row: row[self.sort_column], reverse=self.sort_descending
-            )
+            rows.sort(key=lambda row: row[self.sort_column], reverse=self.sort_descending)
         return rows
 
     def header_rect(self, column: int) -> Rect:

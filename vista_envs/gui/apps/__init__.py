@@ -14,9 +14,7 @@ from vista_envs.gui.goals import Goal
 
 __all__ = ["APP_KINDS"]
 
-APP_KINDS: dict[
-    str, Callable[[random.Random, int, tuple[int, int]], tuple[App, Goal]]
-] = {
+APP_KINDS: dict[str, Callable[[random.Random, int, tuple[int, int]], tuple[App, Goal]]] = {
     "form": make_form,
     "table": make_table,
     "dashboard": make_dashboard,

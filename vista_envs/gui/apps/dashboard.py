@@ -110,9 +110,7 @@ class Revealed(Subgoal):
         return (app.chart.labels[self.index],)  # type: ignore[attr-defined]
 
 
-def make_dashboard(
-    rng: random.Random, difficulty: int, size: tuple[int, int]
-) -> tuple[DashboardApp, Goal]:
+def make_dashboard(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tuple[DashboardApp, Goal]:
     theme = random_theme(rng, size[1], TARGET_SCALE[difficulty])
     col = Column(size, theme, theme.row + theme.row // 2, rng)
     title = rng.choice(list(_SERIES))
@@ -121,16 +119,8 @@ def make_dashboard(
     y_max = rng.choice((100, 200, 400))
     # Distinct values at least 4% of the axis apart, so "the highest" can be seen without reading numbers.
     grid = list(range(y_max // 10, y_max - y_max // 20, max(1, y_max // 25)))
-    data = {
-        period: tuple(
-            v + rng.randint(0, max(0, y_max // 25 - 1))
-            for v in rng.sample(grid, n_bars)
-        )
-        for period in _PERIODS
-    }
-    widgets: list[Any] = [
-        col.heading("heading", rng.choice(("Overview", "Dashboard", "Reports")))
-    ]
+    data = {period: tuple(v + rng.randint(0, max(0, y_max // 25 - 1)) for v in rng.sample(grid, n_bars)) for period in _PERIODS}
+    widgets: list[Any] = [col.heading("heading", rng.choice(("Overview", "Dashboard", "Reports")))]
     period = None
     if difficulty >= 3:
         period = col.dropdown("period", "Period", _PERIODS, 0)
@@ -157,17 +147,9 @@ def make_dashboard(
     )
     use_last = period is not None and rng.random() < 0.5
     values = data[_PERIODS[1] if use_last else _PERIODS[0]]
-    when = (
-        " for last year"
-        if use_last
-        else (" for this year" if period is not None else "")
-    )
+    when = " for last year" if use_last else (" for this year" if period is not None else "")
     subgoals: list[Subgoal] = [ValueIs("period", _PERIODS[1])] if use_last else []
-    kinds = (
-        ["value"]
-        if difficulty == 1
-        else ["value", "max", "sum"] + (["difference"] if difficulty >= 4 else [])
-    )
+    kinds = ["value"] if difficulty == 1 else ["value", "max", "sum"] + (["difference"] if difficulty >= 4 else [])
     kind = rng.choice(kinds)
     a, b = rng.sample(range(n_bars), 2)
     if kind == "value":
@@ -203,12 +185,7 @@ def make_dashboard(
         subgoals.append(Revealed(read[0]))
     maybe_popup(app, rng, difficulty)
     return app, Goal(
-        question
-        + (
-            " Answer with its label, with answer(text)."
-            if kind == "max"
-            else " Answer with answer(text)."
-        ),
+        question + (" Answer with its label, with answer(text)." if kind == "max" else " Answer with answer(text)."),
         subgoals,
         answer=answer,
         answer_type=answer_type,

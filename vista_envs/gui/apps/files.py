@@ -142,9 +142,7 @@ class Selected(Subgoal):
 
     def satisfied(self, app: App) -> bool:
         files: FilesApp = app  # type: ignore[assignment]
-        return "/".join(self.path) in files.deleted or (
-            files.path == list(self.path[:-1]) and files.files.selected == self.path[-1]
-        )
+        return "/".join(self.path) in files.deleted or (files.path == list(self.path[:-1]) and files.files.selected == self.path[-1])
 
     def next_action(self, app: App) -> Action | None:
         files: FilesApp = app  # type: ignore[assignment]
@@ -171,18 +169,12 @@ class Selected(Subgoal):
 def _file_names(rng: random.Random, n: int, near: bool) -> list[str]:
     names: set[str] = set()
     while len(names) < n:
-        name = (
-            f"{rng.choice(_STEMS)}_{rng.randint(2019, 2025)}{rng.choice(_EXTENSIONS)}"
-        )
+        name = f"{rng.choice(_STEMS)}_{rng.randint(2019, 2025)}{rng.choice(_EXTENSIONS)}"
         names.add(name)
         if near and len(names) < n:
             stem, ext = name.rsplit(".", 1)
             year = stem[-4:]
-            names.add(
-                stem[:-4] + year[:2] + year[3] + year[2] + "." + ext
-                if year[2] != year[3]
-                else stem + "_old." + ext
-            )
+            names.add(stem[:-4] + year[:2] + year[3] + year[2] + "." + ext if year[2] != year[3] else stem + "_old." + ext)
     return sorted(names)[:n]
 
 
@@ -194,18 +186,14 @@ def _tree(rng: random.Random, depth: int, width: int, n_files: int, near: bool) 
     return node
 
 
-def make_files(
-    rng: random.Random, difficulty: int, size: tuple[int, int]
-) -> tuple[FilesApp, Goal]:
+def make_files(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tuple[FilesApp, Goal]:
     theme = random_theme(rng, size[1], TARGET_SCALE[difficulty])
     depth = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3}[difficulty]
     n_files = {1: 3, 2: 4, 3: 6, 4: 6, 5: 12}[difficulty]
     tree = _tree(rng, depth, 2 if depth == 3 else 3, n_files, difficulty >= 3)
     col = Column(size, theme, theme.row + theme.row // 2, rng)
     path_label = col.text("path", "Location: /")
-    buttons = col.buttons(
-        [("up", "Up", "up", False), ("delete", "Delete", "delete", True)]
-    )
+    buttons = col.buttons([("up", "Up", "up", False), ("delete", "Delete", "delete", True)])
     files = FileList("files", "Files", col.block(theme.row), row_height=theme.row)
     widgets: list[Widget] = [path_label, *buttons, files]
     app = FilesApp(

@@ -59,18 +59,11 @@ class FormApp(App):
         self.committed: dict[str, Any] | None = None
 
     def inputs(self) -> dict[str, Any]:
-        return {
-            w.wid: w.value
-            for page in self.pages
-            for w in page
-            if isinstance(w, (TextField, Toggle, Dropdown, Slider))
-        }
+        return {w.wid: w.value for page in self.pages for w in page if isinstance(w, (TextField, Toggle, Dropdown, Slider))}
 
     def command(self, name: str) -> str:
         if name in ("next", "back"):
-            self.page = max(
-                0, min(len(self.pages) - 1, self.page + (1 if name == "next" else -1))
-            )
+            self.page = max(0, min(len(self.pages) - 1, self.page + (1 if name == "next" else -1)))
             self.scroll_y, self.focus = 0, None
             return f'Now on the "{self.page_titles[self.page]}" page.'
         if name == self.commit_command:
@@ -88,28 +81,18 @@ class FormApp(App):
 
 
 def _password(rng: random.Random) -> str:
-    return "".join(
-        rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(rng.randint(6, 9))
-    )
+    return "".join(rng.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(rng.randint(6, 9)))
 
 
 def _describe(widget: Widget, value: Any) -> str:
     if isinstance(widget, Toggle):
         return f'turn {"on" if value else "off"} "{widget.label}"'
-    return (
-        f'set "{widget.label}" to {value!s}'
-        if not isinstance(widget, TextField)
-        else f'enter "{value}" in "{widget.label}"'
-    )
+    return f'set "{widget.label}" to {value!s}' if not isinstance(widget, TextField) else f'enter "{value}" in "{widget.label}"'
 
 
-def make_form(
-    rng: random.Random, difficulty: int, size: tuple[int, int]
-) -> tuple[FormApp, Goal]:
+def make_form(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tuple[FormApp, Goal]:
     """A login, settings or checkout form and the values to set in it."""
-    variants = (
-        ["login", "settings"] if difficulty <= 2 else ["settings", "checkout", "login"]
-    )
+    variants = ["login", "settings"] if difficulty <= 2 else ["settings", "checkout", "login"]
     variant = rng.choice(variants)
     theme = random_theme(rng, size[1], TARGET_SCALE[difficulty])
     top = theme.row + theme.row // 2
@@ -140,9 +123,7 @@ def _finish(
     return app, Goal(f"{verb}: {instruction}", subgoals)
 
 
-def _login(
-    rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int
-) -> tuple[FormApp, Goal]:
+def _login(rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int) -> tuple[FormApp, Goal]:
     col = Column(size, theme, top, rng)
     widgets: list[Widget] = [
         col.heading(
@@ -155,16 +136,10 @@ def _login(
     widgets += [user, password]
     extra: list[Widget] = []
     if difficulty >= 3:
-        extra.append(
-            col.dropdown(
-                "workspace", "Workspace", ("Personal", "Team", "Enterprise"), 0
-            )
-        )
+        extra.append(col.dropdown("workspace", "Workspace", ("Personal", "Team", "Enterprise"), 0))
     remember = col.toggle("remember", "Remember me", rng.random() < 0.5)
     if difficulty >= 3:
-        extra.append(
-            col.toggle("remember-device", near_duplicate("Remember me", rng), False)
-        )
+        extra.append(col.toggle("remember-device", near_duplicate("Remember me", rng), False))
     widgets += extra + [remember]
     widgets += col.buttons(
         [
@@ -192,15 +167,9 @@ def _login(
     return _finish(app, targets, "sign-in", "Sign in", rng, difficulty)
 
 
-def _settings(
-    rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int
-) -> tuple[FormApp, Goal]:
+def _settings(rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int) -> tuple[FormApp, Goal]:
     col = Column(size, theme, top, rng)
-    widgets: list[Widget] = [
-        col.heading(
-            "heading", rng.choice(("Settings", "Preferences", "Account settings"))
-        )
-    ]
+    widgets: list[Widget] = [col.heading("heading", rng.choice(("Settings", "Preferences", "Account settings")))]
     n_widgets = 3 + 2 * difficulty
     kinds = ["toggle", "dropdown", "slider", "field"]
     pool = {
@@ -223,19 +192,11 @@ def _settings(
         if kind == "toggle":
             inputs.append(col.toggle(wid, name, rng.random() < 0.5))
         elif kind == "dropdown":
-            inputs.append(
-                col.dropdown(
-                    wid, name, _DROPDOWNS[name], rng.randrange(len(_DROPDOWNS[name]))
-                )
-            )
+            inputs.append(col.dropdown(wid, name, _DROPDOWNS[name], rng.randrange(len(_DROPDOWNS[name]))))
         elif kind == "slider":
             lo, hi = _SLIDERS[name]
             # The finest step whose ticks stay at least 4 pixels apart: exact clicks stay possible.
-            steps = [
-                s
-                for s in (10, 5, 2, 1)
-                if (hi - lo) % s == 0 and col.slider_width() * s / (hi - lo) >= 4
-            ]
+            steps = [s for s in (10, 5, 2, 1) if (hi - lo) % s == 0 and col.slider_width() * s / (hi - lo) >= 4]
             step = steps[0] if difficulty <= 3 else steps[-1]
             inputs.append(
                 col.slider(
@@ -249,18 +210,14 @@ def _settings(
             )
         else:
             inputs.append(col.field(wid, name, text=rng.choice(_FIELDS[name])))
-    if (
-        difficulty >= 3
-    ):  # near-duplicate distractors: a toggle whose label differs by a word
+    if difficulty >= 3:  # near-duplicate distractors: a toggle whose label differs by a word
         for source in [w for w in inputs if isinstance(w, Toggle)][:2]:
             label = near_duplicate(source.label, rng)
             if label not in labels:
                 labels.add(label)
                 inputs.append(col.toggle(f"w{len(inputs)}", label, rng.random() < 0.5))
     widgets += inputs
-    widgets += col.buttons(
-        [("cancel", "Cancel", "cancel", False), ("save", "Save", "save", True)]
-    )
+    widgets += col.buttons([("cancel", "Cancel", "cancel", False), ("save", "Save", "save", True)])
     app = FormApp(
         "form",
         rng.choice(("Settings", "Control Panel", "Preferences")),
@@ -282,45 +239,32 @@ def _new_value(widget: Widget, rng: random.Random) -> Any:
     if isinstance(widget, Dropdown):
         return rng.choice([o for o in widget.options if o != widget.value])
     if isinstance(widget, Slider):
-        values = [
-            v
-            for v in range(widget.lo, widget.hi + 1, widget.step)
-            if v != widget.position
-        ]
+        values = [v for v in range(widget.lo, widget.hi + 1, widget.step) if v != widget.position]
         return rng.choice(values)
     return rng.choice([v for v in _FIELDS[widget.label] if v != widget.value])
 
 
-def _checkout(
-    rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int
-) -> tuple[FormApp, Goal]:
+def _checkout(rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int) -> tuple[FormApp, Goal]:
     pages: list[list[Widget]] = []
     col = Column(size, theme, top, rng)
     name = col.field("full-name", "Full name")
     city = col.field("ship-city", "City")
     country = col.dropdown("country", "Country", _COUNTRIES, 0)
-    pages.append(
-        [col.heading("h1", "Shipping address"), name, city, country]
-        + col.buttons([("next-1", "Next", "next", True)])
-    )
+    pages.append([col.heading("h1", "Shipping address"), name, city, country] + col.buttons([("next-1", "Next", "next", True)]))
     col = Column(size, theme, top, rng)
     method = col.dropdown("method", "Shipping method", _METHODS, 0)
     gift = col.toggle("gift", "Gift wrap", False)
     insure = col.toggle("insure", "Insure parcel", rng.random() < 0.5)
     pages.append(
         [col.heading("h2", "Delivery"), method, gift, insure]
-        + col.buttons(
-            [("back-2", "Back", "back", False), ("next-2", "Next", "next", True)]
-        )
+        + col.buttons([("back-2", "Back", "back", False), ("next-2", "Next", "next", True)])
     )
     col = Column(size, theme, top, rng)
     card = col.dropdown("card", "Card type", _CARDS, 0)
     save_card = col.toggle("save-card", "Save card for later", False)
     pages.append(
         [col.heading("h3", "Payment"), card, save_card]
-        + col.buttons(
-            [("back-3", "Back", "back", False), ("place", "Place order", "order", True)]
-        )
+        + col.buttons([("back-3", "Back", "back", False), ("place", "Place order", "order", True)])
     )
     app = FormApp(
         "form",

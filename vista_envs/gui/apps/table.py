@@ -55,9 +55,7 @@ class TableApp(App):
                 return "No rows are selected."
             moved = sorted(table.selected)
             self.archived |= table.selected
-            table.rows = tuple(
-                row for row in table.rows if str(row[0]) not in table.selected
-            )
+            table.rows = tuple(row for row in table.rows if str(row[0]) not in table.selected)
             table.selected = set()
             self.status = f"Archived {len(moved)} row(s)."
             return f"Archived: {', '.join(moved)}."
@@ -101,17 +99,12 @@ class SortedBy(Subgoal):
 
     def satisfied(self, app: App) -> bool:
         table: Table = app.table  # type: ignore[attr-defined]
-        return (
-            table.sort_column == self.column
-            and table.sort_descending == self.descending
-        )
+        return table.sort_column == self.column and table.sort_descending == self.descending
 
     def next_action(self, app: App) -> Action | None:
         table: Table = app.table  # type: ignore[attr-defined]
         step = reach(app, table)
-        if (
-            step is not None and step.name != "scroll"
-        ):  # a dialog or an open list is in the way
+        if step is not None and step.name != "scroll":  # a dialog or an open list is in the way
             return step
         header = table.header_rect(self.column)
         return reach_rect(app, header) or click_rect(app.to_screen(header))
@@ -120,9 +113,7 @@ class SortedBy(Subgoal):
         return (app.table.columns[self.column],)  # type: ignore[attr-defined]
 
 
-def make_table(
-    rng: random.Random, difficulty: int, size: tuple[int, int]
-) -> tuple[TableApp, Goal]:
+def make_table(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tuple[TableApp, Goal]:
     theme = random_theme(rng, size[1], TARGET_SCALE[difficulty])
     col = Column(size, theme, theme.row + theme.row // 2, rng)
     n_rows = 4 + 3 * difficulty
@@ -132,14 +123,9 @@ def make_table(
             names[-1 - i] = names[i] + rng.choice(_SUFFIXES)
     # Distinct prices and stocks: "the three highest" and every sort order name one answer.
     prices, stocks = rng.sample(range(3, 250), n_rows), rng.sample(range(80), n_rows)
-    rows = [
-        (name, rng.choice(_CATEGORIES), price, stock)
-        for name, price, stock in zip(names, prices, stocks)
-    ]
+    rows = [(name, rng.choice(_CATEGORIES), price, stock) for name, price, stock in zip(names, prices, stocks)]
     columns = ("Item", "Category", "Price", "Stock")
-    heading = col.heading(
-        "heading", rng.choice(("Inventory", "Products", "Stock list"))
-    )
+    heading = col.heading("heading", rng.choice(("Inventory", "Products", "Stock list")))
     search = col.field("search", "Search", placeholder="filter by item")
     buttons = col.buttons([("archive", "Archive selected", "archive", True)])
     rect = col.block(theme.row * (n_rows + 1))
@@ -167,8 +153,7 @@ def make_table(
 
 def _column_x(rect, rows, columns, font_size: int, row: int) -> tuple[int, ...]:
     widths = [
-        max(font(font_size).getlength(str(v)) for v in [name] + [r[i] for r in rows])
-        + row * (2 if i == 0 else 1)
+        max(font(font_size).getlength(str(v)) for v in [name] + [r[i] for r in rows]) + row * (2 if i == 0 else 1)
         for i, name in enumerate(columns)
     ]
     spare = max(0, (rect[2] - rect[0]) - sum(widths))
@@ -187,19 +172,11 @@ def _goal(
     rows: list[tuple],
     columns: tuple[str, ...],
 ) -> Goal:
-    kinds = (
-        ["select", "sort", "lookup"]
-        if difficulty <= 2
-        else ["select", "select_top", "lookup", "count"]
-    )
+    kinds = ["select", "sort", "lookup"] if difficulty <= 2 else ["select", "select_top", "lookup", "count"]
     kind = rng.choice(kinds)
     if kind == "sort":
         column, descending = rng.randrange(len(columns)), rng.random() < 0.5
-        order = (
-            ("highest first" if descending else "lowest first")
-            if column >= 2
-            else ("Z to A" if descending else "A to Z")
-        )
+        order = ("highest first" if descending else "lowest first") if column >= 2 else ("Z to A" if descending else "A to Z")
         return Goal(
             f'Sort the table by "{columns[column]}", {order}.',
             [SortedBy(column, descending)],
@@ -211,9 +188,7 @@ def _goal(
             instruction = f'Select the row{"s" if len(keys) > 1 else ""} {what}, then click "Archive selected".'
         else:
             column = rng.choice((2, 3))
-            keys = sorted(
-                r[0] for r in sorted(rows, key=lambda r: -r[column])[:3]
-            )  # prices and stocks are distinct
+            keys = sorted(r[0] for r in sorted(rows, key=lambda r: -r[column])[:3])  # prices and stocks are distinct
             instruction = f'Select the three items with the highest "{columns[column]}", then click "Archive selected".'
         target = set(keys)
         subgoals: list[Subgoal] = [RowSelected(k) for k in keys]
@@ -222,9 +197,7 @@ def _goal(
     if kind == "lookup":
         row = rng.choice(rows)
         column = rng.choice((1, 2, 3))
-        question = (
-            f'What is the "{columns[column]}" of "{row[0]}"? Answer with answer(text).'
-        )
+        question = f'What is the "{columns[column]}" of "{row[0]}"? Answer with answer(text).'
         answer_type = "number" if column >= 2 else "text"
         return Goal(
             question,
