@@ -26,6 +26,7 @@ from vista_envs.gui.apps import APP_KINDS
 from vista_envs.gui.goals import format_value
 from vista_envs.gui.render import render_app
 from vista_envs.gui.task import GuiTask, generate_gui_task
+from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.rewards_composite import (
     SEE_CLOSE,
@@ -446,7 +447,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         assert self.task is not None
         if self.obs_mode == "a11y":
             return np.zeros(self.observation_space["image"].shape, np.uint8)
-        return np.asarray(render_app(self.task.app))
+        return image_array(render_app(self.task.app))
 
     def _images_for_messages(self) -> list[np.ndarray]:
         return [] if self.obs_mode == "a11y" else [self._screen]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vista_envs.gui.theme import Theme
+from vista_envs.gui.theme import Theme, text_width
 from vista_envs.gui.widgets import (
     BarChart,
     Button,
@@ -29,7 +29,6 @@ from vista_envs.gui.widgets import (
     Widget,
     contains,
 )
-from vista_envs.tasks.drawing import font
 
 __all__ = ["KEYS", "App", "Dialog", "Effect"]
 
@@ -435,13 +434,13 @@ class App:
         """Show a modal dialog with ``buttons`` ``(label, command, primary)`` in a row, centred on the screen."""
         width, height = self.size
         row = self.theme.row
-        text_width = max(font(self.theme.font_size).getlength(t) for t in (title, text))
-        w = min(width - 2 * row, max(width // 2, round(text_width) + 2 * row))
+        widest = max(text_width(t, self.theme.font_size) for t in (title, text))
+        w = min(width - 2 * row, max(width // 2, round(widest) + 2 * row))
         h = row * 4 + row // 2
         x0, y0 = (width - w) // 2, (height - h) // 2
         made, right = [], x0 + w - row // 2
         for label, command, primary in reversed(buttons):
-            bw = round(font(self.theme.font_size).getlength(label)) + row
+            bw = round(text_width(label, self.theme.font_size)) + row
             made.append(
                 Button(
                     f"dialog-{command}",

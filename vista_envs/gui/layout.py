@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from vista_envs.gui.theme import Theme
+from vista_envs.gui.theme import Theme, text_width
 from vista_envs.gui.widgets import (
     Button,
     Dropdown,
@@ -14,7 +14,6 @@ from vista_envs.gui.widgets import (
     TextField,
     Toggle,
 )
-from vista_envs.tasks.drawing import font
 
 __all__ = ["Column"]
 
@@ -65,12 +64,12 @@ class Column:
     def toggle(self, wid: str, label: str, on: bool) -> Toggle:
         top, bottom = self._take()
         box = self.row - self.row // 3
-        width = box + self.row // 3 + round(font(self.theme.font_size).getlength(label)) + 2
+        width = box + self.row // 3 + round(text_width(label, self.theme.font_size)) + 2
         return Toggle(wid, label, (self.x0, top, min(self.x1, self.x0 + width), bottom), on=on)
 
     def dropdown(self, wid: str, label: str, options: tuple[str, ...], index: int) -> Dropdown:
         top, bottom = self._take()
-        widest = max(font(self.theme.font_size).getlength(o) for o in options)
+        widest = max(text_width(o, self.theme.font_size) for o in options)
         right = min(self.x1, self.split + round(widest) + self.row * 2)
         return Dropdown(
             wid,
@@ -83,19 +82,19 @@ class Column:
 
     def slider(self, wid: str, label: str, lo: int, hi: int, step: int, value: int) -> Slider:
         top, bottom = self._take()
-        right = self.x1 - round(font(self.theme.font_size).getlength("0000")) - self.row // 2
+        right = self.x1 - round(text_width("0000", self.theme.font_size)) - self.row // 2
         return Slider(wid, label, (self.split + self.row // 4, top, right, bottom), lo=lo, hi=hi, step=step, position=value,
                       caption_rect=self._caption(top, bottom))  # fmt: skip
 
     def slider_width(self) -> int:
-        return self.x1 - round(font(self.theme.font_size).getlength("0000")) - self.row // 2 - self.split - self.row // 4
+        return self.x1 - round(text_width("0000", self.theme.font_size)) - self.row // 2 - self.split - self.row // 4
 
     def buttons(self, specs: list[tuple[str, str, str, bool]]) -> list[Button]:
         """A row of buttons ``(wid, label, command, primary)``, right-aligned."""
         top, bottom = self._take(round(self.row * 1.2))
         made, right = [], self.x1
         for wid, label, command, primary in reversed(specs):
-            width = round(font(self.theme.font_size).getlength(label)) + self.row
+            width = round(text_width(label, self.theme.font_size)) + self.row
             made.append(
                 Button(
                     wid,

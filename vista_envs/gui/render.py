@@ -7,7 +7,7 @@ import functools
 from PIL import Image, ImageDraw
 
 from vista_envs.gui.app import App, Dialog
-from vista_envs.gui.theme import Theme
+from vista_envs.gui.theme import Theme, text_width
 from vista_envs.gui.widgets import (
     BarChart,
     Button,
@@ -144,7 +144,7 @@ def _draw_widget(draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rec
         shown = widget.value_text()
         if shown:
             if widget.all_selected:
-                w = font(theme.font_size).getlength(shown)
+                w = text_width(shown, theme.font_size)
                 draw.rectangle(
                     (x0 + pad, y0 + 3, x0 + pad + w, y1 - 3),
                     fill=_mix(theme.panel, theme.accent, 0.3),
@@ -153,7 +153,7 @@ def _draw_widget(draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rec
         elif widget.placeholder:
             _text(draw, (x0 + pad, cy), widget.placeholder, theme, fill=theme.muted)
         if focused:
-            caret = x0 + pad + font(theme.font_size).getlength(shown) + 1
+            caret = x0 + pad + text_width(shown, theme.font_size) + 1
             draw.line((caret, y0 + 4, caret, y1 - 4), fill=theme.text)
     elif isinstance(widget, Toggle):
         box = y1 - y0 - theme.row // 3
@@ -294,7 +294,7 @@ def _draw_chart(draw: ImageDraw.ImageDraw, chart: BarChart, rect: Rect, theme: T
     if chart.revealed is not None:
         bx0, by0, bx1, _ = chart.bar_rect(chart.revealed)
         tip = f"{chart.labels[chart.revealed]}: {chart.values[chart.revealed]}"
-        w = font(small).getlength(tip) + 8
+        w = text_width(tip, small) + 8
         tx, ty = min((bx0 + bx1) // 2, rect[2] - w - 2), by0 + dy - small * 2 - 4
         draw.rectangle((tx, ty, tx + w, ty + small + 6), fill=theme.text)
         _text(

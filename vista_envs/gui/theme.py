@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
-__all__ = ["Theme", "random_theme"]
+from vista_envs.tasks.drawing import font
+
+__all__ = ["Theme", "random_theme", "text_width"]
 
 RGB = tuple[int, int, int]
 
@@ -57,3 +60,9 @@ def random_theme(rng: random.Random, screen_height: int, scale: float) -> Theme:
         border=(190, 194, 202), accent=accent, accent_text=(255, 255, 255), header=accent,
         header_text=(255, 255, 255), font_size=font_size, row=row, dark=False,
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16384)
+def text_width(text: str, size: int) -> float:
+    """The advance width of ``text`` at font ``size`` (cached: layouts and carets ask for the same labels again and again)."""
+    return font(size).getlength(text)

@@ -24,9 +24,8 @@ from vista_envs.gui.apps.common import TARGET_SCALE, maybe_popup
 from vista_envs.gui.goals import Goal, Press, Subgoal
 from vista_envs.gui.layout import Column
 from vista_envs.gui.oracle import click_rect, operate, reach, reach_rect
-from vista_envs.gui.theme import random_theme
+from vista_envs.gui.theme import random_theme, text_width
 from vista_envs.gui.widgets import Table
-from vista_envs.tasks.drawing import font
 
 __all__ = ["TableApp", "make_table"]
 
@@ -153,7 +152,7 @@ def make_table(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tu
 
 def _column_x(rect, rows, columns, font_size: int, row: int) -> tuple[int, ...]:
     widths = [
-        max(font(font_size).getlength(str(v)) for v in [name] + [r[i] for r in rows]) + row * (2 if i == 0 else 1)
+        max(text_width(str(v), font_size) for v in [name] + [r[i] for r in rows]) + row * (2 if i == 0 else 1)
         for i, name in enumerate(columns)
     ]
     spare = max(0, (rect[2] - rect[0]) - sum(widths))

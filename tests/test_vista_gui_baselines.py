@@ -1,0 +1,59 @@
+"""The GUI baseline agents of the bench: the tree reader solves episodes from text alone, random inputs rarely do."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import vista_envs  # noqa: F401
+from vista_envs.bench import make_agent
+from vista_envs.bench.gui_baselines import GUIRouter, PixelGUIPolicy, RandomGUIPolicy, TreeGUIPolicy, is_gui_episode
+from vista_envs.gui.apps import APP_KINDS
+
+
+def _play(env, policy, **options):
+    obs, info = env.reset(seed=options.pop("seed"), options=options)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(policy.act([obs], [info])[0])
+        done = terminated or truncated
+    return info
+
+
+@pytest.mark.parametrize("family", sorted(APP_KINDS))
+def test_the_tree_reader_solves_episodes_from_the_accessibility_tree_alone(family):
+    env = gym.make("VistaGUI-v0", obs_mode="a11y", max_turns=30)
+    policy = TreeGUIPolicy()
+    solved = [_play(env, policy, seed=s, family=family, difficulty=1 + s % 5, split="test")["is_success"] for s in range(5)]
+    assert sum(solved) >= 4
+
+
+def test_random_inputs_and_the_pixel_heuristic_play_without_errors_and_mostly_fail():
+    env = gym.make("VistaGUI-v0", max_turns=15)
+    for policy in (RandomGUIPolicy(1), PixelGUIPolicy()):
+        results = [_play(env, policy, seed=s, family=sorted(APP_KINDS)[s % 4], split="test") for s in range(8)]
+        assert sum(r["is_success"] for r in results) <= 2
+
+
+def test_the_router_sends_gui_episodes_to_the_gui_policy_and_keeps_batch_order():
+    class Echo:
+        def __init__(self, tag):
+            self.tag = tag
+
+        def act(self, observations, infos):
+            return [f"{self.tag}{info['i']}" for info in infos]
+
+    gui_info = {"tools": [{"type": "function", "function": {"name": "click"}}]}
+    infos = [{"i": 0}, {**gui_info, "i": 1}, {"i": 2}]
+    assert [is_gui_episode(i) for i in infos] == [False, True, False]
+    assert GUIRouter(Echo("qa"), Echo("gui")).act([{}, {}, {}], infos) == ["qa0", "gui1", "qa2"]
+
+
+def test_the_bench_agents_act_in_vista_gui():
+    env = gym.make("VistaGUI-v0")
+    obs, info = env.reset(seed=0, options={"family": "form", "difficulty": 1})
+    for spec in ("random", "scripted"):
+        turn = make_agent(spec).policy.act([obs], [info])[0]
+        assert turn.startswith("<tool_call>")
+        _, _, _, _, step_info = env.step(turn)
+        assert "invalid" in step_info["reward_terms"]
+    assert isinstance(obs["image"], np.ndarray)
