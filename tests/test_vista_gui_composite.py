@@ -155,3 +155,13 @@ def test_credit_goes_to_the_turn_where_the_error_started():
     rewards = info["process_rewards"]
     assert rewards[0] == 1.0 and rewards[1] == 0.0 and all(r == 1.0 for r in rewards[2:])
     assert info["is_success"] and reward < 1.0
+
+
+def test_a_turn_without_visual_ground_truth_is_left_out_of_the_visual_mean_and_the_seeing_check():
+    composite = CompositeReward()
+    unchecked = composite.add_turn(TurnCheck(visual=None, tool=1.0))
+    last = composite.add_turn(TurnCheck(visual=0.0, tool=1.0, final=True, outcome=1.0))
+    assert unchecked.stage_failed is None and unchecked.process_reward == 1.0
+    assert last.stage_failed == "seeing" and last.terms["visual"] == 0.0  # the mean of the one checked turn
+    assert composite.process_rewards == pytest.approx([1.0, 0.6])
+    assert CompositeReward().add_turn(TurnCheck(visual=None, tool=0.0, final=True)).terms["visual"] == 0.0

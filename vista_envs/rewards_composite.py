@@ -10,7 +10,8 @@ and scores the tag with :func:`seen_score`. A turn without the tag scores 0 on t
 
 **Per turn** the env hands a :class:`TurnCheck` to :meth:`CompositeReward.add_turn`:
 
-- ``visual`` :math:`v_t \in [0, 1]`: the tag against the ground truth;
+- ``visual`` :math:`v_t \in [0, 1]`: the tag against the ground truth, or None on a turn where the env
+  has no visual ground truth to check (it is then left out of the mean and of the stage check);
 - ``tool`` :math:`a_t \in [0, 1]`: the right tool on the right element with valid arguments, and not
   a useless call (1), else 0;
 - ``outcome`` :math:`o \in \{0, 1\}`: on the episode's last turn, whether the task succeeded.
@@ -18,14 +19,14 @@ and scores the tag with :func:`seen_score`. A turn without the tag scores 0 on t
 The turn's **stage label** (``info["stage_failed"]``) is the first stage that failed: ``"seeing"`` when
 :math:`v_t < \tau`, else ``"acting"`` when :math:`a_t < \tau`, else ``"outcome"`` on a failed last turn,
 else None (:math:`\tau` is ``pass_threshold``, default 0.5). The turn's **process reward** is
-:math:`p_t = (w_v v_t + w_a a_t) / (w_v + w_a)`, reported beside the outcome so that a learner can
-credit the turn where an error started.
+:math:`p_t = (w_v v_t + w_a a_t) / (w_v + w_a)` (:math:`a_t` alone when :math:`v_t` is None), reported
+beside the outcome so that a learner can credit the turn where an error started.
 
 **The episode reward** (paid on the last turn; earlier turns pay 0):
 
 .. math::
 
-    R = w_v\,\bar v + w_a\,\bar a + w_o\,o, \qquad \bar v = \tfrac1T \textstyle\sum_t v_t,\ \bar a = \tfrac1T \sum_t a_t
+    R = w_v\,\bar v + w_a\,\bar a + w_o\,o, \qquad \bar a = \tfrac1T \textstyle\sum_t a_t,\ \bar v = \text{the mean of the checked } v_t \ (0 \text{ if none})
 
 with the seed's weights :math:`w_v = 0.2, w_a = 0.3, w_o = 0.5` by default (so :math:`R \in [0, 1]`).
 
@@ -106,7 +107,7 @@ def seen_score(seen: str | None, truths: Iterable[str]) -> float:
 class TurnCheck:
     """What an env measured at one turn (see the module docstring for each field)."""
 
-    visual: float
+    visual: float | None
     tool: float
     final: bool = False
     outcome: float = 0.0
@@ -130,7 +131,7 @@ class CompositeReward:
     tool_weight: float = 0.3
     outcome_weight: float = 0.5
     pass_threshold: float = 0.5
-    visual: list[float] = field(default_factory=list)
+    visual: list[float | None] = field(default_factory=list)
     tool: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -147,7 +148,7 @@ class CompositeReward:
 
     def stage(self, check: TurnCheck) -> str | None:
         """The first stage that failed at this turn, or None."""
-        if check.visual < self.pass_threshold:
+        if check.visual is not None and check.visual < self.pass_threshold:
             return "seeing"
         if check.tool < self.pass_threshold:
             return "acting"
@@ -157,24 +158,26 @@ class CompositeReward:
 
     def add_turn(self, check: TurnCheck) -> TurnScore:
         """Record a turn; on the last turn the terms are the episode's means and the outcome."""
-        self.visual.append(float(check.visual))
+        self.visual.append(None if check.visual is None else float(check.visual))
         self.tool.append(float(check.tool))
-        process = (self.visual_weight * check.visual + self.tool_weight * check.tool) / (self.visual_weight + self.tool_weight)
         if check.final:
+            seen = [v for v in self.visual if v is not None]
             terms = {
-                "visual": sum(self.visual) / len(self.visual),
+                "visual": sum(seen) / len(seen) if seen else 0.0,
                 "tool": sum(self.tool) / len(self.tool),
                 "outcome": float(check.outcome),
             }
         else:
             terms = {"visual": 0.0, "tool": 0.0, "outcome": 0.0}
         reward = self.visual_weight * terms["visual"] + self.tool_weight * terms["tool"] + self.outcome_weight * terms["outcome"]
-        return TurnScore(terms, reward, self.stage(check), process)
+        return TurnScore(terms, reward, self.stage(check), self._process(self.visual[-1], self.tool[-1]))
 
     @property
     def process_rewards(self) -> list[float]:
         """Every recorded turn's process reward, in order."""
-        return [
-            (self.visual_weight * v + self.tool_weight * a) / (self.visual_weight + self.tool_weight)
-            for v, a in zip(self.visual, self.tool)
-        ]
+        return [self._process(v, a) for v, a in zip(self.visual, self.tool)]
+
+    def _process(self, visual: float | None, tool: float) -> float:
+        if visual is None:  # nothing to see at this turn: the turn is judged by its acting alone
+            return tool
+        return (self.visual_weight * visual + self.tool_weight * tool) / (self.visual_weight + self.tool_weight)
