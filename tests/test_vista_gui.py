@@ -69,7 +69,7 @@ def test_reset_info_holds_the_contract_and_no_answer():
         "answer",
     ]
     answer = str(env.unwrapped.task.goal.answer)
-    assert info["answer_type"] == "number" and "task_seed" not in info
+    assert info["answer_type"] == "number" and "task_seed" not in info and "split" not in info
     # The value is printed on the chart at level 1, so it may be on screen; it must not be in the text.
     assert f"answer {answer}" not in obs["text"] and answer not in json.dumps(info["messages"])
 
@@ -127,6 +127,7 @@ def test_a_wrong_answer_ends_a_question_episode_unsolved_and_reveals_the_answer(
         env.reset(options={"family": "table", "difficulty": 2})
     _, _reward, terminated, _, info = env.step(call("answer", text="definitely not it"))
     assert terminated and not info["is_success"] and info["answer"] == str(env.unwrapped.task.goal.answer)
+    assert info["split"] == "train" and info["task_seed"] == env.unwrapped.task.seed  # where it came from, at the end only
     assert info["reward_terms"]["success"] == 0.0
 
 

@@ -112,7 +112,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     ## Episode End
     Terminates when the goal predicate holds, or on ``answer`` in a question task; truncates after
     ``max_turns`` turns. Then ``info`` holds ``answer`` (the expected answer, or the goal's
-    description), ``is_success``; never before.
+    description), ``is_success``, ``split`` and ``task_seed``; never before.
 
     ## Arguments
     - ``families`` (sequence of str | None): app kinds, default all of ``form``, ``table``, ``dashboard``, ``files``.
@@ -342,6 +342,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             info["is_success"] = bool(success)
             info["answer"] = format_value(goal.answer) if goal.asks_question else goal.instruction
             info["n_turns"] = self.turn
+            info.update(split=self.task.split, task_seed=self.task.seed)  # they regenerate the task: only at the end
             if self.reward_mode == "composite":
                 info["process_rewards"] = self.composite.process_rewards
         text = self._observation_text()
@@ -492,7 +493,6 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         info: dict[str, Any] = {
             "family": self.task.kind,
             "difficulty": self.task.difficulty,
-            "split": self.task.split,
             "turn": self.turn,
         }
         if self.task.goal.asks_question:

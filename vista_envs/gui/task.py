@@ -24,7 +24,10 @@ _MAX_ATTEMPTS = 1000
 
 @dataclass
 class GuiTask:
+    """An app in its starting state, the goal, and where they came from (``seed`` and ``split`` regenerate them)."""
+
     kind: str
+    seed: int
     difficulty: int
     split: str
     app: App
@@ -73,7 +76,7 @@ def generate_gui_task(kind: str, seed: int, difficulty: int, split: str, size: t
         # A str seed is hashed with SHA-512 by `random`, so it is stable across processes and runs.
         rng = random.Random(f"gui|{kind}|{difficulty}|{size[0]}x{size[1]}|{split}|{seed}|{attempt}")
         app, goal = APP_KINDS[kind](rng, difficulty, size)
-        task = GuiTask(kind, difficulty, split, app, goal)
+        task = GuiTask(kind, seed, difficulty, split, app, goal)
         if split_of(f"gui-{kind}", task.spec()) == split:
             return task
     raise RuntimeError(f"app kind {kind!r} produced no {split} task in {_MAX_ATTEMPTS} attempts")
