@@ -165,3 +165,47 @@ def test_a_turn_without_visual_ground_truth_is_left_out_of_the_visual_mean_and_t
     assert last.stage_failed == "seeing" and last.terms["visual"] == 0.0  # the mean of the one checked turn
     assert composite.process_rewards == pytest.approx([1.0, 0.6])
     assert CompositeReward().add_turn(TurnCheck(visual=None, tool=0.0, final=True)).terms["visual"] == 0.0
+
+
+# -- the same reward as an option of VistaTool-v0 ---------------------------------------------------------
+
+
+def _tool_env():
+    env = gym.make("VistaTool-v0", reward="composite", families=["flag_lookup"], tools=["search", "zoom", "grid"], max_turns=4)
+    env.reset(seed=0)
+    return env
+
+
+def test_vista_tool_pays_the_composite_reward_to_an_oracle_that_states_what_it_read():
+    env = _tool_env()
+    turns = env.unwrapped.oracle_trajectory()
+    answer = env.unwrapped.task.spec.answer
+    turns[-1] = f"<see>{answer}</see>" + turns[-1]
+    stages = []
+    for turn in turns:
+        _, reward, terminated, _, info = env.step(turn)
+        stages.append(info["stage_failed"])
+    assert terminated and info["is_success"] and stages == [None] * len(turns)
+    assert info["reward_terms"] == {"visual": 1.0, "tool": 1.0, "outcome": 1.0, "invalid": 0.0} and reward == pytest.approx(1.0)
+
+
+def test_vista_tool_labels_a_useless_tool_acting_a_missing_sighting_seeing_and_a_wrong_answer_outcome():
+    env = _tool_env()
+    _, reward, _, _, info = env.step(call("grid", step=20))  # not a tool the task needs
+    assert info["stage_failed"] == "acting" and reward == 0.0 and info["process_reward"] == 0.0
+    answer = env.unwrapped.task.spec.answer
+    _, reward, terminated, _, info = env.step(f"<think>I know it.</think><answer>{answer}</answer>")
+    assert terminated and info["is_success"] and info["stage_failed"] == "seeing"
+    assert info["reward_terms"]["visual"] == 0.0 and reward == pytest.approx(0.3 * 0.5 + 0.5)  # tool mean (0 + 1) / 2
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(f"<see>{answer}</see><think>Hmm.</think><answer>not {answer}</answer>")
+    assert not info["is_success"] and info["stage_failed"] == "outcome" and info["process_rewards"] == [1.0]
+
+
+def test_vista_tool_keeps_its_rule_reward_by_default_and_refuses_an_unknown_reward():
+    env = gym.make("VistaTool-v0", families=["flag_lookup"], tools=["search"])
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.unwrapped.oracle())
+    assert "stage_failed" not in info and "tools" in info["reward_terms"]
+    with pytest.raises(ValueError, match="reward must be"):
+        gym.make("VistaTool-v0", reward="vibes")
