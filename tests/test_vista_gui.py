@@ -228,3 +228,18 @@ def test_render_returns_the_screen_with_a_caption_of_fixed_size():
     first = env.render()
     env.step(call("scroll", dx=0, dy=30))
     assert first.shape == env.render().shape and first.shape[1] == 512 and first.shape[0] > 320
+
+
+def test_async_vector_envs_give_the_same_episodes_as_one_env_in_this_process():
+    actions = [call("click", x=200, y=80), call("scroll", dx=0, dy=60)]
+    envs = gym.vector.AsyncVectorEnv([lambda: gym.make("VistaGUI-v0") for _ in range(2)])
+    try:
+        obs, _ = envs.reset(seed=[7, 8])
+        obs, reward, *_ = envs.step(actions)
+    finally:
+        envs.close()
+    for i, seed in enumerate((7, 8)):
+        env = gym.make("VistaGUI-v0")
+        env.reset(seed=seed)
+        alone, alone_reward, *_ = env.step(actions[i])
+        assert np.array_equal(obs["image"][i], alone["image"]) and obs["text"][i] == alone["text"] and reward[i] == alone_reward
