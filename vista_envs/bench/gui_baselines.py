@@ -299,7 +299,7 @@ class TreeGUIPolicy:
                 if element is None:
                     return self._search(screen, memory)
                 current = element.value or ""
-                masked = bool(current) and set(current) == {"•"}  # a password box shows only its length
+                masked = bool(current) and set(current) == {"*"}  # a password box shows only its length
                 if current == value or (masked and len(current) == len(value) and clause + "#typed" in memory.done):
                     memory.done.add(clause)
                     continue

@@ -48,7 +48,7 @@ def render_app(app: App) -> Image.Image:
         _draw_options(draw, app, dropdown, theme)
     # Header and footer are drawn last: they cover content scrolled under them.
     draw.rectangle((0, 0, width, top - 1), fill=theme.header)
-    title = app.title if len(app.pages) == 1 else f"{app.title} — {app.page_titles[app.page]}"
+    title = app.title if len(app.pages) == 1 else f"{app.title}: {app.page_titles[app.page]}"
     _text(
         draw,
         (theme.row // 2, top // 2),
@@ -222,8 +222,13 @@ def _draw_table(draw: ImageDraw.ImageDraw, app: App, table: Table, theme: Theme)
     pad = theme.row // 4
     for column, name in enumerate(table.columns):
         hx0, hy0, _hx1, hy1 = table.header_rect(column)
-        arrow = (" ▼" if table.sort_descending else " ▲") if table.sort_column == column else ""
-        _text(draw, (hx0 + pad, (hy0 + hy1) // 2 - shift), name + arrow, theme)
+        cy = (hy0 + hy1) // 2 - shift
+        _text(draw, (hx0 + pad, cy), name, theme)
+        if table.sort_column == column:  # a triangle: the bundled font has no arrow glyphs
+            a = max(3, h // 5)
+            x = hx0 + pad + text_width(name, theme.font_size) + a + 2
+            tip, base = (cy + a // 2, cy - a // 2) if table.sort_descending else (cy - a // 2, cy + a // 2)
+            draw.polygon(((x - a, base), (x + a, base), (x, tip)), fill=theme.text)
     box = h // 2
     for i, row in enumerate(rows):
         rx0, ry0, rx1, ry1 = table.row_rect(i)

@@ -94,7 +94,7 @@ class TextField(Widget):
         return self.text
 
     def value_text(self) -> str:
-        return "•" * len(self.text) if self.secret else self.text
+        return "*" * len(self.text) if self.secret else self.text  # the bundled font has no bullet glyph
 
 
 @dataclass(eq=False)

@@ -247,25 +247,22 @@ def _new_value(widget: Widget, rng: random.Random) -> Any:
 def _checkout(rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int) -> tuple[FormApp, Goal]:
     pages: list[list[Widget]] = []
     col = Column(size, theme, top, rng)
+    heading = col.heading("h1", "Shipping address")
     name = col.field("full-name", "Full name")
     city = col.field("ship-city", "City")
     country = col.dropdown("country", "Country", _COUNTRIES, 0)
-    pages.append([col.heading("h1", "Shipping address"), name, city, country] + col.buttons([("next-1", "Next", "next", True)]))
+    pages.append([heading, name, city, country, *col.buttons([("next-1", "Next", "next", True)])])
     col = Column(size, theme, top, rng)
+    heading = col.heading("h2", "Delivery")
     method = col.dropdown("method", "Shipping method", _METHODS, 0)
     gift = col.toggle("gift", "Gift wrap", False)
     insure = col.toggle("insure", "Insure parcel", rng.random() < 0.5)
-    pages.append(
-        [col.heading("h2", "Delivery"), method, gift, insure]
-        + col.buttons([("back-2", "Back", "back", False), ("next-2", "Next", "next", True)])
-    )
+    pages.append([heading, method, gift, insure, *col.buttons([("back-2", "Back", "back", False), ("next-2", "Next", "next", True)])])
     col = Column(size, theme, top, rng)
+    heading = col.heading("h3", "Payment")
     card = col.dropdown("card", "Card type", _CARDS, 0)
     save_card = col.toggle("save-card", "Save card for later", False)
-    pages.append(
-        [col.heading("h3", "Payment"), card, save_card]
-        + col.buttons([("back-3", "Back", "back", False), ("place", "Place order", "order", True)])
-    )
+    pages.append([heading, card, save_card, *col.buttons([("back-3", "Back", "back", False), ("place", "Place order", "order", True)])])
     app = FormApp(
         "form",
         rng.choice(("ShopRight", "Bazaar", "Parcel&Co")),
