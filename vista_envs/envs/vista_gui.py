@@ -257,8 +257,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         app, goal = task.app, task.goal
         self.turn += 1
         info = self._info()
-        before = app.snapshot()
-        truths, oracle_next = self._needed_now()
+        # What the agent should see and do now, and whether its input changed anything: the composite reward's checks.
+        composite = self.reward_mode == "composite"
+        before = app.snapshot() if composite else None
+        truths, oracle_next = self._needed_now() if composite else ((), None)
         counts = {"calls": 0, "invalid": 0}
         errors: list[str] = []
         messages: list[str] = []
@@ -299,18 +301,18 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                     errors.append(message)
                     self.conversation.tool("answer", f"Error: {message}", call_id)
                     continue
-                element = app.element_at(item.arguments["x"], item.arguments["y"]) if item.name == "click" else None
+                element = app.element_at(item.arguments["x"], item.arguments["y"]) if composite and item.name == "click" else None
                 effect = apply_action(app, item)
                 self.conversation.tool(item.name, effect.message, call_id)
                 if effect.refused:
                     errors.append(effect.message)
                 else:
                     messages.append(effect.message)
-                    right_call = self._is_right(item, element, effect, truths, oracle_next)
+                    right_call = composite and self._is_right(item, element, effect, truths, oracle_next)
             if n_calls > len(calls):
                 errors.append(f"{n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} ran")
         counts["invalid"] = len(errors)
-        changed = app.snapshot() != before
+        changed = composite and app.snapshot() != before
         progress = goal.progress(app)
         progress_delta, self._progress = progress - self._progress, progress
         if answered is not None:
