@@ -81,7 +81,13 @@ def test_every_step_carries_the_conversation_with_tool_results_paired_to_calls()
     assistant, tool, user = info["messages"][-3:]
     assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["id"] == tool["tool_call_id"]
     assert user["role"] == "user" and user["content"][0] == {"type": "image"}
-    assert len(info["images"]) == 2
+    assert user["content"][1]["text"] == "The screen after turn 1." and len(info["images"]) == 2
+    _, _, _, _, info = env.step("Let me think.")
+    assert info["messages"][-1]["content"][1]["text"].startswith("Error: the turn has no tool call")
+    tree_env = gym.make("VistaGUI-v0", obs_mode="a11y")
+    tree_env.reset(seed=0, options={"family": "form", "difficulty": 1})
+    _, _, _, _, info = tree_env.step(tree_env.unwrapped.oracle())
+    assert "Accessibility tree" in info["messages"][-1]["content"][0]["text"] and info["images"] == []
 
 
 @pytest.mark.parametrize(

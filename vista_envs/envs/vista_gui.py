@@ -263,6 +263,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         truths, oracle_next = self._needed_now() if composite else ((), None)
         counts = {"calls": 0, "invalid": 0}
         errors: list[str] = []
+        turn_errors: list[str] = []  # errors of the turn as a whole (no tool message carries them)
         messages: list[str] = []
         answered: str | None = None
         right_call = False
@@ -270,6 +271,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             reason = f"the action must be a str, got {type(action).__name__}" if not isinstance(action, str) else (
                 f"the turn has {len(action)} characters, over the limit of {self.max_response_chars}")  # fmt: skip
             errors.append(reason)
+            turn_errors.append(reason)
             self.conversation.assistant("")
             seen = None
         else:
@@ -283,16 +285,17 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             ids = self.conversation.assistant(_strip_calls(action), [(a.name, a.arguments) for a in valid])
             call_ids = iter(ids)
             if not checked:
-                errors.append("the turn has no tool call. " + self._tool_hint())
+                turn_errors.append("the turn has no tool call. " + self._tool_hint())
+                errors.append(turn_errors[-1])
             for item in checked:
                 if isinstance(item, str):
                     errors.append(item)
                     self.conversation.tool("invalid", f"Error: {item}")
                     continue
                 call_id = next(call_ids)
-                counts["calls"] += 1
                 if item.name == "answer":
                     if goal.asks_question:
+                        counts["calls"] += 1
                         answered = item.arguments["text"]
                         right_call = True
                         self.conversation.tool("answer", "Answer received.", call_id)
@@ -301,6 +304,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                     errors.append(message)
                     self.conversation.tool("answer", f"Error: {message}", call_id)
                     continue
+                counts["calls"] += 1
                 element = app.element_at(item.arguments["x"], item.arguments["y"]) if composite and item.name == "click" else None
                 effect = apply_action(app, item)
                 self.conversation.tool(item.name, effect.message, call_id)
@@ -310,7 +314,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                     messages.append(effect.message)
                     right_call = composite and self._is_right(item, element, effect, truths, oracle_next)
             if n_calls > len(calls):
-                errors.append(f"{n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} ran")
+                turn_errors.append(f"{n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} ran")
+                errors.append(turn_errors[-1])
         counts["invalid"] = len(errors)
         changed = composite and app.snapshot() != before
         progress = goal.progress(app)
@@ -349,7 +354,11 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                 info["process_rewards"] = self.composite.process_rewards
         text = self._observation_text()
         self._screen = self._draw()
-        self.conversation.user(text, self._images_for_messages())
+        # The tool messages already hold what each call did; the user turn brings the new screen.
+        caption = " ".join([f"Error: {e}" for e in turn_errors] + [f"The screen after turn {self.turn}."])
+        if self.obs_mode != "screenshot":
+            caption += "\nAccessibility tree (boxes are screen pixels):\n" + accessibility_tree(app)
+        self.conversation.user(caption, self._images_for_messages())
         info["reward_terms"] = terms
         return (
             {"image": self._screen, "text": text},
