@@ -5,6 +5,7 @@ import random
 import pytest
 
 from vista_envs.gui.actions import Action, apply_action, check_call
+from vista_envs.gui.app import KEYS
 from vista_envs.gui.apps import APP_KINDS
 from vista_envs.gui.oracle import operate, reach_rect
 from vista_envs.gui.render import render_app
@@ -136,23 +137,7 @@ def test_scrolling_is_clamped_to_the_page():
 @pytest.mark.parametrize("kind", sorted(APP_KINDS))
 def test_no_sequence_of_random_inputs_crashes_an_app(kind):
     rng = random.Random(kind)
-    keys = [
-        "enter",
-        "tab",
-        "backspace",
-        "delete",
-        "escape",
-        "space",
-        "up",
-        "down",
-        "left",
-        "right",
-        "pageup",
-        "pagedown",
-        "home",
-        "end",
-        "ctrl+a",
-    ]
+    keys = list(KEYS)
     for seed in range(4):
         task = generate_gui_task(kind, seed, rng.randint(1, 5), "train", SIZE)
         for _ in range(150):

@@ -1,5 +1,6 @@
 """VistaGUI-v0 on the command line: play by coordinates, the gallery's app sheets, show."""
 
+import io
 import json
 
 import gymnasium as gym
@@ -8,18 +9,6 @@ from PIL import Image
 import vista_envs  # noqa: F401
 from vista_envs.cli import main
 from vista_envs.gui.terminal import command_to_turn, with_ruler
-
-
-def _typed(monkeypatch, lines):
-    feed = iter(lines)
-
-    def fake_input(prompt=""):
-        try:
-            return next(feed)
-        except StopIteration:
-            raise EOFError from None
-
-    monkeypatch.setattr("builtins.input", fake_input)
 
 
 def _call_of(turn):
@@ -46,7 +35,7 @@ def test_a_person_solves_an_episode_by_coordinates_in_the_terminal(monkeypatch, 
     env = gym.make("VistaGUI-v0")
     env.reset(seed=5, options={"family": "dashboard", "difficulty": 1, "split": "train"})
     answer = env.unwrapped.task.goal.answer  # the task play will show: same seed and options
-    _typed(monkeypatch, ["10 10", f"answer {answer}"])
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"10 10\nanswer {answer}\n"))  # input() reads it, then EOF quits
     assert main(["play", "VistaGUI-v0", "--family", "dashboard", "--difficulty", "1", "--seed", "5"]) == 0
     out = capsys.readouterr().out
     assert "Commands: X Y (click)" in out and out.count("reward ") == 2 and "\nsolved" in out
