@@ -222,6 +222,8 @@ class TreeGUIPolicy:
             return self._question(task, quoted, screen, memory)
         if task.startswith("Sort the table"):
             return self._sort(quoted[0], "highest first" in task or "Z to A" in task, screen)
+        if task.startswith("Select every item whose name contains"):
+            return self._select_matching(quoted[0], quoted[-1], screen, memory)
         if task.startswith("Select the three"):
             return self._top_three(quoted, screen, memory)
         if task.startswith("Select"):
@@ -349,6 +351,19 @@ class TreeGUIPolicy:
             memory.picks = [row.name for row in screen.role("row")[:3]]
         return self._select(memory.picks, quoted[-1], screen, memory)
 
+    def _select_matching(self, phrase: str, button_name: str, screen: _Screen, memory: _Memory) -> str:
+        """Type the phrase into the search box, then select every row it leaves."""
+        search = screen.find("Search", ("textbox",))
+        if search is None:
+            return _call("key", name="home")
+        if search.value != phrase:
+            if "focused" not in search.rest:
+                return search.click()
+            return _call("type", text=phrase) if not search.value else _call("key", name="ctrl+a")
+        if not memory.picks:
+            memory.picks = [row.name for row in screen.role("row")]
+        return self._select(memory.picks, button_name, screen, memory)
+
     def _files(self, folder: str, name: str, screen: _Screen) -> str:
         here = [p for p in (screen.location or "/").split("/") if p]
         there = [p for p in folder.split("/") if p]
@@ -428,7 +443,7 @@ class PixelGUIPolicy:
 
     @staticmethod
     def turn(observation: dict[str, Any]) -> str:
-        if "answer(text)" in observation.get("text", ""):
+        if "answer(text)" in observation.get("text", "").split("\n", 1)[0]:  # the task line asks a question
             return _call("answer", text="0")
         image = observation["image"].astype(np.int16)
         height = image.shape[0]

@@ -4,7 +4,8 @@ Difficulty ladder:
 
 - 1: 7 rows (all on screen); sort by a column, select one row, or read one cell.
 - 2: 10 rows; select two rows or count rows that meet a condition.
-- 3: 13 rows that scroll; near-duplicate names ("Desk Lamp" and "Desk Lamp XL"); a search box filters.
+- 3: 13 rows that scroll; near-duplicate names ("Desk Lamp" and "Desk Lamp XL"); select every item whose
+  name contains a phrase (the search box filters the rows).
 - 4: 16 rows; select the top three by a column; smaller targets; a distractor dialog may open.
 - 5: 19 rows; the smallest targets.
 
@@ -171,7 +172,7 @@ def _goal(
     rows: list[tuple],
     columns: tuple[str, ...],
 ) -> Goal:
-    kinds = ["select", "sort", "lookup"] if difficulty <= 2 else ["select", "select_top", "lookup", "count"]
+    kinds = ["select", "sort", "lookup"] if difficulty <= 2 else ["select", "select_top", "select_matching", "lookup", "count"]
     kind = rng.choice(kinds)
     if kind == "sort":
         column, descending = rng.randrange(len(columns)), rng.random() < 0.5
@@ -180,8 +181,12 @@ def _goal(
             f'Sort the table by "{columns[column]}", {order}.',
             [SortedBy(column, descending)],
         )
-    if kind in ("select", "select_top"):
-        if kind == "select":
+    if kind in ("select", "select_top", "select_matching"):
+        if kind == "select_matching":  # the search box finds a name and its near duplicates in one go
+            needle = rows[0][0] if rng.random() < 0.5 else rows[0][0].split()[0]  # a whole name, or its first word
+            keys = sorted(r[0] for r in rows if needle.lower() in r[0].lower())
+            instruction = f'Select every item whose name contains "{needle}", then click "Archive selected".'
+        elif kind == "select":
             keys = sorted(r[0] for r in rng.sample(rows, 1 if difficulty == 1 else 2))
             what = " and ".join(f'"{k}"' for k in keys)
             instruction = f'Select the row{"s" if len(keys) > 1 else ""} {what}, then click "Archive selected".'
