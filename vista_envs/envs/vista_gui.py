@@ -59,8 +59,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     Each episode draws an application with Pillow from a widget tree that is the ground truth: a form
     (login, settings with toggles, dropdowns, sliders and text boxes, a three-page checkout), a table
     (find, filter, sort, select and archive rows), a dashboard (a bar chart and a period picker; data
-    questions) or a file browser (folders, a confirmation dialog). Fonts sizes, themes, layouts and
-    distractors (near-duplicate labels, pop-up dialogs) are drawn at random; the difficulty ladder
+    questions) or a file browser (folders, a confirmation dialog). Font sizes (one typeface, Pillow's
+    bundled one, so screens are identical on every machine), light and dark themes and accents, button
+    capitalisation, layouts and distractors (near-duplicate labels, pop-up dialogs) are drawn at random; the difficulty ladder
     (1..5) adds widgets, shrinks targets, lengthens flows and adds near duplicates (see each kind's
     module in ``vista_envs.gui.apps``). The instruction says what to do; success is an exact
     predicate on the app state (or the exact answer).

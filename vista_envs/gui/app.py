@@ -440,7 +440,7 @@ class App:
         x0, y0 = (width - w) // 2, (height - h) // 2
         made, right = [], x0 + w - row // 2
         for label, command, primary in reversed(buttons):
-            bw = round(text_width(label, self.theme.font_size)) + row
+            bw = round(text_width(self.theme.button_text(label), self.theme.font_size)) + row
             made.append(
                 Button(
                     f"dialog-{command}",

@@ -94,7 +94,7 @@ class Column:
         top, bottom = self._take(round(self.row * 1.2))
         made, right = [], self.x1
         for wid, label, command, primary in reversed(specs):
-            width = round(text_width(label, self.theme.font_size)) + self.row
+            width = round(text_width(self.theme.button_text(label), self.theme.font_size)) + self.row
             made.append(
                 Button(
                     wid,

@@ -128,7 +128,7 @@ def _draw_widget(draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rec
         _text(
             draw,
             ((x0 + x1) // 2, cy),
-            widget.label,
+            theme.button_text(widget.label),
             theme,
             fill=theme.accent_text if widget.primary else theme.text,
             anchor="mm",
