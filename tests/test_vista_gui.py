@@ -194,6 +194,8 @@ def test_the_accessibility_tree_mode_shows_the_tree_and_a_black_image():
     screenshot_env = gym.make("VistaGUI-v0")
     obs, _ = screenshot_env.reset(seed=0, options={"family": "form", "difficulty": 1})
     assert "Accessibility tree" not in obs["text"] and obs["image"].any()
+    obs, info = gym.make("VistaGUI-v0", obs_mode="both").reset(seed=0, options={"family": "form", "difficulty": 1})
+    assert "Accessibility tree" in obs["text"] and obs["image"].any() and len(info["images"]) == 1
 
 
 def test_difficulty_changes_the_apps_for_real():
