@@ -11,6 +11,7 @@ import gymnasium as gym
 import pytest
 
 import vista_envs  # noqa: F401
+from vista_envs.gui.goals import ValueIs
 from vista_envs.rewards_composite import (
     CompositeReward,
     TurnCheck,
@@ -209,3 +210,22 @@ def test_vista_tool_keeps_its_rule_reward_by_default_and_refuses_an_unknown_rewa
     assert "stage_failed" not in info and "tools" in info["reward_terms"]
     with pytest.raises(ValueError, match="reward must be"):
         gym.make("VistaTool-v0", reward="vibes")
+
+
+def test_the_values_of_a_form_may_be_set_in_any_order_without_failing_seeing_or_acting():
+    env = gym.make("VistaGUI-v0", reward="composite")
+    for seed in range(40):  # a settings form whose values are all on the first screen
+        env.reset(seed=seed, options={"family": "form", "difficulty": 2})
+        app, goal = env.unwrapped.task.app, env.unwrapped.task.goal
+        targets = [s for s in goal.subgoals if isinstance(s, ValueIs)]
+        if app.dialog is None and len(targets) >= 2 and app.commit_command == "save":
+            last = app.widget(targets[-1].wid)
+            if app.on_screen(app.screen_rect(last)) and last.role == "checkbox":
+                break
+    x, y = (app.screen_rect(last)[0] + 3, (app.screen_rect(last)[1] + app.screen_rect(last)[3]) // 2)
+    _, _, _, _, info = env.step(f"<see>{last.label}</see>" + call("click", x=x, y=y))  # the last value first
+    assert info["stage_failed"] is None and info["process_reward"] == 1.0
+    save = app.widget("save")
+    sx, sy = ((save.rect[0] + save.rect[2]) // 2, (save.rect[1] + save.rect[3]) // 2 - app.scroll_y)
+    _, _, _, _, info = env.step("<see>Save</see>" + call("click", x=sx, y=sy))  # saving before the rest is done
+    assert info["stage_failed"] == "seeing"

@@ -77,7 +77,9 @@ class Goal:
     """What the task asks: the instruction, its subgoals, and for question tasks the expected answer.
 
     ``answer`` and ``answer_type`` follow :class:`vista_envs.tasks.base.TaskSpec` (so the house
-    verifiers score it); they are None for tasks that are done by operating the app.
+    verifiers score it); they are None for tasks that are done by operating the app. With
+    ``any_order`` the subgoals before the first :class:`Press` may be done in any order (the values
+    of a form, the rows to select); otherwise they are done in turn.
     """
 
     instruction: str
@@ -85,6 +87,7 @@ class Goal:
     answer: Any = None
     answer_type: str | None = None
     tolerance: float = 0.0
+    any_order: bool = False
 
     @property
     def asks_question(self) -> bool:
@@ -114,11 +117,18 @@ class Goal:
         return Action("key", {"name": "escape"})  # unreachable for a consistent goal: every pending subgoal acts
 
     def elements(self, app: App) -> tuple[str, ...]:
-        """The labels an agent should name in ``<see>`` now: those of the first pending subgoal (or the answer)."""
-        subgoal = self.pending(app)
-        if subgoal is not None:
-            return subgoal.elements(app)
-        return (format_value(self.answer),) if self.asks_question else ()
+        """The labels an agent may name in ``<see>`` now: those of the subgoals it may work on (or the answer)."""
+        pending = [s for s in self.subgoals if not s.satisfied(app)]
+        if not pending:
+            return (format_value(self.answer),) if self.asks_question else ()
+        if not self.any_order or isinstance(pending[0], Press):
+            return pending[0].elements(app)
+        workable = []
+        for subgoal in pending:
+            if isinstance(subgoal, Press):  # a press waits for everything before it
+                break
+            workable.extend(subgoal.elements(app))
+        return tuple(workable)
 
 
 def format_value(value: Any) -> str:

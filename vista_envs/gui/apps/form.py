@@ -120,7 +120,7 @@ def _finish(
     subgoals = [ValueIs(w.wid, v) for w, v in targets]
     subgoals.append(Press(commit_wid, lambda a: a.committed == expected))
     maybe_popup(app, rng, difficulty)
-    return app, Goal(f"{verb}: {instruction}", subgoals)
+    return app, Goal(f"{verb}: {instruction}", subgoals, any_order=True)
 
 
 def _login(rng: random.Random, difficulty: int, size: tuple[int, int], theme, top: int) -> tuple[FormApp, Goal]:

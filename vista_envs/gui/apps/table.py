@@ -197,7 +197,7 @@ def _goal(
         target = set(keys)
         subgoals: list[Subgoal] = [RowSelected(k) for k in keys]
         subgoals.append(Press("archive", lambda a: a.archived == target))
-        return Goal(instruction, subgoals)
+        return Goal(instruction, subgoals, any_order=True)
     if kind == "lookup":
         row = rng.choice(rows)
         column = rng.choice((1, 2, 3))
