@@ -19,6 +19,7 @@ Three measurements, in one run:
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import time
@@ -163,26 +164,34 @@ def bare_rate(frames: list, seconds: float, cached_text: bool) -> float:
 # -- 2 and 3. success ---------------------------------------------------------------------------------
 
 
-def success_table(policy_name: str, episodes_per_kind: int, max_turns: int = 30) -> dict[str, tuple[int, int, float]]:
-    """Per app kind: (solved, episodes, mean turns) of one agent on test-split episodes at difficulties 1..5."""
+def run_agent(policy_name: str, episodes_per_kind: int, max_turns: int = 30) -> dict[str, Any]:
+    """One agent on test-split episodes of every app kind (difficulties 1..5 in turn), with the composite reward on.
+
+    The reward mode changes nothing in the app, so success is what the default reward would see too.
+    Returns per kind ``(solved, episodes, mean turns)``, the episodes' mean composite reward, and the
+    count of turns by the stage that failed first.
+    """
     obs_mode = "a11y" if policy_name == "tree-only" else "screenshot"
-    env = gym.make("VistaGUI-v0", obs_mode=obs_mode, max_turns=max_turns)
+    env = gym.make("VistaGUI-v0", obs_mode=obs_mode, max_turns=max_turns, reward="composite")
     policy = {"random": RandomGUIPolicy(0), "pixels-only": PixelGUIPolicy(), "tree-only": TreeGUIPolicy()}.get(policy_name)
-    table = {}
+    table, stages, rewards = {}, collections.Counter(), []
     for kind in KINDS:
         solved, turns = 0, 0
         for i in range(episodes_per_kind):
             obs, info = env.reset(seed=i, options={"family": kind, "difficulty": 1 + i % 5, "split": "test"})
-            done = False
+            done, total = False, 0.0
             while not done:
                 action = env.unwrapped.oracle() if policy is None else policy.act([obs], [info])[0]
-                obs, _, terminated, truncated, info = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
+                stages[info["stage_failed"]] += 1
+                total += reward
                 done = terminated or truncated
             solved += bool(info["is_success"])
             turns += info["n_turns"]
+            rewards.append(total)
         table[kind] = (solved, episodes_per_kind, turns / episodes_per_kind)
         print(f"{policy_name:>12} {kind:>10}: {solved}/{episodes_per_kind}", flush=True)
-    return table
+    return {"table": table, "stages": stages, "reward": sum(rewards) / len(rewards)}
 
 
 PEERS = """Peers, per step (their published figures; none of them is measured here):
@@ -220,19 +229,32 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
 
-    oracle = success_table("oracle", args.episodes)
+    oracle = run_agent("oracle", args.episodes)["table"]
     oracle_rows = ["| app kind | oracle solved | mean turns |", "|---|---:|---:|"]
     for kind, (solved, n, turns) in oracle.items():
         oracle_rows.append(f"| {kind} | {solved}/{n} ({solved / n:.1%}) | {turns:.1f} |")
 
-    agents = {name: success_table(name, args.agent_episodes) for name in ("random", "pixels-only", "tree-only", "oracle")}
+    runs = {name: run_agent(name, args.agent_episodes) for name in ("random", "pixels-only", "tree-only", "oracle")}
     sense_rows = ["| agent | sees | " + " | ".join(KINDS) + " | all |", "|---|---|" + "---:|" * (len(KINDS) + 1)]
-    sees = {"random": "nothing", "pixels-only": "screenshot (no text reading)", "tree-only": "accessibility tree + instruction", "oracle": "the widget tree (ground truth)"}
-    for name, table in agents.items():
+    stage_rows = [
+        "| agent | mean composite reward | turns failing first at seeing | at acting | at the outcome | passing |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    sees = {
+        "random": "nothing",
+        "pixels-only": "screenshot (no text reading)",
+        "tree-only": "accessibility tree + instruction",
+        "oracle": "the widget tree (ground truth)",
+    }
+    for name, run in runs.items():
+        table = run["table"]
         cells = [f"{table[k][0] / table[k][1]:.0%}" for k in KINDS]
         total = sum(v[0] for v in table.values()) / sum(v[1] for v in table.values())
         sense_rows.append(f"| {name} | {sees[name]} | " + " | ".join(cells) + f" | {total:.0%} |")
-    print("\n".join(oracle_rows + [""] + sense_rows))
+        n_turns = sum(run["stages"].values())
+        shares = [f"{run['stages'][stage] / n_turns:.0%}" for stage in ("seeing", "acting", "outcome", None)]
+        stage_rows.append(f"| {name} | {run['reward']:.2f} | " + " | ".join(shares) + " |")
+    print("\n".join(oracle_rows + [""] + sense_rows + [""] + stage_rows))
 
     if args.write:
         body = (
@@ -243,12 +265,16 @@ def main() -> None:
             "the env renders each label once and stamps it after, which is why it beats that figure. The last two columns "
             "give the env the same advantage (labels pre-rendered, stamped), so their ratio is the env's own overhead: the app "
             "model, tool parsing, rewards, the accessibility of `info` and the conversation. Not shown: vector-env scaling, "
-            "`obs_mode=\"a11y\"` (no drawing at all) and memory; the machine is shared, so figures move by tens of percent between runs.\n\n"
+            '`obs_mode="a11y"` (no drawing at all) and memory; the machine is shared, so figures move by tens of percent between runs.\n\n'
             + PEERS
             + f"\n\n### Oracle success ({args.episodes} test-split episodes per app kind, difficulties 1-5 in turn)\n\n"
             + "\n".join(oracle_rows)
             + f"\n\n### What each sense contributes ({args.agent_episodes} test-split episodes per app kind, at most 30 turns)\n\n"
             + "\n".join(sense_rows)
+            + '\n\nThe same episodes under `reward="composite"` (0.2 visual + 0.3 tool + 0.5 outcome; each turn labelled by the '
+            "stage that failed first). The tree reader and the oracle state in `<see>` the element they act on; random inputs "
+            "and the pixel heuristic state nothing, so every one of their turns fails at seeing:\n\n"
+            + "\n".join(stage_rows)
             + "\n\nThe tree-only reader and the pixels-only heuristic are scripted, not learned: the table shows that the "
             "accessibility tree alone carries everything these tasks need (names, values, boxes), while the screenshot is "
             "useless to an agent that cannot read text; a VLM that reads the screenshot sits between these rows, which is what "

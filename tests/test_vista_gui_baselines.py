@@ -57,3 +57,14 @@ def test_the_bench_agents_act_in_vista_gui():
         _, _, _, _, step_info = env.step(turn)
         assert "invalid" in step_info["reward_terms"]
     assert isinstance(obs["image"], np.ndarray)
+
+
+def test_the_tree_reader_names_in_see_the_element_it_clicks_so_the_composite_reward_can_check_it():
+    env = gym.make("VistaGUI-v0", obs_mode="a11y", reward="composite")
+    obs, info = env.reset(seed=2, options={"family": "files", "difficulty": 1})
+    env.unwrapped.task.app.dialog = None  # no pop-up in the way
+    obs, _, _, _, info = env.step('<tool_call>{"name": "scroll", "arguments": {"dx": 0, "dy": 0}}</tool_call>')
+    turn = TreeGUIPolicy().act([obs], [info])[0]
+    assert turn.startswith("<see>") and "click" in turn
+    _, _, _, _, info = env.step(turn)
+    assert info["stage_failed"] is None

@@ -191,6 +191,21 @@ class _Memory:
     wrapped: int = 0
 
 
+def _with_sighting(turn: str, screen: _Screen) -> str:
+    """``turn`` after a ``<see>`` tag: the element a click lands on, the focused box typing goes to, or the answer."""
+    call = json.loads(turn[len("<tool_call>") : -len("</tool_call>")])
+    name, arguments = call["name"], call["arguments"]
+    seen = None
+    if name == "answer":
+        seen = arguments["text"]
+    elif name == "click":
+        hits = [e for e in screen.elements if e.box[0] <= arguments["x"] < e.box[2] and e.box[1] <= arguments["y"] < e.box[3]]
+        seen = hits[-1].name if hits else None  # the innermost (last listed) element
+    elif name in ("type", "key"):
+        seen = next((e.name for e in screen.elements if "focused" in e.rest), None)
+    return turn if seen is None else f"<see>{seen}</see>{turn}"
+
+
 class TreeGUIPolicy:
     """Acts from the accessibility tree and the instruction alone (use with ``obs_mode="a11y"``)."""
 
@@ -201,6 +216,11 @@ class TreeGUIPolicy:
         return [self.turn(obs["text"], info) for obs, info in zip(observations, infos)]
 
     def turn(self, text: str, info: dict[str, Any]) -> str:
+        """The next turn: a ``<see>`` naming what it acts on (for the composite reward), then one tool call."""
+        call = self._next_call(text, info)
+        return _with_sighting(call, _parse_tree(text)) if "<tool_call>" in call else call
+
+    def _next_call(self, text: str, info: dict[str, Any]) -> str:
         task = text.splitlines()[0].removeprefix("Task: ")
         if info.get("turn", 0) == 0:
             self.memory.pop(task, None)
