@@ -250,7 +250,7 @@ def main() -> None:
         table = run["table"]
         cells = [f"{table[k][0] / table[k][1]:.0%}" for k in KINDS]
         total = sum(v[0] for v in table.values()) / sum(v[1] for v in table.values())
-        sense_rows.append(f"| {name} | {sees[name]} | " + " | ".join(cells) + f" | {total:.0%} |")
+        sense_rows.append(f"| {name} | {sees[name]} | " + " | ".join(cells) + f" | {total:.1%} |")
         n_turns = sum(run["stages"].values())
         shares = [f"{run['stages'][stage] / n_turns:.0%}" for stage in ("seeing", "acting", "outcome", None)]
         stage_rows.append(f"| {name} | {run['reward']:.2f} | " + " | ".join(shares) + " |")
@@ -264,8 +264,8 @@ def main() -> None:
             "(`draw.text` each time) and converts them to an array, with no app model, no tool parsing and no conversation; "
             "the env renders each label once and stamps it after, which is why it beats that figure. The last two columns "
             "give the env the same advantage (labels pre-rendered, stamped), so their ratio is the env's own overhead: the app "
-            "model, tool parsing, rewards, the accessibility of `info` and the conversation. Not shown: vector-env scaling, "
-            '`obs_mode="a11y"` (no drawing at all) and memory; the machine is shared, so figures move by tens of percent between runs.\n\n'
+            "model, tool parsing, rewards, building `info` and the conversation. Not shown: vector-env scaling, "
+            '`obs_mode="a11y"` (no drawing at all) and memory; the machine is a 2-core CPU shared with other jobs and noisy, so figures move by tens of percent between runs.\n\n'
             + PEERS
             + f"\n\n### Oracle success ({args.episodes} test-split episodes per app kind, difficulties 1-5 in turn)\n\n"
             + "\n".join(oracle_rows)

@@ -189,6 +189,7 @@ class _Memory:
     values: dict[str, int] = field(default_factory=dict)
     picks: list[str] = field(default_factory=list)
     wrapped: int = 0
+    sliders: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)  # (x clicked, value it set)
 
 
 def _with_sighting(turn: str, screen: _Screen) -> str:
@@ -200,6 +201,8 @@ def _with_sighting(turn: str, screen: _Screen) -> str:
         seen = arguments["text"]
     elif name == "click":
         hits = [e for e in screen.elements if e.box[0] <= arguments["x"] < e.box[2] and e.box[1] <= arguments["y"] < e.box[3]]
+        if screen.dialog:  # a dialog's buttons lie on top of the page
+            hits = [e for e in hits if e.role == "button"][:1]
         seen = hits[-1].name if hits else None  # the innermost (last listed) element
     elif name in ("type", "key"):
         seen = next((e.name for e in screen.elements if "focused" in e.rest), None)
@@ -303,12 +306,7 @@ class TreeGUIPolicy:
                     memory.done.add(clause)
                     continue
                 if element.role == "slider":
-                    if "focused" not in element.rest:
-                        return element.click()
-                    return _call(
-                        "key",
-                        name="right" if int(element.value or 0) < int(value) else "left",
-                    )
+                    return self._slider(element, int(value), memory)
                 option = screen.find(value, ("option",))
                 if option is not None:
                     return option.click()
@@ -338,6 +336,24 @@ class TreeGUIPolicy:
                     return _call("type", text=value)
                 return _call("type", text=value[len(current) :])
         return _call("key", name="enter")
+
+    @staticmethod
+    def _slider(slider: _Element, target: int, memory: _Memory) -> str:
+        """The tree gives a slider's box and value but not its range: two clicks measure the scale, the third aims."""
+        points = memory.sliders.setdefault(slider.name, [])
+        if points and points[-1][1] is None:
+            points[-1] = (points[-1][0], int(slider.value or 0))  # what the last click set
+        x0, x1, y = slider.box[0], slider.box[2], slider.center[1]
+        known = [(x, v) for x, v in points if v is not None]
+        if len(known) >= 2 and known[-1][1] != known[-2][1] and len(points) < 4:
+            (xa, va), (xb, vb) = known[-2:]
+            x = round(xa + (target - va) * (xb - xa) / (vb - va))
+        elif len(points) < 2:
+            x = x0 + (x1 - x0) * (1 + 2 * len(points)) // 4
+        else:  # aimed already: step with the arrow keys
+            return _call("key", name="right" if int(slider.value or 0) < target else "left")
+        points.append((min(max(x, x0), x1 - 1), None))
+        return _call("click", x=points[-1][0], y=y)
 
     @staticmethod
     def _sort(column: str, descending: bool, screen: _Screen) -> str:
