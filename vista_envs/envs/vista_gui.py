@@ -61,9 +61,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     (find, filter, sort, select and archive rows), a dashboard (a bar chart and a period picker; data
     questions) or a file browser (folders, a confirmation dialog). Font sizes (one typeface, Pillow's
     bundled one, so screens are identical on every machine), light and dark themes and accents, button
-    capitalisation, layouts and distractors (near-duplicate labels, pop-up dialogs) are drawn at random; the difficulty ladder
-    (1..5) adds widgets, shrinks targets, lengthens flows and adds near duplicates (see each kind's
-    module in ``vista_envs.gui.apps``). The instruction says what to do; success is an exact
+    capitalisation, layouts and distractors (near-duplicate labels, pop-up dialogs) are drawn at
+    random; the difficulty ladder (1..5) adds widgets, shrinks targets, lengthens flows and adds near
+    duplicates (see each kind's module in ``vista_envs.gui.apps``). The instruction says what to do; success is an exact
     predicate on the app state (or the exact answer).
 
     ## Action Space
@@ -92,15 +92,16 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     success :math:`\in \{0, 1\}` on the turn the goal is reached (or the answer is right); progress is
     potential-based, so it sums to :math:`\Phi_T - \Phi_0 \in [-1, 1]`; terms ``success``,
     ``progress``, ``action`` (:math:`-N^{calls}`) and ``invalid`` (:math:`-N^{invalid}`: malformed
-    calls, unknown tools or keys, off-screen points, typing into nothing, over-long text, answers in
-    a task that asks to operate the app, turns without a call). Defaults :math:`w_s = 1, w_p = 0.5,
+    calls, unknown tools or keys, off-screen points, typing into nothing, over-long text, an answer
+    in a task that asks to operate the app, turns without a call). Defaults :math:`w_s = 1, w_p = 0.5,
     c_a = 0.01, c_i = 0.1`.
 
     ``reward="composite"``: the seed's :math:`0.2\cdot\mathrm{visual} + 0.3\cdot\mathrm{tool} + 0.5\cdot\mathrm{outcome}`
     with staged verification (``vista_envs.rewards_composite``), paid on the last turn, plus
     :math:`-c_i N^{invalid}_t` every turn. Per turn: visual = the ``<see>`` tag names an element the
-    task needs now (the element the oracle would act on, or those of the pending subgoal), or the
-    answer's value on an answer turn; tool = every call valid, and it changed the app on a right
+    task needs now (the element the oracle would act on, or one of the subgoals that may be worked on:
+    a form's values and a table's rows in any order, a press only after them), or the answer's value
+    on an answer turn; tool = every call valid, and it changed the app on a right
     element (a click on such an element; another tool when the oracle's next action is that tool)
     or answered a question. ``info["stage_failed"]`` (``"seeing"``, ``"acting"``, ``"outcome"`` or
     None) and ``info["process_reward"]`` are set every turn, ``info["process_rewards"]`` at the end.
