@@ -6,7 +6,13 @@ import pytest
 
 import vista_envs  # noqa: F401
 from vista_envs.bench import make_agent
-from vista_envs.bench.gui_baselines import GUIRouter, PixelGUIPolicy, RandomGUIPolicy, TreeGUIPolicy, is_gui_episode
+from vista_envs.bench.gui_baselines import (
+    GUIRouter,
+    PixelGUIPolicy,
+    RandomGUIPolicy,
+    TreeGUIPolicy,
+    is_gui_episode,
+)
 from vista_envs.gui.apps import APP_KINDS
 
 
@@ -68,3 +74,33 @@ def test_the_tree_reader_names_in_see_the_element_it_clicks_so_the_composite_rew
     assert turn.startswith("<see>") and "click" in turn
     _, _, _, _, info = env.step(turn)
     assert info["stage_failed"] is None
+
+
+def test_the_screen_reader_finds_a_name_on_the_screenshot_but_not_inside_a_longer_one():
+    from vista_envs.bench.gui_screen_reader import _Screen
+    from vista_envs.gui.render import render_app
+    from vista_envs.gui.task import generate_gui_task
+
+    for seed in range(300):  # a table sorted by name with a near duplicate ("Desk Lamp", "Desk Lamp XL") on screen
+        task = generate_gui_task("table", seed, 3, "train", (512, 320))
+        task.app.widget("table").sort_column = 0
+        names = [str(row[0]) for row in task.app.widget("table").shown_rows()][:7]
+        pairs = [(a, b) for a in names for b in names if a != b and b.startswith(a + " ")]
+        if pairs:
+            break
+    else:
+        raise AssertionError("no table with a near duplicate on screen")
+    task.app.dialog = None
+    screen = _Screen(np.asarray(render_app(task.app)))
+    short, long_ = pairs[0]
+    found_short, found_long = screen.find(short), screen.find(long_)
+    assert len(found_short) == 1 and len(found_long) == 1 and found_short[0][1] != found_long[0][1]
+
+
+@pytest.mark.parametrize("family", ["files", "form"])
+def test_the_screen_reader_solves_easy_episodes_from_the_screenshot_alone(family):
+    from vista_envs.bench.gui_screen_reader import ScreenReaderPolicy
+
+    env = gym.make("VistaGUI-v0", max_turns=15)  # obs_mode="screenshot": no tree anywhere
+    info = _play(env, ScreenReaderPolicy(), seed=0, family=family, difficulty=1, split="test")
+    assert info["is_success"]

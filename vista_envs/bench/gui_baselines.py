@@ -9,7 +9,7 @@ They give the "what each sense contributes" table of ``benchmarks/bench_vista_gu
 - :class:`PixelGUIPolicy`: reads only the screenshot, without OCR: it clicks the most saturated
   button-sized region (usually the primary button) and answers questions with a guess;
 - :class:`ScriptedGUIPolicy`: the bench's ``scripted`` agent: the tree reader when the observation has
-  the tree, else the pixel heuristic.
+  the tree, else the screen reader of ``bench.gui_screen_reader`` (it finds names on the screenshot).
 
 :class:`GUIRouter` sends ``VistaGUI-v0`` episodes (those whose ``info["tools"]`` offer ``click``) to a
 GUI policy and the rest to another, so the bench's ``random`` and ``scripted`` agents handle every env.
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from vista_envs.bench.gui_screen_reader import ScreenReaderPolicy
 
 __all__ = [
     "GUIRouter",
@@ -497,13 +499,13 @@ class PixelGUIPolicy:
 
 
 class ScriptedGUIPolicy:
-    """The bench's ``scripted`` agent in VistaGUI: the tree reader when the text holds the tree, else the pixel heuristic."""
+    """The bench's ``scripted`` agent in VistaGUI: the tree reader when the text holds the tree, else the screen reader."""
 
     def __init__(self) -> None:
-        self.tree, self.pixels = TreeGUIPolicy(), PixelGUIPolicy()
+        self.tree, self.screen = TreeGUIPolicy(), ScreenReaderPolicy()
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [
-            self.tree.turn(obs["text"], info) if "Accessibility tree" in obs.get("text", "") else self.pixels.turn(obs)
+            self.tree.turn(obs["text"], info) if "Accessibility tree" in obs.get("text", "") else self.screen.turn(obs, info)
             for obs, info in zip(observations, infos)
         ]
