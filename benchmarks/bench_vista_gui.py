@@ -43,6 +43,7 @@ from results_file import update_section  # noqa: E402
 
 KINDS = sorted(APP_KINDS)
 SIZES = ((640, 1024), (320, 512))
+ROUNDS = 5
 
 
 # -- 1. throughput ------------------------------------------------------------------------------------
@@ -229,9 +230,14 @@ def main() -> None:
     ]
     for size in SIZES:
         episodes = record_episodes(size, args.replay_episodes)
-        rates = env_rates(size, episodes, args.seconds)
         frames = record_frames(size, episodes)
-        bare, stamped = bare_rate(frames, args.seconds, cached_text=False), bare_rate(frames, args.seconds, cached_text=True)
+        # Interleaved short rounds, best of each: on a shared machine a slow spell then hits all three alike.
+        rounds: list[tuple[dict[str, float], float, float]] = []
+        for _ in range(ROUNDS):
+            share = args.seconds / ROUNDS
+            rounds.append((env_rates(size, episodes, share), bare_rate(frames, share, cached_text=False), bare_rate(frames, share, cached_text=True)))
+        rates = {key: max(r[0][key] for r in rounds) for key in ("step", "with_reset")}
+        bare, stamped = max(r[1] for r in rounds), max(r[2] for r in rounds)
         rows.append(
             f"| {size[1]}x{size[0]} | {rates['step']:,.0f} | {rates['with_reset']:,.0f} | {bare:,.0f} | {bare / rates['step']:.2f}x "
             f"| {stamped:,.0f} | {stamped / rates['step']:.2f}x |"
@@ -272,7 +278,8 @@ def main() -> None:
         body = (
             "### Throughput (one process)\n\n" + "\n".join(rows) + "\n\n"
             "Steps are replays of recorded oracle turns (the agent's time is not counted); the mix covers every app kind and "
-            "difficulty. *Bare Pillow* draws the very same screens' rectangles, lines and texts straight with `ImageDraw` "
+            f"difficulty. Each figure is the best of {ROUNDS} interleaved rounds of {args.seconds / ROUNDS:g} s (env, bare, bare "
+            "pre-rendered, in turn), so that a busy spell of the shared machine does not fall on one side only. *Bare Pillow* draws the very same screens' rectangles, lines and texts straight with `ImageDraw` "
             "(`draw.text` each time) and converts them to an array, with no app model, no tool parsing and no conversation; "
             "the env renders each label once and stamps it after, which is why it beats that figure. The last two columns "
             "give the env the same advantage (labels pre-rendered, stamped), so their ratio is the env's own overhead: the app "
@@ -288,7 +295,7 @@ def main() -> None:
             "stage that failed first). The tree reader and the oracle state in `<see>` the element they act on; the other "
             "agents state nothing, so every one of their turns fails at seeing:\n\n"
             + "\n".join(stage_rows)
-            + "\n\nAll four baselines are scripted, not learned. The accessibility tree alone carries everything these tasks "
+            + "\n\nThe baselines besides the oracle are scripted or random, not learned. The accessibility tree alone carries everything these tasks "
             "need (names, values, boxes); the screenshot carries it too, but only to an agent that reads text: without reading, "
             "the pixels give nothing, and the screen reader, which finds the names it looks for by matching the typeface's "
             "glyphs and tries every candidate for a value, solves most episodes (it does not count rows or files, nor name the "
