@@ -104,3 +104,17 @@ def test_the_screen_reader_solves_easy_episodes_from_the_screenshot_alone(family
     env = gym.make("VistaGUI-v0", max_turns=15)  # obs_mode="screenshot": no tree anywhere
     info = _play(env, ScreenReaderPolicy(), seed=0, family=family, difficulty=1, split="test")
     assert info["is_success"]
+
+
+def test_the_random_agent_draws_each_episode_from_its_own_stream():
+    import random
+
+    from vista_envs.bench.baselines import SeededPolicy
+
+    policy = make_agent("random").policy
+    assert isinstance(policy, SeededPolicy)
+    env = gym.make("VistaGUI-v0")
+    obs, info = env.reset(seed=0)
+    first = policy.act_seeded([obs, obs], [info, info], [random.Random(1), random.Random(2)])
+    again = policy.act_seeded([obs], [info], [random.Random(1)])
+    assert first[0] == again[0] and all(turn.startswith("<tool_call>") for turn in first)

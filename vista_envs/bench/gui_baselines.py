@@ -62,37 +62,60 @@ def is_gui_episode(info: dict[str, Any]) -> bool:
 
 
 class GUIRouter:
-    """``gui`` acts in VistaGUI episodes, ``other`` everywhere else (batches are split and merged in order)."""
+    """``gui`` acts in VistaGUI episodes, ``other`` everywhere else (batches are split and merged in order).
+
+    It is a seeded policy (``act_seeded``, see :class:`vista_envs.bench.baselines.SeededPolicy`): each
+    side that draws from per-episode streams gets its episodes' streams.
+    """
 
     def __init__(self, other: Any, gui: Any):
         self.other, self.gui = other, gui
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
+        return self._route(observations, infos, None)
+
+    def act_seeded(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]
+    ) -> list[str]:
+        return self._route(observations, infos, rngs)
+
+    def _route(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random] | None
+    ) -> list[str]:
         routes = [is_gui_episode(info) for info in infos]
-        out: list[str | None] = [None] * len(routes)
+        out: list[str] = [""] * len(routes)
         for target, flag in ((self.gui, True), (self.other, False)):
             index = [i for i, r in enumerate(routes) if r is flag]
-            if index:
-                for i, response in zip(
-                    index,
-                    target.act([observations[i] for i in index], [infos[i] for i in index]),
-                ):
-                    out[i] = response
-        return out  # type: ignore[return-value]
+            if not index:
+                continue
+            part = ([observations[i] for i in index], [infos[i] for i in index])
+            if rngs is not None and hasattr(target, "act_seeded"):
+                responses = target.act_seeded(*part, [rngs[i] for i in index])
+            else:
+                responses = target.act(*part)
+            for i, response in zip(index, responses):
+                out[i] = response
+        return out
 
 
 class RandomGUIPolicy:
-    """Uniform random inputs on the screen: the chance baseline."""
+    """Uniform random inputs on the screen: the chance baseline (seeded per episode under the bench)."""
 
     def __init__(self, seed: int | None = None):
         self.rng = random.Random(seed)
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
-        return [self.turn(obs) for obs in observations]
+        return [self.turn(obs, self.rng) for obs in observations]
 
-    def turn(self, observation: dict[str, Any]) -> str:
+    def act_seeded(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]
+    ) -> list[str]:
+        return [self.turn(obs, rng) for obs, rng in zip(observations, rngs)]
+
+    @staticmethod
+    def turn(observation: dict[str, Any], rng: random.Random) -> str:
         height, width = observation["image"].shape[:2]
-        rng, roll = self.rng, self.rng.random()
+        roll = rng.random()
         if roll < 0.6:
             return _call("click", x=rng.randrange(width), y=rng.randrange(height))
         if roll < 0.7:
@@ -102,13 +125,7 @@ class RandomGUIPolicy:
         if roll < 0.9:
             return _call("scroll", dx=0, dy=rng.choice((-120, 120)))
         if roll < 0.97:
-            return _call(
-                "drag",
-                x0=rng.randrange(width),
-                y0=rng.randrange(height),
-                x1=rng.randrange(width),
-                y1=rng.randrange(height),
-            )
+            return _call("drag", x0=rng.randrange(width), y0=rng.randrange(height), x1=rng.randrange(width), y1=rng.randrange(height))
         return _call("answer", text=str(rng.randint(0, 100)))
 
 
