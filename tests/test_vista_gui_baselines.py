@@ -118,3 +118,20 @@ def test_the_random_agent_draws_each_episode_from_its_own_stream():
     first = policy.act_seeded([obs, obs], [info, info], [random.Random(1), random.Random(2)])
     again = policy.act_seeded([obs], [info], [random.Random(1)])
     assert first[0] == again[0] and all(turn.startswith("<tool_call>") for turn in first)
+
+
+def test_a_suite_of_vista_gui_app_kinds_runs_in_the_bench(tmp_path):
+    from vista_envs.bench import run_suite
+    from vista_envs.bench.suites import parse_suite
+
+    suite = parse_suite(
+        {
+            "name": "gui-tiny",
+            "version": 1,
+            "split": "test",
+            "seed": 3,
+            "entries": [{"env": "VistaGUI-v0", "grid": {"family": ["files", "table"], "difficulty": [1]}, "episodes_per_cell": 1}],
+        }
+    )
+    results = run_suite(suite, make_agent("oracle"), tmp_path, progress=False).results
+    assert results["overall"]["success_rate"] == 1.0 and results["overall"]["episodes"] == 2
