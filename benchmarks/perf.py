@@ -66,6 +66,11 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
     visplay = gym.make("VisPlayQuestioner-v0", reasoner_timeout=None)
     rows.append(("VisPlayQuestioner-v0", "oracle question, scripted reasoner, m = 10, clustering on", f"{rate(lambda: oracle_episode(visplay, next(seeds)), seconds):,.0f} episodes/s"))
 
+    from bench_vista_gui import env_rates, record_episodes
+
+    gui_episodes = record_episodes((320, 512), 20)
+    rows.append(("VistaGUI-v0", "step, oracle turns replayed, 512x320", f"{env_rates((320, 512), gui_episodes, seconds)['step']:,.0f} steps/s"))
+
     if importlib.util.find_spec("pybullet") is not None:
         from bench_robot import frame_milliseconds
 

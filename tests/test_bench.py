@@ -22,6 +22,7 @@ from vista_envs.bench.baselines import OraclePolicy, task_view
 from vista_envs.bench.results import RESULTS_SCHEMA, load_results, results_paths
 from vista_envs.bench.suites import parse_suite
 from vista_envs.cli import main
+from vista_envs.gui.apps import APP_KINDS
 from vista_envs.tasks import family_names
 from vista_envs.video.questions import KINDS as VIDEO_KINDS
 
@@ -80,6 +81,8 @@ def test_builtin_suites_use_the_test_split_registered_envs_and_existing_families
                 assert set(entry.grid["family"]) <= set(family_names())
             elif entry.env_id == "VistaVideo-v0":
                 assert set(entry.grid["family"]) <= set(VIDEO_KINDS)
+            elif entry.env_id == "VistaGUI-v0":  # its families are app kinds
+                assert set(entry.grid["family"]) <= set(APP_KINDS)
         episodes = suite.episodes()
         assert len({e.key for e in episodes}) == len(episodes)
         assert all(e.options["split"] == "test" for e in episodes)
@@ -178,7 +181,7 @@ def test_each_agent_spec_builds_its_agent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     expected = {
-        "random": ("random", "RandomGuesser"),
+        "random": ("random", "GUIRouter"),  # RandomGuesser, with random inputs for VistaGUI-v0 episodes
         "scripted": ("scripted", "ScriptedPolicy"),
         "oracle": ("oracle", "OraclePolicy"),
         "python:my_bench_agent:make_agent": ("python-my_bench_agent.make_agent", "Echo"),

@@ -6,6 +6,7 @@ Examples::
     vista-envs show VisualQA-v0 --family counting --difficulty 3 --seed 1 --out x.png
     vista-envs gallery --out gallery/ --seeds 4
     vista-envs play VisualQA-v0 --family clock
+    vista-envs play VistaGUI-v0          # type "120 48" to click there, "type hello", "key enter", ...
     vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
     vista-envs leaderboard results/
 """
@@ -28,6 +29,9 @@ from PIL import Image
 import vista_envs
 from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
 from vista_envs.envs.task_sampler import normalize_image_size
+from vista_envs.gui.apps import APP_KINDS
+from vista_envs.gui.gallery import gui_contact_sheet
+from vista_envs.gui.terminal import PLAY_HELP, command_to_turn, with_ruler
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 from vista_envs.video.questions import KINDS as VIDEO_KINDS
@@ -124,7 +128,7 @@ MAX_GALLERY_SEEDS = 32  # columns of a contact sheet
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    """One PNG per family: a row per difficulty, a column per seed, each tile captioned with Q and A."""
+    """One PNG per family and per VistaGUI-v0 app kind: a row per difficulty, a column per seed, each tile captioned with Q and A."""
     from vista_envs.answers import format_answer
 
     size = normalize_image_size(args.size)  # the envs' own bounds: [64, 4096] pixels
@@ -144,7 +148,11 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         for path in views_gallery(out, args.seeds, size[0], args.split):
             print(path)
         return 0
-    names = args.family or list(family_names())
+    names = args.family or ([] if args.app else list(family_names()))
+    for kind in args.app or ([] if args.family else list(APP_KINDS)):  # VistaGUI-v0's apps, at 512x320
+        path = out / f"gui_{kind}.png"
+        gui_contact_sheet(kind, args.seeds, args.split, (512, 320)).save(path)
+        print(path)
     for name in names:
         family = get_family(name)
         tiles = []
@@ -172,16 +180,20 @@ def cmd_play(args: argparse.Namespace) -> int:
         # The envs that score <answer> tags (VisualQA, VistaTool) get a bare answer wrapped in them.
         wrap_answers = hasattr(env.unwrapped, "scorer")
         hint = " A bare answer is sent as <answer>...</answer> (it earns no format or reasoning reward)." if wrap_answers else ""
+        gui = args.env_id == "VistaGUI-v0"  # clicks by coordinates: the screenshot has a pixel ruler
+        hint += f" {PLAY_HELP}" if gui else ""
         print(f"Type your response.{hint} Ctrl-D quits.")
         seed = args.seed
         while True:
             obs, info = env.reset(seed=seed, options=_env_options(args))
             seed, done = None, False
             while not done:
-                _show_turn(obs, info)
+                _show_turn(obs, info, ruler=gui)
                 response = input("> ")
                 if wrap_answers and "<" not in response:
                     response = f"<answer>{response}</answer>"
+                if gui:
+                    response = command_to_turn(response)
                 obs, reward, terminated, truncated, info = env.step(response)
                 done = terminated or truncated
                 print(f"reward {reward:.2f}; terms {info.get('reward_terms', {})}")
@@ -196,13 +208,14 @@ def cmd_play(args: argparse.Namespace) -> int:
         env.close()
 
 
-def _show_turn(obs: Any, info: dict[str, Any]) -> None:
-    """Print a turn's text and where its image was written."""
+def _show_turn(obs: Any, info: dict[str, Any], ruler: bool = False) -> None:
+    """Print a turn's text and where its image was written (with pixel coordinates in the margin when ``ruler``)."""
     where = ", ".join(f"{key} {info[key]}" for key in ("family", "task", "difficulty") if key in info)
     lines = [f"[{where}]"] if where else []
     if isinstance(obs, dict) and isinstance(obs.get("image"), np.ndarray) and obs["image"].ndim == 3:
         image_path = Path(tempfile.gettempdir()) / "vista-envs-play.png"
-        Image.fromarray(obs["image"]).save(image_path)
+        image = Image.fromarray(obs["image"])
+        (with_ruler(image) if ruler else image).save(image_path)
         lines.append(f"image: {image_path}")
     text = obs.get("text") if isinstance(obs, dict) else None
     if text:
@@ -218,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list env ids and task families").set_defaults(handler=cmd_list)
 
     def task_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--family", choices=[*family_names(), *VIDEO_KINDS], help="task family, or VistaVideo-v0 question kind (default: drawn at random)")
+        sub.add_argument("--family", choices=[*family_names(), *VIDEO_KINDS, *APP_KINDS], help="task family, VistaVideo-v0 question kind or VistaGUI-v0 app kind (default: drawn at random)")
         sub.add_argument("--difficulty", type=int, choices=range(1, 6), help="1 (easy) to 5 (hard)")
         sub.add_argument("--split", choices=SPLITS, default="train")
         sub.add_argument("--seed", type=int, default=0)
@@ -233,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     gallery = commands.add_parser("gallery", help="PNG contact sheets of every family at every difficulty")
     gallery.add_argument("--out", default="gallery", help="output folder")
     gallery.add_argument("--family", action="append", choices=family_names(), help="limit to these families")
+    gallery.add_argument("--app", action="append", choices=list(APP_KINDS), help="limit to these VistaGUI-v0 app kinds")
     gallery.add_argument("--seeds", type=int, default=4, help="tasks per difficulty")
     gallery.add_argument("--size", type=int, default=224)
     gallery.add_argument("--split", choices=SPLITS, default="train")

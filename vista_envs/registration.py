@@ -15,6 +15,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "VisPlayReasoner-v0": "vista_envs.envs.visplay.reasoner:VisPlayReasonerEnv",
     "VistaVideo-v0": "vista_envs.envs.vista_video:VistaVideoEnv",
     "VistaViews-v0": "vista_envs.envs.vista_views:VistaViewsEnv",
+    "VistaGUI-v0": "vista_envs.envs.vista_gui:VistaGUIEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
 

@@ -50,6 +50,7 @@ from vista_envs.bench.baselines import (
     VideoLookAllPolicy,
     VideoOverviewPolicy,
 )
+from vista_envs.bench.gui_baselines import GUIRouter, RandomGUIPolicy
 from vista_envs.bench.suites import BenchError
 
 __all__ = ["AGENT_SPEC_HELP", "BUILTIN_AGENTS", "BenchAgent", "make_agent", "plugin_agent_kinds"]
@@ -132,7 +133,8 @@ def make_agent(spec: str, seed: int = 0) -> BenchAgent:
     kind, _, argument = body.partition(":")
     privileged = False
     if body == "random":
-        policy, default_name = RandomGuesser(), "random"
+        # VistaGUI-v0 episodes get random inputs instead of random answers (see bench.gui_baselines).
+        policy, default_name = GUIRouter(RandomGuesser(), RandomGUIPolicy()), "random"
     elif body == "scripted":
         policy, default_name = ScriptedPolicy(), "scripted"
     elif body == "oracle":

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from vista_envs.answers import get_response_format
+from vista_envs.bench.gui_baselines import ScriptedGUIPolicy, is_gui_episode
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
 __all__ = [
@@ -339,10 +340,17 @@ class ScriptedPolicy:
     In a tool env it makes one sensible tool call first (Python to count the pixels of an ``RGB``
     colour, a knowledge-base search for a flag question, otherwise a 2x zoom on the image centre),
     then answers from the tool's output where it printed a number, else from its own heuristic.
+    In ``VistaGUI-v0`` it plays :class:`vista_envs.bench.gui_baselines.ScriptedGUIPolicy`.
     """
 
+    def __init__(self) -> None:
+        self._gui = ScriptedGUIPolicy()
+
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
-        return [self._turn(observation, info) for observation, info in zip(observations, infos)]
+        return [
+            self._gui.act([observation], [info])[0] if is_gui_episode(info) else self._turn(observation, info)
+            for observation, info in zip(observations, infos)
+        ]
 
     def _turn(self, observation: dict[str, Any], info: dict[str, Any]) -> str:
         question, image = task_view(observation, info)

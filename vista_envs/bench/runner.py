@@ -236,9 +236,18 @@ class _EnvPool:
 
 
 def _check_families(suite: Suite, entry_name: str, cells: Sequence[EpisodeSpec]) -> None:
-    """A task family a suite names must be registered (built in or from a plugin); else say which plugin would provide it."""
+    """A task family a suite names must be registered (built in or from a plugin); else say which plugin would provide it.
+
+    Only envs built on the task library's families are checked here: VistaVideo's question kinds,
+    VistaViews' families and VistaGUI's app kinds are the envs' own, checked by their ``reset``.
+    """
     from vista_envs import plugins
+    from vista_envs.envs.task_env import TaskEnv
     from vista_envs.tasks import family_names
+
+    env_class = gym.envs.registration.load_env_creator(gym.spec(cells[0].env_id).entry_point) if cells else None
+    if not (isinstance(env_class, type) and issubclass(env_class, TaskEnv)):
+        return
 
     known = set(family_names())
     for episode in cells:

@@ -16,6 +16,7 @@ from vista_envs.envs.task_env import TaskEnv
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
+from vista_envs.rewards_composite import CompositeReward, TurnCheck, extract_seen, seen_score
 from vista_envs.spaces import UnicodeText
 from vista_envs.tasks import ToolStep
 from vista_envs.tools.image_view import ImageView
@@ -88,6 +89,12 @@ class VistaToolEnv(TaskEnv):
     (``tools`` :math:`= -N^{tools}_t`, ``invalid`` :math:`= -N^{invalid}_t`). Over an episode,
     :math:`R = R_{accuracy} + R_{reasoning} + R_{format} + R_{length} - \lambda N_{tools} - \mu N_{invalid}`.
 
+    With ``reward="composite"`` the reward is instead the staged composite reward of
+    ``vista_envs.rewards_composite`` (:math:`0.2\,\mathrm{visual} + 0.3\,\mathrm{tool} + 0.5\,\mathrm{outcome}`,
+    paid on the last turn) minus :math:`\mu N^{invalid}_t`: visual is checked on the answer turn (its
+    ``<see>`` tag against the ground truth), tool every turn (calls run without error and use tools of the
+    oracle's plan); ``info["stage_failed"]``, ``info["process_reward"]`` every turn, ``info["process_rewards"]`` at the end.
+
     ## Starting State
     As in ``VisualQA-v0``: ``reset(seed, options={"split", "family", "difficulty", "task_seed"})``.
 
@@ -111,6 +118,8 @@ class VistaToolEnv(TaskEnv):
     - ``search_backend`` (``"local"`` | ``"web"``): the offline BM25 index, or ddgs (extra ``search``).
     - ``max_text_chars`` (int, default 8192): the observation text limit (tool outputs are cut to fit).
     - ``include_images_in_info`` (bool, default True): put the conversation's images in ``info["images"]``.
+    - ``reward`` (``"rules"`` | ``"composite"``), ``visual_weight``, ``tool_weight``, ``outcome_weight``
+      (0.2, 0.3, 0.5): see Rewards.
 
     ## Version History
     - v0: initial release. Changed before the first release: ``tool_penalty``/``invalid_call_penalty``
@@ -145,6 +154,10 @@ class VistaToolEnv(TaskEnv):
         max_response_chars: int = 16384,
         max_text_chars: int = 8192,
         include_images_in_info: bool = True,
+        reward: str = "rules",
+        visual_weight: float = 0.2,
+        tool_weight: float = 0.3,
+        outcome_weight: float = 0.5,
         render_mode: str | None = None,
     ):
         if max_turns < 1 or max_calls_per_turn < 1:
@@ -154,6 +167,9 @@ class VistaToolEnv(TaskEnv):
         for name, weight in (("tool_cost_weight", tool_cost_weight), ("invalid_call_cost_weight", invalid_call_cost_weight)):
             if not weight >= 0:
                 raise ValueError(f"{self.env_id}: {name} must be >= 0 (it is subtracted per call), got {weight!r}")
+        if reward not in ("rules", "composite"):
+            raise ValueError(f"{self.env_id}: reward must be 'rules' or 'composite', got {reward!r}")
+        self.composite = CompositeReward(visual_weight, tool_weight, outcome_weight) if reward == "composite" else None
         width, height = self._init_task_env(
             families=families,
             difficulty=difficulty,
@@ -195,6 +211,8 @@ class VistaToolEnv(TaskEnv):
         self.tools.start_episode(ImageView.full(self.task.image, self.sampler.image_size))
         self.turn = 0
         self._oracle_steps = self.sampler.families[self.task.family].tool_plan(self.task.spec)
+        if self.composite is not None:
+            self.composite.reset()
         prompt = f"{self.task.question}\n{self._call_hint()}"
         view = image_array(self.tools.view.image)
         self.conversation = Conversation(self._system_prompt(), self.tool_schemas)
@@ -230,8 +248,8 @@ class VistaToolEnv(TaskEnv):
         truncated = self.turn >= self.max_turns
         if truncated:
             self._end(info, answer=None, success=False)
-        reward = self._weigh(terms)
         info["reward_terms"] = terms
+        reward = self._composite_turn(action, self._weigh(terms), info)
         view = image_array(self.tools.view.image)
         return {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)}, reward, False, truncated, self._with_conversation(info)
 
@@ -277,9 +295,10 @@ class VistaToolEnv(TaskEnv):
         info["extracted_answer"] = scored.answer
         self._end(info, answer=format_answer(self.task.spec), success=scored.is_success)
         info["reward_terms"] = terms
+        reward = self._composite_turn(action, self._weigh(terms), info)
         view = image_array(self.tools.view.image)
         text = "The episode is over." if not errors else "The episode is over. " + info["error"]
-        return {"image": view.copy(), "text": _truncate(text, self.max_text_chars)}, self._weigh(terms), True, False, self._with_conversation(info)
+        return {"image": view.copy(), "text": _truncate(text, self.max_text_chars)}, reward, True, False, self._with_conversation(info)
 
     def _reject(self, terms: dict[str, float], info: dict[str, Any], reason: str) -> str:
         terms["invalid"] -= 1.0
@@ -295,6 +314,27 @@ class VistaToolEnv(TaskEnv):
         info["is_success"] = success
         info["n_turns"] = self.turn
         self.tools.end_episode()
+
+    def _composite_turn(self, action: Any, reward: float, info: dict[str, Any]) -> float:
+        """With ``reward="composite"``, the turn's staged check replaces the rule reward (the hook of ``rewards_composite``)."""
+        if self.composite is None:
+            return reward
+        assert self.task is not None
+        invalid = info["reward_terms"]["invalid"]
+        # The value read is checked on the answer turn; a tool turn has no visual ground truth of its own.
+        answered = "extracted_answer" in info
+        visual = seen_score(extract_seen(action), [format_answer(self.task.spec)]) if answered else None
+        planned = {call["name"] for step in self._oracle_steps for call in step.calls}
+        last = next(m for m in reversed(self.conversation.messages) if m["role"] == "assistant")
+        called = [item["function"]["name"] for item in last.get("tool_calls", [])]
+        tool = float(invalid == 0 and (answered or (bool(called) and set(called) <= planned)))
+        check = TurnCheck(visual, tool, final=self.episode_ended, outcome=float(info.get("is_success", False)))
+        score = self.composite.add_turn(check)
+        info["reward_terms"] = {**score.terms, "invalid": invalid}
+        info["stage_failed"], info["process_reward"] = score.stage_failed, score.process_reward
+        if check.final:
+            info["process_rewards"] = self.composite.process_rewards
+        return score.reward + self.invalid_call_cost_weight * invalid
 
     def _weigh(self, terms: dict[str, float]) -> float:
         answer_terms = {name: terms[name] for name in ("correctness", "format", "reasoning", "length")}
