@@ -1,4 +1,4 @@
-"""The ``vista-envs`` command line: list, show, gallery, play, bench and leaderboard.
+"""The ``vista-envs`` command line: list, show, gallery, play, bench, leaderboard and export.
 
 Examples::
 
@@ -8,6 +8,7 @@ Examples::
     vista-envs play VisualQA-v0 --family clock
     vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
     vista-envs leaderboard results/
+    vista-envs export --format verl --env VisualQA-v0 --n 1000 --split test --out data/
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PIL import Image
 import vista_envs
 from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
 from vista_envs.envs.task_sampler import normalize_image_size
+from vista_envs.integrations.export import add_export_parser
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_leaderboard_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
