@@ -1,7 +1,7 @@
 """Tasks of a task env written as parquet, in verl's and EasyR1's dataset row schemas.
 
 ``vista-envs export --format verl|easyr1 --env VisualQA-v0 --n 1000 --split test --out DIR`` (or
-:func:`export_tasks`) writes ``DIR/<split>.parquet``. Images are embedded as PNG bytes, in the
+:func:`export_tasks`) writes ``DIR/<split>.parquet``. Images are embedded as PNG bytes (or BMP, ``--image-format bmp``: faster to write, larger), in the
 ``{"bytes", "path"}`` struct that ``datasets.Image`` reads (the file carries ``datasets``' feature metadata,
 so ``load_dataset("parquet", ...)`` gives PIL images back).
 
@@ -48,7 +48,10 @@ FORMATS = ("verl", "easyr1")
 IMAGE_PLACEHOLDER = "<image>"
 # The agent loops a verl row asks for (verl reads the optional `agent_name` column).
 AGENT_NAMES = {"VisualQA-v0": "single_turn_agent", "VistaTool-v0": "vista_tool_agent"}
-PNG_COMPRESS_LEVEL = 1  # lossless; level 1 is ~3x faster than the default 6 for ~20% larger files
+PNG_COMPRESS_LEVEL = 1  # lossless; level 1 is ~2x faster than the default 6 for ~20% larger files
+# Both lossless and read by PIL (so by `datasets.Image`, verl and EasyR1): PNG is compact, BMP ~15x faster to
+# write and ~3x larger (uncompressed).
+IMAGE_FORMATS = ("png", "bmp")
 BATCH_ROWS = 256
 
 
@@ -58,12 +61,21 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def bmp_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+_ENCODERS = {"png": png_bytes, "bmp": bmp_bytes}
+
+
 def _system_prompt(task: ExportedTask) -> str:
     system = task.messages[0]
     return system["content"] if system["role"] == "system" else ""
 
 
-def verl_row(task: ExportedTask, index: int) -> dict[str, Any]:
+def verl_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[str, Any]:
     """One verl dataset row for ``task`` (see the module docstring)."""
     ref = task.ref
     return {
@@ -72,7 +84,7 @@ def verl_row(task: ExportedTask, index: int) -> dict[str, Any]:
             {"role": "system", "content": _system_prompt(task)},
             {"role": "user", "content": IMAGE_PLACEHOLDER + task.prompt},
         ],
-        "images": [{"bytes": png_bytes(task.image), "path": None}],
+        "images": [{"bytes": encode(task.image), "path": None}],
         "ability": ref.family,
         "reward_model": {"style": "rule", "ground_truth": task.ground_truth},
         "extra_info": {
@@ -88,13 +100,13 @@ def verl_row(task: ExportedTask, index: int) -> dict[str, Any]:
     }
 
 
-def easyr1_row(task: ExportedTask, index: int) -> dict[str, Any]:
+def easyr1_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[str, Any]:
     """One EasyR1 dataset row for ``task`` (see the module docstring)."""
     ref = task.ref
     return {
         "problem": IMAGE_PLACEHOLDER + task.prompt,
         "answer": task.ground_truth,
-        "images": [{"bytes": png_bytes(task.image), "path": None}],
+        "images": [{"bytes": encode(task.image), "path": None}],
         "data_source": f"vista_envs/{ref.env_id}",
         "family": ref.family,
         "difficulty": ref.difficulty,
@@ -182,6 +194,7 @@ def export_tasks(
     split: str = "train",
     seed: int = 0,
     families: Sequence[str] | None = None,
+    image_format: str = "png",
     **env_kwargs: Any,
 ) -> Path:
     """Write ``n`` tasks of ``env_id`` as ``out_dir/<split>.parquet`` in ``fmt``'s schema; returns the path.
@@ -194,6 +207,9 @@ def export_tasks(
 
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+    encode = _ENCODERS[image_format]
     # Check everything iter_tasks would check, before anything is written.
     check_families(env_id, families)
     probe = make_task_env(env_id, **({**env_kwargs, "families": list(families)} if families is not None else env_kwargs))
@@ -203,7 +219,7 @@ def export_tasks(
         probe.close()
     tasks = iter_tasks(env_id, n, split=split, seed=seed, families=families, **env_kwargs)
     make_row = verl_row if fmt == "verl" else easyr1_row
-    rows = (make_row(task, index) for index, task in enumerate(tasks))
+    rows = (make_row(task, index, encode) for index, task in enumerate(tasks))
     first = next(_batches(rows, 1), None)  # draws the first task: any error the env raises comes now
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +259,7 @@ def add_export_parser(commands: Any) -> None:
     export.add_argument("--family", action="append", dest="families", help="limit to these families (repeatable)")
     export.add_argument("--difficulty", type=_difficulty, help="a level 1..5 or a range such as 2-4")
     export.add_argument("--image-size", type=int, default=224, help="image side in pixels")
+    export.add_argument("--image-format", choices=IMAGE_FORMATS, default="png", help="png: compact; bmp: fastest to write, ~3x larger")
     export.set_defaults(handler=cmd_export)
 
 
@@ -250,6 +267,8 @@ def cmd_export(args: Any) -> int:
     env_kwargs: dict[str, Any] = {"image_size": args.image_size}
     if args.difficulty is not None:
         env_kwargs["difficulty"] = args.difficulty
-    path = export_tasks(args.fmt, args.env_id, args.n, args.out, split=args.split, seed=args.seed, families=args.families, **env_kwargs)
+    path = export_tasks(
+        args.fmt, args.env_id, args.n, args.out, split=args.split, seed=args.seed, families=args.families, image_format=args.image_format, **env_kwargs
+    )
     print(f"wrote {args.n} {args.env_id} tasks ({args.fmt}) to {path}")
     return 0
