@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.results_file import update_section  # noqa: E402
-from vista_envs.integrations.export import bmp_bytes, export_tasks, png_bytes  # noqa: E402
-from vista_envs.integrations.tasks import iter_tasks  # noqa: E402
+from benchmarks.results_file import update_section
+from vista_envs.integrations.export import bmp_bytes, export_tasks, png_bytes
+from vista_envs.integrations.tasks import iter_tasks
 
 SECTION = "Export to parquet (verl / EasyR1)"
 TARGET = 1000.0

@@ -12,9 +12,15 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
-import vista_envs  # noqa: E402,F401
-from vista_envs.integrations.tasks import family_names  # noqa: E402
-from vista_envs.integrations.trl import VistaToolEnvironment, completion_text, environment_factory, make_dataset, reward_functions  # noqa: E402
+import vista_envs  # noqa: F401
+from vista_envs.integrations.tasks import family_names
+from vista_envs.integrations.trl import (
+    VistaToolEnvironment,
+    completion_text,
+    environment_factory,
+    make_dataset,
+    reward_functions,
+)
 
 ALL_FAMILIES = list(family_names())
 TOOL_KWARGS = {"image_size": 64, "families": ["counting"], "sandbox": "process"}
@@ -174,11 +180,10 @@ def _config(tmp_path, weights, **overrides):
 def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_equal_to_the_envs(tmp_path):
     pytest.importorskip("trl")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from transformers import AutoModelForImageTextToText
     from trl import GRPOTrainer
 
     from agents.tiny import build_tiny_vlm
-
-    from transformers import AutoModelForImageTextToText
 
     path = build_tiny_vlm(tmp_path / "tiny", seed=0)  # saved, then loaded by path
     # Prompts are told apart by their text below, so keep 8 tasks whose questions differ.

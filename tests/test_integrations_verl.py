@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("pyarrow")
 datasets = pytest.importorskip("datasets")
 
-import vista_envs  # noqa: E402,F401
-from vista_envs.integrations import easyr1, export, verl  # noqa: E402
-from vista_envs.integrations.tasks import TaskRef, iter_tasks, score_response  # noqa: E402
-from vista_envs.tasks import family_names  # noqa: E402
+import vista_envs  # noqa: F401
+from vista_envs.integrations import easyr1, export, verl
+from vista_envs.integrations.tasks import TaskRef, iter_tasks
+from vista_envs.tasks import family_names
 
 ALL_FAMILIES = list(family_names())
 
@@ -119,11 +119,11 @@ def test_an_interrupted_export_leaves_no_file_that_looks_complete(tmp_path, monk
     calls = {"n": 0}
     real_row = export.verl_row
 
-    def failing_row(task, index):
+    def failing_row(task, index, encode):
         calls["n"] += 1
         if index == 300:  # past the first written batch
             raise KeyboardInterrupt
-        return real_row(task, index)
+        return real_row(task, index, encode)
 
     monkeypatch.setattr(export, "verl_row", failing_row)
     with pytest.raises(KeyboardInterrupt):

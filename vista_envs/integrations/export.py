@@ -40,9 +40,14 @@ from typing import Any
 
 from PIL import Image
 
-from vista_envs.integrations.tasks import ExportedTask, check_families, iter_tasks, make_task_env
+from vista_envs.integrations.tasks import (
+    ExportedTask,
+    check_families,
+    iter_tasks,
+    make_task_env,
+)
 
-__all__ = ["FORMATS", "export_tasks", "verl_row", "easyr1_row"]
+__all__ = ["FORMATS", "easyr1_row", "export_tasks", "verl_row"]
 
 FORMATS = ("verl", "easyr1")
 IMAGE_PLACEHOLDER = "<image>"

@@ -271,7 +271,6 @@ class VistaToolEnvironment:
         self._running = True
         self._costs = {"tools": 0.0, "invalid": 0.0}
         self._answer_terms = None
-        return None
 
     # -- the tools (their docstrings are the schemas TRL shows the model) --------------------------------
 
