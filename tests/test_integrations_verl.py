@@ -137,6 +137,23 @@ def test_the_same_seed_exports_the_same_tasks(tmp_path):
     assert first["problem"] == second["problem"] and first["answer"] == second["answer"]
 
 
+def test_png_bytes_round_trip_exactly_at_every_level_and_refuse_non_rgb_arrays():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for level in (0, 1, 9):
+        decoded = Image.open(io.BytesIO(export.png_bytes(pixels, level)))
+        assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), pixels)
+    assert len(export.png_bytes(np.zeros((64, 64, 3), np.uint8), 9)) < len(export.png_bytes(np.zeros((64, 64, 3), np.uint8), 0))
+    with pytest.raises(ValueError, match="RGB"):
+        export.png_bytes(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="png_level"):
+        export.export_tasks("verl", "VisualQA-v0", 1, "unused", png_level=10)
+
+
 # -- the multi-turn rollout for verl's agent loop ---------------------------------------------------------
 
 
