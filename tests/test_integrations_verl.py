@@ -223,3 +223,35 @@ def test_the_verl_rollout_stops_at_the_response_budget(tiny_processor):
     result = asyncio.run(rollout.run(server, {}, row.ref))
     rollout.close()
     assert len(result.response_ids) == len(result.response_mask) <= 60 and not result.is_success
+
+
+def test_the_verl_agent_loop_subclass_runs_the_rollout_inside_verls_own_agent_loop_base(request):
+    # Runs where verl's agent-loop module imports (verl 0.9.1 and its hydra/omegaconf/tensordict deps); skipped in CI.
+    agent_loop = pytest.importorskip("verl.experimental.agent_loop.agent_loop", exc_type=ImportError)
+    tiny_processor = request.getfixturevalue("tiny_processor")
+    from omegaconf import OmegaConf
+
+    from vista_envs.integrations.verl_agent_loop import VistaToolAgentLoop
+
+    assert agent_loop._agent_loop_registry["vista_tool_agent"] == {"_target_": "vista_envs.integrations.verl_agent_loop.VistaToolAgentLoop"}
+    env_kwargs = {"image_size": 64, "families": ["counting"], "sandbox": "process"}
+    rollout = {"prompt_length": 4096, "response_length": 1024, "custom": {"vista_env_kwargs": env_kwargs}}
+    tokenizer = tiny_processor.tokenizer
+    turns = ['<tool_call>{"name": "zoom", "arguments": {"x": 32, "y": 32}}</tool_call>', "<think>I count them all.</think><answer>3</answer>"]
+    loop = VistaToolAgentLoop(
+        trainer_config=agent_loop.DictConfigWrap(OmegaConf.create({"actor_rollout_ref": {"rollout": rollout}})),
+        server_manager=ScriptedServer(tokenizer, turns),
+        tokenizer=tokenizer,
+        processor=tiny_processor,
+        dataset_cls=None,
+        data_config=agent_loop.DictConfigWrap(OmegaConf.create({})),
+    )
+    row = next(iter_tasks("VistaTool-v0", 1, seed=6, **env_kwargs))
+    extra_info = {"split": row.ref.split, "index": 0, "env_id": "VistaTool-v0", "family": row.ref.family, "difficulty": row.ref.difficulty, "task_seed": row.ref.task_seed}
+    output = asyncio.run(loop.run({"temperature": 1.0}, extra_info=extra_info, raw_prompt=[]))
+    env = gym.make("VistaTool-v0", **env_kwargs)
+    env.reset(options=row.ref.options())
+    assert output.reward_score == pytest.approx(sum(env.step(turn)[1] for turn in turns))
+    assert len(output.multi_modal_data["images"]) == 2 and sum(output.response_mask) < len(output.response_mask)
+    batch = output.as_dict()  # verl's own conversion to the tensors its trainer reads
+    assert batch["responses"].shape == batch["response_mask"].shape
