@@ -134,6 +134,17 @@ def test_a_rollout_that_stops_without_answering_is_paid_as_the_env_pays_a_turn_w
     assert terms == [0.0, 0.0, 0.0, 0.0] and environment.get_reward() == pytest.approx(-0.1)
 
 
+def test_bad_dataset_arguments_fail_before_any_task_is_drawn():
+    with pytest.raises(ValueError, match="no family 'nope'"):
+        make_dataset("VisualQA-v0", 2, families=["nope"])
+    with pytest.raises(ValueError, match="not a task env"):
+        make_dataset("VisPlay-v0", 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        make_dataset("VisualQA-v0", -1)
+    with pytest.raises(ValueError, match="split"):
+        make_dataset("VisualQA-v0", 2, split="validation")
+
+
 def test_reset_without_a_task_column_says_what_is_missing():
     environment = VistaToolEnvironment(**TOOL_KWARGS)
     with pytest.raises(ValueError, match="'task' column"):
@@ -185,7 +196,9 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
 
     from agents.tiny import build_tiny_vlm
 
-    path = build_tiny_vlm(tmp_path / "tiny", seed=0)  # saved, then loaded by path
+    from transformers import AutoProcessor
+
+    path = build_tiny_vlm(tmp_path / "tiny", seed=0)  # saved, then loaded by path by the trainer
     # Prompts are told apart by their text below, so keep 8 tasks whose questions differ.
     drawn = make_dataset("VisualQA-v0", 32, families=["counting", "clock"], image_size=64)
     first_of = {}
@@ -194,17 +207,6 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
     assert len(first_of) >= 8
     dataset = drawn.select(sorted(first_of.values())[:8])
     functions, weights = reward_functions("VisualQA-v0")
-    model = AutoModelForImageTextToText.from_pretrained(path)
-    # Half the prompts get the oracle's answer, so the rewards compared below are not all zero.
-    env = gym.make("VisualQA-v0", families=["counting", "clock"], image_size=64)
-    scripts = {}
-    for row in dataset.select(range(0, 8, 2)):
-        env.reset(options=_options(row["task"]))
-        scripts[row["prompt"][1]["content"][1]["text"]] = [env.unwrapped.oracle()]
-    from transformers import AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(path)
-    _scripted(model, processor.tokenizer, scripts)
     seen = []
 
     def record(prompts, completions, ground_truth, task, **kwargs):
@@ -212,8 +214,15 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
         return [0.0] * len(completions)
 
     trainer = GRPOTrainer(
-        model=model, processing_class=processor, reward_funcs=[*functions, record], args=_config(tmp_path, [*weights, 0.0], max_completion_length=96), train_dataset=dataset
+        model=str(path), reward_funcs=[*functions, record], args=_config(tmp_path, [*weights, 0.0], max_completion_length=96), train_dataset=dataset
     )
+    # Half the prompts get the oracle's answer, so the rewards compared below are not all zero.
+    env = gym.make("VisualQA-v0", families=["counting", "clock"], image_size=64)
+    scripts = {}
+    for row in dataset.select(range(0, 8, 2)):
+        env.reset(options=_options(row["task"]))
+        scripts[row["prompt"][1]["content"][1]["text"]] = [env.unwrapped.oracle()]
+    _scripted(trainer.model, AutoProcessor.from_pretrained(path).tokenizer, scripts)
     trainer.train()
     logged = [row for row in trainer.state.log_history if "reward" in row]
     assert trainer.state.global_step == 2 and len(logged) == 2 and all("rewards/correctness/mean" in row for row in logged)
