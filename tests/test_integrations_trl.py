@@ -76,7 +76,7 @@ def test_custom_weights_flow_into_the_returned_reward_weights_and_the_sum_still_
         env.reset(options=_options(row["task"]))
         response = env.unwrapped.oracle()
         expected = env.step(response)[1]
-        got = sum(w * f(prompts=[row["prompt"]], completions=[[{"role": "assistant", "content": response}]], ground_truth=[row["ground_truth"]])[0] for w, f in zip(weights, functions))
+        got = sum(w * f(prompts=[row["prompt"]], completions=[[{"role": "assistant", "content": response}]], ground_truth=[row["ground_truth"]])[0] for w, f in zip(weights, functions, strict=True))
         assert got == pytest.approx(expected)
 
 
@@ -113,7 +113,7 @@ def test_the_tool_environment_returns_images_for_new_views_and_its_rewards_sum_t
     functions, weights = reward_functions("VistaTool-v0", **TOOL_KWARGS)
     completion = [{"role": "assistant", "content": answer}]
     terms = [f(prompts=[row["prompt"]], completions=[completion], ground_truth=[row["ground_truth"]], environments=[environment])[0] for f in functions]
-    total = sum(w * t for w, t in zip(weights, terms)) + environment.get_reward()
+    total = sum(w * t for w, t in zip(weights, terms, strict=True)) + environment.get_reward()
     # The same turns stepped into the env directly, one call per turn as the trainer runs them.
     env.reset(options=_options(row["task"]))
     calls = [{"name": "zoom", "arguments": {"x": 32, "y": 32}}, {"name": "calculator", "arguments": {"expression": "1+1"}}, {"name": "zoom", "arguments": {"x": "left"}}]
@@ -191,7 +191,6 @@ def _config(tmp_path, weights, **overrides):
 def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_equal_to_the_envs(tmp_path):
     pytest.importorskip("trl")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from transformers import AutoModelForImageTextToText
     from trl import GRPOTrainer
 
     from agents.tiny import build_tiny_vlm
@@ -210,7 +209,7 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
     seen = []
 
     def record(prompts, completions, ground_truth, task, **kwargs):
-        seen.extend(zip(completions, task))
+        seen.extend(zip(completions, task, strict=True))
         return [0.0] * len(completions)
 
     trainer = GRPOTrainer(
