@@ -91,7 +91,9 @@ process (the wall clock of this shared machine counts other people's work), with
 Each export is timed whole (env build, task drawing, ground truth, PNG encoding (no scanline filter; deflate level 0, the default, or 1),
 zstd parquet write),
 best of {args.rounds} rounds; the stage rows time drawing and PNG encoding alone on the same tasks. The machine
-is a 2-core CPU shared with other work and noisy: rates move by tens of percent between runs. Not shown: the
+is a 2-core CPU shared with other work and noisy: rates move by tens of percent between runs, and even CPU
+seconds stretch when the other core and the caches are busy (compare the drawing row with the mixed-family rate
+of the "VisualQA-v0 throughput" section, measured on a quieter machine). Not shown: the
 time `datasets` or a trainer takes to read the file back, or export of `VistaTool-v0` tasks (same path)."""
         update_section(SECTION, body, f"python benchmarks/bench_export.py --n {args.n} --rounds {args.rounds} --size {args.size} --write")
 
