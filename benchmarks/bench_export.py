@@ -59,7 +59,7 @@ def measure(n: int, rounds: int, size: int) -> dict[str, tuple[float, float] | f
         tasks = list(iter_tasks("VisualQA-v0", n, image_size=size))
         rates["drawing the tasks only (iter_tasks)"] = best_rate(lambda: list(iter_tasks("VisualQA-v0", n, image_size=size)), n, rounds)
         for level in LEVELS:
-            rates[f"PNG encoding only, level {level}"] = best_rate(lambda level=level: [png_bytes(task.image, level) for task in tasks], n, rounds)
+            rates[f"PNG encoding only, level {level}"] = best_rate(lambda level=level: [png_bytes(task.pixels, level) for task in tasks], n, rounds)
         for level in LEVELS:
             rates[f"file bytes per row (verl, PNG level {level})"] = os.path.getsize(Path(work) / f"verl-{level}" / "train.parquet") / n
     return rates

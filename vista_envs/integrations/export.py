@@ -36,7 +36,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def _system_prompt(task: ExportedTask) -> str:
     return system["content"] if system["role"] == "system" else ""
 
 
-def verl_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[str, Any]:
+def verl_row(task: ExportedTask, index: int, encode: Callable[[np.ndarray], bytes] = png_bytes) -> dict[str, Any]:
     """One verl dataset row for ``task`` (see the module docstring)."""
     ref = task.ref
     return {
@@ -103,7 +103,7 @@ def verl_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[st
             {"role": "system", "content": _system_prompt(task)},
             {"role": "user", "content": IMAGE_PLACEHOLDER + task.prompt},
         ],
-        "images": [{"bytes": encode(task.image), "path": None}],
+        "images": [{"bytes": encode(task.pixels), "path": None}],
         "ability": ref.family,
         "reward_model": {"style": "rule", "ground_truth": task.ground_truth},
         "extra_info": {
@@ -119,13 +119,13 @@ def verl_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[st
     }
 
 
-def easyr1_row(task: ExportedTask, index: int, encode: Any = png_bytes) -> dict[str, Any]:
+def easyr1_row(task: ExportedTask, index: int, encode: Callable[[np.ndarray], bytes] = png_bytes) -> dict[str, Any]:
     """One EasyR1 dataset row for ``task`` (see the module docstring)."""
     ref = task.ref
     return {
         "problem": IMAGE_PLACEHOLDER + task.prompt,
         "answer": task.ground_truth,
-        "images": [{"bytes": encode(task.image), "path": None}],
+        "images": [{"bytes": encode(task.pixels), "path": None}],
         "data_source": f"vista_envs/{ref.env_id}",
         "family": ref.family,
         "difficulty": ref.difficulty,
@@ -229,7 +229,7 @@ def export_tasks(
     if isinstance(png_level, bool) or png_level not in range(10):
         raise ValueError(f"png_level must be an int from 0 to 9, got {png_level!r}")
 
-    def encode(image: Image.Image) -> bytes:
+    def encode(image: np.ndarray) -> bytes:
         return png_bytes(image, png_level)
     # Check everything iter_tasks would check, before anything is written.
     check_families(env_id, families)

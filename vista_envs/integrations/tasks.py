@@ -82,7 +82,7 @@ class ExportedTask:
         ref: the task's reference.
         prompt: ``obs["text"]``, the complete prompt.
         messages: ``info["messages"]`` at reset (system prompt, then the user turn with ``{"type": "image"}``).
-        image: the observed image (``obs["image"]``) as a PIL image.
+        pixels: the observed image, ``obs["image"]`` (an ``(H, W, 3)`` uint8 array); ``image`` is it as a PIL image.
         tools: ``info["tools"]`` (OpenAI function schemas) for a tool env, else None.
         ground_truth: :func:`ground_truth_json` of the task under the env's scoring settings.
         answer: the canonical answer text (what an oracle writes inside the answer tags).
@@ -92,11 +92,15 @@ class ExportedTask:
     ref: TaskRef
     prompt: str
     messages: list[dict[str, Any]]
-    image: Image.Image
+    pixels: np.ndarray
     tools: list[dict[str, Any]] | None
     ground_truth: str
     answer: str
     answer_type: str
+
+    @property
+    def image(self) -> Image.Image:
+        return Image.fromarray(self.pixels)
 
 
 def make_task_env(env_id: str, **env_kwargs: Any) -> gym.Env:
@@ -247,7 +251,7 @@ def iter_tasks(
                 ref=ref,
                 prompt=observation["text"],
                 messages=info["messages"],
-                image=Image.fromarray(observation["image"]),
+                pixels=observation["image"],
                 tools=info.get("tools"),
                 ground_truth=ground_truth_json(task.spec, base.scorer),
                 answer=format_answer(task.spec),
