@@ -92,6 +92,8 @@ def test_verl_compute_score_refuses_rows_of_another_data_source_and_bad_ground_t
         verl.compute_score("openai/gsm8k", "<answer>1</answer>", task.ground_truth)
     with pytest.raises(ValueError, match="not a vista-envs ground truth"):
         verl.compute_score("vista_envs/VisualQA-v0", "<answer>1</answer>", "42")
+    with pytest.raises(ValueError, match="not a vista-envs ground truth"):
+        verl.compute_score("vista_envs/VisualQA-v0", "<answer>1</answer>", {"answer": 1})
 
 
 def test_an_export_naming_a_family_the_env_does_not_have_fails_before_writing_anything(tmp_path):

@@ -42,6 +42,7 @@ __all__ = [
     "ground_truth_json",
     "iter_tasks",
     "make_task_env",
+    "parse_ground_truth",
     "score_response",
 ]
 
@@ -182,7 +183,8 @@ def _scorer(settings: str) -> ResponseScorer:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_ground_truth(ground_truth: str) -> tuple[TaskSpec, ResponseScorer]:
+def parse_ground_truth(ground_truth: str) -> tuple[TaskSpec, ResponseScorer]:
+    """The verifier's view of the task (a :class:`TaskSpec` without question, scene or rationale) and the env's scorer."""
     try:
         data = json.loads(ground_truth)
         answer = data["answer"]
@@ -212,7 +214,9 @@ def score_response(response: Any, ground_truth: str) -> ScoredResponse:
     ``VistaTool-v0``'s answer turn). Like the env, it never raises on the response (any object); it raises
     ``ValueError`` only for a ground truth that is not one.
     """
-    spec, scorer = _parse_ground_truth(ground_truth)
+    if not isinstance(ground_truth, str):
+        raise ValueError(f"not a vista-envs ground truth (see ground_truth_json): a {type(ground_truth).__name__}, not a str")
+    spec, scorer = parse_ground_truth(ground_truth)
     return scorer.score(response, spec)
 
 

@@ -30,9 +30,9 @@ from PIL import Image
 from vista_envs.integrations.tasks import (
     ANSWER_TERMS,
     TaskRef,
-    _parse_ground_truth,
     iter_tasks,
     make_task_env,
+    parse_ground_truth,
     score_response,
 )
 from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
@@ -177,7 +177,7 @@ def _term_function(term: str, env_id: str) -> RewardFunction:
         environments = kwargs.get("environments")
         values: list[float | None] = []
         for index, (completion, truth) in enumerate(zip(completions, ground_truth, strict=True)):
-            _, scorer = _parse_ground_truth(truth)
+            _, scorer = parse_ground_truth(truth)
             text = completion_text(completion, scorer.format.think_tags)
             if environments is not None and isinstance(environments[index], VistaToolEnvironment):
                 values.append(environments[index]._finish_episode(_answer_turn(completion, scorer.format.think_tags))[term])
