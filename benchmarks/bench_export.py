@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--write", action="store_true", help=f"update the '{SECTION}' section of benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     rates = measure(args.n, args.rounds, args.size)
+    load = f"{min(load_before, os.getloadavg()[0]):.0f} to {max(load_before, os.getloadavg()[0]):.0f}"
     lines = [f"| {args.n} VisualQA-v0 tasks, {args.size} px, one core | tasks per wall second | tasks per CPU second |", "|---|---:|---:|"]
     for name, value in rates.items():
         if name.startswith("file bytes"):
@@ -93,7 +95,8 @@ zstd parquet write),
 best of {args.rounds} rounds; the stage rows time drawing and PNG encoding alone on the same tasks. The machine
 is a 2-core CPU shared with other work and noisy: rates move by tens of percent between runs, and even CPU
 seconds stretch when the other core and the caches are busy (compare the drawing row with the mixed-family rate
-of the "VisualQA-v0 throughput" section, measured on a quieter machine). Not shown: the
+of the "VisualQA-v0 throughput" section, measured on a quieter machine); the 1-minute load average was {load}
+during this run. Not shown: the
 time `datasets` or a trainer takes to read the file back, or export of `VistaTool-v0` tasks (same path)."""
         update_section(SECTION, body, f"python benchmarks/bench_export.py --n {args.n} --rounds {args.rounds} --size {args.size} --write")
 
