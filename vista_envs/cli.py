@@ -1,4 +1,4 @@
-"""The ``vista-envs`` command line: list, show, gallery, play, bench and leaderboard.
+"""The ``vista-envs`` command line: list, show, gallery, play, bench, leaderboard and export.
 
 Examples::
 
@@ -9,6 +9,7 @@ Examples::
     vista-envs play VistaGUI-v0          # type "120 48" to click there, "type hello", "key enter", ...
     vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
     vista-envs leaderboard results/
+    vista-envs export --format verl --env VisualQA-v0 --n 1000 --split test --out data/
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.gui.apps import APP_KINDS
 from vista_envs.gui.gallery import gui_contact_sheet
 from vista_envs.gui.terminal import PLAY_HELP, command_to_turn, with_ruler
+from vista_envs.integrations.export import add_export_parser
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 from vista_envs.video.questions import KINDS as VIDEO_KINDS
@@ -261,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_leaderboard_parser(commands)
+    add_export_parser(commands)
     return parser
 
 
