@@ -168,7 +168,7 @@ def space_to_spec(space: spaces.Space) -> dict[str, Any]:
     if isinstance(space, spaces.MultiDiscrete):
         return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
     if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": list(space.shape)}
+        return {"type": "MultiBinary", "n": int(space.n) if np.ndim(space.n) == 0 else [int(n) for n in space.n]}
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {key: space_to_spec(sub) for key, sub in space.spaces.items()}}
     if isinstance(space, spaces.Tuple):
@@ -197,7 +197,7 @@ def spec_to_space(spec: Mapping[str, Any]) -> spaces.Space:
         if kind == "MultiDiscrete":
             return spaces.MultiDiscrete(spec["nvec"], start=spec["start"])
         if kind == "MultiBinary":
-            return spaces.MultiBinary(spec["n"])
+            return spaces.MultiBinary(spec["n"] if isinstance(spec["n"], int) else tuple(spec["n"]))
         if kind == "Dict":
             return spaces.Dict({key: spec_to_space(sub) for key, sub in spec["spaces"].items()})
         if kind == "Tuple":

@@ -113,7 +113,10 @@ class RemoteEnv(gym.Env):
         if self._ws is None:
             raise RemoteEnvError(f"Remote-v0 ({self.remote_env_id}): the env is closed")
         try:
-            self._ws.send(json.dumps(message))
+            try:
+                self._ws.send(json.dumps(message))
+            except ConnectionClosed:
+                pass  # a refusal (server at capacity) may wait in the buffer: read it below
             reply = json.loads(self._ws.recv(timeout=self._message_timeout_s))
         except (ConnectionClosed, TimeoutError, OSError) as error:
             raise ConnectionError(f"Remote-v0 ({self.remote_env_id} at {self.url}): {error}") from None

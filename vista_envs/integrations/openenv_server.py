@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
 from openenv.core.env_server.http_server import HTTPEnvServer
 from openenv.core.env_server.interfaces import Environment
 from openenv.core.env_server.types import Action, ConcurrencyConfig, EnvironmentMetadata, Observation, State
@@ -284,8 +285,25 @@ def create_app(
         bad_request = isinstance(error, (ValueError, TypeError, gym.error.Error))
         return JSONResponse({"detail": str(error), "code": "EXECUTION_ERROR"}, status_code=400 if bad_request else 500)
 
+    app.add_middleware(_QuietClosedWebSocket)
     env_server.register_routes(app)
     return app
+
+
+class _QuietClosedWebSocket:
+    """Drops the ``WebSocketDisconnect`` that OpenEnv's ``/ws`` raises when it closes a socket the client
+    closed first (after a ``close`` message, as OpenEnv's own client sends): the session is already
+    destroyed by then, and the traceback would only bury real errors in the server log."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except WebSocketDisconnect:
+            if scope["type"] != "websocket":
+                raise
 
 
 def _uvicorn_config(app: FastAPI, max_message_bytes: int, log_level: str, **kwargs: Any) -> Any:
