@@ -7,8 +7,10 @@ wait below is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import time
 
 import gymnasium as gym
@@ -321,3 +323,58 @@ def test_an_idle_session_is_closed_after_its_timeout_and_then_says_so():
         assert _until(lambda: server.active_sessions == 0, timeout_s=15)
         with pytest.raises(RuntimeError, match="closed by the server"):
             client.step({"text": "<answer>1</answer>"})
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_kwargs", ["{not json", "[1, 2]"])
+def test_serve_refuses_env_kwargs_that_are_not_a_json_object(env_kwargs, capsys):
+    from vista_envs.cli import main
+
+    assert main(["serve", "VisualQA-v0", "--env-kwargs", env_kwargs]) == 2
+    assert "--env-kwargs" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_unknown_id_before_listening(capsys):
+    from vista_envs.cli import main
+
+    assert main(["serve", "NoSuchEnv-v0", "--port", "1"]) == 2
+    assert "NoSuchEnv" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_serve_command_serves_until_stopped(tmp_path):
+    import subprocess
+    import sys
+
+    with socket_port() as port:
+        pass
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vista_envs.cli", "serve", "VisualQA-v0", "--port", str(port), "--env-kwargs", '{"image_size": 64}'],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _until(healthy, timeout_s=120), "the server came up"
+        env = gym.make("vista_envs:Remote-v0", url=url)
+        assert env.reset(seed=0)[0]["image"].shape == (64, 64, 3)
+        env.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def socket_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

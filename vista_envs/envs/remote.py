@@ -103,7 +103,12 @@ class RemoteEnv(gym.Env):
         self._message_timeout_s = message_timeout_s
         self._text_actions = isinstance(self.action_space, spaces.Text)
         try:
-            self._ws = connect(f"{_ws_url(self.url)}/ws", open_timeout=connect_timeout_s, max_size=max_message_bytes)
+            # Entered by hand because the connection outlives this call (close() leaves it); no
+            # per-message deflate: arrays are already encoded, and deflating them costs more time than
+            # loopback or a LAN saves (a slow link wants the server's --image-encoding png).
+            self._ws = connect(
+                f"{_ws_url(self.url)}/ws", open_timeout=connect_timeout_s, max_size=max_message_bytes, compression=None
+            ).__enter__()
         except Exception as error:
             raise ConnectionError(f"Remote-v0: cannot open a session at {self.url}/ws: {error}") from None
 

@@ -310,11 +310,14 @@ def _uvicorn_config(app: FastAPI, max_message_bytes: int, log_level: str, **kwar
     import uvicorn
 
     # ws_max_size makes the WebSocket layer refuse an oversize message (close code 1009) before it
-    # is buffered; pings find clients that vanished without closing (then OpenEnv closes the session).
+    # is buffered; pings find clients that vanished without closing (then OpenEnv closes the session);
+    # no per-message deflate: arrays are already encoded, and deflating 200 kB per step costs
+    # milliseconds that loopback and LAN links do not pay back (use image_encoding="png" on slow links).
     return uvicorn.Config(
         app,
         ws="websockets-sansio",
         ws_max_size=max_message_bytes,
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         log_level=log_level,
