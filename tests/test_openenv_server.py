@@ -98,19 +98,19 @@ def test_openenvs_own_client_solves_a_served_vista_tool_episode_with_a_python_ca
 
     with _client(tool_server) as client:
         first = client.reset(seed=SEED)
-        reset_image = wire.from_wire(first.observation["obs"]["image"])
+        reset_image = wire.decode_observation(first.observation)[0]["image"]
         assert np.array_equal(reset_image, local_obs["image"]) and first.observation["obs"]["text"] == local_obs["text"]
         assert "answer" not in first.observation["info"] and not first.done
 
         tools = client.step({"text": tool_turn})
-        obs = wire.from_wire(tools.observation["obs"])
+        obs, _ = wire.decode_observation(tools.observation)
         assert "(224, 224, 3) 42" in obs["text"], "the Python tool ran in the served env's sandbox"
         assert not np.array_equal(obs["image"], reset_image), "the zoom changed the view"
         assert np.array_equal(obs["image"], local_after_tools[0]["image"]) and obs["text"] == local_after_tools[0]["text"]
         assert tools.reward == pytest.approx(local_after_tools[1]) and not tools.done
 
         end = client.step({"text": answer_turn})
-        info = wire.from_wire(end.observation["info"])
+        _, info = wire.decode_observation(end.observation)
         assert end.done and end.observation["terminated"] and info["is_success"] is True
         assert end.reward == pytest.approx(local_end[1]) and info["answer"] == local_end[4]["answer"]
         assert client.state()["step_count"] == 2
@@ -125,11 +125,11 @@ def test_openenvs_client_resets_and_steps_every_registered_id(env_id):
     local.close()
     payload = {"text": action} if isinstance(action, str) else {"value": np.asarray(action).tolist()}
     with running_server(env_id, max_sessions=1) as server, _client(server) as client:
-        obs = wire.from_wire(client.reset(seed=3).observation["obs"])
+        obs, _ = wire.decode_observation(client.reset(seed=3).observation)
         assert data_equivalence(obs, local_obs)
         result = client.step(payload)
         assert result.reward == pytest.approx(local_step[1]) and result.done == (local_step[2] or local_step[3])
-        assert data_equivalence(wire.from_wire(result.observation["obs"]), local_step[0])
+        assert data_equivalence(wire.decode_observation(result.observation)[0], local_step[0])
 
 
 # -- sessions ----------------------------------------------------------------------------------

@@ -91,3 +91,19 @@ def test_a_space_spec_rebuilds_an_equal_space(space):
 def test_an_unreadable_space_spec_is_a_value_error(spec):
     with pytest.raises(ValueError):
         wire.spec_to_space(spec)
+
+
+def test_an_array_repeated_in_one_message_travels_once_and_comes_back_as_one_array():
+    image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    sent: dict[int, int] = {}
+    payload = {"obs": wire.to_wire({"image": image}, sent=sent), "info": wire.to_wire({"images": [image.copy(), image]}, sent=sent)}
+    assert payload["info"]["images"][1] == {wire.ARRAY_TAG: {"same_as": 0}}
+    assert "data" in payload["info"]["images"][0][wire.ARRAY_TAG], "an equal copy is another array"
+    obs, info = wire.decode_observation(payload)
+    assert info["images"][1] is obs["image"] and np.array_equal(info["images"][0], image)
+
+
+@pytest.mark.parametrize("index", [1, -1, "0", True])
+def test_a_same_as_that_points_nowhere_is_a_value_error(index):
+    with pytest.raises(ValueError, match="same_as"):
+        wire.from_wire([{wire.ARRAY_TAG: {"same_as": index}}])

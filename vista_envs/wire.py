@@ -4,6 +4,10 @@ Arrays travel as one tagged object, never as nested lists of numbers::
 
     {"__ndarray__": {"encoding": "raw", "dtype": "uint8", "shape": [224, 224, 3], "data": "<base64>"}}
 
+An array that appears again in the same message (the observation's image is also the last of
+``info["images"]``) is sent once; later occurrences are ``{"__ndarray__": {"same_as": k}}``, the k-th
+array of the message (0-based, in the order the JSON lists them).
+
 ``"raw"`` is the array's C-order bytes in base64 (about 1.33 bytes per byte: 200,704 characters for a
 224 x 224 RGB image); ``"png"`` (for uint8 images, ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``) is a
 lossless PNG in base64, smaller on flat procedural images but slower to encode. Everything else in an
@@ -33,6 +37,7 @@ __all__ = [
     "ARRAY_TAG",
     "IMAGE_ENCODINGS",
     "decode_array",
+    "decode_observation",
     "encode_array",
     "from_wire",
     "space_to_spec",
@@ -113,31 +118,59 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
     raise ValueError(f"array encoding must be one of {IMAGE_ENCODINGS}, got {encoding!r}")
 
 
-def to_wire(value: Any, image_encoding: str = "raw") -> Any:
-    """``value`` (an observation, an info, an action) as JSON-ready data, arrays tagged."""
+def to_wire(value: Any, image_encoding: str = "raw", sent: dict[int, int] | None = None) -> Any:
+    """``value`` (an observation, an info, an action) as JSON-ready data, arrays tagged.
+
+    ``sent`` maps ``id(array)`` to its index among the arrays already written in this message; pass
+    the same dict when one message is built from several calls (observation, then info).
+    """
+    if sent is None:
+        sent = {}
     if isinstance(value, np.ndarray):
+        if id(value) in sent:
+            return {ARRAY_TAG: {"same_as": sent[id(value)]}}
+        sent[id(value)] = len(sent)
         return encode_array(value, image_encoding)
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Mapping):
-        return {str(key): to_wire(item, image_encoding) for key, item in value.items()}
+        return {str(key): to_wire(item, image_encoding, sent) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_wire(item, image_encoding) for item in value]
+        return [to_wire(item, image_encoding, sent) for item in value]
     # Anything else (an enum, a dataclass in some info) is shown as its text rather than dropped.
     return str(value)
 
 
-def from_wire(value: Any) -> Any:
-    """The inverse of :func:`to_wire`: tagged arrays back to numpy, the rest as is."""
+def from_wire(value: Any, arrays: list[np.ndarray] | None = None) -> Any:
+    """The inverse of :func:`to_wire`: tagged arrays back to numpy, the rest as is.
+
+    ``arrays`` collects the message's arrays in order (to resolve ``same_as``); pass the same list for
+    the parts of one message, in the order they were written.
+    """
+    if arrays is None:
+        arrays = []
     if isinstance(value, dict):
+        body = value.get(ARRAY_TAG)
+        if isinstance(body, Mapping) and "same_as" in body:
+            index = body["same_as"]
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
+                raise ValueError(f"same_as refers to array {index!r}, but the message has {len(arrays)} before it")
+            return arrays[index]
         if ARRAY_TAG in value:
-            return decode_array(value)
-        return {key: from_wire(item) for key, item in value.items()}
+            arrays.append(decode_array(value))
+            return arrays[-1]
+        return {key: from_wire(item, arrays) for key, item in value.items()}
     if isinstance(value, list):
-        return [from_wire(item) for item in value]
+        return [from_wire(item, arrays) for item in value]
     return value
+
+
+def decode_observation(payload: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``(obs, info)`` of a served env's observation payload (OpenEnv's ``StepResult.observation``)."""
+    arrays: list[np.ndarray] = []  # the info's arrays may refer back to the observation's
+    return from_wire(payload["obs"], arrays), from_wire(payload["info"], arrays)
 
 
 # -- spaces ------------------------------------------------------------------------------------

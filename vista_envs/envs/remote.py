@@ -132,7 +132,8 @@ class RemoteEnv(gym.Env):
 
     def _result(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], bool, bool]:
         body = data["observation"]
-        return wire.from_wire(body["obs"]), wire.from_wire(body["info"]), bool(body["terminated"]), bool(body["truncated"])
+        obs, info = wire.decode_observation(body)
+        return obs, info, bool(body["terminated"]), bool(body["truncated"])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)

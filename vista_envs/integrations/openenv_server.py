@@ -111,7 +111,8 @@ def decode_action_value(space: gym.Space | None, value: Any) -> Any:
 
 _ENCODING_NOTE = (
     "Arrays (images included) are tagged objects {'__ndarray__': {'encoding': 'raw' | 'png', 'dtype', 'shape', "
-    "'data'}}: 'raw' is the C-order bytes in base64, 'png' a lossless PNG in base64 (uint8 images only)."
+    "'data'}}: 'raw' is the C-order bytes in base64, 'png' a lossless PNG in base64 (uint8 images only). An array "
+    "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message."
 )
 
 
@@ -195,9 +196,10 @@ class GymnasiumEnvironment(Environment):
     def _observation(self, obs: Any, info: dict[str, Any], reward: float | None, terminated: bool, truncated: bool) -> Observation:
         # model_construct: the payload is built here from the env's own output; validating megabytes
         # of base64 again on every step would only cost time.
+        sent: dict[int, int] = {}  # one message: an image in both obs and info travels once
         return self._observation_cls.model_construct(
-            obs=wire.to_wire(obs, self._image_encoding),
-            info=wire.to_wire(info, self._image_encoding),
+            obs=wire.to_wire(obs, self._image_encoding, sent),
+            info=wire.to_wire(info, self._image_encoding, sent),
             terminated=terminated,
             truncated=truncated,
             done=terminated or truncated,
