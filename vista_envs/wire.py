@@ -5,8 +5,8 @@ Arrays travel as one tagged object, never as nested lists of numbers::
     {"__ndarray__": {"encoding": "raw", "dtype": "uint8", "shape": [224, 224, 3], "data": "<base64>"}}
 
 An array that appears again in the same message (the observation's image is also the last of
-``info["images"]``) is sent once; later occurrences are ``{"__ndarray__": {"same_as": k}}``, the k-th
-array of the message (0-based, in the order the JSON lists them).
+``info["images"]``) is sent once; later equal arrays are ``{"__ndarray__": {"same_as": k}}``, the k-th
+array of the message (0-based, in the order the JSON lists them), and decode to a copy of it.
 
 ``"raw"`` is the array's C-order bytes in base64 (about 1.33 bytes per byte: 200,704 characters for a
 224 x 224 RGB image); ``"png"`` (for uint8 images, ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``) is a
@@ -118,18 +118,20 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
     raise ValueError(f"array encoding must be one of {IMAGE_ENCODINGS}, got {encoding!r}")
 
 
-def to_wire(value: Any, image_encoding: str = "raw", sent: dict[int, int] | None = None) -> Any:
+def to_wire(value: Any, image_encoding: str = "raw", sent: list[np.ndarray] | None = None) -> Any:
     """``value`` (an observation, an info, an action) as JSON-ready data, arrays tagged.
 
-    ``sent`` maps ``id(array)`` to its index among the arrays already written in this message; pass
-    the same dict when one message is built from several calls (observation, then info).
+    ``sent`` holds the arrays already written in this message, in order; pass the same list when one
+    message is built from several calls (observation, then info). An array equal to one of them (same
+    dtype, shape and values) is written as a ``same_as`` reference.
     """
     if sent is None:
-        sent = {}
+        sent = []
     if isinstance(value, np.ndarray):
-        if id(value) in sent:
-            return {ARRAY_TAG: {"same_as": sent[id(value)]}}
-        sent[id(value)] = len(sent)
+        for index, earlier in enumerate(sent):
+            if earlier is value or (earlier.dtype == value.dtype and earlier.shape == value.shape and np.array_equal(earlier, value)):
+                return {ARRAY_TAG: {"same_as": index}}
+        sent.append(value)
         return encode_array(value, image_encoding)
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
@@ -157,7 +159,7 @@ def from_wire(value: Any, arrays: list[np.ndarray] | None = None) -> Any:
             index = body["same_as"]
             if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
                 raise ValueError(f"same_as refers to array {index!r}, but the message has {len(arrays)} before it")
-            return arrays[index]
+            return arrays[index].copy()
         if ARRAY_TAG in value:
             arrays.append(decode_array(value))
             return arrays[-1]

@@ -196,7 +196,7 @@ class GymnasiumEnvironment(Environment):
     def _observation(self, obs: Any, info: dict[str, Any], reward: float | None, terminated: bool, truncated: bool) -> Observation:
         # model_construct: the payload is built here from the env's own output; validating megabytes
         # of base64 again on every step would only cost time.
-        sent: dict[int, int] = {}  # one message: an image in both obs and info travels once
+        sent: list[np.ndarray] = []  # one message: an image in both obs and info travels once
         return self._observation_cls.model_construct(
             obs=wire.to_wire(obs, self._image_encoding, sent),
             info=wire.to_wire(info, self._image_encoding, sent),
