@@ -164,7 +164,7 @@ class RemoteEnv(gym.Env):
                 # Ask the server to end the session, then let it close the connection: a client-side
                 # close racing the server's own close makes the server log a disconnect error.
                 self._ws.send(json.dumps({"type": "close"}))
-                self._ws.recv(timeout=2.0)
+                self._ws.recv(timeout=10.0)
             except (ConnectionClosed, TimeoutError, OSError):
                 pass  # closed, as asked (or the server is gone already)
             self._ws.close()
