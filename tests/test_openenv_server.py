@@ -238,6 +238,23 @@ def test_malformed_messages_get_protocol_errors_and_the_session_goes_on(qa_serve
     assert _until(lambda: qa_server.active_sessions == 0)
 
 
+def test_frames_that_are_no_json_object_get_errors_and_the_session_goes_on(qa_server):
+    async def run():
+        async with ws_connect(_ws_url(qa_server)) as ws:
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 6}}))["type"] == "observation"
+            replies = [await _exchange(ws, text) for text in ("[1, 2]", "5", '"reset"', "null", "[" * 100_000 + "]" * 100_000)]
+            await ws.send(b'{"type": "state"}')
+            replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            final = await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+            return replies, final
+
+    replies, final = asyncio.run(run())
+    assert [reply["data"]["code"] for reply in replies] == ["INVALID_JSON"] * 6
+    assert "JSON object" in replies[0]["data"]["message"] and "binary" in replies[-1]["data"]["message"]
+    assert final["type"] == "observation" and final["data"]["done"] is True, "the same episode went on"
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
 def test_an_oversize_message_closes_only_its_own_connection(qa_server):
     async def run():
         async with ws_connect(_ws_url(qa_server)) as bystander:
@@ -321,8 +338,17 @@ def test_an_idle_session_is_closed_after_its_timeout_and_then_says_so():
     with running_server("VisualQA-v0", session_timeout_s=1.0) as server, _client(server) as client:
         client.reset(seed=0)
         assert _until(lambda: server.active_sessions == 0, timeout_s=15)
-        with pytest.raises(RuntimeError, match="closed by the server"):
-            client.step({"text": "<answer>1</answer>"})
+
+        def refused():
+            # The reaper drops the session first and closes its env just after: poll (bounded) for that.
+            try:
+                client.reset(seed=0)
+            except RuntimeError as error:
+                assert "closed by the server" in str(error)
+                return True
+            return False
+
+        assert _until(refused, timeout_s=10)
 
 
 # -- the command line --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import socket
 import threading
 import time
@@ -287,25 +288,60 @@ def create_app(
         bad_request = isinstance(error, (ValueError, TypeError, gym.error.Error))
         return JSONResponse({"detail": str(error), "code": "EXECUTION_ERROR"}, status_code=400 if bad_request else 500)
 
-    app.add_middleware(_QuietClosedWebSocket)
+    app.add_middleware(_WebSocketGuard)
     env_server.register_routes(app)
     return app
 
 
-class _QuietClosedWebSocket:
-    """Drops the ``WebSocketDisconnect`` that OpenEnv's ``/ws`` raises when it closes a socket the client
-    closed first (after a ``close`` message, as OpenEnv's own client sends): the session is already
-    destroyed by then, and the traceback would only bury real errors in the server log."""
+class _WebSocketGuard:
+    """Two fixes around OpenEnv's ``/ws`` handler, which reads text frames and parses them itself.
+
+    - A message it would turn into a session-ending ``SESSION_ERROR`` (a binary frame, JSON that is
+      not an object, JSON nested past the parser's recursion limit) is answered here with an error and
+      never reaches it, so the session goes on as it does after any other malformed message.
+    - The ``WebSocketDisconnect`` it raises when closing a socket that the client closed first (after a
+      ``close`` message, as OpenEnv's own client sends) is dropped: the session is already destroyed,
+      and the traceback would only bury real errors in the server log.
+    """
 
     def __init__(self, app: Any):
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
+        if scope["type"] != "websocket":
             await self.app(scope, receive, send)
+            return
+
+        async def guarded_receive() -> Any:
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return message
+                problem = _unreadable(message.get("text"))
+                if problem is None:
+                    return message
+                error = {"type": "error", "data": {"message": problem, "code": "INVALID_JSON"}}
+                await send({"type": "websocket.send", "text": json.dumps(error)})
+
+        try:
+            await self.app(scope, guarded_receive, send)
         except WebSocketDisconnect:
-            if scope["type"] != "websocket":
-                raise
+            pass
+
+
+def _unreadable(text: str | None) -> str | None:
+    """Why OpenEnv's handler could not read this frame as a message, or None when it can (or will say why itself)."""
+    if text is None:
+        return "binary frames are not part of the protocol: send each message as a JSON text frame"
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # OpenEnv answers INVALID_JSON itself
+    except RecursionError:
+        return "the message is nested too deeply to parse"
+    if not isinstance(message, dict):
+        return f"a message must be a JSON object with a 'type', got a JSON {type(message).__name__}"
+    return None
 
 
 def _uvicorn_config(app: FastAPI, max_message_bytes: int, log_level: str, **kwargs: Any) -> Any:
