@@ -14,7 +14,9 @@ configuration runs ``--rounds`` times, in process and served in turn; the table 
 with the lowest p50 (errors are those of all rounds), since load from other users of a shared machine
 only ever adds time. A
 session *starves* when it gets far less than its share: the table gives the slowest session's steps/s
-over the fastest's. Bytes per step are the WebSocket replies' sizes as received, and the image alone
+over the fastest's. *CPU overhead* is the CPU time of client and server processes together per message
+(reset or step) served, minus the CPU time per message in process: what serving costs, whatever the
+load (sandbox workers excluded on both sides). Bytes per step are the WebSocket replies' sizes as received, and the image alone
 under each encoding.
 
     python benchmarks/bench_server.py [--sessions 1 8 32] [--steps 240] [--rounds 3] [--write]
@@ -67,6 +69,7 @@ def plan_episodes(env_id: str, sessions: int, steps_per_session: int) -> list[li
 class SessionResult:
     latencies: list[float] = field(default_factory=list)
     steps: int = 0
+    resets: int = 0
     seconds: float = 0.0
     error: str | None = None
 
@@ -77,6 +80,7 @@ def play(env: gym.Env, episodes: list[Episode], result: SessionResult, start: th
     try:
         for seed, turns in episodes:
             env.reset(seed=seed)
+            result.resets += 1
             for turn in turns:
                 t = time.perf_counter()
                 *_, terminated, truncated, _ = env.step(turn)
@@ -89,7 +93,17 @@ def play(env: gym.Env, episodes: list[Episode], result: SessionResult, start: th
     result.seconds = time.perf_counter() - began
 
 
-def run(make_env: Callable[[], gym.Env], plans: list[list[Episode]]) -> dict[str, float]:
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time used so far by this process (all threads), plus the process ``pid`` (the server) if given."""
+    total = time.process_time()
+    if pid is not None:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return total
+
+
+def run(make_env: Callable[[], gym.Env], plans: list[list[Episode]], server_pid: int | None = None) -> dict[str, float]:
     envs = [make_env() for _ in plans]  # sessions open before the clock starts
     results = [SessionResult() for _ in plans]
     start = threading.Barrier(len(plans) + 1)
@@ -97,10 +111,10 @@ def run(make_env: Callable[[], gym.Env], plans: list[list[Episode]]) -> dict[str
     for thread in threads:
         thread.start()
     start.wait()
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), cpu_seconds(server_pid)
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
+    wall, cpu = time.perf_counter() - began, cpu_seconds(server_pid) - cpu_began
     for env in envs:
         env.close()
     latencies = np.array([x for r in results for x in r.latencies]) * 1000
@@ -112,6 +126,7 @@ def run(make_env: Callable[[], gym.Env], plans: list[list[Episode]]) -> dict[str
         "errors": sum(r.error is not None for r in results),
         "first_error": next((r.error for r in results if r.error), None),
         "fairness": min(rates) / max(rates) if rates else float("nan"),
+        "cpu_ms_per_message": cpu * 1000 / max(1, sum(r.steps + r.resets for r in results)),
     }
 
 
@@ -200,7 +215,7 @@ def main() -> None:
                 local_rounds, served_rounds = [], []
                 for _ in range(args.rounds):  # interleaved, so a burst of load on the shared machine hits both
                     local_rounds.append(run(lambda: gym.make(env_id), plans))
-                    served_rounds.append(run(lambda: counter.attach(gym.make("vista_envs:Remote-v0", url=url)), plans))
+                    served_rounds.append(run(lambda: counter.attach(gym.make("vista_envs:Remote-v0", url=url)), plans, process.pid))
                 local, served = best_round(local_rounds), best_round(served_rounds)
                 rows.append((env_id, sessions, local, served))
                 if sessions == 1:
@@ -211,14 +226,15 @@ def main() -> None:
             process.wait(timeout=30)
 
     lines = [
-        "| env | sessions | in process: steps/s | served: steps/s | in process p50 / p99 ms | served p50 / p99 ms | p50 overhead ms | errors | slowest / fastest session |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| env | sessions | in process: steps/s | served: steps/s | in process p50 / p99 ms | served p50 / p99 ms | p50 overhead ms | CPU overhead ms / message | errors | slowest / fastest session |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id, sessions, local, served in rows:
         lines.append(
             f"| {env_id} | {sessions} | {local['steps_per_s']:,.0f} | {served['steps_per_s']:,.0f} "
             f"| {local['p50_ms']:.2f} / {local['p99_ms']:.1f} | {served['p50_ms']:.2f} / {served['p99_ms']:.1f} "
-            f"| {served['p50_ms'] - local['p50_ms']:+.2f} | {local['errors'] + served['errors']} | {served['fairness']:.2f} |"
+            f"| {served['p50_ms'] - local['p50_ms']:+.2f} | {served['cpu_ms_per_message'] - local['cpu_ms_per_message']:+.2f} "
+            f"| {local['errors'] + served['errors']} | {served['fairness']:.2f} |"
         )
     lines += [
         "",
@@ -229,6 +245,20 @@ def main() -> None:
         lines.append(
             f"| {env_id} | {reply:,.0f} | {sizes['raw']:,.0f} | {sizes['raw_ms']:.2f} | {sizes['png']:,.0f} | {sizes['png_ms']:.2f} |"
         )
+    verdicts = []
+    for env_id, sessions, local, served in rows:
+        if sessions == 1:
+            overhead = served["p50_ms"] - local["p50_ms"]
+            verdicts.append(f"{env_id} {overhead:+.2f} ms ({'met' if overhead <= 2.0 else 'not met'})")
+    many = [row for row in rows if row[1] == max(args.sessions)]
+    lines += [
+        "",
+        f"Target, one session's p50 overhead <= 2 ms at 224 px: {'; '.join(verdicts)}. "
+        f"{max(args.sessions)} sessions: {sum(r[2]['errors'] + r[3]['errors'] for r in many)} errors over all rounds; "
+        "the slowest session got "
+        + " and ".join(f"{row[3]['fairness']:.2f} ({row[0]})" for row in many)
+        + f" of the fastest one's steps/s. Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+    ]
     body = "\n".join(lines) + (
         "\n\nThe server is `vista-envs serve ENV_ID --max-sessions 32` (a separate process, default image encoding "
         "`raw`); best of 3 interleaved rounds per row; clients are `Remote-v0` envs, one thread each, in the benchmark process; the in-process run steps "
