@@ -25,7 +25,6 @@ under each encoding.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -214,8 +213,8 @@ def main() -> None:
                 counter = ByteCounter()
                 local_rounds, served_rounds = [], []
                 for _ in range(args.rounds):  # interleaved, so a burst of load on the shared machine hits both
-                    local_rounds.append(run(lambda: gym.make(env_id), plans))
-                    served_rounds.append(run(lambda: counter.attach(gym.make("vista_envs:Remote-v0", url=url)), plans, process.pid))
+                    local_rounds.append(run(lambda env_id=env_id: gym.make(env_id), plans))
+                    served_rounds.append(run(lambda url=url, counter=counter: counter.attach(gym.make("vista_envs:Remote-v0", url=url)), plans, process.pid))
                 local, served = best_round(local_rounds), best_round(served_rounds)
                 rows.append((env_id, sessions, local, served))
                 if sessions == 1:

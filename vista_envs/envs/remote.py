@@ -86,6 +86,7 @@ class RemoteEnv(gym.Env):
         message_timeout_s: float = 120.0,
         max_message_bytes: int = 256 * 1024 * 1024,
     ):
+        from websockets.exceptions import WebSocketException
         from websockets.sync.client import connect
 
         self.url = _http_url(url)
@@ -109,7 +110,7 @@ class RemoteEnv(gym.Env):
             self._ws = connect(
                 f"{_ws_url(self.url)}/ws", open_timeout=connect_timeout_s, max_size=max_message_bytes, compression=None
             ).__enter__()
-        except Exception as error:
+        except (OSError, TimeoutError, WebSocketException) as error:
             raise ConnectionError(f"Remote-v0: cannot open a session at {self.url}/ws: {error}") from None
 
     def _request(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -34,11 +34,17 @@ import gymnasium as gym
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.websockets import WebSocketDisconnect
 from openenv.core.env_server.http_server import HTTPEnvServer
 from openenv.core.env_server.interfaces import Environment
-from openenv.core.env_server.types import Action, ConcurrencyConfig, EnvironmentMetadata, Observation, State
+from openenv.core.env_server.types import (
+    Action,
+    ConcurrencyConfig,
+    EnvironmentMetadata,
+    Observation,
+    State,
+)
 from pydantic import ConfigDict, Field, StrictStr, field_validator
+from starlette.websockets import WebSocketDisconnect
 
 import vista_envs
 from vista_envs import wire
