@@ -420,3 +420,16 @@ def test_the_openenv_examples_in_the_docs_run_against_a_served_env():
         for block in blocks:
             exec(compile(block.replace("http://127.0.0.1:8000", server.url), "docs/integrations.md", "exec"), {})
         assert _until(lambda: server.active_sessions == 0)
+
+
+def test_stopping_the_server_closes_open_sessions_and_their_sandbox_workers():
+    before = _children()
+    with running_server("VistaTool-v0", TOOL_KWARGS, max_sessions=2) as server:
+        client = _client(server)
+        client.reset(seed=1)
+        assert _children() - before, "the open session has its sandbox worker"
+    try:
+        assert _until(lambda: not (_children() - before)), "no sandbox worker outlives the server"
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
