@@ -1,4 +1,4 @@
-"""The ``vista-envs`` command line: list, show, gallery, play, bench, leaderboard and export.
+"""The ``vista-envs`` command line: list, show, gallery, play, bench, leaderboard, export and serve.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     vista-envs bench --suite quick --agent random --agent scripted --agent oracle --out results/
     vista-envs leaderboard results/
     vista-envs export --format verl --env VisualQA-v0 --n 1000 --split test --out data/
+    vista-envs serve VistaTool-v0 --port 8000 --max-sessions 8 --env-kwargs '{"image_size": 224}'
 """
 
 from __future__ import annotations
@@ -225,6 +226,44 @@ def _show_turn(obs: Any, info: dict[str, Any], ruler: bool = False) -> None:
     print("\n" + "\n".join(lines))
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve one env id with OpenEnv's protocol until interrupted (extra ``openenv``)."""
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--env-kwargs is not valid JSON: {error}") from None
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"--env-kwargs must be a JSON object, got {type(env_kwargs).__name__}")
+    try:
+        from vista_envs.integrations.openenv_server import serve
+    except ImportError as error:
+        raise ValueError(f"serving needs the openenv extra (pip install 'vista-envs[openenv]'): {error}") from None
+    serve(
+        args.env_id,
+        env_kwargs,
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        session_timeout_s=args.session_timeout if args.session_timeout > 0 else None,
+        image_encoding=args.image_encoding,
+        **({"max_message_bytes": args.max_message_bytes} if args.max_message_bytes else {}),
+    )
+    return 0
+
+
+def _add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="serve an env id over the network with OpenEnv's protocol")
+    serve.add_argument("env_id")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-sessions", type=int, default=8, help="concurrent sessions; one more is refused")
+    serve.add_argument("--env-kwargs", default="{}", help="JSON object of gym.make keyword arguments")
+    serve.add_argument("--session-timeout", type=float, default=300.0, help="seconds idle before a session is closed (0: never)")
+    serve.add_argument("--image-encoding", choices=("raw", "png"), default="raw", help="how arrays travel (base64 of raw bytes or of a PNG)")
+    serve.add_argument("--max-message-bytes", type=int, help="largest request the server reads (default 4 MiB)")
+    serve.set_defaults(handler=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vista-envs", description="Gymnasium environments for RL of vision-language models.")
     parser.add_argument("--version", action="version", version=f"vista-envs {vista_envs.__version__}")
@@ -264,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
     add_leaderboard_parser(commands)
     add_export_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 

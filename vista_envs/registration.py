@@ -18,10 +18,12 @@ _ENTRY_POINTS: dict[str, str] = {
     "VistaGUI-v0": "vista_envs.envs.vista_gui:VistaGUIEnv",
 }
 ENV_IDS: tuple[str, ...] = tuple(_ENTRY_POINTS)
+# Not in ENV_IDS: Remote-v0 is no env of its own but a client of a served one (it needs url=...).
+_CLIENT_ENTRY_POINTS: dict[str, str] = {"Remote-v0": "vista_envs.envs.remote:RemoteEnv"}
 
 
 def register_envs() -> None:
     """Register every id (idempotent: ids already registered are left alone)."""
-    for env_id, entry_point in _ENTRY_POINTS.items():
+    for env_id, entry_point in {**_ENTRY_POINTS, **_CLIENT_ENTRY_POINTS}.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point)

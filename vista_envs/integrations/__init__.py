@@ -1,7 +1,7 @@
 """Bridges from vista-envs to the trainers and servers researchers use.
 
-Each bridge lives in its own module and imports its third-party package lazily, behind its own extra, so
-``import vista_envs`` (and this package) never pulls in a trainer:
+Each bridge lives in its own module and imports its third-party package lazily or at its own top, behind its
+own extra, so ``import vista_envs`` (and this package) never pulls in a trainer or a server:
 
 - :mod:`vista_envs.integrations.tasks`: what every bridge shares: a task drawn from an env as a row (prompt,
   image, a reference that rebuilds the task, the ground truth a verifier needs) and the env's own scoring of a
@@ -12,7 +12,9 @@ Each bridge lives in its own module and imports its third-party package lazily, 
   ``easyr1``), also ``vista-envs export``.
 - :mod:`vista_envs.integrations.verl`: verl's ``compute_score`` and a multi-turn ``AgentLoopBase`` subclass.
 - :mod:`vista_envs.integrations.easyr1`: EasyR1's batch reward function.
+- :mod:`vista_envs.integrations.openenv_server`: ``vista-envs serve``, any env id over OpenEnv's protocol
+  (extra ``openenv``); ``Remote-v0`` (:mod:`vista_envs.envs.remote`) steps a served env.
 
 The envs never import this package: integrations depend on envs, not the other way round.
-See ``docs/integrations.md`` for a runnable example per trainer.
+See ``docs/integrations.md`` for a runnable example per trainer and for the OpenEnv client.
 """

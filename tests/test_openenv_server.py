@@ -1,0 +1,435 @@
+"""``vista-envs serve``: OpenEnv's own client drives served envs; bad requests never hurt the server.
+
+Servers bind 127.0.0.1 on a free port (``running_server``) and stop at the end of their fixture; every
+wait below is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+
+pytest.importorskip("openenv.core.env_server.http_server")
+httpx = pytest.importorskip("httpx")
+from openenv.core.generic_client import GenericEnvClient  # noqa: E402
+from websockets.asyncio.client import connect as ws_connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+
+import vista_envs  # noqa: E402
+from vista_envs import wire  # noqa: E402
+from vista_envs.integrations.openenv_server import running_server  # noqa: E402
+
+TOOL_KWARGS = {"sandbox": "process", "image_size": 224}
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def qa_server():
+    with running_server("VisualQA-v0", max_sessions=3, max_message_bytes=256 * 1024) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tool_server():
+    with running_server("VistaTool-v0", TOOL_KWARGS, max_sessions=4) as server:
+        yield server
+
+
+def _client(server):
+    return GenericEnvClient(base_url=server.url, message_timeout_s=60).sync()
+
+
+def _until(condition, timeout_s=15.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _children():
+    """Pids of this process's live child processes (the sandbox workers of in-process servers)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and fields[0] != b"Z":
+                pids.add(int(entry))
+    return pids
+
+
+def _ws_url(server):
+    return server.url.replace("http://", "ws://") + "/ws"
+
+
+async def _exchange(ws, message):
+    await ws.send(message if isinstance(message, str) else json.dumps(message))
+    return json.loads(await asyncio.wait_for(ws.recv(), 30))
+
+
+# -- done when ---------------------------------------------------------------------------------
+
+
+def test_openenvs_own_client_solves_a_served_vista_tool_episode_with_a_python_call_and_a_zoom(tool_server):
+    local = gym.make("VistaTool-v0", **TOOL_KWARGS)
+    local_obs, _ = local.reset(seed=SEED)
+    answer_turn = local.unwrapped.oracle_trajectory()[-1]
+    tool_turn = (
+        '<tool_call>{"name": "python", "arguments": {"code": "print(image.shape, 6 * 7)"}}</tool_call>'
+        '<tool_call>{"name": "zoom", "arguments": {"x": 60, "y": 80, "factor": 2}}</tool_call>'
+    )
+    local_after_tools = local.step(tool_turn)
+    local_end = local.step(answer_turn)
+    local.close()
+
+    with _client(tool_server) as client:
+        first = client.reset(seed=SEED)
+        reset_image = wire.decode_observation(first.observation)[0]["image"]
+        assert np.array_equal(reset_image, local_obs["image"]) and first.observation["obs"]["text"] == local_obs["text"]
+        assert "answer" not in first.observation["info"] and not first.done
+
+        tools = client.step({"text": tool_turn})
+        obs, _ = wire.decode_observation(tools.observation)
+        assert "(224, 224, 3) 42" in obs["text"], "the Python tool ran in the served env's sandbox"
+        assert not np.array_equal(obs["image"], reset_image), "the zoom changed the view"
+        assert np.array_equal(obs["image"], local_after_tools[0]["image"]) and obs["text"] == local_after_tools[0]["text"]
+        assert tools.reward == pytest.approx(local_after_tools[1]) and not tools.done
+
+        end = client.step({"text": answer_turn})
+        _, info = wire.decode_observation(end.observation)
+        assert end.done and end.observation["terminated"] and info["is_success"] is True
+        assert end.reward == pytest.approx(local_end[1]) and info["answer"] == local_end[4]["answer"]
+        assert client.state()["step_count"] == 2
+
+
+@pytest.mark.parametrize("env_id", vista_envs.ENV_IDS)
+def test_openenvs_client_resets_and_steps_every_registered_id(env_id):
+    local = gym.make(env_id)
+    local_obs, _ = local.reset(seed=3)
+    action = local.action_space.sample() if not isinstance(local.action_space, gym.spaces.Text) else "<answer>1</answer>"
+    local_step = local.step(action)
+    local.close()
+    payload = {"text": action} if isinstance(action, str) else {"value": np.asarray(action).tolist()}
+    with running_server(env_id, max_sessions=1) as server, _client(server) as client:
+        obs, _ = wire.decode_observation(client.reset(seed=3).observation)
+        assert data_equivalence(obs, local_obs)
+        result = client.step(payload)
+        assert result.reward == pytest.approx(local_step[1]) and result.done == (local_step[2] or local_step[3])
+        assert data_equivalence(wire.decode_observation(result.observation)[0], local_step[0])
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def test_sessions_are_isolated_each_with_its_own_env(qa_server):
+    with _client(qa_server) as one, _client(qa_server) as two:
+        a = one.reset(seed=1).observation["obs"]
+        b = two.reset(seed=2).observation["obs"]
+        assert a["text"] != b["text"] or a["image"] != b["image"]
+        one.step({"text": "<answer>no</answer>"})
+        assert one.state()["step_count"] == 1 and two.state()["step_count"] == 0
+        # The other session's episode is still running: it can still step.
+        assert two.step({"text": "<answer>no</answer>"}).done
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
+def test_a_session_past_max_sessions_is_refused_with_capacity_reached_and_the_slot_comes_back(qa_server):
+    clients = [_client(qa_server) for _ in range(3)]
+    try:
+        for client in clients:
+            client.connect()
+            client.reset(seed=0)
+
+        async def refused():
+            async with ws_connect(_ws_url(qa_server)) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 30))
+
+        refusal = asyncio.run(refused())
+        assert refusal["type"] == "error" and refusal["data"]["code"] == "CAPACITY_REACHED"
+        assert refusal["data"]["max_sessions"] == 3 and "capacity" in refusal["data"]["message"].lower()
+        # OpenEnv's client sees the refusal, or the closed connection if the close frame wins the race.
+        with _client(qa_server) as extra, pytest.raises((RuntimeError, ConnectionClosed)):
+            extra.reset(seed=0)
+    finally:
+        clients.pop().close()
+    with _client(qa_server) as late:
+        assert not late.reset(seed=0).done
+    for client in clients:
+        client.close()
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
+def test_a_burst_of_connects_gets_capacity_errors_never_a_dead_server(qa_server):
+    async def attempt():
+        try:
+            async with ws_connect(_ws_url(qa_server)) as ws:
+                try:
+                    await ws.send(json.dumps({"type": "reset", "data": {"seed": 0}}))
+                except ConnectionClosed:
+                    pass  # refused before the send: the refusal is still in the buffer
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                await asyncio.sleep(0.2)  # hold the slot while the others arrive
+                return reply["type"] if reply["type"] == "observation" else reply["data"]["code"]
+        except ConnectionClosed:
+            return "closed"
+
+    async def burst():
+        return await asyncio.gather(*(attempt() for _ in range(24)))
+
+    outcomes = asyncio.run(burst())
+    assert 1 <= outcomes.count("observation") <= 3, outcomes
+    assert outcomes.count("CAPACITY_REACHED") >= 21
+    assert _until(lambda: qa_server.active_sessions == 0)
+    assert httpx.get(f"{qa_server.url}/health").json()["status"] == "healthy"
+    with _client(qa_server) as client:
+        assert not client.reset(seed=0).done
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_malformed_messages_get_protocol_errors_and_the_session_goes_on(qa_server):
+    async def run():
+        async with ws_connect(_ws_url(qa_server)) as ws:
+            codes = []
+            codes.append((await _exchange(ws, "{not json"))["data"]["code"])
+            codes.append((await _exchange(ws, {"type": "teleport"}))["data"]["code"])
+            step_before_reset = await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+            codes.append(step_before_reset["data"]["code"])
+            assert "reset()" in step_before_reset["data"]["message"]
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 4}}))["type"] == "observation"
+            codes.append((await _exchange(ws, {"type": "step", "data": {"text": 5}}))["data"]["code"])
+            codes.append((await _exchange(ws, {"type": "step", "data": {"value": [1, 2]}}))["data"]["code"])
+            codes.append((await _exchange(ws, {"type": "step", "data": "answer"}))["data"]["code"])
+            bad_seed = await _exchange(ws, {"type": "reset", "data": {"seed": "four"}})
+            codes.append(bad_seed["data"]["code"])
+            assert "seed" in bad_seed["data"]["message"]
+            unknown = await _exchange(ws, {"type": "reset", "data": {"seed": 4, "warp": 9}})
+            assert "warp" in unknown["data"]["message"]
+            # After all that, the same session still plays its episode to the end.
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 4}}))["type"] == "observation"
+            final = await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+            assert final["type"] == "observation" and final["data"]["done"] is True
+            return codes
+
+    assert asyncio.run(run()) == [
+        "INVALID_JSON",
+        "UNKNOWN_TYPE",
+        "EXECUTION_ERROR",
+        "VALIDATION_ERROR",
+        "VALIDATION_ERROR",
+        "VALIDATION_ERROR",
+        "EXECUTION_ERROR",
+    ]
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
+def test_frames_that_are_no_json_object_get_errors_and_the_session_goes_on(qa_server):
+    async def run():
+        async with ws_connect(_ws_url(qa_server)) as ws:
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 6}}))["type"] == "observation"
+            replies = [await _exchange(ws, text) for text in ("[1, 2]", "5", '"reset"', "null", "[" * 100_000 + "]" * 100_000)]
+            await ws.send(b'{"type": "state"}')
+            replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            final = await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+            return replies, final
+
+    replies, final = asyncio.run(run())
+    assert [reply["data"]["code"] for reply in replies] == ["INVALID_JSON"] * 6
+    assert "JSON object" in replies[0]["data"]["message"] and "binary" in replies[-1]["data"]["message"]
+    assert final["type"] == "observation" and final["data"]["done"] is True, "the same episode went on"
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
+def test_an_oversize_message_closes_only_its_own_connection(qa_server):
+    async def run():
+        async with ws_connect(_ws_url(qa_server)) as bystander:
+            assert (await _exchange(bystander, {"type": "reset", "data": {"seed": 5}}))["type"] == "observation"
+            async with ws_connect(_ws_url(qa_server), max_size=None) as offender:
+                await offender.send(json.dumps({"type": "step", "data": {"text": "x" * 400_000}}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(offender.recv(), 30)
+                assert closed.value.rcvd.code == 1009  # "message too big"
+            reply = await _exchange(bystander, {"type": "step", "data": {"text": "<answer>2</answer>"}})
+            assert reply["type"] == "observation" and reply["data"]["done"] is True
+
+    asyncio.run(run())
+    assert _until(lambda: qa_server.active_sessions == 0)
+
+
+def test_bad_http_requests_get_protocol_errors(qa_server):
+    with httpx.Client(base_url=qa_server.url, timeout=30) as http:
+        assert http.post("/reset", content=b"x" * 300_000, headers={"content-type": "application/json"}).status_code == 413
+        assert http.post("/reset", content=b"{bad", headers={"content-type": "application/json"}).status_code == 422
+        assert http.post("/step", json={"action": {"text": 7}}).status_code == 422
+        # OpenEnv's HTTP /step is stateless (a fresh env per request): the env's own message comes back.
+        stateless = http.post("/step", json={"action": {"text": "<answer>1</answer>"}})
+        assert stateless.status_code == 400 and "reset()" in stateless.json()["detail"]
+        unknown = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"session_id": "no-such-session"}})
+        assert "Unknown session_id" in unknown.json()["error"]["message"]
+        close_unknown = http.post(
+            "/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "openenv/session/close", "params": {"session_id": "no-such-session"}}
+        )
+        assert "Unknown session_id" in close_unknown.json()["error"]["message"]
+        assert http.get("/health").json()["status"] == "healthy"
+        reset = http.post("/reset", json={"seed": 3})
+        assert reset.status_code == 200 and reset.json()["observation"]["obs"]["text"]
+
+
+def test_schema_carries_the_gymnasium_spaces_and_the_image_encoding(qa_server):
+    schema = httpx.get(f"{qa_server.url}/schema").json()
+    local = gym.make("VisualQA-v0")
+    assert wire.spec_to_space(schema["observation"]["x-gymnasium-space"]) == local.observation_space
+    assert wire.spec_to_space(schema["action"]["x-gymnasium-space"]) == local.action_space
+    assert schema["observation"]["x-image-encoding"] == "raw" and "__ndarray__" in schema["observation"]["x-array-encoding"]
+    assert "text" in schema["action"]["properties"]
+
+
+def test_a_png_server_sends_the_same_pixels_in_fewer_bytes():
+    local = gym.make("VisualQA-v0")
+    local_obs, _ = local.reset(seed=8)
+    with running_server("VisualQA-v0", image_encoding="png") as server, _client(server) as client:
+        image = client.reset(seed=8).observation["obs"]["image"]
+    assert image[wire.ARRAY_TAG]["encoding"] == "png"
+    assert np.array_equal(wire.decode_array(image), local_obs["image"])
+    assert len(image[wire.ARRAY_TAG]["data"]) < len(wire.encode_array(local_obs["image"])[wire.ARRAY_TAG]["data"])
+
+
+# -- reaping -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["close message", "dropped connection"])
+def test_a_client_that_goes_away_has_its_session_and_sandbox_workers_reaped(tool_server, how):
+    before = _children()
+
+    async def run():
+        ws = await ws_connect(_ws_url(tool_server))
+        await _exchange(ws, {"type": "reset", "data": {"seed": 2}})
+        call = '<tool_call>{"name": "python", "arguments": {"code": "print(1)"}}</tool_call>'
+        assert (await _exchange(ws, {"type": "step", "data": {"text": call}}))["type"] == "observation"
+        assert _children() - before, "the session's sandbox worker runs while the session lives"
+        if how == "close message":
+            await ws.send(json.dumps({"type": "close"}))
+            await asyncio.wait_for(ws.wait_closed(), 30)
+        else:
+            ws.transport.abort()  # no close frame: the TCP connection just drops
+
+    asyncio.run(run())
+    assert _until(lambda: tool_server.active_sessions == 0)
+    assert _until(lambda: not (_children() - before)), "the session's sandbox workers are gone"
+
+
+def test_an_idle_session_is_closed_after_its_timeout_and_then_says_so():
+    # OpenEnv's reaper wakes every max(timeout / 4, 5) s: about 6 s here.
+    with running_server("VisualQA-v0", session_timeout_s=1.0) as server, _client(server) as client:
+        client.reset(seed=0)
+        assert _until(lambda: server.active_sessions == 0, timeout_s=15)
+
+        def refused():
+            # The reaper drops the session first and closes its env just after: poll (bounded) for that.
+            try:
+                client.reset(seed=0)
+            except RuntimeError as error:
+                assert "closed by the server" in str(error)
+                return True
+            return False
+
+        assert _until(refused, timeout_s=10)
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_kwargs", ["{not json", "[1, 2]"])
+def test_serve_refuses_env_kwargs_that_are_not_a_json_object(env_kwargs, capsys):
+    from vista_envs.cli import main
+
+    assert main(["serve", "VisualQA-v0", "--env-kwargs", env_kwargs]) == 2
+    assert "--env-kwargs" in capsys.readouterr().err
+
+
+def test_serve_refuses_an_unknown_id_before_listening(capsys):
+    from vista_envs.cli import main
+
+    assert main(["serve", "NoSuchEnv-v0", "--port", "1"]) == 2
+    assert "NoSuchEnv" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_serve_command_serves_until_stopped(tmp_path):
+    import subprocess
+    import sys
+
+    with socket_port() as port:
+        pass
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vista_envs.cli", "serve", "VisualQA-v0", "--port", str(port), "--env-kwargs", '{"image_size": 64}'],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _until(healthy, timeout_s=120), "the server came up"
+        env = gym.make("vista_envs:Remote-v0", url=url)
+        assert env.reset(seed=0)[0]["image"].shape == (64, 64, 3)
+        env.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def socket_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+# -- the docs ----------------------------------------------------------------------------------
+
+
+def test_the_openenv_examples_in_the_docs_run_against_a_served_env():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "integrations.md").read_text()
+    section = text.split("## OpenEnv", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    assert len(blocks) == 2, "the OpenEnv client example and the Remote-v0 example"
+    with running_server("VisualQA-v0", max_sessions=4) as server:
+        for block in blocks:
+            exec(compile(block.replace("http://127.0.0.1:8000", server.url), "docs/integrations.md", "exec"), {})
+        assert _until(lambda: server.active_sessions == 0)
+
+
+def test_stopping_the_server_closes_open_sessions_and_their_sandbox_workers():
+    before = _children()
+    with running_server("VistaTool-v0", TOOL_KWARGS, max_sessions=2) as server:
+        client = _client(server)
+        client.reset(seed=1)
+        assert _children() - before, "the open session has its sandbox worker"
+    try:
+        assert _until(lambda: not (_children() - before)), "no sandbox worker outlives the server"
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
