@@ -17,6 +17,7 @@ from agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
 from agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
+from pinned_metrics import assert_matches_pinned
 
 # -- advantages ----------------------------------------------------------------------------------
 
@@ -225,3 +226,8 @@ def test_lora_trains_only_the_adapter_and_uses_the_base_model_as_kl_reference(ti
     adapter = load_file(result.checkpoint / "adapter_model.safetensors")
     assert any("lora_B" in name and value.abs().max() > 0 for name, value in adapter.items())  # B starts at 0
     assert result.metrics[-1]["kl"] is not None
+
+
+def test_a_short_seeded_run_logs_the_pinned_metrics(two_step_run):
+    _, result = two_step_run
+    assert_matches_pinned("grpo", result.metrics)

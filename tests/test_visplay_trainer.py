@@ -19,6 +19,7 @@ import vista_envs  # noqa: F401  (registers the env ids)
 from agents.cli import add_config_arguments, config_from_args
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
+from pinned_metrics import assert_matches_pinned
 from agents.visplay_trainer import (
     VISPLAY_METRICS,
     VisPlayConfig,
@@ -304,3 +305,8 @@ def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_mo
     assert result.checkpoint == result.questioner_checkpoint == tmp_path / "shared" / "checkpoints" / "step_000001"
     assert not (tmp_path / "questioner").exists() and not (tmp_path / "reasoner").exists()
     assert [row["step"] for row in result.metrics] == [1]  # no evaluation rows when eval_episodes is 0
+
+
+def test_a_short_seeded_run_logs_the_pinned_metrics(two_iterations):
+    _, result = two_iterations
+    assert_matches_pinned("visplay", result.metrics)
