@@ -21,8 +21,9 @@ Each iteration runs three phases, readable top to bottom in :func:`train`:
    that question bank, ``answers_per_question`` (G) answers per question, paid
    :math:`R_R = 0.9\,[\hat y \equiv \tilde y] + 0.1\,\mathrm{format}` (weights are env kwargs).
 
-Both GRPO phases use group-normalised advantages and the clipped policy loss of :mod:`agents.grpo`
-(:func:`policy_update`), with one on-policy optimiser step per batch of episodes, and no KL penalty.
+Both GRPO phases take the GRPO step of :mod:`agents.grpo_step` (:func:`policy_update`), the one
+:mod:`agents.grpo` takes, with every setting of :class:`~agents.grpo_step.GRPOLossConfig` (by default one
+on-policy optimiser step per batch of episodes and no KL penalty; the KL reference is the initial model).
 In grounded mode (``grounded=True``) every question carries a program that computes its true
 answer on the scene, so the pseudo-labels' accuracy and the Reasoner's accuracy against the truth
 are measured too. The Reasoner is also evaluated on held-out ``VisualQA-v0`` tasks of the same
@@ -71,10 +72,10 @@ from transformers import PreTrainedModel, ProcessorMixin
 import vista_envs  # noqa: F401  (registers the env ids)
 from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
 from agents.distributed import launched_processes
-from agents.grpo import GRPOConfig, policy_loss
-from agents.losses import AGGREGATIONS, group_advantages, zero_variance_groups
+from agents.distributed import DataParallel
+from agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
 from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
+from agents.rollout import RolloutCollector, Trajectory
 from agents.run_log import RunLogger, claim_output_dir
 from agents.sft import collect_demonstrations, demonstration_loss
 from agents.training import (
@@ -136,8 +137,9 @@ _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 
 
 @dataclass
-class VisPlayConfig(RunConfig):
-    """VisPlay hyper-parameters; model, hardware, LoRA, evaluation and logging settings come from :class:`RunConfig`.
+class VisPlayConfig(GRPOLossConfig, RunConfig):
+    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~agents.grpo_step.GRPOLossConfig`;
+    model, hardware, LoRA, evaluation and logging settings come from :class:`~agents.training.RunConfig`.
 
     ``save_every`` and ``eval_every`` count iterations.
     """
@@ -176,14 +178,6 @@ class VisPlayConfig(RunConfig):
     """lambda_div: weight of the penalty for questions like the others of their step (BLEU clusters)"""
     temperature: float = 1.0
     """sampling temperature of both roles and of the snapshot (must be > 0: the m answers must vary)"""
-    top_p: float = 1.0
-    """nucleus sampling mass"""
-    scale_rewards: bool = True
-    """divide advantages by the group's reward std (GRPO); off: mean baseline only (Dr.GRPO)"""
-    filter_zero_variance_groups: bool = True
-    """leave out groups whose rewards are all equal (no signal) from the update"""
-    loss_aggregation: str = "token_mean"
-    """'token_mean' (DAPO), 'sequence_mean' (GRPO) or 'dr_grpo'"""
     learning_rate: float = 1e-6
     """AdamW learning rate of both roles (constant)"""
     max_new_tokens: int = 256
@@ -198,6 +192,7 @@ class VisPlayConfig(RunConfig):
     """where metrics, both roles' checkpoints and the warm-started model go"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.env_id != "VisPlay-v0":
             raise ValueError(f"env_id must be 'VisPlay-v0' (the trainer runs both role envs), got {self.env_id!r}")
         unknown = sorted(set(self.env_kwargs) - set(ENV_KWARGS))
@@ -224,8 +219,6 @@ class VisPlayConfig(RunConfig):
             raise ValueError("questions_per_image and answers_per_question must be >= 2: advantages compare the members of a group")
         if self.reward_form not in QUESTIONER_FORMS:
             raise ValueError(f"reward_form must be one of {QUESTIONER_FORMS}, got {self.reward_form!r}")
-        if self.loss_aggregation not in AGGREGATIONS:
-            raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {self.loss_aggregation!r}")
         if self.diversity_weight < 0:
             raise ValueError(f"diversity_weight must be >= 0, got {self.diversity_weight}")
         if self.temperature <= 0:
@@ -237,11 +230,6 @@ class VisPlayConfig(RunConfig):
     def band(self) -> ConfidenceBand:
         return ConfidenceBand(*self.confidence_band)
 
-    @property
-    def loss_settings(self) -> GRPOConfig:
-        """The settings :func:`agents.grpo.policy_loss` reads (aggregation, token budget; clipping and KL at their defaults)."""
-        return GRPOConfig(loss_aggregation=self.loss_aggregation, max_new_tokens=self.max_new_tokens, kl_coef=0.0)
-
 
 @dataclass
 class Role:
@@ -252,13 +240,20 @@ class Role:
     optimizer: torch.optim.Optimizer
     bf16: bool
     checkpoint: Path | None = None
+    reference: torch.nn.Module | None = None
+    """the frozen KL reference (the initial model) when the KL penalty is on without LoRA"""
     parameters: list[torch.nn.Parameter] = field(init=False)
+    parallel: DataParallel = field(init=False, default_factory=DataParallel)  # VisPlay runs in one process
 
     def __post_init__(self) -> None:
         self.parameters = self.loaded.trainable_parameters()
 
     @property
     def model(self) -> PreTrainedModel:
+        return self.loaded.model
+
+    @property
+    def training_model(self) -> PreTrainedModel:
         return self.loaded.model
 
     def directory(self, config: VisPlayConfig) -> Path:
@@ -321,39 +316,24 @@ def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
 # -- GRPO on one role ------------------------------------------------------------------------------------
 
 
-def policy_update(role: Role, trajectories: Sequence[Trajectory], group_size: int, config: VisPlayConfig) -> dict[str, float]:
-    """One GRPO step on consecutive groups of ``group_size`` episodes: advantages normalised within each group,
-    zero-variance groups left out (when configured), one optimiser step; returns the update's statistics."""
-    rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32).view(-1, group_size)
-    advantages = group_advantages(rewards, scale=config.scale_rewards).flatten()
-    zero_variance = zero_variance_groups(rewards)
-    kept_groups = ~zero_variance if config.filter_zero_variance_groups else torch.ones_like(zero_variance)
-    samples = [(t, float(a)) for t, a, kept in zip(trajectories, advantages, kept_groups.repeat_interleave(group_size)) if kept]
+def policy_update(
+    role: Role, trajectories: list[Trajectory], group_size: int, config: VisPlayConfig, shuffle_seed: int
+) -> dict[str, float]:
+    """The GRPO step of :mod:`agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its statistics."""
+    groups = group_episodes(trajectories, group_size, config)
     stats = {
-        "reward_std": float(rewards.std()),
-        "zero_variance_groups": float(zero_variance.float().mean()),
-        "trained_sequences": len(samples),
+        "reward_std": float(groups.rewards.std()),
+        "zero_variance_groups": float(groups.zero_variance.float().mean()),
+        "trained_sequences": len(groups.samples),
     }
-    return {**stats, **(_optimise(role, samples, config) if samples else {"loss": math.nan, "grad_norm": math.nan})}
-
-
-def _optimise(role: Role, samples: list[tuple[Trajectory, float]], config: VisPlayConfig) -> dict[str, float]:
-    """Accumulate the GRPO loss over micro-batches and take one optimiser step."""
-    model, settings = role.model, config.loss_settings
-    pad_token_id = role.loaded.processor.tokenizer.pad_token_id
-    totals = (len(samples), sum(t.num_policy_tokens for t, _ in samples))
-    model.train()
-    loss_sum = 0.0
-    for micro in chunks(samples, config.micro_batch_size):
-        batch = collate([t for t, _ in micro], pad_token_id).to(model.device)
-        advantages = torch.tensor([a for _, a in micro], device=model.device)
-        with autocast(model.device, role.bf16):
-            logprobs, _ = sequence_logprobs(model, batch, config.temperature)
-            # The episodes were sampled by these very weights: the old log-probs are the current ones (ratio 1).
-            loss, _ = policy_loss(logprobs, logprobs.detach(), None, advantages, batch.loss_mask, settings, totals)
-        loss.backward()  # micro-batch losses are shares of the batch loss: the gradients add up to its gradient
-        loss_sum += float(loss.detach())
-    return {"loss": loss_sum, "grad_norm": optimizer_step(role.parameters, role.optimizer, config.max_grad_norm)}
+    if not groups.samples:
+        return {**stats, "loss": math.nan, "grad_norm": math.nan}
+    update = grpo_update(
+        role, config, groups.samples, reference=role.reference, placeholder=trajectories[0],
+        micro_batch_size=config.micro_batch_size, max_grad_norm=config.max_grad_norm,
+        max_new_tokens=config.max_new_tokens, shuffle_seed=shuffle_seed,
+    )  # fmt: skip
+    return {**stats, "loss": update["loss"], "grad_norm": update["grad_norm"]}
 
 
 def _rollouts(
@@ -383,7 +363,8 @@ def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) ->
 
 def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int) -> dict[str, float]:
     """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the steps."""
-    collector = RolloutCollector(envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False)
+    policy = _questioner_policy(questioner.model, questioner.loaded.processor, config)
+    collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
     rows = []
     for step in range(config.questioner_steps):
         seeds = phase_seeds(config.seed, iteration, "questioner", step, config.images_per_step)
@@ -396,7 +377,7 @@ def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.V
                 "confidence": _mean(info["confidence"] for info in infos if "confidence" in info),
                 "uncertainty": _mean(info["reward_terms"]["uncertainty"] for info in infos),
                 "diversity": _mean(info["reward_terms"]["diversity"] for info in infos),
-                **policy_update(questioner, trajectories, config.questions_per_image, config),
+                **policy_update(questioner, trajectories, config.questions_per_image, config, seeds[0]),
             }
         )
     return _phase_means("questioner", rows)
@@ -433,7 +414,8 @@ def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapp
     if not records or not config.reasoner_steps:
         return _phase_means("reasoner", [])
     envs = _make_reasoner_envs(config, records)
-    collector = RolloutCollector(envs, _reasoner_policy(reasoner.model, reasoner.loaded.processor, config), record_logprobs=False)
+    policy = _reasoner_policy(reasoner.model, reasoner.loaded.processor, config)
+    collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
     answer_types = {_question_key(record): record["answer_type"] for record in records}
     rows = []
     for step in range(config.reasoner_steps):
@@ -447,7 +429,7 @@ def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapp
                 "agreement": _mean(t.success for t in trajectories),
                 "accuracy": _mean(answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)]) for i in graded),
                 "format_rate": _mean(info["reward_terms"]["format"] for info in infos),
-                **policy_update(reasoner, trajectories, config.answers_per_question, config),
+                **policy_update(reasoner, trajectories, config.answers_per_question, config, seeds[0]),
             }
         )
     envs.close()
@@ -582,6 +564,7 @@ def _start_roles(config: VisPlayConfig, device: torch.device) -> tuple[dict[str,
     for name in names:
         loaded = load_model(initial, device, checkpoints[name])
         role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoints[name])
+        role.reference = load_reference(config, loaded, initial.model)
         if name in states:
             role.optimizer.load_state_dict(states[name]["optimizer"])
         built[name] = role

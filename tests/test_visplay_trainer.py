@@ -310,3 +310,31 @@ def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_mo
 def test_a_short_seeded_run_logs_the_pinned_metrics(two_iterations):
     _, result = two_iterations
     assert_matches_pinned("visplay", result.metrics)
+
+
+def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_path, monkeypatch):
+    import agents.grpo_step
+
+    seen = []
+    surrogate, penalty = agents.grpo_step.clipped_surrogate, agents.grpo_step.kl_penalty
+
+    def spy_surrogate(logprobs, old_logprobs, advantages, clip_low, clip_high):
+        seen.append(("clip", clip_low, clip_high))
+        return surrogate(logprobs, old_logprobs, advantages, clip_low, clip_high)
+
+    def spy_penalty(logprobs, ref_logprobs, estimator):
+        seen.append(("kl", estimator))
+        return penalty(logprobs, ref_logprobs, estimator)
+
+    monkeypatch.setattr(agents.grpo_step, "clipped_surrogate", spy_surrogate)
+    monkeypatch.setattr(agents.grpo_step, "kl_penalty", spy_penalty)
+    config = run_config(
+        drilled_model, tmp_path, iterations=1, reasoner_steps=0, eval_episodes=0, diversity_weight=0.0,
+        clip_low=0.1, clip_high=0.5, kl_coef=0.1, kl_estimator="k2", num_epochs=2,
+    )  # fmt: skip
+    row = train(config).metrics[-1]
+    assert row["questioner/trained_sequences"] > 0
+    assert seen and {entry for entry in seen if entry[0] == "clip"} == {("clip", 0.1, 0.5)}
+    assert {entry for entry in seen if entry[0] == "kl"} == {("kl", "k2")}
+    # Two epochs over one micro-batch: two forward passes of the loss, each with its KL term.
+    assert len(seen) == 4
