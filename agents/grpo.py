@@ -31,10 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
+from agents.grpo_step import GroupedEpisodes, GRPOLossConfig, group_episodes, grpo_update, load_reference
 from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, summarize
-from agents.training import RunConfig, Session, TrainResult, autocast
+from agents.rollout import RolloutCollector, Trajectory, summarize
+from agents.config import VLMRunConfig
+from agents.run_session import TrainResult
+from agents.training import Session
 
 __all__ = ["GRPOConfig", "GRPO_METRICS", "task_seeds", "train"]
 
@@ -60,12 +62,13 @@ GRPO_METRICS = (
     "time/rollout_s",
     "time/update_s",
 )
+_UPDATE_METRICS = ("loss", "kl", "entropy", "ratio", "clip_low_fraction", "clip_high_fraction", "grad_norm")
 
 
 @dataclass
-class GRPOConfig(GRPOLossConfig, RunConfig):
-    """GRPO hyper-parameters: the step's settings come from :class:`~agents.grpo_step.GRPOLossConfig`; the env, model,
-    hardware, LoRA, evaluation and logging settings from :class:`~agents.training.RunConfig`."""
+class GRPOConfig(GRPOLossConfig, VLMRunConfig):
+    """GRPO hyper-parameters: the step's settings come from :class:`~agents.grpo_step.GRPOLossConfig`; the run, env and
+    model layers from :class:`~agents.config.VLMRunConfig`."""
 
     total_steps: int = 100
     """policy updates; each samples a fresh batch of num_tasks x group_size episodes"""
@@ -95,11 +98,10 @@ def train(config: GRPOConfig) -> TrainResult:
     """Run GRPO as configured; returns the logged metric rows and the final checkpoint."""
     # -- setup: model, optimiser, envs, logging (resumed from the latest checkpoint if asked) -------------
     session = Session.start(config, config.total_steps)
-    loaded, device, bf16, parallel = session.loaded, session.device, session.bf16, session.parallel
-    model = loaded.model
+    loaded = session.loaded
     reference = load_reference(config, loaded, config.model)
     policy = HFPolicy(
-        model,
+        loaded.model,
         loaded.processor,
         max_new_tokens=config.max_new_tokens,
         temperature=config.temperature,
@@ -109,22 +111,19 @@ def train(config: GRPOConfig) -> TrainResult:
     collector = RolloutCollector(session.envs, policy, record_logprobs=config.reuses_samples)
 
     steps = range(session.start_step, config.total_steps)
-    progress = tqdm(
-        steps, initial=session.start_step, total=config.total_steps, desc="GRPO", disable=not (config.progress_bar and parallel.is_main)
-    )
+    shown = config.progress_bar and session.parallel.is_main
+    progress = tqdm(steps, initial=session.start_step, total=config.total_steps, desc="GRPO", disable=not shown)
     for step in progress:
-        # -- 1. rollouts: G episodes of each of this process's training tasks, sampled from the current policy
+        # -- 1. rollouts: G episodes of each training task, sampled from the current policy --------------
         started = time.perf_counter()
-        parallel.reseed(config.seed, step)
-        tasks = parallel.shard(task_seeds(config.seed, step, config.num_tasks), "tasks")
-        model.eval()
-        with torch.no_grad(), autocast(device, bf16), parallel.generating(model):
+        tasks = session.share_of_tasks(task_seeds(config.seed, step, config.num_tasks), step)
+        with session.sampling():
             trajectories = collector.collect(tasks, config.group_size, options={"split": "train"})
         rollout_s = time.perf_counter() - started
 
         # -- 2. advantages: returns normalised within each task's group ---------------------------------
         groups = group_episodes(trajectories, config.group_size, config)
-        trained_sequences = int(parallel.sum([len(groups.samples)])[0])
+        trained_sequences = int(session.parallel.sum([len(groups.samples)])[0])  # over every process
 
         # -- 3. update: num_epochs passes, num_minibatches optimiser steps each ---------------------------
         started = time.perf_counter()
@@ -137,24 +136,33 @@ def train(config: GRPOConfig) -> TrainResult:
             )  # fmt: skip
         update_s = time.perf_counter() - started
 
-        # -- 4. log, evaluate, checkpoint (metrics over every process's episodes) ------------------------
-        rollout_s = parallel.max([rollout_s])[0]
-        row = session.end_step(
-            step + 1,
-            {
-                **parallel.mean(summarize(trajectories), weight=len(trajectories)),
-                "reward_std": float(torch.tensor(parallel.gather(groups.rewards.flatten().tolist())).std()),
-                **parallel.mean({"zero_variance_groups": float(groups.zero_variance.float().mean())}, weight=len(tasks)),
-                "trained_sequences": trained_sequences,
-                **{
-                    name: update.get(name, float("nan"))
-                    for name in ("loss", "kl", "entropy", "ratio", "clip_low_fraction", "clip_high_fraction", "grad_norm")
-                },
-                "learning_rate": session.optimizer.param_groups[0]["lr"],
-                "completions_per_s": parallel.sum([sum(len(t.turns) for t in trajectories)])[0] / rollout_s,
-                "time/rollout_s": rollout_s,
-                "time/update_s": update_s,
-            },
-        )
+        # -- 4. log, evaluate, checkpoint ----------------------------------------------------------------
+        metrics = _step_metrics(session, trajectories, groups, trained_sequences, update, rollout_s, update_s)
+        row = session.end_step(step + 1, metrics)
         progress.set_postfix(reward=f"{row['reward']:.3f}", success=f"{row['success_rate']:.2f}")
     return session.close()
+
+
+def _step_metrics(
+    session: Session,
+    trajectories: list[Trajectory],
+    groups: GroupedEpisodes,
+    trained_sequences: int,
+    update: dict[str, float],
+    rollout_s: float,
+    update_s: float,
+) -> dict[str, float]:
+    """A step's :data:`GRPO_METRICS`, over every process's episodes in a launched run."""
+    parallel = session.parallel
+    rollout_s = parallel.max([rollout_s])[0]
+    return {
+        **parallel.mean(summarize(trajectories), weight=len(trajectories)),
+        "reward_std": float(torch.tensor(parallel.gather(groups.rewards.flatten().tolist())).std()),
+        **parallel.mean({"zero_variance_groups": float(groups.zero_variance.float().mean())}, weight=len(groups.zero_variance)),
+        "trained_sequences": trained_sequences,
+        **{name: update.get(name, float("nan")) for name in _UPDATE_METRICS},
+        "learning_rate": session.optimizer.param_groups[0]["lr"],
+        "completions_per_s": parallel.sum([sum(len(t.turns) for t in trajectories)])[0] / rollout_s,
+        "time/rollout_s": rollout_s,
+        "time/update_s": update_s,
+    }

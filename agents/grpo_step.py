@@ -33,6 +33,7 @@ from agents.losses import (
     zero_variance_groups,
 )
 from agents.rollout import Batch, Trajectory, collate, sequence_logprobs
+from agents.config import ConfigLayer
 from agents.training import LoadedModel, autocast, chunks, optimizer_step
 
 __all__ = ["GRPOLossConfig", "GRPOLearner", "GroupedEpisodes", "group_episodes", "grpo_update", "load_reference", "policy_loss"]
@@ -42,7 +43,7 @@ UPDATE_STATS = ("kl", "ratio", "clip_low_fraction", "clip_high_fraction", "entro
 
 
 @dataclass
-class GRPOLossConfig:
+class GRPOLossConfig(ConfigLayer):
     """The settings of a GRPO step: sampling, advantages, the clipped loss, KL to the reference, epochs and minibatches."""
 
     temperature: float = 1.0
@@ -69,6 +70,7 @@ class GRPOLossConfig:
     """optimiser steps per epoch (each accumulated from micro-batches of micro_batch_size)"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.loss_aggregation not in AGGREGATIONS:
             raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {self.loss_aggregation!r}")
         if self.kl_estimator not in KL_ESTIMATORS:

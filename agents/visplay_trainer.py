@@ -70,27 +70,23 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
-from agents.distributed import launched_processes
-from agents.distributed import DataParallel
+from agents.checkpoint import save_checkpoint
+from agents.config import ModelConfig, RunConfig
+from agents.distributed import DataParallel, launched_processes
 from agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, Trajectory
-from agents.run_log import RunLogger, claim_output_dir
+from agents.run_session import RunSession, TrainResult
 from agents.sft import collect_demonstrations, demonstration_loss
 from agents.training import (
     LoadedModel,
-    RunConfig,
-    TrainResult,
     autocast,
     chunks,
-    evaluate,
-    is_due,
+    evaluate_policy,
     load_model,
     make_optimizer,
     optimizer_step,
     resolve_device,
-    seed_everything,
     use_bf16,
 )
 from vista_envs.answers import get_response_format
@@ -137,19 +133,21 @@ _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 
 
 @dataclass
-class VisPlayConfig(GRPOLossConfig, RunConfig):
+class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~agents.grpo_step.GRPOLossConfig`;
-    model, hardware, LoRA, evaluation and logging settings come from :class:`~agents.training.RunConfig`.
+    the model and run layers are :class:`~agents.config.ModelConfig` and :class:`~agents.config.RunConfig`.
 
-    ``save_every`` and ``eval_every`` count iterations.
+    There is no env layer: the trainer runs its role envs (``VisPlayQuestioner-v0``, ``VisPlayReasoner-v0``) itself,
+    in this process, because the Reasoner snapshot answers inside them. A step is an iteration: ``total_steps``,
+    ``checkpoint_every`` and ``eval_every`` count iterations.
     """
 
-    env_id: str = "VisPlay-v0"
-    """the game; the trainer runs its role envs VisPlayQuestioner-v0 and VisPlayReasoner-v0 itself"""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """settings of both roles' envs: families, difficulty, image_size, response_format, agreement_weight, format_weight"""
-    iterations: int = 5
-    """Questioner / dataset / Reasoner alternations"""
+    num_envs: int = 16
+    """parallel envs of each role's vector env (episodes run in waves of this many)"""
+    total_steps: int = 5
+    """iterations: Questioner / dataset / Reasoner alternations"""
     questioner_steps: int = 4
     """Questioner GRPO steps per iteration"""
     reasoner_steps: int = 4
@@ -193,21 +191,15 @@ class VisPlayConfig(GRPOLossConfig, RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.env_id != "VisPlay-v0":
-            raise ValueError(f"env_id must be 'VisPlay-v0' (the trainer runs both role envs), got {self.env_id!r}")
         unknown = sorted(set(self.env_kwargs) - set(ENV_KWARGS))
         if unknown:
             raise ValueError(f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)")
-        if self.vectorization_mode != "sync" or self.ray_address:
-            raise ValueError(
-                "vectorization_mode must be 'sync' and ray_address empty: the Reasoner snapshot answers inside the envs, in this process"
-            )
         self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
         if len(self.confidence_band) != 2:
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
         ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
         counts = {
-            "iterations": self.iterations, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
+            "total_steps": self.total_steps, "num_envs": self.num_envs, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
             "questions_per_step": self.questions_per_step, "samples": self.samples, "micro_batch_size": self.micro_batch_size,
         }  # fmt: skip
         too_small = [name for name, value in counts.items() if value < 1]
@@ -446,18 +438,27 @@ def train(config: VisPlayConfig) -> VisPlayResult:
             "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
         )
     # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
-    claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-    roles, start = _start_roles(config, device)
+    run = RunSession.start(config, config.total_steps, folders=("shared",) if config.shared_model else ("questioner", "reasoner"))
+    roles = _start_roles(config, run, resolve_device(config.device))
     questioner, reasoner = roles["questioner"], roles["reasoner"]
-    logger = RunLogger(config.output_dir, resume_step=start if start else None, tensorboard=config.tensorboard)
+    start = run.start_step
     eval_envs = _make_eval_envs(config) if config.eval_episodes > 0 else None
-    if eval_envs is not None and start == 0:
-        logger.log(0, evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
+
+    def evaluate() -> dict[str, float]:
+        """The Reasoner on held-out VisualQA-v0 tasks of the same scenes."""
+        return evaluate_policy(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16)
+
+    if eval_envs is not None and not run.resumed:
+        run.log(0, evaluate())
+
+    def save(iteration: int) -> None:
+        for role in _distinct(roles):
+            role.checkpoint = save_checkpoint(
+                role.directory(config), iteration, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
+            )
 
     progress = tqdm(
-        range(start, config.iterations), initial=start, total=config.iterations, desc="VisPlay", disable=not config.progress_bar
+        range(start, config.total_steps), initial=start, total=config.total_steps, desc="VisPlay", disable=not config.progress_bar
     )
     for iteration in progress:
         # -- 0. the Reasoner snapshot the Questioner is trained against and that labels this iteration's data
@@ -483,23 +484,14 @@ def train(config: VisPlayConfig) -> VisPlayResult:
         metrics["time/reasoner_s"] = time.perf_counter() - started
 
         # -- 4. evaluate, log, checkpoint ---------------------------------------------------------------
-        done = iteration + 1
-        if eval_envs is not None and is_due(done, config.eval_every, config.iterations):
-            metrics.update(evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
-        logger.log(done, metrics)
-        if is_due(done, config.save_every, config.iterations):
-            for role in _distinct(roles):
-                role.checkpoint = save_checkpoint(
-                    role.directory(config), done, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
-                )
+        run.end_step(iteration + 1, metrics, evaluate=evaluate if eval_envs is not None else None, save=save)
         progress.set_postfix(
             q_reward=_format(metrics["questioner/reward"]), kept=metrics["dataset/kept"], r_agree=_format(metrics["reasoner/agreement"])
         )
 
     if eval_envs is not None:
         eval_envs.close()
-    logger.close()
-    return VisPlayResult(logger.rows, reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
+    return VisPlayResult(run.close(), reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
 
 
 # -- setup -----------------------------------------------------------------------------------------------
@@ -547,34 +539,24 @@ def warm_start(config: VisPlayConfig) -> Path:
     return path
 
 
-def _start_roles(config: VisPlayConfig, device: torch.device) -> tuple[dict[str, Role], int]:
-    """Both roles (one object twice when shared) and the iteration to start from."""
-    names = ("shared",) if config.shared_model else ("questioner", "reasoner")
-    checkpoints = {name: latest_checkpoint(Path(config.output_dir) / name) if config.resume else None for name in names}
-    states = {name: load_trainer_state(path) for name, path in checkpoints.items() if path is not None}
-    if (states and len(states) < len(names)) or len({state["step"] for state in states.values()}) > 1:
-        found = {name: state["step"] for name, state in states.items()}
-        raise RuntimeError(f"cannot resume: the roles' latest checkpoints are at different iterations {found}; delete the newer one")
+def _start_roles(config: VisPlayConfig, run: RunSession, device: torch.device) -> dict[str, Role]:
+    """Both roles (one object twice when shared), from the run's checkpoints when it resumes, else from ``config.model``
+    (warm started first when asked)."""
     warm_path = Path(config.output_dir) / "warm_start"
-    if config.warm_start_demonstrations and not states:
+    if config.warm_start_demonstrations and not run.resumed:
         warm_path = warm_start(config)
     initial = dataclasses.replace(config, model=str(warm_path)) if config.warm_start_demonstrations else config
     bf16 = use_bf16(config, device)
     built = {}
-    for name in names:
-        loaded = load_model(initial, device, checkpoints[name])
-        role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoints[name])
+    for name, checkpoint in run.checkpoints.items():
+        loaded = load_model(initial, device, checkpoint)
+        role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoint)
         role.reference = load_reference(config, loaded, initial.model)
-        if name in states:
-            role.optimizer.load_state_dict(states[name]["optimizer"])
+        if name in run.states:
+            role.optimizer.load_state_dict(run.states[name]["optimizer"])
         built[name] = role
-    start = 0
-    if states:
-        state = next(iter(states.values()))  # every role saved the same step and RNG state
-        restore_rng(state["rng"])
-        start = state["step"]
-    roles = {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
-    return roles, start
+    run.restore_rng()
+    return {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
 
 
 def _question_key(record: Mapping[str, Any]) -> tuple[str, int, str]:
