@@ -11,7 +11,9 @@
 Every field of the algorithm's config dataclass (:class:`~agents.sft.SFTConfig`, :class:`~agents.grpo.GRPOConfig`,
 :class:`~agents.ppo.PPOConfig`, :class:`~agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
 is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
-JSON or TOML file of field values; flags given on the command line override it.
+JSON or TOML file of field values; flags given on the command line override it. Renamed fields keep their
+former names as flags and config-file keys (``--save-every`` is ``--checkpoint-every``, ``--iterations`` is
+``--total-steps``).
 """
 
 from __future__ import annotations
