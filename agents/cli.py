@@ -5,14 +5,16 @@
     vista-agents train sft  --env VisualQA-v0 --model /tmp/tiny-vlm --num-demonstrations 2048
     vista-agents train grpo --env VisualQA-v0 --model runs/sft/checkpoints/step_000064 --config grpo.json
     vista-agents train ppo  --env VistaRobotEE-v0 --env-kwargs '{"tasks": ["reach"], "obs_mode": "state"}'
-    vista-agents train visplay --model /tmp/tiny-vlm --iterations 4
+    vista-agents train visplay --model /tmp/tiny-vlm --total-steps 4
     vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
     vista-agents plot runs/sft runs/grpo --out curves.png   # reward, success, KL, entropy, ... of each run
 
 Every field of the algorithm's config dataclass (:class:`~agents.sft.SFTConfig`, :class:`~agents.grpo.GRPOConfig`,
 :class:`~agents.ppo.PPOConfig`, :class:`~agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
 is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
-JSON or TOML file of field values; flags given on the command line override it.
+JSON or TOML file of field values; flags given on the command line override it. Renamed fields keep their
+former names as flags and config-file keys (``--save-every`` is ``--checkpoint-every``, ``--iterations`` is
+``--total-steps``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ __all__ = ["config_from_args", "field_docs", "main"]
 
 # Short flags for the most used fields.
 _ALIASES = {"env_id": "--env", "env_kwargs": "--env-kwargs", "model": "--model"}
+# Former names of renamed fields, still accepted as flags and config-file keys: old name -> field.
+_FORMER_NAMES = {"save_every": "checkpoint_every", "iterations": "total_steps"}
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -70,6 +74,7 @@ def _parse_bool_or_none(text: str) -> bool | None:
 def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], annotation: Any, doc: str) -> None:
     flag = _ALIASES.get(field.name, "--" + field.name.replace("_", "-"))
     names = [flag] if flag == "--" + field.name.replace("_", "-") else [flag, "--" + field.name.replace("_", "-")]
+    names += ["--" + old.replace("_", "-") for old, new in _FORMER_NAMES.items() if new == field.name]
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
     options: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": f"{doc} (default: {default!r})"}
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
@@ -113,6 +118,7 @@ def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
     """``cls`` built from defaults, then the ``--config`` file, then the flags given."""
     names = {field.name for field in dataclasses.fields(cls)}
     values = read_config_file(arguments.config) if arguments.config else {}
+    values = {_FORMER_NAMES.get(name, name) if _FORMER_NAMES.get(name) in names else name: value for name, value in values.items()}
     unknown = set(values) - names
     if unknown:
         raise SystemExit(f"{arguments.config}: unknown config fields {sorted(unknown)}")

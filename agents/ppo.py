@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,22 +51,23 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, latest_checkpoint, load_trainer_state, restore_rng, writing_checkpoint
+from agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, load_trainer_state, writing_checkpoint
+from agents.config import EnvConfig, RunConfig
 from agents.distributed import launched_processes
 from agents.losses import clipped_surrogate
 from agents.networks import ActorCritic, RunningMeanStd
-from agents.run_log import RunLogger, claim_output_dir
-from agents.training import EVAL_SEED_OFFSET, TrainResult, is_due, optimizer_step, resolve_device, seed_everything
+from agents.run_session import RunSession, TrainResult
+from agents.training import EVAL_SEED_OFFSET, make_envs, optimizer_step, resolve_device
 
 __all__ = [
     "PPO_METRICS",
     "PPOConfig",
     "RewardScaler",
     "compute_gae",
-    "evaluate",
+    "evaluate_agent",
     "load_agent",
-    "make_envs",
     "ppo_loss",
+    "save_agent",
     "train",
     "value_loss",
 ]
@@ -100,27 +101,28 @@ MODEL_FILE = "model.safetensors"
 
 
 @dataclass
-class PPOConfig:
-    """PPO hyper-parameters, the env, evaluation, logging and checkpoints."""
+class PPOConfig(EnvConfig, RunConfig):
+    """PPO hyper-parameters; the env and run layers are :class:`~agents.config.EnvConfig` and
+    :class:`~agents.config.RunConfig` (here with PPO's defaults). A step is an iteration of ``num_envs`` x
+    ``num_steps`` env steps: ``eval_every`` and ``checkpoint_every`` count iterations. Each checkpoint resets every
+    env (so that a resumed run replays exactly): keep ``checkpoint_every`` x ``num_steps`` well above the episode
+    length, or no episode ever ends.
+    """
 
     env_id: str = "VistaRobotEE-v0"
     """the Gymnasium env id (Box or Dict observations; Box or Discrete actions)"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments of gym.make, e.g. {"tasks": ["reach"], "obs_mode": "state", "max_steps": 50}"""
     output_dir: str = "runs/ppo"
     """where metrics (metrics.jsonl, metrics.csv) and checkpoints go"""
     seed: int = 1
     """seeds torch, numpy, random and the envs"""
-    device: str = "auto"
-    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', ..."""
-    torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks); 0 leaves torch's default"""
     num_envs: int = 8
     """parallel envs of the vector env"""
-    vectorization_mode: str = "sync"
-    """'sync' (envs in this process) or 'async' (one subprocess per env); ignored when ray_address is set"""
-    ray_address: str = ""
-    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
+    eval_every: int = 10
+    """evaluate every this many iterations (and before the first and after the last); 0: only before and after"""
+    eval_episodes: int = 32
+    """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds; eval_split '' for envs without splits"""
+    torch_threads: int = 1
+    """torch CPU threads (1 is fastest for small networks); 0 leaves torch's default"""
     total_timesteps: int = 1_000_000
     """env steps of the whole run (over all envs)"""
     num_steps: int = 256
@@ -161,29 +163,12 @@ class PPOConfig:
     """output width of the CNN of each image observation"""
     init_log_std: float = 0.0
     """initial log standard deviation of the Gaussian policy (Box actions)"""
-    eval_every: int = 10
-    """evaluate every this many iterations (and before the first and after the last); 0: only before and after"""
-    eval_episodes: int = 32
-    """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds"""
-    eval_split: str = "eval"
-    """the split evaluation episodes draw from (reset option 'split'); '' for envs without splits"""
-    checkpoint_every: int = 0
-    """write a checkpoint every this many iterations (and after the last); 0: only after the last. Each checkpoint resets every env (so that a resumed run replays exactly): keep checkpoint_every x num_steps well above the episode length, or no episode ever ends"""
-    resume: bool = False
-    """continue from the latest intact checkpoint in output_dir"""
-    overwrite: bool = False
-    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
     cpu_time_limit_s: float = 0.0
     """stop after the iteration in which this process's CPU time since train() began passes this; 0: no limit"""
-    tensorboard: bool = False
-    """also log to TensorBoard (needs the tensorboard package)"""
-    progress_bar: bool = True
-    """show a tqdm progress bar"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.hidden_sizes = tuple(self.hidden_sizes)  # type: ignore[assignment]  (a config file gives a list)
-        if self.vectorization_mode not in ("sync", "async"):
-            raise ValueError(f"vectorization_mode must be 'sync' or 'async', got {self.vectorization_mode!r}")
         positive = ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features")
         for name in positive:
             if getattr(self, name) < 1:
@@ -207,7 +192,8 @@ class PPOConfig:
         return self.num_envs * self.num_steps
 
     @property
-    def num_iterations(self) -> int:
+    def total_steps(self) -> int:
+        """Iterations of the run: total_timesteps in batches of batch_size."""
         return self.total_timesteps // self.batch_size
 
 
@@ -318,23 +304,6 @@ class RewardScaler:
 # ------------------------------------------------------------------------------------ envs, evaluation
 
 
-def make_envs(config: PPOConfig, num_envs: int) -> gym.vector.VectorEnv:
-    """The vector env (on Ray actors when ``config.ray_address`` is set), with the autoreset mode this module is written for."""
-    if config.ray_address:
-        from vista_envs.vector import make_ray_vec
-
-        return make_ray_vec(
-            config.env_id, num_envs, address=config.ray_address, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP, **config.env_kwargs
-        )
-    return gym.make_vec(
-        config.env_id,
-        num_envs=num_envs,
-        vectorization_mode=config.vectorization_mode,
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
-        **config.env_kwargs,
-    )
-
-
 def reset_seeds(seed: int, iteration: int, num_envs: int) -> list[int]:
     """The envs' reset seeds at ``iteration``: a function of (seed, iteration) only, so a resumed run draws the same."""
     return np.random.default_rng([seed, iteration]).integers(2**31 - 1, size=num_envs).tolist()
@@ -348,7 +317,7 @@ def clip_to_space(actions: np.ndarray, action_space: spaces.Space[Any]) -> np.nd
 
 
 @torch.no_grad()
-def evaluate(agent: ActorCritic, envs: gym.vector.VectorEnv, config: PPOConfig) -> dict[str, float]:
+def evaluate_agent(agent: ActorCritic, envs: gym.vector.VectorEnv, config: PPOConfig) -> dict[str, float]:
     """``config.eval_episodes`` episodes of the deterministic policy on ``config.eval_split`` with fixed seeds:
     ``eval/success_rate`` (``info["is_success"]`` at the end; NaN for envs without it), ``eval/return``, ``eval/length``."""
     options = {"split": config.eval_split} if config.eval_split else None
@@ -388,7 +357,7 @@ def build_agent(config: PPOConfig, observation_space: spaces.Space[Any], action_
     )
 
 
-def save_checkpoint(
+def save_agent(
     config: PPOConfig, iteration: int, agent: ActorCritic, optimizer: torch.optim.Optimizer, reward_scaler: RewardScaler
 ) -> Path:
     """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`agents.checkpoint`); returns it."""
@@ -424,30 +393,26 @@ def train(config: PPOConfig) -> TrainResult:
     # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
     if launched_processes() > 1:  # every rank would run the same PPO and write over the others' files
         raise RuntimeError("PPO runs in one process: start it without accelerate launch / torchrun")
-    claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
+    run = RunSession.start(config, config.total_steps)
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
-    seed_everything(config.seed)
-    envs = make_envs(config, config.num_envs)
+    envs = make_envs(config)
     eval_envs = make_envs(config, min(config.num_envs, config.eval_episodes))
     action_space = envs.single_action_space
     agent = build_agent(config, envs.single_observation_space, action_space).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     reward_scaler = RewardScaler(config.num_envs, config.gamma)
-    checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
-    start = 0
-    if checkpoint is not None:
-        state = load_trainer_state(checkpoint)
+    checkpoint, start = run.checkpoints[""], run.start_step
+    if run.resumed:
+        state = run.states[""]
         agent.load_state_dict(load_file(checkpoint / MODEL_FILE))
         optimizer.load_state_dict(state["optimizer"])
         reward_scaler.statistics.load_state_dict(state["reward_statistics"])
-        restore_rng(state["rng"])
-        start = state["step"]
-    logger = RunLogger(config.output_dir, resume_step=start if checkpoint is not None else None, tensorboard=config.tensorboard)
-    if checkpoint is None:
-        logger.log(0, evaluate(agent, eval_envs, config))
+        run.restore_rng()
+    else:
+        run.log(0, evaluate_agent(agent, eval_envs, config))
 
     # -- rollout storage: (num_steps, num_envs, ...) ------------------------------------------------------
     shape = (config.num_steps, config.num_envs)
@@ -462,14 +427,22 @@ def train(config: PPOConfig) -> TrainResult:
         return agent.preprocess(next_observations, update_statistics=config.normalize_observations), np.zeros(config.num_envs, dtype=bool)
 
     next_inputs, ended = reset_envs(start)
+
+    def save(iteration: int) -> None:
+        """Checkpoint, then reset every env with seeds of this iteration: what a run resumed from here does."""
+        nonlocal checkpoint, next_inputs, ended
+        checkpoint = save_agent(config, iteration, agent, optimizer, reward_scaler)
+        next_inputs, ended = reset_envs(iteration)
+        episode_return[:], episode_length[:] = 0.0, 0
+
     observations = {key: torch.zeros(shape + tensor.shape[1:], dtype=tensor.dtype, device=device) for key, tensor in next_inputs.items()}
     episode_return, episode_length = np.zeros(config.num_envs), np.zeros(config.num_envs, dtype=int)
     progress = tqdm(
-        range(start, config.num_iterations), initial=start, total=config.num_iterations, desc="PPO", disable=not config.progress_bar
+        range(start, config.total_steps), initial=start, total=config.total_steps, desc="PPO", disable=not config.progress_bar
     )
     for iteration in progress:
         if config.anneal_lr:
-            optimizer.param_groups[0]["lr"] = (1.0 - iteration / config.num_iterations) * config.learning_rate
+            optimizer.param_groups[0]["lr"] = (1.0 - iteration / config.total_steps) * config.learning_rate
 
         # -- 1. rollout: num_steps steps of every env with the current policy ------------------------------
         started = time.perf_counter()
@@ -530,20 +503,13 @@ def train(config: PPOConfig) -> TrainResult:
             "time/wall_s": time.perf_counter() - wall_start,
         }
         out_of_time = config.cpu_time_limit_s > 0 and time.process_time() - cpu_start >= config.cpu_time_limit_s
-        if is_due(done, config.eval_every, config.num_iterations) or out_of_time:
-            metrics.update(evaluate(agent, eval_envs, config))
-        row = logger.log(done, metrics)
+        row = run.end_step(done, metrics, evaluate=lambda: evaluate_agent(agent, eval_envs, config), save=save, force=out_of_time)
         progress.set_postfix(ret=f"{row['episode_return'] or 0:.2f}", success=f"{row['success_rate'] or 0:.2f}")
-        if is_due(done, config.checkpoint_every, config.num_iterations) or out_of_time:
-            checkpoint = save_checkpoint(config, done, agent, optimizer, reward_scaler)
-            next_inputs, ended = reset_envs(done)
-            episode_return[:], episode_length[:] = 0.0, 0
         if out_of_time:
             break
     envs.close()
     eval_envs.close()
-    logger.close()
-    return TrainResult(logger.rows, checkpoint)
+    return TrainResult(run.close(), checkpoint)
 
 
 def _update(

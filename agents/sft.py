@@ -32,7 +32,9 @@ from agents.losses import aggregate
 from agents.policies.hf import HFPolicy
 from agents.policies.scripted import OraclePolicy
 from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
-from agents.training import RunConfig, Session, TrainResult, autocast, chunks, optimizer_step
+from agents.config import VLMRunConfig
+from agents.run_session import TrainResult
+from agents.training import Session, autocast, chunks, optimizer_step
 
 __all__ = ["SFTConfig", "SFT_METRICS", "collect_demonstrations", "demonstration_loss", "train"]
 
@@ -42,8 +44,8 @@ DEMO_SEED_OFFSET = 10**6
 
 
 @dataclass
-class SFTConfig(RunConfig):
-    """SFT hyper-parameters; the env, model, hardware, LoRA, evaluation and logging settings come from :class:`RunConfig`."""
+class SFTConfig(VLMRunConfig):
+    """SFT hyper-parameters; the run, env and model layers come from :class:`~agents.config.VLMRunConfig`."""
 
     num_demonstrations: int = 512
     """oracle episodes to learn from (training split), over all processes of a multi-GPU run"""
@@ -57,11 +59,13 @@ class SFTConfig(RunConfig):
     """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if min(self.num_demonstrations, self.num_epochs, self.batch_size, self.micro_batch_size) < 1:
             raise ValueError("num_demonstrations, num_epochs, batch_size and micro_batch_size must be >= 1")
 
     @property
     def total_steps(self) -> int:
+        """Optimiser steps: num_epochs passes over the demonstrations in batches of batch_size."""
         return self.num_epochs * -(-self.num_demonstrations // self.batch_size)
 
 

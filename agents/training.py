@@ -1,9 +1,10 @@
-"""What every learner shares: the run config, model loading (LoRA, gradient checkpointing), envs, precision,
-optimiser steps and evaluation.
+"""What the learners share: envs, model loading (LoRA, gradient checkpointing), precision, optimiser steps,
+evaluation of a VLM, and :class:`Session`, a VLM learner's run (SFT, GRPO).
 
-The algorithms themselves live in :mod:`agents.sft` and :mod:`agents.grpo`; their configs extend
-:class:`RunConfig`, so ``vista-agents train sft`` and ``vista-agents train grpo`` take the same flags for
-the env, the model, precision, LoRA, evaluation, logging and checkpoints.
+Their configs are composed of the layers of :mod:`agents.config`; the life of a run (output folder, seeding,
+resuming, logging, the evaluation and checkpoint cadence) is :mod:`agents.run_session`, the same for every
+trainer. The algorithms live in :mod:`agents.sft`, :mod:`agents.grpo`, :mod:`agents.ppo` and
+:mod:`agents.visplay_trainer`.
 
 Started by ``accelerate launch`` or ``torchrun``, a :class:`Session` runs data-parallel (see
 :mod:`agents.distributed` and ``docs/multi_gpu.md``): every process evaluates its share of the
@@ -14,115 +15,42 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
+from agents.checkpoint import save_checkpoint
+from agents.config import EnvConfig, ModelConfig, RunConfig, VLMRunConfig
 from agents.distributed import DataParallel, launched_processes
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, summarize
-from agents.run_log import RunLogger, claim_output_dir
+from agents.run_session import RunSession, TrainResult
 
 __all__ = [
     "EVAL_SEED_OFFSET",
     "LoadedModel",
-    "RunConfig",
     "Session",
-    "TrainResult",
     "autocast",
     "chunks",
     "eval_seeds",
-    "evaluate",
-    "is_due",
+    "evaluate_policy",
     "join_processes",
     "load_model",
     "make_envs",
     "make_optimizer",
     "optimizer_step",
     "resolve_device",
-    "seed_everything",
     "use_bf16",
 ]
 
 # Evaluation episodes use reset seeds from here on: fixed, so every evaluation of a run sees the same tasks.
 EVAL_SEED_OFFSET = 10**9
-
-
-@dataclass
-class RunConfig:
-    """Settings every learner shares: the env, the model, hardware, LoRA, evaluation, logging, checkpoints."""
-
-    env_id: str = "VisualQA-v0"
-    """the Gymnasium env id the policy acts in"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments of gym.make, e.g. {"families": ["counting"], "difficulty": 1}"""
-    model: str = ""
-    """local model directory (AutoModelForImageTextToText + AutoProcessor), e.g. from python -m agents.tiny"""
-    output_dir: str = "runs/vista-agents"
-    """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
-    seed: int = 0
-    """seeds torch, numpy, random, and the tasks of every step"""
-    device: str = "auto"
-    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...; under a launcher only 'cpu' or not: each process takes its own GPU"""
-    num_envs: int = 16
-    """parallel envs of the vector env (episodes run in waves of this many)"""
-    vectorization_mode: str = "sync"
-    """'sync' (envs in this process) or 'async' (one subprocess per env); ignored when ray_address is set"""
-    ray_address: str = ""
-    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
-    max_new_tokens: int = 64
-    """the longest policy turn in tokens"""
-    generation_batch_size: int = 64
-    """prompts per generate() call"""
-    micro_batch_size: int = 16
-    """sequences per forward/backward pass; an optimiser batch is accumulated from micro-batches of this size"""
-    bf16: bool | None = None
-    """bf16 autocast for forward passes (master weights stay float32); None: on when the GPU supports it"""
-    gradient_checkpointing: bool | None = None
-    """recompute activations in the backward pass to save memory; None: on with CUDA"""
-    lora_rank: int = 0
-    """LoRA rank; 0 trains every weight (LoRA needs the peft package)"""
-    lora_alpha: float = 32.0
-    """LoRA scaling numerator (the update is scaled by alpha / rank)"""
-    lora_dropout: float = 0.0
-    """dropout on the LoRA branch"""
-    lora_target_modules: str = "all-linear"
-    """which modules get adapters: 'all-linear' or a comma-separated list of module names"""
-    learning_rate: float = 1e-5
-    """AdamW learning rate (constant)"""
-    weight_decay: float = 0.0
-    """AdamW weight decay"""
-    adam_betas: tuple[float, float] = (0.9, 0.99)
-    """AdamW betas"""
-    max_grad_norm: float = 1.0
-    """clip the global gradient norm to this; 0 disables clipping"""
-    eval_every: int = 0
-    """evaluate every this many steps (and before the first and after the last); 0: only before and after"""
-    eval_episodes: int = 64
-    """episodes per evaluation"""
-    eval_split: str = "eval"
-    """the task split evaluation draws from during training ('eval'; 'test' is for final reports; training uses 'train')"""
-    eval_temperature: float = 0.0
-    """sampling temperature of evaluation episodes; 0 decodes greedily"""
-    save_every: int = 0
-    """write a checkpoint every this many steps (and after the last); 0: only after the last"""
-    resume: bool = False
-    """continue from the latest intact checkpoint in output_dir"""
-    overwrite: bool = False
-    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
-    tensorboard: bool = False
-    """also log to TensorBoard (needs the tensorboard package)"""
-    progress_bar: bool = True
-    """show a tqdm progress bar"""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -131,13 +59,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def use_bf16(config: RunConfig, device: torch.device) -> bool:
+def use_bf16(config: ModelConfig, device: torch.device) -> bool:
     if config.bf16 is not None:
         return config.bf16
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -146,14 +68,6 @@ def use_bf16(config: RunConfig, device: torch.device) -> bool:
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast on ``device`` when enabled, else nothing."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
-@dataclass
-class TrainResult:
-    """What a training run returns: its metric rows (as logged) and the checkpoint it ended with."""
-
-    metrics: list[dict[str, Any]]
-    checkpoint: Path | None
 
 
 @dataclass
@@ -183,7 +97,7 @@ class LoadedModel:
         return self.saved.disable_adapter()
 
 
-def load_model(config: RunConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
+def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
     """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as configured."""
     source = checkpoint if checkpoint is not None and not config.lora_rank else config.model
     if not source:
@@ -212,16 +126,26 @@ def load_model(config: RunConfig, device: torch.device, checkpoint: Path | None 
     return LoadedModel(model, processor, saved)
 
 
-def make_envs(config: RunConfig) -> gym.vector.VectorEnv:
-    """The training or evaluation envs: Ray actors when ``config.ray_address`` is set, else ``gym.make_vec``."""
+def make_envs(config: EnvConfig, num_envs: int | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` (default ``config.num_envs``) copies of the env: Ray actors when ``config.ray_address`` is set,
+    else ``gym.make_vec``. Every learner is written for Gymnasium's ``NEXT_STEP`` autoreset (an env resets on the
+    step after its episode ends), so it is asked for explicitly."""
+    num_envs = config.num_envs if num_envs is None else num_envs
+    next_step = gym.vector.AutoresetMode.NEXT_STEP
     if config.ray_address:
         from vista_envs.vector import make_ray_vec
 
-        return make_ray_vec(config.env_id, config.num_envs, address=config.ray_address, **config.env_kwargs)
-    return gym.make_vec(config.env_id, num_envs=config.num_envs, vectorization_mode=config.vectorization_mode, **config.env_kwargs)
+        return make_ray_vec(config.env_id, num_envs, address=config.ray_address, autoreset_mode=next_step, **config.env_kwargs)
+    return gym.make_vec(
+        config.env_id,
+        num_envs=num_envs,
+        vectorization_mode=config.vectorization_mode,
+        vector_kwargs={"autoreset_mode": next_step},
+        **config.env_kwargs,
+    )
 
 
-def make_optimizer(config: RunConfig, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(config: ModelConfig, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.weight_decay)
 
 
@@ -245,11 +169,11 @@ def eval_seeds(config: RunConfig) -> range:
 
 
 @torch.no_grad()
-def evaluate(
+def evaluate_policy(
     model: PreTrainedModel,
     processor: ProcessorMixin,
     envs: gym.vector.VectorEnv,
-    config: RunConfig,
+    config: VLMRunConfig,
     bf16: bool = False,
     seeds: Sequence[int] | None = None,
 ) -> dict[str, float]:
@@ -271,12 +195,7 @@ def evaluate(
     return {f"eval/{key}": value for key, value in summarize(trajectories).items()}
 
 
-def is_due(step: int, every: int, last_step: int) -> bool:
-    """Whether a periodic action (evaluation, checkpoint) happens after ``step`` completed steps."""
-    return step == last_step or (every > 0 and step % every == 0)
-
-
-def join_processes(config: RunConfig) -> tuple[DataParallel, torch.device, bool]:
+def join_processes(config: VLMRunConfig) -> tuple[DataParallel, torch.device, bool]:
     """This process's place in the run, its device, and whether it computes in bf16.
 
     Without a launcher: one process on ``config.device``. Under ``accelerate launch`` or ``torchrun``: the
@@ -293,98 +212,84 @@ def join_processes(config: RunConfig) -> tuple[DataParallel, torch.device, bool]
 
 @dataclass
 class Session:
-    """A learner's run: model, optimiser, envs and logger, set up from a config or resumed from its latest checkpoint.
+    """A VLM learner's run (SFT, GRPO): the :class:`~agents.run_session.RunSession` plus the model, its optimiser
+    and the envs, set up from a config or resumed from the latest checkpoint.
 
     A learner's loop runs steps ``start_step .. total_steps - 1`` and ends each with :meth:`end_step`.
 
     In a launched run every process holds a Session (see :mod:`agents.distributed`): the loss's forward
     passes go through ``training_model``, the DDP- or FSDP-wrapped model, while ``loaded.model``
-    generates; only rank 0 has a ``logger``. In one process ``training_model`` is ``loaded.model``.
+    generates; only rank 0 logs. In one process ``training_model`` is ``loaded.model``.
     """
 
-    config: RunConfig
-    total_steps: int
+    config: VLMRunConfig
+    run: RunSession
     device: torch.device
     bf16: bool
     loaded: LoadedModel
     parameters: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
-    start_step: int
-    logger: RunLogger | None
     envs: gym.vector.VectorEnv
     checkpoint: Path | None
-    parallel: DataParallel = field(default_factory=DataParallel)
-    training_model: torch.nn.Module | None = None
-
-    def __post_init__(self) -> None:
-        if self.training_model is None:
-            self.training_model = self.loaded.model
+    training_model: torch.nn.Module
 
     @classmethod
-    def start(cls, config: RunConfig, total_steps: int) -> Session:
-        """Seed, load the model (from the latest checkpoint when ``config.resume``), build the optimiser, envs and
-        logger; a fresh run logs an evaluation of the initial model as step 0."""
+    def start(cls, config: VLMRunConfig, total_steps: int) -> Session:
+        """Start the run, load the model (from the latest checkpoint when ``config.resume``), build the optimiser
+        and envs; a fresh run logs an evaluation of the initial model as step 0."""
         parallel, device, bf16 = join_processes(config)
         if parallel.sharded and config.lora_rank:
             raise ValueError("LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)")
-        refusal = None
-        if parallel.is_main:  # one process checks (and overwrites); every process stops on a refusal
-            try:
-                claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
-            except FileExistsError as error:
-                refusal = str(error)
-        refusal = parallel.broadcast(refusal)
-        if refusal is not None:
-            raise FileExistsError(refusal)
-        seed_everything(config.seed)
-        checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
+        run = RunSession.start(config, total_steps, parallel=parallel)
+        checkpoint = run.checkpoints[""]
         loaded = load_model(config, device, checkpoint)
         training_model, optimizer = parallel.prepare(loaded.model, make_optimizer(config, loaded.trainable_parameters()))
         # FSDP replaces the parameters by shards; in one process and under DDP these are the loaded ones.
         parameters = [parameter for parameter in training_model.parameters() if parameter.requires_grad]
-        start_step = 0
-        if checkpoint is not None:
-            state = load_trainer_state(checkpoint)
-            parallel.load_optimizer_state(training_model, optimizer, state["optimizer"])
-            restore_rng(state["rng"])
-            start_step = state["step"]
-        logger = None
-        if parallel.is_main:
-            logger = RunLogger(
-                config.output_dir, resume_step=start_step if checkpoint is not None else None, tensorboard=config.tensorboard
-            )
+        if run.resumed:
+            parallel.load_optimizer_state(training_model, optimizer, run.states[""]["optimizer"])
+            run.restore_rng()
         envs = make_envs(config)
-        session = cls(
-            config, total_steps, device, bf16, loaded, parameters, optimizer, start_step, logger, envs, checkpoint, parallel, training_model
-        )
-        if checkpoint is None:
-            session.log(0, session.evaluate())
+        session = cls(config, run, device, bf16, loaded, parameters, optimizer, envs, checkpoint, training_model)
+        if not run.resumed:
+            run.log(0, session.evaluate())
         return session
+
+    @property
+    def parallel(self) -> DataParallel:
+        return self.run.parallel
+
+    @property
+    def start_step(self) -> int:
+        return self.run.start_step
+
+    def share_of_tasks(self, seeds: Sequence[int], step: int) -> Sequence[int]:
+        """This process's share of a step's task seeds (all of them in one process); in a launched run each process's
+        sampler is also seeded for the step, so that processes draw different samples and a resumed run the same."""
+        self.parallel.reseed(self.config.seed, step)
+        return self.parallel.shard(seeds, "tasks")
+
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[None]:
+        """Around rollouts: the model in eval mode, no gradients, bf16 when on (and FSDP's root weights gathered)."""
+        self.loaded.model.eval()
+        with torch.no_grad(), autocast(self.device, self.bf16), self.parallel.generating(self.loaded.model):
+            yield
 
     def evaluate(self) -> dict[str, float]:
         """Evaluate the current model; in a launched run each process plays its share of the episodes, and
         every process gets the means over all of them."""
         seeds = self.parallel.shard(eval_seeds(self.config), "evaluation episodes")
         with self.parallel.generating(self.loaded.model):
-            metrics = evaluate(self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16, seeds)
+            metrics = evaluate_policy(self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16, seeds)
         return self.parallel.mean(metrics, weight=len(seeds))
 
     def end_step(self, done: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """After ``done`` completed steps: evaluate and checkpoint when due, and log ``metrics``; returns the logged row.
+        """After ``done`` completed steps: evaluate when due, log ``metrics``, checkpoint when due; returns the logged row.
 
         In a launched run every process calls it with the metrics reduced over all processes.
         """
-        config = self.config
-        if is_due(done, config.eval_every, self.total_steps):
-            metrics = {**metrics, **self.evaluate()}
-        row = self.log(done, metrics)
-        if is_due(done, config.save_every, self.total_steps):
-            self.save(done)
-        return row
-
-    def log(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Rank 0 logs ``metrics`` as the row of ``step``; every process gets the row as written."""
-        return self.parallel.broadcast(self.logger.log(step, metrics) if self.logger is not None else None)
+        return self.run.end_step(done, metrics, evaluate=self.evaluate, save=self.save)
 
     def save(self, step: int) -> Path:
         """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns its path."""
@@ -404,10 +309,6 @@ class Session:
         return self.checkpoint
 
     def close(self) -> TrainResult:
-        """Close the envs and the logger; every process returns rank 0's metric rows."""
+        """Close the envs and the log; every process returns rank 0's metric rows."""
         self.envs.close()
-        rows = None
-        if self.logger is not None:
-            self.logger.close()
-            rows = self.logger.rows
-        return TrainResult(self.parallel.broadcast(rows), self.checkpoint)
+        return TrainResult(self.run.close(), self.checkpoint)

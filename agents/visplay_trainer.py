@@ -21,8 +21,9 @@ Each iteration runs three phases, readable top to bottom in :func:`train`:
    that question bank, ``answers_per_question`` (G) answers per question, paid
    :math:`R_R = 0.9\,[\hat y \equiv \tilde y] + 0.1\,\mathrm{format}` (weights are env kwargs).
 
-Both GRPO phases use group-normalised advantages and the clipped policy loss of :mod:`agents.grpo`
-(:func:`policy_update`), with one on-policy optimiser step per batch of episodes, and no KL penalty.
+Both GRPO phases take the GRPO step of :mod:`agents.grpo_step` (:func:`policy_update`), the one
+:mod:`agents.grpo` takes, with every setting of :class:`~agents.grpo_step.GRPOLossConfig` (by default one
+on-policy optimiser step per batch of episodes and no KL penalty; the KL reference is the initial model).
 In grounded mode (``grounded=True``) every question carries a program that computes its true
 answer on the scene, so the pseudo-labels' accuracy and the Reasoner's accuracy against the truth
 are measured too. The Reasoner is also evaluated on held-out ``VisualQA-v0`` tasks of the same
@@ -69,27 +70,23 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng, save_checkpoint
-from agents.distributed import launched_processes
-from agents.grpo import GRPOConfig, policy_loss
-from agents.losses import AGGREGATIONS, group_advantages, zero_variance_groups
+from agents.checkpoint import save_checkpoint
+from agents.config import ModelConfig, RunConfig
+from agents.distributed import DataParallel, launched_processes
+from agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
 from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
-from agents.run_log import RunLogger, claim_output_dir
+from agents.rollout import RolloutCollector, Trajectory
+from agents.run_session import RunSession, TrainResult
 from agents.sft import collect_demonstrations, demonstration_loss
 from agents.training import (
     LoadedModel,
-    RunConfig,
-    TrainResult,
     autocast,
     chunks,
-    evaluate,
-    is_due,
+    evaluate_policy,
     load_model,
     make_optimizer,
     optimizer_step,
     resolve_device,
-    seed_everything,
     use_bf16,
 )
 from vista_envs.answers import get_response_format
@@ -136,18 +133,21 @@ _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 
 
 @dataclass
-class VisPlayConfig(RunConfig):
-    """VisPlay hyper-parameters; model, hardware, LoRA, evaluation and logging settings come from :class:`RunConfig`.
+class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
+    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~agents.grpo_step.GRPOLossConfig`;
+    the model and run layers are :class:`~agents.config.ModelConfig` and :class:`~agents.config.RunConfig`.
 
-    ``save_every`` and ``eval_every`` count iterations.
+    There is no env layer: the trainer runs its role envs (``VisPlayQuestioner-v0``, ``VisPlayReasoner-v0``) itself,
+    in this process, because the Reasoner snapshot answers inside them. A step is an iteration: ``total_steps``,
+    ``checkpoint_every`` and ``eval_every`` count iterations.
     """
 
-    env_id: str = "VisPlay-v0"
-    """the game; the trainer runs its role envs VisPlayQuestioner-v0 and VisPlayReasoner-v0 itself"""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """settings of both roles' envs: families, difficulty, image_size, response_format, agreement_weight, format_weight"""
-    iterations: int = 5
-    """Questioner / dataset / Reasoner alternations"""
+    num_envs: int = 16
+    """parallel envs of each role's vector env (episodes run in waves of this many)"""
+    total_steps: int = 5
+    """iterations: Questioner / dataset / Reasoner alternations"""
     questioner_steps: int = 4
     """Questioner GRPO steps per iteration"""
     reasoner_steps: int = 4
@@ -176,14 +176,6 @@ class VisPlayConfig(RunConfig):
     """lambda_div: weight of the penalty for questions like the others of their step (BLEU clusters)"""
     temperature: float = 1.0
     """sampling temperature of both roles and of the snapshot (must be > 0: the m answers must vary)"""
-    top_p: float = 1.0
-    """nucleus sampling mass"""
-    scale_rewards: bool = True
-    """divide advantages by the group's reward std (GRPO); off: mean baseline only (Dr.GRPO)"""
-    filter_zero_variance_groups: bool = True
-    """leave out groups whose rewards are all equal (no signal) from the update"""
-    loss_aggregation: str = "token_mean"
-    """'token_mean' (DAPO), 'sequence_mean' (GRPO) or 'dr_grpo'"""
     learning_rate: float = 1e-6
     """AdamW learning rate of both roles (constant)"""
     max_new_tokens: int = 256
@@ -198,21 +190,16 @@ class VisPlayConfig(RunConfig):
     """where metrics, both roles' checkpoints and the warm-started model go"""
 
     def __post_init__(self) -> None:
-        if self.env_id != "VisPlay-v0":
-            raise ValueError(f"env_id must be 'VisPlay-v0' (the trainer runs both role envs), got {self.env_id!r}")
+        super().__post_init__()
         unknown = sorted(set(self.env_kwargs) - set(ENV_KWARGS))
         if unknown:
             raise ValueError(f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)")
-        if self.vectorization_mode != "sync" or self.ray_address:
-            raise ValueError(
-                "vectorization_mode must be 'sync' and ray_address empty: the Reasoner snapshot answers inside the envs, in this process"
-            )
         self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
         if len(self.confidence_band) != 2:
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
         ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
         counts = {
-            "iterations": self.iterations, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
+            "total_steps": self.total_steps, "num_envs": self.num_envs, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
             "questions_per_step": self.questions_per_step, "samples": self.samples, "micro_batch_size": self.micro_batch_size,
         }  # fmt: skip
         too_small = [name for name, value in counts.items() if value < 1]
@@ -224,8 +211,6 @@ class VisPlayConfig(RunConfig):
             raise ValueError("questions_per_image and answers_per_question must be >= 2: advantages compare the members of a group")
         if self.reward_form not in QUESTIONER_FORMS:
             raise ValueError(f"reward_form must be one of {QUESTIONER_FORMS}, got {self.reward_form!r}")
-        if self.loss_aggregation not in AGGREGATIONS:
-            raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {self.loss_aggregation!r}")
         if self.diversity_weight < 0:
             raise ValueError(f"diversity_weight must be >= 0, got {self.diversity_weight}")
         if self.temperature <= 0:
@@ -237,11 +222,6 @@ class VisPlayConfig(RunConfig):
     def band(self) -> ConfidenceBand:
         return ConfidenceBand(*self.confidence_band)
 
-    @property
-    def loss_settings(self) -> GRPOConfig:
-        """The settings :func:`agents.grpo.policy_loss` reads (aggregation, token budget; clipping and KL at their defaults)."""
-        return GRPOConfig(loss_aggregation=self.loss_aggregation, max_new_tokens=self.max_new_tokens, kl_coef=0.0)
-
 
 @dataclass
 class Role:
@@ -252,13 +232,20 @@ class Role:
     optimizer: torch.optim.Optimizer
     bf16: bool
     checkpoint: Path | None = None
+    reference: torch.nn.Module | None = None
+    """the frozen KL reference (the initial model) when the KL penalty is on without LoRA"""
     parameters: list[torch.nn.Parameter] = field(init=False)
+    parallel: DataParallel = field(init=False, default_factory=DataParallel)  # VisPlay runs in one process
 
     def __post_init__(self) -> None:
         self.parameters = self.loaded.trainable_parameters()
 
     @property
     def model(self) -> PreTrainedModel:
+        return self.loaded.model
+
+    @property
+    def training_model(self) -> PreTrainedModel:
         return self.loaded.model
 
     def directory(self, config: VisPlayConfig) -> Path:
@@ -321,39 +308,24 @@ def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
 # -- GRPO on one role ------------------------------------------------------------------------------------
 
 
-def policy_update(role: Role, trajectories: Sequence[Trajectory], group_size: int, config: VisPlayConfig) -> dict[str, float]:
-    """One GRPO step on consecutive groups of ``group_size`` episodes: advantages normalised within each group,
-    zero-variance groups left out (when configured), one optimiser step; returns the update's statistics."""
-    rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32).view(-1, group_size)
-    advantages = group_advantages(rewards, scale=config.scale_rewards).flatten()
-    zero_variance = zero_variance_groups(rewards)
-    kept_groups = ~zero_variance if config.filter_zero_variance_groups else torch.ones_like(zero_variance)
-    samples = [(t, float(a)) for t, a, kept in zip(trajectories, advantages, kept_groups.repeat_interleave(group_size)) if kept]
+def policy_update(
+    role: Role, trajectories: list[Trajectory], group_size: int, config: VisPlayConfig, shuffle_seed: int
+) -> dict[str, float]:
+    """The GRPO step of :mod:`agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its statistics."""
+    groups = group_episodes(trajectories, group_size, config)
     stats = {
-        "reward_std": float(rewards.std()),
-        "zero_variance_groups": float(zero_variance.float().mean()),
-        "trained_sequences": len(samples),
+        "reward_std": float(groups.rewards.std()),
+        "zero_variance_groups": float(groups.zero_variance.float().mean()),
+        "trained_sequences": len(groups.samples),
     }
-    return {**stats, **(_optimise(role, samples, config) if samples else {"loss": math.nan, "grad_norm": math.nan})}
-
-
-def _optimise(role: Role, samples: list[tuple[Trajectory, float]], config: VisPlayConfig) -> dict[str, float]:
-    """Accumulate the GRPO loss over micro-batches and take one optimiser step."""
-    model, settings = role.model, config.loss_settings
-    pad_token_id = role.loaded.processor.tokenizer.pad_token_id
-    totals = (len(samples), sum(t.num_policy_tokens for t, _ in samples))
-    model.train()
-    loss_sum = 0.0
-    for micro in chunks(samples, config.micro_batch_size):
-        batch = collate([t for t, _ in micro], pad_token_id).to(model.device)
-        advantages = torch.tensor([a for _, a in micro], device=model.device)
-        with autocast(model.device, role.bf16):
-            logprobs, _ = sequence_logprobs(model, batch, config.temperature)
-            # The episodes were sampled by these very weights: the old log-probs are the current ones (ratio 1).
-            loss, _ = policy_loss(logprobs, logprobs.detach(), None, advantages, batch.loss_mask, settings, totals)
-        loss.backward()  # micro-batch losses are shares of the batch loss: the gradients add up to its gradient
-        loss_sum += float(loss.detach())
-    return {"loss": loss_sum, "grad_norm": optimizer_step(role.parameters, role.optimizer, config.max_grad_norm)}
+    if not groups.samples:
+        return {**stats, "loss": math.nan, "grad_norm": math.nan}
+    update = grpo_update(
+        role, config, groups.samples, reference=role.reference, placeholder=trajectories[0],
+        micro_batch_size=config.micro_batch_size, max_grad_norm=config.max_grad_norm,
+        max_new_tokens=config.max_new_tokens, shuffle_seed=shuffle_seed,
+    )  # fmt: skip
+    return {**stats, "loss": update["loss"], "grad_norm": update["grad_norm"]}
 
 
 def _rollouts(
@@ -383,7 +355,8 @@ def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) ->
 
 def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int) -> dict[str, float]:
     """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the steps."""
-    collector = RolloutCollector(envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False)
+    policy = _questioner_policy(questioner.model, questioner.loaded.processor, config)
+    collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
     rows = []
     for step in range(config.questioner_steps):
         seeds = phase_seeds(config.seed, iteration, "questioner", step, config.images_per_step)
@@ -396,7 +369,7 @@ def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.V
                 "confidence": _mean(info["confidence"] for info in infos if "confidence" in info),
                 "uncertainty": _mean(info["reward_terms"]["uncertainty"] for info in infos),
                 "diversity": _mean(info["reward_terms"]["diversity"] for info in infos),
-                **policy_update(questioner, trajectories, config.questions_per_image, config),
+                **policy_update(questioner, trajectories, config.questions_per_image, config, seeds[0]),
             }
         )
     return _phase_means("questioner", rows)
@@ -433,7 +406,8 @@ def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapp
     if not records or not config.reasoner_steps:
         return _phase_means("reasoner", [])
     envs = _make_reasoner_envs(config, records)
-    collector = RolloutCollector(envs, _reasoner_policy(reasoner.model, reasoner.loaded.processor, config), record_logprobs=False)
+    policy = _reasoner_policy(reasoner.model, reasoner.loaded.processor, config)
+    collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
     answer_types = {_question_key(record): record["answer_type"] for record in records}
     rows = []
     for step in range(config.reasoner_steps):
@@ -447,7 +421,7 @@ def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapp
                 "agreement": _mean(t.success for t in trajectories),
                 "accuracy": _mean(answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)]) for i in graded),
                 "format_rate": _mean(info["reward_terms"]["format"] for info in infos),
-                **policy_update(reasoner, trajectories, config.answers_per_question, config),
+                **policy_update(reasoner, trajectories, config.answers_per_question, config, seeds[0]),
             }
         )
     envs.close()
@@ -464,18 +438,27 @@ def train(config: VisPlayConfig) -> VisPlayResult:
             "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
         )
     # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
-    claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-    roles, start = _start_roles(config, device)
+    run = RunSession.start(config, config.total_steps, folders=("shared",) if config.shared_model else ("questioner", "reasoner"))
+    roles = _start_roles(config, run, resolve_device(config.device))
     questioner, reasoner = roles["questioner"], roles["reasoner"]
-    logger = RunLogger(config.output_dir, resume_step=start if start else None, tensorboard=config.tensorboard)
+    start = run.start_step
     eval_envs = _make_eval_envs(config) if config.eval_episodes > 0 else None
-    if eval_envs is not None and start == 0:
-        logger.log(0, evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
+
+    def evaluate() -> dict[str, float]:
+        """The Reasoner on held-out VisualQA-v0 tasks of the same scenes."""
+        return evaluate_policy(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16)
+
+    if eval_envs is not None and not run.resumed:
+        run.log(0, evaluate())
+
+    def save(iteration: int) -> None:
+        for role in _distinct(roles):
+            role.checkpoint = save_checkpoint(
+                role.directory(config), iteration, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
+            )
 
     progress = tqdm(
-        range(start, config.iterations), initial=start, total=config.iterations, desc="VisPlay", disable=not config.progress_bar
+        range(start, config.total_steps), initial=start, total=config.total_steps, desc="VisPlay", disable=not config.progress_bar
     )
     for iteration in progress:
         # -- 0. the Reasoner snapshot the Questioner is trained against and that labels this iteration's data
@@ -501,23 +484,14 @@ def train(config: VisPlayConfig) -> VisPlayResult:
         metrics["time/reasoner_s"] = time.perf_counter() - started
 
         # -- 4. evaluate, log, checkpoint ---------------------------------------------------------------
-        done = iteration + 1
-        if eval_envs is not None and is_due(done, config.eval_every, config.iterations):
-            metrics.update(evaluate(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16))
-        logger.log(done, metrics)
-        if is_due(done, config.save_every, config.iterations):
-            for role in _distinct(roles):
-                role.checkpoint = save_checkpoint(
-                    role.directory(config), done, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
-                )
+        run.end_step(iteration + 1, metrics, evaluate=evaluate if eval_envs is not None else None, save=save)
         progress.set_postfix(
             q_reward=_format(metrics["questioner/reward"]), kept=metrics["dataset/kept"], r_agree=_format(metrics["reasoner/agreement"])
         )
 
     if eval_envs is not None:
         eval_envs.close()
-    logger.close()
-    return VisPlayResult(logger.rows, reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
+    return VisPlayResult(run.close(), reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
 
 
 # -- setup -----------------------------------------------------------------------------------------------
@@ -565,33 +539,24 @@ def warm_start(config: VisPlayConfig) -> Path:
     return path
 
 
-def _start_roles(config: VisPlayConfig, device: torch.device) -> tuple[dict[str, Role], int]:
-    """Both roles (one object twice when shared) and the iteration to start from."""
-    names = ("shared",) if config.shared_model else ("questioner", "reasoner")
-    checkpoints = {name: latest_checkpoint(Path(config.output_dir) / name) if config.resume else None for name in names}
-    states = {name: load_trainer_state(path) for name, path in checkpoints.items() if path is not None}
-    if (states and len(states) < len(names)) or len({state["step"] for state in states.values()}) > 1:
-        found = {name: state["step"] for name, state in states.items()}
-        raise RuntimeError(f"cannot resume: the roles' latest checkpoints are at different iterations {found}; delete the newer one")
+def _start_roles(config: VisPlayConfig, run: RunSession, device: torch.device) -> dict[str, Role]:
+    """Both roles (one object twice when shared), from the run's checkpoints when it resumes, else from ``config.model``
+    (warm started first when asked)."""
     warm_path = Path(config.output_dir) / "warm_start"
-    if config.warm_start_demonstrations and not states:
+    if config.warm_start_demonstrations and not run.resumed:
         warm_path = warm_start(config)
     initial = dataclasses.replace(config, model=str(warm_path)) if config.warm_start_demonstrations else config
     bf16 = use_bf16(config, device)
     built = {}
-    for name in names:
-        loaded = load_model(initial, device, checkpoints[name])
-        role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoints[name])
-        if name in states:
-            role.optimizer.load_state_dict(states[name]["optimizer"])
+    for name, checkpoint in run.checkpoints.items():
+        loaded = load_model(initial, device, checkpoint)
+        role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoint)
+        role.reference = load_reference(config, loaded, initial.model)
+        if name in run.states:
+            role.optimizer.load_state_dict(run.states[name]["optimizer"])
         built[name] = role
-    start = 0
-    if states:
-        state = next(iter(states.values()))  # every role saved the same step and RNG state
-        restore_rng(state["rng"])
-        start = state["step"]
-    roles = {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
-    return roles, start
+    run.restore_rng()
+    return {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
 
 
 def _question_key(record: Mapping[str, Any]) -> tuple[str, int, str]:

@@ -30,7 +30,7 @@ from results_file import update_section  # noqa: E402
 
 from agents import grpo, sft  # noqa: E402
 from agents.tiny import build_tiny_vlm  # noqa: E402
-from agents.training import evaluate, load_model, make_envs  # noqa: E402
+from agents.training import evaluate_policy, load_model, make_envs  # noqa: E402
 
 SECTION = "GRPO learning (tiny VLM, counting)"
 PLOT = Path(__file__).with_name("plots") / "grpo_learning.png"
@@ -64,7 +64,7 @@ def greedy_accuracy(checkpoint: Path, config: grpo.GRPOConfig) -> float:
     loaded = load_model(dataclasses.replace(config, model=str(checkpoint)), torch.device("cpu"))
     envs = make_envs(config)
     try:
-        return evaluate(loaded.model, loaded.processor, envs, dataclasses.replace(config, eval_temperature=0.0))["eval/success_rate"]
+        return evaluate_policy(loaded.model, loaded.processor, envs, dataclasses.replace(config, eval_temperature=0.0))["eval/success_rate"]
     finally:
         envs.close()
 

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_file import update_section
 
-from agents.ppo import PPOConfig, evaluate, load_agent, make_envs, train
+from agents.ppo import PPOConfig, evaluate_agent, load_agent, train
+from agents.training import make_envs
 
 SECTION = "PPO on VistaRobotEE-v0 reach"
 PLOT = Path(__file__).with_name("plots") / "ppo_reach.png"
@@ -66,9 +67,9 @@ def run(config: PPOConfig, output_dir: Path, cpu_minutes: float, seed: int, **ov
     result = train(config)
     agent = load_agent(result.checkpoint)
     test = dataclasses.replace(config, eval_split="test", eval_episodes=TEST_EPISODES)
-    envs = make_envs(test, test.num_envs)
+    envs = make_envs(test)
     try:
-        success = evaluate(agent, envs, test)["eval/success_rate"]
+        success = evaluate_agent(agent, envs, test)["eval/success_rate"]
     finally:
         envs.close()
     return result.metrics, success

@@ -25,7 +25,8 @@ from importlib.resources import files
 
 import numpy as np
 
-from vista_envs.tools.search import KNOWLEDGE_BASE_FILE, KnowledgeBase, LocalSearch, load_knowledge_base
+from vista_envs.knowledge_base import KNOWLEDGE_BASE_FILE, KnowledgeBase, load_knowledge_base
+from vista_envs.tools.search import LocalSearch
 
 COLD_START = (
     "import time; start = time.perf_counter(); "

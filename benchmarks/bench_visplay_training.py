@@ -112,18 +112,18 @@ def main(argv: list[str] | None = None) -> None:
 
     model = build_tiny_vlm(work / "tiny-vlm", seed=0, image_size=32, hidden_size=64, num_layers=2, corpus=tokenizer_corpus())
     config = VisPlayConfig(
-        model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, iterations=1,
+        model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, total_steps=1,
         questioner_steps=2, reasoner_steps=2, images_per_step=8, questions_per_image=4, samples=8, dataset_images=16,
         questions_per_step=8, answers_per_question=4, confidence_band=(0.25, 0.75), num_envs=32, max_new_tokens=64,
         generation_batch_size=64, micro_batch_size=32, learning_rate=args.learning_rate, diversity_weight=args.diversity_weight,
-        eval_episodes=128, save_every=1, warm_start_demonstrations=args.warm_start, warm_start_epochs=args.warm_start_epochs,
+        eval_episodes=128, checkpoint_every=1, warm_start_demonstrations=args.warm_start, warm_start_epochs=args.warm_start_epochs,
         warm_start_learning_rate=3e-3,
     )  # fmt: skip
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
         started = time.process_time()
-        result = train(dataclasses.replace(config, iterations=len(iteration_cpu) + 1, resume=bool(iteration_cpu), progress_bar=False))
+        result = train(dataclasses.replace(config, total_steps=len(iteration_cpu) + 1, resume=bool(iteration_cpu), progress_bar=False))
         iteration_cpu.append(time.process_time() - started)
         for checkpoints in Path(config.output_dir).glob("*/checkpoints"):  # the next call resumes from the latest only
             for older in sorted(checkpoints.iterdir())[:-1]:

@@ -199,6 +199,7 @@ import json, os, sys
 from pathlib import Path
 import torch
 import agents.rollout
+import agents.run_session
 import agents.training
 from agents import grpo, sft
 
@@ -214,11 +215,11 @@ def recording_collect(self, seeds, group_size=1, options=None):
     return trajectories
 agents.rollout.RolloutCollector.collect = recording_collect
 
-class RecordingLogger(agents.training.RunLogger):
+class RecordingLogger(agents.run_session.RunLogger):
     def __init__(self, *args, **kwargs):
         writes.append("metrics")
         super().__init__(*args, **kwargs)
-agents.training.RunLogger = RecordingLogger
+agents.run_session.RunLogger = RecordingLogger
 
 save_checkpoint = agents.training.save_checkpoint
 def recording_save_checkpoint(*args, **kwargs):
@@ -294,7 +295,7 @@ def grpo_config(model: Path, output_dir: Path) -> GRPOConfig:
         kl_coef=0.05,
         learning_rate=1e-3,
         eval_episodes=3,
-        save_every=1,
+        checkpoint_every=1,
         progress_bar=False,
     )
 

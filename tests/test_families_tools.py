@@ -28,7 +28,8 @@ from vista_envs.tasks.drawing import text_extent
 from vista_envs.tasks.families.flag_lookup import FLAG_ASPECT, draw_flag, drawable_countries
 from vista_envs.tools.calculator import evaluate
 from vista_envs.tools.image_view import ImageView
-from vista_envs.tools.search import FLAG_LAYOUTS, FlagSpec, get_local_search, load_knowledge_base
+from vista_envs.knowledge_base import FLAG_LAYOUTS, FlagSpec, load_knowledge_base
+from vista_envs.tools.search import get_local_search
 from vista_envs.tools.toolbox import DEFAULT_TOOLS, validate_arguments
 
 FAMILIES = ("chart_arithmetic", "financial_chart", "flag_lookup", "pixel_measure", "product_price", "tiny_text")

@@ -17,6 +17,7 @@ from agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
 from agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
+from pinned_metrics import assert_matches_pinned
 
 # -- advantages ----------------------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ def run_config(model, output_dir, **overrides) -> GRPOConfig:
         kl_coef=0.05,
         learning_rate=1e-3,
         eval_episodes=4,
-        save_every=1,
+        checkpoint_every=1,
         progress_bar=False,
     )
     settings.update(overrides)
@@ -209,7 +210,7 @@ def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_step_run):
 def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_model, tmp_path):
     config = run_config(
         tiny_model, tmp_path, total_steps=1, filter_zero_variance_groups=False, kl_coef=0.0, num_epochs=1, num_minibatches=1,
-        loss_aggregation="dr_grpo", scale_rewards=False, save_every=0,
+        loss_aggregation="dr_grpo", scale_rewards=False, checkpoint_every=0,
     )
     row = train(config).metrics[-1]
     assert row["trained_sequences"] == 8
@@ -218,10 +219,15 @@ def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_model,
 
 @pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="LoRA needs the peft package")
 def test_lora_trains_only_the_adapter_and_uses_the_base_model_as_kl_reference(tiny_model, tmp_path):
-    config = run_config(tiny_model, tmp_path, total_steps=1, lora_rank=4, learning_rate=1e-2, save_every=0)
+    config = run_config(tiny_model, tmp_path, total_steps=1, lora_rank=4, learning_rate=1e-2, checkpoint_every=0)
     result = train(config)
     assert (result.checkpoint / "adapter_model.safetensors").exists()
     assert not (result.checkpoint / "model.safetensors").exists()
     adapter = load_file(result.checkpoint / "adapter_model.safetensors")
     assert any("lora_B" in name and value.abs().max() > 0 for name, value in adapter.items())  # B starts at 0
     assert result.metrics[-1]["kl"] is not None
+
+
+def test_a_short_seeded_run_logs_the_pinned_metrics(two_step_run):
+    _, result = two_step_run
+    assert_matches_pinned("grpo", result.metrics)

@@ -23,6 +23,7 @@ from agents.networks import ActorCritic, RunningMeanStd
 from agents.ppo import PPO_METRICS, PPOConfig, RewardScaler, compute_gae, load_agent, ppo_loss, train, value_loss
 from agents.run_log import read_metrics
 from vista_envs.spaces import UnicodeText
+from pinned_metrics import assert_matches_pinned
 
 # -- GAE -------------------------------------------------------------------------------------------
 
@@ -366,6 +367,7 @@ def test_discrete_actions_and_envs_without_splits_or_success_train(tmp_path):
     )
     rows = train(config).metrics
     assert rows[-1]["eval/return"] > 0 and rows[-1]["eval/success_rate"] is None  # CartPole reports no success
+    assert_matches_pinned("ppo", rows)  # a short seeded run: a refactor must not change its metrics
     assert rows[-1]["action_std"] is None and rows[-1]["policy_loss"] is not None
 
 

@@ -396,9 +396,9 @@ def test_rollout_collector_records_the_same_trajectories_as_with_sync_vector_env
 
 
 def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
-    from agents.training import RunConfig, make_envs
+    from agents.training import EnvConfig, make_envs
 
-    envs = make_envs(RunConfig(env_id="VisualQA-v0", env_kwargs={"image_size": 64}, num_envs=2, ray_address="local"))
+    envs = make_envs(EnvConfig(env_id="VisualQA-v0", env_kwargs={"image_size": 64}, num_envs=2, ray_address="local"))
     try:
         assert isinstance(envs, RayVectorEnv)
         observations, _ = envs.reset(seed=[1, 2])
@@ -406,11 +406,12 @@ def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
         assert observations["text"] == expected["text"]
     finally:
         envs.close()
-    assert not isinstance(make_envs(RunConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)
+    assert not isinstance(make_envs(EnvConfig(env_id="VisualQA-v0", num_envs=1)), RayVectorEnv)
 
 
 def test_ppo_with_a_ray_address_steps_its_envs_on_ray_actors(monkeypatch):
-    from agents.ppo import PPOConfig, make_envs
+    from agents.ppo import PPOConfig
+    from agents.training import make_envs
 
     monkeypatch.setitem(RESOURCE_HINTS, "CartPole-v1", {"num_cpus": 0.1})  # the other tests' actors may hold the CPUs
     envs = make_envs(PPOConfig(env_id="CartPole-v1", ray_address="local"), num_envs=2)

@@ -83,3 +83,35 @@ def test_a_new_run_refuses_a_used_output_folder_unless_it_resumes_or_overwrites(
     claim_output_dir(tmp_path, resume=False, overwrite=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt", "questioner"]
     assert latest_checkpoint(tmp_path) is None and read_metrics(tmp_path) == []
+
+
+# -- the run session every trainer shares ----------------------------------------------------------------
+
+
+def test_a_run_evaluates_and_checkpoints_on_its_cadence_and_a_forced_step_does_both(tmp_path):
+    from agents.config import RunConfig
+    from agents.run_session import RunSession
+
+    run = RunSession.start(RunConfig(output_dir=str(tmp_path), eval_every=2, checkpoint_every=3), total_steps=5)
+    evaluated, saved = [], []
+    for done in range(1, 6):
+        run.end_step(done, {"loss": 1.0}, evaluate=lambda: evaluated.append(done) or {"eval/reward": 0.5}, save=saved.append)
+    run.end_step(6, {"loss": 1.0}, evaluate=lambda: evaluated.append(6) or {}, save=saved.append, force=True)
+    assert evaluated == [2, 4, 5, 6] and saved == [3, 5, 6]  # the last step always; a forced one (a run stopping early) too
+    rows = run.close()
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6] and "eval/reward" in rows[1] and "eval/reward" not in rows[0]
+
+
+def test_resuming_takes_every_folders_latest_checkpoint_and_refuses_folders_at_different_steps(tmp_path):
+    from agents.config import RunConfig
+    from agents.run_session import RunSession
+
+    fake_checkpoint(tmp_path / "questioner", 2)
+    reasoner = fake_checkpoint(tmp_path / "reasoner", 2)
+    config = RunConfig(output_dir=str(tmp_path), resume=True)
+    run = RunSession.start(config, total_steps=4, folders=("questioner", "reasoner"))
+    assert run.resumed and run.start_step == 2 and run.checkpoints["reasoner"] == reasoner
+    run.close()
+    fake_checkpoint(tmp_path / "reasoner", 3)
+    with pytest.raises(RuntimeError, match=r"different steps \{'questioner': 2, 'reasoner': 3\}"):
+        RunSession.start(config, total_steps=4, folders=("questioner", "reasoner"))

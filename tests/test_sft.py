@@ -17,6 +17,7 @@ from agents.policies import HFPolicy
 from agents.run_log import read_metrics
 from agents.sft import SFT_METRICS, SFTConfig, collect_demonstrations, demonstration_loss, train
 from agents.tiny import build_tiny_vlm
+from pinned_metrics import assert_matches_pinned
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 
@@ -129,3 +130,8 @@ def test_cli_trains_sft_then_evaluates_the_result(tiny_model, tmp_path, capsys):
     main(["eval", "--env", "VisualQA-v0", "--env-kwargs", json.dumps(COUNTING), "--model", str(checkpoint), "--episodes", "3", "--max-new-tokens", "4"])
     summary = json.loads(capsys.readouterr().out)
     assert summary["episodes"] == 3 and summary["split"] == "test" and 0 <= summary["success_rate"] <= 1
+
+
+def test_a_short_seeded_run_logs_the_pinned_metrics(sft_run):
+    _, result = sft_run
+    assert_matches_pinned("sft", result.metrics)

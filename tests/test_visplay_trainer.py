@@ -19,6 +19,7 @@ import vista_envs  # noqa: F401  (registers the env ids)
 from agents.cli import add_config_arguments, config_from_args
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
+from pinned_metrics import assert_matches_pinned
 from agents.visplay_trainer import (
     VISPLAY_METRICS,
     VisPlayConfig,
@@ -129,7 +130,6 @@ def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"env_id": "VisualQA-v0"}, "env_id must be 'VisPlay-v0'"),
         ({"env_kwargs": {"samples": 3}}, r"env_kwargs \['samples'\] are not settable"),
         ({"confidence_band": (0.8, 0.2)}, "0 <= low <= high <= 1"),
         ({"confidence_band": (0.2, 0.5, 0.8)}, r"confidence_band must be \(low, high\)"),
@@ -138,10 +138,10 @@ def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
         ({"questioner_steps": 0, "reasoner_steps": 0}, "at least one of them > 0"),
         ({"samples": 0}, "samples"),
         ({"temperature": 0.0}, "temperature must be > 0"),
-        ({"vectorization_mode": "async"}, "vectorization_mode must be 'sync'"),
-        ({"ray_address": "auto"}, "ray_address empty"),
         ({"reward_form": "max"}, "reward_form must be one of"),
         ({"loss_aggregation": "mean"}, "loss_aggregation must be one of"),
+        ({"kl_estimator": "k9"}, "kl_estimator must be one of"),
+        ({"num_envs": 0}, "num_envs"),
         ({"diversity_weight": -1.0}, "diversity_weight must be >= 0"),
     ],
 )
@@ -150,19 +150,36 @@ def test_bad_configs_are_rejected_with_a_message_that_names_the_problem(override
         VisPlayConfig(**overrides)
 
 
+@pytest.mark.parametrize("name", ["env_id", "vectorization_mode", "ray_address"])
+def test_the_config_has_no_env_layer_to_reject(name):
+    # The trainer runs both role envs in this process: there is no env id or vector backend to choose.
+    assert name not in {field.name for field in dataclasses.fields(VisPlayConfig)}
+
+
 def test_every_config_field_is_a_command_line_flag_and_a_config_file_entry(tmp_path):
     parser = argparse.ArgumentParser()
     add_config_arguments(parser, VisPlayConfig)
     config_file = tmp_path / "visplay.toml"
     config_file.write_text('confidence_band = [0.2, 0.8]\nsamples = 6\nenv_kwargs = { families = ["counting"] }\n')
-    flags = ["--config", str(config_file), "--model", "/m", "--iterations", "3", "--grounded", "--shared-model", "--samples", "5"]
+    flags = ["--config", str(config_file), "--model", "/m", "--total-steps", "3", "--grounded", "--shared-model", "--samples", "5"]
     config = config_from_args(VisPlayConfig, parser.parse_args([*flags, "--warm-start-demonstrations", "16"]))
-    assert (config.model, config.iterations, config.grounded, config.shared_model) == ("/m", 3, True, True)
+    assert (config.model, config.total_steps, config.grounded, config.shared_model) == ("/m", 3, True, True)
     assert config.samples == 5  # the flag overrides the file
     assert config.confidence_band == (0.2, 0.8) and config.env_kwargs == {"families": ["counting"]}
     assert config.warm_start_demonstrations == 16
     band = config_from_args(VisPlayConfig, parser.parse_args(["--confidence-band", "0.3", "0.6"])).confidence_band
     assert band == (0.3, 0.6)
+
+
+def test_the_former_names_of_renamed_fields_still_work_as_flags_and_config_file_entries(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, VisPlayConfig)
+    config = config_from_args(VisPlayConfig, parser.parse_args(["--iterations", "3", "--save-every", "2"]))
+    assert (config.total_steps, config.checkpoint_every) == (3, 2)
+    config_file = tmp_path / "visplay.json"
+    config_file.write_text('{"iterations": 4, "save_every": 1}')
+    config = config_from_args(VisPlayConfig, parser.parse_args(["--config", str(config_file)]))
+    assert (config.total_steps, config.checkpoint_every) == (4, 1)
 
 
 def test_a_multi_process_launch_is_refused(monkeypatch, tmp_path):
@@ -180,9 +197,9 @@ OTHER_QUESTION = "<question>How many squares are there?</question><program>count
 SCENES = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 # Grounded VisPlay with every phase tiny: 4 questions a step in groups of 2, m = 4, 2 questions x 4 answers a Reasoner step.
 TINY_RUN = {
-    "env_kwargs": SCENES, "grounded": True, "iterations": 2, "questioner_steps": 1, "reasoner_steps": 1, "images_per_step": 2,
+    "env_kwargs": SCENES, "grounded": True, "total_steps": 2, "questioner_steps": 1, "reasoner_steps": 1, "images_per_step": 2,
     "questions_per_image": 2, "samples": 4, "dataset_images": 2, "questions_per_step": 2, "answers_per_question": 4, "num_envs": 4,
-    "max_new_tokens": 40, "micro_batch_size": 8, "learning_rate": 1e-3, "eval_episodes": 4, "save_every": 1, "progress_bar": False,
+    "max_new_tokens": 40, "micro_batch_size": 8, "learning_rate": 1e-3, "eval_episodes": 4, "checkpoint_every": 1, "progress_bar": False,
 }  # fmt: skip
 
 
@@ -281,12 +298,12 @@ def test_resuming_refuses_roles_whose_checkpoints_are_at_different_iterations(tw
     copy = tmp_path / "run"
     shutil.copytree(config.output_dir, copy)
     shutil.rmtree(copy / "reasoner" / "checkpoints" / "step_000002")
-    with pytest.raises(RuntimeError, match="different iterations"):
+    with pytest.raises(RuntimeError, match="different steps"):
         train(dataclasses.replace(config, output_dir=str(copy), resume=True))
 
 
 def test_when_the_band_keeps_no_question_the_reasoner_is_not_trained(drilled_model, tmp_path):
-    config = run_config(drilled_model, tmp_path, iterations=1, confidence_band=(0.0, 0.0), eval_episodes=0)
+    config = run_config(drilled_model, tmp_path, total_steps=1, confidence_band=(0.0, 0.0), eval_episodes=0)
     result = train(config)
     row = result.metrics[-1]
     assert row["dataset/kept"] == 0 and row["dataset/valid_rate"] > 0
@@ -297,10 +314,43 @@ def test_when_the_band_keeps_no_question_the_reasoner_is_not_trained(drilled_mod
 
 def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_model, tmp_path):
     config = run_config(
-        drilled_model, tmp_path, iterations=1, shared_model=True, eval_episodes=0, warm_start_demonstrations=4, warm_start_epochs=1
+        drilled_model, tmp_path, total_steps=1, shared_model=True, eval_episodes=0, warm_start_demonstrations=4, warm_start_epochs=1
     )
     result = train(config)
     assert (tmp_path / "warm_start" / "model.safetensors").exists()
     assert result.checkpoint == result.questioner_checkpoint == tmp_path / "shared" / "checkpoints" / "step_000001"
     assert not (tmp_path / "questioner").exists() and not (tmp_path / "reasoner").exists()
     assert [row["step"] for row in result.metrics] == [1]  # no evaluation rows when eval_episodes is 0
+
+
+def test_a_short_seeded_run_logs_the_pinned_metrics(two_iterations):
+    _, result = two_iterations
+    assert_matches_pinned("visplay", result.metrics)
+
+
+def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_path, monkeypatch):
+    import agents.grpo_step
+
+    seen = []
+    surrogate, penalty = agents.grpo_step.clipped_surrogate, agents.grpo_step.kl_penalty
+
+    def spy_surrogate(logprobs, old_logprobs, advantages, clip_low, clip_high):
+        seen.append(("clip", clip_low, clip_high))
+        return surrogate(logprobs, old_logprobs, advantages, clip_low, clip_high)
+
+    def spy_penalty(logprobs, ref_logprobs, estimator):
+        seen.append(("kl", estimator))
+        return penalty(logprobs, ref_logprobs, estimator)
+
+    monkeypatch.setattr(agents.grpo_step, "clipped_surrogate", spy_surrogate)
+    monkeypatch.setattr(agents.grpo_step, "kl_penalty", spy_penalty)
+    config = run_config(
+        drilled_model, tmp_path, total_steps=1, reasoner_steps=0, eval_episodes=0, diversity_weight=0.0,
+        clip_low=0.1, clip_high=0.5, kl_coef=0.1, kl_estimator="k2", num_epochs=2,
+    )  # fmt: skip
+    row = train(config).metrics[-1]
+    assert row["questioner/trained_sequences"] > 0
+    assert seen and {entry for entry in seen if entry[0] == "clip"} == {("clip", 0.1, 0.5)}
+    assert {entry for entry in seen if entry[0] == "kl"} == {("kl", "k2")}
+    # Two epochs over one micro-batch: two forward passes of the loss, each with its KL term.
+    assert len(seen) == 4

@@ -30,11 +30,11 @@ from PIL import Image
 
 import vista_envs
 from vista_envs.bench.commands import add_bench_parser, add_leaderboard_parser
-from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.gui.apps import APP_KINDS
 from vista_envs.gui.gallery import gui_contact_sheet
 from vista_envs.gui.terminal import PLAY_HELP, command_to_turn, with_ruler
 from vista_envs.integrations.export import add_export_parser
+from vista_envs.pixels import normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import SPLITS, family_names, generate_task, get_family
 from vista_envs.video.questions import KINDS as VIDEO_KINDS

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from vista_envs.envs.base import VistaEnv
-from vista_envs.envs.task_sampler import normalize_image_size
+from vista_envs.pixels import normalize_image_size
 from vista_envs.robot.objects import SHAPE_SYNONYMS, ObjectSpec, build_object
 from vista_envs.robot.panda import MAX_FINGER_WIDTH, Panda
 from vista_envs.robot.plan import Primitive

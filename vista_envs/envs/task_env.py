@@ -7,7 +7,8 @@ from typing import Any
 
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import VistaEnv
-from vista_envs.envs.task_sampler import TaskSampler, normalize_image_size
+from vista_envs.envs.task_sampler import TaskSampler
+from vista_envs.pixels import normalize_image_size
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.tasks import Task

@@ -11,23 +11,9 @@ from PIL import Image
 from vista_envs.tasks import SPLITS, Task, TaskFamily, family_names, generate_task, get_family
 from vista_envs.tasks.base import check_difficulty
 
-__all__ = ["OPTION_KEYS", "TaskSampler", "normalize_image_size"]
+__all__ = ["OPTION_KEYS", "TaskSampler"]
 
 OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
-
-
-def normalize_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """``(width, height)`` from an int (square) or a ``(height, width)`` pair, as the obs shape reads."""
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        height = width = int(image_size)
-    elif isinstance(image_size, Sequence) and len(image_size) == 2:
-        height, width = (int(v) for v in image_size)
-    else:
-        raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
-    # Below 64 px the procedural scenes cannot keep every object and label visible.
-    if not (64 <= height <= 4096 and 64 <= width <= 4096):
-        raise ValueError(f"image sides must be within [64, 4096] pixels, got {height}x{width}")
-    return width, height
 
 
 class TaskSampler:

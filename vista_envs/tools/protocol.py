@@ -30,10 +30,6 @@ class ToolCall:
     arguments: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
-    def to_message(self) -> dict[str, Any]:
-        """The call in OpenAI/HF chat format (an item of an assistant message's ``tool_calls``)."""
-        return {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
-
 
 def _decode_call(payload: str) -> ToolCall:
     try:

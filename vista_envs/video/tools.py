@@ -42,10 +42,6 @@ class FrameToolResult:
     ok: bool = True
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass
 class FrameTools:
     """The tools of one env; :meth:`start` binds them to an episode's clip and resets the budget.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 from PIL import Image
 
 from vista_envs.answers import format_answer
@@ -19,10 +20,10 @@ __all__ = ["views_gallery"]
 
 def views_gallery(out: Path, seeds: int, size: int, split: str) -> list[Path]:
     """Write one sheet per question family into ``out``; returns their paths."""
-    from vista_envs.envs.vista_views import VistaViewsEnv
     from vista_envs.views.questions import FAMILIES
 
-    env = VistaViewsEnv(image_size=size, split=split)
+    # Through the registry, not the env class: the env is built on this package, so this package never imports it.
+    env = gym.make("VistaViews-v0", image_size=size, split=split).unwrapped
     paths = []
     try:
         for family in FAMILIES:

@@ -33,7 +33,7 @@ class VisPlayEnv(SceneEnv):
 
     ## Description
     A self-play round for one policy playing both roles (or two policies taking turns; see the
-    PettingZoo wrapper :mod:`vista_envs.visplay.pettingzoo_env`). ``info["role"]`` says who acts:
+    PettingZoo wrapper :mod:`vista_envs.envs.visplay.pettingzoo_env`). ``info["role"]`` says who acts:
     first the ``"questioner"`` writes a question about the image, then the ``"reasoner"`` answers it
     ``m`` times (``info["sample"]`` = 0..m-1), each time seeing only the image and the question. The
     round is then scored as in ``VisPlayQuestioner-v0`` and both roles' rewards are reported.

@@ -10,7 +10,7 @@ and proportions, every colour close) is left out, and so is a fact the knowledge
 caveat (``capital_note``: several capitals; ``continent_note``: a country on two continents;
 ``currency_note``: two currencies).
 
-This module also holds :func:`draw_flag`, which draws any :class:`~vista_envs.tools.search.FlagSpec`.
+This module also holds :func:`draw_flag`, which draws any :class:`~vista_envs.knowledge_base.FlagSpec`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
 from vista_envs.tasks.drawing import add_noise, blank, stamp_text
-from vista_envs.tools.search import Country, FlagSpec, load_knowledge_base
+from vista_envs.knowledge_base import Country, FlagSpec, load_knowledge_base
 
 __all__ = ["FlagLookup", "FlagLookupConfig", "describe_flag", "draw_flag", "drawable_countries"]
 

@@ -14,7 +14,7 @@ libraries; it needs the ``pettingzoo`` package (not a dependency of ``vista_envs
 
 Usage::
 
-    from vista_envs.visplay.pettingzoo_env import env as visplay_env
+    from vista_envs.envs.visplay.pettingzoo_env import env as visplay_env
     game = visplay_env(samples=4)
     game.reset(seed=0)
     for agent in game.agent_iter():

@@ -1,0 +1,128 @@
+"""The config layers a trainer composes: :class:`RunConfig` (every trainer), :class:`EnvConfig`, :class:`ModelConfig`
+(and :class:`~agents.grpo_step.GRPOLossConfig` for the GRPO trainers).
+
+One setting has one name and one meaning in every ``vista-agents train`` command; each layer checks its own
+fields. Every field is a command-line flag (:mod:`agents.cli`) with the line under it as its help.
+
+========================  ==============================================================
+trainer                   layers
+========================  ==============================================================
+SFT                       ``RunConfig`` + ``EnvConfig`` + ``ModelConfig`` (:class:`VLMRunConfig`)
+GRPO                      ``VLMRunConfig`` + ``GRPOLossConfig``
+VisPlay                   ``RunConfig`` + ``ModelConfig`` + ``GRPOLossConfig`` (its two role envs are its own)
+PPO                       ``RunConfig`` + ``EnvConfig`` (its network is not a VLM)
+========================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig"]
+
+
+@dataclass
+class ConfigLayer:
+    """The base of every config layer: each layer's ``__post_init__`` checks its own fields, then calls the next layer's."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+@dataclass
+class RunConfig(ConfigLayer):
+    """The run layer, every trainer's: seed, hardware, output folder, evaluation and checkpoint cadence, logging.
+
+    A trainer's config composes it with the layers it needs (:class:`EnvConfig`, :class:`ModelConfig`,
+    :class:`~agents.grpo_step.GRPOLossConfig`); ``eval_every`` and ``checkpoint_every`` count the trainer's
+    steps (``total_steps``).
+    """
+
+    output_dir: str = "runs/vista-agents"
+    """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
+    seed: int = 0
+    """seeds torch, numpy, random, and the tasks of every step"""
+    device: str = "auto"
+    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...; under a launcher only 'cpu' or not: each process takes its own GPU"""
+    eval_every: int = 0
+    """evaluate every this many steps (and before the first and after the last); 0: only before and after"""
+    eval_episodes: int = 64
+    """episodes per evaluation"""
+    eval_split: str = "eval"
+    """the task split evaluation draws from during training ('eval'; 'test' is for final reports; training uses 'train')"""
+    checkpoint_every: int = 0
+    """write a checkpoint every this many steps (and after the last); 0: only after the last"""
+    resume: bool = False
+    """continue from the latest intact checkpoint in output_dir"""
+    overwrite: bool = False
+    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
+    tensorboard: bool = False
+    """also log to TensorBoard (needs the tensorboard package)"""
+    progress_bar: bool = True
+    """show a tqdm progress bar"""
+
+
+@dataclass
+class EnvConfig(ConfigLayer):
+    """The env layer: which env the policy acts in and how its copies run side by side."""
+
+    env_id: str = "VisualQA-v0"
+    """the Gymnasium env id the policy acts in"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments of gym.make, e.g. {"families": ["counting"], "difficulty": 1}"""
+    num_envs: int = 16
+    """parallel envs of the vector env (episodes run in waves of this many)"""
+    vectorization_mode: str = "sync"
+    """'sync' (envs in this process) or 'async' (one subprocess per env); ignored when ray_address is set"""
+    ray_address: str = ""
+    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.vectorization_mode not in ("sync", "async"):
+            raise ValueError(f"vectorization_mode must be 'sync' or 'async', got {self.vectorization_mode!r}")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {self.num_envs}")
+
+
+@dataclass
+class ModelConfig(ConfigLayer):
+    """The model layer: the VLM, how it generates, its precision, LoRA and its optimiser."""
+
+    model: str = ""
+    """local model directory (AutoModelForImageTextToText + AutoProcessor), e.g. from python -m agents.tiny"""
+    max_new_tokens: int = 64
+    """the longest policy turn in tokens"""
+    generation_batch_size: int = 64
+    """prompts per generate() call"""
+    micro_batch_size: int = 16
+    """sequences per forward/backward pass; an optimiser batch is accumulated from micro-batches of this size"""
+    eval_temperature: float = 0.0
+    """sampling temperature of evaluation episodes; 0 decodes greedily"""
+    bf16: bool | None = None
+    """bf16 autocast for forward passes (master weights stay float32); None: on when the GPU supports it"""
+    gradient_checkpointing: bool | None = None
+    """recompute activations in the backward pass to save memory; None: on with CUDA"""
+    lora_rank: int = 0
+    """LoRA rank; 0 trains every weight (LoRA needs the peft package)"""
+    lora_alpha: float = 32.0
+    """LoRA scaling numerator (the update is scaled by alpha / rank)"""
+    lora_dropout: float = 0.0
+    """dropout on the LoRA branch"""
+    lora_target_modules: str = "all-linear"
+    """which modules get adapters: 'all-linear' or a comma-separated list of module names"""
+    learning_rate: float = 1e-5
+    """AdamW learning rate (constant)"""
+    weight_decay: float = 0.0
+    """AdamW weight decay"""
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    """AdamW betas"""
+    max_grad_norm: float = 1.0
+    """clip the global gradient norm to this; 0 disables clipping"""
+
+
+@dataclass
+class VLMRunConfig(ModelConfig, EnvConfig, RunConfig):
+    """The layers SFT and GRPO share: a VLM (:class:`ModelConfig`) acting in an env (:class:`EnvConfig`), in a run
+    (:class:`RunConfig`)."""

@@ -1,0 +1,135 @@
+"""The life of a training run, the same for SFT, GRPO, PPO and VisPlay: claim the output folder, seed, find the
+checkpoint to resume from, log one metrics row per step, and evaluate and checkpoint on the run's cadence.
+
+What a run trains and how it saves it is the trainer's: it builds its model and optimiser after
+:meth:`RunSession.start` (loading them from :attr:`RunSession.states` when resuming), calls
+:meth:`RunSession.restore_rng` once everything random is built, and passes its own ``evaluate`` and
+``save`` to :meth:`RunSession.end_step`. A run with several models (VisPlay's roles) keeps one checkpoint
+folder per model; resuming needs their latest intact checkpoints to be of the same step.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng
+from agents.config import RunConfig
+from agents.distributed import DataParallel
+from agents.run_log import RunLogger, claim_output_dir
+
+__all__ = ["RunSession", "TrainResult", "is_due", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def is_due(step: int, every: int, last_step: int) -> bool:
+    """Whether a periodic action (evaluation, checkpoint) happens after ``step`` completed steps."""
+    return step == last_step or (every > 0 and step % every == 0)
+
+
+@dataclass
+class TrainResult:
+    """What a training run returns: its metric rows (as logged) and the checkpoint it ended with."""
+
+    metrics: list[dict[str, Any]]
+    checkpoint: Path | None
+
+
+@dataclass
+class RunSession:
+    """A run of ``total_steps`` steps, started afresh or resumed; its loop runs steps ``start_step .. total_steps - 1``.
+
+    Attributes:
+        checkpoints: the checkpoint resumed from, per checkpoint folder ("" is ``output_dir`` itself; VisPlay's
+            roles use ``output_dir/<role>``); None for each when the run starts afresh.
+        states: the trainer states (step, optimiser, RNG, ...) of those checkpoints.
+        logger: the metrics logger; only rank 0 of a launched run has one.
+    """
+
+    config: RunConfig
+    total_steps: int
+    checkpoints: dict[str, Path | None]
+    states: dict[str, dict[str, Any]]
+    start_step: int
+    logger: RunLogger | None
+    parallel: DataParallel = field(default_factory=DataParallel)
+
+    @classmethod
+    def start(
+        cls, config: RunConfig, total_steps: int, folders: Sequence[str] = ("",), parallel: DataParallel | None = None
+    ) -> RunSession:
+        """Claim ``config.output_dir`` (refused when it holds another run, unless resuming or overwriting), seed
+        every RNG, read the latest intact checkpoint of each of ``folders`` when ``config.resume``, open the log."""
+        parallel = parallel if parallel is not None else DataParallel()
+        refusal = None
+        if parallel.is_main:  # one process checks (and overwrites); every process stops on a refusal
+            try:
+                claim_output_dir(config.output_dir, resume=config.resume, overwrite=config.overwrite)
+            except FileExistsError as error:
+                refusal = str(error)
+        refusal = parallel.broadcast(refusal)
+        if refusal is not None:
+            raise FileExistsError(refusal)
+        seed_everything(config.seed)
+        root = Path(config.output_dir)
+        checkpoints = {folder: latest_checkpoint(root / folder) if config.resume else None for folder in folders}
+        states = {folder: load_trainer_state(path) for folder, path in checkpoints.items() if path is not None}
+        steps = {folder: state["step"] for folder, state in states.items()}
+        if (states and len(states) < len(folders)) or len(set(steps.values())) > 1:
+            found = {folder: steps.get(folder) for folder in folders}
+            raise RuntimeError(f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one")
+        start_step = next(iter(steps.values()), 0)
+        logger = None
+        if parallel.is_main:
+            logger = RunLogger(config.output_dir, resume_step=start_step if states else None, tensorboard=config.tensorboard)
+        return cls(config, total_steps, checkpoints, states, start_step, logger, parallel)
+
+    @property
+    def resumed(self) -> bool:
+        return bool(self.states)
+
+    def restore_rng(self) -> None:
+        """When resuming, put every RNG back as it was at the checkpoint: call it once the model, optimiser and
+        envs are built (building them may draw random numbers, which the original run drew before the checkpoint)."""
+        if self.states:
+            restore_rng(next(iter(self.states.values()))["rng"])  # every folder saved the same step's RNG state
+
+    def log(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Rank 0 logs ``metrics`` as the row of ``step``; every process gets the row as written."""
+        return self.parallel.broadcast(self.logger.log(step, metrics) if self.logger is not None else None)
+
+    def end_step(
+        self,
+        done: int,
+        metrics: dict[str, Any],
+        evaluate: Callable[[], dict[str, Any]] | None,
+        save: Callable[[int], object],
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """After ``done`` completed steps: evaluate when due (``evaluate`` None: never), log, then checkpoint when due;
+        ``force`` makes both due (a run stopping early). Returns the logged row."""
+        if evaluate is not None and (force or is_due(done, self.config.eval_every, self.total_steps)):
+            metrics = {**metrics, **evaluate()}
+        row = self.log(done, metrics)
+        if force or is_due(done, self.config.checkpoint_every, self.total_steps):
+            save(done)
+        return row
+
+    def close(self) -> list[dict[str, Any]]:
+        """Close the log; every process returns rank 0's metric rows."""
+        rows = None
+        if self.logger is not None:
+            self.logger.close()
+            rows = self.logger.rows
+        return self.parallel.broadcast(rows)
