@@ -15,10 +15,6 @@ import pytest
 import vista_envs
 
 PACKAGE = Path(vista_envs.__file__).parent
-# Known until the bench branch lands: vista_envs/bench/agents.py imports agents.policies for the random, hf:
-# and openai: agents. The fix (issue #21, item 2) finds hf:/openai: agents through entry points and moves the
-# random baseline into vista_envs; then delete this entry.
-KNOWN_LEARNER_IMPORTS = {"vista_envs.bench.agents"}
 
 
 def module_name(path: Path) -> str:
@@ -74,9 +70,6 @@ def test_the_walk_sees_the_packages_own_imports():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_of_vista_envs_imports_the_learners(name):
     learners = sorted({target for target in imported_modules(MODULES[name]) if target.split(".")[0] == "agents"})
-    if name in KNOWN_LEARNER_IMPORTS:
-        assert learners, f"{name} no longer imports the learners: remove it from KNOWN_LEARNER_IMPORTS"
-        pytest.xfail(f"{name} imports {learners} until the bench's agents come through entry points")
     assert not learners, f"{name} imports the learners: {learners}"
 
 
