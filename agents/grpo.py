@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents.config import VLMRunConfig
 from agents.grpo_step import GroupedEpisodes, GRPOLossConfig, group_episodes, grpo_update, load_reference
 from agents.policies.hf import HFPolicy
 from agents.rollout import RolloutCollector, Trajectory, summarize
-from agents.config import VLMRunConfig
 from agents.run_session import TrainResult
 from agents.training import Session
 

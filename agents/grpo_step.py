@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForImageTextToText
 
+from agents.config import ConfigLayer
 from agents.distributed import DataParallel
 from agents.losses import (
     AGGREGATIONS,
@@ -33,7 +34,6 @@ from agents.losses import (
     zero_variance_groups,
 )
 from agents.rollout import Batch, Trajectory, collate, sequence_logprobs
-from agents.config import ConfigLayer
 from agents.training import LoadedModel, autocast, chunks, optimizer_step
 
 __all__ = ["GRPOLossConfig", "GRPOLearner", "GroupedEpisodes", "group_episodes", "grpo_update", "load_reference", "policy_loss"]

@@ -27,12 +27,12 @@ import gymnasium as gym
 import torch
 from tqdm import tqdm
 
+from agents.config import VLMRunConfig
 from agents.distributed import shard
 from agents.losses import aggregate
 from agents.policies.hf import HFPolicy
 from agents.policies.scripted import OraclePolicy
 from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
-from agents.config import VLMRunConfig
 from agents.run_session import TrainResult
 from agents.training import Session, autocast, chunks, optimizer_step
 

@@ -91,8 +91,8 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
         plan = gym.make("VistaRobot-v0", image_size=128)
         rows.append(("VistaRobot-v0", "oracle plan episodes, 128 px", f"{rate(lambda: oracle_episode(plan, next(seeds)), seconds):,.1f} episodes/s"))
 
-    from vista_envs.tools.sandbox import PythonSandbox
     from vista_envs.knowledge_base import load_knowledge_base
+    from vista_envs.tools.sandbox import PythonSandbox
     from vista_envs.tools.search import get_local_search
 
     image = np.zeros((224, 224, 3), np.uint8)

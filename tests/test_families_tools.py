@@ -23,12 +23,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vista_envs.answers import format_answer, score_answer
+from vista_envs.knowledge_base import FLAG_LAYOUTS, FlagSpec, load_knowledge_base
 from vista_envs.tasks import Task, generate_task, get_family
 from vista_envs.tasks.drawing import text_extent
 from vista_envs.tasks.families.flag_lookup import FLAG_ASPECT, draw_flag, drawable_countries
 from vista_envs.tools.calculator import evaluate
 from vista_envs.tools.image_view import ImageView
-from vista_envs.knowledge_base import FLAG_LAYOUTS, FlagSpec, load_knowledge_base
 from vista_envs.tools.search import get_local_search
 from vista_envs.tools.toolbox import DEFAULT_TOOLS, validate_arguments
 

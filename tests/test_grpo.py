@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 from agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
 from agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
-from pinned_metrics import assert_matches_pinned
 
 # -- advantages ----------------------------------------------------------------------------------
 

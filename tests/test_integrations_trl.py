@@ -191,11 +191,10 @@ def _config(tmp_path, weights, **overrides):
 def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_equal_to_the_envs(tmp_path):
     pytest.importorskip("trl")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from transformers import AutoProcessor
     from trl import GRPOTrainer
 
     from agents.tiny import build_tiny_vlm
-
-    from transformers import AutoProcessor
 
     path = build_tiny_vlm(tmp_path / "tiny", seed=0)  # saved, then loaded by path by the trainer
     # Prompts are told apart by their text below, so keep 8 tasks whose questions differ.

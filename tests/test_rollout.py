@@ -11,7 +11,15 @@ import torch
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from agents.policies import HFPolicy, OraclePolicy, ScriptedPolicy
-from agents.rollout import RolloutCollector, Trajectory, check_image_tokens, collate, sequence_logprobs, summarize, unbatch
+from agents.rollout import (
+    RolloutCollector,
+    Trajectory,
+    check_image_tokens,
+    collate,
+    sequence_logprobs,
+    summarize,
+    unbatch,
+)
 from agents.tiny import build_tiny_vlm
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}

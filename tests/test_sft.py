@@ -8,6 +8,7 @@ import json
 import gymnasium as gym
 import pytest
 import torch
+from pinned_metrics import assert_matches_pinned
 from transformers import AutoModelForImageTextToText
 
 import vista_envs  # noqa: F401  (registers the env ids)
@@ -17,7 +18,6 @@ from agents.policies import HFPolicy
 from agents.run_log import read_metrics
 from agents.sft import SFT_METRICS, SFTConfig, collect_demonstrations, demonstration_loss, train
 from agents.tiny import build_tiny_vlm
-from pinned_metrics import assert_matches_pinned
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 

@@ -9,8 +9,8 @@ pytest.importorskip("pettingzoo")
 
 from pettingzoo.test import api_test  # noqa: E402
 
-from vista_envs.visplay import ScriptedQuestioner, ScriptedReasoner  # noqa: E402
 from vista_envs.envs.visplay.pettingzoo_env import VisPlayAECEnv, env  # noqa: E402
+from vista_envs.visplay import ScriptedQuestioner, ScriptedReasoner  # noqa: E402
 
 
 def question_of(observation):

@@ -13,13 +13,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from agents.cli import add_config_arguments, config_from_args
 from agents.run_log import read_metrics
 from agents.tiny import build_tiny_vlm
-from pinned_metrics import assert_matches_pinned
 from agents.visplay_trainer import (
     VISPLAY_METRICS,
     VisPlayConfig,

@@ -46,7 +46,14 @@ from tqdm import tqdm
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_envs.bench.agents import BenchAgent
 from vista_envs.bench.lock import RunLock
-from vista_envs.bench.results import EpisodeLog, build_results, missing_record, results_paths, utc_now, write_json_atomic
+from vista_envs.bench.results import (
+    EpisodeLog,
+    build_results,
+    missing_record,
+    results_paths,
+    utc_now,
+    write_json_atomic,
+)
 from vista_envs.bench.suites import BenchError, EpisodeSpec, Suite
 
 __all__ = ["PUBLIC_INFO_KEYS", "RunOutcome", "public_view", "run_suite"]

@@ -28,7 +28,17 @@ from vista_envs.robot.panda import MAX_FINGER_WIDTH, Panda
 from vista_envs.robot.plan import Primitive
 from vista_envs.robot.randomization import Randomization, SceneStyle, texture_files
 from vista_envs.robot.sim import PyBullet, Shape
-from vista_envs.robot.tasks import Goal, GripperState, Layout, Placement, SceneObject, Task, get_task, task_names, vocabulary
+from vista_envs.robot.tasks import (
+    Goal,
+    GripperState,
+    Layout,
+    Placement,
+    SceneObject,
+    Task,
+    get_task,
+    task_names,
+    vocabulary,
+)
 from vista_envs.robot.tasks.base import TOUCH_TOLERANCE
 from vista_envs.tasks.drawing import add_noise
 

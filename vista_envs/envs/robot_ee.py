@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from vista_envs.robot.controller import HOVER_HEIGHT, ScriptedPrimitivePolicy, move_action
 from vista_envs.envs.base import StepResult
 from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.robot_base import (
@@ -21,6 +20,7 @@ from vista_envs.envs.robot_base import (
     sanitize_action,
     term_weights,
 )
+from vista_envs.robot.controller import HOVER_HEIGHT, ScriptedPrimitivePolicy, move_action
 from vista_envs.robot.plan import Primitive
 from vista_envs.robot.prompts import EE_ACTION_FORMAT, EE_SYSTEM_PROMPT, gripper_line
 from vista_envs.robot.randomization import Randomization

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
 from vista_envs.envs.base import StepResult
 from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.robot_base import (
@@ -22,6 +21,7 @@ from vista_envs.envs.robot_base import (
     sanitize_action,
     term_weights,
 )
+from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
 from vista_envs.robot.panda import HOME_POSITION
 from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
 from vista_envs.robot.prompts import PLAN_SYSTEM_PROMPT

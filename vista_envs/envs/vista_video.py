@@ -14,8 +14,7 @@ from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_sampler import TaskSampler
-from vista_envs.pixels import normalize_image_size
-from vista_envs.pixels import image_array
+from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer

@@ -8,7 +8,6 @@ placeholders, in order. The plan format itself lives with its parser in :mod:`vi
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from vista_envs.robot.plan import PLAN_FORMAT

@@ -20,8 +20,7 @@ from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation, answering_system_prompt
 from vista_envs.envs.task_sampler import TaskSampler
-from vista_envs.pixels import normalize_image_size
-from vista_envs.pixels import image_array
+from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.tasks import Task, family_names
 from vista_envs.visplay.diversity import DiversityTracker

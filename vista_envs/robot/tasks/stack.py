@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from vista_envs.robot.tasks.base import Goal, Layout, Placement, Task, Vocabulary, distinct_colors, object_spec, register_task
+from vista_envs.robot.tasks.base import (
+    Goal,
+    Layout,
+    Placement,
+    Task,
+    Vocabulary,
+    distinct_colors,
+    object_spec,
+    register_task,
+)
 
 # Room around the base: the hand is ~21 cm wide across the fingers and would brush a tower while
 # picking a cube next to it.

@@ -22,9 +22,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from vista_envs.knowledge_base import Country, FlagSpec, load_knowledge_base
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
 from vista_envs.tasks.drawing import add_noise, blank, stamp_text
-from vista_envs.knowledge_base import Country, FlagSpec, load_knowledge_base
 
 __all__ = ["FlagLookup", "FlagLookupConfig", "describe_flag", "draw_flag", "drawable_countries"]
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from PIL import Image
 
+from vista_envs.knowledge_base import load_knowledge_base
 from vista_envs.tasks.base import FamilyConfig, TaskFamily, TaskSpec, ToolStep, register_family
 from vista_envs.tasks.drawing import blank, stamp_text, text_extent
 from vista_envs.tasks.families.chart_arithmetic import round_half_up
-from vista_envs.knowledge_base import load_knowledge_base
 
 __all__ = ["ProductPrice", "ProductPriceConfig"]
 

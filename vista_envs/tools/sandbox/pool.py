@@ -13,7 +13,6 @@ from vista_envs.tools.sandbox.launcher import (
 )
 from vista_envs.tools.sandbox.worker import Worker
 
-
 # After a session takes an interpreter, the pool waits this long before forking its replacement
 # (unless none is left): the fork then does not compete for the CPU with that episode's first call.
 _REFILL_QUIET_S = 0.01
