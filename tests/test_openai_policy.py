@@ -359,4 +359,5 @@ def test_a_contract_prompt_under_text_is_sent_as_it_is_and_a_bare_one_gets_the_f
 
     assert sent_text({"image": image, "text": f"How many?\n{instruction}"}) == f"How many?\n{instruction}"
     assert sent_text({"image": image, "text": "How many?"}) == f"How many?\n{instruction}"
-    assert sent_text({"image": image, "question": "How many?"}) == f"How many?\n{instruction}"  # VisualQA-v0 before #14
+    with pytest.raises(ValueError, match="needs info\\['messages'\\] or an observation with 'image' and 'text'"):
+        sent_text({"image": image, "question": "How many?"})  # the old key is gone: no silent fallback

@@ -115,7 +115,7 @@ def test_builder_rejects_heads_too_narrow_for_three_rope_sections(tmp_path):
 def test_an_image_becomes_its_merged_patch_grid_between_vision_markers(policy, height, width, grid):
     # Resized to at most 64 x 64 px in multiples of 16 px (120 x 200 -> 48 x 80), cut into 8 px patches, merged 2 x 2.
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    inputs = policy.prepare_inputs([{"image": image, "question": "How many circles?"}], [{}])
+    inputs = policy.prepare_inputs([{"image": image, "text": "How many circles?"}], [{}])
     tokens = policy.tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
     n_tokens = grid[1] * grid[2] // 4
     start = tokens.index("<|vision_start|>")

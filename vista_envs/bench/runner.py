@@ -252,7 +252,10 @@ def _check_families(suite: Suite, entry_name: str, cells: Sequence[EpisodeSpec])
     from vista_envs.envs.task_env import TaskEnv
     from vista_envs.tasks import family_names
 
-    env_class = gym.envs.registration.load_env_creator(gym.spec(cells[0].env_id).entry_point) if cells else None
+    if not cells:
+        return
+    entry_point = gym.spec(cells[0].env_id).entry_point  # a "module:Class" string, or the class itself
+    env_class = gym.envs.registration.load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
     if not (isinstance(env_class, type) and issubclass(env_class, TaskEnv)):
         return
 

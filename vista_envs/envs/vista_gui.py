@@ -13,7 +13,6 @@ from PIL import Image
 from vista_envs.answers.verify import score_answer
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
-from vista_envs.envs.task_sampler import normalize_image_size
 from vista_envs.gui.a11y import accessibility_tree
 from vista_envs.gui.actions import (
     TOOL_NAMES,
@@ -26,7 +25,7 @@ from vista_envs.gui.apps import APP_KINDS
 from vista_envs.gui.goals import format_value
 from vista_envs.gui.render import render_app
 from vista_envs.gui.task import GuiTask, generate_gui_task
-from vista_envs.pixels import image_array
+from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.rewards_composite import (
     SEE_CLOSE,
