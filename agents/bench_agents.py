@@ -19,12 +19,12 @@ __all__ = ["hf", "openai", "openai_text"]
 
 
 def hf(path: str) -> Any:
-    """``hf:PATH``: :class:`agents.policies.HFPolicy` on a local model folder, on the GPU if there is one."""
+    """``hf:PATH``: :class:`vista_agents.policies.HFPolicy` on a local model folder, on the GPU if there is one."""
     if not path or not Path(path).is_dir():
         raise BenchError(f"no such model folder {path!r} (hf: takes a local path saved with save_pretrained)")
     import torch
 
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     return HFPolicy(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
@@ -36,7 +36,7 @@ _REFUSED_FOR_CONTENT = re.compile(r"refused the request with HTTP (400|413|422)\
 
 
 class _EndpointAgent:
-    """An :class:`agents.policies.OpenAIPolicy` whose endpoint failures reach the bench as infrastructure errors.
+    """An :class:`vista_agents.policies.OpenAIPolicy` whose endpoint failures reach the bench as infrastructure errors.
 
     A refused connection, an HTTP 5xx/429 or a timeout (after the policy's own retries) is the
     endpoint's fault, not the model's: the bench retries it and never scores it. A request refused
@@ -64,7 +64,7 @@ class _EndpointAgent:
 
     @staticmethod
     def _raise_unless_refused(error: Exception) -> None:
-        from agents.policies import OpenAIPolicyError
+        from vista_agents.policies import OpenAIPolicyError
 
         if isinstance(error, OpenAIPolicyError) and _REFUSED_FOR_CONTENT.search(str(error)):
             return
@@ -75,7 +75,7 @@ def _endpoint(kind: str, argument: str) -> _EndpointAgent:
     model, at, url = argument.partition("@")
     if not model or not at or not url.startswith(("http://", "https://")):
         raise BenchError(f"expected {kind}:MODEL@URL, e.g. {kind}:gpt-4o-mini@https://api.openai.com/v1")
-    from agents.policies import OpenAIPolicy
+    from vista_agents.policies import OpenAIPolicy
 
     policy = OpenAIPolicy(model=model, base_url=url, tool_mode="text" if kind == "openai-text" else "native")
     return _EndpointAgent(policy, f"{kind}-{model}")

@@ -100,7 +100,7 @@ def save_checkpoint(
         model: the trained model (a ``PreTrainedModel``, or a PEFT model whose adapter is saved).
         config: the run's config as a dict (recorded for reference; resuming uses the current config).
         model_state, optimizer_state: state dicts to write instead of ``model``'s and ``optimizer``'s own, e.g. the
-            full states of a model sharded by FSDP (:meth:`agents.distributed.DataParallel.checkpoint_states`).
+            full states of a model sharded by FSDP (:meth:`vista_agents.distributed.DataParallel.checkpoint_states`).
     """
     optimizer_state = optimizer.state_dict() if optimizer_state is None else optimizer_state
     with writing_checkpoint(output_dir, step) as staging:

@@ -9,8 +9,8 @@
     vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
     vista-agents plot runs/sft runs/grpo --out curves.png   # reward, success, KL, entropy, ... of each run
 
-Every field of the algorithm's config dataclass (:class:`~agents.sft.SFTConfig`, :class:`~agents.grpo.GRPOConfig`,
-:class:`~agents.ppo.PPOConfig`, :class:`~agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
+Every field of the algorithm's config dataclass (:class:`~vista_agents.sft.SFTConfig`, :class:`~vista_agents.grpo.GRPOConfig`,
+:class:`~vista_agents.ppo.PPOConfig`, :class:`~vista_agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
 is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
 JSON or TOML file of field values; flags given on the command line override it. Renamed fields keep their
 former names as flags and config-file keys (``--save-every`` is ``--checkpoint-every``, ``--iterations`` is
@@ -132,10 +132,10 @@ def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
 
 # Each algorithm: the module with its ``train(config)``, its config class, and a one-line description.
 ALGORITHMS = {
-    "sft": ("agents.sft", "SFTConfig", "behaviour cloning on oracle demonstrations"),
-    "grpo": ("agents.grpo", "GRPOConfig", "group relative policy optimisation of a VLM"),
-    "ppo": ("agents.ppo", "PPOConfig", "PPO with an MLP/CNN actor-critic for Box and Dict observations"),
-    "visplay": ("agents.visplay_trainer", "VisPlayConfig", "VisPlay self-play: Questioner and Reasoner trained in turn"),
+    "sft": ("vista_agents.sft", "SFTConfig", "behaviour cloning on oracle demonstrations"),
+    "grpo": ("vista_agents.grpo", "GRPOConfig", "group relative policy optimisation of a VLM"),
+    "ppo": ("vista_agents.ppo", "PPOConfig", "PPO with an MLP/CNN actor-critic for Box and Dict observations"),
+    "visplay": ("vista_agents.visplay_trainer", "VisPlayConfig", "VisPlay self-play: Questioner and Reasoner trained in turn"),
 }
 
 
@@ -168,8 +168,8 @@ def _eval(arguments: argparse.Namespace) -> None:
     import torch
 
     import vista_envs  # noqa: F401  (registers the env ids)
-    from agents.policies.hf import HFPolicy
-    from agents.rollout import RolloutCollector, summarize
+    from vista_agents.policies.hf import HFPolicy
+    from vista_agents.rollout import RolloutCollector, summarize
 
     torch.manual_seed(arguments.seed)
     envs = gym.make_vec(arguments.env_id, num_envs=arguments.num_envs, vectorization_mode="sync", **arguments.env_kwargs)
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments.command == "train":
         _train(arguments)
     elif arguments.command == "plot":
-        from agents.plot import plot_runs
+        from vista_agents.plot import plot_runs
 
         try:
             print(plot_runs(arguments.run_dirs, arguments.out, arguments.metrics))

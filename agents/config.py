@@ -1,8 +1,8 @@
 """The config layers a trainer composes: :class:`RunConfig` (every trainer), :class:`EnvConfig`, :class:`ModelConfig`
-(and :class:`~agents.grpo_step.GRPOLossConfig` for the GRPO trainers).
+(and :class:`~vista_agents.grpo_step.GRPOLossConfig` for the GRPO trainers).
 
 One setting has one name and one meaning in every ``vista-agents train`` command; each layer checks its own
-fields. Every field is a command-line flag (:mod:`agents.cli`) with the line under it as its help.
+fields. Every field is a command-line flag (:mod:`vista_agents.cli`) with the line under it as its help.
 
 ========================  ==============================================================
 trainer                   layers
@@ -35,7 +35,7 @@ class RunConfig(ConfigLayer):
     """The run layer, every trainer's: seed, hardware, output folder, evaluation and checkpoint cadence, logging.
 
     A trainer's config composes it with the layers it needs (:class:`EnvConfig`, :class:`ModelConfig`,
-    :class:`~agents.grpo_step.GRPOLossConfig`); ``eval_every`` and ``checkpoint_every`` count the trainer's
+    :class:`~vista_agents.grpo_step.GRPOLossConfig`); ``eval_every`` and ``checkpoint_every`` count the trainer's
     steps (``total_steps``).
     """
 
@@ -91,7 +91,7 @@ class ModelConfig(ConfigLayer):
     """The model layer: the VLM, how it generates, its precision, LoRA and its optimiser."""
 
     model: str = ""
-    """local model directory (AutoModelForImageTextToText + AutoProcessor), e.g. from python -m agents.tiny"""
+    """local model directory (AutoModelForImageTextToText + AutoProcessor), e.g. from python -m vista_agents.tiny"""
     max_new_tokens: int = 64
     """the longest policy turn in tokens"""
     generation_batch_size: int = 64

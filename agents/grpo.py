@@ -1,7 +1,7 @@
 r"""GRPO for vision-language policies in vista-envs, readable top to bottom.
 
 Each step samples ``group_size`` episodes of each of ``num_tasks`` training tasks from the current policy
-(:class:`~agents.rollout.RolloutCollector`), turns each episode's return into a group-normalised
+(:class:`~vista_agents.rollout.RolloutCollector`), turns each episode's return into a group-normalised
 advantage, and minimises, over the policy's own tokens only,
 
 .. math::
@@ -13,8 +13,8 @@ advantage, and minimises, over the policy's own tokens only,
 
 with :math:`r_{i,t} = \pi_\theta(o_{i,t}) / \pi_{old}(o_{i,t})`, the aggregation ``agg`` one of
 sequence-mean (GRPO), token-mean (DAPO) or a constant normaliser (Dr.GRPO), the KL estimator one of
-k1/k2/k3/low-variance (:mod:`agents.losses` has the formulas). The step itself (advantages and update)
-is :mod:`agents.grpo_step`, shared with VisPlay's roles. Every hyper-parameter is a field of
+k1/k2/k3/low-variance (:mod:`vista_agents.losses` has the formulas). The step itself (advantages and update)
+is :mod:`vista_agents.grpo_step`, shared with VisPlay's roles. Every hyper-parameter is a field of
 :class:`GRPOConfig`. Run it with ``vista-agents train grpo --env VisualQA-v0 --model PATH`` or :func:`train`.
 
 Under ``accelerate launch`` (``docs/multi_gpu.md``) each process samples the groups of its own share of
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.config import VLMRunConfig
-from agents.grpo_step import GroupedEpisodes, GRPOLossConfig, group_episodes, grpo_update, load_reference
-from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, Trajectory, summarize
-from agents.run_session import TrainResult
-from agents.training import Session
+from vista_agents.config import VLMRunConfig
+from vista_agents.grpo_step import GroupedEpisodes, GRPOLossConfig, group_episodes, grpo_update, load_reference
+from vista_agents.policies.hf import HFPolicy
+from vista_agents.rollout import RolloutCollector, Trajectory, summarize
+from vista_agents.run_session import TrainResult
+from vista_agents.training import Session
 
 __all__ = ["GRPOConfig", "GRPO_METRICS", "task_seeds", "train"]
 
@@ -67,8 +67,8 @@ _UPDATE_METRICS = ("loss", "kl", "entropy", "ratio", "clip_low_fraction", "clip_
 
 @dataclass
 class GRPOConfig(GRPOLossConfig, VLMRunConfig):
-    """GRPO hyper-parameters: the step's settings come from :class:`~agents.grpo_step.GRPOLossConfig`; the run, env and
-    model layers from :class:`~agents.config.VLMRunConfig`."""
+    """GRPO hyper-parameters: the step's settings come from :class:`~vista_agents.grpo_step.GRPOLossConfig`; the run, env and
+    model layers from :class:`~vista_agents.config.VLMRunConfig`."""
 
     total_steps: int = 100
     """policy updates; each samples a fresh batch of num_tasks x group_size episodes"""

@@ -1,5 +1,5 @@
-r"""One GRPO step on a batch of episode groups, the one both :mod:`agents.grpo` and the VisPlay roles
-(:mod:`agents.visplay_trainer`) take: group-normalised advantages, then ``num_epochs`` passes of
+r"""One GRPO step on a batch of episode groups, the one both :mod:`vista_agents.grpo` and the VisPlay roles
+(:mod:`vista_agents.visplay_trainer`) take: group-normalised advantages, then ``num_epochs`` passes of
 ``num_minibatches`` optimiser steps on the clipped policy loss with an optional KL penalty,
 
 .. math::
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForImageTextToText
 
-from agents.config import ConfigLayer
-from agents.distributed import DataParallel
-from agents.losses import (
+from vista_agents.config import ConfigLayer
+from vista_agents.distributed import DataParallel
+from vista_agents.losses import (
     AGGREGATIONS,
     KL_ESTIMATORS,
     aggregate,
@@ -33,8 +33,8 @@ from agents.losses import (
     masked_mean,
     zero_variance_groups,
 )
-from agents.rollout import Batch, Trajectory, collate, sequence_logprobs
-from agents.training import LoadedModel, autocast, chunks, optimizer_step
+from vista_agents.rollout import Batch, Trajectory, collate, sequence_logprobs
+from vista_agents.training import LoadedModel, autocast, chunks, optimizer_step
 
 __all__ = ["GRPOLossConfig", "GRPOLearner", "GroupedEpisodes", "group_episodes", "grpo_update", "load_reference", "policy_loss"]
 
@@ -88,7 +88,7 @@ class GRPOLossConfig(ConfigLayer):
 
 
 class GRPOLearner(Protocol):
-    """What a GRPO step trains: a :class:`~agents.training.Session` or a VisPlay role.
+    """What a GRPO step trains: a :class:`~vista_agents.training.Session` or a VisPlay role.
 
     ``training_model`` runs the loss's forward passes (the DDP/FSDP-wrapped model in a launched run,
     else ``loaded.model``); ``parameters`` are the trainable ones it holds.

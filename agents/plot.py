@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.run_log import read_metrics
+from vista_agents.run_log import read_metrics
 
 __all__ = ["PANELS", "panel_series", "plot_runs"]
 

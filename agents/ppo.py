@@ -2,7 +2,7 @@ r"""PPO for Gymnasium envs with ``Box``/``Dict`` observations and ``Box``/``Disc
 (CleanRL's ``ppo_continuous_action.py`` layout), e.g. ``VistaRobotEE-v0`` from its state vector or its camera.
 
 Each iteration collects ``num_steps`` steps from each of ``num_envs`` envs with the current policy
-(:class:`~agents.networks.ActorCritic`: an MLP, plus a CNN for images), computes advantages by GAE,
+(:class:`~vista_agents.networks.ActorCritic`: an MLP, plus a CNN for images), computes advantages by GAE,
 
 .. math::
 
@@ -51,13 +51,13 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, load_trainer_state, writing_checkpoint
-from agents.config import EnvConfig, RunConfig
-from agents.distributed import launched_processes
-from agents.losses import clipped_surrogate
-from agents.networks import ActorCritic, RunningMeanStd
-from agents.run_session import RunSession, TrainResult
-from agents.training import EVAL_SEED_OFFSET, make_envs, optimizer_step, resolve_device
+from vista_agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, load_trainer_state, writing_checkpoint
+from vista_agents.config import EnvConfig, RunConfig
+from vista_agents.distributed import launched_processes
+from vista_agents.losses import clipped_surrogate
+from vista_agents.networks import ActorCritic, RunningMeanStd
+from vista_agents.run_session import RunSession, TrainResult
+from vista_agents.training import EVAL_SEED_OFFSET, make_envs, optimizer_step, resolve_device
 
 __all__ = [
     "PPO_METRICS",
@@ -102,8 +102,8 @@ MODEL_FILE = "model.safetensors"
 
 @dataclass
 class PPOConfig(EnvConfig, RunConfig):
-    """PPO hyper-parameters; the env and run layers are :class:`~agents.config.EnvConfig` and
-    :class:`~agents.config.RunConfig` (here with PPO's defaults). A step is an iteration of ``num_envs`` x
+    """PPO hyper-parameters; the env and run layers are :class:`~vista_agents.config.EnvConfig` and
+    :class:`~vista_agents.config.RunConfig` (here with PPO's defaults). A step is an iteration of ``num_envs`` x
     ``num_steps`` env steps: ``eval_every`` and ``checkpoint_every`` count iterations. Each checkpoint resets every
     env (so that a resumed run replays exactly): keep ``checkpoint_every`` x ``num_steps`` well above the episode
     length, or no episode ever ends.
@@ -360,7 +360,7 @@ def build_agent(config: PPOConfig, observation_space: spaces.Space[Any], action_
 def save_agent(
     config: PPOConfig, iteration: int, agent: ActorCritic, optimizer: torch.optim.Optimizer, reward_scaler: RewardScaler
 ) -> Path:
-    """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`agents.checkpoint`); returns it."""
+    """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`vista_agents.checkpoint`); returns it."""
     with writing_checkpoint(config.output_dir, iteration) as staging:
         save_file({name: tensor.contiguous() for name, tensor in agent.state_dict().items()}, staging / MODEL_FILE)
         state = {

@@ -13,8 +13,8 @@ the policy's chat template; the text past the previous prompt, minus the templat
 assistant turn, is the env reply. This needs an append-only chat template (ChatML, Qwen2.5-VL's, the
 tiny models'): one that rewrites earlier turns is reported with an error.
 
-Actions come from the :class:`~agents.policies.hf.HFPolicy` itself (sampling, the RL case) or from any
-text :class:`~agents.policies.base.Policy` given as ``actor`` (oracle demonstrations for SFT, scripted
+Actions come from the :class:`~vista_agents.policies.hf.HFPolicy` itself (sampling, the RL case) or from any
+text :class:`~vista_agents.policies.base.Policy` given as ``actor`` (oracle demonstrations for SFT, scripted
 tests), whose text is tokenised and closed with the end-of-turn token.
 
 :meth:`RolloutCollector.collect` runs groups: ``group_size`` episodes of each task, the task being what
@@ -35,9 +35,9 @@ import torch
 from PIL import Image
 from transformers import PreTrainedModel
 
-from agents.policies.base import Policy
-from agents.policies.chat import as_pil
-from agents.policies.hf import HFPolicy
+from vista_agents.policies.base import Policy
+from vista_agents.policies.chat import as_pil
+from vista_agents.policies.hf import HFPolicy
 
 __all__ = [
     "Batch",
@@ -272,7 +272,7 @@ class RolloutCollector:
             actions unless ``actor`` is given. Sampling settings (temperature, top-p,
             ``max_new_tokens``, ``batch_size``) are the policy's.
         actor: a text policy that chooses the actions instead (e.g. an
-            :class:`~agents.policies.scripted.OraclePolicy` for demonstrations); its turns are tokenised
+            :class:`~vista_agents.policies.scripted.OraclePolicy` for demonstrations); its turns are tokenised
             and closed with the end-of-turn token.
         record_logprobs: fill ``Trajectory.logprobs`` with the policy's log-probabilities of the policy
             tokens (one forward pass per ``policy.batch_size`` episodes after the rollout).

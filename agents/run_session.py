@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng
-from agents.config import RunConfig
-from agents.distributed import DataParallel
-from agents.run_log import RunLogger, claim_output_dir
+from vista_agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng
+from vista_agents.config import RunConfig
+from vista_agents.distributed import DataParallel
+from vista_agents.run_log import RunLogger, claim_output_dir
 
 __all__ = ["RunSession", "TrainResult", "is_due", "seed_everything"]
 

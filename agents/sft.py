@@ -2,8 +2,8 @@ r"""Supervised fine-tuning (behaviour cloning) on the envs' oracle demonstration
 
 Every vista env has an ``oracle()`` that gives a correct turn (for ``VistaTool-v0``, a whole tool
 trajectory). :func:`train` records ``num_demonstrations`` oracle episodes on the training split as
-trajectories (:class:`~agents.rollout.RolloutCollector` with an
-:class:`~agents.policies.scripted.OraclePolicy` actor) and minimises the negative log-likelihood of the
+trajectories (:class:`~vista_agents.rollout.RolloutCollector` with an
+:class:`~vista_agents.policies.scripted.OraclePolicy` actor) and minimises the negative log-likelihood of the
 assistant's tokens only (prompts, tool results and env replies are masked):
 
 .. math::
@@ -27,14 +27,14 @@ import gymnasium as gym
 import torch
 from tqdm import tqdm
 
-from agents.config import VLMRunConfig
-from agents.distributed import shard
-from agents.losses import aggregate
-from agents.policies.hf import HFPolicy
-from agents.policies.scripted import OraclePolicy
-from agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
-from agents.run_session import TrainResult
-from agents.training import Session, autocast, chunks, optimizer_step
+from vista_agents.config import VLMRunConfig
+from vista_agents.distributed import shard
+from vista_agents.losses import aggregate
+from vista_agents.policies.hf import HFPolicy
+from vista_agents.policies.scripted import OraclePolicy
+from vista_agents.rollout import RolloutCollector, Trajectory, collate, sequence_logprobs
+from vista_agents.run_session import TrainResult
+from vista_agents.training import Session, autocast, chunks, optimizer_step
 
 __all__ = ["SFTConfig", "SFT_METRICS", "collect_demonstrations", "demonstration_loss", "train"]
 
@@ -45,7 +45,7 @@ DEMO_SEED_OFFSET = 10**6
 
 @dataclass
 class SFTConfig(VLMRunConfig):
-    """SFT hyper-parameters; the run, env and model layers come from :class:`~agents.config.VLMRunConfig`."""
+    """SFT hyper-parameters; the run, env and model layers come from :class:`~vista_agents.config.VLMRunConfig`."""
 
     num_demonstrations: int = 512
     """oracle episodes to learn from (training split), over all processes of a multi-GPU run"""
@@ -73,7 +73,7 @@ def collect_demonstrations(
     policy: HFPolicy, envs: gym.vector.VectorEnv, count: int, seed: int, rank: int = 0, world_size: int = 1
 ) -> list[Trajectory]:
     """``count`` oracle episodes on the training split, tokenised as ``policy`` sees them; with
-    ``world_size > 1`` only process ``rank``'s share of them (:func:`~agents.distributed.shard`)."""
+    ``world_size > 1`` only process ``rank``'s share of them (:func:`~vista_agents.distributed.shard`)."""
     collector = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False)
     seeds = range(DEMO_SEED_OFFSET + seed * count, DEMO_SEED_OFFSET + (seed + 1) * count)
     return collector.collect(shard(seeds, rank, world_size), options={"split": "train"})

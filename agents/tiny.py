@@ -7,13 +7,13 @@ vista-envs prompts, a CLIP image processor and a ChatML chat template that rende
 tool calls. The directory loads back through the ordinary Hugging Face path::
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     path = build_tiny_vlm("/tmp/tiny-vlm", seed=0)
     model = AutoModelForImageTextToText.from_pretrained(path)
     processor = AutoProcessor.from_pretrained(path)
 
-From a shell: ``python -m agents.tiny /tmp/tiny-vlm --seed 0``. Building takes about a second and is
+From a shell: ``python -m vista_agents.tiny /tmp/tiny-vlm --seed 0``. Building takes about a second and is
 deterministic: the same arguments give byte-identical tokenizer files and identical weights.
 
 The envs' tags (``<think>``, ``</think>``, ``<answer>``, ``</answer>``, ``<tool_call>``, ``</tool_call>``,
@@ -277,7 +277,7 @@ def save_random_model(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.tiny", description="Build a tiny random VLM (LLaVA-style) offline.")
+    parser = argparse.ArgumentParser(prog="python -m vista_agents.tiny", description="Build a tiny random VLM (LLaVA-style) offline.")
     parser.add_argument("out_dir", help="directory to write the model and processor to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     parser.add_argument("--hidden-size", type=int, default=64, help="text tower width (default 64)")

@@ -2,16 +2,16 @@
 
 :func:`build_tiny_qwen2_5_vl` writes a ``Qwen2_5_VLForConditionalGeneration`` (a windowed-attention ViT
 with a 2 x 2 patch merger and a Qwen2 text tower with multimodal RoPE, randomly initialised, about 200
-thousand weights), a tokenizer trained on the spot on the envs' language (:func:`agents.tiny.tiny_corpus`)
+thousand weights), a tokenizer trained on the spot on the envs' language (:func:`vista_agents.tiny.tiny_corpus`)
 with Qwen's special tokens, the Qwen2-VL image processor (its PIL implementation: no torchvision) and a
 ChatML template that writes each image as ``<|vision_start|><|image_pad|><|vision_end|>`` and renders
-tools like :mod:`agents.tiny`. Images are resized to at most ``max_pixels`` (sides multiples
+tools like :mod:`vista_agents.tiny`. Images are resized to at most ``max_pixels`` (sides multiples
 of ``patch_size * merge_size``) and cut into ``patch_size`` patches merged ``merge_size`` x ``merge_size``:
 with the defaults a square image of 64 px or more is 16 image tokens, a 120 x 200 one 15. The directory
 loads back through the ordinary Hugging Face path::
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
-    from agents.tiny_qwen import build_tiny_qwen2_5_vl
+    from vista_agents.tiny_qwen import build_tiny_qwen2_5_vl
 
     path = build_tiny_qwen2_5_vl("/tmp/tiny-qwen", seed=0)
     model = AutoModelForImageTextToText.from_pretrained(path)  # Qwen2_5_VLForConditionalGeneration
@@ -26,7 +26,7 @@ therefore ships transformers' image-only processor for Qwen2-VL-style vision tow
 Loading it logs a transformers deprecation notice about its ``image_processor_class``; it is harmless.
 Real Qwen2.5-VL checkpoints keep their own ``Qwen2_5_VLProcessor`` (and need torchvision).
 
-From a shell: ``python -m agents.tiny_qwen /tmp/tiny-qwen --seed 0``. Building is deterministic: the same
+From a shell: ``python -m vista_agents.tiny_qwen /tmp/tiny-qwen --seed 0``. Building is deterministic: the same
 arguments give byte-identical tokenizer files and identical weights.
 """
 
@@ -41,7 +41,15 @@ from pathlib import Path
 from transformers import PaddleOCRVLProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from agents.tiny import IM_END, IM_START, PAD_TOKEN, chat_template, save_random_model, tiny_corpus, train_tokenizer
+from vista_agents.tiny import (
+    IM_END,
+    IM_START,
+    PAD_TOKEN,
+    chat_template,
+    save_random_model,
+    tiny_corpus,
+    train_tokenizer,
+)
 
 __all__ = ["QWEN_SPECIAL_TOKENS", "build_tiny_qwen2_5_vl"]
 
@@ -108,7 +116,7 @@ def build_tiny_qwen2_5_vl(
         num_attention_heads: attention heads of the text tower (two key/value heads: grouped-query
             attention); the head width must be at least 8 for the three multimodal-RoPE sections.
         max_position_embeddings: longest sequence the text tower accepts.
-        corpus: extra tokenizer training text (e.g. real env prompts), added to :func:`agents.tiny.tiny_corpus`.
+        corpus: extra tokenizer training text (e.g. real env prompts), added to :func:`vista_agents.tiny.tiny_corpus`.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`, ready for ``AutoModelForImageTextToText.from_pretrained`` and
@@ -179,7 +187,7 @@ def build_tiny_qwen2_5_vl(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.tiny_qwen", description="Build a tiny random Qwen2.5-VL offline.")
+    parser = argparse.ArgumentParser(prog="python -m vista_agents.tiny_qwen", description="Build a tiny random Qwen2.5-VL offline.")
     parser.add_argument("out_dir", help="directory to write the model and processor to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     parser.add_argument("--hidden-size", type=int, default=64, help="text tower width (default 64)")

@@ -1,13 +1,13 @@
 """What the learners share: envs, model loading (LoRA, gradient checkpointing), precision, optimiser steps,
 evaluation of a VLM, and :class:`Session`, a VLM learner's run (SFT, GRPO).
 
-Their configs are composed of the layers of :mod:`agents.config`; the life of a run (output folder, seeding,
-resuming, logging, the evaluation and checkpoint cadence) is :mod:`agents.run_session`, the same for every
-trainer. The algorithms live in :mod:`agents.sft`, :mod:`agents.grpo`, :mod:`agents.ppo` and
-:mod:`agents.visplay_trainer`.
+Their configs are composed of the layers of :mod:`vista_agents.config`; the life of a run (output folder, seeding,
+resuming, logging, the evaluation and checkpoint cadence) is :mod:`vista_agents.run_session`, the same for every
+trainer. The algorithms live in :mod:`vista_agents.sft`, :mod:`vista_agents.grpo`, :mod:`vista_agents.ppo` and
+:mod:`vista_agents.visplay_trainer`.
 
 Started by ``accelerate launch`` or ``torchrun``, a :class:`Session` runs data-parallel (see
-:mod:`agents.distributed` and ``docs/multi_gpu.md``): every process evaluates its share of the
+:mod:`vista_agents.distributed` and ``docs/multi_gpu.md``): every process evaluates its share of the
 evaluation episodes, and rank 0 alone logs and writes checkpoints.
 """
 
@@ -25,12 +25,12 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import save_checkpoint
-from agents.config import EnvConfig, ModelConfig, RunConfig, VLMRunConfig
-from agents.distributed import DataParallel, launched_processes
-from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, summarize
-from agents.run_session import RunSession, TrainResult
+from vista_agents.checkpoint import save_checkpoint
+from vista_agents.config import EnvConfig, ModelConfig, RunConfig, VLMRunConfig
+from vista_agents.distributed import DataParallel, launched_processes
+from vista_agents.policies.hf import HFPolicy
+from vista_agents.rollout import RolloutCollector, summarize
+from vista_agents.run_session import RunSession, TrainResult
 
 __all__ = [
     "EVAL_SEED_OFFSET",
@@ -101,7 +101,7 @@ def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | Non
     """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as configured."""
     source = checkpoint if checkpoint is not None and not config.lora_rank else config.model
     if not source:
-        raise ValueError("no model: pass --model PATH (a local model directory, e.g. built by python -m agents.tiny)")
+        raise ValueError("no model: pass --model PATH (a local model directory, e.g. built by python -m vista_agents.tiny)")
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32).to(device)
     processor = AutoProcessor.from_pretrained(source)
     checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else device.type == "cuda"
@@ -212,12 +212,12 @@ def join_processes(config: VLMRunConfig) -> tuple[DataParallel, torch.device, bo
 
 @dataclass
 class Session:
-    """A VLM learner's run (SFT, GRPO): the :class:`~agents.run_session.RunSession` plus the model, its optimiser
+    """A VLM learner's run (SFT, GRPO): the :class:`~vista_agents.run_session.RunSession` plus the model, its optimiser
     and the envs, set up from a config or resumed from the latest checkpoint.
 
     A learner's loop runs steps ``start_step .. total_steps - 1`` and ends each with :meth:`end_step`.
 
-    In a launched run every process holds a Session (see :mod:`agents.distributed`): the loss's forward
+    In a launched run every process holds a Session (see :mod:`vista_agents.distributed`): the loss's forward
     passes go through ``training_model``, the DDP- or FSDP-wrapped model, while ``loaded.model``
     generates; only rank 0 logs. In one process ``training_model`` is ``loaded.model``.
     """

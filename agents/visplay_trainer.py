@@ -21,8 +21,8 @@ Each iteration runs three phases, readable top to bottom in :func:`train`:
    that question bank, ``answers_per_question`` (G) answers per question, paid
    :math:`R_R = 0.9\,[\hat y \equiv \tilde y] + 0.1\,\mathrm{format}` (weights are env kwargs).
 
-Both GRPO phases take the GRPO step of :mod:`agents.grpo_step` (:func:`policy_update`), the one
-:mod:`agents.grpo` takes, with every setting of :class:`~agents.grpo_step.GRPOLossConfig` (by default one
+Both GRPO phases take the GRPO step of :mod:`vista_agents.grpo_step` (:func:`policy_update`), the one
+:mod:`vista_agents.grpo` takes, with every setting of :class:`~vista_agents.grpo_step.GRPOLossConfig` (by default one
 on-policy optimiser step per batch of episodes and no KL penalty; the KL reference is the initial model).
 In grounded mode (``grounded=True``) every question carries a program that computes its true
 answer on the scene, so the pseudo-labels' accuracy and the Reasoner's accuracy against the truth
@@ -70,15 +70,15 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.checkpoint import save_checkpoint
-from agents.config import ModelConfig, RunConfig
-from agents.distributed import DataParallel, launched_processes
-from agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
-from agents.policies.hf import HFPolicy
-from agents.rollout import RolloutCollector, Trajectory
-from agents.run_session import RunSession, TrainResult
-from agents.sft import collect_demonstrations, demonstration_loss
-from agents.training import (
+from vista_agents.checkpoint import save_checkpoint
+from vista_agents.config import ModelConfig, RunConfig
+from vista_agents.distributed import DataParallel, launched_processes
+from vista_agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
+from vista_agents.policies.hf import HFPolicy
+from vista_agents.rollout import RolloutCollector, Trajectory
+from vista_agents.run_session import RunSession, TrainResult
+from vista_agents.sft import collect_demonstrations, demonstration_loss
+from vista_agents.training import (
     LoadedModel,
     autocast,
     chunks,
@@ -134,8 +134,8 @@ _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 
 @dataclass
 class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
-    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~agents.grpo_step.GRPOLossConfig`;
-    the model and run layers are :class:`~agents.config.ModelConfig` and :class:`~agents.config.RunConfig`.
+    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~vista_agents.grpo_step.GRPOLossConfig`;
+    the model and run layers are :class:`~vista_agents.config.ModelConfig` and :class:`~vista_agents.config.RunConfig`.
 
     There is no env layer: the trainer runs its role envs (``VisPlayQuestioner-v0``, ``VisPlayReasoner-v0``) itself,
     in this process, because the Reasoner snapshot answers inside them. A step is an iteration: ``total_steps``,
@@ -254,7 +254,7 @@ class Role:
 
 @dataclass
 class VisPlayResult(TrainResult):
-    """:class:`~agents.training.TrainResult` whose ``checkpoint`` is the Reasoner's (the shared model's), plus the Questioner's."""
+    """:class:`~vista_agents.training.TrainResult` whose ``checkpoint`` is the Reasoner's (the shared model's), plus the Questioner's."""
 
     questioner_checkpoint: Path | None = None
 
@@ -311,7 +311,7 @@ def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
 def policy_update(
     role: Role, trajectories: list[Trajectory], group_size: int, config: VisPlayConfig, shuffle_seed: int
 ) -> dict[str, float]:
-    """The GRPO step of :mod:`agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its statistics."""
+    """The GRPO step of :mod:`vista_agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its statistics."""
     groups = group_episodes(trajectories, group_size, config)
     stats = {
         "reward_std": float(groups.rewards.std()),

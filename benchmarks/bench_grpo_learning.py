@@ -1,6 +1,6 @@
 """GRPO learning benchmark: a tiny random VLM on VisualQA-v0 counting (difficulty 1), SFT warm start then GRPO.
 
-1. Build a tiny LLaVA-style VLM (``agents.tiny``), random weights.
+1. Build a tiny LLaVA-style VLM (``vista_agents.tiny``), random weights.
 2. SFT on a few oracle demonstrations: a short warm start that teaches the response format, not the task.
 3. GRPO from the SFT checkpoint on freshly drawn training tasks.
 
@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_file import update_section  # noqa: E402
 
-from agents import grpo, sft  # noqa: E402
-from agents.tiny import build_tiny_vlm  # noqa: E402
-from agents.training import evaluate_policy, load_model, make_envs  # noqa: E402
+from vista_agents import grpo, sft  # noqa: E402
+from vista_agents.tiny import build_tiny_vlm  # noqa: E402
+from vista_agents.training import evaluate_policy, load_model, make_envs  # noqa: E402
 
 SECTION = "GRPO learning (tiny VLM, counting)"
 PLOT = Path(__file__).with_name("plots") / "grpo_learning.png"
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(summary)
     if args.write:
-        body = f"""Tiny LLaVA-style VLM (`agents.tiny`, random init: 2-layer CLIP tower and 2-layer Qwen2 tower, width 64,
+        body = f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init: 2-layer CLIP tower and 2-layer Qwen2 tower, width 64,
 64 px images = 64 image tokens) on `VisualQA-v0` counting, difficulty 1 (3-5 large shapes, "How many
 hexagons are there?", answers 1-4), 64 px images. SFT warm start on {args.sft_demonstrations} oracle
 demonstrations (1 epoch of batches of 32, lr 3e-3), then GRPO ({args.grpo_steps} steps x 16 tasks x G = 8,

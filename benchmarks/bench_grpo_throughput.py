@@ -1,6 +1,6 @@
 """GRPO throughput against TRL: our GRPO step and TRL's ``GRPOTrainer`` on the same tiny VLM, prompts and lengths.
 
-Both learners train the same weights (one tiny LLaVA-style VLM built by ``agents.tiny``) on ``VisualQA-v0``
+Both learners train the same weights (one tiny LLaVA-style VLM built by ``vista_agents.tiny``) on ``VisualQA-v0``
 counting tasks (image + question, rendered with the model's chat template), with G = 8 completions per
 prompt, every completion forced to the same length (``min_new_tokens = max_new_tokens``), one optimiser
 step per batch, no KL term, float32 on CPU. Each side runs in its own subprocess (so that its peak memory
@@ -86,7 +86,7 @@ def build_model(path: Path, completion_length: int) -> Path:
     """The tiny VLM both sides train (the GRPO learning benchmark's size), its completions forced to ``completion_length``."""
     from transformers import GenerationConfig
 
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     path = build_tiny_vlm(path, seed=SEED, image_size=64, hidden_size=64, num_layers=2)
     # Our HFPolicy takes the sampling settings it does not set from the model's generation config.
@@ -97,8 +97,8 @@ def build_model(path: Path, completion_length: int) -> Path:
 
 
 def run_ours(setup: Setup, work: Path) -> SideResult:
-    """Our GRPO (``agents.grpo.train``): the steps' own rollout + update times, the first step left out."""
-    from agents import grpo
+    """Our GRPO (``vista_agents.grpo.train``): the steps' own rollout + update times, the first step left out."""
+    from vista_agents import grpo
 
     baseline = _rss_mb()
     config = grpo.GRPOConfig(
@@ -130,8 +130,8 @@ def trl_prompts(setup: Setup) -> list[dict[str, Any]]:
     """The training tasks our learner draws (same seeds and split), as TRL dataset rows: chat prompt and image."""
     import gymnasium as gym
 
-    from agents.grpo import task_seeds
-    from agents.policies.chat import ChatBuilder
+    from vista_agents.grpo import task_seeds
+    from vista_agents.policies.chat import ChatBuilder
 
     env = gym.make("VisualQA-v0", **ENV_KWARGS)
     rows = []
@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> None:
 
         speed_met = ours.completions_per_s >= 1.5 * trl.completions_per_s
         memory_met = ours.peak_rss_mb <= trl.peak_rss_mb
-        body = f"""Our GRPO step (`agents.grpo.train`) against TRL {trl_package.__version__}'s `GRPOTrainer`, one run, the same tiny
-LLaVA-style VLM (`agents.tiny`: 2-layer CLIP and Qwen2 towers, width 64, 64 px images = 64 image tokens),
+        body = f"""Our GRPO step (`vista_agents.grpo.train`) against TRL {trl_package.__version__}'s `GRPOTrainer`, one run, the same tiny
+LLaVA-style VLM (`vista_agents.tiny`: 2-layer CLIP and Qwen2 towers, width 64, 64 px images = 64 image tokens),
 the same `VisualQA-v0` counting prompts (the chat template's image + question + answer-format instruction),
 {setup.num_tasks} prompts x G = {setup.group_size} completions per optimiser step, every completion forced to
 {setup.completion_length} tokens (`min_new_tokens = max_new_tokens`), sampling at temperature 1, token-mean

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_file import update_section
 
-from agents.ppo import PPOConfig, evaluate_agent, load_agent, train
-from agents.training import make_envs
+from vista_agents.ppo import PPOConfig, evaluate_agent, load_agent, train
+from vista_agents.training import make_envs
 
 SECTION = "PPO on VistaRobotEE-v0 reach"
 PLOT = Path(__file__).with_name("plots") / "ppo_reach.png"
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"runs in {work}; plot {PLOT}")
     if args.write:
         reached = first_at_target(state_rows)
-        body = f"""PPO (`agents.ppo`) on `VistaRobotEE-v0` with `tasks=["reach"]` (bring the grasp point within 5 cm of the
+        body = f"""PPO (`vista_agents.ppo`) on `VistaRobotEE-v0` with `tasks=["reach"]` (bring the grasp point within 5 cm of the
 centre of a coloured zone at a random place on the table), `max_steps=50`, dense reward (success 10, 10 x the
 change of the shaped progress, -10 per collision, -0.01 per step). Hyper-parameters: 8 sync envs x 128 steps per
 iteration, GAE (0.99, 0.95), clip 0.2 with value clipping, observation and reward normalisation, annealed

@@ -5,11 +5,11 @@ reward, episodes of at most 50 steps, for ``--steps`` env steps each, one after 
 
 - SB3: ``PPO("MultiInputPolicy", env)`` exactly as its users write it: its default hyper-parameters, one env
   from ``gym.make``, no wrapper of ours (SB3 adds its own Monitor and DummyVecEnv).
-- ``agents.ppo``: the configuration of ``benchmarks/bench_ppo_robot.py`` (8 envs x 128 steps, observation
+- ``vista_agents.ppo``: the configuration of ``benchmarks/bench_ppo_robot.py`` (8 envs x 128 steps, observation
   and reward normalisation, annealed learning rate).
 
 Evaluation is the same for both: the deterministic policy (the Gaussian's mean) on the same fixed-seed
-``eval``-split episodes every ``--eval-every`` steps (``agents.ppo`` evaluates at its iteration boundaries
+``eval``-split episodes every ``--eval-every`` steps (``vista_agents.ppo`` evaluates at its iteration boundaries
 nearest to that), and the final policy on ``test``-split episodes. CPU time is this process's
 (``time.process_time()``, evaluation included), one torch thread.
 
@@ -37,10 +37,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 import vista_envs  # noqa: F401  (registers the ids)
-from agents.ppo import evaluate, load_agent, make_envs, train
-from agents.training import EVAL_SEED_OFFSET
+from vista_agents.ppo import evaluate, load_agent, make_envs, train
+from vista_agents.training import EVAL_SEED_OFFSET
 
-SECTION = "Stable-Baselines3 PPO vs agents.ppo on VistaRobotEE-v0 reach"
+SECTION = "Stable-Baselines3 PPO vs vista_agents.ppo on VistaRobotEE-v0 reach"
 PLOT = Path(__file__).with_name("plots") / "sb3_reach.png"
 ENV_KWARGS = {"tasks": ["reach"], "max_steps": 50, "reward_type": "dense", "obs_mode": "state"}
 TARGET = 0.8
@@ -48,7 +48,7 @@ TARGET = 0.8
 
 def sb3_success(model: PPO, split: str, episodes: int) -> float:
     """Success rate of the deterministic SB3 policy on ``episodes`` episodes of ``split``, on the seeds
-    ``agents.ppo.evaluate`` uses (``EVAL_SEED_OFFSET + i``), so both learners face the same episodes."""
+    ``vista_agents.ppo.evaluate`` uses (``EVAL_SEED_OFFSET + i``), so both learners face the same episodes."""
     env = gym.make("VistaRobotEE-v0", **ENV_KWARGS)
     solved = 0
     try:
@@ -104,7 +104,7 @@ def run_sb3(steps: int, seed: int, eval_every: int, eval_episodes: int, test_epi
 def run_project_ppo(
     steps: int, seed: int, eval_every: int, eval_episodes: int, test_episodes: int, work: Path
 ) -> tuple[list[dict[str, float]], float, float]:
-    """``agents.ppo`` with the reach benchmark's configuration: (evaluation rows, test success, CPU seconds)."""
+    """``vista_agents.ppo`` with the reach benchmark's configuration: (evaluation rows, test success, CPU seconds)."""
     cpu_start = time.process_time()
     config = dataclasses.replace(
         STATE,
@@ -179,23 +179,23 @@ def main(argv: list[str] | None = None) -> None:
     own_rows, own_test, own_cpu = run_project_ppo(*common, work=work / "ppo")
     table = [
         summary_row('SB3 `PPO("MultiInputPolicy", env)`, defaults, 1 env', sb3_rows, sb3_test, sb3_cpu),
-        summary_row("`agents.ppo`, 8 envs x 128 steps, normalised", own_rows, own_test, own_cpu),
+        summary_row("`vista_agents.ppo`, 8 envs x 128 steps, normalised", own_rows, own_test, own_cpu),
     ]
-    plot({"Stable-Baselines3 PPO (defaults)": sb3_rows, "agents.ppo": own_rows}, PLOT)
+    plot({"Stable-Baselines3 PPO (defaults)": sb3_rows, "vista_agents.ppo": own_rows}, PLOT)
     print("\n".join(table))
     if args.write:
-        learned = [label for label, rows in (("SB3", sb3_rows), ("agents.ppo", own_rows)) if max(r["eval/success_rate"] for r in rows) >= TARGET]
+        learned = [label for label, rows in (("SB3", sb3_rows), ("vista_agents.ppo", own_rows)) if max(r["eval/success_rate"] for r in rows) >= TARGET]
         verdict = (
             f"At this budget {' and '.join(learned)} reached {TARGET:.0%} eval success."
             if learned
             else f"Neither learner reached {TARGET:.0%} eval success at this budget."
         )
-        body = f"""Stable-Baselines3 {stable_baselines3.__version__} PPO and the project's PPO (`agents.ppo`) on
+        body = f"""Stable-Baselines3 {stable_baselines3.__version__} PPO and the project's PPO (`vista_agents.ppo`) on
 `VistaRobotEE-v0(tasks=["reach"], obs_mode="state", max_steps=50, reward_type="dense")`, {args.steps // 1000}k env steps
 each, seed {args.seed}, one after the other in one process (2-core CPU, shared and noisy; one torch thread). SB3 runs as
 its users write it: `PPO("MultiInputPolicy", gym.make(...))` with its default hyper-parameters (2048 steps per
 update, 10 epochs of minibatches of 64, lr 3e-4, no observation or reward normalisation) and no wrapper of ours;
-`agents.ppo` uses the reach benchmark's configuration (8 envs x 128 steps, 8 minibatches x 10 epochs, observation and
+`vista_agents.ppo` uses the reach benchmark's configuration (8 envs x 128 steps, 8 minibatches x 10 epochs, observation and
 reward normalisation, annealed lr). Both are evaluated with the deterministic policy on the same fixed-seed episodes:
 {args.eval_episodes} `eval`-split episodes every ~{args.eval_every // 1000}k steps, {args.test_episodes} `test`-split episodes for the
 final policy. CPU minutes include the evaluations.
@@ -208,7 +208,7 @@ final policy. CPU minutes include the evaluations.
 resolution. One seed each: the table shows that SB3's default PPO runs and learns on this env with no wrapper, not
 which learner is better in general (their hyper-parameters differ, and runs with other seeds would differ).
 
-![SB3 vs agents.ppo on reach](plots/{PLOT.name})
+![SB3 vs vista_agents.ppo on reach](plots/{PLOT.name})
 """
         command = " ".join(["python benchmarks/bench_sb3_reach.py", *(argv if argv is not None else sys.argv[1:])])
         update_section(SECTION, body, command)

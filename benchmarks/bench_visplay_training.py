@@ -1,9 +1,9 @@
 """VisPlay training benchmark: a tiny VLM plays Questioner and Reasoner in grounded VisPlay on CPU.
 
-1. Build a tiny LLaVA-style VLM (``agents.tiny``; its tokenizer also learns the envs' prompts and oracle outputs).
+1. Build a tiny LLaVA-style VLM (``vista_agents.tiny``; its tokenizer also learns the envs' prompts and oracle outputs).
 2. Warm start (SFT) on oracle demonstrations of both roles, so that some questions parse and some
    answers are well formed: a random model writes no valid question and every signal would be 0.
-3. VisPlay iterations (:mod:`agents.visplay_trainer`, grounded mode, counting scenes) until the CPU
+3. VisPlay iterations (:mod:`vista_agents.visplay_trainer`, grounded mode, counting scenes) until the CPU
    budget is spent: each iteration is run as a resume of the last one, so the loop stops on time.
 
 Per iteration it prints and plots the Questioner's reward and valid-question rate, the confidence and
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_file import update_section
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.run_log import read_metrics
-from agents.tiny import build_tiny_vlm
-from agents.visplay_trainer import VisPlayConfig, train
+from vista_agents.run_log import read_metrics
+from vista_agents.tiny import build_tiny_vlm
+from vista_agents.visplay_trainer import VisPlayConfig, train
 from vista_envs.envs.visplay import questioner_instruction
 
 SECTION = "VisPlay training (tiny VLM, grounded)"
@@ -171,7 +171,7 @@ def body(rows: list[dict], args: argparse.Namespace, iterations: int, cpu_min: f
     peak = max(trained, key=lambda row: row["questioner/valid_rate"])
     trends = "\n".join(f"| {label} | {mean(trained[:1], name)} | {mean(trained[-10:], name)} |" for label, name in TRENDS)
     evaluations = [row["eval/success_rate"] for row in rows if row.get("eval/success_rate") is not None]
-    return f"""Tiny LLaVA-style VLM (`agents.tiny`, random init, width 64, 2 + 2 layers, 32 px vision input; its BPE
+    return f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init, width 64, 2 + 2 layers, 32 px vision input; its BPE
 tokenizer also trained on the envs' instruction and oracle questions), grounded VisPlay on counting scenes
 (difficulty 1, 64 px). Warm start: SFT on {args.warm_start} oracle demonstrations per role x {args.warm_start_epochs} epochs
 (template questions with programs; true answers). Then per iteration: Questioner 2 GRPO steps x 8 images x G = 4

@@ -147,7 +147,7 @@ def play(env: gym.Env, agent: str, obs: dict, info: dict, random_policy) -> dict
 
 
 def agents_by_kind(episodes: int, agents: tuple[str, ...]) -> dict:
-    from agents.policies.random_policy import RandomPolicy
+    from vista_agents.policies.random_policy import RandomPolicy
 
     random_policy = RandomPolicy(seed=0)
     env = gym.make("VistaVideo-v0")

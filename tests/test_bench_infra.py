@@ -15,7 +15,7 @@ import pytest
 from vista_envs.bench import BenchError, load_leaderboard, make_agent, render_markdown, run_suite
 from vista_envs.bench.suites import parse_suite
 
-pytest.importorskip("agents.bench_agents")
+pytest.importorskip("vista_agents.bench_agents")
 # `pip install -e .` registers the learners' agents; an older editable install lacks them (reinstall it).
 pytestmark = pytest.mark.skipif(
     "openai" not in {ep.name for ep in entry_points(group="vista_envs.bench_agents")},

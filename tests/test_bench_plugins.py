@@ -160,7 +160,7 @@ def test_bench_with_the_builtin_agents_never_imports_torch_or_the_learners(tmp_p
         assert run.returncode == 0, run.stderr[-2000:]
         imported = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:") and "|" in line}
         assert "vista_envs.bench.runner" in imported or args[0] == "leaderboard"
-        assert not {name for name in imported if name.split(".")[0] in ("torch", "transformers", "agents")}
+        assert not {name for name in imported if name.split(".")[0] in ("torch", "transformers", "vista_agents")}
 
 
 def test_the_learners_declare_their_bench_agents_as_entry_points():
@@ -170,13 +170,13 @@ def test_the_learners_declare_their_bench_agents_as_entry_points():
     assert set(declared) == {"hf", "openai", "openai-text"}
     for value in declared.values():
         module, _, attribute = value.partition(":")
-        assert module == "agents.bench_agents" and callable(getattr(importlib.import_module(module), attribute))
+        assert module == "vista_agents.bench_agents" and callable(getattr(importlib.import_module(module), attribute))
 
 
 def test_vista_envs_source_never_imports_the_learners():
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "vista_envs").rglob("*.py")
-        if any(line.lstrip().startswith(("import agents", "from agents")) for line in path.read_text().splitlines())
+        if any(line.lstrip().startswith(("import vista_agents", "from agents")) for line in path.read_text().splitlines())
     ]
     assert offenders == []

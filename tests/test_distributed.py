@@ -21,14 +21,14 @@ from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 from transformers import AutoModelForImageTextToText
 from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl
 
-from agents.checkpoint import save_checkpoint
-from agents.distributed import DataParallel, shard
-from agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds
-from agents.run_log import read_metrics
-from agents.sft import SFTConfig
-from agents.sft import train as train_sft
-from agents.tiny import build_tiny_vlm
-from agents.training import eval_seeds
+from vista_agents.checkpoint import save_checkpoint
+from vista_agents.distributed import DataParallel, shard
+from vista_agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds
+from vista_agents.run_log import read_metrics
+from vista_agents.sft import SFTConfig
+from vista_agents.sft import train as train_sft
+from vista_agents.tiny import build_tiny_vlm
+from vista_agents.training import eval_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
@@ -106,7 +106,7 @@ COLLECTIVES = r'''
 """Each of two processes reduces its own numbers and accumulates gradients over its own micro-batches."""
 import json, sys
 import torch
-from agents.distributed import DataParallel
+from vista_agents.distributed import DataParallel
 
 parallel = DataParallel.from_environment(cpu=True, bf16=False)
 rank, nan = parallel.rank, float("nan")
@@ -198,40 +198,40 @@ DRIVER = r'''
 import json, os, sys
 from pathlib import Path
 import torch
-import agents.rollout
-import agents.run_session
-import agents.training
-from agents import grpo, sft
+import vista_agents.rollout
+import vista_agents.run_session
+import vista_agents.training
+from vista_agents import grpo, sft
 
 algorithm, settings, record = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3])
 rank = int(os.environ["RANK"])
 collected, writes = [], []
 
-collect = agents.rollout.RolloutCollector.collect
+collect = vista_agents.rollout.RolloutCollector.collect
 def recording_collect(self, seeds, group_size=1, options=None):
     trajectories = collect(self, seeds, group_size, options)
     collected.append({"split": options["split"], "seeds": [int(seed) for seed in seeds], "rewards": [t.reward for t in trajectories],
                       "successes": [t.success for t in trajectories], "tokens": [t.num_policy_tokens for t in trajectories]})
     return trajectories
-agents.rollout.RolloutCollector.collect = recording_collect
+vista_agents.rollout.RolloutCollector.collect = recording_collect
 
-class RecordingLogger(agents.run_session.RunLogger):
+class RecordingLogger(vista_agents.run_session.RunLogger):
     def __init__(self, *args, **kwargs):
         writes.append("metrics")
         super().__init__(*args, **kwargs)
-agents.run_session.RunLogger = RecordingLogger
+vista_agents.run_session.RunLogger = RecordingLogger
 
-save_checkpoint = agents.training.save_checkpoint
+save_checkpoint = vista_agents.training.save_checkpoint
 def recording_save_checkpoint(*args, **kwargs):
     writes.append("checkpoint")
     return save_checkpoint(*args, **kwargs)
-agents.training.save_checkpoint = recording_save_checkpoint
+vista_agents.training.save_checkpoint = recording_save_checkpoint
 
-close = agents.training.Session.close
+close = vista_agents.training.Session.close
 def recording_close(self):
     torch.save(self.loaded.model.state_dict(), record / f"weights{rank}.pt")
     return close(self)
-agents.training.Session.close = recording_close
+vista_agents.training.Session.close = recording_close
 
 if algorithm == "grpo":
     result = grpo.train(grpo.GRPOConfig(**settings))
@@ -247,9 +247,9 @@ torch.distributed.destroy_process_group()  # as vista-agents does: gloo's thread
 # on GPUs, wrapping the tiny model's Qwen2 decoder layers.
 FORCE_FSDP = r"""
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
-import agents.distributed
+import vista_agents.distributed
 
-prepare = agents.distributed.DataParallel.prepare
+prepare = vista_agents.distributed.DataParallel.prepare
 def fsdp_prepare(self, model, optimizer):
     state = self.accelerator.state
     state.fsdp_plugin = FullyShardedDataParallelPlugin(
@@ -259,7 +259,7 @@ def fsdp_prepare(self, model, optimizer):
     prepared = prepare(self, model, optimizer)
     state.distributed_type = DistributedType.FSDP  # preparing sets it back to the CPU type
     return prepared
-agents.distributed.DataParallel.prepare = fsdp_prepare
+vista_agents.distributed.DataParallel.prepare = fsdp_prepare
 """
 
 

@@ -63,7 +63,7 @@ def processor(tmp_path_factory):
     pytest.importorskip("torch")
     from transformers import AutoProcessor
 
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     return AutoProcessor.from_pretrained(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm")))
 

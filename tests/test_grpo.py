@@ -14,10 +14,10 @@ import torch
 from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
-from agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
-from agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
-from agents.run_log import read_metrics
-from agents.tiny import build_tiny_vlm
+from vista_agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
+from vista_agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
+from vista_agents.run_log import read_metrics
+from vista_agents.tiny import build_tiny_vlm
 
 # -- advantages ----------------------------------------------------------------------------------
 

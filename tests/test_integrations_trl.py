@@ -194,7 +194,7 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
     from transformers import AutoProcessor
     from trl import GRPOTrainer
 
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     path = build_tiny_vlm(tmp_path / "tiny", seed=0)  # saved, then loaded by path by the trainer
     # Prompts are told apart by their text below, so keep 8 tasks whose questions differ.
@@ -242,7 +242,7 @@ def test_grpo_trainer_runs_multi_turn_vista_tool_with_an_image_returning_zoom_an
     from trl import GRPOTrainer
     from trl.chat_template_utils import qwen3_template
 
-    from agents.tiny_qwen import build_tiny_qwen2_5_vl
+    from vista_agents.tiny_qwen import build_tiny_qwen2_5_vl
 
     path = build_tiny_qwen2_5_vl(tmp_path / "tiny-qwen", seed=0)
     model = AutoModelForImageTextToText.from_pretrained(path)

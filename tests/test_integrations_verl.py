@@ -179,7 +179,7 @@ def tiny_processor(tmp_path_factory):
     pytest.importorskip("transformers")
     from transformers import AutoProcessor
 
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     return AutoProcessor.from_pretrained(build_tiny_vlm(tmp_path_factory.mktemp("tiny"), seed=0))
 

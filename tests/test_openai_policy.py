@@ -25,10 +25,10 @@ from chat_completions_server import ChatCompletionsServer, schema_problems
 from PIL import Image
 
 import vista_envs  # noqa: F401  (registers the ids)
-from agents.bench_agents import _EndpointAgent
-from agents.policies import OpenAIPolicy
-from agents.policies.chat import Chat
-from agents.policies.chat_completions import NO_RESULT, reply_action, request_messages
+from vista_agents.bench_agents import _EndpointAgent
+from vista_agents.policies import OpenAIPolicy
+from vista_agents.policies.chat import Chat
+from vista_agents.policies.chat_completions import NO_RESULT, reply_action, request_messages
 from vista_envs.bench.agents import BenchAgent
 from vista_envs.bench.runner import run_suite
 from vista_envs.bench.suites import load_suite, parse_suite

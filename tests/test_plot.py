@@ -4,9 +4,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from agents.cli import main  # noqa: E402
-from agents.plot import panel_series  # noqa: E402
-from agents.run_log import RunLogger  # noqa: E402
+from vista_agents.cli import main  # noqa: E402
+from vista_agents.plot import panel_series  # noqa: E402
+from vista_agents.run_log import RunLogger  # noqa: E402
 
 
 def fake_run(path, slope):

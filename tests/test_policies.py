@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import vista_envs  # noqa: F401  (registers the ids)
-from agents.policies import (
+from vista_agents.policies import (
     CallbackPolicy,
     FixedResponsePolicy,
     OpenAIPolicy,
@@ -29,7 +29,7 @@ from agents.policies import (
     RandomPolicy,
     ScriptedPolicy,
 )
-from agents.policies.chat import DEFAULT_INSTRUCTION
+from vista_agents.policies.chat import DEFAULT_INSTRUCTION
 
 ZOOM_CALL = '<think>Look closer.</think><tool_call>{"name": "zoom", "arguments": {"x": 50, "y": 60}}</tool_call>'
 
@@ -128,7 +128,7 @@ def test_random_policy_needs_the_answer_type():
 
 
 def test_model_free_policies_import_without_torch():
-    code = "import sys, agents.policies; print('torch' in sys.modules)"
+    code = "import sys, vista_agents.policies; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
@@ -323,14 +323,14 @@ def test_openai_policy_rejects_a_reply_that_is_not_a_chat_completion(chat_server
 @pytest.fixture(scope="session")
 def tiny_vlm_path(tmp_path_factory):
     pytest.importorskip("torch")
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.tiny import build_tiny_vlm
 
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny") / "vlm", seed=0)
 
 
 @pytest.fixture(scope="module")
 def policy(tiny_vlm_path):
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     return HFPolicy(tiny_vlm_path, max_new_tokens=8, temperature=1.0, batch_size=2)
 
@@ -339,7 +339,7 @@ def test_tiny_vlm_builds_deterministically_and_loads_through_from_pretrained(tin
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from agents.tiny import FORMAT_TAGS, build_tiny_vlm, main
+    from vista_agents.tiny import FORMAT_TAGS, build_tiny_vlm, main
 
     main([str(tmp_path / "same"), "--seed", "0"])
     other = build_tiny_vlm(tmp_path / "other", seed=1)
@@ -377,7 +377,7 @@ def test_hf_policy_generate_returns_token_ids_with_matching_logprobs(policy):
 
 
 def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm_path):
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     policy = HFPolicy(tiny_vlm_path, max_new_tokens=5)
     end_id = policy.tokenizer.eos_token_id
@@ -397,7 +397,7 @@ def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm_path):
 def test_generate_logprobs_equal_an_unpadded_forward_pass_at_the_sampling_temperature(tiny_vlm_path):
     import torch
 
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     policy = HFPolicy(tiny_vlm_path, max_new_tokens=6, temperature=0.7, batch_size=3)
     observations, infos = reset_envs("VisualQA-v0", 3)
@@ -426,7 +426,7 @@ def test_image_tokens_in_the_prompt_match_the_image_features_of_the_vision_tower
 def test_hf_policy_never_samples_image_placeholders_even_from_a_model_that_prefers_them(tiny_vlm_path):
     import torch
 
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     policy = HFPolicy(tiny_vlm_path, max_new_tokens=4)
     image_token_id = policy.model.config.image_token_id
@@ -451,7 +451,7 @@ def test_hf_policy_renders_the_vistatool_conversation_with_its_tools_on_every_tu
 def test_hf_policy_writes_tools_as_text_for_a_chat_template_without_tools(tiny_vlm_path):
     from transformers import AutoProcessor
 
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     processor = AutoProcessor.from_pretrained(tiny_vlm_path)
     # Like Qwen2.5-VL's template: roles and content only, no tools and no tool calls.
@@ -468,7 +468,7 @@ def test_hf_policy_writes_tools_as_text_for_a_chat_template_without_tools(tiny_v
 
 
 def test_hf_policy_rejects_bad_settings(tiny_vlm_path):
-    from agents.policies import HFPolicy
+    from vista_agents.policies import HFPolicy
 
     with pytest.raises(ValueError, match="temperature"):
         HFPolicy(tiny_vlm_path, temperature=-1)

@@ -19,10 +19,10 @@ from gymnasium import spaces
 from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
-from agents.cli import add_config_arguments, config_from_args
-from agents.networks import ActorCritic, RunningMeanStd
-from agents.ppo import PPO_METRICS, PPOConfig, RewardScaler, compute_gae, load_agent, ppo_loss, train, value_loss
-from agents.run_log import read_metrics
+from vista_agents.cli import add_config_arguments, config_from_args
+from vista_agents.networks import ActorCritic, RunningMeanStd
+from vista_agents.ppo import PPO_METRICS, PPOConfig, RewardScaler, compute_gae, load_agent, ppo_loss, train, value_loss
+from vista_agents.run_log import read_metrics
 from vista_envs.spaces import UnicodeText
 
 # -- GAE -------------------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ def test_gymnasium_vector_envs_reset_on_the_step_after_an_episode_ends():
 def test_a_discrete_space_not_starting_at_0_is_refused():
     from gymnasium import spaces
 
-    from agents.networks import ActorCritic
+    from vista_agents.networks import ActorCritic
 
     with pytest.raises(TypeError, match="start at 0"):
         ActorCritic(spaces.Box(-1, 1, (3,), np.float32), spaces.Discrete(3, start=-1))

@@ -14,11 +14,11 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.grpo import GRPOConfig, train
-from agents.policies import HFPolicy, ScriptedPolicy
-from agents.rollout import RolloutCollector, Trajectory, check_image_tokens, collate, sequence_logprobs
-from agents.tiny import FORMAT_TAGS
-from agents.tiny_qwen import QWEN_SPECIAL_TOKENS, build_tiny_qwen2_5_vl, main
+from vista_agents.grpo import GRPOConfig, train
+from vista_agents.policies import HFPolicy, ScriptedPolicy
+from vista_agents.rollout import RolloutCollector, Trajectory, check_image_tokens, collate, sequence_logprobs
+from vista_agents.tiny import FORMAT_TAGS
+from vista_agents.tiny_qwen import QWEN_SPECIAL_TOKENS, build_tiny_qwen2_5_vl, main
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 ZOOM_THEN_ANSWER = [

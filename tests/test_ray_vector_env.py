@@ -375,9 +375,9 @@ def test_without_ray_the_error_names_the_extra_to_install(monkeypatch):
 
 def test_rollout_collector_records_the_same_trajectories_as_with_sync_vector_env(tmp_path):
     pytest.importorskip("torch")
-    from agents.policies import HFPolicy, OraclePolicy
-    from agents.rollout import RolloutCollector
-    from agents.tiny import build_tiny_vlm
+    from vista_agents.policies import HFPolicy, OraclePolicy
+    from vista_agents.rollout import RolloutCollector
+    from vista_agents.tiny import build_tiny_vlm
 
     policy = HFPolicy(build_tiny_vlm(tmp_path / "tiny-vlm", seed=0, image_size=32), max_new_tokens=8, batch_size=4)
     kwargs = {"families": ["chart_arithmetic"], "image_size": 64, "tools": ["zoom", "crop", "calculator"]}
@@ -396,7 +396,7 @@ def test_rollout_collector_records_the_same_trajectories_as_with_sync_vector_env
 
 
 def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
-    from agents.training import EnvConfig, make_envs
+    from vista_agents.training import EnvConfig, make_envs
 
     envs = make_envs(EnvConfig(env_id="VisualQA-v0", env_kwargs={"image_size": 64}, num_envs=2, ray_address="local"))
     try:
@@ -410,8 +410,8 @@ def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():
 
 
 def test_ppo_with_a_ray_address_steps_its_envs_on_ray_actors(monkeypatch):
-    from agents.ppo import PPOConfig
-    from agents.training import make_envs
+    from vista_agents.ppo import PPOConfig
+    from vista_agents.training import make_envs
 
     monkeypatch.setitem(RESOURCE_HINTS, "CartPole-v1", {"num_cpus": 0.1})  # the other tests' actors may hold the CPUs
     envs = make_envs(PPOConfig(env_id="CartPole-v1", ray_address="local"), num_envs=2)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.policies import HFPolicy, OraclePolicy, ScriptedPolicy
-from agents.rollout import (
+from vista_agents.policies import HFPolicy, OraclePolicy, ScriptedPolicy
+from vista_agents.rollout import (
     RolloutCollector,
     Trajectory,
     check_image_tokens,
@@ -20,7 +20,7 @@ from agents.rollout import (
     summarize,
     unbatch,
 )
-from agents.tiny import build_tiny_vlm
+from vista_agents.tiny import build_tiny_vlm
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 ZOOM_THEN_ANSWER = [

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agents.checkpoint import TRAINER_STATE, checkpoint_dir, latest_checkpoint, writing_checkpoint  # noqa: E402
-from agents.run_log import RunLogger, claim_output_dir, read_metrics  # noqa: E402
+from vista_agents.checkpoint import TRAINER_STATE, checkpoint_dir, latest_checkpoint, writing_checkpoint  # noqa: E402
+from vista_agents.run_log import RunLogger, claim_output_dir, read_metrics  # noqa: E402
 
 
 def fake_checkpoint(output_dir, step):
@@ -89,8 +89,8 @@ def test_a_new_run_refuses_a_used_output_folder_unless_it_resumes_or_overwrites(
 
 
 def test_a_run_evaluates_and_checkpoints_on_its_cadence_and_a_forced_step_does_both(tmp_path):
-    from agents.config import RunConfig
-    from agents.run_session import RunSession
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
 
     run = RunSession.start(RunConfig(output_dir=str(tmp_path), eval_every=2, checkpoint_every=3), total_steps=5)
     evaluated, saved = [], []
@@ -103,8 +103,8 @@ def test_a_run_evaluates_and_checkpoints_on_its_cadence_and_a_forced_step_does_b
 
 
 def test_resuming_takes_every_folders_latest_checkpoint_and_refuses_folders_at_different_steps(tmp_path):
-    from agents.config import RunConfig
-    from agents.run_session import RunSession
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
 
     fake_checkpoint(tmp_path / "questioner", 2)
     reasoner = fake_checkpoint(tmp_path / "reasoner", 2)

@@ -12,12 +12,12 @@ from pinned_metrics import assert_matches_pinned
 from transformers import AutoModelForImageTextToText
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.cli import ALGORITHMS, build_parser, config_from_args, field_docs, main
-from agents.grpo import GRPOConfig
-from agents.policies import HFPolicy
-from agents.run_log import read_metrics
-from agents.sft import SFT_METRICS, SFTConfig, collect_demonstrations, demonstration_loss, train
-from agents.tiny import build_tiny_vlm
+from vista_agents.cli import ALGORITHMS, build_parser, config_from_args, field_docs, main
+from vista_agents.grpo import GRPOConfig
+from vista_agents.policies import HFPolicy
+from vista_agents.run_log import read_metrics
+from vista_agents.sft import SFT_METRICS, SFTConfig, collect_demonstrations, demonstration_loss, train
+from vista_agents.tiny import build_tiny_vlm
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 

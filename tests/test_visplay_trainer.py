@@ -17,10 +17,10 @@ from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 import vista_envs  # noqa: F401  (registers the env ids)
-from agents.cli import add_config_arguments, config_from_args
-from agents.run_log import read_metrics
-from agents.tiny import build_tiny_vlm
-from agents.visplay_trainer import (
+from vista_agents.cli import add_config_arguments, config_from_args
+from vista_agents.run_log import read_metrics
+from vista_agents.tiny import build_tiny_vlm
+from vista_agents.visplay_trainer import (
     VISPLAY_METRICS,
     VisPlayConfig,
     band_filter,
@@ -329,10 +329,10 @@ def test_a_short_seeded_run_logs_the_pinned_metrics(two_iterations):
 
 
 def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_path, monkeypatch):
-    import agents.grpo_step
+    import vista_agents.grpo_step
 
     seen = []
-    surrogate, penalty = agents.grpo_step.clipped_surrogate, agents.grpo_step.kl_penalty
+    surrogate, penalty = vista_agents.grpo_step.clipped_surrogate, vista_agents.grpo_step.kl_penalty
 
     def spy_surrogate(logprobs, old_logprobs, advantages, clip_low, clip_high):
         seen.append(("clip", clip_low, clip_high))
@@ -342,8 +342,8 @@ def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_pat
         seen.append(("kl", estimator))
         return penalty(logprobs, ref_logprobs, estimator)
 
-    monkeypatch.setattr(agents.grpo_step, "clipped_surrogate", spy_surrogate)
-    monkeypatch.setattr(agents.grpo_step, "kl_penalty", spy_penalty)
+    monkeypatch.setattr(vista_agents.grpo_step, "clipped_surrogate", spy_surrogate)
+    monkeypatch.setattr(vista_agents.grpo_step, "kl_penalty", spy_penalty)
     config = run_config(
         drilled_model, tmp_path, total_steps=1, reasoner_steps=0, eval_episodes=0, diversity_weight=0.0,
         clip_low=0.1, clip_high=0.5, kl_coef=0.1, kl_estimator="k2", num_epochs=2,

@@ -6,11 +6,11 @@ the other policies work without them.
 
 from typing import Any
 
-from agents.policies.base import Policy
-from agents.policies.chat import Chat, ChatBuilder
-from agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyError
-from agents.policies.random_policy import RandomPolicy
-from agents.policies.scripted import CallbackPolicy, FixedResponsePolicy, OraclePolicy, ScriptedPolicy
+from vista_agents.policies.base import Policy
+from vista_agents.policies.chat import Chat, ChatBuilder
+from vista_agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyError
+from vista_agents.policies.random_policy import RandomPolicy
+from vista_agents.policies.scripted import CallbackPolicy, FixedResponsePolicy, OraclePolicy, ScriptedPolicy
 
 __all__ = [
     "CallbackPolicy",
@@ -30,7 +30,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("HFPolicy", "Completion"):
-        from agents.policies import hf
+        from vista_agents.policies import hf
 
         return getattr(hf, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

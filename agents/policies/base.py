@@ -16,10 +16,10 @@ class Policy(Protocol):
     is what env ``i`` returned, e.g. ``{"image": array, "question": str}``) and returns one action
     string per env. Multi-turn policies read the conversation from ``infos[i]["messages"]``.
 
-    Implementations: :class:`~agents.policies.hf.HFPolicy` (a local Hugging Face VLM),
-    :class:`~agents.policies.openai_policy.OpenAIPolicy` (an OpenAI-compatible endpoint),
-    :class:`~agents.policies.random_policy.RandomPolicy` (the chance baseline) and the model-free
-    policies of :mod:`agents.policies.scripted` (fixed, scripted, callback and oracle responses).
+    Implementations: :class:`~vista_agents.policies.hf.HFPolicy` (a local Hugging Face VLM),
+    :class:`~vista_agents.policies.openai_policy.OpenAIPolicy` (an OpenAI-compatible endpoint),
+    :class:`~vista_agents.policies.random_policy.RandomPolicy` (the chance baseline) and the model-free
+    policies of :mod:`vista_agents.policies.scripted` (fixed, scripted, callback and oracle responses).
     """
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]: ...

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agents.policies.base import check_batch
+from vista_agents.policies.base import check_batch
 from vista_envs.answers import get_response_format
 
 __all__ = ["DEFAULT_INSTRUCTION", "Chat", "ChatBuilder", "as_pil", "as_plain_text_tools", "tool_response_text"]

@@ -32,7 +32,7 @@ from typing import Any
 
 from PIL import Image
 
-from agents.policies.chat import Chat, tool_response_text
+from vista_agents.policies.chat import Chat, tool_response_text
 from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 __all__ = ["image_data_url", "reply_action", "request_messages"]

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, BatchFeature, PreTrainedModel, ProcessorMixin
 
-from agents.policies.chat import DEFAULT_INSTRUCTION, Chat, ChatBuilder, as_plain_text_tools
+from vista_agents.policies.chat import DEFAULT_INSTRUCTION, Chat, ChatBuilder, as_plain_text_tools
 
 __all__ = ["Completion", "HFPolicy"]
 
@@ -54,7 +54,7 @@ class HFPolicy:
     """Batched generation with any ``AutoModelForImageTextToText`` and its ``AutoProcessor``.
 
     Works with the LLaVA and Qwen2.5-VL families (tested on CPU with the tiny random models of
-    ``agents.tiny`` and ``agents.tiny_qwen``): every tensor the processor returns (``pixel_values``,
+    ``vista_agents.tiny`` and ``vista_agents.tiny_qwen``): every tensor the processor returns (``pixel_values``,
     ``image_grid_thw``, ``mm_token_type_ids``, ...) goes to the model unchanged, so Qwen2.5-VL's
     dynamic-resolution image grids and multimodal RoPE positions are computed as the model expects, in
     generation and in the log-probability pass alike. (Real Qwen2.5-VL checkpoints load their
@@ -63,7 +63,7 @@ class HFPolicy:
     Prompts are rendered with the processor's chat template: for ``VisualQA-v0`` one user turn with the
     image, the question and ``instruction``; for ``VistaTool-v0`` the env's ``info["messages"]`` with
     ``info["images"]`` and the tool schemas. Chat templates that do not render tools (Qwen2.5-VL's among
-    them) get the tools as plain text instead (see :func:`agents.policies.chat.as_plain_text_tools`).
+    them) get the tools as plain text instead (see :func:`vista_agents.policies.chat.as_plain_text_tools`).
     Prompts are left-padded into batches of ``batch_size``.
 
     Sampling draws from torch's global RNG: seed it with ``torch.manual_seed`` for reproducible runs.
@@ -81,7 +81,7 @@ class HFPolicy:
         temperature: sampling temperature; 0 means greedy decoding.
         top_p: nucleus sampling mass.
         batch_size: prompts per ``generate`` call.
-        instruction, system_prompt: see :class:`agents.policies.chat.ChatBuilder`.
+        instruction, system_prompt: see :class:`vista_agents.policies.chat.ChatBuilder`.
     """
 
     def __init__(
@@ -188,7 +188,7 @@ class HFPolicy:
         """Image/video placeholder tokens: the model must not sample them (the next forward pass would expect pixels).
 
         Read from the processor and from its tokenizer, which also names the video token of a Qwen2-VL-style
-        tokenizer under an image-only processor (``agents.tiny_qwen``)."""
+        tokenizer under an image-only processor (``vista_agents.tiny_qwen``)."""
         sources = (self.processor, self.tokenizer)
         ids = (getattr(source, name, None) for source in sources for name in ("image_token_id", "video_token_id"))
         return sorted({token for token in ids if isinstance(token, int)})

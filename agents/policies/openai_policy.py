@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agents.policies.chat import DEFAULT_INSTRUCTION, Chat, ChatBuilder, as_plain_text_tools
-from agents.policies.chat_completions import image_data_url, reply_action, request_messages
+from vista_agents.policies.chat import DEFAULT_INSTRUCTION, Chat, ChatBuilder, as_plain_text_tools
+from vista_agents.policies.chat_completions import image_data_url, reply_action, request_messages
 
 __all__ = ["TOOL_MODES", "OpenAIPolicy", "OpenAIPolicyError", "image_data_url"]
 
@@ -33,11 +33,11 @@ class OpenAIPolicy:
     """Asks an OpenAI-compatible ``/chat/completions`` endpoint for each env's turn, with the standard library only.
 
     The request continues the env's conversation (``info["messages"]``, or the observation's image and
-    ``text`` for an env without one; see :class:`agents.policies.chat.ChatBuilder`), with images inline
+    ``text`` for an env without one; see :class:`vista_agents.policies.chat.ChatBuilder`), with images inline
     as base64 PNG data URLs. For a tool env (``info["tools"]``) the default ``tool_mode="native"`` sends
     the tools' schemas as ``tools`` and the episode's earlier calls and results in the chat-completions
     form (assistant ``tool_calls`` with ids, ``role: "tool"`` results with the matching
-    ``tool_call_id``; see :mod:`agents.policies.chat_completions`). ``tool_mode="text"`` writes tools,
+    ``tool_call_id``; see :mod:`vista_agents.policies.chat_completions`). ``tool_mode="text"`` writes tools,
     calls and results as Hermes/Qwen text instead, for servers without function calling (vLLM without
     ``--enable-auto-tool-choice`` refuses requests that carry ``tools``).
 
@@ -63,7 +63,7 @@ class OpenAIPolicy:
         max_concurrency: requests in flight at once.
         extra_body: more request fields (e.g. ``{"top_k": 20}`` for vLLM); they override the defaults.
         tool_mode: ``"native"`` (default) or ``"text"``, see above.
-        instruction, system_prompt: see :class:`agents.policies.chat.ChatBuilder`.
+        instruction, system_prompt: see :class:`vista_agents.policies.chat.ChatBuilder`.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.policies.base import check_batch
+from vista_agents.policies.base import check_batch
 
 __all__ = ["CallbackPolicy", "FixedResponsePolicy", "OraclePolicy", "ScriptedPolicy"]
 

@@ -58,7 +58,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
     observation text).
 
     ## Observation Space
-    Array modes, for array learners (Stable-Baselines3's default policies, CleanRL-style code, ``agents.ppo``)
+    Array modes, for array learners (Stable-Baselines3's default policies, CleanRL-style code, ``vista_agents.ppo``)
     with no wrapper; they hold no text:
 
     - ``obs_mode="rgb"``: ``Dict(image=Box(0, 255, (H, W, 3), uint8), state=Box(-10, 10, (8,),
