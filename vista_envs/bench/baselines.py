@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from vista_envs.answers import get_response_format
+from vista_envs.answers import ResponseFormat, get_response_format
 from vista_envs.bench.gui_baselines import ScriptedGUIPolicy, is_gui_episode
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
@@ -89,8 +89,12 @@ class RandomGuesser:
     (:class:`SeededPolicy`), so its guesses are the same in any batch and after any resume.
     """
 
-    def __init__(self) -> None:
-        self.response_format = get_response_format("think_answer")
+    # The answer types it knows; any other is guessed as a number.
+    ANSWER_TYPES = ("yes_no", "choice", "sequence", "number", "time", "text", "box")
+
+    def __init__(self, response_format: str | ResponseFormat = "think_answer", number_range: tuple[int, int] = (0, 10)) -> None:
+        self.response_format = get_response_format(response_format)
+        self.number_range = number_range
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         """Unseeded use (outside the bench): one fresh stream per call."""
@@ -136,7 +140,7 @@ class RandomGuesser:
             x0, x1 = sorted(rng.sample(range(width + 1), 2))
             y0, y1 = sorted(rng.sample(range(height + 1), 2))
             return f"[{x0}, {y0}, {x1}, {y1}]"
-        return str(rng.randint(0, 10))  # number, and any type this guesser does not know
+        return str(rng.randint(*self.number_range))  # number, and any type this guesser does not know
 
 
 def _answer_response(answer: str, reasoning: str) -> str:
