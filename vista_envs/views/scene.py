@@ -118,19 +118,21 @@ def _draw_specs(rng: random.Random, difficulty: int, extra: int) -> tuple[Object
     palette = rng.sample(COLORS, 5 - difficulty // 2)
     shapes = rng.sample(SHAPES, 4 - difficulty // 3)
     duplicate_share = 0.1 * (difficulty - 1)
-    specs: list[ObjectSpec] = []
-    counts: collections.Counter[ObjectSpec] = collections.Counter()
     looks = [_SPECS[c, s] for c in palette for s in shapes]
+    # Looks by index: hashing an ObjectSpec (a dataclass) for every count was most of a test layout's cost,
+    # which draws ~10 sets before one falls in its split.
+    drawn: list[int] = []
+    counts = [0] * len(looks)
     for _ in range(3 + difficulty + extra):
         # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
-        copyable = [spec for spec in specs if counts[spec] < _MAX_LOOK_ALIKES]
+        copyable = [k for k in drawn if counts[k] < _MAX_LOOK_ALIKES]
         if copyable and rng.random() < duplicate_share:
-            spec = rng.choice(copyable)
+            k = rng.choice(copyable)
         else:
-            spec = rng.choice([look for look in looks if counts[look] < _MAX_LOOK_ALIKES])
-        specs.append(spec)
-        counts[spec] += 1
-    return tuple(specs)
+            k = rng.choice([k for k, n in enumerate(counts) if n < _MAX_LOOK_ALIKES])
+        drawn.append(k)
+        counts[k] += 1
+    return tuple(looks[k] for k in drawn)
 
 
 def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, max_yaw: float) -> Layout | None:

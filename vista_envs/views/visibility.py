@@ -30,10 +30,10 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera, PyBullet
-from vista_envs.views.rig import project
+from vista_envs.views.rig import camera_coordinates, project
 from vista_envs.views.scene import Layout
 
-__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "seen_points"]
+__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "scene_boxes", "seen_points"]
 
 CLEAR = 0.6
 _HEIGHTS = (0.12, 0.5, 0.88)
@@ -101,29 +101,124 @@ class Visibility:
         return [v for v in range(self.seen.shape[0]) if self.clear(v, obj)]
 
 
-def seen_points(sim: PyBullet, cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scene_boxes(sim: PyBullet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every body's collision bounding box as PyBullet's broadphase has it (collision margins included):
+    body ids (B,), lows (B, 3), highs (B, 3). A ray cannot hit a body whose box it does not cross."""
+    client = sim.client
+    ids = [client.getBodyUniqueId(k) for k in range(client.getNumBodies())]
+    boxes = np.array([client.getAABB(body) for body in ids], dtype=float).reshape(len(ids), 2, 3)
+    return np.asarray(ids, dtype=np.int64), boxes[:, 0], boxes[:, 1]
+
+
+# Boxes are widened by this much (metres) before the test: PyBullet reports hits up to ~0.6 mm outside a box it
+# gives (its convex ray casts stop within a tolerance of the surface), and a wider box only sends more rays to it.
+_BOX_SLACK = 0.005
+_CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=float)
+
+
+def _may_be_blocked(
+    camera: Camera,
+    points: np.ndarray,
+    uv: np.ndarray,
+    depth: np.ndarray,
+    owners: np.ndarray,
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """For points (N, 3) that lie inside bodies ``owners`` (N,), seen by ``camera`` at image positions ``uv``
+    (N, 2) and depths ``depth`` (N,): whether the segment from the eye to the point crosses another body's box.
+
+    All of a view's rays leave its eye, so a ray can cross a box only where the point's image position falls
+    inside the box's image (the rectangle around its projected corners) and the box's nearest corner is not
+    farther than the point: a cheap test on every (ray, box) pair. The few pairs it keeps (and every pair
+    with a box reaching behind the camera) get the exact segment-box test.
+    """
+    ids, low, high = boxes
+    # Boxes wholly below the table (the parked pool, 50 m down) are below every ray: the eyes are above it.
+    keep = high[:, 2] >= -_BOX_SLACK
+    ids, low, high = ids[keep], low[keep] - _BOX_SLACK, high[keep] + _BOX_SLACK
+    corners = (low[:, None, :] + _CORNERS[None] * (high - low)[:, None, :]).reshape(-1, 3)  # (B * 8, 3)
+    near = camera_coordinates(camera, corners)[:, 2].reshape(len(ids), 8).min(axis=1)
+    image = project(camera, corners, 1, 1).reshape(len(ids), 8, 2)
+    low_uv, high_uv = image.min(axis=1), image.max(axis=1)
+    maybe = (
+        (uv[:, None, 0] >= low_uv[None, :, 0])
+        & (uv[:, None, 0] <= high_uv[None, :, 0])
+        & (uv[:, None, 1] >= low_uv[None, :, 1])
+        & (uv[:, None, 1] <= high_uv[None, :, 1])
+        & (depth[:, None] >= near[None, :])
+    )
+    maybe |= (near <= 1e-3)[None, :]  # a box reaching behind the camera: its image rectangle means nothing
+    maybe &= ids[None, :] != owners[:, None]
+    ray, box = np.nonzero(maybe)
+    blocked = np.zeros(len(points), dtype=bool)
+    if len(ray):
+        # Slab test of the segment eye -> point against each kept box.
+        eye = np.asarray(camera.eye, dtype=float)
+        direction = points[ray] - eye
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = 1.0 / direction  # +-inf along an axis the ray does not move on
+            t0, t1 = (low[box] - eye) * inverse, (high[box] - eye) * inverse
+            enter = np.minimum(t0, t1).max(axis=1)
+            leave = np.maximum(t0, t1).min(axis=1)
+            # 0 * inf gives NaN (a ray in the plane of a box face): count it as crossing, PyBullet decides.
+            crosses = ((leave >= np.maximum(enter, 0.0)) & (enter <= 1.0)) | np.isnan(enter) | np.isnan(leave)
+        blocked[ray[crosses]] = True
+    return blocked
+
+
+def seen_points(
+    sim: PyBullet,
+    cameras: Sequence[Camera],
+    points: np.ndarray,
+    bodies: Sequence[int],
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For points (n_bodies, n_points, 3) inside ``bodies``: which each camera sees (the ray from its eye hits
     that body first, and the point is inside the image), which lie inside the image, and where they project
-    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call."""
+    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call.
+
+    With ``boxes`` (:func:`scene_boxes` of the current scene), a ray that crosses no other body's box is not
+    sent to PyBullet: it ends inside its own (convex) body and nothing else can stand in its way, so the
+    body is what it hits first. That is exact, not an estimate (``tests/test_vista_views_parts.py``
+    compares it with PyBullet's answer for every ray), and spares most rays of a scene.
+    """
     n_views, (n_bodies, n_points, _) = len(cameras), points.shape
     flat = points.reshape(-1, 3)
     # Shares of the image: project onto a unit image (the views are square).
     uv = np.stack([project(camera, flat, 1, 1) for camera in cameras])  # (views, bodies * points, 2)
     in_frame = np.all((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN), axis=2)
-    view_index, point_index = np.nonzero(in_frame)
-    eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
+    owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
     first = np.full((n_views, n_bodies * n_points), -1, dtype=np.int64)
-    if len(view_index):
-        hits = sim.client.rayTestBatch(eyes[view_index], flat[point_index])
-        first[view_index, point_index] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
+    starts, ends, slots = [], [], []
+    for v, camera in enumerate(cameras):
+        index = np.flatnonzero(in_frame[v])
+        if boxes is not None and len(index):
+            depth = camera_coordinates(camera, flat[index])[:, 2]
+            test = _may_be_blocked(camera, flat[index], uv[v, index], depth, owners[index], boxes)
+            first[v, index[~test]] = owners[index[~test]]
+            index = index[test]
+        starts.append(np.broadcast_to(np.asarray(camera.eye, dtype=float), (len(index), 3)))
+        ends.append(flat[index])
+        slots.append(v * n_bodies * n_points + index)
+    slot = np.concatenate(slots)
+    if len(slot):
+        hits = sim.client.rayTestBatch(np.concatenate(starts), np.concatenate(ends))
+        first.reshape(-1)[slot] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
+    seen = first == owners[None, :]
     shape = (n_views, n_bodies, n_points)
-    seen = first.reshape(shape) == np.asarray(bodies, dtype=np.int64)[None, :, None]
-    return seen, in_frame.reshape(shape), uv.reshape(*shape, 2)
+    return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
 
 
-def measure_visibility(sim: PyBullet, cameras: Sequence[Camera], layout: Layout, bodies: Sequence[int], points: np.ndarray) -> Visibility:
-    """Ray-test every sample point of every object inside the image of every camera."""
-    seen, in_frame, uv = seen_points(sim, cameras, points, bodies)
+def measure_visibility(
+    sim: PyBullet,
+    cameras: Sequence[Camera],
+    layout: Layout,
+    bodies: Sequence[int],
+    points: np.ndarray,
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Visibility:
+    """Ray-test every sample point of every object inside the image of every camera (``boxes``: see :func:`seen_points`)."""
+    seen, in_frame, uv = seen_points(sim, cameras, points, bodies, boxes)
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
