@@ -20,7 +20,7 @@ import numpy as np
 from vista_envs.robot.randomization import DEFAULT_CAMERA, Randomization
 from vista_envs.robot.sim import Camera, Lighting, PyBullet, tiny_renderer_image
 
-__all__ = ["AREA_CENTER", "MIN_AZIMUTH_GAP", "camera_coordinates", "project", "render_view", "sample_rig"]
+__all__ = ["AREA_CENTER", "MIN_AZIMUTH_GAP", "camera_coordinates", "project", "project_with_depth", "render_view", "sample_rig"]
 
 # The middle of the area where objects stand (robot frame, metres): cameras aim near it.
 AREA_CENTER = (0.51, 0.0)
@@ -135,10 +135,15 @@ def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:
 
 def project(camera: Camera, points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixel coordinates (N, 2) of world points (N, 3) in a ``width`` x ``height`` view (points in front)."""
+    return project_with_depth(camera, points, width, height)[0]
+
+
+def project_with_depth(camera: Camera, points: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`project`'s pixel coordinates (N, 2) and the points' depths (N,): metres along the camera's axis."""
     local = camera_coordinates(camera, points)
     focal = (height / 2) / math.tan(math.radians(camera.fov) / 2)
     scale = focal / np.maximum(local[:, 2], 1e-6)
     pixels = np.empty((len(local), 2))
     pixels[:, 0] = width / 2 + local[:, 0] * scale
     pixels[:, 1] = height / 2 - local[:, 1] * scale
-    return pixels
+    return pixels, local[:, 2]

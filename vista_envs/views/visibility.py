@@ -30,7 +30,7 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera, PyBullet
-from vista_envs.views.rig import camera_coordinates, project
+from vista_envs.views.rig import project, project_with_depth
 from vista_envs.views.scene import Layout
 
 __all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "scene_boxes", "seen_points"]
@@ -117,17 +117,18 @@ _CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)],
 
 
 def _may_be_blocked(
-    camera: Camera,
+    cameras: Sequence[Camera],
+    views: np.ndarray,
     points: np.ndarray,
     uv: np.ndarray,
     depth: np.ndarray,
     owners: np.ndarray,
     boxes: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """For points (N, 3) that lie inside bodies ``owners`` (N,), seen by ``camera`` at image positions ``uv``
-    (N, 2) and depths ``depth`` (N,): whether the segment from the eye to the point crosses another body's box.
+    """For rays from the eye of ``cameras[views]`` (R,) to points (R, 3) that lie inside bodies ``owners`` (R,),
+    seen at image positions ``uv`` (R, 2) and depths ``depth`` (R,): whether the ray crosses another body's box.
 
-    All of a view's rays leave its eye, so a ray can cross a box only where the point's image position falls
+    All of a view's rays leave its eye, so a ray can cross a box only where its point's image position falls
     inside the box's image (the rectangle around its projected corners) and the box's nearest corner is not
     farther than the point: a cheap test on every (ray, box) pair. The few pairs it keeps (and every pair
     with a box reaching behind the camera) get the exact segment-box test.
@@ -137,27 +138,21 @@ def _may_be_blocked(
     keep = high[:, 2] >= -_BOX_SLACK
     ids, low, high = ids[keep], low[keep] - _BOX_SLACK, high[keep] + _BOX_SLACK
     corners = (low[:, None, :] + _CORNERS[None] * (high - low)[:, None, :]).reshape(-1, 3)  # (B * 8, 3)
-    near = camera_coordinates(camera, corners)[:, 2].reshape(len(ids), 8).min(axis=1)
-    image = project(camera, corners, 1, 1).reshape(len(ids), 8, 2)
-    low_uv, high_uv = image.min(axis=1), image.max(axis=1)
-    maybe = (
-        (uv[:, None, 0] >= low_uv[None, :, 0])
-        & (uv[:, None, 0] <= high_uv[None, :, 0])
-        & (uv[:, None, 1] >= low_uv[None, :, 1])
-        & (uv[:, None, 1] <= high_uv[None, :, 1])
-        & (depth[:, None] >= near[None, :])
-    )
-    maybe |= (near <= 1e-3)[None, :]  # a box reaching behind the camera: its image rectangle means nothing
+    projected = [project_with_depth(camera, corners, 1, 1) for camera in cameras]
+    image = np.stack([pixels for pixels, _ in projected]).reshape(len(cameras), len(ids), 8, 2)
+    near = np.stack([corner_depth for _, corner_depth in projected]).reshape(len(cameras), len(ids), 8).min(axis=2)
+    low_uv, high_uv = image.min(axis=2)[views], image.max(axis=2)[views]  # (R, B, 2)
+    maybe = ((uv[:, None, :] >= low_uv) & (uv[:, None, :] <= high_uv)).all(axis=2) & (depth[:, None] >= near[views])
+    maybe |= near[views] <= 1e-3  # a box reaching behind the camera: its image rectangle means nothing
     maybe &= ids[None, :] != owners[:, None]
     ray, box = np.nonzero(maybe)
     blocked = np.zeros(len(points), dtype=bool)
     if len(ray):
         # Slab test of the segment eye -> point against each kept box.
-        eye = np.asarray(camera.eye, dtype=float)
-        direction = points[ray] - eye
+        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)[views[ray]]
         with np.errstate(divide="ignore", invalid="ignore"):
-            inverse = 1.0 / direction  # +-inf along an axis the ray does not move on
-            t0, t1 = (low[box] - eye) * inverse, (high[box] - eye) * inverse
+            inverse = 1.0 / (points[ray] - eyes)  # +-inf along an axis the ray does not move on
+            t0, t1 = (low[box] - eyes) * inverse, (high[box] - eyes) * inverse
             enter = np.minimum(t0, t1).max(axis=1)
             leave = np.maximum(t0, t1).min(axis=1)
             # 0 * inf gives NaN (a ray in the plane of a box face): count it as crossing, PyBullet decides.
@@ -185,28 +180,24 @@ def seen_points(
     n_views, (n_bodies, n_points, _) = len(cameras), points.shape
     flat = points.reshape(-1, 3)
     # Shares of the image: project onto a unit image (the views are square).
-    uv = np.stack([project(camera, flat, 1, 1) for camera in cameras])  # (views, bodies * points, 2)
+    projected = [project_with_depth(camera, flat, 1, 1) for camera in cameras]
+    uv = np.stack([pixels for pixels, _ in projected])  # (views, bodies * points, 2)
     in_frame = np.all((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN), axis=2)
+    view_index, point_index = np.nonzero(in_frame)
     owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
     first = np.full((n_views, n_bodies * n_points), -1, dtype=np.int64)
-    starts, ends, slots = [], [], []
-    for v, camera in enumerate(cameras):
-        index = np.flatnonzero(in_frame[v])
-        if boxes is not None and len(index):
-            depth = camera_coordinates(camera, flat[index])[:, 2]
-            test = _may_be_blocked(camera, flat[index], uv[v, index], depth, owners[index], boxes)
-            first[v, index[~test]] = owners[index[~test]]
-            index = index[test]
-        starts.append(np.broadcast_to(np.asarray(camera.eye, dtype=float), (len(index), 3)))
-        ends.append(flat[index])
-        slots.append(v * n_bodies * n_points + index)
-    slot = np.concatenate(slots)
-    if len(slot):
-        hits = sim.client.rayTestBatch(np.concatenate(starts), np.concatenate(ends))
-        first.reshape(-1)[slot] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
-    seen = first == owners[None, :]
+    if boxes is not None and len(view_index):
+        depth = np.stack([point_depth for _, point_depth in projected])
+        targets = owners[point_index]
+        test = _may_be_blocked(cameras, view_index, flat[point_index], uv[view_index, point_index], depth[view_index, point_index], targets, boxes)
+        first[view_index[~test], point_index[~test]] = targets[~test]
+        view_index, point_index = view_index[test], point_index[test]
+    if len(view_index):
+        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
+        hits = sim.client.rayTestBatch(eyes[view_index], flat[point_index])
+        first[view_index, point_index] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
     shape = (n_views, n_bodies, n_points)
-    return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
+    return (first == owners[None, :]).reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
 
 
 def measure_visibility(
