@@ -11,6 +11,7 @@ elevations and distances drawn per camera, and the domain-randomisation ``camera
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -120,11 +121,19 @@ def _unit(v: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _basis(camera: Camera) -> np.ndarray:
-    """The camera's right, up and forward unit vectors as the rows of a 3x3 matrix (plain floats: these
-    3-vectors are too small for NumPy's per-call overhead to pay)."""
-    forward = _unit([t - e for t, e in zip(camera.target, camera.eye)])
-    right = _unit(_cross(forward, camera.up))
-    return np.array([right, _cross(right, forward), forward])
+    """The camera's right, up and forward unit vectors as the rows of a 3x3 matrix (read-only)."""
+    return _basis_of(tuple(camera.eye), tuple(camera.target), tuple(camera.up))
+
+
+@functools.lru_cache(maxsize=256)
+def _basis_of(eye: tuple[float, ...], target: tuple[float, ...], up: tuple[float, ...]) -> np.ndarray:
+    # Cached: a rig's cameras are projected onto many times (sample points, bodies' boxes, labels), and building
+    # the basis costs more than using it. Plain floats: these 3-vectors are too small for NumPy's per-call overhead.
+    forward = _unit([t - e for t, e in zip(target, eye)])
+    right = _unit(_cross(forward, up))
+    basis = np.array([right, _cross(right, forward), forward])
+    basis.flags.writeable = False
+    return basis
 
 
 def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:
