@@ -1,6 +1,7 @@
 """The parts of VistaViews-v0: projection, ray-tested visibility against the renderer's own segmentation mask,
 layouts and their splits, marks and the mosaic, and the group consistency reward."""
 
+import functools
 import itertools
 import math
 import random
@@ -17,7 +18,7 @@ from vista_envs.views.consistency import answer_key, consistency_rewards
 from vista_envs.views.marks import RING_RGB, Mark, draw_marks, mosaic, mosaic_grid
 from vista_envs.views.rig import MIN_AZIMUTH_GAP, project, sample_rig
 from vista_envs.views.scene import SceneBuilder, sample_layout
-from vista_envs.views.visibility import measure_visibility, sample_points
+from vista_envs.views.visibility import measure_visibility, sample_points, scene_boxes, seen_points
 
 SIZE = 160
 
@@ -42,7 +43,7 @@ def scenes():
             layout = sample_layout(rng, difficulty, "train", Randomization())
             bodies, _ = builder.build(layout, rng, Randomization())
             cameras = sample_rig(rng, 4, difficulty, Randomization())
-            visibility = measure_visibility(sim, cameras, layout, bodies, sample_points(layout))
+            visibility = measure_visibility(sim, cameras, layout, bodies, sample_points(layout), scene_boxes(sim))
             aabbs = [sim.aabb(body) for body in bodies]
             found.append((layout, bodies, cameras, visibility, [_mask(sim, c) for c in cameras], aabbs))
     yield found
@@ -85,6 +86,58 @@ def test_ray_tested_visibility_agrees_with_the_renderers_segmentation_mask(scene
                     # At most a sliver of an occluded object is drawn: under a tenth of what a clear view shows.
                     assert int((mask == body).sum()) <= 0.1 * full[i], (v, i)
     assert checked["clear"] >= 30 and checked["occluded"] >= 3, checked
+
+
+def _rays_sent(sim, call):
+    """How many rays ``call()`` sends to PyBullet (a recording ``rayTestBatch`` stands in while it runs)."""
+    sent = []
+    original = sim.client.rayTestBatch
+
+    def record(starts, ends):
+        sent.append(len(starts))
+        return original(starts, ends)
+
+    sim.client.__dict__["rayTestBatch"] = record
+    try:
+        call()
+    finally:
+        del sim.client.__dict__["rayTestBatch"]
+    return sum(sent)
+
+
+@pytest.mark.parametrize("randomization", ["none", "high"])
+def test_rays_spared_by_the_box_test_are_exactly_the_ones_pybullet_would_answer_with_the_target(randomization):
+    sim = PyBullet()
+    builder = SceneBuilder(sim)
+    rng = random.Random(11)
+    spared = compared = 0
+    for difficulty in (1, 3, 5, 5):
+        for _ in range(3):
+            layout = sample_layout(rng, difficulty, "train", Randomization.from_any(randomization))
+            bodies, _ = builder.build(layout, rng, Randomization.from_any(randomization))
+            points = sample_points(layout)
+            boxes = scene_boxes(sim)
+            for n_views in (2, 4):
+                cameras = sample_rig(rng, n_views, difficulty, Randomization.from_any(randomization))
+                every_ray = seen_points(sim, cameras, points, bodies)
+                with_boxes = seen_points(sim, cameras, points, bodies, boxes)
+                for full, culled in zip(every_ray, with_boxes):
+                    np.testing.assert_array_equal(full, culled)
+                compared += int(every_ray[1].sum())
+                spared += int(every_ray[1].sum()) - _rays_sent(sim, functools.partial(seen_points, sim, cameras, points, bodies, boxes))
+    sim.close()
+    # The comparison covers thousands of rays, and the box test spares a real share of them.
+    assert compared > 5000 and spared > 0.3 * compared, (compared, spared)
+
+
+def test_marks_on_the_renderers_rgba_buffer_match_marks_on_its_rgb_copy():
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (96, 96, 4), dtype=np.uint8)
+    marks = [Mark("ring", "?", (0.4, 0.5)), Mark("label", "7", (0.7, 0.3))]
+    before = rgba.copy()
+    marked = draw_marks(rgba, "View 2", marks)
+    np.testing.assert_array_equal(marked, draw_marks(np.ascontiguousarray(rgba[:, :, :3]), "View 2", marks))
+    assert marked.shape == (96, 96, 3) and marked.flags.writeable and (rgba == before).all()
 
 
 def test_rigs_spread_their_cameras_around_the_table():

@@ -265,7 +265,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         from vista_envs.views.questions import Context
         from vista_envs.views.rig import sample_rig
         from vista_envs.views.scene import sample_layout
-        from vista_envs.views.visibility import measure_visibility, sample_points
+        from vista_envs.views.visibility import measure_visibility, sample_points, scene_boxes
 
         family = self.families[family_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
@@ -281,13 +281,15 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             look_rng = random.Random(scene_rng.getrandbits(64))
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
+            # Nothing moves while rigs are tried: one look at the bodies' boxes serves every rig's ray tests.
+            boxes = scene_boxes(self.sim)
             for attempt in range(_MAX_RIGS):
                 # Most rigs aim View 1 past a screen at the object the family wants hidden there; some are free.
                 hide = family.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
                 behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
-                visibility = measure_visibility(self.sim, cameras, layout, bodies, points)
-                robot_views = functools.partial(self._robot_views, cameras)
+                visibility = measure_visibility(self.sim, cameras, layout, bodies, points, boxes)
+                robot_views = functools.partial(self._robot_views, cameras, boxes)
                 question = family.finish(draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64)))
                 if question is not None:
                     self.bodies = bodies
@@ -295,29 +297,30 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                     return
         raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
 
-    def _robot_views(self, cameras: list[Any]) -> tuple[int, ...]:
+    def _robot_views(self, cameras: list[Any], boxes: Any) -> tuple[int, ...]:
         """Views that show the robot's side: at least 2 of the 5 points along the black bar seen (ray-tested),
         so at least 15 cm of it, which shows its direction."""
         from vista_envs.views.scene import ROBOT_BAR_POINTS
         from vista_envs.views.visibility import seen_points
 
-        seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar])[0]
+        seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar], boxes)[0]
         return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 2))
 
     def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
         from vista_envs.views.marks import draw_marks
-        from vista_envs.views.rig import render_rgb
+        from vista_envs.views.rig import render_view
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
         background = _table_pixel(style.lighting, style.table_rgba)
         views = []
         for k, camera in enumerate(cameras):
-            rgb = render_rgb(self.sim, camera, style.lighting, self.image_size, self.image_size, background)
+            image = render_view(self.sim, camera, style.lighting, self.image_size, self.image_size, background)
             if style.noise_sigma > 0:
-                rgb = np.asarray(add_noise(Image.fromarray(rgb), style.noise_sigma, noise_rng))
-            views.append(draw_marks(rgb, f"View {k + 1}", question.marks.get(k, ())))
+                rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
+                image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
+            views.append(draw_marks(image, f"View {k + 1}", question.marks.get(k, ())))
         self.layout, self.cameras, self.visibility, self.question, self.style = layout, cameras, visibility, question, style
         self.difficulty, self.episode_split, self.views = difficulty, split, views
         n = len(views)

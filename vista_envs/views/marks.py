@@ -62,20 +62,23 @@ def _paste(canvas: np.ndarray, patch: np.ndarray, x: float, y: float, anchor_cen
 
 
 def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:
-    """``image`` with its ``title`` in the top-left corner and ``marks`` drawn on it (a new array)."""
-    height, width = image.shape[:2]
+    """``image`` (RGB, or the renderer's RGBA buffer) with its ``title`` in the top-left corner and ``marks``
+    drawn on it: a new RGB array; ``image`` is left alone."""
+    height, width, channels = image.shape
+    mode = "RGBA" if channels == 4 else "RGB"
+    # One copy, in C: Pillow shares an RGBA buffer and drops its alpha as it copies (an RGB buffer is copied).
+    canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
+    if mode == "RGBA":
+        canvas = canvas.convert("RGB")
     size = max(10, height // 13)
     rings = [mark for mark in marks if mark.kind == "ring"]
     if rings:
-        canvas = Image.fromarray(image)
         draw = ImageDraw.Draw(canvas)
         for mark in rings:
             x, y = mark.centre[0] * width, mark.centre[1] * height
             r = max(5.0, mark.radius * height)
             draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
-        out = np.array(canvas)
-    else:
-        out = image.copy()
+    out = np.array(canvas)
     for mark in marks:
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":

@@ -6,11 +6,12 @@ elevations and distances drawn per camera, and the domain-randomisation ``camera
 :class:`~vista_envs.robot.randomization.Randomization` adding its eye/aim/field-of-view jitter on top.
 
 :func:`project` maps world points to image coordinates (the same pinhole model as PyBullet's
-``computeViewMatrix``/``computeProjectionMatrixFOV``); :func:`render_rgb` draws a view.
+``computeViewMatrix``/``computeProjectionMatrixFOV``); :func:`render_view` draws a view.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Sequence
@@ -18,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from vista_envs.robot.randomization import DEFAULT_CAMERA, Randomization
-from vista_envs.robot.sim import Camera, Lighting, PyBullet
+from vista_envs.robot.sim import Camera, Lighting, PyBullet, tiny_renderer_image
 
-__all__ = ["AREA_CENTER", "MIN_AZIMUTH_GAP", "camera_coordinates", "project", "render_rgb", "sample_rig"]
+__all__ = ["AREA_CENTER", "MIN_AZIMUTH_GAP", "camera_coordinates", "project", "project_with_depth", "render_view", "sample_rig"]
 
 # The middle of the area where objects stand (robot frame, metres): cameras aim near it.
 AREA_CENTER = (0.51, 0.0)
@@ -89,10 +90,25 @@ def _azimuth_through(obj: tuple[float, float], screen: tuple[float, float], cent
     return math.atan2(oy + t * uy, ox + t * ux)
 
 
-def render_rgb(sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]) -> np.ndarray:
-    """One view (height, width, 3) uint8 through TinyRenderer; ``background`` fills the pixels where no body
-    was drawn (the table is drawn as background, as in the robot envs)."""
-    return sim.render(camera, lighting, width, height, background=tuple(int(v) for v in background))  # type: ignore[arg-type]
+def render_view(sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]) -> np.ndarray:
+    """One view through TinyRenderer as the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
+    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs).
+
+    RGBA, not RGB: dropping the alpha channel is a full strided copy, which :func:`~vista_envs.views.marks.draw_marks`
+    makes anyway (in C, through Pillow) when it draws the marks; the alpha channel's values mean nothing.
+    """
+    client = sim.client
+    view = client.computeViewMatrix(camera.eye, camera.target, camera.up)
+    projection = client.computeProjectionMatrixFOV(camera.fov, width / height, camera.near, camera.far)
+    _, _, rgba, depth, _ = tiny_renderer_image(client, width, height, view, projection, lighting)
+    rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+    if not (rgba.flags.writeable and rgba.flags.c_contiguous):
+        rgba = np.array(rgba)
+    # One 32-bit word per pixel: a quarter of the work of masking the channels one by one.
+    pixels = rgba.view(np.uint32).reshape(height, width)
+    fill = np.array([*(int(v) for v in background), 255], dtype=np.uint8).view(np.uint32)[0]
+    np.copyto(pixels, fill, where=np.asarray(depth).reshape(height, width) >= 1.0)
+    return rgba
 
 
 def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
@@ -105,11 +121,19 @@ def _unit(v: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _basis(camera: Camera) -> np.ndarray:
-    """The camera's right, up and forward unit vectors as the rows of a 3x3 matrix (plain floats: these
-    3-vectors are too small for NumPy's per-call overhead to pay)."""
-    forward = _unit([t - e for t, e in zip(camera.target, camera.eye)])
-    right = _unit(_cross(forward, camera.up))
-    return np.array([right, _cross(right, forward), forward])
+    """The camera's right, up and forward unit vectors as the rows of a 3x3 matrix (read-only)."""
+    return _basis_of(tuple(camera.eye), tuple(camera.target), tuple(camera.up))
+
+
+@functools.lru_cache(maxsize=256)
+def _basis_of(eye: tuple[float, ...], target: tuple[float, ...], up: tuple[float, ...]) -> np.ndarray:
+    # Cached: a rig's cameras are projected onto many times (sample points, bodies' boxes, labels), and building
+    # the basis costs more than using it. Plain floats: these 3-vectors are too small for NumPy's per-call overhead.
+    forward = _unit([t - e for t, e in zip(target, eye)])
+    right = _unit(_cross(forward, up))
+    basis = np.array([right, _cross(right, forward), forward])
+    basis.flags.writeable = False
+    return basis
 
 
 def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:
@@ -120,10 +144,15 @@ def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:
 
 def project(camera: Camera, points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixel coordinates (N, 2) of world points (N, 3) in a ``width`` x ``height`` view (points in front)."""
+    return project_with_depth(camera, points, width, height)[0]
+
+
+def project_with_depth(camera: Camera, points: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`project`'s pixel coordinates (N, 2) and the points' depths (N,): metres along the camera's axis."""
     local = camera_coordinates(camera, points)
     focal = (height / 2) / math.tan(math.radians(camera.fov) / 2)
     scale = focal / np.maximum(local[:, 2], 1e-6)
     pixels = np.empty((len(local), 2))
     pixels[:, 0] = width / 2 + local[:, 0] * scale
     pixels[:, 1] = height / 2 - local[:, 1] * scale
-    return pixels
+    return pixels, local[:, 2]

@@ -118,40 +118,48 @@ def _draw_specs(rng: random.Random, difficulty: int, extra: int) -> tuple[Object
     palette = rng.sample(COLORS, 5 - difficulty // 2)
     shapes = rng.sample(SHAPES, 4 - difficulty // 3)
     duplicate_share = 0.1 * (difficulty - 1)
-    specs: list[ObjectSpec] = []
-    counts: collections.Counter[ObjectSpec] = collections.Counter()
     looks = [_SPECS[c, s] for c in palette for s in shapes]
+    # Looks by index: hashing an ObjectSpec (a dataclass) for every count was most of a test layout's cost,
+    # which draws ~10 sets before one falls in its split.
+    drawn: list[int] = []
+    counts = [0] * len(looks)
     for _ in range(3 + difficulty + extra):
         # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
-        copyable = [spec for spec in specs if counts[spec] < _MAX_LOOK_ALIKES]
+        copyable = [k for k in drawn if counts[k] < _MAX_LOOK_ALIKES]
         if copyable and rng.random() < duplicate_share:
-            spec = rng.choice(copyable)
+            k = rng.choice(copyable)
         else:
-            spec = rng.choice([look for look in looks if counts[look] < _MAX_LOOK_ALIKES])
-        specs.append(spec)
-        counts[spec] += 1
-    return tuple(specs)
+            k = rng.choice([k for k, n in enumerate(counts) if n < _MAX_LOOK_ALIKES])
+        drawn.append(k)
+        counts[k] += 1
+    return tuple(looks[k] for k in drawn)
 
 
 def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, max_yaw: float) -> Layout | None:
     """Positions for the screens and ``specs`` by rejection sampling (footprints ``SPACING`` apart), or None."""
-    taken = np.empty((0, 3))
+    # Footprints taken so far (x, y, radius), in arrays sized for the most a layout can hold.
+    capacity = 3 + len(specs)
+    taken_x, taken_y, taken_r = np.empty(capacity), np.empty(capacity), np.empty(capacity)
+    n_taken = 0
     # Candidate spots come in batches from one NumPy stream seeded by ``rng``: rejection sampling at NumPy speed.
     candidates = np.random.default_rng(rng.getrandbits(64))
 
     def spot(radius: float) -> tuple[float, float] | None:
-        nonlocal taken
+        nonlocal n_taken
         low = (AREA_LOW[0] + radius, AREA_LOW[1] + radius)
         high = (AREA_HIGH[0] - radius, AREA_HIGH[1] - radius)
         points = candidates.uniform(low, high, size=(_PLACEMENT_TRIES, 2))
-        if len(taken):
-            gaps = np.hypot(points[:, None, 0] - taken[None, :, 0], points[:, None, 1] - taken[None, :, 1]) - taken[None, :, 2]
-            free = np.flatnonzero((gaps >= radius + SPACING).all(axis=1))
-            if not len(free):
+        first = 0
+        if n_taken:
+            n = n_taken
+            gaps = np.hypot(points[:, None, 0] - taken_x[None, :n], points[:, None, 1] - taken_y[None, :n]) - taken_r[None, :n]
+            free = (gaps >= radius + SPACING).all(axis=1)
+            first = int(free.argmax())
+            if not free[first]:
                 return None
-            points = points[free]
-        x, y = float(points[0, 0]), float(points[0, 1])
-        taken = np.vstack([taken, (x, y, radius)])
+        x, y = float(points[first, 0]), float(points[first, 1])
+        taken_x[n_taken], taken_y[n_taken], taken_r[n_taken] = x, y, radius
+        n_taken += 1
         return x, y
 
     screens = []

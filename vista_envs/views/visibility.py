@@ -12,6 +12,12 @@ shapes drawn. The share of seen points is the object's visibility in that view:
   points lie inside the image (something stands between the camera and it).
 
 Visibility is independent of the image size, so the same seed asks the same question at 128 or 224 px.
+
+Why rays and not the renderer's segmentation mask: the env must know what a rig shows *before* it draws it,
+to pick a question the rig can answer and to reject the rig otherwise (about 1.2-1.8 rigs per episode);
+drawing every candidate rig costs more than its ray tests, and a mask would tie the question to the image
+size. Most rays need no PyBullet call at all: a ray that crosses no other body's box hits its own body
+first (:func:`seen_points`); only the rest go to one ``rayTestBatch``.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera, PyBullet
-from vista_envs.views.rig import project
+from vista_envs.views.rig import project, project_with_depth
 from vista_envs.views.scene import Layout
 
-__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "seen_points"]
+__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "scene_boxes", "seen_points"]
 
 CLEAR = 0.6
 _HEIGHTS = (0.12, 0.5, 0.88)
@@ -101,29 +107,115 @@ class Visibility:
         return [v for v in range(self.seen.shape[0]) if self.clear(v, obj)]
 
 
-def seen_points(sim: PyBullet, cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scene_boxes(sim: PyBullet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every body's collision bounding box as PyBullet's broadphase has it (collision margins included):
+    body ids (B,), lows (B, 3), highs (B, 3). A ray cannot hit a body whose box it does not cross."""
+    client = sim.client
+    ids = [client.getBodyUniqueId(k) for k in range(client.getNumBodies())]
+    boxes = np.array([client.getAABB(body) for body in ids], dtype=float).reshape(len(ids), 2, 3)
+    return np.asarray(ids, dtype=np.int64), boxes[:, 0], boxes[:, 1]
+
+
+# Boxes are widened by this much (metres) before the test: PyBullet reports hits up to ~0.6 mm outside a box it
+# gives (its convex ray casts stop within a tolerance of the surface), and a wider box only sends more rays to it.
+_BOX_SLACK = 0.005
+_CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=float)
+
+
+def _may_be_blocked(
+    cameras: Sequence[Camera],
+    views: np.ndarray,
+    points: np.ndarray,
+    uv: np.ndarray,
+    depth: np.ndarray,
+    owners: np.ndarray,
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """For rays from the eye of ``cameras[views]`` (R,) to points (R, 3) that lie inside bodies ``owners`` (R,),
+    seen at image positions ``uv`` (R, 2) and depths ``depth`` (R,): whether the ray crosses another body's box.
+
+    All of a view's rays leave its eye, so a ray can cross a box only where its point's image position falls
+    inside the box's image (the rectangle around its projected corners) and the box's nearest corner is not
+    farther than the point: a cheap test on every (ray, box) pair. The few pairs it keeps (and every pair
+    with a box reaching behind the camera) get the exact segment-box test.
+    """
+    ids, low, high = boxes
+    # Boxes wholly below the table (the parked pool, 50 m down) are below every ray: the eyes are above it.
+    keep = high[:, 2] >= -_BOX_SLACK
+    ids, low, high = ids[keep], low[keep] - _BOX_SLACK, high[keep] + _BOX_SLACK
+    corners = (low[:, None, :] + _CORNERS[None] * (high - low)[:, None, :]).reshape(-1, 3)  # (B * 8, 3)
+    projected = [project_with_depth(camera, corners, 1, 1) for camera in cameras]
+    image = np.stack([pixels for pixels, _ in projected]).reshape(len(cameras), len(ids), 8, 2)
+    near = np.stack([corner_depth for _, corner_depth in projected]).reshape(len(cameras), len(ids), 8).min(axis=2)
+    low_uv, high_uv = image.min(axis=2)[views], image.max(axis=2)[views]  # (R, B, 2)
+    maybe = ((uv[:, None, :] >= low_uv) & (uv[:, None, :] <= high_uv)).all(axis=2) & (depth[:, None] >= near[views])
+    maybe |= near[views] <= 1e-3  # a box reaching behind the camera: its image rectangle means nothing
+    maybe &= ids[None, :] != owners[:, None]
+    ray, box = np.nonzero(maybe)
+    blocked = np.zeros(len(points), dtype=bool)
+    if len(ray):
+        # Slab test of the segment eye -> point against each kept box.
+        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)[views[ray]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inverse = 1.0 / (points[ray] - eyes)  # +-inf along an axis the ray does not move on
+            t0, t1 = (low[box] - eyes) * inverse, (high[box] - eyes) * inverse
+            enter = np.minimum(t0, t1).max(axis=1)
+            leave = np.maximum(t0, t1).min(axis=1)
+            # 0 * inf gives NaN (a ray in the plane of a box face): count it as crossing, PyBullet decides.
+            crosses = ((leave >= np.maximum(enter, 0.0)) & (enter <= 1.0)) | np.isnan(enter) | np.isnan(leave)
+        blocked[ray[crosses]] = True
+    return blocked
+
+
+def seen_points(
+    sim: PyBullet,
+    cameras: Sequence[Camera],
+    points: np.ndarray,
+    bodies: Sequence[int],
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For points (n_bodies, n_points, 3) inside ``bodies``: which each camera sees (the ray from its eye hits
     that body first, and the point is inside the image), which lie inside the image, and where they project
-    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call."""
+    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call.
+
+    With ``boxes`` (:func:`scene_boxes` of the current scene), a ray that crosses no other body's box is not
+    sent to PyBullet: it ends inside its own (convex) body and nothing else can stand in its way, so the
+    body is what it hits first. That is exact, not an estimate (``tests/test_vista_views_parts.py``
+    compares it with PyBullet's answer for every ray), and spares most rays of a scene.
+    """
     n_views, (n_bodies, n_points, _) = len(cameras), points.shape
     flat = points.reshape(-1, 3)
     # Shares of the image: project onto a unit image (the views are square).
-    uv = np.stack([project(camera, flat, 1, 1) for camera in cameras])  # (views, bodies * points, 2)
+    projected = [project_with_depth(camera, flat, 1, 1) for camera in cameras]
+    uv = np.stack([pixels for pixels, _ in projected])  # (views, bodies * points, 2)
     in_frame = np.all((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN), axis=2)
     view_index, point_index = np.nonzero(in_frame)
-    eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
+    owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
     first = np.full((n_views, n_bodies * n_points), -1, dtype=np.int64)
+    if boxes is not None and len(view_index):
+        depth = np.stack([point_depth for _, point_depth in projected])
+        targets = owners[point_index]
+        test = _may_be_blocked(cameras, view_index, flat[point_index], uv[view_index, point_index], depth[view_index, point_index], targets, boxes)
+        first[view_index[~test], point_index[~test]] = targets[~test]
+        view_index, point_index = view_index[test], point_index[test]
     if len(view_index):
+        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
         hits = sim.client.rayTestBatch(eyes[view_index], flat[point_index])
         first[view_index, point_index] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
     shape = (n_views, n_bodies, n_points)
-    seen = first.reshape(shape) == np.asarray(bodies, dtype=np.int64)[None, :, None]
-    return seen, in_frame.reshape(shape), uv.reshape(*shape, 2)
+    return (first == owners[None, :]).reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
 
 
-def measure_visibility(sim: PyBullet, cameras: Sequence[Camera], layout: Layout, bodies: Sequence[int], points: np.ndarray) -> Visibility:
-    """Ray-test every sample point of every object inside the image of every camera."""
-    seen, in_frame, uv = seen_points(sim, cameras, points, bodies)
+def measure_visibility(
+    sim: PyBullet,
+    cameras: Sequence[Camera],
+    layout: Layout,
+    bodies: Sequence[int],
+    points: np.ndarray,
+    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Visibility:
+    """Ray-test every sample point of every object inside the image of every camera (``boxes``: see :func:`seen_points`)."""
+    seen, in_frame, uv = seen_points(sim, cameras, points, bodies, boxes)
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
