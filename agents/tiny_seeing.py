@@ -31,6 +31,7 @@ import argparse
 import os
 import random
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,12 @@ def answer_corpus(repeats: int = 200) -> list[str]:
     return [f"<answer>{word}</answer>" for word in ANSWER_WORDS for _ in range(repeats)]
 
 
-def build_seeing_vlm(path: str | os.PathLike[str], *, seed: int = 0, **overrides: int) -> Path:
-    """Build the recipe's model (``SEEING_DEFAULTS``, with ``overrides``) at ``path``; returns ``path``."""
-    return build_tiny_vlm(path, seed=seed, corpus=answer_corpus(), **{**SEEING_DEFAULTS, **overrides})
+def build_seeing_vlm(path: str | os.PathLike[str], *, seed: int = 0, corpus: Iterable[str] = (), **overrides: int) -> Path:
+    """Build the recipe's model (``SEEING_DEFAULTS``, with ``overrides``) at ``path``; returns ``path``.
+
+    ``corpus``: more tokenizer training text (e.g. an env's instructions), besides :func:`answer_corpus`.
+    """
+    return build_tiny_vlm(path, seed=seed, corpus=[*answer_corpus(), *corpus], **{**SEEING_DEFAULTS, **overrides})
 
 
 OUTLINE = (40, 40, 40)
