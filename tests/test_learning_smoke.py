@@ -128,3 +128,22 @@ def test_grpo_raises_the_probability_of_the_rewarded_answer_on_held_out_tasks(sf
     result = grpo.train(config)
     held_out = range(10**9, 10**9 + 64)
     assert oracle_probability(result.checkpoint, held_out) > oracle_probability(sft_start, held_out) + 0.03
+
+
+def test_the_blank_image_is_what_the_model_receives(seeing_model):
+    """The ablation reaches the model: the pixel values a policy is given are those of a blank image."""
+    from agents.policies.scripted import OraclePolicy
+    from agents.rollout import RolloutCollector
+
+    config = RunConfig(model=str(seeing_model), env_kwargs=ENV_KWARGS, num_envs=2)
+    loaded = load_model(config, torch.device("cpu"))
+    policy = HFPolicy(loaded.model, loaded.processor, max_new_tokens=6)
+    pixels = {}
+    for name, wrap in (("seen", lambda env: env), ("blank", BlankImage)):
+        envs = gym.vector.SyncVectorEnv([lambda: wrap(gym.make("VisualQA-v0", **ENV_KWARGS)) for _ in range(2)])
+        trajectory = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect([5])[0]
+        pixels[name] = trajectory.image_inputs["pixel_values"]
+        envs.close()
+    # Constant within each colour channel (normalisation differs between channels) for the blank image only.
+    assert (pixels["blank"].amax(dim=(-1, -2)) == pixels["blank"].amin(dim=(-1, -2))).all()
+    assert (pixels["seen"].amax(dim=(-1, -2)) > pixels["seen"].amin(dim=(-1, -2))).all()
