@@ -140,7 +140,7 @@ def test_the_blank_image_is_what_the_model_receives(seeing_model):
     policy = HFPolicy(loaded.model, loaded.processor, max_new_tokens=6)
     pixels = {}
     for name, wrap in (("seen", lambda env: env), ("blank", BlankImage)):
-        envs = gym.vector.SyncVectorEnv([lambda: wrap(gym.make("VisualQA-v0", **ENV_KWARGS)) for _ in range(2)])
+        envs = gym.vector.SyncVectorEnv([lambda wrap=wrap: wrap(gym.make("VisualQA-v0", **ENV_KWARGS)) for _ in range(2)])
         trajectory = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect([5])[0]
         pixels[name] = trajectory.image_inputs["pixel_values"]
         envs.close()
