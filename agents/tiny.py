@@ -190,6 +190,8 @@ def build_tiny_vlm(
     num_attention_heads: int = 4,
     max_position_embeddings: int = 8192,
     corpus: Iterable[str] | None = None,
+    vision_num_layers: int | None = None,
+    vision_num_attention_heads: int = 2,
 ) -> Path:
     """Build a tiny random LLaVA-style VLM with its processor and save it to ``path``.
 
@@ -200,10 +202,12 @@ def build_tiny_vlm(
         image_size: side of the square image the vision tower sees; images are resized and centre-cropped to it.
         patch_size: ViT patch side; each image becomes ``(image_size // patch_size) ** 2`` image tokens.
         vision_hidden_size, hidden_size: widths of the vision and text towers.
-        num_layers: depth of both towers.
+        num_layers: depth of the text tower (and of the vision tower unless ``vision_num_layers`` is given).
         num_attention_heads: attention heads of the text tower (two key/value heads: grouped-query attention).
         max_position_embeddings: longest sequence the text tower accepts.
         corpus: extra tokenizer training text (e.g. real env prompts), added to :func:`tiny_corpus`.
+        vision_num_layers: depth of the vision tower; default ``num_layers``.
+        vision_num_attention_heads: attention heads of the vision tower.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`, ready for ``AutoModelForImageTextToText.from_pretrained`` and
@@ -230,8 +234,8 @@ def build_tiny_vlm(
         patch_size=patch_size,
         hidden_size=vision_hidden_size,
         intermediate_size=2 * vision_hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=2,
+        num_hidden_layers=num_layers if vision_num_layers is None else vision_num_layers,
+        num_attention_heads=vision_num_attention_heads,
         projection_dim=vision_hidden_size,
     )
     text_config = Qwen2Config(

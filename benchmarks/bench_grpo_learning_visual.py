@@ -1,0 +1,175 @@
+"""GRPO learning that is visual: the tiny seeing VLM (``vista_agents.tiny_seeing``) on VisualQA-v0 scene questions, CPU only.
+
+Per family (counting and attributes by default):
+
+1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer)
+   and, once for all families, its perception warm start (the vision tower pre-trained on synthetic
+   shape scenes, no questions).
+2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
+3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
+   (the ``test`` split) every ``--eval-every`` steps.
+
+Beside each greedy accuracy it prints the majority-answer prior (the commonest training answer, scored
+on the same held-out tasks) and a no-image ablation (the same model, the image replaced by a blank one),
+so a gain that comes from looking shows as a gap between the two. The targets of issue #20: greedy
+accuracy after SFT + GRPO >= 70% and >= 2x the prior, GRPO adding >= 10 points over its SFT start,
+within 20 CPU minutes. Writes ``benchmarks/plots/grpo_learning_visual_<family>.png`` (``vista-agents plot``
+of the SFT and GRPO runs) and, with ``--write``, the "GRPO learning (seeing VLM): <family>" sections of
+``benchmarks/RESULTS.md`` (one section per family, so families can run in parallel processes).
+
+    python benchmarks/bench_grpo_learning_visual.py --families attributes --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers.utils import logging as transformers_logging
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from learning_eval import greedy_accuracy, held_out_seeds, majority_prior
+from results_file import update_section
+
+from vista_agents import grpo, sft
+from vista_agents.plot import plot_runs
+from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_vision
+
+SECTION = "GRPO learning (seeing VLM)"
+PLOTS = Path(__file__).with_name("plots")
+DIFFICULTY = {"counting": 1, "attributes": 1, "spatial": 1}
+
+
+def env_kwargs(family: str) -> dict:
+    return {"families": [family], "difficulty": DIFFICULTY[family], "image_size": 64, "response_format": "answer_only"}
+
+
+def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -> dict:
+    """SFT then GRPO on one family; returns the figures of its row."""
+    common = dict(
+        env_kwargs=env_kwargs(family), num_envs=32, max_new_tokens=6, eval_episodes=args.eval_episodes, eval_split="test",
+        eval_temperature=0.0, seed=args.seed, progress_bar=False, overwrite=True,
+    )  # fmt: skip
+    cpu = time.process_time()
+    sft_config = sft.SFTConfig(
+        model=str(model), output_dir=str(work / f"sft-{family}"), num_demonstrations=args.sft_demonstrations, num_epochs=1,
+        batch_size=32, micro_batch_size=32, learning_rate=args.sft_learning_rate, eval_every=max(1, args.sft_demonstrations // 32 // 4), **common,
+    )  # fmt: skip
+    sft_result = sft.train(sft_config)
+    grpo_config = grpo.GRPOConfig(
+        model=str(sft_result.checkpoint), output_dir=str(work / f"grpo-{family}"), total_steps=args.grpo_steps, num_tasks=args.num_tasks,
+        group_size=args.group_size, learning_rate=args.grpo_learning_rate, micro_batch_size=64, generation_batch_size=128,
+        eval_every=args.eval_every, **common,
+    )  # fmt: skip
+    grpo_result = grpo.train(grpo_config)
+    cpu_s = time.process_time() - cpu
+    greedy = [row["eval/success_rate"] for row in grpo_result.metrics if "eval/success_rate" in row]
+    majority, prior = majority_prior("VisualQA-v0", env_kwargs(family), "test", held_out_seeds(grpo_config))
+    figures = {
+        "family": family,
+        "prior": prior,
+        "majority": majority,
+        "sft": greedy[0],
+        "grpo": greedy[-1],
+        "sft_blank": greedy_accuracy(sft_result.checkpoint, grpo_config, blank=True),
+        "grpo_blank": greedy_accuracy(grpo_result.checkpoint, grpo_config, blank=True),
+        "cpu_min": cpu_s / 60,
+        "curve": greedy,
+    }
+    plot_runs([work / f"sft-{family}", work / f"grpo-{family}"], PLOTS / f"grpo_learning_visual_{family}.png")
+    return figures
+
+
+def verdict(row: dict, budget_min: float) -> str:
+    checks = [row["grpo"] >= 0.70, row["grpo"] >= 2 * row["prior"], row["grpo"] - row["sft"] >= 0.10, row["total_cpu_min"] <= budget_min]
+    return "met" if all(checks) else "not met (" + ", ".join(
+        name for name, ok in zip((">= 70%", ">= 2x prior", "GRPO +10 points", "time"), checks) if not ok
+    ) + ")"  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=["counting", "attributes"], choices=sorted(DIFFICULTY))
+    parser.add_argument("--pretrain-steps", type=int, default=1000, help="vision warm-start steps on synthetic scenes (0: random init)")
+    parser.add_argument("--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start")
+    parser.add_argument("--sft-learning-rate", type=float, default=2e-3)
+    parser.add_argument("--grpo-steps", type=int, default=60)
+    parser.add_argument("--num-tasks", type=int, default=16)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--grpo-learning-rate", type=float, default=5e-4)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--eval-episodes", type=int, default=300, help="held-out tasks per evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a loaded machine 2 threads ran 10x slower)")
+    parser.add_argument("--budget-minutes", type=float, default=20.0, help="CPU minutes allowed per family, warm start included")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    transformers_logging.disable_progress_bar()
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-seeing-"))
+    wall = time.perf_counter()
+
+    model = build_seeing_vlm(work / "seeing-vlm", seed=args.seed)
+    warm = pretrain_vision(model, steps=args.pretrain_steps, seed=args.seed) if args.pretrain_steps else {"cpu_s": 0.0}
+    print(f"perception warm start: {warm}", flush=True)
+    rows = []
+    for family in args.families:
+        start = work / f"start-{family}"
+        shutil.copytree(model, start, dirs_exist_ok=True)
+        row = run_family(family, start, work, args)
+        row["total_cpu_min"] = row["cpu_min"] + warm["cpu_s"] / 60
+        rows.append(row)
+        print(
+            f"{family}: greedy held-out accuracy SFT {row['sft']:.1%} -> SFT+GRPO {row['grpo']:.1%} "
+            f"(no image: {row['sft_blank']:.1%} -> {row['grpo_blank']:.1%}; majority answer {row['majority']!r}: {row['prior']:.1%}); "
+            f"{row['total_cpu_min']:.1f} CPU min; target {verdict(row, args.budget_minutes)}",
+            flush=True,
+        )
+    wall_min = (time.perf_counter() - wall) / 60
+    print(f"wall time {wall_min:.1f} min")
+    if not args.write:
+        return
+    for row in rows:
+        write_section(row, args, warm, wall_min, argv)
+
+
+def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: float, argv: list[str] | None) -> None:
+    lines = [
+        "| family (difficulty 1) | majority-answer prior | SFT start, greedy | SFT + GRPO, greedy | GRPO gain | no image: SFT / SFT + GRPO | CPU min | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines.append(
+        f"| {row['family']} | {row['prior']:.1%} (`{row['majority']}`) | {row['sft']:.1%} | {row['grpo']:.1%} | "
+        f"{100 * (row['grpo'] - row['sft']):+.1f} points | {row['sft_blank']:.1%} / {row['grpo_blank']:.1%} | "
+        f"{row['total_cpu_min']:.1f} | {verdict(row, args.budget_minutes)} |"
+    )
+    curve = " -> ".join(f"{value:.0%}" for value in row["curve"])
+    body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower 2 layers x 64,
+64 px images in 8 px patches = 64 image tokens, every answer one token, `response_format="answer_only"`).
+Perception warm start: the vision tower pre-trained for {args.pretrain_steps} steps of 32 synthetic shape scenes
+(per-patch shape and colour of the centred object; no questions, no env tasks) in {warm['cpu_s'] / 60:.1f} CPU min
+(shape / colour accuracy on fresh scenes {warm.get('shape_accuracy', float('nan')):.0%} / {warm.get('color_accuracy', float('nan')):.0%}).
+Then per family: SFT on {args.sft_demonstrations} oracle demonstrations (lr {args.sft_learning_rate:g}), then GRPO
+({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g}, temperature 1).
+Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
+(white) image. CPU minutes are this process's CPU time (one torch thread), warm start included; the 2-core machine
+was shared with other work (load 8-11), wall time {wall_min:.1f} min for everything.
+
+{chr(10).join(lines)}
+
+Greedy held-out accuracy along GRPO (every {args.eval_every} steps): {curve}
+
+![{row["family"]}: SFT and GRPO curves](plots/grpo_learning_visual_{row["family"]}.png)
+"""
+    update_section(f"{SECTION}: {row['family']}", body, "python benchmarks/bench_grpo_learning_visual.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
