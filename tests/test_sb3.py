@@ -52,7 +52,8 @@ def one_torch_thread():
 
 
 @pytest.mark.parametrize("obs_mode", list(POLICIES))
-def test_sb3_ppo_with_its_default_policy_trains_and_acts_without_a_wrapper(obs_mode, one_torch_thread):
+def test_sb3_ppo_with_its_default_policy_trains_and_acts_without_a_wrapper(obs_mode, one_torch_thread, tmp_path, monkeypatch):
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3's default logger otherwise leaves a folder in /tmp per run
     env = make(obs_mode)
     try:
         model = sb3.PPO(POLICIES[obs_mode], env, n_steps=100, batch_size=50, n_epochs=1, seed=0, device="cpu")
