@@ -11,9 +11,43 @@ from PIL import Image
 from vista_envs.tasks import SPLITS, Task, TaskFamily, family_names, generate_task, get_family
 from vista_envs.tasks.base import check_difficulty
 
-__all__ = ["OPTION_KEYS", "TaskSampler"]
+__all__ = ["OPTION_KEYS", "TaskSampler", "choose_task"]
 
 OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
+
+
+def choose_task(
+    rng: np.random.Generator,
+    options: Mapping[str, Any],
+    *,
+    names: Sequence[str],
+    difficulty_range: tuple[int, int],
+    default_split: str,
+    option_keys: Sequence[str] = OPTION_KEYS,
+    env_id: str | None = None,
+) -> tuple[str, str, int]:
+    """The ``(split, family, difficulty)`` of an episode: from ``options`` where they fix them, else drawn from ``rng``.
+
+    Every env that draws its tasks by family and difficulty reads its reset options here, so they mean the same
+    everywhere and draw from the RNG in the same order (family, then difficulty; a caller draws its task seed
+    after). Unknown option keys, an unknown split or family and a bad difficulty raise ``ValueError``.
+    """
+    prefix = f"{env_id}: " if env_id else ""
+    unknown = set(options).difference(option_keys)
+    if unknown:
+        raise ValueError(f"{prefix}unknown reset options {sorted(unknown)}; known: {list(option_keys)}")
+    split = options.get("split", default_split)
+    if split not in SPLITS:
+        raise ValueError(f"{prefix}split must be one of {SPLITS}, got {split!r}")
+    name = options["family"] if "family" in options else names[int(rng.integers(len(names)))]
+    if name not in names:
+        raise ValueError(f"{prefix}family {name!r} is not available in this env; available: {', '.join(names)}")
+    if "difficulty" in options:
+        difficulty = check_difficulty(options["difficulty"])
+    else:
+        low, high = difficulty_range
+        difficulty = int(rng.integers(low, high + 1))
+    return split, name, difficulty
 
 
 class TaskSampler:
@@ -67,21 +101,9 @@ class TaskSampler:
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> Task:
         """The episode's task; ``options`` may fix ``split``, ``family``, ``difficulty`` and ``task_seed``."""
         options = options or {}
-        unknown = set(options).difference(OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
-        split = self._check_split(options.get("split", self.split))
-        if "family" in options:
-            family_name = options["family"]
-        else:
-            family_name = self._names[int(rng.integers(len(self._names)))]
-        if family_name not in self.families:
-            raise ValueError(f"family {family_name!r} is not available in this env; available: {', '.join(self._names)}")
-        if "difficulty" in options:
-            difficulty = check_difficulty(options["difficulty"])
-        else:
-            low, high = self.difficulty_range
-            difficulty = int(rng.integers(low, high + 1))
+        split, family_name, difficulty = choose_task(
+            rng, options, names=self._names, difficulty_range=self.difficulty_range, default_split=self.split
+        )
         task_seed = options.get("task_seed", int(rng.integers(2**31 - 1)))
         return generate_task(self.families[family_name], task_seed, difficulty, split, self.image_size)
 

@@ -13,13 +13,13 @@ from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
-from vista_envs.envs.task_sampler import TaskSampler
+from vista_envs.envs.task_sampler import TaskSampler, choose_task
 from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks.base import SPLITS, check_difficulty
+from vista_envs.tasks.base import SPLITS
 from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, parse_tool_calls
 from vista_envs.video.episode import VideoEpisode, sample_episode
 from vista_envs.video.evidence import Observer
@@ -30,7 +30,6 @@ from vista_envs.video.tools import FrameTools
 
 __all__ = ["VistaVideoEnv"]
 
-OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
 TERMS = ("correctness", "format", "reasoning", "length", "temporal", "frames", "invalid")
 # Frames per tool call in the oracle's grids: four frames tile a 2x2 grid, each tile at the frame's own size.
 _ORACLE_GRID = 4
@@ -233,20 +232,10 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options).difference(OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
-        split = options.get("split", self.split)
-        if split not in SPLITS:
-            raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
-        kind = options["family"] if "family" in options else self.kinds[int(self.np_random.integers(len(self.kinds)))]
-        if kind not in self.kinds:
-            raise ValueError(f"{self.env_id}: question kind {kind!r} is not available here; available: {', '.join(self.kinds)}")
-        if "difficulty" in options:
-            difficulty = check_difficulty(options["difficulty"])
-        else:
-            low, high = self.difficulty_range
-            difficulty = int(self.np_random.integers(low, high + 1))
+        split, kind, difficulty = choose_task(
+            self.np_random, options, names=self.kinds, difficulty_range=self.difficulty_range, default_split=self.split,
+            env_id=self.env_id,
+        )  # fmt: skip
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
         if isinstance(task_seed, bool) or not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
             raise ValueError(f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}")

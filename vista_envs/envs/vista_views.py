@@ -16,11 +16,12 @@ from vista_envs.answers import format_answer
 from vista_envs.answers.extract import ResponseFormat
 from vista_envs.envs.base import StepResult, VistaEnv
 from vista_envs.envs.conversation import Conversation
+from vista_envs.envs.task_sampler import choose_task
 from vista_envs.rendering import caption_image
 from vista_envs.rewards import RewardWeights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks.base import SPLITS, check_difficulty
+from vista_envs.tasks.base import SPLITS
 
 __all__ = ["VistaViewsEnv"]
 
@@ -239,20 +240,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options).difference(OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(OPTION_KEYS)}")
-        split = options.get("split", self.split)
-        if split not in SPLITS:
-            raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
-        names = tuple(self.families)
-        family_name = options["family"] if "family" in options else names[int(self.np_random.integers(len(names)))]
-        if family_name not in self.families:
-            raise ValueError(f"{self.env_id}: family {family_name!r} is not available in this env; available: {', '.join(names)}")
-        if "difficulty" in options:
-            difficulty = check_difficulty(options["difficulty"])
-        else:
-            difficulty = int(self.np_random.integers(self.difficulty_range[0], self.difficulty_range[1] + 1))
+        split, family_name, difficulty = choose_task(
+            self.np_random, options, names=tuple(self.families), difficulty_range=self.difficulty_range,
+            default_split=self.split, option_keys=OPTION_KEYS, env_id=self.env_id,
+        )  # fmt: skip
         task_seed = _seed_option(options, "task_seed", self.np_random)
         view_seed = _seed_option(options, "view_seed", self.np_random)
         self._generate(family_name, difficulty, split, task_seed, view_seed)
