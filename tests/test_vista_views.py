@@ -180,7 +180,7 @@ def test_api_misuse_raises_clearly():
         ({"families": ["nope"]}, "unknown question family"),
         ({"families": []}, "at least one"),
         ({"split": "dev"}, "split"),
-        ({"correctness_weight": -1.0}, "weights"),
+        ({"correctness_weight": -1.0}, "correctness_weight must be >= 0, got -1.0"),
         ({"render_mode": "ansi"}, "render_mode"),
         ({"randomization": "extreme"}, "level"),
     ],

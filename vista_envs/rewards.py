@@ -20,10 +20,12 @@ length         [-1, 0]      ``-min(1, max(0, chars - budget) / budget)``: a pena
 
 from __future__ import annotations
 
+import math
+import numbers
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["RewardWeights", "is_degenerate", "length_penalty", "reasoning_score"]
+__all__ = ["RewardWeights", "checked_weights", "is_degenerate", "length_penalty", "reasoning_score"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,24 @@ def length_penalty(n_chars: int, budget: int) -> float:
         raise ValueError(f"length budget must be positive, got {budget}")
     excess = n_chars - budget
     return -min(1.0, excess / budget) if excess > 0 else 0.0
+
+
+def checked_weights(env_id: str, **weights: float) -> dict[str, float]:
+    """Reward weights keyed by their term (``collision_cost_weight`` -> ``collision``), each checked to be a finite
+    number >= 0.
+
+    Weights name what they weigh and are never negative (Gymnasium MuJoCo v5's convention): a cost's term is
+    -1 when it applies, so a ``*_cost_weight`` is subtracted and ``info["reward_terms"]`` shows its sign.
+
+    Raises:
+        ValueError: naming the keyword argument, for a negative, non-finite or non-numeric weight.
+    """
+    terms = {}
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{env_id}: {name} must be a finite number >= 0, got {value!r}")
+        if value < 0:
+            hint = " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)" if name.endswith("_cost_weight") else ""
+            raise ValueError(f"{env_id}: {name} must be >= 0, got {value!r}{hint}")
+        terms[name.removesuffix("_weight").removesuffix("_cost")] = float(value)
+    return terms

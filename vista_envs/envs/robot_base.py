@@ -12,7 +12,6 @@ Frames and units: metres and radians; the robot base is at the origin, the table
 from __future__ import annotations
 
 import math
-import numbers
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from vista_envs.robot.tasks import (
 from vista_envs.robot.tasks.base import TOUCH_TOLERANCE
 from vista_envs.tasks.drawing import add_noise
 
-__all__ = ["PROPRIO_DIM", "STATE_BOUND", "PrimitiveError", "RobotTaskEnv", "Subgoal", "sanitize_action", "term_weights"]
+__all__ = ["PROPRIO_DIM", "STATE_BOUND", "PrimitiveError", "RobotTaskEnv", "Subgoal", "sanitize_action"]
 
 TABLE_HALF_EXTENTS = (0.7, 0.8, 0.02)
 TABLE_CENTER = (0.35, 0.0, -0.02)
@@ -123,27 +122,6 @@ def _describe(error: BaseException) -> str:
         message = "(unprintable)"
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
-
-
-def term_weights(env_id: str, **weights: float) -> dict[str, float]:
-    """Reward weights keyed by their term (``collision_cost_weight`` -> ``collision``), each checked to be a finite
-    number >= 0.
-
-    Weights name what they weigh and are never negative (Gymnasium MuJoCo v5's convention): a cost's term is
-    -1 when it applies, so a ``*_cost_weight`` is subtracted and ``info["reward_terms"]`` shows its sign.
-
-    Raises:
-        ValueError: naming the keyword argument, for a negative, non-finite or non-numeric weight.
-    """
-    terms = {}
-    for name, value in weights.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(f"{env_id}: {name} must be a finite number >= 0, got {value!r}")
-        if value < 0:
-            hint = " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)" if name.endswith("_cost_weight") else ""
-            raise ValueError(f"{env_id}: {name} must be >= 0, got {value!r}{hint}")
-        terms[name.removesuffix("_weight").removesuffix("_cost")] = float(value)
-    return terms
 
 
 class PrimitiveError(ValueError):

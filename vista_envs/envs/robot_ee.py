@@ -18,8 +18,8 @@ from vista_envs.envs.robot_base import (
     RobotTaskEnv,
     Subgoal,
     sanitize_action,
-    term_weights,
 )
+from vista_envs.rewards import checked_weights
 from vista_envs.robot.controller import HOVER_HEIGHT, ScriptedPrimitivePolicy, move_action
 from vista_envs.robot.plan import Primitive
 from vista_envs.robot.prompts import EE_ACTION_FORMAT, EE_SYSTEM_PROMPT, gripper_line
@@ -161,7 +161,7 @@ class VistaRobotEEEnv(RobotTaskEnv):
             raise ValueError(f"{self.env_id}: reward_type must be one of {REWARD_TYPES}, got {reward_type!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"{self.env_id}: max_steps must be a positive int, got {max_steps!r}")
-        weights = term_weights(
+        weights = checked_weights(
             self.env_id,
             success_weight=success_weight,
             progress_weight=progress_weight,

@@ -19,8 +19,8 @@ from vista_envs.envs.robot_base import (
     RobotTaskEnv,
     Subgoal,
     sanitize_action,
-    term_weights,
 )
+from vista_envs.rewards import checked_weights
 from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
 from vista_envs.robot.panda import HOME_POSITION
 from vista_envs.robot.plan import PLAN_FORMAT, PlanParseError, Primitive, extract_plan_text, parse_plan
@@ -185,7 +185,7 @@ class VistaRobotEnv(RobotTaskEnv):
             renderer=renderer,
             panda_visual=panda_visual,
             collision_force=collision_force,
-            reward_weights=term_weights(
+            reward_weights=checked_weights(
                 self.env_id,
                 success_weight=success_weight,
                 progress_weight=progress_weight,

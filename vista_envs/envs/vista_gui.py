@@ -27,6 +27,7 @@ from vista_envs.gui.render import render_app
 from vista_envs.gui.task import GuiTask, generate_gui_task
 from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
+from vista_envs.rewards import checked_weights
 from vista_envs.rewards_composite import (
     SEE_CLOSE,
     SEE_OPEN,
@@ -178,15 +179,13 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             raise ValueError(
                 f"{self.env_id}: obs_mode must be one of {OBS_MODES} and reward one of {REWARD_MODES}, got {obs_mode!r}, {reward!r}"
             )
-        weights = {
-            "success_weight": success_weight,
-            "progress_weight": progress_weight,
-            "action_cost_weight": action_cost_weight,
-            "invalid_cost_weight": invalid_cost_weight,
-        }
-        for name, value in weights.items():
-            if not value >= 0:
-                raise ValueError(f"{self.env_id}: {name} must be >= 0, got {value!r}")
+        checked_weights(
+            self.env_id,
+            success_weight=success_weight,
+            progress_weight=progress_weight,
+            action_cost_weight=action_cost_weight,
+            invalid_cost_weight=invalid_cost_weight,
+        )
         if max_turns < 1 or max_calls_per_turn < 1 or max_text_chars < 1024:
             raise ValueError(f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024")
         self.split = split

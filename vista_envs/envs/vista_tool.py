@@ -15,7 +15,7 @@ from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_env import TaskEnv
 from vista_envs.pixels import image_array
 from vista_envs.rendering import caption_image
-from vista_envs.rewards import RewardWeights
+from vista_envs.rewards import RewardWeights, checked_weights
 from vista_envs.rewards_composite import CompositeReward, TurnCheck, extract_seen, seen_score
 from vista_envs.spaces import UnicodeText
 from vista_envs.tasks import ToolStep
@@ -164,9 +164,7 @@ class VistaToolEnv(TaskEnv):
             raise ValueError("max_turns and max_calls_per_turn must be >= 1")
         if max_text_chars < 256:
             raise ValueError("max_text_chars must be at least 256")
-        for name, weight in (("tool_cost_weight", tool_cost_weight), ("invalid_call_cost_weight", invalid_call_cost_weight)):
-            if not weight >= 0:
-                raise ValueError(f"{self.env_id}: {name} must be >= 0 (it is subtracted per call), got {weight!r}")
+        checked_weights(self.env_id, tool_cost_weight=tool_cost_weight, invalid_call_cost_weight=invalid_call_cost_weight)
         if reward not in ("rules", "composite"):
             raise ValueError(f"{self.env_id}: reward must be 'rules' or 'composite', got {reward!r}")
         self.composite = CompositeReward(visual_weight, tool_weight, outcome_weight) if reward == "composite" else None

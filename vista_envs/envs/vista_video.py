@@ -16,7 +16,7 @@ from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_sampler import TaskSampler, choose_task
 from vista_envs.pixels import image_array, normalize_image_size
 from vista_envs.rendering import caption_image
-from vista_envs.rewards import RewardWeights
+from vista_envs.rewards import RewardWeights, checked_weights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
 from vista_envs.tasks.base import SPLITS
@@ -190,9 +190,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             "frame_cost_weight": frame_cost_weight,
             "invalid_cost_weight": invalid_cost_weight,
         }
-        for name, value in weights.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
-                raise ValueError(f"{self.env_id}: {name} must be a finite number >= 0, got {value!r}")
+        checked_weights(self.env_id, **weights)
         if max_text_chars < 1024:
             raise ValueError(f"{self.env_id}: max_text_chars must be at least 1024")
         self.n_overview = n_overview

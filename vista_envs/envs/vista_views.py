@@ -18,7 +18,7 @@ from vista_envs.envs.base import StepResult, VistaEnv
 from vista_envs.envs.conversation import Conversation
 from vista_envs.envs.task_sampler import choose_task
 from vista_envs.rendering import caption_image
-from vista_envs.rewards import RewardWeights
+from vista_envs.rewards import RewardWeights, checked_weights
 from vista_envs.scoring import ResponseScorer
 from vista_envs.spaces import UnicodeText
 from vista_envs.tasks.base import SPLITS
@@ -181,9 +181,16 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             raise ValueError(f"{self.env_id}: image_size must be an int in [64, 1024], got {image_size!r}")
         self.image_size = int(image_size)
         self.randomization = Randomization.from_any(randomization)
+        checked_weights(
+            self.env_id,
+            correctness_weight=correctness_weight,
+            format_weight=format_weight,
+            reasoning_weight=reasoning_weight,
+            length_weight=length_weight,
+            view_cost_weight=view_cost_weight,
+            invalid_cost_weight=invalid_cost_weight,
+        )
         weights = (correctness_weight, format_weight, reasoning_weight, length_weight, view_cost_weight, invalid_cost_weight)
-        if any(isinstance(w, bool) or not isinstance(w, numbers.Real) or not w >= 0 for w in weights):
-            raise ValueError(f"{self.env_id}: reward weights must be numbers >= 0, got {weights}")
         if not isinstance(view_tool, bool):
             raise TypeError(f"{self.env_id}: view_tool must be a bool, got {view_tool!r}")
         for name, value in (("max_turns", max_turns), ("max_calls_per_turn", max_calls_per_turn)):
