@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vista_envs.bench.gui_screen_reader import ScreenReaderPolicy
+from vista_envs.bench.gui_screen_reader import ScreenReaderPolicy, form_clauses, read_clause
 
 __all__ = [
     "GUIRouter",
@@ -297,17 +297,13 @@ class TreeGUIPolicy:
         return back.click() if back is not None else _call("key", name="home")
 
     def _form(self, task: str, screen: _Screen, memory: _Memory) -> str:
-        body = task.split(": ", 1)[1].split(" Leave everything")[0]
-        for clause in body.split("; "):
+        for clause in form_clauses(task):
             if clause in memory.done:
                 continue
-            button = re.match(r'then click "(.*?)"', clause)
+            button, toggle, setting, typing = read_clause(clause)
             if button:
                 target = screen.find(button.group(1), ("button",))
                 return target.click() if target is not None else self._search(screen, memory)
-            toggle = re.match(r'[Tt]urn (on|off) "(.*?)"', clause)
-            setting = re.match(r'[Ss]et "(.*?)" to (.*)', clause)
-            typing = re.match(r'[Ee]nter "(.*?)" in "(.*?)"', clause)
             if toggle:
                 element = screen.find(toggle.group(2), ("checkbox",))
                 if element is None:

@@ -150,6 +150,24 @@ def _click(box: Box) -> str:
     return _call("click", x=x, y=y)
 
 
+def form_clauses(task: str) -> list[str]:
+    """The clauses of a form task's instruction ("Turn on "Wi-Fi"; set "Theme" to dark; then click "Save"")."""
+    return task.split(": ", 1)[1].split(" Leave everything")[0].split("; ")
+
+
+def read_clause(clause: str) -> tuple[re.Match[str] | None, ...]:
+    """What a form clause asks, as matches: ``(button, toggle, setting, typing)``, at most one of them not None.
+
+    ``button``: the button's label; ``toggle``: on/off and the box's label; ``setting``: the control and its
+    value; ``typing``: the text and the box's label.
+    """
+    return (
+        re.match(r'then click "(.*?)"', clause),
+        re.match(r'[Tt]urn (on|off) "(.*?)"', clause),
+        re.match(r'[Ss]et "(.*?)" to (.*)', clause),
+        re.match(r'[Ee]nter "(.*?)" in "(.*?)"', clause),
+    )
+
 @dataclass
 class _Memory:
     done: set[str] = field(default_factory=set)
@@ -214,14 +232,10 @@ class ScreenReaderPolicy:
     # -- forms ----------------------------------------------------------------------------------------
 
     def _form(self, task: str, screen: _Screen, memory: _Memory) -> str:
-        body = task.split(": ", 1)[1].split(" Leave everything")[0]
-        for clause in body.split("; "):
+        for clause in form_clauses(task):
             if clause in memory.done:
                 continue
-            button = re.match(r'then click "(.*?)"', clause)
-            toggle = re.match(r'[Tt]urn (on|off) "(.*?)"', clause)
-            setting = re.match(r'[Ss]et "(.*?)" to (.*)', clause)
-            typing = re.match(r'[Ee]nter "(.*?)" in "(.*?)"', clause)
+            button, toggle, setting, typing = read_clause(clause)
             if button or setting:
                 name = (button or setting).group(1)  # type: ignore[union-attr]
             elif toggle or typing:
