@@ -168,7 +168,7 @@ def run_config(model, output_dir, **overrides) -> GRPOConfig:
 
 
 @pytest.fixture(scope="module")
-def two_step_run(tiny_model, tmp_path_factory):
+def two_step_run(one_torch_thread, tiny_model, tmp_path_factory):
     config = run_config(tiny_model, tmp_path_factory.mktemp("grpo"))
     return config, train(config)
 

@@ -47,7 +47,7 @@ def test_demonstrations_train_only_the_oracle_turn(tiny_model):
 
 
 @pytest.fixture(scope="module")
-def sft_run(tiny_model, tmp_path_factory):
+def sft_run(one_torch_thread, tiny_model, tmp_path_factory):
     config = SFTConfig(
         model=str(tiny_model),
         env_kwargs=COUNTING,
