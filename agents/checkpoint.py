@@ -142,7 +142,9 @@ def latest_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return None
-    steps = sorted(((int(match.group(1)), path) for path in root.iterdir() if (match := _STEP_DIR.match(path.name))), reverse=True)
+    steps = sorted(
+        ((int(match.group(1)), path) for path in root.iterdir() if (match := _STEP_DIR.match(path.name))), reverse=True
+    )
     for _, path in steps:
         damage = _damage(path)
         if damage is None:

@@ -76,7 +76,11 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], a
     names = [flag] if flag == "--" + field.name.replace("_", "-") else [flag, "--" + field.name.replace("_", "-")]
     names += ["--" + old.replace("_", "-") for old, new in _FORMER_NAMES.items() if new == field.name]
     default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
-    options: dict[str, Any] = {"dest": field.name, "default": argparse.SUPPRESS, "help": f"{doc} (default: {default!r})"}
+    options: dict[str, Any] = {
+        "dest": field.name,
+        "default": argparse.SUPPRESS,
+        "help": f"{doc} (default: {default!r})",
+    }
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is bool:
         parser.add_argument(*names, action=argparse.BooleanOptionalAction, **options)
@@ -94,7 +98,9 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], a
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """A flag for every field of the config dataclass ``cls``, plus ``--config FILE``."""
-    parser.add_argument("--config", type=Path, help="a JSON or TOML file of config fields; command-line flags override it")
+    parser.add_argument(
+        "--config", type=Path, help="a JSON or TOML file of config fields; command-line flags override it"
+    )
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     for field in dataclasses.fields(cls):
@@ -118,7 +124,10 @@ def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
     """``cls`` built from defaults, then the ``--config`` file, then the flags given."""
     names = {field.name for field in dataclasses.fields(cls)}
     values = read_config_file(arguments.config) if arguments.config else {}
-    values = {_FORMER_NAMES.get(name, name) if _FORMER_NAMES.get(name) in names else name: value for name, value in values.items()}
+    values = {
+        _FORMER_NAMES.get(name, name) if _FORMER_NAMES.get(name) in names else name: value
+        for name, value in values.items()
+    }
     unknown = set(values) - names
     if unknown:
         raise SystemExit(f"{arguments.config}: unknown config fields {sorted(unknown)}")
@@ -135,7 +144,11 @@ ALGORITHMS = {
     "sft": ("vista_agents.sft", "SFTConfig", "behaviour cloning on oracle demonstrations"),
     "grpo": ("vista_agents.grpo", "GRPOConfig", "group relative policy optimisation of a VLM"),
     "ppo": ("vista_agents.ppo", "PPOConfig", "PPO with an MLP/CNN actor-critic for Box and Dict observations"),
-    "visplay": ("vista_agents.visplay_trainer", "VisPlayConfig", "VisPlay self-play: Questioner and Reasoner trained in turn"),
+    "visplay": (
+        "vista_agents.visplay_trainer",
+        "VisPlayConfig",
+        "VisPlay self-play: Questioner and Reasoner trained in turn",
+    ),
 }
 
 
@@ -172,11 +185,27 @@ def _eval(arguments: argparse.Namespace) -> None:
     from vista_agents.rollout import RolloutCollector, summarize
 
     torch.manual_seed(arguments.seed)
-    envs = gym.make_vec(arguments.env_id, num_envs=arguments.num_envs, vectorization_mode="sync", **arguments.env_kwargs)
-    policy = HFPolicy(arguments.model, device=arguments.device, max_new_tokens=arguments.max_new_tokens, temperature=arguments.temperature, batch_size=arguments.batch_size)
+    envs = gym.make_vec(
+        arguments.env_id, num_envs=arguments.num_envs, vectorization_mode="sync", **arguments.env_kwargs
+    )
+    policy = HFPolicy(
+        arguments.model,
+        device=arguments.device,
+        max_new_tokens=arguments.max_new_tokens,
+        temperature=arguments.temperature,
+        batch_size=arguments.batch_size,
+    )
     collector = RolloutCollector(envs, policy, record_logprobs=False)
-    trajectories = collector.collect(range(arguments.seed, arguments.seed + arguments.episodes), options={"split": arguments.split})
-    summary = {"env": arguments.env_id, "model": arguments.model, "split": arguments.split, "episodes": arguments.episodes, **summarize(trajectories)}
+    trajectories = collector.collect(
+        range(arguments.seed, arguments.seed + arguments.episodes), options={"split": arguments.split}
+    )
+    summary = {
+        "env": arguments.env_id,
+        "model": arguments.model,
+        "split": arguments.split,
+        "episodes": arguments.episodes,
+        **summarize(trajectories),
+    }
     print(json.dumps(summary, indent=2))
 
 
@@ -188,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_arguments(train.add_parser(name, help=description, description=description), _algorithm(name)[1])
     evaluate = commands.add_parser("eval", help="success rate of a model on an env's held-out split")
     evaluate.add_argument("--env", dest="env_id", required=True, help="the Gymnasium env id")
-    evaluate.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON", help="keyword arguments of gym.make")
+    evaluate.add_argument(
+        "--env-kwargs", type=json.loads, default={}, metavar="JSON", help="keyword arguments of gym.make"
+    )
     evaluate.add_argument("--model", required=True, help="local model directory (or a checkpoint)")
     evaluate.add_argument("--episodes", type=int, default=100, help="episodes to run (default 100)")
     evaluate.add_argument("--split", default="test", help="task split: train, eval or test (default test)")
@@ -201,7 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="training and evaluation curves of runs, in one PNG or HTML")
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (each with a metrics.jsonl)")
     plot.add_argument("--out", default="curves.png", help="output file, .png or .html (default curves.png)")
-    plot.add_argument("--metrics", nargs="*", default=(), metavar="NAME", help="plot these metrics (substrings) instead of the default panels")
+    plot.add_argument(
+        "--metrics",
+        nargs="*",
+        default=(),
+        metavar="NAME",
+        help="plot these metrics (substrings) instead of the default panels",
+    )
     return parser
 
 

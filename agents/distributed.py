@@ -111,7 +111,9 @@ class DataParallel:
     def shard(self, items: Sequence[T], what: str) -> Sequence[T]:
         """This rank's share of ``items`` (see :func:`shard`); ``what`` names them in the error when a rank would get none."""
         if len(items) < self.world_size:
-            raise ValueError(f"{len(items)} {what} cannot be shared by {self.world_size} processes: every process needs at least one")
+            raise ValueError(
+                f"{len(items)} {what} cannot be shared by {self.world_size} processes: every process needs at least one"
+            )
         return shard(items, self.rank, self.world_size)
 
     def reseed(self, seed: int, step: int) -> None:
@@ -123,7 +125,9 @@ class DataParallel:
 
     # -- training ------------------------------------------------------------------------------------
 
-    def prepare(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    def prepare(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         """The model as training forward passes must call it (DDP- or FSDP-wrapped) and its optimiser.
 
         Under DDP the wrapper shares ``model``'s parameters, so ``model`` itself still generates and saves;
@@ -133,7 +137,9 @@ class DataParallel:
             return model, optimizer
         return self.accelerator.prepare(model, optimizer)
 
-    def accumulate(self, model: torch.nn.Module, micro_batches: Sequence[T], placeholder: T) -> Iterator[tuple[T, float]]:
+    def accumulate(
+        self, model: torch.nn.Module, micro_batches: Sequence[T], placeholder: T
+    ) -> Iterator[tuple[T, float]]:
         """The ``(micro_batch, weight)`` pairs of one optimiser step's gradient accumulation.
 
         Run each one's forward and backward inside the loop body: all but the last run under ``no_sync``,
@@ -236,7 +242,9 @@ class DataParallel:
             "optimizer_state": get_optimizer_state_dict(model, optimizer.optimizer, options=options),
         }
 
-    def load_optimizer_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    def load_optimizer_state(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    ) -> None:
         """Restore a checkpoint's optimiser state into the prepared ``optimizer`` (under FSDP, resharded from the full state)."""
         if not self.sharded:
             optimizer.load_state_dict(state)
@@ -244,4 +252,6 @@ class DataParallel:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
         # Not strict: weights that never got a gradient (see from_environment) have no optimiser state.
-        set_optimizer_state_dict(model, optimizer.optimizer, state, options=StateDictOptions(full_state_dict=True, strict=False))
+        set_optimizer_state_dict(
+            model, optimizer.optimizer, state, options=StateDictOptions(full_state_dict=True, strict=False)
+        )

@@ -158,7 +158,9 @@ def _step_metrics(
     return {
         **parallel.mean(summarize(trajectories), weight=len(trajectories)),
         "reward_std": float(torch.tensor(parallel.gather(groups.rewards.flatten().tolist())).std()),
-        **parallel.mean({"zero_variance_groups": float(groups.zero_variance.float().mean())}, weight=len(groups.zero_variance)),
+        **parallel.mean(
+            {"zero_variance_groups": float(groups.zero_variance.float().mean())}, weight=len(groups.zero_variance)
+        ),
         "trained_sequences": trained_sequences,
         **{name: update.get(name, float("nan")) for name in _UPDATE_METRICS},
         "learning_rate": session.optimizer.param_groups[0]["lr"],

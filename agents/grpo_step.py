@@ -36,7 +36,15 @@ from vista_agents.losses import (
 from vista_agents.rollout import Batch, Trajectory, collate, sequence_logprobs
 from vista_agents.training import LoadedModel, autocast, chunks, optimizer_step
 
-__all__ = ["GRPOLossConfig", "GRPOLearner", "GroupedEpisodes", "group_episodes", "grpo_update", "load_reference", "policy_loss"]
+__all__ = [
+    "GRPOLossConfig",
+    "GRPOLearner",
+    "GroupedEpisodes",
+    "group_episodes",
+    "grpo_update",
+    "load_reference",
+    "policy_loss",
+]
 
 # Token-weighted statistics of an update, in the order processes reduce them.
 UPDATE_STATS = ("kl", "ratio", "clip_low_fraction", "clip_high_fraction", "entropy")
@@ -149,10 +157,23 @@ def policy_loss(
         totals: sequences and policy tokens of the whole minibatch (aggregation normalisers).
         max_tokens: the generation budget (``dr_grpo``'s constant normaliser).
     """
-    per_token, clipped_low, clipped_high = clipped_surrogate(logprobs, old_logprobs, advantages[:, None], config.clip_low, config.clip_high)
-    kl = kl_penalty(logprobs, ref_logprobs, config.kl_estimator) if ref_logprobs is not None else torch.zeros_like(logprobs)
+    per_token, clipped_low, clipped_high = clipped_surrogate(
+        logprobs, old_logprobs, advantages[:, None], config.clip_low, config.clip_high
+    )
+    kl = (
+        kl_penalty(logprobs, ref_logprobs, config.kl_estimator)
+        if ref_logprobs is not None
+        else torch.zeros_like(logprobs)
+    )
     per_token = per_token + config.kl_coef * kl
-    loss = aggregate(per_token, mask, config.loss_aggregation, total_sequences=totals[0], total_tokens=totals[1], max_tokens=max_tokens)
+    loss = aggregate(
+        per_token,
+        mask,
+        config.loss_aggregation,
+        total_sequences=totals[0],
+        total_tokens=totals[1],
+        max_tokens=max_tokens,
+    )
     stats = {
         "kl": masked_mean(kl.detach(), mask),
         "ratio": masked_mean(torch.exp(logprobs - old_logprobs).detach(), mask),
@@ -200,22 +221,39 @@ def grpo_update(
     shuffle = torch.Generator().manual_seed(shuffle_seed)
     for _ in range(config.num_epochs):
         # One minibatch is the whole batch: its order would change nothing but the float sums.
-        order = torch.randperm(len(samples), generator=shuffle).tolist() if config.num_minibatches > 1 else range(len(samples))
+        order = (
+            torch.randperm(len(samples), generator=shuffle).tolist()
+            if config.num_minibatches > 1
+            else range(len(samples))
+        )
         for minibatch in np.array_split(order, config.num_minibatches):
             chosen = [samples[i] for i in minibatch]
-            totals = tuple(int(total) for total in parallel.sum([len(chosen), sum(t.num_policy_tokens for t, _ in chosen)]))
+            totals = tuple(
+                int(total) for total in parallel.sum([len(chosen), sum(t.num_policy_tokens for t, _ in chosen)])
+            )
             if not totals[0]:
                 continue
             minibatch_loss = 0.0
-            for micro, weight in parallel.accumulate(model, list(chunks(chosen, micro_batch_size)), [(placeholder, 0.0)]):
+            for micro, weight in parallel.accumulate(
+                model, list(chunks(chosen, micro_batch_size)), [(placeholder, 0.0)]
+            ):
                 batch = collate([t for t, _ in micro], pad_token_id).to(device)
                 advantages = torch.tensor([a for _, a in micro], device=device)
                 with autocast(device, bf16):
                     logprobs, entropy = sequence_logprobs(model, batch, temperature, with_entropy=True)
                     old_logprobs = batch.logprobs if batch.logprobs is not None else logprobs.detach()
-                    ref_logprobs = _reference_logprobs(loaded, reference, batch, temperature) if config.kl_coef > 0 else None
+                    ref_logprobs = (
+                        _reference_logprobs(loaded, reference, batch, temperature) if config.kl_coef > 0 else None
+                    )
                     loss, stats = policy_loss(
-                        logprobs, old_logprobs, ref_logprobs, advantages, batch.loss_mask, config, totals, max_new_tokens
+                        logprobs,
+                        old_logprobs,
+                        ref_logprobs,
+                        advantages,
+                        batch.loss_mask,
+                        config,
+                        totals,
+                        max_new_tokens,
                     )
                 # Micro-batch losses are shares of the minibatch loss: gradients accumulate to its gradient.
                 parallel.backward(loss * weight)
@@ -235,7 +273,9 @@ def grpo_update(
 
 
 @torch.no_grad()
-def _reference_logprobs(loaded: LoadedModel, reference: torch.nn.Module | None, batch: Batch, temperature: float) -> torch.Tensor:
+def _reference_logprobs(
+    loaded: LoadedModel, reference: torch.nn.Module | None, batch: Batch, temperature: float
+) -> torch.Tensor:
     if reference is not None:
         return sequence_logprobs(reference, batch, temperature)[0]
     with loaded.adapters_disabled():

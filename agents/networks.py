@@ -65,7 +65,10 @@ class RunningMeanStd(nn.Module):
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean += delta * batch_count / total
-        self.var.copy_((self.var * self.count + batch_var * batch_count + delta.square() * self.count * batch_count / total) / total)
+        self.var.copy_(
+            (self.var * self.count + batch_var * batch_count + delta.square() * self.count * batch_count / total)
+            / total
+        )
         self.count.copy_(total)
 
     def normalize(self, x: torch.Tensor, clip: float = NORMALIZED_CLIP) -> torch.Tensor:
@@ -110,7 +113,12 @@ def _mlp(sizes: Sequence[int], output: int, output_std: float) -> nn.Sequential:
 
 
 def _is_image(space: spaces.Space[Any]) -> bool:
-    return isinstance(space, spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3 and space.shape[2] in (1, 3, 4)
+    return (
+        isinstance(space, spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and space.shape[2] in (1, 3, 4)
+    )
 
 
 class ActorCritic(nn.Module):
@@ -141,25 +149,36 @@ class ActorCritic(nn.Module):
         init_log_std: float = 0.0,
     ):
         super().__init__()
-        entries = dict(observation_space.spaces) if isinstance(observation_space, spaces.Dict) else {OBSERVATION_KEY: observation_space}
+        entries = (
+            dict(observation_space.spaces)
+            if isinstance(observation_space, spaces.Dict)
+            else {OBSERVATION_KEY: observation_space}
+        )
         self.is_dict = isinstance(observation_space, spaces.Dict)
         self.image_keys = [key for key, space in entries.items() if _is_image(space)]
-        self.vector_keys = [key for key, space in entries.items() if isinstance(space, spaces.Box) and key not in self.image_keys]
+        self.vector_keys = [
+            key for key, space in entries.items() if isinstance(space, spaces.Box) and key not in self.image_keys
+        ]
         self.ignored_keys = [key for key, space in entries.items() if isinstance(space, spaces.Text)]
         unreadable = set(entries) - set(self.image_keys) - set(self.vector_keys) - set(self.ignored_keys)
         if unreadable:
             kinds = {key: type(entries[key]).__name__ for key in sorted(unreadable)}
-            raise TypeError(f"ActorCritic reads Box (images and vectors) and ignores Text observations; cannot read {kinds}")
+            raise TypeError(
+                f"ActorCritic reads Box (images and vectors) and ignores Text observations; cannot read {kinds}"
+            )
         if not self.image_keys and not self.vector_keys:
             raise TypeError(f"ActorCritic found no image or vector in the observation space {observation_space}")
         if self.ignored_keys:
             warnings.warn(
-                f"ActorCritic ignores the text observation entries {self.ignored_keys}: it reads images and vectors only", stacklevel=2
+                f"ActorCritic ignores the text observation entries {self.ignored_keys}: it reads images and vectors only",
+                stacklevel=2,
             )
 
         self.cnns = nn.ModuleDict({key: NatureCNN(entries[key].shape, image_features) for key in self.image_keys})
         self.vector_size = sum(int(np.prod(entries[key].shape)) for key in self.vector_keys)
-        self.observation_rms = RunningMeanStd((self.vector_size,)) if normalize_observations and self.vector_size else None
+        self.observation_rms = (
+            RunningMeanStd((self.vector_size,)) if normalize_observations and self.vector_size else None
+        )
         features = len(self.image_keys) * image_features + self.vector_size
 
         if isinstance(action_space, spaces.Box):
@@ -169,7 +188,9 @@ class ActorCritic(nn.Module):
             self.log_std: nn.Parameter | None = nn.Parameter(torch.full((outputs,), float(init_log_std)))
         elif isinstance(action_space, spaces.Discrete):
             if int(action_space.start) != 0:  # the categorical samples 0..n-1, which such an env would misread
-                raise TypeError(f"ActorCritic supports Discrete actions that start at 0, got start={action_space.start}")
+                raise TypeError(
+                    f"ActorCritic supports Discrete actions that start at 0, got start={action_space.start}"
+                )
             outputs = int(action_space.n)
             self.log_std = None
         else:
@@ -188,7 +209,11 @@ class ActorCritic(nn.Module):
         tensors = {key: torch.as_tensor(np.asarray(entries[key]), device=device) for key in self.image_keys}
         if self.vector_keys:
             vector = torch.cat(
-                [torch.as_tensor(np.asarray(entries[key]), device=device).flatten(1).double() for key in self.vector_keys], dim=1
+                [
+                    torch.as_tensor(np.asarray(entries[key]), device=device).flatten(1).double()
+                    for key in self.vector_keys
+                ],
+                dim=1,
             )
             if self.observation_rms is not None:
                 if update_statistics:

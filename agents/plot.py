@@ -25,7 +25,10 @@ __all__ = ["PANELS", "panel_series", "plot_runs"]
 PANELS: tuple[tuple[str, Any], ...] = (
     ("reward", lambda name: name.split("/")[-1] == "reward"),
     ("success / accuracy", lambda name: any(word in name for word in ("success", "accuracy", "agreement"))),
-    ("reward terms", lambda name: name.startswith("terms/") or "/terms/" in name or (name.endswith("_rate") and "format" in name)),
+    (
+        "reward terms",
+        lambda name: name.startswith("terms/") or "/terms/" in name or (name.endswith("_rate") and "format" in name),
+    ),
     ("KL", lambda name: name.split("/")[-1] == "kl"),
     ("entropy", lambda name: "entropy" in name),
     ("loss", lambda name: name.split("/")[-1].endswith("loss")),
@@ -36,7 +39,9 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def panel_series(rows: Sequence[dict[str, Any]], selectors: Sequence[tuple[str, Any]] = PANELS) -> dict[str, dict[str, list[tuple[int, float]]]]:
+def panel_series(
+    rows: Sequence[dict[str, Any]], selectors: Sequence[tuple[str, Any]] = PANELS
+) -> dict[str, dict[str, list[tuple[int, float]]]]:
     """``{panel: {metric: [(step, value), ...]}}`` for the metrics each panel claims (rows without a value skip it)."""
     panels: dict[str, dict[str, list[tuple[int, float]]]] = {title: {} for title, _ in selectors}
     for row in rows:
@@ -70,7 +75,13 @@ def _figure(runs: dict[str, list[dict[str, Any]]], selectors: Sequence[tuple[str
             for metric, points in panels.get(title, {}).items():
                 steps, values = zip(*points)
                 label = metric if len(runs) == 1 else f"{run}: {metric}"
-                axis.plot(steps, values, marker="o" if metric.startswith("eval/") or len(points) < 3 else None, markersize=3, label=label)
+                axis.plot(
+                    steps,
+                    values,
+                    marker="o" if metric.startswith("eval/") or len(points) < 3 else None,
+                    markersize=3,
+                    label=label,
+                )
         axis.set_title(title)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
@@ -91,7 +102,9 @@ def _html(runs: dict[str, list[dict[str, Any]]], png: bytes) -> str:
         last: dict[str, Any] = {}
         for row in rows:
             last.update({key: value for key, value in row.items() if _numeric(value)})
-        cells = "".join(f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>" for key, value in sorted(last.items()))
+        cells = "".join(
+            f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>" for key, value in sorted(last.items())
+        )
         table.append(f"<h2>{html.escape(name)}</h2><table>{cells}</table>")
     style = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} td{border:1px solid #ccc;padding:2px 8px}"
     return f"<!doctype html><html><head><meta charset='utf-8'><title>training curves</title><style>{style}</style></head><body><img alt='training curves' src='data:image/png;base64,{image}'>{''.join(table)}</body></html>"
@@ -108,7 +121,9 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, metrics: Sequence
             raise FileNotFoundError(f"{run_dir}: no metrics.jsonl (is it a vista-agents run directory?)")
         name = run_dir.name if run_dir.name not in runs else str(run_dir)
         runs[name] = read_metrics(run_dir)
-    selectors = tuple((pattern, lambda name, pattern=pattern: pattern in name) for pattern in metrics) if metrics else PANELS
+    selectors = (
+        tuple((pattern, lambda name, pattern=pattern: pattern in name) for pattern in metrics) if metrics else PANELS
+    )
     png = _figure(runs, selectors)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":

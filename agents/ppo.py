@@ -178,11 +178,15 @@ class PPOConfig(EnvConfig, RunConfig):
                 f"total_timesteps ({self.total_timesteps}) is less than one iteration: num_envs x num_steps = {self.batch_size}"
             )
         if self.num_minibatches > self.batch_size:
-            raise ValueError(f"num_minibatches ({self.num_minibatches}) exceeds the samples of an iteration ({self.batch_size})")
+            raise ValueError(
+                f"num_minibatches ({self.num_minibatches}) exceeds the samples of an iteration ({self.batch_size})"
+            )
         if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
             raise ValueError(f"gamma and gae_lambda must lie in [0, 1], got {self.gamma} and {self.gae_lambda}")
         if self.clip_coef <= 0 or self.learning_rate <= 0:
-            raise ValueError(f"clip_coef and learning_rate must be positive, got {self.clip_coef} and {self.learning_rate}")
+            raise ValueError(
+                f"clip_coef and learning_rate must be positive, got {self.clip_coef} and {self.learning_rate}"
+            )
         if len(self.hidden_sizes) != 2 or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be two positive widths, got {self.hidden_sizes}")
 
@@ -231,7 +235,9 @@ def compute_gae(
     return advantages, advantages + values
 
 
-def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_coef: float, clip: bool) -> torch.Tensor:
+def value_loss(
+    new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_coef: float, clip: bool
+) -> torch.Tensor:
     r""":math:`\tfrac12` the mean squared error to the returns; with ``clip``, the larger of the errors of the new
     value and of the old value moved by at most ``clip_coef`` towards it (so the value cannot gain by moving far)."""
     unclipped = (new_values - returns).square()
@@ -326,7 +332,11 @@ def evaluate_agent(agent: ActorCritic, envs: gym.vector.VectorEnv, config: PPOCo
         wanted = min(envs.num_envs, config.eval_episodes - start)  # the last wave may leave some envs idle
         observations, _ = envs.reset(seed=[EVAL_SEED_OFFSET + start + i for i in range(envs.num_envs)], options=options)
         running = np.arange(envs.num_envs) < wanted
-        episode_return, episode_length, success = np.zeros(envs.num_envs), np.zeros(envs.num_envs), np.full(envs.num_envs, np.nan)
+        episode_return, episode_length, success = (
+            np.zeros(envs.num_envs),
+            np.zeros(envs.num_envs),
+            np.full(envs.num_envs, np.nan),
+        )
         while running.any():
             actions = clip_to_space(agent.act(observations, deterministic=True), envs.single_action_space)
             observations, rewards, terminated, truncated, infos = envs.step(actions)
@@ -339,13 +349,19 @@ def evaluate_agent(agent: ActorCritic, envs: gym.vector.VectorEnv, config: PPOCo
         returns += episode_return[:wanted].tolist()
         lengths += episode_length[:wanted].tolist()
         successes += success[:wanted].tolist()
-    return {"eval/success_rate": float(np.mean(successes)), "eval/return": float(np.mean(returns)), "eval/length": float(np.mean(lengths))}
+    return {
+        "eval/success_rate": float(np.mean(successes)),
+        "eval/return": float(np.mean(returns)),
+        "eval/length": float(np.mean(lengths)),
+    }
 
 
 # ----------------------------------------------------------------------------------------- checkpoints
 
 
-def build_agent(config: PPOConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]) -> ActorCritic:
+def build_agent(
+    config: PPOConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]
+) -> ActorCritic:
     """The network ``config`` describes for one env's spaces (freshly initialised)."""
     return ActorCritic(
         observation_space,
@@ -424,7 +440,9 @@ def train(config: PPOConfig) -> TrainResult:
     def reset_envs(iteration: int) -> tuple[dict[str, torch.Tensor], np.ndarray]:
         reward_scaler.reset()
         next_observations, _ = envs.reset(seed=reset_seeds(config.seed, iteration, config.num_envs))
-        return agent.preprocess(next_observations, update_statistics=config.normalize_observations), np.zeros(config.num_envs, dtype=bool)
+        return agent.preprocess(next_observations, update_statistics=config.normalize_observations), np.zeros(
+            config.num_envs, dtype=bool
+        )
 
     next_inputs, ended = reset_envs(start)
 
@@ -435,10 +453,17 @@ def train(config: PPOConfig) -> TrainResult:
         next_inputs, ended = reset_envs(iteration)
         episode_return[:], episode_length[:] = 0.0, 0
 
-    observations = {key: torch.zeros(shape + tensor.shape[1:], dtype=tensor.dtype, device=device) for key, tensor in next_inputs.items()}
+    observations = {
+        key: torch.zeros(shape + tensor.shape[1:], dtype=tensor.dtype, device=device)
+        for key, tensor in next_inputs.items()
+    }
     episode_return, episode_length = np.zeros(config.num_envs), np.zeros(config.num_envs, dtype=int)
     progress = tqdm(
-        range(start, config.total_steps), initial=start, total=config.total_steps, desc="PPO", disable=not config.progress_bar
+        range(start, config.total_steps),
+        initial=start,
+        total=config.total_steps,
+        desc="PPO",
+        disable=not config.progress_bar,
     )
     for iteration in progress:
         if config.anneal_lr:
@@ -455,9 +480,13 @@ def train(config: PPOConfig) -> TrainResult:
             with torch.no_grad():
                 action, logprobs[step], _, values[step] = agent.get_action_and_value(next_inputs)
             actions[step] = action
-            next_observations, reward, terminations, truncations, infos = envs.step(clip_to_space(action.cpu().numpy(), action_space))
+            next_observations, reward, terminations, truncations, infos = envs.step(
+                clip_to_space(action.cpu().numpy(), action_space)
+            )
             ended = terminations | truncations
-            rewards[step] = torch.as_tensor(reward_scaler(reward, is_valid, ended) if config.normalize_rewards else reward, device=device)
+            rewards[step] = torch.as_tensor(
+                reward_scaler(reward, is_valid, ended) if config.normalize_rewards else reward, device=device
+            )
             terminated[step], truncated[step] = torch.as_tensor(terminations), torch.as_tensor(truncations)
             episode_return += np.where(is_valid, reward, 0.0)
             episode_length += is_valid
@@ -471,13 +500,19 @@ def train(config: PPOConfig) -> TrainResult:
         # -- 2. advantages: GAE over the rollout, bootstrapped from the value of the next observation --------
         with torch.no_grad():
             next_value = agent.get_value(next_inputs)
-        advantages, returns = compute_gae(rewards, values, terminated, truncated, next_value, config.gamma, config.gae_lambda)
+        advantages, returns = compute_gae(
+            rewards, values, terminated, truncated, next_value, config.gamma, config.gae_lambda
+        )
 
         # -- 3. update: update_epochs passes of num_minibatches steps over the valid samples -----------------
         started = time.perf_counter()
         keep = valid.flatten()
         batch = {key: tensor.flatten(0, 1)[keep] for key, tensor in observations.items()}
-        b_actions, b_logprobs, b_advantages = actions.flatten(0, 1)[keep], logprobs.flatten()[keep], advantages.flatten()[keep]
+        b_actions, b_logprobs, b_advantages = (
+            actions.flatten(0, 1)[keep],
+            logprobs.flatten()[keep],
+            advantages.flatten()[keep],
+        )
         b_returns, b_values = returns.flatten()[keep], values.flatten()[keep]
         update = _update(config, agent, optimizer, batch, b_actions, b_logprobs, b_advantages, b_returns, b_values)
         update_s = time.perf_counter() - started
@@ -493,7 +528,9 @@ def train(config: PPOConfig) -> TrainResult:
             "success_rate": float(np.mean([f[2] for f in finished])) if finished else float("nan"),
             "learning_rate": optimizer.param_groups[0]["lr"],
             **update,
-            "explained_variance": 1.0 - float((b_returns - b_values).var()) / variance if variance > 0 else float("nan"),
+            "explained_variance": 1.0 - float((b_returns - b_values).var()) / variance
+            if variance > 0
+            else float("nan"),
             "action_std": float(agent.log_std.detach().exp().mean()) if agent.log_std is not None else float("nan"),
             "valid_fraction": float(keep.float().mean()),
             "steps_per_s": config.batch_size / (rollout_s + update_s),
@@ -503,7 +540,9 @@ def train(config: PPOConfig) -> TrainResult:
             "time/wall_s": time.perf_counter() - wall_start,
         }
         out_of_time = config.cpu_time_limit_s > 0 and time.process_time() - cpu_start >= config.cpu_time_limit_s
-        row = run.end_step(done, metrics, evaluate=lambda: evaluate_agent(agent, eval_envs, config), save=save, force=out_of_time)
+        row = run.end_step(
+            done, metrics, evaluate=lambda: evaluate_agent(agent, eval_envs, config), save=save, force=out_of_time
+        )
         progress.set_postfix(ret=f"{row['episode_return'] or 0:.2f}", success=f"{row['success_rate'] or 0:.2f}")
         if out_of_time:
             break
@@ -536,7 +575,9 @@ def _update(
             _, new_logprobs, entropy, new_values = agent.get_action_and_value(inputs, actions[indices])
             minibatch_advantages = advantages[indices]
             if config.norm_adv and len(indices) > 1:
-                minibatch_advantages = (minibatch_advantages - minibatch_advantages.mean()) / (minibatch_advantages.std() + 1e-8)
+                minibatch_advantages = (minibatch_advantages - minibatch_advantages.mean()) / (
+                    minibatch_advantages.std() + 1e-8
+                )
             loss, stats = ppo_loss(
                 new_logprobs,
                 logprobs[indices],

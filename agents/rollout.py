@@ -106,18 +106,26 @@ class Trajectory:
     def num_policy_tokens(self) -> int:
         return int(self.loss_mask.sum())
 
-    def extend(self, input_ids: torch.Tensor, trainable: bool, model_inputs: dict[str, torch.Tensor] | None = None) -> None:
+    def extend(
+        self, input_ids: torch.Tensor, trainable: bool, model_inputs: dict[str, torch.Tensor] | None = None
+    ) -> None:
         """Append tokens, with the per-token and per-image inputs the processor made for them (none for policy tokens)."""
         model_inputs = model_inputs or {}
         length = len(input_ids)
-        extras = {key: value.reshape(-1) for key, value in model_inputs.items() if _is_token_key(key) and key not in ("input_ids", "attention_mask")}
+        extras = {
+            key: value.reshape(-1)
+            for key, value in model_inputs.items()
+            if _is_token_key(key) and key not in ("input_ids", "attention_mask")
+        }
         for key in set(self.token_inputs) | set(extras):
             current = self.token_inputs.get(key, self.input_ids.new_zeros(len(self.input_ids)))
             new = extras.get(key, current.new_zeros(length))
             self.token_inputs[key] = torch.cat([current, new.to(current.dtype)])
         for key, value in model_inputs.items():
             if not _is_token_key(key):
-                self.image_inputs[key] = torch.cat([self.image_inputs[key], value]) if key in self.image_inputs else value
+                self.image_inputs[key] = (
+                    torch.cat([self.image_inputs[key], value]) if key in self.image_inputs else value
+                )
         self.input_ids = torch.cat([self.input_ids, input_ids.reshape(-1).long()])
         self.loss_mask = torch.cat([self.loss_mask, torch.full((length,), trainable, dtype=torch.bool)])
 
@@ -304,7 +312,9 @@ class RolloutCollector:
 
     # -- public --------------------------------------------------------------------------------------
 
-    def collect(self, seeds: Sequence[int], group_size: int = 1, options: dict[str, Any] | None = None) -> list[Trajectory]:
+    def collect(
+        self, seeds: Sequence[int], group_size: int = 1, options: dict[str, Any] | None = None
+    ) -> list[Trajectory]:
         """Run ``group_size`` episodes of each task; group ``g`` is the task ``reset(seed=seeds[g])`` draws.
 
         Args:
@@ -335,7 +345,9 @@ class RolloutCollector:
         seeds: list[int | None] = [seed for _, seed in jobs] + [None] * (num_envs - len(jobs))
         observations, infos = self.envs.reset(seed=seeds, options=options)
         observations_list, infos_list = unbatch(observations, num_envs), unbatch(infos, num_envs)
-        episodes = [self._start(group, seed, observations_list[i], infos_list[i]) for i, (group, seed) in enumerate(jobs)]
+        episodes = [
+            self._start(group, seed, observations_list[i], infos_list[i]) for i, (group, seed) in enumerate(jobs)
+        ]
         while not all(episode.done for episode in episodes):
             active = [i for i, episode in enumerate(episodes) if not episode.done]
             actions = [""] * num_envs
@@ -346,7 +358,14 @@ class RolloutCollector:
             observations, rewards, terminated, truncated, infos = self.envs.step(actions)
             observations_list, infos_list = unbatch(observations, num_envs), unbatch(infos, num_envs)
             for index in active:
-                self._advance(episodes[index], float(rewards[index]), bool(terminated[index]), bool(truncated[index]), observations_list[index], infos_list[index])
+                self._advance(
+                    episodes[index],
+                    float(rewards[index]),
+                    bool(terminated[index]),
+                    bool(truncated[index]),
+                    observations_list[index],
+                    infos_list[index],
+                )
         return [episode.trajectory for episode in episodes]
 
     def _start(self, group: int, seed: int, observation: dict[str, Any], info: dict[str, Any]) -> _Episode:
@@ -357,7 +376,15 @@ class RolloutCollector:
         trajectory.extend(ids, trainable=False, model_inputs=inputs)
         return _Episode(trajectory, text, n_images=len(images))
 
-    def _advance(self, episode: _Episode, reward: float, terminated: bool, truncated: bool, observation: dict[str, Any], info: dict[str, Any]) -> None:
+    def _advance(
+        self,
+        episode: _Episode,
+        reward: float,
+        terminated: bool,
+        truncated: bool,
+        observation: dict[str, Any],
+        info: dict[str, Any],
+    ) -> None:
         trajectory = episode.trajectory
         trajectory.rewards.append(reward)
         if terminated or truncated:
@@ -366,10 +393,14 @@ class RolloutCollector:
             trajectory.info = {key: value for key, value in info.items() if key not in _CONVERSATION_KEYS}
             return
         if "messages" not in info:
-            raise ValueError("a multi-turn env must put the conversation in info['messages'] (and its images in info['images'])")
+            raise ValueError(
+                "a multi-turn env must put the conversation in info['messages'] (and its images in info['images'])"
+            )
         text = self.policy.render([observation], [info])[0]
         if not text.startswith(episode.prompt_text):
-            raise ValueError("the chat template rewrote earlier turns; token-in/token-out rollouts need an append-only template")
+            raise ValueError(
+                "the chat template rewrote earlier turns; token-in/token-out rollouts need an append-only template"
+            )
         rendered = text[len(episode.prompt_text) :]
         # The rendering starts with the assistant's turn, whose text may itself hold the eos string (templates may
         # re-render its tool calls, so it is not found verbatim): the turn ends at the eos after as many as it wrote.
@@ -379,7 +410,9 @@ class RolloutCollector:
             if turn_end == -1:
                 break
         if turn_end == -1:
-            raise ValueError(f"the chat template does not close the assistant turn with the eos token {self.end_of_turn!r}")
+            raise ValueError(
+                f"the chat template does not close the assistant turn with the eos token {self.end_of_turn!r}"
+            )
         reply = rendered[turn_end:]
         if int(trajectory.input_ids[-1]) == self.tokenizer.eos_token_id:
             reply = reply[len(self.end_of_turn) :]  # the policy sampled the end of its turn itself
@@ -389,14 +422,24 @@ class RolloutCollector:
         episode.prompt_text = text
         episode.n_images += len(images)
 
-    def _encode(self, text: str, images: list[Image.Image], add_special_tokens: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _encode(
+        self, text: str, images: list[Image.Image], add_special_tokens: bool
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The tokens of env-side text (image placeholders expanded) and everything the processor made for it."""
-        encoded = self.processor(text=[text], images=images or None, add_special_tokens=add_special_tokens, return_tensors="pt")
+        encoded = self.processor(
+            text=[text], images=images or None, add_special_tokens=add_special_tokens, return_tensors="pt"
+        )
         return encoded["input_ids"][0], dict(encoded)
 
     # -- actions -------------------------------------------------------------------------------------
 
-    def _act(self, episodes: list[_Episode], active: list[int], observations: list[dict[str, Any]], infos: list[dict[str, Any]]) -> list[tuple[torch.Tensor, str]]:
+    def _act(
+        self,
+        episodes: list[_Episode],
+        active: list[int],
+        observations: list[dict[str, Any]],
+        infos: list[dict[str, Any]],
+    ) -> list[tuple[torch.Tensor, str]]:
         """Token ids and text of the next turn of each active episode."""
         if self.actor is None:
             return self._sample([episodes[i].trajectory for i in active])
@@ -412,7 +455,9 @@ class RolloutCollector:
         policy, model = self.policy, self.policy.model
         turns: list[tuple[torch.Tensor, str]] = []
         for start in range(0, len(trajectories), policy.batch_size):
-            batch = collate(trajectories[start : start + policy.batch_size], self.tokenizer.pad_token_id, "left").to(model.device)
+            batch = collate(trajectories[start : start + policy.batch_size], self.tokenizer.pad_token_id, "left").to(
+                model.device
+            )
             prompt_length = batch.inputs["input_ids"].shape[1]
             # The policy's own sampling settings and end-of-turn rule, so rollouts sample exactly as HFPolicy.act does.
             sequences = model.generate(**batch.inputs, **policy.sampling_kwargs())
@@ -447,4 +492,3 @@ def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
         "turns": float(np.mean([len(t.turns) for t in trajectories])),
         "truncated": float(np.mean([t.truncated for t in trajectories])),
     }
-

@@ -88,11 +88,15 @@ class RunSession:
         steps = {folder: state["step"] for folder, state in states.items()}
         if (states and len(states) < len(folders)) or len(set(steps.values())) > 1:
             found = {folder: steps.get(folder) for folder in folders}
-            raise RuntimeError(f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one")
+            raise RuntimeError(
+                f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one"
+            )
         start_step = next(iter(steps.values()), 0)
         logger = None
         if parallel.is_main:
-            logger = RunLogger(config.output_dir, resume_step=start_step if states else None, tensorboard=config.tensorboard)
+            logger = RunLogger(
+                config.output_dir, resume_step=start_step if states else None, tensorboard=config.tensorboard
+            )
         return cls(config, total_steps, checkpoints, states, start_step, logger, parallel)
 
     @property

@@ -101,29 +101,44 @@ def train(config: SFTConfig) -> TrainResult:
     # This process's demonstrations, by their index among all num_demonstrations.
     indices = parallel.shard(range(config.num_demonstrations), "demonstrations")
     with parallel.generating(model):  # recording checks the image tokens against the vision tower
-        recorded = collect_demonstrations(policy, session.envs, config.num_demonstrations, config.seed, parallel.rank, parallel.world_size)
+        recorded = collect_demonstrations(
+            policy, session.envs, config.num_demonstrations, config.seed, parallel.rank, parallel.world_size
+        )
     held = dict(zip(indices, recorded))
     pad_token_id = processor.tokenizer.pad_token_id
     # One shuffled order per epoch, from the seed alone, so a resumed run (and every process) takes the same minibatches.
     steps_per_epoch = -(-config.num_demonstrations // config.batch_size)
     orders = [
-        torch.randperm(config.num_demonstrations, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)).tolist()
+        torch.randperm(
+            config.num_demonstrations, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        ).tolist()
         for epoch in range(config.num_epochs)
     ]
 
     session.training_model.train()
     steps = range(session.start_step, config.total_steps)
     progress = tqdm(
-        steps, initial=session.start_step, total=config.total_steps, desc="SFT", disable=not (config.progress_bar and parallel.is_main)
+        steps,
+        initial=session.start_step,
+        total=config.total_steps,
+        desc="SFT",
+        disable=not (config.progress_bar and parallel.is_main),
     )
     for step in progress:
         started = time.perf_counter()
         epoch, index = divmod(step, steps_per_epoch)
-        minibatch = [held[i] for i in orders[epoch][index * config.batch_size : (index + 1) * config.batch_size] if i in held]
+        minibatch = [
+            held[i] for i in orders[epoch][index * config.batch_size : (index + 1) * config.batch_size] if i in held
+        ]
         total_tokens = int(parallel.sum([sum(t.num_policy_tokens for t in minibatch)])[0])
         loss = 0.0
-        for micro, weight in parallel.accumulate(session.training_model, list(chunks(minibatch, config.micro_batch_size)), recorded[:1]):
-            micro_loss = demonstration_loss(session.training_model, list(micro), pad_token_id, total_tokens, session.bf16) * weight
+        for micro, weight in parallel.accumulate(
+            session.training_model, list(chunks(minibatch, config.micro_batch_size)), recorded[:1]
+        ):
+            micro_loss = (
+                demonstration_loss(session.training_model, list(micro), pad_token_id, total_tokens, session.bf16)
+                * weight
+            )
             # Micro-batch losses are shares of the minibatch loss: gradients accumulate to its gradient.
             parallel.backward(micro_loss)
             loss += float(micro_loss.detach())

@@ -44,7 +44,15 @@ from transformers import (
     Qwen2Config,
 )
 
-__all__ = ["CHAT_TEMPLATE", "FORMAT_TAGS", "build_tiny_vlm", "chat_template", "save_random_model", "tiny_corpus", "train_tokenizer"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "FORMAT_TAGS",
+    "build_tiny_vlm",
+    "chat_template",
+    "save_random_model",
+    "tiny_corpus",
+    "train_tokenizer",
+]
 
 # Chat control tokens (special: never produced as text) and the envs' tags (plain text, one token each).
 PAD_TOKEN, IM_START, IM_END, IMAGE_TOKEN = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"
@@ -108,7 +116,21 @@ def chat_template(image_markup: str) -> str:
 
 CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
-_COLORS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "gray", "grey", "cyan", "black", "white")
+_COLORS = (
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "orange",
+    "purple",
+    "pink",
+    "brown",
+    "gray",
+    "grey",
+    "cyan",
+    "black",
+    "white",
+)
 _SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "pentagon", "cross", "object")
 _SIZES = ("small", "large")
 _TOOLS = ("python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator")
@@ -171,7 +193,9 @@ def train_tokenizer(
         tokenizer_object=backend,
         eos_token=IM_END,
         pad_token=PAD_TOKEN,
-        extra_special_tokens=dict(extra_special_tokens) if extra_special_tokens is not None else {"image_token": IMAGE_TOKEN},
+        extra_special_tokens=dict(extra_special_tokens)
+        if extra_special_tokens is not None
+        else {"image_token": IMAGE_TOKEN},
         chat_template=template,
         model_max_length=model_max_length,
     )
@@ -219,7 +243,9 @@ def build_tiny_vlm(
     tokenizer = train_tokenizer(
         itertools.chain(tiny_corpus(), corpus or ()), vocab_size=vocab_size, model_max_length=max_position_embeddings
     )
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -281,7 +307,9 @@ def save_random_model(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vista_agents.tiny", description="Build a tiny random VLM (LLaVA-style) offline.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vista_agents.tiny", description="Build a tiny random VLM (LLaVA-style) offline."
+    )
     parser.add_argument("out_dir", help="directory to write the model and processor to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     parser.add_argument("--hidden-size", type=int, default=64, help="text tower width (default 64)")
@@ -289,7 +317,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=32, help="vision tower input side in pixels (default 32)")
     args = parser.parse_args(argv)
     path = build_tiny_vlm(
-        args.out_dir, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.num_layers, image_size=args.image_size
+        args.out_dir,
+        seed=args.seed,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        image_size=args.image_size,
     )
     print(f"tiny VLM written to {path}")
 

@@ -129,7 +129,9 @@ def build_tiny_qwen2_5_vl(
         )
     factor = patch_size * merge_size
     if min_pixels < factor**2 or max_pixels < min_pixels:
-        raise ValueError(f"need (patch_size * merge_size)^2 = {factor**2} <= min_pixels ({min_pixels}) <= max_pixels ({max_pixels})")
+        raise ValueError(
+            f"need (patch_size * merge_size)^2 = {factor**2} <= min_pixels ({min_pixels}) <= max_pixels ({max_pixels})"
+        )
     path = Path(path)
     template = chat_template(VISION_START + IMAGE_PAD + VISION_END)
     tokenizer = train_tokenizer(
@@ -146,7 +148,11 @@ def build_tiny_qwen2_5_vl(
         template=template,
     )
     image_processor = Qwen2VLImageProcessorPil(
-        patch_size=patch_size, merge_size=merge_size, temporal_patch_size=2, min_pixels=min_pixels, max_pixels=max_pixels
+        patch_size=patch_size,
+        merge_size=merge_size,
+        temporal_patch_size=2,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
     )
     processor = PaddleOCRVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template)
     vision_config = {
@@ -169,7 +175,11 @@ def build_tiny_qwen2_5_vl(
         "num_attention_heads": num_attention_heads,
         "num_key_value_heads": 2,
         "max_position_embeddings": max_position_embeddings,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": _mrope_section(head_dim)},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1_000_000.0,
+            "mrope_section": _mrope_section(head_dim),
+        },
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
         "bos_token_id": None,
@@ -187,15 +197,26 @@ def build_tiny_qwen2_5_vl(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vista_agents.tiny_qwen", description="Build a tiny random Qwen2.5-VL offline.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vista_agents.tiny_qwen", description="Build a tiny random Qwen2.5-VL offline."
+    )
     parser.add_argument("out_dir", help="directory to write the model and processor to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     parser.add_argument("--hidden-size", type=int, default=64, help="text tower width (default 64)")
     parser.add_argument("--num-layers", type=int, default=2, help="text tower depth (default 2)")
-    parser.add_argument("--max-pixels", type=int, default=64 * 64, help="largest image area after resizing (default 4096: 16 image tokens)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=64 * 64,
+        help="largest image area after resizing (default 4096: 16 image tokens)",
+    )
     args = parser.parse_args(argv)
     path = build_tiny_qwen2_5_vl(
-        args.out_dir, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.num_layers, max_pixels=args.max_pixels
+        args.out_dir,
+        seed=args.seed,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        max_pixels=args.max_pixels,
     )
     print(f"tiny Qwen2.5-VL written to {path}")
 

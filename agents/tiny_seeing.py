@@ -42,7 +42,14 @@ from transformers import AutoImageProcessor, LlavaForConditionalGeneration
 from vista_agents.tiny import build_tiny_vlm
 from vista_envs.tasks.drawing import COLORS, SHAPES, blank, draw_shape
 
-__all__ = ["ANSWER_WORDS", "SEEING_DEFAULTS", "answer_corpus", "build_seeing_vlm", "pretrain_vision", "synthetic_scenes"]
+__all__ = [
+    "ANSWER_WORDS",
+    "SEEING_DEFAULTS",
+    "answer_corpus",
+    "build_seeing_vlm",
+    "pretrain_vision",
+    "synthetic_scenes",
+]
 
 # Every answer of the counting, attributes and spatial families at low difficulty, and a few more.
 ANSWER_WORDS = (
@@ -90,7 +97,9 @@ def answer_corpus(repeats: int = 200) -> list[str]:
     return [f"<answer>{word}</answer>" for word in ANSWER_WORDS for _ in range(repeats)]
 
 
-def build_seeing_vlm(path: str | os.PathLike[str], *, seed: int = 0, corpus: Iterable[str] = (), **overrides: int) -> Path:
+def build_seeing_vlm(
+    path: str | os.PathLike[str], *, seed: int = 0, corpus: Iterable[str] = (), **overrides: int
+) -> Path:
     """Build the recipe's model (``SEEING_DEFAULTS``, with ``overrides``) at ``path``; returns ``path``.
 
     ``corpus``: more tokenizer training text (e.g. an env's instructions), besides :func:`answer_corpus`.
@@ -101,7 +110,9 @@ def build_seeing_vlm(path: str | os.PathLike[str], *, seed: int = 0, corpus: Ite
 OUTLINE = (40, 40, 40)
 
 
-def synthetic_scenes(rng: random.Random, count: int, size: int = 64, patch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_scenes(
+    rng: random.Random, count: int, size: int = 64, patch_size: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` white scenes of 2-8 coloured, outlined shapes, and per-patch labels of the object centred in each patch.
 
     Returns ``(images, shapes, colors)``: ``images`` is ``(count, size, size, 3)`` uint8; ``shapes`` and
@@ -126,7 +137,15 @@ def synthetic_scenes(rng: random.Random, count: int, size: int = 64, patch_size:
                 continue
             placed.append((x, y, radius))
             shape, color = rng.randrange(len(SHAPES)), rng.randrange(len(color_names))
-            draw_shape(draw, SHAPES[shape], (x, y), radius, COLORS[color_names[color]], OUTLINE, rotation=rng.uniform(-0.2, 0.2))
+            draw_shape(
+                draw,
+                SHAPES[shape],
+                (x, y),
+                radius,
+                COLORS[color_names[color]],
+                OUTLINE,
+                rotation=rng.uniform(-0.2, 0.2),
+            )
             cell = int(y // patch_size) * grid + int(x // patch_size)
             shapes[index, cell], colors[index, cell] = shape + 1, color + 1
         images[index] = np.asarray(image)
@@ -168,9 +187,9 @@ def pretrain_vision(
     for _ in range(steps):
         images, shapes, colors = synthetic_scenes(rng, batch_size, size, patch_size)
         shape_logits, color_logits = logits(images)
-        loss = torch.nn.functional.cross_entropy(shape_logits.flatten(0, 1), torch.from_numpy(shapes).flatten()) + torch.nn.functional.cross_entropy(
-            color_logits.flatten(0, 1), torch.from_numpy(colors).flatten()
-        )
+        loss = torch.nn.functional.cross_entropy(
+            shape_logits.flatten(0, 1), torch.from_numpy(shapes).flatten()
+        ) + torch.nn.functional.cross_entropy(color_logits.flatten(0, 1), torch.from_numpy(colors).flatten())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
@@ -179,9 +198,9 @@ def pretrain_vision(
     with torch.no_grad():
         images, shapes, colors = synthetic_scenes(random.Random(seed + 1), 256, size, patch_size)
         shape_logits, color_logits = logits(images)
-        loss = torch.nn.functional.cross_entropy(shape_logits.flatten(0, 1), torch.from_numpy(shapes).flatten()) + torch.nn.functional.cross_entropy(
-            color_logits.flatten(0, 1), torch.from_numpy(colors).flatten()
-        )
+        loss = torch.nn.functional.cross_entropy(
+            shape_logits.flatten(0, 1), torch.from_numpy(shapes).flatten()
+        ) + torch.nn.functional.cross_entropy(color_logits.flatten(0, 1), torch.from_numpy(colors).flatten())
     objects = torch.from_numpy(shapes) > 0
     model.save_pretrained(path)
     return {
@@ -193,10 +212,17 @@ def pretrain_vision(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vista_agents.tiny_seeing", description="Build the tiny VLM recipe of the learning benchmarks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m vista_agents.tiny_seeing", description="Build the tiny VLM recipe of the learning benchmarks."
+    )
     parser.add_argument("out_dir", help="directory to write the model and processor to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
-    parser.add_argument("--pretrain-steps", type=int, default=0, help="vision warm-start steps on synthetic scenes (default 0: random init)")
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=0,
+        help="vision warm-start steps on synthetic scenes (default 0: random init)",
+    )
     args = parser.parse_args(argv)
     path = build_seeing_vlm(args.out_dir, seed=args.seed)
     if args.pretrain_steps:

@@ -101,10 +101,14 @@ def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | Non
     """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as configured."""
     source = checkpoint if checkpoint is not None and not config.lora_rank else config.model
     if not source:
-        raise ValueError("no model: pass --model PATH (a local model directory, e.g. built by python -m vista_agents.tiny)")
+        raise ValueError(
+            "no model: pass --model PATH (a local model directory, e.g. built by python -m vista_agents.tiny)"
+        )
     model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32).to(device)
     processor = AutoProcessor.from_pretrained(source)
-    checkpointing = config.gradient_checkpointing if config.gradient_checkpointing is not None else device.type == "cuda"
+    checkpointing = (
+        config.gradient_checkpointing if config.gradient_checkpointing is not None else device.type == "cuda"
+    )
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     saved: Any = model
@@ -135,7 +139,9 @@ def make_envs(config: EnvConfig, num_envs: int | None = None) -> gym.vector.Vect
     if config.ray_address:
         from vista_envs.vector import make_ray_vec
 
-        return make_ray_vec(config.env_id, num_envs, address=config.ray_address, autoreset_mode=next_step, **config.env_kwargs)
+        return make_ray_vec(
+            config.env_id, num_envs, address=config.ray_address, autoreset_mode=next_step, **config.env_kwargs
+        )
     return gym.make_vec(
         config.env_id,
         num_envs=num_envs,
@@ -146,10 +152,14 @@ def make_envs(config: EnvConfig, num_envs: int | None = None) -> gym.vector.Vect
 
 
 def make_optimizer(config: ModelConfig, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(parameters, lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(
+        parameters, lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.weight_decay
+    )
 
 
-def optimizer_step(parameters: Sequence[torch.nn.Parameter], optimizer: torch.optim.Optimizer, max_grad_norm: float) -> float:
+def optimizer_step(
+    parameters: Sequence[torch.nn.Parameter], optimizer: torch.optim.Optimizer, max_grad_norm: float
+) -> float:
     """Clip the accumulated gradients (when ``max_grad_norm > 0``), step and clear; returns the norm before clipping."""
     grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm if max_grad_norm > 0 else float("inf"))
     optimizer.step()
@@ -183,7 +193,11 @@ def evaluate_policy(
         seeds: the episodes' reset seeds; default :func:`eval_seeds` (a process of a launched run passes its share).
     """
     policy = HFPolicy(
-        model, processor, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature, batch_size=config.generation_batch_size
+        model,
+        processor,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.eval_temperature,
+        batch_size=config.generation_batch_size,
     )
     collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
     seeds = eval_seeds(config) if seeds is None else seeds
@@ -239,11 +253,15 @@ class Session:
         and envs; a fresh run logs an evaluation of the initial model as step 0."""
         parallel, device, bf16 = join_processes(config)
         if parallel.sharded and config.lora_rank:
-            raise ValueError("LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)")
+            raise ValueError(
+                "LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)"
+            )
         run = RunSession.start(config, total_steps, parallel=parallel)
         checkpoint = run.checkpoints[""]
         loaded = load_model(config, device, checkpoint)
-        training_model, optimizer = parallel.prepare(loaded.model, make_optimizer(config, loaded.trainable_parameters()))
+        training_model, optimizer = parallel.prepare(
+            loaded.model, make_optimizer(config, loaded.trainable_parameters())
+        )
         # FSDP replaces the parameters by shards; in one process and under DDP these are the loaded ones.
         parameters = [parameter for parameter in training_model.parameters() if parameter.requires_grad]
         if run.resumed:
@@ -281,7 +299,9 @@ class Session:
         every process gets the means over all of them."""
         seeds = self.parallel.shard(eval_seeds(self.config), "evaluation episodes")
         with self.parallel.generating(self.loaded.model):
-            metrics = evaluate_policy(self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16, seeds)
+            metrics = evaluate_policy(
+                self.loaded.model, self.loaded.processor, self.envs, self.config, self.bf16, seeds
+            )
         return self.parallel.mean(metrics, weight=len(seeds))
 
     def end_step(self, done: int, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -114,15 +114,33 @@ __all__ = [
 ]
 
 # The env kwargs a user may set: the scenes and how answers are written and paid, shared by both roles' envs.
-ENV_KWARGS: tuple[str, ...] = ("families", "difficulty", "image_size", "response_format", "agreement_weight", "format_weight")
+ENV_KWARGS: tuple[str, ...] = (
+    "families",
+    "difficulty",
+    "image_size",
+    "response_format",
+    "agreement_weight",
+    "format_weight",
+)
 _UPDATE_METRICS = ("reward_std", "zero_variance_groups", "trained_sequences", "loss", "grad_norm")
 # Every metric an iteration logs (evaluation rows add eval/* keys). NaN (null in the files) where there
 # was nothing to measure: no truth outside grounded mode, no Reasoner step when no question was kept.
 VISPLAY_METRICS: tuple[str, ...] = (
-    *(f"questioner/{name}" for name in ("reward", "valid_rate", "confidence", "uncertainty", "diversity", *_UPDATE_METRICS)),
+    *(
+        f"questioner/{name}"
+        for name in ("reward", "valid_rate", "confidence", "uncertainty", "diversity", *_UPDATE_METRICS)
+    ),
     *(
         f"dataset/{name}"
-        for name in ("questions", "valid_rate", "confidence", "kept", "kept_share", "pseudo_label_accuracy", "snapshot_accuracy")
+        for name in (
+            "questions",
+            "valid_rate",
+            "confidence",
+            "kept",
+            "kept_share",
+            "pseudo_label_accuracy",
+            "snapshot_accuracy",
+        )
     ),
     *(f"reasoner/{name}" for name in ("reward", "agreement", "accuracy", "format_rate", *_UPDATE_METRICS)),
     "time/questioner_s",
@@ -193,7 +211,9 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
         super().__post_init__()
         unknown = sorted(set(self.env_kwargs) - set(ENV_KWARGS))
         if unknown:
-            raise ValueError(f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)")
+            raise ValueError(
+                f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)"
+            )
         self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
         if len(self.confidence_band) != 2:
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
@@ -208,13 +228,17 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
         if min(self.questioner_steps, self.reasoner_steps) < 0 or self.questioner_steps + self.reasoner_steps == 0:
             raise ValueError("questioner_steps and reasoner_steps must be >= 0, and at least one of them > 0")
         if min(self.questions_per_image, self.answers_per_question) < 2:
-            raise ValueError("questions_per_image and answers_per_question must be >= 2: advantages compare the members of a group")
+            raise ValueError(
+                "questions_per_image and answers_per_question must be >= 2: advantages compare the members of a group"
+            )
         if self.reward_form not in QUESTIONER_FORMS:
             raise ValueError(f"reward_form must be one of {QUESTIONER_FORMS}, got {self.reward_form!r}")
         if self.diversity_weight < 0:
             raise ValueError(f"diversity_weight must be >= 0, got {self.diversity_weight}")
         if self.temperature <= 0:
-            raise ValueError("temperature must be > 0: with greedy decoding the m answers agree and every confidence is 1")
+            raise ValueError(
+                "temperature must be > 0: with greedy decoding the m answers agree and every confidence is 1"
+            )
         if self.warm_start_demonstrations < 0 or self.warm_start_epochs < 1:
             raise ValueError("warm_start_demonstrations must be >= 0 and warm_start_epochs >= 1")
 
@@ -301,7 +325,11 @@ def band_filter(records: Sequence[Mapping[str, Any]], band: ConfidenceBand) -> l
 
 def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
     """The share of records whose pseudo-label is the true answer, over those with a truth (NaN when none has one)."""
-    graded = [answer_matches(r["pseudo_label"], r["true_answer"], r["answer_type"]) for r in records if r["true_answer"] is not None]
+    graded = [
+        answer_matches(r["pseudo_label"], r["true_answer"], r["answer_type"])
+        for r in records
+        if r["true_answer"] is not None
+    ]
     return float(np.mean(graded)) if graded else math.nan
 
 
@@ -336,7 +364,9 @@ def _rollouts(
         return collector.collect(seeds, group_size, options=options)
 
 
-def _questioner_rounds(collector: RolloutCollector, questioner: Role, seeds: list[int], group_size: int) -> list[Trajectory]:
+def _questioner_rounds(
+    collector: RolloutCollector, questioner: Role, seeds: list[int], group_size: int
+) -> list[Trajectory]:
     """Questioner episodes on training images; raises if the snapshot failed to answer (the env would score the round 0)."""
     trajectories = _rollouts(collector, questioner, seeds, group_size, {"split": "train"})
     failed = next((t.info for t in trajectories if t.info.get("reasoner_failed")), None)
@@ -353,7 +383,9 @@ def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) ->
 # -- the three phases ------------------------------------------------------------------------------------
 
 
-def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int) -> dict[str, float]:
+def questioner_phase(
+    config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int
+) -> dict[str, float]:
     """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the steps."""
     policy = _questioner_policy(questioner.model, questioner.loaded.processor, config)
     collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
@@ -365,7 +397,9 @@ def questioner_phase(config: VisPlayConfig, questioner: Role, envs: gym.vector.V
         rows.append(
             {
                 "reward": _mean(t.reward for t in trajectories),
-                "valid_rate": _mean(bool(info.get("valid")) for info in infos),  # parses (grounded: and its program runs)
+                "valid_rate": _mean(
+                    bool(info.get("valid")) for info in infos
+                ),  # parses (grounded: and its program runs)
                 "confidence": _mean(info["confidence"] for info in infos if "confidence" in info),
                 "uncertainty": _mean(info["reward_terms"]["uncertainty"] for info in infos),
                 "diversity": _mean(info["reward_terms"]["diversity"] for info in infos),
@@ -380,7 +414,9 @@ def build_reasoner_dataset(
 ) -> tuple[list[Mapping[str, Any]], dict[str, float]]:
     """Generate questions with the Questioner, score them (the snapshot inside ``envs`` answers each m times),
     label each by majority vote and keep those in the confidence band; returns the question bank and its metrics."""
-    collector = RolloutCollector(envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False)
+    collector = RolloutCollector(
+        envs, _questioner_policy(questioner.model, questioner.loaded.processor, config), record_logprobs=False
+    )
     seeds = phase_seeds(config.seed, iteration, "dataset", 0, config.dataset_images)
     infos = [t.info for t in _questioner_rounds(collector, questioner, seeds, config.questions_per_image)]
     labelled = [record for record in map(label_round, infos) if record is not None]
@@ -401,7 +437,9 @@ def build_reasoner_dataset(
     return kept, {f"dataset/{name}": value for name, value in metrics.items()}
 
 
-def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapping[str, Any]], iteration: int) -> dict[str, float]:
+def reasoner_phase(
+    config: VisPlayConfig, reasoner: Role, records: Sequence[Mapping[str, Any]], iteration: int
+) -> dict[str, float]:
     """``reasoner_steps`` GRPO steps of the Reasoner on the kept questions, paid for agreeing with their pseudo-labels."""
     if not records or not config.reasoner_steps:
         return _phase_means("reasoner", [])
@@ -419,7 +457,10 @@ def reasoner_phase(config: VisPlayConfig, reasoner: Role, records: Sequence[Mapp
             {
                 "reward": _mean(t.reward for t in trajectories),
                 "agreement": _mean(t.success for t in trajectories),
-                "accuracy": _mean(answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)]) for i in graded),
+                "accuracy": _mean(
+                    answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)])
+                    for i in graded
+                ),
                 "format_rate": _mean(info["reward_terms"]["format"] for info in infos),
                 **policy_update(reasoner, trajectories, config.answers_per_question, config, seeds[0]),
             }
@@ -438,7 +479,9 @@ def train(config: VisPlayConfig) -> VisPlayResult:
             "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
         )
     # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
-    run = RunSession.start(config, config.total_steps, folders=("shared",) if config.shared_model else ("questioner", "reasoner"))
+    run = RunSession.start(
+        config, config.total_steps, folders=("shared",) if config.shared_model else ("questioner", "reasoner")
+    )
     roles = _start_roles(config, run, resolve_device(config.device))
     questioner, reasoner = roles["questioner"], roles["reasoner"]
     start = run.start_step
@@ -454,11 +497,20 @@ def train(config: VisPlayConfig) -> VisPlayResult:
     def save(iteration: int) -> None:
         for role in _distinct(roles):
             role.checkpoint = save_checkpoint(
-                role.directory(config), iteration, role.loaded.saved, role.loaded.processor, role.optimizer, dataclasses.asdict(config)
+                role.directory(config),
+                iteration,
+                role.loaded.saved,
+                role.loaded.processor,
+                role.optimizer,
+                dataclasses.asdict(config),
             )
 
     progress = tqdm(
-        range(start, config.total_steps), initial=start, total=config.total_steps, desc="VisPlay", disable=not config.progress_bar
+        range(start, config.total_steps),
+        initial=start,
+        total=config.total_steps,
+        desc="VisPlay",
+        disable=not config.progress_bar,
     )
     for iteration in progress:
         # -- 0. the Reasoner snapshot the Questioner is trained against and that labels this iteration's data
@@ -486,7 +538,9 @@ def train(config: VisPlayConfig) -> VisPlayResult:
         # -- 4. evaluate, log, checkpoint ---------------------------------------------------------------
         run.end_step(iteration + 1, metrics, evaluate=evaluate if eval_envs is not None else None, save=save)
         progress.set_postfix(
-            q_reward=_format(metrics["questioner/reward"]), kept=metrics["dataset/kept"], r_agree=_format(metrics["reasoner/agreement"])
+            q_reward=_format(metrics["questioner/reward"]),
+            kept=metrics["dataset/kept"],
+            r_agree=_format(metrics["reasoner/agreement"]),
         )
 
     if eval_envs is not None:
@@ -517,8 +571,12 @@ def warm_start(config: VisPlayConfig) -> Path:
         "VisPlayReasoner-v0", num_envs=config.num_envs, vectorization_mode="sync", player_timeout=None,
         **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
     )  # fmt: skip
-    demonstrations = collect_demonstrations(_questioner_policy(model, processor, config), questioner_envs, count, config.seed)
-    demonstrations += collect_demonstrations(_reasoner_policy(model, processor, config), reasoner_envs, count, config.seed)
+    demonstrations = collect_demonstrations(
+        _questioner_policy(model, processor, config), questioner_envs, count, config.seed
+    )
+    demonstrations += collect_demonstrations(
+        _reasoner_policy(model, processor, config), reasoner_envs, count, config.seed
+    )
     questioner_envs.close()
     reasoner_envs.close()
 
@@ -570,7 +628,12 @@ def _distinct(roles: Mapping[str, Role]) -> list[Role]:
 
 def _role_env_kwargs(config: VisPlayConfig) -> dict[str, Any]:
     """The kwargs both role envs share."""
-    return {**config.env_kwargs, "samples": config.samples, "confidence_band": config.confidence_band, "grounded": config.grounded}
+    return {
+        **config.env_kwargs,
+        "samples": config.samples,
+        "confidence_band": config.confidence_band,
+        "grounded": config.grounded,
+    }
 
 
 def _make_questioner_envs(config: VisPlayConfig, snapshot: HFPolicy) -> gym.vector.VectorEnv:
@@ -591,7 +654,11 @@ def _make_reasoner_envs(config: VisPlayConfig, records: Sequence[Mapping[str, An
 
 def _make_eval_envs(config: VisPlayConfig) -> gym.vector.VectorEnv:
     """Held-out ``VisualQA-v0`` tasks of the same scene families: the Reasoner against the ground truth."""
-    scene = {key: config.env_kwargs[key] for key in ("difficulty", "image_size", "response_format") if key in config.env_kwargs}
+    scene = {
+        key: config.env_kwargs[key]
+        for key in ("difficulty", "image_size", "response_format")
+        if key in config.env_kwargs
+    }
     families = config.env_kwargs.get("families", SCENE_FAMILIES)
     return gym.make_vec("VisualQA-v0", num_envs=config.num_envs, vectorization_mode="sync", families=families, **scene)
 
@@ -603,11 +670,16 @@ def _questioner_policy(model: PreTrainedModel, processor: ProcessorMixin, config
 
 def _reasoner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig) -> HFPolicy:
     return _policy(
-        model, processor, config, instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe()
+        model,
+        processor,
+        config,
+        instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe(),
     )
 
 
-def _policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, instruction: str | None) -> HFPolicy:
+def _policy(
+    model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, instruction: str | None
+) -> HFPolicy:
     return HFPolicy(model, processor, max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                     batch_size=config.generation_batch_size, instruction=instruction)  # fmt: skip
 

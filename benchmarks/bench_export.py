@@ -54,14 +54,24 @@ def measure(n: int, rounds: int, size: int) -> dict[str, tuple[float, float] | f
             for level in LEVELS:
                 out = Path(work) / f"{fmt}-{level}"
                 rates[f"export, {fmt}, PNG level {level}"] = best_rate(
-                    lambda fmt=fmt, out=out, level=level: export_tasks(fmt, "VisualQA-v0", n, out, image_size=size, png_level=level), n, rounds
+                    lambda fmt=fmt, out=out, level=level: export_tasks(
+                        fmt, "VisualQA-v0", n, out, image_size=size, png_level=level
+                    ),
+                    n,
+                    rounds,
                 )
         tasks = list(iter_tasks("VisualQA-v0", n, image_size=size))
-        rates["drawing the tasks only (iter_tasks)"] = best_rate(lambda: list(iter_tasks("VisualQA-v0", n, image_size=size)), n, rounds)
+        rates["drawing the tasks only (iter_tasks)"] = best_rate(
+            lambda: list(iter_tasks("VisualQA-v0", n, image_size=size)), n, rounds
+        )
         for level in LEVELS:
-            rates[f"PNG encoding only, level {level}"] = best_rate(lambda level=level: [png_bytes(task.pixels, level) for task in tasks], n, rounds)
+            rates[f"PNG encoding only, level {level}"] = best_rate(
+                lambda level=level: [png_bytes(task.pixels, level) for task in tasks], n, rounds
+            )
         for level in LEVELS:
-            rates[f"file bytes per row (verl, PNG level {level})"] = os.path.getsize(Path(work) / f"verl-{level}" / "train.parquet") / n
+            rates[f"file bytes per row (verl, PNG level {level})"] = (
+                os.path.getsize(Path(work) / f"verl-{level}" / "train.parquet") / n
+            )
     return rates
 
 
@@ -75,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     rates = measure(args.n, args.rounds, args.size)
     load = f"{min(load_before, os.getloadavg()[0]):.0f} to {max(load_before, os.getloadavg()[0]):.0f}"
-    lines = [f"| {args.n} VisualQA-v0 tasks, {args.size} px, one core | tasks per wall second | tasks per CPU second |", "|---|---:|---:|"]
+    lines = [
+        f"| {args.n} VisualQA-v0 tasks, {args.size} px, one core | tasks per wall second | tasks per CPU second |",
+        "|---|---:|---:|",
+    ]
     for name, value in rates.items():
         if name.startswith("file bytes"):
             lines.append(f"| {name} | {value:,.0f} B | |")
@@ -98,7 +111,11 @@ seconds stretch when the other core and the caches are busy (compare the drawing
 of the "VisualQA-v0 throughput" section, measured on a quieter machine); the 1-minute load average was {load}
 during this run. Not shown: the
 time `datasets` or a trainer takes to read the file back, or export of `VistaTool-v0` tasks (same path)."""
-        update_section(SECTION, body, f"python benchmarks/bench_export.py --n {args.n} --rounds {args.rounds} --size {args.size} --write")
+        update_section(
+            SECTION,
+            body,
+            f"python benchmarks/bench_export.py --n {args.n} --rounds {args.rounds} --size {args.size} --write",
+        )
 
 
 if __name__ == "__main__":

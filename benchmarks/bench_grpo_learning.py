@@ -47,9 +47,20 @@ def plot(sft_rows: list[dict], grpo_rows: list[dict], path: Path) -> None:
     sft_eval = [(row["step"], row["eval/success_rate"]) for row in sft_rows if "eval/success_rate" in row]
     grpo_eval = [(row["step"], row["eval/success_rate"]) for row in grpo_rows if "eval/success_rate" in row]
     left.plot(*zip(*sft_eval), "o-", color="tab:blue")
-    left.set(title="SFT warm start (oracle demonstrations)", xlabel="SFT step", ylabel="held-out accuracy (sampled, T = 1)", ylim=(0, 1))
+    left.set(
+        title="SFT warm start (oracle demonstrations)",
+        xlabel="SFT step",
+        ylabel="held-out accuracy (sampled, T = 1)",
+        ylim=(0, 1),
+    )
     train_rows = [row for row in grpo_rows if "success_rate" in row]
-    right.plot([row["step"] for row in train_rows], [row["success_rate"] for row in train_rows], color="tab:orange", alpha=0.4, label="training episodes")
+    right.plot(
+        [row["step"] for row in train_rows],
+        [row["success_rate"] for row in train_rows],
+        color="tab:orange",
+        alpha=0.4,
+        label="training episodes",
+    )
     right.plot(*zip(*grpo_eval), "o-", color="tab:red", label="held-out tasks")
     right.axhline(grpo_eval[0][1], color="tab:blue", linestyle="--", label="SFT starting point")
     right.set(title="GRPO from the SFT checkpoint", xlabel="GRPO step")
@@ -64,14 +75,18 @@ def greedy_accuracy(checkpoint: Path, config: grpo.GRPOConfig) -> float:
     loaded = load_model(dataclasses.replace(config, model=str(checkpoint)), torch.device("cpu"))
     envs = make_envs(config)
     try:
-        return evaluate_policy(loaded.model, loaded.processor, envs, dataclasses.replace(config, eval_temperature=0.0))["eval/success_rate"]
+        return evaluate_policy(loaded.model, loaded.processor, envs, dataclasses.replace(config, eval_temperature=0.0))[
+            "eval/success_rate"
+        ]
     finally:
         envs.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work-dir", type=Path, default=None, help="where models and runs go (default: a temporary directory)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="where models and runs go (default: a temporary directory)"
+    )
     parser.add_argument("--sft-demonstrations", type=int, default=1536, help="oracle demonstrations of the warm start")
     parser.add_argument("--grpo-steps", type=int, default=200, help="GRPO steps")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="GRPO learning rate")
@@ -85,25 +100,49 @@ def main(argv: list[str] | None = None) -> None:
 
     model = build_tiny_vlm(work / "tiny-vlm", seed=0, image_size=64, hidden_size=64, num_layers=2)
     common = dict(
-        env_kwargs=ENV_KWARGS, num_envs=32, max_new_tokens=24, eval_episodes=args.eval_episodes, eval_split="test", eval_temperature=1.0, seed=0,
+        env_kwargs=ENV_KWARGS,
+        num_envs=32,
+        max_new_tokens=24,
+        eval_episodes=args.eval_episodes,
+        eval_split="test",
+        eval_temperature=1.0,
+        seed=0,
     )
     sft_config = sft.SFTConfig(
-        model=str(model), output_dir=str(work / "sft"), num_demonstrations=args.sft_demonstrations, num_epochs=1,
-        batch_size=32, micro_batch_size=32, learning_rate=3e-3, eval_every=8, **common,
+        model=str(model),
+        output_dir=str(work / "sft"),
+        num_demonstrations=args.sft_demonstrations,
+        num_epochs=1,
+        batch_size=32,
+        micro_batch_size=32,
+        learning_rate=3e-3,
+        eval_every=8,
+        **common,
     )
     sft_result = sft.train(sft_config)
     sft_s = time.perf_counter() - started
 
     grpo_config = grpo.GRPOConfig(
-        model=str(sft_result.checkpoint), output_dir=str(work / "grpo"), total_steps=args.grpo_steps, num_tasks=16, group_size=8,
-        learning_rate=args.learning_rate, micro_batch_size=64, generation_batch_size=128, eval_every=20, **common,
+        model=str(sft_result.checkpoint),
+        output_dir=str(work / "grpo"),
+        total_steps=args.grpo_steps,
+        num_tasks=16,
+        group_size=8,
+        learning_rate=args.learning_rate,
+        micro_batch_size=64,
+        generation_batch_size=128,
+        eval_every=20,
+        **common,
     )
     grpo_result = grpo.train(grpo_config)
     total_s = time.perf_counter() - started
 
     evaluations = [row["eval/success_rate"] for row in grpo_result.metrics if "eval/success_rate" in row]
     start, final = evaluations[0], evaluations[-1]
-    greedy_start, greedy_final = greedy_accuracy(sft_result.checkpoint, grpo_config), greedy_accuracy(grpo_result.checkpoint, grpo_config)
+    greedy_start, greedy_final = (
+        greedy_accuracy(sft_result.checkpoint, grpo_config),
+        greedy_accuracy(grpo_result.checkpoint, grpo_config),
+    )
     plot(sft_result.metrics, grpo_result.metrics, PLOT)
     met = final - start >= 0.10 or final >= 0.90
     summary = (

@@ -87,7 +87,12 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
 
 
 def verdict(row: dict, budget_min: float) -> str:
-    checks = [row["grpo"] >= 0.70, row["grpo"] >= 2 * row["prior"], row["grpo"] - row["sft"] >= 0.10, row["total_cpu_min"] <= budget_min]
+    checks = [
+        row["grpo"] >= 0.70,
+        row["grpo"] >= 2 * row["prior"],
+        row["grpo"] - row["sft"] >= 0.10,
+        row["total_cpu_min"] <= budget_min,
+    ]
     return "met" if all(checks) else "not met (" + ", ".join(
         name for name, ok in zip((">= 70%", ">= 2x prior", "GRPO +10 points", "time"), checks) if not ok
     ) + ")"  # fmt: skip
@@ -96,8 +101,12 @@ def verdict(row: dict, budget_min: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=["counting", "attributes"], choices=sorted(DIFFICULTY))
-    parser.add_argument("--pretrain-steps", type=int, default=1000, help="vision warm-start steps on synthetic scenes (0: random init)")
-    parser.add_argument("--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start")
+    parser.add_argument(
+        "--pretrain-steps", type=int, default=1000, help="vision warm-start steps on synthetic scenes (0: random init)"
+    )
+    parser.add_argument(
+        "--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start"
+    )
     parser.add_argument("--sft-learning-rate", type=float, default=2e-3)
     parser.add_argument("--grpo-steps", type=int, default=60)
     parser.add_argument("--num-tasks", type=int, default=16)
@@ -106,8 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--eval-episodes", type=int, default=300, help="held-out tasks per evaluation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a loaded machine 2 threads ran 10x slower)")
-    parser.add_argument("--budget-minutes", type=float, default=20.0, help="CPU minutes allowed per family, warm start included")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: on a loaded machine 2 threads ran 10x slower)"
+    )
+    parser.add_argument(
+        "--budget-minutes", type=float, default=20.0, help="CPU minutes allowed per family, warm start included"
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
@@ -154,8 +167,8 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
     body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower 2 layers x 64,
 64 px images in 8 px patches = 64 image tokens, every answer one token, `response_format="answer_only"`).
 Perception warm start: the vision tower pre-trained for {args.pretrain_steps} steps of 32 synthetic shape scenes
-(per-patch shape and colour of the centred object; no questions, no env tasks) in {warm['cpu_s'] / 60:.1f} CPU min
-(shape / colour accuracy on fresh scenes {warm.get('shape_accuracy', float('nan')):.0%} / {warm.get('color_accuracy', float('nan')):.0%}).
+(per-patch shape and colour of the centred object; no questions, no env tasks) in {warm["cpu_s"] / 60:.1f} CPU min
+(shape / colour accuracy on fresh scenes {warm.get("shape_accuracy", float("nan")):.0%} / {warm.get("color_accuracy", float("nan")):.0%}).
 Then per family: SFT on {args.sft_demonstrations} oracle demonstrations (lr {args.sft_learning_rate:g}), then GRPO
 ({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g}, temperature 1).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
@@ -168,7 +181,11 @@ Greedy held-out accuracy along GRPO (every {args.eval_every} steps): {curve}
 
 ![{row["family"]}: SFT and GRPO curves](plots/grpo_learning_visual_{row["family"]}.png)
 """
-    update_section(f"{SECTION}: {row['family']}", body, "python benchmarks/bench_grpo_learning_visual.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    update_section(
+        f"{SECTION}: {row['family']}",
+        body,
+        "python benchmarks/bench_grpo_learning_visual.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
 
 
 if __name__ == "__main__":

@@ -205,9 +205,13 @@ def run_trl(setup: Setup, work: Path) -> SideResult:
         callbacks=[timer],
     )
     trainer.train()
-    lengths = [row["completions/mean_length"] for row in trainer.state.log_history if "completions/mean_length" in row][1:]
+    lengths = [row["completions/mean_length"] for row in trainer.state.log_history if "completions/mean_length" in row][
+        1:
+    ]
     step_s = statistics.median(timer.durations[1:])
-    return SideResult(setup.batch / step_s, step_s, _peak_rss_mb(), _peak_rss_mb() - baseline, sum(lengths) / len(lengths))
+    return SideResult(
+        setup.batch / step_s, step_s, _peak_rss_mb(), _peak_rss_mb() - baseline, sum(lengths) / len(lengths)
+    )
 
 
 def run_side(side: str, setup: Setup, work: Path) -> SideResult:
@@ -238,13 +242,32 @@ def measure_ratio() -> str:
 
 def table(setup: Setup, ours: SideResult, trl: SideResult) -> str:
     rows = [
-        ("completions/s", f"{ours.completions_per_s:.1f}", f"{trl.completions_per_s:.1f}", f"{ours.completions_per_s / trl.completions_per_s:.2f}x"),
+        (
+            "completions/s",
+            f"{ours.completions_per_s:.1f}",
+            f"{trl.completions_per_s:.1f}",
+            f"{ours.completions_per_s / trl.completions_per_s:.2f}x",
+        ),
         ("seconds per step", f"{ours.step_s:.2f}", f"{trl.step_s:.2f}", f"{ours.step_s / trl.step_s:.2f}x"),
         ("mean completion tokens", f"{ours.completion_tokens:.1f}", f"{trl.completion_tokens:.1f}", ""),
-        ("peak RSS (MiB)", f"{ours.peak_rss_mb:.0f}", f"{trl.peak_rss_mb:.0f}", f"{ours.peak_rss_mb / trl.peak_rss_mb:.2f}x"),
-        ("peak RSS over post-import baseline (MiB)", f"{ours.rss_growth_mb:.0f}", f"{trl.rss_growth_mb:.0f}", f"{ours.rss_growth_mb / trl.rss_growth_mb:.2f}x"),
+        (
+            "peak RSS (MiB)",
+            f"{ours.peak_rss_mb:.0f}",
+            f"{trl.peak_rss_mb:.0f}",
+            f"{ours.peak_rss_mb / trl.peak_rss_mb:.2f}x",
+        ),
+        (
+            "peak RSS over post-import baseline (MiB)",
+            f"{ours.rss_growth_mb:.0f}",
+            f"{trl.rss_growth_mb:.0f}",
+            f"{ours.rss_growth_mb / trl.rss_growth_mb:.2f}x",
+        ),
     ]
-    lines = ["| per step: " + f"{setup.num_tasks} prompts x G = {setup.group_size}, {setup.completion_length} tokens | ours | TRL GRPOTrainer | ours / TRL |", "|---|---:|---:|---:|"]
+    lines = [
+        "| per step: "
+        + f"{setup.num_tasks} prompts x G = {setup.group_size}, {setup.completion_length} tokens | ours | TRL GRPOTrainer | ours / TRL |",
+        "|---|---:|---:|---:|",
+    ]
     return "\n".join(lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
 
 
@@ -260,7 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    shared = {name: getattr(args, name) for name in ("num_tasks", "group_size", "completion_length", "steps", "threads")}
+    shared = {
+        name: getattr(args, name) for name in ("num_tasks", "group_size", "completion_length", "steps", "threads")
+    }
 
     if args.side:
         import torch

@@ -61,9 +61,13 @@ PIXELS = PPOConfig(
 TEST_EPISODES = 100
 
 
-def run(config: PPOConfig, output_dir: Path, cpu_minutes: float, seed: int, **overrides: Any) -> tuple[list[dict[str, Any]], float]:
+def run(
+    config: PPOConfig, output_dir: Path, cpu_minutes: float, seed: int, **overrides: Any
+) -> tuple[list[dict[str, Any]], float]:
     """Train within the CPU budget; returns the metric rows and the final policy's success on the test split."""
-    config = dataclasses.replace(config, output_dir=str(output_dir), seed=seed, cpu_time_limit_s=60 * cpu_minutes, **overrides)
+    config = dataclasses.replace(
+        config, output_dir=str(output_dir), seed=seed, cpu_time_limit_s=60 * cpu_minutes, **overrides
+    )
     result = train(config)
     agent = load_agent(result.checkpoint)
     test = dataclasses.replace(config, eval_split="test", eval_episodes=TEST_EPISODES)
@@ -77,7 +81,9 @@ def run(config: PPOConfig, output_dir: Path, cpu_minutes: float, seed: int, **ov
 
 def evaluations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with an evaluation, the one before training as CPU minute 0."""
-    return [{"time/cpu_s": 0.0, "time/wall_s": 0.0, "global_step": 0, **row} for row in rows if "eval/success_rate" in row]
+    return [
+        {"time/cpu_s": 0.0, "time/wall_s": 0.0, "global_step": 0, **row} for row in rows if "eval/success_rate" in row
+    ]
 
 
 def first_at_target(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -121,7 +127,11 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
         axis.axhline(TARGET, color="gray", linestyle="--", linewidth=1)
         axis.set_ylim(-0.02, 1.02)
         axis.grid(alpha=0.3)
-    by_cpu.set(title="PPO on VistaRobotEE-v0 reach", xlabel="CPU minutes (this process, evaluation included)", ylabel="success rate")
+    by_cpu.set(
+        title="PPO on VistaRobotEE-v0 reach",
+        xlabel="CPU minutes (this process, evaluation included)",
+        ylabel="success rate",
+    )
     by_steps.set(title="the same runs by env steps", xlabel="env steps (thousands)")
     by_cpu.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
@@ -146,14 +156,22 @@ def summary_row(label: str, rows: list[dict[str, Any]], test_success: float, bud
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--state-cpu-minutes", type=float, default=20.0, help="CPU budget of the state run (it stops earlier at total_timesteps)"
+        "--state-cpu-minutes",
+        type=float,
+        default=20.0,
+        help="CPU budget of the state run (it stops earlier at total_timesteps)",
     )
     parser.add_argument("--pixel-cpu-minutes", type=float, default=10.0, help="CPU budget of the pixel run; 0 skips it")
     parser.add_argument(
-        "--pixel-steps", type=int, default=PIXELS.total_timesteps, help="env steps of the pixel run (its learning-rate schedule)"
+        "--pixel-steps",
+        type=int,
+        default=PIXELS.total_timesteps,
+        help="env steps of the pixel run (its learning-rate schedule)",
     )
     parser.add_argument("--seed", type=int, default=1, help="the runs' seed")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the runs go (default: a temporary directory)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="where the runs go (default: a temporary directory)"
+    )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-ppo-"))
@@ -164,7 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     runs["state"] = state_rows
     table.append(summary_row("state (36 numbers), MLP", state_rows, state_test, args.state_cpu_minutes))
     if args.pixel_cpu_minutes > 0:
-        pixel_rows, pixel_test = run(PIXELS, work / "pixels", args.pixel_cpu_minutes, args.seed, total_timesteps=args.pixel_steps)
+        pixel_rows, pixel_test = run(
+            PIXELS, work / "pixels", args.pixel_cpu_minutes, args.seed, total_timesteps=args.pixel_steps
+        )
         runs["pixels"] = pixel_rows
         table.append(summary_row("64x64 image + proprioception, CNN", pixel_rows, pixel_test, args.pixel_cpu_minutes))
     plot(runs, PLOT)

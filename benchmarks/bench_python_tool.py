@@ -181,10 +181,15 @@ def measure_backend(backend: str, episodes: int, sustain_s: float, calls: int) -
         image = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
         with PythonSandbox("auto") as sandbox:
             results["isolation"] = sandbox.isolation
-            results["call_ms"] = {name: percentiles_ms(bench_sandbox(sandbox, image, code, calls)) for name, code in SNIPPETS.items()}
+            results["call_ms"] = {
+                name: percentiles_ms(bench_sandbox(sandbox, image, code, calls)) for name, code in SNIPPETS.items()
+            }
             # The snippet's own time inside the interpreter (median of 100), to tell the sandbox's
             # per-call overhead from the machine's load.
-            inside = "import time\nd = []\nfor _ in range(100):\n    t = time.perf_counter()\n    " + NUMPY_SNIPPET.replace("print(", "str(")
+            inside = (
+                "import time\nd = []\nfor _ in range(100):\n    t = time.perf_counter()\n    "
+                + NUMPY_SNIPPET.replace("print(", "str(")
+            )
             inside += "\n    d.append(time.perf_counter() - t)\nprint(sorted(d)[50] * 1000)"
             with sandbox.session(image=image) as session:
                 results["numpy_inside_ms"] = float(session.run(inside).stdout)
@@ -285,7 +290,9 @@ def bench_memory(episodes: int, memory_mb: int, scratch_mb: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=200, help="episodes timed one at a time, per backend")
-    parser.add_argument("--sustain-s", type=float, default=60.0, help="seconds of back-to-back episodes on one core (this tree)")
+    parser.add_argument(
+        "--sustain-s", type=float, default=60.0, help="seconds of back-to-back episodes on one core (this tree)"
+    )
     parser.add_argument("--baseline-sustain-s", type=float, default=20.0, help="the same for (a) and (b)")
     parser.add_argument("--calls", type=int, default=300, help="timed calls per snippet in one session")
     parser.add_argument("--baseline", default="3093e9f", help="git commit of (b), the pool of pre-started interpreters")
@@ -302,7 +309,9 @@ def main() -> None:
     ours = run_measurement("sandbox", REPOSITORY, args, args.sustain_s)
     fresh = run_measurement("fresh", REPOSITORY, args, args.baseline_sustain_s)
     with tempfile.TemporaryDirectory() as baseline_tree:
-        archive = subprocess.run(["git", "-C", str(REPOSITORY), "archive", args.baseline], check=True, capture_output=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPOSITORY), "archive", args.baseline], check=True, capture_output=True
+        )
         subprocess.run(["tar", "-x", "-C", baseline_tree], input=archive.stdout, check=True)
         baseline = run_measurement("sandbox", Path(baseline_tree), args, args.baseline_sustain_s)
     memory = bench_memory(8, args.memory_mb, args.scratch_mb)
@@ -311,7 +320,11 @@ def main() -> None:
     rows = [
         (f"this tree: zygote sandbox ({ours['isolation']})", ours, args.sustain_s),
         ("(a) fresh `python -c` with numpy per episode", fresh, args.baseline_sustain_s),
-        (f"(b) {args.baseline}: pool of pre-started interpreters ({baseline['isolation']})", baseline, args.baseline_sustain_s),
+        (
+            f"(b) {args.baseline}: pool of pre-started interpreters ({baseline['isolation']})",
+            baseline,
+            args.baseline_sustain_s,
+        ),
     ]
     lines = [
         "| per episode: reset + numpy call on `image` + answer | p50 (ms) | p99 (ms) | episodes/s pinned to one core (s) | episodes per CPU second |",

@@ -117,7 +117,9 @@ def measure_local(steps: int, rounds: int) -> list[tuple[str, str, int, Rate]]:
         for workload, (env_id, kwargs) in WORKLOADS.items():
             for workers in WORKERS:
                 contenders = {
-                    "AsyncVectorEnv": gym.vector.AsyncVectorEnv([functools.partial(gym.make, env_id, **kwargs)] * workers),
+                    "AsyncVectorEnv": gym.vector.AsyncVectorEnv(
+                        [functools.partial(gym.make, env_id, **kwargs)] * workers
+                    ),
                     "RayVectorEnv": make_ray_vec(env_id, workers, actor_options=ONE_CPU, **kwargs),
                 }
                 try:
@@ -152,7 +154,9 @@ def two_node_cluster(port: int) -> Iterator[str]:
     driver_auth_mode = os.environ.get("RAY_AUTH_MODE")
     try:
         for command in commands:
-            nodes.append(subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            nodes.append(
+                subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
             time.sleep(8)  # the head must accept connections before the second node joins
         os.environ["RAY_AUTH_MODE"] = "token"  # for this driver's ray.init
         yield address
@@ -209,11 +213,17 @@ def plot(rows: list[tuple[str, str, int, Rate]]) -> None:
     figure, axes = plt.subplots(1, len(WORKLOADS), figsize=(4.2 * len(WORKLOADS), 3.8))
     for axis, workload in zip(axes, WORKLOADS):
         rates = {(name, n): rate for w, name, n, rate in rows if w == workload}
-        labels = [f"{name.replace('VectorEnv', '')}\n{n} worker{'s' if n > 1 else ''}" for name, n in series if (name, n) in rates]
+        labels = [
+            f"{name.replace('VectorEnv', '')}\n{n} worker{'s' if n > 1 else ''}"
+            for name, n in series
+            if (name, n) in rates
+        ]
         best = [rates[key].best for key in series if key in rates]
         worst = [rates[key].worst for key in series if key in rates]
         positions = np.arange(len(best))
-        axis.bar(positions, best, color=["tab:blue" if "Async" in label else "tab:orange" for label in labels], alpha=0.85)
+        axis.bar(
+            positions, best, color=["tab:blue" if "Async" in label else "tab:orange" for label in labels], alpha=0.85
+        )
         axis.scatter(positions, worst, color="black", marker="_", s=200, zorder=3, label="worst round")
         axis.set_xticks(positions, labels, fontsize=7)
         axis.set_title(workload, fontsize=9)
@@ -240,7 +250,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md and the plot")
     args = parser.parse_args()
     if args.inline_bytes is not None:
-        os.environ["RAY_max_direct_call_object_size"] = str(args.inline_bytes)  # read by every Ray process started below
+        os.environ["RAY_max_direct_call_object_size"] = str(
+            args.inline_bytes
+        )  # read by every Ray process started below
 
     load_before = os.getloadavg()[0]
     rows = measure_local(args.steps, args.rounds)
@@ -264,7 +276,11 @@ def main() -> None:
             "(`ray start --head` + `ray start --address`, 1 CPU each), one actor per node: the cluster path end to end."
         )
         command = "python benchmarks/bench_ray_vector.py " + " ".join(sys.argv[1:])
-        update_section("Ray vector env", f"{notes}\n\n{body}\n\n![RayVectorEnv vs AsyncVectorEnv](plots/{PLOT.name})", command.strip())
+        update_section(
+            "Ray vector env",
+            f"{notes}\n\n{body}\n\n![RayVectorEnv vs AsyncVectorEnv](plots/{PLOT.name})",
+            command.strip(),
+        )
 
 
 if __name__ == "__main__":

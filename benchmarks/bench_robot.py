@@ -70,7 +70,9 @@ def replay(env: Any, steps: list[list[tuple]]) -> float:
     client = env.sim.client
     style, width, height = env.style, env.width, env.height
     view = client.computeViewMatrix(style.camera.eye, style.camera.target, style.camera.up)
-    projection = client.computeProjectionMatrixFOV(style.camera.fov, width / height, style.camera.near, style.camera.far)
+    projection = client.computeProjectionMatrixFOV(
+        style.camera.fov, width / height, style.camera.near, style.camera.far
+    )
     light = style.lighting
     start = time.process_time()
     for events in steps:
@@ -80,12 +82,16 @@ def replay(env: Any, steps: list[list[tuple]]) -> float:
                     client.stepSimulation()
             else:
                 _, body, joints, positions, forces = event
-                client.setJointMotorControlArray(body, joints, p.POSITION_CONTROL, targetPositions=positions, forces=forces)
+                client.setJointMotorControlArray(
+                    body, joints, p.POSITION_CONTROL, targetPositions=positions, forces=forces
+                )
         tiny_renderer_image(client, width, height, view, projection, light)
     return time.process_time() - start
 
 
-def env_vs_raw(env_id: str, size: int, n_steps: int, make_action: Callable[[Any], Any], rounds: int) -> dict[str, float]:
+def env_vs_raw(
+    env_id: str, size: int, n_steps: int, make_action: Callable[[Any], Any], rounds: int
+) -> dict[str, float]:
     """Steps per CPU second of the env and of the raw replay on identical scenes (same seeds, same actions):
     the best of ``rounds`` alternating timings of each. CPU time of this process, not wall time, so that
     other processes on a shared machine do not skew the comparison."""
@@ -225,11 +231,16 @@ def vector_scaling(env_id: str, size: int, n_steps: int, rounds: int) -> dict[st
     step_times: list[list[float]] = [[], []]
     for round_ in range(rounds):
         env = gym.make(env_id, image_size=size)
-        single.append(sum(run_stream(env, seed, streams[seed], step_times[seed] if round_ == 0 else None) for seed in (0, 1)))
+        single.append(
+            sum(run_stream(env, seed, streams[seed], step_times[seed] if round_ == 0 else None) for seed in (0, 1))
+        )
         env.close()
 
         ready, seconds = context.Barrier(3), context.Queue()
-        workers = [context.Process(target=_stream_worker, args=(env_id, size, seed, streams[seed], ready, seconds)) for seed in (0, 1)]
+        workers = [
+            context.Process(target=_stream_worker, args=(env_id, size, seed, streams[seed], ready, seconds))
+            for seed in (0, 1)
+        ]
         for worker in workers:
             worker.start()
         ready.wait()
@@ -238,7 +249,8 @@ def vector_scaling(env_id: str, size: int, n_steps: int, rounds: int) -> dict[st
             worker.join()
 
         envs = gym.vector.AsyncVectorEnv(
-            [lambda: StepTimer(gym.make(env_id, image_size=size)) for _ in range(2)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+            [lambda: StepTimer(gym.make(env_id, image_size=size)) for _ in range(2)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
         )
         batch = np.stack if env_id == "VistaRobotEE-v0" else tuple
         envs.reset(seed=[0, 1])
@@ -304,7 +316,9 @@ def main() -> None:
         for size in SIZES:
             result = env_vs_raw(env_id, size, n_steps, lambda env: env.oracle(), args.rounds)
             rows.append((env_id, size, result))
-            print(f"{env_id} {size}x{size}: env {result['env_sps']:.1f} steps/s, raw {result['raw_sps']:.1f} steps/s, overhead {result['overhead']:+.1%}")
+            print(
+                f"{env_id} {size}x{size}: env {result['env_sps']:.1f} steps/s, raw {result['raw_sps']:.1f} steps/s, overhead {result['overhead']:+.1%}"
+            )
 
     scaling = []
     for env_id, n_steps in (("VistaRobotEE-v0", args.scaling_steps), ("VistaRobot-v0", args.plan_steps)):
@@ -315,7 +329,11 @@ def main() -> None:
                 f"{env_id} {size}x{size}: 1 env {result['single_sps']:.1f} steps/s, independent x{result['independent_speedup']:.2f}, "
                 f"AsyncVectorEnv(2) x{result['speedup']:.2f}, barrier bound x{result['barrier_bound']:.2f}"
             )
-    frames = {(renderer, size): frame_milliseconds(renderer, size, args.rounds) for renderer in ("tiny", "egl") for size in SIZES}
+    frames = {
+        (renderer, size): frame_milliseconds(renderer, size, args.rounds)
+        for renderer in ("tiny", "egl")
+        for size in SIZES
+    }
 
     table = [
         "| env | image | physics steps per env step | env steps/CPU s | raw PyBullet steps/CPU s | env overhead |",
@@ -369,7 +387,10 @@ def main() -> None:
             "|---|---:|---:|",
             *(
                 f"| {renderer} | "
-                + " | ".join("unavailable" if frames[renderer, size] is None else f"{frames[renderer, size]:.2f}" for size in SIZES)
+                + " | ".join(
+                    "unavailable" if frames[renderer, size] is None else f"{frames[renderer, size]:.2f}"
+                    for size in SIZES
+                )
                 + " |"
                 for renderer in ("tiny", "egl")
             ),
@@ -383,7 +404,11 @@ def main() -> None:
     )
     print(body)
     if args.write:
-        update_section("Robot envs", body, "python benchmarks/bench_robot.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""))
+        update_section(
+            "Robot envs",
+            body,
+            "python benchmarks/bench_robot.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
+        )
 
 
 if __name__ == "__main__":

@@ -85,10 +85,18 @@ class _Evaluations(BaseCallback):
 
     def record(self) -> None:
         success = sb3_success(self.model, "eval", self.episodes)
-        self.rows.append({"global_step": self.num_timesteps, "eval/success_rate": success, "time/cpu_s": time.process_time() - self.cpu_start})
+        self.rows.append(
+            {
+                "global_step": self.num_timesteps,
+                "eval/success_rate": success,
+                "time/cpu_s": time.process_time() - self.cpu_start,
+            }
+        )
 
 
-def run_sb3(steps: int, seed: int, eval_every: int, eval_episodes: int, test_episodes: int) -> tuple[list[dict[str, float]], float, float]:
+def run_sb3(
+    steps: int, seed: int, eval_every: int, eval_episodes: int, test_episodes: int
+) -> tuple[list[dict[str, float]], float, float]:
     """SB3 PPO with its defaults: (evaluation rows, test success, CPU seconds)."""
     cpu_start = time.process_time()
     env = gym.make("VistaRobotEE-v0", **ENV_KWARGS)
@@ -118,7 +126,11 @@ def run_project_ppo(
     )
     result = train(config)
     rows = [
-        {"global_step": row.get("global_step", 0), "eval/success_rate": row["eval/success_rate"], "time/cpu_s": row.get("time/cpu_s", 0.0)}
+        {
+            "global_step": row.get("global_step", 0),
+            "eval/success_rate": row["eval/success_rate"],
+            "time/cpu_s": row.get("time/cpu_s", 0.0),
+        }
         for row in result.metrics
         if "eval/success_rate" in row
     ]
@@ -133,7 +145,11 @@ def run_project_ppo(
 
 def first_at_target(rows: list[dict[str, float]]) -> str:
     row = next((row for row in rows if row["eval/success_rate"] >= TARGET), None)
-    return "not reached" if row is None else f"{row['global_step'] / 1000:.0f}k steps ({row['time/cpu_s'] / 60:.1f} CPU min)"
+    return (
+        "not reached"
+        if row is None
+        else f"{row['global_step'] / 1000:.0f}k steps ({row['time/cpu_s'] / 60:.1f} CPU min)"
+    )
 
 
 def summary_row(label: str, rows: list[dict[str, float]], test: float, cpu_s: float) -> str:
@@ -153,9 +169,20 @@ def plot(runs: dict[str, list[dict[str, float]]], path: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(6.5, 4))
     for label, rows in runs.items():
-        axis.plot([row["global_step"] / 1000 for row in rows], [row["eval/success_rate"] for row in rows], "o-", ms=3, label=label)
+        axis.plot(
+            [row["global_step"] / 1000 for row in rows],
+            [row["eval/success_rate"] for row in rows],
+            "o-",
+            ms=3,
+            label=label,
+        )
     axis.axhline(TARGET, color="gray", linestyle="--", linewidth=1)
-    axis.set(title="PPO on VistaRobotEE-v0 reach (state)", xlabel="env steps (thousands)", ylabel="eval success rate", ylim=(-0.02, 1.02))
+    axis.set(
+        title="PPO on VistaRobotEE-v0 reach (state)",
+        xlabel="env steps (thousands)",
+        ylabel="eval success rate",
+        ylim=(-0.02, 1.02),
+    )
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
@@ -184,7 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     plot({"Stable-Baselines3 PPO (defaults)": sb3_rows, "vista_agents.ppo": own_rows}, PLOT)
     print("\n".join(table))
     if args.write:
-        learned = [label for label, rows in (("SB3", sb3_rows), ("vista_agents.ppo", own_rows)) if max(r["eval/success_rate"] for r in rows) >= TARGET]
+        learned = [
+            label
+            for label, rows in (("SB3", sb3_rows), ("vista_agents.ppo", own_rows))
+            if max(r["eval/success_rate"] for r in rows) >= TARGET
+        ]
         verdict = (
             f"At this budget {' and '.join(learned)} reached {TARGET:.0%} eval success."
             if learned

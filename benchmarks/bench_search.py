@@ -79,7 +79,11 @@ def main() -> None:
     kb = load_knowledge_base()
     load = median_ms(lambda: KnowledgeBase.from_jsonl(jsonl), repeats=20)
     build = median_ms(lambda: LocalSearch(kb), repeats=20)
-    cold = [float(subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, check=True).stdout) * 1e3 for _ in range(5)]
+    cold = [
+        float(subprocess.run([sys.executable, "-c", COLD_START], capture_output=True, text=True, check=True).stdout)
+        * 1e3
+        for _ in range(5)
+    ]
 
     engine = LocalSearch(kb)
     queries = benchmark_queries(kb)

@@ -106,7 +106,10 @@ def run(make_env: Callable[[], gym.Env], plans: list[list[Episode]], server_pid:
     envs = [make_env() for _ in plans]  # sessions open before the clock starts
     results = [SessionResult() for _ in plans]
     start = threading.Barrier(len(plans) + 1)
-    threads = [threading.Thread(target=play, args=(env, plan, result, start)) for env, plan, result in zip(envs, plans, results)]
+    threads = [
+        threading.Thread(target=play, args=(env, plan, result, start))
+        for env, plan, result in zip(envs, plans, results)
+    ]
     for thread in threads:
         thread.start()
     start.wait()
@@ -214,7 +217,13 @@ def main() -> None:
                 local_rounds, served_rounds = [], []
                 for _ in range(args.rounds):  # interleaved, so a burst of load on the shared machine hits both
                     local_rounds.append(run(lambda env_id=env_id: gym.make(env_id), plans))
-                    served_rounds.append(run(lambda url=url, counter=counter: counter.attach(gym.make("vista_envs:Remote-v0", url=url)), plans, process.pid))
+                    served_rounds.append(
+                        run(
+                            lambda url=url, counter=counter: counter.attach(gym.make("vista_envs:Remote-v0", url=url)),
+                            plans,
+                            process.pid,
+                        )
+                    )
                 local, served = best_round(local_rounds), best_round(served_rounds)
                 rows.append((env_id, sessions, local, served))
                 if sessions == 1:

@@ -44,8 +44,12 @@ def questioner_rates(steps: int, size: int) -> dict[str, tuple[float, float]]:
     settings = {"off": (0.0, None), "on": (1.0, None), "on, reasoner in a worker thread": (1.0, 300.0)}
     envs = {
         name: gym.make(
-            "VisPlayQuestioner-v0", samples=SAMPLES, diversity_weight=weight, diversity_window=WINDOW,
-            reasoner_timeout=timeout, image_size=size,
+            "VisPlayQuestioner-v0",
+            samples=SAMPLES,
+            diversity_weight=weight,
+            diversity_window=WINDOW,
+            reasoner_timeout=timeout,
+            image_size=size,
         )  # fmt: skip
         for name, (weight, timeout) in settings.items()
     }
@@ -117,7 +121,9 @@ def self_play(iterations: int, batch: int, knob_step: float, size: int) -> list[
             f"pseudo-label acc {row['pseudo_label_accuracy']:.2f}  reasoner acc {row['reasoner_accuracy']:.2f}",
             flush=True,
         )
-        questioner.difficulty = float(np.clip(questioner.difficulty + knob_step * (row["reasoner_accuracy"] - 0.5), 0.0, 1.0))
+        questioner.difficulty = float(
+            np.clip(questioner.difficulty + knob_step * (row["reasoner_accuracy"] - 0.5), 0.0, 1.0)
+        )
     return curve
 
 
@@ -130,13 +136,27 @@ def plot(curve: list[dict[str, float]], skill: float) -> None:
     iterations = [row["iteration"] for row in curve]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     top.plot(iterations, [row["reward"] for row in curve], color="tab:blue", label="Questioner reward (batch mean)")
-    top.plot(iterations, [row["pseudo_label_accuracy"] for row in curve], color="tab:green", lw=0.8, alpha=0.6, label="pseudo-label accuracy")
+    top.plot(
+        iterations,
+        [row["pseudo_label_accuracy"] for row in curve],
+        color="tab:green",
+        lw=0.8,
+        alpha=0.6,
+        label="pseudo-label accuracy",
+    )
     top.set_ylabel("per question")
     top.set_ylim(0, 1.3)  # headroom for the legend
     top.legend(loc="upper right", ncol=2, fontsize="small")
     top.set_title("Scripted VisPlay self-play: the Questioner's difficulty adapts to the Reasoner")
     bottom.plot(iterations, [row["knob"] for row in curve], color="tab:red", label="Questioner difficulty knob")
-    bottom.plot(iterations, [row["reasoner_accuracy"] for row in curve], color="tab:gray", lw=0.8, alpha=0.6, label="Reasoner accuracy")
+    bottom.plot(
+        iterations,
+        [row["reasoner_accuracy"] for row in curve],
+        color="tab:gray",
+        lw=0.8,
+        alpha=0.6,
+        label="Reasoner accuracy",
+    )
     bottom.axhline(skill, color="tab:red", ls=":", label="Reasoner's 50% point (hardness)")
     bottom.set_xlabel("iteration (one batch of questions)")
     bottom.set_ylim(0, 1.3)
@@ -152,7 +172,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--iterations", type=int, default=40, help="self-play iterations")
     parser.add_argument("--batch", type=int, default=32, help="questions per self-play iteration")
-    parser.add_argument("--knob-step", type=float, default=0.15, help="how far the knob moves per unit of (accuracy - 0.5)")
+    parser.add_argument(
+        "--knob-step", type=float, default=0.15, help="how far the knob moves per unit of (accuracy - 0.5)"
+    )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md and the plot")
     args = parser.parse_args()
     if hasattr(os, "sched_getaffinity"):

@@ -52,10 +52,14 @@ REPORTED = [
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget-minutes", type=float, default=15.0, help="CPU minutes of this process, warm starts included")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=15.0, help="CPU minutes of this process, warm starts included"
+    )
     parser.add_argument("--max-iterations", type=int, default=60)
     parser.add_argument("--pretrain-steps", type=int, default=1500, help="perception warm-start steps (0: random init)")
-    parser.add_argument("--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start")
+    parser.add_argument(
+        "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
+    )
     parser.add_argument("--warm-start-epochs", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
     parser.add_argument("--eval-episodes", type=int, default=128)
@@ -89,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
             for older in sorted(checkpoints.iterdir())[:-1]:
                 shutil.rmtree(older)
         row = result.metrics[-1]
-        print(f"iteration {row['step']}: " + ", ".join(f"{label} {row.get(name)}" for name, label in REPORTED), flush=True)
+        print(
+            f"iteration {row['step']}: " + ", ".join(f"{label} {row.get(name)}" for name, label in REPORTED), flush=True
+        )
         # Stop when one more iteration (as long as the last; the first one holds the warm start) would overrun the budget.
         next_cpu = iteration_cpu[-1] if len(iteration_cpu) > 1 else 0.0
         if time.process_time() - cpu + next_cpu > budget_s:
@@ -115,7 +121,11 @@ work at load 9-13).
 
 ![VisPlay learning curves](plots/{PLOT.name})
 """
-        update_section(SECTION, body, "python benchmarks/bench_visplay_learning.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+        update_section(
+            SECTION,
+            body,
+            "python benchmarks/bench_visplay_learning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        )
 
 
 def per_iteration_table(rows: list[dict]) -> str:

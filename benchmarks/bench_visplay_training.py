@@ -86,23 +86,41 @@ def table(rows: list[dict], every: int = 1) -> str:
     columns = [(name, label) for series in PANELS.values() for name, label in series]
     iterations = [row for row in rows if "questioner/reward" in row]
     shown = [row for row in iterations if row["step"] == 1 or row["step"] % every == 0 or row is iterations[-1]]
-    lines = ["| iteration | " + " | ".join(label for _, label in columns) + " | kept / asked |", "|---:" * (len(columns) + 2) + "|"]
+    lines = [
+        "| iteration | " + " | ".join(label for _, label in columns) + " | kept / asked |",
+        "|---:" * (len(columns) + 2) + "|",
+    ]
     for row in shown:
         cells = ["-" if row.get(name) is None else f"{row[name]:.2f}" for name, _ in columns]
-        lines.append(f"| {row['step']} | " + " | ".join(cells) + f" | {row['dataset/kept']} / {row['dataset/questions']} |")
+        lines.append(
+            f"| {row['step']} | " + " | ".join(cells) + f" | {row['dataset/kept']} / {row['dataset/questions']} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget-minutes", type=float, default=15.0, help="CPU minutes of this process, warm start included (default 15)")
-    parser.add_argument("--max-iterations", type=int, default=100, help="stop after this many iterations even within budget")
-    parser.add_argument("--warm-start", type=int, default=512, help="oracle demonstrations per role of the warm start (default 512)")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=15.0,
+        help="CPU minutes of this process, warm start included (default 15)",
+    )
+    parser.add_argument(
+        "--max-iterations", type=int, default=100, help="stop after this many iterations even within budget"
+    )
+    parser.add_argument(
+        "--warm-start", type=int, default=512, help="oracle demonstrations per role of the warm start (default 512)"
+    )
     parser.add_argument("--warm-start-epochs", type=int, default=8, help="passes over them (default 8)")
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
-    parser.add_argument("--diversity-weight", type=float, default=1.0, help="lambda_div of the Questioner's reward (default 1)")
+    parser.add_argument(
+        "--diversity-weight", type=float, default=1.0, help="lambda_div of the Questioner's reward (default 1)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where the model and the run go (default: a temporary directory)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="where the model and the run go (default: a temporary directory)"
+    )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -110,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-visplay-"))
     wall, cpu = time.perf_counter(), time.process_time()
 
-    model = build_tiny_vlm(work / "tiny-vlm", seed=0, image_size=32, hidden_size=64, num_layers=2, corpus=tokenizer_corpus())
+    model = build_tiny_vlm(
+        work / "tiny-vlm", seed=0, image_size=32, hidden_size=64, num_layers=2, corpus=tokenizer_corpus()
+    )
     config = VisPlayConfig(
         model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, total_steps=1,
         questioner_steps=2, reasoner_steps=2, images_per_step=8, questions_per_image=4, samples=8, dataset_images=16,
@@ -123,14 +143,20 @@ def main(argv: list[str] | None = None) -> None:
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
         started = time.process_time()
-        result = train(dataclasses.replace(config, total_steps=len(iteration_cpu) + 1, resume=bool(iteration_cpu), progress_bar=False))
+        result = train(
+            dataclasses.replace(
+                config, total_steps=len(iteration_cpu) + 1, resume=bool(iteration_cpu), progress_bar=False
+            )
+        )
         iteration_cpu.append(time.process_time() - started)
         for checkpoints in Path(config.output_dir).glob("*/checkpoints"):  # the next call resumes from the latest only
             for older in sorted(checkpoints.iterdir())[:-1]:
                 shutil.rmtree(older)
         row = result.metrics[-1]
         print(
-            f"iteration {row['step']}: " + ", ".join(f"{name} {row[name]}" for series in PANELS.values() for name, _ in series), flush=True
+            f"iteration {row['step']}: "
+            + ", ".join(f"{name} {row[name]}" for series in PANELS.values() for name, _ in series),
+            flush=True,
         )
         # Stop when one more iteration (as long as the last one) would overrun the budget.
         if time.process_time() - cpu + iteration_cpu[-1] > budget_s:
@@ -165,11 +191,20 @@ def mean(rows: list[dict], name: str) -> str:
     return f"{sum(values) / len(values):.2f}" if values else "-"
 
 
-def body(rows: list[dict], args: argparse.Namespace, iterations: int, cpu_min: float, wall_min: float, iteration_cpu: list[float]) -> str:
+def body(
+    rows: list[dict],
+    args: argparse.Namespace,
+    iterations: int,
+    cpu_min: float,
+    wall_min: float,
+    iteration_cpu: list[float],
+) -> str:
     per_iteration = sum(iteration_cpu[1:]) / max(len(iteration_cpu) - 1, 1) / 60
     trained = [row for row in rows if "questioner/reward" in row]
     peak = max(trained, key=lambda row: row["questioner/valid_rate"])
-    trends = "\n".join(f"| {label} | {mean(trained[:1], name)} | {mean(trained[-10:], name)} |" for label, name in TRENDS)
+    trends = "\n".join(
+        f"| {label} | {mean(trained[:1], name)} | {mean(trained[-10:], name)} |" for label, name in TRENDS
+    )
     evaluations = [row["eval/success_rate"] for row in rows if row.get("eval/success_rate") is not None]
     return f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init, width 64, 2 + 2 layers, 32 px vision input; its BPE
 tokenizer also trained on the envs' instruction and oracle questions), grounded VisPlay on counting scenes

@@ -111,7 +111,9 @@ def record_frames(size: tuple[int, int], episodes: list) -> list[tuple[tuple[int
 
     def text(draw, xy, label, theme, fill=None, anchor="lm", size=None):
         if label and isinstance(draw, _Recorder) and draw.ops is not None:
-            draw.ops.append(("text", (xy, label), {"fill": fill or theme.text, "anchor": anchor, "size": size or theme.font_size}))
+            draw.ops.append(
+                ("text", (xy, label), {"fill": fill or theme.text, "anchor": anchor, "size": size or theme.font_size})
+            )
         original_text(draw, xy, label, theme, fill, anchor, size)
 
     def render(app):
@@ -215,8 +217,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=200, help="oracle episodes per app kind (part 2)")
     parser.add_argument("--agent-episodes", type=int, default=50, help="episodes per app kind and agent (part 3)")
-    parser.add_argument("--reader-episodes", type=int, default=20, help="episodes per app kind for the screen reader (part 3)")
-    parser.add_argument("--replay-episodes", type=int, default=40, help="distinct episodes in the throughput replay (part 1)")
+    parser.add_argument(
+        "--reader-episodes", type=int, default=20, help="episodes per app kind for the screen reader (part 3)"
+    )
+    parser.add_argument(
+        "--replay-episodes", type=int, default=40, help="distinct episodes in the throughput replay (part 1)"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="clock time of each throughput measurement")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -235,7 +241,13 @@ def main() -> None:
         rounds: list[tuple[dict[str, float], float, float]] = []
         for _ in range(ROUNDS):
             share = args.seconds / ROUNDS
-            rounds.append((env_rates(size, episodes, share), bare_rate(frames, share, cached_text=False), bare_rate(frames, share, cached_text=True)))
+            rounds.append(
+                (
+                    env_rates(size, episodes, share),
+                    bare_rate(frames, share, cached_text=False),
+                    bare_rate(frames, share, cached_text=True),
+                )
+            )
         rates = {key: max(r[0][key] for r in rounds) for key in ("step", "with_reset")}
         bare, stamped = max(r[1] for r in rounds), max(r[2] for r in rounds)
         rows.append(
@@ -251,7 +263,10 @@ def main() -> None:
 
     names = ("random", "pixels-only", "screen-reader", "tree-only", "oracle")
     # The screen reader takes ~0.3 s a turn (hundreds of glyph searches): it gets fewer episodes.
-    runs = {name: run_agent(name, args.reader_episodes if name == "screen-reader" else args.agent_episodes) for name in names}
+    runs = {
+        name: run_agent(name, args.reader_episodes if name == "screen-reader" else args.agent_episodes)
+        for name in names
+    }
     sense_rows = ["| agent | sees | " + " | ".join(KINDS) + " | all |", "|---|---|" + "---:|" * (len(KINDS) + 1)]
     stage_rows = [
         "| agent | mean composite reward | turns failing first at seeing | at acting | at the outcome | passing |",

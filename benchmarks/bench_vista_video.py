@@ -71,7 +71,15 @@ def scene_ops(renderer: FrameRenderer, index: int) -> list[tuple]:
     clip, ops = renderer.clip, []
     for track in clip.tracks:
         if clip.status(track.ident, index) == "visible":
-            ops.append(("shape", track.shape, renderer._xy(track.position(index)), COLORS[track.colour(index)], str(track.ident)))
+            ops.append(
+                (
+                    "shape",
+                    track.shape,
+                    renderer._xy(track.position(index)),
+                    COLORS[track.colour(index)],
+                    str(track.ident),
+                )
+            )
     for event in clip.contacts(index):
         a = clip.track(event.obj).position(index)
         if event.kind == "hit":
@@ -84,7 +92,9 @@ def scene_ops(renderer: FrameRenderer, index: int) -> list[tuple]:
     return ops
 
 
-def draw_bare(ops: list[tuple], box: tuple, radius: float, labels: _Stamps, stamp: _Stamps | None, text: str) -> Image.Image:
+def draw_bare(
+    ops: list[tuple], box: tuple, radius: float, labels: _Stamps, stamp: _Stamps | None, text: str
+) -> Image.Image:
     image = Image.new("RGB", (SIZE, SIZE), FLOOR)
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, SIZE - 1, SIZE - 1), outline=WALL, width=2)
@@ -156,9 +166,15 @@ def agents_by_kind(episodes: int, agents: tuple[str, ...]) -> dict:
         for difficulty in range(1, 6):
             for seed in range(episodes):
                 for agent in agents:
-                    obs, info = env.reset(seed=seed, options={"family": kind, "difficulty": difficulty, "split": "test"})
+                    obs, info = env.reset(
+                        seed=seed, options={"family": kind, "difficulty": difficulty, "split": "test"}
+                    )
                     scores[kind][agent].append(play(env, agent, obs, info, random_policy))
-        print(kind, {a: f"{sum(r['success'] for r in scores[kind][a]) / len(scores[kind][a]):.0%}" for a in agents}, flush=True)
+        print(
+            kind,
+            {a: f"{sum(r['success'] for r in scores[kind][a]) / len(scores[kind][a]):.0%}" for a in agents},
+            flush=True,
+        )
     env.close()
     return scores
 
@@ -171,7 +187,9 @@ def agents_table(scores: dict, agents: tuple[str, ...]) -> str:
         for agent in agents:
             runs = by_agent[agent]
             success = sum(r["success"] for r in runs) / len(runs)
-            cells.append(f"{success:.0%} / {statistics.mean(r['reward'] for r in runs):.2f} / {statistics.mean(r['frames'] for r in runs):.1f}")
+            cells.append(
+                f"{success:.0%} / {statistics.mean(r['reward'] for r in runs):.2f} / {statistics.mean(r['frames'] for r in runs):.1f}"
+            )
         rows.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -181,7 +199,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=6, help="episodes per kind and difficulty (test split)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per rendering measurement")
     parser.add_argument("--resets", type=int, default=40, help="resets per reset-cost cell")
-    parser.add_argument("--oracle-only", action="store_true", help="count oracle successes per kind only (the >= 99%% check)")
+    parser.add_argument(
+        "--oracle-only", action="store_true", help="count oracle successes per kind only (the >= 99%% check)"
+    )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
 
@@ -190,21 +210,32 @@ def main() -> None:
         rows = ["| kind | oracle solved | frames viewed / episode |", "|---|---:|---:|"]
         for kind, by_agent in scores.items():
             runs = by_agent["oracle"]
-            rows.append(f"| {kind} | {sum(r['success'] for r in runs)} of {len(runs)} | {statistics.mean(r['frames'] for r in runs):.1f} |")
+            rows.append(
+                f"| {kind} | {sum(r['success'] for r in runs)} of {len(runs)} | {statistics.mean(r['frames'] for r in runs):.1f} |"
+            )
         print("\n".join(rows))
         if args.write:
             body = (
                 f"Test split, {args.episodes} episodes per kind and difficulty 1-5 ({5 * args.episodes} per kind), "
                 "default settings (48-frame budget; clips of 48 to 1,800 frames):\n\n" + "\n".join(rows)
             )
-            update_section("VistaVideo-v0: oracle count", body, f"python benchmarks/bench_vista_video.py --oracle-only --episodes {args.episodes} --write")
+            update_section(
+                "VistaVideo-v0: oracle count",
+                body,
+                f"python benchmarks/bench_vista_video.py --oracle-only --episodes {args.episodes} --write",
+            )
         return
 
     lengths, cells = (16, 1800, 100_000), [(3, "train"), (3, "test"), (5, "train"), (5, "test")]
     by_cell = {(d, split): reset_ms(lengths, split, args.resets, d) for d, split in cells}
     reset = {(n, d, split): by_cell[(d, split)][n] for n in lengths for d, split in cells}
-    reset_rows = ["| clip length (frames) | " + " | ".join(f"difficulty {d}, {split} split (ms)" for d, split in cells) + " |", "|---:|" + "---:|" * len(cells)]
-    reset_rows += [f"| {n:,} | " + " | ".join(f"{reset[(n, d, split)]:.1f}" for d, split in cells) + " |" for n in lengths]
+    reset_rows = [
+        "| clip length (frames) | " + " | ".join(f"difficulty {d}, {split} split (ms)" for d, split in cells) + " |",
+        "|---:|" + "---:|" * len(cells),
+    ]
+    reset_rows += [
+        f"| {n:,} | " + " | ".join(f"{reset[(n, d, split)]:.1f}" for d, split in cells) + " |" for n in lengths
+    ]
     print("\n".join(reset_rows), flush=True)
 
     rates = render_rates(args.seconds)

@@ -201,7 +201,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=40, help="episodes per round and configuration")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
     parser.add_argument("--baseline-episodes", type=int, default=100, help="test episodes per family for the baselines")
-    parser.add_argument("--write", action="store_true", help="update the VistaViews-v0 section of benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--write", action="store_true", help="update the VistaViews-v0 section of benchmarks/RESULTS.md"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -232,10 +234,15 @@ def main() -> None:
 
     scores = baselines(args.baseline_episodes, 128)
     agents = ("oracle", "random", "view 1 only", "scripted")
-    base = ["| family | " + " | ".join(agents) + " | views that decide / views shown |", "| --- |" + " ---: |" * (len(agents) + 1)]
+    base = [
+        "| family | " + " | ".join(agents) + " | views that decide / views shown |",
+        "| --- |" + " ---: |" * (len(agents) + 1),
+    ]
     for family, row in scores.items():
         needed, shown = row["views"]
-        base.append(f"| {family} | " + " | ".join(f"{row[a]:.0f}%" for a in agents) + f" | {needed:.1f} / {shown:.1f} |")
+        base.append(
+            f"| {family} | " + " | ".join(f"{row[a]:.0f}%" for a in agents) + f" | {needed:.1f} / {shown:.1f} |"
+        )
     print("\n".join(table + [""] + split + [""] + base))
     intro = (
         "Throughput: an episode is one `reset` (layout, scene, ray-tested visibility of each candidate rig, rendering, "
@@ -286,9 +293,15 @@ def main() -> None:
         "percentages above by 10-20 points between runs."
     )
     load = f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other engineers' jobs); the ratios matter more than the rates."
-    body = "\n".join([intro, "", *table, "", verdict, "", *split, "", why, previous, load, "", baseline_intro, "", *base, "", caveat])
+    body = "\n".join(
+        [intro, "", *table, "", verdict, "", *split, "", why, previous, load, "", baseline_intro, "", *base, "", caveat]
+    )
     if args.write:
-        update_section("VistaViews-v0", body, "python benchmarks/bench_vista_views.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""))
+        update_section(
+            "VistaViews-v0",
+            body,
+            "python benchmarks/bench_vista_views.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""),
+        )
 
 
 if __name__ == "__main__":

@@ -126,7 +126,9 @@ def main() -> None:
 
     # The mix first, in a fresh process as a training run has it: after the per-family runs, the tool families'
     # text would fill the glyph caches that the mix's own families then have to refill.
-    (mixed,) = best_rates([env_runner(gym.make("VisualQA-v0", image_size=args.size), args.episodes)], args.episodes, args.rounds)
+    (mixed,) = best_rates(
+        [env_runner(gym.make("VisualQA-v0", image_size=args.size), args.episodes)], args.episodes, args.rounds
+    )
     print(f"default families mixed: {mixed:,.0f} episodes/s", flush=True)
     rows = [
         "| family | bare, np.asarray (ep/s) | bare, image_array (ep/s) | env reset+step (ep/s) | env / bare (np.asarray) | env / bare (image_array) |",
@@ -140,7 +142,9 @@ def main() -> None:
             env_runner(env, args.episodes),
         ]
         plain, strict, full = best_rates(runners, args.episodes, args.rounds)
-        rows.append(f"| {name} | {plain:,.0f} | {strict:,.0f} | {full:,.0f} | {plain / full:.2f}x | {strict / full:.2f}x |")
+        rows.append(
+            f"| {name} | {plain:,.0f} | {strict:,.0f} | {full:,.0f} | {plain / full:.2f}x | {strict / full:.2f}x |"
+        )
         print(rows[-1], flush=True)
     if all_cores:  # vector envs may use every core
         os.sched_setaffinity(0, all_cores)
@@ -162,7 +166,8 @@ def main() -> None:
 
         update_section(
             f"VisualQA-v0 throughput ({args.size}x{args.size})",
-            body + "\n\nTargets: >= 5,000 episodes/s mixed on one core; env cost within 3x of the bare drawing cost per family.",
+            body
+            + "\n\nTargets: >= 5,000 episodes/s mixed on one core; env cost within 3x of the bare drawing cost per family.",
             f"python benchmarks/bench_visual_qa.py --episodes {args.episodes} --size {args.size} --rounds {args.rounds} --write",
         )
 

@@ -89,7 +89,10 @@ def stage_breakdown(size: int, episodes: int) -> tuple[dict[str, float], float]:
             env.step(RESPONSE)
             totals["step"] += time.perf_counter() - start
     # A stage that no longer runs through the wrapped names would silently read zero.
-    if not (totals["conversion calls"] == totals["drawing calls"] == episodes and totals["split check calls"] == totals["sampling calls"]):
+    if not (
+        totals["conversion calls"] == totals["drawing calls"] == episodes
+        and totals["split check calls"] == totals["sampling calls"]
+    ):
         raise RuntimeError(f"the wrappers did not see every stage of every episode: {dict(totals)}")
     inner = sum(totals[stage] for stage in ("sampling", "split check", "drawing", "conversion"))
     totals["rest of reset"] = totals["reset"] - inner

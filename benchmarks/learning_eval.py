@@ -43,7 +43,9 @@ class BlankImage(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
-def majority_prior(env_id: str, env_kwargs: dict[str, Any], split: str, seeds: list[int], train_tasks: int = 2000) -> tuple[str, float]:
+def majority_prior(
+    env_id: str, env_kwargs: dict[str, Any], split: str, seeds: list[int], train_tasks: int = 2000
+) -> tuple[str, float]:
     """The commonest answer of ``train_tasks`` training tasks and the share of the ``split`` tasks (reset ``seeds``) it answers right."""
     env = gym.make(env_id, **env_kwargs)
 
@@ -65,7 +67,9 @@ def greedy_accuracy(model_dir: str, config: RunConfig, blank: bool = False) -> f
     config = dataclasses.replace(config, model=str(model_dir), eval_temperature=0.0, lora_rank=0)
     loaded = load_model(config, torch.device("cpu"))
     if blank:
-        envs = gym.vector.SyncVectorEnv([lambda: BlankImage(gym.make(config.env_id, **config.env_kwargs)) for _ in range(config.num_envs)])
+        envs = gym.vector.SyncVectorEnv(
+            [lambda: BlankImage(gym.make(config.env_id, **config.env_kwargs)) for _ in range(config.num_envs)]
+        )
     else:
         envs = make_envs(config)
     try:

@@ -56,20 +56,44 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
 
     render_env = gym.make("VisualQA-v0", render_mode="rgb_array")
     render_env.reset(seed=0)
-    rows.append(("VisualQA-v0", "render() (image + caption)", f"{rate(lambda: (render_env.render(), 1)[1], seconds):,.0f} frames/s"))
+    rows.append(
+        (
+            "VisualQA-v0",
+            "render() (image + caption)",
+            f"{rate(lambda: (render_env.render(), 1)[1], seconds):,.0f} frames/s",
+        )
+    )
 
     seeds = iter(range(10**9))
     tool = gym.make("VistaTool-v0")
-    rows.append(("VistaTool-v0", "oracle episodes, all families (Python tool in the sandbox)", f"{rate(lambda: oracle_episode(tool, next(seeds)), seconds):,.1f} episodes/s"))
+    rows.append(
+        (
+            "VistaTool-v0",
+            "oracle episodes, all families (Python tool in the sandbox)",
+            f"{rate(lambda: oracle_episode(tool, next(seeds)), seconds):,.1f} episodes/s",
+        )
+    )
     tool.close()
 
     visplay = gym.make("VisPlayQuestioner-v0", reasoner_timeout=None)
-    rows.append(("VisPlayQuestioner-v0", "oracle question, scripted reasoner, m = 10, clustering on", f"{rate(lambda: oracle_episode(visplay, next(seeds)), seconds):,.0f} episodes/s"))
+    rows.append(
+        (
+            "VisPlayQuestioner-v0",
+            "oracle question, scripted reasoner, m = 10, clustering on",
+            f"{rate(lambda: oracle_episode(visplay, next(seeds)), seconds):,.0f} episodes/s",
+        )
+    )
 
     from bench_vista_gui import env_rates, record_episodes
 
     gui_episodes = record_episodes((320, 512), 20)
-    rows.append(("VistaGUI-v0", "step, oracle turns replayed, 512x320", f"{env_rates((320, 512), gui_episodes, seconds)['step']:,.0f} steps/s"))
+    rows.append(
+        (
+            "VistaGUI-v0",
+            "step, oracle turns replayed, 512x320",
+            f"{env_rates((320, 512), gui_episodes, seconds)['step']:,.0f} steps/s",
+        )
+    )
 
     if importlib.util.find_spec("pybullet") is not None:
         from bench_robot import frame_milliseconds
@@ -87,9 +111,17 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
         rows.append(("VistaRobotEE-v0", "step, random actions, 128 px", f"{rate(ee_step, seconds):,.0f} steps/s"))
         for size in (128, 224):
             frame_ms = frame_milliseconds("tiny", size, rounds=3)
-            rows.append(("VistaRobotEE-v0", f"camera frame, TinyRenderer, {size} px", f"{1000 / frame_ms:,.0f} frames/s"))
+            rows.append(
+                ("VistaRobotEE-v0", f"camera frame, TinyRenderer, {size} px", f"{1000 / frame_ms:,.0f} frames/s")
+            )
         plan = gym.make("VistaRobot-v0", image_size=128)
-        rows.append(("VistaRobot-v0", "oracle plan episodes, 128 px", f"{rate(lambda: oracle_episode(plan, next(seeds)), seconds):,.1f} episodes/s"))
+        rows.append(
+            (
+                "VistaRobot-v0",
+                "oracle plan episodes, 128 px",
+                f"{rate(lambda: oracle_episode(plan, next(seeds)), seconds):,.1f} episodes/s",
+            )
+        )
 
     from vista_envs.knowledge_base import load_knowledge_base
     from vista_envs.tools.sandbox import PythonSandbox
@@ -98,7 +130,9 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
     image = np.zeros((224, 224, 3), np.uint8)
     with PythonSandbox("auto") as sandbox:
         p50, p99 = percentiles_ms(bench_sandbox(sandbox, image, "print(1+1)", 200))
-        rows.append(("python tool", f"print(1+1), {sandbox.isolation} isolation", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+        rows.append(
+            ("python tool", f"print(1+1), {sandbox.isolation} isolation", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        )
     engine = get_local_search()
     latencies = latencies_ms(lambda q: engine.search(q, 3), benchmark_queries(load_knowledge_base()), 1)
     rows.append(("search tool", "local BM25, k = 3", f"p50 {np.percentile(latencies, 50):.3f} ms"))
@@ -108,7 +142,9 @@ def measure(seconds: float) -> list[tuple[str, str, str]]:
 
 
 def grpo_ratio() -> str:
-    if importlib.util.find_spec("trl") is None or not os.path.exists(os.path.join(os.path.dirname(__file__), "bench_grpo_throughput.py")):
+    if importlib.util.find_spec("trl") is None or not os.path.exists(
+        os.path.join(os.path.dirname(__file__), "bench_grpo_throughput.py")
+    ):
         return "not measured here: `pip install trl` and run benchmarks/bench_grpo_throughput.py"
     from bench_grpo_throughput import measure_ratio
 
@@ -122,7 +158,9 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(0)
     rows = measure(args.seconds)
-    table = "\n".join(["| env / tool | what | figure |", "|---|---|---:|", *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+    table = "\n".join(
+        ["| env / tool | what | figure |", "|---|---|---:|", *(f"| {a} | {b} | {c} |" for a, b, c in rows)]
+    )
     print(table)
     if args.write:
         update_section("Performance summary", table, f"python benchmarks/perf.py --seconds {args.seconds:g} --write")

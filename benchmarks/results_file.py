@@ -20,7 +20,11 @@ def update_section(title: str, body: str, command: str) -> None:
     """Replace (or append) the ``## title`` section of RESULTS.md with ``body``, the command, date and machine."""
     header = f"## {title}"
     stamped = f"{header}\n\n`{command}` — {datetime.date.today().isoformat()}, {machine()}\n\n{body.strip()}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nThe latest figures of every benchmark in this folder.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmark results\n\nThe latest figures of every benchmark in this folder.\n"
+    )
     pattern = re.compile(rf"^{re.escape(header)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(text):
         text = pattern.sub(lambda _: stamped + "\n", text)

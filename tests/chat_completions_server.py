@@ -27,7 +27,18 @@ from typing import Any
 
 __all__ = ["ChatCompletionsServer", "schema_problems"]
 
-_SAMPLING = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stop", "seed", "stream", "tool_choice", "parallel_tool_calls"}
+_SAMPLING = {
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "tool_choice",
+    "parallel_tool_calls",
+}
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -41,15 +52,26 @@ def _text_parts_problems(content: Any, where: str, allow_images: bool) -> list[s
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and set(part) == {"type", "text"} and isinstance(part["text"], str):
             continue
-        if allow_images and kind == "image_url" and set(part) == {"type", "image_url"} and isinstance(part["image_url"], dict):
+        if (
+            allow_images
+            and kind == "image_url"
+            and set(part) == {"type", "image_url"}
+            and isinstance(part["image_url"], dict)
+        ):
             url = part["image_url"].get("url")
-            if set(part["image_url"]) <= {"url", "detail"} and isinstance(url, str) and url.startswith("data:image/png;base64,"):
+            if (
+                set(part["image_url"]) <= {"url", "detail"}
+                and isinstance(url, str)
+                and url.startswith("data:image/png;base64,")
+            ):
                 try:
                     base64.b64decode(url.split(",", 1)[1], validate=True)
                     continue
                 except binascii.Error:
                     pass
-        problems.append(f"{where}.content[{k}]: not a valid {'text or image_url' if allow_images else 'text'} part: {json.dumps(part)[:120]}")
+        problems.append(
+            f"{where}.content[{k}]: not a valid {'text or image_url' if allow_images else 'text'} part: {json.dumps(part)[:120]}"
+        )
     return problems
 
 
@@ -64,7 +86,11 @@ def _tool_call_problems(call: Any, where: str) -> list[str]:
         problems.append(f'{where}.type must be "function"')
     if not isinstance(function, dict) or set(function) != {"name", "arguments"}:
         return [*problems, f"{where}.function has exactly name and arguments"]
-    if not isinstance(function["name"], str) or not _FUNCTION_NAME.match(function["name"]) or not isinstance(function["arguments"], str):
+    if (
+        not isinstance(function["name"], str)
+        or not _FUNCTION_NAME.match(function["name"])
+        or not isinstance(function["arguments"], str)
+    ):
         problems.append(f"{where}.function: name must be [A-Za-z0-9_-]{{1,64}} and arguments a string")
     return problems
 
@@ -78,7 +104,9 @@ def _message_problems(messages: Any) -> list[str]:
         where = f"messages[{index}]"
         role = message.get("role") if isinstance(message, dict) else None
         if role != "tool" and open_ids:
-            problems.append(f"{where}: tool calls {open_ids} were not answered by tool messages before this {role} message")
+            problems.append(
+                f"{where}: tool calls {open_ids} were not answered by tool messages before this {role} message"
+            )
             open_ids = []
         if role in ("system", "user"):
             if not set(message) <= {"role", "content", "name"}:
@@ -86,7 +114,9 @@ def _message_problems(messages: Any) -> list[str]:
             problems += _text_parts_problems(message.get("content"), where, allow_images=role == "user")
         elif role == "assistant":
             if not set(message) <= {"role", "content", "name", "tool_calls", "refusal"}:
-                problems.append(f"{where}: unexpected fields {sorted(set(message) - {'role', 'content', 'name', 'tool_calls', 'refusal'})}")
+                problems.append(
+                    f"{where}: unexpected fields {sorted(set(message) - {'role', 'content', 'name', 'tool_calls', 'refusal'})}"
+                )
             calls = message.get("tool_calls")
             if calls is not None:
                 if not isinstance(calls, list) or not calls:
@@ -103,10 +133,14 @@ def _message_problems(messages: Any) -> list[str]:
                 problems.append(f"{where}: an assistant message without tool_calls needs content")
         elif role == "tool":
             if set(message) != {"role", "content", "tool_call_id"}:
-                problems.append(f"{where}: a tool message has exactly role, content and tool_call_id, got {sorted(message)}")
+                problems.append(
+                    f"{where}: a tool message has exactly role, content and tool_call_id, got {sorted(message)}"
+                )
             problems += _text_parts_problems(message.get("content"), where, allow_images=False)
             if message.get("tool_call_id") not in open_ids:
-                problems.append(f"{where}: tool_call_id {message.get('tool_call_id')!r} answers no open call of the previous assistant message")
+                problems.append(
+                    f"{where}: tool_call_id {message.get('tool_call_id')!r} answers no open call of the previous assistant message"
+                )
             else:
                 open_ids.remove(message["tool_call_id"])
         else:
@@ -122,12 +156,23 @@ def _tools_problems(tools: Any) -> list[str]:
     problems = []
     for k, tool in enumerate(tools):
         function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or set(tool) != {"type", "function"} or tool["type"] != "function" or not isinstance(function, dict):
+        if (
+            not isinstance(tool, dict)
+            or set(tool) != {"type", "function"}
+            or tool["type"] != "function"
+            or not isinstance(function, dict)
+        ):
             problems.append(f'tools[{k}]: must be {{"type": "function", "function": {{...}}}}')
             continue
-        if not set(function) <= {"name", "description", "parameters", "strict"} or not _FUNCTION_NAME.match(str(function.get("name", ""))):
-            problems.append(f"tools[{k}].function: needs a name of [A-Za-z0-9_-]{{1,64}} and only description, parameters, strict")
-        if "parameters" in function and (not isinstance(function["parameters"], dict) or function["parameters"].get("type") != "object"):
+        if not set(function) <= {"name", "description", "parameters", "strict"} or not _FUNCTION_NAME.match(
+            str(function.get("name", ""))
+        ):
+            problems.append(
+                f"tools[{k}].function: needs a name of [A-Za-z0-9_-]{{1,64}} and only description, parameters, strict"
+            )
+        if "parameters" in function and (
+            not isinstance(function["parameters"], dict) or function["parameters"].get("type") != "object"
+        ):
             problems.append(f"tools[{k}].function.parameters must be a JSON schema object")
     return problems
 
@@ -160,7 +205,11 @@ def completion(model: str, message: dict[str, Any], number: int) -> dict[str, An
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": message.get("content"), **({"tool_calls": calls} if calls else {})},
+                "message": {
+                    "role": "assistant",
+                    "content": message.get("content"),
+                    **({"tool_calls": calls} if calls else {}),
+                },
                 "finish_reason": "tool_calls" if calls else "stop",
                 "logprobs": None,
             }
@@ -195,7 +244,9 @@ class ChatCompletionsServer:
                 with server.lock:
                     server.requests.append(body)
                     number = len(server.requests)
-                problems = ["unknown path " + self.path] if self.path != "/v1/chat/completions" else schema_problems(body)
+                problems = (
+                    ["unknown path " + self.path] if self.path != "/v1/chat/completions" else schema_problems(body)
+                )
                 if problems:
                     with server.lock:
                         server.violations.append(problems)

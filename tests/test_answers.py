@@ -48,7 +48,9 @@ def test_text_verifier_ignores_case_articles_punctuation_plural_and_accepts_alia
     assert score_answer("circles", spec("circle", "text")) == 1.0
 
 
-@pytest.mark.parametrize("text, expected", [("yes", 1.0), ("Yes, it is.", 1.0), ("TRUE", 1.0), ("no", 0.0), ("maybe", 0.0)])
+@pytest.mark.parametrize(
+    "text, expected", [("yes", 1.0), ("Yes, it is.", 1.0), ("TRUE", 1.0), ("no", 0.0), ("maybe", 0.0)]
+)
 def test_yes_no_verifier(text, expected):
     assert score_answer(text, spec("yes", "yes_no")) == expected
 
@@ -82,7 +84,9 @@ def test_sequence_verifier_accepts_common_separators():
     assert score_answer("C, A", order) == 0.0
 
 
-@pytest.mark.parametrize("text, expected", [("3:05", "3:05"), ("03:05", "3:05"), ("15:05", "3:05"), ("3 o'clock", "3:00"), ("0:30", "12:30")])
+@pytest.mark.parametrize(
+    "text, expected", [("3:05", "3:05"), ("03:05", "3:05"), ("15:05", "3:05"), ("3 o'clock", "3:00"), ("0:30", "12:30")]
+)
 def test_times_parse_to_a_twelve_hour_dial(text, expected):
     assert parse_time(text) == expected
 
@@ -95,7 +99,13 @@ def test_time_verifier():
 
 @pytest.mark.parametrize(
     "value, answer_type, expected",
-    [(3, "number", "3"), (2.5, "number", "2.5"), ((1, 2, 3, 4), "box", "[1, 2, 3, 4]"), (("B", "A"), "sequence", "B, A"), ("3:05", "time", "3:05")],
+    [
+        (3, "number", "3"),
+        (2.5, "number", "2.5"),
+        ((1, 2, 3, 4), "box", "[1, 2, 3, 4]"),
+        (("B", "A"), "sequence", "B, A"),
+        ("3:05", "time", "3:05"),
+    ],
 )
 def test_format_answer_round_trips_through_the_verifier(value, answer_type, expected):
     task = spec(value, answer_type)
@@ -112,7 +122,12 @@ class TestResponseFormats:
 
     def test_well_formed_response(self):
         parsed = self.fmt.parse("<think>I count three.</think>\n<answer> 3 </answer>")
-        assert (parsed.answer, parsed.reasoning, parsed.well_formed, parsed.error) == ("3", "I count three.", True, None)
+        assert (parsed.answer, parsed.reasoning, parsed.well_formed, parsed.error) == (
+            "3",
+            "I count three.",
+            True,
+            None,
+        )
 
     @pytest.mark.parametrize(
         "response",

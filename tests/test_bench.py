@@ -35,7 +35,11 @@ TINY = {
     "split": "test",
     "seed": 7,
     "entries": [
-        {"env": "VisualQA-v0", "grid": {"family": ["comparison", "spatial", "maze"], "difficulty": [1, 3]}, "episodes_per_cell": 8},
+        {
+            "env": "VisualQA-v0",
+            "grid": {"family": ["comparison", "spatial", "maze"], "difficulty": [1, 3]},
+            "episodes_per_cell": 8,
+        },
         {"env": "VistaTool-v0", "grid": {"family": ["pixel_measure"], "difficulty": [1]}, "episodes_per_cell": 2},
     ],
 }
@@ -49,7 +53,13 @@ def small_suite(episodes_per_cell: int = 2, version: int = 1) -> dict[str, Any]:
         "version": version,
         "split": "test",
         "seed": 1,
-        "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting", "clock"], "difficulty": [2]}, "episodes_per_cell": episodes_per_cell}],
+        "entries": [
+            {
+                "env": "VisualQA-v0",
+                "grid": {"family": ["counting", "clock"], "difficulty": [2]},
+                "episodes_per_cell": episodes_per_cell,
+            }
+        ],
     }
 
 
@@ -114,7 +124,13 @@ def test_suite_hash_ignores_description_and_layout_but_not_content():
 def test_episode_seeds_are_fixed_and_do_not_move_when_an_entry_is_added():
     seeds = {e.key: e.seed for e in parse_suite(TINY).episodes()}
     assert seeds == {e.key: e.seed for e in parse_suite(TINY).episodes()}
-    extended = {**TINY, "entries": [*TINY["entries"], {"env": "VisualQA-v0", "name": "qa-clock", "grid": {"family": ["clock"]}, "episodes_per_cell": 2}]}
+    extended = {
+        **TINY,
+        "entries": [
+            *TINY["entries"],
+            {"env": "VisualQA-v0", "name": "qa-clock", "grid": {"family": ["clock"]}, "episodes_per_cell": 2},
+        ],
+    }
     extended_seeds = {e.key: e.seed for e in parse_suite(extended).episodes()}
     assert {key: extended_seeds[key] for key in seeds} == seeds
     assert len(set(seeds.values())) == len(seeds)
@@ -127,8 +143,14 @@ def test_episode_seeds_are_fixed_and_do_not_move_when_an_entry_is_added():
         ({"version": 0}, "version must be a positive int"),
         ({"entries": []}, "non-empty list"),
         ({"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 0}]}, "'episodes_per_cell' must be a positive int"),
-        ({"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1, "grid": {"family": []}}]}, "non-empty list of distinct values"),
-        ({"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1, "options": {"split": "eval"}}]}, "split is set once"),
+        (
+            {"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1, "grid": {"family": []}}]},
+            "non-empty list of distinct values",
+        ),
+        (
+            {"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1, "options": {"split": "eval"}}]},
+            "split is set once",
+        ),
         ({"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1}] * 2}, "distinct 'name's"),
         ({"entries": [{"env": "VisualQA-v0", "episodes_per_cell": 1, "colour": "red"}]}, "unknown keys ['colour']"),
         ({"seeds": 3}, "unknown keys ['seeds']"),
@@ -241,7 +263,10 @@ def test_baselines_read_the_task_question_and_image_in_both_envs():
 def tiny_runs(tmp_path_factory) -> dict[str, dict[str, Any]]:
     out = tmp_path_factory.mktemp("tiny")
     suite = parse_suite(TINY)
-    return {spec: run_suite(suite, make_agent(spec, seed=suite.seed), out, progress=False).results for spec in ("random", "scripted", "oracle")}
+    return {
+        spec: run_suite(suite, make_agent(spec, seed=suite.seed), out, progress=False).results
+        for spec in ("random", "scripted", "oracle")
+    }
 
 
 def test_oracle_tops_the_tiny_suite_and_random_sits_at_chance(tiny_runs):
@@ -280,7 +305,12 @@ def test_results_follow_schema_version_2(tiny_runs):
 
 def test_a_rerun_of_the_random_agent_gives_identical_responses(tmp_path):
     suite = parse_suite(small_suite(episodes_per_cell=4))
-    runs = [episode_lines(run_suite(suite, make_agent("random", seed=3), tmp_path / str(i), n_envs=3, progress=False).log_path) for i in range(2)]
+    runs = [
+        episode_lines(
+            run_suite(suite, make_agent("random", seed=3), tmp_path / str(i), n_envs=3, progress=False).log_path
+        )
+        for i in range(2)
+    ]
     assert [(e["key"], e["response"]) for e in runs[0]] == [(e["key"], e["response"]) for e in runs[1]]
     assert len({e["response"] for e in runs[0]}) > 1
 
@@ -331,7 +361,15 @@ def test_misbehaving_agent_episodes_are_recorded_failures_and_the_run_completes(
 
 @pytest.mark.parametrize("policy", [Raising(), Exits()], ids=["raises", "sys-exit"])
 def test_an_agent_that_keeps_raising_is_an_infrastructure_failure_never_a_model_failure(policy, tmp_path):
-    outcome = run_suite(parse_suite(small_suite()), agent_of(policy), tmp_path, n_envs=2, max_infra_errors=3, retry_backoff_s=0, progress=False)
+    outcome = run_suite(
+        parse_suite(small_suite()),
+        agent_of(policy),
+        tmp_path,
+        n_envs=2,
+        max_infra_errors=3,
+        retry_backoff_s=0,
+        progress=False,
+    )
     overall, run = outcome.results["overall"], outcome.results["run"]
     assert not outcome.complete and "stopped after 3 infrastructure errors in a row" in run["stopped"]
     assert "nothing was scored as a model failure" in run["stopped"]
@@ -353,7 +391,12 @@ class RaisesEveryOtherCall:
 
 def test_a_failing_act_call_is_retried_and_scores_nothing(tmp_path):
     outcome = run_suite(
-        parse_suite(small_suite(episodes_per_cell=3)), agent_of(RaisesEveryOtherCall()), tmp_path, n_envs=1, retry_backoff_s=0, progress=False
+        parse_suite(small_suite(episodes_per_cell=3)),
+        agent_of(RaisesEveryOtherCall()),
+        tmp_path,
+        n_envs=1,
+        retry_backoff_s=0,
+        progress=False,
     )
     overall = outcome.results["overall"]
     assert outcome.complete and overall["successes"] == 6 and overall["errors"] == 0 and overall["infra_errors"] == 0
@@ -374,7 +417,15 @@ class HangsFirst:
 
 def test_a_hanging_step_times_out_is_retried_and_the_run_goes_on(tmp_path):
     start = time.perf_counter()
-    outcome = run_suite(parse_suite(small_suite()), agent_of(HangsFirst(1)), tmp_path, n_envs=1, step_timeout_s=0.3, retry_backoff_s=0, progress=False)
+    outcome = run_suite(
+        parse_suite(small_suite()),
+        agent_of(HangsFirst(1)),
+        tmp_path,
+        n_envs=1,
+        step_timeout_s=0.3,
+        retry_backoff_s=0,
+        progress=False,
+    )
     assert time.perf_counter() - start < 10
     assert outcome.complete and outcome.results["overall"]["successes"] == 4 and outcome.results["errors"] == []
 
@@ -391,8 +442,16 @@ def test_an_agent_that_keeps_hanging_is_stopped_and_the_rest_counts_as_not_run(t
         progress=False,
     )
     overall, run = outcome.results["overall"], outcome.results["run"]
-    assert not outcome.complete and "2 infrastructure errors in a row (last: timeout: act() took longer than 0.2 s)" in run["stopped"]
-    assert overall["episodes"] == 10 and overall["successes"] == 0 and overall["not_run"] == 9 and overall["infra_errors"] == 1
+    assert (
+        not outcome.complete
+        and "2 infrastructure errors in a row (last: timeout: act() took longer than 0.2 s)" in run["stopped"]
+    )
+    assert (
+        overall["episodes"] == 10
+        and overall["successes"] == 0
+        and overall["not_run"] == 9
+        and overall["infra_errors"] == 1
+    )
     assert overall["errors"] == 0
 
 
@@ -443,7 +502,9 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path):
     suite_path = write_suite(tmp_path, small_suite(episodes_per_cell=20))
     out = tmp_path / "out"
     _, log = results_paths(out, "small", "slow")
-    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(suite_path), str(out)], env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RUN, str(suite_path), str(out)], env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     try:
         deadline = time.monotonic() + 60
         while not (log.exists() and len(episode_lines(log)) >= 5) and time.monotonic() < deadline:
@@ -548,7 +609,20 @@ def test_suites_past_the_episode_cap_and_deeply_nested_suite_files_are_refused(t
 
 def test_cli_bench_reports_a_bad_agent_and_still_runs_the_others(tmp_path, capsys):
     suite_path = write_suite(tmp_path, small_suite())
-    code = main(["bench", "--suite", str(suite_path), "--agent", "nope", "--agent", "oracle", "--out", str(tmp_path / "res"), "--no-progress"])
+    code = main(
+        [
+            "bench",
+            "--suite",
+            str(suite_path),
+            "--agent",
+            "nope",
+            "--agent",
+            "oracle",
+            "--out",
+            str(tmp_path / "res"),
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "agent 'nope': error: unknown agent spec 'nope'" in captured.err

@@ -28,7 +28,13 @@ SUITE = parse_suite(
         "version": 1,
         "split": "test",
         "seed": 3,
-        "entries": [{"env": "VisualQA-v0", "grid": {"family": ["comparison", "counting"], "difficulty": [1]}, "episodes_per_cell": 6}],
+        "entries": [
+            {
+                "env": "VisualQA-v0",
+                "grid": {"family": ["comparison", "counting"], "difficulty": [1]},
+                "episodes_per_cell": 6,
+            }
+        ],
     }
 )
 GUESSES = ("yes", "no", "1", "2", "3", "4")
@@ -37,7 +43,11 @@ GUESSES = ("yes", "no", "1", "2", "3", "4")
 def model_answer(body: dict[str, Any]) -> str:
     """A deterministic 'model': its guess depends only on the prompt, so two runs of one task answer alike."""
     user = next(m for m in body["messages"] if m["role"] == "user")
-    text = "".join(part.get("text", "") for part in user["content"]) if isinstance(user["content"], list) else user["content"]
+    text = (
+        "".join(part.get("text", "") for part in user["content"])
+        if isinstance(user["content"], list)
+        else user["content"]
+    )
     guess = GUESSES[hashlib.sha256(text.encode()).digest()[0] % len(GUESSES)]
     return f"<think>A guess from the prompt.</think><answer>{guess}</answer>"
 
@@ -61,7 +71,16 @@ class Endpoint:
                     threading.Thread(target=endpoint.close, daemon=True).start()
                     return
                 message = {"role": "assistant", "content": model_answer(body)}
-                self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+                self._send(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    },
+                )
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -98,20 +117,37 @@ def endpoint_agent(url: str):
 def test_killing_the_endpoint_mid_run_and_resuming_gives_the_uninterrupted_success(tmp_path):
     with_endpoint = Endpoint()
     try:
-        whole = run_suite(SUITE, endpoint_agent(with_endpoint.url), tmp_path / "whole", n_envs=2, progress=False).results
+        whole = run_suite(
+            SUITE, endpoint_agent(with_endpoint.url), tmp_path / "whole", n_envs=2, progress=False
+        ).results
     finally:
         with_endpoint.close()
     assert whole["overall"]["successes"] > 0 and whole["overall"]["infra_errors"] == 0
 
     dying = Endpoint(serve=5)
     port = dying.port
-    first = run_suite(SUITE, endpoint_agent(dying.url), tmp_path / "cut", n_envs=2, max_infra_errors=3, retry_backoff_s=0.05, progress=False)
+    first = run_suite(
+        SUITE,
+        endpoint_agent(dying.url),
+        tmp_path / "cut",
+        n_envs=2,
+        max_infra_errors=3,
+        retry_backoff_s=0.05,
+        progress=False,
+    )
     dying.closed.wait(5)
     overall, run = first.results["overall"], first.results["run"]
-    assert not first.complete and "3 infrastructure errors in a row" in run["stopped"] and "InfrastructureError" in run["stopped"]
+    assert (
+        not first.complete
+        and "3 infrastructure errors in a row" in run["stopped"]
+        and "InfrastructureError" in run["stopped"]
+    )
     # Nothing the dead endpoint cost was scored as a model failure.
     assert overall["errors"] == 0 and overall["infra_errors"] == 2 and overall["not_run"] > 0
-    with pytest.raises(BenchError, match=r"still have infrastructure errors .*: openai-guesser \(2 in endpoint.openai-guesser.json\); rerun"):
+    with pytest.raises(
+        BenchError,
+        match=r"still have infrastructure errors .*: openai-guesser \(2 in endpoint.openai-guesser.json\); rerun",
+    ):
         load_leaderboard(tmp_path / "cut")
     board = render_markdown(load_leaderboard(tmp_path / "cut", allow_infra_errors=True))
     assert "| infra errors |" in board and board.split("### Overall", 1)[1].splitlines()[4].endswith("| 0 | 2 |")
@@ -132,10 +168,22 @@ def test_a_flaky_endpoint_is_retried_without_the_run_noticing(tmp_path):
     endpoint = Endpoint()
     patched(endpoint, lambda body: 429 if next(failures, None) is not None else None)  # the first three: HTTP 429
     try:
-        outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path, n_envs=1, max_infra_errors=4, retry_backoff_s=0.01, progress=False)
+        outcome = run_suite(
+            SUITE,
+            endpoint_agent(endpoint.url),
+            tmp_path,
+            n_envs=1,
+            max_infra_errors=4,
+            retry_backoff_s=0.01,
+            progress=False,
+        )
     finally:
         endpoint.close()
-    assert outcome.complete and outcome.results["overall"]["infra_errors"] == 0 and outcome.results["overall"]["errors"] == 0
+    assert (
+        outcome.complete
+        and outcome.results["overall"]["infra_errors"] == 0
+        and outcome.results["overall"]["errors"] == 0
+    )
     assert next(failures, None) is None
 
 
@@ -163,7 +211,9 @@ def test_a_request_refused_for_its_content_fails_only_its_episode_and_a_refused_
     endpoint = Endpoint()
     patched(endpoint, refuse_counting)
     try:
-        outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path / "a", n_envs=4, retry_backoff_s=0, progress=False)
+        outcome = run_suite(
+            SUITE, endpoint_agent(endpoint.url), tmp_path / "a", n_envs=4, retry_backoff_s=0, progress=False
+        )
     finally:
         endpoint.close()
     counting = outcome.results["by_env"]["VisualQA-v0"]["by_family"]["counting"]
@@ -175,7 +225,15 @@ def test_a_request_refused_for_its_content_fails_only_its_episode_and_a_refused_
     endpoint = Endpoint()
     patched(endpoint, lambda body: 401)  # a wrong API key is the setup's fault, never the model's
     try:
-        outcome = run_suite(SUITE, endpoint_agent(endpoint.url), tmp_path / "b", n_envs=2, max_infra_errors=2, retry_backoff_s=0, progress=False)
+        outcome = run_suite(
+            SUITE,
+            endpoint_agent(endpoint.url),
+            tmp_path / "b",
+            n_envs=2,
+            max_infra_errors=2,
+            retry_backoff_s=0,
+            progress=False,
+        )
     finally:
         endpoint.close()
     assert not outcome.complete and "HTTP 401" in outcome.results["run"]["stopped"]
@@ -189,10 +247,36 @@ def test_the_cli_says_once_why_a_run_stopped_and_prints_no_success_rate_for_it(t
     url = endpoint.url
     endpoint.close()  # nothing listens: every request is refused
     suite = tmp_path / "suite.json"
-    suite.write_text(json.dumps({"name": "endpoint", "version": 1, "split": "test", "seed": 3, "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting"]}, "episodes_per_cell": 4}]}))
-    args = ["bench", "--suite", str(suite), "--agent", f"openai:guesser@{url}", "--out", str(tmp_path / "res"), "--max-infra-errors", "1", "--retry-backoff", "0", "--no-progress"]
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "endpoint",
+                "version": 1,
+                "split": "test",
+                "seed": 3,
+                "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting"]}, "episodes_per_cell": 4}],
+            }
+        )
+    )
+    args = [
+        "bench",
+        "--suite",
+        str(suite),
+        "--agent",
+        f"openai:guesser@{url}",
+        "--out",
+        str(tmp_path / "res"),
+        "--max-infra-errors",
+        "1",
+        "--retry-backoff",
+        "0",
+        "--no-progress",
+    ]
     assert main(args) == 1
     captured = capsys.readouterr()
-    assert "openai-guesser: incomplete, 0 of 4 episodes ran" in captured.out and "success" not in captured.out.split("public tasks", 1)[1]
+    assert (
+        "openai-guesser: incomplete, 0 of 4 episodes ran" in captured.out
+        and "success" not in captured.out.split("public tasks", 1)[1]
+    )
     [stopped] = [line for line in captured.err.splitlines() if "stopped after" in line]
     assert "stopped after 1 infrastructure error in a row" in stopped and "connection failed" in stopped

@@ -32,7 +32,11 @@ def suite_data(name: str = "integrity", per_cell: int = 3) -> dict[str, Any]:
         "split": "test",
         "seed": 5,
         "entries": [
-            {"env": "VisualQA-v0", "grid": {"family": ["counting", "comparison"], "difficulty": [2]}, "episodes_per_cell": per_cell},
+            {
+                "env": "VisualQA-v0",
+                "grid": {"family": ["counting", "comparison"], "difficulty": [2]},
+                "episodes_per_cell": per_cell,
+            },
             {"env": "VistaTool-v0", "grid": {"family": ["pixel_measure"], "difficulty": [1]}, "episodes_per_cell": 1},
         ],
     }
@@ -94,9 +98,13 @@ def spy(tmp_path, monkeypatch):
 
 def test_a_python_hook_agent_sees_nothing_that_regenerates_the_task_even_from_a_leaky_env(spy, tmp_path, capsys):
     data = suite_data()
-    data["entries"].append({"env": "LeakyQA-v0", "grid": {"family": ["counting"], "difficulty": [2]}, "episodes_per_cell": 3})
+    data["entries"].append(
+        {"env": "LeakyQA-v0", "grid": {"family": ["counting"], "difficulty": [2]}, "episodes_per_cell": 3}
+    )
     (tmp_path / "suite.json").write_text(json.dumps(data))
-    code = main(["bench", "--suite", "suite.json", "--agent", "spy=python:spy_agent:make", "--out", "res", "--no-progress"])
+    code = main(
+        ["bench", "--suite", "suite.json", "--agent", "spy=python:spy_agent:make", "--out", "res", "--no-progress"]
+    )
     assert code == 0, capsys.readouterr().err
     seen = sys.modules["spy_agent"].SEEN
     assert len(seen) >= 10
@@ -162,7 +170,9 @@ def test_a_private_suite_draws_other_tasks_than_the_public_one_with_the_same_see
     # Another salt, other tasks again; the same salt, the same tasks.
     other = public.with_salt(load_salt_text("y" * 40))
     assert [e.seed for e in other.episodes()] != [e.seed for e in private.episodes()]
-    assert [e.seed for e in public.with_salt(load_salt_text("x" * 40)).episodes()] == [e.seed for e in private.episodes()]
+    assert [e.seed for e in public.with_salt(load_salt_text("x" * 40)).episodes()] == [
+        e.seed for e in private.episodes()
+    ]
 
 
 def load_salt_text(text: str) -> bytes:
@@ -185,12 +195,30 @@ def test_salts_come_from_a_file_or_the_environment_and_short_ones_are_refused(tm
         load_salt(tmp_path / "missing.txt")
 
 
-def test_private_results_keep_no_seeds_or_episodes_and_the_leaderboard_says_which_tasks_each_used(tmp_path, monkeypatch, capsys):
+def test_private_results_keep_no_seeds_or_episodes_and_the_leaderboard_says_which_tasks_each_used(
+    tmp_path, monkeypatch, capsys
+):
     (tmp_path / "suite.json").write_text(json.dumps(suite_data()))
     (tmp_path / "salt.txt").write_text("a-secret-salt-of-enough-characters")
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--suite", "suite.json", "--agent", "scripted", "--out", "res", "--no-progress"]) == 0
-    assert main(["bench", "--suite", "suite.json", "--agent", "scripted", "--salt-file", "salt.txt", "--out", "res", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--suite",
+                "suite.json",
+                "--agent",
+                "scripted",
+                "--salt-file",
+                "salt.txt",
+                "--out",
+                "res",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "private tasks (salt " in capsys.readouterr().out
     private = json.loads((tmp_path / "res" / "integrity.private.scripted.json").read_text())
     assert private["suite"]["tasks"] == "private" and len(private["suite"]["salt_id"]) == 12
@@ -242,13 +270,32 @@ def test_a_second_run_on_the_same_out_refuses_while_the_first_runs(tmp_path, cap
     out = tmp_path / "res"
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(out / "integrity.oracle.lock")], stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(REPO)}
+        [sys.executable, "-c", HOLD_LOCK, str(out / "integrity.oracle.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(REPO)},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(BenchError, match=rf"another run is writing to integrity.oracle in .*\(pid {holder.pid} on "):
+        with pytest.raises(
+            BenchError, match=rf"another run is writing to integrity.oracle in .*\(pid {holder.pid} on "
+        ):
             run_suite(load_suite(tmp_path / "suite.json"), make_agent("oracle"), out, progress=False)
-        assert main(["bench", "--suite", str(tmp_path / "suite.json"), "--agent", "oracle", "--out", str(out), "--no-progress"]) == 1
+        assert (
+            main(
+                [
+                    "bench",
+                    "--suite",
+                    str(tmp_path / "suite.json"),
+                    "--agent",
+                    "oracle",
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 1
+        )
         assert "another run is writing to integrity.oracle" in capsys.readouterr().err
         assert not (out / "integrity.oracle.episodes.jsonl").exists()
     finally:
@@ -261,8 +308,12 @@ def test_a_second_run_on_the_same_out_refuses_while_the_first_runs(tmp_path, cap
 
 
 def test_a_lock_file_naming_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    (tmp_path / "integrity.oracle.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": "here", "started_at": time.time()}))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    (tmp_path / "integrity.oracle.lock").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": "here", "started_at": time.time()})
+    )
     assert run_suite(parse_suite(suite_data(per_cell=1)), make_agent("oracle"), tmp_path, progress=False).complete
 
 
@@ -271,7 +322,13 @@ def test_an_env_may_declare_more_public_info_keys_and_everything_else_is_still_s
 
     from vista_envs.bench.runner import public_view
 
-    info = {"family": "count", "n_frames": 900, "task_seed": 7, "answer": "3", "images": [np.zeros((2, 2, 3), np.uint8)]}
+    info = {
+        "family": "count",
+        "n_frames": 900,
+        "task_seed": 7,
+        "answer": "3",
+        "images": [np.zeros((2, 2, 3), np.uint8)],
+    }
     _, shown = public_view({"text": "q"}, info, None, frozenset({"n_frames"}))
     assert shown.keys() == {"family", "n_frames", "images"}
     assert shown["images"][0] is not info["images"][0]  # a copy: an agent cannot change the env's state

@@ -52,7 +52,19 @@ def plugin_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin")
     source, site = root / "src", root / "site"
     shutil.copytree(PACKAGE, source)  # build outside the repo: no build/ or egg-info left in tests/
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(source)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--target",
+        str(site),
+        str(source),
+    ]
     if subprocess.run(command, capture_output=True, text=True, timeout=240).returncode != 0:
         shutil.rmtree(site, ignore_errors=True)
         site.mkdir()
@@ -72,7 +84,14 @@ def plugin_site(tmp_path_factory):
 
 def cli(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
-    return subprocess.run([sys.executable, "-m", "vista_envs.cli", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "vista_envs.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_a_plugin_family_works_in_gym_make_kwargs_like_a_builtin_one(plugin_site):
@@ -91,17 +110,34 @@ def test_a_failing_entry_point_is_reported_by_name_and_the_rest_still_load(plugi
     assert failure.name == "broken_family" and failure.distribution == "vista-plugin-demo"
     assert "ModuleNotFoundError" in failure.error and "broken_family" in str(failure)
     assert {"demo_dots", "counting", "clock"} <= set(family_names())
-    with pytest.raises(BenchError, match=r"broken-agent: plugin 'broken-agent' = 'vista_plugin_demo:no_such_factory' .*failed to load: AttributeError"):
+    with pytest.raises(
+        BenchError,
+        match=r"broken-agent: plugin 'broken-agent' = 'vista_plugin_demo:no_such_factory' .*failed to load: AttributeError",
+    ):
         make_agent("broken-agent")
     assert make_agent("demo-counter").name == "demo-counter"
 
 
 def test_a_suite_naming_an_unknown_family_says_which_plugin_would_provide_it(plugin_site, tmp_path):
     for family, message in (
-        ("broken_family", r"unknown task family 'broken_family': plugin 'broken_family' = 'vista_plugin_demo.missing:Nothing' of package 'vista-plugin-demo' would provide it but failed to load: ModuleNotFoundError"),
-        ("no_such_family", r"unknown task family 'no_such_family': no installed package declares it \(entry-point group 'vista_envs.families'"),
+        (
+            "broken_family",
+            r"unknown task family 'broken_family': plugin 'broken_family' = 'vista_plugin_demo.missing:Nothing' of package 'vista-plugin-demo' would provide it but failed to load: ModuleNotFoundError",
+        ),
+        (
+            "no_such_family",
+            r"unknown task family 'no_such_family': no installed package declares it \(entry-point group 'vista_envs.families'",
+        ),
     ):
-        suite = parse_suite({"name": "s", "version": 1, "split": "test", "seed": 0, "entries": [{"env": "VisualQA-v0", "grid": {"family": [family]}, "episodes_per_cell": 1}]})
+        suite = parse_suite(
+            {
+                "name": "s",
+                "version": 1,
+                "split": "test",
+                "seed": 0,
+                "entries": [{"env": "VisualQA-v0", "grid": {"family": [family]}, "episodes_per_cell": 1}],
+            }
+        )
         with pytest.raises(BenchError, match=message):
             run_suite(suite, make_agent("oracle"), tmp_path, progress=False)
         with pytest.raises(ValueError, match=message.split(": ", 1)[1]):
@@ -111,12 +147,29 @@ def test_a_suite_naming_an_unknown_family_says_which_plugin_would_provide_it(plu
 def test_plugin_suites_load_by_name_from_a_dict_or_a_file(plugin_site):
     assert load_suite("demo").name == "demo" and len(load_suite("demo").episodes()) == 8
     assert load_suite("demo-file").entries[0].grid["family"] == ("demo_dots",)
-    with pytest.raises(BenchError, match="unknown suite 'nope'; built-in suites: full, quick; from plugins: demo, demo-file"):
+    with pytest.raises(
+        BenchError, match="unknown suite 'nope'; built-in suites: full, quick; from plugins: demo, demo-file"
+    ):
         load_suite("nope")
 
 
 def test_a_plugin_family_agent_and_suite_run_through_vista_envs_bench_and_reach_the_leaderboard(plugin_site, tmp_path):
-    bench = cli(plugin_site, "bench", "--suite", "demo", "--agent", "demo-counter", "--agent", "random", "--agent", "oracle", "--out", "res", "--no-progress", cwd=tmp_path)
+    bench = cli(
+        plugin_site,
+        "bench",
+        "--suite",
+        "demo",
+        "--agent",
+        "demo-counter",
+        "--agent",
+        "random",
+        "--agent",
+        "oracle",
+        "--out",
+        "res",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert bench.returncode == 0, bench.stderr
     results = json.loads((tmp_path / "res" / "demo.demo-counter.json").read_text())
     dots = results["by_env"]["VisualQA-v0"]["by_family"]["demo_dots"]
@@ -138,7 +191,10 @@ def test_list_and_show_know_the_plugin_family_agent_and_suites(plugin_site, tmp_
     listing = capsys.readouterr().out
     assert "demo_dots" in listing and "demo-counter" in listing and "demo, demo-file" in listing
     assert "Plugins that failed to load (the rest loaded):" in listing and "'broken_family'" in listing
-    assert main(["show", "VisualQA-v0", "--family", "demo_dots", "--split", "test", "--out", str(tmp_path / "dots.png")]) == 0
+    assert (
+        main(["show", "VisualQA-v0", "--family", "demo_dots", "--split", "test", "--out", str(tmp_path / "dots.png")])
+        == 0
+    )
     assert (tmp_path / "dots.png").exists() and "How many black dots" in capsys.readouterr().out
 
 
@@ -150,15 +206,53 @@ def test_in_process_runs_and_leaderboards_see_the_plugin_agent_too(plugin_site, 
 
 # -- layering: vista_envs imports nothing from agents/ ---------------------------------------------------------------
 
+
 def test_bench_with_the_builtin_agents_never_imports_torch_or_the_learners(tmp_path):
     suite = tmp_path / "suite.json"
-    suite.write_text(json.dumps({"name": "t", "version": 1, "split": "test", "seed": 0, "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting"]}, "episodes_per_cell": 2}]}))
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "version": 1,
+                "split": "test",
+                "seed": 0,
+                "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting"]}, "episodes_per_cell": 2}],
+            }
+        )
+    )
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    for args in (["bench", "--suite", str(suite), "--agent", "random", "--agent", "scripted", "--agent", "oracle", "--out", "res", "--no-progress"], ["leaderboard", "res", "--no-plots"]):
+    for args in (
+        [
+            "bench",
+            "--suite",
+            str(suite),
+            "--agent",
+            "random",
+            "--agent",
+            "scripted",
+            "--agent",
+            "oracle",
+            "--out",
+            "res",
+            "--no-progress",
+        ],
+        ["leaderboard", "res", "--no-plots"],
+    ):
         # -X importtime lists every module the command imports, on stderr.
-        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "vista_envs.cli", *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=240)
+        run = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "vista_envs.cli", *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
-        imported = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:") and "|" in line}
+        imported = {
+            line.rsplit("|", 1)[1].strip()
+            for line in run.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+        }
         assert "vista_envs.bench.runner" in imported or args[0] == "leaderboard"
         assert not {name for name in imported if name.split(".")[0] in ("torch", "transformers", "vista_agents")}
 
@@ -166,7 +260,9 @@ def test_bench_with_the_builtin_agents_never_imports_torch_or_the_learners(tmp_p
 def test_the_learners_declare_their_bench_agents_as_entry_points():
     import tomllib
 
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["vista_envs.bench_agents"]
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][
+        "vista_envs.bench_agents"
+    ]
     assert set(declared) == {"hf", "openai", "openai-text"}
     for value in declared.values():
         module, _, attribute = value.partition(":")
@@ -177,6 +273,8 @@ def test_vista_envs_source_never_imports_the_learners():
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "vista_envs").rglob("*.py")
-        if any(line.lstrip().startswith(("import vista_agents", "from agents")) for line in path.read_text().splitlines())
+        if any(
+            line.lstrip().startswith(("import vista_agents", "from agents")) for line in path.read_text().splitlines()
+        )
     ]
     assert offenders == []

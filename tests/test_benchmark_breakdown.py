@@ -15,7 +15,9 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 def breakdown():
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        spec = importlib.util.spec_from_file_location("bench_visual_qa_breakdown", BENCHMARKS / "bench_visual_qa_breakdown.py")
+        spec = importlib.util.spec_from_file_location(
+            "bench_visual_qa_breakdown", BENCHMARKS / "bench_visual_qa_breakdown.py"
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         yield module

@@ -29,7 +29,9 @@ def test_show_renders_every_env_and_prints_its_task_as_json(env_id, tmp_path, ca
 
 
 def test_show_of_a_visual_qa_task_gives_its_answer(tmp_path, capsys):
-    assert main(["show", "VisualQA-v0", "--family", "clock", "--difficulty", "1", "--out", str(tmp_path / "x.png")]) == 0
+    assert (
+        main(["show", "VisualQA-v0", "--family", "clock", "--difficulty", "1", "--out", str(tmp_path / "x.png")]) == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["family"] == "clock" and printed["answer"].count(":") == 1  # a time such as 3:05
 

@@ -166,7 +166,9 @@ def launch_environment(config_file: Path) -> tuple[SimpleNamespace, dict[str, st
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils.launch import prepare_multi_gpu_env
 
-    arguments, _, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", str(config_file), "train.py"]))
+    arguments, _, _ = _validate_launch_command(
+        launch_command_parser().parse_args(["--config_file", str(config_file), "train.py"])
+    )
     return arguments, prepare_multi_gpu_env(arguments)
 
 
@@ -322,7 +324,9 @@ def test_only_rank_0_writes_metrics_and_checkpoints_and_every_rank_returns_them(
     rows = read_metrics(config.output_dir)
     assert [row["step"] for row in rows] == [0, 1, 2]
     assert ranks[0]["metrics"] == ranks[1]["metrics"] == rows
-    assert ranks[0]["checkpoint"] == ranks[1]["checkpoint"] == str(Path(config.output_dir) / "checkpoints" / "step_000002")
+    assert (
+        ranks[0]["checkpoint"] == ranks[1]["checkpoint"] == str(Path(config.output_dir) / "checkpoints" / "step_000002")
+    )
     assert not [name for name in GRPO_METRICS if rows[-1].get(name) is None]
 
 
@@ -349,7 +353,9 @@ def test_the_ranks_split_each_steps_tasks_and_the_metrics_cover_both_ranks_episo
 @pytest.mark.slow
 def test_a_resumed_two_process_run_repeats_the_interrupted_step(grpo_run, tmp_path):
     config, ranks, _ = grpo_run
-    (Path(config.output_dir) / "checkpoints" / "step_000002" / "trainer_state.pt").unlink()  # step 2 never finished saving
+    (
+        Path(config.output_dir) / "checkpoints" / "step_000002" / "trainer_state.pt"
+    ).unlink()  # step 2 never finished saving
     resumed = run_two_processes("grpo", dataclasses.replace(config, resume=True), tmp_path)
     original, again = ranks[0]["metrics"][-1], resumed[0]["metrics"][-1]
     assert [row["step"] for row in resumed[0]["metrics"]] == [0, 1, 2]
@@ -384,7 +390,8 @@ def test_two_process_sft_trains_the_same_weights_as_one_process(tiny_model, tmp_
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    "model_state" not in inspect.signature(save_checkpoint).parameters, reason="FSDP checkpoints need save_checkpoint(model_state=...)"
+    "model_state" not in inspect.signature(save_checkpoint).parameters,
+    reason="FSDP checkpoints need save_checkpoint(model_state=...)",
 )
 def test_fsdp_trains_like_ddp_and_resumes(grpo_run, tmp_path):
     config, ddp_ranks, ddp_record = grpo_run
@@ -395,8 +402,12 @@ def test_fsdp_trains_like_ddp_and_resumes(grpo_run, tmp_path):
             assert fsdp_row.get(name) == pytest.approx(ddp_row.get(name), rel=1e-4, abs=1e-6), name
     # The checkpoint holds the full weights, gathered from the shards.
     ddp_weights = torch.load(ddp_record / "weights0.pt")
-    fsdp_weights = AutoModelForImageTextToText.from_pretrained(Path(fsdp_config.output_dir) / "checkpoints" / "step_000002").state_dict()
+    fsdp_weights = AutoModelForImageTextToText.from_pretrained(
+        Path(fsdp_config.output_dir) / "checkpoints" / "step_000002"
+    ).state_dict()
     assert max(float((ddp_weights[name] - fsdp_weights[name]).abs().max()) for name in ddp_weights) < 1e-5
     (Path(fsdp_config.output_dir) / "checkpoints" / "step_000002" / "trainer_state.pt").unlink()
-    resumed = run_two_processes("grpo", dataclasses.replace(fsdp_config, resume=True), tmp_path / "resumed", prelude=FORCE_FSDP)
+    resumed = run_two_processes(
+        "grpo", dataclasses.replace(fsdp_config, resume=True), tmp_path / "resumed", prelude=FORCE_FSDP
+    )
     assert resumed[0]["metrics"][-1]["loss"] == pytest.approx(fsdp_ranks[0]["metrics"][-1]["loss"], rel=1e-5)

@@ -68,7 +68,9 @@ def test_a_conversation_pairs_image_placeholders_with_images_and_tool_results_wi
     chat.user("The current view.", [image])
     info = chat.info()
     assert [m["role"] for m in info["messages"]] == ["system", "user", "assistant", "tool", "tool", "user"]
-    placeholders = sum(part == {"type": "image"} for m in info["messages"] if isinstance(m["content"], list) for part in m["content"])
+    placeholders = sum(
+        part == {"type": "image"} for m in info["messages"] if isinstance(m["content"], list) for part in m["content"]
+    )
     assert placeholders == len(info["images"]) == 2
     assert ids == ["call_1", "call_2"]
     assert [m.get("tool_call_id") for m in info["messages"][3:5]] == ids

@@ -55,7 +55,9 @@ def is_text_env(env) -> bool:
 
 def playable(info) -> dict:
     """``info`` without its images, as JSON (what a log or an HTTP client would see)."""
-    return json.loads(json.dumps({key: value for key, value in info.items() if key != "images"}, default=lambda o: repr(o)))
+    return json.loads(
+        json.dumps({key: value for key, value in info.items() if key != "images"}, default=lambda o: repr(o))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +115,16 @@ def test_the_conversation_renders_through_a_hugging_face_processor_at_every_step
         pytest.skip(f"{env_id} observes arrays only in its default mode")
     trace, _ = play_oracle(env, seed=1)
     for _, info in trace:
-        prompt = processor.apply_chat_template(info["messages"], tools=info.get("tools"), add_generation_prompt=True, tokenize=False)
+        prompt = processor.apply_chat_template(
+            info["messages"], tools=info.get("tools"), add_generation_prompt=True, tokenize=False
+        )
         images = info["images"]
-        placeholders = sum(part.get("type") == "image" for m in info["messages"] if isinstance(m["content"], list) for part in m["content"])
+        placeholders = sum(
+            part.get("type") == "image"
+            for m in info["messages"]
+            if isinstance(m["content"], list)
+            for part in m["content"]
+        )
         assert placeholders == len(images) >= 1
         # The processor expands one image token per placeholder: it raises if the counts disagree.
         batch = processor(text=[prompt], images=[np.asarray(image) for image in images], return_tensors="np")
@@ -157,6 +166,10 @@ def test_the_same_seed_gives_the_same_episode(env_id):
 @pytest.mark.parametrize("obs_mode", ["state", "rgb"])
 def test_array_observation_modes_hold_arrays_only(env_id, obs_mode):
     env = make(env_id, obs_mode=obs_mode)
-    spaces = env.observation_space.spaces.values() if isinstance(env.observation_space, gym.spaces.Dict) else [env.observation_space]
+    spaces = (
+        env.observation_space.spaces.values()
+        if isinstance(env.observation_space, gym.spaces.Dict)
+        else [env.observation_space]
+    )
     assert all(isinstance(space, gym.spaces.Box) for space in spaces)
     env.close()

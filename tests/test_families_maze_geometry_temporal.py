@@ -90,10 +90,14 @@ def test_config_knobs_change_the_questions():
     maze = get_family("maze", {"reachability_share": 1.0})
     assert all(maze.sample(random.Random(s), 3, (224, 224)).answer_type == "yes_no" for s in range(20))
     geometry = get_family("geometry", {"fine_angle_tolerance": 2.0})
-    angles = [t for t in (geometry.sample(random.Random(s), 5, (224, 224)) for s in range(40)) if t.scene["kind"] == "angle"]
+    angles = [
+        t for t in (geometry.sample(random.Random(s), 5, (224, 224)) for s in range(40)) if t.scene["kind"] == "angle"
+    ]
     assert angles and all(t.tolerance == 2.0 and "within 2 degrees" in t.question for t in angles)
     temporal = get_family("temporal_order", {"first_appearance_share": 1.0})
-    appear = [t for t in (temporal.sample(random.Random(s), 3, (224, 224)) for s in range(40)) if t.scene["event"] == "appear"]
+    appear = [
+        t for t in (temporal.sample(random.Random(s), 3, (224, 224)) for s in range(40)) if t.scene["event"] == "appear"
+    ]
     assert appear and all(t.answer_type == "choice" for t in appear)
 
 
@@ -279,7 +283,9 @@ def test_geometry_difficulty_adds_grid_units_distractors_and_harder_figures():
     def stats(difficulty):
         tasks = specs("geometry", difficulty, 150)
         units = np.mean([s.scene["grid"]["units"][0] for s in tasks if "grid" in s.scene])
-        distractors = np.mean([len(s.scene.get("segments", "A")) - 1 + len(s.scene.get("rays", "AC")) - 2 for s in tasks])
+        distractors = np.mean(
+            [len(s.scene.get("segments", "A")) - 1 + len(s.scene.get("rays", "AC")) - 2 for s in tasks]
+        )
         # Figures that take several steps (cut-away polygons, shoelace) or fine angle estimates.
         hard = np.mean([s.scene["kind"] in ("rectilinear", "lattice_polygon") or s.tolerance > 0 for s in tasks])
         return units, distractors, hard
@@ -312,7 +318,9 @@ def test_geometry_image_draws_the_figure_where_the_scene_says(difficulty):
             continue
         # Just inside every side of the polygon is shaded; just outside is not.
         polygon = np.array(scene["polygon"], dtype=float)
-        counter_clockwise = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0))) > 0
+        counter_clockwise = (
+            sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0))) > 0
+        )
         for start, end in zip(polygon, np.roll(polygon, -1, axis=0)):
             direction = (end - start) / np.linalg.norm(end - start)
             inward = np.array((-direction[1], direction[0])) * (1 if counter_clockwise else -1)
@@ -335,10 +343,12 @@ def chronological(spec) -> tuple[str, ...]:
             (ball,) = [i for i in frame["items"] if i.get("shape") == "circle" and i["color"] == color]
             return sign * ball["center"][axis]
     elif match := re.search(r"The (\w+) bar only fills up", spec.question):
+
         def key(frame):
             (bar,) = [i for i in frame["items"] if i["type"] == "bar" and i["color"] == match.group(1)]
             return bar["fill"]
     elif "glass is only being emptied" in spec.question:
+
         def key(frame):
             return -next(i["level"] for i in frame["items"] if i["type"] == "glass")
     else:
@@ -346,6 +356,7 @@ def chronological(spec) -> tuple[str, ...]:
 
         def key(frame):
             return len(frame["items"])
+
     return tuple(frame["label"] for frame in sorted(frames, key=key))
 
 
@@ -405,7 +416,7 @@ def test_temporal_frames_lie_inside_the_image_without_overlapping(size):
             boxes = [f["box"] for f in spec.scene["frames"]]
             assert all(0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1] for x0, y0, x1, y1 in boxes)
             for i, a in enumerate(boxes):
-                for b in boxes[i + 1:]:
+                for b in boxes[i + 1 :]:
                     assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 

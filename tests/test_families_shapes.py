@@ -85,7 +85,9 @@ def solo_pixels(obj: dict, size=(224, 224)) -> Image.Image:
     """``obj`` drawn alone, in white on black (outline included), as rendering draws it."""
     image = Image.new("L", size, 0)
     rotation = math.radians(obj["rotation"])
-    draw_shape(ImageDraw.Draw(image), obj["shape"], (obj["x"], obj["y"]), obj["radius"], 255, outline=255, rotation=rotation)
+    draw_shape(
+        ImageDraw.Draw(image), obj["shape"], (obj["x"], obj["y"]), obj["radius"], 255, outline=255, rotation=rotation
+    )
     return image
 
 
@@ -129,7 +131,10 @@ def test_answer_type_is_the_familys_and_oracle_scores_one_and_wrong_scores_zero(
 @pytest.mark.parametrize("family", SCENE_FAMILIES)
 def test_harder_scenes_hold_more_and_smaller_objects_with_noise_at_the_top(family):
     objects = [statistics.mean(len(spec.scene["objects"]) for spec in specs(family, d)) for d in DIFFICULTIES]
-    radius = [statistics.mean(obj["radius"] for spec in specs(family, d) for obj in spec.scene["objects"]) for d in DIFFICULTIES]
+    radius = [
+        statistics.mean(obj["radius"] for spec in specs(family, d) for obj in spec.scene["objects"])
+        for d in DIFFICULTIES
+    ]
     noise = [specs(family, d, count=1)[0].scene["noise"] for d in DIFFICULTIES]
     assert objects == sorted(objects) and objects[-1] > 2 * objects[0]
     assert radius == sorted(radius, reverse=True)
@@ -193,7 +198,9 @@ def test_attributes_answer_is_the_asked_attribute_of_the_only_described_object(d
 
 def test_attributes_gray_answer_also_accepts_grey():
     fam = get_family("attributes")
-    spec = next(spec for seed in range(500) if (spec := fam.sample(random.Random(seed), 1, (224, 224))).answer == "gray")
+    spec = next(
+        spec for seed in range(500) if (spec := fam.sample(random.Random(seed), 1, (224, 224))).answer == "gray"
+    )
     assert score_answer("grey", spec) == 1.0
 
 
@@ -240,12 +247,17 @@ def spatial_truth(spec):
         assert group and b not in group
         assert all(before(obj, b, axis, 1) or before(b, obj, axis, 1) for obj in group)
         return "yes" if any(before(obj, b, axis, sign) for obj in group) else "no"
-    axis, sign = {"leftmost": ("x", 1), "rightmost": ("x", -1), "topmost": ("y", 1), "bottommost": ("y", -1)}[query["extreme"]]
+    axis, sign = {"leftmost": ("x", 1), "rightmost": ("x", -1), "topmost": ("y", 1), "bottommost": ("y", -1)}[
+        query["extreme"]
+    ]
     group = sorted(members(spec, query["group"]), key=lambda obj: sign * obj[axis])
     assert len(group) >= 2
     winner, runner_up = group[0], group[1]
     for offset in (-1, 0, 1):  # near edge, centre and far edge all clearly ahead
-        assert sign * ((runner_up[axis] + offset * runner_up["radius"]) - (winner[axis] + offset * winner["radius"])) >= 0.04 * 224
+        assert (
+            sign * ((runner_up[axis] + offset * runner_up["radius"]) - (winner[axis] + offset * winner["radius"]))
+            >= 0.04 * 224
+        )
     return winner[query["asked"]]
 
 
@@ -261,7 +273,13 @@ def test_spatial_answer_follows_from_positions_with_a_clear_margin(difficulty):
 
 def test_spatial_moves_from_pairwise_relations_to_group_questions_with_difficulty():
     forms = [{spec.scene["query"]["form"] for spec in specs("spatial", d)} for d in DIFFICULTIES]
-    assert forms == [{"relation"}, {"relation"}, {"relation", "extreme"}, {"relation", "extreme", "exists"}, {"extreme", "exists"}]
+    assert forms == [
+        {"relation"},
+        {"relation"},
+        {"relation", "extreme"},
+        {"relation", "extreme", "exists"},
+        {"extreme", "exists"},
+    ]
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -269,7 +287,9 @@ def test_comparison_answer_follows_from_the_two_counts_and_which_is_never_a_tie(
     forms = Counter()
     for spec in specs("comparison", difficulty):
         query = spec.scene["query"]
-        first, second = (len(members(spec, {**query["context"], query["attribute"]: value})) for value in query["values"])
+        first, second = (
+            len(members(spec, {**query["context"], query["attribute"]: value})) for value in query["values"]
+        )
         if query["form"] == "which":
             assert first != second
             assert spec.answer == (query["values"][0] if first > second else query["values"][1])
@@ -279,7 +299,9 @@ def test_comparison_answer_follows_from_the_two_counts_and_which_is_never_a_tie(
         if difficulty == 1:
             assert abs(first - second) >= 2
         forms[query["form"]] += 1
-    assert set(forms) == ({"more"} if difficulty == 1 else {"more", "fewer"} if difficulty == 2 else {"more", "fewer", "same", "which"})
+    assert set(forms) == (
+        {"more"} if difficulty == 1 else {"more", "fewer"} if difficulty == 2 else {"more", "fewer", "same", "which"}
+    )
 
 
 def odd_item(spec) -> dict:
@@ -287,7 +309,9 @@ def odd_item(spec) -> dict:
     looks = Counter((o["shape"], tuple(o["rgb"]), o["radius"], o["rotation"]) for o in spec.scene["objects"])
     (odd_look,) = [look for look, count in looks.items() if count == 1]
     assert len(looks) == 2
-    return next(o for o in spec.scene["objects"] if (o["shape"], tuple(o["rgb"]), o["radius"], o["rotation"]) == odd_look)
+    return next(
+        o for o in spec.scene["objects"] if (o["shape"], tuple(o["rgb"]), o["radius"], o["rotation"]) == odd_look
+    )
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -360,8 +384,12 @@ def test_object_bbox_is_exactly_the_rendered_pixel_box_for_every_shape_and_rotat
     rng = random.Random(7)
     for _ in range(1500):
         # Whole-pixel centres and radii put vertices exactly on pixel edges, the hardest case.
-        x, y, radius = (rng.choice((round(rng.uniform(a, b), 1), rng.randint(a, b))) for a, b in ((40, 90), (40, 90), (5, 30)))
-        obj = SceneObject(rng.choice(SHAPES), "red", "large", x, y, radius, rng.choice((0, rng.randint(-30, 30))), COLORS["red"])
+        x, y, radius = (
+            rng.choice((round(rng.uniform(a, b), 1), rng.randint(a, b))) for a, b in ((40, 90), (40, 90), (5, 30))
+        )
+        obj = SceneObject(
+            rng.choice(SHAPES), "red", "large", x, y, radius, rng.choice((0, rng.randint(-30, 30))), COLORS["red"]
+        )
         assert solo_pixels(obj.to_dict(0), (128, 128)).getbbox() == obj.bbox, obj
 
 
@@ -369,7 +397,10 @@ def test_placed_objects_stay_inside_and_intrude_at_most_the_allowed_share():
     rng = random.Random(3)
     for level in SCENE_LEVELS:
         for size in SIZES:
-            traits = [Traits(rng.choice(SHAPES), rng.choice(COLOR_NAMES), rng.choice(("small", "large"))) for _ in range(level.objects[1])]
+            traits = [
+                Traits(rng.choice(SHAPES), rng.choice(COLOR_NAMES), rng.choice(("small", "large")))
+                for _ in range(level.objects[1])
+            ]
             objects = place_objects(rng, traits, size, level)
             assert [obj.traits for obj in objects] == traits
             for i, a in enumerate(objects):
@@ -390,7 +421,9 @@ def test_overlapping_objects_keep_a_good_part_of_their_pixels_in_view():
     for _ in range(20):
         traits = [Traits(rng.choice(SHAPES), "red", rng.choice(("small", "large"))) for _ in range(15)]
         # Each object gets its own colour so that its visible pixels can be counted.
-        objects = [obj._replace(rgb=(i + 1, 0, 0)) for i, obj in enumerate(place_objects(rng, traits, (224, 224), level))]
+        objects = [
+            obj._replace(rgb=(i + 1, 0, 0)) for i, obj in enumerate(place_objects(rng, traits, (224, 224), level))
+        ]
         for i, obj in enumerate(objects):
             assert own_pixels(objects, i) >= 0.4 * own_pixels([obj._replace(rgb=(i + 1, 0, 0))], i), obj
 
@@ -456,8 +489,12 @@ def test_noise_free_scene_draws_exact_palette_colours():
 
 def test_noise_has_the_asked_spread_and_never_wraps_around():
     obj = SceneObject("circle", "yellow", "large", 50.0, 50.0, 30.0, 0, COLORS["yellow"])
-    clean = np.asarray(render_scene(scene_dict([obj], background=(255, 255, 255), noise=0.0), (100, 100), random.Random(0)), dtype=int)
-    noisy = np.asarray(render_scene(scene_dict([obj], background=(255, 255, 255), noise=8.0), (100, 100), random.Random(0)), dtype=int)
+    clean = np.asarray(
+        render_scene(scene_dict([obj], background=(255, 255, 255), noise=0.0), (100, 100), random.Random(0)), dtype=int
+    )
+    noisy = np.asarray(
+        render_scene(scene_dict([obj], background=(255, 255, 255), noise=8.0), (100, 100), random.Random(0)), dtype=int
+    )
     # The noisy image keeps 24 levels of headroom, so white is drawn as 231 and noise stays within it.
     assert noisy.min() >= 0 and noisy.max() <= 255
     assert 6 < (noisy[:5, :5] - 231).std() < 10

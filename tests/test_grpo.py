@@ -26,13 +26,17 @@ def test_group_advantages_are_rewards_standardised_within_each_group():
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [3.0, 1.0, 2.0, 2.0]])
     advantages = group_advantages(rewards, eps=0.0)
     # Group 0: mean 0.5, unbiased std sqrt(1/3); group 1: mean 2, std sqrt(2/3).
-    expected = torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.0, -1.0, 0.0, 0.0]]) / torch.tensor([[math.sqrt(1 / 3)], [math.sqrt(2 / 3)]])
+    expected = torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.0, -1.0, 0.0, 0.0]]) / torch.tensor(
+        [[math.sqrt(1 / 3)], [math.sqrt(2 / 3)]]
+    )
     torch.testing.assert_close(advantages, expected)
 
 
 def test_group_advantages_without_scaling_subtract_the_group_mean_only():
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [3.0, 1.0, 2.0, 2.0]])
-    torch.testing.assert_close(group_advantages(rewards, scale=False), torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.0, -1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        group_advantages(rewards, scale=False), torch.tensor([[0.5, -0.5, -0.5, 0.5], [1.0, -1.0, 0.0, 0.0]])
+    )
 
 
 def test_a_group_with_equal_rewards_gets_zero_advantage_and_is_flagged_for_filtering():
@@ -48,7 +52,9 @@ def test_clipped_surrogate_matches_hand_computed_values_with_asymmetric_bounds()
     ratios = torch.tensor([[1.5, 0.5, 0.5, 1.5, 1.1, 0.9]])
     advantages = torch.tensor([[1.0, -1.0, 1.0, -1.0, 1.0, -1.0]])
     logprobs = torch.log(ratios).requires_grad_()
-    loss, clipped_low, clipped_high = clipped_surrogate(logprobs, torch.zeros_like(ratios), advantages, clip_low=0.2, clip_high=0.28)
+    loss, clipped_low, clipped_high = clipped_surrogate(
+        logprobs, torch.zeros_like(ratios), advantages, clip_low=0.2, clip_high=0.28
+    )
     # -min(r A, clip(r, 0.8, 1.28) A): clipped at 1.28 and 0.8 where the advantage pushes past the bound.
     torch.testing.assert_close(loss.detach(), torch.tensor([[-1.28, 0.8, -0.5, 1.5, -1.1, 0.9]]))
     assert clipped_high.tolist() == [[True, False, False, False, False, False]]
@@ -77,7 +83,9 @@ def test_k3_is_an_unbiased_kl_estimate_and_low_var_kl_caps_outliers():
     exact = float((policy * (policy / reference).log()).sum())
     log_policy, log_reference = policy.log(), reference.log()
     for estimator in ("k1", "k3"):  # expectations under pi_theta of the per-token estimates
-        assert float((policy * kl_penalty(log_policy, log_reference, estimator)).sum()) == pytest.approx(exact, rel=1e-5)
+        assert float((policy * kl_penalty(log_policy, log_reference, estimator)).sum()) == pytest.approx(
+            exact, rel=1e-5
+        )
     assert kl_penalty(torch.tensor([-40.0]), torch.tensor([0.0]), "low_var_kl").item() == 10.0
     assert kl_penalty(torch.tensor([-40.0]), torch.tensor([0.0]), "k3").item() > 1e15
 
@@ -115,7 +123,9 @@ def test_micro_batch_shares_add_up_to_the_full_batch_loss(mode):
 def test_masked_tokens_do_not_change_any_aggregate():
     changed = PER_TOKEN.masked_fill(~MASK, -1000.0)
     for mode in ("token_mean", "sequence_mean", "dr_grpo"):
-        assert aggregate(changed, MASK, mode, max_tokens=8).item() == aggregate(PER_TOKEN, MASK, mode, max_tokens=8).item()
+        assert (
+            aggregate(changed, MASK, mode, max_tokens=8).item() == aggregate(PER_TOKEN, MASK, mode, max_tokens=8).item()
+        )
 
 
 # -- config ----------------------------------------------------------------------------------------
@@ -147,7 +157,13 @@ def run_config(model, output_dir, **overrides) -> GRPOConfig:
     """Two small GRPO steps on counting; a tight length budget makes the random model's rewards vary."""
     settings = dict(
         model=str(model),
-        env_kwargs={"families": ["counting"], "difficulty": 1, "image_size": 64, "length_budget": 16, "length_weight": 1.0},
+        env_kwargs={
+            "families": ["counting"],
+            "difficulty": 1,
+            "image_size": 64,
+            "length_budget": 16,
+            "length_weight": 1.0,
+        },
         output_dir=str(output_dir),
         total_steps=2,
         num_tasks=2,
@@ -209,8 +225,16 @@ def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_step_run):
 
 def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_model, tmp_path):
     config = run_config(
-        tiny_model, tmp_path, total_steps=1, filter_zero_variance_groups=False, kl_coef=0.0, num_epochs=1, num_minibatches=1,
-        loss_aggregation="dr_grpo", scale_rewards=False, checkpoint_every=0,
+        tiny_model,
+        tmp_path,
+        total_steps=1,
+        filter_zero_variance_groups=False,
+        kl_coef=0.0,
+        num_epochs=1,
+        num_minibatches=1,
+        loss_aggregation="dr_grpo",
+        scale_rewards=False,
+        checkpoint_every=0,
     )
     row = train(config).metrics[-1]
     assert row["trained_sequences"] == 8

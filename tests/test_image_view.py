@@ -31,6 +31,7 @@ def test_crop_maps_view_pixels_to_the_source_region(source):
 
 def test_zoom_reveals_detail_lost_at_full_view(source):
     full = ImageView.full(source, (100, 100))
+
     def bluish(image):
         pixels = np.asarray(image).astype(int)
         return int(((pixels[..., 2] > 200) & (pixels[..., 0] < 120)).sum())

@@ -13,5 +13,7 @@ def test_the_learners_and_a_package_named_agents_import_side_by_side(tmp_path):
         "assert agents.NAME == 'the OpenAI Agents SDK'; "
         "assert vista_agents.policies.__name__ == 'vista_agents.policies'; print('both')"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path)}
+    )
     assert result.returncode == 0 and result.stdout.strip() == "both", result.stderr

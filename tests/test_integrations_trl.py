@@ -37,7 +37,9 @@ def test_a_dataset_row_holds_the_envs_prompt_and_image_and_keeps_the_task_refere
         observation, info = env.reset(options=_options(row["task"]))
         system, user = row["prompt"]
         assert system["content"][0]["text"] == info["messages"][0]["content"]
-        assert [part["type"] for part in user["content"]] == ["image", "text"] and user["content"][1]["text"] == observation["text"]
+        assert [part["type"] for part in user["content"]] == ["image", "text"] and user["content"][1][
+            "text"
+        ] == observation["text"]
         assert len(row["images"]) == 1 and row["images"][0].size == (64, 64)
         assert np.array_equal(np.asarray(row["images"][0]), observation["image"])  # PNG is lossless
         assert row["task"]["env_id"] == "VisualQA-v0" and row["task"]["split"] == "eval"
@@ -45,15 +47,28 @@ def test_a_dataset_row_holds_the_envs_prompt_and_image_and_keeps_the_task_refere
 
 
 def test_the_weighted_sum_of_the_reward_functions_equals_the_env_reward_over_every_family():
-    dataset = datasets.concatenate_datasets([make_dataset("VisualQA-v0", 3, seed=7, families=[name], image_size=64) for name in ALL_FAMILIES])
+    dataset = datasets.concatenate_datasets(
+        [make_dataset("VisualQA-v0", 3, seed=7, families=[name], image_size=64) for name in ALL_FAMILIES]
+    )
     functions, weights = reward_functions("VisualQA-v0")
-    assert [f.__name__ for f in functions] == ["correctness", "format", "reasoning", "length"] and weights == [1.0, 0.2, 0.2, 0.1]
+    assert [f.__name__ for f in functions] == ["correctness", "format", "reasoning", "length"] and weights == [
+        1.0,
+        0.2,
+        0.2,
+        0.1,
+    ]
     env = gym.make("VisualQA-v0", families=ALL_FAMILIES, image_size=64)
     prompts, completions, truths, expected = [], [], [], []
     for row in dataset:
         env.reset(options=_options(row["task"]))
         oracle = env.unwrapped.oracle()
-        for response in (oracle, "<think>It looks like two of them.</think><answer>2</answer>", "<answer>A</answer>", "", "y" * 5000):
+        for response in (
+            oracle,
+            "<think>It looks like two of them.</think><answer>2</answer>",
+            "<answer>A</answer>",
+            "",
+            "y" * 5000,
+        ):
             env.reset(options=_options(row["task"]))
             expected.append(env.step(response)[1])
             prompts.append(row["prompt"])
@@ -76,20 +91,36 @@ def test_custom_weights_flow_into_the_returned_reward_weights_and_the_sum_still_
         env.reset(options=_options(row["task"]))
         response = env.unwrapped.oracle()
         expected = env.step(response)[1]
-        got = sum(w * f(prompts=[row["prompt"]], completions=[[{"role": "assistant", "content": response}]], ground_truth=[row["ground_truth"]])[0] for w, f in zip(weights, functions, strict=True))
+        got = sum(
+            w
+            * f(
+                prompts=[row["prompt"]],
+                completions=[[{"role": "assistant", "content": response}]],
+                ground_truth=[row["ground_truth"]],
+            )[0]
+            for w, f in zip(weights, functions, strict=True)
+        )
         assert got == pytest.approx(expected)
 
 
 def test_completion_text_puts_back_what_trls_response_parser_split_off():
     message = {"role": "assistant", "reasoning_content": "three red ones", "content": "<answer>3</answer>"}
     assert completion_text([message]) == "<think>three red ones</think><answer>3</answer>"
-    call = {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "zoom", "arguments": {"x": 1, "y": 2}}}]}
+    call = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "zoom", "arguments": {"x": 1, "y": 2}}}],
+    }
     assert completion_text([call]) == '<tool_call>{"name": "zoom", "arguments": {"x": 1, "y": 2}}</tool_call>'
     assert completion_text("plain text") == "plain text" and completion_text([]) == "" and completion_text(7) == 7
 
 
 def test_the_tool_environment_exposes_one_documented_method_per_tool_and_nothing_else():
-    public = {name for name, _ in inspect.getmembers(VistaToolEnvironment, predicate=inspect.isfunction) if not name.startswith("_")}
+    public = {
+        name
+        for name, _ in inspect.getmembers(VistaToolEnvironment, predicate=inspect.isfunction)
+        if not name.startswith("_")
+    }
     tools = {"python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator"}
     assert public == tools | {"reset", "get_reward"}
     from transformers.utils import get_json_schema
@@ -112,11 +143,23 @@ def test_the_tool_environment_returns_images_for_new_views_and_its_rewards_sum_t
     answer = env.unwrapped.oracle_trajectory()[-1]
     functions, weights = reward_functions("VistaTool-v0", **TOOL_KWARGS)
     completion = [{"role": "assistant", "content": answer}]
-    terms = [f(prompts=[row["prompt"]], completions=[completion], ground_truth=[row["ground_truth"]], environments=[environment])[0] for f in functions]
+    terms = [
+        f(
+            prompts=[row["prompt"]],
+            completions=[completion],
+            ground_truth=[row["ground_truth"]],
+            environments=[environment],
+        )[0]
+        for f in functions
+    ]
     total = sum(w * t for w, t in zip(weights, terms, strict=True)) + environment.get_reward()
     # The same turns stepped into the env directly, one call per turn as the trainer runs them.
     env.reset(options=_options(row["task"]))
-    calls = [{"name": "zoom", "arguments": {"x": 32, "y": 32}}, {"name": "calculator", "arguments": {"expression": "1+1"}}, {"name": "zoom", "arguments": {"x": "left"}}]
+    calls = [
+        {"name": "zoom", "arguments": {"x": 32, "y": 32}},
+        {"name": "calculator", "arguments": {"expression": "1+1"}},
+        {"name": "zoom", "arguments": {"x": "left"}},
+    ]
     expected = sum(env.step(f"<tool_call>{json.dumps(c)}</tool_call>")[1] for c in calls) + env.step(answer)[1]
     assert total == pytest.approx(expected) and terms[0] == 1.0
     assert environment.get_reward() == pytest.approx(-2 * 0.05 - 0.1)
@@ -130,7 +173,15 @@ def test_a_rollout_that_stops_without_answering_is_paid_as_the_env_pays_a_turn_w
     environment.reset(**row)
     functions, weights = reward_functions("VistaTool-v0", **TOOL_KWARGS)
     completion = [{"role": "assistant", "content": "I am not sure."}]
-    terms = [f(prompts=[row["prompt"]], completions=[completion], ground_truth=[row["ground_truth"]], environments=[environment])[0] for f in functions]
+    terms = [
+        f(
+            prompts=[row["prompt"]],
+            completions=[completion],
+            ground_truth=[row["ground_truth"]],
+            environments=[environment],
+        )[0]
+        for f in functions
+    ]
     assert terms == [0.0, 0.0, 0.0, 0.0] and environment.get_reward() == pytest.approx(-0.1)
 
 
@@ -180,8 +231,21 @@ def _config(tmp_path, weights, **overrides):
     from trl import GRPOConfig
 
     settings = dict(
-        output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=2, max_completion_length=24,
-        max_steps=2, steps_per_generation=1, reward_weights=weights, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True, beta=0.0, seed=0,
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=24,
+        max_steps=2,
+        steps_per_generation=1,
+        reward_weights=weights,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        beta=0.0,
+        seed=0,
     )
     settings.update(overrides)
     return GRPOConfig(**settings)
@@ -212,7 +276,10 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
         return [0.0] * len(completions)
 
     trainer = GRPOTrainer(
-        model=str(path), reward_funcs=[*functions, record], args=_config(tmp_path, [*weights, 0.0], max_completion_length=96), train_dataset=dataset
+        model=str(path),
+        reward_funcs=[*functions, record],
+        args=_config(tmp_path, [*weights, 0.0], max_completion_length=96),
+        train_dataset=dataset,
     )
     # Half the prompts get the oracle's answer, so the rewards compared below are not all zero.
     env = gym.make("VisualQA-v0", families=["counting", "clock"], image_size=64)
@@ -223,7 +290,9 @@ def test_grpo_trainer_trains_two_steps_on_exported_visual_qa_tasks_with_rewards_
     _scripted(trainer.model, AutoProcessor.from_pretrained(path).tokenizer, scripts)
     trainer.train()
     logged = [row for row in trainer.state.log_history if "reward" in row]
-    assert trainer.state.global_step == 2 and len(logged) == 2 and all("rewards/correctness/mean" in row for row in logged)
+    assert (
+        trainer.state.global_step == 2 and len(logged) == 2 and all("rewards/correctness/mean" in row for row in logged)
+    )
     rewards = []
     for completion, task in seen:
         env.reset(options=_options(task))
@@ -263,7 +332,10 @@ def test_grpo_trainer_runs_multi_turn_vista_tool_with_an_image_returning_zoom_an
     _scripted(model, processor.tokenizer, scripts)
     functions, weights = reward_functions("VistaTool-v0", **TOOL_KWARGS)
     trainer = GRPOTrainer(
-        model=model, processing_class=processor, reward_funcs=functions, train_dataset=dataset,
+        model=model,
+        processing_class=processor,
+        reward_funcs=functions,
+        train_dataset=dataset,
         args=_config(tmp_path, weights, per_device_train_batch_size=2, max_completion_length=512, max_steps=1),
         environment_factory=environment_factory(**TOOL_KWARGS),
     )
@@ -271,4 +343,8 @@ def test_grpo_trainer_runs_multi_turn_vista_tool_with_an_image_returning_zoom_an
     row = next(row for row in trainer.state.log_history if "reward" in row)
     assert row["tools/call_frequency"] == 1.0 and row["tools/failure_frequency"] == 0.0
     assert row["rewards/VistaToolEnvironment/mean"] == pytest.approx(-0.05)  # one zoom, at tool_cost_weight
-    assert row["reward"] == pytest.approx(sum(expected.values()) / len(expected), abs=1e-6) == pytest.approx(1.35, abs=1e-6)
+    assert (
+        row["reward"]
+        == pytest.approx(sum(expected.values()) / len(expected), abs=1e-6)
+        == pytest.approx(1.35, abs=1e-6)
+    )

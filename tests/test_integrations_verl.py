@@ -28,14 +28,23 @@ def _responses(env, ref_options):
     """Responses that hit every branch of the scorer: the oracle, a wrong answer, a bare answer, junk, a non-str."""
     env.reset(options=ref_options)
     oracle = env.unwrapped.oracle()
-    return [oracle, "<think>I look at the image closely.</think><answer>zebra 99</answer>", "<answer>1</answer>", "no tags at all", "x" * 20000, None]
+    return [
+        oracle,
+        "<think>I look at the image closely.</think><answer>zebra 99</answer>",
+        "<answer>1</answer>",
+        "no tags at all",
+        "x" * 20000,
+        None,
+    ]
 
 
 def test_a_verl_export_of_every_family_loads_with_datasets_and_scores_back_to_the_env_reward(tmp_path):
     env = gym.make("VisualQA-v0", families=ALL_FAMILIES, image_size=64)
     seen = set()
     for family in ALL_FAMILIES:
-        path = export.export_tasks("verl", "VisualQA-v0", 2, tmp_path / family, split="test", seed=5, families=[family], image_size=64)
+        path = export.export_tasks(
+            "verl", "VisualQA-v0", 2, tmp_path / family, split="test", seed=5, families=[family], image_size=64
+        )
         rows = _load(path)
         assert path.name == "test.parquet" and len(rows) == 2 and set(rows["ability"]) == {family}
         _check_verl_rows(rows, env, seen)
@@ -62,7 +71,14 @@ def _check_verl_rows(rows, env, seen):
 
 def test_an_easyr1_export_loads_with_datasets_and_its_batch_reward_equals_the_env_reward(tmp_path):
     rows = datasets.concatenate_datasets(
-        [_load(export.export_tasks("easyr1", "VisualQA-v0", 1, tmp_path / name, split="eval", seed=1, families=[name], image_size=64)) for name in ALL_FAMILIES]
+        [
+            _load(
+                export.export_tasks(
+                    "easyr1", "VisualQA-v0", 1, tmp_path / name, split="eval", seed=1, families=[name], image_size=64
+                )
+            )
+            for name in ALL_FAMILIES
+        ]
     )
     assert sorted(rows["family"]) == sorted(ALL_FAMILIES)
     assert set(rows.column_names) >= {"problem", "answer", "images"}
@@ -111,9 +127,45 @@ def test_an_export_naming_a_family_the_env_does_not_have_fails_before_writing_an
 def test_the_cli_refuses_an_unknown_family_with_exit_status_2_and_writes_nothing(tmp_path, capsys):
     from vista_envs.cli import main
 
-    assert main(["export", "--format", "easyr1", "--env", "VisualQA-v0", "--n", "3", "--out", str(tmp_path / "o"), "--family", "nope"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "--format",
+                "easyr1",
+                "--env",
+                "VisualQA-v0",
+                "--n",
+                "3",
+                "--out",
+                str(tmp_path / "o"),
+                "--family",
+                "nope",
+            ]
+        )
+        == 2
+    )
     assert "no family 'nope'" in capsys.readouterr().err and not (tmp_path / "o").exists()
-    assert main(["export", "--format", "verl", "--env", "VisualQA-v0", "--n", "3", "--out", str(tmp_path / "o"), "--image-size", "64", "--family", "clock"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--format",
+                "verl",
+                "--env",
+                "VisualQA-v0",
+                "--n",
+                "3",
+                "--out",
+                str(tmp_path / "o"),
+                "--image-size",
+                "64",
+                "--family",
+                "clock",
+            ]
+        )
+        == 0
+    )
     assert len(_load(tmp_path / "o" / "train.parquet")) == 3
 
 
@@ -149,7 +201,9 @@ def test_png_bytes_round_trip_exactly_at_every_level_and_refuse_non_rgb_arrays()
     for level in (0, 1, 9):
         decoded = Image.open(io.BytesIO(export.png_bytes(pixels, level)))
         assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), pixels)
-    assert len(export.png_bytes(np.zeros((64, 64, 3), np.uint8), 9)) < len(export.png_bytes(np.zeros((64, 64, 3), np.uint8), 0))
+    assert len(export.png_bytes(np.zeros((64, 64, 3), np.uint8), 9)) < len(
+        export.png_bytes(np.zeros((64, 64, 3), np.uint8), 0)
+    )
     with pytest.raises(ValueError, match="RGB"):
         export.png_bytes(np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match="png_level"):
@@ -190,7 +244,10 @@ def test_the_verl_rollout_masks_only_model_tokens_returns_tool_images_and_earns_
     env = gym.make("VistaTool-v0", **env_kwargs)
     env.reset(options=row.ref.options())
     answer = env.unwrapped.oracle_trajectory()[-1]
-    turns = ['<think>Look closer.</think><tool_call>{"name": "zoom", "arguments": {"x": 32, "y": 32}}</tool_call>', answer]
+    turns = [
+        '<think>Look closer.</think><tool_call>{"name": "zoom", "arguments": {"x": 32, "y": 32}}</tool_call>',
+        answer,
+    ]
     # The env's return for the same turns, stepped directly.
     env.reset(options=row.ref.options())
     expected = sum(env.step(turn)[1] for turn in turns)
@@ -198,7 +255,14 @@ def test_the_verl_rollout_masks_only_model_tokens_returns_tool_images_and_earns_
     tokenizer = tiny_processor.tokenizer
     server = ScriptedServer(tokenizer, turns)
     rollout = verl.VistaToolRollout(tokenizer, tiny_processor, response_length=4096, **env_kwargs)
-    extra_info = {"split": row.ref.split, "index": 0, "env_id": "VistaTool-v0", "family": row.ref.family, "difficulty": row.ref.difficulty, "task_seed": row.ref.task_seed}
+    extra_info = {
+        "split": row.ref.split,
+        "index": 0,
+        "env_id": "VistaTool-v0",
+        "family": row.ref.family,
+        "difficulty": row.ref.difficulty,
+        "task_seed": row.ref.task_seed,
+    }
     result = asyncio.run(rollout.run(server, {"temperature": 1.0}, extra_info))
     rollout.close()
 
@@ -220,7 +284,9 @@ def test_the_verl_rollout_stops_at_the_response_budget(tiny_processor):
     env_kwargs = {"image_size": 64, "families": ["counting"], "tools": ["calculator"]}
     row = next(iter_tasks("VistaTool-v0", 1, seed=4, **env_kwargs))
     tokenizer = tiny_processor.tokenizer
-    server = ScriptedServer(tokenizer, ['<tool_call>{"name": "calculator", "arguments": {"expression": "1+1"}}</tool_call>'] * 20)
+    server = ScriptedServer(
+        tokenizer, ['<tool_call>{"name": "calculator", "arguments": {"expression": "1+1"}}</tool_call>'] * 20
+    )
     rollout = verl.VistaToolRollout(tokenizer, tiny_processor, response_length=60, **env_kwargs)
     result = asyncio.run(rollout.run(server, {}, row.ref))
     rollout.close()
@@ -235,11 +301,16 @@ def test_the_verl_agent_loop_subclass_runs_the_rollout_inside_verls_own_agent_lo
 
     from vista_envs.integrations.verl_agent_loop import VistaToolAgentLoop
 
-    assert agent_loop._agent_loop_registry["vista_tool_agent"] == {"_target_": "vista_envs.integrations.verl_agent_loop.VistaToolAgentLoop"}
+    assert agent_loop._agent_loop_registry["vista_tool_agent"] == {
+        "_target_": "vista_envs.integrations.verl_agent_loop.VistaToolAgentLoop"
+    }
     env_kwargs = {"image_size": 64, "families": ["counting"], "sandbox": "process"}
     rollout = {"prompt_length": 4096, "response_length": 1024, "custom": {"vista_env_kwargs": env_kwargs}}
     tokenizer = tiny_processor.tokenizer
-    turns = ['<tool_call>{"name": "zoom", "arguments": {"x": 32, "y": 32}}</tool_call>', "<think>I count them all.</think><answer>3</answer>"]
+    turns = [
+        '<tool_call>{"name": "zoom", "arguments": {"x": 32, "y": 32}}</tool_call>',
+        "<think>I count them all.</think><answer>3</answer>",
+    ]
     loop = VistaToolAgentLoop(
         trainer_config=agent_loop.DictConfigWrap(OmegaConf.create({"actor_rollout_ref": {"rollout": rollout}})),
         server_manager=ScriptedServer(tokenizer, turns),
@@ -249,7 +320,14 @@ def test_the_verl_agent_loop_subclass_runs_the_rollout_inside_verls_own_agent_lo
         data_config=agent_loop.DictConfigWrap(OmegaConf.create({})),
     )
     row = next(iter_tasks("VistaTool-v0", 1, seed=6, **env_kwargs))
-    extra_info = {"split": row.ref.split, "index": 0, "env_id": "VistaTool-v0", "family": row.ref.family, "difficulty": row.ref.difficulty, "task_seed": row.ref.task_seed}
+    extra_info = {
+        "split": row.ref.split,
+        "index": 0,
+        "env_id": "VistaTool-v0",
+        "family": row.ref.family,
+        "difficulty": row.ref.difficulty,
+        "task_seed": row.ref.task_seed,
+    }
     output = asyncio.run(loop.run({"temperature": 1.0}, extra_info=extra_info, raw_prompt=[]))
     env = gym.make("VistaTool-v0", **env_kwargs)
     env.reset(options=row.ref.options())

@@ -69,7 +69,9 @@ def test_the_walk_sees_the_packages_own_imports():
 
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_of_vista_envs_imports_the_learners(name):
-    learners = sorted({target for target in imported_modules(MODULES[name]) if target.split(".")[0] in ("agents", "vista_agents")})
+    learners = sorted(
+        {target for target in imported_modules(MODULES[name]) if target.split(".")[0] in ("agents", "vista_agents")}
+    )
     assert not learners, f"{name} imports the learners: {learners}"
 
 

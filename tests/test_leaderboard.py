@@ -25,7 +25,13 @@ SUITE = parse_suite(
         "version": 1,
         "split": "test",
         "seed": 0,
-        "entries": [{"env": "VisualQA-v0", "grid": {"family": ["counting", "clock"], "difficulty": [1, 2]}, "episodes_per_cell": 5}],
+        "entries": [
+            {
+                "env": "VisualQA-v0",
+                "grid": {"family": ["counting", "clock"], "difficulty": [1, 2]},
+                "episodes_per_cell": 5,
+            }
+        ],
     }
 )
 EPISODES = SUITE.episodes()  # 20: counting/1, counting/2, clock/1, clock/2, 5 each
@@ -56,8 +62,23 @@ def results_with(name: str, successes: int, not_run: int = 0, infra: int = 0) ->
         for i, e in enumerate(EPISODES)
     ]
     for i in range(len(EPISODES) - not_run - infra, len(EPISODES) - not_run):
-        records[i] = {**records[i], "success": False, "status": "infra_error", "error_kind": "infra", "error": "act() raised InfrastructureError: down"}
-    run = {"started_at": "", "finished_at": "", "wall_time_s": 1.0, "sessions": 1, "n_envs": 1, "step_timeout_s": 1.0, "complete": not not_run, "stopped": None}
+        records[i] = {
+            **records[i],
+            "success": False,
+            "status": "infra_error",
+            "error_kind": "infra",
+            "error": "act() raised InfrastructureError: down",
+        }
+    run = {
+        "started_at": "",
+        "finished_at": "",
+        "wall_time_s": 1.0,
+        "sessions": 1,
+        "n_envs": 1,
+        "step_timeout_s": 1.0,
+        "complete": not not_run,
+        "stopped": None,
+    }
     agent = {"name": name, "spec": name, "token_unit": "chars"}
     envs = {"VisualQA-v0": {"id": "VisualQA-v0", "version": 0, "kwargs": {}}}
     return build_results(suite=SUITE, agent=agent, envs=envs, records=records, run=run)
@@ -135,7 +156,12 @@ def test_markdown_breaks_success_down_by_family_and_difficulty(results_dir):
         ["counting", "100.0 [72.2, 100.0] (10/10)", "70.0 [39.7, 89.2] (7/10)", "20.0 [5.7, 51.0] (2/10)"],
     ]
     difficulties = table_rows(markdown, "Success % by difficulty (VisualQA-v0):")
-    assert difficulties[0] == ["1", "100.0 [72.2, 100.0] (10/10)", "50.0 [23.7, 76.3] (5/10)", "20.0 [5.7, 51.0] (2/10)"]
+    assert difficulties[0] == [
+        "1",
+        "100.0 [72.2, 100.0] (10/10)",
+        "50.0 [23.7, 76.3] (5/10)",
+        "20.0 [5.7, 51.0] (2/10)",
+    ]
 
 
 def test_markdown_with_out_writes_png_plots_beside_it_and_links_them(results_dir, tmp_path):
@@ -242,7 +268,9 @@ def test_a_newline_in_an_agent_name_stays_inside_its_table_row(results_dir):
     data = json.loads((results_dir / "hand.good.json").read_text())
     data["agent"]["name"] = "two\nlines"
     (results_dir / "hand.good.json").write_text(json.dumps(data))
-    assert any(row[1] == "two lines" for row in table_rows(render_markdown(load_leaderboard(results_dir)), "### Overall"))
+    assert any(
+        row[1] == "two lines" for row in table_rows(render_markdown(load_leaderboard(results_dir)), "### Overall")
+    )
 
 
 def test_a_foreign_json_file_is_reported(results_dir):
@@ -255,7 +283,10 @@ def test_results_of_different_suite_versions_are_not_ranked_together(results_dir
     data = json.loads((results_dir / "hand.good.json").read_text())
     data["suite"] = {**data["suite"], "version": 2, "hash": "sha256:0000000000000000"}
     (results_dir / "hand.good.json").write_text(json.dumps(data))
-    with pytest.raises(BenchError, match=r"different suites or suite versions .*hand v1 \(sha256:\w+\): hand.best.json, hand.stuck.json; hand v2 \(sha256:0+\): hand.good.json; re-run"):
+    with pytest.raises(
+        BenchError,
+        match=r"different suites or suite versions .*hand v1 \(sha256:\w+\): hand.best.json, hand.stuck.json; hand v2 \(sha256:0+\): hand.good.json; re-run",
+    ):
         load_leaderboard(results_dir)
 
 
@@ -345,7 +376,10 @@ def test_an_agent_with_infrastructure_errors_is_not_ranked_unless_asked_and_then
     write_json_atomic(results_dir / "hand.flaky.json", results_with("flaky", 6, infra=3))
     assert main(["leaderboard", str(results_dir), "--no-plots"]) == 2
     error = capsys.readouterr().err
-    assert "not ranking agents whose runs still have infrastructure errors" in error and "flaky (3 in hand.flaky.json)" in error
+    assert (
+        "not ranking agents whose runs still have infrastructure errors" in error
+        and "flaky (3 in hand.flaky.json)" in error
+    )
     assert main(["leaderboard", str(results_dir), "--no-plots", "--allow-infra-errors"]) == 0
     rows = table_rows(capsys.readouterr().out, "### Overall")
     flaky = next(row for row in rows if row[1] == "flaky")

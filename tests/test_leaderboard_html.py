@@ -22,7 +22,11 @@ SUITE = parse_suite(
         "split": "test",
         "seed": 4,
         "entries": [
-            {"env": "VisualQA-v0", "grid": {"family": ["counting", "clock", "maze"], "difficulty": [1, 3]}, "episodes_per_cell": 3},
+            {
+                "env": "VisualQA-v0",
+                "grid": {"family": ["counting", "clock", "maze"], "difficulty": [1, 3]},
+                "episodes_per_cell": 3,
+            },
             {"env": "VistaTool-v0", "grid": {"family": ["pixel_measure"], "difficulty": [1]}, "episodes_per_cell": 2},
         ],
     }
@@ -52,14 +56,26 @@ def results(tmp_path_factory) -> Path:
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    return subprocess.run([CHROMIUM, *flags, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90, check=True)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    return subprocess.run(
+        [CHROMIUM, *flags, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90, check=True
+    )
 
 
 def test_failed_episodes_are_on_the_page_with_thumbnail_prompt_response_and_reward_terms(results):
     page = render_html(load_leaderboard(results))
     failures = re.findall(r'<details class="failure">.*?</details>', page, flags=re.S)
-    assert failures and all("<img class=\"thumb\"" in f and "<b>prompt</b>" in f and "<b>response</b>" in f for f in failures[:3])
+    assert failures and all(
+        '<img class="thumb"' in f and "<b>prompt</b>" in f and "<b>response</b>" in f for f in failures[:3]
+    )
     assert "reward term" in failures[0] and "correctness" in failures[0]
     assert "<b>expected</b>" in failures[0] and "<b>read from the response</b>" in failures[0]
     assert "<script" not in page and "http://" not in page
@@ -93,5 +109,11 @@ def test_headless_chromium_opens_a_failed_episode_and_shows_its_thumbnail_and_re
     first = re.search(r'<details class="failure"( open="")?>', dom)
     assert first.group(1) == ' open=""'
     screenshot = tmp_path / "board.png"
-    chromium(tmp_path / "profile", f"--screenshot={screenshot}", "--window-size=1280,2400", "--virtual-time-budget=3000", scripted.as_uri())
+    chromium(
+        tmp_path / "profile",
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2400",
+        "--virtual-time-budget=3000",
+        scripted.as_uri(),
+    )
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 20_000

@@ -108,7 +108,9 @@ def oracle_probability(model_dir: Path, seeds: range) -> float:
     from vista_agents.policies.scripted import OraclePolicy
     from vista_agents.rollout import RolloutCollector
 
-    trajectories = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect(seeds, options={"split": "test"})
+    trajectories = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect(
+        seeds, options={"split": "test"}
+    )
     envs.close()
     batch = collate(trajectories, loaded.processor.tokenizer.pad_token_id)
     with torch.no_grad():
@@ -151,7 +153,9 @@ def test_the_blank_image_is_what_the_model_receives(seeing_model):
     policy = HFPolicy(loaded.model, loaded.processor, max_new_tokens=6)
     pixels = {}
     for name, wrap in (("seen", lambda env: env), ("blank", BlankImage)):
-        envs = gym.vector.SyncVectorEnv([lambda wrap=wrap: wrap(gym.make("VisualQA-v0", **ENV_KWARGS)) for _ in range(2)])
+        envs = gym.vector.SyncVectorEnv(
+            [lambda wrap=wrap: wrap(gym.make("VisualQA-v0", **ENV_KWARGS)) for _ in range(2)]
+        )
         trajectory = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect([5])[0]
         pixels[name] = trajectory.image_inputs["pixel_values"]
         envs.close()

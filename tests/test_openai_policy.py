@@ -60,7 +60,12 @@ def last_tool_results(messages: list[dict]) -> list[str]:
             break
         tail.append(message)
     texts = [m["content"] for m in reversed(tail) if m["role"] == "tool"]
-    texts += [t for m in reversed(tail) if m["role"] == "user" and isinstance(m["content"], str) for t in re.findall(r"<tool_response>\n\[\w+\] (.*?)\n</tool_response>", m["content"], re.S)]
+    texts += [
+        t
+        for m in reversed(tail)
+        if m["role"] == "user" and isinstance(m["content"], str)
+        for t in re.findall(r"<tool_response>\n\[\w+\] (.*?)\n</tool_response>", m["content"], re.S)
+    ]
     return texts
 
 
@@ -86,18 +91,27 @@ class ChartSolver:
         if turn < len(turns) - 1:
             if self.style == "text":
                 return {"content": turns[turn]}
-            return {"content": None, "tool_calls": [self.native_call(json.loads(block)) for block in TOOL_BLOCK.findall(turns[turn])]}
+            return {
+                "content": None,
+                "tool_calls": [self.native_call(json.loads(block)) for block in TOOL_BLOCK.findall(turns[turn])],
+            }
         (result,) = last_tool_results(body["messages"])
         question = next(m for m in body["messages"] if m["role"] == "user")["content"][-1]["text"]
         return {"content": f"<think>The tool returned {result}.</think><answer>{rounded(result, question)}</answer>"}
 
     def native_call(self, call: dict) -> dict:
         self.call_number += 1
-        return {"id": f"call_{self.call_number}", "type": "function", "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}
+        return {
+            "id": f"call_{self.call_number}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+        }
 
 
 def rounded(result: str, question: str) -> str:
-    places = {"one": 1, "two": 2}.get(m.group(1)) if (m := re.search(r"rounded to (one|two) decimal", question)) else None
+    places = (
+        {"one": 1, "two": 2}.get(m.group(1)) if (m := re.search(r"rounded to (one|two) decimal", question)) else None
+    )
     return f"{float(result):.{places}f}" if places else result.strip()
 
 
@@ -156,7 +170,14 @@ def test_the_native_path_solves_a_chart_task_through_vista_envs_bench(tmp_path):
         "description": "VistaTool-v0 chart arithmetic through an OpenAI-compatible server",
         "split": "test",
         "seed": 7,
-        "entries": [{"env": "VistaTool-v0", "env_kwargs": {"tools": CHART_TOOLS + ["python"]}, "grid": {"family": ["chart_arithmetic"], "difficulty": [1, 3]}, "episodes_per_cell": 2}],
+        "entries": [
+            {
+                "env": "VistaTool-v0",
+                "env_kwargs": {"tools": CHART_TOOLS + ["python"]},
+                "grid": {"family": ["chart_arithmetic"], "difficulty": [1, 3]},
+                "episodes_per_cell": 2,
+            }
+        ],
     }
     suite_path = tmp_path / "chart.json"
     suite_path.write_text(json.dumps(suite))
@@ -167,7 +188,21 @@ def test_the_native_path_solves_a_chart_task_through_vista_envs_bench(tmp_path):
         solver.learn(observation, env)
         env.close()
     with ChatCompletionsServer(solver) as server:
-        command = [sys.executable, "-m", "vista_envs.cli", "bench", "--agent", f"openai:scripted-vlm@{server.url}", "--suite", str(suite_path), "--out", str(tmp_path / "results"), "--envs", "2", "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "vista_envs.cli",
+            "bench",
+            "--agent",
+            f"openai:scripted-vlm@{server.url}",
+            "--suite",
+            str(suite_path),
+            "--out",
+            str(tmp_path / "results"),
+            "--envs",
+            "2",
+            "--no-progress",
+        ]
         run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         assert server.violations == []
@@ -181,13 +216,31 @@ def test_an_unreachable_endpoint_is_an_infrastructure_error_of_the_bench_never_a
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    suite = parse_suite({"name": "down", "version": 1, "split": "test", "seed": 1, "entries": [{"env": "VistaTool-v0", "env_kwargs": {"tools": CHART_TOOLS}, "grid": {"family": ["chart_arithmetic"]}, "episodes_per_cell": 2}]})
+    suite = parse_suite(
+        {
+            "name": "down",
+            "version": 1,
+            "split": "test",
+            "seed": 1,
+            "entries": [
+                {
+                    "env": "VistaTool-v0",
+                    "env_kwargs": {"tools": CHART_TOOLS},
+                    "grid": {"family": ["chart_arithmetic"]},
+                    "episodes_per_cell": 2,
+                }
+            ],
+        }
+    )
     policy = OpenAIPolicy("m", f"http://127.0.0.1:{port}/v1", max_retries=0)
     agent = BenchAgent("down", "openai:m@...", _EndpointAgent(policy, "down"))
     outcome = run_suite(suite, agent, tmp_path, n_envs=2, max_infra_errors=2, retry_backoff_s=0, progress=False)
     overall = outcome.results["overall"]
     assert not outcome.complete and overall["errors"] == 0 and overall["infra_errors"] == 2
-    assert "InfrastructureError" in outcome.results["run"]["stopped"] and "connection failed" in outcome.results["run"]["stopped"]
+    assert (
+        "InfrastructureError" in outcome.results["run"]["stopped"]
+        and "connection failed" in outcome.results["run"]["stopped"]
+    )
 
 
 # -- native tool calls in responses ----------------------------------------------------------------
@@ -200,7 +253,13 @@ def native(name: str, arguments: str, call_id: str = "call_a") -> dict:
 def test_several_native_calls_of_one_message_become_env_calls_and_their_results_pair_back():
     replies = iter(
         [
-            {"content": None, "tool_calls": [native("calculator", '{"expression": "1 + 2"}', "c1"), native("zoom", '{"x": 20, "y": 30, "factor": 2}', "c2")]},
+            {
+                "content": None,
+                "tool_calls": [
+                    native("calculator", '{"expression": "1 + 2"}', "c1"),
+                    native("zoom", '{"x": 20, "y": 30, "factor": 2}', "c2"),
+                ],
+            },
             {"content": "<think>Three and a zoomed view.</think><answer>3</answer>"},
         ]
     )
@@ -209,7 +268,10 @@ def test_several_native_calls_of_one_message_become_env_calls_and_their_results_
         env = gym.make("VistaTool-v0", families=["chart_arithmetic"], tools=CHART_TOOLS)
         observation, info = env.reset(seed=0)
         (action,) = policy.act([observation], [info])
-        assert action == '<tool_call>{"name": "calculator", "arguments": {"expression": "1 + 2"}}</tool_call><tool_call>{"name": "zoom", "arguments": {"x": 20, "y": 30, "factor": 2}}</tool_call>'
+        assert (
+            action
+            == '<tool_call>{"name": "calculator", "arguments": {"expression": "1 + 2"}}</tool_call><tool_call>{"name": "zoom", "arguments": {"x": 20, "y": 30, "factor": 2}}</tool_call>'
+        )
         observation, reward, _, _, info = env.step(action)
         assert "error" not in info and observation["text"].startswith("[calculator] 3\n[zoom]")
         policy.act([observation], [info])
@@ -217,31 +279,63 @@ def test_several_native_calls_of_one_message_become_env_calls_and_their_results_
     messages = server.requests[1]["messages"]
     (assistant,) = [m for m in messages if m["role"] == "assistant"]
     ids = [call["id"] for call in assistant["tool_calls"]]
-    assert assistant["content"] is None and [c["function"]["name"] for c in assistant["tool_calls"]] == ["calculator", "zoom"]
+    assert assistant["content"] is None and [c["function"]["name"] for c in assistant["tool_calls"]] == [
+        "calculator",
+        "zoom",
+    ]
     position = messages.index(assistant)
-    assert [(m["role"], m["tool_call_id"]) for m in messages[position + 1 : position + 3]] == [("tool", ids[0]), ("tool", ids[1])]
+    assert [(m["role"], m["tool_call_id"]) for m in messages[position + 1 : position + 3]] == [
+        ("tool", ids[0]),
+        ("tool", ids[1]),
+    ]
     assert messages[position + 1]["content"] == "3"
-    assert messages[position + 3]["role"] == "user" and messages[position + 3]["content"][0]["type"] == "image_url"  # the zoomed view
+    assert (
+        messages[position + 3]["role"] == "user" and messages[position + 3]["content"][0]["type"] == "image_url"
+    )  # the zoomed view
 
 
 def test_text_content_beside_native_calls_is_kept_and_text_tag_calls_still_work():
-    message = {"role": "assistant", "content": "<think>Add.</think>", "tool_calls": [native("calculator", '{"expression": "2 * 3"}')]}
-    assert reply_action(message) == '<think>Add.</think>\n<tool_call>{"name": "calculator", "arguments": {"expression": "2 * 3"}}</tool_call>'
+    message = {
+        "role": "assistant",
+        "content": "<think>Add.</think>",
+        "tool_calls": [native("calculator", '{"expression": "2 * 3"}')],
+    }
+    assert (
+        reply_action(message)
+        == '<think>Add.</think>\n<tool_call>{"name": "calculator", "arguments": {"expression": "2 * 3"}}</tool_call>'
+    )
     text_call = '<tool_call>{"name": "calculator", "arguments": {"expression": "1"}}</tool_call>'
     assert reply_action({"role": "assistant", "content": text_call}) == text_call
-    assert reply_action({"role": "assistant", "content": "<answer>4</answer>", "tool_calls": []}) == "<answer>4</answer>"
-    assert reply_action({"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}) == "ab"
+    assert (
+        reply_action({"role": "assistant", "content": "<answer>4</answer>", "tool_calls": []}) == "<answer>4</answer>"
+    )
+    assert (
+        reply_action({"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]})
+        == "ab"
+    )
 
 
 MALFORMED = {
-    "arguments that are not JSON": ([native("calculator", '{"expression": "1 +')], '"arguments" is a string but not valid JSON'),
-    "arguments that are a JSON list": ([native("calculator", "[1, 2]")], '"arguments" (or "parameters") must be a JSON object, got list'),
+    "arguments that are not JSON": (
+        [native("calculator", '{"expression": "1 +')],
+        '"arguments" is a string but not valid JSON',
+    ),
+    "arguments that are a JSON list": (
+        [native("calculator", "[1, 2]")],
+        '"arguments" (or "parameters") must be a JSON object, got list',
+    ),
     "an unknown tool": ([native("browse", '{"url": "x"}')], "unknown tool 'browse'; available: calculator, zoom"),
     "no id": ([{"type": "function", "function": {"name": "calculator", "arguments": "{}"}}], 'tool_calls[0]: no "id"'),
     "an empty id": ([native("calculator", "{}", call_id="")], 'tool_calls[0]: no "id"'),
     "no function": ([{"id": "c", "type": "function"}], 'tool_calls[0]: no "function" object'),
-    "no function name": ([{"id": "c", "type": "function", "function": {"arguments": "{}"}}], 'tool_calls[0]: no "function.name"'),
-    "another call type": ([{"id": "c", "type": "custom", "custom": {"name": "calculator"}}], 'tool_calls[0]: type "custom", not "function"'),
+    "no function name": (
+        [{"id": "c", "type": "function", "function": {"arguments": "{}"}}],
+        'tool_calls[0]: no "function.name"',
+    ),
+    "another call type": (
+        [{"id": "c", "type": "custom", "custom": {"name": "calculator"}}],
+        'tool_calls[0]: type "custom", not "function"',
+    ),
     "an entry that is not an object": (["calculator"], "tool_calls[0]: a str, not an object"),
     "tool_calls that are not a list": ({"id": "c"}, '"tool_calls" is a dict, not a list'),
 }
@@ -249,7 +343,9 @@ MALFORMED = {
 
 @pytest.mark.parametrize("tool_calls, message", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_native_call_is_an_invalid_env_call_with_a_clear_message(tool_calls, message):
-    replies = iter([{"content": None, "tool_calls": tool_calls}, {"content": "<think>Try again now.</think><answer>1</answer>"}])
+    replies = iter(
+        [{"content": None, "tool_calls": tool_calls}, {"content": "<think>Try again now.</think><answer>1</answer>"}]
+    )
     with ChatCompletionsServer(lambda body: next(replies)) as server:  # a server that misbehaves in its replies
         policy = OpenAIPolicy("m", server.url, max_retries=0)
         env = gym.make("VistaTool-v0", families=["chart_arithmetic"], tools=CHART_TOOLS)
@@ -269,10 +365,16 @@ ODD_MESSAGES = [
     {"content": 42},
     {"content": [{"type": "text", "text": 1}, "part", None]},
     {"content": None, "tool_calls": None},
-    {"content": None, "tool_calls": [native("calculator", '{"expression": ' + "[" * 100_000 + "]}")]},  # nested past the recursion limit
+    {
+        "content": None,
+        "tool_calls": [native("calculator", '{"expression": ' + "[" * 100_000 + "]}")],
+    },  # nested past the recursion limit
     {"content": None, "tool_calls": [native("calculator", '{"expression": "\\ud800"}')]},  # a lone surrogate
     {"content": None, "tool_calls": [native("calculator", "x" * 100_000)]},
-    {"content": None, "tool_calls": [{"id": ["c"], "type": None, "function": {"name": ["zoom"], "arguments": {"x": 1}}}]},
+    {
+        "content": None,
+        "tool_calls": [{"id": ["c"], "type": None, "function": {"name": ["zoom"], "arguments": {"x": 1}}}],
+    },
     {"content": None, "tool_calls": [native("zoom", '{"x": 1, "y": 2}', call_id=f"c{k}") for k in range(12)]},
 ]
 
@@ -295,13 +397,27 @@ def test_env_calls_and_results_map_to_ids_and_tool_messages_that_the_schema_acce
         {"role": "system", "content": "Use tools."},
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How much?"}]},
         # The env lists only the calls it could read; it reports the unreadable one as an "invalid" tool message.
-        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "zoom", "arguments": {"x": 1, "y": 2}}}, {"type": "function", "function": {"name": "calculator", "arguments": {"expression": "1"}}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "zoom", "arguments": {"x": 1, "y": 2}}},
+                {"type": "function", "function": {"name": "calculator", "arguments": {"expression": "1"}}},
+            ],
+        },
         {"role": "tool", "name": "invalid", "content": "Error: the tool call is not valid JSON."},
         {"role": "tool", "name": "calculator", "content": "1"},
         {"role": "tool", "name": "zoom", "content": "zoomed"},
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "The current view after zoom."}]},
         {"role": "tool", "name": "invalid", "content": "Error: a call with no assistant turn listing it."},
-        {"role": "assistant", "content": "Two calls, one result.", "tool_calls": [{"type": "function", "function": {"name": "zoom", "arguments": {}}, "id": "env_id"}, {"type": "function", "function": {"name": "zoom", "arguments": {}}}]},
+        {
+            "role": "assistant",
+            "content": "Two calls, one result.",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "zoom", "arguments": {}}, "id": "env_id"},
+                {"type": "function", "function": {"name": "zoom", "arguments": {}}},
+            ],
+        },
         {"role": "tool", "name": "zoom", "tool_call_id": "env_id", "content": "done"},
     ]
     pixels = np.zeros((4, 4, 3), np.uint8)
@@ -312,20 +428,33 @@ def test_env_calls_and_results_map_to_ids_and_tool_messages_that_the_schema_acce
         "content": None,
         "tool_calls": [
             {"id": "call_2_0", "type": "function", "function": {"name": "zoom", "arguments": '{"x": 1, "y": 2}'}},
-            {"id": "call_2_1", "type": "function", "function": {"name": "calculator", "arguments": '{"expression": "1"}'}},
+            {
+                "id": "call_2_1",
+                "type": "function",
+                "function": {"name": "calculator", "arguments": '{"expression": "1"}'},
+            },
         ],
     }
     # Results pair by name whatever their order; the one no call lists follows as text.
     assert sent[3:6] == [
         {"role": "tool", "tool_call_id": "call_2_0", "content": "zoomed"},
         {"role": "tool", "tool_call_id": "call_2_1", "content": "1"},
-        {"role": "user", "content": "<tool_response>\n[invalid] Error: the tool call is not valid JSON.\n</tool_response>"},
+        {
+            "role": "user",
+            "content": "<tool_response>\n[invalid] Error: the tool call is not valid JSON.\n</tool_response>",
+        },
     ]
     assert sent[6]["content"][0]["type"] == "image_url"
-    assert sent[7] == {"role": "user", "content": "<tool_response>\n[invalid] Error: a call with no assistant turn listing it.\n</tool_response>"}
+    assert sent[7] == {
+        "role": "user",
+        "content": "<tool_response>\n[invalid] Error: a call with no assistant turn listing it.\n</tool_response>",
+    }
     # An id the env gives is kept; a call left without a result is told so.
     assert [call["id"] for call in sent[8]["tool_calls"]] == ["env_id", "call_8_1"]
-    assert sent[9:] == [{"role": "tool", "tool_call_id": "env_id", "content": "done"}, {"role": "tool", "tool_call_id": "call_8_1", "content": NO_RESULT}]
+    assert sent[9:] == [
+        {"role": "tool", "tool_call_id": "env_id", "content": "done"},
+        {"role": "tool", "tool_call_id": "call_8_1", "content": NO_RESULT},
+    ]
 
 
 def test_text_mode_sends_no_tools_and_no_tool_messages():
@@ -336,7 +465,11 @@ def test_text_mode_sends_no_tools_and_no_tool_messages():
         _, final = play(policy, solver, seed)
         assert final["is_success"] and server.violations == []
     assert all("tools" not in body for body in server.requests)
-    assert all(m["role"] in ("system", "user", "assistant") and "tool_calls" not in m for body in server.requests for m in body["messages"])
+    assert all(
+        m["role"] in ("system", "user", "assistant") and "tool_calls" not in m
+        for body in server.requests
+        for m in body["messages"]
+    )
 
 
 def test_an_unknown_tool_mode_is_refused():

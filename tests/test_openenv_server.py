@@ -106,7 +106,9 @@ def test_openenvs_own_client_solves_a_served_vista_tool_episode_with_a_python_ca
         obs, _ = wire.decode_observation(tools.observation)
         assert "(224, 224, 3) 42" in obs["text"], "the Python tool ran in the served env's sandbox"
         assert not np.array_equal(obs["image"], reset_image), "the zoom changed the view"
-        assert np.array_equal(obs["image"], local_after_tools[0]["image"]) and obs["text"] == local_after_tools[0]["text"]
+        assert (
+            np.array_equal(obs["image"], local_after_tools[0]["image"]) and obs["text"] == local_after_tools[0]["text"]
+        )
         assert tools.reward == pytest.approx(local_after_tools[1]) and not tools.done
 
         end = client.step({"text": answer_turn})
@@ -120,7 +122,9 @@ def test_openenvs_own_client_solves_a_served_vista_tool_episode_with_a_python_ca
 def test_openenvs_client_resets_and_steps_every_registered_id(env_id):
     local = gym.make(env_id)
     local_obs, _ = local.reset(seed=3)
-    action = local.action_space.sample() if not isinstance(local.action_space, gym.spaces.Text) else "<answer>1</answer>"
+    action = (
+        local.action_space.sample() if not isinstance(local.action_space, gym.spaces.Text) else "<answer>1</answer>"
+    )
     local_step = local.step(action)
     local.close()
     payload = {"text": action} if isinstance(action, str) else {"value": np.asarray(action).tolist()}
@@ -242,7 +246,9 @@ def test_frames_that_are_no_json_object_get_errors_and_the_session_goes_on(qa_se
     async def run():
         async with ws_connect(_ws_url(qa_server)) as ws:
             assert (await _exchange(ws, {"type": "reset", "data": {"seed": 6}}))["type"] == "observation"
-            replies = [await _exchange(ws, text) for text in ("[1, 2]", "5", '"reset"', "null", "[" * 100_000 + "]" * 100_000)]
+            replies = [
+                await _exchange(ws, text) for text in ("[1, 2]", "5", '"reset"', "null", "[" * 100_000 + "]" * 100_000)
+            ]
             await ws.send(b'{"type": "state"}')
             replies.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
             final = await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
@@ -273,16 +279,27 @@ def test_an_oversize_message_closes_only_its_own_connection(qa_server):
 
 def test_bad_http_requests_get_protocol_errors(qa_server):
     with httpx.Client(base_url=qa_server.url, timeout=30) as http:
-        assert http.post("/reset", content=b"x" * 300_000, headers={"content-type": "application/json"}).status_code == 413
+        assert (
+            http.post("/reset", content=b"x" * 300_000, headers={"content-type": "application/json"}).status_code == 413
+        )
         assert http.post("/reset", content=b"{bad", headers={"content-type": "application/json"}).status_code == 422
         assert http.post("/step", json={"action": {"text": 7}}).status_code == 422
         # OpenEnv's HTTP /step is stateless (a fresh env per request): the env's own message comes back.
         stateless = http.post("/step", json={"action": {"text": "<answer>1</answer>"}})
         assert stateless.status_code == 400 and "reset()" in stateless.json()["detail"]
-        unknown = http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"session_id": "no-such-session"}})
+        unknown = http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"session_id": "no-such-session"}},
+        )
         assert "Unknown session_id" in unknown.json()["error"]["message"]
         close_unknown = http.post(
-            "/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "openenv/session/close", "params": {"session_id": "no-such-session"}}
+            "/mcp",
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "openenv/session/close",
+                "params": {"session_id": "no-such-session"},
+            },
         )
         assert "Unknown session_id" in close_unknown.json()["error"]["message"]
         assert http.get("/health").json()["status"] == "healthy"
@@ -295,7 +312,10 @@ def test_schema_carries_the_gymnasium_spaces_and_the_image_encoding(qa_server):
     local = gym.make("VisualQA-v0")
     assert wire.spec_to_space(schema["observation"]["x-gymnasium-space"]) == local.observation_space
     assert wire.spec_to_space(schema["action"]["x-gymnasium-space"]) == local.action_space
-    assert schema["observation"]["x-image-encoding"] == "raw" and "__ndarray__" in schema["observation"]["x-array-encoding"]
+    assert (
+        schema["observation"]["x-image-encoding"] == "raw"
+        and "__ndarray__" in schema["observation"]["x-array-encoding"]
+    )
     assert "text" in schema["action"]["properties"]
 
 
@@ -377,7 +397,17 @@ def test_the_serve_command_serves_until_stopped(tmp_path):
     with socket_port() as port:
         pass
     process = subprocess.Popen(
-        [sys.executable, "-m", "vista_envs.cli", "serve", "VisualQA-v0", "--port", str(port), "--env-kwargs", '{"image_size": 64}'],
+        [
+            sys.executable,
+            "-m",
+            "vista_envs.cli",
+            "serve",
+            "VisualQA-v0",
+            "--port",
+            str(port),
+            "--env-kwargs",
+            '{"image_size": 64}',
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

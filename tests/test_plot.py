@@ -12,13 +12,25 @@ from vista_agents.run_log import RunLogger  # noqa: E402
 def fake_run(path, slope):
     logger = RunLogger(path)
     for step in range(5):
-        logger.log(step, {"reward": slope * step, "kl": 0.01 * step, "entropy": 1.0 - 0.1 * step, "loss": 1.0 / (1 + step), "grad_norm": 2.0})
+        logger.log(
+            step,
+            {
+                "reward": slope * step,
+                "kl": 0.01 * step,
+                "entropy": 1.0 - 0.1 * step,
+                "loss": 1.0 / (1 + step),
+                "grad_norm": 2.0,
+            },
+        )
     logger.log(5, {"eval/success_rate": 0.5, "eval/reward": 0.4})
     return path
 
 
 def test_metrics_are_grouped_into_panels_and_non_numbers_are_skipped():
-    rows = [{"step": 0, "reward": 1.0, "eval/reward": 0.5, "eval/success_rate": 0.25, "kl": None, "terms/format": 1.0}, {"step": 1, "kl": 0.1, "note": "x"}]
+    rows = [
+        {"step": 0, "reward": 1.0, "eval/reward": 0.5, "eval/success_rate": 0.25, "kl": None, "terms/format": 1.0},
+        {"step": 1, "kl": 0.1, "note": "x"},
+    ]
     panels = panel_series(rows)
     assert panels["reward"] == {"reward": [(0, 1.0)], "eval/reward": [(0, 0.5)]}
     assert panels["success / accuracy"] == {"eval/success_rate": [(0, 0.25)]}

@@ -90,7 +90,9 @@ def test_random_policy_is_well_formed_on_every_answer_type_of_visualqa():
 
 
 def test_random_policy_follows_the_envs_response_format():
-    _, finals = success_rate(RandomPolicy(seed=0, response_format="boxed"), gym.make("VisualQA-v0", response_format="boxed"), episodes=20)
+    _, finals = success_rate(
+        RandomPolicy(seed=0, response_format="boxed"), gym.make("VisualQA-v0", response_format="boxed"), episodes=20
+    )
     assert all(info["reward_terms"]["format"] == 1.0 for info in finals)
 
 
@@ -129,7 +131,10 @@ def test_random_policy_needs_the_answer_type():
 
 def test_model_free_policies_import_without_torch():
     code = "import sys, vista_agents.policies; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_every_policy_satisfies_the_policy_protocol():
@@ -163,7 +168,11 @@ def test_scripted_policy_plays_a_tool_call_then_an_answer_on_vistatool():
     policy = ScriptedPolicy([ZOOM_CALL, "<think>Zoomed in.</think><answer>yes</answer>"])
     observation, info = env.reset(seed=0)
     observation, _, terminated, _, info = env.step(policy.act([observation], [info])[0])
-    assert not terminated and "error" not in info and info["messages"][-1]["content"][1]["text"].startswith("The current view")
+    assert (
+        not terminated
+        and "error" not in info
+        and info["messages"][-1]["content"][1]["text"].startswith("The current view")
+    )
     _, _, terminated, _, info = env.step(policy.act([observation], [info])[0])
     assert terminated and info["n_turns"] == 2
 
@@ -190,7 +199,9 @@ class FakeChatServer:
 
     def __init__(self):
         self.requests: list[dict] = []
-        self.replies: list[tuple[int, object, float]] = [(200, {"choices": [{"message": {"content": "<answer>yes</answer>"}}]}, 0.0)]
+        self.replies: list[tuple[int, object, float]] = [
+            (200, {"choices": [{"message": {"content": "<answer>yes</answer>"}}]}, 0.0)
+        ]
         self.lock = threading.Lock()
         server = self
 
@@ -246,11 +257,16 @@ def test_openai_policy_sends_the_question_and_the_image_as_a_png_data_url(chat_s
     assert body["model"] == "tiny-vlm" and body["max_tokens"] == 64 and body["temperature"] == 0.5
     system, message = body["messages"]
     image_part, text_part = message["content"]
-    assert system == {"role": "system", "content": infos[0]["messages"][0]["content"]} and DEFAULT_INSTRUCTION in system["content"]
+    assert (
+        system == {"role": "system", "content": infos[0]["messages"][0]["content"]}
+        and DEFAULT_INSTRUCTION in system["content"]
+    )
     assert message["role"] == "user" and image_part["type"] == "image_url"
     np.testing.assert_array_equal(decode_data_url(image_part["image_url"]["url"]), observations[0]["image"])
     # The env's prompt is complete (it ends with the format instruction): the policy sends it as it is.
-    assert text_part == {"type": "text", "text": observations[0]["text"]} and observations[0]["text"].endswith(DEFAULT_INSTRUCTION)
+    assert text_part == {"type": "text", "text": observations[0]["text"]} and observations[0]["text"].endswith(
+        DEFAULT_INSTRUCTION
+    )
 
 
 def test_openai_policy_writes_tools_and_tool_calls_as_text(chat_server):
@@ -258,7 +274,11 @@ def test_openai_policy_writes_tools_and_tool_calls_as_text(chat_server):
     observation, info = vista_tool_after_zoom(policy)
     policy.act([observation], [info])
     messages = chat_server.requests[1]["body"]["messages"]
-    assert messages[0]["role"] == "system" and '"name": "zoom"' in messages[0]["content"] and "<tools>" in messages[0]["content"]
+    assert (
+        messages[0]["role"] == "system"
+        and '"name": "zoom"' in messages[0]["content"]
+        and "<tools>" in messages[0]["content"]
+    )
     assert '<tool_call>{"name": "zoom", "arguments": {"x": 50, "y": 60}}</tool_call>' in messages[2]["content"]
     assert messages[3]["role"] == "user" and messages[3]["content"].startswith("<tool_response>")
     parts = [part for message in messages if isinstance(message["content"], list) for part in message["content"]]
@@ -269,7 +289,9 @@ def test_openai_policy_writes_tools_and_tool_calls_as_text(chat_server):
 
 
 def test_openai_policy_keeps_env_order_with_concurrent_requests(chat_server):
-    chat_server.replies = [(200, {"choices": [{"message": {"content": f"reply {i}"}}]}, 0.05 * (4 - i)) for i in range(4)]
+    chat_server.replies = [
+        (200, {"choices": [{"message": {"content": f"reply {i}"}}]}, 0.05 * (4 - i)) for i in range(4)
+    ]
     observations, infos = reset_envs("VisualQA-v0", 4)
     replies = OpenAIPolicy("m", chat_server.url, max_concurrency=4).act(observations, infos)
     questions = [request["body"]["messages"][1]["content"][1]["text"] for request in chat_server.requests]
@@ -390,7 +412,9 @@ def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm_path):
     policy.model.lm_head.register_forward_hook(end_first_env_now)
     observations, infos = reset_envs("VisualQA-v0", 2)
     ended, running = policy.generate(observations, infos)
-    assert ended.completion_ids.tolist() == [end_id] and ended.finished and ended.text == "" and len(ended.logprobs) == 1
+    assert (
+        ended.completion_ids.tolist() == [end_id] and ended.finished and ended.text == "" and len(ended.logprobs) == 1
+    )
     assert len(running.completion_ids) == len(running.logprobs) == 5 and not running.finished
 
 
@@ -409,15 +433,21 @@ def test_generate_logprobs_equal_an_unpadded_forward_pass_at_the_sampling_temper
         assert torch.equal(inputs["input_ids"][0], completion.prompt_ids)
         ids = torch.cat([completion.prompt_ids, completion.completion_ids]).unsqueeze(0)
         with torch.no_grad():
-            logits = policy.model(input_ids=ids, pixel_values=inputs["pixel_values"]).logits[0, len(completion.prompt_ids) - 1 : -1]
-        expected = torch.log_softmax(logits / 0.7, dim=-1).gather(-1, completion.completion_ids.unsqueeze(-1)).squeeze(-1)
+            logits = policy.model(input_ids=ids, pixel_values=inputs["pixel_values"]).logits[
+                0, len(completion.prompt_ids) - 1 : -1
+            ]
+        expected = (
+            torch.log_softmax(logits / 0.7, dim=-1).gather(-1, completion.completion_ids.unsqueeze(-1)).squeeze(-1)
+        )
         torch.testing.assert_close(completion.logprobs, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_image_tokens_in_the_prompt_match_the_image_features_of_the_vision_tower(policy):
     observations, infos = reset_envs("VisualQA-v0", 2)
     inputs = policy.prepare_inputs(observations, infos)
-    features = policy.model.get_image_features(pixel_values=inputs["pixel_values"]).pooler_output  # one tensor per image
+    features = policy.model.get_image_features(
+        pixel_values=inputs["pixel_values"]
+    ).pooler_output  # one tensor per image
     n_features = sum(image_features.shape[0] for image_features in features)
     n_image_tokens = int((inputs["input_ids"] == policy.model.config.image_token_id).sum())
     assert n_image_tokens == n_features == 2 * (32 // 8) ** 2
@@ -431,7 +461,9 @@ def test_hf_policy_never_samples_image_placeholders_even_from_a_model_that_prefe
     policy = HFPolicy(tiny_vlm_path, max_new_tokens=4)
     image_token_id = policy.model.config.image_token_id
     # A placeholder in the completion would make the next forward pass expect another image.
-    policy.model.lm_head.register_forward_hook(lambda module, args, logits: logits.index_fill(-1, torch.tensor([image_token_id]), 1e4))
+    policy.model.lm_head.register_forward_hook(
+        lambda module, args, logits: logits.index_fill(-1, torch.tensor([image_token_id]), 1e4)
+    )
     observations, infos = reset_envs("VisualQA-v0", 2)
     for completion in policy.generate(observations, infos):
         assert len(completion.completion_ids) == 4 and image_token_id not in completion.completion_ids.tolist()

@@ -69,7 +69,13 @@ def test_gae_bootstraps_a_truncated_episode_from_the_value_of_its_final_observat
 def test_gae_with_lambda_one_and_zero_values_is_the_discounted_return():
     rewards = torch.tensor([[1.0], [0.0], [2.0]])
     advantages, returns = compute_gae(
-        rewards, torch.zeros(3, 1), torch.zeros(3, 1, dtype=torch.bool), torch.zeros(3, 1, dtype=torch.bool), torch.tensor([4.0]), 0.5, 1.0
+        rewards,
+        torch.zeros(3, 1),
+        torch.zeros(3, 1, dtype=torch.bool),
+        torch.zeros(3, 1, dtype=torch.bool),
+        torch.tensor([4.0]),
+        0.5,
+        1.0,
     )
     torch.testing.assert_close(returns[:, 0], torch.tensor([1 + 0.25 * 2 + 0.125 * 4, 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4]))
     torch.testing.assert_close(advantages, returns)
@@ -90,7 +96,9 @@ def test_clipped_value_loss_takes_the_larger_error_of_the_new_and_the_clipped_va
 
 
 def test_unclipped_value_loss_is_half_the_mean_squared_error():
-    loss = value_loss(torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.5]), clip_coef=0.2, clip=False)
+    loss = value_loss(
+        torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.5]), clip_coef=0.2, clip=False
+    )
     assert loss.item() == pytest.approx(0.5 * (1.0 + 0.25) / 2)
 
 
@@ -259,7 +267,12 @@ def test_every_config_field_is_a_documented_flag_and_flags_override_the_config_f
         ]
     )
     config = config_from_args(PPOConfig, arguments)
-    assert (config.env_id, config.env_kwargs, config.learning_rate, config.num_envs) == ("Pendulum-v1", {"g": 9.81}, 0.001, 2)
+    assert (config.env_id, config.env_kwargs, config.learning_rate, config.num_envs) == (
+        "Pendulum-v1",
+        {"g": 9.81},
+        0.001,
+        2,
+    )
     assert config.anneal_lr is False and config.hidden_sizes == (128, 256) and config.clip_coef == PPOConfig.clip_coef
 
 
@@ -394,7 +407,10 @@ def test_gymnasium_vector_envs_reset_on_the_step_after_an_episode_ends():
     """What the rollout relies on (Gymnasium 1.x's default autoreset): the final observation comes with the
     end, and the next step ignores the action, resets, and reports reward 0."""
     envs = gym.make_vec(
-        "CartPole-v1", num_envs=1, vectorization_mode="sync", vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+        "CartPole-v1",
+        num_envs=1,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
     )
     envs.reset(seed=0)
     ended = False

@@ -73,7 +73,9 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
 def segments(trajectory: Trajectory) -> list[tuple[bool, list[int]]]:
     """The trajectory as maximal runs of equal mask value: ``(trainable, token ids)``."""
-    runs = itertools.groupby(zip(trajectory.loss_mask.tolist(), trajectory.input_ids.tolist()), key=lambda pair: pair[0])
+    runs = itertools.groupby(
+        zip(trajectory.loss_mask.tolist(), trajectory.input_ids.tolist()), key=lambda pair: pair[0]
+    )
     return [(trainable, [token for _, token in run]) for trainable, run in runs]
 
 
@@ -94,14 +96,24 @@ def test_tiny_qwen_loads_through_the_auto_classes_with_qwen_tokens(qwen_path):
     processor = AutoProcessor.from_pretrained(qwen_path)
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     # Qwen2_5_VLProcessor requires a torchvision video processor; the image-only Qwen2-VL-style processor does not.
-    assert (type(processor).__name__, type(processor.image_processor).__name__) == ("PaddleOCRVLProcessor", "Qwen2VLImageProcessorPil")
+    assert (type(processor).__name__, type(processor.image_processor).__name__) == (
+        "PaddleOCRVLProcessor",
+        "Qwen2VLImageProcessorPil",
+    )
     tokenizer = processor.tokenizer
     assert all(tokenizer.tokenize(token) == [token] for token in QWEN_SPECIAL_TOKENS + FORMAT_TAGS)
     ids = tokenizer.convert_tokens_to_ids(["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"])
     config = model.config
-    assert ids == [config.image_token_id, config.video_token_id, config.vision_start_token_id, config.vision_end_token_id]
+    assert ids == [
+        config.image_token_id,
+        config.video_token_id,
+        config.vision_start_token_id,
+        config.vision_end_token_id,
+    ]
     head_dim = config.text_config.hidden_size // config.text_config.num_attention_heads
-    assert sum(config.text_config.rope_parameters["mrope_section"]) == head_dim // 2  # (time, height, width) cover every frequency
+    assert (
+        sum(config.text_config.rope_parameters["mrope_section"]) == head_dim // 2
+    )  # (time, height, width) cover every frequency
     text = "Größe: 7 <think>x</think> 数字"
     assert tokenizer.decode(tokenizer.encode(text)) == text
 
@@ -111,7 +123,9 @@ def test_builder_rejects_heads_too_narrow_for_three_rope_sections(tmp_path):
         build_tiny_qwen2_5_vl(tmp_path, hidden_size=16, num_attention_heads=4)
 
 
-@pytest.mark.parametrize(("height", "width", "grid"), [(64, 64, [1, 8, 8]), (224, 224, [1, 8, 8]), (120, 200, [1, 6, 10])])
+@pytest.mark.parametrize(
+    ("height", "width", "grid"), [(64, 64, [1, 8, 8]), (224, 224, [1, 8, 8]), (120, 200, [1, 6, 10])]
+)
 def test_an_image_becomes_its_merged_patch_grid_between_vision_markers(policy, height, width, grid):
     # Resized to at most 64 x 64 px in multiples of 16 px (120 x 200 -> 48 x 80), cut into 8 px patches, merged 2 x 2.
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -124,7 +138,9 @@ def test_an_image_becomes_its_merged_patch_grid_between_vision_markers(policy, h
     assert inputs["pixel_values"].shape[0] == grid[1] * grid[2]
     is_image_token = inputs["input_ids"][0] == policy.model.config.image_token_id
     assert torch.equal(inputs["mm_token_type_ids"][0].bool(), is_image_token)
-    features = policy.model.get_image_features(pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"])
+    features = policy.model.get_image_features(
+        pixel_values=inputs["pixel_values"], image_grid_thw=inputs["image_grid_thw"]
+    )
     assert features.pooler_output[0].shape == (n_tokens, policy.model.config.text_config.hidden_size)
 
 
@@ -140,7 +156,9 @@ def test_generate_on_visualqa_returns_text_ids_and_the_logprobs_of_an_unpadded_f
         assert completion.text == policy.tokenizer.decode(completion.completion_ids, skip_special_tokens=True)
         assert 1 <= len(completion.completion_ids) == len(completion.logprobs) <= policy.max_new_tokens
         logits = unpadded_logits(policy, observation, info, completion.completion_ids)
-        torch.testing.assert_close(completion.logprobs, token_logprobs(logits, completion.completion_ids), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            completion.logprobs, token_logprobs(logits, completion.completion_ids), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_the_image_tokens_rotary_positions_change_the_logprobs(policy):
@@ -149,7 +167,9 @@ def test_the_image_tokens_rotary_positions_change_the_logprobs(policy):
     torch.manual_seed(0)
     (completion,) = policy.generate(observations, infos)
     logits = unpadded_logits(policy, observations[0], infos[0], completion.completion_ids, multimodal_positions=False)
-    assert not torch.allclose(completion.logprobs, token_logprobs(logits, completion.completion_ids), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(
+        completion.logprobs, token_logprobs(logits, completion.completion_ids), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_the_sampler_draws_from_the_distribution_the_logprobs_score(policy):
@@ -158,7 +178,9 @@ def test_the_sampler_draws_from_the_distribution_the_logprobs_score(policy):
     observations, infos = reset_visualqa(3)
     inputs = policy.prepare_inputs(observations, infos)
     torch.manual_seed(0)
-    output = policy.model.generate(**inputs, **policy.sampling_kwargs(), output_logits=True, return_dict_in_generate=True)
+    output = policy.model.generate(
+        **inputs, **policy.sampling_kwargs(), output_logits=True, return_dict_in_generate=True
+    )
     step_logits = torch.stack(output.logits, dim=1)
     completions = output.sequences[:, inputs["input_ids"].shape[1] :]
     for row, (observation, info) in enumerate(zip(observations, infos)):
@@ -203,7 +225,9 @@ def test_a_tool_episode_trains_exactly_the_assistant_turns(policy, zoom_episode)
     tokenizer = policy.tokenizer
     runs = segments(zoom_episode)
     assert [trainable for trainable, _ in runs] == [False, True, False, True]
-    assert [tokenizer.decode(ids) for trainable, ids in runs if trainable] == [turn + tokenizer.eos_token for turn in ZOOM_THEN_ANSWER]
+    assert [tokenizer.decode(ids) for trainable, ids in runs if trainable] == [
+        turn + tokenizer.eos_token for turn in ZOOM_THEN_ANSWER
+    ]
     reply = tokenizer.decode(runs[2][1])
     assert "<tool_response>" in reply and reply.endswith("<|im_start|>assistant\n")
     assert reply.count("<|vision_start|>") == 1 and reply.count("<|image_pad|>") == IMAGE_TOKENS  # the zoomed view
@@ -225,8 +249,12 @@ def test_sampled_tool_episodes_record_logprobs_that_do_not_depend_on_padding(pol
     trajectories = RolloutCollector(tool_envs, policy).collect([7], group_size=2)
     pad = policy.tokenizer.pad_token_id
     for trajectory in trajectories:
-        assert sum(trainable for trainable, _ in segments(trajectory)) == len(trajectory.turns) == len(trajectory.rewards)
-        assert torch.all(trajectory.logprobs[~trajectory.loss_mask] == 0) and torch.all(trajectory.logprobs[trajectory.loss_mask] < 0)
+        assert (
+            sum(trainable for trainable, _ in segments(trajectory)) == len(trajectory.turns) == len(trajectory.rewards)
+        )
+        assert torch.all(trajectory.logprobs[~trajectory.loss_mask] == 0) and torch.all(
+            trajectory.logprobs[trajectory.loss_mask] < 0
+        )
         check_image_tokens(policy.model, trajectory)
         # Alone, and second in a padded batch after an episode with two images of its own: the model must still
         # pair this episode's image tokens with its own image grids and give them the same positions.

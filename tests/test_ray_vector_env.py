@@ -26,7 +26,9 @@ CARTPOLE_ENVS = 3
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     # address="local": a Ray of its own, even if a cluster was started on this machine with `ray start`.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2, log_to_driver=False)
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2, log_to_driver=False
+    )
     # The envs defined below live in this test module, which actor processes cannot import: ship them by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield
@@ -384,15 +386,22 @@ def test_rollout_collector_records_the_same_trajectories_as_with_sync_vector_env
     ray_envs = make_ray_vec("VistaTool-v0", 2, actor_options=LIGHT, **kwargs)
     sync_envs = gym.make_vec("VistaTool-v0", num_envs=2, **kwargs)
     try:
-        on_ray = RolloutCollector(ray_envs, policy, actor=OraclePolicy(ray_envs), record_logprobs=False).collect([1, 2, 3])
-        on_sync = RolloutCollector(sync_envs, policy, actor=OraclePolicy(sync_envs), record_logprobs=False).collect([1, 2, 3])
+        on_ray = RolloutCollector(ray_envs, policy, actor=OraclePolicy(ray_envs), record_logprobs=False).collect(
+            [1, 2, 3]
+        )
+        on_sync = RolloutCollector(sync_envs, policy, actor=OraclePolicy(sync_envs), record_logprobs=False).collect(
+            [1, 2, 3]
+        )
     finally:
         ray_envs.close()
         sync_envs.close()
     assert all(trajectory.success and len(trajectory.turns) >= 2 for trajectory in on_ray)
     for ours, theirs in zip(on_ray, on_sync, strict=True):
         assert ours.turns == theirs.turns and ours.rewards == theirs.rewards
-        assert ours.input_ids.tolist() == theirs.input_ids.tolist() and ours.loss_mask.tolist() == theirs.loss_mask.tolist()
+        assert (
+            ours.input_ids.tolist() == theirs.input_ids.tolist()
+            and ours.loss_mask.tolist() == theirs.loss_mask.tolist()
+        )
 
 
 def test_a_learner_with_a_ray_address_steps_its_envs_on_ray_actors():

@@ -43,7 +43,12 @@ def test_check_env_passes_without_warnings(obs_mode):
 
 @pytest.mark.parametrize(
     "obs_mode, keys, state_dim",
-    [("rgb", {"image", "state"}, 8), ("state", {"state"}, 36), ("both", {"image", "state"}, 36), ("vlm", {"image", "text", "state"}, 8)],
+    [
+        ("rgb", {"image", "state"}, 8),
+        ("state", {"state"}, 36),
+        ("both", {"image", "state"}, 36),
+        ("vlm", {"image", "text", "state"}, 8),
+    ],
 )
 def test_observation_modes(obs_mode, keys, state_dim):
     env = make(obs_mode=obs_mode, tasks=["stack"])
@@ -63,7 +68,11 @@ def test_observation_modes(obs_mode, keys, state_dim):
 def test_array_modes_hold_arrays_only_so_array_learners_need_no_wrapper(obs_mode):
     env = make(obs_mode=obs_mode, image_size=64)
     obs, info = env.reset(seed=0)
-    spaces_of = env.observation_space.spaces.values() if isinstance(env.observation_space, gym.spaces.Dict) else [env.observation_space]
+    spaces_of = (
+        env.observation_space.spaces.values()
+        if isinstance(env.observation_space, gym.spaces.Dict)
+        else [env.observation_space]
+    )
     assert all(isinstance(space, gym.spaces.Box) for space in spaces_of)
     values = obs.values() if isinstance(obs, dict) else [obs]
     assert all(isinstance(value, np.ndarray) for value in values)
@@ -201,7 +210,9 @@ def test_bad_actions_give_error_text_a_penalty_and_keep_the_simulator_sound(name
         assert not terminated and not truncated
         assert env.observation_space.contains(obs)
     ee = obs["state"][:3]
-    assert np.isfinite(obs["state"]).all() and (ee >= WORKSPACE_LOW - 0.01).all() and (ee <= WORKSPACE_HIGH + 0.01).all()
+    assert (
+        np.isfinite(obs["state"]).all() and (ee >= WORKSPACE_LOW - 0.01).all() and (ee <= WORKSPACE_HIGH + 0.01).all()
+    )
     assert all(o["position"][2] > -0.01 for o in env.scene()["objects"])  # nothing blown off the table
     _, reward, _, _, info = env.step(env.oracle())
     assert "error" not in info and info["reward_terms"]["invalid"] == 0.0
@@ -259,7 +270,11 @@ def _press_on_a_distractor(env, obs, info, steps: int = 40):
 def test_touching_a_distractor_costs_ten():
     env = make(tasks=["pick_and_place"], obs_mode="state", randomization={"distractors": "low"})
     obs, info = env.reset(seed=0)
-    collided = [(name, reward, info) for name, reward, _, info in _press_on_a_distractor(env, obs, info) if info["reward_terms"]["collision"]]
+    collided = [
+        (name, reward, info)
+        for name, reward, _, info in _press_on_a_distractor(env, obs, info)
+        if info["reward_terms"]["collision"]
+    ]
     assert collided, "pressing on a distractor should count as a collision"
     name, reward, info = collided[0]
     assert info["collision_with"] == [name] and info["reward_terms"]["collision"] == -1.0
@@ -267,7 +282,9 @@ def test_touching_a_distractor_costs_ten():
 
 
 def test_terminate_on_collision_ends_the_episode():
-    env = make(tasks=["pick_and_place"], obs_mode="state", randomization={"distractors": "low"}, terminate_on_collision=True)
+    env = make(
+        tasks=["pick_and_place"], obs_mode="state", randomization={"distractors": "low"}, terminate_on_collision=True
+    )
     obs, info = env.reset(seed=0)
     last = list(_press_on_a_distractor(env, obs, info))[-1]
     _, _, terminated, info = last
@@ -314,7 +331,10 @@ def test_invalid_constructor_arguments_raise_clear_errors():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"collision_cost_weight": -10.0}, r"collision_cost_weight must be >= 0, got -10.0 \(a cost is subtracted by the env"),
+        (
+            {"collision_cost_weight": -10.0},
+            r"collision_cost_weight must be >= 0, got -10.0 \(a cost is subtracted by the env",
+        ),
         ({"step_cost_weight": -0.01}, "step_cost_weight must be >= 0"),
         ({"success_weight": -1}, "success_weight must be >= 0, got -1$"),
         ({"invalid_cost_weight": float("nan")}, "invalid_cost_weight must be a finite number >= 0"),
@@ -332,7 +352,9 @@ def test_the_old_signed_penalty_kwargs_no_longer_exist():
 
 
 def test_reward_is_the_weighted_sum_of_the_signed_terms():
-    env = make(tasks=["pick_and_place"], obs_mode="state", invalid_cost_weight=3.0, step_cost_weight=0.5, progress_weight=2.0)
+    env = make(
+        tasks=["pick_and_place"], obs_mode="state", invalid_cost_weight=3.0, step_cost_weight=0.5, progress_weight=2.0
+    )
     env.reset(seed=0)
     _, reward, _, _, info = env.step("not an action")
     terms = info["reward_terms"]
@@ -359,13 +381,18 @@ def test_vector_envs_step_batches_of_actions(vector_cls, obs_mode):
             assert obs["state"].shape == (2, 36 if obs_mode in ("state", "both") else 8)
         if obs_mode == "vlm":
             assert all(text.startswith("Instruction: ") for text in obs["text"])
-            assert all(messages[1]["content"][1]["text"] == text for messages, text in zip(infos["messages"], obs["text"], strict=True))
+            assert all(
+                messages[1]["content"][1]["text"] == text
+                for messages, text in zip(infos["messages"], obs["text"], strict=True)
+            )
     finally:
         envs.close()
 
 
 def test_standard_wrappers_work():
-    env = gym.wrappers.RecordEpisodeStatistics(gym.wrappers.TimeLimit(gym.make("VistaRobotEE-v0", obs_mode="state"), max_episode_steps=5))
+    env = gym.wrappers.RecordEpisodeStatistics(
+        gym.wrappers.TimeLimit(gym.make("VistaRobotEE-v0", obs_mode="state"), max_episode_steps=5)
+    )
     env.reset(seed=0)
     for _ in range(5):
         *_, terminated, truncated, info = env.step(env.action_space.sample())
@@ -381,7 +408,9 @@ def test_egl_renderer_renders_the_same_scene_when_the_plugin_loads():
     tiny, _ = make(image_size=64, tasks=["stack"]).reset(seed=0)
     assert obs["image"].shape == tiny["image"].shape == (64, 64, 3)
     # Same objects in the same places: the renderers differ in shading, not in where things are.
-    egl_objects, tiny_objects = (np.abs(image.astype(int) - image[0, 0].astype(int)).max(axis=2) > 30 for image in (obs["image"], tiny["image"]))
+    egl_objects, tiny_objects = (
+        np.abs(image.astype(int) - image[0, 0].astype(int)).max(axis=2) > 30 for image in (obs["image"], tiny["image"])
+    )
     assert tiny_objects.any() and (egl_objects & tiny_objects).sum() / (egl_objects | tiny_objects).sum() > 0.6
     env.close()
 

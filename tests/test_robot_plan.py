@@ -69,7 +69,11 @@ def test_the_prompt_carries_the_plan_format_at_every_turn_and_the_chat_follows_t
         {"role": "system", "content": PLAN_SYSTEM_PROMPT},
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": obs["text"]}]},
     ]
-    assert PLAN_FORMAT in PLAN_SYSTEM_PROMPT and len(info["images"]) == 1 and np.array_equal(info["images"][0], obs["image"])
+    assert (
+        PLAN_FORMAT in PLAN_SYSTEM_PROMPT
+        and len(info["images"]) == 1
+        and np.array_equal(info["images"][0], obs["image"])
+    )
     actions = [12345, "pick(golden unicorn)", env.oracle()]
     for turn, action in enumerate(actions, 1):
         obs, _, terminated, _, info = env.step(action)
@@ -80,7 +84,9 @@ def test_the_prompt_carries_the_plan_format_at_every_turn_and_the_chat_follows_t
         assert messages[-1] == {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": obs["text"]}]}
         assert np.array_equal(info["images"][-1], obs["image"])
     assert terminated and info["is_success"]
-    placeholders = [part for m in messages if isinstance(m["content"], list) for part in m["content"] if part["type"] == "image"]
+    placeholders = [
+        part for m in messages if isinstance(m["content"], list) for part in m["content"] if part["type"] == "image"
+    ]
     assert len(placeholders) == len(info["images"])
 
 
@@ -90,14 +96,26 @@ def test_long_feedback_is_cut_but_the_plan_format_is_always_kept_whole():
     short = env._prompt(["1. pick(red cube): done."])
     long = env._prompt([f"{n}. pick(red cube): done." for n in range(200)])
     assert short.endswith(PLAN_FORMAT) and "1. pick(red cube): done." in short
-    assert len(long) == 2048 and long.endswith(" ...\n" + PLAN_FORMAT) and long.startswith(f"Instruction: {env.task.instruction}\n0. pick")
+    assert (
+        len(long) == 2048
+        and long.endswith(" ...\n" + PLAN_FORMAT)
+        and long.startswith(f"Instruction: {env.task.instruction}\n0. pick")
+    )
     assert env.observation_space["text"].contains(long)
 
 
 def test_an_agent_reading_only_the_observation_text_learns_how_to_earn_every_reward_term():
     env = make()
     obs, _ = env.reset(seed=0)
-    for promise in ("<scene>", "colour and shape", "<plan>", "pick(OBJECT)", "place(TARGET)", "push(OBJECT, ZONE)", "reach(ZONE)"):
+    for promise in (
+        "<scene>",
+        "colour and shape",
+        "<plan>",
+        "pick(OBJECT)",
+        "place(TARGET)",
+        "push(OBJECT, ZONE)",
+        "reach(ZONE)",
+    ):
         assert promise in obs["text"], promise
 
 
@@ -247,7 +265,12 @@ def test_hierarchical_control_runs_primitives_through_the_low_level_policy():
 
 
 def test_a_low_level_policy_that_never_finishes_times_out_without_crashing():
-    env = make(tasks=["pick_and_place"], control="hierarchical", low_level_policy=lambda p, o, i: np.full(4, np.nan), max_primitive_steps=5)
+    env = make(
+        tasks=["pick_and_place"],
+        control="hierarchical",
+        low_level_policy=lambda p, o, i: np.full(4, np.nan),
+        max_primitive_steps=5,
+    )
     env.reset(seed=0)
     obs, _, terminated, _, info = env.step(env.oracle())
     assert not terminated and "not finished within 5 control steps" in obs["text"]
@@ -281,7 +304,21 @@ def _holding(env) -> str:
         (lambda env: "<scene>" + "[" * 1500 + "</scene><plan>" + "[" * 1500 + "</plan>", "does not parse"),
         (lambda env: '<plan>[{"action": "pick", "object": 1' + "0" * 400 + "}]</plan>", "a number is too large"),
     ],
-    ids=["unparsable", "unknown-verb", "bad-json", "absent-object", "place-empty", "pick-table", "push-into-container", "pick-holding", "unreachable", "not-str", "too-long", "too-deep", "huge-int"],
+    ids=[
+        "unparsable",
+        "unknown-verb",
+        "bad-json",
+        "absent-object",
+        "place-empty",
+        "pick-table",
+        "push-into-container",
+        "pick-holding",
+        "unreachable",
+        "not-str",
+        "too-long",
+        "too-deep",
+        "huge-int",
+    ],
 )
 def test_bad_plans_give_error_text_a_penalty_and_the_episode_goes_on(make_action, message):
     env = make(tasks=["pick_and_place"], max_turns=5)
@@ -301,15 +338,26 @@ def test_a_collision_costs_ten_and_stops_the_plan():
     def crash_into_a_distractor(primitive, observation, info):
         distractor = next(o for o in info["scene"]["objects"] if o["name"] not in env.task.goal_names())
         ee = observation["state"][:3]
-        above = np.array(distractor["position"]) + [0.0, 0.0, 0.0 if np.linalg.norm(ee[:2] - distractor["position"][:2]) < 0.01 else 0.15]
+        above = np.array(distractor["position"]) + [
+            0.0,
+            0.0,
+            0.0 if np.linalg.norm(ee[:2] - distractor["position"][:2]) < 0.01 else 0.15,
+        ]
         return move_action(ee, above, -1.0, 0.05)
 
-    env = make(tasks=["pick_and_place"], control="hierarchical", low_level_policy=crash_into_a_distractor, randomization={"distractors": "low"})
+    env = make(
+        tasks=["pick_and_place"],
+        control="hierarchical",
+        low_level_policy=crash_into_a_distractor,
+        randomization={"distractors": "low"},
+    )
     env.reset(seed=0)
     obs, reward, terminated, _, info = env.step(env.oracle())
     assert info["reward_terms"]["collision"] == -1.0 and "(collision)" in obs["text"]
     assert len(info["executed"]) == 1 and not terminated
-    assert reward == pytest.approx(-10.0 + 5.0 * info["reward_terms"]["progress"] + 2.0 * info["reward_terms"]["scene"] - 0.1)
+    assert reward == pytest.approx(
+        -10.0 + 5.0 * info["reward_terms"]["progress"] + 2.0 * info["reward_terms"]["scene"] - 0.1
+    )
 
 
 # ------------------------------------------------------------- plan grammar
@@ -372,11 +420,17 @@ def test_scene_descriptions_are_scored_by_f1_against_the_objects():
     assert score_scene("a red cube, a blue bowl and two green balls", objects) == pytest.approx(0.8)
     assert score_scene("nothing I recognise", objects) == 0.0
     assert score_scene(None, objects) == 0.0
-    assert parse_scene_description('[{"color": "grey", "shape": "ball"}, "a purple wedge"]') == {("gray", "sphere"), ("purple", "prism")}
+    assert parse_scene_description('[{"color": "grey", "shape": "ball"}, "a purple wedge"]') == {
+        ("gray", "sphere"),
+        ("purple", "prism"),
+    }
     assert parse_scene_description("red and blue cubes") == {("blue", "cube")}
     # JSON that is nested too deeply or holds an int past the digit limit is read as free text.
     assert parse_scene_description("[" * 1500) == set()
-    assert parse_scene_description('[{"color": "red", "shape": "cube", "n": 1' + "0" * 5000 + "}] a blue bowl") == {("red", "cube"), ("blue", "bowl")}
+    assert parse_scene_description('[{"color": "red", "shape": "cube", "n": 1' + "0" * 5000 + "}] a blue bowl") == {
+        ("red", "cube"),
+        ("blue", "bowl"),
+    }
 
 
 def test_only_the_first_scene_description_of_an_episode_earns_reward():
@@ -443,12 +497,17 @@ def test_render_returns_the_last_camera_image():
     assert np.array_equal(env.render(), obs["image"])
     obs, *_ = env.step(env.oracle())
     assert np.array_equal(env.render(), obs["image"])
-    assert hashlib.sha256(obs["image"].tobytes()).hexdigest() != hashlib.sha256(env.reset(seed=0)[0]["image"].tobytes()).hexdigest()
+    assert (
+        hashlib.sha256(obs["image"].tobytes()).hexdigest()
+        != hashlib.sha256(env.reset(seed=0)[0]["image"].tobytes()).hexdigest()
+    )
 
 
 def test_record_video_writes_a_file(tmp_path):
     pytest.importorskip("moviepy")
-    env = gym.wrappers.RecordVideo(gym.make("VistaRobot-v0", render_mode="rgb_array"), str(tmp_path), episode_trigger=lambda _: True)
+    env = gym.wrappers.RecordVideo(
+        gym.make("VistaRobot-v0", render_mode="rgb_array"), str(tmp_path), episode_trigger=lambda _: True
+    )
     env.reset(seed=0)
     env.step(env.unwrapped.oracle())
     env.close()

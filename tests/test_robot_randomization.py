@@ -30,7 +30,16 @@ def changed_pixels(a: np.ndarray, b: np.ndarray, threshold: int = 12) -> int:
 
 
 def test_there_are_eight_knobs_with_four_levels():
-    assert KNOBS == ("lighting", "object_colors", "textures", "table_color", "object_poses", "camera", "distractors", "image_noise")
+    assert KNOBS == (
+        "lighting",
+        "object_colors",
+        "textures",
+        "table_color",
+        "object_poses",
+        "camera",
+        "distractors",
+        "image_noise",
+    )
     assert LEVELS == ("none", "low", "medium", "high")
 
 
@@ -102,7 +111,12 @@ def test_camera_and_lighting_levels_grow_in_spread():
     for level in LEVELS:
         rng = random.Random(0)
         styles = [Randomization(camera=level, lighting=level).style(rng) for _ in range(50)]
-        spreads.append((np.std([s.camera.eye for s in styles], axis=0).sum(), np.std([s.lighting.direction for s in styles], axis=0).sum()))
+        spreads.append(
+            (
+                np.std([s.camera.eye for s in styles], axis=0).sum(),
+                np.std([s.lighting.direction for s in styles], axis=0).sum(),
+            )
+        )
     assert spreads[0] == pytest.approx((0.0, 0.0), abs=1e-12)
     assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(spreads, spreads[1:]))
 

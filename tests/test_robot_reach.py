@@ -45,7 +45,9 @@ def test_bringing_the_grasp_point_onto_the_zone_centre_succeeds():
     assert np.linalg.norm(obs["state"][:3] - centre) <= TOUCH_TOLERANCE
 
 
-@pytest.mark.parametrize("offset", [(0.0, 0.0, 0.08), (0.08, 0.0, 0.015), (0.0, -0.07, 0.02)], ids=["above", "beside", "off-side"])
+@pytest.mark.parametrize(
+    "offset", [(0.0, 0.0, 0.08), (0.08, 0.0, 0.015), (0.0, -0.07, 0.02)], ids=["above", "beside", "off-side"]
+)
 def test_staying_just_outside_five_centimetres_of_the_zone_centre_does_not_succeed(offset):
     env = make_ee()
     obs, info = env.reset(seed=0)
@@ -76,7 +78,11 @@ def test_the_zone_is_in_the_state_and_named_but_not_located_by_the_vlm_prompt():
     vlm = make_ee(obs_mode="vlm", image_size=64)
     obs, _ = vlm.reset(seed=5)
     instruction = obs["text"].splitlines()[0]
-    assert instruction == f"Instruction: {vlm.task.instruction}" and zone["name"] in instruction and not re.search(r"\d", instruction)
+    assert (
+        instruction == f"Instruction: {vlm.task.instruction}"
+        and zone["name"] in instruction
+        and not re.search(r"\d", instruction)
+    )
     assert f"{zone['position'][0]:.3f}" not in obs["text"] and f"{zone['position'][1]:.3f}" not in obs["text"]
 
 
@@ -96,10 +102,7 @@ def zone_color(env, seed: int, split: str) -> str:
 
 def test_held_out_splits_draw_zone_colours_never_seen_in_training():
     env = make_ee()
-    colors = {
-        split: {zone_color(env, seed, split) for seed in range(12)}
-        for split in ("train", "eval", "test")
-    }
+    colors = {split: {zone_color(env, seed, split) for seed in range(12)} for split in ("train", "eval", "test")}
     assert colors["train"] <= set(SEEN_COLORS) and len(colors["train"]) > 3
     assert colors["eval"] and colors["test"] and not (colors["eval"] | colors["test"]) & set(SEEN_COLORS)
     assert not colors["eval"] & colors["test"]

@@ -33,7 +33,9 @@ IMAGE_TOKENS = 16  # (32 px / 8 px patches)^2
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory) -> HFPolicy:
     torch.manual_seed(0)
-    return HFPolicy(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32), max_new_tokens=10, batch_size=8)
+    return HFPolicy(
+        build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32), max_new_tokens=10, batch_size=8
+    )
 
 
 def segments(trajectory: Trajectory) -> list[tuple[bool, torch.Tensor]]:
@@ -63,7 +65,9 @@ def test_unbatch_splits_observations_and_keeps_only_the_info_keys_each_env_set()
 
 
 def test_collector_refuses_vector_envs_that_autoreset_in_the_same_step(policy):
-    envs = gym.make_vec("VisualQA-v0", num_envs=2, vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}, **COUNTING)
+    envs = gym.make_vec(
+        "VisualQA-v0", num_envs=2, vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}, **COUNTING
+    )
     with pytest.raises(ValueError, match="NEXT_STEP"):
         RolloutCollector(envs, policy)
 
@@ -73,7 +77,9 @@ def test_collector_refuses_vector_envs_that_autoreset_in_the_same_step(policy):
 
 @pytest.fixture(scope="module")
 def sampled_groups(policy):
-    envs = gym.make_vec("VisualQA-v0", num_envs=5, **COUNTING)  # 3 tasks x 4 episodes in waves of 5 (the last one short)
+    envs = gym.make_vec(
+        "VisualQA-v0", num_envs=5, **COUNTING
+    )  # 3 tasks x 4 episodes in waves of 5 (the last one short)
     return RolloutCollector(envs, policy).collect([11, 22, 33], group_size=4)
 
 
@@ -98,7 +104,9 @@ def test_recorded_logprobs_are_the_models_at_policy_tokens_and_zero_elsewhere(po
         assert trajectory.logprobs is not None
         assert torch.all(trajectory.logprobs[~trajectory.loss_mask] == 0)
         assert torch.all(trajectory.logprobs[trajectory.loss_mask] < 0)
-        alone, _ = sequence_logprobs(policy.model, collate([trajectory], policy.tokenizer.pad_token_id), policy.temperature)
+        alone, _ = sequence_logprobs(
+            policy.model, collate([trajectory], policy.tokenizer.pad_token_id), policy.temperature
+        )
         torch.testing.assert_close(alone[0] * trajectory.loss_mask, trajectory.logprobs, atol=1e-5, rtol=1e-5)
 
 
@@ -109,13 +117,23 @@ def test_logprobs_of_a_sequence_do_not_depend_on_the_padding_around_it(policy, s
     alone, _ = sequence_logprobs(policy.model, collate([short], pad))
     padded, _ = sequence_logprobs(policy.model, collate([short, longest], pad))
     assert padded.shape[1] >= alone.shape[1]
-    torch.testing.assert_close(padded[0, : alone.shape[1]] * short.loss_mask, alone[0] * short.loss_mask, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        padded[0, : alone.shape[1]] * short.loss_mask, alone[0] * short.loss_mask, atol=1e-5, rtol=1e-5
+    )
 
 
 def test_summarize_reports_means_over_episodes():
-    episodes = [Trajectory(rewards=[1.0], info={"is_success": True}, turns=["a"]), Trajectory(rewards=[0.0, -0.5], info={}, turns=["b", "c"], truncated=True)]
+    episodes = [
+        Trajectory(rewards=[1.0], info={"is_success": True}, turns=["a"]),
+        Trajectory(rewards=[0.0, -0.5], info={}, turns=["b", "c"], truncated=True),
+    ]
     summary = summarize(episodes)
-    assert summary["success_rate"] == 0.5 and summary["reward"] == 0.25 and summary["turns"] == 1.5 and summary["truncated"] == 0.5
+    assert (
+        summary["success_rate"] == 0.5
+        and summary["reward"] == 0.25
+        and summary["turns"] == 1.5
+        and summary["truncated"] == 0.5
+    )
 
 
 # -- multi-turn masks (VistaTool-v0) -------------------------------------------------------------------
@@ -132,7 +150,9 @@ def test_multi_turn_trajectory_trains_exactly_the_assistant_turns(policy, tool_e
     runs = segments(trajectory)
     assert [trainable for trainable, _ in runs] == [False, True, False, True]
     for (_, ids), turn in zip([run for run in runs if run[0]], ZOOM_THEN_ANSWER):
-        assert tokenizer.decode(ids) == turn + tokenizer.eos_token  # the policy's text and its end-of-turn token, nothing else
+        assert (
+            tokenizer.decode(ids) == turn + tokenizer.eos_token
+        )  # the policy's text and its end-of-turn token, nothing else
     reply = tokenizer.decode(runs[2][1])
     assert "<tool_response>" in reply and "[zoom]" not in tokenizer.decode(runs[1][1])
     assert reply.endswith("<|im_start|>assistant\n") and reply.count("<image>") == IMAGE_TOKENS  # the zoomed view
@@ -150,7 +170,9 @@ def test_an_eos_string_inside_a_turn_does_not_end_it_early(policy, tool_envs):
 
 
 def test_oracle_tool_trajectories_mask_tool_results_and_keep_images_matched(policy):
-    envs = gym.make_vec("VistaTool-v0", num_envs=2, families=["chart_arithmetic"], image_size=64, tools=["zoom", "crop", "calculator"])
+    envs = gym.make_vec(
+        "VistaTool-v0", num_envs=2, families=["chart_arithmetic"], image_size=64, tools=["zoom", "crop", "calculator"]
+    )
     trajectories = RolloutCollector(envs, policy, actor=OraclePolicy(envs), record_logprobs=False).collect([1, 2, 3])
     tokenizer = policy.tokenizer
     for trajectory in trajectories:
@@ -163,7 +185,9 @@ def test_oracle_tool_trajectories_mask_tool_results_and_keep_images_matched(poli
 
 def test_image_tokens_that_do_not_match_the_images_are_reported(policy, tool_envs):
     (trajectory,) = RolloutCollector(tool_envs, policy, actor=ScriptedPolicy(ZOOM_THEN_ANSWER)).collect([5])
-    one_image_dropped = dataclasses.replace(trajectory, image_inputs={"pixel_values": trajectory.image_inputs["pixel_values"][:1]})
+    one_image_dropped = dataclasses.replace(
+        trajectory, image_inputs={"pixel_values": trajectory.image_inputs["pixel_values"][:1]}
+    )
     with pytest.raises(ValueError, match=f"{2 * IMAGE_TOKENS} image tokens but its images make {IMAGE_TOKENS}"):
         check_image_tokens(policy.model, one_image_dropped)
 

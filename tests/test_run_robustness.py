@@ -38,7 +38,9 @@ def test_resume_skips_a_damaged_newest_checkpoint_with_a_warning(tmp_path):
     (no_weights / "model.safetensors").unlink()
     with pytest.warns(UserWarning, match="skipping checkpoint") as caught:
         assert latest_checkpoint(tmp_path) == good
-    assert {"it holds no model weights", "trainer_state.pt is corrupt"} <= {str(w.message).split(": ", 1)[1] for w in caught}
+    assert {"it holds no model weights", "trainer_state.pt is corrupt"} <= {
+        str(w.message).split(": ", 1)[1] for w in caught
+    }
 
 
 def test_a_checkpoint_saved_again_for_the_same_step_replaces_the_old_one(tmp_path):
@@ -95,11 +97,21 @@ def test_a_run_evaluates_and_checkpoints_on_its_cadence_and_a_forced_step_does_b
     run = RunSession.start(RunConfig(output_dir=str(tmp_path), eval_every=2, checkpoint_every=3), total_steps=5)
     evaluated, saved = [], []
     for done in range(1, 6):
-        run.end_step(done, {"loss": 1.0}, evaluate=lambda: evaluated.append(done) or {"eval/reward": 0.5}, save=saved.append)
+        run.end_step(
+            done, {"loss": 1.0}, evaluate=lambda: evaluated.append(done) or {"eval/reward": 0.5}, save=saved.append
+        )
     run.end_step(6, {"loss": 1.0}, evaluate=lambda: evaluated.append(6) or {}, save=saved.append, force=True)
-    assert evaluated == [2, 4, 5, 6] and saved == [3, 5, 6]  # the last step always; a forced one (a run stopping early) too
+    assert evaluated == [2, 4, 5, 6] and saved == [
+        3,
+        5,
+        6,
+    ]  # the last step always; a forced one (a run stopping early) too
     rows = run.close()
-    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6] and "eval/reward" in rows[1] and "eval/reward" not in rows[0]
+    assert (
+        [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6]
+        and "eval/reward" in rows[1]
+        and "eval/reward" not in rows[0]
+    )
 
 
 def test_resuming_takes_every_folders_latest_checkpoint_and_refuses_folders_at_different_steps(tmp_path):

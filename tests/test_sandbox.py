@@ -112,7 +112,9 @@ def test_syntax_error_is_reported_without_a_traceback(sandbox: PythonSandbox) ->
 
 def test_stderr_and_warnings_are_captured_apart_from_stdout(sandbox: PythonSandbox) -> None:
     with sandbox.session() as session:
-        result = session.run("import sys, warnings\nprint('out')\nprint('err', file=sys.stderr)\nwarnings.warn('careful')")
+        result = session.run(
+            "import sys, warnings\nprint('out')\nprint('err', file=sys.stderr)\nwarnings.warn('careful')"
+        )
     assert result.ok
     assert result.stdout == "out\n"
     assert result.stderr.startswith("err\n") and "UserWarning: careful" in result.stderr

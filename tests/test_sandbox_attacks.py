@@ -160,7 +160,9 @@ def test_fork_bomb_fails_at_the_first_fork(session: PythonSession) -> None:
 def test_subprocesses_cannot_be_started(session: PythonSession) -> None:
     """Attack: start a background process that outlives the call (``subprocess.Popen``).
     Must: fail with PermissionError, so no process can survive the call."""
-    result = session.run("import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])")
+    result = session.run(
+        "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
+    )
     assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
     assert_state_kept(session)
 
@@ -205,7 +207,9 @@ def test_kernel_keyrings_are_refused(session: PythonSession) -> None:
 def test_signalling_itself_still_works(session: PythonSession) -> None:
     """Not an attack: code may signal its own process (e.g. ``signal.raise_signal``).
     Must: the handler runs; the filter only stops signals to other processes."""
-    code = "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('handled'))\nsignal.raise_signal(signal.SIGUSR1)"
+    code = (
+        "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('handled'))\nsignal.raise_signal(signal.SIGUSR1)"
+    )
     assert session.run(code).stdout == "handled\n"
 
 
@@ -235,8 +239,12 @@ def test_huge_output_is_truncated(patient_session: PythonSession) -> None:
     one_string = patient_session.run("print('x' * 50_000_000)")
     many_lines = patient_session.run("for _ in range(100_000):\n    print('y' * 99)")
     # print() writes the text and the newline separately: 50_000_001 and 100 * 100_000 characters.
-    assert one_string.ok and one_string.stdout.endswith(f"[... {50_000_001 - MAX_OUTPUT_CHARS} more characters truncated]")
-    assert many_lines.ok and many_lines.stdout.endswith(f"[... {10_000_000 - MAX_OUTPUT_CHARS} more characters truncated]")
+    assert one_string.ok and one_string.stdout.endswith(
+        f"[... {50_000_001 - MAX_OUTPUT_CHARS} more characters truncated]"
+    )
+    assert many_lines.ok and many_lines.stdout.endswith(
+        f"[... {10_000_000 - MAX_OUTPUT_CHARS} more characters truncated]"
+    )
     assert len(one_string.stdout) < MAX_OUTPUT_CHARS + 100
     assert len(many_lines.stdout) < MAX_OUTPUT_CHARS + 100
 
@@ -607,7 +615,9 @@ def test_a_blindly_forged_reply_never_shifts_later_replies(session: PythonSessio
     assert "first call" not in second.text + third.text
 
 
-def test_a_forged_early_reply_with_the_right_nonce_costs_the_interpreter_at_the_next_call(session: PythonSession) -> None:
+def test_a_forged_early_reply_with_the_right_nonce_costs_the_interpreter_at_the_next_call(
+    session: PythonSession,
+) -> None:
     """Attack: the strongest forger: dig the call's nonce out of the interpreter's frames, write a
     complete, valid reply before the real one, then finish normally (the real reply is now queued
     behind the forgery).
@@ -640,7 +650,16 @@ LIBC = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
         LIBC + "assert libc.inotify_init1(0) >= 0, ctypes.get_errno()",
         "import fcntl, os\nread_end, _ = os.pipe()\nfcntl.fcntl(read_end, 1031, 1 << 20)",  # F_SETPIPE_SZ
     ],
-    ids=["memfd", "socketpair-fd-passing", "unix-socket", "sysv-shm", "sysv-msg", "posix-mqueue", "inotify", "big-pipe"],
+    ids=[
+        "memfd",
+        "socketpair-fd-passing",
+        "unix-socket",
+        "sysv-shm",
+        "sysv-msg",
+        "posix-mqueue",
+        "inotify",
+        "big-pipe",
+    ],
 )
 def test_memory_outside_the_address_space_limit_cannot_be_taken(session: PythonSession, code: str) -> None:
     """Attack: hold RAM or kernel objects that RLIMIT_AS does not count: memfds (parked in a unix
@@ -704,7 +723,9 @@ def test_locks_and_leases_on_shared_files_are_refused(session: PythonSession, co
     assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
 
 
-@pytest.mark.parametrize("family", [40, 16, 17, 1, 2], ids=["AF_VSOCK", "AF_NETLINK", "AF_PACKET", "AF_UNIX", "AF_INET"])
+@pytest.mark.parametrize(
+    "family", [40, 16, 17, 1, 2], ids=["AF_VSOCK", "AF_NETLINK", "AF_PACKET", "AF_UNIX", "AF_INET"]
+)
 def test_no_socket_of_any_family_can_be_created(session: PythonSession, family: int) -> None:
     """Attack: AF_VSOCK (outside every network namespace: a port bound inside is taken on the
     host, a channel between episodes), netlink (kernel interfaces), packet sockets, unix sockets
@@ -752,7 +773,9 @@ def test_a_host_process_cannot_be_signalled_through_file_ownership(session: Pyth
     ],
     ids=["prlimit64", "setpriority", "sched_setaffinity"],
 )
-def test_other_processes_limits_and_priorities_cannot_be_changed(session: PythonSession, host_victim: int, code: str) -> None:
+def test_other_processes_limits_and_priorities_cannot_be_changed(
+    session: PythonSession, host_victim: int, code: str
+) -> None:
     """Attack: lower a host process's rlimits (prlimit64 on a foreign pid), renice it, pin it.
     Must: PermissionError; the process's limits and nice value are unchanged."""
     import resource
@@ -760,7 +783,10 @@ def test_other_processes_limits_and_priorities_cannot_be_changed(session: Python
     before = resource.prlimit(host_victim, resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, host_victim)
     result = session.run(code.format(pid=host_victim))
     assert result.error.endswith("PermissionError: [Errno 1] Operation not permitted")
-    assert (resource.prlimit(host_victim, resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, host_victim)) == before
+    assert (
+        resource.prlimit(host_victim, resource.RLIMIT_NOFILE),
+        os.getpriority(os.PRIO_PROCESS, host_victim),
+    ) == before
 
 
 @needs_bwrap

@@ -52,7 +52,9 @@ def one_torch_thread():
 
 
 @pytest.mark.parametrize("obs_mode", list(POLICIES))
-def test_sb3_ppo_with_its_default_policy_trains_and_acts_without_a_wrapper(obs_mode, one_torch_thread, tmp_path, monkeypatch):
+def test_sb3_ppo_with_its_default_policy_trains_and_acts_without_a_wrapper(
+    obs_mode, one_torch_thread, tmp_path, monkeypatch
+):
     monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3's default logger otherwise leaves a folder in /tmp per run
     env = make(obs_mode)
     try:
@@ -63,6 +65,8 @@ def test_sb3_ppo_with_its_default_policy_trains_and_acts_without_a_wrapper(obs_m
         action, _ = model.predict(obs, deterministic=True)
         assert env.action_space.contains(np.asarray(action, dtype=np.float32).clip(-1, 1))
         _, _, _, _, info = env.step(action)
-        assert "error" not in info or "clipped" in info["error"]  # a Gaussian mean may leave [-1, 1]; nothing else is wrong
+        assert (
+            "error" not in info or "clipped" in info["error"]
+        )  # a Gaussian mean may leave [-1, 1]; nothing else is wrong
     finally:
         env.close()

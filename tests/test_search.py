@@ -156,7 +156,12 @@ def test_well_known_flags(kb, name, layout, color_names):
         {"layout": "disc", "colors": ("#FFFFFF",), "color_names": ("white",)},
         {"layout": "disc", "colors": ("#ffffff", "#BC002D"), "color_names": ("white", "red")},
         {"layout": "disc", "colors": ("#FFFFFF", "#BC002D"), "color_names": ("white",)},
-        {"layout": "nordic_cross", "colors": ("#FFFFFF", "#002F6C"), "color_names": ("white", "blue"), "ratios": (1, 1)},
+        {
+            "layout": "nordic_cross",
+            "colors": ("#FFFFFF", "#002F6C"),
+            "color_names": ("white", "blue"),
+            "ratios": (1, 1),
+        },
         {"layout": "disc", "colors": ("#FFFFFF", "#BC002D"), "color_names": ("white", "red"), "offset": 1.5},
     ],
 )
@@ -210,8 +215,28 @@ def test_unknown_names_raise_key_error(kb):
 
 
 def test_a_bad_record_is_reported_with_its_line_number():
-    good = json.dumps({"id": "country:x", "type": "country", "title": "X", "text": "X.", "name": "X", "capital": "Y", "continent": "Europe"})
-    bad = json.dumps({"id": "country:z", "type": "country", "title": "Z", "text": "Z.", "name": "Z", "capital": "W", "continent": "Atlantis"})
+    good = json.dumps(
+        {
+            "id": "country:x",
+            "type": "country",
+            "title": "X",
+            "text": "X.",
+            "name": "X",
+            "capital": "Y",
+            "continent": "Europe",
+        }
+    )
+    bad = json.dumps(
+        {
+            "id": "country:z",
+            "type": "country",
+            "title": "Z",
+            "text": "Z.",
+            "name": "Z",
+            "capital": "W",
+            "continent": "Atlantis",
+        }
+    )
     assert len(KnowledgeBase.from_jsonl(good + "\n\n")) == 1
     with pytest.raises(ValueError, match="line 2"):
         KnowledgeBase.from_jsonl(good + "\n" + bad)
@@ -347,7 +372,9 @@ def test_search_is_deterministic_across_processes(engine):
     queries = ["flag red white blue", "currency franc", "price each 250 g"]
     program = "import sys; from vista_envs.tools.search import search; print('\\n'.join(search(q, k=5) for q in sys.argv[1:]))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    child = subprocess.run([sys.executable, "-c", program, *queries], env=env, capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", program, *queries], env=env, capture_output=True, text=True, check=True
+    )
     assert child.stdout == "\n".join(search(q, k=5) for q in queries) + "\n"
 
 
@@ -358,7 +385,19 @@ def test_the_local_engine_is_built_once_per_process():
 
 @pytest.mark.parametrize(
     "query",
-    ["", "   ", "!!!???", "of the is what", "首都 東京", "🇫🇷🇯🇵", "\x00\n\t\r", "Ünïcödé", "zzzzqqqq", "a" * 5000, "x " * 100_000],
+    [
+        "",
+        "   ",
+        "!!!???",
+        "of the is what",
+        "首都 東京",
+        "🇫🇷🇯🇵",
+        "\x00\n\t\r",
+        "Ünïcödé",
+        "zzzzqqqq",
+        "a" * 5000,
+        "x " * 100_000,
+    ],
 )
 def test_odd_queries_return_a_result_and_never_raise(engine, query):
     result = engine.search(query, k=3)
@@ -378,7 +417,19 @@ def test_a_ten_megabyte_query_is_answered_quickly(engine):
     assert result.hits[0].id == "country:france"
 
 
-@pytest.mark.parametrize("query, k", [(None, 3), (42, 3), (["France"], 3), ("France", 0), ("France", -2), ("France", "3"), ("France", 2.5), ("France", True)])
+@pytest.mark.parametrize(
+    "query, k",
+    [
+        (None, 3),
+        (42, 3),
+        (["France"], 3),
+        ("France", 0),
+        ("France", -2),
+        ("France", "3"),
+        ("France", 2.5),
+        ("France", True),
+    ],
+)
 def test_invalid_arguments_give_an_error_result(engine, query, k):
     result = engine.search(query, k)
     assert result.error and result.hits == ()
@@ -450,14 +501,20 @@ def test_web_search_turns_pages_into_hits(monkeypatch):
     def answers(self, query, max_results, **kwargs):
         requests.append((query, max_results))
         return [
-            {"title": "Paris - Wikipedia", "href": "https://en.wikipedia.org/wiki/Paris", "body": "Paris is the capital of France."},
+            {
+                "title": "Paris - Wikipedia",
+                "href": "https://en.wikipedia.org/wiki/Paris",
+                "body": "Paris is the capital of France.",
+            },
             "not a row",
         ]
 
     monkeypatch.setitem(sys.modules, "ddgs", fake_ddgs(answers))
     result = WebSearch().search("capital of France", k=2)
     assert requests == [("capital of France", 2)]
-    assert [(hit.id, hit.title) for hit in result.hits] == [("https://en.wikipedia.org/wiki/Paris", "Paris - Wikipedia")]
+    assert [(hit.id, hit.title) for hit in result.hits] == [
+        ("https://en.wikipedia.org/wiki/Paris", "Paris - Wikipedia")
+    ]
     assert "Paris is the capital of France." in result.text
 
 

@@ -92,7 +92,14 @@ def test_sft_checkpoint_loads_back_as_an_ordinary_model(sft_run):
 def test_every_config_field_has_a_documented_flag(algorithm):
     cls = getattr(importlib.import_module(ALGORITHMS[algorithm][0]), ALGORITHMS[algorithm][1])
     docs = field_docs(cls)
-    help_text = build_parser()._subparsers._group_actions[0].choices["train"]._subparsers._group_actions[0].choices[algorithm].format_help()  # noqa: SLF001
+    help_text = (
+        build_parser()
+        ._subparsers._group_actions[0]
+        .choices["train"]
+        ._subparsers._group_actions[0]
+        .choices[algorithm]
+        .format_help()
+    )  # noqa: SLF001
     for name in cls.__dataclass_fields__:
         assert docs.get(name), f"{cls.__name__}.{name} has no docstring"
         assert "--" + name.replace("_", "-") in help_text
@@ -108,7 +115,9 @@ def test_config_file_lists_become_the_tuples_the_config_declares(tmp_path):
 def test_flags_override_the_config_file_which_overrides_the_defaults(tmp_path):
     config_file = tmp_path / "grpo.json"
     config_file.write_text(json.dumps({"learning_rate": 0.5, "group_size": 4, "env_kwargs": {"families": ["clock"]}}))
-    arguments = build_parser().parse_args(["train", "grpo", "--config", str(config_file), "--group-size", "6", "--no-scale-rewards", "--bf16", "auto"])
+    arguments = build_parser().parse_args(
+        ["train", "grpo", "--config", str(config_file), "--group-size", "6", "--no-scale-rewards", "--bf16", "auto"]
+    )
     config = config_from_args(GRPOConfig, arguments)
     assert (config.learning_rate, config.group_size, config.env_kwargs) == (0.5, 6, {"families": ["clock"]})
     assert config.scale_rewards is False and config.bf16 is None and config.clip_high == GRPOConfig.clip_high
@@ -123,11 +132,46 @@ def test_config_file_with_an_unknown_field_is_refused(tmp_path):
 
 def test_cli_trains_sft_then_evaluates_the_result(tiny_model, tmp_path, capsys):
     output = tmp_path / "run"
-    main(["train", "sft", "--env", "VisualQA-v0", "--env-kwargs", json.dumps(COUNTING), "--model", str(tiny_model), "--output-dir", str(output),
-          "--num-demonstrations", "8", "--batch-size", "8", "--eval-episodes", "2", "--max-new-tokens", "4", "--no-progress-bar"])
+    main(
+        [
+            "train",
+            "sft",
+            "--env",
+            "VisualQA-v0",
+            "--env-kwargs",
+            json.dumps(COUNTING),
+            "--model",
+            str(tiny_model),
+            "--output-dir",
+            str(output),
+            "--num-demonstrations",
+            "8",
+            "--batch-size",
+            "8",
+            "--eval-episodes",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--no-progress-bar",
+        ]
+    )
     checkpoint = output / "checkpoints" / "step_000001"
     assert str(checkpoint) in capsys.readouterr().out
-    main(["eval", "--env", "VisualQA-v0", "--env-kwargs", json.dumps(COUNTING), "--model", str(checkpoint), "--episodes", "3", "--max-new-tokens", "4"])
+    main(
+        [
+            "eval",
+            "--env",
+            "VisualQA-v0",
+            "--env-kwargs",
+            json.dumps(COUNTING),
+            "--model",
+            str(checkpoint),
+            "--episodes",
+            "3",
+            "--max-new-tokens",
+            "4",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["episodes"] == 3 and summary["split"] == "test" and 0 <= summary["success_rate"] <= 1
 

@@ -9,15 +9,24 @@ from vista_envs.tools.toolbox import DEFAULT_TOOLS, Toolbox, validate_arguments
 
 class TestParseToolCalls:
     def test_hermes_form(self):
-        calls, total = parse_tool_calls('<tool_call>{"name": "python", "arguments": {"code": "print(1+1)"}}</tool_call>', 4)
-        assert total == 1 and calls[0].name == "python" and calls[0].arguments == {"code": "print(1+1)"} and calls[0].error is None
+        calls, total = parse_tool_calls(
+            '<tool_call>{"name": "python", "arguments": {"code": "print(1+1)"}}</tool_call>', 4
+        )
+        assert (
+            total == 1
+            and calls[0].name == "python"
+            and calls[0].arguments == {"code": "print(1+1)"}
+            and calls[0].error is None
+        )
 
     def test_vista_gym_form(self):
         calls, _ = parse_tool_calls('<tool_call>{"tool": "zoom", "parameters": {"x": 1, "y": 2}}</tool_call>', 4)
         assert (calls[0].name, calls[0].arguments) == ("zoom", {"x": 1, "y": 2})
 
     def test_arguments_as_a_json_string(self):
-        calls, _ = parse_tool_calls('<tool_call>{"name": "calculator", "arguments": "{\\"expression\\": \\"1+2\\"}"}</tool_call>', 4)
+        calls, _ = parse_tool_calls(
+            '<tool_call>{"name": "calculator", "arguments": "{\\"expression\\": \\"1+2\\"}"}</tool_call>', 4
+        )
         assert calls[0].arguments == {"expression": "1+2"}
 
     def test_several_calls_are_kept_in_order_up_to_the_limit(self):
@@ -37,7 +46,16 @@ class TestParseToolCalls:
             ('{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}', "not valid JSON"),
             ('{"name": "zoom", "arguments": "{\\"x\\": 1' + "0" * 5000 + '}"}', "not valid JSON"),
         ],
-        ids=["not-json", "not-object", "no-name", "list-arguments", "bad-string-arguments", "too-deep", "int-past-digit-limit", "string-arguments-int-past-digit-limit"],
+        ids=[
+            "not-json",
+            "not-object",
+            "no-name",
+            "list-arguments",
+            "bad-string-arguments",
+            "too-deep",
+            "int-past-digit-limit",
+            "string-arguments-int-past-digit-limit",
+        ],
     )
     def test_malformed_calls_carry_a_reason(self, payload, reason):
         calls, _ = parse_tool_calls(f"<tool_call>{payload}</tool_call>", 4)
@@ -52,7 +70,10 @@ class TestParseToolCalls:
 
 
 class TestCalculator:
-    @pytest.mark.parametrize("expression, value", [("1+2*3", 7), ("(12.5 + 7) * 2", 39), ("sqrt(16) + 2**3", 12), ("round(2/3, 2)", 0.67), ("-pi < 0", None)])
+    @pytest.mark.parametrize(
+        "expression, value",
+        [("1+2*3", 7), ("(12.5 + 7) * 2", 39), ("sqrt(16) + 2**3", 12), ("round(2/3, 2)", 0.67), ("-pi < 0", None)],
+    )
     def test_arithmetic(self, expression, value):
         if value is None:
             with pytest.raises(CalculatorError):
@@ -60,7 +81,20 @@ class TestCalculator:
         else:
             assert evaluate(expression) == pytest.approx(value)
 
-    @pytest.mark.parametrize("expression", ['__import__("os").system("id")', "open('/etc/passwd')", "x", "9**9**9", "1/0", "a.b", "[1]", "lambda: 1", "1" * 2000])
+    @pytest.mark.parametrize(
+        "expression",
+        [
+            '__import__("os").system("id")',
+            "open('/etc/passwd')",
+            "x",
+            "9**9**9",
+            "1/0",
+            "a.b",
+            "[1]",
+            "lambda: 1",
+            "1" * 2000,
+        ],
+    )
     def test_anything_but_arithmetic_is_refused(self, expression):
         with pytest.raises(CalculatorError):
             evaluate(expression)

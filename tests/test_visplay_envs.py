@@ -64,7 +64,10 @@ def test_questioner_env_runs_in_vector_envs(vector_cls):
 
 @pytest.mark.parametrize("vector_cls", [gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv])
 def test_reasoner_and_game_envs_run_in_vector_envs(vector_cls):
-    for env_id, action in (("VisPlayReasoner-v0", "<think>I count.</think><answer>2</answer>"), ("VisPlay-v0", COUNT_CIRCLES)):
+    for env_id, action in (
+        ("VisPlayReasoner-v0", "<think>I count.</think><answer>2</answer>"),
+        ("VisPlay-v0", COUNT_CIRCLES),
+    ):
         envs = vector_cls([lambda: gym.make(env_id, image_size=SIZE, samples=3) for _ in range(2)])
         try:
             envs.reset(seed=1)
@@ -92,7 +95,9 @@ def test_same_seed_and_actions_give_identical_rewards_and_infos():
 
 
 def test_questioner_is_paid_for_a_split_reasoner_and_reasoner_rewards_follow_the_majority():
-    env = questioner_env(reasoner=constant_reasoner("3", "three", "3.0", "<think>ok</think><answer>3</answer>", "4"), samples=10)
+    env = questioner_env(
+        reasoner=constant_reasoner("3", "three", "3.0", "<think>ok</think><answer>3</answer>", "4"), samples=10
+    )
     env.reset(seed=0)
     _, reward, terminated, _, info = env.step(COUNT_CIRCLES)
     assert terminated and info["pseudo_label"] == "3" and info["confidence"] == pytest.approx(0.8)
@@ -158,7 +163,11 @@ def test_tags_quoted_inside_the_question_are_part_of_it_and_a_bank_record_round_
     """A question that quotes <type> once parsed its own text as the type, and its bank record then failed the Reasoner's reset."""
     quoting = "<question>How many <type>number</type> circles are there?</question>"
     parsed = parse_questioner_output(quoting + "<type>number</type>")
-    assert parsed.valid and parsed.question == "How many <type>number</type> circles are there?" and parsed.answer_type == "number"
+    assert (
+        parsed.valid
+        and parsed.question == "How many <type>number</type> circles are there?"
+        and parsed.answer_type == "number"
+    )
     assert parse_questioner_output(quoting).answer_type is None
     env = gym.make("VisPlayQuestioner-v0", samples=4, confidence_band=(0.0, 1.0)).unwrapped
     env.reset(seed=0)
@@ -169,7 +178,18 @@ def test_tags_quoted_inside_the_question_are_part_of_it_and_a_bank_record_round_
 
 
 def test_reasoner_answers_in_any_form_are_read_and_grouped():
-    answers = ("3", "three", "3.0", "<think>...</think><answer>3</answer>", "There are 3 circles.", None, 42, b"3", "", "x" * 20_000)
+    answers = (
+        "3",
+        "three",
+        "3.0",
+        "<think>...</think><answer>3</answer>",
+        "There are 3 circles.",
+        None,
+        42,
+        b"3",
+        "",
+        "x" * 20_000,
+    )
     env = questioner_env(reasoner=constant_reasoner(*answers))
     env.reset(seed=0)
     info = env.step(COUNT_CIRCLES)[4]
@@ -319,7 +339,13 @@ def test_grounded_mode_measures_pseudo_label_accuracy_falling_with_question_hard
 
 
 def bank_record(**overrides):
-    record = {"question": "How many circles are there?", "family": "counting", "task_seed": 7, "difficulty": 1, "answer_type": "number"}
+    record = {
+        "question": "How many circles are there?",
+        "family": "counting",
+        "task_seed": 7,
+        "difficulty": 1,
+        "answer_type": "number",
+    }
     return {**record, **overrides}
 
 
@@ -337,7 +363,12 @@ def test_reasoner_env_pays_for_matching_the_banked_pseudo_label():
 
 
 def test_reasoner_env_refuses_to_serve_questions_outside_the_confidence_band():
-    env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=[bank_record(pseudo_label="3", confidence=0.9)], max_draws=5)
+    env = gym.make(
+        "VisPlayReasoner-v0",
+        image_size=SIZE,
+        question_bank=[bank_record(pseudo_label="3", confidence=0.9)],
+        max_draws=5,
+    )
     with pytest.raises(RuntimeError, match="5 outside the confidence band"):
         env.reset(seed=0)
 
@@ -369,7 +400,9 @@ def test_reasoner_env_with_the_scripted_questioner_serves_admitted_grounded_ques
 
 def test_reasoner_can_be_paid_against_the_ground_truth_in_grounded_mode():
     record = bank_record(program="count(filter(shape=circle))", pseudo_label="99", confidence=0.5)
-    env = gym.make("VisPlayReasoner-v0", image_size=SIZE, grounded=True, reward_target="ground_truth", question_bank=[record])
+    env = gym.make(
+        "VisPlayReasoner-v0", image_size=SIZE, grounded=True, reward_target="ground_truth", question_bank=[record]
+    )
     env.reset(seed=0)
     truth = env.unwrapped._proposal.truth.text
     info = env.step(f"<think>I count.</think><answer>{truth}</answer>")[4]
@@ -402,7 +435,9 @@ def play_round(env, questioner, reasoner, seed):
     roles, rng = [info["role"]], random.Random(seed)
     while True:
         scene = env.unwrapped.scene
-        action = questioner.ask(scene, rng) if info["role"] == "questioner" else reasoner.respond(obs["text"], scene, rng)
+        action = (
+            questioner.ask(scene, rng) if info["role"] == "questioner" else reasoner.respond(obs["text"], scene, rng)
+        )
         obs, reward, terminated, truncated, info = env.step(action)
         roles.append(info["role"])
         if terminated or truncated:
@@ -451,7 +486,10 @@ def test_oracles_ask_answerable_questions_and_answer_them_right():
 
 
 def test_a_bank_index_picks_a_record_and_a_bad_index_is_refused():
-    bank = [bank_record(pseudo_label="3", confidence=0.5), bank_record(question="How many stars are there?", pseudo_label="1", confidence=0.5)]
+    bank = [
+        bank_record(pseudo_label="3", confidence=0.5),
+        bank_record(question="How many stars are there?", pseudo_label="1", confidence=0.5),
+    ]
     env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=bank)
     assert question_of(env.reset(seed=0, options={"index": 1})[0]) == "How many stars are there?"
     with pytest.raises(ValueError, match="index"):
@@ -459,7 +497,12 @@ def test_a_bank_index_picks_a_record_and_a_bad_index_is_refused():
 
 
 def test_a_failed_reset_leaves_no_episode_to_step():
-    env = gym.make("VisPlayReasoner-v0", image_size=SIZE, question_bank=[bank_record(pseudo_label="3", confidence=0.9)], max_draws=2).unwrapped
+    env = gym.make(
+        "VisPlayReasoner-v0",
+        image_size=SIZE,
+        question_bank=[bank_record(pseudo_label="3", confidence=0.9)],
+        max_draws=2,
+    ).unwrapped
     with pytest.raises(RuntimeError):
         env.reset(seed=0)
     with pytest.raises(gym.error.ResetNeeded):

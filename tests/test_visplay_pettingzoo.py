@@ -18,7 +18,6 @@ def question_of(observation):
     return observation["text"].rsplit("\n", 1)[0]
 
 
-
 def test_api_test_passes():
     with warnings.catch_warnings():
         # pettingzoo recommends Box/Discrete spaces and array observations; text games cannot follow that.
@@ -39,7 +38,9 @@ def play(game, seed, questioner=None):
             continue
         turns.append(agent)
         scene = game.unwrapped.game.scene
-        game.step(questioner.ask(scene, rng) if agent == "questioner_0" else reasoner.respond(observation["text"], scene, rng))
+        game.step(
+            questioner.ask(scene, rng) if agent == "questioner_0" else reasoner.respond(observation["text"], scene, rng)
+        )
     return turns, final
 
 

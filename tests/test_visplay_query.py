@@ -45,7 +45,9 @@ def test_programs_compute_the_answer_from_the_scene(program, value, answer_type)
 
 def test_names_are_case_insensitive_spaces_are_free_and_grey_means_gray():
     assert run_query("  COUNT ( Filter ( Color = RED ) ) ", SCENE).value == 2
-    assert run_query("exists(filter(color=grey))", {"objects": [{**SCENE["objects"][0], "color": "gray"}]}).text == "yes"
+    assert (
+        run_query("exists(filter(color=grey))", {"objects": [{**SCENE["objects"][0], "color": "gray"}]}).text == "yes"
+    )
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,10 @@ def test_an_unknown_reward_form_is_rejected():
 # --- Reasoner reward and the confidence band ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("agrees", "well_formed", "reward"), [(True, True, 1.0), (True, False, 0.9), (False, True, 0.1), (False, False, 0.0)])
+@pytest.mark.parametrize(
+    ("agrees", "well_formed", "reward"),
+    [(True, True, 1.0), (True, False, 0.9), (False, True, 0.1), (False, False, 0.0)],
+)
 def test_reasoner_reward_is_nine_tenths_agreement_plus_one_tenth_format(agrees, well_formed, reward):
     assert reasoner_reward(agrees, well_formed) == pytest.approx(reward)
 
@@ -75,7 +78,9 @@ def test_reasoner_reward_weights_are_configurable():
     assert reasoner_reward(True, True, agreement_weight=1.0, format_weight=0.0) == 1.0
 
 
-@pytest.mark.parametrize(("confidence", "admitted"), [(0.2, False), (0.25, True), (0.5, True), (0.75, True), (0.8, False), (1.0, False)])
+@pytest.mark.parametrize(
+    ("confidence", "admitted"), [(0.2, False), (0.25, True), (0.5, True), (0.75, True), (0.8, False), (1.0, False)]
+)
 def test_default_band_admits_confidences_from_a_quarter_to_three_quarters_inclusive(confidence, admitted):
     assert ConfidenceBand().admits(confidence) is admitted
 
@@ -131,7 +136,9 @@ def test_sentence_bleu_matches_hand_computed_values():
     assert sentence_bleu("how many red circles".split(), "how many red circles".split()) == pytest.approx(1.0)
     assert sentence_bleu("red circle".split(), "blue square".split()) == 0.0
     # p1 = 2/3, p2 = (1+1)/(2+1), p3 = (0+1)/(1+1), p4 = (0+1)/(0+1), equal lengths: no brevity penalty.
-    assert sentence_bleu("the red circle".split(), "the red square".split()) == pytest.approx((2 / 3 * 2 / 3 * 1 / 2) ** 0.25)
+    assert sentence_bleu("the red circle".split(), "the red square".split()) == pytest.approx(
+        (2 / 3 * 2 / 3 * 1 / 2) ** 0.25
+    )
     # Every precision is 1 but the hypothesis is shorter: brevity penalty exp(1 - 3/2).
     assert sentence_bleu("red circle".split(), "the red circle".split()) == pytest.approx(math.exp(-0.5))
 
@@ -158,7 +165,12 @@ def test_batch_cluster_shares_are_cluster_size_over_batch_size():
 
 def test_window_share_is_the_cluster_size_over_the_window_size():
     window = ClusterWindow(size=4)
-    assert [window.add(q).share for q in (RED_CIRCLES, LARGE_SQUARE, RED_CIRCLES, RED_CIRCLES)] == [0.25, 0.25, 0.5, 0.75]
+    assert [window.add(q).share for q in (RED_CIRCLES, LARGE_SQUARE, RED_CIRCLES, RED_CIRCLES)] == [
+        0.25,
+        0.25,
+        0.5,
+        0.75,
+    ]
 
 
 def test_a_question_that_leaves_the_window_leaves_its_cluster():

@@ -38,7 +38,6 @@ def question_of(observation):
     return observation["text"].rsplit("\n", 1)[0]
 
 
-
 def scored_round(answers, answer_type="number", valid=True, truth=None) -> dict:
     """The final info of a VisPlayQuestioner-v0 round, as a vector env hands it over (NumPy scalars included)."""
     return {
@@ -80,7 +79,9 @@ def test_a_labelled_round_is_a_question_bank_record_with_plain_python_values():
     assert labelled["task_seed"] == 7 and type(labelled["task_seed"]) is int
     assert labelled["difficulty"] == 2 and type(labelled["difficulty"]) is int
     assert labelled["family"] == "counting" and labelled["true_answer"] == "2"
-    env = gym.make("VisPlayReasoner-v0", question_bank=[labelled], confidence_band=(0.0, 1.0), grounded=True, image_size=64)
+    env = gym.make(
+        "VisPlayReasoner-v0", question_bank=[labelled], confidence_band=(0.0, 1.0), grounded=True, image_size=64
+    )
     observation, _ = env.reset(seed=0)
     assert question_of(observation) == "How many circles are there?"
 
@@ -161,7 +162,18 @@ def test_every_config_field_is_a_command_line_flag_and_a_config_file_entry(tmp_p
     add_config_arguments(parser, VisPlayConfig)
     config_file = tmp_path / "visplay.toml"
     config_file.write_text('confidence_band = [0.2, 0.8]\nsamples = 6\nenv_kwargs = { families = ["counting"] }\n')
-    flags = ["--config", str(config_file), "--model", "/m", "--total-steps", "3", "--grounded", "--shared-model", "--samples", "5"]
+    flags = [
+        "--config",
+        str(config_file),
+        "--model",
+        "/m",
+        "--total-steps",
+        "3",
+        "--grounded",
+        "--shared-model",
+        "--samples",
+        "5",
+    ]
     config = config_from_args(VisPlayConfig, parser.parse_args([*flags, "--warm-start-demonstrations", "16"]))
     assert (config.model, config.total_steps, config.grounded, config.shared_model) == ("/m", 3, True, True)
     assert config.samples == 5  # the flag overrides the file
@@ -222,13 +234,23 @@ def drilled_model(tmp_path_factory):
 
     A random model writes no valid question, so every reward would be 0; the drill makes every signal non-zero.
     """
-    corpus = [questioner_instruction(True), QUESTION, OTHER_QUESTION] * 10  # tokenizer merges: shorter prompts, a faster test
+    corpus = [
+        questioner_instruction(True),
+        QUESTION,
+        OTHER_QUESTION,
+    ] * 10  # tokenizer merges: shorter prompts, a faster test
     model = build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32, corpus=corpus)
     drill = run_config(
-        model, tmp_path_factory.mktemp("drill"), warm_start_demonstrations=16, warm_start_epochs=30, warm_start_learning_rate=5e-3
+        model,
+        tmp_path_factory.mktemp("drill"),
+        warm_start_demonstrations=16,
+        warm_start_epochs=30,
+        warm_start_learning_rate=5e-3,
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(VisPlayQuestionerEnv, "oracle", lambda self: (QUESTION, OTHER_QUESTION)[self.np_random.integers(2)])
+        patch.setattr(
+            VisPlayQuestionerEnv, "oracle", lambda self: (QUESTION, OTHER_QUESTION)[self.np_random.integers(2)]
+        )
         patch.setattr(VisPlayReasonerEnv, "oracle", lambda self: f"<answer>{self.np_random.integers(1, 3)}</answer>")
         return warm_start(drill)
 
@@ -272,7 +294,9 @@ def test_every_iteration_logs_every_metric_with_a_value_in_its_range(two_iterati
         assert set(VISPLAY_METRICS) <= set(row)
         for name in ("valid_rate", "confidence", "kept_share", "pseudo_label_accuracy", "snapshot_accuracy"):
             assert row[f"dataset/{name}"] is None or 0 <= row[f"dataset/{name}"] <= 1, name
-        assert 0 <= row["dataset/kept"] <= row["dataset/questions"] == config.dataset_images * config.questions_per_image
+        assert (
+            0 <= row["dataset/kept"] <= row["dataset/questions"] == config.dataset_images * config.questions_per_image
+        )
         assert row["questioner/diversity"] <= 0 <= row["questioner/uncertainty"] <= 1
     assert first["questioner/trained_sequences"] > 0 and first["reasoner/trained_sequences"] > 0
     assert "eval/success_rate" in rows[0] and "eval/success_rate" in rows[-1]
@@ -314,7 +338,13 @@ def test_when_the_band_keeps_no_question_the_reasoner_is_not_trained(drilled_mod
 
 def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_model, tmp_path):
     config = run_config(
-        drilled_model, tmp_path, total_steps=1, shared_model=True, eval_episodes=0, warm_start_demonstrations=4, warm_start_epochs=1
+        drilled_model,
+        tmp_path,
+        total_steps=1,
+        shared_model=True,
+        eval_episodes=0,
+        warm_start_demonstrations=4,
+        warm_start_epochs=1,
     )
     result = train(config)
     assert (tmp_path / "warm_start" / "model.safetensors").exists()

@@ -133,7 +133,9 @@ def test_a_wrong_answer_ends_a_question_episode_unsolved_and_reveals_the_answer(
         env.reset(options={"family": "table", "difficulty": 2})
     _, _reward, terminated, _, info = env.step(call("answer", text="definitely not it"))
     assert terminated and not info["is_success"] and info["answer"] == str(env.unwrapped.task.goal.answer)
-    assert info["split"] == "train" and info["task_seed"] == env.unwrapped.task.seed  # where it came from, at the end only
+    assert (
+        info["split"] == "train" and info["task_seed"] == env.unwrapped.task.seed
+    )  # where it came from, at the end only
     assert info["reward_terms"]["success"] == 0.0
 
 
@@ -250,4 +252,8 @@ def test_async_vector_envs_give_the_same_episodes_as_one_env_in_this_process():
         env = gym.make("VistaGUI-v0")
         env.reset(seed=seed)
         alone, alone_reward, *_ = env.step(actions[i])
-        assert np.array_equal(obs["image"][i], alone["image"]) and obs["text"][i] == alone["text"] and reward[i] == alone_reward
+        assert (
+            np.array_equal(obs["image"][i], alone["image"])
+            and obs["text"][i] == alone["text"]
+            and reward[i] == alone_reward
+        )

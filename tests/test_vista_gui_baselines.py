@@ -29,7 +29,9 @@ def _play(env, policy, **options):
 def test_the_tree_reader_solves_episodes_from_the_accessibility_tree_alone(family):
     env = gym.make("VistaGUI-v0", obs_mode="a11y", max_turns=30)
     policy = TreeGUIPolicy()
-    solved = [_play(env, policy, seed=s, family=family, difficulty=1 + s % 5, split="test")["is_success"] for s in range(5)]
+    solved = [
+        _play(env, policy, seed=s, family=family, difficulty=1 + s % 5, split="test")["is_success"] for s in range(5)
+    ]
     assert sum(solved) >= 4
 
 
@@ -130,7 +132,13 @@ def test_a_suite_of_vista_gui_app_kinds_runs_in_the_bench(tmp_path):
             "version": 1,
             "split": "test",
             "seed": 3,
-            "entries": [{"env": "VistaGUI-v0", "grid": {"family": ["files", "table"], "difficulty": [1]}, "episodes_per_cell": 1}],
+            "entries": [
+                {
+                    "env": "VistaGUI-v0",
+                    "grid": {"family": ["files", "table"], "difficulty": [1]},
+                    "episodes_per_cell": 1,
+                }
+            ],
         }
     )
     results = run_suite(suite, make_agent("oracle"), tmp_path, progress=False).results

@@ -21,7 +21,10 @@ def test_play_commands_become_tool_calls():
     assert _call_of(command_to_turn("type hello world")) == {"name": "type", "arguments": {"text": "hello world"}}
     assert _call_of(command_to_turn("key enter")) == {"name": "key", "arguments": {"name": "enter"}}
     assert _call_of(command_to_turn("scroll 200")) == {"name": "scroll", "arguments": {"dx": 0, "dy": 200}}
-    assert _call_of(command_to_turn("drag 1 2 3 4")) == {"name": "drag", "arguments": {"x0": 1, "y0": 2, "x1": 3, "y1": 4}}
+    assert _call_of(command_to_turn("drag 1 2 3 4")) == {
+        "name": "drag",
+        "arguments": {"x0": 1, "y0": 2, "x1": 3, "y1": 4},
+    }
     assert _call_of(command_to_turn("answer 42")) == {"name": "answer", "arguments": {"text": "42"}}
     assert command_to_turn("what now?") == "what now?"  # sent as it is: the env explains what is wrong
 

@@ -172,7 +172,9 @@ def test_a_turn_without_visual_ground_truth_is_left_out_of_the_visual_mean_and_t
 
 
 def _tool_env():
-    env = gym.make("VistaTool-v0", reward="composite", families=["flag_lookup"], tools=["search", "zoom", "grid"], max_turns=4)
+    env = gym.make(
+        "VistaTool-v0", reward="composite", families=["flag_lookup"], tools=["search", "zoom", "grid"], max_turns=4
+    )
     env.reset(seed=0)
     return env
 
@@ -187,7 +189,12 @@ def test_vista_tool_pays_the_composite_reward_to_an_oracle_that_states_what_it_r
         _, reward, terminated, _, info = env.step(turn)
         stages.append(info["stage_failed"])
     assert terminated and info["is_success"] and stages == [None] * len(turns)
-    assert info["reward_terms"] == {"visual": 1.0, "tool": 1.0, "outcome": 1.0, "invalid": 0.0} and reward == pytest.approx(1.0)
+    assert info["reward_terms"] == {
+        "visual": 1.0,
+        "tool": 1.0,
+        "outcome": 1.0,
+        "invalid": 0.0,
+    } and reward == pytest.approx(1.0)
 
 
 def test_vista_tool_labels_a_useless_tool_acting_a_missing_sighting_seeing_and_a_wrong_answer_outcome():

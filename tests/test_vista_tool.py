@@ -41,7 +41,9 @@ def test_vector_envs_run_tool_turns_and_answers(vector_cls):
     try:
         obs, infos = envs.reset(seed=1)
         assert obs["image"].shape == (2, 96, 96, 3)
-        obs, rewards, terminated, truncated, infos = envs.step((call("calculator", expression="2+2"), "<think>a guess</think><answer>1</answer>"))
+        obs, rewards, terminated, truncated, infos = envs.step(
+            (call("calculator", expression="2+2"), "<think>a guess</think><answer>1</answer>")
+        )
         assert obs["text"][0].startswith("[calculator] 4")
         assert terminated.tolist() == [False, True]
         assert rewards[0] == pytest.approx(-0.05)
@@ -51,7 +53,16 @@ def test_vector_envs_run_tool_turns_and_answers(vector_cls):
 
 def test_reset_exposes_messages_and_tool_schemas(env):
     obs, info = env.reset(seed=0)
-    assert {t["function"]["name"] for t in info["tools"]} == {"python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator"}
+    assert {t["function"]["name"] for t in info["tools"]} == {
+        "python",
+        "search",
+        "crop",
+        "zoom",
+        "draw_box",
+        "mark_point",
+        "grid",
+        "calculator",
+    }
     assert [m["role"] for m in info["messages"]] == ["system", "user"]
     assert info["messages"][1]["content"][0] == {"type": "image"}
     assert len(info["images"]) == 1 and np.array_equal(info["images"][0], obs["image"])
@@ -66,7 +77,10 @@ def test_a_tool_turn_costs_lambda_per_call_and_keeps_the_episode_going(env):
     assert info["reward_terms"]["tools"] == -2.0 and reward == pytest.approx(-0.1)
     roles = [m["role"] for m in info["messages"]]
     assert roles[-4:] == ["assistant", "tool", "tool", "user"]  # tool responses, then the new view
-    assert info["messages"][-4]["tool_calls"][0]["function"] == {"name": "calculator", "arguments": {"expression": "6*7"}}
+    assert info["messages"][-4]["tool_calls"][0]["function"] == {
+        "name": "calculator",
+        "arguments": {"expression": "6*7"},
+    }
     assert len(info["images"]) == 2
 
 
@@ -130,7 +144,10 @@ class TestBadInput:
             ("I am not sure what to do.", "neither a tool call nor an answer"),
             ('<tool_call>{"name": "zoom"', "never closed"),
             (call("zoom", x=10**400, y=3), "type number"),  # an int no float can hold
-            ('<tool_call>{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}</tool_call>', "not valid JSON"),
+            (
+                '<tool_call>{"name": "zoom", "arguments": {"x": 1' + "0" * 5000 + ', "y": 1}}</tool_call>',
+                "not valid JSON",
+            ),
             (call("calculator", expression="round(1, -10**9)"), "at most 400 digits"),
             ('<tool_call>{"name": "teleport\\ud800", "arguments": {}}</tool_call>', "unknown tool 'teleport\ufffd'"),
         ],

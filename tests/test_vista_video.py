@@ -46,7 +46,9 @@ def test_vector_envs_run_tool_turns_and_answers(vector_cls):
     try:
         obs, _ = envs.reset(seed=3)
         assert obs["image"].shape == (2, 96, 96, 3)
-        obs, rewards, terminated, _truncated, _infos = envs.step((call("frame", index=1), "<think>a quick guess</think><answer>1</answer>"))
+        obs, rewards, terminated, _truncated, _infos = envs.step(
+            (call("frame", index=1), "<think>a quick guess</think><answer>1</answer>")
+        )
         assert obs["text"][0].startswith("[frame] Frame 1.")
         assert terminated.tolist() == [False, True]
         assert rewards[0] == pytest.approx(-0.005)
@@ -61,7 +63,18 @@ def test_reset_shows_an_overview_grid_and_a_complete_prompt_without_the_answer(e
     assert info["overview_frames"] == [0, 50, 99, 149] and info["n_frames"] == 150
     assert [m["role"] for m in info["messages"]] == ["system", "user"] and len(info["images"]) == 1
     assert {t["function"]["name"] for t in info["tools"]} == {"frames", "frame", "zoom"}
-    public = {"family", "difficulty", "answer_type", "options", "n_frames", "fps", "overview_frames", "frames_viewed", "frames_left", "turn"}
+    public = {
+        "family",
+        "difficulty",
+        "answer_type",
+        "options",
+        "n_frames",
+        "fps",
+        "overview_frames",
+        "frames_viewed",
+        "frames_left",
+        "turn",
+    }
     assert set(info) == public | {"messages", "images", "tools"}
     assert env.episode.spec.rationale not in text and "decide" not in json.dumps(info["messages"])
 
@@ -74,7 +87,9 @@ def test_the_oracle_solves_every_kind_at_every_difficulty_within_the_frame_budge
             env.reset(seed=seed, options={"family": kind, "difficulty": difficulty, "split": "test"})
             _total, info = play_oracle(env)
             assert info["is_success"], (kind, difficulty, seed, info["answer"], info["extracted_answer"])
-            assert info["frames_viewed"] == len([f for f in env.episode.deciding_frames if f not in env.overview_frames])
+            assert info["frames_viewed"] == len(
+                [f for f in env.episode.deciding_frames if f not in env.overview_frames]
+            )
             assert info["frames_viewed"] <= env.tools.max_frames
 
 
@@ -93,7 +108,9 @@ def test_a_frame_costs_lambda_and_a_grid_costs_lambda_per_frame(env):
 
 
 def test_a_request_for_all_1800_frames_is_cut_by_the_grid_and_then_by_the_budget():
-    env = gym.make("VistaVideo-v0", clip_frames=1800, max_frames=20, max_grid=16, image_size=128, frame_size=64).unwrapped
+    env = gym.make(
+        "VistaVideo-v0", clip_frames=1800, max_frames=20, max_grid=16, image_size=128, frame_size=64
+    ).unwrapped
     env.reset(seed=0, options={"family": "compare", "difficulty": 1})
     obs, _, _, _, info = env.step(call("frames", start=0, end=1799))
     assert "1800 frames were asked for; showing the first 16 (the grid's limit)" in obs["text"]
@@ -153,7 +170,9 @@ def test_an_order_answer_gets_kendall_partial_credit_but_no_success_unless_exact
     env.reset(seed=4, options={"family": "order", "difficulty": 1})
     truth = [part.strip() for part in ", ".join(env.episode.spec.answer).split(",")]
     swapped = [truth[1], truth[0], *truth[2:]]
-    _, _, terminated, _, info = env.step(f"<think>I watched the clip closely.</think><answer>{', '.join(swapped)}</answer>")
+    _, _, terminated, _, info = env.step(
+        f"<think>I watched the clip closely.</think><answer>{', '.join(swapped)}</answer>"
+    )
     n = len(truth)
     pairs = n * (n - 1) / 2
     assert terminated and not info["is_success"] and info["reward_terms"]["correctness"] == 0.0
@@ -268,7 +287,14 @@ def test_episodes_are_identical_across_processes():
         "print(json.dumps(rows))\n"
     )
     runs = [
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": str(h), "PATH": ""}) for h in (1, 2)
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(h), "PATH": ""},
+        )
+        for h in (1, 2)
     ]
     assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("[[")
 

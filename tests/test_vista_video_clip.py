@@ -12,7 +12,12 @@ from vista_envs.video.generate import ClipConfig, sample_clip
 from vista_envs.video.questions import KINDS, kendall_credit
 from vista_envs.video.render import SPARK, FrameRenderer
 
-_CHANGES = {("absent", "visible"): "appear", ("visible", "absent"): "vanish", ("visible", "in_box"): "enter", ("in_box", "visible"): "leave"}
+_CHANGES = {
+    ("absent", "visible"): "appear",
+    ("visible", "absent"): "vanish",
+    ("visible", "in_box"): "enter",
+    ("in_box", "visible"): "leave",
+}
 
 
 def first_clip_with(kind, difficulty):
@@ -128,7 +133,9 @@ def test_kendall_credit_of_orders_worked_out_by_hand(given, truth, credit):
 def test_an_observer_knows_a_change_exactly_only_when_it_saw_both_sides():
     clip = first_clip_with("colour", 1)
     change = next(e for e in clip.events if e.kind == "colour")
-    close = Observer(clip, [0, change.frame - 1, change.frame, clip.n_frames - 1]).find("colour", change.obj, value=change.value)
+    close = Observer(clip, [0, change.frame - 1, change.frame, clip.n_frames - 1]).find(
+        "colour", change.obj, value=change.value
+    )
     assert close.exact and close.frame == change.frame
     far = Observer(clip, [0, clip.n_frames - 1]).find("colour", change.obj)
     assert far is None or (not far.exact and far.lo == 0 and far.hi == clip.n_frames - 1)
@@ -151,7 +158,9 @@ def test_the_deciding_frames_and_the_overview_suffice_to_answer_every_sampled_qu
     for clip, question, overview in sampled_questions(kind, "decide", 6):
         asked += 1
         seen = set(overview) | set(question_kind.deciding_frames(question, clip))
-        assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), question.text
+        assert question_kind.answer(question, Observer(clip, seen)) == question_kind.answer(question, Truth(clip)), (
+            question.text
+        )
     assert asked >= 25
 
 

@@ -42,7 +42,10 @@ def test_check_env_passes_without_warnings():
     environment.close()
 
 
-@pytest.mark.parametrize(("n_views", "shape"), [(2, (SIZE, 2 * SIZE, 3)), ((2, 3), (2 * SIZE, 2 * SIZE, 3)), ((2, 4), (2 * SIZE, 2 * SIZE, 3))])
+@pytest.mark.parametrize(
+    ("n_views", "shape"),
+    [(2, (SIZE, 2 * SIZE, 3)), ((2, 3), (2 * SIZE, 2 * SIZE, 3)), ((2, 4), (2 * SIZE, 2 * SIZE, 3))],
+)
 def test_the_mosaic_has_a_fixed_shape_and_info_lists_each_view_with_its_placeholder(n_views, shape):
     environment = make(n_views=n_views)
     for seed in range(4):
@@ -91,7 +94,9 @@ def test_the_oracle_solves_at_least_99_percent_of_100_test_episodes_per_kind(fam
 def test_a_wrong_answer_scores_no_correctness_but_keeps_format_and_reasoning(env):
     env.reset(seed=0, options={"family": "same_object"})
     wrong = "no" if env.question.spec.answer == "yes" else "yes"
-    _, reward, _, _, info = env.step(f"<think>I compare where the two ringed objects stand.</think><answer>{wrong}</answer>")
+    _, reward, _, _, info = env.step(
+        f"<think>I compare where the two ringed objects stand.</think><answer>{wrong}</answer>"
+    )
     assert not info["is_success"] and info["reward_terms"]["correctness"] == 0.0
     assert info["reward_terms"]["format"] == 1.0 and reward == pytest.approx(0.4)
 
@@ -217,7 +222,10 @@ print(hashlib.sha256(obs["image"].tobytes() + obs["text"].encode()).hexdigest(),
 
 
 def test_episodes_are_identical_across_processes():
-    runs = [subprocess.run([sys.executable, "-c", _EPISODE_DIGEST], capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", _EPISODE_DIGEST], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1] and runs[0].strip()
 
 
@@ -272,7 +280,10 @@ def test_the_gallery_writes_one_sheet_per_question_family(tmp_path, capsys):
 def _mask(env, view):
     """PyBullet's own segmentation mask of one of the episode's views (body id per pixel)."""
     camera, client, size = env.cameras[view], env.sim.client, env.image_size
-    matrices = client.computeViewMatrix(camera.eye, camera.target, camera.up), client.computeProjectionMatrixFOV(camera.fov, 1.0, camera.near, camera.far)
+    matrices = (
+        client.computeViewMatrix(camera.eye, camera.target, camera.up),
+        client.computeProjectionMatrixFOV(camera.fov, 1.0, camera.near, camera.far),
+    )
     return np.asarray(client.getCameraImage(size, size, *matrices)[4]).reshape(size, size)
 
 
@@ -281,7 +292,11 @@ def test_counted_objects_match_the_scene_and_one_is_occluded_in_view_1_by_the_re
     for seed in range(8):
         environment.reset(seed=seed, options={"family": "occluded_count", "split": "test"})
         question, layout = environment.question, environment.layout
-        colour = next(c for c in ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink") if f" {c} objects" in question.spec.question)
+        colour = next(
+            c
+            for c in ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "brown", "pink")
+            if f" {c} objects" in question.spec.question
+        )
         assert question.spec.answer == sum(o.spec.color == colour for o in layout.objects) == len(question.subjects)
         masks = [_mask(environment, v) for v in range(len(environment.cameras))]
         pixels = {i: [int((m == environment.bodies[i]).sum()) for m in masks] for i in question.subjects}
@@ -327,7 +342,9 @@ def test_the_view_tool_oracle_asks_only_for_the_views_it_needs_then_answers(fami
     environment = make(view_tool=True, n_views=4)
     for seed in range(6):
         obs, info = environment.reset(seed=seed, options={"family": family, "split": "test"})
-        assert info["views_shown"] == [1] and len(info["images"]) == 1 and info["tools"][0]["function"]["name"] == "view"
+        assert (
+            info["views_shown"] == [1] and len(info["images"]) == 1 and info["tools"][0]["function"]["name"] == "view"
+        )
         assert (obs["image"][SIZE:, SIZE:] == 40).all()  # View 4's tile is still dark
         total, turns = 0.0, 0
         while True:
@@ -340,7 +357,13 @@ def test_the_view_tool_oracle_asks_only_for_the_views_it_needs_then_answers(fami
         assert sorted(info["views_shown"]) == [k + 1 for k in needed]
         assert total == pytest.approx(1.4 - 0.05 * (len(needed) - 1))
         assert len(info["images"]) == len(needed)
-        placeholders = sum(p["type"] == "image" for m in info["messages"] if m["role"] == "user" for p in m["content"] if isinstance(m["content"], list))
+        placeholders = sum(
+            p["type"] == "image"
+            for m in info["messages"]
+            if m["role"] == "user"
+            for p in m["content"]
+            if isinstance(m["content"], list)
+        )
         assert placeholders == len(info["images"])
         tool_messages = [m for m in info["messages"] if m["role"] == "tool"]
         call_ids = [c["id"] for m in info["messages"] if m.get("tool_calls") for c in m["tool_calls"]]
@@ -421,5 +444,7 @@ def test_oracle_answers_from_different_rigs_of_one_scene_are_paid_full_consisten
         responses.append(env.oracle())
         answers.add(env.question.spec.answer)
     assert len(answers) == 1 and consistency_rewards(responses, "text") == [1.0, 1.0, 1.0]
-    wrong = responses[:2] + ["<think>a guess</think><answer>" + ("right" if answers == {"left"} else "left") + "</answer>"]
+    wrong = responses[:2] + [
+        "<think>a guess</think><answer>" + ("right" if answers == {"left"} else "left") + "</answer>"
+    ]
     assert consistency_rewards(wrong, "text") == [0.5, 0.5, 0.0]

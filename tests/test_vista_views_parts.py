@@ -58,7 +58,9 @@ def test_projection_matches_where_pybullet_draws_each_object(scenes):
                 ys, xs = np.nonzero(mask == body)
                 if visibility.seen[v, i] == 1.0 and len(xs) > 30:  # fully in view
                     low, high = sim_aabbs[i]
-                    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+                    corners = np.array(
+                        [[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
+                    )
                     projected = project(camera, corners, SIZE, SIZE)
                     # Every drawn pixel lies inside the projected bounding box (PyBullet pads it), which it largely fills.
                     assert xs.min() >= projected[:, 0].min() - 1.5 and xs.max() <= projected[:, 0].max() + 0.5
@@ -124,7 +126,9 @@ def test_rays_spared_by_the_box_test_are_exactly_the_ones_pybullet_would_answer_
                 for full, culled in zip(every_ray, with_boxes):
                     np.testing.assert_array_equal(full, culled)
                 compared += int(every_ray[1].sum())
-                spared += int(every_ray[1].sum()) - _rays_sent(sim, functools.partial(seen_points, sim, cameras, points, bodies, boxes))
+                spared += int(every_ray[1].sum()) - _rays_sent(
+                    sim, functools.partial(seen_points, sim, cameras, points, bodies, boxes)
+                )
     sim.close()
     # The comparison covers thousands of rays, and the box test spares a real share of them.
     assert compared > 5000 and spared > 0.3 * compared, (compared, spared)
@@ -195,7 +199,15 @@ def test_marks_are_drawn_on_a_copy_and_the_mosaic_fills_its_grid_row_by_row():
 @pytest.mark.parametrize(
     ("responses", "answer_type", "expected"),
     [
-        (["<think>a</think><answer>3</answer>", "<think>b</think><answer>three</answer>", "<think>c</think><answer>4</answer>"], "number", [0.5, 0.5, 0.0]),
+        (
+            [
+                "<think>a</think><answer>3</answer>",
+                "<think>b</think><answer>three</answer>",
+                "<think>c</think><answer>4</answer>",
+            ],
+            "number",
+            [0.5, 0.5, 0.0],
+        ),
         (["<answer>Left.</answer>", "<think>x</think><answer>left</answer>"], "text", [1.0, 1.0]),
         (["<answer>yes</answer>", "no answer here", 42, "<answer>Yes</answer>"], "yes_no", [1 / 3, 0.0, 0.0, 1 / 3]),
         (["<answer>1</answer>"], "number", [0.0]),
@@ -217,5 +229,9 @@ def test_train_and_test_scenes_never_share_a_set_of_objects():
     looks = {}
     for split in ("train", "test"):
         rng = random.Random(split)
-        looks[split] = {tuple(sorted(o.name for o in sample_layout(rng, d, split, Randomization()).objects)) for d in (1, 2) for _ in range(150)}
+        looks[split] = {
+            tuple(sorted(o.name for o in sample_layout(rng, d, split, Randomization()).objects))
+            for d in (1, 2)
+            for _ in range(150)
+        }
     assert len(looks["train"]) > 250 and len(looks["test"]) > 250 and not looks["train"] & looks["test"]

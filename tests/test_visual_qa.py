@@ -25,7 +25,9 @@ def make(**kwargs):
 
 
 def test_make_without_prior_import_in_a_fresh_interpreter():
-    code = "import gymnasium as gym; env = gym.make('vista_envs:VisualQA-v0'); print(env.reset(seed=0)[0]['image'].shape)"
+    code = (
+        "import gymnasium as gym; env = gym.make('vista_envs:VisualQA-v0'); print(env.reset(seed=0)[0]['image'].shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(224, 224, 3)"
 
@@ -37,7 +39,9 @@ def test_check_env_passes_without_warnings():
 
 
 def test_importing_the_envs_never_imports_torch():
-    code = "import sys, gymnasium as gym, vista_envs; gym.make('VisualQA-v0').reset(seed=0); print('torch' in sys.modules)"
+    code = (
+        "import sys, gymnasium as gym, vista_envs; gym.make('VisualQA-v0').reset(seed=0); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -159,13 +163,22 @@ class TestBadInput:
 
     @pytest.mark.parametrize(
         "kwargs",
-        [{"difficulty": 0}, {"difficulty": (4, 2)}, {"split": "validation"}, {"families": ["nope"]}, {"image_size": 8}, {"response_format": "xml"}],
+        [
+            {"difficulty": 0},
+            {"difficulty": (4, 2)},
+            {"split": "validation"},
+            {"families": ["nope"]},
+            {"image_size": 8},
+            {"response_format": "xml"},
+        ],
     )
     def test_invalid_constructor_kwargs_raise(self, kwargs):
         with pytest.raises(ValueError):
             make(**kwargs)
 
-    @pytest.mark.parametrize("options", [{"difficulty": 9}, {"family": "nope"}, {"split": "dev"}, {"colour": "red"}, {"task_seed": -1}])
+    @pytest.mark.parametrize(
+        "options", [{"difficulty": 9}, {"family": "nope"}, {"split": "dev"}, {"colour": "red"}, {"task_seed": -1}]
+    )
     def test_invalid_reset_options_raise(self, options):
         with pytest.raises(ValueError):
             make().unwrapped.reset(seed=0, options=options)
@@ -211,7 +224,13 @@ def test_same_seed_same_task_across_processes():
         "import json, sys; sys.path.insert(0, 'tests');"
         "from test_visual_qa import _fingerprint; print(json.dumps(_fingerprint(range(20))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )
     assert json.loads(out.stdout) == _fingerprint(range(20))
 
 
@@ -263,7 +282,9 @@ def test_render_shows_the_task_at_a_fixed_frame_size():
 
 
 def test_reward_weights_and_response_format_are_constructor_kwargs():
-    env = make(correctness_weight=2.0, format_weight=0.0, reasoning_weight=0.0, length_weight=0.0, response_format="boxed").unwrapped
+    env = make(
+        correctness_weight=2.0, format_weight=0.0, reasoning_weight=0.0, length_weight=0.0, response_format="boxed"
+    ).unwrapped
     env.reset(seed=0)
     oracle = env.oracle()
     assert "\\boxed{" in oracle
@@ -291,7 +312,9 @@ def test_default_families_are_those_that_need_no_tools():
 def test_record_video_and_episode_statistics_wrappers_work(tmp_path):
     pytest.importorskip("moviepy")
     env = gym.wrappers.RecordEpisodeStatistics(
-        gym.wrappers.RecordVideo(make(render_mode="rgb_array"), str(tmp_path / "videos"), episode_trigger=lambda _: True, disable_logger=True)
+        gym.wrappers.RecordVideo(
+            make(render_mode="rgb_array"), str(tmp_path / "videos"), episode_trigger=lambda _: True, disable_logger=True
+        )
     )
     for seed in range(2):
         env.reset(seed=seed)

@@ -29,7 +29,10 @@ def test_raw_encoding_is_base64_of_the_bytes_not_a_list_of_numbers():
 
 def test_png_encoding_is_smaller_on_a_flat_image_and_falls_back_to_raw_for_floats():
     flat = np.full((224, 224, 3), 200, np.uint8)
-    assert len(wire.encode_array(flat, "png")[wire.ARRAY_TAG]["data"]) < len(wire.encode_array(flat, "raw")[wire.ARRAY_TAG]["data"]) / 10
+    assert (
+        len(wire.encode_array(flat, "png")[wire.ARRAY_TAG]["data"])
+        < len(wire.encode_array(flat, "raw")[wire.ARRAY_TAG]["data"]) / 10
+    )
     state = np.array([0.5, -1.25, np.inf], np.float32)
     tagged = wire.encode_array(state, "png")
     assert tagged[wire.ARRAY_TAG]["encoding"] == "raw"
@@ -61,7 +64,12 @@ def test_a_malformed_array_is_a_value_error_naming_the_fault(changes, message):
 
 
 def test_values_round_trip_with_numpy_scalars_as_numbers_and_tuples_as_lists():
-    info = {"reward_terms": {"format": np.float32(0.5)}, "pair": (1, 2), "images": [np.ones((2, 2, 3), np.uint8)], "n": np.int64(3)}
+    info = {
+        "reward_terms": {"format": np.float32(0.5)},
+        "pair": (1, 2),
+        "images": [np.ones((2, 2, 3), np.uint8)],
+        "n": np.int64(3),
+    }
     back = wire.from_wire(wire.to_wire(info))
     assert back["reward_terms"] == {"format": 0.5} and back["pair"] == [1, 2] and back["n"] == 3
     assert isinstance(back["images"][0], np.ndarray) and back["images"][0].shape == (2, 2, 3)
@@ -77,7 +85,13 @@ def test_values_round_trip_with_numpy_scalars_as_numbers_and_tuples_as_lists():
         spaces.Discrete(5, start=-2),
         spaces.MultiDiscrete([3, 4]),
         spaces.MultiBinary(6),
-        spaces.Dict({"image": spaces.Box(0, 255, (8, 8, 3), np.uint8), "text": UnicodeText(64), "state": spaces.Box(-1, 1, (7,), np.float32)}),
+        spaces.Dict(
+            {
+                "image": spaces.Box(0, 255, (8, 8, 3), np.uint8),
+                "text": UnicodeText(64),
+                "state": spaces.Box(-1, 1, (7,), np.float32),
+            }
+        ),
         spaces.Tuple([spaces.Discrete(2), UnicodeText(5)]),
     ],
 )
@@ -97,7 +111,10 @@ def test_an_array_repeated_in_one_message_travels_once_and_comes_back_as_an_equa
     image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
     other = image[::-1].copy()
     sent: list[np.ndarray] = []
-    payload = {"obs": wire.to_wire({"image": image}, sent=sent), "info": wire.to_wire({"images": [other, image.copy(), image]}, sent=sent)}
+    payload = {
+        "obs": wire.to_wire({"image": image}, sent=sent),
+        "info": wire.to_wire({"images": [other, image.copy(), image]}, sent=sent),
+    }
     assert "data" in payload["info"]["images"][0][wire.ARRAY_TAG], "a different array is sent in full"
     assert payload["info"]["images"][1] == payload["info"]["images"][2] == {wire.ARRAY_TAG: {"same_as": 0}}
     obs, info = wire.decode_observation(payload)

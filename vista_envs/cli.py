@@ -63,8 +63,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from vista_envs.bench.agents import plugin_agent_kinds
     from vista_envs.bench.suites import builtin_suite_names, plugin_suite_names
 
-    print(f"\nBench agents: random, scripted, oracle, python:MODULE:FACTORY; from plugins: {', '.join(plugin_agent_kinds()) or 'none'}")
-    print(f"Bench suites: {', '.join(builtin_suite_names())}; from plugins: {', '.join(plugin_suite_names()) or 'none'}")
+    print(
+        f"\nBench agents: random, scripted, oracle, python:MODULE:FACTORY; from plugins: {', '.join(plugin_agent_kinds()) or 'none'}"
+    )
+    print(
+        f"Bench suites: {', '.join(builtin_suite_names())}; from plugins: {', '.join(plugin_suite_names()) or 'none'}"
+    )
     failed = plugins.plugin_errors()
     if failed:
         print("\nPlugins that failed to load (the rest loaded):")
@@ -182,7 +186,11 @@ def cmd_play(args: argparse.Namespace) -> int:
             raise ValueError(f"play needs an env whose actions are text; {args.env_id} takes {env.action_space}")
         # The envs that score <answer> tags (VisualQA, VistaTool) get a bare answer wrapped in them.
         wrap_answers = hasattr(env.unwrapped, "scorer")
-        hint = " A bare answer is sent as <answer>...</answer> (it earns no format or reasoning reward)." if wrap_answers else ""
+        hint = (
+            " A bare answer is sent as <answer>...</answer> (it earns no format or reasoning reward)."
+            if wrap_answers
+            else ""
+        )
         gui = args.env_id == "VistaGUI-v0"  # clicks by coordinates: the screenshot has a pixel ruler
         hint += f" {PLAY_HELP}" if gui else ""
         print(f"Type your response.{hint} Ctrl-D quits.")
@@ -258,21 +266,34 @@ def _add_serve_parser(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-sessions", type=int, default=8, help="concurrent sessions; one more is refused")
     serve.add_argument("--env-kwargs", default="{}", help="JSON object of gym.make keyword arguments")
-    serve.add_argument("--session-timeout", type=float, default=300.0, help="seconds idle before a session is closed (0: never)")
-    serve.add_argument("--image-encoding", choices=("raw", "png"), default="raw", help="how arrays travel (base64 of raw bytes or of a PNG)")
+    serve.add_argument(
+        "--session-timeout", type=float, default=300.0, help="seconds idle before a session is closed (0: never)"
+    )
+    serve.add_argument(
+        "--image-encoding",
+        choices=("raw", "png"),
+        default="raw",
+        help="how arrays travel (base64 of raw bytes or of a PNG)",
+    )
     serve.add_argument("--max-message-bytes", type=int, help="largest request the server reads (default 4 MiB)")
     serve.set_defaults(handler=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vista-envs", description="Gymnasium environments for RL of vision-language models.")
+    parser = argparse.ArgumentParser(
+        prog="vista-envs", description="Gymnasium environments for RL of vision-language models."
+    )
     parser.add_argument("--version", action="version", version=f"vista-envs {vista_envs.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("list", help="list env ids and task families").set_defaults(handler=cmd_list)
 
     def task_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--family", choices=[*family_names(), *VIDEO_KINDS, *APP_KINDS], help="task family, VistaVideo-v0 question kind or VistaGUI-v0 app kind (default: drawn at random)")
+        sub.add_argument(
+            "--family",
+            choices=[*family_names(), *VIDEO_KINDS, *APP_KINDS],
+            help="task family, VistaVideo-v0 question kind or VistaGUI-v0 app kind (default: drawn at random)",
+        )
         sub.add_argument("--difficulty", type=int, choices=range(1, 6), help="1 (easy) to 5 (hard)")
         sub.add_argument("--split", choices=SPLITS, default="train")
         sub.add_argument("--seed", type=int, default=0)
@@ -291,8 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--seeds", type=int, default=4, help="tasks per difficulty")
     gallery.add_argument("--size", type=int, default=224)
     gallery.add_argument("--split", choices=SPLITS, default="train")
-    gallery.add_argument("--video", action="store_true", help="instead: VistaVideo-v0, a sheet per question kind of what the oracle saw")
-    gallery.add_argument("--views", action="store_true", help="VistaViews-v0 instead: one sheet per question family (needs the robot extra)")
+    gallery.add_argument(
+        "--video", action="store_true", help="instead: VistaVideo-v0, a sheet per question kind of what the oracle saw"
+    )
+    gallery.add_argument(
+        "--views",
+        action="store_true",
+        help="VistaViews-v0 instead: one sheet per question family (needs the robot extra)",
+    )
     gallery.set_defaults(handler=cmd_gallery)
 
     play = commands.add_parser("play", help="answer tasks interactively in the terminal")

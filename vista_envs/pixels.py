@@ -31,7 +31,9 @@ def image_array(image: Image.Image) -> np.ndarray:
     finally:
         encoder.cleanup()
     if status != 1 or len(data) != width * height * 3:
-        raise RuntimeError(f"raw RGB encoding returned status {status} and {len(data)} bytes for a {width}x{height} image")
+        raise RuntimeError(
+            f"raw RGB encoding returned status {status} and {len(data)} bytes for a {width}x{height} image"
+        )
     return np.frombuffer(data, np.uint8).reshape(height, width, 3)
 
 

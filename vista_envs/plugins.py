@@ -98,7 +98,9 @@ def load_entry_point(group: str, entry_point: metadata.EntryPoint) -> Any:
 
 def report_failure(group: str, entry_point: metadata.EntryPoint, error: BaseException) -> PluginError:
     """Record (and warn once about) an entry point that failed to load or to register."""
-    failure = PluginError(group, entry_point.name, entry_point.value, _distribution_name(entry_point), f"{type(error).__name__}: {error}")
+    failure = PluginError(
+        group, entry_point.name, entry_point.value, _distribution_name(entry_point), f"{type(error).__name__}: {error}"
+    )
     if (group, entry_point.name) not in _ERRORS:
         _ERRORS[(group, entry_point.name)] = failure
         warnings.warn(str(failure), PluginWarning, stacklevel=3)

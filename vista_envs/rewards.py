@@ -39,7 +39,12 @@ class RewardWeights:
 
     def total(self, terms: dict[str, float]) -> float:
         """The weighted sum of ``terms`` (terms without a weight here are added as they are)."""
-        weights = {"correctness": self.correctness, "format": self.format, "reasoning": self.reasoning, "length": self.length}
+        weights = {
+            "correctness": self.correctness,
+            "format": self.format,
+            "reasoning": self.reasoning,
+            "length": self.length,
+        }
         return float(sum(weights.get(name, 1.0) * value for name, value in terms.items()))
 
 
@@ -90,7 +95,11 @@ def checked_weights(env_id: str, **weights: float) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{env_id}: {name} must be a finite number >= 0, got {value!r}")
         if value < 0:
-            hint = " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)" if name.endswith("_cost_weight") else ""
+            hint = (
+                " (a cost is subtracted by the env: give its size, e.g. 10.0 rather than -10.0)"
+                if name.endswith("_cost_weight")
+                else ""
+            )
             raise ValueError(f"{env_id}: {name} must be >= 0, got {value!r}{hint}")
         terms[name.removesuffix("_weight").removesuffix("_cost")] = float(value)
     return terms

@@ -169,7 +169,11 @@ class CompositeReward:
             }
         else:
             terms = {"visual": 0.0, "tool": 0.0, "outcome": 0.0}
-        reward = self.visual_weight * terms["visual"] + self.tool_weight * terms["tool"] + self.outcome_weight * terms["outcome"]
+        reward = (
+            self.visual_weight * terms["visual"]
+            + self.tool_weight * terms["tool"]
+            + self.outcome_weight * terms["outcome"]
+        )
         return TurnScore(terms, reward, self.stage(check), self._process(self.visual[-1], self.tool[-1]))
 
     @property

@@ -66,7 +66,9 @@ class ResponseScorer:
         if not isinstance(action, str):
             return self.invalid(f"the action must be a str (the model's response), got {type(action).__name__}")
         if len(action) > self.max_response_chars:
-            return self.invalid(f"the response has {len(action)} characters, over the limit of {self.max_response_chars}")
+            return self.invalid(
+                f"the response has {len(action)} characters, over the limit of {self.max_response_chars}"
+            )
         parsed = self.format.parse(action)
         correctness = score_answer(parsed.answer, spec)
         terms = {

@@ -104,7 +104,9 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
         raise ValueError("array data is not valid base64") from None
     if encoding == "raw":
         if len(payload) != math.prod(shape) * dtype.itemsize:
-            raise ValueError(f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {math.prod(shape) * dtype.itemsize}")
+            raise ValueError(
+                f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {math.prod(shape) * dtype.itemsize}"
+            )
         return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
     if encoding == "png":
         try:
@@ -129,7 +131,9 @@ def to_wire(value: Any, image_encoding: str = "raw", sent: list[np.ndarray] | No
         sent = []
     if isinstance(value, np.ndarray):
         for index, earlier in enumerate(sent):
-            if earlier is value or (earlier.dtype == value.dtype and earlier.shape == value.shape and np.array_equal(earlier, value)):
+            if earlier is value or (
+                earlier.dtype == value.dtype and earlier.shape == value.shape and np.array_equal(earlier, value)
+            ):
                 return {ARRAY_TAG: {"same_as": index}}
         sent.append(value)
         return encode_array(value, image_encoding)
@@ -195,9 +199,20 @@ def space_to_spec(space: spaces.Space) -> dict[str, Any]:
     if isinstance(space, UnicodeText):
         return {"type": "UnicodeText", "max_length": space.max_length, "min_length": space.min_length}
     if isinstance(space, spaces.Text):
-        return {"type": "Text", "max_length": space.max_length, "min_length": space.min_length, "charset": "".join(space.character_set)}
+        return {
+            "type": "Text",
+            "max_length": space.max_length,
+            "min_length": space.min_length,
+            "charset": "".join(space.character_set),
+        }
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "low": _bound(space.low), "high": _bound(space.high), "shape": list(space.shape), "dtype": space.dtype.str}
+        return {
+            "type": "Box",
+            "low": _bound(space.low),
+            "high": _bound(space.high),
+            "shape": list(space.shape),
+            "dtype": space.dtype.str,
+        }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):

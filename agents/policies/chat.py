@@ -45,7 +45,9 @@ class Chat:
 
 
 def as_pil(image: Any) -> Image.Image:
-    return image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    return (
+        image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+    )
 
 
 def _count_image_parts(messages: Sequence[dict[str, Any]]) -> int:
@@ -76,7 +78,10 @@ class ChatBuilder:
 
     def build(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[Chat]:
         check_batch(observations, infos)
-        return [self._build_one(index, observation, info) for index, (observation, info) in enumerate(zip(observations, infos))]
+        return [
+            self._build_one(index, observation, info)
+            for index, (observation, info) in enumerate(zip(observations, infos))
+        ]
 
     def _build_one(self, index: int, observation: dict[str, Any], info: dict[str, Any]) -> Chat:
         if "messages" in info:

@@ -60,7 +60,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
     return str(content)
 
 
@@ -69,7 +71,9 @@ def _content_parts(content: Any, images: Iterator[Image.Image]) -> Any:
     if not isinstance(content, list):
         return content
     return [
-        {"type": "image_url", "image_url": {"url": image_data_url(next(images))}} if part.get("type") == "image" else dict(part)
+        {"type": "image_url", "image_url": {"url": image_data_url(next(images))}}
+        if part.get("type") == "image"
+        else dict(part)
         for part in content
     ]
 
@@ -80,7 +84,10 @@ def _wire_call(call: Mapping[str, Any], call_id: str) -> dict[str, Any]:
     return {
         "id": call_id,
         "type": "function",
-        "function": {"name": str(function.get("name", "")), "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
+        "function": {
+            "name": str(function.get("name", "")),
+            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+        },
     }
 
 
@@ -98,7 +105,9 @@ def _tool_group(messages: Sequence[dict[str, Any]], start: int) -> int:
     return end
 
 
-def _paired(calls: list[dict[str, Any]], results: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _paired(
+    calls: list[dict[str, Any]], results: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The tool messages answering ``calls`` (one per call, in call order) and the results that answer none."""
     answers: dict[str, dict[str, Any]] = {}
     unanswered = [call["id"] for call in calls]
@@ -106,13 +115,19 @@ def _paired(calls: list[dict[str, Any]], results: Sequence[dict[str, Any]]) -> t
     orphans = []
     for result in results:
         wanted = result.get("tool_call_id")
-        match = wanted if wanted in unanswered else next((i for i in unanswered if wanted is None and names[i] == result.get("name")), None)
+        match = (
+            wanted
+            if wanted in unanswered
+            else next((i for i in unanswered if wanted is None and names[i] == result.get("name")), None)
+        )
         if match is None:
             orphans.append(result)
             continue
         unanswered.remove(match)
         answers[match] = {"role": "tool", "tool_call_id": match, "content": _text_of(result.get("content"))}
-    replies = [answers.get(call["id"], {"role": "tool", "tool_call_id": call["id"], "content": NO_RESULT}) for call in calls]
+    replies = [
+        answers.get(call["id"], {"role": "tool", "tool_call_id": call["id"], "content": NO_RESULT}) for call in calls
+    ]
     return replies, orphans
 
 
@@ -126,12 +141,18 @@ def request_messages(chat: Chat) -> list[dict[str, Any]]:
         message = messages[index]
         role = message.get("role")
         if role == "assistant" and message.get("tool_calls"):
-            calls = [_wire_call(call, _call_id(call, f"call_{index}_{k}")) for k, call in enumerate(message["tool_calls"])]
+            calls = [
+                _wire_call(call, _call_id(call, f"call_{index}_{k}")) for k, call in enumerate(message["tool_calls"])
+            ]
             # A name no function can have (the invalid calls written by reply_action) would make strict
             # servers refuse the request: such a call stays out, and its result goes back as text.
             calls = [call for call in calls if _FUNCTION_NAME.match(call["function"]["name"])]
             content = _text_of(message.get("content"))
-            out.append({"role": "assistant", "content": content or None, "tool_calls": calls} if calls else {"role": "assistant", "content": content})
+            out.append(
+                {"role": "assistant", "content": content or None, "tool_calls": calls}
+                if calls
+                else {"role": "assistant", "content": content}
+            )
             end = _tool_group(messages, index + 1)
             replies, orphans = _paired(calls, messages[index + 1 : end])
             out.extend(replies)
@@ -139,7 +160,11 @@ def request_messages(chat: Chat) -> list[dict[str, Any]]:
             end = _tool_group(messages, index)
             orphans = list(messages[index:end])
         else:
-            content = _text_of(message.get("content")) if role == "assistant" else _content_parts(message.get("content"), images)
+            content = (
+                _text_of(message.get("content"))
+                if role == "assistant"
+                else _content_parts(message.get("content"), images)
+            )
             out.append({"role": role, "content": content})
             index += 1
             continue

@@ -108,7 +108,11 @@ class HFPolicy:
             self.model = model
         else:
             device = torch.device(device)
-            self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=_resolve_dtype(dtype, device)).to(device).eval()
+            self.model = (
+                AutoModelForImageTextToText.from_pretrained(model, dtype=_resolve_dtype(dtype, device))
+                .to(device)
+                .eval()
+            )
             processor = processor if processor is not None else AutoProcessor.from_pretrained(model)
         self.processor = processor
         self.tokenizer = processor.tokenizer
@@ -152,7 +156,11 @@ class HFPolicy:
         tool = {"type": "function", "function": schema}
         messages = [
             {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": _PROBE_CALL, "arguments": {}}}]},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"type": "function", "function": {"name": _PROBE_CALL, "arguments": {}}}],
+            },
         ]
         try:
             text = self.processor.apply_chat_template(messages, tools=[tool], tokenize=False)
@@ -199,10 +207,19 @@ class HFPolicy:
             sampling["suppress_tokens"] = self._placeholder_token_ids
         if self.temperature == 0:
             return {**sampling, "do_sample": False}
-        return {**sampling, "do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": 0, "repetition_penalty": 1.0}
+        return {
+            **sampling,
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": 0,
+            "repetition_penalty": 1.0,
+        }
 
     @torch.no_grad()
-    def _complete(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], with_logprobs: bool) -> list[Completion]:
+    def _complete(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], with_logprobs: bool
+    ) -> list[Completion]:
         chats = self.chats.build(observations, infos)
         completions: list[Completion] = []
         for start in range(0, len(chats), self.batch_size):
@@ -232,12 +249,16 @@ class HFPolicy:
         ends_before = (is_end.long().cumsum(dim=1) - is_end.long()) > 0
         return (~ends_before).long()
 
-    def _logprobs(self, inputs: BatchFeature, completion_ids: torch.Tensor, completion_mask: torch.Tensor) -> torch.Tensor:
+    def _logprobs(
+        self, inputs: BatchFeature, completion_ids: torch.Tensor, completion_mask: torch.Tensor
+    ) -> torch.Tensor:
         """``log pi(completion_t | prompt, completion_<t)`` for every completion position (batch x completion length)."""
         batch, length = completion_ids.shape
         extended = dict(inputs)
         extended["input_ids"] = torch.cat([inputs["input_ids"], completion_ids], dim=1)
-        extended["attention_mask"] = torch.cat([inputs["attention_mask"], completion_mask.to(inputs["attention_mask"].dtype)], dim=1)
+        extended["attention_mask"] = torch.cat(
+            [inputs["attention_mask"], completion_mask.to(inputs["attention_mask"].dtype)], dim=1
+        )
         for key, value in inputs.items():
             # Per-token modality ids (Qwen2.5-VL's mm_token_type_ids): completion tokens are text, type 0.
             if key.endswith("token_type_ids"):

@@ -124,7 +124,9 @@ class OpenAIPolicy:
             excerpt = json.dumps(reply)[:_BODY_EXCERPT_CHARS]
             raise OpenAIPolicyError(f"{self.url} answered without choices[0].message: {excerpt}") from None
         if not isinstance(message, dict):
-            raise OpenAIPolicyError(f"{self.url} answered with a choices[0].message that is not an object: {json.dumps(message)[:_BODY_EXCERPT_CHARS]}")
+            raise OpenAIPolicyError(
+                f"{self.url} answered with a choices[0].message that is not an object: {json.dumps(message)[:_BODY_EXCERPT_CHARS]}"
+            )
         return reply_action(message)
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +150,16 @@ class OpenAIPolicy:
                 continue
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 reason = getattr(error, "reason", error)
-                failure = f"timed out after {self.timeout_s} s" if isinstance(reason, TimeoutError) else f"connection failed ({reason})"
+                failure = (
+                    f"timed out after {self.timeout_s} s"
+                    if isinstance(reason, TimeoutError)
+                    else f"connection failed ({reason})"
+                )
                 continue
             try:
                 return json.loads(raw)
             except json.JSONDecodeError:
-                raise OpenAIPolicyError(f"{self.url} answered with something that is not JSON: {raw[:_BODY_EXCERPT_CHARS]!r}") from None
+                raise OpenAIPolicyError(
+                    f"{self.url} answered with something that is not JSON: {raw[:_BODY_EXCERPT_CHARS]!r}"
+                ) from None
         raise OpenAIPolicyError(f"no answer from {self.url} after {self.max_retries + 1} attempts: {failure}")

@@ -48,7 +48,10 @@ class RandomPolicy:
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         check_batch(observations, infos)
-        return [self.response_format.wrap("A random guess.", self.guess(obs, info)) for obs, info in zip(observations, infos)]
+        return [
+            self.response_format.wrap("A random guess.", self.guess(obs, info))
+            for obs, info in zip(observations, infos)
+        ]
 
     def guess(self, observation: dict[str, Any], info: dict[str, Any]) -> str:
         """A random answer (without the response format) for one env."""

@@ -76,7 +76,11 @@ class ResponseFormat:
 
     def wrap(self, reasoning: str, answer: str) -> str:
         """A well-formed response with ``reasoning`` and ``answer`` (used by oracles)."""
-        body = f"{self.answer_tags[0]}{answer}{self.answer_tags[1]}" if self.answer_tags else f"The answer is \\boxed{{{answer}}}."
+        body = (
+            f"{self.answer_tags[0]}{answer}{self.answer_tags[1]}"
+            if self.answer_tags
+            else f"The answer is \\boxed{{{answer}}}."
+        )
         if self.think_tags:
             return f"{self.think_tags[0]}{reasoning}{self.think_tags[1]}{body}"
         return body
@@ -95,7 +99,9 @@ class ResponseFormat:
             thoughts = tag_contents(response, *self.think_tags)
             reasoning = thoughts[0] if thoughts else None
             if len(thoughts) != 1:
-                problems.append(f"expected one {self.think_tags[0]}...{self.think_tags[1]} block, found {len(thoughts)}")
+                problems.append(
+                    f"expected one {self.think_tags[0]}...{self.think_tags[1]} block, found {len(thoughts)}"
+                )
             elif not response.lstrip().startswith(self.think_tags[0]):
                 problems.append(f"the response must start with {self.think_tags[0]}")
         if len(answers) != 1:
@@ -130,4 +136,6 @@ def get_response_format(spec: str | ResponseFormat) -> ResponseFormat:
     try:
         return RESPONSE_FORMATS[spec]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown response format {spec!r}; expected one of {sorted(RESPONSE_FORMATS)} or a ResponseFormat") from None
+        raise ValueError(
+            f"unknown response format {spec!r}; expected one of {sorted(RESPONSE_FORMATS)} or a ResponseFormat"
+        ) from None

@@ -96,7 +96,7 @@ def parse_number(text: str) -> float | None:
 
 
 def parse_yes_no(text: str) -> str | None:
-    """"yes" or "no" from the first word of ``text`` (synonyms such as "true", "nope" accepted)."""
+    """ "yes" or "no" from the first word of ``text`` (synonyms such as "true", "nope" accepted)."""
     words = normalize_text(text).split(" ", 1)
     first = words[0].strip(_EDGE_PUNCT)
     if first in _YES:

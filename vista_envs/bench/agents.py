@@ -67,7 +67,11 @@ def plugin_agent_kinds() -> list[str]:
 
 def _spec_help() -> str:
     kinds = " | ".join(f"{kind}:..." for kind in plugin_agent_kinds())
-    return "random | scripted | oracle | python:MODULE:FACTORY" + (f" | {kinds}" if kinds else "") + ", optionally as NAME=SPEC"
+    return (
+        "random | scripted | oracle | python:MODULE:FACTORY"
+        + (f" | {kinds}" if kinds else "")
+        + ", optionally as NAME=SPEC"
+    )
 
 
 AGENT_SPEC_HELP = "random | scripted | oracle | python:MODULE:FACTORY | KIND:ARG from a plugin (hf:PATH, openai:MODEL@URL, ...), optionally as NAME=SPEC"
@@ -111,7 +115,9 @@ class BenchAgent:
             return None
 
     def _tokenizer(self) -> Any:
-        tokenizer = getattr(self.policy, "tokenizer", None) or getattr(getattr(self.policy, "processor", None), "tokenizer", None)
+        tokenizer = getattr(self.policy, "tokenizer", None) or getattr(
+            getattr(self.policy, "processor", None), "tokenizer", None
+        )
         return tokenizer if callable(getattr(tokenizer, "encode", None)) else None
 
 
@@ -152,7 +158,9 @@ def make_agent(spec: str, seed: int = 0) -> BenchAgent:
 
 def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
     """The agent a ``vista_envs.bench_agents`` entry point named ``kind`` builds from ``argument``."""
-    entry_point = next((ep for ep in plugins.declared(plugins.AGENTS_GROUP) if ep.name == kind and kind not in _BUILTIN_KINDS), None)
+    entry_point = next(
+        (ep for ep in plugins.declared(plugins.AGENTS_GROUP) if ep.name == kind and kind not in _BUILTIN_KINDS), None
+    )
     if entry_point is None:
         hint = ""
         if kind in ("hf", "openai", "openai-text"):
@@ -167,11 +175,17 @@ def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
     except ImportError as error:
         raise BenchError(f"{spec}: {error}") from None
     if not callable(factory):
-        raise BenchError(f"{spec}: plugin {plugins.describe(entry_point)} is a {type(factory).__name__}, not a factory(argument) -> agent")
+        raise BenchError(
+            f"{spec}: plugin {plugins.describe(entry_point)} is a {type(factory).__name__}, not a factory(argument) -> agent"
+        )
     policy = _construct(spec, factory, argument)
     if not callable(getattr(policy, "act", None)):
-        raise BenchError(f"{spec}: plugin {plugins.describe(entry_point)} returned a {type(policy).__name__}, which has no act(observations, infos) method")
-    default_name = getattr(policy, "bench_name", None) or (f"{kind}-{Path(argument.partition('@')[0]).name}" if argument else kind)
+        raise BenchError(
+            f"{spec}: plugin {plugins.describe(entry_point)} returned a {type(policy).__name__}, which has no act(observations, infos) method"
+        )
+    default_name = getattr(policy, "bench_name", None) or (
+        f"{kind}-{Path(argument.partition('@')[0]).name}" if argument else kind
+    )
     return policy, str(default_name)
 
 
@@ -195,7 +209,9 @@ def _python_policy(argument: str) -> Any:
         raise BenchError(f"python:{argument}: {module_name} has no callable {factory_name!r}")
     policy = _construct(f"python:{argument}", factory)
     if not callable(getattr(policy, "act", None)):
-        raise BenchError(f"python:{argument}: {factory_name}() returned a {type(policy).__name__}, which has no act(observations, infos) method")
+        raise BenchError(
+            f"python:{argument}: {factory_name}() returned a {type(policy).__name__}, which has no act(observations, infos) method"
+        )
     return policy
 
 

@@ -57,7 +57,9 @@ _RGB_PATTERN = re.compile(r"RGB\s*\(?\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3}
 class EnvAwarePolicy(Protocol):
     """A policy that reads the envs themselves (only the oracle should): the runner passes them in batch order."""
 
-    def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]: ...
+    def act_in_envs(
+        self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
+    ) -> list[str]: ...
 
 
 @runtime_checkable
@@ -69,13 +71,28 @@ class SeededPolicy(Protocol):
     batch nor on whether the run was interrupted and resumed.
     """
 
-    def act_seeded(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]) -> list[str]: ...
+    def act_seeded(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]
+    ) -> list[str]: ...
 
 
 _LETTER_RANGE = re.compile(r"\(([A-Z])\s*-\s*([A-Z])\)")  # "(A-P)"
 _LETTER_LIST = re.compile(r"\(([A-Z](?:,\s*[A-Z])+)\)")  # "(A, B, C, D)"
 _EITHER_OR_WORDS = re.compile(r"(\w+)\s+or\s+(\w+)\s*\?")  # "...: small or large?"
-_FALLBACK_WORDS = ("red", "green", "blue", "yellow", "purple", "gray", "circle", "square", "triangle", "star", "small", "large")
+_FALLBACK_WORDS = (
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "purple",
+    "gray",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "small",
+    "large",
+)
 
 
 class RandomGuesser:
@@ -92,7 +109,9 @@ class RandomGuesser:
     # The answer types it knows; any other is guessed as a number.
     ANSWER_TYPES = ("yes_no", "choice", "sequence", "number", "time", "text", "box")
 
-    def __init__(self, response_format: str | ResponseFormat = "think_answer", number_range: tuple[int, int] = (0, 10)) -> None:
+    def __init__(
+        self, response_format: str | ResponseFormat = "think_answer", number_range: tuple[int, int] = (0, 10)
+    ) -> None:
         self.response_format = get_response_format(response_format)
         self.number_range = number_range
 
@@ -100,8 +119,13 @@ class RandomGuesser:
         """Unseeded use (outside the bench): one fresh stream per call."""
         return self.act_seeded(observations, infos, [random.Random() for _ in observations])
 
-    def act_seeded(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]) -> list[str]:
-        return [self.response_format.wrap("A random guess.", self.guess(o, i, r)) for o, i, r in zip(observations, infos, rngs)]
+    def act_seeded(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random]
+    ) -> list[str]:
+        return [
+            self.response_format.wrap("A random guess.", self.guess(o, i, r))
+            for o, i, r in zip(observations, infos, rngs)
+        ]
 
     @staticmethod
     def _letters(question: str, info: dict[str, Any]) -> list[str]:
@@ -157,7 +181,11 @@ def task_view(observation: dict[str, Any], info: dict[str, Any]) -> tuple[str, n
     messages = info.get("messages", [])
     first_user = next((m for m in messages if m.get("role") == "user"), None)
     content = first_user["content"] if first_user else observation.get("text", "")
-    prompt = content if isinstance(content, str) else " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+    prompt = (
+        content
+        if isinstance(content, str)
+        else " ".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+    )
     question = prompt.rsplit("\n", 1)[0]
     images = info.get("images") or [observation["image"]]
     return question, images[0]
@@ -183,14 +211,18 @@ def _either_or(question: str) -> list[str]:
 class OraclePolicy:
     """Plays ``env.unwrapped.oracle()``: a correct response or the next turn of a correct tool trajectory."""
 
-    def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_in_envs(
+        self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
+    ) -> list[str]:
         return [env.unwrapped.oracle() for env in envs]
 
 
 class VideoOverviewPolicy:
     """``VistaVideo-v0``: answers at once, from the overview frames only (perfect perception)."""
 
-    def act_in_envs(self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_in_envs(
+        self, envs: Sequence[gym.Env], observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
+    ) -> list[str]:
         return [self._turn(env, observation, info) for env, observation, info in zip(envs, observations, infos)]
 
     def _turn(self, env: gym.Env, observation: dict[str, Any], info: dict[str, Any]) -> str:
@@ -219,7 +251,9 @@ class VideoLookAllPolicy(VideoOverviewPolicy):
             end = min(start + tools.max_grid - 1, info["n_frames"] - 1)
             calls.append(json.dumps({"name": "frames", "arguments": {"start": start, "end": end}}))
             start = end + 1
-        return "<think>I look at every frame in order.</think>" + "".join(f"<tool_call>{call}</tool_call>" for call in calls)
+        return "<think>I look at every frame in order.</think>" + "".join(
+            f"<tool_call>{call}</tool_call>" for call in calls
+        )
 
 
 # -- the scripted heuristic -------------------------------------------------------------------------
@@ -290,7 +324,9 @@ def scripted_answer(question: str, image: np.ndarray, answer_type: str | None) -
             ys, xs = np.nonzero(_exact_colour_mask(image, rgb))
             centres.append((xs.mean(), ys.mean()) if xs.size else (0.0, 0.0))
         (ax, ay), (bx, by) = centres
-        return str(round(float(np.hypot(ax - bx, ay - by)))), "I measure between the centres of the two colours' pixels."
+        return str(
+            round(float(np.hypot(ax - bx, ay - by)))
+        ), "I measure between the centres of the two colours' pixels."
     labels = _palette_labels(image) if colours or "colo" in lowered else None
 
     def blob_count(colour: str) -> int:
@@ -366,7 +402,11 @@ class ScriptedPolicy:
             return self._tool_call(question, image)
         answer, reasoning = scripted_answer(question, image, answer_type)
         tool_output = next((m.get("content") for m in reversed(messages or []) if m.get("role") == "tool"), None)
-        if answer_type == "number" and isinstance(tool_output, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", tool_output):
+        if (
+            answer_type == "number"
+            and isinstance(tool_output, str)
+            and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", tool_output)
+        ):
             answer, reasoning = tool_output.strip(), "The Python tool printed the answer."
         return _answer_response(answer, reasoning)
 

@@ -26,7 +26,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the suite once per agent; a bad agent is reported and the others still run."""
     suite = load_suite(args.suite, salt=load_salt(args.salt_file))
     tasks = f"private tasks (salt {suite.salt_id})" if suite.private else "public tasks"
-    print(f"suite {suite.name} v{suite.version} ({suite.hash}): {len(suite.episodes())} episodes per agent, split {suite.split}, {tasks}")
+    print(
+        f"suite {suite.name} v{suite.version} ({suite.hash}): {len(suite.episodes())} episodes per agent, split {suite.split}, {tasks}"
+    )
     failed = []
     for spec in args.agent or BUILTIN_AGENTS:
         try:
@@ -61,7 +63,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         low, high = overall["success_ci95"]
         line = f"{agent.name}: success {100 * overall['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] in {run['wall_time_s']:.1f} s -> {outcome.results_path}"
         if overall["errors"]:
-            line += f" ({overall['errors']} episodes ended by errors; see \"errors\" in the results)"
+            line += f' ({overall["errors"]} episodes ended by errors; see "errors" in the results)'
         print(line)
     if len(failed) < len(args.agent or BUILTIN_AGENTS):
         print(f"rank them with: vista-envs leaderboard {args.out}")
@@ -71,7 +73,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print (Markdown) or write (Markdown with PNG plots, or HTML) the leaderboard of a results folder."""
     written = write_leaderboard(
-        args.results, args.format, args.out, args.suite, plots=not args.no_plots, allow_infra_errors=args.allow_infra_errors
+        args.results,
+        args.format,
+        args.out,
+        args.suite,
+        plots=not args.no_plots,
+        allow_infra_errors=args.allow_infra_errors,
     )
     if args.format == "md" and args.out is None:
         print(written, end="")
@@ -99,7 +106,11 @@ def _positive_int(text: str) -> int:
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="run a benchmark suite with agents -> results JSON")
-    bench.add_argument("--suite", default="quick", help=f"a built-in suite ({', '.join(builtin_suite_names())}), a plugin's suite, or a suite .json path")
+    bench.add_argument(
+        "--suite",
+        default="quick",
+        help=f"a built-in suite ({', '.join(builtin_suite_names())}), a plugin's suite, or a suite .json path",
+    )
     bench.add_argument(
         "--agent",
         action="append",
@@ -108,14 +119,24 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--out", default="results", help="results folder (default: results); a rerun resumes from it")
     bench.add_argument("--envs", type=int, default=4, help="episodes run at once, the batch size of act() (default 4)")
-    bench.add_argument("--step-timeout", type=_step_timeout, default=120.0, help="seconds one act() call may take before it counts as an infrastructure error (default 120, at most a day)")
+    bench.add_argument(
+        "--step-timeout",
+        type=_step_timeout,
+        default=120.0,
+        help="seconds one act() call may take before it counts as an infrastructure error (default 120, at most a day)",
+    )
     bench.add_argument(
         "--max-infra-errors",
         type=_positive_int,
         default=5,
         help="stop after this many infrastructure errors in a row (refused connections, HTTP 5xx/429, timeouts, agent crashes; default 5)",
     )
-    bench.add_argument("--retry-backoff", type=float, default=2.0, help="seconds before the first retry after an infrastructure error; doubles (default 2)")
+    bench.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=2.0,
+        help="seconds before the first retry after an infrastructure error; doubles (default 2)",
+    )
     bench.add_argument(
         "--salt-file",
         help=f"a private suite: tasks drawn with the secret salt in this file (or ${SALT_ENV_VAR}), which published seeds cannot regenerate",
@@ -128,9 +149,14 @@ def add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
     board = commands.add_parser("leaderboard", help="rank results -> Markdown/HTML tables and PNG plots")
     board.add_argument("results", nargs="?", default="results", help="folder of results JSON (default: results)")
     board.add_argument("--format", choices=FORMATS, default="md", help="md (default) or html")
-    board.add_argument("--out", help="file to write; md: plots are written beside it (without --out: into RESULTS); html default: RESULTS/leaderboard.html")
+    board.add_argument(
+        "--out",
+        help="file to write; md: plots are written beside it (without --out: into RESULTS); html default: RESULTS/leaderboard.html",
+    )
     board.add_argument("--suite", help="rank only the results of this suite name")
-    board.add_argument("--no-plots", action="store_true", help="draw no PNG plots (by default they are written beside the table)")
+    board.add_argument(
+        "--no-plots", action="store_true", help="draw no PNG plots (by default they are written beside the table)"
+    )
     board.add_argument(
         "--allow-infra-errors",
         action="store_true",

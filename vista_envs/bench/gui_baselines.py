@@ -80,7 +80,10 @@ class GUIRouter:
         return self._route(observations, infos, rngs)
 
     def _route(
-        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]], rngs: Sequence[random.Random] | None
+        self,
+        observations: Sequence[dict[str, Any]],
+        infos: Sequence[dict[str, Any]],
+        rngs: Sequence[random.Random] | None,
     ) -> list[str]:
         routes = [is_gui_episode(info) for info in infos]
         out: list[str] = [""] * len(routes)
@@ -125,7 +128,13 @@ class RandomGUIPolicy:
         if roll < 0.9:
             return _call("scroll", dx=0, dy=rng.choice((-120, 120)))
         if roll < 0.97:
-            return _call("drag", x0=rng.randrange(width), y0=rng.randrange(height), x1=rng.randrange(width), y1=rng.randrange(height))
+            return _call(
+                "drag",
+                x0=rng.randrange(width),
+                y0=rng.randrange(height),
+                x1=rng.randrange(width),
+                y1=rng.randrange(height),
+            )
         return _call("answer", text=str(rng.randint(0, 100)))
 
 
@@ -219,7 +228,11 @@ def _with_sighting(turn: str, screen: _Screen) -> str:
     if name == "answer":
         seen = arguments["text"]
     elif name == "click":
-        hits = [e for e in screen.elements if e.box[0] <= arguments["x"] < e.box[2] and e.box[1] <= arguments["y"] < e.box[3]]
+        hits = [
+            e
+            for e in screen.elements
+            if e.box[0] <= arguments["x"] < e.box[2] and e.box[1] <= arguments["y"] < e.box[3]
+        ]
         if screen.dialog:  # a dialog's buttons lie on top of the page
             hits = [e for e in hits if e.role == "button"][:1]
         seen = hits[-1].name if hits else None  # the innermost (last listed) element
@@ -519,6 +532,8 @@ class ScriptedGUIPolicy:
 
     def act(self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]) -> list[str]:
         return [
-            self.tree.turn(obs["text"], info) if "Accessibility tree" in obs.get("text", "") else self.screen.turn(obs, info)
+            self.tree.turn(obs["text"], info)
+            if "Accessibility tree" in obs.get("text", "")
+            else self.screen.turn(obs, info)
             for obs, info in zip(observations, infos)
         ]

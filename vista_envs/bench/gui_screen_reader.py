@@ -101,7 +101,9 @@ class _Screen:
         """|normalised cross-correlation| of the glyphs with every window of the screen (dark or light text)."""
         h, w = glyphs.shape
         kernel = glyphs - glyphs.mean()
-        numerator = np.fft.irfft2(self._fft * np.fft.rfft2(kernel[::-1, ::-1], self.gray.shape), self.gray.shape)[h - 1 :, w - 1 :]
+        numerator = np.fft.irfft2(self._fft * np.fft.rfft2(kernel[::-1, ::-1], self.gray.shape), self.gray.shape)[
+            h - 1 :, w - 1 :
+        ]
 
         def window(table: np.ndarray) -> np.ndarray:
             return table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
@@ -167,6 +169,7 @@ def read_clause(clause: str) -> tuple[re.Match[str] | None, ...]:
         re.match(r'[Ss]et "(.*?)" to (.*)', clause),
         re.match(r'[Ee]nter "(.*?)" in "(.*?)"', clause),
     )
+
 
 @dataclass
 class _Memory:
@@ -319,7 +322,12 @@ class ScreenReaderPolicy:
 
     @staticmethod
     def _read_number(
-        screen: _Screen, band: Box, candidates: Sequence[int], sizes: Sequence[int] | None = None, pattern: str = "{}", whole: bool = True
+        screen: _Screen,
+        band: Box,
+        candidates: Sequence[int],
+        sizes: Sequence[int] | None = None,
+        pattern: str = "{}",
+        whole: bool = True,
     ) -> int | None:
         """The candidate written in ``band`` (as ``pattern``), the longest if several match ("12" and "120")."""
         part = screen.region(band)
@@ -483,7 +491,9 @@ class ScreenReaderPolicy:
             band = (tx0 - 1, screen.header + ty0 - 3, tx1 + screen.row * 3, screen.header + ty1 + 3)
             value = self._read_number(screen, band, range(401), small, pattern=label + ": {}", whole=False)
         if value is None:
-            value = self._read_number(screen, (cx - screen.row * 2, screen.header, cx + screen.row * 2, y0 - 2), range(401), small)
+            value = self._read_number(
+                screen, (cx - screen.row * 2, screen.header, cx + screen.row * 2, y0 - 2), range(401), small
+            )
         if value is not None:
             memory.phase[label] = value
             return value

@@ -57,8 +57,15 @@ class Leaderboard:
 
     def ranked(self, env: str | None = None) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
         """``(run, summary)`` pairs, best first: overall, or for one env (runs without that env are left out)."""
-        pairs = [(run, run["overall"] if env is None else run["by_env"][env]["summary"]) for run in self.runs if env is None or env in run["by_env"]]
-        return sorted(pairs, key=lambda pair: (-pair[1]["success_rate"], -(pair[1]["mean_reward"] or 0.0), pair[0]["agent"]["name"]))
+        pairs = [
+            (run, run["overall"] if env is None else run["by_env"][env]["summary"])
+            for run in self.runs
+            if env is None or env in run["by_env"]
+        ]
+        return sorted(
+            pairs,
+            key=lambda pair: (-pair[1]["success_rate"], -(pair[1]["mean_reward"] or 0.0), pair[0]["agent"]["name"]),
+        )
 
     def labels(self, env: str, axis: str) -> list[str]:
         """The families or difficulties of ``env`` that any run has, in the order the results list them."""
@@ -74,7 +81,9 @@ def _tasks(run: Mapping[str, Any]) -> str:
     return f"private (salt {suite.get('salt_id')})" if suite.get("tasks") == "private" else "public"
 
 
-def load_leaderboard(results_dir: str | Path, suite: str | None = None, allow_infra_errors: bool = False) -> Leaderboard:
+def load_leaderboard(
+    results_dir: str | Path, suite: str | None = None, allow_infra_errors: bool = False
+) -> Leaderboard:
     """Read every results JSON in ``results_dir`` (optionally only those of suite ``suite``).
 
     Raises :class:`BenchError` on a corrupted file, on results of different suites or suite versions
@@ -90,32 +99,48 @@ def load_leaderboard(results_dir: str | Path, suite: str | None = None, allow_in
         runs = [(path, run) for path, run in runs if run["suite"]["name"] == suite]
     if not runs:
         which = f" of suite {suite!r}" if suite else ""
-        raise BenchError(f"no results{which} in {folder} (results files are the <suite>.<agent>.json that `vista-envs bench` writes)")
+        raise BenchError(
+            f"no results{which} in {folder} (results files are the <suite>.<agent>.json that `vista-envs bench` writes)"
+        )
     identities: dict[tuple[Any, ...], list[str]] = {}
     for path, run in runs:
         key = (run["suite"]["name"], run["suite"]["version"], run["suite"]["hash"])
         identities.setdefault(key, []).append(path.name)
     if len(identities) > 1:
-        listing = "; ".join(f"{name} v{version} ({digest}): {', '.join(files)}" for (name, version, digest), files in identities.items())
+        listing = "; ".join(
+            f"{name} v{version} ({digest}): {', '.join(files)}" for (name, version, digest), files in identities.items()
+        )
         names = {name for name, _, _ in identities}
-        hint = "pass --suite NAME to rank one suite" if len(names) > 1 else "re-run the older agents on the current suite version, or keep each version's results in its own folder"
-        raise BenchError(f"results in {folder} come from different suites or suite versions and cannot be ranked together: {listing}; {hint}")
+        hint = (
+            "pass --suite NAME to rank one suite"
+            if len(names) > 1
+            else "re-run the older agents on the current suite version, or keep each version's results in its own folder"
+        )
+        raise BenchError(
+            f"results in {folder} come from different suites or suite versions and cannot be ranked together: {listing}; {hint}"
+        )
     seen: dict[tuple[str, str], str] = {}
     for path, run in runs:
         name = (run["agent"]["name"], _tasks(run))
         if name in seen:
-            raise BenchError(f"two results for agent {name[0]!r} on {name[1]} tasks: {seen[name]} and {path.name}; keep one")
+            raise BenchError(
+                f"two results for agent {name[0]!r} on {name[1]} tasks: {seen[name]} and {path.name}; keep one"
+            )
         seen[name] = path.name
     unfinished = [(path, run) for path, run in runs if run["overall"]["infra_errors"]]
     if unfinished and not allow_infra_errors:
-        listing = ", ".join(f"{run['agent']['name']} ({run['overall']['infra_errors']} in {path.name})" for path, run in unfinished)
+        listing = ", ".join(
+            f"{run['agent']['name']} ({run['overall']['infra_errors']} in {path.name})" for path, run in unfinished
+        )
         raise BenchError(
             f"not ranking agents whose runs still have infrastructure errors (episodes cut off by the endpoint or the agent's "
             f"process, not answered by the model): {listing}; rerun their bench command to resume them, or pass "
             "--allow-infra-errors to rank them anyway (those episodes count as failures)"
         )
     public = [run for _, run in runs if run["suite"].get("tasks") != "private"]
-    return Leaderboard(suite=(public or [runs[0][1]])[0]["suite"], runs=tuple(run for _, run in runs), results_dir=folder)
+    return Leaderboard(
+        suite=(public or [runs[0][1]])[0]["suite"], runs=tuple(run for _, run in runs), results_dir=folder
+    )
 
 
 # -- formatting helpers -------------------------------------------------------------------------------
@@ -227,7 +252,7 @@ def _suite_line(board: Leaderboard) -> str:
 _NOTE = (
     "Ranked by success rate (episodes that never ran count as failures), then mean reward. "
     "95% confidence intervals: Wilson for success rates (per family and difficulty too), normal approximation for mean rewards. "
-    "Turns, tool calls, tokens and chars are means per episode: tokens of the agent's own tokenizer (\"-\" when it has none), "
+    'Turns, tool calls, tokens and chars are means per episode: tokens of the agent\'s own tokenizer ("-" when it has none), '
     "chars of its responses (every agent). Errors counts episodes ended by an agent or env error; infra errors counts episodes "
     "cut off by the endpoint or the agent's process (not scored as answers; a board with any was ranked with --allow-infra-errors). "
     "Tasks: public (the suite's published seeds) or private (drawn with the evaluator's secret salt)."
@@ -236,7 +261,13 @@ _NOTE = (
 
 def render_markdown(board: Leaderboard, plots: Mapping[str, str] | None = None) -> str:
     """The leaderboard as Markdown; ``plots`` maps a plot name (``"<env>-family"``) to an image path to link."""
-    parts = [f"**Leaderboard** — {_suite_line(board)}", "", "### Overall", "", _markdown_table(_MAIN_COLUMNS, _main_rows(board, None))]
+    parts = [
+        f"**Leaderboard** — {_suite_line(board)}",
+        "",
+        "### Overall",
+        "",
+        _markdown_table(_MAIN_COLUMNS, _main_rows(board, None)),
+    ]
     for env in board.env_names:
         parts += ["", f"### {env}", "", _markdown_table(_MAIN_COLUMNS, _main_rows(board, env))]
         for axis in _AXES:
@@ -273,12 +304,22 @@ def plot_success(board: Leaderboard, env: str, axis: str) -> bytes:
         name = run["agent"]["name"]
         if axis == "family":
             positions = [i - 0.4 + bar_width * (index + 0.5) for i in present]
-            ax.bar(positions, rates, bar_width, yerr=[low, high], capsize=2, label=name, error_kw={"elinewidth": 0.8, "ecolor": "0.35"})
+            ax.bar(
+                positions,
+                rates,
+                bar_width,
+                yerr=[low, high],
+                capsize=2,
+                label=name,
+                error_kw={"elinewidth": 0.8, "ecolor": "0.35"},
+            )
         else:
             # A small sideways offset per agent keeps overlapping intervals apart.
             positions = [i + 0.05 * (index - (len(runs) - 1) / 2) for i in present]
             ax.errorbar(positions, rates, yerr=[low, high], marker="o", capsize=3, label=name)
-    ax.set_xticks(range(len(labels)), labels, rotation=40 if axis == "family" else 0, ha="right" if axis == "family" else "center")
+    ax.set_xticks(
+        range(len(labels)), labels, rotation=40 if axis == "family" else 0, ha="right" if axis == "family" else "center"
+    )
     ax.set_ylim(0, 105)
     ax.set_ylabel("success % (95% CI)")
     ax.set_xlabel(axis)
@@ -295,7 +336,9 @@ def _all_plots(board: Leaderboard) -> dict[str, bytes]:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        warnings.warn("the leaderboard has no plots: they need matplotlib (pip install 'vista-envs[plot]')", stacklevel=3)
+        warnings.warn(
+            "the leaderboard has no plots: they need matplotlib (pip install 'vista-envs[plot]')", stacklevel=3
+        )
         return {}
     return {f"{env}-{axis}": plot_success(board, env, axis) for env in board.env_names for axis in _AXES}
 
@@ -327,9 +370,13 @@ MAX_FAILURES_SHOWN = 8
 _THUMBNAIL_URL = re.compile(r"^data:image/(?:jpeg|png);base64,[A-Za-z0-9+/]{1,20000}={0,2}$")
 
 
-def _html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], table_id: str, bars: Sequence[float] | None = None) -> str:
+def _html_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], table_id: str, bars: Sequence[float] | None = None
+) -> str:
     text_columns = {i for i, column in enumerate(columns) if column in _TEXT_COLUMNS}
-    head = "".join(f'<th class="{"text" if i in text_columns else ""}">{html.escape(c)}</th>' for i, c in enumerate(columns))
+    head = "".join(
+        f'<th class="{"text" if i in text_columns else ""}">{html.escape(c)}</th>' for i, c in enumerate(columns)
+    )
     body = []
     for row_index, row in enumerate(rows):
         cells = []
@@ -350,20 +397,30 @@ def _failure_html(example: Mapping[str, Any]) -> str:
     """One failed episode as a ``<details>`` element: opened by a click, it shows what the model saw and said."""
     escape = html.escape
     reward = example.get("reward")
-    summary = f"{example.get('key')}: reward {reward:.3f}" if isinstance(reward, (int, float)) else str(example.get("key"))
+    summary = (
+        f"{example.get('key')}: reward {reward:.3f}" if isinstance(reward, (int, float)) else str(example.get("key"))
+    )
     thumbnail = example.get("thumbnail")
-    image = f'<img class="thumb" alt="task image" src="{escape(thumbnail)}">' if isinstance(thumbnail, str) and _THUMBNAIL_URL.match(thumbnail) else ""
+    image = (
+        f'<img class="thumb" alt="task image" src="{escape(thumbnail)}">'
+        if isinstance(thumbnail, str) and _THUMBNAIL_URL.match(thumbnail)
+        else ""
+    )
     terms = example.get("reward_terms") if isinstance(example.get("reward_terms"), dict) else {}
-    terms_rows = "".join(f"<tr><td class=\"text\">{escape(str(k))}</td><td>{escape(_term(v))}</td></tr>" for k, v in terms.items())
+    terms_rows = "".join(
+        f'<tr><td class="text">{escape(str(k))}</td><td>{escape(_term(v))}</td></tr>' for k, v in terms.items()
+    )
     parts = [
         f"<div><b>prompt</b><pre>{escape(str(example.get('prompt') or '-'))}</pre>",
-        f"<b>response</b><pre class=\"response\">{escape(str(example.get('response') or '-'))}</pre>",
+        f'<b>response</b><pre class="response">{escape(str(example.get("response") or "-"))}</pre>',
         f"<b>expected</b> {escape(str(example.get('answer') or '-'))}; <b>read from the response</b> {escape(str(example.get('extracted_answer') or '-'))}",
     ]
     if example.get("error"):
         parts.append(f"<br><b>error</b> {escape(str(example['error']))}")
     if terms_rows:
-        parts.append(f'<table class="terms"><thead><tr><th class="text">reward term</th><th>value</th></tr></thead><tbody>{terms_rows}</tbody></table>')
+        parts.append(
+            f'<table class="terms"><thead><tr><th class="text">reward term</th><th>value</th></tr></thead><tbody>{terms_rows}</tbody></table>'
+        )
     parts.append("</div>")
     return f'<details class="failure"><summary>{escape(summary)}</summary><div class="episode">{image}{"".join(parts)}</div></details>'
 
@@ -377,14 +434,18 @@ def _failures_html(board: Leaderboard, env: str) -> list[str]:
     for run, _ in board.ranked(env):
         name = html.escape(_column_name(run))
         if run["suite"].get("tasks") == "private":
-            parts.append(f'<p class="note">{name}: failed episodes of private tasks are not shown (they would publish the secret tasks).</p>')
+            parts.append(
+                f'<p class="note">{name}: failed episodes of private tasks are not shown (they would publish the secret tasks).</p>'
+            )
             continue
         examples = run["by_env"][env].get("failed_examples") or []
         failed = run["by_env"][env]["summary"]["episodes"] - run["by_env"][env]["summary"]["successes"]
         if not examples:
             continue
         shown = examples[:MAX_FAILURES_SHOWN]
-        parts.append(f'<h4>{name}: {len(shown)} of {failed} failed episodes</h4><div class="failures">{"".join(_failure_html(e) for e in shown)}</div>')
+        parts.append(
+            f'<h4>{name}: {len(shown)} of {failed} failed episodes</h4><div class="failures">{"".join(_failure_html(e) for e in shown)}</div>'
+        )
     return parts
 
 
@@ -405,14 +466,21 @@ def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) ->
     for env in board.env_names:
         parts += [
             f"<h2>{html.escape(env)}</h2>",
-            _html_table(_MAIN_COLUMNS, _main_rows(board, env), f"env-{_slug(env)}", [s["success_rate"] for _, s in board.ranked(env)]),
+            _html_table(
+                _MAIN_COLUMNS,
+                _main_rows(board, env),
+                f"env-{_slug(env)}",
+                [s["success_rate"] for _, s in board.ranked(env)],
+            ),
         ]
         for axis in _AXES:
             columns, rows = _breakdown(board, env, axis)
             parts += [f"<h3>Success % by {axis}</h3>", _html_table(columns, rows, f"{_slug(env)}-by-{axis}")]
             if f"{env}-{axis}" in plots:
                 data = base64.b64encode(plots[f"{env}-{axis}"]).decode("ascii")
-                parts.append(f'<img alt="{html.escape(f"{env}: success by {axis}")}" src="data:image/png;base64,{data}">')
+                parts.append(
+                    f'<img alt="{html.escape(f"{env}: success by {axis}")}" src="data:image/png;base64,{data}">'
+                )
         failures = _failures_html(board, env)
         if failures:
             parts += ["<h3>Failed episodes (click one to open it)</h3>", *failures]
@@ -420,7 +488,9 @@ def render_html(board: Leaderboard, plots: Mapping[str, bytes] | None = None) ->
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
     )
 
 
@@ -428,7 +498,9 @@ def _output_path(out: str | Path) -> Path:
     """``out`` as a path; a .json/.jsonl name is refused, as results files and episode logs have those names."""
     path = Path(out)
     if path.suffix.lower() in (".json", ".jsonl"):
-        raise BenchError(f"--out {str(path)!r}: a leaderboard is Markdown or HTML, and .json/.jsonl names are for results, never overwritten")
+        raise BenchError(
+            f"--out {str(path)!r}: a leaderboard is Markdown or HTML, and .json/.jsonl names are for results, never overwritten"
+        )
     return path
 
 

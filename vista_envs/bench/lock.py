@@ -98,7 +98,9 @@ class RunLock:
             handle.write(me)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._handle is not None:
             # Removed while still locked; a run that opened it meanwhile notices (inode check) and retries.
             self.path.unlink(missing_ok=True)

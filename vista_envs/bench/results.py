@@ -82,7 +82,9 @@ def _check_episode_line(line: Mapping[str, Any]) -> None:
         raise TypeError("an episode needs a str key and a bool success")
     if not is_finite_number(line["reward"]) or not is_finite_number(line["wall_time_s"]):
         raise ValueError(f"reward {line['reward']!r} and wall_time_s {line['wall_time_s']!r} must be finite numbers")
-    if not isinstance(line["reward_terms"], dict) or not all(is_finite_number(v) for v in line["reward_terms"].values()):
+    if not isinstance(line["reward_terms"], dict) or not all(
+        is_finite_number(v) for v in line["reward_terms"].values()
+    ):
         raise ValueError(f"reward_terms {line['reward_terms']!r} must map terms to finite numbers")
     for key in ("turns", "tool_calls"):
         if not _is_count(line[key]):
@@ -120,7 +122,9 @@ class EpisodeLog:
         try:
             lines = [line for line in complete.decode("utf-8").split("\n") if line.strip()] if complete else []
         except UnicodeDecodeError as error:
-            raise BenchError(f"{self.path} is corrupted: not UTF-8 ({error}); move the file away to start this run afresh") from None
+            raise BenchError(
+                f"{self.path} is corrupted: not UTF-8 ({error}); move the file away to start this run afresh"
+            ) from None
         if not lines:
             self.path.write_text("")
             self._append(self.header)
@@ -139,13 +143,19 @@ class EpisodeLog:
             except (ValueError, RecursionError, KeyError, TypeError) as error:
                 reason = f"{type(error).__name__}: {error}"
                 if number == 1:  # without its header, nothing says which run the log holds
-                    raise BenchError(f"{self.path}: line 1 (the header) is corrupted ({reason}); move the file away to start this run afresh") from None
-                self.problems.append(f"{self.path}: line {number} is corrupted ({reason}); skipped, and its episode (if it held one) is run again")
+                    raise BenchError(
+                        f"{self.path}: line 1 (the header) is corrupted ({reason}); move the file away to start this run afresh"
+                    ) from None
+                self.problems.append(
+                    f"{self.path}: line {number} is corrupted ({reason}); skipped, and its episode (if it held one) is run again"
+                )
                 continue
             parsed.append(entry)
         found = parsed[0]
         if found.get("schema") != LOG_SCHEMA:
-            raise BenchError(f"{self.path} is not a vista-envs episode log (its first line has no schema {LOG_SCHEMA!r})")
+            raise BenchError(
+                f"{self.path} is not a vista-envs episode log (its first line has no schema {LOG_SCHEMA!r})"
+            )
         for key in ("suite", "agent"):
             if found.get(key) != self.header[key]:
                 raise BenchError(
@@ -310,12 +320,27 @@ def build_results(
         "overall": summarize(records),
         "by_env": by_env,
         "errors": [
-            {"kind": kind, "message": message, "episodes": count} for (kind, message), count in error_counts.most_common(_MAX_ERROR_EXAMPLES)
+            {"kind": kind, "message": message, "episodes": count}
+            for (kind, message), count in error_counts.most_common(_MAX_ERROR_EXAMPLES)
         ],
     }
 
 
-_EXAMPLE_FIELDS = ("key", "family", "difficulty", "answer_type", "reward", "reward_terms", "turns", "error", "answer", "extracted_answer", "prompt", "response", "thumbnail")
+_EXAMPLE_FIELDS = (
+    "key",
+    "family",
+    "difficulty",
+    "answer_type",
+    "reward",
+    "reward_terms",
+    "turns",
+    "error",
+    "answer",
+    "extracted_answer",
+    "prompt",
+    "response",
+    "thumbnail",
+)
 
 
 def _failed_examples(records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -356,9 +381,11 @@ def load_results(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise BenchError(f"{path}: cannot read it ({error})") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError, an int past the digit limit, nesting too deep
-        raise BenchError(f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode log") from None
+        raise BenchError(
+            f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode log"
+        ) from None
     if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
-        raise BenchError(f"{path} is not a vista-envs results file (no \"schema\": {RESULTS_SCHEMA!r})")
+        raise BenchError(f'{path} is not a vista-envs results file (no "schema": {RESULTS_SCHEMA!r})')
     if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
         raise BenchError(
             f"{path} has results schema version {data.get('schema_version')!r}; this vista-envs reads version {RESULTS_SCHEMA_VERSION}"
@@ -371,12 +398,18 @@ def load_results(path: Path) -> dict[str, Any]:
                 for summary in env[group].values():
                     _check_summary(summary)
             examples = env.get("failed_examples", [])
-            if not (isinstance(examples, list) and len(examples) <= MAX_FAILED_EXAMPLES and all(isinstance(e, dict) for e in examples)):
+            if not (
+                isinstance(examples, list)
+                and len(examples) <= MAX_FAILED_EXAMPLES
+                and all(isinstance(e, dict) for e in examples)
+            ):
                 raise ValueError(f"failed_examples must be a list of at most {MAX_FAILED_EXAMPLES} episode objects")
         name, suite = data["agent"]["name"], data["suite"]
         if suite.get("tasks", "public") not in ("public", "private"):
             raise ValueError(f"the suite's tasks is {suite.get('tasks')!r}, not 'public' or 'private'")
-        if not isinstance(name, str) or not all(isinstance(suite[key], (str, int)) for key in ("name", "version", "hash", "split")):
+        if not isinstance(name, str) or not all(
+            isinstance(suite[key], (str, int)) for key in ("name", "version", "hash", "split")
+        ):
             raise TypeError("agent name or suite identity has the wrong type")
         if not _is_count(suite["episodes"]):
             raise ValueError(f"the suite's episodes is {suite['episodes']!r}")
@@ -398,13 +431,22 @@ def _check_summary(summary: Mapping[str, Any]) -> None:
     if not is_finite_number(rate) or not math.isclose(rate, successes / episodes if episodes else 0.0, abs_tol=1e-9):
         raise ValueError(f"a summary's success_rate {rate!r} is not its {successes}/{episodes} successes")
     interval = summary["success_ci95"]
-    if not (isinstance(interval, list) and len(interval) == 2 and all(is_finite_number(v) for v in interval) and 0 <= interval[0] <= rate <= interval[1] <= 1):
+    if not (
+        isinstance(interval, list)
+        and len(interval) == 2
+        and all(is_finite_number(v) for v in interval)
+        and 0 <= interval[0] <= rate <= interval[1] <= 1
+    ):
         raise ValueError(f"a summary's success_ci95 {interval!r} is not an interval around its success rate")
     for key in ("mean_reward", "mean_turns", "mean_tool_calls", "mean_tokens", "mean_chars"):
         if summary[key] is not None and not is_finite_number(summary[key]):
             raise ValueError(f"a summary's {key} is {summary[key]!r}")
     reward_interval = summary.get("reward_ci95")
-    if reward_interval is not None and not (isinstance(reward_interval, list) and len(reward_interval) == 2 and all(is_finite_number(v) for v in reward_interval)):
+    if reward_interval is not None and not (
+        isinstance(reward_interval, list)
+        and len(reward_interval) == 2
+        and all(is_finite_number(v) for v in reward_interval)
+    ):
         raise ValueError(f"a summary's reward_ci95 is {reward_interval!r}")
     for key in ("errors", "not_run", "infra_errors"):
         if not _is_count(summary[key]):

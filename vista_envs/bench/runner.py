@@ -65,7 +65,22 @@ _THUMBNAIL_PX = 96
 
 # What an agent may read in ``info`` (the agent contract's public metadata and the conversation);
 # anything else an env puts there (a task seed, a split, the answer) is stripped before act().
-PUBLIC_INFO_KEYS = frozenset({"family", "difficulty", "answer_type", "options", "messages", "images", "tools", "turn", "n_turns", "role", "error", "sandbox"})
+PUBLIC_INFO_KEYS = frozenset(
+    {
+        "family",
+        "difficulty",
+        "answer_type",
+        "options",
+        "messages",
+        "images",
+        "tools",
+        "turn",
+        "n_turns",
+        "role",
+        "error",
+        "sandbox",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,10 @@ class _AgentTimeout(Exception):
 
 
 def public_view(
-    observation: Any, info: dict[str, Any], observation_space: gym.Space | None, env_public_keys: frozenset[str] = frozenset()
+    observation: Any,
+    info: dict[str, Any],
+    observation_space: gym.Space | None,
+    env_public_keys: frozenset[str] = frozenset(),
 ) -> tuple[Any, dict[str, Any]]:
     """Copies of what an agent may see: the observation's declared keys, and ``info``'s public keys (those of the
     contract, :data:`PUBLIC_INFO_KEYS`, and those the env declares in ``public_info_keys``, e.g. a clip's length)."""
@@ -283,12 +301,16 @@ def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict
         try:
             env = gym.make(entry.env_id, disable_env_checker=True, **entry.env_kwargs)
         except Exception as error:
-            raise BenchError(f"suite {suite.name}: cannot make {entry.env_id} with {dict(entry.env_kwargs)}: {type(error).__name__}: {error}") from error
+            raise BenchError(
+                f"suite {suite.name}: cannot make {entry.env_id} with {dict(entry.env_kwargs)}: {type(error).__name__}: {error}"
+            ) from error
         try:
             for episode in cells.values():
                 env.reset(seed=episode.seed, options=dict(episode.options))
         except Exception as error:
-            raise BenchError(f"suite {suite.name}: {entry.env_id} rejects the reset options {dict(episode.options)}: {error}") from error
+            raise BenchError(
+                f"suite {suite.name}: {entry.env_id} rejects the reset options {dict(episode.options)}: {error}"
+            ) from error
         finally:
             env.close()
     return described
@@ -306,10 +328,20 @@ def _actions(agent: BenchAgent, running: list[_Episode], timeout_s: float) -> li
     """The agent's action for each running episode (each still to be type-checked), or why it gave none."""
     if agent.needs_envs:  # the oracle alone reads the envs (and so sees everything): it is the ceiling
         observations = [episode.observation for episode in running]
-        call = functools.partial(agent.policy.act_in_envs, [episode.env for episode in running], observations, [episode.info for episode in running])
+        call = functools.partial(
+            agent.policy.act_in_envs,
+            [episode.env for episode in running],
+            observations,
+            [episode.info for episode in running],
+        )
     else:
         views = [
-            public_view(episode.observation, episode.info, episode.env.observation_space, getattr(episode.env.unwrapped, "public_info_keys", frozenset()))
+            public_view(
+                episode.observation,
+                episode.info,
+                episode.env.observation_space,
+                getattr(episode.env.unwrapped, "public_info_keys", frozenset()),
+            )
             for episode in running
         ]
         observations, infos = [view[0] for view in views], [view[1] for view in views]
@@ -326,8 +358,12 @@ def _actions(agent: BenchAgent, running: list[_Episode], timeout_s: float) -> li
         where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
         return _AgentFailure("infra", f"act() raised {type(error).__name__}: {error}{where}")
     if not isinstance(actions, (list, tuple)) or len(actions) != len(running):
-        got = f"a {type(actions).__name__}" + (f" of length {len(actions)}" if isinstance(actions, (list, tuple)) else "")
-        return _AgentFailure("agent", f"act() returned {got}; expected a list of {len(running)} str (one per observation)")
+        got = f"a {type(actions).__name__}" + (
+            f" of length {len(actions)}" if isinstance(actions, (list, tuple)) else ""
+        )
+        return _AgentFailure(
+            "agent", f"act() returned {got}; expected a list of {len(running)} str (one per observation)"
+        )
     return list(actions)
 
 
@@ -415,7 +451,14 @@ def run_suite(
 
 
 def _run_locked(
-    suite: Suite, agent: BenchAgent, results_path: Path, log_path: Path, n_envs: int, step_timeout_s: float, retry: RetryPolicy, progress: bool
+    suite: Suite,
+    agent: BenchAgent,
+    results_path: Path,
+    log_path: Path,
+    n_envs: int,
+    step_timeout_s: float,
+    retry: RetryPolicy,
+    progress: bool,
 ) -> RunOutcome:
     if results_path.exists() and not log_path.exists():
         raise BenchError(
@@ -432,7 +475,9 @@ def _run_locked(
     stopped: str | None = None
     if pending:
         log.start_session(time.time())
-        stopped = _run_pending(agent, pending, log, n_envs, step_timeout_s, retry, progress, len(episodes), suite.private)
+        stopped = _run_pending(
+            agent, pending, log, n_envs, step_timeout_s, retry, progress, len(episodes), suite.private
+        )
     latest = log.latest()
     finished = log.finished()
     records = [latest.get(e.key) or missing_record(e) for e in episodes]
@@ -468,7 +513,14 @@ def _run_pending(
     pool = _EnvPool()
     running: list[_Episode] = []
     ran, successes, infra_in_a_row = 0, 0, 0
-    bar = tqdm(total=total, initial=total - len(pending), desc=f"{agent.name}", unit="ep", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=total - len(pending),
+        desc=f"{agent.name}",
+        unit="ep",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
 
     def finish(episode: _Episode) -> None:
         nonlocal ran, successes
@@ -517,7 +569,10 @@ def _run_pending(
                         for episode, action in zip(acting, actions):
                             episode.turns += 1
                             if not isinstance(action, str):
-                                episode.fail("agent", f"act() returned a {type(action).__name__} for this episode; expected a str")
+                                episode.fail(
+                                    "agent",
+                                    f"act() returned a {type(action).__name__} for this episode; expected a str",
+                                )
                                 continue
                             episode.last_response = action
                             episode.chars += len(action)

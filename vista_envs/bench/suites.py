@@ -164,7 +164,13 @@ class Suite:
 
     def describe(self) -> dict[str, Any]:
         """The suite's identity as results files record it: ``tasks`` is ``"public"`` or ``"private"``."""
-        described = {"name": self.name, "version": self.version, "hash": self.hash, "split": self.split, "episodes": len(self.episodes())}
+        described = {
+            "name": self.name,
+            "version": self.version,
+            "hash": self.hash,
+            "split": self.split,
+            "episodes": len(self.episodes()),
+        }
         described["tasks"] = "private" if self.private else "public"
         if self.private:
             described["salt_id"] = self.salt_id
@@ -234,12 +240,18 @@ def _plugin_suite(name: str) -> Suite | None:
         return parse_suite(loaded, where)
     if isinstance(loaded, (str, os.PathLike)) or hasattr(loaded, "read_text"):
         try:
-            text = loaded.read_text(encoding="utf-8") if hasattr(loaded, "read_text") else Path(loaded).read_text(encoding="utf-8")
+            text = (
+                loaded.read_text(encoding="utf-8")
+                if hasattr(loaded, "read_text")
+                else Path(loaded).read_text(encoding="utf-8")
+            )
             data = json.loads(text)
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
             raise BenchError(f"{where}: cannot read it: {error}") from None
         return parse_suite(data, where)
-    raise BenchError(f"{where} is a {type(loaded).__name__}; a suite plugin gives a dict, a .json path, or a callable returning one")
+    raise BenchError(
+        f"{where} is a {type(loaded).__name__}; a suite plugin gives a dict, a .json path, or a callable returning one"
+    )
 
 
 def load_suite(name_or_path: str | Path, salt: bytes | None = None) -> Suite:
@@ -296,7 +308,9 @@ def parse_suite(data: Any, source: str = "suite") -> Suite:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise fail(f"version must be a positive int, got {version!r}")
     if split == "train" or not isinstance(split, str):
-        raise fail(f"split must be a held-out split such as 'test', got {split!r}: a benchmark never scores training tasks")
+        raise fail(
+            f"split must be a held-out split such as 'test', got {split!r}: a benchmark never scores training tasks"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise fail(f"seed must be a non-negative int, got {seed!r}")
     if not isinstance(data["entries"], list) or not data["entries"]:

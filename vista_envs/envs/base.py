@@ -43,7 +43,9 @@ class VistaEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
     def _init_render_mode(self, render_mode: str | None) -> None:
         """Check ``render_mode`` against ``metadata["render_modes"]`` and keep it."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise ValueError(
+                f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
         self.render_mode = render_mode
 
     def _start_episode(self) -> None:

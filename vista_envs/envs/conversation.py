@@ -53,7 +53,9 @@ class Conversation:
             for name, arguments in tool_calls:
                 self._n_calls += 1
                 ids.append(f"call_{self._n_calls}")
-                items.append({"id": ids[-1], "type": "function", "function": {"name": name, "arguments": dict(arguments)}})
+                items.append(
+                    {"id": ids[-1], "type": "function", "function": {"name": name, "arguments": dict(arguments)}}
+                )
             message["tool_calls"] = items
         self.messages.append(message)
         return ids

@@ -100,7 +100,9 @@ class RemoteEnv(gym.Env):
         except (urllib.error.URLError, OSError) as error:
             raise ConnectionError(f"Remote-v0: cannot read {self.url}/schema: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
-            raise ConnectionError(f"Remote-v0: {self.url} is not a vista-envs server (its /schema lacks the spaces: {error})") from None
+            raise ConnectionError(
+                f"Remote-v0: {self.url} is not a vista-envs server (its /schema lacks the spaces: {error})"
+            ) from None
         self._message_timeout_s = message_timeout_s
         self._text_actions = isinstance(self.action_space, spaces.Text)
         try:
@@ -128,7 +130,9 @@ class RemoteEnv(gym.Env):
             raise ConnectionError(f"Remote-v0 ({self.remote_env_id} at {self.url}): {error}") from None
         data = reply.get("data", {})
         if reply.get("type") == "error":
-            raise RemoteEnvError(f"Remote-v0 ({self.remote_env_id} at {self.url}): {data.get('code')}: {data.get('message')}")
+            raise RemoteEnvError(
+                f"Remote-v0 ({self.remote_env_id} at {self.url}): {data.get('code')}: {data.get('message')}"
+            )
         return data
 
     def _result(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], bool, bool]:
@@ -149,7 +153,9 @@ class RemoteEnv(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._text_actions:
             if not isinstance(action, str):
-                raise TypeError(f"Remote-v0 ({self.remote_env_id}): a text env's action must be a str, got {type(action).__name__}")
+                raise TypeError(
+                    f"Remote-v0 ({self.remote_env_id}): a text env's action must be a str, got {type(action).__name__}"
+                )
             payload: dict[str, Any] = {"text": action}
         else:
             payload = {"value": wire.to_wire(action)}

@@ -99,7 +99,10 @@ def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
     try:
         raw = np.asarray(action)
     except Exception as error:  # noqa: BLE001 - the action is arbitrary model or user output
-        return None, f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array ({_describe(error)})"
+        return (
+            None,
+            f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array ({_describe(error)})",
+        )
     if raw.dtype.kind == "c":  # a float conversion would silently drop the imaginary parts
         return None, "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
     if raw.dtype.kind in "biuf":
@@ -111,7 +114,10 @@ def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
     except OverflowError:  # Python ints too large for a float
         return None, "the action holds numbers too large for a float; give 4 numbers in [-1, 1]"
     except Exception as error:  # noqa: BLE001 - e.g. an element whose __float__ raises
-        return None, f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers ({_describe(error)})"
+        return (
+            None,
+            f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers ({_describe(error)})",
+        )
 
 
 def _describe(error: BaseException) -> str:
@@ -212,11 +218,15 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         self.task_split = split
         # Separate streams for the layout, the distractors, the looks and the image noise: the same seed
         # gives the same task layout whatever the randomisation levels.
-        layout_rng, distractor_rng, style_rng, self._image_rng = (random.Random(int(self.np_random.integers(2**63))) for _ in range(4))
+        layout_rng, distractor_rng, style_rng, self._image_rng = (
+            random.Random(int(self.np_random.integers(2**63))) for _ in range(4)
+        )
         self._build_scene(self.task, split, layout_rng, distractor_rng, style_rng)
         self._last_image = None
 
-    def _build_scene(self, task: Task, split: str, layout_rng: random.Random, distractor_rng: random.Random, style_rng: random.Random) -> None:
+    def _build_scene(
+        self, task: Task, split: str, layout_rng: random.Random, distractor_rng: random.Random, style_rng: random.Random
+    ) -> None:
         self.sim.reset()
         self.style = self.randomization.style(style_rng)
         self._table_pixel = self._lit_table_color()
@@ -231,9 +241,13 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
             if positions is not None:
                 break
         else:
-            raise RuntimeError(f"{self.env_id}: task {task.name!r} found no free layout in {_MAX_LAYOUT_ATTEMPTS} attempts")
+            raise RuntimeError(
+                f"{self.env_id}: task {task.name!r} found no free layout in {_MAX_LAYOUT_ATTEMPTS} attempts"
+            )
         placements = list(layout.placements)
-        taken = [(position, p.spec.radius + p.clearance) for p, position in zip(placements, positions) if p.inside is None]
+        taken = [
+            (position, p.spec.radius + p.clearance) for p, position in zip(placements, positions) if p.inside is None
+        ]
         for spec in self._distractors(distractor_rng, split, layout):
             spot = _positions(distractor_rng, [Placement(spec)], taken)
             if spot is not None:  # a distractor that does not fit is left out
@@ -262,13 +276,22 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         self._scene_static = [
             (
                 obj.body,
-                {"name": name, "color": obj.spec.color, "shape": obj.spec.shape, "kind": obj.spec.kind, "height": obj.spec.height, "radius": round(obj.spec.radius, 4)},
+                {
+                    "name": name,
+                    "color": obj.spec.color,
+                    "shape": obj.spec.shape,
+                    "kind": obj.spec.kind,
+                    "height": obj.spec.height,
+                    "radius": round(obj.spec.radius, 4),
+                },
             )
             for name, obj in self.objects.items()
         ]
         self._goal_bodies = frozenset(self.objects[name].body for name in task.goal_names())
         self._out_targets = {
-            goal.subject: self._free_table_spot(self.objects[goal.subject]) for goal in layout.goals if goal.relation == "out"
+            goal.subject: self._free_table_spot(self.objects[goal.subject])
+            for goal in layout.goals
+            if goal.relation == "out"
         }
         self._touched = set()
         self.sim.step(CONTROL_SUBSTEPS)  # let contacts settle before the first observation
@@ -277,7 +300,9 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         """The table's colour as the camera sees it under the episode's light: one pixel of a probe render
         of the table alone (a flat surface under a directional light and no shadows is uniform)."""
         assert self.style is not None
-        probe = self.sim.create_body([Shape("box", TABLE_HALF_EXTENTS)], TABLE_CENTER, rgba=self.style.table_rgba, collision=False)
+        probe = self.sim.create_body(
+            [Shape("box", TABLE_HALF_EXTENTS)], TABLE_CENTER, rgba=self.style.table_rgba, collision=False
+        )
         pixel = self.sim.render(self.style.camera, self.style.lighting, 3, 3)[1, 1]
         self.sim.remove_body(probe)
         return (int(pixel[0]), int(pixel[1]), int(pixel[2]))
@@ -306,7 +331,10 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
     def proprioception(self) -> np.ndarray:
         """``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz, finger_width, holding)`` as float32."""
         state = self.robot.state()
-        proprio = np.array([*state.ee_position, *state.ee_velocity, state.finger_width, float(state.held is not None)], dtype=np.float32)
+        proprio = np.array(
+            [*state.ee_position, *state.ee_velocity, state.finger_width, float(state.held is not None)],
+            dtype=np.float32,
+        )
         return np.clip(proprio, -STATE_BOUND, STATE_BOUND)
 
     def scene(self) -> dict[str, Any]:
@@ -386,7 +414,9 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
     def render_camera(self) -> np.ndarray:
         """The camera image (height, width, 3) uint8 of the current scene, with the episode's image noise."""
         assert self.style is not None
-        image = self.sim.render(self.style.camera, self.style.lighting, self.width, self.height, background=self._table_pixel)
+        image = self.sim.render(
+            self.style.camera, self.style.lighting, self.width, self.height, background=self._table_pixel
+        )
         if self.style.noise_sigma > 0:
             image = np.asarray(add_noise(Image.fromarray(image), self.style.noise_sigma, self._image_rng))
         self._last_image = image
@@ -416,7 +446,9 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
             if len(matches) == 1:
                 return matches[0]
             if len(matches) > 1:
-                raise PrimitiveError(f"'{reference}' is ambiguous: there are several; name its colour and shape, e.g. 'red cube'")
+                raise PrimitiveError(
+                    f"'{reference}' is ambiguous: there are several; name its colour and shape, e.g. 'red cube'"
+                )
         raise PrimitiveError(f"there is no '{reference}' on the table")
 
     def resolve(self, primitive: Primitive) -> Subgoal:
@@ -429,7 +461,9 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         if primitive.verb == "reach":
             zone = self.lookup(str(primitive.args[0]))
             if zone.spec.kind != "zone":
-                raise PrimitiveError(f"reach moves the gripper onto a zone; the {zone.name} is not a zone (use pick, place or push for it)")
+                raise PrimitiveError(
+                    f"reach moves the gripper onto a zone; the {zone.name} is not a zone (use pick, place or push for it)"
+                )
             position = self.sim.position(zone.body)
             if not _in_reach(position[:2]):
                 raise PrimitiveError(f"the {zone.name} is out of the arm's reach")
@@ -457,7 +491,9 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
             name = "table" if zone is None else zone.name
             raise PrimitiveError(f"push moves objects into zones or to a point (x, y); the {name} is not a zone")
         zone_position = self.sim.position(zone.body)
-        return Subgoal(primitive, subject.name, np.array([zone_position[0], zone_position[1], position[2]]), zone.body, position)
+        return Subgoal(
+            primitive, subject.name, np.array([zone_position[0], zone_position[1], position[2]]), zone.body, position
+        )
 
     def _movable(self, reference: str | float, verb: str) -> SceneObject:
         participle = "picked" if verb == "pick" else "pushed"
@@ -507,13 +543,19 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         local = corners if container.spec.shape == "tray" else [(0.0, 0.0), *[(c[0] / 2, c[1] / 2) for c in corners]]
         cos, sin = math.cos(yaw), math.sin(yaw)
         candidates = [position[:2] + np.array([cos * u - sin * v, sin * u + cos * v]) for u, v in local]
-        others = [self.sim.position(obj.body)[:2] for obj in self.objects.values() if obj.spec.kind == "object" and obj is not held]
+        others = [
+            self.sim.position(obj.body)[:2]
+            for obj in self.objects.values()
+            if obj.spec.kind == "object" and obj is not held
+        ]
         best = max(candidates, key=lambda c: min((float(np.linalg.norm(c - o)) for o in others), default=1.0))
         return np.array([best[0], best[1], container.spec.floor_height + held.spec.height / 2])
 
     def _free_table_spot(self, held: SceneObject) -> np.ndarray:
         """The grid point of the placement area farthest from every other object's footprint."""
-        obstacles = [(self.sim.position(obj.body)[:2], obj.spec.radius) for obj in self.objects.values() if obj is not held]
+        obstacles = [
+            (self.sim.position(obj.body)[:2], obj.spec.radius) for obj in self.objects.values() if obj is not held
+        ]
         best, best_clearance = None, -math.inf
         for x in np.linspace(PLACEMENT_LOW[0], PLACEMENT_HIGH[0], 8):
             for y in np.linspace(PLACEMENT_LOW[1], PLACEMENT_HIGH[1], 10):
@@ -577,13 +619,21 @@ def _positions(
     ``PLACEMENT_MARGIN`` apart and from the ``taken`` (centre, radius) footprints; None if they do not fit.
     An object that starts inside a container takes the container's centre.
     """
-    on_table = sorted((i for i, p in enumerate(placements) if p.inside is None), key=lambda i: -(placements[i].spec.radius + placements[i].clearance))
+    on_table = sorted(
+        (i for i, p in enumerate(placements) if p.inside is None),
+        key=lambda i: -(placements[i].spec.radius + placements[i].clearance),
+    )
     footprints = list(taken)
     positions: dict[int, np.ndarray] = {}
     for i in on_table:
         radius = placements[i].spec.radius + placements[i].clearance
         for _ in range(_PLACEMENT_TRIES):
-            point = np.array([rng.uniform(PLACEMENT_LOW[0] + radius, PLACEMENT_HIGH[0] - radius), rng.uniform(PLACEMENT_LOW[1] + radius, PLACEMENT_HIGH[1] - radius)])
+            point = np.array(
+                [
+                    rng.uniform(PLACEMENT_LOW[0] + radius, PLACEMENT_HIGH[0] - radius),
+                    rng.uniform(PLACEMENT_LOW[1] + radius, PLACEMENT_HIGH[1] - radius),
+                ]
+            )
             if all(np.linalg.norm(point - centre) >= radius + other + PLACEMENT_MARGIN for centre, other in footprints):
                 positions[i] = point
                 footprints.append((point, radius))

@@ -248,7 +248,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
                 if not self._expert_plan:
                     self._expert_subgoal = None
                     ee = self.robot.ee_position()
-                    return move_action(ee, np.array([ee[0], ee[1], HOVER_HEIGHT]), self.no_op_action()[3], self.robot.max_step)
+                    return move_action(
+                        ee, np.array([ee[0], ee[1], HOVER_HEIGHT]), self.no_op_action()[3], self.robot.max_step
+                    )
             try:
                 self._expert_subgoal = self.resolve(self._expert_plan.pop(0))
             except PrimitiveError:
@@ -283,7 +285,9 @@ class VistaRobotEEEnv(RobotTaskEnv):
             if error:
                 lines.append(f"Error: {error}")
             observation["text"] = "\n".join(lines)[:MAX_TEXT_CHARS]
-        observation["state"] = np.concatenate([proprio, self._goal_features()]) if self.obs_mode in ("state", "both") else proprio
+        observation["state"] = (
+            np.concatenate([proprio, self._goal_features()]) if self.obs_mode in ("state", "both") else proprio
+        )
         return observation
 
     def _with_prompt(self, info: dict[str, Any], observation: Any) -> dict[str, Any]:
@@ -301,4 +305,3 @@ class VistaRobotEEEnv(RobotTaskEnv):
             features[slot, 3:6] = target
             features[slot, 6] = 1.0
         return np.clip(features.ravel(), -STATE_BOUND, STATE_BOUND)
-

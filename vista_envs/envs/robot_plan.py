@@ -171,10 +171,16 @@ class VistaRobotEnv(RobotTaskEnv):
         if control not in CONTROLS:
             raise ValueError(f"{self.env_id}: control must be one of {CONTROLS}, got {control!r}")
         if control == "hierarchical" and not callable(low_level_policy):
-            raise ValueError(f"{self.env_id}: control='hierarchical' needs a callable low_level_policy(primitive, observation, info)")
+            raise ValueError(
+                f"{self.env_id}: control='hierarchical' needs a callable low_level_policy(primitive, observation, info)"
+            )
         if control == "scripted" and low_level_policy is not None:
             raise ValueError(f"{self.env_id}: low_level_policy is only used with control='hierarchical'")
-        for name, value in (("max_turns", max_turns), ("max_plan_steps", max_plan_steps), ("max_primitive_steps", max_primitive_steps)):
+        for name, value in (
+            ("max_turns", max_turns),
+            ("max_plan_steps", max_plan_steps),
+            ("max_primitive_steps", max_primitive_steps),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{self.env_id}: {name} must be a positive int, got {value!r}")
         super().__init__(
@@ -221,7 +227,9 @@ class VistaRobotEnv(RobotTaskEnv):
 
     # ------------------------------------------------------------------ API
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         self._reset_episode(seed, options)
         self._start_episode()
         assert self.task is not None
@@ -308,9 +316,13 @@ class VistaRobotEnv(RobotTaskEnv):
                 feedback.append(f"{number}. {primitive}: done.")
                 continue
             if outcome == "collision":
-                feedback.append(f"{number}. {primitive}: stopped, the arm hit the {' and the '.join(hits)} (collision); the rest of the plan was skipped.")
+                feedback.append(
+                    f"{number}. {primitive}: stopped, the arm hit the {' and the '.join(hits)} (collision); the rest of the plan was skipped."
+                )
                 return None, True
-            feedback.append(f"{number}. {primitive}: not finished within {self.max_primitive_steps} control steps; the rest of the plan was skipped.")
+            feedback.append(
+                f"{number}. {primitive}: not finished within {self.max_primitive_steps} control steps; the rest of the plan was skipped."
+            )
             return None, False
         return None, False
 

@@ -113,4 +113,3 @@ class TaskSampler:
             return task.image
         # reduce() is a box filter over whole-number factors: identical to resize(BOX), ~4x faster.
         return task.image.reduce(task.image.width // self.image_size[0])
-

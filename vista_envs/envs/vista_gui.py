@@ -165,7 +165,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         self.families = tuple(families) if families is not None else tuple(APP_KINDS)
         unknown = [f for f in self.families if f not in APP_KINDS]
         if unknown or not self.families:
-            raise ValueError(f"{self.env_id}: families must name app kinds among {list(APP_KINDS)}, got {list(self.families)}")
+            raise ValueError(
+                f"{self.env_id}: families must name app kinds among {list(APP_KINDS)}, got {list(self.families)}"
+            )
         self.difficulty_range = (
             (check_difficulty(difficulty[0]), check_difficulty(difficulty[1]))
             if isinstance(difficulty, tuple)
@@ -225,7 +227,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
 
     # -- episode -------------------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = set(options).difference(_OPTION_KEYS)
@@ -233,9 +237,15 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}")
         family = options.get("family", self.families[int(self.np_random.integers(len(self.families)))])
         if family not in self.families:
-            raise ValueError(f"{self.env_id}: family {family!r} is not offered by this env; offered: {list(self.families)}")
+            raise ValueError(
+                f"{self.env_id}: family {family!r} is not offered by this env; offered: {list(self.families)}"
+            )
         low, high = self.difficulty_range
-        difficulty = check_difficulty(options["difficulty"]) if "difficulty" in options else int(self.np_random.integers(low, high + 1))
+        difficulty = (
+            check_difficulty(options["difficulty"])
+            if "difficulty" in options
+            else int(self.np_random.integers(low, high + 1))
+        )
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
         split = options.get("split", self.split)
         self.task = generate_gui_task(family, int(task_seed), difficulty, split, self.screen_size)
@@ -305,7 +315,11 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                     self.conversation.tool("answer", f"Error: {message}", call_id)
                     continue
                 counts["calls"] += 1
-                element = app.element_at(item.arguments["x"], item.arguments["y"]) if composite and item.name == "click" else None
+                element = (
+                    app.element_at(item.arguments["x"], item.arguments["y"])
+                    if composite and item.name == "click"
+                    else None
+                )
                 effect = apply_action(app, item)
                 self.conversation.tool(item.name, effect.message, call_id)
                 if effect.refused:

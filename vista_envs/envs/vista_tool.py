@@ -164,7 +164,9 @@ class VistaToolEnv(TaskEnv):
             raise ValueError("max_turns and max_calls_per_turn must be >= 1")
         if max_text_chars < 256:
             raise ValueError("max_text_chars must be at least 256")
-        checked_weights(self.env_id, tool_cost_weight=tool_cost_weight, invalid_call_cost_weight=invalid_call_cost_weight)
+        checked_weights(
+            self.env_id, tool_cost_weight=tool_cost_weight, invalid_call_cost_weight=invalid_call_cost_weight
+        )
         if reward not in ("rules", "composite"):
             raise ValueError(f"{self.env_id}: reward must be 'rules' or 'composite', got {reward!r}")
         self.composite = CompositeReward(visual_weight, tool_weight, outcome_weight) if reward == "composite" else None
@@ -185,7 +187,9 @@ class VistaToolEnv(TaskEnv):
         self.tool_schemas = self.toolbox.schemas()
         # No sandbox (and no worker processes) when the env offers no Python tool.
         sandbox_mode = sandbox if "python" in self.toolbox.tools else None
-        self.tools = EpisodeTools(sandbox_mode=sandbox_mode, python_timeout_s=python_timeout_s, search_backend=search_backend)
+        self.tools = EpisodeTools(
+            sandbox_mode=sandbox_mode, python_timeout_s=python_timeout_s, search_backend=search_backend
+        )
         self.max_turns = max_turns
         self.max_calls_per_turn = max_calls_per_turn
         self.tool_cost_weight = tool_cost_weight
@@ -202,7 +206,9 @@ class VistaToolEnv(TaskEnv):
 
     # -- episode ---------------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self.task = self.sampler.sample(self.np_random, options)
         self._start_episode()
@@ -215,7 +221,9 @@ class VistaToolEnv(TaskEnv):
         view = image_array(self.tools.view.image)
         self.conversation = Conversation(self._system_prompt(), self.tool_schemas)
         self.conversation.user(prompt, [view])
-        return {"image": view.copy(), "text": _truncate(prompt, self.max_text_chars)}, self._with_conversation(self._task_info())
+        return {"image": view.copy(), "text": _truncate(prompt, self.max_text_chars)}, self._with_conversation(
+            self._task_info()
+        )
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         self._require_running()
@@ -236,11 +244,15 @@ class VistaToolEnv(TaskEnv):
             if parsed.answer is not None:
                 return self._answer(action, terms, info, ignored_calls=n_calls)
             valid = [call for call in calls if call.error is None]
-            ids = self.conversation.assistant(_strip_tool_calls(action) if valid else action, [(c.name, c.arguments) for c in valid])
+            ids = self.conversation.assistant(
+                _strip_tool_calls(action) if valid else action, [(c.name, c.arguments) for c in valid]
+            )
             call_ids = iter(ids)
             paired = [(call, next(call_ids) if call.error is None else None) for call in calls]
             if n_calls == 0:
-                feedback = self._reject(terms, info, "the turn has neither a tool call nor an answer. " + self._call_hint())
+                feedback = self._reject(
+                    terms, info, "the turn has neither a tool call nor an answer. " + self._call_hint()
+                )
             else:
                 feedback = self._run_calls(paired, n_calls, terms, info)
         truncated = self.turn >= self.max_turns
@@ -249,9 +261,17 @@ class VistaToolEnv(TaskEnv):
         info["reward_terms"] = terms
         reward = self._composite_turn(action, self._weigh(terms), info)
         view = image_array(self.tools.view.image)
-        return {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)}, reward, False, truncated, self._with_conversation(info)
+        return (
+            {"image": view.copy(), "text": _truncate(feedback, self.max_text_chars)},
+            reward,
+            False,
+            truncated,
+            self._with_conversation(info),
+        )
 
-    def _run_calls(self, calls: list[tuple[ToolCall, str | None]], n_calls: int, terms: dict[str, float], info: dict[str, Any]) -> str:
+    def _run_calls(
+        self, calls: list[tuple[ToolCall, str | None]], n_calls: int, terms: dict[str, float], info: dict[str, Any]
+    ) -> str:
         outputs, errors, new_views = [], [], []
         for call, call_id in calls:
             result = self.toolbox.call(call, self.tools)
@@ -296,7 +316,13 @@ class VistaToolEnv(TaskEnv):
         reward = self._composite_turn(action, self._weigh(terms), info)
         view = image_array(self.tools.view.image)
         text = "The episode is over." if not errors else "The episode is over. " + info["error"]
-        return {"image": view.copy(), "text": _truncate(text, self.max_text_chars)}, reward, True, False, self._with_conversation(info)
+        return (
+            {"image": view.copy(), "text": _truncate(text, self.max_text_chars)},
+            reward,
+            True,
+            False,
+            self._with_conversation(info),
+        )
 
     def _reject(self, terms: dict[str, float], info: dict[str, Any], reason: str) -> str:
         terms["invalid"] -= 1.0
@@ -336,7 +362,11 @@ class VistaToolEnv(TaskEnv):
 
     def _weigh(self, terms: dict[str, float]) -> float:
         answer_terms = {name: terms[name] for name in ("correctness", "format", "reasoning", "length")}
-        return self.scorer.weights.total(answer_terms) + self.tool_cost_weight * terms["tools"] + self.invalid_call_cost_weight * terms["invalid"]
+        return (
+            self.scorer.weights.total(answer_terms)
+            + self.tool_cost_weight * terms["tools"]
+            + self.invalid_call_cost_weight * terms["invalid"]
+        )
 
     # -- oracle, rendering, info -----------------------------------------------------------------
 
@@ -344,7 +374,8 @@ class VistaToolEnv(TaskEnv):
         """Every assistant turn of a correct tool trajectory for the current task, the answer last."""
         task = self._require_task("oracle_trajectory")
         turns = [
-            f"<think>{step.thought}</think>\n" + "".join(f"{TOOL_CALL_OPEN}{json.dumps(call)}{TOOL_CALL_CLOSE}" for call in step.calls)
+            f"<think>{step.thought}</think>\n"
+            + "".join(f"{TOOL_CALL_OPEN}{json.dumps(call)}{TOOL_CALL_CLOSE}" for call in step.calls)
             for step in self._oracle_steps
         ]
         return turns + [self.scorer.oracle(task.spec, format_answer(task.spec))]
@@ -371,8 +402,7 @@ class VistaToolEnv(TaskEnv):
             "You answer questions about an image. Before answering you may call tools, one or more per turn, as "
             f'{TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE}; '
             "their results come back in the next message. Coordinates are pixels of the current view. "
-            "Each tool call costs a little reward, so use tools only when they help. "
-            + self.scorer.format.describe()
+            "Each tool call costs a little reward, so use tools only when they help. " + self.scorer.format.describe()
         )
 
     def _call_hint(self) -> str:

@@ -215,7 +215,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self.include_images_in_info = include_images_in_info
         self.tools = FrameTools(self.frame_size, self.image_size, max_frames, max_grid)
         width, height = self.image_size
-        self.observation_space = spaces.Dict({"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)})
+        self.observation_space = spaces.Dict(
+            {"image": spaces.Box(0, 255, (height, width, 3), np.uint8), "text": UnicodeText(max_text_chars)}
+        )
         self.action_space = UnicodeText(max_response_chars)
         self.episode: VideoEpisode | None = None
         self.conversation: Conversation | None = None
@@ -227,7 +229,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
 
     # -- episode -------------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
         split, kind, difficulty = choose_task(
@@ -244,7 +248,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         renderer = FrameRenderer(clip, self.frame_size)
         self.tools.start(renderer)
         self.turn = 0
-        self.overview_frames = tuple(sorted({round(i * (clip.n_frames - 1) / (self.n_overview - 1)) for i in range(self.n_overview)}))
+        self.overview_frames = tuple(
+            sorted({round(i * (clip.n_frames - 1) / (self.n_overview - 1)) for i in range(self.n_overview)})
+        )
         self._view = image_array(renderer.grid(self.overview_frames, self.image_size))
         self.conversation = Conversation(self._system_prompt(), self.tools.schemas())
         prompt = self._prompt()
@@ -274,7 +280,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             valid = [call for call in calls if call.error is None]
             ids = self.conversation.assistant(action, [(c.name, c.arguments) for c in valid])
             if n_calls == 0:
-                feedback = self._reject(terms, errors, "the turn has neither a tool call nor an answer. " + self._call_hint())
+                feedback = self._reject(
+                    terms, errors, "the turn has neither a tool call nor an answer. " + self._call_hint()
+                )
             else:
                 feedback = self._run_calls(calls, n_calls, ids, terms, errors)
         truncated = self.turn >= self.max_turns
@@ -285,7 +293,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             self._finish(info, extracted=None, success=False)
         info["reward_terms"] = terms
         self._last_text = feedback
-        return ({"image": self._view.copy(), "text": _clip_text(feedback, self.max_text_chars)}, self._weigh(terms), False, truncated, info)
+        return (
+            {"image": self._view.copy(), "text": _clip_text(feedback, self.max_text_chars)},
+            self._weigh(terms),
+            False,
+            truncated,
+            info,
+        )
 
     def _run_calls(self, calls, n_calls: int, ids: list[str], terms: dict[str, float], errors: list[str]) -> str:
         assert self.conversation is not None
@@ -310,7 +324,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             # holds one image, the last, and says so when there were more.
             self._view = images[-1]
             if len(images) > 1:
-                outputs.append(f"Note: this turn's calls returned {len(images)} images; the image here is the last one (all are in the conversation).")
+                outputs.append(
+                    f"Note: this turn's calls returned {len(images)} images; the image here is the last one (all are in the conversation)."
+                )
             self.conversation.user(f"The image(s) from this turn's tool calls, in call order ({len(images)}).", images)
         return "\n".join(outputs)
 
@@ -332,7 +348,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         info["reward_terms"] = terms
         text = "The episode is over." + (" " + info["error"] if errors else "")
         self._last_text = text
-        return ({"image": self._view.copy(), "text": _clip_text(text, self.max_text_chars)}, self._weigh(terms), True, False, info)
+        return (
+            {"image": self._view.copy(), "text": _clip_text(text, self.max_text_chars)},
+            self._weigh(terms),
+            True,
+            False,
+            info,
+        )
 
     def _reject(self, terms: dict[str, float], errors: list[str], reason: str) -> str:
         assert self.conversation is not None
@@ -377,8 +399,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         missing = [f for f in self.episode.deciding_frames if f not in self.seen_frames()]
         # When earlier turns spent the budget that the deciding frames need, it answers from what it has.
         if missing and len(missing) <= self.tools.left:
-            chunks = [missing[i : i + _ORACLE_GRID] for i in range(0, len(missing), _ORACLE_GRID)][: self.max_calls_per_turn]
-            calls = "".join(f'{TOOL_CALL_OPEN}{{"name": "frames", "arguments": {{"indices": {chunk}}}}}{TOOL_CALL_CLOSE}' for chunk in chunks)
+            chunks = [missing[i : i + _ORACLE_GRID] for i in range(0, len(missing), _ORACLE_GRID)][
+                : self.max_calls_per_turn
+            ]
+            calls = "".join(
+                f'{TOOL_CALL_OPEN}{{"name": "frames", "arguments": {{"indices": {chunk}}}}}{TOOL_CALL_CLOSE}'
+                for chunk in chunks
+            )
             shown = ", ".join(str(f) for chunk in chunks for f in chunk)
             return f"<think>The answer depends on frames {shown}; I look at them.</think>{calls}"
         return self.scorer.format.wrap(self.episode.spec.rationale, self.observer_answer())

@@ -190,7 +190,14 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             view_cost_weight=view_cost_weight,
             invalid_cost_weight=invalid_cost_weight,
         )
-        weights = (correctness_weight, format_weight, reasoning_weight, length_weight, view_cost_weight, invalid_cost_weight)
+        weights = (
+            correctness_weight,
+            format_weight,
+            reasoning_weight,
+            length_weight,
+            view_cost_weight,
+            invalid_cost_weight,
+        )
         if not isinstance(view_tool, bool):
             raise TypeError(f"{self.env_id}: view_tool must be a bool, got {view_tool!r}")
         for name, value in (("max_turns", max_turns), ("max_calls_per_turn", max_calls_per_turn)):
@@ -238,13 +245,21 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     def _range(self, name: str, value: Any, low: int, high: int) -> tuple[int, int]:
         pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-        if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair) or not low <= pair[0] <= pair[1] <= high:
-            raise ValueError(f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got {value!r}")
+        if (
+            len(pair) != 2
+            or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair)
+            or not low <= pair[0] <= pair[1] <= high
+        ):
+            raise ValueError(
+                f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got {value!r}"
+            )
         return int(pair[0]), int(pair[1])
 
     # ---------------------------------------------------------------- episodes
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
         split, family_name, difficulty = choose_task(
@@ -288,12 +303,25 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
                 visibility = measure_visibility(self.sim, cameras, layout, bodies, points, boxes)
                 robot_views = functools.partial(self._robot_views, cameras, boxes)
-                question = family.finish(draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64)))
+                question = family.finish(
+                    draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64))
+                )
                 if question is not None:
                     self.bodies = bodies
-                    self._show(layout, cameras, visibility, question, style, difficulty, split, random.Random(view_rng.getrandbits(64)))
+                    self._show(
+                        layout,
+                        cameras,
+                        visibility,
+                        question,
+                        style,
+                        difficulty,
+                        split,
+                        random.Random(view_rng.getrandbits(64)),
+                    )
                     return
-        raise RuntimeError(f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs")  # pragma: no cover
+        raise RuntimeError(
+            f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs"
+        )  # pragma: no cover
 
     def _robot_views(self, cameras: list[Any], boxes: Any) -> tuple[int, ...]:
         """Views that show the robot's side: at least 2 of the 5 points along the black bar seen (ray-tested),
@@ -304,7 +332,17 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar], boxes)[0]
         return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 2))
 
-    def _show(self, layout: Any, cameras: list[Any], visibility: Any, question: Any, style: Any, difficulty: int, split: str, noise_rng: random.Random) -> None:
+    def _show(
+        self,
+        layout: Any,
+        cameras: list[Any],
+        visibility: Any,
+        question: Any,
+        style: Any,
+        difficulty: int,
+        split: str,
+        noise_rng: random.Random,
+    ) -> None:
         """Render the accepted rig, draw the marks and titles, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
         from vista_envs.views.marks import draw_marks
@@ -319,7 +357,13 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
             views.append(draw_marks(image, f"View {k + 1}", question.marks.get(k, ())))
-        self.layout, self.cameras, self.visibility, self.question, self.style = layout, cameras, visibility, question, style
+        self.layout, self.cameras, self.visibility, self.question, self.style = (
+            layout,
+            cameras,
+            visibility,
+            question,
+            style,
+        )
         self.difficulty, self.episode_split, self.views = difficulty, split, views
         n = len(views)
         intro = (
@@ -328,7 +372,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray "
             "screens stand on the table; they and the bar are not objects."
         )
-        system = "You answer questions about a 3D tabletop scene seen from several cameras, combining what the views show. "
+        system = (
+            "You answer questions about a 3D tabletop scene seen from several cameras, combining what the views show. "
+        )
         tools = None
         if self.view_tool:
             intro += (
@@ -417,7 +463,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             errors.append(f"Error: the action must be a str (the assistant's turn), got {type(action).__name__}.")
         elif len(action) > self.scorer.max_response_chars:
             calls, n_calls = [], -1
-            errors.append(f"Error: the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}.")
+            errors.append(
+                f"Error: the turn has {len(action)} characters, over the limit of {self.scorer.max_response_chars}."
+            )
         else:
             calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
         if n_calls < 0:
@@ -447,15 +495,22 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 self._conversation.tool(TOOL_NAME, note, ids_by_call[id(call)])
         if n_calls > len(calls):
             terms["invalid"] -= 1.0
-            errors.append(f"Error: {n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} were run.")
+            errors.append(
+                f"Error: {n_calls} tool calls in one turn; only the first {self.max_calls_per_turn} were run."
+            )
             outputs.append(errors[-1])
         if n_calls == 0:
             terms["invalid"] -= 1.0
             hint = call_text(2)
-            errors.append(f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. {self.scorer.format.describe()}")
+            errors.append(
+                f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. {self.scorer.format.describe()}"
+            )
             outputs.append(errors[-1])
         if new:
-            self._conversation.user("The views you asked for: " + ", ".join(f"View {k + 1}" for k in new) + ".", [self.views[k] for k in new])
+            self._conversation.user(
+                "The views you asked for: " + ", ".join(f"View {k + 1}" for k in new) + ".",
+                [self.views[k] for k in new],
+            )
         elif errors:
             self._conversation.user(" ".join(errors))
         self._image = self._mosaic()
@@ -497,7 +552,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         super().close()
 
 
-def _nearest_screen(layout: Any, index: int, rng: random.Random) -> tuple[tuple[float, float], tuple[float, float]] | None:
+def _nearest_screen(
+    layout: Any, index: int, rng: random.Random
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """``(object_xy, screen_xy)`` for one of the two screens nearest to object ``index``."""
     obj = layout.objects[index]
     screens = sorted(layout.screens, key=lambda s: (s[0] - obj.x) ** 2 + (s[1] - obj.y) ** 2)[:2]

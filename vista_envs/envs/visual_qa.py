@@ -144,7 +144,9 @@ class VisualQAEnv(TaskEnv):
         self._conversation = Conversation("")
         self._last_response: str | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self.task = self.sampler.sample(self.np_random, options)
         self._start_episode()

@@ -79,4 +79,8 @@ def _lines(app: App, widget: Widget) -> list[str]:
     value = widget.value_text()
     focus = " focused" if app.focus == widget.wid else ""
     extra = " expanded" if isinstance(widget, Dropdown) and widget.open else ""
-    return [f'  {widget.role} "{widget.label}"' + (f' value "{value}"' if value is not None else "") + f"{focus}{extra} {_box(rect)}"]
+    return [
+        f'  {widget.role} "{widget.label}"'
+        + (f' value "{value}"' if value is not None else "")
+        + f"{focus}{extra} {_box(rect)}"
+    ]

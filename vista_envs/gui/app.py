@@ -199,7 +199,9 @@ class App:
         dropdown = self.open_dropdown()
         if dropdown is not None:
             hit = [
-                o for i, o in enumerate(dropdown.options) if contains(self.to_screen(dropdown.option_rect(i)), x, y) and self._in_view(y)
+                o
+                for i, o in enumerate(dropdown.options)
+                if contains(self.to_screen(dropdown.option_rect(i)), x, y) and self._in_view(y)
             ]
             return hit[0] if hit else None
         widget = self.hit(x, y)

@@ -19,7 +19,11 @@ def gui_contact_sheet(kind: str, seeds: int, split: str, size: tuple[int, int]) 
         for seed in range(seeds):
             task = generate_gui_task(kind, seed, difficulty, split, size)
             answer = f" A: {format_value(task.goal.answer)}" if task.goal.asks_question else ""
-            tiles.append(caption_image(render_app(task.app), [f"d{difficulty} s{seed}: {task.goal.instruction}{answer}"], caption_lines=4))
+            tiles.append(
+                caption_image(
+                    render_app(task.app), [f"d{difficulty} s{seed}: {task.goal.instruction}{answer}"], caption_lines=4
+                )
+            )
     tile_w, tile_h = tiles[0].size
     sheet = Image.new("RGB", (tile_w * seeds, tile_h * 5), (200, 200, 200))
     for i, tile in enumerate(tiles):

@@ -16,7 +16,9 @@ from vista_envs.tasks.drawing import font
 
 __all__ = ["PLAY_HELP", "command_to_turn", "with_ruler"]
 
-PLAY_HELP = "Commands: X Y (click), type TEXT, key NAME, scroll DY, drag X0 Y0 X1 Y1, answer TEXT; or a raw <tool_call> turn."
+PLAY_HELP = (
+    "Commands: X Y (click), type TEXT, key NAME, scroll DY, drag X0 Y0 X1 Y1, answer TEXT; or a raw <tool_call> turn."
+)
 _INT = r"(-?\d+)"
 
 

@@ -88,7 +88,6 @@ def png_bytes(image: Image.Image | np.ndarray, level: int = PNG_COMPRESS_LEVEL) 
     )
 
 
-
 def _system_prompt(task: ExportedTask) -> str:
     system = task.messages[0]
     return system["content"] if system["role"] == "system" else ""
@@ -231,9 +230,12 @@ def export_tasks(
 
     def encode(image: np.ndarray) -> bytes:
         return png_bytes(image, png_level)
+
     # Check everything iter_tasks would check, before anything is written.
     check_families(env_id, families)
-    probe = make_task_env(env_id, **({**env_kwargs, "families": list(families)} if families is not None else env_kwargs))
+    probe = make_task_env(
+        env_id, **({**env_kwargs, "families": list(families)} if families is not None else env_kwargs)
+    )
     try:
         check_families(env_id, families, probe)
     finally:
@@ -283,7 +285,13 @@ def add_export_parser(commands: Any) -> None:
     export.add_argument("--family", action="append", dest="families", help="limit to these families (repeatable)")
     export.add_argument("--difficulty", type=_difficulty, help="a level 1..5 or a range such as 2-4")
     export.add_argument("--image-size", type=int, default=224, help="image side in pixels")
-    export.add_argument("--png-level", type=int, choices=range(10), default=PNG_COMPRESS_LEVEL, help="deflate level of the PNGs (default 0: the parquet file compresses)")
+    export.add_argument(
+        "--png-level",
+        type=int,
+        choices=range(10),
+        default=PNG_COMPRESS_LEVEL,
+        help="deflate level of the PNGs (default 0: the parquet file compresses)",
+    )
     export.set_defaults(handler=cmd_export)
 
 
@@ -292,7 +300,15 @@ def cmd_export(args: Any) -> int:
     if args.difficulty is not None:
         env_kwargs["difficulty"] = args.difficulty
     path = export_tasks(
-        args.fmt, args.env_id, args.n, args.out, split=args.split, seed=args.seed, families=args.families, png_level=args.png_level, **env_kwargs
+        args.fmt,
+        args.env_id,
+        args.n,
+        args.out,
+        split=args.split,
+        seed=args.seed,
+        families=args.families,
+        png_level=args.png_level,
+        **env_kwargs,
     )
     print(f"wrote {args.n} {args.env_id} tasks ({args.fmt}) to {path}")
     return 0

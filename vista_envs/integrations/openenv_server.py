@@ -164,7 +164,9 @@ class GymnasiumEnvironment(Environment):
     # Each session owns its env instance; nothing is shared between instances.
     SUPPORTS_CONCURRENT_SESSIONS = True
 
-    def __init__(self, env_id: str, env_kwargs: Mapping[str, Any], observation_cls: type[Observation], image_encoding: str):
+    def __init__(
+        self, env_id: str, env_kwargs: Mapping[str, Any], observation_cls: type[Observation], image_encoding: str
+    ):
         super().__init__()
         self.env_id = env_id
         self.env = gym.make(env_id, **env_kwargs)
@@ -179,10 +181,18 @@ class GymnasiumEnvironment(Environment):
                 f"{self.env_id}: this session was closed by the server (idle past its timeout, or shut down); open a new connection"
             )
 
-    def reset(self, seed: int | None = None, episode_id: str | None = None, options: dict[str, Any] | None = None, **kwargs: Any) -> Observation:
+    def reset(
+        self,
+        seed: int | None = None,
+        episode_id: str | None = None,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Observation:
         self._check_open()
         if kwargs:
-            raise ValueError(f"{self.env_id}: unknown reset parameters {sorted(kwargs)}; expected seed, episode_id, options")
+            raise ValueError(
+                f"{self.env_id}: unknown reset parameters {sorted(kwargs)}; expected seed, episode_id, options"
+            )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"{self.env_id}: seed must be a non-negative int or null, got {seed!r}")
         if options is not None and not isinstance(options, dict):
@@ -200,7 +210,9 @@ class GymnasiumEnvironment(Environment):
         self._state.step_count += 1
         return self._observation(obs, info, float(reward), bool(terminated), bool(truncated))
 
-    def _observation(self, obs: Any, info: dict[str, Any], reward: float | None, terminated: bool, truncated: bool) -> Observation:
+    def _observation(
+        self, obs: Any, info: dict[str, Any], reward: float | None, terminated: bool, truncated: bool
+    ) -> Observation:
         # model_construct: the payload is built here from the env's own output; validating megabytes
         # of base64 again on every step would only cost time.
         sent: list[np.ndarray] = []  # one message: an image in both obs and info travels once
@@ -281,10 +293,14 @@ def create_app(
     async def _limit_body(request: Request, call_next: Any) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_message_bytes):
-            return JSONResponse({"detail": f"request body over {max_message_bytes} bytes", "code": "PAYLOAD_TOO_LARGE"}, status_code=413)
+            return JSONResponse(
+                {"detail": f"request body over {max_message_bytes} bytes", "code": "PAYLOAD_TOO_LARGE"}, status_code=413
+            )
         if declared is None and request.method in ("POST", "PUT", "PATCH"):
             # A chunked body could only be measured by buffering it; clients of this API send a length.
-            return JSONResponse({"detail": "a request body needs a Content-Length header", "code": "LENGTH_REQUIRED"}, status_code=411)
+            return JSONResponse(
+                {"detail": "a request body needs a Content-Length header", "code": "LENGTH_REQUIRED"}, status_code=411
+            )
         return await call_next(request)
 
     # OpenEnv's HTTP /reset, /step and /state let env exceptions escape as bare 500s; a client gets

@@ -72,7 +72,13 @@ class TaskRef:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskRef:
-        return cls(str(data["env_id"]), str(data["family"]), int(data["difficulty"]), str(data["split"]), int(data["task_seed"]))
+        return cls(
+            str(data["env_id"]),
+            str(data["family"]),
+            int(data["difficulty"]),
+            str(data["split"]),
+            int(data["task_seed"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,12 +130,16 @@ def check_families(env_id: str, families: Sequence[str] | None, env: gym.Env | N
         raise ValueError(f"families must be a non-empty sequence of family names, got {families!r}")
     unknown = [name for name in families if name not in family_names()]
     if unknown:
-        raise ValueError(f"{env_id} has no family {', '.join(map(repr, unknown))}; available: {', '.join(family_names())}")
+        raise ValueError(
+            f"{env_id} has no family {', '.join(map(repr, unknown))}; available: {', '.join(family_names())}"
+        )
     if env is not None:
         available = tuple(env.unwrapped.sampler.families)
         missing = [name for name in families if name not in available]
         if missing:
-            raise ValueError(f"{env_id} (as configured) has no family {', '.join(map(repr, missing))}; it has: {', '.join(available)}")
+            raise ValueError(
+                f"{env_id} (as configured) has no family {', '.join(map(repr, missing))}; it has: {', '.join(available)}"
+            )
 
 
 def _scoring_settings(scorer: ResponseScorer) -> dict[str, Any]:
@@ -215,7 +225,9 @@ def score_response(response: Any, ground_truth: str) -> ScoredResponse:
     ``ValueError`` only for a ground truth that is not one.
     """
     if not isinstance(ground_truth, str):
-        raise ValueError(f"not a vista-envs ground truth (see ground_truth_json): a {type(ground_truth).__name__}, not a str")
+        raise ValueError(
+            f"not a vista-envs ground truth (see ground_truth_json): a {type(ground_truth).__name__}, not a str"
+        )
     spec, scorer = parse_ground_truth(ground_truth)
     return scorer.score(response, spec)
 
@@ -248,7 +260,9 @@ def iter_tasks(
         base = env.unwrapped
         task_seeds = np.random.default_rng(seed).choice(2**31 - 1, size=n, replace=False) if n else []
         for index, task_seed in enumerate(task_seeds):
-            observation, info = env.reset(seed=seed if index == 0 else None, options={"split": split, "task_seed": int(task_seed)})
+            observation, info = env.reset(
+                seed=seed if index == 0 else None, options={"split": split, "task_seed": int(task_seed)}
+            )
             task = base.task
             ref = TaskRef(env_id, task.family, task.difficulty, task.split, task.seed)
             yield ExportedTask(

@@ -37,7 +37,14 @@ from vista_envs.integrations.tasks import (
 )
 from vista_envs.tools.protocol import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
-__all__ = ["VistaToolEnvironment", "completion_text", "environment_factory", "make_dataset", "reward_functions", "reward_weights"]
+__all__ = [
+    "VistaToolEnvironment",
+    "completion_text",
+    "environment_factory",
+    "make_dataset",
+    "reward_functions",
+    "reward_weights",
+]
 
 RewardFunction = Callable[..., list[float | None]]
 
@@ -84,7 +91,9 @@ def make_dataset(
     datasets = _require_datasets()
     rows = {"prompt": [], "images": [], "task": [], "ground_truth": [], "family": [], "difficulty": []}
     for task in iter_tasks(env_id, n, split=split, seed=seed, families=families, **env_kwargs):
-        rows["prompt"].append([{"role": message["role"], "content": _as_parts(message["content"])} for message in task.messages])
+        rows["prompt"].append(
+            [{"role": message["role"], "content": _as_parts(message["content"])} for message in task.messages]
+        )
         rows["images"].append([task.image])
         rows["task"].append(task.ref.to_dict())
         rows["ground_truth"].append(task.ground_truth)
@@ -173,14 +182,18 @@ def reward_weights(env_id: str = "VisualQA-v0", **env_kwargs: Any) -> list[float
 
 
 def _term_function(term: str, env_id: str) -> RewardFunction:
-    def reward(prompts: list[Any], completions: list[Any], ground_truth: list[str], **kwargs: Any) -> list[float | None]:
+    def reward(
+        prompts: list[Any], completions: list[Any], ground_truth: list[str], **kwargs: Any
+    ) -> list[float | None]:
         environments = kwargs.get("environments")
         values: list[float | None] = []
         for index, (completion, truth) in enumerate(zip(completions, ground_truth, strict=True)):
             _, scorer = parse_ground_truth(truth)
             text = completion_text(completion, scorer.format.think_tags)
             if environments is not None and isinstance(environments[index], VistaToolEnvironment):
-                values.append(environments[index]._finish_episode(_answer_turn(completion, scorer.format.think_tags))[term])
+                values.append(
+                    environments[index]._finish_episode(_answer_turn(completion, scorer.format.think_tags))[term]
+                )
             else:
                 values.append(score_response(text, truth).terms[term])
         return values
@@ -263,10 +276,14 @@ class VistaToolEnvironment:
     def reset(self, task: Mapping[str, Any] | None = None, **row: Any) -> None:
         """Start the rollout of the row's task (``row["task"]``, from :func:`make_dataset`); the prompt is the row's."""
         if task is None:
-            raise ValueError("VistaToolEnvironment.reset needs the row's 'task' column (make_dataset('VistaTool-v0', ...))")
+            raise ValueError(
+                "VistaToolEnvironment.reset needs the row's 'task' column (make_dataset('VistaTool-v0', ...))"
+            )
         self._ref = TaskRef.from_dict(task)
         if self._ref.env_id != "VistaTool-v0":
-            raise ValueError(f"the row's task is a {self._ref.env_id} task; VistaToolEnvironment runs VistaTool-v0 tasks")
+            raise ValueError(
+                f"the row's task is a {self._ref.env_id} task; VistaToolEnvironment runs VistaTool-v0 tasks"
+            )
         self.env.reset(options=self._ref.options())
         self._running = True
         self._costs = {"tools": 0.0, "invalid": 0.0}
@@ -321,7 +338,9 @@ class VistaToolEnvironment:
         """
         return self._call("zoom", x=x, y=y, factor=factor)
 
-    def draw_box(self, box: list[float], color: str | None = None, label: str | None = None) -> str | list[dict[str, Any]]:
+    def draw_box(
+        self, box: list[float], color: str | None = None, label: str | None = None
+    ) -> str | list[dict[str, Any]]:
         """Draw a rectangle on the current view.
 
         Args:
@@ -334,7 +353,9 @@ class VistaToolEnvironment:
         """
         return self._call("draw_box", box=box, color=color, label=label)
 
-    def mark_point(self, x: float, y: float, color: str | None = None, label: str | None = None) -> str | list[dict[str, Any]]:
+    def mark_point(
+        self, x: float, y: float, color: str | None = None, label: str | None = None
+    ) -> str | list[dict[str, Any]]:
         """Mark a point on the current view.
 
         Args:
@@ -374,7 +395,9 @@ class VistaToolEnvironment:
         """The env's tool costs of this rollout, :math:`-\\lambda N_{tools} - \\mu N_{invalid}` (the answer is paid by
         :func:`reward_functions`)."""
         base = self.env.unwrapped
-        return float(base.tool_cost_weight * self._costs["tools"] + base.invalid_call_cost_weight * self._costs["invalid"])
+        return float(
+            base.tool_cost_weight * self._costs["tools"] + base.invalid_call_cost_weight * self._costs["invalid"]
+        )
 
     # -- internals (private: TRL exposes every public method as a tool) ------------------------------
 
@@ -385,13 +408,18 @@ class VistaToolEnvironment:
             return "Error: the episode is over; no more tool calls run. Give your final answer."
         # Omitted optional arguments are left to the env's defaults.
         payload = {"name": name, "arguments": {key: value for key, value in arguments.items() if value is not None}}
-        observation, _, terminated, truncated, info = self.env.step(f"{TOOL_CALL_OPEN}{json.dumps(payload)}{TOOL_CALL_CLOSE}")
+        observation, _, terminated, truncated, info = self.env.step(
+            f"{TOOL_CALL_OPEN}{json.dumps(payload)}{TOOL_CALL_CLOSE}"
+        )
         self._add_costs(info["reward_terms"])
         self._running = not (terminated or truncated)
         last = info["messages"][-1]
         # The env shows a changed view as a user turn with an image after the tool messages.
         if last["role"] == "user" and any(part.get("type") == "image" for part in last["content"]):
-            return [{"type": "image", "image": Image.fromarray(np.asarray(observation["image"]))}, {"type": "text", "text": observation["text"]}]
+            return [
+                {"type": "image", "image": Image.fromarray(np.asarray(observation["image"]))},
+                {"type": "text", "text": observation["text"]},
+            ]
         return observation["text"]
 
     def _add_costs(self, terms: Mapping[str, float]) -> None:

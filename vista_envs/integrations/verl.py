@@ -28,7 +28,9 @@ from vista_envs.integrations.tasks import TaskRef, make_task_env, score_response
 __all__ = ["RolloutResult", "VistaToolRollout", "compute_score"]
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, float]:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: str, extra_info: Mapping[str, Any] | None = None, **kwargs: Any
+) -> dict[str, float]:
     """verl's ``compute_score``: the env's reward for ``solution_str`` (an answer turn) under ``score``, and its terms.
 
     ``ground_truth`` is the exported row's ``reward_model["ground_truth"]``. A row that is not a vista-envs row
@@ -48,7 +50,15 @@ class GenerateOutput(Protocol):
 class ServerManager(Protocol):
     """The part of verl's LLM server client the rollout uses (verl 0.9's ``server_manager.generate``)."""
 
-    async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any], image_data: list[Any] | None = None, **kwargs: Any) -> GenerateOutput: ...
+    async def generate(
+        self,
+        request_id: str,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        image_data: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> GenerateOutput: ...
 
 
 @dataclass
@@ -96,23 +106,33 @@ class VistaToolRollout:
     def close(self) -> None:
         self.env.close()
 
-    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, generation_prompt: bool) -> str:
+    def _render(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, generation_prompt: bool
+    ) -> str:
         template = self.processor if self.processor is not None else self.tokenizer
-        return template.apply_chat_template(messages, tools=tools, add_generation_prompt=generation_prompt, tokenize=False)
+        return template.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=generation_prompt, tokenize=False
+        )
 
     def _encode(self, text: str, images: Sequence[Image.Image]) -> list[int]:
         if self.processor is not None and images:
-            return [int(i) for i in self.processor(text=[text], images=list(images), return_tensors="np")["input_ids"][0]]
+            return [
+                int(i) for i in self.processor(text=[text], images=list(images), return_tensors="np")["input_ids"][0]
+            ]
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
-    async def run(self, server_manager: ServerManager, sampling_params: dict[str, Any], task: Mapping[str, Any] | TaskRef) -> RolloutResult:
+    async def run(
+        self, server_manager: ServerManager, sampling_params: dict[str, Any], task: Mapping[str, Any] | TaskRef
+    ) -> RolloutResult:
         """Play the episode of ``task`` (the row's ``extra_info``, or a :class:`TaskRef`) with ``server_manager``."""
         ref = task if isinstance(task, TaskRef) else TaskRef.from_dict({"env_id": "VistaTool-v0", **task})
         _, info = self.env.reset(options=ref.options())
         tools = info.get("tools")
         messages = info["messages"]
         images = [Image.fromarray(np.asarray(image)) for image in info["images"]]
-        result = RolloutResult(prompt_ids=self._encode(self._render(messages, tools, True), images), images=list(images))
+        result = RolloutResult(
+            prompt_ids=self._encode(self._render(messages, tools, True), images), images=list(images)
+        )
         logprobs: list[float] = []
         terms: dict[str, float] = {}
         eos = self.tokenizer.eos_token_id
@@ -155,7 +175,9 @@ class VistaToolRollout:
         result.response_logprobs = logprobs
         return result
 
-    def _continuation(self, history: list[dict[str, Any]], new: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    def _continuation(
+        self, history: list[dict[str, Any]], new: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> str:
         """The template's text for ``new`` messages after ``history`` (which ends with the assistant's turn), up to
         the next assistant header: the full render minus the history's render, cut right after the turn's end token."""
         before = self._render(history, tools, False)

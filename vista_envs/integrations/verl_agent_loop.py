@@ -30,7 +30,9 @@ class VistaToolAgentLoop(AgentLoopBase):
         super().__init__(*args, **kwargs)
         custom = self.rollout_config.get("custom", None) or {}
         env_kwargs = dict(custom.get("vista_env_kwargs", None) or {})
-        self.rollout = VistaToolRollout(self.tokenizer, self.processor, int(self.rollout_config.response_length), **env_kwargs)
+        self.rollout = VistaToolRollout(
+            self.tokenizer, self.processor, int(self.rollout_config.response_length), **env_kwargs
+        )
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
         result = await self.rollout.run(self.server_manager, sampling_params, kwargs["extra_info"])

@@ -47,7 +47,9 @@ class LowLevelPolicy(Protocol):
     def __call__(self, primitive: Primitive, observation: dict[str, Any], info: dict[str, Any]) -> np.ndarray: ...
 
 
-def move_action(ee_position: np.ndarray, target: np.ndarray, gripper: float, max_step: float, speed: float = 1.0) -> np.ndarray:
+def move_action(
+    ee_position: np.ndarray, target: np.ndarray, gripper: float, max_step: float, speed: float = 1.0
+) -> np.ndarray:
     """The action that moves the grasp point straight towards ``target`` (at most ``speed * max_step`` per axis)."""
     delta = np.clip((np.asarray(target) - ee_position) / max_step, -speed, speed)
     return np.array([*delta, gripper], dtype=np.float32)
@@ -115,7 +117,9 @@ class ScriptedPrimitivePolicy:
         gripper = CLOSED if ee[2] <= grasp[2] + HEIGHT_TOLERANCE else OPEN
         return move_action(ee, grasp, gripper, self.max_step)
 
-    def _place(self, ee: np.ndarray, width: float, position: np.ndarray, target: np.ndarray, holding: bool) -> np.ndarray:
+    def _place(
+        self, ee: np.ndarray, width: float, position: np.ndarray, target: np.ndarray, holding: bool
+    ) -> np.ndarray:
         if not holding:
             # Rise with the fingers as they are: opening wide could knock neighbours in a tray.
             return move_action(ee, np.array([ee[0], ee[1], HOVER_HEIGHT]), _gripper_for(width), self.max_step)
@@ -133,7 +137,9 @@ class ScriptedPrimitivePolicy:
         gripper = _gripper_for(width)
         if np.linalg.norm(centre[:2] - ee[:2]) > _tolerance(ee):
             return self._travel(ee, centre[:2], gripper)
-        return move_action(ee, np.array([centre[0], centre[1], max(centre[2], MIN_GRASP_HEIGHT)]), gripper, self.max_step)
+        return move_action(
+            ee, np.array([centre[0], centre[1], max(centre[2], MIN_GRASP_HEIGHT)]), gripper, self.max_step
+        )
 
     def _push(self, ee: np.ndarray, position: np.ndarray, radius: float, target: np.ndarray) -> np.ndarray:
         to_target = target[:2] - position[:2]

@@ -150,7 +150,10 @@ def rgba_of(color: str, alpha: float = 1.0) -> RGBA:
 def _prism_mesh() -> Shape:
     """An upright triangular prism centred on its centre of mass."""
     half = PRISM_HEIGHT / 2
-    corners = [(PRISM_SIDE / math.sqrt(3) * math.cos(a), PRISM_SIDE / math.sqrt(3) * math.sin(a)) for a in (0.0, 2 * math.pi / 3, 4 * math.pi / 3)]
+    corners = [
+        (PRISM_SIDE / math.sqrt(3) * math.cos(a), PRISM_SIDE / math.sqrt(3) * math.sin(a))
+        for a in (0.0, 2 * math.pi / 3, 4 * math.pi / 3)
+    ]
     vertices = tuple((x, y, z) for z in (-half, half) for x, y in corners)
     # Bottom, top, then two triangles per side, all wound counter-clockwise seen from outside.
     indices = (0, 2, 1, 3, 4, 5, 0, 1, 4, 0, 4, 3, 1, 2, 5, 1, 5, 4, 2, 0, 3, 2, 3, 5)
@@ -217,5 +220,12 @@ def build_object(sim: PyBullet, spec: ObjectSpec, x: float, y: float, yaw: float
     """
     orientation = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
     if spec.kind == "object":
-        return sim.create_body(_shapes(spec), (x, y, spec.height / 2), orientation, rgba, mass=OBJECT_MASS, lateral_friction=OBJECT_FRICTION)
+        return sim.create_body(
+            _shapes(spec),
+            (x, y, spec.height / 2),
+            orientation,
+            rgba,
+            mass=OBJECT_MASS,
+            lateral_friction=OBJECT_FRICTION,
+        )
     return sim.create_body(_shapes(spec), (x, y, 0.0), orientation, rgba, mass=0.0, collision=spec.kind == "container")

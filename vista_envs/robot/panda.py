@@ -73,7 +73,9 @@ def _panda_urdf(visual: str) -> str:
     with open(original, encoding="utf-8") as f:
         text = f.read()
     # The copy lives elsewhere, so its mesh paths become absolute.
-    text = text.replace("meshes/visual/", "meshes/collision/").replace("package://meshes/", os.path.join(data, "franka_panda", "meshes") + "/")
+    text = text.replace("meshes/visual/", "meshes/collision/").replace(
+        "package://meshes/", os.path.join(data, "franka_panda", "meshes") + "/"
+    )
     return generated_file("panda_simple.urdf", text.encode("utf-8"))
 
 
@@ -160,7 +162,9 @@ class Panda:
 
     def _command(self, arm_angles: np.ndarray, finger_width: float) -> None:
         self.sim.control_joints(self.body, ARM_JOINTS, arm_angles, ARM_FORCES)
-        self.sim.control_joints(self.body, FINGER_JOINTS, (finger_width / 2, finger_width / 2), (FINGER_FORCE, FINGER_FORCE))
+        self.sim.control_joints(
+            self.body, FINGER_JOINTS, (finger_width / 2, finger_width / 2), (FINGER_FORCE, FINGER_FORCE)
+        )
 
     def _update_grasp(self, closing: bool, opening: bool, width: float) -> None:
         """Weld an object touched by both fingertips while closing; release it when opening."""
@@ -171,7 +175,11 @@ class Panda:
         if not closing or self.held is not None or width < MIN_GRASP_WIDTH:
             return
         touching = [
-            {contact.body_b for contact in self.sim.contacts(self.body) if contact.link_a == finger and contact.body_b != self.body}
+            {
+                contact.body_b
+                for contact in self.sim.contacts(self.body)
+                if contact.link_a == finger and contact.body_b != self.body
+            }
             for finger in FINGER_LINKS
         ]
         for body in sorted(touching[0] & touching[1]):

@@ -171,7 +171,9 @@ def _primitive(verb: str, raw_args: list[Any], where: str) -> Primitive:
         "reach": [[False]],
     }[canonical]
     if numbers not in valid_layouts:
-        raise PlanParseError(f"{where}: {canonical}({', '.join(_format_argument(a) for a in args)}) mixes names and numbers wrongly")
+        raise PlanParseError(
+            f"{where}: {canonical}({', '.join(_format_argument(a) for a in args)}) mixes names and numbers wrongly"
+        )
     return Primitive(canonical, args)
 
 
@@ -190,7 +192,9 @@ def _parse_json(text: str) -> list[Primitive]:
     try:
         items = loads_model_json(text)
     except json.JSONDecodeError as error:
-        raise PlanParseError(f"the plan looks like JSON but does not parse: {error.msg} at character {error.pos}") from None
+        raise PlanParseError(
+            f"the plan looks like JSON but does not parse: {error.msg} at character {error.pos}"
+        ) from None
     except ValueError as error:  # an int past Python's 4300-digit limit, or nesting too deep
         raise PlanParseError(f"the plan looks like JSON but does not parse: {error}") from None
     if not isinstance(items, list):
@@ -203,7 +207,9 @@ def _parse_json(text: str) -> list[Primitive]:
         elif isinstance(item, dict):
             verb = item.get("action", item.get("primitive"))
             if not isinstance(verb, str):
-                raise PlanParseError(f'{where}: a JSON step needs an "action" string, e.g. {{"action": "pick", "object": "red cube"}}')
+                raise PlanParseError(
+                    f'{where}: a JSON step needs an "action" string, e.g. {{"action": "pick", "object": "red cube"}}'
+                )
             if "args" in item:
                 if not isinstance(item["args"], list):
                     raise PlanParseError(f'{where}: "args" must be a list')

@@ -25,7 +25,9 @@ EE_ACTION_FORMAT = (
     "and sets its opening from closed (-1) to fully open, 8 cm (+1); closing both fingers on an object holds it. "
     "Anything else does nothing and costs reward."
 )
-EE_SYSTEM_PROMPT = f"{_SETTING} Each step you see the camera image, the instruction and the gripper's state. {EE_ACTION_FORMAT}"
+EE_SYSTEM_PROMPT = (
+    f"{_SETTING} Each step you see the camera image, the instruction and the gripper's state. {EE_ACTION_FORMAT}"
+)
 PLAN_SYSTEM_PROMPT = (
     f"{_SETTING} You see the camera image and an instruction, and answer with a plan that a controller carries out; "
     f"then you see the result and may answer again. {PLAN_FORMAT}"

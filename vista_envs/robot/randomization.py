@@ -35,7 +35,15 @@ from PIL import Image
 from vista_envs.robot.sim import RGBA, Camera, Lighting, Vec3, generated_file
 from vista_envs.tasks.drawing import COLORS, jitter_color
 
-__all__ = ["DEFAULT_CAMERA", "DEFAULT_LIGHTING", "DEFAULT_TABLE_RGBA", "LEVELS", "Randomization", "SceneStyle", "texture_files"]
+__all__ = [
+    "DEFAULT_CAMERA",
+    "DEFAULT_LIGHTING",
+    "DEFAULT_TABLE_RGBA",
+    "LEVELS",
+    "Randomization",
+    "SceneStyle",
+    "texture_files",
+]
 
 LEVELS: tuple[str, ...] = ("none", "low", "medium", "high")
 
@@ -111,7 +119,9 @@ class Randomization:
             if unknown:
                 raise ValueError(f"unknown randomization knobs {sorted(unknown)}; known: {sorted(known)}")
             return cls(**value)
-        raise TypeError(f"randomization must be a level name, a dict of knobs or a Randomization, got {type(value).__name__}")
+        raise TypeError(
+            f"randomization must be a level name, a dict of knobs or a Randomization, got {type(value).__name__}"
+        )
 
     def _index(self, knob: str) -> int:
         return LEVELS.index(getattr(self, knob))
@@ -139,7 +149,9 @@ class Randomization:
 
     def style(self, rng: random.Random) -> SceneStyle:
         """Draw the camera, light, table colour and noise level of an episode."""
-        return SceneStyle(self._camera(rng), self._lighting(rng), self._table_rgba(rng), _NOISE_SIGMA[self._index("image_noise")])
+        return SceneStyle(
+            self._camera(rng), self._lighting(rng), self._table_rgba(rng), _NOISE_SIGMA[self._index("image_noise")]
+        )
 
     def _camera(self, rng: random.Random) -> Camera:
         level = self._index("camera")
@@ -174,7 +186,9 @@ class Randomization:
         # A neutral tone: a clear brightness shift either way plus a faint tint, so that no object colour
         # appears on the table.
         brightness = rng.choice((-1.0, 1.0)) * rng.uniform(spread / 3, spread)
-        return tuple(min(0.95, max(0.2, c + brightness + rng.uniform(-spread, spread) * 0.2)) for c in DEFAULT_TABLE_RGBA[:3]) + (1.0,)  # type: ignore[return-value]
+        return tuple(
+            min(0.95, max(0.2, c + brightness + rng.uniform(-spread, spread) * 0.2)) for c in DEFAULT_TABLE_RGBA[:3]
+        ) + (1.0,)  # type: ignore[return-value]
 
 
 def _jitter(rng: random.Random, vector: Vec3, amount: float) -> Vec3:

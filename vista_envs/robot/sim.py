@@ -216,7 +216,9 @@ class PyBullet:
             plugin = self.client.loadPlugin(spec.origin, "_eglRendererPlugin") if spec and spec.origin else -1
             if plugin < 0:
                 self.close()
-                raise RuntimeError("renderer='egl': PyBullet's EGL plugin could not be loaded on this machine; use renderer='tiny'.")
+                raise RuntimeError(
+                    "renderer='egl': PyBullet's EGL plugin could not be loaded on this machine; use renderer='tiny'."
+                )
             self._egl_plugin = plugin
         self.reset()
 
@@ -247,7 +249,9 @@ class PyBullet:
 
     def load_urdf(self, path: str, position: Vec3 = (0.0, 0.0, 0.0), fixed_base: bool = True) -> int:
         """Load a URDF file and return its body id (graphics shapes are cached across resets)."""
-        return self.client.loadURDF(path, basePosition=position, useFixedBase=fixed_base, flags=p.URDF_ENABLE_CACHED_GRAPHICS_SHAPES)
+        return self.client.loadURDF(
+            path, basePosition=position, useFixedBase=fixed_base, flags=p.URDF_ENABLE_CACHED_GRAPHICS_SHAPES
+        )
 
     def create_body(
         self,
@@ -287,7 +291,10 @@ class PyBullet:
         if len(shapes) == 1:
             shape = shapes[0]
             return self.client.createVisualShape(
-                rgbaColor=rgba, visualFramePosition=shape.position, visualFrameOrientation=shape.orientation, **_shape_kwargs(shape, True)
+                rgbaColor=rgba,
+                visualFramePosition=shape.position,
+                visualFrameOrientation=shape.orientation,
+                **_shape_kwargs(shape, True),
             )
         return self.client.createVisualShapeArray(**_compound_kwargs(shapes, "visual"))
 
@@ -295,7 +302,9 @@ class PyBullet:
         if len(shapes) == 1:
             shape = shapes[0]
             return self.client.createCollisionShape(
-                collisionFramePosition=shape.position, collisionFrameOrientation=shape.orientation, **_shape_kwargs(shape, False)
+                collisionFramePosition=shape.position,
+                collisionFrameOrientation=shape.orientation,
+                **_shape_kwargs(shape, False),
             )
         return self.client.createCollisionShapeArray(**_compound_kwargs(shapes, "collision"))
 
@@ -314,7 +323,9 @@ class PyBullet:
     def position(self, body: int) -> np.ndarray:
         return np.array(self.client.getBasePositionAndOrientation(body)[0])
 
-    def set_pose(self, body: int, position: Sequence[float], orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0)) -> None:
+    def set_pose(
+        self, body: int, position: Sequence[float], orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0)
+    ) -> None:
         """Teleport a body and zero its velocity."""
         self.client.resetBasePositionAndOrientation(body, position, orientation)
         self.client.resetBaseVelocity(body, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
@@ -360,20 +371,30 @@ class PyBullet:
         state = self.client.getLinkState(body, link, computeLinkVelocity=True, computeForwardKinematics=True)
         return np.array(state[4]), np.array(state[6])
 
-    def inverse_kinematics(self, body: int, link: int, position: Sequence[float], orientation: Quat, **options: Any) -> list[float]:
+    def inverse_kinematics(
+        self, body: int, link: int, position: Sequence[float], orientation: Quat, **options: Any
+    ) -> list[float]:
         """Joint positions (all movable joints) that put ``link`` at ``position`` and ``orientation``;
         ``options`` are PyBullet's (limits, rest poses, damping, iterations)."""
         return list(self.client.calculateInverseKinematics(body, link, position, orientation, **options))
 
-    def control_joints(self, body: int, joints: Sequence[int], positions: Sequence[float], forces: Sequence[float]) -> None:
+    def control_joints(
+        self, body: int, joints: Sequence[int], positions: Sequence[float], forces: Sequence[float]
+    ) -> None:
         """Drive ``joints`` towards ``positions`` with position control limited to ``forces`` (N or N m)."""
-        self.client.setJointMotorControlArray(body, joints, p.POSITION_CONTROL, targetPositions=positions, forces=forces)
+        self.client.setJointMotorControlArray(
+            body, joints, p.POSITION_CONTROL, targetPositions=positions, forces=forces
+        )
 
     # ---------------------------------------------------------------- contacts
 
     def contacts(self, body: int, other: int | None = None) -> list[Contact]:
         """Current contact points of ``body`` (with ``other`` only, when given)."""
-        points = self.client.getContactPoints(bodyA=body) if other is None else self.client.getContactPoints(bodyA=body, bodyB=other)
+        points = (
+            self.client.getContactPoints(bodyA=body)
+            if other is None
+            else self.client.getContactPoints(bodyA=body, bodyB=other)
+        )
         return [Contact(c[1], c[3], c[2], c[4], c[9]) for c in points]
 
     def fix_to_link(self, parent: int, parent_link: int, child: int) -> int:
@@ -403,7 +424,14 @@ class PyBullet:
 
     # ------------------------------------------------------------------ camera
 
-    def render(self, camera: Camera, lighting: Lighting, width: int, height: int, background: tuple[int, int, int] | None = None) -> np.ndarray:
+    def render(
+        self,
+        camera: Camera,
+        lighting: Lighting,
+        width: int,
+        height: int,
+        background: tuple[int, int, int] | None = None,
+    ) -> np.ndarray:
         """An RGB image (height, width, 3) uint8 seen by ``camera`` under ``lighting`` (no shadows).
 
         ``background`` fills the pixels where no body was drawn.

@@ -170,7 +170,9 @@ class TaskFamily(abc.ABC):
             known = {f.name for f in dataclasses.fields(self.config_cls)}
             unknown = set(config) - known
             if unknown:
-                raise ValueError(f"unknown config keys for family {self.name!r}: {sorted(unknown)}; known: {sorted(known)}")
+                raise ValueError(
+                    f"unknown config keys for family {self.name!r}: {sorted(unknown)}; known: {sorted(known)}"
+                )
             config = self.config_cls(**config)
         elif not isinstance(config, self.config_cls):
             raise TypeError(f"family {self.name!r} expects a {self.config_cls.__name__}, got {type(config).__name__}")
@@ -266,7 +268,11 @@ def split_of(family: str, spec: TaskSpec) -> str:
 
 def check_difficulty(difficulty: int) -> int:
     """``difficulty`` as an int, if it is a whole number in range (NumPy ints too: vector envs' infos hold them)."""
-    if isinstance(difficulty, bool) or not isinstance(difficulty, numbers.Integral) or not MIN_DIFFICULTY <= difficulty <= MAX_DIFFICULTY:
+    if (
+        isinstance(difficulty, bool)
+        or not isinstance(difficulty, numbers.Integral)
+        or not MIN_DIFFICULTY <= difficulty <= MAX_DIFFICULTY
+    ):
         raise ValueError(f"difficulty must be an int in [{MIN_DIFFICULTY}, {MAX_DIFFICULTY}], got {difficulty!r}")
     return int(difficulty)
 
@@ -304,7 +310,9 @@ def generate_task(
         )
     image = family.render(spec, size, rng)
     if image.size != size or image.mode != "RGB":
-        raise AssertionError(f"family {family.name!r} rendered a {image.mode} image of {image.size}, expected RGB {size}")
+        raise AssertionError(
+            f"family {family.name!r} rendered a {image.mode} image of {image.size}, expected RGB {size}"
+        )
     return Task(
         family=family.name,
         seed=seed,

@@ -76,7 +76,9 @@ def draw_text(
     draw.text(xy, text, font=font(size), fill=fill, anchor=anchor)
 
 
-def _polygon(cx: float, cy: float, r: float, n: int, rotation: float, inner: float | None = None) -> list[tuple[float, float]]:
+def _polygon(
+    cx: float, cy: float, r: float, n: int, rotation: float, inner: float | None = None
+) -> list[tuple[float, float]]:
     return [(cx + r * scale * cos, cy + r * scale * sin) for scale, cos, sin in _unit_polygon(n, rotation, inner)]
 
 
@@ -151,7 +153,9 @@ def draw_shape(
     draw.polygon([(cx + (x - cx) * shrink, cy + (y - cy) * shrink) for x, y in points], fill=color)
 
 
-def _rotate(points: Sequence[tuple[float, float]], center: tuple[float, float], angle: float) -> list[tuple[float, float]]:
+def _rotate(
+    points: Sequence[tuple[float, float]], center: tuple[float, float], angle: float
+) -> list[tuple[float, float]]:
     cx, cy = center
     c, s = math.cos(angle), math.sin(angle)
     return [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in points]

@@ -78,7 +78,9 @@ _SHAPE_COUNT, _COLOR_COUNT, _SIZE_COUNT = len(SHAPES), len(COLOR_NAMES), len(SIZ
 ATTRIBUTES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOR_NAMES, "size": SIZES}
 # (attribute, value) -> the attribute's other values, in order: what a near miss may change to.
 _OTHER_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
-    (key, value): tuple(other for other in values if other != value) for key, values in ATTRIBUTES.items() for value in values
+    (key, value): tuple(other for other in values if other != value)
+    for key, values in ATTRIBUTES.items()
+    for value in values
 }
 # Other accepted spellings of attribute values given as text answers.
 ANSWER_ALIASES: dict[str, tuple[str, ...]] = {"gray": ("grey",), "large": ("big",), "small": ("little",)}
@@ -133,8 +135,24 @@ SCENE_LEVELS: tuple[SceneLevel, ...] = (
     SceneLevel(objects=(3, 5), large_radius=0.10),
     SceneLevel(objects=(5, 7), large_radius=0.09),
     SceneLevel(objects=(7, 10), large_radius=0.08, max_rotation=15, color_jitter=10, tinted_background=True),
-    SceneLevel(objects=(9, 12), large_radius=0.07, overlap=0.3, max_rotation=20, color_jitter=14, noise=6.0, tinted_background=True),
-    SceneLevel(objects=(12, 15), large_radius=0.06, overlap=0.45, max_rotation=25, color_jitter=18, noise=10.0, tinted_background=True),
+    SceneLevel(
+        objects=(9, 12),
+        large_radius=0.07,
+        overlap=0.3,
+        max_rotation=20,
+        color_jitter=14,
+        noise=6.0,
+        tinted_background=True,
+    ),
+    SceneLevel(
+        objects=(12, 15),
+        large_radius=0.06,
+        overlap=0.45,
+        max_rotation=25,
+        color_jitter=18,
+        noise=10.0,
+        tinted_background=True,
+    ),
 )
 
 
@@ -210,7 +228,12 @@ class SceneObject(NamedTuple):
             "size": size,
             "x": x,
             "y": y,
-            "bbox": [floor(x + radius * left), floor(y + radius * top), floor(x + radius * right) + 1, floor(y + radius * bottom) + 1],
+            "bbox": [
+                floor(x + radius * left),
+                floor(y + radius * top),
+                floor(x + radius * right) + 1,
+                floor(y + radius * bottom) + 1,
+            ],
             "radius": radius,
             "rotation": rotation,
             "rgb": list(rgb),
@@ -237,9 +260,14 @@ def _unit_extent(shape: str, rotation: int) -> tuple[float, float, float, float]
         points = [(dx * c - dy * s, dx * s + dy * c) for dx, dy in ((0.0, -1.0), (0.7, 0.0), (0.0, 1.0), (-0.7, 0.0))]
     else:
         # A star's inner vertices lie inside its outer pentagon, so only the outer five matter.
-        corners, phase = {"square": (4, math.pi / 4), "triangle": (3, 0.0), "star": (5, 0.0), "hexagon": (6, 0.0)}[shape]
+        corners, phase = {"square": (4, math.pi / 4), "triangle": (3, 0.0), "star": (5, 0.0), "hexagon": (6, 0.0)}[
+            shape
+        ]
         start = angle + phase - math.pi / 2
-        points = [(math.cos(start + 2 * math.pi * i / corners), math.sin(start + 2 * math.pi * i / corners)) for i in range(corners)]
+        points = [
+            (math.cos(start + 2 * math.pi * i / corners), math.sin(start + 2 * math.pi * i / corners))
+            for i in range(corners)
+        ]
     xs = [px for px, _ in points]
     ys = [py for _, py in points]
     return min(xs), min(ys), max(xs), max(ys)
@@ -328,7 +356,9 @@ def sample_distractors(rng: random.Random, count: int, avoid: Sequence[Query], n
     """
     compound = [query for query in avoid if len(query) > 1]
     return [
-        near_miss(rng, rng.choice(compound), avoid) if compound and rng.random() < near_share else random_traits(rng, avoid=avoid)
+        near_miss(rng, rng.choice(compound), avoid)
+        if compound and rng.random() < near_share
+        else random_traits(rng, avoid=avoid)
         for _ in range(count)
     ]
 
@@ -356,7 +386,9 @@ def object_radii(size: tuple[int, int], level: SceneLevel) -> tuple[float, float
     return round(small, 1), round(large, 1)
 
 
-def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int, int], level: SceneLevel) -> list[SceneObject]:
+def place_objects(
+    rng: random.Random, traits: Sequence[Traits], size: tuple[int, int], level: SceneLevel
+) -> list[SceneObject]:
     """Place objects with ``traits`` (in drawing order) inside a ``size`` image, under ``level``'s rules.
 
     Every object lies entirely inside the image; objects are kept ``gap`` pixels apart unless
@@ -389,7 +421,10 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
                     x, y = near_x + distance * math.cos(angle), near_y + distance * math.sin(angle)
                 else:
                     x, y = low_x + (high_x - low_x) * uniform01(), low_y + (high_y - low_y) * uniform01()
-                x, y = round(x * 10) / 10, round(y * 10) / 10  # the scene's precision: 0.1 pixel (4x faster than round(x, 1))
+                x, y = (
+                    round(x * 10) / 10,
+                    round(y * 10) / 10,
+                )  # the scene's precision: 0.1 pixel (4x faster than round(x, 1))
                 if low_x <= x <= high_x and low_y <= y <= high_y:
                     for other_x, other_y, need_squared in limits[r]:
                         dx, dy = x - other_x, y - other_y
@@ -401,7 +436,9 @@ def place_objects(rng: random.Random, traits: Sequence[Traits], size: tuple[int,
                 break
             limit = min(level.max_rotation, ROTATION_LIMITS.get(item.shape, level.max_rotation))
             rotation = randint(rng, -limit, limit) if limit else 0
-            rgb = jitter_color(rng, COLORS[item.color], level.color_jitter) if level.color_jitter else COLORS[item.color]
+            rgb = (
+                jitter_color(rng, COLORS[item.color], level.color_jitter) if level.color_jitter else COLORS[item.color]
+            )
             placed.append(SceneObject(item.shape, item.color, item.size, x, y, r, rotation, rgb))
             discs.append((x, y, r))
             for radius, checks in limits.items():
@@ -427,7 +464,9 @@ def clearly_before(a: SceneObject, b: SceneObject, axis: str, margin: float) -> 
     So "a is further left than b" holds however a person judges it (by edge or by centre).
     """
     pa, pb = (a.x, b.x) if axis == "x" else (a.y, b.y)
-    return all(qb - qa >= margin for qa, qb in ((pa - a.radius, pb - b.radius), (pa, pb), (pa + a.radius, pb + b.radius)))
+    return all(
+        qb - qa >= margin for qa, qb in ((pa - a.radius, pb - b.radius), (pa, pb), (pa + a.radius, pb + b.radius))
+    )
 
 
 def sample_background(rng: random.Random, level: SceneLevel) -> RGB:
@@ -438,7 +477,9 @@ def sample_background(rng: random.Random, level: SceneLevel) -> RGB:
     return tuple(min(255, base + rng.randint(-6, 6)) for _ in range(3))  # type: ignore[return-value]
 
 
-def scene_dict(objects: Sequence[SceneObject], *, background: Sequence[int], noise: float, **extra: Any) -> dict[str, Any]:
+def scene_dict(
+    objects: Sequence[SceneObject], *, background: Sequence[int], noise: float, **extra: Any
+) -> dict[str, Any]:
     """The JSON-serialisable scene for ``TaskSpec.scene``: ``{"objects": [...], "background", "noise", **extra}``.
 
     Each object dict has ``id`` (its index, which is also its drawing order), ``shape``, ``color``,
@@ -510,7 +551,15 @@ def render_scene(scene: Mapping[str, Any], size: tuple[int, int], rng: random.Ra
     outline = _squeeze(OUTLINE, headroom)
     for obj in scene["objects"]:
         fill = _squeeze(obj["rgb"], headroom)
-        draw_shape(draw, obj["shape"], (obj["x"], obj["y"]), obj["radius"], fill, outline=outline, rotation=math.radians(obj["rotation"]))
+        draw_shape(
+            draw,
+            obj["shape"],
+            (obj["x"], obj["y"]),
+            obj["radius"],
+            fill,
+            outline=outline,
+            rotation=math.radians(obj["rotation"]),
+        )
     ink = _squeeze((0, 0, 0), headroom)
     for label in scene.get("labels", ()):
         draw_label(image, (label["x"], label["y"]), label["text"], label["size"], ink)

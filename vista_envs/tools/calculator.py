@@ -50,7 +50,11 @@ _CONSTANTS = {"pi": math.pi, "e": math.e}
 
 
 def _check(value: float) -> float:
-    if isinstance(value, complex) or (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_MAGNITUDE:
+    if (
+        isinstance(value, complex)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or abs(value) > MAX_MAGNITUDE
+    ):
         raise CalculatorError("the result is not a finite real number")
     return value
 
@@ -69,7 +73,12 @@ def _eval(node: ast.AST) -> float:
         if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
             raise CalculatorError(f"exponents above {MAX_EXPONENT} are not allowed")
         return _check(_BINARY[type(node.op)](left, right))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and not node.keywords:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
         return _check(_FUNCTIONS[node.func.id](*(_eval(arg) for arg in node.args)))
     raise CalculatorError(
         f"unsupported syntax ({type(node).__name__}); use numbers, + - * / // % **, parentheses, pi, e and {', '.join(sorted(_FUNCTIONS))}"

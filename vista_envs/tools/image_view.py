@@ -40,20 +40,31 @@ class ImageView:
         return cls._render(source, (0.0, 0.0, float(source.width), float(source.height)), size)
 
     @classmethod
-    def _render(cls, source: Image.Image, region: tuple[float, float, float, float], size: tuple[int, int]) -> ImageView:
+    def _render(
+        cls, source: Image.Image, region: tuple[float, float, float, float], size: tuple[int, int]
+    ) -> ImageView:
         scale, (offset_x, offset_y), (width, height) = cls._fit(region, size)
         whole = region == (0.0, 0.0, float(source.width), float(source.height))
-        if whole and (width, height) == size and source.width % width == 0 and source.width // width == source.height // height:
+        if (
+            whole
+            and (width, height) == size
+            and source.width % width == 0
+            and source.width // width == source.height // height
+        ):
             # The whole source at a whole-number scale: a box filter (reduce) is exact and fast.
             factor = source.width // width
             return cls(source, region, source if factor == 1 else source.reduce(factor))
-        patch = source.resize((width, height), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC, box=region)
+        patch = source.resize(
+            (width, height), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC, box=region
+        )
         image = Image.new("RGB", size, _PAD_COLOR)
         image.paste(patch, (offset_x, offset_y))
         return cls(source, region, image)
 
     @staticmethod
-    def _fit(region: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    def _fit(
+        region: tuple[float, float, float, float], size: tuple[int, int]
+    ) -> tuple[float, tuple[int, int], tuple[int, int]]:
         """Scale (view px per source px), paste offset and patch size of ``region`` fitted into ``size``."""
         region_w, region_h = region[2] - region[0], region[3] - region[1]
         scale = min(size[0] / region_w, size[1] / region_h)
@@ -101,7 +112,9 @@ class ImageView:
             min(float(self.source.height), sy1),
         )
         if region[2] - region[0] < MIN_REGION_SOURCE_PX or region[3] - region[1] < MIN_REGION_SOURCE_PX:
-            raise ViewError(f"the box {list(box)} covers less than {MIN_REGION_SOURCE_PX:g} source pixels or only padding")
+            raise ViewError(
+                f"the box {list(box)} covers less than {MIN_REGION_SOURCE_PX:g} source pixels or only padding"
+            )
         return self._render(self.source, region, self.size)
 
     def zoom(self, x: float, y: float, factor: float) -> ImageView:
@@ -116,7 +129,12 @@ class ImageView:
         cx, cy = min(max(x, half_w), width - half_w), min(max(y, half_h), height - half_h)
         return self.crop((cx - half_w, cy - half_h, cx + half_w, cy + half_h))
 
-    def annotated(self, boxes: Sequence[tuple[Sequence[float], str, str]] = (), points: Sequence[tuple[float, float, str, str]] = (), grid_step: int | None = None) -> ImageView:
+    def annotated(
+        self,
+        boxes: Sequence[tuple[Sequence[float], str, str]] = (),
+        points: Sequence[tuple[float, float, str, str]] = (),
+        grid_step: int | None = None,
+    ) -> ImageView:
         """This view with ``boxes`` (box, colour, label), ``points`` (x, y, colour, label) and/or a labelled grid."""
         image = self.image.copy()
         draw = ImageDraw.Draw(image)
@@ -133,7 +151,9 @@ class ImageView:
             x0, y0, x1, y1 = self._check_box(box)
             draw.rectangle((x0, y0, x1, y1), outline=_color(color), width=2)
             if label:
-                draw_text(draw, (x0 + 2, max(0, y0 - label_size - 1)), label, label_size, fill=_color(color), anchor="la")
+                draw_text(
+                    draw, (x0 + 2, max(0, y0 - label_size - 1)), label, label_size, fill=_color(color), anchor="la"
+                )
         for x, y, color, label in points:
             if not (0 <= x <= width and 0 <= y <= height):
                 raise ViewError(f"the point ({x:g}, {y:g}) is outside the {width}x{height} view")

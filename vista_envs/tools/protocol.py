@@ -48,7 +48,9 @@ def _decode_call(payload: str) -> ToolCall:
         except ValueError as error:
             return ToolCall(name, error=f'"arguments" is a string but not valid JSON ({error})')
     if not isinstance(arguments, dict):
-        return ToolCall(name, error=f'"arguments" (or "parameters") must be a JSON object, got {type(arguments).__name__}')
+        return ToolCall(
+            name, error=f'"arguments" (or "parameters") must be a JSON object, got {type(arguments).__name__}'
+        )
     return ToolCall(name, arguments)
 
 

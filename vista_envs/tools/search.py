@@ -305,7 +305,9 @@ class WebSearch:
             ddgs = importlib.import_module("ddgs")
         except ImportError as error:
             hint = f"install it with {self.install_hint}, or use the offline local backend"
-            return SearchResult(query, self.source, error=f"web search needs the optional 'ddgs' package ({error}); {hint}")
+            return SearchResult(
+                query, self.source, error=f"web search needs the optional 'ddgs' package ({error}); {hint}"
+            )
         request = _web_request_pool().submit(self._fetch, ddgs, query, min(k, MAX_RESULTS))
         try:
             rows = request.result(timeout=self.timeout_s)

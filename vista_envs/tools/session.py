@@ -82,4 +82,3 @@ class EpisodeTools:
         self.end_episode()
         if self._sandbox is not None:
             self._sandbox.close()
-

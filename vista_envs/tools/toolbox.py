@@ -51,14 +51,23 @@ class Tool:
 
     def schema(self) -> dict[str, Any]:
         """The tool in OpenAI function format (what ``apply_chat_template(tools=...)`` takes)."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 def _object(properties: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
 
-_BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4, "description": "[x0, y0, x1, y1] in pixels of the current view"}
+_BOX = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": 4,
+    "maxItems": 4,
+    "description": "[x0, y0, x1, y1] in pixels of the current view",
+}
 _COLOR = {"type": "string", "description": "a colour name such as red, green, blue, yellow"}
 _LABEL = {"type": "string", "description": "optional short label"}
 
@@ -136,7 +145,9 @@ def _grid(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
     step = arguments.get("step", 32)
     if not 8 <= step <= max(context.view.size):
         return ToolResult(f"step must be between 8 and {max(context.view.size)} pixels", ok=False)
-    return _view_result(context.view.annotated(grid_step=step), f"Grid drawn every {step} px, lines labelled with their coordinate.")
+    return _view_result(
+        context.view.annotated(grid_step=step), f"Grid drawn every {step} px, lines labelled with their coordinate."
+    )
 
 
 def _calculator(arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
@@ -155,24 +166,45 @@ DEFAULT_TOOLS: tuple[Tool, ...] = (
     Tool(
         "search",
         "Search the knowledge base (countries: capitals, continents, currencies, languages, flags; a product catalogue by SKU).",
-        _object({"query": {"type": "string", "maxLength": MAX_QUERY_CHARS}, "k": {"type": "integer", "description": "number of results (1-10, default 3)"}}, ["query"]),
+        _object(
+            {
+                "query": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                "k": {"type": "integer", "description": "number of results (1-10, default 3)"},
+            },
+            ["query"],
+        ),
         _search,
     ),
-    Tool("crop", "Show only a region of the current view, re-rendered at full resolution.", _object({"box": _BOX}, ["box"]), _crop),
+    Tool(
+        "crop",
+        "Show only a region of the current view, re-rendered at full resolution.",
+        _object({"box": _BOX}, ["box"]),
+        _crop,
+    ),
     Tool(
         "zoom",
         "Magnify the current view around a point (x, y) by a factor (default 2, at most 16).",
         _object({"x": {"type": "number"}, "y": {"type": "number"}, "factor": {"type": "number"}}, ["x", "y"]),
         _zoom,
     ),
-    Tool("draw_box", "Draw a rectangle on the current view.", _object({"box": _BOX, "color": _COLOR, "label": _LABEL}, ["box"]), _draw_box),
+    Tool(
+        "draw_box",
+        "Draw a rectangle on the current view.",
+        _object({"box": _BOX, "color": _COLOR, "label": _LABEL}, ["box"]),
+        _draw_box,
+    ),
     Tool(
         "mark_point",
         "Mark a point on the current view.",
         _object({"x": {"type": "number"}, "y": {"type": "number"}, "color": _COLOR, "label": _LABEL}, ["x", "y"]),
         _mark_point,
     ),
-    Tool("grid", "Overlay a labelled pixel grid on the current view.", _object({"step": {"type": "integer", "description": "grid spacing in pixels (default 32)"}}, []), _grid),
+    Tool(
+        "grid",
+        "Overlay a labelled pixel grid on the current view.",
+        _object({"step": {"type": "integer", "description": "grid spacing in pixels (default 32)"}}, []),
+        _grid,
+    ),
     Tool(
         "calculator",
         "Evaluate an arithmetic expression (+ - * / // % **, parentheses, sqrt, log, round, min, max, ...).",

@@ -189,7 +189,10 @@ class RayVectorEnv(VectorEnv):
         self.single_observation_space = first["observation_space"]
         self.single_action_space = first["action_space"]
         for index, description in descriptions.items():
-            if description["observation_space"] != self.single_observation_space or description["action_space"] != self.single_action_space:
+            if (
+                description["observation_space"] != self.single_observation_space
+                or description["action_space"] != self.single_action_space
+            ):
                 self.close()
                 raise RuntimeError(
                     f"sub-env {index} has observation space {description['observation_space']} and action space "
@@ -211,7 +214,9 @@ class RayVectorEnv(VectorEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Reset the sub-envs (all of them, or those in ``options["reset_mask"]``) in parallel.
 
         Args:
@@ -228,9 +233,15 @@ class RayVectorEnv(VectorEnv):
         else:
             seeds = list(seed)
         if len(seeds) != self.num_envs:
-            raise ValueError(f"If seeds are passed as a list the length must match num_envs={self.num_envs} but got length={len(seeds)}.")
+            raise ValueError(
+                f"If seeds are passed as a list the length must match num_envs={self.num_envs} but got length={len(seeds)}."
+            )
         options = dict(options) if options is not None else None
-        reset_mask = _checked_reset_mask(options.pop("reset_mask"), self.num_envs) if options and "reset_mask" in options else None
+        reset_mask = (
+            _checked_reset_mask(options.pop("reset_mask"), self.num_envs)
+            if options and "reset_mask" in options
+            else None
+        )
         indices = [index for index in range(self.num_envs) if reset_mask is None or reset_mask[index]]
         for index in indices:
             self._lost.pop(index, None)  # the caller ends that episode anyway
@@ -261,7 +272,9 @@ class RayVectorEnv(VectorEnv):
                 f"sub-envs {ended} ended their episodes: reset them with options={{'reset_mask': ...}} before stepping (autoreset is disabled)"
             )
         autoresets = (
-            self._autoreset_envs.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, dtype=np.bool_)
+            self._autoreset_envs.copy()
+            if self.autoreset_mode == AutoresetMode.NEXT_STEP
+            else np.zeros(self.num_envs, dtype=np.bool_)
         )
         calls = {index: self._reset_call(index, None, None) for index in np.flatnonzero(autoresets).tolist()}
         for index in range(self.num_envs):
@@ -463,7 +476,9 @@ class RayVectorEnv(VectorEnv):
             self._last_seeds[index] = seed
         return "reset", (seed, options)
 
-    def _reset_envs(self, seeds: Mapping[int, int | None], options: dict[str, Any] | None) -> dict[int, tuple[Any, dict[str, Any]]]:
+    def _reset_envs(
+        self, seeds: Mapping[int, int | None], options: dict[str, Any] | None
+    ) -> dict[int, tuple[Any, dict[str, Any]]]:
         """Reset the given sub-envs in parallel, retrying on a replacement actor where one failed."""
         results, failures = self._run({index: self._reset_call(index, seed, options) for index, seed in seeds.items()})
         results.update(self._retry_resets(seeds, failures, options))
@@ -473,9 +488,13 @@ class RayVectorEnv(VectorEnv):
         self, seeds: Mapping[int, int | None], failures: Mapping[int, str], options: dict[str, Any] | None
     ) -> dict[int, tuple[Any, dict[str, Any]]]:
         """Reset once more the sub-envs whose actor failed while resetting (it has been replaced by now)."""
-        retried, second_failures = self._run({index: self._reset_call(index, seeds[index], options) for index in failures})
+        retried, second_failures = self._run(
+            {index: self._reset_call(index, seeds[index], options) for index in failures}
+        )
         if second_failures:
-            details = "; ".join(f"sub-env {index}: {failures[index]}, then {error}" for index, error in second_failures.items())
+            details = "; ".join(
+                f"sub-env {index}: {failures[index]}, then {error}" for index, error in second_failures.items()
+            )
             raise RuntimeError(f"reset failed twice in a row on fresh actors ({details})")
         return {
             index: (observation, {**env_info, "actor_restarted": True, "actor_error": failures[index]})
@@ -509,7 +528,9 @@ def _checked_reset_mask(reset_mask: Any, num_envs: int) -> np.ndarray:
     if reset_mask.dtype != np.bool_:
         raise TypeError(f"`options['reset_mask']` must have `dtype=np.bool_`, got {reset_mask.dtype}")
     if not reset_mask.any():
-        raise ValueError(f"`options['reset_mask']` must contain a boolean array with at least one True value, got reset_mask={reset_mask}")
+        raise ValueError(
+            f"`options['reset_mask']` must contain a boolean array with at least one True value, got reset_mask={reset_mask}"
+        )
     return reset_mask
 
 
@@ -544,5 +565,9 @@ def make_ray_vec(
     options = actor_options if actor_options is not None else RESOURCE_HINTS.get(env_id, DEFAULT_ACTOR_OPTIONS)
     env_fn = functools.partial(_make_env, env_id, env_kwargs)
     return RayVectorEnv(
-        [env_fn] * num_envs, actor_options=options, address=address, step_timeout=step_timeout, autoreset_mode=autoreset_mode
+        [env_fn] * num_envs,
+        actor_options=options,
+        address=address,
+        step_timeout=step_timeout,
+        autoreset_mode=autoreset_mode,
     )

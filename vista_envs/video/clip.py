@@ -156,7 +156,12 @@ class Clip:
 
     def summary(self) -> tuple:
         """The clip's content as nested tuples of plain values (what decides its split)."""
-        return (self.n_frames, self.fps, self.box, tuple((t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours) for t in self.tracks))
+        return (
+            self.n_frames,
+            self.fps,
+            self.box,
+            tuple((t.ident, t.shape, t.appear, t.vanish, t.times, t.points, t.colours) for t in self.tracks),
+        )
 
 
 def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: int) -> list[tuple[int, int]]:
@@ -204,7 +209,11 @@ def _box_frames(track: Track, box: tuple[float, float, float, float], n_frames: 
 
 
 def derive_events(
-    tracks: tuple[Track, ...], hiding_region: tuple[float, float, float, float], n_frames: int, contacts: list[Event], causes: dict[tuple[int, int], int]
+    tracks: tuple[Track, ...],
+    hiding_region: tuple[float, float, float, float],
+    n_frames: int,
+    contacts: list[Event],
+    causes: dict[tuple[int, int], int],
 ) -> tuple[Event, ...]:
     """The complete event log of ``tracks``: appear/vanish and colours from the tracks, enter/leave from
     the geometry of their paths and the ``box``'s hiding region, and the scripted ``contacts`` (hits and

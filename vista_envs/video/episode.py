@@ -44,10 +44,14 @@ def _answer_value(question: Question, text: str):
 
 def script_split(script: tuple) -> str:
     """The split that owns a clip script (:attr:`Clip.script`): :func:`split_of` on a spec whose content is the script."""
-    return split_of("video", TaskSpec(question="video clip", answer="", answer_type="text", scene={"script": script}, rationale=""))
+    return split_of(
+        "video", TaskSpec(question="video clip", answer="", answer_type="text", scene={"script": script}, rationale="")
+    )
 
 
-def sample_episode(kind_name: str, seed: int, difficulty: int, split: str, config: ClipConfig, max_deciding_frames: int) -> VideoEpisode:
+def sample_episode(
+    kind_name: str, seed: int, difficulty: int, split: str, config: ClipConfig, max_deciding_frames: int
+) -> VideoEpisode:
     """The episode of question kind ``kind_name`` for ``(seed, difficulty, split, config)``.
 
     Questions that would need more than ``max_deciding_frames`` frames (the env's budget) are re-drawn,
@@ -59,7 +63,9 @@ def sample_episode(kind_name: str, seed: int, difficulty: int, split: str, confi
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     for attempt in range(_MAX_ATTEMPTS):
         # A str seed is hashed with SHA-512 by `random`: stable across processes and runs.
-        rng = random.Random(f"video|{kind_name}|{difficulty}|{config.frames_for(difficulty)}|{config.fps}|{split}|{seed}|{attempt}")
+        rng = random.Random(
+            f"video|{kind_name}|{difficulty}|{config.frames_for(difficulty)}|{config.fps}|{split}|{seed}|{attempt}"
+        )
         clip = sample_clip(rng, difficulty, config, keep=lambda script: script_split(script) == split)
         if clip is None:
             continue

@@ -26,7 +26,12 @@ from vista_envs.video.clip import Clip
 
 __all__ = ["Evidence", "Observer", "Seen", "Truth"]
 
-_CHANGES = {("absent", "visible"): "appear", ("visible", "absent"): "vanish", ("visible", "in_box"): "enter", ("in_box", "visible"): "leave"}
+_CHANGES = {
+    ("absent", "visible"): "appear",
+    ("visible", "absent"): "vanish",
+    ("visible", "in_box"): "enter",
+    ("in_box", "visible"): "leave",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,9 @@ class Evidence:
         for e in self.events():
             if e.kind != kind or (value is not None and e.value != value):
                 continue
-            if (e.obj == obj and (other is None or e.other == other)) or (kind == "hit" and {e.obj, e.other} == {obj, other}):
+            if (e.obj == obj and (other is None or e.other == other)) or (
+                kind == "hit" and {e.obj, e.other} == {obj, other}
+            ):
                 return e
         return None
 

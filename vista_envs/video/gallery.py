@@ -31,7 +31,10 @@ def episode_row(env: gym.Env, seed: int, kind: str, difficulty: int, split: str,
         if terminated or truncated:
             break
     images = [Image.fromarray(image) for image in info["images"]]
-    scaled = [image.resize((round(image.width * height / image.height), height), Image.Resampling.BILINEAR) for image in images]
+    scaled = [
+        image.resize((round(image.width * height / image.height), height), Image.Resampling.BILINEAR)
+        for image in images
+    ]
     strip = Image.new("RGB", (sum(image.width + 6 for image in scaled), height), (255, 255, 255))
     x = 0
     for image in scaled:
@@ -50,7 +53,9 @@ def episode_row(env: gym.Env, seed: int, kind: str, difficulty: int, split: str,
 def _captioned(image: Image.Image, lines: list[str], size: int = 15) -> Image.Image:
     """``image`` above ``lines`` in a fixed-size font, wrapped to the image's width (question lines kept)."""
     per_line = max(40, int(image.width / (size * 0.55)))
-    wrapped = [piece for line in lines for part in line.split("\n") for piece in (textwrap.wrap(part, per_line) or [""])]
+    wrapped = [
+        piece for line in lines for part in line.split("\n") for piece in (textwrap.wrap(part, per_line) or [""])
+    ]
     panel = Image.new("RGB", (image.width, image.height + len(wrapped) * (size + 4) + 8), (255, 255, 255))
     panel.paste(image, (0, 0))
     draw = ImageDraw.Draw(panel)
@@ -66,8 +71,14 @@ def write_video_gallery(out: Path, seeds: int, split: str, image_size: int = 448
     paths = []
     try:
         for kind in KINDS:
-            rows = [episode_row(env, seed, kind, difficulty, split) for difficulty in GALLERY_DIFFICULTIES for seed in range(seeds)]
-            sheet = Image.new("RGB", (max(row.width for row in rows), sum(row.height + 10 for row in rows)), (200, 200, 200))
+            rows = [
+                episode_row(env, seed, kind, difficulty, split)
+                for difficulty in GALLERY_DIFFICULTIES
+                for seed in range(seeds)
+            ]
+            sheet = Image.new(
+                "RGB", (max(row.width for row in rows), sum(row.height + 10 for row in rows)), (200, 200, 200)
+            )
             y = 0
             for row in rows:
                 sheet.paste(row, (0, y))

@@ -48,7 +48,9 @@ class ClipConfig(FamilyConfig):
     fps: int = 30
 
     def __post_init__(self) -> None:
-        if self.n_frames is not None and (isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or not 16 <= self.n_frames <= 100_000):
+        if self.n_frames is not None and (
+            isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or not 16 <= self.n_frames <= 100_000
+        ):
             raise ValueError(f"n_frames must be an int in [16, 100000] or None, got {self.n_frames!r}")
         if isinstance(self.fps, bool) or not isinstance(self.fps, int) or not 1 <= self.fps <= 240:
             raise ValueError(f"fps must be an int in [1, 240], got {self.fps!r}")
@@ -78,12 +80,22 @@ class _Draft:
     def track(self) -> Track:
         waypoints = sorted({**self.free, **self.keys}.items())
         return Track(
-            self.ident, self.shape, self.appear, self.vanish, tuple(t for t, _ in waypoints), tuple(p for _, p in waypoints), tuple(sorted(self.colours))
+            self.ident,
+            self.shape,
+            self.appear,
+            self.vanish,
+            tuple(t for t, _ in waypoints),
+            tuple(p for _, p in waypoints),
+            tuple(sorted(self.colours)),
         )
 
 
 def _outside_box(
-    rng: random.Random, box: tuple[float, float, float, float], margin: float, edge: float, strip: tuple[float, float] = (0.0, 1.0)
+    rng: random.Random,
+    box: tuple[float, float, float, float],
+    margin: float,
+    edge: float,
+    strip: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[float, float]:
     """A point at least ``edge`` from the walls, ``margin`` clear of the box, with x within ``strip``."""
     for _ in range(1000):
@@ -163,12 +175,16 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
     gap = max(3, n_frames // 40)
     edge = max(2, n_frames // 24)
     n_objects = _ladder(difficulty, (2, 3, 4, 5, 6))
-    shapes = rng.sample(SHAPES, k=min(len(SHAPES), n_objects)) + [rng.choice(SHAPES) for _ in range(n_objects - len(SHAPES))]
+    shapes = rng.sample(SHAPES, k=min(len(SHAPES), n_objects)) + [
+        rng.choice(SHAPES) for _ in range(n_objects - len(SHAPES))
+    ]
     drafts = []
     for ident in range(1, n_objects + 1):
         appear = 0 if ident <= 2 or rng.random() < 0.6 else rng.randint(edge, n_frames // 3)
         strip = ((ident - 1) / n_objects, ident / n_objects)
-        drafts.append(_Draft(ident, shapes[ident - 1], strip, appear, n_frames, {}, {}, [(appear, rng.choice(PALETTE))]))
+        drafts.append(
+            _Draft(ident, shapes[ident - 1], strip, appear, n_frames, {}, {}, [(appear, rng.choice(PALETTE))])
+        )
     contacts: list[Event] = []
     causes: dict[tuple[int, int], int] = {}
     # Hits: the striker and the target meet, touching, at a key waypoint of each; the hit recolours the
@@ -238,13 +254,21 @@ def _script(rng: random.Random, difficulty: int, n_frames: int) -> tuple[list[_D
     if difficulty >= 3:
         draft = rng.choice(drafts)
         frame = rng.randint(2 * n_frames // 3, n_frames - edge)
-        if draft.vanish == n_frames and not any(t >= frame - gap for t in draft.keys) and not any(t >= frame - gap for t, _ in draft.colours):
+        if (
+            draft.vanish == n_frames
+            and not any(t >= frame - gap for t in draft.keys)
+            and not any(t >= frame - gap for t, _ in draft.colours)
+        ):
             draft.vanish = frame
     return drafts, box, contacts, causes
 
 
 def _draw_free(draft: _Draft, box: tuple, n_frames: int, rng: random.Random) -> None:
-    draft.free = {t: _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip) for t in _free_times(draft, n_frames, rng) if t not in draft.keys}
+    draft.free = {
+        t: _outside_box(rng, box, RADIUS, RADIUS + 0.04, draft.strip)
+        for t in _free_times(draft, n_frames, rng)
+        if t not in draft.keys
+    }
 
 
 def _untangle(drafts: list[_Draft], hits: dict[tuple[int, int], set[int]], box: tuple, rng: random.Random) -> None:
@@ -257,7 +281,12 @@ def _untangle(drafts: list[_Draft], hits: dict[tuple[int, int], set[int]], box: 
     def clash_of(i: int, j: int) -> float | None:
         return _conflict(tracks[i], tracks[j], hits.get((i + 1, j + 1), set()), box)
 
-    clashes = {(i, j): when for i in range(len(tracks)) for j in range(i + 1, len(tracks)) if (when := clash_of(i, j)) is not None}
+    clashes = {
+        (i, j): when
+        for i in range(len(tracks))
+        for j in range(i + 1, len(tracks))
+        if (when := clash_of(i, j)) is not None
+    }
     for _try in range(_MAX_PATH_TRIES):
         if not clashes:
             return
@@ -288,11 +317,15 @@ def _visible_where_it_matters(clip: Clip) -> bool:
 
 def script_summary(drafts: list[_Draft], box: tuple, contacts: list[Event], n_frames: int, fps: int) -> tuple:
     """A clip's script as plain values: what happens to whom, when and where, before any path is drawn."""
-    objects = tuple((d.ident, d.shape, d.appear, d.vanish, tuple(sorted(d.keys.items())), tuple(sorted(d.colours))) for d in drafts)
+    objects = tuple(
+        (d.ident, d.shape, d.appear, d.vanish, tuple(sorted(d.keys.items())), tuple(sorted(d.colours))) for d in drafts
+    )
     return (n_frames, fps, box, objects, tuple((e.kind, e.frame, e.obj, e.other, e.value) for e in contacts))
 
 
-def sample_clip(rng: random.Random, difficulty: int, config: ClipConfig | None = None, keep: Callable[[tuple], bool] | None = None) -> Clip | None:
+def sample_clip(
+    rng: random.Random, difficulty: int, config: ClipConfig | None = None, keep: Callable[[tuple], bool] | None = None
+) -> Clip | None:
     """A clip for ``difficulty`` (1..5), drawn from ``rng`` only.
 
     ``keep``, when given, sees each script (:func:`script_summary`) before any path is drawn; a script it

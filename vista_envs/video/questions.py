@@ -126,7 +126,9 @@ class QuestionKind:
 
     def rationale(self, question: Question, clip: Clip) -> str:
         frames = ", ".join(str(f) for f in self.deciding_frames(question, clip))
-        return f"The frames that decide this are {frames}; from them the answer is {self.answer(question, Truth(clip))}."
+        return (
+            f"The frames that decide this are {frames}; from them the answer is {self.answer(question, Truth(clip))}."
+        )
 
 
 def _min_gap(clip: Clip, difficulty: int) -> int:
@@ -163,7 +165,10 @@ class Order(QuestionKind):
 
     def answer(self, question, evidence):
         middle = evidence.clip.n_frames // 2
-        keyed = [(_estimate(evidence, d) if _estimate(evidence, d) is not None else middle, i) for i, d in enumerate(question.params)]
+        keyed = [
+            (_estimate(evidence, d) if _estimate(evidence, d) is not None else middle, i)
+            for i, d in enumerate(question.params)
+        ]
         return ", ".join(LETTERS[i] for _, i in sorted(keyed))
 
     def deciding_frames(self, question, clip):
@@ -186,7 +191,9 @@ class Count(QuestionKind):
     name, answer_type = "count", "number"
 
     def ask(self, clip, rng, difficulty):
-        targets = [("hit", None), ("enter", None)] + [(kind, t.ident) for t in clip.tracks for kind in ("wall", "colour")]
+        targets = [("hit", None), ("enter", None)] + [
+            (kind, t.ident) for t in clip.tracks for kind in ("wall", "colour")
+        ]
         rng.shuffle(targets)
         for kind, obj in targets:
             if any(e.kind == kind and (obj is None or e.obj == obj) for e in clip.events):
@@ -212,7 +219,12 @@ class BeforeAfter(QuestionKind):
         if events is None:
             return None
         first, second = (_descriptor(e) for e in events)
-        return Question(self.name, f'Does "{describe(first)}" happen before "{describe(second)}"? Answer yes or no.', "yes_no", (first, second))
+        return Question(
+            self.name,
+            f'Does "{describe(first)}" happen before "{describe(second)}"? Answer yes or no.',
+            "yes_no",
+            (first, second),
+        )
 
     def answer(self, question, evidence):
         middle = evidence.clip.n_frames // 2
@@ -243,7 +255,9 @@ class Cause(QuestionKind):
         what = f"turns {effect.value}" if effect.kind == "colour" else "vanishes"
         listing = "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
         text = f"At some point object {effect.obj} {what}. What made that happen? Options (A-{LETTERS[len(options) - 1]}):\n{listing}\nAnswer with the letter of the right option."
-        return Question(self.name, text, "choice", (_descriptor(effect), tuple(sorted(suspects))), choices=tuple(options))
+        return Question(
+            self.name, text, "choice", (_descriptor(effect), tuple(sorted(suspects))), choices=tuple(options)
+        )
 
     def answer(self, question, evidence):
         effect, suspects = question.params
@@ -260,7 +274,11 @@ class Cause(QuestionKind):
                 return none_letter
         # Not seen closely: blame the suspect nearest to the object when last seen before the change.
         where = evidence.position_at(effect[1], seen.lo)
-        distances = [(math.dist(where, p), i) for i, s in enumerate(suspects) if where and (p := evidence.position_at(s, seen.lo))]
+        distances = [
+            (math.dist(where, p), i)
+            for i, s in enumerate(suspects)
+            if where and (p := evidence.position_at(s, seen.lo))
+        ]
         return LETTERS[min(distances)[1]] if distances else none_letter
 
     def deciding_frames(self, question, clip):
@@ -270,7 +288,10 @@ class Cause(QuestionKind):
 
 def _next_leave(clip: Clip, enter: Event) -> int:
     """The frame at which the object of ``enter`` comes out of the box again (the clip's end if never)."""
-    return next((e.frame for e in clip.events if e.kind == "leave" and e.obj == enter.obj and e.frame > enter.frame), clip.n_frames)
+    return next(
+        (e.frame for e in clip.events if e.kind == "leave" and e.obj == enter.obj and e.frame > enter.frame),
+        clip.n_frames,
+    )
 
 
 class State(QuestionKind):
@@ -315,18 +336,30 @@ class State(QuestionKind):
             return (frame,)
         # Every entry and exit up to the frame, and the frame itself: a change seen only later must not be
         # guessed to fall before it.
-        changes = {f for e in clip.events if e.kind in ("enter", "leave") and e.frame <= frame for f in (e.frame - 1, e.frame)}
+        changes = {
+            f for e in clip.events if e.kind in ("enter", "leave") and e.frame <= frame for f in (e.frame - 1, e.frame)
+        }
         return tuple(sorted(changes | {frame}))
 
 
-_FIRST = {"enter": "first go into the box", "wall": "first touch a wall", "colour": "first change colour", "hit": "first collide with another object"}
+_FIRST = {
+    "enter": "first go into the box",
+    "wall": "first touch a wall",
+    "colour": "first change colour",
+    "hit": "first collide with another object",
+}
 
 
 class FirstTime(QuestionKind):
     name, answer_type = "first_time", "number"
 
     def ask(self, clip, rng, difficulty):
-        options = [(kind, t.ident) for t in clip.tracks for kind in _FIRST if any(_involves(e, kind, t.ident) for e in clip.events)]
+        options = [
+            (kind, t.ident)
+            for t in clip.tracks
+            for kind in _FIRST
+            if any(_involves(e, kind, t.ident) for e in clip.events)
+        ]
         if not options:
             return None
         kind, obj = rng.choice(options)
@@ -390,7 +423,12 @@ class Compare(QuestionKind):
 
     def _ask_duration(self, clip, rng, ratio):
         stays = {t.ident: stay for t in clip.tracks if (stay := _first_stay(clip, t.ident)) is not None}
-        pairs = [(i, j) for i in stays for j in stays if i < j and max(stays[i], stays[j]) / max(1, min(stays[i], stays[j])) >= ratio]
+        pairs = [
+            (i, j)
+            for i in stays
+            for j in stays
+            if i < j and max(stays[i], stays[j]) / max(1, min(stays[i], stays[j])) >= ratio
+        ]
         if not pairs:
             return None
         i, j = rng.sample(rng.choice(pairs), 2)
@@ -419,7 +457,14 @@ class Compare(QuestionKind):
                 measures.append(math.dist(start, end) if start and end else 0.0)
             else:
                 enter = evidence.find("enter", obj)
-                leave = next((e for e in evidence.events() if e.kind == "leave" and e.obj == obj and enter and e.frame > enter.frame), None)
+                leave = next(
+                    (
+                        e
+                        for e in evidence.events()
+                        if e.kind == "leave" and e.obj == obj and enter and e.frame > enter.frame
+                    ),
+                    None,
+                )
                 measures.append(leave.frame - enter.frame if enter and leave else 0)
         return "A" if measures[0] >= measures[1] else "B"
 
@@ -441,7 +486,9 @@ def _first_stay(clip: Clip, obj: int) -> int | None:
     return _next_leave(clip, enter) - enter.frame
 
 
-KINDS: dict[str, QuestionKind] = {kind.name: kind for kind in (Order(), Count(), BeforeAfter(), Cause(), State(), FirstTime(), Compare())}
+KINDS: dict[str, QuestionKind] = {
+    kind.name: kind for kind in (Order(), Count(), BeforeAfter(), Cause(), State(), FirstTime(), Compare())
+}
 
 
 def get_kind(name: str) -> QuestionKind:

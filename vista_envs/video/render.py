@@ -62,7 +62,13 @@ class _Stamps:
         return _glyph(self._size, self._stroke, char)
 
     def paste(
-        self, image: Image.Image, xy: tuple[float, float], text: str, colour: tuple[int, int, int], outline_colour=(0, 0, 0), centred: bool = False
+        self,
+        image: Image.Image,
+        xy: tuple[float, float],
+        text: str,
+        colour: tuple[int, int, int],
+        outline_colour=(0, 0, 0),
+        centred: bool = False,
     ) -> None:
         """Draw ``text`` with its top-left (or, ``centred``, its centre) at ``xy``; one cache entry per character."""
         masks = [self._masks(char) for char in text]
@@ -162,6 +168,9 @@ class FrameRenderer:
         for k, index in enumerate(indices):
             x, y = (k % columns) * cell[0], (k // columns) * cell[1]
             frame = self.frame(index, stamp=False)
-            sheet.paste(frame if frame.size == tile else frame.resize(tile, Image.Resampling.BILINEAR), (x + (cell[0] - tile[0]) // 2, y + band))
+            sheet.paste(
+                frame if frame.size == tile else frame.resize(tile, Image.Resampling.BILINEAR),
+                (x + (cell[0] - tile[0]) // 2, y + band),
+            )
             labels.paste(sheet, (x + (cell[0] - tile[0]) // 2, y + 1), f"#{index}", LABEL_BAR)
         return sheet

@@ -129,7 +129,9 @@ class FrameTools:
         if problem:
             return FrameToolResult(f"Error: {call.name}: {problem}.", ok=False)
         if self.left <= 0:
-            return FrameToolResult(f"Error: the frame budget of {self.max_frames} frames is spent; answer now.", ok=False)
+            return FrameToolResult(
+                f"Error: the frame budget of {self.max_frames} frames is spent; answer now.", ok=False
+            )
         return {"frames": self._frames, "frame": self._frame, "zoom": self._zoom}[call.name](call.arguments)
 
     def _out_of_range(self, index: int) -> str | None:
@@ -140,7 +142,9 @@ class FrameTools:
     def _frames(self, arguments: Mapping[str, Any]) -> FrameToolResult:
         has_range, has_list = ("start" in arguments or "end" in arguments, "indices" in arguments)
         if has_range == has_list:
-            return FrameToolResult('Error: frames: give either "start" and "end" (and optionally "step") or "indices".', ok=False)
+            return FrameToolResult(
+                'Error: frames: give either "start" and "end" (and optionally "step") or "indices".', ok=False
+            )
         notes = []
         if has_list:
             wanted = list(dict.fromkeys(arguments["indices"]))
@@ -169,7 +173,11 @@ class FrameTools:
         self._spend(shown)
         assert self.renderer is not None
         image = self.renderer.grid(shown, self.view_size)
-        text = f"Frames {', '.join(map(str, shown))} (tiles in reading order)." + "".join(f" Note: {n}." for n in notes) + self._budget_note()
+        text = (
+            f"Frames {', '.join(map(str, shown))} (tiles in reading order)."
+            + "".join(f" Note: {n}." for n in notes)
+            + self._budget_note()
+        )
         return FrameToolResult(text, image, tuple(shown))
 
     def _frame(self, arguments: Mapping[str, Any]) -> FrameToolResult:
@@ -192,13 +200,20 @@ class FrameTools:
         width, height = self.frame_size
         x0, y0, x1, y1 = box
         if not all(is_finite_number(v) for v in box) or not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-            return FrameToolResult(f"Error: zoom: box must satisfy 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, got {list(box)}.", ok=False)
+            return FrameToolResult(
+                f"Error: zoom: box must satisfy 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, got {list(box)}.",
+                ok=False,
+            )
         if min(x1 - x0, y1 - y0) < _MIN_ZOOM_SIDE:
-            return FrameToolResult(f"Error: zoom: the box must be at least {_MIN_ZOOM_SIDE} pixels on each side.", ok=False)
+            return FrameToolResult(
+                f"Error: zoom: the box must be at least {_MIN_ZOOM_SIDE} pixels on each side.", ok=False
+            )
         self._spend([index])
         assert self.renderer is not None
         image = self.renderer.zoom(index, (x0, y0, x1, y1), self.view_size)
-        return FrameToolResult(f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged." + self._budget_note(), image, (index,))
+        return FrameToolResult(
+            f"Frame {index}, region [{x0:g}, {y0:g}, {x1:g}, {y1:g}] enlarged." + self._budget_note(), image, (index,)
+        )
 
     def _spend(self, frames: list[int]) -> None:
         self.used += len(frames)

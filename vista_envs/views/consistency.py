@@ -48,7 +48,9 @@ def answer_key(response: Any, answer_type: str, response_format: str | ResponseF
     return normalize_text(answer) or None
 
 
-def consistency_rewards(responses: Sequence[Any], answer_type: str, response_format: str | ResponseFormat = "think_answer") -> list[float]:
+def consistency_rewards(
+    responses: Sequence[Any], answer_type: str, response_format: str | ResponseFormat = "think_answer"
+) -> list[float]:
     """Per response, the share in [0, 1] of the other responses of the group with the same answer (see the module)."""
     keys = [answer_key(response, answer_type, response_format) for response in responses]
     if len(keys) < 2:

@@ -32,7 +32,11 @@ def views_gallery(out: Path, seeds: int, size: int, split: str) -> list[Path]:
                 for seed in range(seeds):
                     obs, _ = env.reset(seed=seed, options={"family": family, "difficulty": difficulty})
                     spec = env.question.spec
-                    lines = [f"d{difficulty} s{seed}: {spec.question}", f"A: {format_answer(spec)}", f"Why: {spec.rationale}"]
+                    lines = [
+                        f"d{difficulty} s{seed}: {spec.question}",
+                        f"A: {format_answer(spec)}",
+                        f"Why: {spec.rationale}",
+                    ]
                     tiles.append(caption_image(Image.fromarray(obs["image"]), lines, caption_lines=14))
             tile_w, tile_h = tiles[0].size
             sheet = Image.new("RGB", (tile_w * seeds, tile_h * 5), (200, 200, 200))

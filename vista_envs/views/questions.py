@@ -43,7 +43,15 @@ from vista_envs.views.marks import Mark
 from vista_envs.views.scene import Layout
 from vista_envs.views.visibility import Visibility
 
-__all__ = ["FAMILIES", "ISOLATION", "VIEW_INDEPENDENT_FAMILIES", "Context", "Question", "QuestionFamily", "get_question_family"]
+__all__ = [
+    "FAMILIES",
+    "ISOLATION",
+    "VIEW_INDEPENDENT_FAMILIES",
+    "Context",
+    "Question",
+    "QuestionFamily",
+    "get_question_family",
+]
 
 ISOLATION = 0.08  # share of the image: no other visible object's centre this close to a marked one
 EDGE = 0.08  # share of the image: marked and labelled objects stand at least this far inside the borders
@@ -57,7 +65,9 @@ class Context:
     """What a family may use: the layout, the visibility in each view, and which views show the robot's side
     (the black bar between the robot and the objects; ray-tested only when a family asks)."""
 
-    def __init__(self, layout: Layout, visibility: Visibility, robot_views: Callable[[], tuple[int, ...]] | tuple[int, ...]):
+    def __init__(
+        self, layout: Layout, visibility: Visibility, robot_views: Callable[[], tuple[int, ...]] | tuple[int, ...]
+    ):
         self.layout = layout
         self.visibility = visibility
         self._robot_views = robot_views
@@ -96,7 +106,11 @@ class Context:
         """No other object seen in ``view`` has its centre within :data:`ISOLATION` of ``i``'s."""
         here = self.visibility.centre[view, i]
         for j in range(len(self.layout.objects)):
-            if j != i and self.visibility.seen[view, j] > 0 and np.hypot(*(self.visibility.centre[view, j] - here)) < ISOLATION:
+            if (
+                j != i
+                and self.visibility.seen[view, j] > 0
+                and np.hypot(*(self.visibility.centre[view, j] - here)) < ISOLATION
+            ):
                 return False
         return True
 
@@ -125,7 +139,9 @@ class Question:
     options: tuple[str, ...] = ()
     view_one_answer: str | None = None
     subjects: tuple[int, ...] = ()
-    needed_views: tuple[int, ...] = (0,)  # View 1 and the views that together decide the answer (what a view-tool oracle asks for)
+    needed_views: tuple[int, ...] = (
+        0,
+    )  # View 1 and the views that together decide the answer (what a view-tool oracle asks for)
 
 
 class QuestionFamily:
@@ -167,7 +183,9 @@ class Correspondence(QuestionFamily):
             if not candidates:
                 continue
             # Prefer a target with a look-alike among the labelled objects: appearance alone cannot decide.
-            twins = [i for i in candidates if sum(layout.objects[j].name == layout.objects[i].name for j in labelled) > 1]
+            twins = [
+                i for i in candidates if sum(layout.objects[j].name == layout.objects[i].name for j in labelled) > 1
+            ]
             target = rng.choice(twins if twins and layout.difficulty >= 3 else candidates)
             numbers = list(range(1, len(labelled) + 1))
             rng.shuffle(numbers)
@@ -176,14 +194,29 @@ class Correspondence(QuestionFamily):
                 f"In View {a + 1} one object is ringed and tagged '?'. In View {b + 1} the objects carry number labels. "
                 f"Which number does the ringed object carry in View {b + 1}? Answer with the number."
             )
-            twin_note = " Another object looks the same, so I match it by where it stands among the other objects." if target in twins else ""
+            twin_note = (
+                " Another object looks the same, so I match it by where it stands among the other objects."
+                if target in twins
+                else ""
+            )
             rationale = (
                 f"The ringed object in View {a + 1} is a {context.name(target)}.{twin_note} "
                 f"In View {b + 1} that object is labelled {label[target]}."
             )
             spec = TaskSpec(text, label[target], "number", {}, rationale)
-            marks = {a: [context.ring(a, target, "?")], b: [Mark("label", str(label[i]), context.above(b, i)) for i in labelled]}
-            return Question(self.name, spec, marks, tuple(str(n) for n in sorted(numbers)), None, (target,), tuple(sorted({0, a, b})))
+            marks = {
+                a: [context.ring(a, target, "?")],
+                b: [Mark("label", str(label[i]), context.above(b, i)) for i in labelled],
+            }
+            return Question(
+                self.name,
+                spec,
+                marks,
+                tuple(str(n) for n in sorted(numbers)),
+                None,
+                (target,),
+                tuple(sorted({0, a, b})),
+            )
         return None
 
 
@@ -207,8 +240,10 @@ class SameObject(QuestionFamily):
                     continue
                 if layout.difficulty >= 2:
                     # Hard "no" cases: a look-alike, else the same colour.
-                    for same in (lambda i, j: layout.objects[i].name == layout.objects[j].name,
-                                 lambda i, j: layout.objects[i].spec.color == layout.objects[j].spec.color):
+                    for same in (
+                        lambda i, j: layout.objects[i].name == layout.objects[j].name,
+                        lambda i, j: layout.objects[i].spec.color == layout.objects[j].spec.color,
+                    ):
                         close = [pair for pair in pairs if same(*pair)]
                         if close:
                             pairs = close
@@ -258,10 +293,15 @@ class OccludedCount(QuestionFamily):
             "The dark screens and the robot's black pedestal are not objects. Answer with a number."
         )
         parts = [
-            f"a {o.spec.shape} at ({o.x:.2f}, {o.y:.2f}) m, clear in {context.seen_in(i)}" + (", hidden in View 1" if i in occluded else "")
+            f"a {o.spec.shape} at ({o.x:.2f}, {o.y:.2f}) m, clear in {context.seen_in(i)}"
+            + (", hidden in View 1" if i in occluded else "")
             for i, o in ((i, context.layout.objects[i]) for i in targets)
         ]
-        rationale = f"Matching the views by where things stand, the {colour} objects are: " + "; ".join(parts) + f". Counting each once gives {len(targets)}."
+        rationale = (
+            f"Matching the views by where things stand, the {colour} objects are: "
+            + "; ".join(parts)
+            + f". Counting each once gives {len(targets)}."
+        )
         spec = TaskSpec(text, len(targets), "number", {}, rationale)
         shown = sum(context.visibility.seen[0, i] > 0 for i in targets)
         options = tuple(str(n) for n in range(1, len(context.layout.objects) + 1))
@@ -340,6 +380,7 @@ class CameraRelation(QuestionFamily):
         unique = [i for i, o in enumerate(layout.objects) if layout.count(o.name) == 1]
         if len(unique) < 2:
             return None
+
         # The object to hide: one of the two uniquely named objects nearest to a screen (easiest to hide).
         def screen_distance(i: int) -> float:
             o = layout.objects[i]
@@ -377,7 +418,15 @@ class CameraRelation(QuestionFamily):
                     f"the {context.name(s)} and the screens, camera {k + 1} would see the {a} to the {answer} of the {b}."
                 )
                 needed = tuple(sorted({0, k, vis.clear_views(h)[0]}))
-                return Question(self.name, TaskSpec(text, answer, "text", {}, rationale), {}, ("left", "right"), None, (first, second), needed)
+                return Question(
+                    self.name,
+                    TaskSpec(text, answer, "text", {}, rationale),
+                    {},
+                    ("left", "right"),
+                    None,
+                    (first, second),
+                    needed,
+                )
         return None
 
 
@@ -390,7 +439,10 @@ def _spaced(centres: Sequence[tuple[float, float]]) -> bool:
     return all(math.dist(p, q) >= LABEL_SPACING for n, p in enumerate(centres) for q in centres[n + 1 :])
 
 
-FAMILIES: dict[str, QuestionFamily] = {family.name: family for family in (Correspondence(), SameObject(), OccludedCount(), RobotRelation(), CameraRelation())}
+FAMILIES: dict[str, QuestionFamily] = {
+    family.name: family
+    for family in (Correspondence(), SameObject(), OccludedCount(), RobotRelation(), CameraRelation())
+}
 VIEW_INDEPENDENT_FAMILIES: tuple[str, ...] = tuple(name for name, family in FAMILIES.items() if family.view_independent)
 
 

@@ -21,7 +21,15 @@ import numpy as np
 from vista_envs.robot.randomization import DEFAULT_CAMERA, Randomization
 from vista_envs.robot.sim import Camera, Lighting, PyBullet, tiny_renderer_image
 
-__all__ = ["AREA_CENTER", "MIN_AZIMUTH_GAP", "camera_coordinates", "project", "project_with_depth", "render_view", "sample_rig"]
+__all__ = [
+    "AREA_CENTER",
+    "MIN_AZIMUTH_GAP",
+    "camera_coordinates",
+    "project",
+    "project_with_depth",
+    "render_view",
+    "sample_rig",
+]
 
 # The middle of the area where objects stand (robot frame, metres): cameras aim near it.
 AREA_CENTER = (0.51, 0.0)
@@ -50,7 +58,10 @@ def sample_rig(
     low, high = _ELEVATION[difficulty]
     elevations = [math.radians(rng.uniform(low, high)) for _ in range(n_views)]
     distances = [rng.uniform(*_DISTANCE) for _ in range(n_views)]
-    targets = [(AREA_CENTER[0] + rng.uniform(-0.04, 0.04), AREA_CENTER[1] + rng.uniform(-0.04, 0.04), 0.0) for _ in range(n_views)]
+    targets = [
+        (AREA_CENTER[0] + rng.uniform(-0.04, 0.04), AREA_CENTER[1] + rng.uniform(-0.04, 0.04), 0.0)
+        for _ in range(n_views)
+    ]
     start = rng.uniform(0.0, 2 * math.pi)
     if hide is not None:
         (ox, oy), (sx, sy) = hide
@@ -78,7 +89,9 @@ def sample_rig(
     return cameras
 
 
-def _azimuth_through(obj: tuple[float, float], screen: tuple[float, float], centre: Sequence[float], radius: float) -> float:
+def _azimuth_through(
+    obj: tuple[float, float], screen: tuple[float, float], centre: Sequence[float], radius: float
+) -> float:
     """Azimuth (about ``centre``) of the point at ``radius`` from ``centre`` on the ray from ``obj`` through ``screen``."""
     ox, oy = obj[0] - centre[0], obj[1] - centre[1]
     ux, uy = screen[0] - obj[0], screen[1] - obj[1]
@@ -90,7 +103,9 @@ def _azimuth_through(obj: tuple[float, float], screen: tuple[float, float], cent
     return math.atan2(oy + t * uy, ox + t * ux)
 
 
-def render_view(sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]) -> np.ndarray:
+def render_view(
+    sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]
+) -> np.ndarray:
     """One view through TinyRenderer as the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
     filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs).
 

@@ -152,7 +152,10 @@ def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, m
         first = 0
         if n_taken:
             n = n_taken
-            gaps = np.hypot(points[:, None, 0] - taken_x[None, :n], points[:, None, 1] - taken_y[None, :n]) - taken_r[None, :n]
+            gaps = (
+                np.hypot(points[:, None, 0] - taken_x[None, :n], points[:, None, 1] - taken_y[None, :n])
+                - taken_r[None, :n]
+            )
             free = (gaps >= radius + SPACING).all(axis=1)
             first = int(free.argmax())
             if not free[first]:

@@ -25,7 +25,14 @@ def view_tool_schema(n_views: int) -> dict[str, Any]:
             "description": "Show another camera's view of the same scene (View 1 is shown at the start).",
             "parameters": {
                 "type": "object",
-                "properties": {"index": {"type": "integer", "minimum": 1, "maximum": n_views, "description": f"the view to show, 1 to {n_views}"}},
+                "properties": {
+                    "index": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": n_views,
+                        "description": f"the view to show, 1 to {n_views}",
+                    }
+                },
                 "required": ["index"],
                 "additionalProperties": False,
             },
@@ -46,7 +53,10 @@ def check_call(call: ToolCall, n_views: int) -> tuple[int | None, str | None]:
         return None, f"Error: unknown tool {call.name[:80]!r}; the only tool is {TOOL_NAME!r}."
     unknown = set(call.arguments) - {"index"}
     if unknown:
-        return None, f"Error: unknown arguments {sorted(str(k)[:40] for k in unknown)[:5]}; {TOOL_NAME!r} takes only 'index'."
+        return (
+            None,
+            f"Error: unknown arguments {sorted(str(k)[:40] for k in unknown)[:5]}; {TOOL_NAME!r} takes only 'index'.",
+        )
     index = call.arguments.get("index")
     if isinstance(index, float) and index.is_integer():
         index = int(index)

@@ -195,7 +195,15 @@ def seen_points(
     if boxes is not None and len(view_index):
         depth = np.stack([point_depth for _, point_depth in projected])
         targets = owners[point_index]
-        test = _may_be_blocked(cameras, view_index, flat[point_index], uv[view_index, point_index], depth[view_index, point_index], targets, boxes)
+        test = _may_be_blocked(
+            cameras,
+            view_index,
+            flat[point_index],
+            uv[view_index, point_index],
+            depth[view_index, point_index],
+            targets,
+            boxes,
+        )
         first[view_index[~test], point_index[~test]] = targets[~test]
         view_index, point_index = view_index[test], point_index[test]
     if len(view_index):
@@ -220,4 +228,6 @@ def measure_visibility(
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
     top = np.stack([project(camera, points[:, _TOP_CENTRE], 1, 1) for camera in cameras])
-    return Visibility(seen=counts / points.shape[1], in_frame=in_frame.mean(axis=2), centre=centre, projected=uv.mean(axis=2), top=top)
+    return Visibility(
+        seen=counts / points.shape[1], in_frame=in_frame.mean(axis=2), centre=centre, projected=uv.mean(axis=2), top=top
+    )

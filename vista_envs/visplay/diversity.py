@@ -205,7 +205,9 @@ class ClusterWindow:
             groups.setdefault(label, []).append(self._questions[slot])  # type: ignore[arg-type]
         return list(groups.values())
 
-    def _distances_to(self, occupied: np.ndarray, ids: np.ndarray, counts: np.ndarray, orders: np.ndarray, length: int) -> np.ndarray:
+    def _distances_to(
+        self, occupied: np.ndarray, ids: np.ndarray, counts: np.ndarray, orders: np.ndarray, length: int
+    ) -> np.ndarray:
         """BLEU distances from a question (its n-gram ids, counts and orders) to the questions in ``occupied``.
 
         Both BLEU directions share the clipped matches; per order they are ``min(count here, count there)``
@@ -220,7 +222,9 @@ class ClusterWindow:
         matches = _ORDER_ONE_HOT[orders].T @ np.minimum(self._counts[ids], counts[:, None])  # (4, slots)
         numerator = (matches + _SMOOTHING[:, None]).prod(axis=0)
         others = np.maximum(self._lengths, 1.0)  # an empty question's precisions are 0 anyway
-        mine_given_other = (numerator / _precision_denominator(length)) ** 0.25 * np.exp(np.minimum(0.0, 1.0 - others / length))
+        mine_given_other = (numerator / _precision_denominator(length)) ** 0.25 * np.exp(
+            np.minimum(0.0, 1.0 - others / length)
+        )
         other_given_mine = (numerator / self._denominators) ** 0.25 * np.exp(np.minimum(0.0, 1.0 - length / others))
         return (1.0 - 0.5 * (mine_given_other + other_given_mine))[occupied]
 

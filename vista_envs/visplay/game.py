@@ -162,7 +162,9 @@ class VisPlayRules:
     def examine(self, output: Any, scene: Mapping[str, Any]) -> Proposal:
         """Parse a Questioner output and, in grounded mode, run its program on ``scene``."""
         if isinstance(output, str) and len(output) > self.max_output_chars:
-            too_long = QuestionerOutput(False, error=f"the output has {len(output)} characters, over the limit of {self.max_output_chars}")
+            too_long = QuestionerOutput(
+                False, error=f"the output has {len(output)} characters, over the limit of {self.max_output_chars}"
+            )
             return Proposal(too_long, error=f"invalid question: {too_long.error}")
         parsed = parse_questioner_output(output, self.max_question_chars)
         if not parsed.valid:
@@ -170,7 +172,9 @@ class VisPlayRules:
         if not self.grounded:
             return Proposal(parsed)
         if not parsed.program:
-            return Proposal(parsed, error="grounded mode: the question needs a <program>...</program> that computes its answer")
+            return Proposal(
+                parsed, error="grounded mode: the question needs a <program>...</program> that computes its answer"
+            )
         try:
             return Proposal(parsed, truth=run_query(parsed.program, scene))
         except QueryError as error:
@@ -199,10 +203,14 @@ class VisPlayRules:
     def truth_key(self, proposal: Proposal) -> AnswerKey | None:
         return answer_key(proposal.truth.text, proposal.answer_type) if proposal.truth is not None else None
 
-    def pay_reasoner(self, key: AnswerKey | None, well_formed: bool, target: AnswerKey | None) -> tuple[float, dict[str, float]]:
+    def pay_reasoner(
+        self, key: AnswerKey | None, well_formed: bool, target: AnswerKey | None
+    ) -> tuple[float, dict[str, float]]:
         """The Reasoner's reward and terms for one answer (its group ``key``) against ``target``."""
         agrees = target is not None and key == target
-        return reasoner_reward(agrees, well_formed, self.agreement_weight, self.format_weight), reasoner_terms(agrees, well_formed)
+        return reasoner_reward(agrees, well_formed, self.agreement_weight, self.format_weight), reasoner_terms(
+            agrees, well_formed
+        )
 
     def refuse(self, proposal: Proposal) -> Judgement:
         """The round of a refused question: no votes, no clustering, zero reward."""

@@ -23,7 +23,14 @@ __all__ = ["OUTPUT_FORMAT_HELP", "QuestionerOutput", "parse_questioner_output"]
 
 DEFAULT_MAX_QUESTION_CHARS = 1024
 # Common spellings of the answer types a model may write in <type>.
-_TYPE_ALIASES = {"yes/no": "yes_no", "yesno": "yes_no", "boolean": "yes_no", "integer": "number", "count": "number", "word": "text"}
+_TYPE_ALIASES = {
+    "yes/no": "yes_no",
+    "yesno": "yes_no",
+    "boolean": "yes_no",
+    "integer": "number",
+    "count": "number",
+    "word": "text",
+}
 
 OUTPUT_FORMAT_HELP = (
     "Reply with <question>your question</question>, optionally followed by "
@@ -64,7 +71,9 @@ def parse_questioner_output(text: Any, max_question_chars: int = DEFAULT_MAX_QUE
     if not question:
         return QuestionerOutput(False, error="the question is empty")
     if len(question) > max_question_chars:
-        return QuestionerOutput(False, error=f"the question has {len(question)} characters, over the limit of {max_question_chars}")
+        return QuestionerOutput(
+            False, error=f"the question has {len(question)} characters, over the limit of {max_question_chars}"
+        )
     # The optional tags are read outside the question: a question may quote "<type>" without typing itself.
     start = text.find("<question>")
     end = text.find("</question>", start + len("<question>")) + len("</question>")
@@ -79,5 +88,9 @@ def parse_questioner_output(text: Any, max_question_chars: int = DEFAULT_MAX_QUE
     if answer_type is not None:
         answer_type = _TYPE_ALIASES.get(answer_type.lower(), answer_type.lower())
         if answer_type not in ANSWER_TYPES:
-            return QuestionerOutput(False, question=question, error=f"<type> must be one of {', '.join(ANSWER_TYPES)}, got {fields['type']!r}")
+            return QuestionerOutput(
+                False,
+                question=question,
+                error=f"<type> must be one of {', '.join(ANSWER_TYPES)}, got {fields['type']!r}",
+            )
     return QuestionerOutput(True, question, answer_type, fields["answer"], fields["program"])

@@ -31,14 +31,18 @@ class PlayerError(RuntimeError):
 def check_player(player: Any, role: str) -> None:
     """Raise TypeError unless ``player`` has an ``act`` method or is callable."""
     if not callable(getattr(player, "act", None)) and not callable(player):
-        raise TypeError(f"the {role} must be callable as f(observations, infos) or have an act(observations, infos) method; got {type(player).__name__}")
+        raise TypeError(
+            f"the {role} must be callable as f(observations, infos) or have an act(observations, infos) method; got {type(player).__name__}"
+        )
 
 
 class _Worker:
     """A daemon thread that runs calls one at a time; a hung call keeps only this thread (never joined)."""
 
     def __init__(self, name: str):
-        self.inbox: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], queue.SimpleQueue[Any]] | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], queue.SimpleQueue[Any]] | None] = (
+            queue.SimpleQueue()
+        )
         threading.Thread(target=self._loop, name=name, daemon=True).start()
 
     def _loop(self) -> None:
@@ -89,7 +93,9 @@ class PlayerCaller:
         else:
             outputs = self._call_in_worker(args)
         if isinstance(outputs, (str, bytes)) or not isinstance(outputs, Sequence):
-            raise PlayerError(f"the {self.role} must return a list of {len(observations)} strings, got {type(outputs).__name__}")
+            raise PlayerError(
+                f"the {self.role} must return a list of {len(observations)} strings, got {type(outputs).__name__}"
+            )
         if len(outputs) != len(observations):
             raise PlayerError(f"the {self.role} returned {len(outputs)} outputs for {len(observations)} prompts")
         return list(outputs)
@@ -104,7 +110,9 @@ class PlayerCaller:
         except queue.Empty:
             self._worker.retire()
             self._worker = None
-            raise PlayerError(f"the {self.role} did not answer within {self.timeout} s (the call was abandoned)") from None
+            raise PlayerError(
+                f"the {self.role} did not answer within {self.timeout} s (the call was abandoned)"
+            ) from None
         if not ok:
             raise PlayerError(f"the {self.role} raised {type(value).__name__}: {value}") from value
         return value

@@ -48,7 +48,16 @@ from typing import Any
 
 from vista_envs.tasks.shape_scene import ATTRIBUTES
 
-__all__ = ["FUNCTIONS", "LANGUAGE_HELP", "RELATIONS", "QueryError", "QueryResult", "parse_query", "run_query", "scene_objects"]
+__all__ = [
+    "FUNCTIONS",
+    "LANGUAGE_HELP",
+    "RELATIONS",
+    "QueryError",
+    "QueryResult",
+    "parse_query",
+    "run_query",
+    "scene_objects",
+]
 
 MAX_PROGRAM_CHARS = 1000
 MAX_DEPTH = 8
@@ -253,7 +262,11 @@ class _Evaluator:
         return QueryResult(str(self.only_object(call.args[1], "query")[attribute]), "text")
 
     def _relate(self, call: Call) -> QueryResult:
-        self._arity(call, "an object set, a relation and an object set, e.g. relate(filter(color=red), left_of, filter(shape=circle))", 3)
+        self._arity(
+            call,
+            "an object set, a relation and an object set, e.g. relate(filter(color=red), left_of, filter(shape=circle))",
+            3,
+        )
         first, relation, second = call.args
         if not isinstance(relation, str) or relation not in RELATIONS:
             raise QueryError(f"relate needs one of the relations {', '.join(RELATIONS)}; got {_describe(relation)}")
@@ -264,12 +277,16 @@ class _Evaluator:
         axis, sign = {"left_of": ("x", 1), "right_of": ("x", -1), "above": ("y", 1), "below": ("y", -1)}[relation]
         gap = sign * (float(b[axis]) - float(a[axis]))
         if gap == 0:
-            raise QueryError(f"the two objects of {_describe(call)} are level on the {axis} axis, so the relation has no answer")
+            raise QueryError(
+                f"the two objects of {_describe(call)} are level on the {axis} axis, so the relation has no answer"
+            )
         return QueryResult("yes" if gap > 0 else "no", "yes_no")
 
     def _more(self, call: Call) -> QueryResult:
         self._arity(call, "two object sets, e.g. more(filter(shape=circle), filter(shape=square))", 2)
-        return QueryResult("yes" if len(self.objects_of(call.args[0])) > len(self.objects_of(call.args[1])) else "no", "yes_no")
+        return QueryResult(
+            "yes" if len(self.objects_of(call.args[0])) > len(self.objects_of(call.args[1])) else "no", "yes_no"
+        )
 
 
 def run_query(program: str, scene: Mapping[str, Any]) -> QueryResult:

@@ -87,7 +87,9 @@ def reasoner_terms(agrees: bool, well_formed: bool) -> dict[str, float]:
     return {"agreement": float(agrees), "format": float(well_formed)}
 
 
-def reasoner_reward(agrees: bool, well_formed: bool, agreement_weight: float = 0.9, format_weight: float = 0.1) -> float:
+def reasoner_reward(
+    agrees: bool, well_formed: bool, agreement_weight: float = 0.9, format_weight: float = 0.1
+) -> float:
     """``0.9 · [ŷ ≡ ỹ] + 0.1 · format`` (weights configurable)."""
     terms = reasoner_terms(agrees, well_formed)
     return agreement_weight * terms["agreement"] + format_weight * terms["format"]

@@ -52,7 +52,14 @@ from vista_envs.tasks.drawing import COLOR_NAMES, SHAPES
 from vista_envs.tasks.shape_scene import ATTRIBUTES, SIZES, describe
 from vista_envs.visplay.query import RELATIONS, QueryError, QueryResult, run_query, scene_objects
 
-__all__ = ["KIND_HARDNESS", "ScriptedQuestioner", "ScriptedReasoner", "TemplateQuestion", "question_hardness", "template_answer"]
+__all__ = [
+    "KIND_HARDNESS",
+    "ScriptedQuestioner",
+    "ScriptedReasoner",
+    "TemplateQuestion",
+    "question_hardness",
+    "template_answer",
+]
 
 KIND_HARDNESS: dict[str, float] = {"exists": 0.0, "count": 0.15, "query": 0.3, "relate": 0.45, "more": 0.55}
 ATTRIBUTE_HARDNESS = 0.12
@@ -107,7 +114,9 @@ _PATTERNS = {
     "exists": re.compile(r"is there an? (?P<a>[a-z ]+)\?"),
     "count": re.compile(r"how many (?P<a>[a-z ]+) are there\?"),
     "query": re.compile(r"what (?P<attribute>color|shape|size) is the (?P<a>[a-z ]+)\?"),
-    "relate": re.compile(r"is the (?P<a>[a-z ]+?) (?P<relation>to the left of|to the right of|above|below) the (?P<b>[a-z ]+)\?"),
+    "relate": re.compile(
+        r"is the (?P<a>[a-z ]+?) (?P<relation>to the left of|to the right of|above|below) the (?P<b>[a-z ]+)\?"
+    ),
     "more": re.compile(r"are there more (?P<a>[a-z ]+) than (?P<b>[a-z ]+)\?"),
 }
 
@@ -184,7 +193,9 @@ def template_answer(question: str, scene: Mapping[str, Any]) -> QueryResult | No
         return None
 
 
-def _describe_uniquely(target: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, str] | None:
+def _describe_uniquely(
+    target: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> dict[str, str] | None:
     """A description of ``target`` using ``keys`` that fits no other object, or None."""
     description = {key: str(target[key]) for key in keys}
     matches = sum(all(obj[key] == value for key, value in description.items()) for obj in objects)

@@ -83,7 +83,13 @@ SUITE = {
     "description": "the demo plugin's family beside a built-in one",
     "split": "test",
     "seed": 11,
-    "entries": [{"env": "VisualQA-v0", "grid": {"family": ["demo_dots", "counting"], "difficulty": [1, 2]}, "episodes_per_cell": 2}],
+    "entries": [
+        {
+            "env": "VisualQA-v0",
+            "grid": {"family": ["demo_dots", "counting"], "difficulty": [1, 2]},
+            "episodes_per_cell": 2,
+        }
+    ],
 }
 
 

@@ -65,7 +65,9 @@ class VisPlayAECEnv(AECEnv):
         ignored = sorted(set(options) - set(OPTION_KEYS))
         if ignored:
             gym.logger.warn(f"visplay_v0: ignoring unknown reset options {ignored}; known: {list(OPTION_KEYS)}")
-        observation, info = self.game.reset(seed=seed, options={key: options[key] for key in OPTION_KEYS if key in options})
+        observation, info = self.game.reset(
+            seed=seed, options={key: options[key] for key in OPTION_KEYS if key in options}
+        )
         self.agents = list(self.possible_agents)
         self.rewards = {agent: 0.0 for agent in self.agents}
         self._cumulative_rewards = {agent: 0.0 for agent in self.agents}

@@ -145,13 +145,17 @@ class VisPlayQuestionerEnv(SceneEnv):
             format_weight=format_weight, response_format=response_format, max_question_chars=question_limit(max_question_chars),
             max_output_chars=max_output_chars, max_response_chars=max_response_chars,
         )  # fmt: skip
-        self.reasoner = PlayerCaller(reasoner if reasoner is not None else ScriptedReasoner(), REASONER, reasoner_timeout)
+        self.reasoner = PlayerCaller(
+            reasoner if reasoner is not None else ScriptedReasoner(), REASONER, reasoner_timeout
+        )
         self.instruction = questioner_instruction(grounded)
         self.observation_space = spaces.Dict({"image": self.image_space, "text": UnicodeText(MAX_TEXT_CHARS)})
         self.action_space = UnicodeText(max_output_chars)
         self._last: dict[str, Any] = {}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self._use_task(self.sampler.sample(self.np_random, options))
         self._start_episode()
@@ -186,14 +190,26 @@ class VisPlayQuestionerEnv(SceneEnv):
         return self._oracle_question(self.rules.grounded)
 
     def _finish(self, judgement: Judgement, responses: list[Any]) -> StepResult:
-        info = {**self._task_info(), **self._task_identity(), **final_info(judgement), "responses": responses, "reasoner_failed": False}
+        info = {
+            **self._task_info(),
+            **self._task_identity(),
+            **final_info(judgement),
+            "responses": responses,
+            "reasoner_failed": False,
+        }
         self._last = info
         if judgement.vote is None:
             feedback = info["error"]
         else:
             feedback = f"Your question was answered {self.rules.samples} times; the majority answer had confidence {judgement.vote.confidence:.2f}."
         self.conversation.user(feedback)
-        return self._observation(feedback), judgement.questioner_reward, True, False, {**info, **self.conversation.info()}
+        return (
+            self._observation(feedback),
+            judgement.questioner_reward,
+            True,
+            False,
+            {**info, **self.conversation.info()},
+        )
 
     def _reasoner_failed(self, proposal: Proposal, error: str) -> StepResult:
         info = {
@@ -220,7 +236,9 @@ class VisPlayQuestionerEnv(SceneEnv):
             return ["Questioner: ask a hard but answerable question."]
         lines = [f"Q: {self._last.get('question')}"]
         if "pseudo_label" in self._last:
-            lines.append(f"majority: {self._last['pseudo_label']} (c = {self._last['confidence']:.2f}); votes: {self._last['votes']}")
+            lines.append(
+                f"majority: {self._last['pseudo_label']} (c = {self._last['confidence']:.2f}); votes: {self._last['votes']}"
+            )
         if "error" in self._last:
             lines.append(f"error: {self._last['error']}")
         return lines

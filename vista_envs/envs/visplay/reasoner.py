@@ -141,10 +141,16 @@ class VisPlayReasonerEnv(SceneEnv):
             response_format=response_format, max_response_chars=max_response_chars,
         )  # fmt: skip
         self.bank = self._check_bank(question_bank) if question_bank is not None else None
-        self.questioner = None if self.bank is not None else PlayerCaller(
-            questioner if questioner is not None else ScriptedQuestioner(), QUESTIONER, player_timeout
+        self.questioner = (
+            None
+            if self.bank is not None
+            else PlayerCaller(
+                questioner if questioner is not None else ScriptedQuestioner(), QUESTIONER, player_timeout
+            )
         )
-        self.label_reasoner = PlayerCaller(label_reasoner if label_reasoner is not None else ScriptedReasoner(), REASONER, player_timeout)
+        self.label_reasoner = PlayerCaller(
+            label_reasoner if label_reasoner is not None else ScriptedReasoner(), REASONER, player_timeout
+        )
         self.instruction = questioner_instruction(grounded)
         self.max_draws = max_draws
         self.label_cache_size = label_cache_size
@@ -170,7 +176,9 @@ class VisPlayReasonerEnv(SceneEnv):
             check_difficulty(record["difficulty"])
         return records
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self._start_episode()
         options = dict(options or {})
@@ -223,11 +231,15 @@ class VisPlayReasonerEnv(SceneEnv):
             proposal = self.rules.examine(_as_output(record), self.scene)
             if proposal.valid and "pseudo_label" in record:
                 label = None if record["pseudo_label"] is None else str(record["pseudo_label"])
-                return proposal, PseudoLabel(label, answer_key(label, proposal.answer_type), float(record["confidence"]))
+                return proposal, PseudoLabel(
+                    label, answer_key(label, proposal.answer_type), float(record["confidence"])
+                )
         else:
             self._use_task(self.sampler.sample(self.np_random, options))
             assert self.questioner is not None
-            outputs = self.questioner(*self._player_inputs(self.instruction, questioner_system_prompt(), 1, self.questioner.privileged))
+            outputs = self.questioner(
+                *self._player_inputs(self.instruction, questioner_system_prompt(), 1, self.questioner.privileged)
+            )
             proposal = self.rules.examine(outputs[0], self.scene)
         if not proposal.valid:
             return proposal, PseudoLabel(None, None, 0.0)
@@ -292,7 +304,10 @@ class VisPlayReasonerEnv(SceneEnv):
         elif not read.well_formed:
             info["error"] = f"malformed response. {self.rules.format.describe()}"
         self._last = info
-        observation = {"image": self._image.copy(), "text": reasoner_prompt(self._proposal.question or "", self.rules.format)[:MAX_TEXT_CHARS]}
+        observation = {
+            "image": self._image.copy(),
+            "text": reasoner_prompt(self._proposal.question or "", self.rules.format)[:MAX_TEXT_CHARS],
+        }
         return observation, reward, True, False, {**info, **self.conversation.info()}
 
     def oracle(self) -> str:
@@ -304,7 +319,10 @@ class VisPlayReasonerEnv(SceneEnv):
     def _caption(self) -> list[str]:
         lines = [f"Q: {self._proposal.question}"] if self._proposal else []
         if self._last:
-            lines += [f"Response: {self._last['extracted_answer']}", f"Label: {self._last['answer']} (c = {self._last['confidence']:.2f})"]
+            lines += [
+                f"Response: {self._last['extracted_answer']}",
+                f"Label: {self._last['answer']} (c = {self._last['confidence']:.2f})",
+            ]
         return lines
 
     def close(self) -> None:

@@ -91,7 +91,11 @@ class SceneEnv(VistaEnv[dict[str, Any], str]):
     ):
         self._init_render_mode(render_mode)
         width, height = normalize_image_size(image_size)
-        names = tuple(families) if families is not None else tuple(name for name in SCENE_FAMILIES if name in family_names())
+        names = (
+            tuple(families)
+            if families is not None
+            else tuple(name for name in SCENE_FAMILIES if name in family_names())
+        )
         self.sampler = TaskSampler(names, difficulty, split, (width, height))
         for name, family in self.sampler.families.items():
             _check_scene_family(name, family.sample(random.Random(0), 1, (width, height)).scene)
@@ -140,7 +144,9 @@ class SceneEnv(VistaEnv[dict[str, Any], str]):
         self.conversation.user(prompt, [self._image])
         return {"image": self._image.copy(), "text": prompt[:MAX_TEXT_CHARS]}
 
-    def _player_inputs(self, text: str, system: str, n: int, privileged: bool, **public: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _player_inputs(
+        self, text: str, system: str, n: int, privileged: bool, **public: Any
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """``n`` observations ``{"image", "text"}`` and infos for an in-env player (a policy's ``act`` arguments).
 
         Each info holds a seed from the env's RNG, the sample index, the conversation in chat format, the
@@ -178,7 +184,9 @@ def _check_scene_family(name: str, scene: Mapping[str, Any]) -> None:
     try:
         scene_objects(scene)
     except ValueError as error:
-        raise ValueError(f"family {name!r} cannot be used for VisPlay ({error}); use families with object scenes such as {SCENE_FAMILIES}") from None
+        raise ValueError(
+            f"family {name!r} cannot be used for VisPlay ({error}); use families with object scenes such as {SCENE_FAMILIES}"
+        ) from None
 
 
 def tracker_for(window: int, threshold: float, scope: str, shared: DiversityTracker | None) -> DiversityTracker:
@@ -194,6 +202,12 @@ def final_info(judgement: Judgement) -> dict[str, Any]:
 
 def question_limit(max_question_chars: int) -> int:
     """``max_question_chars``, if a question that long fits the text observations that show it to the Reasoner."""
-    if isinstance(max_question_chars, bool) or not isinstance(max_question_chars, int) or not 1 <= max_question_chars <= MAX_TEXT_CHARS:
-        raise ValueError(f"max_question_chars must be an int in [1, {MAX_TEXT_CHARS}] (the length of a text observation), got {max_question_chars!r}")
+    if (
+        isinstance(max_question_chars, bool)
+        or not isinstance(max_question_chars, int)
+        or not 1 <= max_question_chars <= MAX_TEXT_CHARS
+    ):
+        raise ValueError(
+            f"max_question_chars must be an int in [1, {MAX_TEXT_CHARS}] (the length of a text observation), got {max_question_chars!r}"
+        )
     return max_question_chars

@@ -124,7 +124,9 @@ class VisPlayEnv(SceneEnv):
         self._responses: list[Any] = []
         self._last: dict[str, Any] = {}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         self._use_task(self.sampler.sample(self.np_random, options))
         self._start_episode()
@@ -134,7 +136,11 @@ class VisPlayEnv(SceneEnv):
 
     def step(self, action: str) -> StepResult:
         self._require_running()
-        error = None if isinstance(action, str) else f"the action must be a str (the model's turn), got {type(action).__name__}"
+        error = (
+            None
+            if isinstance(action, str)
+            else f"the action must be a str (the model's turn), got {type(action).__name__}"
+        )
         turn = action if isinstance(action, str) else ""
         self.conversation.assistant(turn)
         if self.role == QUESTIONER:
@@ -162,7 +168,9 @@ class VisPlayEnv(SceneEnv):
         assert self._proposal is not None and self._proposal.question is not None
         truth = self._proposal.truth or template_answer(self._proposal.question, self.scene)
         if truth is None:
-            raise RuntimeError(f"{self.env_id}: the true answer to {self._proposal.question!r} is unknown (ask with a <program>)")
+            raise RuntimeError(
+                f"{self.env_id}: the true answer to {self._proposal.question!r} is unknown (ask with a <program>)"
+            )
         return self.rules.format.wrap("I find the objects the question names and check them.", truth.text)
 
     def _zero_terms(self) -> dict[str, float]:
@@ -171,7 +179,12 @@ class VisPlayEnv(SceneEnv):
     def _reasoner_turn(self, error: str | None) -> StepResult:
         assert self._proposal is not None and self._proposal.question is not None
         observation = self._ask_for_answer(self._proposal.question, self.rules.format)
-        info = {**self._task_info(), "role": REASONER, "sample": len(self._responses), "reward_terms": self._zero_terms()}
+        info = {
+            **self._task_info(),
+            "role": REASONER,
+            "sample": len(self._responses),
+            "reward_terms": self._zero_terms(),
+        }
         if error is not None:
             info["error"] = error
         return observation, 0.0, False, False, {**info, **self.conversation.info()}
@@ -200,13 +213,23 @@ class VisPlayEnv(SceneEnv):
         if judgement.vote is None:
             feedback = info["error"]
         else:
-            feedback = f"Round over: majority answer {judgement.vote.label!r} with confidence {judgement.vote.confidence:.2f}."
+            feedback = (
+                f"Round over: majority answer {judgement.vote.label!r} with confidence {judgement.vote.confidence:.2f}."
+            )
         self.conversation.user(feedback)
         total = judgement.questioner_reward + sum(judgement.reasoner_rewards)
-        return {"image": self._image.copy(), "text": feedback[:MAX_TEXT_CHARS]}, total, True, False, {**info, **self.conversation.info()}
+        return (
+            {"image": self._image.copy(), "text": feedback[:MAX_TEXT_CHARS]},
+            total,
+            True,
+            False,
+            {**info, **self.conversation.info()},
+        )
 
     def _caption(self) -> list[str]:
-        lines = [f"Q: {self._proposal.question}"] if self._proposal and self._proposal.question else ["Questioner's turn."]
+        lines = (
+            [f"Q: {self._proposal.question}"] if self._proposal and self._proposal.question else ["Questioner's turn."]
+        )
         if self._responses:
             lines.append("answers: " + ", ".join(str(self.rules.read_response(r).answer) for r in self._responses))
         if "pseudo_label" in self._last:

@@ -119,7 +119,10 @@ def make_dashboard(rng: random.Random, difficulty: int, size: tuple[int, int]) -
     y_max = rng.choice((100, 200, 400))
     # Distinct values at least 4% of the axis apart, so "the highest" can be seen without reading numbers.
     grid = list(range(y_max // 10, y_max - y_max // 20, max(1, y_max // 25)))
-    data = {period: tuple(v + rng.randint(0, max(0, y_max // 25 - 1)) for v in rng.sample(grid, n_bars)) for period in _PERIODS}
+    data = {
+        period: tuple(v + rng.randint(0, max(0, y_max // 25 - 1)) for v in rng.sample(grid, n_bars))
+        for period in _PERIODS
+    }
     widgets: list[Any] = [col.heading("heading", rng.choice(("Overview", "Dashboard", "Reports")))]
     period = None
     if difficulty >= 3:

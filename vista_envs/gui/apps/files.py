@@ -142,7 +142,9 @@ class Selected(Subgoal):
 
     def satisfied(self, app: App) -> bool:
         files: FilesApp = app  # type: ignore[assignment]
-        return "/".join(self.path) in files.deleted or (files.path == list(self.path[:-1]) and files.files.selected == self.path[-1])
+        return "/".join(self.path) in files.deleted or (
+            files.path == list(self.path[:-1]) and files.files.selected == self.path[-1]
+        )
 
     def next_action(self, app: App) -> Action | None:
         files: FilesApp = app  # type: ignore[assignment]
@@ -174,7 +176,9 @@ def _file_names(rng: random.Random, n: int, near: bool) -> list[str]:
         if near and len(names) < n:
             stem, ext = name.rsplit(".", 1)
             year = stem[-4:]
-            names.add(stem[:-4] + year[:2] + year[3] + year[2] + "." + ext if year[2] != year[3] else stem + "_old." + ext)
+            names.add(
+                stem[:-4] + year[:2] + year[3] + year[2] + "." + ext if year[2] != year[3] else stem + "_old." + ext
+            )
     return sorted(names)[:n]
 
 

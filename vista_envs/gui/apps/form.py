@@ -59,7 +59,9 @@ class FormApp(App):
         self.committed: dict[str, Any] | None = None
 
     def inputs(self) -> dict[str, Any]:
-        return {w.wid: w.value for page in self.pages for w in page if isinstance(w, (TextField, Toggle, Dropdown, Slider))}
+        return {
+            w.wid: w.value for page in self.pages for w in page if isinstance(w, (TextField, Toggle, Dropdown, Slider))
+        }
 
     def command(self, name: str) -> str:
         if name in ("next", "back"):
@@ -87,7 +89,11 @@ def _password(rng: random.Random) -> str:
 def _describe(widget: Widget, value: Any) -> str:
     if isinstance(widget, Toggle):
         return f'turn {"on" if value else "off"} "{widget.label}"'
-    return f'set "{widget.label}" to {value!s}' if not isinstance(widget, TextField) else f'enter "{value}" in "{widget.label}"'
+    return (
+        f'set "{widget.label}" to {value!s}'
+        if not isinstance(widget, TextField)
+        else f'enter "{value}" in "{widget.label}"'
+    )
 
 
 def make_form(rng: random.Random, difficulty: int, size: tuple[int, int]) -> tuple[FormApp, Goal]:
@@ -115,7 +121,9 @@ def _finish(
     expected.update({w.wid: v for w, v in targets})
     parts = [_describe(w, v) for w, v in targets]
     where = "" if len(app.pages) == 1 else " (the form has several pages)"
-    instruction = f'{"; ".join(parts)}; then click "{app.widget(commit_wid).label}"{where}. Leave everything else as it is.'
+    instruction = (
+        f'{"; ".join(parts)}; then click "{app.widget(commit_wid).label}"{where}. Leave everything else as it is.'
+    )
     instruction = instruction[0].upper() + instruction[1:]
     subgoals = [ValueIs(w.wid, v) for w, v in targets]
     subgoals.append(Press(commit_wid, lambda a: a.committed == expected))
@@ -257,12 +265,27 @@ def _checkout(rng: random.Random, difficulty: int, size: tuple[int, int], theme,
     method = col.dropdown("method", "Shipping method", _METHODS, 0)
     gift = col.toggle("gift", "Gift wrap", False)
     insure = col.toggle("insure", "Insure parcel", rng.random() < 0.5)
-    pages.append([heading, method, gift, insure, *col.buttons([("back-2", "Back", "back", False), ("next-2", "Next", "next", True)])])
+    pages.append(
+        [
+            heading,
+            method,
+            gift,
+            insure,
+            *col.buttons([("back-2", "Back", "back", False), ("next-2", "Next", "next", True)]),
+        ]
+    )
     col = Column(size, theme, top, rng)
     heading = col.heading("h3", "Payment")
     card = col.dropdown("card", "Card type", _CARDS, 0)
     save_card = col.toggle("save-card", "Save card for later", False)
-    pages.append([heading, card, save_card, *col.buttons([("back-3", "Back", "back", False), ("place", "Place order", "order", True)])])
+    pages.append(
+        [
+            heading,
+            card,
+            save_card,
+            *col.buttons([("back-3", "Back", "back", False), ("place", "Place order", "order", True)]),
+        ]
+    )
     app = FormApp(
         "form",
         rng.choice(("ShopRight", "Bazaar", "Parcel&Co")),

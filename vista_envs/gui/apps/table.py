@@ -172,11 +172,19 @@ def _goal(
     rows: list[tuple],
     columns: tuple[str, ...],
 ) -> Goal:
-    kinds = ["select", "sort", "lookup"] if difficulty <= 2 else ["select", "select_top", "select_matching", "lookup", "count"]
+    kinds = (
+        ["select", "sort", "lookup"]
+        if difficulty <= 2
+        else ["select", "select_top", "select_matching", "lookup", "count"]
+    )
     kind = rng.choice(kinds)
     if kind == "sort":
         column, descending = rng.randrange(len(columns)), rng.random() < 0.5
-        order = ("highest first" if descending else "lowest first") if column >= 2 else ("Z to A" if descending else "A to Z")
+        order = (
+            ("highest first" if descending else "lowest first")
+            if column >= 2
+            else ("Z to A" if descending else "A to Z")
+        )
         return Goal(
             f'Sort the table by "{columns[column]}", {order}.',
             [SortedBy(column, descending)],

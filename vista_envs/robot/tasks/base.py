@@ -159,6 +159,7 @@ class Task(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     templates: ClassVar[tuple[str, ...]]
+
     def __init__(self) -> None:
         self.layout: Layout | None = None
         self.instruction = ""
@@ -188,7 +189,9 @@ class Task(abc.ABC):
         words = vocabulary(split)
         for _ in range(_MAX_SAMPLE_ATTEMPTS):
             layout = self.sample(rng, words)
-            if split == "train" or (not all(spec.is_seen for spec in layout.specs) and self._held_out_split(layout) == split):
+            if split == "train" or (
+                not all(spec.is_seen for spec in layout.specs) and self._held_out_split(layout) == split
+            ):
                 break
         else:
             raise RuntimeError(f"task {self.name!r} produced no {split} layout in {_MAX_SAMPLE_ATTEMPTS} samples")
@@ -238,7 +241,11 @@ class Task(abc.ABC):
                 distance = float(np.linalg.norm(gripper.position - sim.position(objects[goal.target].body)))
                 total += 0.5 * max(0.0, 1.0 - distance / TOUCH_PROGRESS_RANGE)
             elif goal.relation != "out":
-                distance = float(np.linalg.norm(sim.position(objects[goal.subject].body)[:2] - sim.position(objects[goal.target].body)[:2]))
+                distance = float(
+                    np.linalg.norm(
+                        sim.position(objects[goal.subject].body)[:2] - sim.position(objects[goal.target].body)[:2]
+                    )
+                )
                 total += 0.5 * max(0.0, 1.0 - distance / PROGRESS_RANGE)
         return total / len(self.layout.goals), all_met
 

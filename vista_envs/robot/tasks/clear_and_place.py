@@ -24,7 +24,9 @@ class ClearAndPlace(Task):
     container; the named object rests in it. Putting the object straight in fails."""
 
     name = "clear_and_place"
-    description = "Empty an occupied container, then put the named object in it (the container may hold only that object)."
+    description = (
+        "Empty an occupied container, then put the named object in it (the container may hold only that object)."
+    )
     templates = (
         "Put the {object} in the {container}. At the end the {container} must hold nothing else.",
         "The {container} should contain only the {object}. Make it so.",

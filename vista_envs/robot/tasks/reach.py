@@ -28,4 +28,6 @@ class Reach(Task):
 
     def sample(self, rng: random.Random, vocabulary: Vocabulary) -> Layout:
         zone = zone_spec(rng.choice(vocabulary.colors))
-        return Layout(placements=(Placement(zone),), goals=(Goal(GRIPPER, "at", zone.name),), fields={"zone": zone.name})
+        return Layout(
+            placements=(Placement(zone),), goals=(Goal(GRIPPER, "at", zone.name),), fields={"zone": zone.name}
+        )

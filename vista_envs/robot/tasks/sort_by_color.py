@@ -25,7 +25,11 @@ class SortByColor(Task):
     def sample(self, rng: random.Random, vocabulary: Vocabulary) -> Layout:
         colors = distinct_colors(rng, vocabulary, 2)
         counts = rng.choice(((1, 1), (2, 1), (1, 2), (2, 2)))
-        items = [ObjectSpec(color, shape) for color, n in zip(colors, counts) for shape in rng.sample(list(vocabulary.shapes), n)]
+        items = [
+            ObjectSpec(color, shape)
+            for color, n in zip(colors, counts)
+            for shape in rng.sample(list(vocabulary.shapes), n)
+        ]
         rng.shuffle(items)
         trays = [ObjectSpec(color, "tray") for color in colors]
         return Layout(

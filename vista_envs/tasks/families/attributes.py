@@ -24,7 +24,13 @@ from vista_envs.tasks.shape_scene import (
 # (asked attribute, attributes that describe the object) per difficulty.
 ONE_LOOK = (("color", ("shape",)), ("shape", ("color",)))
 TWO_LOOKS = (("color", ("size", "shape")), ("shape", ("size", "color")), ("size", ("color", "shape")))
-QUESTION_FORMS: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = (ONE_LOOK, ONE_LOOK, TWO_LOOKS, TWO_LOOKS, TWO_LOOKS)
+QUESTION_FORMS: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = (
+    ONE_LOOK,
+    ONE_LOOK,
+    TWO_LOOKS,
+    TWO_LOOKS,
+    TWO_LOOKS,
+)
 NEAR_MISS_SHARE: tuple[float, ...] = (0.0, 0.0, 0.4, 0.6, 0.8)
 
 
@@ -55,7 +61,9 @@ class Attributes(SceneFamily):
         level = self.level(difficulty)
         asked, keys = rng.choice(QUESTION_FORMS[difficulty - 1])
         query = {key: rng.choice(ATTRIBUTES[key]) for key in keys}
-        (target,), others = unique_referents(rng, [query], rng.randint(*level.objects) - 1, NEAR_MISS_SHARE[difficulty - 1])
+        (target,), others = unique_referents(
+            rng, [query], rng.randint(*level.objects) - 1, NEAR_MISS_SHARE[difficulty - 1]
+        )
         answer = getattr(target, asked)
         if asked == "size" and all(other.size == answer for other in others):
             # "Small" and "large" are judged against the rest: at least one object has the other size.
@@ -76,7 +84,9 @@ class Attributes(SceneFamily):
             question=question,
             answer=answer,
             answer_type="text",
-            scene=scene_dict(objects, background=sample_background(rng, level), noise=level.noise, query=query, asked=asked),
+            scene=scene_dict(
+                objects, background=sample_background(rng, level), noise=level.noise, query=query, asked=asked
+            ),
             rationale=f"There is exactly one {phrase}, and it is {article}{answer}.",
             aliases=ANSWER_ALIASES.get(answer, ()),
         )

@@ -34,7 +34,13 @@ FORMS: tuple[tuple[str, ...], ...] = (
 )
 # The compared attribute per difficulty, and the attributes of the group it is counted in
 # ("among the small circles": context keys) that each compared attribute allows.
-COMPARED: tuple[tuple[str, ...], ...] = (("shape",), ("shape", "color"), ("shape", "color"), ("shape", "color"), ("shape", "color"))
+COMPARED: tuple[tuple[str, ...], ...] = (
+    ("shape",),
+    ("shape", "color"),
+    ("shape", "color"),
+    ("shape", "color"),
+    ("shape", "color"),
+)
 CONTEXT_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "color": (("shape",), ("size",), ("size", "shape")),
     "shape": (("color",), ("size",), ("size", "color")),
@@ -121,7 +127,9 @@ class Comparison(SceneFamily):
             aliases = ANSWER_ALIASES.get(answer, ())
         else:
             answer_type = "yes_no"
-            holds = {"more": counts[0] > counts[1], "fewer": counts[0] < counts[1], "same": counts[0] == counts[1]}[form]
+            holds = {"more": counts[0] > counts[1], "fewer": counts[0] < counts[1], "same": counts[0] == counts[1]}[
+                form
+            ]
             answer = "yes" if holds else "no"
             if form == "same":
                 question = f"Are there as many {names[0]} as {names[1]}?"

@@ -74,24 +74,64 @@ class _Level:
 
 _LEVELS: dict[int, _Level] = {
     1: _Level(
-        kinds=("segment", "angle"), units=6, triples=False, triple_multiples=False,
-        angle_step=45, ray_step=45, distractors=0, corner_cuts=0, notch=False, noise=0.0,
+        kinds=("segment", "angle"),
+        units=6,
+        triples=False,
+        triple_multiples=False,
+        angle_step=45,
+        ray_step=45,
+        distractors=0,
+        corner_cuts=0,
+        notch=False,
+        noise=0.0,
     ),
     2: _Level(
-        kinds=("segment", "angle", "rectangle"), units=8, triples=True, triple_multiples=False,
-        angle_step=15, ray_step=90, distractors=0, corner_cuts=0, notch=False, noise=0.0,
+        kinds=("segment", "angle", "rectangle"),
+        units=8,
+        triples=True,
+        triple_multiples=False,
+        angle_step=15,
+        ray_step=90,
+        distractors=0,
+        corner_cuts=0,
+        notch=False,
+        noise=0.0,
     ),
     3: _Level(
-        kinds=("segment", "angle", "right_triangle", "rectangle"), units=10, triples=True, triple_multiples=True,
-        angle_step=15, ray_step=15, distractors=0, corner_cuts=0, notch=False, noise=0.0,
+        kinds=("segment", "angle", "right_triangle", "rectangle"),
+        units=10,
+        triples=True,
+        triple_multiples=True,
+        angle_step=15,
+        ray_step=15,
+        distractors=0,
+        corner_cuts=0,
+        notch=False,
+        noise=0.0,
     ),
     4: _Level(
-        kinds=("segment", "angle", "rectilinear", "lattice_polygon"), units=12, triples=True, triple_multiples=True,
-        angle_step=5, ray_step=1, distractors=1, corner_cuts=1, notch=False, noise=0.0,
+        kinds=("segment", "angle", "rectilinear", "lattice_polygon"),
+        units=12,
+        triples=True,
+        triple_multiples=True,
+        angle_step=5,
+        ray_step=1,
+        distractors=1,
+        corner_cuts=1,
+        notch=False,
+        noise=0.0,
     ),
     5: _Level(
-        kinds=("segment", "angle", "rectilinear", "lattice_polygon"), units=14, triples=True, triple_multiples=True,
-        angle_step=1, ray_step=1, distractors=2, corner_cuts=2, notch=True, noise=10.0,
+        kinds=("segment", "angle", "rectilinear", "lattice_polygon"),
+        units=14,
+        triples=True,
+        triple_multiples=True,
+        angle_step=1,
+        ray_step=1,
+        distractors=2,
+        corner_cuts=2,
+        notch=True,
+        noise=10.0,
     ),
 }
 
@@ -273,7 +313,9 @@ class Geometry(TaskFamily):
         """A lattice offset (dx, dy) of integer length that fits in ``span`` units: one segment's direction."""
         if level.triples and rng.random() < _DIAGONAL_SHARE:
             triples = _TRIPLES if level.triple_multiples else _TRIPLES[:1]
-            offsets = [(k * a, k * b) for a, b, _ in triples for k in range(1, span // b + 1 if level.triple_multiples else 2)]
+            offsets = [
+                (k * a, k * b) for a, b, _ in triples for k in range(1, span // b + 1 if level.triple_multiples else 2)
+            ]
         else:
             offsets = [(n, 0) for n in range(2, span + 1)]
         dx, dy = rng.choice(offsets)
@@ -301,7 +343,9 @@ class Geometry(TaskFamily):
         (ax, ay), (bx, by) = target["points"]
         length = math.isqrt((bx - ax) ** 2 + (by - ay) ** 2)
         if ax == bx or ay == by:
-            rationale = f"A is at ({ax}, {ay}) and B at ({bx}, {by}); the segment is straight along the grid, so AB = {length}."
+            rationale = (
+                f"A is at ({ax}, {ay}) and B at ({bx}, {by}); the segment is straight along the grid, so AB = {length}."
+            )
         else:
             rationale = (
                 f"A is at ({ax}, {ay}) and B at ({bx}, {by}), so AB = sqrt({abs(bx - ax)}^2 + {abs(by - ay)}^2)"
@@ -441,7 +485,9 @@ class Geometry(TaskFamily):
             value = _number(polygon_perimeter(polygon))
             question = "What is the perimeter of the shaded polygon, in grid units?"
             sides = [_fmt(math.dist(a, b)) for a, b in zip(polygon, polygon[1:] + polygon[:1])]
-            rationale = f"Going around the polygon, the sides are {', '.join(sides)} units long; they add up to {_fmt(value)}."
+            rationale = (
+                f"Going around the polygon, the sides are {', '.join(sides)} units long; they add up to {_fmt(value)}."
+            )
         scene = {
             "kind": kind,
             "measure": measure,
@@ -495,7 +541,9 @@ class Geometry(TaskFamily):
             hull = convex_hull([(rng.randint(0, max_w), rng.randint(0, max_h)) for _ in range(count + 1)])
             if len(hull) < 3:
                 continue
-            box = (max(x for x, _ in hull) - min(x for x, _ in hull)) * (max(y for _, y in hull) - min(y for _, y in hull))
+            box = (max(x for x, _ in hull) - min(x for x, _ in hull)) * (
+                max(y for _, y in hull) - min(y for _, y in hull)
+            )
             if polygon_area(hull) >= max(4.0, 0.3 * box):
                 return hull
 

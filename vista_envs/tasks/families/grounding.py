@@ -57,7 +57,9 @@ class Grounding(SceneFamily):
         level = self.level(difficulty)
         keys = rng.choice(DESCRIPTION_KEYS[difficulty - 1])
         query = {key: rng.choice(ATTRIBUTES[key]) for key in keys}
-        (target,), others = unique_referents(rng, [query], rng.randint(*level.objects) - 1, NEAR_MISS_SHARE[difficulty - 1])
+        (target,), others = unique_referents(
+            rng, [query], rng.randint(*level.objects) - 1, NEAR_MISS_SHARE[difficulty - 1]
+        )
         rng.shuffle(others)
         # Placed first (so it gets room), drawn last (so nothing hides part of it).
         placed = place_objects(rng, [target, *others], size, level)

@@ -357,7 +357,11 @@ class Maze(TaskFamily):
             "can you get from S to G without crossing a wall?"
         )
         if route is None:
-            return question, "no", "Every route leaving S runs into walls before it reaches G, so G cannot be reached: no."
+            return (
+                question,
+                "no",
+                "Every route leaving S runs into walls before it reaches G, so G cannot be reached: no.",
+            )
         return question, "yes", f"S connects to G by going {_describe(route)}, so yes."
 
     def render(self, spec: TaskSpec, size: tuple[int, int], rng: random.Random) -> Image.Image:
@@ -386,10 +390,16 @@ class Maze(TaskFamily):
         for c in range(cols - 1):
             x = x0 + (c + 1) * cell
             for first, last in _closed_runs([row[c] for row in open_east]):
-                draw.rectangle((x - half, y0 + first * cell - half, x + half, y0 + (last + 1) * cell + half), fill=_WALL_COLOR)
+                draw.rectangle(
+                    (x - half, y0 + first * cell - half, x + half, y0 + (last + 1) * cell + half), fill=_WALL_COLOR
+                )
         for r, row in enumerate(open_south):
             y = y0 + (r + 1) * cell
             for first, last in _closed_runs(row):
-                draw.rectangle((x0 + first * cell - half, y - half, x0 + (last + 1) * cell + half, y + half), fill=_WALL_COLOR)
-        draw.rectangle((x0 - half, y0 - half, x0 + cols * cell + half, y0 + rows * cell + half), outline=_WALL_COLOR, width=wall)
+                draw.rectangle(
+                    (x0 + first * cell - half, y - half, x0 + (last + 1) * cell + half, y + half), fill=_WALL_COLOR
+                )
+        draw.rectangle(
+            (x0 - half, y0 - half, x0 + cols * cell + half, y0 + rows * cell + half), outline=_WALL_COLOR, width=wall
+        )
         return add_noise(image, scene["noise"], rng)

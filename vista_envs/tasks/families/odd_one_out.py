@@ -134,7 +134,9 @@ class OddOneOut(TaskFamily):
             item_height = cell - label_size - 2
             jitter = config.position_jitter[level] * cell
             largest = item_height / 2 - jitter - 1
-            radius = round(min(ITEM_RADIUS * cell, largest / config.size_ratio[level], largest - MIN_RADIUS_CHANGE_PX), 1)
+            radius = round(
+                min(ITEM_RADIUS * cell, largest / config.size_ratio[level], largest - MIN_RADIUS_CHANGE_PX), 1
+            )
             if radius >= MIN_DRAWN_RADIUS_PX or n_items <= 3:
                 break
             n_items -= 1

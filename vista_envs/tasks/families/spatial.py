@@ -125,7 +125,9 @@ def _clear_extremes(group: list[SceneObject], margin: float) -> list[tuple[str, 
         # min/max keep the first of equals, as a stable sort would put it first.
         winner = min(group, key=position) if first else max(group, key=position)
         for other in group:
-            if other is not winner and not (clearly_before(winner, other, axis, margin) if first else clearly_before(other, winner, axis, margin)):
+            if other is not winner and not (
+                clearly_before(winner, other, axis, margin) if first else clearly_before(other, winner, axis, margin)
+            ):
                 break
         else:
             options.append((extreme, winner))
@@ -185,18 +187,24 @@ class Spatial(SceneFamily):
             question=question.text,
             answer=question.answer,
             answer_type=question.answer_type,
-            scene=scene_dict(question.objects, background=sample_background(rng, level), noise=level.noise, query=question.query),
+            scene=scene_dict(
+                question.objects, background=sample_background(rng, level), noise=level.noise, query=question.query
+            ),
             rationale=question.rationale,
             aliases=ANSWER_ALIASES.get(question.answer, ()),
         )
 
-    def _relation(self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel) -> _Question | None:
+    def _relation(
+        self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel
+    ) -> _Question | None:
         subject_query = _random_query(rng, rng.choice(REFERENT_KEYS[difficulty - 1]))
         reference_query = _random_query(rng, rng.choice(REFERENT_KEYS[difficulty - 1]))
         if _implies(subject_query, reference_query) or _implies(reference_query, subject_query):
             return None
         n_others = rng.randint(*level.objects) - 2
-        (subject, reference), others = unique_referents(rng, [subject_query, reference_query], n_others, NEAR_MISS_SHARE[difficulty - 1])
+        (subject, reference), others = unique_referents(
+            rng, [subject_query, reference_query], n_others, NEAR_MISS_SHARE[difficulty - 1]
+        )
 
         def clear_axes(objects: list[SceneObject]) -> tuple[SceneObject, SceneObject, list[str]] | None:
             a, b = matching(objects, subject_query)[0], matching(objects, reference_query)[0]
@@ -212,7 +220,10 @@ class Spatial(SceneFamily):
         actual = AXIS_RELATIONS[axis][0 if separated(a, b, axis) else 1]
         subject_phrase, reference_phrase = describe(subject_query), describe(reference_query)
         if relation == actual:
-            answer, rationale = "yes", f"The {subject_phrase} is {RELATION_WORDS[actual]} the {reference_phrase}, so the answer is yes."
+            answer, rationale = (
+                "yes",
+                f"The {subject_phrase} is {RELATION_WORDS[actual]} the {reference_phrase}, so the answer is yes.",
+            )
         else:
             answer = "no"
             rationale = (
@@ -228,17 +239,23 @@ class Spatial(SceneFamily):
             rationale=rationale,
         )
 
-    def _extreme(self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel) -> _Question | None:
+    def _extreme(
+        self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel
+    ) -> _Question | None:
         keys, asked = rng.choice(GROUP_FORMS[difficulty - 1])
         group_query = _random_query(rng, keys)
         n_objects = rng.randint(*level.objects)
         n_members = rng.randint(2, min(4, n_objects - 1))
         members = [random_traits(rng, group_query) for _ in range(n_members)]
-        traits = members + sample_distractors(rng, n_objects - n_members, [group_query], NEAR_MISS_SHARE[difficulty - 1])
+        traits = members + sample_distractors(
+            rng, n_objects - n_members, [group_query], NEAR_MISS_SHARE[difficulty - 1]
+        )
         if asked == "size" and len({item.size for item in traits}) == 1:
             return None
         margin = self.config.margin * min(size)
-        placed = _place_until(rng, traits, size, level, lambda objects: _clear_extremes(matching(objects, group_query), margin))
+        placed = _place_until(
+            rng, traits, size, level, lambda objects: _clear_extremes(matching(objects, group_query), margin)
+        )
         if placed is None:
             return None
         objects, options = placed
@@ -259,7 +276,9 @@ class Spatial(SceneFamily):
             rationale=f"Of the {n_members} {describe(group_query, plural=True)}, the {extreme} one is {article}{answer}.",
         )
 
-    def _exists(self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel) -> _Question | None:
+    def _exists(
+        self, rng: random.Random, difficulty: int, size: tuple[int, int], level: SceneLevel
+    ) -> _Question | None:
         reference_query = _random_query(rng, rng.choice(REFERENT_KEYS[difficulty - 1]))
         keys, _ = rng.choice(GROUP_FORMS[difficulty - 1])
         group_query = _random_query(rng, keys)
@@ -270,12 +289,18 @@ class Spatial(SceneFamily):
         reference = random_traits(rng, reference_query, avoid=[group_query])
         members = [random_traits(rng, group_query, avoid=[reference_query]) for _ in range(n_members)]
         traits = [reference, *members]
-        traits += sample_distractors(rng, n_objects - len(traits), [reference_query, group_query], NEAR_MISS_SHARE[difficulty - 1])
+        traits += sample_distractors(
+            rng, n_objects - len(traits), [reference_query, group_query], NEAR_MISS_SHARE[difficulty - 1]
+        )
 
         def clear_axes(objects: list[SceneObject]) -> tuple[SceneObject, list[SceneObject], list[str]] | None:
             b, group = matching(objects, reference_query)[0], matching(objects, group_query)
             # Every member lies wholly on one side of the reference along the axis.
-            axes = [axis for axis in AXIS_RELATIONS if all(separated(obj, b, axis) or separated(b, obj, axis) for obj in group)]
+            axes = [
+                axis
+                for axis in AXIS_RELATIONS
+                if all(separated(obj, b, axis) or separated(b, obj, axis) for obj in group)
+            ]
             return (b, group, axes) if axes else None
 
         placed = _place_until(rng, traits, size, level, clear_axes)
@@ -286,15 +311,28 @@ class Spatial(SceneFamily):
         relation = rng.choice(AXIS_RELATIONS[axis])
         before = relation == AXIS_RELATIONS[axis][0]
         hits = sum(separated(obj, b, axis) if before else separated(b, obj, axis) for obj in group)
-        group_phrase, reference_phrase, words = describe(group_query), describe(reference_query), RELATION_WORDS[relation]
+        group_phrase, reference_phrase, words = (
+            describe(group_query),
+            describe(reference_query),
+            RELATION_WORDS[relation],
+        )
         plural = describe(group_query, plural=True)
         if hits and n_members == 1:
-            answer, rationale = "yes", f"The one {group_phrase} is {words} the {reference_phrase}, so the answer is yes."
+            answer, rationale = (
+                "yes",
+                f"The one {group_phrase} is {words} the {reference_phrase}, so the answer is yes.",
+            )
         elif hits == n_members:
-            answer, rationale = "yes", f"All {n_members} {plural} are {words} the {reference_phrase}, so the answer is yes."
+            answer, rationale = (
+                "yes",
+                f"All {n_members} {plural} are {words} the {reference_phrase}, so the answer is yes.",
+            )
         elif hits:
             verb = "is" if hits == 1 else "are"
-            answer, rationale = "yes", f"{hits} of the {n_members} {plural} {verb} {words} the {reference_phrase}, so the answer is yes."
+            answer, rationale = (
+                "yes",
+                f"{hits} of the {n_members} {plural} {verb} {words} the {reference_phrase}, so the answer is yes.",
+            )
         else:
             answer, rationale = "no", f"No {group_phrase} is {words} the {reference_phrase}, so the answer is no."
         return _Question(

@@ -243,7 +243,9 @@ class TemporalOrder(TaskFamily):
         radii = [level.object_radius * 0.9] * level.clutter
         centres = _spread(rng, radii, keep_clear) or []
         # Moving objects are circles, static ones are not.
-        return [_shape_item(rng.choice(_SHAPES[1:]), colors[-1 - i], c, r) for i, (c, r) in enumerate(zip(centres, radii))]
+        return [
+            _shape_item(rng.choice(_SHAPES[1:]), colors[-1 - i], c, r) for i, (c, r) in enumerate(zip(centres, radii))
+        ]
 
     def _ball(self, rng: random.Random, level: _Level, count: int, gap: float, colors: list[str]) -> _Event:
         direction = rng.choice(list(_DIRECTIONS))
@@ -287,7 +289,9 @@ class TemporalOrder(TaskFamily):
         statement = f"The {color} bar only fills up"
         statement += f"; the {colors[1]} bar changes at random." if level.distractor else "."
         return _Event(
-            timeline, statement, f"The {color} bar only fills up, so the frames go from the emptiest to the fullest bar:"
+            timeline,
+            statement,
+            f"The {color} bar only fills up, so the frames go from the emptiest to the fullest bar:",
         )
 
     def _glass(self, rng: random.Random, level: _Level, count: int, gap: float, colors: list[str]) -> _Event:
@@ -306,7 +310,9 @@ class TemporalOrder(TaskFamily):
             timeline.append(items + [{**glass, "level": water}])
         statement = "The glass is only being emptied"
         statement += f"; the {colors[0]} ball moves at random." if level.distractor else "."
-        return _Event(timeline, statement, "The glass only empties, so the frames go from the fullest to the emptiest glass:")
+        return _Event(
+            timeline, statement, "The glass only empties, so the frames go from the fullest to the emptiest glass:"
+        )
 
     def _appear(self, rng: random.Random, level: _Level, count: int, gap: float, colors: list[str]) -> _Event:
         # One object per frame: the change is always a whole object, so `gap` plays no part.
@@ -350,7 +356,9 @@ class TemporalOrder(TaskFamily):
             (bx0, by0), (bx1, by1) = px(*item["box"][:2]), px(*item["box"][2:])
             draw.rectangle((bx0, by0, bx1, by1), outline=(0, 0, 0), width=1)
             if item["fill"] > 0:
-                draw.rectangle((bx0 + 1, by0 + 1, bx0 + 1 + (bx1 - bx0 - 2) * item["fill"], by1 - 1), fill=COLORS[item["color"]])
+                draw.rectangle(
+                    (bx0 + 1, by0 + 1, bx0 + 1 + (bx1 - bx0 - 2) * item["fill"], by1 - 1), fill=COLORS[item["color"]]
+                )
         else:
             (gx0, gy0), (gx1, gy1) = px(*item["box"][:2]), px(*item["box"][2:])
             inset = (gx1 - gx0) * 0.15  # the glass narrows towards its base

@@ -143,7 +143,10 @@ class ZygoteLauncher:
         if self.mode == "bwrap":
             assert info_write is not None
             command = self._bwrap_command(
-                json.dumps(config), info_fd=info_write, tmp_binds=tmp_binds, user_namespace=as_nobody or os.geteuid() != 0
+                json.dumps(config),
+                info_fd=info_write,
+                tmp_binds=tmp_binds,
+                user_namespace=as_nobody or os.geteuid() != 0,
             )
         else:
             config["setuid"] = SANDBOX_UID if self.process_uid == SANDBOX_UID and os.geteuid() == 0 else None
@@ -302,7 +305,9 @@ class ZygoteLauncher:
 
     # --- the bwrap command line -----------------------------------------------------------
 
-    def _bwrap_command(self, config_json: str, *, info_fd: int, tmp_binds: list[Path], user_namespace: bool) -> list[str]:
+    def _bwrap_command(
+        self, config_json: str, *, info_fd: int, tmp_binds: list[Path], user_namespace: bool
+    ) -> list[str]:
         command = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         command += ["--die-with-parent", "--new-session", "--clearenv", "--info-fd", str(info_fd)]
         if not user_namespace:
@@ -312,7 +317,17 @@ class ZygoteLauncher:
             command += ["--cap-drop", "ALL"] + [arg for cap in caps for arg in ("--cap-add", cap)]
         else:
             uid = str(SANDBOX_UID)
-            command += ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+            command += [
+                "--unshare-user",
+                "--uid",
+                uid,
+                "--gid",
+                uid,
+                "--cap-add",
+                "CAP_SYS_ADMIN",
+                "--cap-add",
+                "CAP_SETPCAP",
+            ]
         for name, value in WORKER_ENV.items():
             command += ["--setenv", name, value]
         command += ["--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--hostname", "sandbox"]

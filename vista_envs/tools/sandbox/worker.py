@@ -57,9 +57,7 @@ def host_pid_of(pidfd: int) -> int | None:
 class Worker:
     """One started interpreter (a child of the zygote) and the host's ends of its pipes."""
 
-    def __init__(
-        self, request_fd: int, response_fd: int, pidfd: int, exit_status: Callable[[], int | None]
-    ) -> None:
+    def __init__(self, request_fd: int, response_fd: int, pidfd: int, exit_status: Callable[[], int | None]) -> None:
         """``exit_status`` asks the zygote (the interpreter's parent) for its wait status once it has ended."""
         self._exit_status = exit_status
         self._request_fd = request_fd
