@@ -13,7 +13,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 import vista_envs  # noqa: F401  (registers the env ids)
@@ -31,6 +30,8 @@ from vista_agents.visplay_trainer import (
 )
 from vista_envs.envs.visplay import VisPlayQuestionerEnv, VisPlayReasonerEnv, questioner_instruction
 from vista_envs.visplay import ConfidenceBand, ScriptedQuestioner
+
+from pinned_metrics import assert_matches_pinned
 
 
 def question_of(observation):

@@ -28,6 +28,8 @@ import vista_envs  # noqa: E402
 from vista_envs import wire  # noqa: E402
 from vista_envs.integrations.openenv_server import running_server  # noqa: E402
 
+import repo_paths
+
 TOOL_KWARGS = {"sandbox": "process", "image_size": 224}
 SEED = 11
 
@@ -440,9 +442,8 @@ def socket_port():
 
 
 def test_the_openenv_examples_in_the_docs_run_against_a_served_env():
-    from pathlib import Path
 
-    text = (Path(__file__).parents[1] / "docs" / "integrations.md").read_text()
+    text = (repo_paths.DOCS / "integrations.md").read_text()
     section = text.split("## OpenEnv", 1)[1].split("\n## ", 1)[0]
     blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
     assert len(blocks) == 2, "the OpenEnv client example and the Remote-v0 example"

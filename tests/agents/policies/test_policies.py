@@ -342,22 +342,14 @@ def test_openai_policy_rejects_a_reply_that_is_not_a_chat_completion(chat_server
 # -- tiny models and HFPolicy (torch) ------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def tiny_vlm_path(tmp_path_factory):
-    pytest.importorskip("torch")
-    from vista_agents.tiny import build_tiny_vlm
-
-    return build_tiny_vlm(tmp_path_factory.mktemp("tiny") / "vlm", seed=0)
-
-
 @pytest.fixture(scope="module")
-def policy(tiny_vlm_path):
+def policy(tiny_vlm):
     from vista_agents.policies import HFPolicy
 
-    return HFPolicy(tiny_vlm_path, max_new_tokens=8, temperature=1.0, batch_size=2)
+    return HFPolicy(tiny_vlm, max_new_tokens=8, temperature=1.0, batch_size=2)
 
 
-def test_tiny_vlm_builds_deterministically_and_loads_through_from_pretrained(tiny_vlm_path, tmp_path):
+def test_tiny_vlm_builds_deterministically_and_loads_through_from_pretrained(tiny_vlm, tmp_path):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -365,13 +357,13 @@ def test_tiny_vlm_builds_deterministically_and_loads_through_from_pretrained(tin
 
     main([str(tmp_path / "same"), "--seed", "0"])
     other = build_tiny_vlm(tmp_path / "other", seed=1)
-    assert (tmp_path / "same" / "tokenizer.json").read_bytes() == (tiny_vlm_path / "tokenizer.json").read_bytes()
-    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm_path)
+    assert (tmp_path / "same" / "tokenizer.json").read_bytes() == (tiny_vlm / "tokenizer.json").read_bytes()
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm)
     same = AutoModelForImageTextToText.from_pretrained(tmp_path / "same").state_dict()
     different = AutoModelForImageTextToText.from_pretrained(other).state_dict()
     assert all(torch.equal(value, same[name]) for name, value in model.state_dict().items())
     assert not all(torch.equal(value, different[name]) for name, value in model.state_dict().items())
-    processor = AutoProcessor.from_pretrained(tiny_vlm_path)
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
     assert (type(model).__name__, type(processor).__name__) == ("LlavaForConditionalGeneration", "LlavaProcessor")
     assert all(len(processor.tokenizer.tokenize(tag)) == 1 for tag in FORMAT_TAGS)
     text = "Größe: 7 <think>x</think> 数字"
@@ -398,10 +390,10 @@ def test_hf_policy_generate_returns_token_ids_with_matching_logprobs(policy):
         assert end_id not in completion.completion_ids[:-1].tolist()
 
 
-def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm_path):
+def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm):
     from vista_agents.policies import HFPolicy
 
-    policy = HFPolicy(tiny_vlm_path, max_new_tokens=5)
+    policy = HFPolicy(tiny_vlm, max_new_tokens=5)
     end_id = policy.tokenizer.eos_token_id
 
     def end_first_env_now(module, args, logits):
@@ -418,12 +410,12 @@ def test_a_turn_that_ends_early_is_cut_at_its_end_token(tiny_vlm_path):
     assert len(running.completion_ids) == len(running.logprobs) == 5 and not running.finished
 
 
-def test_generate_logprobs_equal_an_unpadded_forward_pass_at_the_sampling_temperature(tiny_vlm_path):
+def test_generate_logprobs_equal_an_unpadded_forward_pass_at_the_sampling_temperature(tiny_vlm):
     import torch
 
     from vista_agents.policies import HFPolicy
 
-    policy = HFPolicy(tiny_vlm_path, max_new_tokens=6, temperature=0.7, batch_size=3)
+    policy = HFPolicy(tiny_vlm, max_new_tokens=6, temperature=0.7, batch_size=3)
     observations, infos = reset_envs("VisualQA-v0", 3)
     torch.manual_seed(0)
     completions = policy.generate(observations, infos)
@@ -453,12 +445,12 @@ def test_image_tokens_in_the_prompt_match_the_image_features_of_the_vision_tower
     assert n_image_tokens == n_features == 2 * (32 // 8) ** 2
 
 
-def test_hf_policy_never_samples_image_placeholders_even_from_a_model_that_prefers_them(tiny_vlm_path):
+def test_hf_policy_never_samples_image_placeholders_even_from_a_model_that_prefers_them(tiny_vlm):
     import torch
 
     from vista_agents.policies import HFPolicy
 
-    policy = HFPolicy(tiny_vlm_path, max_new_tokens=4)
+    policy = HFPolicy(tiny_vlm, max_new_tokens=4)
     image_token_id = policy.model.config.image_token_id
     # A placeholder in the completion would make the next forward pass expect another image.
     policy.model.lm_head.register_forward_hook(
@@ -480,29 +472,29 @@ def test_hf_policy_renders_the_vistatool_conversation_with_its_tools_on_every_tu
     assert isinstance(policy.act([observation], [info])[0], str)
 
 
-def test_hf_policy_writes_tools_as_text_for_a_chat_template_without_tools(tiny_vlm_path):
+def test_hf_policy_writes_tools_as_text_for_a_chat_template_without_tools(tiny_vlm):
     from transformers import AutoProcessor
 
     from vista_agents.policies import HFPolicy
 
-    processor = AutoProcessor.from_pretrained(tiny_vlm_path)
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
     # Like Qwen2.5-VL's template: roles and content only, no tools and no tool calls.
     processor.chat_template = (
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content is string %}{{ m.content }}{% else %}"
         "{% for p in m.content %}{% if p.type == 'image' %}<image>{% else %}{{ p.text }}{% endif %}{% endfor %}{% endif %}"
         "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
-    policy = HFPolicy(tiny_vlm_path, processor=processor, max_new_tokens=4)
+    policy = HFPolicy(tiny_vlm, processor=processor, max_new_tokens=4)
     observation, info = vista_tool_after_zoom(policy)
     (prompt,) = policy.render([observation], [info])
     assert not policy.template_renders_tools
     assert '"name": "zoom"' in prompt and '<tool_call>{"name": "zoom"' in prompt and "<tool_response>" in prompt
 
 
-def test_hf_policy_rejects_bad_settings(tiny_vlm_path):
+def test_hf_policy_rejects_bad_settings(tiny_vlm):
     from vista_agents.policies import HFPolicy
 
     with pytest.raises(ValueError, match="temperature"):
-        HFPolicy(tiny_vlm_path, temperature=-1)
+        HFPolicy(tiny_vlm, temperature=-1)
     with pytest.raises(ValueError, match="processor"):
-        HFPolicy(HFPolicy(tiny_vlm_path).model)
+        HFPolicy(HFPolicy(tiny_vlm).model)

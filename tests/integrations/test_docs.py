@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+
+import repo_paths
 
 pytest.importorskip("datasets")
 pytest.importorskip("pyarrow")
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
+DOC = repo_paths.DOCS / "integrations.md"
 EXAMPLES = dict(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", DOC.read_text(), re.DOTALL))
 
 

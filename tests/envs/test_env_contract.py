@@ -61,13 +61,10 @@ def playable(info) -> dict:
 
 
 @pytest.fixture(scope="session")
-def processor(tmp_path_factory):
-    pytest.importorskip("torch")
+def processor(tiny_vlm):
     from transformers import AutoProcessor
 
-    from vista_agents.tiny import build_tiny_vlm
-
-    return AutoProcessor.from_pretrained(build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm")))
+    return AutoProcessor.from_pretrained(tiny_vlm)
 
 
 def play_oracle(env, seed):

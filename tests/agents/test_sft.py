@@ -8,7 +8,6 @@ import json
 import gymnasium as gym
 import pytest
 import torch
-from pinned_metrics import assert_matches_pinned
 from transformers import AutoModelForImageTextToText
 
 import vista_envs  # noqa: F401  (registers the env ids)
@@ -17,14 +16,10 @@ from vista_agents.grpo import GRPOConfig
 from vista_agents.policies import HFPolicy
 from vista_agents.run_log import read_metrics
 from vista_agents.sft import SFT_METRICS, SFTConfig, collect_demonstrations, demonstration_loss, train
-from vista_agents.tiny import build_tiny_vlm
+
+from pinned_metrics import assert_matches_pinned
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32)
 
 
 def held_out_loss(model_path, demonstrations_seed: int = 7) -> float:
@@ -37,8 +32,8 @@ def held_out_loss(model_path, demonstrations_seed: int = 7) -> float:
         return float(demonstration_loss(policy.model, demonstrations, policy.tokenizer.pad_token_id, tokens))
 
 
-def test_demonstrations_train_only_the_oracle_turn(tiny_model):
-    policy = HFPolicy(str(tiny_model))
+def test_demonstrations_train_only_the_oracle_turn(tiny_vlm_32px):
+    policy = HFPolicy(str(tiny_vlm_32px))
     envs = gym.make_vec("VisualQA-v0", num_envs=4, **COUNTING)
     for demonstration in collect_demonstrations(policy, envs, count=4, seed=0):
         trained = policy.tokenizer.decode(demonstration.input_ids[demonstration.loss_mask])
@@ -47,9 +42,9 @@ def test_demonstrations_train_only_the_oracle_turn(tiny_model):
 
 
 @pytest.fixture(scope="module")
-def sft_run(one_torch_thread, tiny_model, tmp_path_factory):
+def sft_run(one_torch_thread, tiny_vlm_32px, tmp_path_factory):
     config = SFTConfig(
-        model=str(tiny_model),
+        model=str(tiny_vlm_32px),
         env_kwargs=COUNTING,
         output_dir=str(tmp_path_factory.mktemp("sft")),
         num_demonstrations=96,
@@ -64,9 +59,9 @@ def sft_run(one_torch_thread, tiny_model, tmp_path_factory):
     return config, train(config)
 
 
-def test_sft_lowers_the_loss_on_held_out_oracle_demonstrations(tiny_model, sft_run):
+def test_sft_lowers_the_loss_on_held_out_oracle_demonstrations(tiny_vlm_32px, sft_run):
     _, result = sft_run
-    before, after = held_out_loss(tiny_model), held_out_loss(result.checkpoint)
+    before, after = held_out_loss(tiny_vlm_32px), held_out_loss(result.checkpoint)
     assert after < 0.5 * before
 
 
@@ -130,7 +125,7 @@ def test_config_file_with_an_unknown_field_is_refused(tmp_path):
         config_from_args(GRPOConfig, build_parser().parse_args(["train", "grpo", "--config", str(config_file)]))
 
 
-def test_cli_trains_sft_then_evaluates_the_result(tiny_model, tmp_path, capsys):
+def test_cli_trains_sft_then_evaluates_the_result(tiny_vlm_32px, tmp_path, capsys):
     output = tmp_path / "run"
     main(
         [
@@ -141,7 +136,7 @@ def test_cli_trains_sft_then_evaluates_the_result(tiny_model, tmp_path, capsys):
             "--env-kwargs",
             json.dumps(COUNTING),
             "--model",
-            str(tiny_model),
+            str(tiny_vlm_32px),
             "--output-dir",
             str(output),
             "--num-demonstrations",

@@ -16,12 +16,10 @@ import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from chat_completions_server import ChatCompletionsServer, schema_problems
 from PIL import Image
 
 import vista_envs  # noqa: F401  (registers the ids)
@@ -33,7 +31,10 @@ from vista_envs.bench.agents import BenchAgent
 from vista_envs.bench.runner import run_suite
 from vista_envs.bench.suites import load_suite, parse_suite
 
-REPO = Path(__file__).resolve().parents[1]
+import repo_paths
+from chat_completions_server import ChatCompletionsServer, schema_problems
+
+REPO = repo_paths.REPO
 CHART_TOOLS = ["calculator", "zoom"]
 TOOL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 

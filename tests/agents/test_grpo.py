@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 from vista_agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds, train
 from vista_agents.losses import aggregate, clipped_surrogate, group_advantages, kl_penalty, zero_variance_groups
 from vista_agents.run_log import read_metrics
-from vista_agents.tiny import build_tiny_vlm
+
+from pinned_metrics import assert_matches_pinned
 
 # -- advantages ----------------------------------------------------------------------------------
 
@@ -148,11 +148,6 @@ def test_task_seeds_depend_on_the_step_only_through_the_seed_and_step():
 # -- short runs on the tiny model --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32)
-
-
 def run_config(model, output_dir, **overrides) -> GRPOConfig:
     """Two small GRPO steps on counting; a tight length budget makes the random model's rewards vary."""
     settings = dict(
@@ -184,14 +179,14 @@ def run_config(model, output_dir, **overrides) -> GRPOConfig:
 
 
 @pytest.fixture(scope="module")
-def two_step_run(one_torch_thread, tiny_model, tmp_path_factory):
-    config = run_config(tiny_model, tmp_path_factory.mktemp("grpo"))
+def two_step_run(one_torch_thread, tiny_vlm_32px, tmp_path_factory):
+    config = run_config(tiny_vlm_32px, tmp_path_factory.mktemp("grpo"))
     return config, train(config)
 
 
-def test_two_grpo_steps_change_the_weights(tiny_model, two_step_run):
+def test_two_grpo_steps_change_the_weights(tiny_vlm_32px, two_step_run):
     _, result = two_step_run
-    before, after = load_file(tiny_model / "model.safetensors"), load_file(result.checkpoint / "model.safetensors")
+    before, after = load_file(tiny_vlm_32px / "model.safetensors"), load_file(result.checkpoint / "model.safetensors")
     changed = [name for name in before if not torch.equal(before[name], after[name])]
     assert len(changed) > len(before) // 2
 
@@ -223,9 +218,9 @@ def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_step_run):
     assert json.loads((Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
 
 
-def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_model, tmp_path):
+def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_vlm_32px, tmp_path):
     config = run_config(
-        tiny_model,
+        tiny_vlm_32px,
         tmp_path,
         total_steps=1,
         filter_zero_variance_groups=False,
@@ -242,8 +237,8 @@ def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_model,
 
 
 @pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="LoRA needs the peft package")
-def test_lora_trains_only_the_adapter_and_uses_the_base_model_as_kl_reference(tiny_model, tmp_path):
-    config = run_config(tiny_model, tmp_path, total_steps=1, lora_rank=4, learning_rate=1e-2, checkpoint_every=0)
+def test_lora_trains_only_the_adapter_and_uses_the_base_model_as_kl_reference(tiny_vlm_32px, tmp_path):
+    config = run_config(tiny_vlm_32px, tmp_path, total_steps=1, lora_rank=4, learning_rate=1e-2, checkpoint_every=0)
     result = train(config)
     assert (result.checkpoint / "adapter_model.safetensors").exists()
     assert not (result.checkpoint / "model.safetensors").exists()

@@ -24,11 +24,13 @@ from vista_envs.bench.suites import parse_suite
 from vista_envs.tasks import base as task_registry
 from vista_envs.tasks import family_names, get_family
 
+import repo_paths
+
 # The demo package's broken entry points warn, as they should.
 pytestmark = pytest.mark.filterwarnings("ignore::vista_envs.plugins.PluginWarning")
 
-REPO = Path(__file__).resolve().parents[1]
-PACKAGE = REPO / "tests" / "plugin_pkg"
+REPO = repo_paths.REPO
+PACKAGE = repo_paths.TESTS / "plugin_pkg"
 
 
 def _write_dist_info(site: Path) -> None:

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from pinned_metrics import assert_matches_pinned
 from safetensors.torch import load_file
 
 from vista_agents.cli import add_config_arguments, config_from_args
@@ -24,6 +23,8 @@ from vista_agents.networks import ActorCritic, RunningMeanStd
 from vista_agents.ppo import PPO_METRICS, PPOConfig, RewardScaler, compute_gae, load_agent, ppo_loss, train, value_loss
 from vista_agents.run_log import read_metrics
 from vista_envs.spaces import UnicodeText
+
+from pinned_metrics import assert_matches_pinned
 
 # -- GAE -------------------------------------------------------------------------------------------
 

@@ -30,13 +30,8 @@ TEMPERATURE = 0.7
 
 
 @pytest.fixture(scope="module")
-def qwen_path(tmp_path_factory):
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny-qwen") / "model", seed=0)
-
-
-@pytest.fixture(scope="module")
-def policy(qwen_path) -> HFPolicy:
-    return HFPolicy(qwen_path, max_new_tokens=8, temperature=TEMPERATURE, batch_size=4)
+def policy(tiny_qwen) -> HFPolicy:
+    return HFPolicy(tiny_qwen, max_new_tokens=8, temperature=TEMPERATURE, batch_size=4)
 
 
 def reset_visualqa(count: int) -> tuple[list[dict], list[dict]]:
@@ -82,18 +77,18 @@ def segments(trajectory: Trajectory) -> list[tuple[bool, list[int]]]:
 # -- the tiny model ------------------------------------------------------------------------------------
 
 
-def test_tiny_qwen_builds_deterministically_from_its_seed(qwen_path, tmp_path):
+def test_tiny_qwen_builds_deterministically_from_its_seed(tiny_qwen, tmp_path):
     main([str(tmp_path / "same"), "--seed", "0"])
     other = build_tiny_qwen2_5_vl(tmp_path / "other", seed=1)
-    assert (tmp_path / "same" / "tokenizer.json").read_bytes() == (qwen_path / "tokenizer.json").read_bytes()
-    weights, same, different = (load_file(path / "model.safetensors") for path in (qwen_path, tmp_path / "same", other))
+    assert (tmp_path / "same" / "tokenizer.json").read_bytes() == (tiny_qwen / "tokenizer.json").read_bytes()
+    weights, same, different = (load_file(path / "model.safetensors") for path in (tiny_qwen, tmp_path / "same", other))
     assert all(torch.equal(value, same[name]) for name, value in weights.items())
     assert not all(torch.equal(value, different[name]) for name, value in weights.items())
 
 
-def test_tiny_qwen_loads_through_the_auto_classes_with_qwen_tokens(qwen_path):
-    model = AutoModelForImageTextToText.from_pretrained(qwen_path)
-    processor = AutoProcessor.from_pretrained(qwen_path)
+def test_tiny_qwen_loads_through_the_auto_classes_with_qwen_tokens(tiny_qwen):
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen)
+    processor = AutoProcessor.from_pretrained(tiny_qwen)
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     # Qwen2_5_VLProcessor requires a torchvision video processor; the image-only Qwen2-VL-style processor does not.
     assert (type(processor).__name__, type(processor.image_processor).__name__) == (
@@ -267,9 +262,9 @@ def test_sampled_tool_episodes_record_logprobs_that_do_not_depend_on_padding(pol
 # -- GRPO ----------------------------------------------------------------------------------------------
 
 
-def test_grpo_steps_on_the_tiny_qwen_update_both_towers(qwen_path, tmp_path):
+def test_grpo_steps_on_the_tiny_qwen_update_both_towers(tiny_qwen, tmp_path):
     config = GRPOConfig(
-        model=str(qwen_path),
+        model=str(tiny_qwen),
         # A tight length budget makes the random model's rewards differ within a group.
         env_kwargs={**COUNTING, "length_budget": 16, "length_weight": 1.0},
         output_dir=str(tmp_path),
@@ -288,7 +283,7 @@ def test_grpo_steps_on_the_tiny_qwen_update_both_towers(qwen_path, tmp_path):
     result = train(config)
     assert [row["step"] for row in result.metrics] == [0, 1, 2]
     assert all(row["trained_sequences"] > 0 and np.isfinite(row["loss"]) for row in result.metrics[1:])
-    before, after = load_file(qwen_path / "model.safetensors"), load_file(result.checkpoint / "model.safetensors")
+    before, after = load_file(tiny_qwen / "model.safetensors"), load_file(result.checkpoint / "model.safetensors")
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     # Saved in Qwen's checkpoint layout: the vision tower under visual.*, the text tower under model.*. The
     # gradient reaches the vision tower through the image tokens' features.

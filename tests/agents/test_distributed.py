@@ -27,10 +27,11 @@ from vista_agents.grpo import GRPO_METRICS, GRPOConfig, task_seeds
 from vista_agents.run_log import read_metrics
 from vista_agents.sft import SFTConfig
 from vista_agents.sft import train as train_sft
-from vista_agents.tiny import build_tiny_vlm
 from vista_agents.training import eval_seeds
 
-REPO = Path(__file__).resolve().parents[1]
+import repo_paths
+
+REPO = repo_paths.REPO
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 
 # -- sharding --------------------------------------------------------------------------------------
@@ -275,11 +276,6 @@ def run_two_processes(algorithm: str, config: GRPOConfig | SFTConfig, record: Pa
     return [json.loads((record / f"rank{rank}.json").read_text()) for rank in range(2)]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32)
-
-
 def grpo_config(model: Path, output_dir: Path) -> GRPOConfig:
     """Two GRPO steps on 3 tasks (2 for rank 0, 1 for rank 1); a tight length budget makes the rewards vary."""
     return GRPOConfig(
@@ -303,17 +299,17 @@ def grpo_config(model: Path, output_dir: Path) -> GRPOConfig:
 
 
 @pytest.fixture(scope="module")
-def grpo_run(tiny_model, tmp_path_factory):
+def grpo_run(tiny_vlm_32px, tmp_path_factory):
     root = tmp_path_factory.mktemp("grpo-ddp")
-    config = grpo_config(tiny_model, root / "run")
+    config = grpo_config(tiny_vlm_32px, root / "run")
     return config, run_two_processes("grpo", config, root / "record"), root / "record"
 
 
-def test_both_processes_end_with_the_same_changed_weights(tiny_model, grpo_run):
+def test_both_processes_end_with_the_same_changed_weights(tiny_vlm_32px, grpo_run):
     _, _, record = grpo_run
     rank0, rank1 = (torch.load(record / f"weights{rank}.pt") for rank in range(2))
     assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)
-    initial = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
+    initial = AutoModelForImageTextToText.from_pretrained(tiny_vlm_32px).state_dict()
     changed = [name for name in initial if not torch.equal(initial[name], rank0[name])]
     assert len(changed) > len(initial) // 2
 
@@ -366,12 +362,20 @@ def test_a_resumed_two_process_run_repeats_the_interrupted_step(grpo_run, tmp_pa
 
 
 @pytest.mark.slow
-def test_two_process_sft_trains_the_same_weights_as_one_process(tiny_model, tmp_path):
+def test_two_process_sft_trains_the_same_weights_as_one_process(tiny_vlm_32px, tmp_path):
     # 13 demonstrations (7 + 6): minibatches of 8 split unevenly between the ranks, in micro-batches of 3.
     config = SFTConfig(
-        model=str(tiny_model), env_kwargs=COUNTING, num_demonstrations=13, batch_size=8, micro_batch_size=3,
-        max_new_tokens=8, eval_episodes=3, learning_rate=5e-3, progress_bar=False, output_dir=str(tmp_path / "one"),
-    )  # fmt: skip
+        model=str(tiny_vlm_32px),
+        env_kwargs=COUNTING,
+        num_demonstrations=13,
+        batch_size=8,
+        micro_batch_size=3,
+        max_new_tokens=8,
+        eval_episodes=3,
+        learning_rate=5e-3,
+        progress_bar=False,
+        output_dir=str(tmp_path / "one"),
+    )
     one = train_sft(config)
     run_two_processes("sft", dataclasses.replace(config, output_dir=str(tmp_path / "two")), tmp_path / "record")
     for single_row, parallel_row in zip(one.metrics, read_metrics(tmp_path / "two"), strict=True):
@@ -381,7 +385,7 @@ def test_two_process_sft_trains_the_same_weights_as_one_process(tiny_model, tmp_
                 assert parallel_row.get(name) is None, name
             else:
                 assert parallel_row.get(name) == pytest.approx(single_row[name], rel=1e-5), name
-    initial = AutoModelForImageTextToText.from_pretrained(tiny_model).state_dict()
+    initial = AutoModelForImageTextToText.from_pretrained(tiny_vlm_32px).state_dict()
     single = AutoModelForImageTextToText.from_pretrained(one.checkpoint).state_dict()
     parallel = torch.load(tmp_path / "record" / "weights0.pt")
     assert max(float((single[name] - initial[name]).abs().max()) for name in initial) > 1e-3  # it trained

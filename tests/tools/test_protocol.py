@@ -114,10 +114,16 @@ class TestValidation:
 
     @pytest.mark.parametrize(
         "arguments, reason",
-        [({}, "missing"), ({"box": [1, 2, 3]}, "4 items"), ({"box": "0,0,1,1"}, "type array"), ({"box": [0, 0, 1, "x"]}, "finite numbers"),
-         ({"box": [0, 0, 1, float("nan")]}, "finite numbers"), ({"box": [0, 0, 1, 10**400]}, "finite numbers"),
-         ({"box": [0, 0, 1, 1], "zoom": 2}, "unknown argument")],
-    )  # fmt: skip
+        [
+            ({}, "missing"),
+            ({"box": [1, 2, 3]}, "4 items"),
+            ({"box": "0,0,1,1"}, "type array"),
+            ({"box": [0, 0, 1, "x"]}, "finite numbers"),
+            ({"box": [0, 0, 1, float("nan")]}, "finite numbers"),
+            ({"box": [0, 0, 1, 10**400]}, "finite numbers"),
+            ({"box": [0, 0, 1, 1], "zoom": 2}, "unknown argument"),
+        ],
+    )
     def test_invalid_arguments_are_explained(self, arguments, reason):
         assert reason in validate_arguments(self.schema, arguments)
 

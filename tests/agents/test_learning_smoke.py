@@ -30,7 +30,9 @@ from vista_agents.tiny_seeing import (
 from vista_agents.training import load_model, make_envs
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import repo_paths
+
+sys.path.insert(0, str(repo_paths.BENCHMARKS))
 from learning_eval import BlankImage, majority_prior
 
 ENV_KWARGS = {"families": ["counting"], "difficulty": 1, "image_size": 64, "response_format": "answer_only"}

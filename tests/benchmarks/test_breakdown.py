@@ -2,13 +2,14 @@
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
 import vista_envs.tasks.base as task_base
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+import repo_paths
+
+BENCHMARKS = repo_paths.BENCHMARKS
 
 
 @pytest.fixture(scope="module")

@@ -229,13 +229,10 @@ class ScriptedServer:
 
 
 @pytest.fixture(scope="module")
-def tiny_processor(tmp_path_factory):
-    pytest.importorskip("transformers")
+def tiny_processor(tiny_vlm):
     from transformers import AutoProcessor
 
-    from vista_agents.tiny import build_tiny_vlm
-
-    return AutoProcessor.from_pretrained(build_tiny_vlm(tmp_path_factory.mktemp("tiny"), seed=0))
+    return AutoProcessor.from_pretrained(tiny_vlm)
 
 
 def test_the_verl_rollout_masks_only_model_tokens_returns_tool_images_and_earns_the_env_return(tiny_processor):

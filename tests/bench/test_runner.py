@@ -26,7 +26,9 @@ from vista_envs.gui.apps import APP_KINDS
 from vista_envs.tasks import family_names
 from vista_envs.video.questions import KINDS as VIDEO_KINDS
 
-REPO = Path(__file__).resolve().parents[1]
+import repo_paths
+
+REPO = repo_paths.REPO
 
 TINY = {
     "name": "tiny",

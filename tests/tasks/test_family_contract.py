@@ -13,6 +13,8 @@ import pytest
 
 from vista_envs.tasks import family_names, generate_task, get_family, split_of
 
+import repo_paths
+
 FAMILIES = family_names()
 DIFFICULTIES = (1, 2, 3, 4, 5)
 
@@ -43,14 +45,13 @@ def test_tasks_are_identical_in_a_fresh_process_with_another_hash_seed():
     # Imported from its own folder: an installed package may ship a top-level ``tests`` that would win over ours.
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     script = f"import sys; sys.path.insert(0, {tests_dir!r}); from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
-    repo = os.path.dirname(tests_dir)
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONHASHSEED": "12345"},
-        cwd=repo,
+        cwd=repo_paths.REPO,
     )
     assert result.stdout.strip() == str(fingerprints(range(3), (1, 5)))
 

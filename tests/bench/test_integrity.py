@@ -21,7 +21,9 @@ from vista_envs.bench.suites import SALT_ENV_VAR, load_salt, parse_suite
 from vista_envs.cli import main
 from vista_envs.envs.visual_qa import VisualQAEnv
 
-REPO = Path(__file__).resolve().parents[1]
+import repo_paths
+
+REPO = repo_paths.REPO
 SALT = b"0123456789abcdef-a-secret-salt"
 
 

@@ -20,7 +20,6 @@ from vista_agents.rollout import (
     summarize,
     unbatch,
 )
-from vista_agents.tiny import build_tiny_vlm
 
 COUNTING = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 ZOOM_THEN_ANSWER = [
@@ -31,11 +30,9 @@ IMAGE_TOKENS = 16  # (32 px / 8 px patches)^2
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory) -> HFPolicy:
+def policy(tiny_vlm_32px) -> HFPolicy:
     torch.manual_seed(0)
-    return HFPolicy(
-        build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), seed=0, image_size=32), max_new_tokens=10, batch_size=8
-    )
+    return HFPolicy(tiny_vlm_32px, max_new_tokens=10, batch_size=8)
 
 
 def segments(trajectory: Trajectory) -> list[tuple[bool, torch.Tensor]]:
