@@ -9,7 +9,8 @@
     vista-agents eval --env VisualQA-v0 --model runs/grpo/checkpoints/step_000100 --episodes 200
     vista-agents plot runs/sft runs/grpo --out curves.png   # reward, success, KL, entropy, ... of each run
 
-Every field of the algorithm's config dataclass (:class:`~vista_agents.sft.SFTConfig`, :class:`~vista_agents.grpo.GRPOConfig`,
+Every field of the algorithm's config dataclass (:class:`~vista_agents.sft.SFTConfig`,
+:class:`~vista_agents.grpo.GRPOConfig`,
 :class:`~vista_agents.ppo.PPOConfig`, :class:`~vista_agents.visplay_trainer.VisPlayConfig`) is a flag (``learning_rate``
 is ``--learning-rate``; booleans also take ``--no-...``; dict fields take JSON). ``--config FILE`` reads a
 JSON or TOML file of field values; flags given on the command line override it. Renamed fields keep their

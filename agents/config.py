@@ -24,7 +24,8 @@ __all__ = ["ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig
 
 @dataclass
 class ConfigLayer:
-    """The base of every config layer: each layer's ``__post_init__`` checks its own fields, then calls the next layer's."""
+    """The base of every config layer: each layer's ``__post_init__`` checks its own fields, then calls the next
+    layer's."""
 
     def __post_init__(self) -> None:
         pass
@@ -44,19 +45,22 @@ class RunConfig(ConfigLayer):
     seed: int = 0
     """seeds torch, numpy, random, and the tasks of every step"""
     device: str = "auto"
-    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...; under a launcher only 'cpu' or not: each process takes its own GPU"""
+    """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...; under a launcher only 'cpu' or not: each
+    process takes its own GPU"""
     eval_every: int = 0
     """evaluate every this many steps (and before the first and after the last); 0: only before and after"""
     eval_episodes: int = 64
     """episodes per evaluation"""
     eval_split: str = "eval"
-    """the task split evaluation draws from during training ('eval'; 'test' is for final reports; training uses 'train')"""
+    """the task split evaluation draws from during training ('eval'; 'test' is for final reports; training uses
+    'train')"""
     checkpoint_every: int = 0
     """write a checkpoint every this many steps (and after the last); 0: only after the last"""
     resume: bool = False
     """continue from the latest intact checkpoint in output_dir"""
     overwrite: bool = False
-    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or resume, such a folder is refused)"""
+    """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or
+    resume, such a folder is refused)"""
     tensorboard: bool = False
     """also log to TensorBoard (needs the tensorboard package)"""
     progress_bar: bool = True
@@ -76,7 +80,8 @@ class EnvConfig(ConfigLayer):
     vectorization_mode: str = "sync"
     """'sync' (envs in this process) or 'async' (one subprocess per env); ignored when ray_address is set"""
     ray_address: str = ""
-    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
+    """Ray cluster for the env workers (extra 'distributed'): '' = no Ray, 'auto' = the cluster this machine joined with
+    `ray start`, 'HOST:PORT', or 'local' = start Ray here"""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -109,7 +109,8 @@ class DataParallel:
         return self.accelerator is not None and self.accelerator.distributed_type == DistributedType.FSDP
 
     def shard(self, items: Sequence[T], what: str) -> Sequence[T]:
-        """This rank's share of ``items`` (see :func:`shard`); ``what`` names them in the error when a rank would get none."""
+        """This rank's share of ``items`` (see :func:`shard`); ``what`` names them in the error when a rank would get
+        none."""
         if len(items) < self.world_size:
             raise ValueError(
                 f"{len(items)} {what} cannot be shared by {self.world_size} processes: every process needs at least one"
@@ -245,7 +246,8 @@ class DataParallel:
     def load_optimizer_state(
         self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
     ) -> None:
-        """Restore a checkpoint's optimiser state into the prepared ``optimizer`` (under FSDP, resharded from the full state)."""
+        """Restore a checkpoint's optimiser state into the prepared ``optimizer`` (under FSDP, resharded from the full
+        state)."""
         if not self.sharded:
             optimizer.load_state_dict(state)
             return

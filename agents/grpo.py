@@ -67,8 +67,8 @@ _UPDATE_METRICS = ("loss", "kl", "entropy", "ratio", "clip_low_fraction", "clip_
 
 @dataclass
 class GRPOConfig(GRPOLossConfig, VLMRunConfig):
-    """GRPO hyper-parameters: the step's settings come from :class:`~vista_agents.grpo_step.GRPOLossConfig`; the run, env and
-    model layers from :class:`~vista_agents.config.VLMRunConfig`."""
+    """GRPO hyper-parameters: the step's settings come from :class:`~vista_agents.grpo_step.GRPOLossConfig`; the run,
+    env and model layers from :class:`~vista_agents.config.VLMRunConfig`."""
 
     total_steps: int = 100
     """policy updates; each samples a fresh batch of num_tasks x group_size episodes"""
@@ -90,7 +90,8 @@ class GRPOConfig(GRPOLossConfig, VLMRunConfig):
 
 
 def task_seeds(seed: int, step: int, num_tasks: int) -> list[int]:
-    """The reset seeds of a step's training tasks: a function of (seed, step) only, so a resumed run draws the same tasks."""
+    """The reset seeds of a step's training tasks: a function of (seed, step) only, so a resumed run draws the same
+    tasks."""
     return np.random.default_rng([seed, step]).integers(2**31 - 1, size=num_tasks).tolist()
 
 
@@ -130,10 +131,16 @@ def train(config: GRPOConfig) -> TrainResult:
         update = {}
         if trained_sequences:
             update = grpo_update(
-                session, config, groups.samples, reference=reference, placeholder=trajectories[0],
-                micro_batch_size=config.micro_batch_size, max_grad_norm=config.max_grad_norm,
-                max_new_tokens=config.max_new_tokens, shuffle_seed=config.seed * 1_000_003 + step,
-            )  # fmt: skip
+                session,
+                config,
+                groups.samples,
+                reference=reference,
+                placeholder=trajectories[0],
+                micro_batch_size=config.micro_batch_size,
+                max_grad_norm=config.max_grad_norm,
+                max_new_tokens=config.max_new_tokens,
+                shuffle_seed=config.seed * 1_000_003 + step,
+            )
         update_s = time.perf_counter() - started
 
         # -- 4. log, evaluate, checkpoint ----------------------------------------------------------------

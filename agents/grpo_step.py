@@ -4,7 +4,8 @@ r"""One GRPO step on a batch of episode groups, the one both :mod:`vista_agents.
 
 .. math::
 
-    \mathcal{L} = \mathrm{agg}_{i,t}\Big[-\min\big(r_{i,t} A_i,\ \mathrm{clip}(r_{i,t}, 1-\epsilon_{low}, 1+\epsilon_{high})\,A_i\big)
+    \mathcal{L} = \mathrm{agg}_{i,t}\Big[-\min\big(r_{i,t} A_i,\ \mathrm{clip}(r_{i,t}, 1-\epsilon_{low},
+    1+\epsilon_{high})\,A_i\big)
         + \beta\,\widehat{\mathrm{KL}}_{i,t}(\pi_\theta \,\|\, \pi_{ref})\Big],
     \qquad A_i = \frac{R_i - \mathrm{mean}_{g(i)} R}{\mathrm{std}_{g(i)} R + \epsilon}
 
@@ -52,7 +53,8 @@ UPDATE_STATS = ("kl", "ratio", "clip_low_fraction", "clip_high_fraction", "entro
 
 @dataclass
 class GRPOLossConfig(ConfigLayer):
-    """The settings of a GRPO step: sampling, advantages, the clipped loss, KL to the reference, epochs and minibatches."""
+    """The settings of a GRPO step: sampling, advantages, the clipped loss, KL to the reference, epochs and
+    minibatches."""
 
     temperature: float = 1.0
     """sampling temperature (log-probabilities in the loss use the same)"""
@@ -151,7 +153,8 @@ def policy_loss(
     """The GRPO loss of one micro-batch (its share of the minibatch loss) and per-token statistics.
 
     Args:
-        logprobs, old_logprobs, ref_logprobs: ``(sequences, length)`` under the current, sampling and reference policies.
+        logprobs, old_logprobs, ref_logprobs: ``(sequences, length)`` under the current, sampling and reference
+            policies.
         advantages: ``(sequences,)``.
         mask: ``(sequences, length)`` the policy's tokens.
         totals: sequences and policy tokens of the whole minibatch (aggregation normalisers).
@@ -184,7 +187,8 @@ def policy_loss(
 
 
 def load_reference(config: GRPOLossConfig, loaded: LoadedModel, model_path: str) -> torch.nn.Module | None:
-    """The frozen KL reference: None without a KL penalty, or with LoRA (the base model, adapters off, is the reference)."""
+    """The frozen KL reference: None without a KL penalty, or with LoRA (the base model, adapters off, is the
+    reference)."""
     if config.kl_coef <= 0 or loaded.lora:
         return None
     reference = AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch.float32)

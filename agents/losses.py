@@ -54,7 +54,8 @@ def zero_variance_groups(rewards: torch.Tensor) -> torch.Tensor:
 def clipped_surrogate(
     logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, clip_low: float, clip_high: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""The per-token PPO/GRPO objective, negated: :math:`-\min(r A, \mathrm{clip}(r, 1 - \epsilon_{low}, 1 + \epsilon_{high}) A)`.
+    r"""The per-token PPO/GRPO objective, negated: :math:`-\min(r A, \mathrm{clip}(r, 1 - \epsilon_{low}, 1 +
+    \epsilon_{high}) A)`.
 
     Separate bounds (DAPO's "clip-higher") let unlikely tokens with positive advantage grow further
     than likely ones shrink.

@@ -6,8 +6,8 @@
   (HWC -> CHW, divided by 255); several images get one CNN each;
 - vectors (any other ``Box``, flattened) are concatenated, optionally normalised by running statistics;
 - text entries (``gymnasium.spaces.Text``, including vista-envs' ``UnicodeText``, e.g. the prompt of
-  ``VistaRobotEE-v0(obs_mode="vlm")``; its array modes have none) are **ignored**: these networks do not read language; :attr:`ActorCritic.ignored_keys`
-  lists them and a warning says so at construction.
+  ``VistaRobotEE-v0(obs_mode="vlm")``; its array modes have none) are **ignored**: these networks do not read language;
+  :attr:`ActorCritic.ignored_keys` lists them and a warning says so at construction.
 
 The image features and the vectors are concatenated and fed to two MLPs, one for the policy and one
 for the value (CleanRL's layout: separate torsos, shared CNN). The policy is a diagonal Gaussian with a
@@ -170,7 +170,8 @@ class ActorCritic(nn.Module):
             raise TypeError(f"ActorCritic found no image or vector in the observation space {observation_space}")
         if self.ignored_keys:
             warnings.warn(
-                f"ActorCritic ignores the text observation entries {self.ignored_keys}: it reads images and vectors only",
+                f"ActorCritic ignores the text observation entries {self.ignored_keys}: it reads images and vectors "
+                "only",
                 stacklevel=2,
             )
 

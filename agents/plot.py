@@ -106,12 +106,20 @@ def _html(runs: dict[str, list[dict[str, Any]]], png: bytes) -> str:
             f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>" for key, value in sorted(last.items())
         )
         table.append(f"<h2>{html.escape(name)}</h2><table>{cells}</table>")
-    style = "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} td{border:1px solid #ccc;padding:2px 8px}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>training curves</title><style>{style}</style></head><body><img alt='training curves' src='data:image/png;base64,{image}'>{''.join(table)}</body></html>"
+    style = (
+        "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} td{border:1px solid "
+        "#ccc;padding:2px 8px}"
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>training "
+        f"curves</title><style>{style}</style></head><body><img alt='training curves' "
+        f"src='data:image/png;base64,{image}'>{''.join(table)}</body></html>"
+    )
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, metrics: Sequence[str] = ()) -> Path:
-    """Draw the runs' curves into ``out`` (``.png`` or ``.html``); ``metrics`` (substrings) replace the default panels."""
+    """Draw the runs' curves into ``out`` (``.png`` or ``.html``); ``metrics`` (substrings) replace the default
+    panels."""
     out = Path(out)
     if out.suffix not in (".png", ".html"):
         raise ValueError(f"--out must end in .png or .html, got {out.name!r}")

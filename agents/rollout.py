@@ -109,7 +109,8 @@ class Trajectory:
     def extend(
         self, input_ids: torch.Tensor, trainable: bool, model_inputs: dict[str, torch.Tensor] | None = None
     ) -> None:
-        """Append tokens, with the per-token and per-image inputs the processor made for them (none for policy tokens)."""
+        """Append tokens, with the per-token and per-image inputs the processor made for them (none for policy
+        tokens)."""
         model_inputs = model_inputs or {}
         length = len(input_ids)
         extras = {

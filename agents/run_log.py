@@ -64,7 +64,8 @@ def claim_output_dir(output_dir: str | os.PathLike[str], resume: bool, overwrite
     if not overwrite:
         names = ", ".join(str(path.relative_to(root)) for path in found)
         raise FileExistsError(
-            f"{root} already holds a run ({names}): pass --resume to continue it, --overwrite to delete it and start afresh, "
+            f"{root} already holds a run ({names}): pass --resume to continue it, --overwrite to delete it and start "
+            "afresh, "
             "or choose another --output-dir"
         )
     for path in found:

@@ -82,7 +82,8 @@ def collect_demonstrations(
 def demonstration_loss(
     model: torch.nn.Module, trajectories: list[Trajectory], pad_token_id: int, total_tokens: int, bf16: bool = False
 ) -> torch.Tensor:
-    """The token-mean negative log-likelihood of the demonstrations' assistant tokens (this micro-batch's share of ``total_tokens``).
+    """The token-mean negative log-likelihood of the demonstrations' assistant tokens (this micro-batch's share of
+    ``total_tokens``).
 
     ``model`` is a ``PreTrainedModel`` or its DDP/FSDP wrapper.
     """
@@ -106,7 +107,8 @@ def train(config: SFTConfig) -> TrainResult:
         )
     held = dict(zip(indices, recorded))
     pad_token_id = processor.tokenizer.pad_token_id
-    # One shuffled order per epoch, from the seed alone, so a resumed run (and every process) takes the same minibatches.
+    # One shuffled order per epoch, from the seed alone, so a resumed run (and every process) takes the same
+    # minibatches.
     steps_per_epoch = -(-config.num_demonstrations // config.batch_size)
     orders = [
         torch.randperm(

@@ -125,7 +125,8 @@ def build_tiny_qwen2_5_vl(
     head_dim = hidden_size // num_attention_heads
     if hidden_size % num_attention_heads or head_dim < 8 or head_dim % 2:
         raise ValueError(
-            f"hidden_size ({hidden_size}) must split into num_attention_heads ({num_attention_heads}) heads of an even width >= 8"
+            f"hidden_size ({hidden_size}) must split into num_attention_heads ({num_attention_heads}) heads of an even "
+            "width >= 8"
         )
     factor = patch_size * merge_size
     if min_pixels < factor**2 or max_pixels < min_pixels:

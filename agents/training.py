@@ -98,7 +98,8 @@ class LoadedModel:
 
 
 def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
-    """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as configured."""
+    """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as
+    configured."""
     source = checkpoint if checkpoint is not None and not config.lora_rank else config.model
     if not source:
         raise ValueError(
@@ -254,7 +255,8 @@ class Session:
         parallel, device, bf16 = join_processes(config)
         if parallel.sharded and config.lora_rank:
             raise ValueError(
-                "LoRA under FSDP is not supported: adapters are small, train them with DDP (configs/accelerate/ddp.yaml)"
+                "LoRA under FSDP is not supported: adapters are small, train them with DDP "
+                "(configs/accelerate/ddp.yaml)"
             )
         run = RunSession.start(config, total_steps, parallel=parallel)
         checkpoint = run.checkpoints[""]
@@ -305,14 +307,16 @@ class Session:
         return self.parallel.mean(metrics, weight=len(seeds))
 
     def end_step(self, done: int, metrics: dict[str, Any]) -> dict[str, Any]:
-        """After ``done`` completed steps: evaluate when due, log ``metrics``, checkpoint when due; returns the logged row.
+        """After ``done`` completed steps: evaluate when due, log ``metrics``, checkpoint when due; returns the logged
+        row.
 
         In a launched run every process calls it with the metrics reduced over all processes.
         """
         return self.run.end_step(done, metrics, evaluate=self.evaluate, save=self.save)
 
     def save(self, step: int) -> Path:
-        """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns its path."""
+        """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns
+        its path."""
         states = self.parallel.checkpoint_states(self.training_model, self.optimizer)
         path = None
         if self.parallel.is_main:

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
 Target: >= {TARGET:,.0f} tasks/s written at {args.size} px on one core, judged on CPU seconds of the one-threaded
 process (the wall clock of this shared machine counts other people's work), with the default PNG level 0:
 {"met" if met else "not met"} in this run.
-Each export is timed whole (env build, task drawing, ground truth, PNG encoding (no scanline filter; deflate level 0, the default, or 1),
+Each export is timed whole (env build, task drawing, ground truth, PNG encoding (no scanline filter; deflate level 0,
+the default, or 1),
 zstd parquet write),
 best of {args.rounds} rounds; the stage rows time drawing and PNG encoding alone on the same tasks. The machine
 is a 2-core CPU shared with other work and noisy: rates move by tens of percent between runs, and even CPU

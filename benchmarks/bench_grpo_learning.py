@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(summary)
     if args.write:
-        body = f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init: 2-layer CLIP tower and 2-layer Qwen2 tower, width 64,
+        body = f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init: 2-layer CLIP tower and 2-layer Qwen2 tower,
+width 64,
 64 px images = 64 image tokens) on `VisualQA-v0` counting, difficulty 1 (3-5 large shapes, "How many
 hexagons are there?", answers 1-4), 64 px images. SFT warm start on {args.sft_demonstrations} oracle
 demonstrations (1 epoch of batches of 32, lr 3e-3), then GRPO ({args.grpo_steps} steps x 16 tasks x G = 8,

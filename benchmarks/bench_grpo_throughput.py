@@ -83,7 +83,8 @@ def _peak_rss_mb() -> float:
 
 
 def build_model(path: Path, completion_length: int) -> Path:
-    """The tiny VLM both sides train (the GRPO learning benchmark's size), its completions forced to ``completion_length``."""
+    """The tiny VLM both sides train (the GRPO learning benchmark's size), its completions forced to
+    ``completion_length``."""
     from transformers import GenerationConfig
 
     from vista_agents.tiny import build_tiny_vlm
@@ -218,10 +219,25 @@ def run_side(side: str, setup: Setup, work: Path) -> SideResult:
     """Run one learner in a fresh Python process (its own peak memory); returns its figures."""
     result = work / f"{side}.json"
     command = [
-        sys.executable, __file__, "--side", side, "--model", setup.model, "--result", str(result),
-        "--num-tasks", str(setup.num_tasks), "--group-size", str(setup.group_size),
-        "--completion-length", str(setup.completion_length), "--steps", str(setup.steps), "--threads", str(setup.threads),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--side",
+        side,
+        "--model",
+        setup.model,
+        "--result",
+        str(result),
+        "--num-tasks",
+        str(setup.num_tasks),
+        "--group-size",
+        str(setup.group_size),
+        "--completion-length",
+        str(setup.completion_length),
+        "--steps",
+        str(setup.steps),
+        "--threads",
+        str(setup.threads),
+    ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # TRL prints a dict per step; errors go to stderr
     return SideResult(**json.loads(result.read_text()))
 
@@ -235,9 +251,13 @@ def compare(setup_kwargs: dict[str, Any]) -> tuple[Setup, SideResult, SideResult
 
 
 def measure_ratio() -> str:
-    """A quick comparison (5 measured steps) for ``benchmarks/perf.py``: "1.8x (ours 40.1 vs TRL 22.3 completions/s)"."""
+    """A quick comparison (5 measured steps) for ``benchmarks/perf.py``: "1.8x (ours 40.1 vs TRL 22.3
+    completions/s)"."""
     _, ours, trl = compare({"steps": 5})
-    return f"{ours.completions_per_s / trl.completions_per_s:.2f}x (ours {ours.completions_per_s:.1f} vs TRL {trl.completions_per_s:.1f} completions/s)"
+    return (
+        f"{ours.completions_per_s / trl.completions_per_s:.2f}x (ours {ours.completions_per_s:.1f} vs TRL "
+        f"{trl.completions_per_s:.1f} completions/s)"
+    )
 
 
 def table(setup: Setup, ours: SideResult, trl: SideResult) -> str:
@@ -265,7 +285,8 @@ def table(setup: Setup, ours: SideResult, trl: SideResult) -> str:
     ]
     lines = [
         "| per step: "
-        + f"{setup.num_tasks} prompts x G = {setup.group_size}, {setup.completion_length} tokens | ours | TRL GRPOTrainer | ours / TRL |",
+        + f"{setup.num_tasks} prompts x G = {setup.group_size}, {setup.completion_length} tokens | ours | TRL "
+        "GRPOTrainer | ours / TRL |",
         "|---|---:|---:|---:|",
     ]
     return "\n".join(lines + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
@@ -304,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
 
         speed_met = ours.completions_per_s >= 1.5 * trl.completions_per_s
         memory_met = ours.peak_rss_mb <= trl.peak_rss_mb
-        body = f"""Our GRPO step (`vista_agents.grpo.train`) against TRL {trl_package.__version__}'s `GRPOTrainer`, one run, the same tiny
+        body = f"""Our GRPO step (`vista_agents.grpo.train`) against TRL {trl_package.__version__}'s `GRPOTrainer`, one
+run, the same tiny
 LLaVA-style VLM (`vista_agents.tiny`: 2-layer CLIP and Qwen2 towers, width 64, 64 px images = 64 image tokens),
 the same `VisualQA-v0` counting prompts (the chat template's image + question + answer-format instruction),
 {setup.num_tasks} prompts x G = {setup.group_size} completions per optimiser step, every completion forced to

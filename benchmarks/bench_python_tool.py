@@ -8,7 +8,8 @@ that runs numpy on ``image`` + an answer:
 1. episode latency (p50, p99), one episode at a time with a short pause between episodes;
 2. sustained episodes/s for ``--sustain-s`` seconds with the whole process tree pinned to one core
    (episodes back to back, so the interpreter forked ahead for the next episode competes for
-   that core too), and episodes per CPU second of that whole tree (sandbox start-up included) -- what one core gives when nothing else runs on it;
+   that core too), and episodes per CPU second of that whole tree (sandbox start-up included) -- what one core gives
+   when nothing else runs on it;
 3. per-call latency in one open session: ``print(1+1)`` and the numpy snippet (p50, p99);
 4. peak host memory while 8 episodes at once run the memory attacks (allocate until MemoryError,
    fill the scratch tmpfs, try memfds and SysV shared memory), against ``8 x (memory_mb + scratch_mb)``.
@@ -327,7 +328,8 @@ def main() -> None:
         ),
     ]
     lines = [
-        "| per episode: reset + numpy call on `image` + answer | p50 (ms) | p99 (ms) | episodes/s pinned to one core (s) | episodes per CPU second |",
+        "| per episode: reset + numpy call on `image` + answer | p50 (ms) | p99 (ms) | episodes/s pinned to one core "
+        "(s) | episodes per CPU second |",
         "|---|---:|---:|---:|---:|",
     ]
     for label, result, seconds in rows:
@@ -351,7 +353,8 @@ def main() -> None:
         f"scratch_mb={args.scratch_mb}) | MB |",
         "|---|---:|",
         f"| peak of the 8 interpreters' resident memory + their scratch tmpfs | {memory['peak_mb']:.0f} |",
-        f"| largest drop of the host's MemAvailable (whole machine, shared: noisy) | {memory['available_drop_mb']:.0f} |",
+        f"| largest drop of the host's MemAvailable (whole machine, shared: noisy) | {memory['available_drop_mb']:.0f} "
+        "|",
         f"| bound: 8 x (memory_mb + scratch_mb) | {memory['bound_mb']} |",
         "",
         "(b)'s CPU per episode cannot be counted here: its workers are killed by signal, so their CPU time is "
@@ -370,7 +373,8 @@ def main() -> None:
         f"{'met' if per_cpu >= 60 else 'NOT met'} per CPU second of the whole process tree ({per_cpu:.1f}); "
         f">= 10x better than (a): {'met' if speedup >= 10 else 'NOT met'} ({speedup:.1f}x); "
         f"numpy call p50 <= 2 ms: {'met' if numpy_p50 <= 2 else 'NOT met'} ({numpy_p50:.2f} ms, of which "
-        f"{ours['numpy_inside_ms']:.2f} ms is the snippet itself on this loaded machine, {overhead:.2f} ms the sandbox); "
+        f"{ours['numpy_inside_ms']:.2f} ms is the snippet itself on this loaded machine, {overhead:.2f} ms the "
+        "sandbox); "
         f"memory within the bound: {'met' if memory['peak_mb'] <= memory['bound_mb'] else 'NOT met'}."
     )
     body = "\n".join(lines)
@@ -381,10 +385,12 @@ def main() -> None:
 
         update_section(
             "Python tool latency",
-            f"{args.episodes} timed episodes per backend (20 ms apart), then back-to-back episodes with the process tree "
+            f"{args.episodes} timed episodes per backend (20 ms apart), then back-to-back episodes with the process "
+            "tree "
             f"pinned to one core; counting family, 224x224 image, numpy {np.__version__}; {args.calls} timed calls per "
             "snippet. The machine is shared with other jobs (2 cores, noisy; 1-minute load average "
-            f"{load_before:.1f} at the start and {load_after:.1f} at the end of this run): latencies and the pinned rate "
+            f"{load_before:.1f} at the start and {load_after:.1f} at the end of this run): latencies and the pinned "
+            "rate "
             "are what one core gave while others also used it, and every wake-up of a process waited for a free core; "
             "episodes per CPU second is the least load-dependent figure. Not shown: many envs per core, other task "
             f"families, a first call that imports more modules.\n\n{body}\n\n{verdict}",

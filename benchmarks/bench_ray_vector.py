@@ -245,7 +245,8 @@ def main() -> None:
         "--inline-bytes",
         type=int,
         default=None,
-        help="pass results up to this size inline instead of through Ray's object store (RAY_max_direct_call_object_size; Ray's default 100 KiB)",
+        help="pass results up to this size inline instead of through Ray's object store "
+        "(RAY_max_direct_call_object_size; Ray's default 100 KiB)",
     )
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md and the plot")
     args = parser.parse_args()
@@ -266,13 +267,15 @@ def main() -> None:
         notes = (
             f"{args.rounds} rounds of {args.steps} vector steps per row, Async and Ray timed in alternating rounds; "
             f"1 CPU reserved per Ray actor; results up to {args.inline_bytes or 100 * 1024:,} bytes passed inline. "
-            f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after the run, on a machine shared with "
+            f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after the run, on a machine shared "
+            "with "
             "other jobs: the spread between best and worst rounds is the noise.\n\n"
             "Both run one process per sub-env, but each Ray sub-env step is an actor call, whose cost (the driver CPU "
             "column, plus a round trip) is of the order of these envs' own step time (0.3-3 ms), so on one machine Ray "
             "steps these cheap envs slower; next to a VLM's generation the difference vanishes, and Ray's gain is the "
             "nodes it adds. VisualQA's 224 px images (147 KB) exceed Ray's 100 KiB inline limit and travel through the "
-            "object store (see `--inline-bytes`). The two-node rows run 2 actors on two Ray nodes started on this machine "
+            "object store (see `--inline-bytes`). The two-node rows run 2 actors on two Ray nodes started on this "
+            "machine "
             "(`ray start --head` + `ray start --address`, 1 CPU each), one actor per node: the cluster path end to end."
         )
         command = "python benchmarks/bench_ray_vector.py " + " ".join(sys.argv[1:])

@@ -284,7 +284,8 @@ def vector_scaling(env_id: str, size: int, n_steps: int, rounds: int) -> dict[st
 
 
 def frame_milliseconds(renderer: str, size: int, rounds: int) -> float | None:
-    """Milliseconds per camera image of a mid-episode scene (best of ``rounds`` x 20), None if the renderer is unavailable."""
+    """Milliseconds per camera image of a mid-episode scene (best of ``rounds`` x 20), None if the renderer is
+    unavailable."""
     try:
         env = gym.make("VistaRobotEE-v0", image_size=size, renderer=renderer).unwrapped
     except RuntimeError:
@@ -317,7 +318,8 @@ def main() -> None:
             result = env_vs_raw(env_id, size, n_steps, lambda env: env.oracle(), args.rounds)
             rows.append((env_id, size, result))
             print(
-                f"{env_id} {size}x{size}: env {result['env_sps']:.1f} steps/s, raw {result['raw_sps']:.1f} steps/s, overhead {result['overhead']:+.1%}"
+                f"{env_id} {size}x{size}: env {result['env_sps']:.1f} steps/s, raw {result['raw_sps']:.1f} steps/s, "
+                f"overhead {result['overhead']:+.1%}"
             )
 
     scaling = []
@@ -326,7 +328,8 @@ def main() -> None:
             result = vector_scaling(env_id, size, n_steps, args.rounds)
             scaling.append((env_id, size, result))
             print(
-                f"{env_id} {size}x{size}: 1 env {result['single_sps']:.1f} steps/s, independent x{result['independent_speedup']:.2f}, "
+                f"{env_id} {size}x{size}: 1 env {result['single_sps']:.1f} steps/s, independent "
+                f"x{result['independent_speedup']:.2f}, "
                 f"AsyncVectorEnv(2) x{result['speedup']:.2f}, barrier bound x{result['barrier_bound']:.2f}"
             )
     frames = {
@@ -341,7 +344,8 @@ def main() -> None:
     ]
     for env_id, size, result in rows:
         table.append(
-            f"| {env_id} | {size}x{size} | {result['physics_per_step']:.0f} | {result['env_sps']:.1f} | {result['raw_sps']:.1f} | {result['overhead']:+.1%} |"
+            f"| {env_id} | {size}x{size} | {result['physics_per_step']:.0f} | {result['env_sps']:.1f} | "
+            f"{result['raw_sps']:.1f} | {result['overhead']:+.1%} |"
         )
     worst = max(result["overhead"] for _, _, result in rows)
     best_speedup = max(result["speedup"] for _, _, result in scaling)
@@ -357,28 +361,36 @@ def main() -> None:
             *table,
             "",
             f"One env against two workers on the same work (best of {args.rounds}): two streams from seeds 0 and 1 "
-            f"({args.scaling_steps} uniform random actions each for the EE env; {args.plan_steps} oracle plans each for "
+            f"({args.scaling_steps} uniform random actions each for the EE env; {args.plan_steps} oracle plans each "
+            "for "
             "the plan env), stepped one after the other by one env, side by side by two independent processes (no "
-            "synchronisation: what the cores allow) and by an `AsyncVectorEnv` of 2 workers (same-step autoreset, so its "
-            "episodes are the single env's). The barrier bound is what a vector env with free communication would reach: "
+            "synchronisation: what the cores allow) and by an `AsyncVectorEnv` of 2 workers (same-step autoreset, so "
+            "its "
+            "episodes are the single env's). The barrier bound is what a vector env with free communication would "
+            "reach: "
             "each vector step lasts as long as the slower of its two env steps (the single env's per-step times). The "
             "last two columns time the same steps inside the workers (first round): how much slower a step is there "
             "than alone, and what each vector step costs beyond its slower worker's step (pipes, waking processes, "
             "the parent's work).",
             "",
-            "| env | image | one env (steps/s) | two independent processes | AsyncVectorEnv, 2 workers | barrier bound | step-time CV "
+            "| env | image | one env (steps/s) | two independent processes | AsyncVectorEnv, 2 workers | barrier bound "
+            "| step-time CV "
             "| step time in a worker / alone | vector step beyond its slower worker step |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
             *(
-                f"| {env_id} | {size}x{size} | {r['single_sps']:.1f} | {r['independent_sps']:.1f} (x{r['independent_speedup']:.2f}) | "
+                f"| {env_id} | {size}x{size} | {r['single_sps']:.1f} | {r['independent_sps']:.1f} "
+                f"(x{r['independent_speedup']:.2f}) | "
                 f"{r['vector_sps']:.1f} (x{r['speedup']:.2f}) | x{r['barrier_bound']:.2f} | {r['step_cv']:.2f} | "
                 f"{r['worker_slowdown']:.2f} | {r['vector_overhead_ms']:.2f} ms |"
                 for env_id, size, r in scaling
             ),
             "",
-            "An EE step's time varies with the pixels the arm covers: the TinyRenderer rasterises every triangle's bounding "
-            "box, and the wrist and hand meshes' long thin triangles grow with the arm's reach towards the camera (a frame "
-            "costs 0.7 ms with the hand at the robot's side of the table and 3.3 ms at the far side). A plan step lasts "
+            "An EE step's time varies with the pixels the arm covers: the TinyRenderer rasterises every triangle's "
+            "bounding "
+            "box, and the wrist and hand meshes' long thin triangles grow with the arm's reach towards the camera (a "
+            "frame "
+            "costs 0.7 ms with the hand at the robot's side of the table and 3.3 ms at the far side). A plan step "
+            "lasts "
             "as long as its plan. AsyncVectorEnv waits for the slower worker at every step, and its parent process "
             "shares the two cores with the workers: on this machine the barrier alone caps 2 workers below x1.8, and "
             "the hand-offs between processes take the rest.",
@@ -397,7 +409,8 @@ def main() -> None:
             "",
             f"Targets: env overhead <= {TARGET_OVERHEAD:.0%}: {'met' if worst <= TARGET_OVERHEAD else 'not met'} "
             f"(worst {worst:+.1%}); 2 workers >= {TARGET_SPEEDUP}x one: "
-            f"met by {sum(r['speedup'] >= TARGET_SPEEDUP for _, _, r in scaling)} of {len(scaling)} (x{worst_speedup:.2f} to x{best_speedup:.2f}). "
+            f"met by {sum(r['speedup'] >= TARGET_SPEEDUP for _, _, r in scaling)} of {len(scaling)} "
+            f"(x{worst_speedup:.2f} to x{best_speedup:.2f}). "
             f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. The EGL row is "
             "whatever OpenGL this machine offers (without a GPU, Mesa's software llvmpipe).",
         ]

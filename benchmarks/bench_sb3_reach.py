@@ -156,7 +156,8 @@ def summary_row(label: str, rows: list[dict[str, float]], test: float, cpu_s: fl
     best = max(row["eval/success_rate"] for row in rows)
     final = rows[-1]
     return (
-        f"| {label} | {final['global_step'] / 1000:.0f}k | {first_at_target(rows)} | {final['eval/success_rate']:.0%} (best {best:.0%}) | "
+        f"| {label} | {final['global_step'] / 1000:.0f}k | {first_at_target(rows)} | {final['eval/success_rate']:.0%} "
+        f"(best {best:.0%}) | "
         f"{test:.0%} | {cpu_s / 60:.1f} |"
     )
 
@@ -226,16 +227,19 @@ def main(argv: list[str] | None = None) -> None:
 each, seed {args.seed}, one after the other in one process (2-core CPU, shared and noisy; one torch thread). SB3 runs as
 its users write it: `PPO("MultiInputPolicy", gym.make(...))` with its default hyper-parameters (2048 steps per
 update, 10 epochs of minibatches of 64, lr 3e-4, no observation or reward normalisation) and no wrapper of ours;
-`vista_agents.ppo` uses the reach benchmark's configuration (8 envs x 128 steps, 8 minibatches x 10 epochs, observation and
+`vista_agents.ppo` uses the reach benchmark's configuration (8 envs x 128 steps, 8 minibatches x 10 epochs, observation
+and
 reward normalisation, annealed lr). Both are evaluated with the deterministic policy on the same fixed-seed episodes:
-{args.eval_episodes} `eval`-split episodes every ~{args.eval_every // 1000}k steps, {args.test_episodes} `test`-split episodes for the
+{args.eval_episodes} `eval`-split episodes every ~{args.eval_every // 1000}k steps, {args.test_episodes} `test`-split
+episodes for the
 final policy. CPU minutes include the evaluations.
 
 | learner | env steps | first eval >= {TARGET:.0%} | final eval success | final test success | CPU min |
 |---|---:|---|---:|---:|---:|
 {chr(10).join(table)}
 
-{verdict} Evaluations come every ~{args.eval_every // 1000}k steps, so when {TARGET:.0%} was first reached is known only to that
+{verdict} Evaluations come every ~{args.eval_every // 1000}k steps, so when {TARGET:.0%} was first reached is known only
+to that
 resolution. One seed each: the table shows that SB3's default PPO runs and learns on this env with no wrapper, not
 which learner is better in general (their hyper-parameters differ, and runs with other seeds would differ).
 

@@ -98,8 +98,10 @@ def main() -> None:
         "",
         "| measurement | p50 | p99 | mean |",
         "|---|---:|---:|---:|",
-        f"| query: `search(q, k=3).text` | {np.percentile(full, 50):.3f} ms | {np.percentile(full, 99):.3f} ms | {full.mean():.3f} ms |",
-        f"| BM25 scoring + ranking only | {np.percentile(bm25, 50):.3f} ms | {np.percentile(bm25, 99):.3f} ms | {bm25.mean():.3f} ms |",
+        f"| query: `search(q, k=3).text` | {np.percentile(full, 50):.3f} ms | {np.percentile(full, 99):.3f} ms | "
+        f"{full.mean():.3f} ms |",
+        f"| BM25 scoring + ranking only | {np.percentile(bm25, 50):.3f} ms | {np.percentile(bm25, 99):.3f} ms | "
+        f"{bm25.mean():.3f} ms |",
         "",
         "| one-off cost | median |",
         "|---|---:|",

@@ -50,7 +50,7 @@ def questioner_rates(steps: int, size: int) -> dict[str, tuple[float, float]]:
             diversity_window=WINDOW,
             reasoner_timeout=timeout,
             image_size=size,
-        )  # fmt: skip
+        )
         for name, (weight, timeout) in settings.items()
     }
     questioner = ScriptedQuestioner()
@@ -117,7 +117,8 @@ def self_play(iterations: int, batch: int, knob_step: float, size: int) -> list[
         }
         curve.append(row)
         print(
-            f"iter {iteration:3d}  knob {row['knob']:.3f}  reward {row['reward']:+.3f}  confidence {row['confidence']:.3f}  "
+            f"iter {iteration:3d}  knob {row['knob']:.3f}  reward {row['reward']:+.3f}  confidence "
+            f"{row['confidence']:.3f}  "
             f"pseudo-label acc {row['pseudo_label_accuracy']:.2f}  reasoner acc {row['reasoner_accuracy']:.2f}",
             flush=True,
         )
@@ -185,15 +186,20 @@ def main() -> None:
     threaded_step, threaded_episode = rates["on, reasoner in a worker thread"]
     per_question = clustering_cost(args.steps)
     throughput = [
-        f"| setting (m = {SAMPLES}, scripted Reasoner, {args.size}x{args.size}, one core) | env.step /s | reset + step /s |",
+        f"| setting (m = {SAMPLES}, scripted Reasoner, {args.size}x{args.size}, one core) | env.step /s | reset + step "
+        "/s |",
         "|---|---:|---:|",
         f"| clustering off (`diversity_weight=0`) | {off_step:,.0f} | {off_episode:,.0f} |",
         f"| clustering on, window {WINDOW} (full) | {on_step:,.0f} | {on_episode:,.0f} |",
-        f"| **clustering overhead** (off rate / on rate; target <= 2x) | **{off_step / on_step:.2f}x** | **{off_episode / on_episode:.2f}x** |",
-        f"| clustering on, default `reasoner_timeout=300` (Reasoner called in a worker thread) | {threaded_step:,.0f} | {threaded_episode:,.0f} |",
+        f"| **clustering overhead** (off rate / on rate; target <= 2x) | **{off_step / on_step:.2f}x** | "
+        f"**{off_episode / on_episode:.2f}x** |",
+        f"| clustering on, default `reasoner_timeout=300` (Reasoner called in a worker thread) | {threaded_step:,.0f} "
+        f"| {threaded_episode:,.0f} |",
         "",
-        f"Adding one question to a full window of {WINDOW} scripted questions: {per_question:.0f} us (median). Rates are from median times. The first two rows call the",
-        "Reasoner inline (`reasoner_timeout=None`) to compare the env's own work; the thread handoff of the default timeout",
+        f"Adding one question to a full window of {WINDOW} scripted questions: {per_question:.0f} us (median). Rates "
+        "are from median times. The first two rows call the",
+        "Reasoner inline (`reasoner_timeout=None`) to compare the env's own work; the thread handoff of the default "
+        "timeout",
         "is a fixed cost per question (negligible next to a model's generation).",
     ]
     print("\n".join(throughput), flush=True)
@@ -203,13 +209,16 @@ def main() -> None:
     tail = curve[-10:]
     summary = [
         "",
-        f"Scripted self-play (grounded, m = {SAMPLES}, {args.batch} questions per iteration, knob step {args.knob_step}; "
+        f"Scripted self-play (grounded, m = {SAMPLES}, {args.batch} questions per iteration, knob step "
+        f"{args.knob_step}; "
         "Reasoner skill 0.5 = the hardness it gets right half the time):",
         "",
         "| | knob | Questioner reward | confidence | pseudo-label accuracy |",
         "|---|---:|---:|---:|---:|",
-        f"| iteration 0 | {first['knob']:.2f} | {first['reward']:+.3f} | {first['confidence']:.2f} | {first['pseudo_label_accuracy']:.2f} |",
-        f"| last 10 iterations (mean) | {np.mean([r['knob'] for r in tail]):.2f} | {np.mean([r['reward'] for r in tail]):+.3f} | "
+        f"| iteration 0 | {first['knob']:.2f} | {first['reward']:+.3f} | {first['confidence']:.2f} | "
+        f"{first['pseudo_label_accuracy']:.2f} |",
+        f"| last 10 iterations (mean) | {np.mean([r['knob'] for r in tail]):.2f} | "
+        f"{np.mean([r['reward'] for r in tail]):+.3f} | "
         f"{np.mean([r['confidence'] for r in tail]):.2f} | {np.mean([r['pseudo_label_accuracy'] for r in tail]):.2f} |",
         "",
         f"![VisPlay self-play curve](plots/{PLOT.name})",
@@ -223,7 +232,8 @@ def main() -> None:
         update_section(
             "VisPlay",
             "\n".join(throughput + summary),
-            f"python benchmarks/bench_visplay.py --steps {args.steps} --size {args.size} --iterations {args.iterations} "
+            f"python benchmarks/bench_visplay.py --steps {args.steps} --size {args.size} --iterations "
+            f"{args.iterations} "
             f"--batch {args.batch} --knob-step {args.knob_step} --write",
         )
 

@@ -45,14 +45,27 @@ PLOT = Path(__file__).with_name("plots") / "visplay_training.png"
 SCENES = {"families": ["counting"], "difficulty": 1, "image_size": 64}
 # (metric, label) per panel of the plot and column of the table.
 PANELS = {
-    "Questioner": [("questioner/reward", "reward"), ("questioner/valid_rate", "valid questions"), ("questioner/uncertainty", "uncertainty term")],
-    "Reasoner's data": [("dataset/confidence", "confidence"), ("dataset/kept_share", "kept by the band"), ("dataset/pseudo_label_accuracy", "pseudo-label accuracy")],
-    "Reasoner": [("reasoner/agreement", "agrees with pseudo-label"), ("reasoner/accuracy", "right (training questions)"), ("eval/success_rate", "right (held-out VisualQA)")],
-}  # fmt: skip
+    "Questioner": [
+        ("questioner/reward", "reward"),
+        ("questioner/valid_rate", "valid questions"),
+        ("questioner/uncertainty", "uncertainty term"),
+    ],
+    "Reasoner's data": [
+        ("dataset/confidence", "confidence"),
+        ("dataset/kept_share", "kept by the band"),
+        ("dataset/pseudo_label_accuracy", "pseudo-label accuracy"),
+    ],
+    "Reasoner": [
+        ("reasoner/agreement", "agrees with pseudo-label"),
+        ("reasoner/accuracy", "right (training questions)"),
+        ("eval/success_rate", "right (held-out VisualQA)"),
+    ],
+}
 
 
 def tokenizer_corpus(count: int = 300) -> list[str]:
-    """The envs' own text (the grounded instruction and oracle questions), so the tiny tokenizer writes it in fewer tokens."""
+    """The envs' own text (the grounded instruction and oracle questions), so the tiny tokenizer writes it in fewer
+    tokens."""
     env = gym.make("VisPlayQuestioner-v0", grounded=True, **SCENES)
     questions = []
     for seed in range(count):
@@ -82,7 +95,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def table(rows: list[dict], every: int = 1) -> str:
-    """A Markdown row per ``every``-th iteration (and the first and last) with every plotted metric and the questions kept."""
+    """A Markdown row per ``every``-th iteration (and the first and last) with every plotted metric and the questions
+    kept."""
     columns = [(name, label) for series in PANELS.values() for name, label in series]
     iterations = [row for row in rows if "questioner/reward" in row]
     shown = [row for row in iterations if row["step"] == 1 or row["step"] % every == 0 or row is iterations[-1]]
@@ -132,13 +146,32 @@ def main(argv: list[str] | None = None) -> None:
         work / "tiny-vlm", seed=0, image_size=32, hidden_size=64, num_layers=2, corpus=tokenizer_corpus()
     )
     config = VisPlayConfig(
-        model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, total_steps=1,
-        questioner_steps=2, reasoner_steps=2, images_per_step=8, questions_per_image=4, samples=8, dataset_images=16,
-        questions_per_step=8, answers_per_question=4, confidence_band=(0.25, 0.75), num_envs=32, max_new_tokens=64,
-        generation_batch_size=64, micro_batch_size=32, learning_rate=args.learning_rate, diversity_weight=args.diversity_weight,
-        eval_episodes=128, checkpoint_every=1, warm_start_demonstrations=args.warm_start, warm_start_epochs=args.warm_start_epochs,
+        model=str(model),
+        output_dir=str(work / "visplay"),
+        env_kwargs=SCENES,
+        grounded=True,
+        total_steps=1,
+        questioner_steps=2,
+        reasoner_steps=2,
+        images_per_step=8,
+        questions_per_image=4,
+        samples=8,
+        dataset_images=16,
+        questions_per_step=8,
+        answers_per_question=4,
+        confidence_band=(0.25, 0.75),
+        num_envs=32,
+        max_new_tokens=64,
+        generation_batch_size=64,
+        micro_batch_size=32,
+        learning_rate=args.learning_rate,
+        diversity_weight=args.diversity_weight,
+        eval_episodes=128,
+        checkpoint_every=1,
+        warm_start_demonstrations=args.warm_start,
+        warm_start_epochs=args.warm_start_epochs,
         warm_start_learning_rate=3e-3,
-    )  # fmt: skip
+    )
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
@@ -166,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     plot(rows, PLOT)
     print(table(rows))
     print(
-        f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min (first call, warm start included: {iteration_cpu[0] / 60:.1f} min), wall {wall_min:.1f} min"
+        f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min (first call, warm start included: "
+        f"{iteration_cpu[0] / 60:.1f} min), wall {wall_min:.1f} min"
     )
     if args.write:
         update_section(
@@ -206,9 +240,11 @@ def body(
         f"| {label} | {mean(trained[:1], name)} | {mean(trained[-10:], name)} |" for label, name in TRENDS
     )
     evaluations = [row["eval/success_rate"] for row in rows if row.get("eval/success_rate") is not None]
-    return f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init, width 64, 2 + 2 layers, 32 px vision input; its BPE
+    return f"""Tiny LLaVA-style VLM (`vista_agents.tiny`, random init, width 64, 2 + 2 layers, 32 px vision input; its
+BPE
 tokenizer also trained on the envs' instruction and oracle questions), grounded VisPlay on counting scenes
-(difficulty 1, 64 px). Warm start: SFT on {args.warm_start} oracle demonstrations per role x {args.warm_start_epochs} epochs
+(difficulty 1, 64 px). Warm start: SFT on {args.warm_start} oracle demonstrations per role x {args.warm_start_epochs}
+epochs
 (template questions with programs; true answers). Then per iteration: Questioner 2 GRPO steps x 8 images x G = 4
 questions, each answered m = 8 times by the Reasoner snapshot; dataset 16 images x 4 questions, band 0.25..0.75;
 Reasoner 2 GRPO steps x 8 questions x G = 4 answers; lr {args.learning_rate:g}, lambda_div {args.diversity_weight:g},
@@ -221,9 +257,11 @@ iteration {iteration_cpu[0] / 60:.1f} CPU min, then {per_iteration:.2f} CPU min 
 |---|---:|---:|
 {trends}
 
-Valid questions peaked at {peak["questioner/valid_rate"]:.2f} (iteration {peak["step"]}). Over the whole run: mean pseudo-label
+Valid questions peaked at {peak["questioner/valid_rate"]:.2f} (iteration {peak["step"]}). Over the whole run: mean
+pseudo-label
 accuracy {mean(trained, "dataset/pseudo_label_accuracy")}, the Reasoner's accuracy against the programs' answers
-{mean(trained, "reasoner/accuracy")}; held-out accuracy {evaluations[0]:.2f} before, {evaluations[-1]:.2f} after. Every 10th
+{mean(trained, "reasoner/accuracy")}; held-out accuracy {evaluations[0]:.2f} before, {evaluations[-1]:.2f} after. Every
+10th
 iteration ("-": not measured, e.g. no question kept, so no Reasoner step):
 
 {table(rows, every=10)}
@@ -237,7 +275,8 @@ majority answer it is trained towards is mostly wrong (pseudo-label accuracy abo
 (confidence towards 1), the band then keeps few or no questions, and the uncertainty term pays little.
 The Questioner's reward is clipped at 0, so a valid question never earns less than an invalid one and the
 valid rate keeps climbing after the Reasoner is confident (without the clip, an earlier run's valid rate
-fell from 0.59 to 0 once every answer agreed). Grounded mode is what makes this visible: without the programs' answers, rising agreement
+fell from 0.59 to 0 once every answer agreed). Grounded mode is what makes this visible: without the programs' answers,
+rising agreement
 and confidence would look like progress. Held-out accuracy sits at the share of the most frequent count.
 This benchmark shows that the alternation and its metrics work; it is not evidence that VisPlay improves a
 real VLM, which needs a model that can see.

@@ -1,4 +1,5 @@
-"""VistaGUI-v0: steps/s beside the bare Pillow cost of the same screens, oracle success per app, and what each sense contributes.
+"""VistaGUI-v0: steps/s beside the bare Pillow cost of the same screens, oracle success per app, and what each sense
+contributes.
 
 Three measurements, in one run:
 
@@ -14,7 +15,8 @@ Three measurements, in one run:
    tree-only reader (``obs_mode="a11y"``: the accessibility tree and the instruction, no image) and the
    oracle, on the same test-split episodes.
 
-    python benchmarks/bench_vista_gui.py [--episodes 200] [--agent-episodes 50] [--reader-episodes 20] [--seconds 3] [--write]
+    python benchmarks/bench_vista_gui.py [--episodes 200] [--agent-episodes 50] [--reader-episodes 20] [--seconds 3]
+    [--write]
 """
 
 from __future__ import annotations
@@ -229,7 +231,8 @@ def main() -> None:
 
     rows = [
         (
-            "| screen | env step (steps/s) | env reset + step (steps/s) | bare Pillow, same screens (screens/s) | step cost / bare cost "
+            "| screen | env step (steps/s) | env reset + step (steps/s) | bare Pillow, same screens (screens/s) | step "
+            "cost / bare cost "
             "| bare Pillow, labels pre-rendered (screens/s) | step cost / that cost |"
         ),
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -251,7 +254,8 @@ def main() -> None:
         rates = {key: max(r[0][key] for r in rounds) for key in ("step", "with_reset")}
         bare, stamped = max(r[1] for r in rounds), max(r[2] for r in rounds)
         rows.append(
-            f"| {size[1]}x{size[0]} | {rates['step']:,.0f} | {rates['with_reset']:,.0f} | {bare:,.0f} | {bare / rates['step']:.2f}x "
+            f"| {size[1]}x{size[0]} | {rates['step']:,.0f} | {rates['with_reset']:,.0f} | {bare:,.0f} | "
+            f"{bare / rates['step']:.2f}x "
             f"| {stamped:,.0f} | {stamped / rates['step']:.2f}x |"
         )
         print(rows[-1], flush=True)
@@ -292,30 +296,46 @@ def main() -> None:
     if args.write:
         body = (
             "### Throughput (one process)\n\n" + "\n".join(rows) + "\n\n"
-            "Steps are replays of recorded oracle turns (the agent's time is not counted); the mix covers every app kind and "
-            f"difficulty. Each figure is the best of {ROUNDS} interleaved rounds of {args.seconds / ROUNDS:g} s (env, bare, bare "
-            "pre-rendered, in turn), so that a busy spell of the shared machine does not fall on one side only. *Bare Pillow* draws the very same screens' rectangles, lines and texts straight with `ImageDraw` "
-            "(`draw.text` each time) and converts them to an array, with no app model, no tool parsing and no conversation; "
-            "the env renders each label once and stamps it after, which is why it beats that figure. The last two columns "
-            "give the env the same advantage (labels pre-rendered, stamped), so their ratio is the env's own overhead: the app "
+            "Steps are replays of recorded oracle turns (the agent's time is not counted); the mix covers every app "
+            "kind and "
+            f"difficulty. Each figure is the best of {ROUNDS} interleaved rounds of {args.seconds / ROUNDS:g} s (env, "
+            "bare, bare "
+            "pre-rendered, in turn), so that a busy spell of the shared machine does not fall on one side only. *Bare "
+            "Pillow* draws the very same screens' rectangles, lines and texts straight with `ImageDraw` "
+            "(`draw.text` each time) and converts them to an array, with no app model, no tool parsing and no "
+            "conversation; "
+            "the env renders each label once and stamps it after, which is why it beats that figure. The last two "
+            "columns "
+            "give the env the same advantage (labels pre-rendered, stamped), so their ratio is the env's own overhead: "
+            "the app "
             "model, tool parsing, rewards, building `info` and the conversation. Not shown: vector-env scaling, "
-            '`obs_mode="a11y"` (no drawing at all) and memory; the machine is a 2-core CPU shared with other jobs and noisy, so figures move by tens of percent between runs.\n\n'
+            '`obs_mode="a11y"` (no drawing at all) and memory; the machine is a 2-core CPU shared with other jobs and '
+            "noisy, so figures move by tens of percent between runs.\n\n"
             + PEERS
             + f"\n\n### Oracle success ({args.episodes} test-split episodes per app kind, difficulties 1-5 in turn)\n\n"
             + "\n".join(oracle_rows)
-            + f"\n\n### What each sense contributes ({args.agent_episodes} test-split episodes per app kind, {args.reader_episodes} for the "
+            + f"\n\n### What each sense contributes ({args.agent_episodes} test-split episodes per app kind, "
+            f"{args.reader_episodes} for the "
             "screen reader; at most 30 turns)\n\n"
             + "\n".join(sense_rows)
-            + '\n\nThe same episodes under `reward="composite"` (0.2 visual + 0.3 tool + 0.5 outcome; each turn labelled by the '
-            "stage that failed first). The tree reader and the oracle state in `<see>` the element they act on; the other "
+            + '\n\nThe same episodes under `reward="composite"` (0.2 visual + 0.3 tool + 0.5 outcome; each turn '
+            "labelled by the "
+            "stage that failed first). The tree reader and the oracle state in `<see>` the element they act on; the "
+            "other "
             "agents state nothing, so every one of their turns fails at seeing:\n\n"
             + "\n".join(stage_rows)
-            + "\n\nThe baselines besides the oracle are scripted or random, not learned. The accessibility tree alone carries everything these tasks "
-            "need (names, values, boxes); the screenshot carries it too, but only to an agent that reads text: without reading, "
-            "the pixels give nothing, and the screen reader, which finds the names it looks for by matching the typeface's "
-            "glyphs and tries every candidate for a value, solves most episodes (it does not count rows or files, nor name the "
-            "highest bar, so those questions fail). Both readers are written against this env's instruction templates and look "
-            "(the reader knows the typeface), so they bound what perception of each sense allows; a VLM must learn to read "
+            + "\n\nThe baselines besides the oracle are scripted or random, not learned. The accessibility tree alone "
+            "carries everything these tasks "
+            "need (names, values, boxes); the screenshot carries it too, but only to an agent that reads text: without "
+            "reading, "
+            "the pixels give nothing, and the screen reader, which finds the names it looks for by matching the "
+            "typeface's "
+            "glyphs and tries every candidate for a value, solves most episodes (it does not count rows or files, nor "
+            "name the "
+            "highest bar, so those questions fail). Both readers are written against this env's instruction templates "
+            "and look "
+            "(the reader knows the typeface), so they bound what perception of each sense allows; a VLM must learn to "
+            "read "
             "and act, which is what the env is for."
         )
         update_section("VistaGUI-v0", body, "python benchmarks/bench_vista_gui.py " + " ".join(sys.argv[1:]))

@@ -81,13 +81,15 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
     rows = [
-        "| family | oracle with tools | no tools: chance | no tools: most common answer | tool calls / episode | oracle episodes/s |",
+        "| family | oracle with tools | no tools: chance | no tools: most common answer | tool calls / episode | "
+        "oracle episodes/s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for family in (name for name in family_names() if get_family(name).tools_help):
         r = run_family(family, args.episodes)
         rows.append(
-            f"| {family} | {r['oracle']:.0%} | {r['chance']:.0%} | {r['prior']:.0%} | {r['tool_calls']:.1f} | {r['episodes_per_s']:,.0f} |"
+            f"| {family} | {r['oracle']:.0%} | {r['chance']:.0%} | {r['prior']:.0%} | {r['tool_calls']:.1f} | "
+            f"{r['episodes_per_s']:,.0f} |"
         )
         print(rows[-1], flush=True)
     if args.write:

@@ -1,4 +1,5 @@
-"""VistaVideo-v0: reset cost against clip length, frame rendering against bare Pillow, and what choosing frames is worth.
+"""VistaVideo-v0: reset cost against clip length, frame rendering against bare Pillow, and what choosing frames is
+worth.
 
 Three measurements, each printed as a Markdown table (``--write`` puts them in benchmarks/RESULTS.md):
 
@@ -188,7 +189,8 @@ def agents_table(scores: dict, agents: tuple[str, ...]) -> str:
             runs = by_agent[agent]
             success = sum(r["success"] for r in runs) / len(runs)
             cells.append(
-                f"{success:.0%} / {statistics.mean(r['reward'] for r in runs):.2f} / {statistics.mean(r['frames'] for r in runs):.1f}"
+                f"{success:.0%} / {statistics.mean(r['reward'] for r in runs):.2f} / "
+                f"{statistics.mean(r['frames'] for r in runs):.1f}"
             )
         rows.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -211,7 +213,8 @@ def main() -> None:
         for kind, by_agent in scores.items():
             runs = by_agent["oracle"]
             rows.append(
-                f"| {kind} | {sum(r['success'] for r in runs)} of {len(runs)} | {statistics.mean(r['frames'] for r in runs):.1f} |"
+                f"| {kind} | {sum(r['success'] for r in runs)} of {len(runs)} | "
+                f"{statistics.mean(r['frames'] for r in runs):.1f} |"
             )
         print("\n".join(rows))
         if args.write:
@@ -242,9 +245,11 @@ def main() -> None:
     render_rows = [
         "| drawing a 224 px frame (six objects, box, sparks, stamp) | frames/s | time per frame vs bare Pillow |",
         "|---|---:|---:|",
-        f"| `FrameRenderer.frame` (clip queries + drawing) | {rates['ours']:,.0f} | {rates['bare'] / rates['ours']:.2f}x the time |",
+        f"| `FrameRenderer.frame` (clip queries + drawing) | {rates['ours']:,.0f} | "
+        f"{rates['bare'] / rates['ours']:.2f}x the time |",
         f"| bare Pillow, same scene precomputed, same text stamps | {rates['bare']:,.0f} | 1x |",
-        f"| bare Pillow, same scene, text with `ImageDraw.text` | {rates['bare_text']:,.0f} | {rates['bare'] / rates['bare_text']:.2f}x |",
+        f"| bare Pillow, same scene, text with `ImageDraw.text` | {rates['bare_text']:,.0f} | "
+        f"{rates['bare'] / rates['bare_text']:.2f}x |",
     ]
     print("\n".join(render_rows), flush=True)
 
@@ -254,9 +259,12 @@ def main() -> None:
     print(table)
     if args.write:
         body = (
-            "Reset cost by clip length, median of `--resets` resets at a fixed difficulty (each reset draws clip scripts until "
-            "one lands in the split, about 1.25 for train and 10 for test, each well under a millisecond; then the paths, a "
-            "question, and the four-frame overview as a 448 px grid). A 16-frame clip has no room for some of the scripted events, so it holds fewer "
+            "Reset cost by clip length, median of `--resets` resets at a fixed difficulty (each reset draws clip "
+            "scripts until "
+            "one lands in the split, about 1.25 for train and 10 for test, each well under a millisecond; then the "
+            "paths, a "
+            "question, and the four-frame overview as a 448 px grid). A 16-frame clip has no room for some of the "
+            "scripted events, so it holds fewer "
             "and samples a little faster; past that the cost does not move with length, because a clip is waypoints "
             "and events, never frames:\n\n"
             + "\n".join(reset_rows)
@@ -272,7 +280,10 @@ def main() -> None:
             "rendering of grids and zooms (a grid of 16 resizes 16 frames), or timings on an idle machine "
             "(2-core CPU, shared and noisy)."
         )
-        command = f"python benchmarks/bench_vista_video.py --episodes {args.episodes} --seconds {args.seconds:g} --resets {args.resets} --write"
+        command = (
+            f"python benchmarks/bench_vista_video.py --episodes {args.episodes} --seconds {args.seconds:g} "
+            f"--resets {args.resets} --write"
+        )
         update_section("VistaVideo-v0: reset cost, frame drawing, agents by kind", body, command)
 
 

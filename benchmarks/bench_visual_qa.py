@@ -7,10 +7,10 @@ For each family, in the same run:
   the env's own one-call encoder (about 4 us faster at 224 px, so its ratios are the stricter);
 - *env*: ``env.reset(options={"family": ...})`` + ``env.step(response)`` through ``gym.make``
   (sampling, split assignment, drawing, parsing, verifying, reward terms, wrappers).
-Then the default family mix (every family that needs no tools), and SyncVectorEnv / AsyncVectorEnv with 2 envs. Single-env figures are pinned to one core.
-Every measurement follows unmeasured warm-up episodes (half as many), so that the font and glyph caches are in
-the steady state of a training run; a family's bare and env timings alternate in rounds and the best of each is
-kept, so that a slow spell of the machine cannot skew their ratio.
+Then the default family mix (every family that needs no tools), and SyncVectorEnv / AsyncVectorEnv with 2 envs.
+Single-env figures are pinned to one core. Every measurement follows unmeasured warm-up episodes (half as many), so that
+the font and glyph caches are in the steady state of a training run; a family's bare and env timings alternate in rounds
+and the best of each is kept, so that a slow spell of the machine cannot skew their ratio.
 
     python benchmarks/bench_visual_qa.py [--episodes 2000] [--size 224] [--rounds 4] [--write]
 """
@@ -45,7 +45,8 @@ def bare_drawer(
     first_seed: int = 0,
 ) -> Callable[[int], None]:
     """``draw(n)``: draws the next ``n`` of the pre-sampled specs as the env would (at the family's detail scale,
-    reduced to ``size``) and converts them to arrays with ``convert``; after ``episodes // WARMUP_SHARE`` unmeasured ones.
+    reduced to ``size``) and converts them to arrays with ``convert``; after ``episodes // WARMUP_SHARE`` unmeasured
+    ones.
 
     Drawers measured side by side need different ``first_seed``: a drawer that draws tasks another has drawn
     finds their text already in the glyph caches.
@@ -131,7 +132,8 @@ def main() -> None:
     )
     print(f"default families mixed: {mixed:,.0f} episodes/s", flush=True)
     rows = [
-        "| family | bare, np.asarray (ep/s) | bare, image_array (ep/s) | env reset+step (ep/s) | env / bare (np.asarray) | env / bare (image_array) |",
+        "| family | bare, np.asarray (ep/s) | bare, image_array (ep/s) | env reset+step (ep/s) | env / bare "
+        "(np.asarray) | env / bare (image_array) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name in family_names():
@@ -167,8 +169,10 @@ def main() -> None:
         update_section(
             f"VisualQA-v0 throughput ({args.size}x{args.size})",
             body
-            + "\n\nTargets: >= 5,000 episodes/s mixed on one core; env cost within 3x of the bare drawing cost per family.",
-            f"python benchmarks/bench_visual_qa.py --episodes {args.episodes} --size {args.size} --rounds {args.rounds} --write",
+            + "\n\nTargets: >= 5,000 episodes/s mixed on one core; env cost within 3x of the bare drawing cost per "
+            "family.",
+            f"python benchmarks/bench_visual_qa.py --episodes {args.episodes} --size {args.size} --rounds "
+            f"{args.rounds} --write",
         )
 
 

@@ -40,7 +40,8 @@ STAGES = ("sampling", "split check", "drawing", "conversion", "step", "rest of r
 
 
 def timed(function: Callable, totals: collections.Counter, stage: str) -> Callable:
-    """``function``, adding the seconds of each call to ``totals[stage]`` and counting calls in ``totals[stage + ' calls']``."""
+    """``function``, adding the seconds of each call to ``totals[stage]`` and counting calls in ``totals[stage + '
+    calls']``."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -135,7 +136,8 @@ def main() -> None:
         "| default family mix, one core | episodes/s |",
         "|---|---:|",
         f"| as it is | {rate:,.0f} |",
-        f"| split check off (ceiling of any cheaper split rule; not a valid env) | {ceiling_rate:,.0f} ({ceiling_rate / rate:.2f}x) |",
+        f"| split check off (ceiling of any cheaper split rule; not a valid env) | {ceiling_rate:,.0f} "
+        f"({ceiling_rate / rate:.2f}x) |",
     ]
     print("\n".join(summary))
     if args.write:
@@ -144,7 +146,8 @@ def main() -> None:
         update_section(
             f"VisualQA-v0 episode breakdown ({args.size}x{args.size})",
             "\n".join(rows + summary),
-            f"python benchmarks/bench_visual_qa_breakdown.py --episodes {args.episodes} --size {args.size} --rounds {args.rounds} --write",
+            f"python benchmarks/bench_visual_qa_breakdown.py --episodes {args.episodes} --size {args.size} --rounds "
+            f"{args.rounds} --write",
         )
 
 

@@ -13,7 +13,10 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 def machine() -> str:
     """A one-line description of this machine."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}"
+    )
 
 
 def update_section(title: str, body: str, command: str) -> None:

@@ -64,7 +64,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from vista_envs.bench.suites import builtin_suite_names, plugin_suite_names
 
     print(
-        f"\nBench agents: random, scripted, oracle, python:MODULE:FACTORY; from plugins: {', '.join(plugin_agent_kinds()) or 'none'}"
+        "\nBench agents: random, scripted, oracle, python:MODULE:FACTORY; from plugins: "
+        f"{', '.join(plugin_agent_kinds()) or 'none'}"
     )
     print(
         f"Bench suites: {', '.join(builtin_suite_names())}; from plugins: {', '.join(plugin_suite_names()) or 'none'}"
@@ -135,7 +136,8 @@ MAX_GALLERY_SEEDS = 32  # columns of a contact sheet
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    """One PNG per family and per VistaGUI-v0 app kind: a row per difficulty, a column per seed, each tile captioned with Q and A."""
+    """One PNG per family and per VistaGUI-v0 app kind: a row per difficulty, a column per seed, each tile captioned
+    with Q and A."""
     from vista_envs.answers import format_answer
 
     size = normalize_image_size(args.size)  # the envs' own bounds: [64, 4096] pixels
@@ -179,7 +181,8 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    """Play an env with text actions in the terminal, turn by turn; each image is written to a PNG whose path is printed."""
+    """Play an env with text actions in the terminal, turn by turn; each image is written to a PNG whose path is
+    printed."""
     env = gym.make(args.env_id, render_mode="rgb_array")
     try:
         if not isinstance(env.action_space, gym.spaces.Text):

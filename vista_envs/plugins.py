@@ -56,7 +56,10 @@ class PluginError:
     error: str
 
     def __str__(self) -> str:
-        return f"plugin {describe_parts(self.name, self.value, self.distribution)} (group {self.group}) failed to load: {self.error}"
+        return (
+            f"plugin {describe_parts(self.name, self.value, self.distribution)} (group {self.group}) failed to "
+            f"load: {self.error}"
+        )
 
 
 class PluginWarning(RuntimeWarning):
@@ -89,7 +92,8 @@ def describe(entry_point: metadata.EntryPoint) -> str:
 
 
 def load_entry_point(group: str, entry_point: metadata.EntryPoint) -> Any:
-    """``entry_point.load()``; on failure the error is recorded, warned about by name, and re-raised as :class:`ImportError`."""
+    """``entry_point.load()``; on failure the error is recorded, warned about by name, and re-raised as
+    :class:`ImportError`."""
     try:
         return entry_point.load()
     except (Exception, SystemExit) as error:  # a plugin's import may raise anything; sys.exit() too

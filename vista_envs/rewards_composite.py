@@ -26,7 +26,8 @@ beside the outcome so that a learner can credit the turn where an error started.
 
 .. math::
 
-    R = w_v\,\bar v + w_a\,\bar a + w_o\,o, \qquad \bar a = \tfrac1T \textstyle\sum_t a_t,\ \bar v = \text{the mean of the checked } v_t \ (0 \text{ if none})
+    R = w_v\,\bar v + w_a\,\bar a + w_o\,o, \qquad \bar a = \tfrac1T \textstyle\sum_t a_t,\ \bar v = \text{the mean of
+    the checked } v_t \ (0 \text{ if none})
 
 with the seed's weights :math:`w_v = 0.2, w_a = 0.3, w_o = 0.5` by default (so :math:`R \in [0, 1]`).
 
@@ -59,7 +60,8 @@ _SEE = re.compile(r"<see>(.*?)</see>", re.DOTALL | re.IGNORECASE)
 # Words a model adds around an element's name ("the Save button"): they do not change what it saw.
 _EDGE = " \t\"'`.,:;!?“”‘’"
 _FILLER = re.compile(
-    r"^(the|a|an)\s+|\s+(button|toggle|checkbox|switch|field|box|text box|dropdown|list|menu|slider|link|tab|row|column|header|bar|file|folder)$"
+    r"^(the|a|an)\s+|\s+(button|toggle|checkbox|switch|field|box|text "
+    r"box|dropdown|list|menu|slider|link|tab|row|column|header|bar|file|folder)$"
 )
 
 

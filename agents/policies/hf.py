@@ -252,7 +252,8 @@ class HFPolicy:
     def _logprobs(
         self, inputs: BatchFeature, completion_ids: torch.Tensor, completion_mask: torch.Tensor
     ) -> torch.Tensor:
-        """``log pi(completion_t | prompt, completion_<t)`` for every completion position (batch x completion length)."""
+        """``log pi(completion_t | prompt, completion_<t)`` for every completion position (batch x completion
+        length)."""
         batch, length = completion_ids.shape
         extended = dict(inputs)
         extended["input_ids"] = torch.cat([inputs["input_ids"], completion_ids], dim=1)

@@ -86,7 +86,8 @@ class OpenAIPolicy:
     ):
         if max_retries < 0 or max_concurrency < 1 or timeout_s <= 0:
             raise ValueError(
-                f"need max_retries >= 0, max_concurrency >= 1, timeout_s > 0; got {max_retries}, {max_concurrency}, {timeout_s}"
+                f"need max_retries >= 0, max_concurrency >= 1, timeout_s > 0; got {max_retries}, {max_concurrency}, "
+                f"{timeout_s}"
             )
         if tool_mode not in TOOL_MODES:
             raise ValueError(f"tool_mode must be one of {TOOL_MODES}, got {tool_mode!r}")
@@ -125,7 +126,8 @@ class OpenAIPolicy:
             raise OpenAIPolicyError(f"{self.url} answered without choices[0].message: {excerpt}") from None
         if not isinstance(message, dict):
             raise OpenAIPolicyError(
-                f"{self.url} answered with a choices[0].message that is not an object: {json.dumps(message)[:_BODY_EXCERPT_CHARS]}"
+                f"{self.url} answered with a choices[0].message that is not an object: "
+                f"{json.dumps(message)[:_BODY_EXCERPT_CHARS]}"
             )
         return reply_action(message)
 

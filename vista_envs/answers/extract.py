@@ -55,7 +55,8 @@ def _boxed_contents(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ResponseFormat:
-    """A response layout: reasoning in ``think_tags`` (optional when None), the answer in ``answer_tags`` or ``\\boxed{}``.
+    """A response layout: reasoning in ``think_tags`` (optional when None), the answer in ``answer_tags`` or
+    ``\\boxed{}``.
 
     Args:
         name: a short id (shown in docs and info).

@@ -3,11 +3,13 @@
 ==========================  ==========================================================================
 spec                        agent
 ==========================  ==========================================================================
-``random``                  :class:`~vista_envs.bench.baselines.RandomGuesser`: a random answer of the asked type (chance)
+``random``                  :class:`~vista_envs.bench.baselines.RandomGuesser`: a random answer of the asked type
+(chance)
 ``scripted``                a heuristic baseline: image statistics, one tool call in tool envs
 ``oracle``                  ``env.unwrapped.oracle()``: always right (the ceiling)
 ``overview``                ``VistaVideo-v0``: answers from the reset overview only (perfect perception: reads the env)
-``look-all``                ``VistaVideo-v0``: views every frame from the first on until the budget runs out (reads the env)
+``look-all``                ``VistaVideo-v0``: views every frame from the first on until the budget runs out (reads the
+env)
 ``python:MODULE:FACTORY``   ``FACTORY()`` from an importable module (or a ``.py`` file path); any
                             object with ``act(observations, infos) -> list[str]`` works
 ``KIND:ARGUMENT``, ``KIND`` an agent a plugin declares in the entry-point group ``vista_envs.bench_agents``
@@ -74,7 +76,10 @@ def _spec_help() -> str:
     )
 
 
-AGENT_SPEC_HELP = "random | scripted | oracle | python:MODULE:FACTORY | KIND:ARG from a plugin (hf:PATH, openai:MODEL@URL, ...), optionally as NAME=SPEC"
+AGENT_SPEC_HELP = (
+    "random | scripted | oracle | python:MODULE:FACTORY | KIND:ARG from a plugin (hf:PATH, "
+    "openai:MODEL@URL, ...), optionally as NAME=SPEC"
+)
 
 
 @dataclass
@@ -101,7 +106,8 @@ class BenchAgent:
 
     @property
     def token_unit(self) -> str:
-        """``"tokens"`` when the policy exposes a tokenizer, else ``"chars"`` (responses are then measured in characters only)."""
+        """``"tokens"`` when the policy exposes a tokenizer, else ``"chars"`` (responses are then measured in characters
+        only)."""
         return "tokens" if self._tokenizer() is not None else "chars"
 
     def count_tokens(self, text: str) -> int | None:
@@ -165,8 +171,10 @@ def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
         hint = ""
         if kind in ("hf", "openai", "openai-text"):
             hint = (
-                f" (no installed package declares the agent kind {kind!r} in the entry-point group {plugins.AGENTS_GROUP!r}: vista-envs "
-                "declares it for its learners when installed, pip install 'vista-envs[train]'; an editable install made before "
+                f" (no installed package declares the agent kind {kind!r} in the entry-point group "
+                f"{plugins.AGENTS_GROUP!r}: vista-envs "
+                "declares it for its learners when installed, pip install 'vista-envs[train]'; an editable install "
+                "made before "
                 "those entry points existed needs pip install -e . again)"
             )
         raise BenchError(f"unknown agent spec {spec!r}{hint}; expected {_spec_help()}")
@@ -176,12 +184,14 @@ def _plugin_policy(spec: str, kind: str, argument: str) -> tuple[Any, str]:
         raise BenchError(f"{spec}: {error}") from None
     if not callable(factory):
         raise BenchError(
-            f"{spec}: plugin {plugins.describe(entry_point)} is a {type(factory).__name__}, not a factory(argument) -> agent"
+            f"{spec}: plugin {plugins.describe(entry_point)} is a {type(factory).__name__}, not a factory(argument) -> "
+            "agent"
         )
     policy = _construct(spec, factory, argument)
     if not callable(getattr(policy, "act", None)):
         raise BenchError(
-            f"{spec}: plugin {plugins.describe(entry_point)} returned a {type(policy).__name__}, which has no act(observations, infos) method"
+            f"{spec}: plugin {plugins.describe(entry_point)} returned a {type(policy).__name__}, which has no "
+            "act(observations, infos) method"
         )
     default_name = getattr(policy, "bench_name", None) or (
         f"{kind}-{Path(argument.partition('@')[0]).name}" if argument else kind
@@ -210,13 +220,15 @@ def _python_policy(argument: str) -> Any:
     policy = _construct(f"python:{argument}", factory)
     if not callable(getattr(policy, "act", None)):
         raise BenchError(
-            f"python:{argument}: {factory_name}() returned a {type(policy).__name__}, which has no act(observations, infos) method"
+            f"python:{argument}: {factory_name}() returned a {type(policy).__name__}, which has no act(observations, "
+            "infos) method"
         )
     return policy
 
 
 def _import_module(module_name: str) -> Any:
-    """Import a dotted module name (the working directory is searched first, as ``python -m`` does) or a ``.py`` file."""
+    """Import a dotted module name (the working directory is searched first, as ``python -m`` does) or a ``.py``
+    file."""
     try:
         if module_name.endswith(".py"):
             path = Path(module_name)

@@ -27,7 +27,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, salt=load_salt(args.salt_file))
     tasks = f"private tasks (salt {suite.salt_id})" if suite.private else "public tasks"
     print(
-        f"suite {suite.name} v{suite.version} ({suite.hash}): {len(suite.episodes())} episodes per agent, split {suite.split}, {tasks}"
+        f"suite {suite.name} v{suite.version} ({suite.hash}): {len(suite.episodes())} episodes per agent, split "
+        f"{suite.split}, {tasks}"
     )
     failed = []
     for spec in args.agent or BUILTIN_AGENTS:
@@ -61,7 +62,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             failed.append(spec)
             continue
         low, high = overall["success_ci95"]
-        line = f"{agent.name}: success {100 * overall['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] in {run['wall_time_s']:.1f} s -> {outcome.results_path}"
+        line = (
+            f"{agent.name}: success {100 * overall['success_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] in "
+            f"{run['wall_time_s']:.1f} s -> {outcome.results_path}"
+        )
         if overall["errors"]:
             line += f' ({overall["errors"]} episodes ended by errors; see "errors" in the results)'
         print(line)
@@ -129,7 +133,8 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         "--max-infra-errors",
         type=_positive_int,
         default=5,
-        help="stop after this many infrastructure errors in a row (refused connections, HTTP 5xx/429, timeouts, agent crashes; default 5)",
+        help="stop after this many infrastructure errors in a row (refused connections, HTTP 5xx/429, timeouts, agent "
+        "crashes; default 5)",
     )
     bench.add_argument(
         "--retry-backoff",
@@ -139,7 +144,8 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument(
         "--salt-file",
-        help=f"a private suite: tasks drawn with the secret salt in this file (or ${SALT_ENV_VAR}), which published seeds cannot regenerate",
+        help=f"a private suite: tasks drawn with the secret salt in this file (or ${SALT_ENV_VAR}), which published "
+        "seeds cannot regenerate",
     )
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(handler=cmd_bench)
@@ -151,7 +157,8 @@ def add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
     board.add_argument("--format", choices=FORMATS, default="md", help="md (default) or html")
     board.add_argument(
         "--out",
-        help="file to write; md: plots are written beside it (without --out: into RESULTS); html default: RESULTS/leaderboard.html",
+        help="file to write; md: plots are written beside it (without --out: into RESULTS); html default: "
+        "RESULTS/leaderboard.html",
     )
     board.add_argument("--suite", help="rank only the results of this suite name")
     board.add_argument(
@@ -160,6 +167,7 @@ def add_leaderboard_parser(commands: argparse._SubParsersAction) -> None:
     board.add_argument(
         "--allow-infra-errors",
         action="store_true",
-        help="rank agents whose runs still have infrastructure errors (their count is shown; those episodes count as failures)",
+        help="rank agents whose runs still have infrastructure errors (their count is shown; those episodes count as "
+        "failures)",
     )
     board.set_defaults(handler=cmd_leaderboard)

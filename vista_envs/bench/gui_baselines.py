@@ -525,7 +525,8 @@ class PixelGUIPolicy:
 
 
 class ScriptedGUIPolicy:
-    """The bench's ``scripted`` agent in VistaGUI: the tree reader when the text holds the tree, else the screen reader."""
+    """The bench's ``scripted`` agent in VistaGUI: the tree reader when the text holds the tree, else the screen
+    reader."""
 
     def __init__(self) -> None:
         self.tree, self.screen = TreeGUIPolicy(), ScreenReaderPolicy()

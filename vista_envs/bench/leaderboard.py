@@ -114,10 +114,12 @@ def load_leaderboard(
         hint = (
             "pass --suite NAME to rank one suite"
             if len(names) > 1
-            else "re-run the older agents on the current suite version, or keep each version's results in its own folder"
+            else "re-run the older agents on the current suite version, or keep each version's results in its own "
+            "folder"
         )
         raise BenchError(
-            f"results in {folder} come from different suites or suite versions and cannot be ranked together: {listing}; {hint}"
+            f"results in {folder} come from different suites or suite versions and cannot be ranked together: "
+            f"{listing}; {hint}"
         )
     seen: dict[tuple[str, str], str] = {}
     for path, run in runs:
@@ -133,7 +135,8 @@ def load_leaderboard(
             f"{run['agent']['name']} ({run['overall']['infra_errors']} in {path.name})" for path, run in unfinished
         )
         raise BenchError(
-            f"not ranking agents whose runs still have infrastructure errors (episodes cut off by the endpoint or the agent's "
+            "not ranking agents whose runs still have infrastructure errors (episodes cut off by the endpoint or the "
+            "agent's "
             f"process, not answered by the model): {listing}; rerun their bench command to resume them, or pass "
             "--allow-infra-errors to rank them anyway (those episodes count as failures)"
         )
@@ -219,7 +222,8 @@ def _main_rows(board: Leaderboard, env: str | None) -> list[list[str]]:
 
 
 def _breakdown(board: Leaderboard, env: str, axis: str) -> tuple[list[str], list[list[str]]]:
-    """Columns (axis label, then agents in rank order) and rows ``success % [95% CI] (k/n)`` per family or difficulty."""
+    """Columns (axis label, then agents in rank order) and rows ``success % [95% CI] (k/n)`` per family or
+    difficulty."""
     runs = [run for run, _ in board.ranked(env)]
     rows = []
     for label in board.labels(env, axis):
@@ -246,15 +250,22 @@ def _markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> st
 
 def _suite_line(board: Leaderboard) -> str:
     suite = board.suite
-    return f"suite `{suite['name']}` v{suite['version']} (`{suite['hash']}`), split `{suite['split']}`, {suite['episodes']} episodes per agent"
+    return (
+        f"suite `{suite['name']}` v{suite['version']} (`{suite['hash']}`), split `{suite['split']}`, "
+        f"{suite['episodes']} episodes per agent"
+    )
 
 
 _NOTE = (
     "Ranked by success rate (episodes that never ran count as failures), then mean reward. "
-    "95% confidence intervals: Wilson for success rates (per family and difficulty too), normal approximation for mean rewards. "
-    'Turns, tool calls, tokens and chars are means per episode: tokens of the agent\'s own tokenizer ("-" when it has none), '
-    "chars of its responses (every agent). Errors counts episodes ended by an agent or env error; infra errors counts episodes "
-    "cut off by the endpoint or the agent's process (not scored as answers; a board with any was ranked with --allow-infra-errors). "
+    "95% confidence intervals: Wilson for success rates (per family and difficulty too), normal approximation for mean "
+    "rewards. "
+    'Turns, tool calls, tokens and chars are means per episode: tokens of the agent\'s own tokenizer ("-" when it has '
+    "none), "
+    "chars of its responses (every agent). Errors counts episodes ended by an agent or env error; infra errors counts "
+    "episodes "
+    "cut off by the endpoint or the agent's process (not scored as answers; a board with any was ranked with "
+    "--allow-infra-errors). "
     "Tasks: public (the suite's published seeds) or private (drawn with the evaluator's secret salt)."
 )
 
@@ -346,22 +357,30 @@ def _all_plots(board: Leaderboard) -> dict[str, bytes]:
 # -- HTML ---------------------------------------------------------------------------------------------
 
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px; color: #1b1f24; padding: 0 1rem; }
-h1 { font-size: 1.5rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; }
-h3 { font-size: 1rem; margin-top: 1.4rem; } p.meta, p.note { color: #57606a; font-size: 0.9rem; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
+  color: #1b1f24; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.3rem; }
+h3 { font-size: 1rem; margin-top: 1.4rem; }
+p.meta, p.note { color: #57606a; font-size: 0.9rem; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.6rem; text-align: right; white-space: nowrap; }
-th { background: #f6f8fa; } td.text, th.text { text-align: left; }
+th { background: #f6f8fa; }
+td.text, th.text { text-align: left; }
 tr:nth-child(even) td { background: #fbfcfd; }
-.bar { display: inline-block; height: 0.6rem; background: #2f81f7; vertical-align: middle; margin-right: 0.4rem; border-radius: 2px; }
+.bar { display: inline-block; height: 0.6rem; background: #2f81f7; vertical-align: middle; margin-right: 0.4rem;
+  border-radius: 2px; }
 img { max-width: 100%; border: 1px solid #d0d7de; margin: 0.5rem 0; }
 .scroll { overflow-x: auto; }
-details.failure { border: 1px solid #d0d7de; border-radius: 4px; margin: 0.3rem 0; padding: 0.2rem 0.6rem; font-size: 0.9rem; }
+details.failure { border: 1px solid #d0d7de; border-radius: 4px; margin: 0.3rem 0; padding: 0.2rem 0.6rem;
+  font-size: 0.9rem; }
 details.failure summary { cursor: pointer; color: #0969da; }
 details.failure[open] summary { margin-bottom: 0.4rem; }
 .episode { display: flex; gap: 1rem; align-items: flex-start; }
-.episode img.thumb { width: 96px; height: auto; image-rendering: pixelated; border: 1px solid #d0d7de; margin: 0; flex: none; }
-.episode pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: 0.4rem; margin: 0.2rem 0; max-height: 16rem; overflow-y: auto; }
+.episode img.thumb { width: 96px; height: auto; image-rendering: pixelated; border: 1px solid #d0d7de; margin: 0;
+  flex: none; }
+.episode pre { white-space: pre-wrap; word-break: break-word; background: #f6f8fa; padding: 0.4rem; margin: 0.2rem 0;
+  max-height: 16rem; overflow-y: auto; }
 .episode table { font-size: 0.8rem; margin: 0.2rem 0; }
 """
 
@@ -386,7 +405,10 @@ def _html_table(
                 content = f'<span class="bar" style="width:{60 * bars[row_index]:.0f}px"></span>{content}'
             cells.append(f'<td class="{"text" if i in text_columns else ""}">{content}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="scroll"><table id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    return (
+        '<div class="scroll"><table '
+        f'id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
 
 
 def _slug(text: str) -> str:
@@ -413,16 +435,21 @@ def _failure_html(example: Mapping[str, Any]) -> str:
     parts = [
         f"<div><b>prompt</b><pre>{escape(str(example.get('prompt') or '-'))}</pre>",
         f'<b>response</b><pre class="response">{escape(str(example.get("response") or "-"))}</pre>',
-        f"<b>expected</b> {escape(str(example.get('answer') or '-'))}; <b>read from the response</b> {escape(str(example.get('extracted_answer') or '-'))}",
+        f"<b>expected</b> {escape(str(example.get('answer') or '-'))}; <b>read from the response</b> "
+        f"{escape(str(example.get('extracted_answer') or '-'))}",
     ]
     if example.get("error"):
         parts.append(f"<br><b>error</b> {escape(str(example['error']))}")
     if terms_rows:
         parts.append(
-            f'<table class="terms"><thead><tr><th class="text">reward term</th><th>value</th></tr></thead><tbody>{terms_rows}</tbody></table>'
+            '<table class="terms"><thead><tr><th class="text">reward '
+            f"term</th><th>value</th></tr></thead><tbody>{terms_rows}</tbody></table>"
         )
     parts.append("</div>")
-    return f'<details class="failure"><summary>{escape(summary)}</summary><div class="episode">{image}{"".join(parts)}</div></details>'
+    return (
+        f'<details class="failure"><summary>{escape(summary)}</summary><div '
+        f'class="episode">{image}{"".join(parts)}</div></details>'
+    )
 
 
 def _term(value: Any) -> str:
@@ -435,7 +462,8 @@ def _failures_html(board: Leaderboard, env: str) -> list[str]:
         name = html.escape(_column_name(run))
         if run["suite"].get("tasks") == "private":
             parts.append(
-                f'<p class="note">{name}: failed episodes of private tasks are not shown (they would publish the secret tasks).</p>'
+                f'<p class="note">{name}: failed episodes of private tasks are not shown (they would publish the '
+                "secret tasks).</p>"
             )
             continue
         examples = run["by_env"][env].get("failed_examples") or []
@@ -444,7 +472,8 @@ def _failures_html(board: Leaderboard, env: str) -> list[str]:
             continue
         shown = examples[:MAX_FAILURES_SHOWN]
         parts.append(
-            f'<h4>{name}: {len(shown)} of {failed} failed episodes</h4><div class="failures">{"".join(_failure_html(e) for e in shown)}</div>'
+            f"<h4>{name}: {len(shown)} of {failed} failed episodes</h4><div "
+            f'class="failures">{"".join(_failure_html(e) for e in shown)}</div>'
         )
     return parts
 
@@ -499,7 +528,8 @@ def _output_path(out: str | Path) -> Path:
     path = Path(out)
     if path.suffix.lower() in (".json", ".jsonl"):
         raise BenchError(
-            f"--out {str(path)!r}: a leaderboard is Markdown or HTML, and .json/.jsonl names are for results, never overwritten"
+            f"--out {str(path)!r}: a leaderboard is Markdown or HTML, and .json/.jsonl names are for results, never "
+            "overwritten"
         )
     return path
 

@@ -3,8 +3,8 @@
 The lock is an exclusive ``flock`` on ``<suite>.<agent>.lock`` beside the log, held for the whole
 run; the file names the holder (pid, host, start time) for the message a second run gets. The kernel
 drops the lock when its process dies, however it dies, so a lock left by a killed run is simply
-taken over (a killed run leaves the file behind; it is harmless). Where ``fcntl`` is missing (Windows), the file itself is the lock and a holder whose pid
-is no longer alive on this host is treated as gone.
+taken over (a killed run leaves the file behind; it is harmless). Where ``fcntl`` is missing (Windows), the file itself
+is the lock and a holder whose pid is no longer alive on this host is treated as gone.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ class RunLock:
     def _holder(self) -> str:
         try:
             holder = json.loads(self.path.read_text(encoding="utf-8"))
-            return f"pid {holder['pid']} on {holder['host']}, since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['started_at']))}"
+            return (
+                f"pid {holder['pid']} on {holder['host']}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder['started_at']))}"
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return "another process"
 

@@ -144,10 +144,12 @@ class EpisodeLog:
                 reason = f"{type(error).__name__}: {error}"
                 if number == 1:  # without its header, nothing says which run the log holds
                     raise BenchError(
-                        f"{self.path}: line 1 (the header) is corrupted ({reason}); move the file away to start this run afresh"
+                        f"{self.path}: line 1 (the header) is corrupted ({reason}); move the file away to start this "
+                        "run afresh"
                     ) from None
                 self.problems.append(
-                    f"{self.path}: line {number} is corrupted ({reason}); skipped, and its episode (if it held one) is run again"
+                    f"{self.path}: line {number} is corrupted ({reason}); skipped, and its episode (if it held one) is "
+                    "run again"
                 )
                 continue
             parsed.append(entry)
@@ -382,13 +384,15 @@ def load_results(path: Path) -> dict[str, Any]:
         raise BenchError(f"{path}: cannot read it ({error})") from None
     except (ValueError, RecursionError) as error:  # JSONDecodeError, an int past the digit limit, nesting too deep
         raise BenchError(
-            f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode log"
+            f"{path} is corrupted: not valid JSON ({error}); re-run its bench command to rebuild it from the episode "
+            "log"
         ) from None
     if not isinstance(data, dict) or data.get("schema") != RESULTS_SCHEMA:
         raise BenchError(f'{path} is not a vista-envs results file (no "schema": {RESULTS_SCHEMA!r})')
     if data.get("schema_version") != RESULTS_SCHEMA_VERSION:
         raise BenchError(
-            f"{path} has results schema version {data.get('schema_version')!r}; this vista-envs reads version {RESULTS_SCHEMA_VERSION}"
+            f"{path} has results schema version {data.get('schema_version')!r}; this vista-envs reads version "
+            f"{RESULTS_SCHEMA_VERSION}"
         )
     try:
         _check_summary(data["overall"])
@@ -423,7 +427,8 @@ def _is_count(value: Any) -> bool:
 
 
 def _check_summary(summary: Mapping[str, Any]) -> None:
-    """Every figure a leaderboard reads from a summary is there, finite and consistent (a hand-edited file cannot rank first)."""
+    """Every figure a leaderboard reads from a summary is there, finite and consistent (a hand-edited file cannot rank
+    first)."""
     episodes, successes = summary["episodes"], summary["successes"]
     if not (_is_count(episodes) and _is_count(successes) and successes <= episodes):
         raise ValueError(f"a summary has {successes!r} successes of {episodes!r} episodes")

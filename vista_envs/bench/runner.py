@@ -126,7 +126,8 @@ def public_view(
 
 
 def agent_rng(episode: EpisodeSpec) -> random.Random:
-    """The episode's own random stream for a seeded agent: from a one-way hash of its seed, so it says nothing about the task."""
+    """The episode's own random stream for a seeded agent: from a one-way hash of its seed, so it says nothing about the
+    task."""
     digest = hashlib.blake2b(f"agent|{episode.seed}|{episode.key}".encode(), digest_size=16).digest()
     return random.Random(int.from_bytes(digest, "little"))
 
@@ -261,7 +262,8 @@ class _EnvPool:
 
 
 def _check_families(suite: Suite, entry_name: str, cells: Sequence[EpisodeSpec]) -> None:
-    """A task family a suite names must be registered (built in or from a plugin); else say which plugin would provide it.
+    """A task family a suite names must be registered (built in or from a plugin); else say which plugin would provide
+    it.
 
     Only envs built on the task library's families are checked here: VistaVideo's question kinds,
     VistaViews' families and VistaGUI's app kinds are the envs' own, checked by their ``reset``.
@@ -302,7 +304,8 @@ def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict
             env = gym.make(entry.env_id, disable_env_checker=True, **entry.env_kwargs)
         except Exception as error:
             raise BenchError(
-                f"suite {suite.name}: cannot make {entry.env_id} with {dict(entry.env_kwargs)}: {type(error).__name__}: {error}"
+                f"suite {suite.name}: cannot make {entry.env_id} with {dict(entry.env_kwargs)}: "
+                f"{type(error).__name__}: {error}"
             ) from error
         try:
             for episode in cells.values():
@@ -318,7 +321,8 @@ def _check_envs(suite: Suite, episodes: Sequence[EpisodeSpec]) -> dict[str, dict
 
 @dataclass(frozen=True)
 class _AgentFailure:
-    """Why one ``act`` call produced no usable actions: ``kind`` is ``"infra"`` (retried, never scored) or ``"agent"`` (a bad answer)."""
+    """Why one ``act`` call produced no usable actions: ``kind`` is ``"infra"`` (retried, never scored) or ``"agent"``
+    (a bad answer)."""
 
     kind: str
     message: str
@@ -554,8 +558,10 @@ def _run_pending(
                                 episode.fail("infra", actions.message)
                                 finish(episode)
                             return (
-                                f"stopped after {infra_in_a_row} infrastructure error{'s' if infra_in_a_row > 1 else ''} in a row (last: {actions.message}); "
-                                f"{len(acting)} episodes were cut off and {len(pending)} not run: nothing was scored as a model failure, "
+                                f"stopped after {infra_in_a_row} infrastructure "
+                                f"error{'s' if infra_in_a_row > 1 else ''} in a row (last: {actions.message}); "
+                                f"{len(acting)} episodes were cut off and {len(pending)} not run: nothing was scored "
+                                "as a model failure, "
                                 "fix the endpoint or agent and run the same command again to resume"
                             )
                         time.sleep(retry.wait(infra_in_a_row))

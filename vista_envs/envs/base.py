@@ -44,7 +44,8 @@ class VistaEnv(gym.Env[ObsType, ActType], Generic[ObsType, ActType]):
         """Check ``render_mode`` against ``metadata["render_modes"]`` and keep it."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+                f"{self.env_id}: render_mode must be None or one of {self.metadata['render_modes']}, got "
+                f"{render_mode!r}"
             )
         self.render_mode = render_mode
 

@@ -45,7 +45,8 @@ class Conversation:
         self.messages.append({"role": "user", "content": parts})
 
     def assistant(self, content: str, tool_calls: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> list[str]:
-        """An assistant turn with its text and the ``(name, arguments)`` of the tools it called; returns the calls' ids."""
+        """An assistant turn with its text and the ``(name, arguments)`` of the tools it called; returns the calls'
+        ids."""
         message: dict[str, Any] = {"role": "assistant", "content": content}
         ids = []
         if tool_calls:

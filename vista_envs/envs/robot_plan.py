@@ -317,11 +317,13 @@ class VistaRobotEnv(RobotTaskEnv):
                 continue
             if outcome == "collision":
                 feedback.append(
-                    f"{number}. {primitive}: stopped, the arm hit the {' and the '.join(hits)} (collision); the rest of the plan was skipped."
+                    f"{number}. {primitive}: stopped, the arm hit the {' and the '.join(hits)} (collision); the rest "
+                    "of the plan was skipped."
                 )
                 return None, True
             feedback.append(
-                f"{number}. {primitive}: not finished within {self.max_primitive_steps} control steps; the rest of the plan was skipped."
+                f"{number}. {primitive}: not finished within {self.max_primitive_steps} control steps; the rest of the "
+                "plan was skipped."
             )
             return None, False
         return None, False

@@ -93,7 +93,8 @@ class VistaToolEnv(TaskEnv):
     ``vista_envs.rewards_composite`` (:math:`0.2\,\mathrm{visual} + 0.3\,\mathrm{tool} + 0.5\,\mathrm{outcome}`,
     paid on the last turn) minus :math:`\mu N^{invalid}_t`: visual is checked on the answer turn (its
     ``<see>`` tag against the ground truth), tool every turn (calls run without error and use tools of the
-    oracle's plan); ``info["stage_failed"]``, ``info["process_reward"]`` every turn, ``info["process_rewards"]`` at the end.
+    oracle's plan); ``info["stage_failed"]``, ``info["process_reward"]`` every turn, ``info["process_rewards"]`` at the
+    end.
 
     ## Starting State
     As in ``VisualQA-v0``: ``reset(seed, options={"split", "family", "difficulty", "task_seed"})``.
@@ -340,7 +341,8 @@ class VistaToolEnv(TaskEnv):
         self.tools.end_episode()
 
     def _composite_turn(self, action: Any, reward: float, info: dict[str, Any]) -> float:
-        """With ``reward="composite"``, the turn's staged check replaces the rule reward (the hook of ``rewards_composite``)."""
+        """With ``reward="composite"``, the turn's staged check replaces the rule reward (the hook of
+        ``rewards_composite``)."""
         if self.composite is None:
             return reward
         assert self.task is not None
@@ -406,7 +408,10 @@ class VistaToolEnv(TaskEnv):
         )
 
     def _call_hint(self) -> str:
-        return f'Call a tool as {TOOL_CALL_OPEN}{{"name": "zoom", "arguments": {{"x": 10, "y": 20}}}}{TOOL_CALL_CLOSE} or answer. {self.scorer.format.describe()}'
+        return (
+            f'Call a tool as {TOOL_CALL_OPEN}{{"name": "zoom", "arguments": {{"x": 10, "y": 20}}}}{TOOL_CALL_CLOSE} '
+            f"or answer. {self.scorer.format.describe()}"
+        )
 
     def _task_info(self) -> dict[str, Any]:
         return {**super()._task_info(), "turn": self.turn, "sandbox": self.tools.sandbox_description}

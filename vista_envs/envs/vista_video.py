@@ -235,9 +235,13 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         super().reset(seed=seed)
         options = dict(options or {})
         split, kind, difficulty = choose_task(
-            self.np_random, options, names=self.kinds, difficulty_range=self.difficulty_range, default_split=self.split,
+            self.np_random,
+            options,
+            names=self.kinds,
+            difficulty_range=self.difficulty_range,
+            default_split=self.split,
             env_id=self.env_id,
-        )  # fmt: skip
+        )
         task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
         if isinstance(task_seed, bool) or not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
             raise ValueError(f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}")
@@ -325,7 +329,8 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             self._view = images[-1]
             if len(images) > 1:
                 outputs.append(
-                    f"Note: this turn's calls returned {len(images)} images; the image here is the last one (all are in the conversation)."
+                    f"Note: this turn's calls returned {len(images)} images; the image here is the last one (all are "
+                    "in the conversation)."
                 )
             self.conversation.user(f"The image(s) from this turn's tool calls, in call order ({len(images)}).", images)
         return "\n".join(outputs)
@@ -415,7 +420,8 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     def _system_prompt(self) -> str:
         return (
             "You answer questions about a video clip. You see a few frames first and can look at more with tools, "
-            f'called as {TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE} (several per turn allowed); '
+            f'called as {TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE} (several per turn '
+            "allowed); "
             "their results come back in the next message. Every frame a tool shows costs a little reward, and there is "
             "a budget of frames per episode. " + self.scorer.format.describe()
         )
@@ -429,14 +435,18 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             f"A video clip of {clip.n_frames} frames (0 to {clip.n_frames - 1}, {clip.fps} frames per second, "
             f"{clip.n_frames / clip.fps:.1f} s), each {width}x{height} pixels. Numbered shapes move on a walled floor. "
             "They can touch a wall or collide with each other (a yellow spark marks each touch, on the frame where it "
-            "happens; shapes may also pass in front of each other without touching), go into the brown box (which hides "
-            "them completely) and come out, appear, vanish, and change colour. Every frame is labelled with its index (in its corner, or above "
+            "happens; shapes may also pass in front of each other without touching), go into the brown box (which "
+            "hides "
+            "them completely) and come out, appear, vanish, and change colour. Every frame is labelled with its index "
+            "(in its corner, or above "
             "its tile in a grid).\n"
             f"The image shows frames {', '.join(map(str, self.overview_frames))}, as a grid in reading order.\n"
             f"Question: {question.text}\n"
             f"Tools: {tools}\n"
-            f"You may view {self.tools.max_frames} more frames in this episode; each costs {self.weights['frames']:g} reward. "
-            "Several calls per turn are allowed; the image that comes back with the next message is the last one a call returned. "
+            f"You may view {self.tools.max_frames} more frames in this episode; each costs {self.weights['frames']:g} "
+            "reward. "
+            "Several calls per turn are allowed; the image that comes back with the next message is the last one a "
+            "call returned. "
             f"{self._call_hint()}"
         )
 

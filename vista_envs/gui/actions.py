@@ -6,7 +6,8 @@ call                          effect
 ``click(x, y)``               a left click at screen pixel ``(x, y)``
 ``type(text)``                types ``text`` into the focused text box
 ``key(name)``                 presses a key: one of :data:`vista_envs.gui.app.KEYS`
-``scroll(dx, dy)``            scrolls the page by ``dy`` pixels (positive: down); ``dx`` is accepted, pages do not scroll sideways
+``scroll(dx, dy)``            scrolls the page by ``dy`` pixels (positive: down); ``dx`` is accepted, pages do not
+scroll sideways
 ``drag(x0, y0, x1, y1)``      presses at ``(x0, y0)`` and releases at ``(x1, y1)`` (sliders, the scroll bar)
 ``answer(text)``              answers the task's question (ends a question episode)
 ============================  =====================================================================

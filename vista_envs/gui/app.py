@@ -50,9 +50,10 @@ KEYS = (
     "end",
     "ctrl+a",
 )
-KEY_ALIASES = {"return": "enter", "esc": "escape", "arrowup": "up", "arrowdown": "down", "arrowleft": "left", "arrowright": "right",
-               "page_up": "pageup", "page_down": "pagedown", "pgup": "pageup", "pgdn": "pagedown", "del": "delete", "ctrl-a": "ctrl+a",
-               "control+a": "ctrl+a", " ": "space"}  # fmt: skip
+KEY_ALIASES = {"return": "enter", "esc": "escape", "arrowup": "up", "arrowdown": "down", "arrowleft": "left",
+               "arrowright": "right", "page_up": "pageup", "page_down": "pagedown", "pgup": "pageup",
+               "pgdn": "pagedown", "del": "delete", "ctrl-a": "ctrl+a", "control+a": "ctrl+a",
+               " ": "space"}  # fmt: skip
 
 
 @dataclass
@@ -193,7 +194,8 @@ class App:
         return None
 
     def element_at(self, x: float, y: float) -> str | None:
-        """The name of what a click at ``(x, y)`` would reach (an option, a row, a bar, a file, a widget); no side effects."""
+        """The name of what a click at ``(x, y)`` would reach (an option, a row, a bar, a file, a widget); no side
+        effects."""
         if self.dialog is not None:
             return next((b.label for b in self.dialog.buttons if contains(b.rect, x, y)), None)
         dropdown = self.open_dropdown()
@@ -363,8 +365,14 @@ class App:
         if key == "escape":
             self.focus = None
             return Effect("Nothing to close.")
-        scrolls = {"up": -self.theme.row * 2, "down": self.theme.row * 2, "pageup": -self.page_step(), "pagedown": self.page_step(),
-                   "home": -10**9, "end": 10**9}  # fmt: skip
+        scrolls = {
+            "up": -self.theme.row * 2,
+            "down": self.theme.row * 2,
+            "pageup": -self.page_step(),
+            "pagedown": self.page_step(),
+            "home": -(10**9),
+            "end": 10**9,
+        }
         if key in scrolls:
             return self.scroll(0, scrolls[key])
         return self.key_command(key, focused)

@@ -83,8 +83,16 @@ class Column:
     def slider(self, wid: str, label: str, lo: int, hi: int, step: int, value: int) -> Slider:
         top, bottom = self._take()
         right = self.x1 - round(text_width("0000", self.theme.font_size)) - self.row // 2
-        return Slider(wid, label, (self.split + self.row // 4, top, right, bottom), lo=lo, hi=hi, step=step, position=value,
-                      caption_rect=self._caption(top, bottom))  # fmt: skip
+        return Slider(
+            wid,
+            label,
+            (self.split + self.row // 4, top, right, bottom),
+            lo=lo,
+            hi=hi,
+            step=step,
+            position=value,
+            caption_rect=self._caption(top, bottom),
+        )
 
     def slider_width(self) -> int:
         return self.x1 - round(text_width("0000", self.theme.font_size)) - self.row // 2 - self.split - self.row // 4

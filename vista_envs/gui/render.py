@@ -164,8 +164,18 @@ def _draw_widget(draw: ImageDraw.ImageDraw, app: App | None, widget: Widget, rec
             outline=theme.border,
         )
         if widget.on:
-            draw.line((bx0 + box * 0.2, by0 + box * 0.5, bx0 + box * 0.42, by0 + box * 0.75, bx0 + box * 0.8, by0 + box * 0.25),
-                      fill=theme.accent_text, width=max(1, box // 6))  # fmt: skip
+            draw.line(
+                (
+                    bx0 + box * 0.2,
+                    by0 + box * 0.5,
+                    bx0 + box * 0.42,
+                    by0 + box * 0.75,
+                    bx0 + box * 0.8,
+                    by0 + box * 0.25,
+                ),
+                fill=theme.accent_text,
+                width=max(1, box // 6),
+            )
         _text(draw, (bx0 + box + theme.row // 3, cy), widget.label, theme)
     elif isinstance(widget, Dropdown):
         draw.rectangle(rect, fill=theme.panel, outline=theme.accent if focused else theme.border)

@@ -37,8 +37,14 @@ class GuiTask:
         """The goal as a task-library spec: the house verifiers score answers against it."""
         answer_type = self.goal.answer_type or "text"
         answer = self.goal.answer if self.goal.asks_question else ""
-        return TaskSpec(question=self.goal.instruction, answer=answer, answer_type=answer_type, scene=describe(self.app), rationale="",
-                        tolerance=self.goal.tolerance)  # fmt: skip
+        return TaskSpec(
+            question=self.goal.instruction,
+            answer=answer,
+            answer_type=answer_type,
+            scene=describe(self.app),
+            rationale="",
+            tolerance=self.goal.tolerance,
+        )
 
 
 def describe(app: App) -> dict[str, Any]:

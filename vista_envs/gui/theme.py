@@ -57,19 +57,40 @@ def random_theme(rng: random.Random, screen_height: int, scale: float) -> Theme:
     caps = rng.random() < 0.3
     if rng.random() < 0.3:
         return Theme(
-            background=(30, 32, 38), panel=(44, 47, 56), text=(230, 232, 236), muted=(150, 155, 165),
-            border=(90, 95, 108), accent=accent, accent_text=(255, 255, 255), header=(20, 22, 27),
-            header_text=(235, 235, 240), font_size=font_size, row=row, dark=True, caps_buttons=caps,
-        )  # fmt: skip
+            background=(30, 32, 38),
+            panel=(44, 47, 56),
+            text=(230, 232, 236),
+            muted=(150, 155, 165),
+            border=(90, 95, 108),
+            accent=accent,
+            accent_text=(255, 255, 255),
+            header=(20, 22, 27),
+            header_text=(235, 235, 240),
+            font_size=font_size,
+            row=row,
+            dark=True,
+            caps_buttons=caps,
+        )
     grey = rng.randint(236, 250)
     return Theme(
-        background=(grey, grey, min(255, grey + 3)), panel=(255, 255, 255), text=(25, 28, 33), muted=(110, 115, 125),
-        border=(190, 194, 202), accent=accent, accent_text=(255, 255, 255), header=accent,
-        header_text=(255, 255, 255), font_size=font_size, row=row, dark=False, caps_buttons=caps,
-    )  # fmt: skip
+        background=(grey, grey, min(255, grey + 3)),
+        panel=(255, 255, 255),
+        text=(25, 28, 33),
+        muted=(110, 115, 125),
+        border=(190, 194, 202),
+        accent=accent,
+        accent_text=(255, 255, 255),
+        header=accent,
+        header_text=(255, 255, 255),
+        font_size=font_size,
+        row=row,
+        dark=False,
+        caps_buttons=caps,
+    )
 
 
 @functools.lru_cache(maxsize=16384)
 def text_width(text: str, size: int) -> float:
-    """The advance width of ``text`` at font ``size`` (cached: layouts and carets ask for the same labels again and again)."""
+    """The advance width of ``text`` at font ``size`` (cached: layouts and carets ask for the same labels again and
+    again)."""
     return font(size).getlength(text)

@@ -1,8 +1,8 @@
 """Tasks of a task env written as parquet, in verl's and EasyR1's dataset row schemas.
 
 ``vista-envs export --format verl|easyr1 --env VisualQA-v0 --n 1000 --split test --out DIR`` (or
-:func:`export_tasks`) writes ``DIR/<split>.parquet``. Images are embedded as PNG bytes (stored, deflate level 0 by default: the parquet file is zstd-compressed,
-which packs them smaller and much faster than deflate), in the
+:func:`export_tasks`) writes ``DIR/<split>.parquet``. Images are embedded as PNG bytes (stored, deflate level 0 by
+default: the parquet file is zstd-compressed, which packs them smaller and much faster than deflate), in the
 ``{"bytes", "path"}`` struct that ``datasets.Image`` reads (the file carries ``datasets``' feature metadata,
 so ``load_dataset("parquet", ...)`` gives PIL images back).
 

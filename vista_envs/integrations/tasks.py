@@ -138,7 +138,8 @@ def check_families(env_id: str, families: Sequence[str] | None, env: gym.Env | N
         missing = [name for name in families if name not in available]
         if missing:
             raise ValueError(
-                f"{env_id} (as configured) has no family {', '.join(map(repr, missing))}; it has: {', '.join(available)}"
+                f"{env_id} (as configured) has no family {', '.join(map(repr, missing))}; it has: "
+                f"{', '.join(available)}"
             )
 
 
@@ -194,7 +195,8 @@ def _scorer(settings: str) -> ResponseScorer:
 
 @functools.lru_cache(maxsize=4096)
 def parse_ground_truth(ground_truth: str) -> tuple[TaskSpec, ResponseScorer]:
-    """The verifier's view of the task (a :class:`TaskSpec` without question, scene or rationale) and the env's scorer."""
+    """The verifier's view of the task (a :class:`TaskSpec` without question, scene or rationale) and the env's
+    scorer."""
     try:
         data = json.loads(ground_truth)
         answer = data["answer"]

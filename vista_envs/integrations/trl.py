@@ -292,7 +292,8 @@ class VistaToolEnvironment:
     # -- the tools (their docstrings are the schemas TRL shows the model) --------------------------------
 
     def python(self, code: str) -> str | list[dict[str, Any]]:
-        """Run Python code in a sandbox. numpy is available as np and the current view as `image` (a height x width x 3 uint8 array). Variables persist between calls.
+        """Run Python code in a sandbox. numpy is available as np and the current view as `image` (a height x width x 3
+        uint8 array). Variables persist between calls.
 
         Args:
             code: Python source to run.
@@ -303,7 +304,8 @@ class VistaToolEnvironment:
         return self._call("python", code=code)
 
     def search(self, query: str, k: int | None = None) -> str | list[dict[str, Any]]:
-        """Search the knowledge base (countries: capitals, continents, currencies, languages, flags; a product catalogue by SKU).
+        """Search the knowledge base (countries: capitals, continents, currencies, languages, flags; a product catalogue
+        by SKU).
 
         Args:
             query: what to look for.
@@ -450,5 +452,6 @@ class VistaToolEnvironment:
 
 
 def environment_factory(**env_kwargs: Any) -> Callable[[], VistaToolEnvironment]:
-    """A zero-argument factory of :class:`VistaToolEnvironment` built with ``env_kwargs``, for ``environment_factory=``."""
+    """A zero-argument factory of :class:`VistaToolEnvironment` built with ``env_kwargs``, for
+    ``environment_factory=``."""
     return functools.partial(VistaToolEnvironment, **env_kwargs)

@@ -1,4 +1,5 @@
-r"""verl's reward function for exported vista-envs tasks, and the multi-turn ``VistaTool-v0`` rollout its agent loop runs.
+r"""verl's reward function for exported vista-envs tasks, and the multi-turn ``VistaTool-v0`` rollout its agent loop
+runs.
 
 Single turn: verl loads ``compute_score`` by path (``custom_reward_function.path=<this file>``,
 ``custom_reward_function.name=compute_score``) and calls it once per response with the row's

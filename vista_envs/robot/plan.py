@@ -50,10 +50,12 @@ __all__ = ["ARITY", "PLAN_FORMAT", "PlanParseError", "Primitive", "extract_plan_
 # alone in info["plan_format"] at reset).
 PLAN_FORMAT = (
     "Answer with a description of the scene, then a plan. Describe every object on the table by colour and shape in "
-    "<scene>...</scene> (e.g. <scene>a red cube, a blue bowl and a green zone</scene>; only your first description is scored). "
+    "<scene>...</scene> (e.g. <scene>a red cube, a blue bowl and a green zone</scene>; only your first description is "
+    "scored). "
     "Give the plan in <plan>...</plan>: steps separated by ';', each one of pick(OBJECT), place(TARGET), place(X, Y), "
     "push(OBJECT, ZONE), push(OBJECT, X, Y) or reach(ZONE). "
-    "Name objects by colour and shape (red cube, blue bowl, green zone); place(table) puts the held object on a free spot; "
+    "Name objects by colour and shape (red cube, blue bowl, green zone); place(table) puts the held object on a free "
+    "spot; "
     "X and Y are table coordinates in metres. Example: <plan>pick(red cube); place(blue bowl)</plan>"
 )
 
@@ -157,7 +159,8 @@ def _primitive(verb: str, raw_args: list[Any], where: str) -> Primitive:
     canonical = VERB_ALIASES.get(name, name)
     if canonical not in ARITY:
         raise PlanParseError(
-            f"{where}: unknown primitive {verb.strip()!r}; use pick(X), place(Y), place(x, y), push(X, Y), push(X, x, y) or reach(Z)"
+            f"{where}: unknown primitive {verb.strip()!r}; use pick(X), place(Y), place(x, y), push(X, Y), push(X, x, "
+            "y) or reach(Z)"
         )
     args = tuple(_argument(raw, where) for raw in raw_args)
     if len(args) not in ARITY[canonical]:

@@ -15,8 +15,10 @@ from vista_envs.robot.plan import PLAN_FORMAT
 __all__ = ["EE_ACTION_FORMAT", "EE_SYSTEM_PROMPT", "PLAN_SYSTEM_PROMPT", "gripper_line"]
 
 _SETTING = (
-    "You control a Franka Panda robot arm above a table with objects, containers and flat coloured zones, seen by a camera "
-    "that faces the robot. Distances are metres in the robot's frame: x points away from the robot's base, y to its left, "
+    "You control a Franka Panda robot arm above a table with objects, containers and flat coloured zones, seen by a "
+    "camera "
+    "that faces the robot. Distances are metres in the robot's frame: x points away from the robot's base, y to its "
+    "left, "
     "z up from the table."
 )
 
@@ -38,4 +40,7 @@ def gripper_line(proprioception: np.ndarray) -> str:
     """The gripper's state in words, from ``(ee_x, ee_y, ee_z, ee_vx, ee_vy, ee_vz, finger_width, holding)``."""
     x, y, z = (float(v) for v in proprioception[:3])
     holding = "holding an object" if proprioception[7] > 0.5 else "holding nothing"
-    return f"Gripper at x={x:.3f}, y={y:.3f}, z={z:.3f} m, fingers {100 * float(proprioception[6]):.1f} cm apart, {holding}."
+    return (
+        f"Gripper at x={x:.3f}, y={y:.3f}, z={z:.3f} m, fingers {100 * float(proprioception[6]):.1f} cm apart, "
+        f"{holding}."
+    )

@@ -178,7 +178,8 @@ class _BoundClient:
 
 def tiny_renderer_image(client: Any, width: int, height: int, view: Any, projection: Any, lighting: Lighting) -> tuple:
     """``getCameraImage`` through TinyRenderer under ``lighting``, without shadows or a segmentation mask: the raw
-    result (width, height, rgba, depth, mask). The envs' frames and the robot benchmark's raw baseline both draw here."""
+    result (width, height, rgba, depth, mask). The envs' frames and the robot benchmark's raw baseline both draw
+    here."""
     return client.getCameraImage(
         width,
         height,

@@ -306,7 +306,8 @@ def generate_task(
             break
     else:
         raise RuntimeError(
-            f"family {family.name!r} produced no {split} task in {_MAX_SPLIT_ATTEMPTS} samples: its content space is too small"
+            f"family {family.name!r} produced no {split} task in {_MAX_SPLIT_ATTEMPTS} samples: its content space is "
+            "too small"
         )
     image = family.render(spec, size, rng)
     if image.size != size or image.mode != "RGB":

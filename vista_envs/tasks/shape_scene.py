@@ -14,7 +14,8 @@ answered, or checked, from ``spec.scene`` alone::
     >>> import random
     >>> rng = random.Random(0)
     >>> level = SCENE_LEVELS[0]
-    >>> objects = place_objects(rng, [Traits("circle", "red", "large"), Traits("star", "blue", "small")], (224, 224), level)
+    >>> objects = place_objects(rng, [Traits("circle", "red", "large"), Traits("star", "blue", "small")], (224, 224),
+    level)
     >>> scene = scene_dict(objects, background=(255, 255, 255), noise=0.0)
     >>> sorted(scene["objects"][0])
     ['bbox', 'color', 'id', 'radius', 'rgb', 'rotation', 'shape', 'size', 'x', 'y']
@@ -168,7 +169,8 @@ class SceneConfig(FamilyConfig):
 
 
 class SceneFamily(TaskFamily):
-    """Base of the families that ask about a shape scene: ``config.levels`` sets the look, ``render`` draws ``spec.scene``."""
+    """Base of the families that ask about a shape scene: ``config.levels`` sets the look, ``render`` draws
+    ``spec.scene``."""
 
     config_cls = SceneConfig
     config: SceneConfig
@@ -211,7 +213,8 @@ class SceneObject(NamedTuple):
 
     @property
     def bbox(self) -> Box:
-        """The tight pixel box ``(x0, y0, x1, y1)`` of the drawn shape, as ``Image.getbbox`` gives it (x1, y1 exclusive)."""
+        """The tight pixel box ``(x0, y0, x1, y1)`` of the drawn shape, as ``Image.getbbox`` gives it (x1, y1
+        exclusive)."""
         x0, y0, x1, y1 = shape_extent(self.shape, self.x, self.y, self.radius, self.rotation)
         # Pillow's fill reaches the pixel that holds each extreme point (a test checks this on rendered pixels).
         return math.floor(x0), math.floor(y0), math.floor(x1) + 1, math.floor(y1) + 1
@@ -338,7 +341,8 @@ def random_traits(rng: random.Random, fixed: Query | None = None, avoid: Sequenc
 
 
 def near_miss(rng: random.Random, query: Query, avoid: Sequence[Query] = (), change: str | None = None) -> Traits:
-    """Traits that share all but one of ``query``'s attribute values (``change``, or a random one) and match nothing in ``avoid``."""
+    """Traits that share all but one of ``query``'s attribute values (``change``, or a random one) and match nothing in
+    ``avoid``."""
     keys = sorted(query)
     for _ in range(100):
         key = change or choice(rng, keys)
@@ -349,7 +353,8 @@ def near_miss(rng: random.Random, query: Query, avoid: Sequence[Query] = (), cha
 
 
 def sample_distractors(rng: random.Random, count: int, avoid: Sequence[Query], near_share: float = 0.0) -> list[Traits]:
-    """``count`` traits matching none of ``avoid``; each is, with probability ``near_share``, a near miss of one of them.
+    """``count`` traits matching none of ``avoid``; each is, with probability ``near_share``, a near miss of one of
+    them.
 
     Near misses (a "small red circle" beside the "large red circle" being asked about) are what make
     a referring expression take more than one look; single-attribute queries have none.
@@ -459,7 +464,8 @@ def separated(a: SceneObject, b: SceneObject, axis: str) -> bool:
 
 
 def clearly_before(a: SceneObject, b: SceneObject, axis: str, margin: float) -> bool:
-    """True when ``a``'s near edge, centre and far edge all come at least ``margin`` pixels before ``b``'s along ``axis``.
+    """True when ``a``'s near edge, centre and far edge all come at least ``margin`` pixels before ``b``'s along
+    ``axis``.
 
     So "a is further left than b" holds however a person judges it (by edge or by centre).
     """
@@ -545,7 +551,8 @@ def draw_label(image: Image.Image, xy: tuple[float, float], text: str, size: int
 
 
 def render_scene(scene: Mapping[str, Any], size: tuple[int, int], rng: random.Random) -> Image.Image:
-    """Draw a scene made by :func:`scene_dict` as an RGB image of ``size``: background, objects in order, labels, noise."""
+    """Draw a scene made by :func:`scene_dict` as an RGB image of ``size``: background, objects in order, labels,
+    noise."""
     headroom = _headroom(scene["noise"])
     image, draw = blank(size, _squeeze(scene["background"], headroom))
     outline = _squeeze(OUTLINE, headroom)

@@ -148,9 +148,11 @@ class RayVectorEnv(VectorEnv):
 
     ## Example
 
-        >>> envs = RayVectorEnv([lambda: gym.make("CartPole-v1")] * 2, actor_options={"num_cpus": 0.5})  # doctest: +SKIP
+        >>> envs = RayVectorEnv([lambda: gym.make("CartPole-v1")] * 2, actor_options={"num_cpus": 0.5})  # doctest:
+        +SKIP
         >>> observations, infos = envs.reset(seed=0)  # doctest: +SKIP
-        >>> observations, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())  # doctest: +SKIP
+        >>> observations, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())  # doctest:
+        +SKIP
         >>> envs.close()  # doctest: +SKIP
     """
 
@@ -196,7 +198,8 @@ class RayVectorEnv(VectorEnv):
                 self.close()
                 raise RuntimeError(
                     f"sub-env {index} has observation space {description['observation_space']} and action space "
-                    f"{description['action_space']}, sub-env 0 has {self.single_observation_space} and {self.single_action_space}"
+                    f"{description['action_space']}, sub-env 0 has {self.single_observation_space} and "
+                    f"{self.single_action_space}"
                 )
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -234,7 +237,8 @@ class RayVectorEnv(VectorEnv):
             seeds = list(seed)
         if len(seeds) != self.num_envs:
             raise ValueError(
-                f"If seeds are passed as a list the length must match num_envs={self.num_envs} but got length={len(seeds)}."
+                f"If seeds are passed as a list the length must match num_envs={self.num_envs} but got "
+                f"length={len(seeds)}."
             )
         options = dict(options) if options is not None else None
         reset_mask = (
@@ -269,7 +273,8 @@ class RayVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.DISABLED and self._autoreset_envs.any():
             ended = np.flatnonzero(self._autoreset_envs).tolist()
             raise ValueError(
-                f"sub-envs {ended} ended their episodes: reset them with options={{'reset_mask': ...}} before stepping (autoreset is disabled)"
+                f"sub-envs {ended} ended their episodes: reset them with options={{'reset_mask': ...}} before stepping "
+                "(autoreset is disabled)"
             )
         autoresets = (
             self._autoreset_envs.copy()
@@ -338,7 +343,8 @@ class RayVectorEnv(VectorEnv):
         return self.call(name)
 
     def set_attr(self, name: str, values: Sequence[Any] | Any) -> None:
-        """Set attribute ``name`` of every sub-env: to ``values[i]`` when ``values`` is a list or tuple, else to ``values``."""
+        """Set attribute ``name`` of every sub-env: to ``values[i]`` when ``values`` is a list or tuple, else to
+        ``values``."""
         self._check_open()
         if not isinstance(values, (list, tuple)):
             values = [values] * self.num_envs
@@ -509,7 +515,8 @@ class RayVectorEnv(VectorEnv):
                 self._lost[index] = error
         details = "; ".join(f"sub-env {index}: {error}" for index, error in failures.items())
         raise RuntimeError(
-            f"{what} failed ({details}); the actors were replaced and the episodes they were in end, truncated, at the next step"
+            f"{what} failed ({details}); the actors were replaced and the episodes they were in end, truncated, at the "
+            "next step"
         )
 
 
@@ -529,7 +536,8 @@ def _checked_reset_mask(reset_mask: Any, num_envs: int) -> np.ndarray:
         raise TypeError(f"`options['reset_mask']` must have `dtype=np.bool_`, got {reset_mask.dtype}")
     if not reset_mask.any():
         raise ValueError(
-            f"`options['reset_mask']` must contain a boolean array with at least one True value, got reset_mask={reset_mask}"
+            "`options['reset_mask']` must contain a boolean array with at least one True value, got "
+            f"reset_mask={reset_mask}"
         )
     return reset_mask
 

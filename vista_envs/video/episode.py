@@ -43,7 +43,8 @@ def _answer_value(question: Question, text: str):
 
 
 def script_split(script: tuple) -> str:
-    """The split that owns a clip script (:attr:`Clip.script`): :func:`split_of` on a spec whose content is the script."""
+    """The split that owns a clip script (:attr:`Clip.script`): :func:`split_of` on a spec whose content is the
+    script."""
     return split_of(
         "video", TaskSpec(question="video clip", answer="", answer_type="text", scene={"script": script}, rationale="")
     )
@@ -88,5 +89,6 @@ def sample_episode(
         )
         return VideoEpisode(clip, question, spec, deciding)
     raise RuntimeError(
-        f"no {split} episode of kind {kind_name!r} at difficulty {difficulty} in {_MAX_ATTEMPTS} draws; raise the frame budget or the clip length"
+        f"no {split} episode of kind {kind_name!r} at difficulty {difficulty} in {_MAX_ATTEMPTS} draws; raise the "
+        "frame budget or the clip length"
     )

@@ -44,7 +44,8 @@ def episode_row(env: gym.Env, seed: int, kind: str, difficulty: int, split: str,
         f"{kind} d{difficulty} s{seed} ({info['n_frames']} frames): {video.episode.question.text}",
         (
             f"A: {info['answer']}   oracle: {'right' if info['is_success'] else 'WRONG'}, "
-            f"deciding frames {list(video.episode.deciding_frames)}; images: the overview {info['overview_frames']}, then the oracle's grids"
+            f"deciding frames {list(video.episode.deciding_frames)}; images: the overview {info['overview_frames']}, "
+            "then the oracle's grids"
         ),
     ]
     return _captioned(strip, lines)

@@ -254,7 +254,10 @@ class Cause(QuestionKind):
         options = [f"object {s} hit it" for s in sorted(suspects)] + [self.NONE]
         what = f"turns {effect.value}" if effect.kind == "colour" else "vanishes"
         listing = "\n".join(f"{LETTERS[i]}) {o}" for i, o in enumerate(options))
-        text = f"At some point object {effect.obj} {what}. What made that happen? Options (A-{LETTERS[len(options) - 1]}):\n{listing}\nAnswer with the letter of the right option."
+        text = (
+            f"At some point object {effect.obj} {what}. What made that happen? Options "
+            f"(A-{LETTERS[len(options) - 1]}):\n{listing}\nAnswer with the letter of the right option."
+        )
         return Question(
             self.name, text, "choice", (_descriptor(effect), tuple(sorted(suspects))), choices=tuple(options)
         )
@@ -365,7 +368,10 @@ class FirstTime(QuestionKind):
         kind, obj = rng.choice(options)
         tolerance_frames = max(1, round(clip.n_frames * (0.05, 0.03, 0.02, 0.01, 0.005)[difficulty - 1]))
         if rng.random() < 0.5:
-            text = f"At which frame does object {obj} {_FIRST[kind]}? Frames are numbered from 0; an answer within {tolerance_frames} frame(s) counts."
+            text = (
+                f"At which frame does object {obj} {_FIRST[kind]}? Frames are numbered from 0; an answer within "
+                f"{tolerance_frames} frame(s) counts."
+            )
             return Question(self.name, text, "number", (kind, obj, "frame"), tolerance=float(tolerance_frames))
         seconds = tolerance_frames / clip.fps
         text = (
@@ -415,7 +421,8 @@ class Compare(QuestionKind):
             if None in speeds or min(speeds) <= 0 or max(speeds) / min(speeds) < ratio:
                 continue
             text = (
-                f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)? Options (A-B):\n"
+                f"Between frame {a} and frame {b}, which moves faster (in a straight line, at a steady speed)? Options "
+                "(A-B):\n"
                 f"A) object {i}\nB) object {j}\nAnswer with the letter."
             )
             return Question(self.name, text, "choice", ("speed", i, j, a, b), choices=(f"object {i}", f"object {j}"))
@@ -433,7 +440,8 @@ class Compare(QuestionKind):
             return None
         i, j = rng.sample(rng.choice(pairs), 2)
         text = (
-            f"Objects {i} and {j} each go into the box and come out again. Which stays inside longer the first time? Options (A-B):\n"
+            f"Objects {i} and {j} each go into the box and come out again. Which stays inside longer the first time? "
+            "Options (A-B):\n"
             f"A) object {i}\nB) object {j}\nAnswer with the letter."
         )
         return Question(self.name, text, "choice", ("duration", i, j), choices=(f"object {i}", f"object {j}"))

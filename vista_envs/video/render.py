@@ -110,7 +110,8 @@ class FrameRenderer:
         return point[0] * self._scale[0], point[1] * self._scale[1]
 
     def frame(self, index: int, stamp: bool = True) -> Image.Image:
-        """Frame ``index`` (0-based) as an RGB image of :attr:`size`; ``stamp`` writes its index and time in a corner."""
+        """Frame ``index`` (0-based) as an RGB image of :attr:`size`; ``stamp`` writes its index and time in a
+        corner."""
         clip = self.clip
         width, height = self.size
         image = Image.new("RGB", self.size, FLOOR)

@@ -84,7 +84,8 @@ class FrameTools:
             _schema(
                 "frames",
                 f"Show several frames as one grid image, each tile labelled with its frame index: either a range "
-                f"(start, end inclusive, optional step; default step 1) or a list of indices. At most {self.max_grid} frames "
+                f"(start, end inclusive, optional step; default step 1) or a list of indices. At most {self.max_grid} "
+                "frames "
                 f"per call; every frame shown counts against the frame budget.",
                 {
                     "start": dict(index, description="first frame of the range"),
@@ -103,7 +104,8 @@ class FrameTools:
             _schema("frame", "Show one frame at full size (counts as one frame).", {"index": index}, ["index"]),
             _schema(
                 "zoom",
-                f"Show a region of one frame enlarged (counts as one frame). box = [x0, y0, x1, y1] in pixels of a {width}x{height} frame.",
+                "Show a region of one frame enlarged (counts as one frame). box = [x0, y0, x1, y1] in pixels of a "
+                f"{width}x{height} frame.",
                 {
                     "index": index,
                     "box": {

@@ -112,8 +112,13 @@ class FilesApp(App):
             selected = self.files.selected
             if selected is None:
                 return "Select a file first."
-            self.open_dialog("Delete file", f'Delete "{selected}"? This cannot be undone.', [("Cancel", "cancel", False), ("Delete", "confirm", True)],
-                             choice=1, cancel_command="cancel")  # fmt: skip
+            self.open_dialog(
+                "Delete file",
+                f'Delete "{selected}"? This cannot be undone.',
+                [("Cancel", "cancel", False), ("Delete", "confirm", True)],
+                choice=1,
+                cancel_command="cancel",
+            )
             return "A dialog asks to confirm."
         if name == "confirm":
             selected = self.files.selected

@@ -26,8 +26,9 @@ from vista_envs.gui.widgets import Dropdown, Slider, TextField, Toggle, Widget
 
 __all__ = ["FormApp", "make_form"]
 
-_TOGGLES = ("Email notifications", "Push notifications", "Dark mode", "Auto-update", "Two-factor login", "Show online status",
-            "Sync contacts", "Location access", "Weekly digest", "Read receipts", "Sound effects", "Autoplay videos")  # fmt: skip
+_TOGGLES = ("Email notifications", "Push notifications", "Dark mode", "Auto-update", "Two-factor login",
+            "Show online status", "Sync contacts", "Location access", "Weekly digest", "Read receipts", "Sound effects",
+            "Autoplay videos")  # fmt: skip
 _DROPDOWNS = {
     "Language": ("English", "French", "German", "Spanish", "Italian", "Dutch"),
     "Theme": ("Light", "Dark", "System"),
@@ -42,7 +43,8 @@ _SLIDERS = {
     "Auto-lock minutes": (0, 30),
     "Text size": (8, 24),
 }
-_FIELDS = {"Display name": ("Ada Park", "Sam Ortiz", "Lee Chan", "Mia Novak"), "City": ("Lyon", "Porto", "Oslo", "Kyoto", "Quito"),
+_FIELDS = {"Display name": ("Ada Park", "Sam Ortiz", "Lee Chan", "Mia Novak"),
+           "City": ("Lyon", "Porto", "Oslo", "Kyoto", "Quito"),
            "Phone": ("555-0142", "555-0199", "555-0173")}  # fmt: skip
 _USERS = ("alice", "bob.k", "carol99", "dev_ops", "erin.w", "frank")
 _COUNTRIES = ("France", "Germany", "Japan", "Brazil", "Canada", "Kenya")
@@ -295,8 +297,11 @@ def _checkout(rng: random.Random, difficulty: int, size: tuple[int, int], theme,
         ["Shipping", "Delivery", "Payment"],
         commit_command="order",
     )
-    targets: list[tuple[Widget, Any]] = [(name, rng.choice(_FIELDS["Display name"])), (city, rng.choice(_FIELDS["City"])),
-                                         (country, rng.choice(_COUNTRIES[1:]))]  # fmt: skip
+    targets: list[tuple[Widget, Any]] = [
+        (name, rng.choice(_FIELDS["Display name"])),
+        (city, rng.choice(_FIELDS["City"])),
+        (country, rng.choice(_COUNTRIES[1:])),
+    ]
     optional: list[tuple[Widget, Any]] = [
         (method, rng.choice(_METHODS[1:])),
         (gift, True),

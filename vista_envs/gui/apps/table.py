@@ -30,9 +30,9 @@ from vista_envs.gui.widgets import Table
 
 __all__ = ["TableApp", "make_table"]
 
-_ITEMS = ("Desk Lamp", "Office Chair", "Bookshelf", "Coffee Mug", "Notebook", "Backpack", "Monitor Arm", "Keyboard", "Headphones",
-          "Water Bottle", "Plant Pot", "Wall Clock", "Floor Rug", "Pen Holder", "Phone Stand", "Laptop Sleeve", "Desk Mat",
-          "Whiteboard", "Paper Tray", "Cable Box", "Footrest", "Table Fan")  # fmt: skip
+_ITEMS = ("Desk Lamp", "Office Chair", "Bookshelf", "Coffee Mug", "Notebook", "Backpack", "Monitor Arm", "Keyboard",
+          "Headphones", "Water Bottle", "Plant Pot", "Wall Clock", "Floor Rug", "Pen Holder", "Phone Stand",
+          "Laptop Sleeve", "Desk Mat", "Whiteboard", "Paper Tray", "Cable Box", "Footrest", "Table Fan")  # fmt: skip
 _CATEGORIES = ("Office", "Home", "Tech", "Garden")
 _SUFFIXES = (" XL", " Mini", " Pro", " 2")
 

@@ -250,7 +250,8 @@ class Task(abc.ABC):
         return total / len(self.layout.goals), all_met
 
     def goal_names(self) -> tuple[str, ...]:
-        """Names of the objects the task is about (subjects and targets of its goals, not the gripper), in goal order."""
+        """Names of the objects the task is about (subjects and targets of its goals, not the gripper), in goal
+        order."""
         assert self.layout is not None
         names: list[str] = []
         for goal in self.layout.goals:

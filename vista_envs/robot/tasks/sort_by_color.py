@@ -16,7 +16,8 @@ class SortByColor(Task):
     name = "sort_by_color"
     description = "Put every object into the tray of its own colour."
     templates = (
-        "Sort the objects by colour: every {first} object goes in the {first} tray and every {second} object in the {second} tray.",
+        "Sort the objects by colour: every {first} object goes in the {first} tray and every {second} object in the "
+        "{second} tray.",
         "Put each object in the tray that has the same colour.",
         "Move all {first} objects into the {first} tray and all {second} objects into the {second} tray.",
         "Match colours: put the {first} things in the {first} tray and the {second} things in the {second} tray.",

@@ -166,7 +166,8 @@ class _Metrics:
 
 @functools.lru_cache(maxsize=256)
 def _capacity(categories: _Categories, kind: str, size: tuple[int, int], metrics: _Metrics) -> int:
-    """How many categories of ``categories`` fit side by side in a ``kind`` chart (cached: every sample asks it of every set)."""
+    """How many categories of ``categories`` fit side by side in a ``kind`` chart (cached: every sample asks it of every
+    set)."""
     if kind == "pie":  # legend rows
         return min(len(categories.labels), (size[1] - metrics.below_title - metrics.pad) // _legend_row_height(metrics))
     widest = max(text_extent(label, metrics.font_px)[0] for label in categories.labels)

@@ -151,7 +151,8 @@ class Comparison(SceneFamily):
         )
 
     def _counts(self, rng: random.Random, form: str, min_gap: int, room: int) -> tuple[int, int]:
-        """Counts of the two kinds, together at most ``room``: a tie for half the "same" questions, never one for "which"."""
+        """Counts of the two kinds, together at most ``room``: a tie for half the "same" questions, never one for
+        "which"."""
         cap = min(self.config.max_count, room)
         while True:
             counts = rng.randint(0, cap), rng.randint(0, cap)

@@ -187,7 +187,8 @@ class _GridLayout:
 
 
 def _grid_layout(size: tuple[int, int], units: int, min_cell: int) -> _GridLayout:
-    """The largest square-celled grid of about ``units`` units (along the shorter side) that fits ``size`` with its labels."""
+    """The largest square-celled grid of about ``units`` units (along the shorter side) that fits ``size`` with its
+    labels."""
     width, height = size
     font_px = max(8, min(12, min(size) // 20))
     label_w, label_h = text_extent("88", font_px)
@@ -509,7 +510,8 @@ class Geometry(TaskFamily):
 
     @staticmethod
     def _rectilinear(rng: random.Random, cuts: int, max_w: int, max_h: int, notch: bool) -> list[Point]:
-        """A rectangle with ``cuts`` rectangular corners cut away (and a notch in its bottom side), counter-clockwise."""
+        """A rectangle with ``cuts`` rectangular corners cut away (and a notch in its bottom side),
+        counter-clockwise."""
         while True:
             w, h = rng.randint(4, max_w), rng.randint(4, max_h)
             corners = [(0, 0)] * 4  # cut (width, height) at bottom-left, bottom-right, top-right, top-left
@@ -563,7 +565,10 @@ class Geometry(TaskFamily):
         if kind == "rectangle":
             return f"The rectangle is {box_w} by {box_h} units, so its area is {box_w} x {box_h} = {_fmt(value)}."
         if kind == "right_triangle":
-            return f"The right triangle has legs {box_w} and {box_h}, so its area is {box_w} x {box_h} / 2 = {_fmt(value)}."
+            return (
+                f"The right triangle has legs {box_w} and {box_h}, so its area is {box_w} x {box_h} / 2 = "
+                f"{_fmt(value)}."
+            )
         if kind == "rectilinear":
             return (
                 f"The polygon fills a {box_w} by {box_h} box ({box_w * box_h} squares) except for the cut-away parts, "

@@ -148,7 +148,8 @@ def _steps(rows: int, cols: int) -> tuple[tuple[tuple[int, int, int], ...], ...]
 
 @functools.lru_cache(maxsize=64)
 def _inner_edges(rows: int, cols: int) -> tuple[tuple[int, int, int], ...]:
-    """Every pair of adjacent cells of a rows x cols grid once, as ``(cell, right or lower neighbour, bit of that side)``."""
+    """Every pair of adjacent cells of a rows x cols grid once, as ``(cell, right or lower neighbour, bit of that
+    side)``."""
     return tuple(
         (index, next_index, bit)
         for index, cell_steps in enumerate(_steps(rows, cols))

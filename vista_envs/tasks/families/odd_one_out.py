@@ -179,7 +179,8 @@ class OddOneOut(TaskFamily):
         rationale = {
             "shape": f"Every item is a {base.shape} except {answer}, which is a {odd.shape}.",
             "color": f"Every item is {base.color} except {answer}, which is {odd.color}.",
-            "size": f"All items are the same size except {answer}, which is {'larger' if odd.radius > base.radius else 'smaller'}.",
+            "size": f"All items are the same size except {answer}, which is "
+            f"{'larger' if odd.radius > base.radius else 'smaller'}.",
             "rotation": f"All items are turned the same way except {answer}, which is rotated differently.",
             "hue": f"All items are the same shade of {color} except {answer}, whose shade is slightly different.",
         }[difference]

@@ -118,7 +118,8 @@ def _place_until(
 
 
 def _clear_extremes(group: list[SceneObject], margin: float) -> list[tuple[str, SceneObject]] | None:
-    """The (extreme, object) pairs where one object of ``group`` is clearly ahead of all the others; None if there are none."""
+    """The (extreme, object) pairs where one object of ``group`` is clearly ahead of all the others; None if there are
+    none."""
     options = []
     for extreme, (axis, first) in EXTREMES.items():
         position = _X if axis == "x" else _Y
@@ -273,7 +274,8 @@ class Spatial(SceneFamily):
             answer_type="text",
             objects=objects,
             query={"form": "extreme", "group": group_query, "extreme": extreme, "asked": asked},
-            rationale=f"Of the {n_members} {describe(group_query, plural=True)}, the {extreme} one is {article}{answer}.",
+            rationale=f"Of the {n_members} {describe(group_query, plural=True)}, the {extreme} one is "
+            f"{article}{answer}.",
         )
 
     def _exists(

@@ -115,7 +115,8 @@ def _layout(size: tuple[int, int], count: int) -> tuple[int, tuple[tuple[int, in
 
 
 def _monotone(rng: random.Random, count: int, low: float, high: float, gap: float) -> list[float]:
-    """``count`` increasing values in [low, high], consecutive ones ``gap`` apart or more (evenly spread if they cannot be)."""
+    """``count`` increasing values in [low, high], consecutive ones ``gap`` apart or more (evenly spread if they cannot
+    be)."""
     gap = min(gap, (high - low) / (count - 1))
     slack = high - low - gap * (count - 1)
     base = sorted(rng.uniform(0, slack) for _ in range(count))
@@ -140,7 +141,8 @@ def _spread(rng: random.Random, radii: list[float], avoid: list[Rect]) -> list[t
 
 
 def _random_centre(rng: random.Random, radius: float, bottom: float) -> tuple[float, float]:
-    """A random centre for a circle of ``radius`` inside the frame, above ``bottom`` where it fits (distractor motion)."""
+    """A random centre for a circle of ``radius`` inside the frame, above ``bottom`` where it fits (distractor
+    motion)."""
     x = rng.uniform(radius, 1 - radius)
     y = rng.uniform(radius, max(radius, bottom - radius))
     return round(x, 4), round(y, 4)

@@ -166,7 +166,8 @@ def _look_alike_code(rng: random.Random, code: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _glyph_box(char: str, size: int) -> tuple[int, int, int, int, int]:
-    """``(left, top, right, bottom, advance)`` of ``char`` at font ``size``: its ink box relative to the pen, the pen's move."""
+    """``(left, top, right, bottom, advance)`` of ``char`` at font ``size``: its ink box relative to the pen, the pen's
+    move."""
     face = font(size)
     return (*face.getbbox(char), round(face.getlength(char)))
 
