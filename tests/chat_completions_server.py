@@ -70,7 +70,8 @@ def _text_parts_problems(content: Any, where: str, allow_images: bool) -> list[s
                 except binascii.Error:
                     pass
         problems.append(
-            f"{where}.content[{k}]: not a valid {'text or image_url' if allow_images else 'text'} part: {json.dumps(part)[:120]}"
+            f"{where}.content[{k}]: not a valid {'text or image_url' if allow_images else 'text'} part: "
+            f"{json.dumps(part)[:120]}"
         )
     return problems
 
@@ -115,7 +116,8 @@ def _message_problems(messages: Any) -> list[str]:
         elif role == "assistant":
             if not set(message) <= {"role", "content", "name", "tool_calls", "refusal"}:
                 problems.append(
-                    f"{where}: unexpected fields {sorted(set(message) - {'role', 'content', 'name', 'tool_calls', 'refusal'})}"
+                    f"{where}: unexpected fields "
+                    f"{sorted(set(message) - {'role', 'content', 'name', 'tool_calls', 'refusal'})}"
                 )
             calls = message.get("tool_calls")
             if calls is not None:
@@ -139,7 +141,8 @@ def _message_problems(messages: Any) -> list[str]:
             problems += _text_parts_problems(message.get("content"), where, allow_images=False)
             if message.get("tool_call_id") not in open_ids:
                 problems.append(
-                    f"{where}: tool_call_id {message.get('tool_call_id')!r} answers no open call of the previous assistant message"
+                    f"{where}: tool_call_id {message.get('tool_call_id')!r} answers no open call of the previous "
+                    "assistant message"
                 )
             else:
                 open_ids.remove(message["tool_call_id"])

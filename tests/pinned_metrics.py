@@ -26,7 +26,8 @@ def _stable(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def assert_matches_pinned(trainer: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Assert that ``rows`` equal the pinned rows of ``trainer`` (numbers to float tolerance), or pin them when asked."""
+    """Assert that ``rows`` equal the pinned rows of ``trainer`` (numbers to float tolerance), or pin them when
+    asked."""
     pinned = json.loads(PINNED.read_text()) if PINNED.exists() else {}
     stable = [_stable(row) for row in rows]
     if os.environ.get("VISTA_PIN_METRICS") == "1":

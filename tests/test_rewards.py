@@ -4,7 +4,10 @@ import pytest
 
 from vista_envs.rewards import RewardWeights, is_degenerate, length_penalty, reasoning_score
 
-GOOD = "I count the red circles one by one: there is one at the top left, one in the middle and one at the bottom, so three."
+GOOD = (
+    "I count the red circles one by one: there is one at the top left, one in the middle and one at the bottom, so "
+    "three."
+)
 
 
 def test_genuine_reasoning_earns_the_full_term():

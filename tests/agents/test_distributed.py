@@ -163,7 +163,8 @@ def test_two_processes_reduce_metrics_and_all_reduce_gradients_once_per_optimise
 
 
 def launch_environment(config_file: Path) -> tuple[SimpleNamespace, dict[str, str]]:
-    """What ``accelerate launch --config_file config_file`` would start: its arguments and the processes' environment."""
+    """What ``accelerate launch --config_file config_file`` would start: its arguments and the processes'
+    environment."""
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils.launch import prepare_multi_gpu_env
 
@@ -213,8 +214,13 @@ collected, writes = [], []
 collect = vista_agents.rollout.RolloutCollector.collect
 def recording_collect(self, seeds, group_size=1, options=None):
     trajectories = collect(self, seeds, group_size, options)
-    collected.append({"split": options["split"], "seeds": [int(seed) for seed in seeds], "rewards": [t.reward for t in trajectories],
-                      "successes": [t.success for t in trajectories], "tokens": [t.num_policy_tokens for t in trajectories]})
+    collected.append({
+        "split": options["split"],
+        "seeds": [int(seed) for seed in seeds],
+        "rewards": [t.reward for t in trajectories],
+        "successes": [t.success for t in trajectories],
+        "tokens": [t.num_policy_tokens for t in trajectories],
+    })
     return trajectories
 vista_agents.rollout.RolloutCollector.collect = recording_collect
 
@@ -241,7 +247,8 @@ if algorithm == "grpo":
 else:
     result = sft.train(sft.SFTConfig(**settings))
 with open(record / f"rank{rank}.json", "w") as handle:
-    json.dump({"collected": collected, "writes": writes, "metrics": result.metrics, "checkpoint": str(result.checkpoint)}, handle)
+    record_of_run = {"collected": collected, "writes": writes, "metrics": result.metrics}
+    json.dump({**record_of_run, "checkpoint": str(result.checkpoint)}, handle)
 torch.distributed.destroy_process_group()  # as vista-agents does: gloo's threads must not outlive the interpreter
 '''
 

@@ -64,7 +64,8 @@ SPY = textwrap.dedent(
             answers = []
             for info in infos:
                 try:
-                    task = generate_task(get_family(info["family"]), info["task_seed"], info["difficulty"], info["split"])
+                    family = get_family(info["family"])
+                    task = generate_task(family, info["task_seed"], info["difficulty"], info["split"])
                     answers.append(f"<think>regenerated</think><answer>{task.answer}</answer>")
                 except (KeyError, TypeError, ValueError):
                     answers.append("<think>no seed</think><answer>0</answer>")

@@ -1,4 +1,5 @@
-"""`vista-envs leaderboard`: ranking, confidence intervals, Markdown, self-contained HTML (rendered in Chromium), plots."""
+"""`vista-envs leaderboard`: ranking, confidence intervals, Markdown, self-contained HTML (rendered in Chromium),
+plots."""
 
 from __future__ import annotations
 
@@ -150,7 +151,8 @@ def test_markdown_breaks_success_down_by_family_and_difficulty(results_dir):
     markdown = render_markdown(load_leaderboard(results_dir))
     families = table_rows(markdown, "Success % by family (VisualQA-v0):")
     # Episodes run counting/1, counting/2, clock/1, clock/2; "good" wins the first 7: 5 of counting/1, 2 of counting/2.
-    # Each cell carries its 95% Wilson interval: 10/10 -> [72.2, 100], 7/10 -> [39.7, 89.2], 2/10 -> [5.7, 51.0], 0/10 -> [0, 27.8].
+    # Each cell carries its 95% Wilson interval: 10/10 -> [72.2, 100], 7/10 -> [39.7, 89.2], 2/10 -> [5.7, 51.0], 0/10
+    # -> [0, 27.8].
     assert families == [
         ["clock", "100.0 [72.2, 100.0] (10/10)", "0.0 [0.0, 27.8] (0/10)", "0.0 [0.0, 27.8] (0/10)"],
         ["counting", "100.0 [72.2, 100.0] (10/10)", "70.0 [39.7, 89.2] (7/10)", "20.0 [5.7, 51.0] (2/10)"],
@@ -285,7 +287,8 @@ def test_results_of_different_suite_versions_are_not_ranked_together(results_dir
     (results_dir / "hand.good.json").write_text(json.dumps(data))
     with pytest.raises(
         BenchError,
-        match=r"different suites or suite versions .*hand v1 \(sha256:\w+\): hand.best.json, hand.stuck.json; hand v2 \(sha256:0+\): hand.good.json; re-run",
+        match=r"different suites or suite versions .*hand v1 \(sha256:\w+\): hand.best.json, hand.stuck.json; hand v2 "
+        r"\(sha256:0+\): hand.good.json; re-run",
     ):
         load_leaderboard(results_dir)
 
@@ -312,7 +315,7 @@ def test_an_empty_or_missing_results_folder_is_reported(tmp_path):
         load_leaderboard(tmp_path / "nowhere")
 
 
-# -- HTML ---------------------------------------------------------------------------------------------------------------
+# -- HTML --------------------------------------------------------------------------------------------------------------
 
 
 def test_html_page_is_self_contained(results_dir):
@@ -361,7 +364,8 @@ def test_html_leaderboard_renders_in_headless_chromium(results_dir, tmp_path):
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 10_000
 
 
-# -- command line ----------------------------------------------------------------------------------------------------------
+# -- command line
+# ----------------------------------------------------------------------------------------------------------
 
 
 def test_cli_leaderboard_prints_markdown_and_writes_html(results_dir, tmp_path, capsys):

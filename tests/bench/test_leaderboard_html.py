@@ -41,7 +41,8 @@ window.addEventListener("load", () => {
   const image = first.querySelector("img.thumb");
   document.body.dataset.opened = String(first.open);
   document.body.dataset.thumbWidth = String(image.naturalWidth);
-  document.body.dataset.responseVisible = String(first.querySelector("pre.response").getBoundingClientRect().height > 0);
+  const response = first.querySelector("pre.response");
+  document.body.dataset.responseVisible = String(response.getBoundingClientRect().height > 0);
 });
 </script>
 """

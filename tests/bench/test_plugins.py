@@ -50,7 +50,8 @@ def _write_dist_info(site: Path) -> None:
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory):
-    """Install the demo package into a folder on sys.path (pip, or its dist-info by hand where pip cannot build offline)."""
+    """Install the demo package into a folder on sys.path (pip, or its dist-info by hand where pip cannot build
+    offline)."""
     root = tmp_path_factory.mktemp("plugin")
     source, site = root / "src", root / "site"
     shutil.copytree(PACKAGE, source)  # build outside the repo: no build/ or egg-info left in tests/
@@ -114,7 +115,8 @@ def test_a_failing_entry_point_is_reported_by_name_and_the_rest_still_load(plugi
     assert {"demo_dots", "counting", "clock"} <= set(family_names())
     with pytest.raises(
         BenchError,
-        match=r"broken-agent: plugin 'broken-agent' = 'vista_plugin_demo:no_such_factory' .*failed to load: AttributeError",
+        match=r"broken-agent: plugin 'broken-agent' = 'vista_plugin_demo:no_such_factory' .*failed to load: "
+        r"AttributeError",
     ):
         make_agent("broken-agent")
     assert make_agent("demo-counter").name == "demo-counter"
@@ -124,11 +126,13 @@ def test_a_suite_naming_an_unknown_family_says_which_plugin_would_provide_it(plu
     for family, message in (
         (
             "broken_family",
-            r"unknown task family 'broken_family': plugin 'broken_family' = 'vista_plugin_demo.missing:Nothing' of package 'vista-plugin-demo' would provide it but failed to load: ModuleNotFoundError",
+            r"unknown task family 'broken_family': plugin 'broken_family' = 'vista_plugin_demo.missing:Nothing' of "
+            r"package 'vista-plugin-demo' would provide it but failed to load: ModuleNotFoundError",
         ),
         (
             "no_such_family",
-            r"unknown task family 'no_such_family': no installed package declares it \(entry-point group 'vista_envs.families'",
+            r"unknown task family 'no_such_family': no installed package declares it \(entry-point group "
+            r"'vista_envs.families'",
         ),
     ):
         suite = parse_suite(

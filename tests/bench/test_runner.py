@@ -72,7 +72,8 @@ def write_suite(folder: Path, data: dict[str, Any]) -> Path:
 
 
 def agent_of(policy: Any, name: str = "custom") -> BenchAgent:
-    """A test agent; one that reads the envs (an oracle variant) is privileged, as only the built-in oracle is from the CLI."""
+    """A test agent; one that reads the envs (an oracle variant) is privileged, as only the built-in oracle is from the
+    CLI."""
     return BenchAgent(name=name, spec=f"python:test:{name}", policy=policy, privileged=hasattr(policy, "act_in_envs"))
 
 

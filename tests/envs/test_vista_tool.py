@@ -253,7 +253,8 @@ def test_messages_render_through_a_hugging_face_chat_template():
         "{% if m.role == 'system' and tools %}{% for t in tools %}{{ t | tojson }}{% endfor %}{% endif %}"
         "{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}"
         "{% if part.type == 'image' %}<image>{% else %}{{ part.text }}{% endif %}{% endfor %}{% endif %}"
-        "{% for c in m.tool_calls or [] %}<tool_call>{{ {'name': c.function.name, 'arguments': c.function.arguments} | tojson }}</tool_call>{% endfor %}"
+        "{% for c in m.tool_calls or [] %}<tool_call>{{ {'name': c.function.name, 'arguments': c.function.arguments} | "
+        "tojson }}</tool_call>{% endfor %}"
         "{% if m.role == 'tool' %}<tool_response>{{ m.content }}</tool_response>{% endif %}"
         "{% endfor %}"
     )
@@ -306,7 +307,10 @@ class ScriptedChartAgent:
             return f"<think>I measure the bars with Python.</think><tool_call>{code}</tool_call>"
         output = next(m["content"] for m in reversed(messages) if m["role"] == "tool" and "rises" in m["content"])
         rises = int(output.split("rises")[-1].split()[0])
-        return f"<think>The measured bar lengths rise {rises} times from one bar to the next.</think><answer>{rises}</answer>"
+        return (
+            f"<think>The measured bar lengths rise {rises} times from one bar to the "
+            f"next.</think><answer>{rises}</answer>"
+        )
 
 
 def test_a_scripted_agent_solves_chart_tasks_through_messages_and_tool_calls_only():

@@ -16,6 +16,8 @@ import vista_envs  # noqa: F401  (registers the ids)
 from vista_envs.answers import format_answer
 from vista_envs.tasks import family_names
 
+import repo_paths
+
 FAMILIES = family_names()
 ORACLE_SEEDS = 200  # per family and difficulty
 
@@ -220,16 +222,13 @@ def _fingerprint(seeds):
 
 
 def test_same_seed_same_task_across_processes():
-    code = (
-        "import json, sys; sys.path.insert(0, 'tests');"
-        "from test_visual_qa import _fingerprint; print(json.dumps(_fingerprint(range(20))))"
-    )
+    code = "import json; from test_visual_qa import _fingerprint; print(json.dumps(_fingerprint(range(20))))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONHASHSEED": "123", "PATH": ""},
+        env={"PYTHONHASHSEED": "123", "PATH": "", "PYTHONPATH": repo_paths.subprocess_env(__file__)["PYTHONPATH"]},
     )
     assert json.loads(out.stdout) == _fingerprint(range(20))
 

@@ -5,7 +5,6 @@ the ``test_families_*.py`` files; these checks run over every family, so a new f
 """
 
 import hashlib
-import os
 import subprocess
 import sys
 
@@ -42,15 +41,13 @@ def test_same_seed_gives_identical_spec_and_image_bytes(family, difficulty):
 
 
 def test_tasks_are_identical_in_a_fresh_process_with_another_hash_seed():
-    # Imported from its own folder: an installed package may ship a top-level ``tests`` that would win over ours.
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    script = f"import sys; sys.path.insert(0, {tests_dir!r}); from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
+    script = "from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        env=repo_paths.subprocess_env(__file__, PYTHONHASHSEED="12345"),
         cwd=repo_paths.REPO,
     )
     assert result.stdout.strip() == str(fingerprints(range(3), (1, 5)))

@@ -370,7 +370,10 @@ def test_search_is_deterministic_within_a_process(engine, kb):
 
 def test_search_is_deterministic_across_processes(engine):
     queries = ["flag red white blue", "currency franc", "price each 250 g"]
-    program = "import sys; from vista_envs.tools.search import search; print('\\n'.join(search(q, k=5) for q in sys.argv[1:]))"
+    program = (
+        "import sys; from vista_envs.tools.search import search; print('\\n'.join(search(q, k=5) for q in "
+        "sys.argv[1:]))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     child = subprocess.run(
         [sys.executable, "-c", program, *queries], env=env, capture_output=True, text=True, check=True

@@ -1,4 +1,5 @@
-"""RayVectorEnv: sub-envs as Ray actors behave exactly like SyncVectorEnv, and a failed actor costs one truncated episode."""
+"""RayVectorEnv: sub-envs as Ray actors behave exactly like SyncVectorEnv, and a failed actor costs one truncated
+episode."""
 
 from __future__ import annotations
 

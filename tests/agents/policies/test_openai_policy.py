@@ -271,7 +271,8 @@ def test_several_native_calls_of_one_message_become_env_calls_and_their_results_
         (action,) = policy.act([observation], [info])
         assert (
             action
-            == '<tool_call>{"name": "calculator", "arguments": {"expression": "1 + 2"}}</tool_call><tool_call>{"name": "zoom", "arguments": {"x": 20, "y": 30, "factor": 2}}</tool_call>'
+            == '<tool_call>{"name": "calculator", "arguments": {"expression": "1 + 2"}}</tool_call><tool_call>{"name": '
+            '"zoom", "arguments": {"x": 20, "y": 30, "factor": 2}}</tool_call>'
         )
         observation, reward, _, _, info = env.step(action)
         assert "error" not in info and observation["text"].startswith("[calculator] 3\n[zoom]")

@@ -481,7 +481,8 @@ def test_hf_policy_writes_tools_as_text_for_a_chat_template_without_tools(tiny_v
     # Like Qwen2.5-VL's template: roles and content only, no tools and no tool calls.
     processor.chat_template = (
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content is string %}{{ m.content }}{% else %}"
-        "{% for p in m.content %}{% if p.type == 'image' %}<image>{% else %}{{ p.text }}{% endif %}{% endfor %}{% endif %}"
+        "{% for p in m.content %}{% if p.type == 'image' %}<image>{% else %}{{ p.text }}{% endif %}{% endfor %}{% "
+        "endif %}"
         "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
     policy = HFPolicy(tiny_vlm, processor=processor, max_new_tokens=4)

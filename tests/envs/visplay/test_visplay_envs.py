@@ -160,7 +160,8 @@ def test_bad_questioner_output_is_invalid_earns_zero_and_never_calls_the_reasone
 
 
 def test_tags_quoted_inside_the_question_are_part_of_it_and_a_bank_record_round_trips():
-    """A question that quotes <type> once parsed its own text as the type, and its bank record then failed the Reasoner's reset."""
+    """A question that quotes <type> once parsed its own text as the type, and its bank record then failed the
+    Reasoner's reset."""
     quoting = "<question>How many <type>number</type> circles are there?</question>"
     parsed = parse_questioner_output(quoting + "<type>number</type>")
     assert (
@@ -293,7 +294,8 @@ def test_misuse_of_the_api_raises():
 
 @pytest.mark.parametrize("env_id", ["VisPlayQuestioner-v0", "VisPlay-v0"])
 def test_questions_longer_than_a_text_observation_are_refused_at_construction(env_id):
-    """A 4000-character limit once let VisPlay-v0 show the Reasoner a question longer than its text space (AsyncVectorEnv crashed)."""
+    """A 4000-character limit once let VisPlay-v0 show the Reasoner a question longer than its text space
+    (AsyncVectorEnv crashed)."""
     with pytest.raises(ValueError, match=r"max_question_chars must be an int in \[1, 2048\]"):
         gym.make(env_id, max_question_chars=4000)
     env = gym.make(env_id, max_question_chars=2048)

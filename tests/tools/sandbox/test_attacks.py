@@ -197,7 +197,10 @@ def test_signalling_other_processes_is_refused(session: PythonSession, code: str
 def test_kernel_keyrings_are_refused(session: PythonSession) -> None:
     """Attack: read the host's root keyring (``keyctl``), which the kernel keys on the uid.
     Must: the syscall fails with EPERM (seccomp), in both modes."""
-    code = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall({nr}, 0, -4, 0), ctypes.get_errno())"
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.syscall({nr}, 0, -4, 0), "
+        "ctypes.get_errno())"
+    )
     keyctl = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
     if keyctl is None:
         pytest.skip("keyctl's syscall number is only listed here for x86_64 and aarch64")
@@ -674,7 +677,10 @@ def test_memory_outside_the_address_space_limit_cannot_be_taken(session: PythonS
 def test_per_user_kernel_budgets_are_small(session: PythonSession) -> None:
     """Attack: queue many signals or POSIX message-queue bytes, which the kernel charges per user.
     Must: RLIMIT_SIGPENDING is at most 64 and RLIMIT_MSGQUEUE is 0 (and no IPC call is allowed)."""
-    code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_SIGPENDING), resource.getrlimit(resource.RLIMIT_MSGQUEUE))"
+    code = (
+        "import resource\nprint(resource.getrlimit(resource.RLIMIT_SIGPENDING), "
+        "resource.getrlimit(resource.RLIMIT_MSGQUEUE))"
+    )
     assert session.run(code).stdout == "(64, 64) (0, 0)\n"
 
 
@@ -900,7 +906,8 @@ def test_process_mode_scratch_is_removed_after_kill_minus_9_of_the_env_process(t
         "from vista_envs.tools import PythonSandbox\n"
         "sandbox = PythonSandbox('process', pool_size=0)\n"
         "session = sandbox.session()\n"
-        "print(session.run(\"open('model-notes.txt', 'w').write('x')\\nimport os\\nprint(os.getcwd())\").stdout, flush=True)\n"
+        "print(session.run(\"open('model-notes.txt', 'w').write('x')\\nimport os\\nprint(os.getcwd())\").stdout, "
+        "flush=True)\n"
         "sys.stdin.read()\n"
     )
     env_process = subprocess.Popen(
