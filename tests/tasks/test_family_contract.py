@@ -1,7 +1,7 @@
 """The contract every registered task family keeps: determinism (here and in a fresh process) and splits.
 
 Family-specific checks (answers recomputed from the scene, difficulty ladders, image contents) live in
-the ``test_families_*.py`` files; these checks run over every family, so a new family gets them for free.
+``families/test_<family>.py``; these checks run over every family, so a new family gets them for free.
 """
 
 import hashlib
@@ -43,8 +43,12 @@ def test_same_seed_gives_identical_spec_and_image_bytes(family, difficulty):
 
 def test_tasks_are_identical_in_a_fresh_process_with_another_hash_seed():
     # Imported from its own folder: an installed package may ship a top-level ``tests`` that would win over ours.
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    script = f"import sys; sys.path.insert(0, {tests_dir!r}); from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
+    # It imports repo_paths, from tests/, so that folder goes on the path too.
+    folders = [os.path.dirname(os.path.abspath(__file__)), str(repo_paths.TESTS)]
+    script = (
+        f"import sys; sys.path[:0] = {folders!r}; "
+        "from test_family_contract import fingerprints; print(fingerprints(range(3), (1, 5)))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
