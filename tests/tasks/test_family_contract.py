@@ -1,7 +1,7 @@
 """The contract every registered task family keeps: determinism (here and in a fresh process) and splits.
 
 Family-specific checks (answers recomputed from the scene, difficulty ladders, image contents) live in
-the ``test_families_*.py`` files; these checks run over every family, so a new family gets them for free.
+``families/test_<family>.py``; these checks run over every family, so a new family gets them for free.
 """
 
 import hashlib
