@@ -44,6 +44,9 @@ from transformers import (
     Qwen2Config,
 )
 
+from vista_envs.tasks.drawing import COLOR_NAMES, SHAPES
+from vista_envs.tools.toolbox import DEFAULT_TOOLS
+
 __all__ = [
     "CHAT_TEMPLATE",
     "FORMAT_TAGS",
@@ -116,24 +119,12 @@ def chat_template(image_markup: str) -> str:
 
 CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
-_COLORS = (
-    "red",
-    "green",
-    "blue",
-    "yellow",
-    "orange",
-    "purple",
-    "pink",
-    "brown",
-    "gray",
-    "grey",
-    "cyan",
-    "black",
-    "white",
-)
-_SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "pentagon", "cross", "object")
+# The envs' own words, derived so a new colour, shape or tool reaches the tiny models' vocabulary. The extras are
+# words the envs use beside the drawn ones (an alias, text colours, shapes of the robot and GUI scenes).
+_COLORS = (*COLOR_NAMES, "grey", "black", "white")
+_SHAPES = (*SHAPES, "pentagon", "cross", "object")
 _SIZES = ("small", "large")
-_TOOLS = ("python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator")
+_TOOLS = tuple(tool.name for tool in DEFAULT_TOOLS)
 
 
 def tiny_corpus() -> Iterator[str]:
