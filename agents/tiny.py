@@ -119,8 +119,10 @@ def chat_template(image_markup: str) -> str:
 
 CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
-# The envs' own words, derived so a new colour, shape or tool reaches the tiny models' vocabulary. The extras are
-# words the envs use beside the drawn ones (an alias, text colours, shapes of the robot and GUI scenes).
+# The envs' own words, derived so a new colour, shape or tool reaches the tiny models' vocabulary. The extras
+# ("grey" is an alias the envs read as "gray", "object" the generic noun; the rest were in the first corpus) stay
+# so that the tokenizer, and the trainer metrics pinned on it, are unchanged: the corpus is a multiset of
+# sentences, and BPE training does not depend on their order (the built model was hashed before and after).
 _COLORS = (*COLOR_NAMES, "grey", "black", "white")
 _SHAPES = (*SHAPES, "pentagon", "cross", "object")
 _SIZES = ("small", "large")
