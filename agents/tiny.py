@@ -44,6 +44,9 @@ from transformers import (
     Qwen2Config,
 )
 
+from vista_envs.tasks.drawing import COLOR_NAMES, SHAPES
+from vista_envs.tools.toolbox import DEFAULT_TOOLS
+
 __all__ = [
     "CHAT_TEMPLATE",
     "FORMAT_TAGS",
@@ -116,24 +119,14 @@ def chat_template(image_markup: str) -> str:
 
 CHAT_TEMPLATE = chat_template(IMAGE_TOKEN)
 
-_COLORS = (
-    "red",
-    "green",
-    "blue",
-    "yellow",
-    "orange",
-    "purple",
-    "pink",
-    "brown",
-    "gray",
-    "grey",
-    "cyan",
-    "black",
-    "white",
-)
-_SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "pentagon", "cross", "object")
+# The envs' own words, derived so a new colour, shape or tool reaches the tiny models' vocabulary. The extras
+# ("grey" is an alias the envs read as "gray", "object" the generic noun; the rest were in the first corpus) stay
+# so that the tokenizer, and the trainer metrics pinned on it, are unchanged: the corpus is a multiset of
+# sentences, and BPE training does not depend on their order (the built model was hashed before and after).
+_COLORS = (*COLOR_NAMES, "grey", "black", "white")
+_SHAPES = (*SHAPES, "pentagon", "cross", "object")
 _SIZES = ("small", "large")
-_TOOLS = ("python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator")
+_TOOLS = tuple(tool.name for tool in DEFAULT_TOOLS)
 
 
 def tiny_corpus() -> Iterator[str]:

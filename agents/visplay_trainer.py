@@ -92,6 +92,7 @@ from vista_agents.training import (
 from vista_envs.answers import get_response_format
 from vista_envs.envs.visplay import SCENE_FAMILIES
 from vista_envs.visplay import ConfidenceBand, DiversityTracker, answer_key, majority_vote
+from vista_envs.visplay.bank import labelled_record, question_key
 from vista_envs.visplay.rewards import QUESTIONER_FORMS
 
 __all__ = [
@@ -295,27 +296,13 @@ def answer_matches(answer: str | None, truth: str | None, answer_type: str | Non
 def label_round(info: Mapping[str, Any]) -> dict[str, Any] | None:
     """A scored ``VisPlayQuestioner-v0`` round as a ``VisPlayReasoner-v0`` question-bank record, labelled by majority vote.
 
-    The record holds the question and its scene (``question``, ``family``, ``task_seed``,
-    ``difficulty``, ``split``, ``answer_type``, ``program``), ``pseudo_label`` (ỹ, None when no answer
-    was readable), ``confidence`` (ỹ's share of the m answers) and ``true_answer`` (grounded mode,
-    else None). Returns None for a round without a scored question (invalid, or the Reasoner failed).
+    The record (format: :mod:`vista_envs.visplay.bank`) holds the question and its scene, ``pseudo_label``
+    (ỹ, None when no answer was readable), ``confidence`` (ỹ's share of the m answers) and ``true_answer``
+    (grounded mode, else None). Returns None for a round without a scored question (invalid, or the Reasoner failed).
     """
     if not info.get("valid") or not info.get("answers"):
         return None
-    vote = majority_vote(list(info["answers"]), info.get("answer_type"))
-    return {
-        "question": info["question"],
-        "family": str(info["family"]),
-        # A vector env's infos hold NumPy scalars; the env checks for plain ints.
-        "task_seed": int(info["task_seed"]),
-        "difficulty": int(info["difficulty"]),
-        "split": str(info["split"]),
-        "answer_type": info.get("answer_type"),
-        "program": info.get("program"),
-        "pseudo_label": vote.label,
-        "confidence": vote.confidence,
-        "true_answer": info.get("answer"),
-    }
+    return labelled_record(info, majority_vote(list(info["answers"]), info.get("answer_type")))
 
 
 def band_filter(records: Sequence[Mapping[str, Any]], band: ConfidenceBand) -> list[Mapping[str, Any]]:
@@ -446,7 +433,7 @@ def reasoner_phase(
     envs = _make_reasoner_envs(config, records)
     policy = _reasoner_policy(reasoner.model, reasoner.loaded.processor, config)
     collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
-    answer_types = {_question_key(record): record["answer_type"] for record in records}
+    answer_types = {question_key(record): record["answer_type"] for record in records}
     rows = []
     for step in range(config.reasoner_steps):
         seeds = phase_seeds(config.seed, iteration, "reasoner", step, config.questions_per_step)
@@ -458,7 +445,7 @@ def reasoner_phase(
                 "reward": _mean(t.reward for t in trajectories),
                 "agreement": _mean(t.success for t in trajectories),
                 "accuracy": _mean(
-                    answer_matches(i["extracted_answer"], i["true_answer"], answer_types[_question_key(i)])
+                    answer_matches(i["extracted_answer"], i["true_answer"], answer_types[question_key(i)])
                     for i in graded
                 ),
                 "format_rate": _mean(info["reward_terms"]["format"] for info in infos),
@@ -615,11 +602,6 @@ def _start_roles(config: VisPlayConfig, run: RunSession, device: torch.device) -
         built[name] = role
     run.restore_rng()
     return {"questioner": built["shared"], "reasoner": built["shared"]} if config.shared_model else built
-
-
-def _question_key(record: Mapping[str, Any]) -> tuple[str, int, str]:
-    """A question about one image, in a bank record or a Reasoner episode's info."""
-    return str(record["family"]), int(record["task_seed"]), str(record["question"])
 
 
 def _distinct(roles: Mapping[str, Role]) -> list[Role]:

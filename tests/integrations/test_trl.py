@@ -21,6 +21,7 @@ from vista_envs.integrations.trl import (
     make_dataset,
     reward_functions,
 )
+from vista_envs.tools.toolbox import tool_names
 
 ALL_FAMILIES = list(family_names())
 TOOL_KWARGS = {"image_size": 64, "families": ["counting"], "sandbox": "process"}
@@ -121,7 +122,7 @@ def test_the_tool_environment_exposes_one_documented_method_per_tool_and_nothing
         for name, _ in inspect.getmembers(VistaToolEnvironment, predicate=inspect.isfunction)
         if not name.startswith("_")
     }
-    tools = {"python", "search", "crop", "zoom", "draw_box", "mark_point", "grid", "calculator"}
+    tools = set(tool_names())
     assert public == tools | {"reset", "get_reward"}
     from transformers.utils import get_json_schema
 

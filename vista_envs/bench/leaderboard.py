@@ -179,10 +179,6 @@ def _interval_cell(summary: Mapping[str, Any]) -> str:
     return f"{_success_text(summary)} ({summary['successes']}/{summary['episodes']})"
 
 
-def _wall_time(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 _MAIN_COLUMNS = (
     "#",
     "agent",

@@ -15,11 +15,10 @@ from vista_envs.envs.robot_base import (
     MAX_TEXT_CHARS,
     PROPRIO_DIM,
     STATE_BOUND,
-    PrimitiveError,
     RobotTaskEnv,
-    Subgoal,
     sanitize_action,
 )
+from vista_envs.envs.robot_primitives import PrimitiveError, Subgoal
 from vista_envs.rewards import checked_weights
 from vista_envs.robot.controller import HOVER_HEIGHT, LowLevelPolicy, ScriptedPrimitivePolicy, move_action
 from vista_envs.robot.panda import HOME_POSITION

@@ -15,7 +15,6 @@ from typing import Any
 from vista_envs.gui.actions import Action
 from vista_envs.gui.app import App
 from vista_envs.gui.oracle import click_rect, operate, reach
-from vista_envs.gui.widgets import Button, Widget
 
 __all__ = ["Goal", "Press", "Subgoal", "ValueIs"]
 
@@ -135,7 +134,3 @@ def format_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def button_with(widgets: Sequence[Widget], command: str) -> Button:
-    return next(w for w in widgets if isinstance(w, Button) and w.command == command)

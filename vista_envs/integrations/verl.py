@@ -15,7 +15,6 @@ own module because it imports verl. This module does not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -195,11 +194,3 @@ def _last_assistant(messages: Sequence[Mapping[str, Any]]) -> int:
         if messages[index]["role"] == "assistant":
             return index
     raise ValueError("no assistant turn in the conversation")
-
-
-def ground_truth_of(row: Mapping[str, Any]) -> str:
-    """The ground truth of an exported verl row (``reward_model.ground_truth``), as ``compute_score`` reads it."""
-    reward_model = row["reward_model"]
-    if isinstance(reward_model, str):
-        reward_model = json.loads(reward_model)
-    return reward_model["ground_truth"]

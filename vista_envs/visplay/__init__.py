@@ -9,7 +9,8 @@ The pieces behind ``VisPlay-v0``, ``VisPlayQuestioner-v0`` and ``VisPlayReasoner
 - :mod:`~vista_envs.visplay.diversity`: BLEU distance and incremental agglomerative clustering;
 - :mod:`~vista_envs.visplay.query`: the grounded-mode query language over a scene description;
 - :mod:`~vista_envs.visplay.game`: one round by the rules; :mod:`~vista_envs.visplay.players`: calling in-env players;
-- :mod:`~vista_envs.visplay.scripted`: a scripted Questioner and a scripted noisy Reasoner.
+- :mod:`~vista_envs.visplay.scripted`: a scripted Questioner and a scripted noisy Reasoner;
+- :mod:`~vista_envs.visplay.bank`: the question-bank record that ``VisPlayReasoner-v0`` poses and the trainer collects.
 
 The PettingZoo AEC wrapper of ``VisPlay-v0`` is :mod:`vista_envs.envs.visplay.pettingzoo_env`, with the env it wraps.
 """

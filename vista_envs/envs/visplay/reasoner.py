@@ -22,8 +22,8 @@ from vista_envs.envs.visplay.scene_env import (
     reasoner_prompt,
 )
 from vista_envs.spaces import UnicodeText
-from vista_envs.tasks import SPLITS, generate_task, get_family
-from vista_envs.tasks.base import check_difficulty
+from vista_envs.tasks import generate_task, get_family
+from vista_envs.visplay.bank import check_bank, questioner_output
 from vista_envs.visplay.game import Proposal, VisPlayRules
 from vista_envs.visplay.players import PlayerCaller, PlayerError
 from vista_envs.visplay.rewards import ConfidenceBand
@@ -89,8 +89,8 @@ class VisPlayReasonerEnv(SceneEnv):
       :class:`~vista_envs.visplay.scripted.ScriptedQuestioner`.
     - ``question_bank``: instead of a Questioner, a sequence of records with ``question``, ``family``,
       ``task_seed``, ``difficulty`` and optionally ``split``, ``answer_type``, ``program``,
-      ``pseudo_label`` + ``confidence`` (used as they are, no snapshot call). The ``info`` of a
-      ``VisPlayQuestioner-v0`` step is such a record.
+      ``pseudo_label`` + ``confidence`` (used as they are, no snapshot call); the format is
+      :mod:`vista_envs.visplay.bank`. The ``info`` of a ``VisPlayQuestioner-v0`` step is such a record.
     - ``label_reasoner``: the Reasoner snapshot for pseudo-labels (same protocol as a Questioner
       env's ``reasoner``). Default: :class:`~vista_envs.visplay.scripted.ScriptedReasoner`.
     - ``samples`` (10), ``confidence_band`` ((0.25, 0.75)), ``max_draws`` (64),
@@ -106,7 +106,6 @@ class VisPlayReasonerEnv(SceneEnv):
     """
 
     env_id = "VisPlayReasoner-v0"
-    _BANK_KEYS = ("question", "family", "task_seed", "difficulty")
 
     def __init__(
         self,
@@ -140,7 +139,7 @@ class VisPlayReasonerEnv(SceneEnv):
             reasoner_target=reward_target, agreement_weight=agreement_weight, format_weight=format_weight,
             response_format=response_format, max_response_chars=max_response_chars,
         )  # fmt: skip
-        self.bank = self._check_bank(question_bank) if question_bank is not None else None
+        self.bank = check_bank(question_bank) if question_bank is not None else None
         self.questioner = (
             None
             if self.bank is not None
@@ -160,21 +159,6 @@ class VisPlayReasonerEnv(SceneEnv):
         self._proposal: Proposal | None = None
         self._label = PseudoLabel(None, None, 0.0)
         self._last: dict[str, Any] = {}
-
-    def _check_bank(self, bank: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        records = list(bank)
-        if not records:
-            raise ValueError("question_bank is empty")
-        for index, record in enumerate(records):
-            missing = [key for key in self._BANK_KEYS if not isinstance(record, Mapping) or key not in record]
-            if missing:
-                raise ValueError(f"question_bank record {index} lacks {missing}; records need {list(self._BANK_KEYS)}")
-            if ("pseudo_label" in record) != ("confidence" in record):
-                raise ValueError(f"question_bank record {index} must give both pseudo_label and confidence, or neither")
-            if record.get("split", self.sampler.split) not in SPLITS:
-                raise ValueError(f"question_bank record {index} has an unknown split {record.get('split')!r}")
-            check_difficulty(record["difficulty"])
-        return records
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -228,7 +212,7 @@ class VisPlayReasonerEnv(SceneEnv):
                 record.get("split", self.sampler.split), self.sampler.image_size,
             )  # fmt: skip
             self._use_task(task)
-            proposal = self.rules.examine(_as_output(record), self.scene)
+            proposal = self.rules.examine(questioner_output(record), self.scene)
             if proposal.valid and "pseudo_label" in record:
                 label = None if record["pseudo_label"] is None else str(record["pseudo_label"])
                 return proposal, PseudoLabel(
@@ -330,12 +314,3 @@ class VisPlayReasonerEnv(SceneEnv):
             self.questioner.close()
         self.label_reasoner.close()
         super().close()
-
-
-def _as_output(record: Mapping[str, Any]) -> str:
-    """A bank record as the Questioner output it came from."""
-    output = f"<question>{record['question']}</question>"
-    for tag, key in (("type", "answer_type"), ("program", "program")):
-        if record.get(key):
-            output += f"<{tag}>{record[key]}</{tag}>"
-    return output
