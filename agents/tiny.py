@@ -136,7 +136,10 @@ def tiny_corpus() -> Iterator[str]:
         yield f"<think>I count the {size} {color} {shape}s in the image.</think><answer>{len(color) % 7}</answer>"
         yield f"Is there a {size} {shape} to the left of the {color} {shape}? <answer>yes</answer> <answer>no</answer>"
     for tool in _TOOLS:
-        yield f'<tool_call>{{"name": "{tool}", "arguments": {{"x": 10, "y": 20, "code": "print(image.shape)"}}}}</tool_call>'
+        yield (
+            f'<tool_call>{{"name": "{tool}", "arguments": {{"x": 10, "y": 20, "code": '
+            '"print(image.shape)"}}}}</tool_call>'
+        )
         yield f"<tool_response>\n[{tool}] The current view after {tool}.\n</tool_response>"
     for number in range(0, 1001, 7):
         x, y = number % 224, number % 97

@@ -1,4 +1,5 @@
-"""VistaRobot-v0: the Gymnasium contract, the plan language, bad input, collisions, scene scoring, splits, determinism."""
+"""VistaRobot-v0: the Gymnasium contract, the plan language, bad input, collisions, scene scoring, splits,
+determinism."""
 
 import hashlib
 import json
@@ -44,7 +45,10 @@ def test_check_env_passes_without_warnings():
 
 
 def test_both_ids_are_registered_and_importable_by_module_path():
-    code = "import gymnasium as gym; env = gym.make('vista_envs:VistaRobot-v0'); print(env.reset(seed=0)[0]['image'].shape)"
+    code = (
+        "import gymnasium as gym; env = gym.make('vista_envs:VistaRobot-v0'); "
+        "print(env.reset(seed=0)[0]['image'].shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "(128, 128, 3)"
     assert "VistaRobotEE-v0" in gym.registry
@@ -371,7 +375,8 @@ def test_a_collision_costs_ten_and_stops_the_plan():
         "grasp(red cube);put(blue bowl);",
         '[{"action": "pick", "object": "red cube"}, {"action": "place", "target": "blue bowl"}]',
         '["pick(red cube)", {"action": "place", "args": ["blue bowl"]}]',
-        "<think>The cube goes in the bowl.</think><scene>a red cube</scene><plan>pick(red cube); place(blue bowl)</plan>",
+        "<think>The cube goes in the bowl.</think><scene>a red cube</scene><plan>pick(red cube); place(blue "
+        "bowl)</plan>",
         "<answer>pick(red cube); place(blue bowl)</answer>",
         "```\npick(red cube); place(blue bowl)\n```",
     ],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,9 @@ from vista_envs.tools.protocol import ToolCall
 from vista_envs.tools.session import EpisodeTools
 from vista_envs.tools.toolbox import Tool, Toolbox, ToolResult, get_tool, tool_names
 
-ROOT = Path(__file__).resolve().parents[1]
+import repo_paths
+
+ROOT = repo_paths.REPO
 TOOLS = tool_names()
 # What validate_arguments understands; a schema using anything else would be checked by nobody.
 SCHEMA_TYPES = {"string", "integer", "number", "array"}

@@ -280,7 +280,8 @@ def _load_suite(name_or_path: str | Path) -> Suite:
             others = plugin_suite_names()
             from_plugins = f"; from plugins: {', '.join(others)}" if others else ""
             raise BenchError(
-                f"unknown suite {str(name_or_path)!r}; built-in suites: {', '.join(builtin_suite_names())}{from_plugins} (or give a path to a .json file)"
+                f"unknown suite {str(name_or_path)!r}; built-in suites: "
+                f"{', '.join(builtin_suite_names())}{from_plugins} (or give a path to a .json file)"
             )
         text, source = resource.read_text(encoding="utf-8"), f"built-in suite {name_or_path}"
     try:

@@ -94,7 +94,8 @@ def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
     except Exception as error:  # noqa: BLE001 - the action is arbitrary model or user output
         return (
             None,
-            f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array ({_describe(error)})",
+            f"the action must be 4 numbers (dx, dy, dz, gripper); a {type_name} could not be read as an array "
+            f"({_describe(error)})",
         )
     if raw.dtype.kind == "c":  # a float conversion would silently drop the imaginary parts
         return None, "the action must be 4 real numbers (dx, dy, dz, gripper), got complex numbers"
@@ -109,7 +110,8 @@ def _real_array(action: Any) -> tuple[np.ndarray | None, str]:
     except Exception as error:  # noqa: BLE001 - e.g. an element whose __float__ raises
         return (
             None,
-            f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers ({_describe(error)})",
+            f"the action must be 4 numbers (dx, dy, dz, gripper), got {type_name} holding non-numbers "
+            f"({_describe(error)})",
         )
 
 
@@ -330,7 +332,8 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         return np.array([0.0, 0.0, 0.0, self.robot.finger_width() / MAX_FINGER_WIDTH * 2 - 1], dtype=np.float32)
 
     def episode_info(self, progress: float, success: bool) -> dict[str, Any]:
-        """The ``info`` entries both envs report at every step (no ground truth: :meth:`scene` is only added at the end)."""
+        """The ``info`` entries both envs report at every step (no ground truth: :meth:`scene` is only added at the
+        end)."""
         assert self.task is not None
         return {"task": self.task.name, "split": self.task_split, "is_success": success, "progress": progress}
 

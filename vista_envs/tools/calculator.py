@@ -81,7 +81,8 @@ def _eval(node: ast.AST) -> float:
     ):
         return _check(_FUNCTIONS[node.func.id](*(_eval(arg) for arg in node.args)))
     raise CalculatorError(
-        f"unsupported syntax ({type(node).__name__}); use numbers, + - * / // % **, parentheses, pi, e and {', '.join(sorted(_FUNCTIONS))}"
+        f"unsupported syntax ({type(node).__name__}); use numbers, + - * / // % **, parentheses, pi, e and "
+        f"{', '.join(sorted(_FUNCTIONS))}"
     )
 
 

@@ -88,7 +88,10 @@ class ImageView:
     def describe(self) -> str:
         """One line telling the agent what the view shows."""
         x0, y0, x1, y1 = (round(v) for v in self.region)
-        return f"The view shows region [{x0}, {y0}, {x1}, {y1}] of the {self.source.width}x{self.source.height} source image at {self.scale:.2f}x."
+        return (
+            f"The view shows region [{x0}, {y0}, {x1}, {y1}] of the {self.source.width}x{self.source.height} source "
+            f"image at {self.scale:.2f}x."
+        )
 
     def _check_box(self, box: Sequence[float]) -> tuple[float, float, float, float]:
         x0, y0, x1, y1 = (float(v) for v in box)

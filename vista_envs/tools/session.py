@@ -44,7 +44,8 @@ class EpisodeTools:
 
     @property
     def sandbox_description(self) -> str:
-        """``info["sandbox"]``: ``"bwrap"``, ``"none"``, or ``"process (...)"`` saying plainly what process mode does not stop."""
+        """``info["sandbox"]``: ``"bwrap"``, ``"none"``, or ``"process (...)"`` saying plainly what process mode does
+        not stop."""
         return self._sandbox.description if self._sandbox is not None else "none"
 
     def start_episode(self, view: ImageView) -> None:

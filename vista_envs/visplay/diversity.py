@@ -325,7 +325,8 @@ class ClusterWindow:
 
 
 class DiversityTracker:
-    """Cluster shares of questions over recent questions: one window for all (``"batch"``) or one per image (``"image"``).
+    """Cluster shares of questions over recent questions: one window for all (``"batch"``) or one per image
+    (``"image"``).
 
     Args:
         window: questions per window (default 256).
@@ -371,7 +372,8 @@ def cluster_labels(questions: Sequence[str], threshold: float = 0.5) -> list[int
 
 
 def cluster_shares(questions: Sequence[str], threshold: float = 0.5) -> list[float]:
-    """Each question's cluster share in a batch, ``|C(q)| / n`` after clustering the whole batch (the published batch penalty)."""
+    """Each question's cluster share in a batch, ``|C(q)| / n`` after clustering the whole batch (the published batch
+    penalty)."""
     labels = cluster_labels(questions, threshold)
     sizes = Counter(labels)
     return [sizes[label] / len(labels) for label in labels]

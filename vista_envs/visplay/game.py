@@ -63,7 +63,8 @@ class Proposal:
 
 @dataclass(frozen=True)
 class ReadResponse:
-    """A Reasoner response read by the response format: the answer (None if unreadable) and whether it is well formed."""
+    """A Reasoner response read by the response format: the answer (None if unreadable) and whether it is well
+    formed."""
 
     answer: str | None
     well_formed: bool

@@ -1,4 +1,5 @@
-"""Calling an in-env player (the Reasoner inside ``VisPlayQuestioner-v0``, the Questioner inside ``VisPlayReasoner-v0``).
+"""Calling an in-env player (the Reasoner inside ``VisPlayQuestioner-v0``, the Questioner inside
+``VisPlayReasoner-v0``).
 
 A player is an object with ``act(observations, infos) -> list[str]`` (the project's ``Policy``
 protocol) or a plain callable with the same signature. It gets a batch of observations and one info
@@ -32,7 +33,8 @@ def check_player(player: Any, role: str) -> None:
     """Raise TypeError unless ``player`` has an ``act`` method or is callable."""
     if not callable(getattr(player, "act", None)) and not callable(player):
         raise TypeError(
-            f"the {role} must be callable as f(observations, infos) or have an act(observations, infos) method; got {type(player).__name__}"
+            f"the {role} must be callable as f(observations, infos) or have an act(observations, infos) method; got "
+            f"{type(player).__name__}"
         )
 
 

@@ -264,7 +264,8 @@ class _Evaluator:
     def _relate(self, call: Call) -> QueryResult:
         self._arity(
             call,
-            "an object set, a relation and an object set, e.g. relate(filter(color=red), left_of, filter(shape=circle))",
+            "an object set, a relation and an object set, e.g. relate(filter(color=red), left_of, "
+            "filter(shape=circle))",
             3,
         )
         first, relation, second = call.args
@@ -290,7 +291,8 @@ class _Evaluator:
 
 
 def run_query(program: str, scene: Mapping[str, Any]) -> QueryResult:
-    """Run ``program`` on ``scene`` (a dict with an ``"objects"`` list); raises :class:`QueryError` when it is refused."""
+    """Run ``program`` on ``scene`` (a dict with an ``"objects"`` list); raises :class:`QueryError` when it is
+    refused."""
     tree = parse_query(program)
     try:
         objects = scene_objects(scene)

@@ -13,9 +13,10 @@ kind     question                                    program
 exists   Is there a small red circle?                ``exists(filter(size=small, color=red, shape=circle))``
 count    How many red circles are there?             ``count(filter(color=red, shape=circle))``
 query    What color is the large square?             ``query(color, filter(size=large, shape=square))``
-relate   Is the red circle to the left of the star?  ``relate(filter(color=red, shape=circle), left_of, filter(shape=star))``
-more     Are there more circles than squares?        ``more(filter(shape=circle), filter(shape=square))``
-=======  ==========================================  ===============================================
+relate   Is the red circle to the left of the star?  ``relate(filter(color=red, shape=circle), left_of,
+filter(shape=star))`` more     Are there more circles than squares?        ``more(filter(shape=circle),
+filter(shape=square))`` =======  ==========================================
+===============================================
 
 A question's *hardness* :math:`h \in [0, 1]` grows with its kind, the attributes it names and the
 clutter of the scene:
@@ -247,7 +248,8 @@ class ScriptedQuestioner:
         return question, run_query(question.program, scene)
 
     def ask(self, scene: Mapping[str, Any], rng: random.Random, with_program: bool = True) -> str:
-        """A full Questioner output: question, type and answer tags, and the program unless ``with_program`` is False."""
+        """A full Questioner output: question, type and answer tags, and the program unless ``with_program`` is
+        False."""
         question, truth = self.propose(scene, rng)
         output = f"<question>{question.text}</question><type>{question.answer_type}</type><answer>{truth.text}</answer>"
         return output + f"<program>{question.program}</program>" if with_program else output
@@ -337,7 +339,8 @@ class ScriptedReasoner:
         return self._sample(self._belief(question, scene), rng)
 
     def act(self, observations: Sequence[Mapping[str, Any]], infos: Sequence[Mapping[str, Any]]) -> list[str]:
-        """The in-env player protocol: one response per observation, to the question its info names (``info["question"]``)."""
+        """The in-env player protocol: one response per observation, to the question its info names
+        (``info["question"]``)."""
         beliefs: dict[tuple[str, int], _Belief | None] = {}  # the m samples of a call share one question
         responses = []
         for observation, info in zip(observations, infos):
@@ -365,7 +368,8 @@ class ScriptedReasoner:
 
 
 def _call_rng(seed: int, info: Mapping[str, Any], fallback: random.Random) -> random.Random:
-    """The RNG of one call: from the env's per-call ``info["seed"]`` when given (reproducible), else the player's own."""
+    """The RNG of one call: from the env's per-call ``info["seed"]`` when given (reproducible), else the player's
+    own."""
     return random.Random(f"{seed}|{info['seed']}") if "seed" in info else fallback
 
 

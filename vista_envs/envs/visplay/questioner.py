@@ -74,8 +74,8 @@ class VisPlayQuestionerEnv(SceneEnv):
     task seed; options ``{"split", "family", "difficulty", "task_seed"}`` fix them.
 
     ## Episode End
-    After the one question. ``info`` holds the scene's ``split`` and ``task_seed``, ``question``, ``valid``, ``answers`` and ``responses``
-    (the Reasoner's ``m`` answers, read and raw), ``pseudo_label`` (ỹ), ``confidence``, ``votes``,
+    After the one question. ``info`` holds the scene's ``split`` and ``task_seed``, ``question``, ``valid``, ``answers``
+    and ``responses`` (the Reasoner's ``m`` answers, read and raw), ``pseudo_label`` (ỹ), ``confidence``, ``votes``,
     ``cluster``/``cluster_size``/``cluster_share``, ``admitted`` (:math:`c` in the confidence band:
     the question may train the Reasoner), ``reasoner_rewards`` (:math:`0.9\,[\hat y \equiv \tilde y]
     + 0.1\,\mathrm{format}` per answer), ``is_success`` (= admitted) and ``answer`` (the program's
@@ -139,12 +139,19 @@ class VisPlayQuestionerEnv(SceneEnv):
     ):
         super().__init__(families, difficulty, split, image_size, render_mode)
         self.rules = VisPlayRules(
-            samples=samples, reward_form=reward_form, diversity_weight=diversity_weight,
+            samples=samples,
+            reward_form=reward_form,
+            diversity_weight=diversity_weight,
             diversity=tracker_for(diversity_window, diversity_threshold, diversity_scope, diversity_tracker),
-            band=ConfidenceBand(*confidence_band), grounded=grounded, agreement_weight=agreement_weight,
-            format_weight=format_weight, response_format=response_format, max_question_chars=question_limit(max_question_chars),
-            max_output_chars=max_output_chars, max_response_chars=max_response_chars,
-        )  # fmt: skip
+            band=ConfidenceBand(*confidence_band),
+            grounded=grounded,
+            agreement_weight=agreement_weight,
+            format_weight=format_weight,
+            response_format=response_format,
+            max_question_chars=question_limit(max_question_chars),
+            max_output_chars=max_output_chars,
+            max_response_chars=max_response_chars,
+        )
         self.reasoner = PlayerCaller(
             reasoner if reasoner is not None else ScriptedReasoner(), REASONER, reasoner_timeout
         )
@@ -201,7 +208,10 @@ class VisPlayQuestionerEnv(SceneEnv):
         if judgement.vote is None:
             feedback = info["error"]
         else:
-            feedback = f"Your question was answered {self.rules.samples} times; the majority answer had confidence {judgement.vote.confidence:.2f}."
+            feedback = (
+                f"Your question was answered {self.rules.samples} times; the majority answer had confidence "
+                f"{judgement.vote.confidence:.2f}."
+            )
         self.conversation.user(feedback)
         return (
             self._observation(feedback),
@@ -237,7 +247,8 @@ class VisPlayQuestionerEnv(SceneEnv):
         lines = [f"Q: {self._last.get('question')}"]
         if "pseudo_label" in self._last:
             lines.append(
-                f"majority: {self._last['pseudo_label']} (c = {self._last['confidence']:.2f}); votes: {self._last['votes']}"
+                f"majority: {self._last['pseudo_label']} (c = {self._last['confidence']:.2f}); votes: "
+                f"{self._last['votes']}"
             )
         if "error" in self._last:
             lines.append(f"error: {self._last['error']}")

@@ -85,7 +85,8 @@ class VisPlayReasonerEnv(SceneEnv):
 
     ## Arguments
     - ``questioner``: an in-env player (``act(observations, infos)`` or callable) that gets
-      ``{"image", "text": instruction}`` (its info holds ``messages``/``images``) and returns Questioner outputs. Default:
+      ``{"image", "text": instruction}`` (its info holds ``messages``/``images``) and returns Questioner outputs.
+      Default:
       :class:`~vista_envs.visplay.scripted.ScriptedQuestioner`.
     - ``question_bank``: instead of a Questioner, a sequence of records with ``question``, ``family``,
       ``task_seed``, ``difficulty`` and optionally ``split``, ``answer_type``, ``program``,
@@ -195,7 +196,8 @@ class VisPlayReasonerEnv(SceneEnv):
         self._proposal = None
         raise RuntimeError(
             f"{self.env_id}: no question was admitted after {sum(skipped.values())} draws "
-            f"({skipped['invalid']} invalid, {skipped['failed']} player failures, {skipped['outside_band']} outside the "
+            f"({skipped['invalid']} invalid, {skipped['failed']} player failures, {skipped['outside_band']} outside "
+            "the "
             f"confidence band {self.rules.band.low}..{self.rules.band.high}); last problem: {last_error}. "
             "Widen confidence_band, raise max_draws, or check the questioner / question bank."
         )

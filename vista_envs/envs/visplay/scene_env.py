@@ -185,7 +185,8 @@ def _check_scene_family(name: str, scene: Mapping[str, Any]) -> None:
         scene_objects(scene)
     except ValueError as error:
         raise ValueError(
-            f"family {name!r} cannot be used for VisPlay ({error}); use families with object scenes such as {SCENE_FAMILIES}"
+            f"family {name!r} cannot be used for VisPlay ({error}); use families with object scenes such as "
+            f"{SCENE_FAMILIES}"
         ) from None
 
 
@@ -208,6 +209,7 @@ def question_limit(max_question_chars: int) -> int:
         or not 1 <= max_question_chars <= MAX_TEXT_CHARS
     ):
         raise ValueError(
-            f"max_question_chars must be an int in [1, {MAX_TEXT_CHARS}] (the length of a text observation), got {max_question_chars!r}"
+            f"max_question_chars must be an int in [1, {MAX_TEXT_CHARS}] (the length of a text observation), got "
+            f"{max_question_chars!r}"
         )
     return max_question_chars

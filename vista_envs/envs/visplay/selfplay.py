@@ -110,12 +110,20 @@ class VisPlayEnv(SceneEnv):
     ):
         super().__init__(families, difficulty, split, image_size, render_mode)
         self.rules = VisPlayRules(
-            samples=samples, reward_form=reward_form, diversity_weight=diversity_weight,
+            samples=samples,
+            reward_form=reward_form,
+            diversity_weight=diversity_weight,
             diversity=tracker_for(diversity_window, diversity_threshold, diversity_scope, diversity_tracker),
-            band=ConfidenceBand(*confidence_band), grounded=grounded, reasoner_target=reasoner_target,
-            agreement_weight=agreement_weight, format_weight=format_weight, response_format=response_format,
-            max_question_chars=question_limit(max_question_chars), max_output_chars=max_output_chars, max_response_chars=max_output_chars,
-        )  # fmt: skip
+            band=ConfidenceBand(*confidence_band),
+            grounded=grounded,
+            reasoner_target=reasoner_target,
+            agreement_weight=agreement_weight,
+            format_weight=format_weight,
+            response_format=response_format,
+            max_question_chars=question_limit(max_question_chars),
+            max_output_chars=max_output_chars,
+            max_response_chars=max_output_chars,
+        )
         self.instruction = questioner_instruction(grounded)
         self.observation_space = spaces.Dict({"image": self.image_space, "text": UnicodeText(MAX_TEXT_CHARS)})
         self.action_space = UnicodeText(max_output_chars)

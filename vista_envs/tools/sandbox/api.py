@@ -117,7 +117,8 @@ def _make_host_undumpable() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise SandboxUnavailableError(
-            f"process mode cannot protect the env's memory: prctl(PR_SET_DUMPABLE) failed ({os.strerror(ctypes.get_errno())})"
+            "process mode cannot protect the env's memory: prctl(PR_SET_DUMPABLE) failed "
+            f"({os.strerror(ctypes.get_errno())})"
         )
 
 
