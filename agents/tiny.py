@@ -138,7 +138,7 @@ def tiny_corpus() -> Iterator[str]:
     for tool in _TOOLS:
         yield (
             f'<tool_call>{{"name": "{tool}", "arguments": {{"x": 10, "y": 20, "code": '
-            '"print(image.shape)"}}}}</tool_call>'
+            '"print(image.shape)"}}</tool_call>'
         )
         yield f"<tool_response>\n[{tool}] The current view after {tool}.\n</tool_response>"
     for number in range(0, 1001, 7):
