@@ -144,7 +144,7 @@ def test_vector_envs_reset_and_step(vector_cls):
     ],
 )
 def test_bad_actions_are_scored_and_reported_never_raised(env, action, message):
-    env.reset(seed=1)
+    env.reset(seed=1, options={"family": "same_object"})  # a yes/no answer: the numbers above are never right
     obs, reward, terminated, _, info = env.step(action)
     assert terminated and message in info["error"] and message in obs["text"]
     assert reward <= 0.2 and env.observation_space.contains(obs)

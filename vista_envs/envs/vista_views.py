@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import random
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ OPTION_KEYS = ("split", "family", "difficulty", "task_seed", "view_seed")
 MIN_VIEWS, MAX_VIEWS = 2, 4
 # Scenes and rigs tried before giving up (measured acceptance: see tests/test_vista_views.py).
 _MAX_SCENES = 40
-_MAX_RIGS = 12
+_MAX_RIGS = 24
 _MAX_SEED = 2**63 - 1
 
 
@@ -276,9 +277,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     def _generate(self, family_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
-        from vista_envs.views.rig import sample_rig
+        from vista_envs.views.rig import render_view, sample_rig
         from vista_envs.views.scene import sample_layout
-        from vista_envs.views.visibility import measure_visibility, sample_points, scene_boxes
+        from vista_envs.views.visibility import measure_visibility, sample_points, screened
 
         family = self.families[family_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
@@ -286,6 +287,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         view_rng = random.Random(f"vista-views-rig:{view_seed}")
         n_views = view_rng.randint(*self.view_range)
         style = self.randomization.style(view_rng)
+        background = _table_pixel(style.lighting, style.table_rgba)
+        size = self.image_size
         for _ in range(_MAX_SCENES):
             layout = sample_layout(scene_rng, difficulty, split, self.randomization)
             draft = family.draft(layout, scene_rng)
@@ -294,15 +297,19 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             look_rng = random.Random(scene_rng.getrandbits(64))
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
-            # Nothing moves while rigs are tried: one look at the bodies' boxes serves every rig's ray tests.
-            boxes = scene_boxes(self.sim)
             for attempt in range(_MAX_RIGS):
                 # Most rigs aim View 1 past a screen at the object the family wants hidden there; some are free.
                 hide = family.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
-                behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
+                screen = _hiding_screen(layout, hide) if hide is not None else None
+                behind = ((layout.objects[hide].x, layout.objects[hide].y), screen[:2]) if screen else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
-                visibility = measure_visibility(self.sim, cameras, layout, bodies, points, boxes)
-                robot_views = functools.partial(self._robot_views, cameras, boxes)
+                if screen is not None and not screened(cameras[0], points[hide], screen):
+                    continue  # the aim misses: drawing this rig would most likely be wasted
+                # The views are drawn before the question is chosen: it is chosen from what they show.
+                drawn = [render_view(self.sim, camera, style.lighting, size, size, background) for camera in cameras]
+                masks = [mask for _, mask in drawn]
+                visibility = measure_visibility(masks, cameras, bodies, points)
+                robot_views = functools.partial(self._robot_views, cameras, masks)
                 question = family.finish(
                     draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64))
                 )
@@ -311,6 +318,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                     self._show(
                         layout,
                         cameras,
+                        [image for image, _ in drawn],
                         visibility,
                         question,
                         style,
@@ -323,19 +331,23 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs"
         )  # pragma: no cover
 
-    def _robot_views(self, cameras: list[Any], boxes: Any) -> tuple[int, ...]:
-        """Views that show the robot's side: at least 2 of the 5 points along the black bar seen (ray-tested),
-        so at least 15 cm of it, which shows its direction."""
-        from vista_envs.views.scene import ROBOT_BAR_POINTS
+    def _robot_views(self, cameras: list[Any], masks: list[np.ndarray]) -> tuple[int, ...]:
+        """Views that show where the robot is (in their segmentation masks): the robot's pedestal (any of its
+        sample points seen), or at least 2 of the 5 points along the black bar, so at least 15 cm of it, which
+        shows its direction."""
+        from vista_envs.views.scene import PEDESTAL_POINTS, ROBOT_BAR_POINTS
         from vista_envs.views.visibility import seen_points
 
-        seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar], boxes)[0]
-        return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 2))
+        points = np.array([ROBOT_BAR_POINTS, PEDESTAL_POINTS])
+        seen = seen_points(masks, cameras, points, [self.builder.robot_bar, self.builder.pedestal])[0].sum(axis=2)
+        shown = (seen[:, 0] >= 2) | (seen[:, 1] >= 1)
+        return tuple(int(v) for v in np.flatnonzero(shown))
 
     def _show(
         self,
         layout: Any,
         cameras: list[Any],
+        images: list[np.ndarray],
         visibility: Any,
         question: Any,
         style: Any,
@@ -343,16 +355,13 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         split: str,
         noise_rng: random.Random,
     ) -> None:
-        """Render the accepted rig, draw the marks and titles, and start the conversation."""
+        """Add the noise, marks and titles to the accepted rig's views, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
         from vista_envs.views.marks import draw_marks
-        from vista_envs.views.rig import render_view
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
-        background = _table_pixel(style.lighting, style.table_rgba)
         views = []
-        for k, camera in enumerate(cameras):
-            image = render_view(self.sim, camera, style.lighting, self.image_size, self.image_size, background)
+        for k, image in enumerate(images):
             if style.noise_sigma > 0:
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
@@ -552,14 +561,23 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         super().close()
 
 
-def _nearest_screen(
-    layout: Any, index: int, rng: random.Random
-) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """``(object_xy, screen_xy)`` for one of the two screens nearest to object ``index``."""
+def _hiding_screen(layout: Any, index: int) -> tuple[float, float, float]:
+    """The screen ``(x, y, yaw)`` that best hides object ``index`` from a camera beyond it: the widest cover
+    (the screen's width across the line from the object through it) for the distance between them (a nearer
+    screen hides it from higher cameras)."""
+    from vista_envs.views.scene import SCREEN_HALF
+
     obj = layout.objects[index]
-    screens = sorted(layout.screens, key=lambda s: (s[0] - obj.x) ** 2 + (s[1] - obj.y) ** 2)[:2]
-    screen = rng.choice(screens)
-    return (obj.x, obj.y), (screen[0], screen[1])
+
+    def cover(screen: tuple[float, float, float]) -> float:
+        dx, dy = screen[0] - obj.x, screen[1] - obj.y
+        distance = math.hypot(dx, dy) or 1e-9
+        # The screen's face is normal to its local x axis: its width across the line of sight.
+        facing = abs(dx * math.cos(screen[2]) + dy * math.sin(screen[2])) / distance
+        width = 2 * SCREEN_HALF[1] * facing + 2 * SCREEN_HALF[0] * math.sqrt(max(0.0, 1 - facing * facing))
+        return width / (distance + 0.05)
+
+    return max(layout.screens, key=cover)
 
 
 @functools.lru_cache(maxsize=64)

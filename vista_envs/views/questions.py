@@ -58,7 +58,7 @@ EDGE = 0.08  # share of the image: marked and labelled objects stand at least th
 LABEL_SPACING = 0.08  # share of the image between the centres of two number labels
 LABEL_LIFT = 0.045  # share of the image height between an object's top and its label's centre
 MARGIN_M = 0.06  # metres: relations in the robot's frame are asked only with at least this margin
-IMAGE_MARGIN = 0.08  # share of the image width: left/right in a camera's view needs this gap
+IMAGE_MARGIN = 0.05  # share of the image width: left/right in a camera's view needs this gap
 
 
 class Context:
@@ -174,13 +174,15 @@ class Correspondence(QuestionFamily):
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
         layout = context.layout
         for a, b in _view_pairs(context.n_views, rng):
-            labelled = [i for i in range(len(layout.objects)) if context.visibility.clear(b, i)]
-            if not all(context.inside(b, i) for i in labelled):
-                continue  # every object clear in View b gets a number: none may sit at the border
-            if len(labelled) < 2 or not _spaced([context.above(b, i) for i in labelled]):
-                continue
+            # Numbers go on objects clear in View b and away from its borders, skipping any whose label would
+            # crowd one placed before; the ringed object is one of the numbered (their look-alikes may not be).
+            labelled: list[int] = []
+            for i in range(len(layout.objects)):
+                if context.visibility.clear(b, i) and context.inside(b, i):
+                    if all(math.dist(context.above(b, i), context.above(b, j)) >= LABEL_SPACING for j in labelled):
+                        labelled.append(i)
             candidates = [i for i in labelled if context.markable(a, i)]
-            if not candidates:
+            if len(labelled) < 2 or not candidates:
                 continue
             # Prefer a target with a look-alike among the labelled objects: appearance alone cannot decide.
             twins = [
@@ -271,22 +273,35 @@ class OccludedCount(QuestionFamily):
     view_independent = True
 
     def draft(self, layout: Layout, rng: random.Random) -> Any | None:
+        # The scene's colours in the order it prefers to ask them (mostly a colour with several objects first):
+        # every rig asks the first one it can answer, so most rigs of one scene ask the same question.
         colours = sorted({o.spec.color for o in layout.objects})
         counts = {c: sum(o.spec.color == c for o in layout.objects) for c in colours}
         several = [c for c in colours if counts[c] >= 2]
-        return rng.choice(several if several and rng.random() < 0.8 else colours)
+        first = rng.choice(several if several and rng.random() < 0.8 else colours)
+        rest = [c for c in colours if c != first]
+        rng.shuffle(rest)
+        return [first, *rest]
 
     def hide(self, draft: Any, layout: Layout, rng: random.Random) -> int | None:
-        return rng.choice([i for i, o in enumerate(layout.objects) if o.spec.color == draft])
+        return rng.choice([i for i, o in enumerate(layout.objects) if o.spec.color == draft[0]])
 
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
-        colour = draft
-        targets = [i for i, o in enumerate(context.layout.objects) if o.spec.color == colour]
-        if not all(context.visibility.clear_views(i) for i in targets):
+        vis = context.visibility
+        answerable = []
+        for colour in draft:
+            targets = [i for i, o in enumerate(context.layout.objects) if o.spec.color == colour]
+            if all(vis.clear_views(i) for i in targets):
+                answerable.append((colour, targets))
+        # A colour with an object occluded in View 1, else one with an object View 1 does not show clearly.
+        for hides in (lambda i: vis.occluded(0, i), lambda i: not vis.clear(0, i)):
+            found = next(((c, t) for c, t in answerable if any(hides(i) for i in t)), None)
+            if found is not None:
+                break
+        else:
             return None
-        occluded = [i for i in targets if context.visibility.occluded(0, i)]
-        if not occluded:
-            return None
+        colour, targets = found
+        occluded = [i for i in targets if vis.occluded(0, i)]
         text = (
             f"How many {colour} objects are on the table? An object can be hidden in one view (behind a dark screen "
             "or another object) and visible in another; count each physical object once. "
@@ -326,22 +341,34 @@ class RobotRelation(QuestionFamily):
     view_independent = True
 
     def draft(self, layout: Layout, rng: random.Random) -> Any | None:
+        # The scene's relations in the order it prefers to ask them: every rig asks the first one it can answer.
         unique = [i for i, o in enumerate(layout.objects) if layout.count(o.name) == 1]
         triples = _robot_relations(layout, [(i, j) for i in unique for j in unique if i != j])
-        return rng.choice(triples) if triples else None
+        rng.shuffle(triples)
+        return triples or None
 
     def hide(self, draft: Any, layout: Layout, rng: random.Random) -> int | None:
-        return draft[rng.randrange(2)]
+        return draft[0][rng.randrange(2)]
 
     def finish(self, draft: Any, context: Context, rng: random.Random) -> Question | None:
-        first, second, relation = draft
         vis = context.visibility
-        if not (context.robot_views and any(vis.clear(v, first) or vis.clear(v, second) for v in context.robot_views)):
-            return None  # no view relates an object to the robot's side
-        if not (vis.clear_views(first) and vis.clear_views(second)):
+        if not context.robot_views:
+            return None  # no view shows the robot's side
+        # Both objects clear in some view, and not both in View 1 when it shows the robot (View 1 alone would do).
+        alone = 0 in context.robot_views
+        found = next(
+            (
+                triple
+                for triple in draft
+                if vis.clear_views(triple[0])
+                and vis.clear_views(triple[1])
+                and not (alone and vis.clear(0, triple[0]) and vis.clear(0, triple[1]))
+            ),
+            None,
+        )
+        if found is None:
             return None
-        if vis.clear(0, first) and vis.clear(0, second):
-            return None  # View 1 alone would do
+        first, second, relation = found
         a, b = context.layout.objects[first], context.layout.objects[second]
         if relation == "left_right":
             answer = "left" if a.y > b.y else "right"
@@ -368,7 +395,9 @@ class RobotRelation(QuestionFamily):
             options = (a.name, b.name)
         spec = TaskSpec(text, answer, "text", {}, rationale)
         view_one = answer if vis.seen[0, first] > 0 and vis.seen[0, second] > 0 and 0 in context.robot_views else None
-        robot = next(v for v in context.robot_views if vis.clear(v, first) or vis.clear(v, second))
+        robot = next(
+            (v for v in context.robot_views if vis.clear(v, first) or vis.clear(v, second)), context.robot_views[0]
+        )
         needed = {0, robot, vis.clear_views(first)[0], vis.clear_views(second)[0]}
         return Question(self.name, spec, {}, options, view_one, (first, second), tuple(sorted(needed)))
 
@@ -397,10 +426,12 @@ class CameraRelation(QuestionFamily):
         views = list(range(context.n_views))
         rng.shuffle(views)
         for k in views:
-            hidden = [i for i in unique if vis.occluded(k, i) and vis.clear_views(i)]
-            shown = [i for i in unique if vis.clear(k, i)]
-            pairs = [(h, s) for h in hidden for s in shown]
+            hidden = [i for i in unique if vis.hidden(k, i) and vis.clear_views(i)]
+            # The other object: clear in some view; preferably clear in View k, else seen there, else anywhere.
+            others = [i for i in unique if vis.clear_views(i)]
+            pairs = [(h, s) for h in hidden for s in others if s != h]
             rng.shuffle(pairs)
+            pairs.sort(key=lambda pair: (not vis.clear(k, pair[1]), not vis.seen[k, pair[1]] > 0))
             for h, s in pairs:
                 u = _image_x(context, k, h), _image_x(context, k, s)
                 if abs(u[0] - u[1]) < IMAGE_MARGIN:

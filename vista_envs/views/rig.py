@@ -35,7 +35,7 @@ __all__ = [
 AREA_CENTER = (0.51, 0.0)
 MIN_AZIMUTH_GAP = math.radians(60)
 _DISTANCE = (0.55, 0.70)
-_FOV = 42.0
+_FOV = 48.0
 # Per difficulty 1..5: the range of camera elevations (degrees). Lower cameras see more occlusion.
 _MIN_HIDE_ELEVATION = math.radians(12)
 _SCREEN_TOP = 0.12
@@ -105,9 +105,10 @@ def _azimuth_through(
 
 def render_view(
     sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]
-) -> np.ndarray:
-    """One view through TinyRenderer as the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
-    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs).
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view through TinyRenderer: the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
+    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs), and the
+    segmentation mask drawn with it (height, width): the body id of each pixel, -1 for the background.
 
     RGBA, not RGB: dropping the alpha channel is a full strided copy, which :func:`~vista_envs.views.marks.draw_marks`
     makes anyway (in C, through Pillow) when it draws the marks; the alpha channel's values mean nothing.
@@ -115,15 +116,16 @@ def render_view(
     client = sim.client
     view = client.computeViewMatrix(camera.eye, camera.target, camera.up)
     projection = client.computeProjectionMatrixFOV(camera.fov, width / height, camera.near, camera.far)
-    _, _, rgba, depth, _ = tiny_renderer_image(client, width, height, view, projection, lighting)
+    _, _, rgba, _, mask = tiny_renderer_image(client, width, height, view, projection, lighting, segmentation=True)
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
     if not (rgba.flags.writeable and rgba.flags.c_contiguous):
         rgba = np.array(rgba)
+    mask = np.asarray(mask).reshape(height, width)
     # One 32-bit word per pixel: a quarter of the work of masking the channels one by one.
     pixels = rgba.view(np.uint32).reshape(height, width)
     fill = np.array([*(int(v) for v in background), 255], dtype=np.uint8).view(np.uint32)[0]
-    np.copyto(pixels, fill, where=np.asarray(depth).reshape(height, width) >= 1.0)
-    return rgba
+    np.copyto(pixels, fill, where=mask < 0)
+    return rgba, mask
 
 
 def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
