@@ -57,8 +57,11 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     (``correspondence``), whether two ringed objects are the same one (``same_object``), how many objects
     of a colour there are when one is occluded in View 1 (``occluded_count``), a left/right or
     closer-to-the-robot relation in the robot's frame (``relation``), or a left/right relation as seen from
-    a camera in whose view one of the objects is occluded (``camera_relation``). Visibility is checked in
-    the simulator with ray tests, so every question is answerable from the views and every answer is exact.
+    a camera in whose view one of the objects is hidden (``camera_relation``). The views are drawn first and
+    what each shows is read off their segmentation masks (drawn by the same ``getCameraImage`` calls): the
+    question is one the drawn views answer, so every question is answerable from exactly the pixels the agent
+    sees, and every answer is exact. A consequence: the same seeds may ask another question at another
+    ``image_size``.
 
     With ``view_tool=True`` the episode is multi-turn: the agent starts with View 1 only and asks for other
     views with the ``view`` tool (``<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>``),
@@ -104,9 +107,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     options ``{"split": "train"|"eval"|"test", "family": name, "difficulty": 1..5, "task_seed": int,
     "view_seed": int}`` fix them. The scene (objects, screens) follows ``task_seed``; the cameras, light,
     table colour and image noise follow ``view_seed``: on the view-independent families (``occluded_count``,
-    ``relation``) one ``task_seed`` with several ``view_seed`` asks the same question about the same scene
-    from different rigs (unless a scene admits no valid rig for one of them, when the next scene is drawn).
-    Splits are disjoint by content: a scene belongs to the split its content hash falls in (80/10/10).
+    ``relation``) one ``task_seed`` with several ``view_seed`` asks, of the same scene, the first of the
+    scene's candidate questions each rig can answer: mostly the same question (96% of rigs ask the scene's most
+    asked one), and one question always has one answer (unless a scene admits no valid rig for one of them,
+    when the next scene is drawn). Group consistency rewards by question.
+    Splits are disjoint by content: a scene belongs to the split its colours and shapes hash to (80/10/10), so
+    no eval or test scene shows the colours with the shapes of a train scene.
     Difficulty raises the number of objects (4-8) and screens (2-3), look-alikes, and lowers the cameras.
 
     ## Episode End
@@ -134,6 +140,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     ## Version History
     - v0: initial release.
+    - v0, suite version 4 (task content changed): visibility read off the segmentation masks of the views shown
+      instead of ray tests before drawing; a drawn rig asks the first candidate question it can answer instead
+      of being rejected (rigs that aim View 1 past a screen are checked by projection first); the split follows
+      from the colours and shapes of a scene, drawn from the split's palettes; ``camera_relation`` may hide its
+      object out of view *k*'s frame and compare it with any object clear somewhere; the robot's pedestal also
+      shows where the robot is; cameras see 48 degrees (was 42); sample points reach just under an object's top.
     """
 
     env_id = "VistaViews-v0"

@@ -52,8 +52,8 @@ def sample_rig(
     """``n_views`` cameras around the table, azimuths spread evenly then jittered (gaps >= 60 degrees).
 
     ``hide = (object_xy, screen_xy)`` aims the first camera along the line from the object through the
-    screen, beyond the screen, so that the screen likely hides the object in View 1 (the ray tests decide
-    whether it does); the other cameras keep their even spread from there.
+    screen, beyond the screen, so that the screen likely hides the object in View 1 (the view's segmentation
+    mask decides whether it does); the other cameras keep their even spread from there.
     """
     low, high = _ELEVATION[difficulty]
     elevations = [math.radians(rng.uniform(low, high)) for _ in range(n_views)]
@@ -124,7 +124,7 @@ def render_view(
     # One 32-bit word per pixel: a quarter of the work of masking the channels one by one.
     pixels = rgba.view(np.uint32).reshape(height, width)
     fill = np.array([*(int(v) for v in background), 255], dtype=np.uint8).view(np.uint32)[0]
-    np.copyto(pixels, fill, where=mask < 0)
+    np.putmask(pixels, mask < 0, fill)  # faster than copyto(where=) or boolean indexing here
     return rgba, mask
 
 

@@ -59,7 +59,7 @@ PEDESTAL_RGBA = (0.08, 0.08, 0.09, 1.0)
 # the robot is (the pedestal itself is often behind or beside a camera). Too low to hide anything.
 ROBOT_BAR_HALF = (0.015, 0.36, 0.018)
 ROBOT_BAR_CENTER = (0.25, 0.0, 0.018)
-# Points inside the bar, for ray tests of whether a view shows it.
+# Points inside the bar, looked up in the views' masks to tell whether a view shows it.
 ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.3, -0.15, 0.0, 0.15, 0.3))
 # Points inside the pedestal, half way up: a view that shows any of them shows where the robot stands.
 PEDESTAL_POINTS = tuple(
@@ -197,7 +197,7 @@ def sample_layout(rng: random.Random, difficulty: int, split: str, randomization
     raise RuntimeError(f"no {split} layout placed in {_MAX_SPLIT_DRAWS} draws")  # pragma: no cover
 
 
-_PARKED = (0.0, 0.0, -50.0)  # beyond every camera's far plane and below every ray
+_PARKED = (0.0, 0.0, -50.0)  # beyond every camera's far plane
 
 
 class SceneBuilder:
@@ -205,10 +205,9 @@ class SceneBuilder:
 
     Creating PyBullet bodies (and resetting the world) costs far more than drawing them, so the builder
     keeps a pool of bodies per shape: an episode teleports and recolours the ones it needs and parks the
-    rest far below the table, out of every view and every ray, and fully transparent, so that the renderer
+    rest far below the table, out of every view, and fully transparent, so that the renderer
     skips them (a scene costs what its visible bodies cost to draw). No table body is needed: nothing moves (no
     physics step runs), and the views draw the table as their background colour, as the robot envs do.
-    Every body has a collision shape, which the visibility ray tests hit.
     """
 
     def __init__(self, sim: PyBullet):

@@ -37,7 +37,7 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera
-from vista_envs.views.rig import project, project_with_depth
+from vista_envs.views.rig import _basis, project_with_depth
 from vista_envs.views.scene import SCREEN_HALF, Layout
 
 __all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_points"]
@@ -124,26 +124,32 @@ def seen_points(
     """For points (n_bodies, n_points, 3) inside ``bodies``: which each view shows (the point projects inside
     the image, in front of the camera, onto a pixel of its body in the view's segmentation mask ``masks[v]``,
     (size, size) body ids), which lie inside the image, and where they project (shares of width and height);
-    shapes (n_views, n_bodies, n_points[, 2])."""
+    shapes (n_views, n_bodies, n_points[, 2]). Every view at once: a handful of NumPy calls."""
     n_bodies, n_points, _ = points.shape
-    flat = points.reshape(-1, 3)
+    uv, depth = _project_all(cameras, points.reshape(-1, 3))
+    near = np.array([camera.near for camera in cameras])[:, None]
+    in_frame = ((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)).all(axis=2) & (depth > near)
+    size = masks[0].shape[0]
+    pixels = np.clip((uv * size).astype(np.int64), 0, size - 1)
     owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
-    uv = np.empty((len(cameras), len(flat), 2))
-    in_frame = np.empty((len(cameras), len(flat)), dtype=bool)
-    seen = np.zeros((len(cameras), len(flat)), dtype=bool)
-    for v, (camera, mask) in enumerate(zip(cameras, masks)):
-        # Shares of the image: project onto a unit image (the views are square).
-        pixels, depth = project_with_depth(camera, flat, 1, 1)
-        uv[v] = pixels
-        inside = np.all((pixels > _FRAME_MARGIN) & (pixels < 1 - _FRAME_MARGIN), axis=1) & (depth > camera.near)
-        in_frame[v] = inside
-        size = mask.shape[0]
-        index = np.flatnonzero(inside)
-        columns = (pixels[index, 0] * size).astype(np.int64)
-        rows = (pixels[index, 1] * size).astype(np.int64)
-        seen[v, index] = mask[rows, columns] == owners[index]
+    # The body drawn at each point's pixel, view by view (stacking the masks would copy them all).
+    under = np.stack([mask[pixels[v, :, 1], pixels[v, :, 0]] for v, mask in enumerate(masks)])
+    seen = in_frame & (under == owners[None, :])
     shape = (len(cameras), n_bodies, n_points)
     return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
+
+
+def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V, N)."""
+    eyes = np.array([camera.eye for camera in cameras], dtype=float)
+    bases = np.stack([_basis(camera) for camera in cameras])
+    local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
+    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
+    scale = focal / np.maximum(local[..., 2], 1e-6)
+    uv = np.empty(local.shape[:2] + (2,))
+    uv[..., 0] = 0.5 + local[..., 0] * scale
+    uv[..., 1] = 0.5 - local[..., 1] * scale
+    return uv, local[..., 2]
 
 
 def measure_visibility(
@@ -154,9 +160,12 @@ def measure_visibility(
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
-    top = np.stack([project(camera, points[:, _TOP_CENTRE], 1, 1) for camera in cameras])
     return Visibility(
-        seen=counts / points.shape[1], in_frame=in_frame.mean(axis=2), centre=centre, projected=uv.mean(axis=2), top=top
+        seen=counts / points.shape[1],
+        in_frame=in_frame.mean(axis=2),
+        centre=centre,
+        projected=uv.mean(axis=2),
+        top=uv[:, :, _TOP_CENTRE],
     )
 
 
