@@ -96,7 +96,8 @@ STAGES = (
     ("layout", "vista_envs.views.scene", "sample_layout"),
     ("visibility", "vista_envs.views.visibility", "measure_visibility"),
     ("rendering", "vista_envs.views.rig", "render_view"),
-    ("marks", "vista_envs.views.marks", "draw_marks"),
+    ("marks", "vista_envs.views.marks", "marked_view"),
+    ("marks", "vista_envs.views.marks", "marked_mosaic"),
 )
 
 
@@ -201,7 +202,7 @@ def main() -> None:
             f"| {n_views} | {size} | {r['env_eps']:.1f} | {r['raw_render_eps']:.1f} | {r['raw_masks_eps']:.1f} "
             f"| {100 * r['overhead_render']:+.0f}% | {100 * r['overhead_masks']:+.0f}% |"
         )
-    stages = [name for name, _, _ in STAGES] + ["rest"]
+    stages = list(dict.fromkeys(name for name, _, _ in STAGES)) + ["rest"]
     split = ["| views | view size | " + " | ".join(stages) + " |", "| ---: | ---: |" + " ---: |" * len(stages)]
     breakdowns = []
     for n_views, size, _ in rows:

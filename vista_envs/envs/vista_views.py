@@ -369,15 +369,19 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     ) -> None:
         """Add the noise, marks and titles to the accepted rig's views, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
-        from vista_envs.views.marks import draw_marks
+        from vista_envs.views.marks import marked_mosaic, marked_view
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
-        views = []
+        marked = []
         for k, image in enumerate(images):
             if style.noise_sigma > 0:
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
-            views.append(draw_marks(image, f"View {k + 1}", question.marks.get(k, ())))
+            marked.append(marked_view(image, f"View {k + 1}", question.marks.get(k, ())))
+        if self.view_tool:  # the mosaic changes as views are shown: the views are arrays of their own
+            views = [np.array(view) for view in marked]
+        else:  # the mosaic holds every view for the whole episode: the views are its tiles
+            mosaic, views = marked_mosaic(marked, self.grid)
         self.layout, self.cameras, self.visibility, self.question, self.style = (
             layout,
             cameras,
@@ -408,7 +412,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self._prompt = f"{intro}\nQuestion: {question.spec.question}\n{self.scorer.format.describe()}"
         self._conversation = Conversation(system + self.scorer.format.describe(), tools)
         self._conversation.user(self._prompt, [views[k] for k in self.shown])
-        self._image = self._mosaic()
+        self._image = self._mosaic() if self.view_tool else mosaic
 
     def _mosaic(self) -> np.ndarray:
         """The observation's image: the views shown so far in their tiles (the rest dark gray)."""

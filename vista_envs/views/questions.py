@@ -107,15 +107,11 @@ class Context:
 
     def isolated(self, view: int, i: int) -> bool:
         """No other object seen in ``view`` has its centre within :data:`ISOLATION` of ``i``'s."""
-        here = self.visibility.centre[view, i]
-        for j in range(len(self.layout.objects)):
-            if (
-                j != i
-                and self.visibility.seen[view, j] > 0
-                and np.hypot(*(self.visibility.centre[view, j] - here)) < ISOLATION
-            ):
-                return False
-        return True
+        centres, seen = self.visibility.centre[view], self.visibility.seen[view] > 0
+        offsets = centres - centres[i]
+        near = seen & (offsets[:, 0] ** 2 + offsets[:, 1] ** 2 < ISOLATION**2)
+        near[i] = False
+        return not near.any()
 
     def inside(self, view: int, i: int) -> bool:
         """The seen part's centre is at least :data:`EDGE` from the image borders (a mark there is plainly in view)."""

@@ -216,6 +216,7 @@ class SceneBuilder:
         self._textured: set[int] = set()
         self._parked: set[int] = set()
         self._texture_ids: dict[int, int] = {}
+        self._rgba: dict[int, tuple[float, ...]] = {}  # each body's colour as last set
         self.pedestal = sim.create_body(
             [Shape("cylinder", (PEDESTAL_RADIUS, PEDESTAL_HEIGHT))], (0.0, 0.0, PEDESTAL_HEIGHT / 2), rgba=PEDESTAL_RGBA
         )
@@ -242,7 +243,7 @@ class SceneBuilder:
             body = self._bodies(shape, used[shape])[-1]
             self._parked.discard(body)
             sim.set_pose(body, (placed.x, placed.y, placed.spec.height / 2), _yaw_quaternion(placed.yaw))
-            sim.set_color(body, randomization.object_rgba(rng, placed.spec.color))
+            self._recolor(body, randomization.object_rgba(rng, placed.spec.color))
             texture = randomization.texture_index(rng)
             if texture is not None:
                 sim.set_texture(body, self._texture(texture))
@@ -254,18 +255,23 @@ class SceneBuilder:
         screens = self._bodies("screen", len(layout.screens))
         for body, (x, y, yaw) in zip(screens, layout.screens):
             sim.set_pose(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
-            if body in self._parked:
-                sim.set_color(body, SCREEN_RGBA)
-                self._parked.discard(body)
+            self._recolor(body, SCREEN_RGBA)
+            self._parked.discard(body)
         used["screen"] = len(screens)
         for kind, pool in self._pool.items():
             for body in pool[used.get(kind, 0) :]:
                 if body not in self._parked:
                     sim.set_pose(body, _PARKED)
                     # Fully transparent: TinyRenderer skips the body instead of rasterising it off-screen.
-                    sim.set_color(body, (0.0, 0.0, 0.0, 0.0))
+                    self._recolor(body, (0.0, 0.0, 0.0, 0.0))
                     self._parked.add(body)
         return bodies, screens
+
+    def _recolor(self, body: int, rgba: tuple[float, ...]) -> None:
+        # Skipped when unchanged: without colour jitter most bodies keep their colour from one episode to the next.
+        if self._rgba.get(body) != rgba:
+            self.sim.set_color(body, rgba)
+            self._rgba[body] = rgba
 
     def _texture(self, index: int) -> int:
         if index not in self._texture_ids:
