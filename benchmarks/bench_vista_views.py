@@ -272,12 +272,15 @@ def main() -> None:
         "ratios matter more than the rates."
     )
     baseline_intro = (
-        f"Baselines, test split, {args.baseline_episodes} episodes per family (128 px views, 2-4 views, difficulties 1-5); "
+        f"Baselines, test split, {args.baseline_episodes} episodes per family (128 px views, 2-4 views, difficulties "
+        "1-5); "
         "success rate:"
     )
     caveat = (
-        "`view 1 only` is a perfect perceiver of View 1 that guesses what View 1 cannot decide: the gap to the oracle is "
-        "what the other views are needed for; the last column is what the `view_tool=True` oracle asks for. These rows do "
+        "`view 1 only` is a perfect perceiver of View 1 that guesses what View 1 cannot decide: the gap to the "
+        "oracle is "
+        "what the other views are needed for; the last column is what the `view_tool=True` oracle asks for. These "
+        "rows do "
         "not show how a VLM does, nor whether a VLM can read an object from the few pixels a mask may leave of it at "
         "128 px; `random` is the chance level of each family's answer set, not the bench's `random` agent (which "
         "guesses from the question's wording)."

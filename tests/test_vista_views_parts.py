@@ -59,7 +59,8 @@ def test_projection_matches_where_pybullet_draws_each_object(scenes):
                         [[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
                     )
                     projected = project(camera, corners, SIZE, SIZE)
-                    # Every drawn pixel lies inside the projected bounding box (PyBullet pads it), which it largely fills.
+                    # Every drawn pixel lies inside the projected bounding box (PyBullet pads it), which it largely
+                    # fills.
                     assert xs.min() >= projected[:, 0].min() - 1.5 and xs.max() <= projected[:, 0].max() + 0.5
                     assert ys.min() >= projected[:, 1].min() - 1.5 and ys.max() <= projected[:, 1].max() + 0.5
                     assert xs.max() - xs.min() >= 0.4 * np.ptp(projected[:, 0])

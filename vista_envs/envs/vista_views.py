@@ -32,6 +32,7 @@ MIN_VIEWS, MAX_VIEWS = 2, 4
 # Scenes and rigs tried before giving up (measured acceptance: see tests/test_vista_views.py).
 _MAX_SCENES = 40
 _MAX_RIGS = 24
+_AIMED_RIGS = 8  # rigs aimed before free ones are mixed in
 _MAX_SEED = 2**63 - 1
 
 
@@ -123,7 +124,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     ## Arguments
     - ``families`` (sequence of str | None): question families to draw from; default all five.
-    - ``n_views`` (int | (int, int)): views per episode, 2-4, or an inclusive range drawn per episode; default ``(2, 4)``.
+    - ``n_views`` (int | (int, int)): views per episode, 2-4, or an inclusive range drawn per episode;
+      default ``(2, 4)``.
     - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range; default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
     - ``image_size`` (int): side of each (square) view in pixels (64-1024), default 224; the mosaic is 1x2 or 2x2 views.
@@ -264,7 +266,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             or not low <= pair[0] <= pair[1] <= high
         ):
             raise ValueError(
-                f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got {value!r}"
+                f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got "
+                f"{value!r}"
             )
         return int(pair[0]), int(pair[1])
 
@@ -310,8 +313,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
             for attempt in range(_MAX_RIGS):
-                # Most rigs aim View 1 past a screen at the object the family wants hidden there; some are free.
-                hide = family.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
+                # Rigs aim View 1 past a screen at the object the family wants hidden there (checked by projection
+                # before drawing, so a missed aim costs next to nothing); after a few, every third rig is free.
+                hide = family.hide(draft, layout, view_rng) if attempt < _AIMED_RIGS or attempt % 3 != 2 else None
                 screen = _hiding_screen(layout, hide) if hide is not None else None
                 behind = ((layout.objects[hide].x, layout.objects[hide].y), screen[:2]) if screen else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
@@ -392,9 +396,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self.difficulty, self.episode_split, self.views = difficulty, split, views
         n = len(views)
         intro = (
-            f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled in its "
-            "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the black pedestal); "
-            "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray "
+            f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled "
+            "in its "
+            "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the "
+            "black pedestal); "
+            "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. "
+            "Dark gray "
             "screens stand on the table; they and the bar are not objects."
         )
         system = (
@@ -403,7 +410,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         tools = None
         if self.view_tool:
             intro += (
-                f" Only View 1 is shown now: ask for another view with {call_text(2)} (index 1 to {n}; several calls per turn "
+                f" Only View 1 is shown now: ask for another view with {call_text(2)} (index 1 to {n}; several calls "
+                "per turn "
                 "are fine). Each view you ask for costs a little reward."
             )
             system += f"Call the tool as {call_text(2)}; the view comes back in the next message. "
@@ -528,7 +536,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             terms["invalid"] -= 1.0
             hint = call_text(2)
             errors.append(
-                f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. {self.scorer.format.describe()}"
+                f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. "
+                f"{self.scorer.format.describe()}"
             )
             outputs.append(errors[-1])
         if new:

@@ -1,6 +1,7 @@
 """The multi-view tabletop of ``VistaViews-v0`` (needs the ``robot`` extra: PyBullet).
 
-- :mod:`~vista_envs.views.scene`: layouts (objects, look-alikes, screens, the robot's pedestal), their split, building them.
+- :mod:`~vista_envs.views.scene`: layouts (objects, look-alikes, screens, the robot's pedestal), their split, building
+  them.
 - :mod:`~vista_envs.views.rig`: camera rigs around the table, projection, rendering a view.
 - :mod:`~vista_envs.views.visibility`: what each camera sees of each object, read off the views' masks.
 - :mod:`~vista_envs.views.questions`: the question kinds and their exact answers.

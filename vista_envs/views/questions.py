@@ -1,4 +1,5 @@
-"""The question families of ``VistaViews-v0``: questions that need more than one view, answered exactly from the simulator.
+"""The question families of ``VistaViews-v0``: questions that need more than one view, answered exactly from the
+simulator.
 
 Each family is drafted in two stages. :meth:`QuestionFamily.draft` picks what does not depend on the cameras
 (for the view-independent families, the scene's candidate questions in the order it prefers them: the colours
@@ -192,7 +193,8 @@ class Correspondence(QuestionFamily):
             rng.shuffle(numbers)
             label = dict(zip(labelled, numbers))
             text = (
-                f"In View {a + 1} one object is ringed and tagged '?'. In View {b + 1} the objects carry number labels. "
+                f"In View {a + 1} one object is ringed and tagged '?'. In View {b + 1} the objects carry number "
+                "labels. "
                 f"Which number does the ringed object carry in View {b + 1}? Answer with the number."
             )
             twin_note = (
@@ -252,13 +254,20 @@ class SameObject(QuestionFamily):
                 first, second = rng.choice(pairs)
             answer = "yes" if first == second else "no"
             text = (
-                f"In View {a + 1} one object is ringed and tagged 'A'; in View {b + 1} one object is ringed and tagged 'B'. "
+                f"In View {a + 1} one object is ringed and tagged 'A'; in View {b + 1} one object is ringed and "
+                "tagged 'B'. "
                 "Are A and B the same physical object? Answer yes or no."
             )
             if answer == "yes":
-                rationale = f"A is a {context.name(first)}; B stands at the same place among the other objects, so it is the same {context.name(first)}."
+                rationale = (
+                    f"A is a {context.name(first)}; B stands at the same place among the other objects, so it "
+                    f"is the same {context.name(first)}."
+                )
             elif layout.objects[first].name == layout.objects[second].name:
-                rationale = f"A and B are both {context.name(first)}s, but they stand at different places in the scene: two different objects."
+                rationale = (
+                    f"A and B are both {context.name(first)}s, but they stand at different places in the "
+                    "scene: two different objects."
+                )
             else:
                 rationale = f"A is a {context.name(first)} and B a {context.name(second)}: different objects."
             spec = TaskSpec(text, answer, "yes_no", {}, rationale)
@@ -372,7 +381,8 @@ class RobotRelation(QuestionFamily):
         if relation == "left_right":
             answer = "left" if a.y > b.y else "right"
             text = (
-                f"In the robot's frame (the robot stands at the black pedestal behind the black bar and faces across the table), "
+                "In the robot's frame (the robot stands at the black pedestal behind the black bar and faces across "
+                "the table), "
                 f"on which side of the {b.name} is the {a.name}, from the robot's point of view: left or right?"
             )
             rationale = (
@@ -384,7 +394,8 @@ class RobotRelation(QuestionFamily):
             closer = a if math.hypot(a.x, a.y) < math.hypot(b.x, b.y) else b
             answer = closer.name
             text = (
-                f"Which is closer to the robot (it stands behind the black bar, at the black pedestal): the {a.name} or the {b.name}? "
+                f"Which is closer to the robot (it stands behind the black bar, at the black pedestal): the {a.name} "
+                f"or the {b.name}? "
                 "Answer with the object's name."
             )
             rationale = (
@@ -441,11 +452,14 @@ class CameraRelation(QuestionFamily):
                 a, b = context.name(first), context.name(second)
                 text = (
                     f"One of the {a} and the {b} may be hidden in View {k + 1}: find it in the other views. "
-                    f"As seen from camera {k + 1} (the camera of View {k + 1}), on which side of the {b} is the {a}: left or right?"
+                    f"As seen from camera {k + 1} (the camera of View {k + 1}), on which side of the {b} is the {a}: "
+                    "left or right?"
                 )
                 rationale = (
-                    f"The {context.name(h)} is hidden in View {k + 1} but clear in {context.seen_in(h)}; from where it stands relative to "
-                    f"the {context.name(s)} and the screens, camera {k + 1} would see the {a} to the {answer} of the {b}."
+                    f"The {context.name(h)} is hidden in View {k + 1} but clear in {context.seen_in(h)}; from where "
+                    "it stands relative to "
+                    f"the {context.name(s)} and the screens, camera {k + 1} would see the {a} to the {answer} of the "
+                    f"{b}."
                 )
                 needed = tuple(sorted({0, k, vis.clear_views(h)[0]}))
                 return Question(

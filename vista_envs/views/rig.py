@@ -92,7 +92,8 @@ def sample_rig(
 def _azimuth_through(
     obj: tuple[float, float], screen: tuple[float, float], centre: Sequence[float], radius: float
 ) -> float:
-    """Azimuth (about ``centre``) of the point at ``radius`` from ``centre`` on the ray from ``obj`` through ``screen``."""
+    """Azimuth (about ``centre``) of the point at ``radius`` from ``centre`` on the ray from ``obj`` through
+    ``screen``."""
     ox, oy = obj[0] - centre[0], obj[1] - centre[1]
     ux, uy = screen[0] - obj[0], screen[1] - obj[1]
     norm = math.hypot(ux, uy) or 1.0

@@ -140,7 +140,8 @@ def seen_points(
 
 
 def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V, N)."""
+    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
+    N)."""
     eyes = np.array([camera.eye for camera in cameras], dtype=float)
     bases = np.stack([_basis(camera) for camera in cameras])
     local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
