@@ -45,7 +45,7 @@ import numpy as np
 from vista_envs.tasks.base import TaskSpec
 from vista_envs.views.marks import Mark
 from vista_envs.views.scene import Layout
-from vista_envs.views.visibility import Visibility
+from vista_envs.views.visibility import CLEAR, Visibility
 
 __all__ = [
     "FAMILIES",
@@ -108,19 +108,33 @@ class Context:
 
     def isolated(self, view: int, i: int) -> bool:
         """No other object seen in ``view`` has its centre within :data:`ISOLATION` of ``i``'s."""
-        centres, seen = self.visibility.centre[view], self.visibility.seen[view] > 0
-        offsets = centres - centres[i]
-        near = seen & (offsets[:, 0] ** 2 + offsets[:, 1] ** 2 < ISOLATION**2)
-        near[i] = False
-        return not near.any()
+        return bool(self._isolated[view, i])
 
     def inside(self, view: int, i: int) -> bool:
         """The seen part's centre is at least :data:`EDGE` from the image borders (a mark there is plainly in view)."""
-        u, v = self.visibility.centre[view, i]
-        return bool(EDGE <= u <= 1 - EDGE and EDGE <= v <= 1 - EDGE)
+        return bool(self._inside[view, i])
 
     def markable(self, view: int, i: int) -> bool:
-        return self.visibility.clear(view, i) and self.inside(view, i) and self.isolated(view, i)
+        return bool(self._markable[view, i])
+
+    # Every view and object at once (families ask about most of them): arrays (n_views, n_objects).
+    @functools.cached_property
+    def _inside(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return ((self.visibility.centre >= EDGE) & (self.visibility.centre <= 1 - EDGE)).all(axis=2)
+
+    @functools.cached_property
+    def _isolated(self) -> np.ndarray:
+        centres = self.visibility.centre
+        offsets = centres[:, :, None, :] - centres[:, None, :, :]
+        with np.errstate(invalid="ignore"):
+            near = (offsets[..., 0] ** 2 + offsets[..., 1] ** 2 < ISOLATION**2) & (self.visibility.seen > 0)[:, None, :]
+        near[:, np.arange(centres.shape[1]), np.arange(centres.shape[1])] = False
+        return ~near.any(axis=2)
+
+    @functools.cached_property
+    def _markable(self) -> np.ndarray:
+        return (self.visibility.seen >= CLEAR) & self._inside & self._isolated
 
     def seen_in(self, i: int) -> str:
         views = [str(v + 1) for v in self.visibility.clear_views(i)]

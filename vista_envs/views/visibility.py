@@ -170,14 +170,16 @@ def measure_visibility(
     )
 
 
+# The corners of a screen's two broad faces (its thin local x axis at -/+ half thickness), each in order around it.
 _SCREEN_CORNERS = (
-    np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (0, 2)], dtype=float) * SCREEN_HALF
+    np.array([[sx, sy, sz] for sx in (-1, 1) for sy, sz in ((-1, 0), (1, 0), (1, 2), (-1, 2))], dtype=float)
+    * SCREEN_HALF
 )
 
 
 def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, float]) -> bool:
     """Whether ``screen`` ``(x, y, yaw)`` stands in front of every one of ``points`` (n, 3) as ``camera`` sees
-    them: each projects inside the screen's image (the convex hull of its projected corners), nearer than them.
+    them: each projects inside the image of one of the screen's two broad faces, nearer than them.
 
     A prediction from geometry alone, for the rigs that aim View 1 past a screen at an object: a rig that
     fails it is drawn again before it is rendered (the segmentation mask then has the last word).
@@ -190,29 +192,10 @@ def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, flo
     image, depth = project_with_depth(camera, np.vstack([corners, points]), 1, 1)
     if depth[:8].max() >= depth[8:].min() or depth.min() <= camera.near:
         return False
-    hull = _convex_hull(image[:8])
-    # Inside a counter-clockwise hull: left of (or on) every edge.
-    edges = np.roll(hull, -1, axis=0) - hull
-    offsets = image[8:, None, :] - hull[None]
-    cross = edges[None, :, 0] * offsets[..., 1] - edges[None, :, 1] * offsets[..., 0]
-    return bool((cross >= 0).all())
-
-
-def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """The convex hull of 2D ``points`` (n, 2), counter-clockwise (Andrew's monotone chain)."""
-    ordered = sorted(map(tuple, points.tolist()))
-
-    def turn(o: tuple, a: tuple, b: tuple) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower: list[tuple] = []
-    for p in ordered:
-        while len(lower) >= 2 and turn(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    upper: list[tuple] = []
-    for p in reversed(ordered):
-        while len(upper) >= 2 and turn(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1])
+    faces = image[:8].reshape(2, 4, 2)  # two convex quads
+    edges = np.roll(faces, -1, axis=1) - faces
+    offsets = image[None, 8:, None, :] - faces[:, None]  # (face, point, corner, 2)
+    cross = edges[:, None, :, 0] * offsets[..., 1] - edges[:, None, :, 1] * offsets[..., 0]
+    # Inside a convex quad: on the same side of all four edges, whichever way round it projects.
+    inside = (cross >= 0).all(axis=2) | (cross <= 0).all(axis=2)
+    return bool(inside.any(axis=0).all())
