@@ -289,7 +289,13 @@ def main() -> None:
         "rows do "
         "not show how a VLM does, nor whether a VLM can read an object from the few pixels a mask may leave of it at "
         "128 px; `random` is the chance level of each family's answer set, not the bench's `random` agent (which "
-        "guesses from the question's wording)."
+        "guesses from the question's wording). On `correspondence` and `same_object` View 1 never holds both marks, so "
+        "`view 1 only` guesses there and its distance from `random` is sampling noise. The throughput rows do not show "
+        "a quiet machine (the load moves them by 10-20 points), nor the cost of the `view_tool=True` mode's extra "
+        "turns; "
+        "since suite version 4 the question of an episode can differ between image sizes (it is read off the "
+        "pixels), so "
+        "the four configurations do not run identical question sets."
     )
     body = "\n".join(
         [intro, "", *table, "", verdict, "", *split, "", why, previous, load, "", baseline_intro, "", *base, "", caveat]

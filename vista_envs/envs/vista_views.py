@@ -312,6 +312,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             look_rng = random.Random(scene_rng.getrandbits(64))
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
+            drawn_rigs = 0
             for attempt in range(_MAX_RIGS):
                 # Rigs aim View 1 past a screen at the object the family wants hidden there (checked by projection
                 # before drawing, so a missed aim costs next to nothing); after a few, every third rig is free.
@@ -320,7 +321,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 behind = ((layout.objects[hide].x, layout.objects[hide].y), screen[:2]) if screen else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
                 if screen is not None and not screened(cameras[0], points[hide], screen):
+                    if attempt + 1 >= _AIMED_RIGS and not drawn_rigs:
+                        break  # no aim hides it: another scene costs less than drawing rigs that will not do
                     continue  # the aim misses: drawing this rig would most likely be wasted
+                drawn_rigs += 1
                 # The views are drawn before the question is chosen: it is chosen from what they show.
                 drawn = [render_view(self.sim, camera, style.lighting, size, size, background) for camera in cameras]
                 masks = [mask for _, mask in drawn]
