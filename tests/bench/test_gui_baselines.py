@@ -100,12 +100,17 @@ def test_the_screen_reader_finds_a_name_on_the_screenshot_but_not_inside_a_longe
 
 
 @pytest.mark.parametrize("family", ["files", "form"])
-def test_the_screen_reader_solves_easy_episodes_from_the_screenshot_alone(family):
+def test_the_screen_reader_solves_most_easy_episodes_from_the_screenshot_alone(family):
     from vista_envs.bench.gui_screen_reader import ScreenReaderPolicy
 
     env = gym.make("VistaGUI-v0", max_turns=15)  # obs_mode="screenshot": no tree anywhere
-    info = _play(env, ScreenReaderPolicy(), seed=0, family=family, difficulty=1, split="test")
-    assert info["is_success"]
+    # Measured on seeds 0-11: files 8/12, form 12/12 (before and after reset moved to choose_task, which changed
+    # which task each seed draws); one seed alone would test luck.
+    solved = [
+        _play(env, ScreenReaderPolicy(), seed=seed, family=family, difficulty=1, split="test")["is_success"]
+        for seed in range(12)
+    ]
+    assert sum(solved) >= 6, solved
 
 
 def test_the_random_agent_draws_each_episode_from_its_own_stream():

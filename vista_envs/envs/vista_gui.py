@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -13,6 +14,7 @@ from PIL import Image
 from vista_envs.answers.verify import score_answer
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
+from vista_envs.envs.task_sampler import choose_task
 from vista_envs.gui.a11y import accessibility_tree
 from vista_envs.gui.actions import (
     TOOL_NAMES,
@@ -133,6 +135,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
 
     ## Version History
     - v0: initial release.
+    - v0, suite version 4: ``reset`` reads its options with the task sampler's ``choose_task`` (as every task env
+      does): the family and the task seed are drawn from the RNG only when no option fixes them, so an episode
+      with a fixed family draws another task than before for the same ``seed``.
     """
 
     env_id = "VistaGUI-v0"
@@ -232,22 +237,14 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        unknown = set(options).difference(_OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"{self.env_id}: unknown reset options {sorted(unknown)}; known: {list(_OPTION_KEYS)}")
-        family = options.get("family", self.families[int(self.np_random.integers(len(self.families)))])
-        if family not in self.families:
-            raise ValueError(
-                f"{self.env_id}: family {family!r} is not offered by this env; offered: {list(self.families)}"
-            )
-        low, high = self.difficulty_range
-        difficulty = (
-            check_difficulty(options["difficulty"])
-            if "difficulty" in options
-            else int(self.np_random.integers(low, high + 1))
-        )
-        task_seed = options.get("task_seed", int(self.np_random.integers(2**31 - 1)))
-        split = options.get("split", self.split)
+        split, family, difficulty = choose_task(
+            self.np_random, options, names=self.families, difficulty_range=self.difficulty_range,
+            default_split=self.split, option_keys=_OPTION_KEYS, env_id=self.env_id,
+        )  # fmt: skip
+        # Drawn only when no option fixes it, after the family and difficulty (choose_task's order).
+        task_seed = options["task_seed"] if "task_seed" in options else int(self.np_random.integers(2**31 - 1))
+        if isinstance(task_seed, bool) or not isinstance(task_seed, numbers.Integral) or task_seed < 0:
+            raise ValueError(f"{self.env_id}: reset option 'task_seed' must be an int >= 0, got {task_seed!r}")
         self.task = generate_gui_task(family, int(task_seed), difficulty, split, self.screen_size)
         self._start_episode()
         self.turn = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import random
 from collections.abc import Sequence
@@ -30,7 +31,8 @@ OPTION_KEYS = ("split", "family", "difficulty", "task_seed", "view_seed")
 MIN_VIEWS, MAX_VIEWS = 2, 4
 # Scenes and rigs tried before giving up (measured acceptance: see tests/test_vista_views.py).
 _MAX_SCENES = 40
-_MAX_RIGS = 12
+_MAX_RIGS = 24
+_AIMED_RIGS = 8  # rigs aimed before free ones are mixed in
 _MAX_SEED = 2**63 - 1
 
 
@@ -56,8 +58,11 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     (``correspondence``), whether two ringed objects are the same one (``same_object``), how many objects
     of a colour there are when one is occluded in View 1 (``occluded_count``), a left/right or
     closer-to-the-robot relation in the robot's frame (``relation``), or a left/right relation as seen from
-    a camera in whose view one of the objects is occluded (``camera_relation``). Visibility is checked in
-    the simulator with ray tests, so every question is answerable from the views and every answer is exact.
+    a camera in whose view one of the objects is hidden (``camera_relation``). The views are drawn first and
+    what each shows is read off their segmentation masks (drawn by the same ``getCameraImage`` calls): the
+    question is one the drawn views answer, so every question is answerable from exactly the pixels the agent
+    sees, and every answer is exact. A consequence: the same seeds may ask another question at another
+    ``image_size``.
 
     With ``view_tool=True`` the episode is multi-turn: the agent starts with View 1 only and asks for other
     views with the ``view`` tool (``<tool_call>{"name": "view", "arguments": {"index": 2}}</tool_call>``),
@@ -103,9 +108,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     options ``{"split": "train"|"eval"|"test", "family": name, "difficulty": 1..5, "task_seed": int,
     "view_seed": int}`` fix them. The scene (objects, screens) follows ``task_seed``; the cameras, light,
     table colour and image noise follow ``view_seed``: on the view-independent families (``occluded_count``,
-    ``relation``) one ``task_seed`` with several ``view_seed`` asks the same question about the same scene
-    from different rigs (unless a scene admits no valid rig for one of them, when the next scene is drawn).
-    Splits are disjoint by content: a scene belongs to the split its content hash falls in (80/10/10).
+    ``relation``) one ``task_seed`` with several ``view_seed`` asks, of the same scene, the first of the
+    scene's candidate questions each rig can answer: mostly the same question (96% of rigs ask the scene's most
+    asked one), and one question always has one answer (unless a scene admits no valid rig for one of them,
+    when the next scene is drawn). Group consistency rewards by question.
+    Splits are disjoint by content: a scene belongs to the split its colours and shapes hash to (80/10/10), so
+    no eval or test scene shows the colours with the shapes of a train scene.
     Difficulty raises the number of objects (4-8) and screens (2-3), look-alikes, and lowers the cameras.
 
     ## Episode End
@@ -116,7 +124,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     ## Arguments
     - ``families`` (sequence of str | None): question families to draw from; default all five.
-    - ``n_views`` (int | (int, int)): views per episode, 2-4, or an inclusive range drawn per episode; default ``(2, 4)``.
+    - ``n_views`` (int | (int, int)): views per episode, 2-4, or an inclusive range drawn per episode;
+      default ``(2, 4)``.
     - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range; default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
     - ``image_size`` (int): side of each (square) view in pixels (64-1024), default 224; the mosaic is 1x2 or 2x2 views.
@@ -133,6 +142,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     ## Version History
     - v0: initial release.
+    - v0, suite version 4 (task content changed): visibility read off the segmentation masks of the views shown
+      instead of ray tests before drawing; a drawn rig asks the first candidate question it can answer instead
+      of being rejected (rigs that aim View 1 past a screen are checked by projection first); the split follows
+      from the colours and shapes of a scene, drawn from the split's palettes; ``camera_relation`` may hide its
+      object out of view *k*'s frame and compare it with any object clear somewhere; the robot's pedestal also
+      shows where the robot is; cameras see 48 degrees (was 42); sample points reach just under an object's top.
     """
 
     env_id = "VistaViews-v0"
@@ -251,7 +266,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             or not low <= pair[0] <= pair[1] <= high
         ):
             raise ValueError(
-                f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got {value!r}"
+                f"{self.env_id}: {name} must be an int in [{low}, {high}] or an inclusive (low, high) range, got "
+                f"{value!r}"
             )
         return int(pair[0]), int(pair[1])
 
@@ -276,9 +292,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     def _generate(self, family_name: str, difficulty: int, split: str, task_seed: int, view_seed: int) -> None:
         from vista_envs.views.questions import Context
-        from vista_envs.views.rig import sample_rig
+        from vista_envs.views.rig import render_view, sample_rig
         from vista_envs.views.scene import sample_layout
-        from vista_envs.views.visibility import measure_visibility, sample_points, scene_boxes
+        from vista_envs.views.visibility import measure_visibility, sample_points, screened
 
         family = self.families[family_name]
         # String seeds: random.Random hashes them with SHA-512, the same in every process.
@@ -286,6 +302,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         view_rng = random.Random(f"vista-views-rig:{view_seed}")
         n_views = view_rng.randint(*self.view_range)
         style = self.randomization.style(view_rng)
+        background = _table_pixel(style.lighting, style.table_rgba)
+        size = self.image_size
         for _ in range(_MAX_SCENES):
             layout = sample_layout(scene_rng, difficulty, split, self.randomization)
             draft = family.draft(layout, scene_rng)
@@ -294,15 +312,24 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             look_rng = random.Random(scene_rng.getrandbits(64))
             bodies, _ = self.builder.build(layout, look_rng, self.randomization)
             points = sample_points(layout)
-            # Nothing moves while rigs are tried: one look at the bodies' boxes serves every rig's ray tests.
-            boxes = scene_boxes(self.sim)
+            drawn_rigs = 0
             for attempt in range(_MAX_RIGS):
-                # Most rigs aim View 1 past a screen at the object the family wants hidden there; some are free.
-                hide = family.hide(draft, layout, view_rng) if attempt % 3 != 2 else None
-                behind = _nearest_screen(layout, hide, view_rng) if hide is not None else None
+                # Rigs aim View 1 past a screen at the object the family wants hidden there (checked by projection
+                # before drawing, so a missed aim costs next to nothing); after a few, every third rig is free.
+                hide = family.hide(draft, layout, view_rng) if attempt < _AIMED_RIGS or attempt % 3 != 2 else None
+                screen = _hiding_screen(layout, hide) if hide is not None else None
+                behind = ((layout.objects[hide].x, layout.objects[hide].y), screen[:2]) if screen else None
                 cameras = sample_rig(view_rng, n_views, difficulty, self.randomization, behind)
-                visibility = measure_visibility(self.sim, cameras, layout, bodies, points, boxes)
-                robot_views = functools.partial(self._robot_views, cameras, boxes)
+                if screen is not None and not screened(cameras[0], points[hide], screen):
+                    if attempt + 1 >= _AIMED_RIGS and not drawn_rigs:
+                        break  # no aim hides it: another scene costs less than drawing rigs that will not do
+                    continue  # the aim misses: drawing this rig would most likely be wasted
+                drawn_rigs += 1
+                # The views are drawn before the question is chosen: it is chosen from what they show.
+                drawn = [render_view(self.sim, camera, style.lighting, size, size, background) for camera in cameras]
+                masks = [mask for _, mask in drawn]
+                visibility = measure_visibility(masks, cameras, bodies, points)
+                robot_views = functools.partial(self._robot_views, cameras, masks)
                 question = family.finish(
                     draft, Context(layout, visibility, robot_views), random.Random(view_rng.getrandbits(64))
                 )
@@ -311,6 +338,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                     self._show(
                         layout,
                         cameras,
+                        [image for image, _ in drawn],
                         visibility,
                         question,
                         style,
@@ -323,19 +351,23 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             f"{self.env_id}: no {family_name!r} question found in {_MAX_SCENES} scenes x {_MAX_RIGS} rigs"
         )  # pragma: no cover
 
-    def _robot_views(self, cameras: list[Any], boxes: Any) -> tuple[int, ...]:
-        """Views that show the robot's side: at least 2 of the 5 points along the black bar seen (ray-tested),
-        so at least 15 cm of it, which shows its direction."""
-        from vista_envs.views.scene import ROBOT_BAR_POINTS
+    def _robot_views(self, cameras: list[Any], masks: list[np.ndarray]) -> tuple[int, ...]:
+        """Views that show where the robot is (in their segmentation masks): the robot's pedestal (any of its
+        sample points seen), or at least 2 of the 5 points along the black bar, so at least 15 cm of it, which
+        shows its direction."""
+        from vista_envs.views.scene import PEDESTAL_POINTS, ROBOT_BAR_POINTS
         from vista_envs.views.visibility import seen_points
 
-        seen = seen_points(self.sim, cameras, np.array([ROBOT_BAR_POINTS]), [self.builder.robot_bar], boxes)[0]
-        return tuple(int(v) for v in np.flatnonzero(seen.sum(axis=2)[:, 0] >= 2))
+        points = np.array([ROBOT_BAR_POINTS, PEDESTAL_POINTS])
+        seen = seen_points(masks, cameras, points, [self.builder.robot_bar, self.builder.pedestal])[0].sum(axis=2)
+        shown = (seen[:, 0] >= 2) | (seen[:, 1] >= 1)
+        return tuple(int(v) for v in np.flatnonzero(shown))
 
     def _show(
         self,
         layout: Any,
         cameras: list[Any],
+        images: list[np.ndarray],
         visibility: Any,
         question: Any,
         style: Any,
@@ -343,20 +375,21 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         split: str,
         noise_rng: random.Random,
     ) -> None:
-        """Render the accepted rig, draw the marks and titles, and start the conversation."""
+        """Add the noise, marks and titles to the accepted rig's views, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
-        from vista_envs.views.marks import draw_marks
-        from vista_envs.views.rig import render_view
+        from vista_envs.views.marks import marked_mosaic, marked_view
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
-        background = _table_pixel(style.lighting, style.table_rgba)
-        views = []
-        for k, camera in enumerate(cameras):
-            image = render_view(self.sim, camera, style.lighting, self.image_size, self.image_size, background)
+        marked = []
+        for k, image in enumerate(images):
             if style.noise_sigma > 0:
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
-            views.append(draw_marks(image, f"View {k + 1}", question.marks.get(k, ())))
+            marked.append(marked_view(image, f"View {k + 1}", question.marks.get(k, ())))
+        if self.view_tool:  # the mosaic changes as views are shown: the views are arrays of their own
+            views = [np.array(view) for view in marked]
+        else:  # the mosaic holds every view for the whole episode: the views are its tiles
+            mosaic, views = marked_mosaic(marked, self.grid)
         self.layout, self.cameras, self.visibility, self.question, self.style = (
             layout,
             cameras,
@@ -367,9 +400,12 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self.difficulty, self.episode_split, self.views = difficulty, split, views
         n = len(views)
         intro = (
-            f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled in its "
-            "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the black pedestal); "
-            "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. Dark gray "
+            f"You see one tabletop scene from {n} cameras placed around the table: View 1 to View {n}, each titled "
+            "in its "
+            "top-left corner. The robot stands at one end of the table, behind the low black bar (its base is the "
+            "black pedestal); "
+            "in the robot's frame x points from the robot across the table (past the bar) and y to the robot's left. "
+            "Dark gray "
             "screens stand on the table; they and the bar are not objects."
         )
         system = (
@@ -378,7 +414,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         tools = None
         if self.view_tool:
             intro += (
-                f" Only View 1 is shown now: ask for another view with {call_text(2)} (index 1 to {n}; several calls per turn "
+                f" Only View 1 is shown now: ask for another view with {call_text(2)} (index 1 to {n}; several calls "
+                "per turn "
                 "are fine). Each view you ask for costs a little reward."
             )
             system += f"Call the tool as {call_text(2)}; the view comes back in the next message. "
@@ -387,7 +424,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self._prompt = f"{intro}\nQuestion: {question.spec.question}\n{self.scorer.format.describe()}"
         self._conversation = Conversation(system + self.scorer.format.describe(), tools)
         self._conversation.user(self._prompt, [views[k] for k in self.shown])
-        self._image = self._mosaic()
+        self._image = self._mosaic() if self.view_tool else mosaic
 
     def _mosaic(self) -> np.ndarray:
         """The observation's image: the views shown so far in their tiles (the rest dark gray)."""
@@ -503,7 +540,8 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             terms["invalid"] -= 1.0
             hint = call_text(2)
             errors.append(
-                f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. {self.scorer.format.describe()}"
+                f"Error: the turn has neither a tool call nor an answer. Ask for a view as {hint} or answer. "
+                f"{self.scorer.format.describe()}"
             )
             outputs.append(errors[-1])
         if new:
@@ -552,14 +590,23 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         super().close()
 
 
-def _nearest_screen(
-    layout: Any, index: int, rng: random.Random
-) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """``(object_xy, screen_xy)`` for one of the two screens nearest to object ``index``."""
+def _hiding_screen(layout: Any, index: int) -> tuple[float, float, float]:
+    """The screen ``(x, y, yaw)`` that best hides object ``index`` from a camera beyond it: the widest cover
+    (the screen's width across the line from the object through it) for the distance between them (a nearer
+    screen hides it from higher cameras)."""
+    from vista_envs.views.scene import SCREEN_HALF
+
     obj = layout.objects[index]
-    screens = sorted(layout.screens, key=lambda s: (s[0] - obj.x) ** 2 + (s[1] - obj.y) ** 2)[:2]
-    screen = rng.choice(screens)
-    return (obj.x, obj.y), (screen[0], screen[1])
+
+    def cover(screen: tuple[float, float, float]) -> float:
+        dx, dy = screen[0] - obj.x, screen[1] - obj.y
+        distance = math.hypot(dx, dy) or 1e-9
+        # The screen's face is normal to its local x axis: its width across the line of sight.
+        facing = abs(dx * math.cos(screen[2]) + dy * math.sin(screen[2])) / distance
+        width = 2 * SCREEN_HALF[1] * facing + 2 * SCREEN_HALF[0] * math.sqrt(max(0.0, 1 - facing * facing))
+        return width / (distance + 0.05)
+
+    return max(layout.screens, key=cover)
 
 
 @functools.lru_cache(maxsize=64)

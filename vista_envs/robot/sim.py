@@ -176,10 +176,12 @@ class _BoundClient:
         return value
 
 
-def tiny_renderer_image(client: Any, width: int, height: int, view: Any, projection: Any, lighting: Lighting) -> tuple:
-    """``getCameraImage`` through TinyRenderer under ``lighting``, without shadows or a segmentation mask: the raw
-    result (width, height, rgba, depth, mask). The envs' frames and the robot benchmark's raw baseline both draw
-    here."""
+def tiny_renderer_image(
+    client: Any, width: int, height: int, view: Any, projection: Any, lighting: Lighting, segmentation: bool = False
+) -> tuple:
+    """``getCameraImage`` through TinyRenderer under ``lighting``, without shadows, and without a segmentation
+    mask unless ``segmentation`` (body id per pixel, -1 where none): the raw result (width, height, rgba,
+    depth, mask). The envs' frames and the robot benchmark's raw baseline both draw here."""
     return client.getCameraImage(
         width,
         height,
@@ -192,7 +194,7 @@ def tiny_renderer_image(client: Any, width: int, height: int, view: Any, project
         lightDiffuseCoeff=lighting.diffuse,
         lightSpecularCoeff=lighting.specular,
         renderer=p.ER_TINY_RENDERER,
-        flags=p.ER_NO_SEGMENTATION_MASK,
+        flags=0 if segmentation else p.ER_NO_SEGMENTATION_MASK,
     )
 
 

@@ -1,8 +1,9 @@
 """The multi-view tabletop of ``VistaViews-v0`` (needs the ``robot`` extra: PyBullet).
 
-- :mod:`~vista_envs.views.scene`: layouts (objects, look-alikes, screens, the robot's pedestal), their split, building them.
+- :mod:`~vista_envs.views.scene`: layouts (objects, look-alikes, screens, the robot's pedestal), their split, building
+  them.
 - :mod:`~vista_envs.views.rig`: camera rigs around the table, projection, rendering a view.
-- :mod:`~vista_envs.views.visibility`: what each camera sees of each object, by ray tests in the simulator.
+- :mod:`~vista_envs.views.visibility`: what each camera sees of each object, read off the views' masks.
 - :mod:`~vista_envs.views.questions`: the question kinds and their exact answers.
 - :mod:`~vista_envs.views.marks`: rings, tags and labels drawn into the views; the mosaic.
 - :mod:`~vista_envs.views.consistency`: the agreement reward for GRPO groups that see one scene from different rigs.

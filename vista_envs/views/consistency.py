@@ -1,8 +1,10 @@
 r"""A consistency reward for GRPO groups that see one scene through different camera rigs.
 
 Viewpoint invariance as a training signal: reset G envs with the same ``task_seed`` and different
-``view_seed`` on a view-independent family (``occluded_count``, ``relation``: the question and its answer do
-not depend on where the cameras stand), and the G responses should agree. :func:`consistency_rewards`
+``view_seed`` on a view-independent family (``occluded_count``, ``relation``: a question's answer does not
+depend on where the cameras stand, and most rigs of a scene ask the same question, the first of the scene's
+candidates they can answer; keep in a group the members whose prompt asks the same question), and the G
+responses should agree. :func:`consistency_rewards`
 pays each response the share of the *other* responses in its group that give the same answer:
 
 .. math::

@@ -1,6 +1,6 @@
 """Marks drawn into the views (rings and tags on objects, number labels), view titles, and the mosaic.
 
-Marks are positioned from the ray-tested visibility (:mod:`vista_envs.views.visibility`): a ring sits on
+Marks are positioned from the visibility read off the views' masks (:mod:`vista_envs.views.visibility`): a ring sits on
 the part of the object its camera really sees, so a mark never points at something hidden.
 """
 
@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from vista_envs.tasks.drawing import font
 
-__all__ = ["Mark", "draw_marks", "mosaic", "mosaic_grid"]
+__all__ = ["Mark", "draw_marks", "marked_mosaic", "marked_view", "mosaic", "mosaic_grid"]
 
 RING_RGB = (255, 0, 200)
 LABEL_FILL = (255, 255, 255)
@@ -35,9 +35,9 @@ class Mark:
 
 
 @functools.lru_cache(maxsize=256)
-def _patch(text: str, size: int, outline: tuple[int, int, int] | None) -> np.ndarray:
-    """``text`` on a white box (with a one-pixel ``outline``, or none) as an RGB array: drawn once, pasted
-    many times (Pillow's text drawing costs more than a whole small view's marks otherwise)."""
+def _patch(text: str, size: int, outline: tuple[int, int, int] | None) -> Image.Image:
+    """``text`` on a white box (with a one-pixel ``outline``, or none): drawn once, pasted many times (Pillow's
+    text drawing costs more than a whole small view's marks otherwise). Never drawn on: it is shared."""
     pad = max(1, size // 6)
     left, top, right, bottom = font(size).getbbox(text)
     width, height = right - left + 2 * pad + 2, bottom - top + 2 * pad + 2
@@ -46,29 +46,23 @@ def _patch(text: str, size: int, outline: tuple[int, int, int] | None) -> np.nda
     if outline is not None:
         draw.rectangle((0, 0, width - 1, height - 1), outline=outline)
     draw.text((pad + 1 - left, pad + 1 - top), text, font=font(size), fill=LABEL_TEXT)
-    array = np.asarray(patch)
-    array.flags.writeable = False
-    return array
+    return patch
 
 
-def _paste(canvas: np.ndarray, patch: np.ndarray, x: float, y: float, anchor_centre: bool = True) -> None:
-    """Paste ``patch`` into ``canvas`` centred on (or, with ``anchor_centre=False``, from) ``(x, y)``, clipped at the borders."""
-    height, width = patch.shape[:2]
-    x0, y0 = (round(x - width / 2), round(y - height / 2)) if anchor_centre else (int(x), int(y))
-    cx0, cy0 = max(0, x0), max(0, y0)
-    cx1, cy1 = min(canvas.shape[1], x0 + width), min(canvas.shape[0], y0 + height)
-    if cx0 < cx1 and cy0 < cy1:
-        canvas[cy0:cy1, cx0:cx1] = patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+def _paste(canvas: Image.Image, patch: Image.Image, x: float, y: float) -> None:
+    """Paste ``patch`` into ``canvas`` centred on ``(x, y)`` (Pillow clips it at the borders)."""
+    canvas.paste(patch, (round(x - patch.width / 2), round(y - patch.height / 2)))
 
 
-def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:
+def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.Image:
     """``image`` (RGB, or the renderer's RGBA buffer) with its ``title`` in the top-left corner and ``marks``
-    drawn on it: a new RGB array; ``image`` is left alone."""
+    drawn on it, as a new RGB Pillow image; ``image`` is left alone."""
     height, width, channels = image.shape
     mode = "RGBA" if channels == 4 else "RGB"
-    # One copy, in C: Pillow shares an RGBA buffer and drops its alpha as it copies (an RGB buffer is copied).
+    # One copy, in C: Pillow shares an RGBA buffer and drops its alpha as it copies (an RGB buffer is copied);
+    # several times faster than NumPy's strided copy of the colour channels.
     canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
-    if mode == "RGBA":
+    if mode == "RGBA":  # (an RGB buffer is never shared: frombuffer copied it)
         canvas = canvas.convert("RGB")
     size = max(10, height // 13)
     rings = [mark for mark in marks if mark.kind == "ring"]
@@ -78,16 +72,37 @@ def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarr
             x, y = mark.centre[0] * width, mark.centre[1] * height
             r = max(5.0, mark.radius * height)
             draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
-    out = np.array(canvas)
     for mark in marks:
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":
             r = max(5.0, mark.radius * height)
-            _paste(out, _patch(mark.text, size, RING_RGB), x, max(size / 2 + 1, y - r - size * 0.6))
+            _paste(canvas, _patch(mark.text, size, RING_RGB), x, max(size / 2 + 1, y - r - size * 0.6))
         else:
-            _paste(out, _patch(mark.text, size, LABEL_TEXT), x, y)
-    _paste(out, _patch(title, max(9, height // 14), None), 0, 0, anchor_centre=False)
-    return out
+            _paste(canvas, _patch(mark.text, size, LABEL_TEXT), x, y)
+    canvas.paste(_patch(title, max(9, height // 14), None), (0, 0))
+    return canvas
+
+
+def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:
+    """:func:`marked_view` as a new RGB array."""
+    return np.array(marked_view(image, title, marks))
+
+
+def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`mosaic` of marked views (:func:`marked_view`), and each view as a (read-only) tile of it: the
+    pixels are copied out of Pillow once, for the mosaic and the views together."""
+    rows, columns = grid
+    width, height = views[0].size
+    canvas = Image.new("RGB", (columns * width, rows * height), _EMPTY_TILE)
+    for i, view in enumerate(views):
+        r, c = divmod(i, columns)
+        canvas.paste(view, (c * width, r * height))
+    out = np.asarray(canvas)
+    tiles = [
+        out[r * height : (r + 1) * height, c * width : (c + 1) * width]
+        for r, c in map(lambda i: divmod(i, columns), range(len(views)))
+    ]
+    return out, tiles
 
 
 def mosaic_grid(max_views: int) -> tuple[int, int]:

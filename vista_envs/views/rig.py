@@ -35,7 +35,7 @@ __all__ = [
 AREA_CENTER = (0.51, 0.0)
 MIN_AZIMUTH_GAP = math.radians(60)
 _DISTANCE = (0.55, 0.70)
-_FOV = 42.0
+_FOV = 48.0
 # Per difficulty 1..5: the range of camera elevations (degrees). Lower cameras see more occlusion.
 _MIN_HIDE_ELEVATION = math.radians(12)
 _SCREEN_TOP = 0.12
@@ -52,8 +52,8 @@ def sample_rig(
     """``n_views`` cameras around the table, azimuths spread evenly then jittered (gaps >= 60 degrees).
 
     ``hide = (object_xy, screen_xy)`` aims the first camera along the line from the object through the
-    screen, beyond the screen, so that the screen likely hides the object in View 1 (the ray tests decide
-    whether it does); the other cameras keep their even spread from there.
+    screen, beyond the screen, so that the screen likely hides the object in View 1 (the view's segmentation
+    mask decides whether it does); the other cameras keep their even spread from there.
     """
     low, high = _ELEVATION[difficulty]
     elevations = [math.radians(rng.uniform(low, high)) for _ in range(n_views)]
@@ -92,7 +92,8 @@ def sample_rig(
 def _azimuth_through(
     obj: tuple[float, float], screen: tuple[float, float], centre: Sequence[float], radius: float
 ) -> float:
-    """Azimuth (about ``centre``) of the point at ``radius`` from ``centre`` on the ray from ``obj`` through ``screen``."""
+    """Azimuth (about ``centre``) of the point at ``radius`` from ``centre`` on the ray from ``obj`` through
+    ``screen``."""
     ox, oy = obj[0] - centre[0], obj[1] - centre[1]
     ux, uy = screen[0] - obj[0], screen[1] - obj[1]
     norm = math.hypot(ux, uy) or 1.0
@@ -105,9 +106,10 @@ def _azimuth_through(
 
 def render_view(
     sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]
-) -> np.ndarray:
-    """One view through TinyRenderer as the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
-    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs).
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view through TinyRenderer: the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
+    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs), and the
+    segmentation mask drawn with it (height, width): the body id of each pixel, -1 for the background.
 
     RGBA, not RGB: dropping the alpha channel is a full strided copy, which :func:`~vista_envs.views.marks.draw_marks`
     makes anyway (in C, through Pillow) when it draws the marks; the alpha channel's values mean nothing.
@@ -115,15 +117,16 @@ def render_view(
     client = sim.client
     view = client.computeViewMatrix(camera.eye, camera.target, camera.up)
     projection = client.computeProjectionMatrixFOV(camera.fov, width / height, camera.near, camera.far)
-    _, _, rgba, depth, _ = tiny_renderer_image(client, width, height, view, projection, lighting)
+    _, _, rgba, _, mask = tiny_renderer_image(client, width, height, view, projection, lighting, segmentation=True)
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
     if not (rgba.flags.writeable and rgba.flags.c_contiguous):
         rgba = np.array(rgba)
+    mask = np.asarray(mask).reshape(height, width)
     # One 32-bit word per pixel: a quarter of the work of masking the channels one by one.
     pixels = rgba.view(np.uint32).reshape(height, width)
     fill = np.array([*(int(v) for v in background), 255], dtype=np.uint8).view(np.uint32)[0]
-    np.copyto(pixels, fill, where=np.asarray(depth).reshape(height, width) >= 1.0)
-    return rgba
+    np.putmask(pixels, mask < 0, fill)  # faster than copyto(where=) or boolean indexing here
+    return rgba, mask
 
 
 def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:

@@ -7,9 +7,10 @@ at the origin of the robot frame, and a low black bar between the robot and the 
 most views, on which side the robot is.
 
 Splits are disjoint by content, with the task library's content hash
-(:func:`vista_envs.tasks.base.split_of`): a scene's split is decided by its set of objects (their looks,
-with repeats), before anything is placed or built, so an eval or test scene never holds the same set of
-objects as a train scene.
+(:func:`vista_envs.tasks.base.split_of`): a scene's split is decided by the colours and the shapes that
+appear in it, so an eval or test scene never holds the same colours with the same shapes as a train scene.
+A scene draws its palette among the palettes of its split (hashed once per process), so no scene is drawn
+twice to land in its split.
 
 Frames: the robot frame of the robot envs (metres; robot base at the origin, table top at ``z = 0``,
 ``+x`` from the robot across the table, ``+y`` to the robot's left).
@@ -19,11 +20,10 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import math
 import random
 from dataclasses import dataclass
-
-import numpy as np
 
 from vista_envs.robot.objects import ObjectSpec, build_object
 from vista_envs.robot.randomization import Randomization, texture_files
@@ -33,6 +33,7 @@ from vista_envs.tasks.base import TaskSpec, split_of
 __all__ = [
     "COLORS",
     "PEDESTAL_HEIGHT",
+    "PEDESTAL_POINTS",
     "ROBOT_BAR_CENTER",
     "ROBOT_BAR_POINTS",
     "SCREEN_RGBA",
@@ -58,11 +59,16 @@ PEDESTAL_RGBA = (0.08, 0.08, 0.09, 1.0)
 # the robot is (the pedestal itself is often behind or beside a camera). Too low to hide anything.
 ROBOT_BAR_HALF = (0.015, 0.36, 0.018)
 ROBOT_BAR_CENTER = (0.25, 0.0, 0.018)
-# Points inside the bar, for ray tests of whether a view shows it.
+# Points inside the bar, looked up in the views' masks to tell whether a view shows it.
 ROBOT_BAR_POINTS = tuple((ROBOT_BAR_CENTER[0], y, ROBOT_BAR_CENTER[2] * 1.5) for y in (-0.3, -0.15, 0.0, 0.15, 0.3))
+# Points inside the pedestal, half way up: a view that shows any of them shows where the robot stands.
+PEDESTAL_POINTS = tuple(
+    (0.7 * PEDESTAL_RADIUS * dx, 0.7 * PEDESTAL_RADIUS * dy, PEDESTAL_HEIGHT / 2)
+    for dx, dy in ((1, 0), (0, 1), (0, -1), (-1, 0), (0, 0))
+)
 _SPLIT_FAMILY = "vista_views"
-_MAX_SPLIT_DRAWS = 10_000
-_PLACEMENT_TRIES = 64
+_MAX_SPLIT_DRAWS = 100
+_PLACEMENT_TRIES = 200
 _MAX_LOOK_ALIKES = 3
 _PLACEMENT_ATTEMPTS = 20
 
@@ -103,67 +109,65 @@ class Layout:
 
 
 _SPECS = {(color, shape): ObjectSpec(color, shape) for color in COLORS for shape in SHAPES}
+# Per difficulty 1..5: how many colours and shapes a scene uses (few, so that colours repeat for counting and
+# look-alikes occur for matching; at least 4 objects, so every one of them appears).
+_PALETTE_SIZES = {1: (3, 3), 2: (4, 4), 3: (4, 3), 4: (3, 3), 5: (3, 3)}
 
 
 def objects_split(specs: tuple[ObjectSpec, ...]) -> str:
-    """The split of every scene holding exactly these objects (their looks, with repeats; order ignored):
-    a fixed partition of the content-hash space, 80/10/10. A scene's split thus follows from its content,
-    and an eval or test scene never holds the same set of objects as any train scene."""
-    looks = sorted((spec.color, spec.shape) for spec in specs)
-    return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(looks), "number", {"objects": looks}, ""))
+    """The split of every scene holding these objects: decided by the set of colours and the set of shapes
+    that appear in it (a fixed partition of the content-hash space, 80/10/10). A scene's split thus follows
+    from its content, and an eval or test scene never holds the same set of objects as any train scene (nor
+    even the same colours with the same shapes)."""
+    return _palette_split(tuple(sorted({s.color for s in specs})), tuple(sorted({s.shape for s in specs})))
 
 
-def _draw_specs(rng: random.Random, difficulty: int, extra: int) -> tuple[ObjectSpec, ...]:
-    # Few colours and shapes per scene, so that colours repeat (counting) and look-alikes occur (matching).
-    palette = rng.sample(COLORS, 5 - difficulty // 2)
-    shapes = rng.sample(SHAPES, 4 - difficulty // 3)
-    duplicate_share = 0.1 * (difficulty - 1)
-    looks = [_SPECS[c, s] for c in palette for s in shapes]
-    # Looks by index: hashing an ObjectSpec (a dataclass) for every count was most of a test layout's cost,
-    # which draws ~10 sets before one falls in its split.
-    drawn: list[int] = []
-    counts = [0] * len(looks)
-    for _ in range(3 + difficulty + extra):
-        # A look-alike of an object drawn so far, or a look drawn afresh; at most three of a look.
-        copyable = [k for k in drawn if counts[k] < _MAX_LOOK_ALIKES]
-        if copyable and rng.random() < duplicate_share:
-            k = rng.choice(copyable)
-        else:
-            k = rng.choice([k for k, n in enumerate(counts) if n < _MAX_LOOK_ALIKES])
-        drawn.append(k)
-        counts[k] += 1
-    return tuple(looks[k] for k in drawn)
+@functools.lru_cache(maxsize=None)
+def _palette_split(colors: tuple[str, ...], shapes: tuple[str, ...]) -> str:
+    content = {"colors": list(colors), "shapes": list(shapes)}
+    return split_of(_SPLIT_FAMILY, TaskSpec("multi-view scene", len(colors), "number", content, ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _palettes(split: str, n_colors: int, n_shapes: int) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """Every (colours, shapes) palette of these sizes whose scenes belong to ``split``, hashed once per process:
+    a scene lands in its split by drawing one of them, with no rejection sampling."""
+    return tuple(
+        (colors, shapes)
+        for colors in itertools.combinations(COLORS, n_colors)
+        for shapes in itertools.combinations(SHAPES, n_shapes)
+        if _palette_split(tuple(sorted(colors)), tuple(sorted(shapes))) == split
+    )
+
+
+def _draw_specs(rng: random.Random, difficulty: int, extra: int, split: str) -> tuple[ObjectSpec, ...]:
+    """``3 + difficulty + extra`` objects of ``split``: a palette of the split, every colour and every shape of it
+    used at least once, at most :data:`_MAX_LOOK_ALIKES` objects of a look."""
+    n = 3 + difficulty + extra
+    colors, shapes = rng.choice(_palettes(split, *_PALETTE_SIZES[difficulty]))
+    while True:
+        color_list = [*colors, *(rng.choice(colors) for _ in range(n - len(colors)))]
+        shape_list = [*shapes, *(rng.choice(shapes) for _ in range(n - len(shapes)))]
+        rng.shuffle(color_list)
+        rng.shuffle(shape_list)
+        looks = list(zip(color_list, shape_list))
+        if max(collections.Counter(looks).values()) <= _MAX_LOOK_ALIKES:
+            return tuple(_SPECS[look] for look in looks)
 
 
 def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, max_yaw: float) -> Layout | None:
     """Positions for the screens and ``specs`` by rejection sampling (footprints ``SPACING`` apart), or None."""
-    # Footprints taken so far (x, y, radius), in arrays sized for the most a layout can hold.
-    capacity = 3 + len(specs)
-    taken_x, taken_y, taken_r = np.empty(capacity), np.empty(capacity), np.empty(capacity)
-    n_taken = 0
-    # Candidate spots come in batches from one NumPy stream seeded by ``rng``: rejection sampling at NumPy speed.
-    candidates = np.random.default_rng(rng.getrandbits(64))
+    taken: list[tuple[float, float, float]] = []  # footprints so far: x, y, radius
 
     def spot(radius: float) -> tuple[float, float] | None:
-        nonlocal n_taken
-        low = (AREA_LOW[0] + radius, AREA_LOW[1] + radius)
-        high = (AREA_HIGH[0] - radius, AREA_HIGH[1] - radius)
-        points = candidates.uniform(low, high, size=(_PLACEMENT_TRIES, 2))
-        first = 0
-        if n_taken:
-            n = n_taken
-            gaps = (
-                np.hypot(points[:, None, 0] - taken_x[None, :n], points[:, None, 1] - taken_y[None, :n])
-                - taken_r[None, :n]
-            )
-            free = (gaps >= radius + SPACING).all(axis=1)
-            first = int(free.argmax())
-            if not free[first]:
-                return None
-        x, y = float(points[first, 0]), float(points[first, 1])
-        taken_x[n_taken], taken_y[n_taken], taken_r[n_taken] = x, y, radius
-        n_taken += 1
-        return x, y
+        # Plain Python: a layout's dozen footprints are too few for NumPy's per-call cost to pay off.
+        for _ in range(_PLACEMENT_TRIES):
+            x = rng.uniform(AREA_LOW[0] + radius, AREA_HIGH[0] - radius)
+            y = rng.uniform(AREA_LOW[1] + radius, AREA_HIGH[1] - radius)
+            if all((x - tx) ** 2 + (y - ty) ** 2 >= (radius + tr + SPACING) ** 2 for tx, ty, tr in taken):
+                taken.append((x, y, radius))
+                return x, y
+        return None
 
     screens = []
     screen_radius = math.hypot(SCREEN_HALF[0], SCREEN_HALF[1])
@@ -182,21 +186,18 @@ def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, m
 
 
 def sample_layout(rng: random.Random, difficulty: int, split: str, randomization: Randomization) -> Layout:
-    """A layout of ``split``: objects drawn again until their set falls in the split (~1.25 draws for train,
-    ~10 for eval/test, microseconds each), then placed. The ``distractors`` knob of ``randomization`` adds
-    0-3 objects to the 3 + ``difficulty`` of the level."""
+    """A layout of ``split``: objects drawn from a palette of the split, then placed. The ``distractors`` knob
+    of ``randomization`` adds 0-3 objects to the 3 + ``difficulty`` of the level."""
     for _ in range(_MAX_SPLIT_DRAWS):
-        specs = _draw_specs(rng, difficulty, randomization.n_distractors)
-        if objects_split(specs) != split:
-            continue
+        specs = _draw_specs(rng, difficulty, randomization.n_distractors, split)
         for _ in range(_PLACEMENT_ATTEMPTS):
             layout = _place(rng, specs, difficulty, randomization.max_yaw())
             if layout is not None:
                 return layout
-    raise RuntimeError(f"no {split} layout in {_MAX_SPLIT_DRAWS} draws")  # pragma: no cover - p < 1e-400
+    raise RuntimeError(f"no {split} layout placed in {_MAX_SPLIT_DRAWS} draws")  # pragma: no cover
 
 
-_PARKED = (0.0, 0.0, -50.0)  # beyond every camera's far plane and below every ray
+_PARKED = (0.0, 0.0, -50.0)  # beyond every camera's far plane
 
 
 class SceneBuilder:
@@ -204,10 +205,9 @@ class SceneBuilder:
 
     Creating PyBullet bodies (and resetting the world) costs far more than drawing them, so the builder
     keeps a pool of bodies per shape: an episode teleports and recolours the ones it needs and parks the
-    rest far below the table, out of every view and every ray, and fully transparent, so that the renderer
+    rest far below the table, out of every view, and fully transparent, so that the renderer
     skips them (a scene costs what its visible bodies cost to draw). No table body is needed: nothing moves (no
     physics step runs), and the views draw the table as their background colour, as the robot envs do.
-    Every body has a collision shape, which the visibility ray tests hit.
     """
 
     def __init__(self, sim: PyBullet):
@@ -216,6 +216,7 @@ class SceneBuilder:
         self._textured: set[int] = set()
         self._parked: set[int] = set()
         self._texture_ids: dict[int, int] = {}
+        self._rgba: dict[int, tuple[float, ...]] = {}  # each body's colour as last set
         self.pedestal = sim.create_body(
             [Shape("cylinder", (PEDESTAL_RADIUS, PEDESTAL_HEIGHT))], (0.0, 0.0, PEDESTAL_HEIGHT / 2), rgba=PEDESTAL_RGBA
         )
@@ -242,7 +243,7 @@ class SceneBuilder:
             body = self._bodies(shape, used[shape])[-1]
             self._parked.discard(body)
             sim.set_pose(body, (placed.x, placed.y, placed.spec.height / 2), _yaw_quaternion(placed.yaw))
-            sim.set_color(body, randomization.object_rgba(rng, placed.spec.color))
+            self._recolor(body, randomization.object_rgba(rng, placed.spec.color))
             texture = randomization.texture_index(rng)
             if texture is not None:
                 sim.set_texture(body, self._texture(texture))
@@ -254,18 +255,23 @@ class SceneBuilder:
         screens = self._bodies("screen", len(layout.screens))
         for body, (x, y, yaw) in zip(screens, layout.screens):
             sim.set_pose(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
-            if body in self._parked:
-                sim.set_color(body, SCREEN_RGBA)
-                self._parked.discard(body)
+            self._recolor(body, SCREEN_RGBA)
+            self._parked.discard(body)
         used["screen"] = len(screens)
         for kind, pool in self._pool.items():
             for body in pool[used.get(kind, 0) :]:
                 if body not in self._parked:
                     sim.set_pose(body, _PARKED)
                     # Fully transparent: TinyRenderer skips the body instead of rasterising it off-screen.
-                    sim.set_color(body, (0.0, 0.0, 0.0, 0.0))
+                    self._recolor(body, (0.0, 0.0, 0.0, 0.0))
                     self._parked.add(body)
         return bodies, screens
+
+    def _recolor(self, body: int, rgba: tuple[float, ...]) -> None:
+        # Skipped when unchanged: without colour jitter most bodies keep their colour from one episode to the next.
+        if self._rgba.get(body) != rgba:
+            self.sim.set_color(body, rgba)
+            self._rgba[body] = rgba
 
     def _texture(self, index: int) -> int:
         if index not in self._texture_ids:

@@ -1,27 +1,28 @@
-"""What each camera sees of each object, checked in the simulator with ray tests.
+"""What each camera sees of each object, read off the segmentation masks of the views the agent is shown.
 
-Every object carries a fixed set of sample points inside its volume: at three heights, the centre and a
-ring of six at 85% of the shape's radius at that height (near the surface, so that an object showing only
-its edge is not taken for hidden). A sample point is *seen* by a camera when it lies in
-the camera's image and the ray from the camera's eye to it hits that object first (not a screen, the
-pedestal or another object): PyBullet's ``rayTestBatch`` on the bodies' collision shapes, which are the
-shapes drawn. The share of seen points is the object's visibility in that view:
+Every object carries a fixed set of sample points inside its volume: at four heights (the last just under
+its top, so that an object showing only its top is not taken for hidden), the centre and a ring of six at
+85% of the shape's radius at that height (near the surface, so that an object showing only its edge is not
+taken for hidden). A sample point is *seen* in a view when it projects inside the image
+and the view's segmentation mask (PyBullet's, drawn with the view's pixels by the same ``getCameraImage``
+call) holds that object at the point's pixel: the first surface along that pixel's line of sight belongs
+to the object, not to a screen, the pedestal or another object. The share of seen points is the object's
+visibility in that view:
 
 - *clear* (>= :data:`CLEAR`): most of it is in view; a person can name and locate it;
 - *hidden* (0 points seen): it is out of sight in that view; *occluded* if it is hidden though its
   points lie inside the image (something stands between the camera and it).
 
-Visibility is independent of the image size, so the same seed asks the same question at 128 or 224 px.
-
-Why rays and not the renderer's segmentation mask: the env must know what a rig shows *before* it draws it,
-to pick a question the rig can answer and to reject the rig otherwise (about 1.2-1.8 rigs per episode);
-drawing every candidate rig costs more than its ray tests, and a mask would tie the question to the image
-size. Most rays need no PyBullet call at all: a ray that crosses no other body's box hits its own body
-first (:func:`seen_points`); only the rest go to one ``rayTestBatch``.
+Reading the masks of the very views shown makes every question answerable from exactly what the agent
+sees, at the cost of one more buffer per ``getCameraImage`` call; the price is that visibility (and so
+the question) is that of the pixel grid: the same seeds can ask another question at another image size.
+Until suite version 4 visibility was ray-tested in the simulator before anything was drawn (exact in
+continuous space, independent of the image size, and about half of a small view's rendering time).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,14 +36,14 @@ from vista_envs.robot.objects import (
     PYRAMID_SIDE,
     SPHERE_RADIUS,
 )
-from vista_envs.robot.sim import Camera, PyBullet
-from vista_envs.views.rig import project, project_with_depth
-from vista_envs.views.scene import Layout
+from vista_envs.robot.sim import Camera
+from vista_envs.views.rig import _basis, project_with_depth
+from vista_envs.views.scene import SCREEN_HALF, Layout
 
-__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "scene_boxes", "seen_points"]
+__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_points"]
 
-CLEAR = 0.6
-_HEIGHTS = (0.12, 0.5, 0.88)
+CLEAR = 0.4
+_HEIGHTS = (0.12, 0.5, 0.88, 0.97)
 _RING = 6
 _RING_SCALES = (0.85,)
 _TOP_CENTRE = (len(_HEIGHTS) - 1) * (1 + _RING)  # index of the centre point at the highest sample height
@@ -62,22 +63,32 @@ def _radius_at(shape: str, t: float) -> float:
     return PRISM_SIDE / (2 * math.sqrt(3))  # prism: the inscribed circle of its triangle
 
 
+@functools.lru_cache(maxsize=None)
+def _local_points(shape: str, height: float) -> np.ndarray:
+    """A shape's sample points around its foot, before its yaw: (n_points, 3) x, y, z (read-only)."""
+    points = []
+    for t in _HEIGHTS:
+        points.append((0.0, 0.0, t * height))
+        for scale in _RING_SCALES:
+            radius = scale * _radius_at(shape, t)
+            for k in range(_RING):
+                angle = 2 * math.pi * k / _RING
+                points.append((radius * math.cos(angle), radius * math.sin(angle), t * height))
+    array = np.asarray(points, dtype=float)
+    array.flags.writeable = False
+    return array
+
+
 def sample_points(layout: Layout) -> np.ndarray:
     """Sample points (n_objects, n_points, 3) inside each object of ``layout``, world frame."""
-    per_object = []
-    for placed in layout.objects:
-        height = placed.spec.height
-        points = []
-        for t in _HEIGHTS:
-            z = t * height
-            points.append((placed.x, placed.y, z))
-            for scale in _RING_SCALES:
-                radius = scale * _radius_at(placed.spec.shape, t)
-                for k in range(_RING):
-                    angle = placed.yaw + 2 * math.pi * k / _RING
-                    points.append((placed.x + radius * math.cos(angle), placed.y + radius * math.sin(angle), z))
-        per_object.append(points)
-    return np.asarray(per_object, dtype=float)
+    local = np.stack([_local_points(o.spec.shape, o.spec.height) for o in layout.objects])
+    yaw = np.array([o.yaw for o in layout.objects])
+    cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    points = np.empty_like(local)
+    points[..., 0] = np.array([o.x for o in layout.objects])[:, None] + cos * local[..., 0] - sin * local[..., 1]
+    points[..., 1] = np.array([o.y for o in layout.objects])[:, None] + sin * local[..., 0] + cos * local[..., 1]
+    points[..., 2] = local[..., 2]
+    return points
 
 
 @dataclass(frozen=True)
@@ -107,127 +118,84 @@ class Visibility:
         return [v for v in range(self.seen.shape[0]) if self.clear(v, obj)]
 
 
-def scene_boxes(sim: PyBullet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every body's collision bounding box as PyBullet's broadphase has it (collision margins included):
-    body ids (B,), lows (B, 3), highs (B, 3). A ray cannot hit a body whose box it does not cross."""
-    client = sim.client
-    ids = [client.getBodyUniqueId(k) for k in range(client.getNumBodies())]
-    boxes = np.array([client.getAABB(body) for body in ids], dtype=float).reshape(len(ids), 2, 3)
-    return np.asarray(ids, dtype=np.int64), boxes[:, 0], boxes[:, 1]
-
-
-# Boxes are widened by this much (metres) before the test: PyBullet reports hits up to ~0.6 mm outside a box it
-# gives (its convex ray casts stop within a tolerance of the surface), and a wider box only sends more rays to it.
-_BOX_SLACK = 0.005
-_CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=float)
-
-
-def _may_be_blocked(
-    cameras: Sequence[Camera],
-    views: np.ndarray,
-    points: np.ndarray,
-    uv: np.ndarray,
-    depth: np.ndarray,
-    owners: np.ndarray,
-    boxes: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """For rays from the eye of ``cameras[views]`` (R,) to points (R, 3) that lie inside bodies ``owners`` (R,),
-    seen at image positions ``uv`` (R, 2) and depths ``depth`` (R,): whether the ray crosses another body's box.
-
-    All of a view's rays leave its eye, so a ray can cross a box only where its point's image position falls
-    inside the box's image (the rectangle around its projected corners) and the box's nearest corner is not
-    farther than the point: a cheap test on every (ray, box) pair. The few pairs it keeps (and every pair
-    with a box reaching behind the camera) get the exact segment-box test.
-    """
-    ids, low, high = boxes
-    # Boxes wholly below the table (the parked pool, 50 m down) are below every ray: the eyes are above it.
-    keep = high[:, 2] >= -_BOX_SLACK
-    ids, low, high = ids[keep], low[keep] - _BOX_SLACK, high[keep] + _BOX_SLACK
-    corners = (low[:, None, :] + _CORNERS[None] * (high - low)[:, None, :]).reshape(-1, 3)  # (B * 8, 3)
-    projected = [project_with_depth(camera, corners, 1, 1) for camera in cameras]
-    image = np.stack([pixels for pixels, _ in projected]).reshape(len(cameras), len(ids), 8, 2)
-    near = np.stack([corner_depth for _, corner_depth in projected]).reshape(len(cameras), len(ids), 8).min(axis=2)
-    low_uv, high_uv = image.min(axis=2)[views], image.max(axis=2)[views]  # (R, B, 2)
-    maybe = ((uv[:, None, :] >= low_uv) & (uv[:, None, :] <= high_uv)).all(axis=2) & (depth[:, None] >= near[views])
-    maybe |= near[views] <= 1e-3  # a box reaching behind the camera: its image rectangle means nothing
-    maybe &= ids[None, :] != owners[:, None]
-    ray, box = np.nonzero(maybe)
-    blocked = np.zeros(len(points), dtype=bool)
-    if len(ray):
-        # Slab test of the segment eye -> point against each kept box.
-        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)[views[ray]]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse = 1.0 / (points[ray] - eyes)  # +-inf along an axis the ray does not move on
-            t0, t1 = (low[box] - eyes) * inverse, (high[box] - eyes) * inverse
-            enter = np.minimum(t0, t1).max(axis=1)
-            leave = np.maximum(t0, t1).min(axis=1)
-            # 0 * inf gives NaN (a ray in the plane of a box face): count it as crossing, PyBullet decides.
-            crosses = ((leave >= np.maximum(enter, 0.0)) & (enter <= 1.0)) | np.isnan(enter) | np.isnan(leave)
-        blocked[ray[crosses]] = True
-    return blocked
-
-
 def seen_points(
-    sim: PyBullet,
-    cameras: Sequence[Camera],
-    points: np.ndarray,
-    bodies: Sequence[int],
-    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    masks: Sequence[np.ndarray], cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For points (n_bodies, n_points, 3) inside ``bodies``: which each camera sees (the ray from its eye hits
-    that body first, and the point is inside the image), which lie inside the image, and where they project
-    (shares of width and height); shapes (n_views, n_bodies, n_points[, 2]). One ``rayTestBatch`` call.
-
-    With ``boxes`` (:func:`scene_boxes` of the current scene), a ray that crosses no other body's box is not
-    sent to PyBullet: it ends inside its own (convex) body and nothing else can stand in its way, so the
-    body is what it hits first. That is exact, not an estimate (``tests/test_vista_views_parts.py``
-    compares it with PyBullet's answer for every ray), and spares most rays of a scene.
-    """
-    n_views, (n_bodies, n_points, _) = len(cameras), points.shape
-    flat = points.reshape(-1, 3)
-    # Shares of the image: project onto a unit image (the views are square).
-    projected = [project_with_depth(camera, flat, 1, 1) for camera in cameras]
-    uv = np.stack([pixels for pixels, _ in projected])  # (views, bodies * points, 2)
-    in_frame = np.all((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN), axis=2)
-    view_index, point_index = np.nonzero(in_frame)
+    """For points (n_bodies, n_points, 3) inside ``bodies``: which each view shows (the point projects inside
+    the image, in front of the camera, onto a pixel of its body in the view's segmentation mask ``masks[v]``,
+    (size, size) body ids), which lie inside the image, and where they project (shares of width and height);
+    shapes (n_views, n_bodies, n_points[, 2]). Every view at once: a handful of NumPy calls."""
+    n_bodies, n_points, _ = points.shape
+    uv, depth = _project_all(cameras, points.reshape(-1, 3))
+    near = np.array([camera.near for camera in cameras])[:, None]
+    in_frame = ((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)).all(axis=2) & (depth > near)
+    size = masks[0].shape[0]
+    pixels = np.clip((uv * size).astype(np.int64), 0, size - 1)
     owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
-    first = np.full((n_views, n_bodies * n_points), -1, dtype=np.int64)
-    if boxes is not None and len(view_index):
-        depth = np.stack([point_depth for _, point_depth in projected])
-        targets = owners[point_index]
-        test = _may_be_blocked(
-            cameras,
-            view_index,
-            flat[point_index],
-            uv[view_index, point_index],
-            depth[view_index, point_index],
-            targets,
-            boxes,
-        )
-        first[view_index[~test], point_index[~test]] = targets[~test]
-        view_index, point_index = view_index[test], point_index[test]
-    if len(view_index):
-        eyes = np.asarray([camera.eye for camera in cameras], dtype=float)
-        hits = sim.client.rayTestBatch(eyes[view_index], flat[point_index])
-        first[view_index, point_index] = np.fromiter((hit[0] for hit in hits), dtype=np.int64, count=len(hits))
-    shape = (n_views, n_bodies, n_points)
-    return (first == owners[None, :]).reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
+    # The body drawn at each point's pixel, view by view (stacking the masks would copy them all).
+    under = np.stack([mask[pixels[v, :, 1], pixels[v, :, 0]] for v, mask in enumerate(masks)])
+    seen = in_frame & (under == owners[None, :])
+    shape = (len(cameras), n_bodies, n_points)
+    return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
+
+
+def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
+    N)."""
+    eyes = np.array([camera.eye for camera in cameras], dtype=float)
+    bases = np.stack([_basis(camera) for camera in cameras])
+    local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
+    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
+    scale = focal / np.maximum(local[..., 2], 1e-6)
+    uv = np.empty(local.shape[:2] + (2,))
+    uv[..., 0] = 0.5 + local[..., 0] * scale
+    uv[..., 1] = 0.5 - local[..., 1] * scale
+    return uv, local[..., 2]
 
 
 def measure_visibility(
-    sim: PyBullet,
-    cameras: Sequence[Camera],
-    layout: Layout,
-    bodies: Sequence[int],
-    points: np.ndarray,
-    boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    masks: Sequence[np.ndarray], cameras: Sequence[Camera], bodies: Sequence[int], points: np.ndarray
 ) -> Visibility:
-    """Ray-test every sample point of every object inside the image of every camera (``boxes``: see :func:`seen_points`)."""
-    seen, in_frame, uv = seen_points(sim, cameras, points, bodies, boxes)
+    """Every sample point of every object looked up in the segmentation mask of every view (see :func:`seen_points`)."""
+    seen, in_frame, uv = seen_points(masks, cameras, points, bodies)
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
-    top = np.stack([project(camera, points[:, _TOP_CENTRE], 1, 1) for camera in cameras])
     return Visibility(
-        seen=counts / points.shape[1], in_frame=in_frame.mean(axis=2), centre=centre, projected=uv.mean(axis=2), top=top
+        seen=counts / points.shape[1],
+        in_frame=in_frame.mean(axis=2),
+        centre=centre,
+        projected=uv.mean(axis=2),
+        top=uv[:, :, _TOP_CENTRE],
     )
+
+
+# The corners of a screen's two broad faces (its thin local x axis at -/+ half thickness), each in order around it.
+_SCREEN_CORNERS = (
+    np.array([[sx, sy, sz] for sx in (-1, 1) for sy, sz in ((-1, 0), (1, 0), (1, 2), (-1, 2))], dtype=float)
+    * SCREEN_HALF
+)
+
+
+def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, float]) -> bool:
+    """Whether ``screen`` ``(x, y, yaw)`` stands in front of every one of ``points`` (n, 3) as ``camera`` sees
+    them: each projects inside the image of one of the screen's two broad faces, nearer than them.
+
+    A prediction from geometry alone, for the rigs that aim View 1 past a screen at an object: a rig that
+    fails it is drawn again before it is rendered (the segmentation mask then has the last word).
+    """
+    cos, sin = math.cos(screen[2]), math.sin(screen[2])
+    corners = np.empty((8, 3))
+    corners[:, 0] = screen[0] + cos * _SCREEN_CORNERS[:, 0] - sin * _SCREEN_CORNERS[:, 1]
+    corners[:, 1] = screen[1] + sin * _SCREEN_CORNERS[:, 0] + cos * _SCREEN_CORNERS[:, 1]
+    corners[:, 2] = _SCREEN_CORNERS[:, 2]
+    image, depth = project_with_depth(camera, np.vstack([corners, points]), 1, 1)
+    if depth[:8].max() >= depth[8:].min() or depth.min() <= camera.near:
+        return False
+    faces = image[:8].reshape(2, 4, 2)  # two convex quads
+    edges = np.roll(faces, -1, axis=1) - faces
+    offsets = image[None, 8:, None, :] - faces[:, None]  # (face, point, corner, 2)
+    cross = edges[:, None, :, 0] * offsets[..., 1] - edges[:, None, :, 1] * offsets[..., 0]
+    # Inside a convex quad: on the same side of all four edges, whichever way round it projects.
+    inside = (cross >= 0).all(axis=2) | (cross <= 0).all(axis=2)
+    return bool(inside.any(axis=0).all())
