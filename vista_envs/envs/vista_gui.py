@@ -98,8 +98,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
     in a task that asks to operate the app, turns without a call). Defaults :math:`w_s = 1, w_p = 0.5,
     c_a = 0.01, c_i = 0.1`.
 
-    ``reward="composite"``: the seed's :math:`0.2\cdot\mathrm{visual} + 0.3\cdot\mathrm{tool} + 0.5\cdot\mathrm{outcome}`
-    with staged verification (``vista_envs.rewards_composite``), paid on the last turn, plus
+    ``reward="composite"``: the seed's :math:`0.2\cdot\mathrm{visual} + 0.3\cdot\mathrm{tool} +
+    0.5\cdot\mathrm{outcome}` with staged verification (``vista_envs.rewards_composite``), paid on the last turn, plus
     :math:`-c_i N^{invalid}_t` every turn. Per turn: visual = the ``<see>`` tag names an element the
     task needs now (the element the oracle would act on, or one of the subgoals that may be worked on:
     a form's values and a table's rows in any order, a press only after them), or the answer's value
@@ -184,7 +184,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             raise ValueError(f"{self.env_id}: split must be one of {SPLITS}, got {split!r}")
         if obs_mode not in OBS_MODES or reward not in REWARD_MODES:
             raise ValueError(
-                f"{self.env_id}: obs_mode must be one of {OBS_MODES} and reward one of {REWARD_MODES}, got {obs_mode!r}, {reward!r}"
+                f"{self.env_id}: obs_mode must be one of {OBS_MODES} and reward one of {REWARD_MODES}, got "
+                f"{obs_mode!r}, {reward!r}"
             )
         checked_weights(
             self.env_id,
@@ -201,7 +202,8 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         width, height = normalize_image_size(image_size)
         if height < _MIN_SCREEN[0] or width < _MIN_SCREEN[1]:
             raise ValueError(
-                f"{self.env_id}: the screen must be at least {_MIN_SCREEN[0]}x{_MIN_SCREEN[1]} (height x width), got {height}x{width}"
+                f"{self.env_id}: the screen must be at least {_MIN_SCREEN[0]}x{_MIN_SCREEN[1]} (height x width), got "
+                f"{height}x{width}"
             )
         self.screen_size = (width, height)
         self.obs_mode = obs_mode
@@ -238,9 +240,14 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         super().reset(seed=seed)
         options = dict(options or {})
         split, family, difficulty = choose_task(
-            self.np_random, options, names=self.families, difficulty_range=self.difficulty_range,
-            default_split=self.split, option_keys=_OPTION_KEYS, env_id=self.env_id,
-        )  # fmt: skip
+            self.np_random,
+            options,
+            names=self.families,
+            difficulty_range=self.difficulty_range,
+            default_split=self.split,
+            option_keys=_OPTION_KEYS,
+            env_id=self.env_id,
+        )
         # Drawn only when no option fixes it, after the family and difficulty (choose_task's order).
         task_seed = options["task_seed"] if "task_seed" in options else int(self.np_random.integers(2**31 - 1))
         if isinstance(task_seed, bool) or not isinstance(task_seed, numbers.Integral) or task_seed < 0:
@@ -275,8 +282,11 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         answered: str | None = None
         right_call = False
         if not isinstance(action, str) or len(action) > self.max_response_chars:
-            reason = f"the action must be a str, got {type(action).__name__}" if not isinstance(action, str) else (
-                f"the turn has {len(action)} characters, over the limit of {self.max_response_chars}")  # fmt: skip
+            reason = (
+                f"the action must be a str, got {type(action).__name__}"
+                if not isinstance(action, str)
+                else (f"the turn has {len(action)} characters, over the limit of {self.max_response_chars}")
+            )
             errors.append(reason)
             turn_errors.append(reason)
             self.conversation.assistant("")
@@ -307,7 +317,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                         right_call = True
                         self.conversation.tool("answer", "Answer received.", call_id)
                         break
-                    message = "this task asks you to operate the app, not to answer; answer() is for questions about the screen"
+                    message = (
+                        "this task asks you to operate the app, not to answer; answer() is for questions about "
+                        "the screen"
+                    )
                     errors.append(message)
                     self.conversation.tool("answer", f"Error: {message}", call_id)
                     continue
@@ -411,8 +424,18 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             return seen_score(effect.target.label, truths) == 1.0
         return action.name == oracle_next.name
 
-    def _terms(self, success: bool, progress_delta: float, counts: dict[str, int], seen: str | None, truths: tuple[str, ...],
-               right_call: bool, final: bool, answered: str | None, info: dict[str, Any]) -> dict[str, float]:  # fmt: skip
+    def _terms(
+        self,
+        success: bool,
+        progress_delta: float,
+        counts: dict[str, int],
+        seen: str | None,
+        truths: tuple[str, ...],
+        right_call: bool,
+        final: bool,
+        answered: str | None,
+        info: dict[str, Any],
+    ) -> dict[str, float]:
         if self.reward_mode == "shaped":
             return {
                 "success": float(success),
@@ -440,8 +463,12 @@ class VistaGUIEnv(VistaEnv[dict, str]):
 
     def _weigh(self, terms: dict[str, float]) -> float:
         if self.reward_mode == "shaped":
-            return (self.success_weight * terms["success"] + self.progress_weight * terms["progress"]
-                    + self.action_cost_weight * terms["action"] + self.invalid_cost_weight * terms["invalid"])  # fmt: skip
+            return (
+                self.success_weight * terms["success"]
+                + self.progress_weight * terms["progress"]
+                + self.action_cost_weight * terms["action"]
+                + self.invalid_cost_weight * terms["invalid"]
+            )
         c = self.composite
         return (
             c.visual_weight * terms["visual"]
@@ -487,17 +514,27 @@ class VistaGUIEnv(VistaEnv[dict, str]):
 
     def _system_prompt(self) -> str:
         width, height = self.screen_size
-        see = (f" Before each call, say what you see in {SEE_OPEN}...{SEE_CLOSE}: the label of the element you act on, "
-               "or the value you read for an answer.") if self.reward_mode == "composite" else ""  # fmt: skip
+        see = (
+            (
+                f" Before each call, say what you see in {SEE_OPEN}...{SEE_CLOSE}: the label of the element you act "
+                "on, or the value you read for an answer."
+            )
+            if self.reward_mode == "composite"
+            else ""
+        )
         return (
             f"You operate an application on a {width}x{height} screen. Call one tool per turn as "
-            f'{TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE}. Tools: click(x, y) in screen pixels, '
-            "type(text) into the focused box, key(name), scroll(dx, dy) (positive dy scrolls down), drag(x0, y0, x1, y1), "
+            f'{TOOL_CALL_OPEN}{{"name": <tool>, "arguments": {{...}}}}{TOOL_CALL_CLOSE}. '
+            "Tools: click(x, y) in screen pixels, type(text) into the focused box, key(name), "
+            "scroll(dx, dy) (positive dy scrolls down), drag(x0, y0, x1, y1), "
             "and answer(text) when the task asks a question." + see
         )
 
     def _tool_hint(self) -> str:
-        return f'Call a tool, e.g. {TOOL_CALL_OPEN}{{"name": "click", "arguments": {{"x": 100, "y": 50}}}}{TOOL_CALL_CLOSE}; tools: {", ".join(TOOL_NAMES)}.'
+        return (
+            f'Call a tool, e.g. {TOOL_CALL_OPEN}{{"name": "click", "arguments": {{"x": 100, "y": '
+            f"50}}}}{TOOL_CALL_CLOSE}; tools: {', '.join(TOOL_NAMES)}."
+        )
 
     def _observation_text(self) -> str:
         assert self.task is not None
