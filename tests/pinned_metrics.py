@@ -3,7 +3,7 @@
 Each trainer's test module compares the rows of its short run with ``tests/data/pinned_trainer_metrics.json``.
 Timings vary from run to run and are left out. The numbers come from float32 on a CPU: another CPU (or a
 changed env) may move the last digits or, through a different sampled token, whole rows; re-pin deliberately
-with ``VISTA_PIN_METRICS=1 python -m pytest tests/test_<trainer>.py -k pinned`` and say why in the commit.
+with ``VISTA_PIN_METRICS=1 python -m pytest tests/agents/test_<trainer>.py -k pinned`` and say why in the commit.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_arguments_that_are_not_an_object_of_names_are_refused(arguments, contex
 @pytest.mark.parametrize(
     "path",
     ["README.md", "docs/integrations.md", "vista_envs/envs/vista_tool.py"],
-)  # TRL's VistaToolEnvironment has one method per tool: tests/test_integrations_trl.py checks it
+)  # TRL's VistaToolEnvironment has one method per tool: tests/integrations/test_trl.py checks it
 def test_the_prose_that_lists_the_tools_names_every_registered_tool(path):
     text = (ROOT / path).read_text(encoding="utf-8")
     missing = [name for name in TOOLS if not re.search(rf"`{name}`", text)]

@@ -68,7 +68,7 @@ class Tool:
     """A tool: its name, what the model reads about it, the JSON schema of its arguments, and its handler.
 
     ``example`` is one valid call's arguments that succeeds on any view of 64 x 64 pixels or more; the tool
-    contract test (``tests/test_tool_contract.py``) runs it, so every registered tool declares one.
+    contract test (``tests/tools/test_tool_contract.py``) runs it, so every registered tool declares one.
     """
 
     name: str

@@ -1,7 +1,7 @@
 """Functional behaviour of the sandboxed Python interpreter (vista_envs.tools.sandbox).
 
 Every test runs in both isolation modes; bwrap tests are skipped where bubblewrap is unusable.
-The attacks (escapes, bombs, crashes) are in test_sandbox_attacks.py.
+The attacks (escapes, bombs, crashes) are in test_attacks.py (this folder).
 """
 
 from __future__ import annotations
