@@ -8,9 +8,9 @@ on their function, into a registry (like the task families'); every list of tool
     def _centre(arguments, context):
         width, height = context.view.size
         return _view_result(context.view.zoom(width / 2, height / 2, 2.0), "Zoomed on the centre.")
- :class:`Toolbox` validates a call's arguments against the
-schema before running it, and turns every failure into a :class:`ToolResult` with ``ok=False``, so a
-model's bad call is explained to it instead of raising.
+
+:class:`Toolbox` validates a call's arguments against the schema before running it, and turns every failure into
+a :class:`ToolResult` with ``ok=False``, so a model's bad call is explained to it instead of raising.
 """
 
 from __future__ import annotations
