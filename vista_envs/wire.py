@@ -152,9 +152,8 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
         raise ValueError("array data is not valid base64") from None
     if encoding == "raw":
         if len(payload) != math.prod(shape) * dtype.itemsize:
-            raise ValueError(
-                f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {math.prod(shape) * dtype.itemsize}"
-            )
+            needed = math.prod(shape) * dtype.itemsize
+            raise ValueError(f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {needed}")
         return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
     if encoding == "png":
         try:

@@ -180,7 +180,8 @@ class GymnasiumEnvironment(Environment):
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError(
-                f"{self.env_id}: this session was closed by the server (idle past its timeout, or shut down); open a new connection"
+                f"{self.env_id}: this session was closed by the server (idle past its timeout, or shut down); "
+                "open a new connection"
             )
 
     def reset(
