@@ -102,14 +102,21 @@ def test_an_array_changed_in_place_is_sent_again_never_taken_for_the_old_one():
     assert obs["image"][0, 0, 0] == 99 and info["images"][0][0, 0, 0] == 99
 
 
-def test_a_list_changed_in_place_is_sent_from_the_first_changed_item():
+def test_empty_and_shrinking_lists_travel_in_full():
+    encoder, decoder = DeltaEncoder(), DeltaDecoder()
+    for step, answers in enumerate([[], [], ["a", "b"], ["a"], []]):
+        travelled, _, info = _send(encoder, decoder, {}, {"answers": answers}, new_episode=step == 0)
+        assert travelled["info"]["answers"] == answers and info["answers"] == answers
+
+
+def test_a_list_changed_in_place_is_sent_again_in_full():
     encoder, decoder = DeltaEncoder(), DeltaDecoder()
     messages = [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}]
     _send(encoder, decoder, {}, {"messages": messages}, new_episode=True)
     messages[1]["content"] = "changed"  # the same dict object, edited
     messages.append({"role": "assistant", "content": "c"})
     travelled, _, info = _send(encoder, decoder, {}, {"messages": messages})
-    assert travelled["info"]["messages"][DELTA_TAG]["keep"] == 1
+    assert travelled["info"]["messages"] == messages
     assert info["messages"] == messages
 
 

@@ -69,6 +69,9 @@ class ArrayMemo:
         self.arrays: list[np.ndarray] = []
         self._copies = copies
         self._by_key: dict[tuple[str, tuple[int, ...], bytes], list[int]] = {}
+        # The arrays of the message being written, by object (id -> (array, index)): the same
+        # object twice in one message (the view in obs and in info) is looked up once.
+        self._this_message: dict[int, tuple[np.ndarray, int]] = {}
 
     def __len__(self) -> int:
         return len(self.arrays)
@@ -78,18 +81,28 @@ class ArrayMemo:
         flat = array.reshape(-1)
         return array.dtype.str, array.shape, flat[:: max(1, flat.size // 64)].tobytes()
 
+    def new_message(self) -> None:
+        """Start a new message: an array object seen before may have been changed in place since."""
+        self._this_message.clear()
+
     def find(self, array: np.ndarray) -> int | None:
         """The index of an array equal to ``array`` (same dtype, shape and values), or None."""
+        seen = self._this_message.get(id(array))
+        if seen is not None and seen[0] is array:
+            return seen[1]
         for index in self._by_key.get(self._key(array), ()):
             if self.arrays[index] is array or np.array_equal(self.arrays[index], array):
+                self._this_message[id(array)] = (array, index)
                 return index
         return None
 
     def add(self, array: np.ndarray) -> int:
         """Remember ``array`` as the next one written; returns its index."""
-        self._by_key.setdefault(self._key(array), []).append(len(self.arrays))
+        index = len(self.arrays)
+        self._by_key.setdefault(self._key(array), []).append(index)
         self.arrays.append(array.copy() if self._copies else array)
-        return len(self.arrays) - 1
+        self._this_message[id(array)] = (array, index)
+        return index
 
     def truncate(self, length: int) -> None:
         """Forget the arrays written after the first ``length`` (a message that was never sent)."""
@@ -97,6 +110,7 @@ class ArrayMemo:
         for indices in self._by_key.values():
             while indices and indices[-1] >= length:
                 indices.pop()
+        self._this_message = {key: seen for key, seen in self._this_message.items() if seen[1] < length}
 
 
 def _is_png_image(array: np.ndarray) -> bool:

@@ -10,9 +10,9 @@ three rules on top of :mod:`vista_envs.wire`:
    client already has (the unchanged view, the conversation's earlier images) never travels again.
 2. A top-level ``info`` value that is a list or an object and equals that key's value in the previous
    reply of the session is written ``{"__delta__": "same"}`` (``tools`` travels once per session).
-3. A top-level ``info`` list whose first ``n`` items equal the previous reply's first ``n`` items is
-   written ``{"__delta__": {"keep": n, "append": [...]}}``: the previous list's first ``n`` items, then
-   ``append`` (the turns and images new since the previous step).
+3. A top-level ``info`` list that begins with the whole of that key's list in the previous reply (``n``
+   items) is written ``{"__delta__": {"keep": n, "append": [...]}}``: the previous list, then ``append``
+   (the turns and images new since the previous step).
 
 Everything else is as in a full reply, and a reply is always complete once these are applied:
 :class:`DeltaDecoder` applies them (``vista_envs.wire_delta.DeltaDecoder().decode(observation,
@@ -66,10 +66,9 @@ def _fingerprint(value: Any, arrays: ArrayMemo) -> str | None:
         return None
 
 
-def _mentions_arrays(fingerprint: str | list[str | None] | None) -> bool:
-    if isinstance(fingerprint, list):
-        return any(_mentions_arrays(item) for item in fingerprint)
-    return fingerprint is None or ARRAY_TAG in fingerprint
+def _mentions_arrays(remembered: tuple[int, str | None] | str | None) -> bool:
+    print_ = remembered[1] if isinstance(remembered, tuple) else remembered
+    return print_ is None or ARRAY_TAG in print_
 
 
 class DeltaEncoder:
@@ -82,7 +81,7 @@ class DeltaEncoder:
     def __init__(self, image_encoding: str = "raw"):
         self.image_encoding = image_encoding
         self._arrays = ArrayMemo(copies=True)
-        # Per info key: the fingerprint of the value last sent (per item for lists).
+        # Per info key: the fingerprint of the value last sent ((length, fingerprint) for lists).
         self._last: dict[str, Any] = {}
 
     def encode(self, obs: Any, info: Mapping[str, Any], *, new_episode: bool) -> tuple[Any, dict[str, Any]]:
@@ -100,6 +99,7 @@ class DeltaEncoder:
 
     def _encode(self, obs: Any, info: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         arrays, encoding = self._arrays, self.image_encoding
+        arrays.new_message()
         wire_obs = to_wire(obs, encoding, arrays)
         wire_info: dict[str, Any] = {}
         last: dict[str, Any] = {}
@@ -107,21 +107,21 @@ class DeltaEncoder:
             key = str(key)
             previous = self._last.get(key)
             if isinstance(value, (list, tuple)):
-                prints = [_fingerprint(item, arrays) for item in value]
+                # One fingerprint of the items the client has (not one per item): an item changed in
+                # place, rare, makes the whole list travel again, which is still right.
                 keep = 0
-                if isinstance(previous, list):
-                    for now, before in zip(prints, previous):
-                        if now is None or now != before:
-                            break
-                        keep += 1
-                if keep and keep == len(prints) == len(previous):
-                    wire_info[key] = _SAME
-                elif keep:
+                if isinstance(previous, tuple) and 0 < previous[0] <= len(value):
+                    head = value if previous[0] == len(value) else value[: previous[0]]
+                    if previous[1] is not None and _fingerprint(head, arrays) == previous[1]:
+                        keep = previous[0]
+                if keep and keep == len(value):
+                    wire_info[key], last[key] = _SAME, previous
+                    continue
+                if keep:
                     wire_info[key] = {DELTA_TAG: {"keep": keep, "append": to_wire(value[keep:], encoding, arrays)}}
                 else:
                     wire_info[key] = to_wire(value, encoding, arrays)
-                # Items holding arrays new in this reply can be fingerprinted now that they are sent.
-                last[key] = [now if now is not None else _fingerprint(item, arrays) for now, item in zip(prints, value)]
+                last[key] = (len(value), _fingerprint(value, arrays))  # its new arrays are sent now
             elif isinstance(value, Mapping):
                 print_ = _fingerprint(value, arrays)
                 if print_ is not None and print_ == previous:
