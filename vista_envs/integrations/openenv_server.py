@@ -14,7 +14,8 @@ supplies what OpenEnv leaves to each environment:
 Wire format (see :mod:`vista_envs.wire`): an action is ``{"text": str}`` for text action spaces and
 ``{"value": ...}`` otherwise (a number, nested lists, or a tagged array); an observation is
 ``{"obs": ..., "info": ..., "terminated": bool, "truncated": bool}`` plus OpenEnv's ``reward``/``done``,
-with every array a tagged ``{"__ndarray__": {...}}`` object (raw bytes or PNG, base64).
+with every array a tagged ``{"__ndarray__": {...}}`` object (raw bytes or PNG, base64). A session that
+resets with ``deltas=true`` gets only what it lacks in each reply (:mod:`vista_envs.wire_delta`).
 """
 
 from __future__ import annotations
@@ -120,7 +121,11 @@ def decode_action_value(space: gym.Space | None, value: Any) -> Any:
 _ENCODING_NOTE = (
     "Arrays (images included) are tagged objects {'__ndarray__': {'encoding': 'raw' | 'png', 'dtype', 'shape', "
     "'data'}}: 'raw' is the C-order bytes in base64, 'png' a lossless PNG in base64 (uint8 images only). An array "
-    "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message."
+    "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message. "
+    "A session that resets with deltas=true gets deltas until a reset without: arrays are numbered over the episode "
+    "(same_as k: the k-th array since the reset's reply); a top-level info list or object equal to the previous "
+    "reply's is {'__delta__': 'same'}; a top-level info list that extends the previous reply's n items is "
+    "{'__delta__': {'keep': n, 'append': [...]}}."
 )
 
 
