@@ -366,7 +366,7 @@ def main() -> None:
         f"\n\nThe server is `vista-envs serve ENV_ID --max-sessions {max(args.sessions)}` (a separate process, "
         f"default image encoding `raw`); best of {args.rounds} interleaved rounds per row; clients are `Remote-v0` "
         "envs, one thread each, in the benchmark process, with session deltas (each reply carries only the arrays, "
-        "messages and info values the client lacks: the tool schemas once per session, an image once per episode); "
+        "messages and info values the client lacks: the tool schemas and each image once per episode); "
         "the in-process run steps the same episodes (seeds and oracle turns) with one thread per env. "
         "Not shown: links slower than loopback (where `--image-encoding png` pays), clients in separate processes "
         f"(here {max(args.sessions)} client threads share one interpreter with the decoding), a plain OpenEnv client "

@@ -120,7 +120,7 @@ def test_a_list_changed_in_place_is_sent_again_in_full():
     assert info["messages"] == messages
 
 
-def test_a_reset_renumbers_the_arrays_and_keeps_the_tools():
+def test_a_resets_reply_is_complete_and_renumbers_the_arrays():
     encoder, decoder = DeltaEncoder(), DeltaDecoder()
     replies = _episode()
     for index, (obs, info) in enumerate(replies):
@@ -128,8 +128,10 @@ def test_a_reset_renumbers_the_arrays_and_keeps_the_tools():
     travelled, obs, info = _send(encoder, decoder, *replies[0], new_episode=True)
     assert "data" in travelled["obs"]["image"][wire.ARRAY_TAG], "the new episode's first array is sent in full"
     assert travelled["info"]["images"] == [{wire.ARRAY_TAG: {"same_as": 0}}]
-    assert travelled["info"]["tools"] == {DELTA_TAG: "same"}
+    assert travelled["info"]["tools"] == TOOLS and travelled["info"]["messages"] == replies[0][1]["messages"]
     _assert_same(info, replies[0][1])
+    # A client that could not follow the last episode (a fresh decoder) reads the reset's reply alone.
+    assert DeltaDecoder().decode(travelled, new_episode=True)[1]["tools"] == TOOLS
 
 
 def test_values_the_client_changes_do_not_change_the_next_reply():

@@ -1,23 +1,24 @@
-"""Session deltas of the wire format: each reply carries what the client does not have yet.
+"""Episode deltas of the wire format: each step's reply carries what the client does not have yet.
 
 A text env's ``info`` grows over an episode (``messages``, ``images``) and repeats itself (``tools``), so
 a full reply resends the whole conversation every step. A client asks for deltas when it resets (a
-``"deltas": true`` reset parameter; ``Remote-v0`` always does); every reply of that session then follows
-three rules on top of :mod:`vista_envs.wire`:
+``"deltas": true`` reset parameter; ``Remote-v0`` always does). The reset's reply is complete, as without
+deltas; each step's reply until the next reset follows three rules on top of :mod:`vista_envs.wire`:
 
-1. **Arrays are numbered over the episode**, from the reset reply on (in JSON order: ``obs``, then
+1. **Arrays are numbered over the episode**, from the reset's reply on (in JSON order: ``obs``, then
    ``info``), and ``{"__ndarray__": {"same_as": k}}`` is the k-th array of the *episode*: an image the
    client already has (the unchanged view, the conversation's earlier images) never travels again.
 2. A top-level ``info`` value that is a list or an object and equals that key's value in the previous
-   reply of the session is written ``{"__delta__": "same"}`` (``tools`` travels once per session).
+   reply is written ``{"__delta__": "same"}`` (``tools`` travels once per episode, in the reset's reply).
 3. A top-level ``info`` list that begins with the whole of that key's list in the previous reply (``n``
    items) is written ``{"__delta__": {"keep": n, "append": [...]}}``: the previous list, then ``append``
    (the turns and images new since the previous step).
 
-Everything else is as in a full reply, and a reply is always complete once these are applied:
-:class:`DeltaDecoder` applies them (``vista_envs.wire_delta.DeltaDecoder().decode(observation,
-new_episode=...)``); any other client can in a few lines. "Equal" is decided on the server by content,
-never by object identity, so an env that changes a list or an array in place is still sent what changed.
+Everything else is as in a full reply. :class:`DeltaDecoder` applies the rules
+(``DeltaDecoder().decode(observation, new_episode=...)``); any other client can in a few lines. "Equal"
+is decided on the server by content, never by object identity, so an env that changes a list or an array
+in place is still sent what changed. Since a reset's reply refers to nothing earlier, a client that lost
+track (a reply it could not read) is whole again at its next reset.
 """
 
 from __future__ import annotations
@@ -66,13 +67,8 @@ def _fingerprint(value: Any, arrays: ArrayMemo) -> str | None:
         return None
 
 
-def _mentions_arrays(remembered: tuple[int, str | None] | str | None) -> bool:
-    print_ = remembered[1] if isinstance(remembered, tuple) else remembered
-    return print_ is None or ARRAY_TAG in print_
-
-
 class DeltaEncoder:
-    """The server side of one session's deltas: what was sent, and the next reply's wire form.
+    """The server side of one session's deltas: what this episode sent, and the next reply's wire form.
 
     Args:
         image_encoding: ``"raw"`` or ``"png"`` (see :mod:`vista_envs.wire`).
@@ -86,10 +82,9 @@ class DeltaEncoder:
 
     def encode(self, obs: Any, info: Mapping[str, Any], *, new_episode: bool) -> tuple[Any, dict[str, Any]]:
         """The wire forms of a reply's ``obs`` and ``info``; ``new_episode`` for a reset's reply."""
-        if new_episode:
-            # Array numbers start again, so a remembered value that named arrays means nothing now.
+        if new_episode:  # the reset's reply refers to nothing earlier
             self._arrays = ArrayMemo(copies=True)
-            self._last = {key: print_ for key, print_ in self._last.items() if not _mentions_arrays(print_)}
+            self._last = {}
         written = len(self._arrays)
         try:
             return self._encode(obs, info)
@@ -139,7 +134,7 @@ class DeltaEncoder:
 class DeltaDecoder:
     """The client side of one session's deltas: every reply back to the full ``(obs, info)``.
 
-    Feed it every reply of the session, in order, from the first reset that asked for deltas. Lists
+    Feed it every reply of an episode that asked for deltas, in order, from the reset's reply. Lists
     and objects rebuilt from ``same`` or ``keep`` are new lists and objects whose items are those of
     the previous reply (as a local env's ``info["messages"]`` shares its messages between steps);
     arrays are new arrays.
@@ -153,11 +148,13 @@ class DeltaDecoder:
         """``(obs, info)`` of a served env's observation payload; ``new_episode`` for a reset's reply.
 
         Raises:
-            ValueError: the payload is malformed or refers to something this session was never sent.
+            ValueError: the payload is malformed or refers to something this episode was never sent.
         """
         if not isinstance(payload, Mapping) or not isinstance(payload.get("info"), Mapping) or "obs" not in payload:
             raise ValueError("an observation payload is an object with 'obs' and an 'info' object")
         arrays = [] if new_episode else self._arrays
+        if new_episode:
+            self._last = {}
         written = len(arrays)
         try:
             obs = from_wire(payload["obs"], arrays, keep_private=True)

@@ -43,8 +43,9 @@ class RemoteEnv(gym.Env):
     Every ``reset``/``step`` is one message on the env's own WebSocket session on the server (one
     server-side env instance per ``RemoteEnv``), so learners, wrappers and ``SyncVectorEnv``/
     ``AsyncVectorEnv`` use a remote env as they use a local one. Images arrive as raw bytes or PNG (the
-    server's choice) and come back as the same uint8 arrays. Replies are deltas (:mod:`vista_envs.wire_delta`):
-    an image, a message or the tool schemas travel once, and this env rebuilds the full ``obs`` and ``info``.
+    server's choice) and come back as the same uint8 arrays. Step replies are deltas (:mod:`vista_envs.wire_delta`):
+    an image, a message or the tool schemas travel once an episode, and this env rebuilds the full ``obs`` and
+    ``info``.
 
     ## Action Space
     The served env's, read from the server's ``/schema`` (``x-gymnasium-space``): for the text envs
@@ -76,7 +77,7 @@ class RemoteEnv(gym.Env):
     the server's code and message; a lost connection raises ``ConnectionError``.
 
     ## Version History
-    - v0: initial release; replies became session deltas later (the same observations and infos,
+    - v0: initial release; step replies became episode deltas later (the same observations and infos,
       fewer bytes).
     """
 

@@ -15,7 +15,7 @@ Wire format (see :mod:`vista_envs.wire`): an action is ``{"text": str}`` for tex
 ``{"value": ...}`` otherwise (a number, nested lists, or a tagged array); an observation is
 ``{"obs": ..., "info": ..., "terminated": bool, "truncated": bool}`` plus OpenEnv's ``reward``/``done``,
 with every array a tagged ``{"__ndarray__": {...}}`` object (raw bytes or PNG, base64). A session that
-resets with ``deltas=true`` gets only what it lacks in each reply (:mod:`vista_envs.wire_delta`).
+resets with ``deltas=true`` gets only what it lacks in each step's reply (:mod:`vista_envs.wire_delta`).
 """
 
 from __future__ import annotations
@@ -122,10 +122,10 @@ _ENCODING_NOTE = (
     "Arrays (images included) are tagged objects {'__ndarray__': {'encoding': 'raw' | 'png', 'dtype', 'shape', "
     "'data'}}: 'raw' is the C-order bytes in base64, 'png' a lossless PNG in base64 (uint8 images only). An array "
     "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message. "
-    "A session that resets with deltas=true gets deltas until a reset without: arrays are numbered over the episode "
-    "(same_as k: the k-th array since the reset's reply); a top-level info list or object equal to the previous "
-    "reply's is {'__delta__': 'same'}; a top-level info list that extends the previous reply's n items is "
-    "{'__delta__': {'keep': n, 'append': [...]}}."
+    "An episode reset with deltas=true gets deltas in its step replies (the reset's reply is complete): arrays are "
+    "numbered over the episode (same_as k: the k-th array since the reset's reply); a top-level info list or object "
+    "equal to the previous reply's is {'__delta__': 'same'}; a top-level info list that extends the previous "
+    "reply's n items is {'__delta__': {'keep': n, 'append': [...]}}."
 )
 
 
@@ -180,7 +180,7 @@ class GymnasiumEnvironment(Environment):
         self._image_encoding = image_encoding
         self._state = State(episode_id=None, step_count=0)
         self._closed = False
-        self._deltas: DeltaEncoder | None = None  # set by a reset that asked for deltas
+        self._deltas: DeltaEncoder | None = None  # this episode's, when its reset asked for deltas
 
     def _check_open(self) -> None:
         if self._closed:
@@ -212,10 +212,7 @@ class GymnasiumEnvironment(Environment):
             raise ValueError(f"{self.env_id}: episode_id must be a string or null")
         obs, info = self.env.reset(seed=seed, options=options)
         self._state = State(episode_id=episode_id or uuid.uuid4().hex, step_count=0)
-        if not deltas:
-            self._deltas = None
-        elif self._deltas is None:  # kept from episode to episode: tools travel once per session
-            self._deltas = DeltaEncoder(self._image_encoding)
+        self._deltas = DeltaEncoder(self._image_encoding) if deltas else None
         return self._observation(obs, info, None, False, False, new_episode=True)
 
     def step(self, action: Action, timeout_s: float | None = None, **kwargs: Any) -> Observation:
