@@ -150,7 +150,7 @@ class RemoteEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
-        # Deltas: each reply carries only what this client does not have yet (vista_envs.wire_delta).
+        # Deltas: each step's reply carries only what this client does not have yet (vista_envs.wire_delta).
         request: dict[str, Any] = {"deltas": True}
         if seed is not None:
             request["seed"] = int(seed)
