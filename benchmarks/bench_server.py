@@ -359,14 +359,14 @@ def main() -> None:
         f"{max(args.sessions)} sessions: {sum(r[2]['errors'] + r[3]['errors'] for r in many)} errors over all rounds; "
         "the slowest session got "
         + " and ".join(f"{row[3]['fairness']:.2f} ({row[0]})" for row in many)
-        + " of the fastest one's steps/s. Load average (1 min) at the start and the end of the run: "
-        f"{load_before:.1f} and {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+        + f" of the fastest one's steps/s. Load average (1 min) before the run: {load_before:.1f} on "
+        f"{os.cpu_count()} cores (at its end {os.getloadavg()[0]:.1f}, the benchmark's own threads included).",
     ]
     body = "\n".join(lines) + (
         f"\n\nThe server is `vista-envs serve ENV_ID --max-sessions {max(args.sessions)}` (a separate process, "
         f"default image encoding `raw`); best of {args.rounds} interleaved rounds per row; clients are `Remote-v0` "
-        "envs, one thread each, in the benchmark process, with session deltas (each reply carries only the arrays, "
-        "messages and info values the client lacks: the tool schemas and each image once per episode); "
+        "envs, one thread each, in the benchmark process, with episode deltas (each step's reply carries only the "
+        "arrays, messages and info values the client lacks: the tool schemas and each image once per episode); "
         "the in-process run steps the same episodes (seeds and oracle turns) with one thread per env. "
         "Not shown: links slower than loopback (where `--image-encoding png` pays), clients in separate processes "
         f"(here {max(args.sessions)} client threads share one interpreter with the decoding), a plain OpenEnv client "
