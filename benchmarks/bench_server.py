@@ -9,15 +9,21 @@ one run plays the same episodes (same seeds, the env's oracle turns, worked out 
 
 A step's latency is the wall time of ``env.step`` as the caller sees it (for ``Remote-v0``: encode the
 action, the round trip, the server's env step, encoding the observation and info, decoding them).
+``Remote-v0`` asks for session deltas (``vista_envs.wire_delta``): a reply carries only the arrays, messages
+and info values the client does not have yet.
 Steps/s counts every step of every session over the whole run's wall time (resets included). Each
 configuration runs ``--rounds`` times, in process and served in turn; the table keeps each side's round
 with the lowest p50 (errors are those of all rounds), since load from other users of a shared machine
-only ever adds time. A
-session *starves* when it gets far less than its share: the table gives the slowest session's steps/s
-over the fastest's. *CPU overhead* is the CPU time of client and server processes together per message
-(reset or step) served, minus the CPU time per message in process: what serving costs, whatever the
-load (sandbox workers excluded on both sides). Bytes per step are the WebSocket replies' sizes as received, and the image alone
-under each encoding.
+only ever adds time. A session *starves* when it gets far less than its share: the table gives the
+slowest session's steps/s over the fastest's. *CPU overhead* is the CPU time of client and server
+processes together per message (reset or step) served, minus the CPU time per message in process: what
+serving costs, whatever the load (sandbox workers excluded on both sides). Bytes are the WebSocket
+replies' sizes as received (resets and steps apart), the size a full reply (no deltas) would have, and
+the image alone under each encoding. The *stages* table replays one session's episodes in this process
+and times each piece of work a served step adds (the reply's encoding, OpenEnv's serialization, the
+client's parsing and decoding, the action's JSON); what the served p50 holds beyond them is the transport
+(WebSocket frames on loopback, the hand-offs between the server's event loop and its env thread and
+between the client's reader thread and the caller).
 
     python benchmarks/bench_server.py [--sessions 1 8 32] [--steps 240] [--rounds 3] [--write]
 """
@@ -25,6 +31,7 @@ under each encoding.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -40,6 +47,7 @@ import numpy as np
 
 import vista_envs  # noqa: F401
 from vista_envs import wire
+from vista_envs.wire_delta import DeltaDecoder, DeltaEncoder
 
 sys.path.insert(0, os.path.dirname(__file__))
 from results_file import update_section  # noqa: E402
@@ -141,23 +149,28 @@ def best_round(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 
 class ByteCounter:
-    """Counts the bytes of the WebSocket replies a ``Remote-v0`` receives (wraps its connection's recv)."""
+    """Counts the bytes of the WebSocket replies a ``Remote-v0`` receives, by request type (reset, step)."""
 
     def __init__(self) -> None:
-        self.replies: list[int] = []
+        self.replies: dict[str, list[int]] = {"reset": [], "step": []}
         self._lock = threading.Lock()
 
     def attach(self, env: gym.Env) -> gym.Env:
-        connection = env.unwrapped._ws
-        recv = connection.recv
+        remote = env.unwrapped
+        connection, recv, request = remote._ws, remote._ws.recv, remote._request
+        asked = ["?"]
+
+        def typed(message):
+            asked[0] = message.get("type", "?")
+            return request(message)
 
         def counted(*args, **kwargs):
             message = recv(*args, **kwargs)
             with self._lock:
-                self.replies.append(len(message))
+                self.replies.setdefault(asked[0], []).append(len(message))
             return message
 
-        connection.recv = counted
+        remote._request, connection.recv = typed, counted
         return env
 
 
@@ -199,6 +212,62 @@ def image_bytes(env_id: str) -> dict[str, float]:
     return sizes
 
 
+STAGES = (
+    "env step (in process)",
+    "action: JSON, parse, validate",
+    "reply: encode (deltas)",
+    "reply: OpenEnv's serialization",
+    "client: JSON parse + decode",
+)
+
+
+def stages(env_id: str, episodes: list[Episode]) -> tuple[dict[str, float], float]:
+    """Median ms per step of each piece of work a served step adds (replayed here), and a full reply's bytes.
+
+    The full reply is the step's observation and info without deltas, as OpenEnv would send it.
+    """
+    from openenv.core.env_server.serialization import serialize_observation
+    from openenv.core.env_server.types import WSObservationResponse, WSStepMessage
+
+    from vista_envs.integrations.openenv_server import GymObservation, TextAction
+
+    def reply(wire_obs, wire_info, reward) -> str:
+        observation = GymObservation.model_construct(
+            obs=wire_obs, info=wire_info, terminated=False, truncated=False, done=False, reward=reward, metadata={}
+        )
+        return WSObservationResponse(data=serialize_observation(observation)).model_dump_json()
+
+    env = gym.make(env_id)
+    encoder, decoder = DeltaEncoder(), DeltaDecoder()
+    times: dict[str, list[float]] = {name: [] for name in STAGES}
+    full_bytes = []
+    for seed, turns in episodes:
+        obs, info = env.reset(seed=seed)
+        decoded = json.loads(reply(*encoder.encode(obs, info, new_episode=True), None))
+        decoder.decode(decoded["data"]["observation"], new_episode=True)
+        for turn in turns:
+            t0 = time.perf_counter()
+            message = json.loads(json.dumps({"type": "step", "data": {"text": turn}}))
+            TextAction.model_validate(WSStepMessage(**message).data)
+            t1 = time.perf_counter()
+            obs, reward, terminated, truncated, info = env.step(turn)
+            t2 = time.perf_counter()
+            wire_obs, wire_info = encoder.encode(obs, info, new_episode=False)
+            t3 = time.perf_counter()
+            text = reply(wire_obs, wire_info, float(reward))
+            t4 = time.perf_counter()
+            decoder.decode(json.loads(text)["data"]["observation"], new_episode=False)
+            t5 = time.perf_counter()
+            for name, seconds in zip(STAGES, (t2 - t1, t1 - t0, t3 - t2, t4 - t3, t5 - t4)):
+                times[name].append(seconds * 1000)
+            sent = wire.ArrayMemo()
+            full_bytes.append(len(reply(wire.to_wire(obs, "raw", sent), wire.to_wire(info, "raw", sent), 0.0)))
+            if terminated or truncated:
+                break
+    env.close()
+    return {name: float(np.median(values)) for name, values in times.items()}, float(np.mean(full_bytes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 32])
@@ -207,7 +276,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update the section of benchmarks/RESULTS.md")
     args = parser.parse_args()
 
-    rows, byte_rows = [], []
+    load_before = os.getloadavg()[0]
+    rows, byte_rows, stage_rows = [], [], []
     for env_id in ENV_IDS:
         process, url = start_server(env_id, max(args.sessions), "raw")
         try:
@@ -227,32 +297,56 @@ def main() -> None:
                 local, served = best_round(local_rounds), best_round(served_rounds)
                 rows.append((env_id, sessions, local, served))
                 if sessions == 1:
-                    byte_rows.append((env_id, float(np.mean(counter.replies)), image_bytes(env_id)))
+                    stage_ms, full_bytes = stages(env_id, plans[0])
+                    stage_rows.append((env_id, local, served, stage_ms))
+                    replies = {kind: float(np.mean(sizes)) for kind, sizes in counter.replies.items() if sizes}
+                    byte_rows.append((env_id, replies, full_bytes, image_bytes(env_id)))
                 print(env_id, sessions, "in process", local, "served", served, flush=True)
         finally:
             process.terminate()
             process.wait(timeout=30)
 
     lines = [
-        "| env | sessions | in process: steps/s | served: steps/s | in process p50 / p99 ms | served p50 / p99 ms | p50 overhead ms | CPU overhead ms / message | errors | slowest / fastest session |",
+        "| env | sessions | in process: steps/s | served: steps/s | in process p50 / p99 ms | served p50 / p99 ms "
+        "| p50 overhead ms | CPU overhead ms / message | errors | slowest / fastest session |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id, sessions, local, served in rows:
+        cpu = served["cpu_ms_per_message"] - local["cpu_ms_per_message"]
         lines.append(
             f"| {env_id} | {sessions} | {local['steps_per_s']:,.0f} | {served['steps_per_s']:,.0f} "
             f"| {local['p50_ms']:.2f} / {local['p99_ms']:.1f} | {served['p50_ms']:.2f} / {served['p99_ms']:.1f} "
-            f"| {served['p50_ms'] - local['p50_ms']:+.2f} | {served['cpu_ms_per_message'] - local['cpu_ms_per_message']:+.2f} "
+            f"| {served['p50_ms'] - local['p50_ms']:+.2f} | {cpu:+.2f} "
             f"| {local['errors'] + served['errors']} | {served['fairness']:.2f} |"
         )
     lines += [
         "",
-        "| env | reply bytes / message (raw, measured) | 224 px image, raw: base64 chars | encode + decode ms | PNG: base64 chars | encode + decode ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| env | reply bytes, reset (measured) | reply bytes, step (measured) | full step reply, no deltas (computed) "
+        "| 224 px image, raw: base64 chars | encode + decode ms | PNG: base64 chars | encode + decode ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for env_id, reply, sizes in byte_rows:
+    for env_id, replies, full_bytes, sizes in byte_rows:
         lines.append(
-            f"| {env_id} | {reply:,.0f} | {sizes['raw']:,.0f} | {sizes['raw_ms']:.2f} | {sizes['png']:,.0f} | {sizes['png_ms']:.2f} |"
+            f"| {env_id} | {replies.get('reset', float('nan')):,.0f} | {replies.get('step', float('nan')):,.0f} "
+            f"| {full_bytes:,.0f} | {sizes['raw']:,.0f} | {sizes['raw_ms']:.2f} | {sizes['png']:,.0f} "
+            f"| {sizes['png_ms']:.2f} |"
         )
+    lines += [
+        "",
+        "Where one session's served step goes (median ms per step; the stages replayed in the benchmark process, "
+        "the transport is the served p50 minus the in-process p50 and the other stages):",
+        "",
+        "| stage | " + " | ".join(row[0] for row in stage_rows) + " |",
+        "|---|" + "---:|" * len(stage_rows),
+    ]
+    for name in STAGES:
+        lines.append(f"| {name} | " + " | ".join(f"{row[3][name]:.3f}" for row in stage_rows) + " |")
+    transport = [
+        served["p50_ms"] - local["p50_ms"] - sum(ms for name, ms in stage_ms.items() if name != STAGES[0])
+        for _, local, served, stage_ms in stage_rows
+    ]
+    lines.append("| transport (the rest) | " + " | ".join(f"{ms:.3f}" for ms in transport) + " |")
+    lines.append("| served p50 | " + " | ".join(f"{row[2]['p50_ms']:.3f}" for row in stage_rows) + " |")
     verdicts = []
     for env_id, sessions, local, served in rows:
         if sessions == 1:
@@ -265,17 +359,21 @@ def main() -> None:
         f"{max(args.sessions)} sessions: {sum(r[2]['errors'] + r[3]['errors'] for r in many)} errors over all rounds; "
         "the slowest session got "
         + " and ".join(f"{row[3]['fairness']:.2f} ({row[0]})" for row in many)
-        + f" of the fastest one's steps/s. Load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
+        + f" of the fastest one's steps/s. Load average (1 min) before the run: {load_before:.1f} on "
+        f"{os.cpu_count()} cores (at its end {os.getloadavg()[0]:.1f}, the benchmark's own threads included).",
     ]
     body = "\n".join(lines) + (
-        "\n\nThe server is `vista-envs serve ENV_ID --max-sessions 32` (a separate process, default image encoding "
-        "`raw`); best of 3 interleaved rounds per row; clients are `Remote-v0` envs, one thread each, in the benchmark process; the in-process run steps "
-        "the same episodes (seeds and oracle turns) with one thread per env. Replies carry the observation *and* "
-        "the info (`images`: every image of the conversation so far; one equal to the observation's travels once, as a "
-        "reference). "
+        f"\n\nThe server is `vista-envs serve ENV_ID --max-sessions {max(args.sessions)}` (a separate process, "
+        f"default image encoding `raw`); best of {args.rounds} interleaved rounds per row; clients are `Remote-v0` "
+        "envs, one thread each, in the benchmark process, with episode deltas (each step's reply carries only the "
+        "arrays, messages and info values the client lacks: the tool schemas and each image once per episode); "
+        "the in-process run steps the same episodes (seeds and oracle turns) with one thread per env. "
         "Not shown: links slower than loopback (where `--image-encoding png` pays), clients in separate processes "
-        "(here 32 client threads share one interpreter with the decoding), and runs long enough to average out "
-        "this machine's noise (2-core CPU, shared and noisy: figures move by tens of percent between runs)."
+        f"(here {max(args.sessions)} client threads share one interpreter with the decoding), a plain OpenEnv client "
+        "(full replies, the 'no deltas' column: every step re-sends the conversation's images and the tool schemas), "
+        "episodes whose tools change the view at most steps (each new view is a full image, as in the reset reply), "
+        "and runs long enough to average out this machine's noise (2-core CPU, shared and noisy: figures move by "
+        "tens of percent between runs)."
     )
     print(body)
     if args.write:

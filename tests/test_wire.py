@@ -110,7 +110,7 @@ def test_an_unreadable_space_spec_is_a_value_error(spec):
 def test_an_array_repeated_in_one_message_travels_once_and_comes_back_as_an_equal_copy():
     image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
     other = image[::-1].copy()
-    sent: list[np.ndarray] = []
+    sent = wire.ArrayMemo()
     payload = {
         "obs": wire.to_wire({"image": image}, sent=sent),
         "info": wire.to_wire({"images": [other, image.copy(), image]}, sent=sent),

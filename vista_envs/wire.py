@@ -6,7 +6,8 @@ Arrays travel as one tagged object, never as nested lists of numbers::
 
 An array that appears again in the same message (the observation's image is also the last of
 ``info["images"]``) is sent once; later equal arrays are ``{"__ndarray__": {"same_as": k}}``, the k-th
-array of the message (0-based, in the order the JSON lists them), and decode to a copy of it.
+array of the message (0-based, in the order the JSON lists them), and decode to a copy of it. (A session
+that asked for deltas numbers its arrays over the whole episode instead: :mod:`vista_envs.wire_delta`.)
 
 ``"raw"`` is the array's C-order bytes in base64 (about 1.33 bytes per byte: 200,704 characters for a
 224 x 224 RGB image); ``"png"`` (for uint8 images, ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``) is a
@@ -20,7 +21,6 @@ Decoding validates everything it reads (dtype, shape against the bytes, base64) 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import math
@@ -36,6 +36,7 @@ from vista_envs.spaces import UnicodeText
 __all__ = [
     "ARRAY_TAG",
     "IMAGE_ENCODINGS",
+    "ArrayMemo",
     "decode_array",
     "decode_observation",
     "encode_array",
@@ -50,6 +51,66 @@ IMAGE_ENCODINGS = ("raw", "png")
 # Numeric kinds only: an object dtype from the wire could run pickle-like code paths.
 _WIRE_DTYPE_KINDS = frozenset("biuf")
 _MAX_DIMS = 8
+
+
+class ArrayMemo:
+    """The arrays written so far (in one message, or over an episode), found again by their content.
+
+    ``arrays[k]`` is the k-th array written. Lookup is by dtype, shape and a strided sample of the
+    values, confirmed by comparing every value, so finding an array costs one comparison, not one per
+    array written (an episode of many images stays cheap).
+
+    Args:
+        copies: keep a copy of each array rather than the array itself. A memo that outlives the
+            message must: an env may change an array in place after returning it.
+    """
+
+    def __init__(self, copies: bool = False):
+        self.arrays: list[np.ndarray] = []
+        self._copies = copies
+        self._by_key: dict[tuple[str, tuple[int, ...], bytes], list[int]] = {}
+        # The arrays of the message being written, by object (id -> (array, index)): the same
+        # object twice in one message (the view in obs and in info) is looked up once.
+        self._this_message: dict[int, tuple[np.ndarray, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    @staticmethod
+    def _key(array: np.ndarray) -> tuple[str, tuple[int, ...], bytes]:
+        flat = array.reshape(-1)
+        return array.dtype.str, array.shape, flat[:: max(1, flat.size // 64)].tobytes()
+
+    def new_message(self) -> None:
+        """Start a new message: an array object seen before may have been changed in place since."""
+        self._this_message.clear()
+
+    def find(self, array: np.ndarray) -> int | None:
+        """The index of an array equal to ``array`` (same dtype, shape and values), or None."""
+        seen = self._this_message.get(id(array))
+        if seen is not None and seen[0] is array:
+            return seen[1]
+        for index in self._by_key.get(self._key(array), ()):
+            if self.arrays[index] is array or np.array_equal(self.arrays[index], array):
+                self._this_message[id(array)] = (array, index)
+                return index
+        return None
+
+    def add(self, array: np.ndarray) -> int:
+        """Remember ``array`` as the next one written; returns its index."""
+        index = len(self.arrays)
+        self._by_key.setdefault(self._key(array), []).append(index)
+        self.arrays.append(array.copy() if self._copies else array)
+        self._this_message[id(array)] = (array, index)
+        return index
+
+    def truncate(self, length: int) -> None:
+        """Forget the arrays written after the first ``length`` (a message that was never sent)."""
+        del self.arrays[length:]
+        for indices in self._by_key.values():
+            while indices and indices[-1] >= length:
+                indices.pop()
+        self._this_message = {key: seen for key, seen in self._this_message.items() if seen[1] < length}
 
 
 def _is_png_image(array: np.ndarray) -> bool:
@@ -67,13 +128,14 @@ def encode_array(array: np.ndarray, image_encoding: str = "raw") -> dict[str, An
         Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
         encoding, payload = "png", buffer.getvalue()
     else:
-        encoding, payload = "raw", np.ascontiguousarray(array).tobytes()
+        # The array's own buffer, not a bytes copy of it (base64 reads any C-contiguous buffer).
+        encoding, payload = "raw", np.ascontiguousarray(array).reshape(-1).view(np.uint8)
     return {
         ARRAY_TAG: {
             "encoding": encoding,
             "dtype": array.dtype.str,
             "shape": list(array.shape),
-            "data": base64.b64encode(payload).decode("ascii"),
+            "data": binascii.b2a_base64(payload, newline=False).decode("ascii"),
         }
     }
 
@@ -99,14 +161,13 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
     if not isinstance(data, str):
         raise ValueError("array data must be a base64 string")
     try:
-        payload = base64.b64decode(data, validate=True)
+        payload = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
         raise ValueError("array data is not valid base64") from None
     if encoding == "raw":
         if len(payload) != math.prod(shape) * dtype.itemsize:
-            raise ValueError(
-                f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {math.prod(shape) * dtype.itemsize}"
-            )
+            needed = math.prod(shape) * dtype.itemsize
+            raise ValueError(f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {needed}")
         return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
     if encoding == "png":
         try:
@@ -120,22 +181,20 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
     raise ValueError(f"array encoding must be one of {IMAGE_ENCODINGS}, got {encoding!r}")
 
 
-def to_wire(value: Any, image_encoding: str = "raw", sent: list[np.ndarray] | None = None) -> Any:
+def to_wire(value: Any, image_encoding: str = "raw", sent: ArrayMemo | None = None) -> Any:
     """``value`` (an observation, an info, an action) as JSON-ready data, arrays tagged.
 
-    ``sent`` holds the arrays already written in this message, in order; pass the same list when one
+    ``sent`` holds the arrays already written in this message, in order; pass the same memo when one
     message is built from several calls (observation, then info). An array equal to one of them (same
     dtype, shape and values) is written as a ``same_as`` reference.
     """
     if sent is None:
-        sent = []
+        sent = ArrayMemo()
     if isinstance(value, np.ndarray):
-        for index, earlier in enumerate(sent):
-            if earlier is value or (
-                earlier.dtype == value.dtype and earlier.shape == value.shape and np.array_equal(earlier, value)
-            ):
-                return {ARRAY_TAG: {"same_as": index}}
-        sent.append(value)
+        index = sent.find(value)
+        if index is not None:
+            return {ARRAY_TAG: {"same_as": index}}
+        sent.add(value)
         return encode_array(value, image_encoding)
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
@@ -149,11 +208,13 @@ def to_wire(value: Any, image_encoding: str = "raw", sent: list[np.ndarray] | No
     return str(value)
 
 
-def from_wire(value: Any, arrays: list[np.ndarray] | None = None) -> Any:
+def from_wire(value: Any, arrays: list[np.ndarray] | None = None, *, keep_private: bool = False) -> Any:
     """The inverse of :func:`to_wire`: tagged arrays back to numpy, the rest as is.
 
     ``arrays`` collects the message's arrays in order (to resolve ``same_as``); pass the same list for
-    the parts of one message, in the order they were written.
+    the parts of one message, in the order they were written. With ``keep_private`` the arrays kept in
+    ``arrays`` are never the ones returned (each new array comes back as a copy), so a caller that
+    changes a returned array in place cannot change what a later ``same_as`` gives.
     """
     if arrays is None:
         arrays = []
@@ -166,10 +227,10 @@ def from_wire(value: Any, arrays: list[np.ndarray] | None = None) -> Any:
             return arrays[index].copy()
         if ARRAY_TAG in value:
             arrays.append(decode_array(value))
-            return arrays[-1]
-        return {key: from_wire(item, arrays) for key, item in value.items()}
+            return arrays[-1].copy() if keep_private else arrays[-1]
+        return {key: from_wire(item, arrays, keep_private=keep_private) for key, item in value.items()}
     if isinstance(value, list):
-        return [from_wire(item, arrays) for item in value]
+        return [from_wire(item, arrays, keep_private=keep_private) for item in value]
     return value
 
 

@@ -446,7 +446,7 @@ def test_the_openenv_examples_in_the_docs_run_against_a_served_env():
     text = (repo_paths.DOCS / "integrations.md").read_text()
     section = text.split("## OpenEnv", 1)[1].split("\n## ", 1)[0]
     blocks = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
-    assert len(blocks) == 2, "the OpenEnv client example and the Remote-v0 example"
+    assert len(blocks) == 3, "the OpenEnv client example, the Remote-v0 example and the deltas example"
     with running_server("VisualQA-v0", max_sessions=4) as server:
         for block in blocks:
             exec(compile(block.replace("http://127.0.0.1:8000", server.url), "docs/integrations.md", "exec"), {})

@@ -11,6 +11,7 @@ import gymnasium as gym
 from gymnasium import spaces
 
 from vista_envs import wire
+from vista_envs.wire_delta import DeltaDecoder
 
 __all__ = ["RemoteEnv", "RemoteEnvError"]
 
@@ -42,7 +43,9 @@ class RemoteEnv(gym.Env):
     Every ``reset``/``step`` is one message on the env's own WebSocket session on the server (one
     server-side env instance per ``RemoteEnv``), so learners, wrappers and ``SyncVectorEnv``/
     ``AsyncVectorEnv`` use a remote env as they use a local one. Images arrive as raw bytes or PNG (the
-    server's choice) and come back as the same uint8 arrays.
+    server's choice) and come back as the same uint8 arrays. Step replies are deltas (:mod:`vista_envs.wire_delta`):
+    an image, a message or the tool schemas travel once an episode, and this env rebuilds the full ``obs`` and
+    ``info``.
 
     ## Action Space
     The served env's, read from the server's ``/schema`` (``x-gymnasium-space``): for the text envs
@@ -65,8 +68,8 @@ class RemoteEnv(gym.Env):
     - ``url`` (str): the server, ``http://host:port`` (or ``ws://host:port``).
     - ``connect_timeout_s`` (float, default 10): for ``/schema`` and the WebSocket handshake.
     - ``message_timeout_s`` (float, default 120): for one reply (a Python tool call may take seconds).
-    - ``max_message_bytes`` (int, default 256 MiB): the largest reply read (a long tool episode carries
-      every image of the conversation in ``info["images"]``).
+    - ``max_message_bytes`` (int, default 256 MiB): the largest reply read (a reset reply may carry many
+      images of an env's first conversation turn).
 
     Unlike a local text env, an action the wire cannot carry as the action space's type (a non-string for
     a text env) raises ``TypeError`` here: the server refuses it with ``VALIDATION_ERROR``. A refused request
@@ -74,7 +77,8 @@ class RemoteEnv(gym.Env):
     the server's code and message; a lost connection raises ``ConnectionError``.
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release; step replies became episode deltas later (the same observations and infos,
+      fewer bytes).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -104,6 +108,7 @@ class RemoteEnv(gym.Env):
                 f"Remote-v0: {self.url} is not a vista-envs server (its /schema lacks the spaces: {error})"
             ) from None
         self._message_timeout_s = message_timeout_s
+        self._deltas = DeltaDecoder()
         self._text_actions = isinstance(self.action_space, spaces.Text)
         try:
             # Entered by hand because the connection outlives this call (close() leaves it); no
@@ -135,19 +140,23 @@ class RemoteEnv(gym.Env):
             )
         return data
 
-    def _result(self, data: dict[str, Any]) -> tuple[Any, dict[str, Any], bool, bool]:
+    def _result(self, data: dict[str, Any], new_episode: bool) -> tuple[Any, dict[str, Any], bool, bool]:
         body = data["observation"]
-        obs, info = wire.decode_observation(body)
+        try:
+            obs, info = self._deltas.decode(body, new_episode=new_episode)
+        except ValueError as error:
+            raise RemoteEnvError(f"Remote-v0 ({self.remote_env_id} at {self.url}): unreadable reply: {error}") from None
         return obs, info, bool(body["terminated"]), bool(body["truncated"])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
-        request: dict[str, Any] = {}
+        # Deltas: each step's reply carries only what this client does not have yet (vista_envs.wire_delta).
+        request: dict[str, Any] = {"deltas": True}
         if seed is not None:
             request["seed"] = int(seed)
         if options is not None:
             request["options"] = options
-        obs, info, _, _ = self._result(self._request({"type": "reset", "data": request}))
+        obs, info, _, _ = self._result(self._request({"type": "reset", "data": request}), new_episode=True)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -160,7 +169,7 @@ class RemoteEnv(gym.Env):
         else:
             payload = {"value": wire.to_wire(action)}
         data = self._request({"type": "step", "data": payload})
-        obs, info, terminated, truncated = self._result(data)
+        obs, info, terminated, truncated = self._result(data, new_episode=False)
         return obs, float(data["reward"]), terminated, truncated, info
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ supplies what OpenEnv leaves to each environment:
 Wire format (see :mod:`vista_envs.wire`): an action is ``{"text": str}`` for text action spaces and
 ``{"value": ...}`` otherwise (a number, nested lists, or a tagged array); an observation is
 ``{"obs": ..., "info": ..., "terminated": bool, "truncated": bool}`` plus OpenEnv's ``reward``/``done``,
-with every array a tagged ``{"__ndarray__": {...}}`` object (raw bytes or PNG, base64).
+with every array a tagged ``{"__ndarray__": {...}}`` object (raw bytes or PNG, base64). A session that
+resets with ``deltas=true`` gets only what it lacks in each step's reply (:mod:`vista_envs.wire_delta`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from starlette.websockets import WebSocketDisconnect
 
 import vista_envs
 from vista_envs import wire
+from vista_envs.wire_delta import DeltaEncoder
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -119,7 +121,11 @@ def decode_action_value(space: gym.Space | None, value: Any) -> Any:
 _ENCODING_NOTE = (
     "Arrays (images included) are tagged objects {'__ndarray__': {'encoding': 'raw' | 'png', 'dtype', 'shape', "
     "'data'}}: 'raw' is the C-order bytes in base64, 'png' a lossless PNG in base64 (uint8 images only). An array "
-    "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message."
+    "repeated within one message (obs then info) is {'__ndarray__': {'same_as': k}}, the k-th array of the message. "
+    "An episode reset with deltas=true gets deltas in its step replies (the reset's reply is complete): arrays are "
+    "numbered over the episode (same_as k: the k-th array since the reset's reply); a top-level info list or object "
+    "equal to the previous reply's is {'__delta__': 'same'}; a top-level info list that extends the previous "
+    "reply's n items is {'__delta__': {'keep': n, 'append': [...]}}."
 )
 
 
@@ -174,11 +180,13 @@ class GymnasiumEnvironment(Environment):
         self._image_encoding = image_encoding
         self._state = State(episode_id=None, step_count=0)
         self._closed = False
+        self._deltas: DeltaEncoder | None = None  # this episode's, when its reset asked for deltas
 
     def _check_open(self) -> None:
         if self._closed:
             raise SessionClosedError(
-                f"{self.env_id}: this session was closed by the server (idle past its timeout, or shut down); open a new connection"
+                f"{self.env_id}: this session was closed by the server (idle past its timeout, or shut down); "
+                "open a new connection"
             )
 
     def reset(
@@ -186,13 +194,16 @@ class GymnasiumEnvironment(Environment):
         seed: int | None = None,
         episode_id: str | None = None,
         options: dict[str, Any] | None = None,
+        deltas: bool = False,
         **kwargs: Any,
     ) -> Observation:
         self._check_open()
         if kwargs:
             raise ValueError(
-                f"{self.env_id}: unknown reset parameters {sorted(kwargs)}; expected seed, episode_id, options"
+                f"{self.env_id}: unknown reset parameters {sorted(kwargs)}; expected seed, episode_id, options, deltas"
             )
+        if not isinstance(deltas, bool):
+            raise ValueError(f"{self.env_id}: deltas must be true or false, got {deltas!r}")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"{self.env_id}: seed must be a non-negative int or null, got {seed!r}")
         if options is not None and not isinstance(options, dict):
@@ -201,7 +212,8 @@ class GymnasiumEnvironment(Environment):
             raise ValueError(f"{self.env_id}: episode_id must be a string or null")
         obs, info = self.env.reset(seed=seed, options=options)
         self._state = State(episode_id=episode_id or uuid.uuid4().hex, step_count=0)
-        return self._observation(obs, info, None, False, False)
+        self._deltas = DeltaEncoder(self._image_encoding) if deltas else None
+        return self._observation(obs, info, None, False, False, new_episode=True)
 
     def step(self, action: Action, timeout_s: float | None = None, **kwargs: Any) -> Observation:
         self._check_open()
@@ -211,14 +223,27 @@ class GymnasiumEnvironment(Environment):
         return self._observation(obs, info, float(reward), bool(terminated), bool(truncated))
 
     def _observation(
-        self, obs: Any, info: dict[str, Any], reward: float | None, terminated: bool, truncated: bool
+        self,
+        obs: Any,
+        info: dict[str, Any],
+        reward: float | None,
+        terminated: bool,
+        truncated: bool,
+        new_episode: bool = False,
     ) -> Observation:
+        if self._deltas is not None:
+            wire_obs, wire_info = self._deltas.encode(obs, info, new_episode=new_episode)
+        else:
+            sent = wire.ArrayMemo()  # one message: an image in both obs and info travels once
+            wire_obs, wire_info = (
+                wire.to_wire(obs, self._image_encoding, sent),
+                wire.to_wire(info, self._image_encoding, sent),
+            )
         # model_construct: the payload is built here from the env's own output; validating megabytes
         # of base64 again on every step would only cost time.
-        sent: list[np.ndarray] = []  # one message: an image in both obs and info travels once
         return self._observation_cls.model_construct(
-            obs=wire.to_wire(obs, self._image_encoding, sent),
-            info=wire.to_wire(info, self._image_encoding, sent),
+            obs=wire_obs,
+            info=wire_info,
             terminated=terminated,
             truncated=truncated,
             done=terminated or truncated,
