@@ -37,6 +37,7 @@ import sys
 import time
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 import vista_envs  # noqa: F401  (registers the ids)
@@ -63,23 +64,30 @@ def raw_render(env: VistaViewsEnv, segmentation: bool = False) -> None:
 
 
 def throughput(n_views: int, size: int, episodes: int, rounds: int) -> dict[str, float]:
-    env = VistaViewsEnv(image_size=size, n_views=n_views, split="test")
-    for seed in range(5):  # warm-up: pools of bodies, fonts, caches
+    # As users get it: gym.make's wrappers (OrderEnforcing, PassiveEnvChecker: it checks the first reset and step
+    # only, in the warm-up) are timed with the env. The oracle's response is the agent's move, not the env's work:
+    # it is computed outside the timed calls.
+    env = gym.make("VistaViews-v0", image_size=size, n_views=n_views, split="test")
+    bare: VistaViewsEnv = env.unwrapped  # type: ignore[assignment]
+    for seed in range(5):  # warm-up: pools of bodies, fonts, caches, the env checker's first calls
         env.reset(seed=seed)
-        env.step(env.oracle())
+        env.step(bare.oracle())
     best = {"env": np.inf, "render": np.inf, "masks": np.inf}
     for round_ in range(rounds):
         totals = {"env": 0.0, "render": 0.0, "masks": 0.0}
         for i in range(episodes):
             start = time.process_time()
             env.reset(seed=1000 * round_ + i)
-            env.step(env.oracle())
+            totals["env"] += time.process_time() - start
+            action = bare.oracle()
+            start = time.process_time()
+            env.step(action)
             totals["env"] += time.process_time() - start
             start = time.process_time()
-            raw_render(env)
+            raw_render(bare)
             totals["render"] += time.process_time() - start
             start = time.process_time()
-            raw_render(env, segmentation=True)
+            raw_render(bare, segmentation=True)
             totals["masks"] += time.process_time() - start
         best = {key: min(value, totals[key]) for key, value in best.items()}
     env.close()
@@ -130,17 +138,22 @@ def breakdown(n_views: int, size: int, episodes: int) -> dict[str, float]:
 
         setattr(module, function, timed)
     try:
-        env = VistaViewsEnv(image_size=size, n_views=n_views, split="test")
+        env = gym.make("VistaViews-v0", image_size=size, n_views=n_views, split="test")
+        bare: VistaViewsEnv = env.unwrapped  # type: ignore[assignment]
         for seed in range(5):
             env.reset(seed=seed)
-            env.step(env.oracle())
+            env.step(bare.oracle())
         spent = dict.fromkeys(spent, 0.0)
         calls["visibility"] = 0
-        start = time.process_time()
+        total = 0.0
         for i in range(episodes):
+            start = time.process_time()
             env.reset(seed=500_000 + i)
-            env.step(env.oracle())
-        total = time.process_time() - start
+            total += time.process_time() - start
+            action = bare.oracle()  # the agent's move: not timed, as in the throughput table
+            start = time.process_time()
+            env.step(action)
+            total += time.process_time() - start
         env.close()
     finally:
         for module, function, original in originals:
