@@ -106,10 +106,14 @@ def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[
     it: the pixels are copied out of Pillow once, for the mosaic and the views together."""
     rows, columns = grid
     width, height = views[0].size
-    canvas = Image.new("RGB", (columns * width, rows * height), _EMPTY_TILE)
-    for i, view in enumerate(views):
+    # Not initialised (a fill of the whole mosaic costs as much as pasting a view): every tile is pasted over.
+    canvas = Image.new("RGB", (columns * width, rows * height), None)
+    for i in range(rows * columns):
         r, c = divmod(i, columns)
-        canvas.paste(view, (c * width, r * height))  # an RGBA view is pasted as is: its alpha is dropped
+        if i < len(views):
+            canvas.paste(views[i], (c * width, r * height))  # an RGBA view is pasted as is: its alpha is dropped
+        else:
+            canvas.paste(_EMPTY_TILE, (c * width, r * height, (c + 1) * width, (r + 1) * height))
     out = _rgb_array(canvas)
     tiles = [
         out[r * height : (r + 1) * height, c * width : (c + 1) * width]
