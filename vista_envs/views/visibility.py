@@ -146,15 +146,25 @@ def seen_points(
 def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
     N)."""
-    eyes = np.array([camera.eye for camera in cameras], dtype=float)
-    bases = np.stack([_basis(camera) for camera in cameras])
+    eyes, bases, focal = _rig_arrays(tuple(cameras))
     local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
-    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
     scale = focal / np.maximum(local[..., 2], 1e-6)
     uv = np.empty(local.shape[:2] + (2,))
     uv[..., 0] = 0.5 + local[..., 0] * scale
     uv[..., 1] = 0.5 - local[..., 1] * scale
     return uv, local[..., 2]
+
+
+@functools.lru_cache(maxsize=16)
+def _rig_arrays(cameras: tuple[Camera, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A rig's eyes (V, 3), camera bases (V, 3, 3) and unit-image focal lengths (V, 1), read-only: built once per
+    rig, which is projected onto several times (its objects' points, the robot's, the aim check's)."""
+    eyes = np.array([camera.eye for camera in cameras], dtype=float)
+    bases = np.stack([_basis(camera) for camera in cameras])
+    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
+    for array in (eyes, bases, focal):
+        array.flags.writeable = False
+    return eyes, bases, focal
 
 
 def measure_visibility(
@@ -165,11 +175,13 @@ def measure_visibility(
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
+    n = points.shape[1]
+    # Sums over n: what .mean(axis=2) computes (the same reduction, then the same division), without its wrapper.
     return Visibility(
-        seen=counts / points.shape[1],
-        in_frame=in_frame.mean(axis=2),
+        seen=counts / n,
+        in_frame=np.add.reduce(in_frame, axis=2, dtype=float) / n,
         centre=centre,
-        projected=uv.mean(axis=2),
+        projected=np.add.reduce(uv, axis=2) / n,
         top=uv[:, :, _TOP_CENTRE],
     )
 
