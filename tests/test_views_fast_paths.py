@@ -144,3 +144,16 @@ def test_the_aim_check_answers_as_the_plain_version_on_aimed_and_free_rigs():
             answers.append(screened(camera, points[index], screen))
             assert answers[-1] == _screened_reference(camera, points[index], screen)
     assert 0 < sum(answers) < len(answers)  # both answers are compared
+
+
+def test_points_project_the_same_through_a_cached_rig_and_through_cameras_with_list_vectors():
+    from vista_envs.robot.sim import Camera
+    from vista_envs.views.visibility import _project_all
+
+    rig = sample_rig(random.Random(8), 3, 2, Randomization())
+    as_lists = [Camera(eye=list(c.eye), target=list(c.target), fov=c.fov) for c in rig]  # unhashable: not cached
+    points = sample_points(sample_layout(random.Random(9), 3, "train", Randomization())).reshape(-1, 3)
+    for got, expected in zip(_project_all(as_lists, points), _project_all(rig, points)):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(_project_all(rig, points), _project_all(rig, points)):  # the second from the cache
+        np.testing.assert_array_equal(got, expected)

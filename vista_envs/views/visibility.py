@@ -146,7 +146,7 @@ def seen_points(
 def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
     N)."""
-    eyes, bases, focal = _rig_arrays(tuple(cameras))
+    eyes, bases, focal = _rig_arrays(cameras)
     local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
     scale = focal / np.maximum(local[..., 2], 1e-6)
     uv = np.empty(local.shape[:2] + (2,))
@@ -155,16 +155,26 @@ def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndar
     return uv, local[..., 2]
 
 
-@functools.lru_cache(maxsize=16)
-def _rig_arrays(cameras: tuple[Camera, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A rig's eyes (V, 3), camera bases (V, 3, 3) and unit-image focal lengths (V, 1), read-only: built once per
-    rig, which is projected onto several times (its objects' points, the robot's, the aim check's)."""
+    rig, which is projected onto several times (its objects' points, the robot's); built anew for cameras that
+    cannot be hashed (lists for vectors)."""
+    try:
+        return _cached_rig_arrays(tuple(cameras))
+    except TypeError:
+        return _stacked_rig_arrays(cameras)
+
+
+def _stacked_rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     eyes = np.array([camera.eye for camera in cameras], dtype=float)
     bases = np.stack([_basis(camera) for camera in cameras])
     focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
     for array in (eyes, bases, focal):
         array.flags.writeable = False
     return eyes, bases, focal
+
+
+_cached_rig_arrays = functools.lru_cache(maxsize=16)(_stacked_rig_arrays)
 
 
 def measure_visibility(
