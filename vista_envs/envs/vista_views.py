@@ -387,7 +387,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
             marked.append(marked_view(image, f"View {k + 1}", question.marks.get(k, ())))
         if self.view_tool:  # the mosaic changes as views are shown: the views are arrays of their own
-            views = [np.array(view) for view in marked]
+            views = [np.array(view.convert("RGB")) for view in marked]  # (views drawn in the RGBA buffer)
         else:  # the mosaic holds every view for the whole episode: the views are its tiles
             mosaic, views = marked_mosaic(marked, self.grid)
         self.layout, self.cameras, self.visibility, self.question, self.style = (

@@ -49,6 +49,13 @@ def _patch(text: str, size: int, outline: tuple[int, int, int] | None) -> Image.
     return patch
 
 
+@functools.lru_cache(maxsize=256)
+def _patch_as(text: str, size: int, outline: tuple[int, int, int] | None, mode: str) -> Image.Image:
+    """:func:`_patch` in ``mode``: Pillow converts a pasted image of another mode on every paste otherwise."""
+    patch = _patch(text, size, outline)
+    return patch if mode == "RGB" else patch.convert(mode)
+
+
 def _paste(canvas: Image.Image, patch: Image.Image, x: float, y: float) -> None:
     """Paste ``patch`` into ``canvas`` centred on ``(x, y)`` (Pillow clips it at the borders)."""
     canvas.paste(patch, (round(x - patch.width / 2), round(y - patch.height / 2)))
@@ -56,14 +63,20 @@ def _paste(canvas: Image.Image, patch: Image.Image, x: float, y: float) -> None:
 
 def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.Image:
     """``image`` (RGB, or the renderer's RGBA buffer) with its ``title`` in the top-left corner and ``marks``
-    drawn on it, as a new RGB Pillow image; ``image`` is left alone."""
+    drawn on it, as a Pillow image: RGB (a copy) for an RGB array; for a writeable C-contiguous RGBA array, an RGBA
+    image that shares and draws into its buffer (the alpha channel means nothing: :func:`marked_mosaic` drops
+    it as it pastes, so the view's pixels are copied once, into the mosaic). Use :func:`draw_marks` for an array."""
     height, width, channels = image.shape
-    mode = "RGBA" if channels == 4 else "RGB"
-    # One copy, in C: Pillow shares an RGBA buffer and drops its alpha as it copies (an RGB buffer is copied);
-    # several times faster than NumPy's strided copy of the colour channels.
-    canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
-    if mode == "RGBA":  # (an RGB buffer is never shared: frombuffer copied it)
-        canvas = canvas.convert("RGB")
+    if channels == 4 and image.flags.c_contiguous and image.flags.writeable:
+        # Shared, not copied: drawing in RGBA writes the same colour bytes as in RGB (no blending: a plain Draw).
+        canvas = Image.frombuffer("RGBA", (width, height), image, "raw", "RGBA", 0, 1)
+        canvas.readonly = False  # frombuffer marks shared buffers read-only; this one is ours to draw on
+    else:
+        mode = "RGBA" if channels == 4 else "RGB"
+        canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
+        if mode == "RGBA":  # (an RGB buffer is never shared: frombuffer copied it)
+            canvas = canvas.convert("RGB")
+    mode = canvas.mode
     size = max(10, height // 13)
     rings = [mark for mark in marks if mark.kind == "ring"]
     if rings:
@@ -76,33 +89,53 @@ def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.I
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":
             r = max(5.0, mark.radius * height)
-            _paste(canvas, _patch(mark.text, size, RING_RGB), x, max(size / 2 + 1, y - r - size * 0.6))
+            _paste(canvas, _patch_as(mark.text, size, RING_RGB, mode), x, max(size / 2 + 1, y - r - size * 0.6))
         else:
-            _paste(canvas, _patch(mark.text, size, LABEL_TEXT), x, y)
-    canvas.paste(_patch(title, max(9, height // 14), None), (0, 0))
+            _paste(canvas, _patch_as(mark.text, size, LABEL_TEXT, mode), x, y)
+    canvas.paste(_patch_as(title, max(9, height // 14), None, mode), (0, 0))
     return canvas
 
 
 def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:
-    """:func:`marked_view` as a new RGB array."""
-    return np.array(marked_view(image, title, marks))
+    """:func:`marked_view` as a new RGB array (``image`` is left alone)."""
+    return np.array(marked_view(np.array(image) if image.shape[2] == 4 else image, title, marks).convert("RGB"))
 
 
 def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """:func:`mosaic` of marked views (:func:`marked_view`), and each view as a (read-only) tile of it: the
-    pixels are copied out of Pillow once, for the mosaic and the views together."""
+    """:func:`mosaic` of marked views (:func:`marked_view`, RGB or RGBA), and each view as a (read-only) tile of
+    it: the pixels are copied out of Pillow once, for the mosaic and the views together."""
     rows, columns = grid
     width, height = views[0].size
-    canvas = Image.new("RGB", (columns * width, rows * height), _EMPTY_TILE)
-    for i, view in enumerate(views):
+    # Not initialised (a fill of the whole mosaic costs as much as pasting a view): every tile is pasted over.
+    canvas = Image.new("RGB", (columns * width, rows * height), None)
+    for i in range(rows * columns):
         r, c = divmod(i, columns)
-        canvas.paste(view, (c * width, r * height))
-    out = np.asarray(canvas)
+        if i < len(views):
+            canvas.paste(views[i], (c * width, r * height))  # an RGBA view is pasted as is: its alpha is dropped
+        else:
+            canvas.paste(_EMPTY_TILE, (c * width, r * height, (c + 1) * width, (r + 1) * height))
+    out = _rgb_array(canvas)
     tiles = [
         out[r * height : (r + 1) * height, c * width : (c + 1) * width]
         for r, c in map(lambda i: divmod(i, columns), range(len(views)))
     ]
     return out, tiles
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """An RGB image's pixels as a read-only (height, width, 3) array, as ``np.asarray(image)`` gives them, encoded
+    in one piece: ``np.asarray`` encodes 64 KiB pieces and joins them (another copy, and fresh memory: a 2x2 mosaic
+    of 224 px views took five times as long). Falls back on ``np.asarray`` should Pillow's encoder change."""
+    size = image.width * image.height * 3
+    try:
+        encoder = Image._getencoder("RGB", "raw", "RGB")
+        encoder.setimage(image.im, (0, 0) + image.size)
+        _, status, data = encoder.encode(size + 1)  # room for all of it: one piece, status 1 (done)
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - a Pillow without this private API
+        return np.asarray(image)
+    if status != 1 or len(data) != size:  # pragma: no cover
+        return np.asarray(image)
+    return np.frombuffer(data, np.uint8).reshape(image.height, image.width, 3)
 
 
 def mosaic_grid(max_views: int) -> tuple[int, int]:

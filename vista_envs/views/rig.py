@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -111,8 +112,10 @@ def render_view(
     filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs), and the
     segmentation mask drawn with it (height, width): the body id of each pixel, -1 for the background.
 
-    RGBA, not RGB: dropping the alpha channel is a full strided copy, which :func:`~vista_envs.views.marks.draw_marks`
-    makes anyway (in C, through Pillow) when it draws the marks; the alpha channel's values mean nothing.
+    RGBA, not RGB: dropping the alpha channel is a full strided copy; the marks are drawn into this buffer and
+    Pillow drops the alpha channel as it pastes the view into the mosaic
+    (:func:`~vista_envs.views.marks.marked_mosaic`), so the view's pixels are copied once. The alpha channel's
+    values mean nothing.
     """
     client = sim.client
     view = client.computeViewMatrix(camera.eye, camera.target, camera.up)
@@ -121,12 +124,35 @@ def render_view(
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
     if not (rgba.flags.writeable and rgba.flags.c_contiguous):
         rgba = np.array(rgba)
-    mask = np.asarray(mask).reshape(height, width)
-    # One 32-bit word per pixel: a quarter of the work of masking the channels one by one.
+    mask = np.asarray(mask, dtype=np.int32).reshape(height, width)
+    # One 32-bit word per pixel: a quarter of the work of masking the channels one by one. Branch-free:
+    # pixels ^= (pixels ^ fill) & background, where ``mask >> 31`` is all ones on the background (id -1) and
+    # zero on bodies; twice as fast as putmask at 224 px (and than copyto(where=) or boolean indexing).
     pixels = rgba.view(np.uint32).reshape(height, width)
-    fill = np.array([*(int(v) for v in background), 255], dtype=np.uint8).view(np.uint32)[0]
-    np.putmask(pixels, mask < 0, fill)  # faster than copyto(where=) or boolean indexing here
+    flips, background_bits = _scratch(height, width)
+    np.bitwise_xor(pixels, _fill_word(tuple(int(v) for v in background)), out=flips)
+    np.right_shift(mask, 31, out=background_bits)
+    np.bitwise_and(flips, background_bits.view(np.uint32), out=flips)
+    np.bitwise_xor(pixels, flips, out=pixels)
     return rgba, mask
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two (height, width) work buffers (uint32, int32) of this thread, kept between calls: new temporaries of a
+    view's size cost page faults on every call (about as much as the arithmetic at 224 px)."""
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if (height, width) not in buffers:
+        buffers[(height, width)] = (np.empty((height, width), np.uint32), np.empty((height, width), np.int32))
+    return buffers[(height, width)]
+
+
+@functools.lru_cache(maxsize=64)
+def _fill_word(background: tuple[int, ...]) -> np.uint32:
+    """``background`` as one opaque RGBA pixel, a 32-bit word in the buffer's byte order."""
+    return np.array([*background, 255], dtype=np.uint8).view(np.uint32)[0]
 
 
 def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:

@@ -160,11 +160,20 @@ def _place(rng: random.Random, specs: tuple[ObjectSpec, ...], difficulty: int, m
     taken: list[tuple[float, float, float]] = []  # footprints so far: x, y, radius
 
     def spot(radius: float) -> tuple[float, float] | None:
-        # Plain Python: a layout's dozen footprints are too few for NumPy's per-call cost to pay off.
+        # Plain Python: a layout's dozen footprints are too few for NumPy's per-call cost to pay off. The draws
+        # are rng.uniform's own arithmetic (a + (b - a) * random()) and the squared gaps are worked out once per
+        # footprint rather than once per try: the same numbers, a third of the time.
+        random_ = rng.random
+        x_low, x_high = AREA_LOW[0] + radius, AREA_HIGH[0] - radius
+        y_low, y_high = AREA_LOW[1] + radius, AREA_HIGH[1] - radius
+        gaps = [(tx, ty, (radius + tr + SPACING) ** 2) for tx, ty, tr in taken]
         for _ in range(_PLACEMENT_TRIES):
-            x = rng.uniform(AREA_LOW[0] + radius, AREA_HIGH[0] - radius)
-            y = rng.uniform(AREA_LOW[1] + radius, AREA_HIGH[1] - radius)
-            if all((x - tx) ** 2 + (y - ty) ** 2 >= (radius + tr + SPACING) ** 2 for tx, ty, tr in taken):
+            x = x_low + (x_high - x_low) * random_()
+            y = y_low + (y_high - y_low) * random_()
+            for tx, ty, gap in gaps:
+                if (x - tx) ** 2 + (y - ty) ** 2 < gap:
+                    break
+            else:
                 taken.append((x, y, radius))
                 return x, y
         return None

@@ -128,13 +128,17 @@ def seen_points(
     n_bodies, n_points, _ = points.shape
     uv, depth = _project_all(cameras, points.reshape(-1, 3))
     near = np.array([camera.near for camera in cameras])[:, None]
-    in_frame = ((uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)).all(axis=2) & (depth > near)
+    inside = (uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)
+    in_frame = inside[..., 0] & inside[..., 1] & (depth > near)  # (not .all(axis=2): a reduction costs more here)
     size = masks[0].shape[0]
-    pixels = np.clip((uv * size).astype(np.int64), 0, size - 1)
+    pixels = (uv * size).astype(np.int64)
+    np.clip(pixels, 0, size - 1, out=pixels)
     owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
     # The body drawn at each point's pixel, view by view (stacking the masks would copy them all).
-    under = np.stack([mask[pixels[v, :, 1], pixels[v, :, 0]] for v, mask in enumerate(masks)])
-    seen = in_frame & (under == owners[None, :])
+    under = np.empty(in_frame.shape, dtype=masks[0].dtype)
+    for v, mask in enumerate(masks):
+        under[v] = mask[pixels[v, :, 1], pixels[v, :, 0]]
+    seen = in_frame & (under == owners)
     shape = (len(cameras), n_bodies, n_points)
     return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
 
@@ -142,15 +146,35 @@ def seen_points(
 def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
     N)."""
-    eyes = np.array([camera.eye for camera in cameras], dtype=float)
-    bases = np.stack([_basis(camera) for camera in cameras])
+    eyes, bases, focal = _rig_arrays(cameras)
     local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
-    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
     scale = focal / np.maximum(local[..., 2], 1e-6)
     uv = np.empty(local.shape[:2] + (2,))
     uv[..., 0] = 0.5 + local[..., 0] * scale
     uv[..., 1] = 0.5 - local[..., 1] * scale
     return uv, local[..., 2]
+
+
+def _rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A rig's eyes (V, 3), camera bases (V, 3, 3) and unit-image focal lengths (V, 1), read-only: built once per
+    rig, which is projected onto several times (its objects' points, the robot's); built anew for cameras that
+    cannot be hashed (lists for vectors)."""
+    try:
+        return _cached_rig_arrays(tuple(cameras))
+    except TypeError:
+        return _stacked_rig_arrays(cameras)
+
+
+def _stacked_rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    eyes = np.array([camera.eye for camera in cameras], dtype=float)
+    bases = np.stack([_basis(camera) for camera in cameras])
+    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
+    for array in (eyes, bases, focal):
+        array.flags.writeable = False
+    return eyes, bases, focal
+
+
+_cached_rig_arrays = functools.lru_cache(maxsize=16)(_stacked_rig_arrays)
 
 
 def measure_visibility(
@@ -161,11 +185,13 @@ def measure_visibility(
     counts = seen.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
+    n = points.shape[1]
+    # Sums over n: what .mean(axis=2) computes (the same reduction, then the same division), without its wrapper.
     return Visibility(
-        seen=counts / points.shape[1],
-        in_frame=in_frame.mean(axis=2),
+        seen=counts / n,
+        in_frame=np.add.reduce(in_frame, axis=2, dtype=float) / n,
         centre=centre,
-        projected=uv.mean(axis=2),
+        projected=np.add.reduce(uv, axis=2) / n,
         top=uv[:, :, _TOP_CENTRE],
     )
 
@@ -175,6 +201,7 @@ _SCREEN_CORNERS = (
     np.array([[sx, sy, sz] for sx in (-1, 1) for sy, sz in ((-1, 0), (1, 0), (1, 2), (-1, 2))], dtype=float)
     * SCREEN_HALF
 )
+_NEXT_CORNER = np.array([1, 2, 3, 0])
 
 
 def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, float]) -> bool:
@@ -190,10 +217,13 @@ def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, flo
     corners[:, 1] = screen[1] + sin * _SCREEN_CORNERS[:, 0] + cos * _SCREEN_CORNERS[:, 1]
     corners[:, 2] = _SCREEN_CORNERS[:, 2]
     image, depth = project_with_depth(camera, np.vstack([corners, points]), 1, 1)
-    if depth[:8].max() >= depth[8:].min() or depth.min() <= camera.near:
+    # Plain floats for the depth test and a fixed index for the quads' next corners: NumPy's reductions and
+    # np.roll cost more than the arithmetic on a dozen points (the comparisons are the same).
+    depths = depth.tolist()
+    if max(depths[:8]) >= min(depths[8:]) or min(depths) <= camera.near:
         return False
     faces = image[:8].reshape(2, 4, 2)  # two convex quads
-    edges = np.roll(faces, -1, axis=1) - faces
+    edges = faces[:, _NEXT_CORNER] - faces
     offsets = image[None, 8:, None, :] - faces[:, None]  # (face, point, corner, 2)
     cross = edges[:, None, :, 0] * offsets[..., 1] - edges[:, None, :, 1] * offsets[..., 0]
     # Inside a convex quad: on the same side of all four edges, whichever way round it projects.

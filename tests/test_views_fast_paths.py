@@ -1,0 +1,159 @@
+"""VistaViews-v0's fast paths give the very numbers and pixels of the plain code they replace: the background
+fill, the mosaic's way out of Pillow, marks drawn into the renderer's buffer, layout placement and the aim
+check (each against a plain reference written here)."""
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pybullet")
+
+from PIL import Image
+
+from vista_envs.robot.randomization import Randomization
+from vista_envs.robot.sim import Lighting, PyBullet, tiny_renderer_image
+from vista_envs.views import scene as scene_module
+from vista_envs.views.marks import Mark, _rgb_array, marked_mosaic, marked_view
+from vista_envs.views.rig import project_with_depth, render_view, sample_rig
+from vista_envs.views.scene import SceneBuilder, sample_layout
+from vista_envs.views.visibility import _SCREEN_CORNERS, sample_points, screened
+
+BACKGROUND = (123, 45, 67)
+
+
+@pytest.fixture(scope="module")
+def sim_and_rig():
+    sim = PyBullet()
+    layout = sample_layout(random.Random(3), 4, "train", Randomization())
+    SceneBuilder(sim).build(layout, random.Random(4), Randomization())
+    yield sim, sample_rig(random.Random(5), 3, 4, Randomization())
+    sim.close()
+
+
+def test_the_background_fill_equals_putmask_on_the_raw_render_at_every_size(sim_and_rig):
+    sim, cameras = sim_and_rig
+    client = sim.client
+    for size in (64, 96, 64, 130):  # back to an earlier size: the kept work buffers must not leak pixels
+        camera = cameras[size % len(cameras)]
+        rgba, mask = render_view(sim, camera, Lighting(), size, size, BACKGROUND)
+        view = client.computeViewMatrix(camera.eye, camera.target, camera.up)
+        projection = client.computeProjectionMatrixFOV(camera.fov, 1.0, camera.near, camera.far)
+        raw = np.array(tiny_renderer_image(client, size, size, view, projection, Lighting(), True)[2])
+        raw = raw.reshape(size, size, 4)
+        raw_mask = np.asarray(mask).reshape(size, size)
+        assert (raw_mask < 0).any() and (raw_mask >= 0).any()  # both kinds of pixel are tested
+        raw[raw_mask < 0] = (*BACKGROUND, 255)
+        np.testing.assert_array_equal(rgba, raw)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 5), (256, 128), (448, 448)])
+def test_the_mosaic_leaves_pillow_with_the_pixels_np_asarray_gives(size):
+    pixels = np.random.default_rng(sum(size)).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    out = _rgb_array(image)
+    np.testing.assert_array_equal(out, np.asarray(image))
+    assert out.shape == (size[1], size[0], 3) and out.dtype == np.uint8 and not out.flags.writeable
+
+
+def test_marks_drawn_into_the_rgba_buffer_give_the_mosaic_of_marks_drawn_on_an_rgb_copy():
+    rng = np.random.default_rng(0)
+    buffers = [rng.integers(0, 256, (96, 96, 4), dtype=np.uint8) for _ in range(3)]
+    marks = [Mark("ring", "A", (0.5, 0.45)), Mark("label", "2", (0.2, 0.8)), Mark("ring", "B", (0.97, 0.02))]
+    copies = [np.ascontiguousarray(b[:, :, :3]) for b in buffers]
+    expected, _ = marked_mosaic([marked_view(c, f"View {k + 1}", marks) for k, c in enumerate(copies)], (2, 2))
+    shared = [marked_view(b, f"View {k + 1}", marks) for k, b in enumerate(buffers)]
+    assert all(view.mode == "RGBA" for view in shared)
+    got, tiles = marked_mosaic(shared, (2, 2))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(buffers[0][:, :, :3], tiles[0])  # drawn in place, then copied once
+    assert (got[96:, 96:] == 40).all()  # the tile without a view stays dark gray
+
+
+def _place_reference(rng, specs, difficulty, max_yaw):
+    """Placement as first written: rng.uniform and all() on every try."""
+    taken = []
+
+    def spot(radius):
+        for _ in range(scene_module._PLACEMENT_TRIES):
+            x = rng.uniform(scene_module.AREA_LOW[0] + radius, scene_module.AREA_HIGH[0] - radius)
+            y = rng.uniform(scene_module.AREA_LOW[1] + radius, scene_module.AREA_HIGH[1] - radius)
+            if all((x - tx) ** 2 + (y - ty) ** 2 >= (radius + tr + scene_module.SPACING) ** 2 for tx, ty, tr in taken):
+                taken.append((x, y, radius))
+                return x, y
+        return None
+
+    screens = []
+    for _ in range(min(3, 1 + (difficulty + 1) // 2)):
+        point = spot(math.hypot(scene_module.SCREEN_HALF[0], scene_module.SCREEN_HALF[1]))
+        if point is None:
+            return None
+        screens.append((point[0], point[1], rng.uniform(-math.pi, math.pi)))
+    objects = []
+    for spec in specs:
+        point = spot(spec.radius)
+        if point is None:
+            return None
+        objects.append(scene_module.Placed(spec, point[0], point[1], rng.uniform(-max_yaw, max_yaw)))
+    return scene_module.Layout(tuple(objects), tuple(screens), difficulty)
+
+
+def test_layout_placement_draws_and_places_exactly_as_the_plain_version():
+    placed = failed = 0
+    for seed in range(300):
+        difficulty = 1 + seed % 5
+        specs = scene_module._draw_specs(random.Random(seed), difficulty, 3 * (seed % 2), "train")
+        ours, reference = random.Random(seed), random.Random(seed)
+        for _ in range(3):  # several layouts from one rng: the rngs must stay in step too
+            got = scene_module._place(ours, specs, difficulty, 0.4)
+            assert got == _place_reference(reference, specs, difficulty, 0.4)
+            placed, failed = placed + (got is not None), failed + (got is None)
+        assert ours.random() == reference.random()
+    assert placed > 100
+
+
+def _screened_reference(camera, points, screen):
+    """The aim check as first written (np.roll, NumPy reductions)."""
+    cos, sin = math.cos(screen[2]), math.sin(screen[2])
+    corners = np.empty((8, 3))
+    corners[:, 0] = screen[0] + cos * _SCREEN_CORNERS[:, 0] - sin * _SCREEN_CORNERS[:, 1]
+    corners[:, 1] = screen[1] + sin * _SCREEN_CORNERS[:, 0] + cos * _SCREEN_CORNERS[:, 1]
+    corners[:, 2] = _SCREEN_CORNERS[:, 2]
+    image, depth = project_with_depth(camera, np.vstack([corners, points]), 1, 1)
+    if depth[:8].max() >= depth[8:].min() or depth.min() <= camera.near:
+        return False
+    faces = image[:8].reshape(2, 4, 2)
+    edges = np.roll(faces, -1, axis=1) - faces
+    offsets = image[None, 8:, None, :] - faces[:, None]
+    cross = edges[:, None, :, 0] * offsets[..., 1] - edges[:, None, :, 1] * offsets[..., 0]
+    inside = (cross >= 0).all(axis=2) | (cross <= 0).all(axis=2)
+    return bool(inside.any(axis=0).all())
+
+
+def test_the_aim_check_answers_as_the_plain_version_on_aimed_and_free_rigs():
+    answers = []
+    for seed in range(150):
+        rng = random.Random(seed)
+        layout = sample_layout(rng, 1 + seed % 5, "train", Randomization())
+        points = sample_points(layout)
+        for index, obj in enumerate(layout.objects[:3]):
+            screen = layout.screens[index % len(layout.screens)]
+            behind = ((obj.x, obj.y), screen[:2]) if index % 2 == 0 else None
+            camera = sample_rig(rng, 2, 1 + seed % 5, Randomization(), behind)[0]
+            answers.append(screened(camera, points[index], screen))
+            assert answers[-1] == _screened_reference(camera, points[index], screen)
+    assert 0 < sum(answers) < len(answers)  # both answers are compared
+
+
+def test_points_project_the_same_through_a_cached_rig_and_through_cameras_with_list_vectors():
+    from vista_envs.robot.sim import Camera
+    from vista_envs.views.visibility import _project_all
+
+    rig = sample_rig(random.Random(8), 3, 2, Randomization())
+    as_lists = [Camera(eye=list(c.eye), target=list(c.target), fov=c.fov) for c in rig]  # unhashable: not cached
+    points = sample_points(sample_layout(random.Random(9), 3, "train", Randomization())).reshape(-1, 3)
+    for got, expected in zip(_project_all(as_lists, points), _project_all(rig, points)):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(_project_all(rig, points), _project_all(rig, points)):  # the second from the cache
+        np.testing.assert_array_equal(got, expected)
