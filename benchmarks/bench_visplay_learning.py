@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import sys
 import tempfile
@@ -42,7 +43,9 @@ SCENES = {"families": ["attributes"], "difficulty": 1, "image_size": 64, "respon
 # The figures the issue asks for, per iteration: (metric, label).
 REPORTED = [
     ("eval/success_rate", "Reasoner, held-out accuracy (greedy)"),
-    ("dataset/pseudo_label_accuracy", "pseudo-label accuracy"),
+    ("dataset/pseudo_label_accuracy", "pseudo-label accuracy (kept questions)"),
+    ("dataset/kept", "questions kept"),
+    ("dataset/snapshot_accuracy", "snapshot's answers right (valid questions)"),
     ("reasoner/accuracy", "Reasoner, training questions right"),
     ("questioner/valid_rate", "Questioner: valid questions"),
     ("questioner/uncertainty", "Questioner: difficulty (uncertainty term)"),
@@ -115,7 +118,8 @@ x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 que
 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}. Held-out: {args.eval_episodes} `VisualQA-v0`
 attributes `test` tasks, greedy, every iteration (iteration 0: after the warm starts).
 {len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min ({wall_min:.1f} min wall, 1 thread, 2-core machine shared with other
-work at load 9-13).
+work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label accuracy is over the questions the band kept (the labels the
+Reasoner trains on; "questions kept" says how many), the snapshot's accuracy over all its answers to valid questions.
 
 {table}
 
@@ -133,7 +137,10 @@ def per_iteration_table(rows: list[dict]) -> str:
     for row in rows:
         if not any(row.get(name) is not None for name, _ in REPORTED):
             continue
-        cells = ["-" if row.get(name) is None else f"{row[name]:.2f}" for name, _ in REPORTED]
+        cells = [
+            "-" if row.get(name) is None else f"{row[name]:.0f}" if name == "dataset/kept" else f"{row[name]:.2f}"
+            for name, _ in REPORTED
+        ]
         lines.append(f"| {row['step']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
