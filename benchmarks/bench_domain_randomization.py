@@ -227,7 +227,7 @@ to pink than any seen colour (light, pale reds and oranges, hue < 355), and ever
 test split measures is transfer to held-out hues. The `eval` colour (orange) is *not* held out from the randomised
 run (its hue, 32 degrees, is drawn), so its eval figure is coverage, not transfer.
 
-What this does not show: one seed per arm{"" if len(args.seeds) == 1 else "s"} ({seeds}), so no\
+What this does not show: one seed per arm{"" if len(args.seeds) == 1 else "s"} ({seeds}), so no \
 spread; reach only (one zone on an empty
 table: the policy has nothing to confuse the zone with, and "the zone" is "the coloured square"); no randomisation
 of lighting, camera or table, and no transfer to anything but zone colour; and the evaluation during training
