@@ -1,10 +1,10 @@
-"""GRPO learning that is visual: the tiny seeing VLM (``vista_agents.tiny_seeing``) on VisualQA-v0 scene questions, CPU only.
+"""GRPO learning that is visual: the tiny seeing VLM (``vista_agents.tiny_seeing``) on VisualQA-v0 scenes, CPU only.
 
 Per family (counting and attributes by default):
 
-1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer)
-   and, once for all families, its perception warm start (the vision tower pre-trained on synthetic
-   shape scenes, no questions).
+1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer,
+   unit-gain projector) and its whole-model caption warm start (captions of synthetic shape scenes that
+   ``tiny_seeing`` draws itself: no questions, no env tasks).
 2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
 3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
    (the ``test`` split) every ``--eval-every`` steps.
@@ -39,7 +39,7 @@ from results_file import update_section
 
 from vista_agents import grpo, sft
 from vista_agents.plot import plot_runs
-from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_vision
+from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 
 SECTION = "GRPO learning (seeing VLM)"
 PLOTS = Path(__file__).with_name("plots")
@@ -53,20 +53,41 @@ def env_kwargs(family: str) -> dict:
 def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -> dict:
     """SFT then GRPO on one family; returns the figures of its row."""
     common = dict(
-        env_kwargs=env_kwargs(family), num_envs=32, max_new_tokens=6, eval_episodes=args.eval_episodes, eval_split="test",
-        eval_temperature=0.0, seed=args.seed, progress_bar=False, overwrite=True,
-    )  # fmt: skip
+        env_kwargs=env_kwargs(family),
+        num_envs=32,
+        max_new_tokens=6,
+        eval_episodes=args.eval_episodes,
+        eval_split="test",
+        eval_temperature=0.0,
+        seed=args.seed,
+        progress_bar=False,
+        overwrite=True,
+    )
     cpu = time.process_time()
     sft_config = sft.SFTConfig(
-        model=str(model), output_dir=str(work / f"sft-{family}"), num_demonstrations=args.sft_demonstrations, num_epochs=1,
-        batch_size=32, micro_batch_size=32, learning_rate=args.sft_learning_rate, eval_every=max(1, args.sft_demonstrations // 32 // 4), **common,
-    )  # fmt: skip
+        model=str(model),
+        output_dir=str(work / f"sft-{family}"),
+        num_demonstrations=args.sft_demonstrations,
+        num_epochs=1,
+        batch_size=32,
+        micro_batch_size=32,
+        learning_rate=args.sft_learning_rate,
+        eval_every=max(1, args.sft_demonstrations // 32 // 4),
+        **common,
+    )
     sft_result = sft.train(sft_config)
     grpo_config = grpo.GRPOConfig(
-        model=str(sft_result.checkpoint), output_dir=str(work / f"grpo-{family}"), total_steps=args.grpo_steps, num_tasks=args.num_tasks,
-        group_size=args.group_size, learning_rate=args.grpo_learning_rate, micro_batch_size=64, generation_batch_size=128,
-        eval_every=args.eval_every, **common,
-    )  # fmt: skip
+        model=str(sft_result.checkpoint),
+        output_dir=str(work / f"grpo-{family}"),
+        total_steps=args.grpo_steps,
+        num_tasks=args.num_tasks,
+        group_size=args.group_size,
+        learning_rate=args.grpo_learning_rate,
+        micro_batch_size=64,
+        generation_batch_size=128,
+        eval_every=args.eval_every,
+        **common,
+    )
     grpo_result = grpo.train(grpo_config)
     cpu_s = time.process_time() - cpu
     greedy = [row["eval/success_rate"] for row in grpo_result.metrics if "eval/success_rate" in row]
@@ -102,8 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=["counting", "attributes"], choices=sorted(DIFFICULTY))
     parser.add_argument(
-        "--pretrain-steps", type=int, default=1000, help="vision warm-start steps on synthetic scenes (0: random init)"
+        "--pretrain-steps", type=int, default=0, help="vision-tower warm-start steps on per-patch labels (0: none)"
     )
+    parser.add_argument(
+        "--caption-steps", type=int, default=1500, help="whole-model caption warm-start steps (0: none)"
+    )
+    parser.add_argument("--caption-learning-rate", type=float, default=3e-3)
     parser.add_argument(
         "--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start"
     )
@@ -132,6 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     model = build_seeing_vlm(work / "seeing-vlm", seed=args.seed)
     warm = pretrain_vision(model, steps=args.pretrain_steps, seed=args.seed) if args.pretrain_steps else {"cpu_s": 0.0}
     print(f"perception warm start: {warm}", flush=True)
+    captions = {"cpu_s": 0.0}
+    if args.caption_steps:
+        captions = pretrain_captions(
+            model, steps=args.caption_steps, learning_rate=args.caption_learning_rate, seed=args.seed, log_every=250
+        )
+    print(f"caption warm start: {captions}", flush=True)
+    warm = {**warm, "cpu_s": warm["cpu_s"] + captions["cpu_s"], "captions": captions}
     rows = []
     for family in args.families:
         start = work / f"start-{family}"
@@ -141,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(
             f"{family}: greedy held-out accuracy SFT {row['sft']:.1%} -> SFT+GRPO {row['grpo']:.1%} "
-            f"(no image: {row['sft_blank']:.1%} -> {row['grpo_blank']:.1%}; majority answer {row['majority']!r}: {row['prior']:.1%}); "
+            f"(no image: {row['sft_blank']:.1%} -> {row['grpo_blank']:.1%}; "
+            f"majority answer {row['majority']!r}: {row['prior']:.1%}); "
             f"{row['total_cpu_min']:.1f} CPU min; target {verdict(row, args.budget_minutes)}",
             flush=True,
         )
@@ -155,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: float, argv: list[str] | None) -> None:
     lines = [
-        "| family (difficulty 1) | majority-answer prior | SFT start, greedy | SFT + GRPO, greedy | GRPO gain | no image: SFT / SFT + GRPO | CPU min | target |",
+        "| family (difficulty 1) | majority-answer prior | SFT start, greedy | SFT + GRPO, greedy | GRPO gain "
+        "| no image: SFT / SFT + GRPO | CPU min | target |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines.append(
@@ -164,16 +198,20 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
         f"{row['total_cpu_min']:.1f} | {verdict(row, args.budget_minutes)} |"
     )
     curve = " -> ".join(f"{value:.0%}" for value in row["curve"])
-    body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower 2 layers x 64,
-64 px images in 8 px patches = 64 image tokens, every answer one token, `response_format="answer_only"`).
-Perception warm start: the vision tower pre-trained for {args.pretrain_steps} steps of 32 synthetic shape scenes
-(per-patch shape and colour of the centred object; no questions, no env tasks) in {warm["cpu_s"] / 60:.1f} CPU min
-(shape / colour accuracy on fresh scenes {warm.get("shape_accuracy", float("nan")):.0%} / {warm.get("color_accuracy", float("nan")):.0%}).
+    captions = warm.get("captions", {})
+    body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower
+2 layers x 64, 64 px images in 8 px patches = 64 image tokens, every answer one token,
+`response_format="answer_only"`, projector re-initialised at unit gain). Whole-model caption warm start:
+{args.caption_steps} steps of 32 synthetic scenes drawn by `tiny_seeing` itself (captions such as
+`circle:2:red,blue;star:1:green`; no env task, no question), lr {args.caption_learning_rate:g},
+{captions.get("cpu_s", 0.0) / 60:.1f} CPU min; caption loss on fresh scenes {captions.get("loss", float("nan")):.3f}
+with the image, {captions.get("blank_loss", float("nan")):.3f} with a blank one.
 Then per family: SFT on {args.sft_demonstrations} oracle demonstrations (lr {args.sft_learning_rate:g}), then GRPO
-({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g}, temperature 1).
+({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g},
+temperature 1).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
 (white) image. CPU minutes are this process's CPU time (one torch thread), warm start included; the 2-core machine
-was shared with other work (load 8-11), wall time {wall_min:.1f} min for everything.
+was shared with other work, wall time {wall_min:.1f} min for everything.
 
 {chr(10).join(lines)}
 

@@ -13,6 +13,8 @@ from vista_envs.robot.randomization import LEVELS, Randomization, texture_files
 from vista_envs.tasks.drawing import COLORS
 
 KNOBS = tuple(knob.name for knob in dataclasses.fields(Randomization))
+# The knobs a preset sets: zone_colors draws a zone off its colour name, so presets leave it off.
+PRESET_KNOBS = tuple(knob for knob in KNOBS if knob != "zone_colors")
 
 
 def first_image(randomization, seed: int = 3, task: str = "sort_by_color") -> tuple[np.ndarray, dict]:
@@ -29,7 +31,7 @@ def changed_pixels(a: np.ndarray, b: np.ndarray, threshold: int = 12) -> int:
     return int((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > threshold).sum())
 
 
-def test_there_are_eight_knobs_with_four_levels():
+def test_there_are_nine_knobs_with_four_levels():
     assert KNOBS == (
         "lighting",
         "object_colors",
@@ -39,22 +41,25 @@ def test_there_are_eight_knobs_with_four_levels():
         "camera",
         "distractors",
         "image_noise",
+        "zone_colors",
     )
     assert LEVELS == ("none", "low", "medium", "high")
 
 
 @pytest.mark.parametrize("knob", KNOBS)
 def test_each_knob_visibly_changes_the_image(knob):
-    plain, _ = first_image(None)
-    randomised, _ = first_image({knob: "high"})
+    task = "reach" if knob == "zone_colors" else "sort_by_color"  # sort_by_color has no zone
+    plain, _ = first_image(None, task=task)
+    randomised, _ = first_image({knob: "high"}, task=task)
     # At least 200 of the 16384 pixels change clearly (an object's worth); most knobs change far more.
     assert changed_pixels(plain, randomised) >= 200, knob
 
 
 @pytest.mark.parametrize("knob", [k for k in KNOBS if k != "distractors"])
 def test_randomising_the_looks_keeps_the_task_layout(knob):
-    _, plain = first_image(None)
-    _, randomised = first_image({knob: "high"})
+    task = "push_to_region" if knob == "zone_colors" else "sort_by_color"
+    _, plain = first_image(None, task=task)
+    _, randomised = first_image({knob: "high"}, task=task)
     place = {o["name"]: o["position"][:2] for o in plain["objects"]}
     moved = {o["name"]: o["position"][:2] for o in randomised["objects"]}
     assert moved.keys() == place.keys()
@@ -81,7 +86,8 @@ def test_the_seed_fixes_the_randomised_look():
 
 
 def test_presets_set_every_knob_and_dicts_set_only_theirs():
-    assert Randomization.preset("medium") == Randomization(**{knob: "medium" for knob in KNOBS})
+    assert Randomization.preset("medium") == Randomization(**{knob: "medium" for knob in PRESET_KNOBS})
+    assert Randomization.preset("high").zone_colors == "none"
     assert Randomization.from_any({"camera": "low"}) == Randomization(camera="low")
     assert Randomization.from_any(None) == Randomization() == Randomization.from_any("none")
     assert Randomization.from_any("high").n_distractors == 3

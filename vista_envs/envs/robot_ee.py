@@ -117,7 +117,12 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     ## Arguments
     - ``tasks``, ``split``, ``image_size`` (default 128), ``randomization``, ``renderer``,
-      ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``.
+      ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``. One randomisation knob is meant for this
+      env's array modes: ``randomization={"zone_colors": "high"}`` draws every zone named with a seen colour in
+      a random colour (any hue but those of the held-out band 240-355 degrees, and never within RGB distance 90
+      of purple or pink), while eval/test zones (orange, purple, pink) keep their colour; the instruction
+      still names the zone's original colour, so it is not for ``"vlm"`` mode, and no preset sets it (see
+      :mod:`vista_envs.robot.randomization`; ``benchmarks/bench_domain_randomization.py`` trains with it).
     - ``obs_mode`` (``"vlm"``, default | ``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"``); ``reward_type``
       (``"dense"`` | ``"sparse"``).
     - ``max_steps`` (int, default 300); ``terminate_on_collision`` (bool, default False).
@@ -127,9 +132,11 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     ## Version History
     - v0: changed before release: the array modes (``"rgb"``, ``"state"``, ``"both"``) lost their ``text``
-      key, ``"pixels"`` was added, and the default is ``"vlm"`` (was ``"rgb"`` with a bare instruction); the cost kwargs became ``*_cost_weight`` >= 0 (they were
-      ``collision_penalty=-10``, ``invalid_penalty=-1``, ``step_penalty=-0.01``) and cost terms are reported
-      negative; ``info["scene"]`` moved from every step to the episode's end.
+      key, ``"pixels"`` was added, and the default is ``"vlm"`` (was ``"rgb"`` with a bare instruction); the cost
+      kwargs became ``*_cost_weight`` >= 0 (they were ``collision_penalty=-10``, ``invalid_penalty=-1``,
+      ``step_penalty=-0.01``) and cost terms are reported negative; ``info["scene"]`` moved from every step to
+      the episode's end. The ``zone_colors`` randomisation knob was added (off unless named: every other
+      episode is unchanged).
     """
 
     env_id = "VistaRobotEE-v0"

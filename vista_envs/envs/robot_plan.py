@@ -125,7 +125,8 @@ class VistaRobotEnv(RobotTaskEnv):
     - ``max_turns`` (int, default 3), ``max_plan_steps`` (int, default 16), ``max_primitive_steps``
       (control steps per primitive, default 80), ``max_action_chars`` (int, default 4096).
     - ``randomization``: ``None``/``"none"``, ``"low"``, ``"medium"``, ``"high"``, a dict of knobs or a
-      :class:`~vista_envs.robot.randomization.Randomization`.
+      :class:`~vista_envs.robot.randomization.Randomization` (a preset leaves the ``zone_colors`` knob off:
+      it draws zones off their colour names, for ``VistaRobotEE-v0``'s pixel learners).
     - ``renderer``: ``"tiny"`` (CPU, default) or ``"egl"``; ``panda_visual``: ``"simple"`` (default,
       fast) or ``"detailed"`` meshes.
     - ``collision_force`` (N, default 20); ``success_weight``, ``progress_weight``,

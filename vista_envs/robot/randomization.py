@@ -1,6 +1,6 @@
 """Domain randomisation of the robot envs' scenes and images (for sim-to-real transfer).
 
-Eight knobs, each set to a level ``"none"``, ``"low"``, ``"medium"`` or ``"high"``:
+Nine knobs, each set to a level ``"none"``, ``"low"``, ``"medium"`` or ``"high"``:
 
 ================  ===========================================================================
 knob              what varies (``none`` = the fixed default)
@@ -13,15 +13,28 @@ object_poses      objects' yaw (``none``: every object square to the table's edg
 camera            camera position and aim jitter, and field of view
 distractors       number of extra objects that no instruction mentions (0 / 1 / 2 / 3)
 image_noise       Gaussian pixel noise (standard deviation 0 / 3 / 8 / 15 on the 0-255 scale)
+zone_colors       a zone's colour, far from its name: any hue outside the held-out band (see below)
 ================  ===========================================================================
 
-``Randomization.preset("medium")`` sets every knob to one level; ``Randomization(lighting="high")`` sets
-one and leaves the rest at ``"none"``. The envs take either, a preset name, or a dict of knobs.
+``zone_colors`` is for pixel learners that do not read the instruction (a "red zone" may be drawn green):
+a zone named with a seen colour is drawn with hue :math:`h_0 + U(-a, a)` degrees (:math:`h_0` its named
+colour's hue, gray counting as 0; :math:`a` = 20 / 60 / 180 for low / medium / high), redrawn while it falls
+in :data:`HELD_OUT_HUES` (240-355 degrees, a band around the test split's purple at 277 and pink at 329) or
+within RGB distance :data:`HELD_OUT_DISTANCE` (90 on the 0-255 scale) of purple or pink, and
+with saturation and value moved by up to 0.1 / 0.25 (low / medium) or drawn uniformly (high), all within
+[0.3, 1]. A zone named with an unseen colour (eval's orange, test's purple and pink) keeps its colour, so
+held-out episodes look as they do without randomisation. Training with it shows whether a policy learns
+"the zone" rather than the seven training colours without ever seeing the test hues.
+
+``Randomization.preset("medium")`` sets every knob but ``zone_colors`` to one level (a preset keeps each
+colour word true); ``Randomization(lighting="high")`` sets one and leaves the rest at ``"none"``. The envs take
+either, a preset name, or a dict of knobs.
 Everything is drawn from the episode's RNG at reset (noise at every render), so a seed fixes it.
 """
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import io
 import math
@@ -32,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from vista_envs.robot.objects import UNSEEN_COLORS
 from vista_envs.robot.sim import RGBA, Camera, Lighting, Vec3, generated_file
 from vista_envs.tasks.drawing import COLORS, jitter_color
 
@@ -39,9 +53,12 @@ __all__ = [
     "DEFAULT_CAMERA",
     "DEFAULT_LIGHTING",
     "DEFAULT_TABLE_RGBA",
+    "HELD_OUT_DISTANCE",
+    "HELD_OUT_HUES",
     "LEVELS",
     "Randomization",
     "SceneStyle",
+    "held_out_color",
     "texture_files",
 ]
 
@@ -66,6 +83,17 @@ _CAMERA_TARGET_JITTER = (0.0, 0.01, 0.03, 0.05)
 _CAMERA_FOV_JITTER = (0.0, 2.0, 5.0, 8.0)
 _DISTRACTORS = (0, 1, 2, 3)
 _NOISE_SIGMA = (0.0, 3.0, 8.0, 15.0)
+_ZONE_HUE_SPREAD = (0.0, 20.0, 60.0, 180.0)  # degrees
+_ZONE_SV_SPREAD = (0.0, 0.1, 0.25, None)  # None: uniform over [_ZONE_MIN_SV, 1]
+_ZONE_MIN_SV = 0.3
+# Hues (degrees, [low, high]) that zone_colors never draws: the test split's purple (277) and pink (329)
+# with at least 26 degrees to spare, so a policy's test success cannot come from having seen their hue.
+HELD_OUT_HUES = (240.0, 355.0)
+# And no colour nearer than this (RGB, 0-255) to purple or pink: a light, pale red has a hue outside the band
+# but is close to pink. The nearest seen colour to purple (gray) is 93 away, to pink (gray) 132.
+HELD_OUT_DISTANCE = 90.0
+_TEST_COLORS = ("purple", "pink")
+_ZONE_ATTEMPTS = 100
 
 N_TEXTURES = 6
 
@@ -92,6 +120,7 @@ class Randomization:
     camera: str = "none"
     distractors: str = "none"
     image_noise: str = "none"
+    zone_colors: str = "none"
 
     def __post_init__(self) -> None:
         for knob in dataclasses.fields(self):
@@ -101,8 +130,8 @@ class Randomization:
 
     @classmethod
     def preset(cls, level: str) -> Randomization:
-        """Every knob at ``level``."""
-        return cls(**{knob.name: level for knob in dataclasses.fields(cls)})
+        """Every knob but ``zone_colors`` at ``level`` (drawing a "red zone" green would make the instruction lie)."""
+        return cls(**{knob.name: level for knob in dataclasses.fields(cls) if knob.name != "zone_colors"})
 
     @classmethod
     def from_any(cls, value: str | Mapping[str, str] | Randomization | None) -> Randomization:
@@ -135,9 +164,32 @@ class Randomization:
     def max_yaw(self) -> float:
         return _MAX_YAW[self._index("object_poses")]
 
-    def object_rgba(self, rng: random.Random, color: str) -> RGBA:
-        """The rendered colour of an object named ``color``."""
+    def object_rgba(self, rng: random.Random, color: str, kind: str = "object") -> RGBA:
+        """The rendered colour of an object named ``color`` (``kind`` as :attr:`ObjectSpec.kind`)."""
         r, g, b = jitter_color(rng, COLORS[color], _COLOR_JITTER[self._index("object_colors")])
+        if kind == "zone" and self.zone_colors != "none" and color not in UNSEEN_COLORS:
+            # Drawn after the jitter and only when the knob is on, so that every other episode is unchanged.
+            return self._zone_rgba(rng, color)
+        return (r / 255.0, g / 255.0, b / 255.0, 1.0)
+
+    def _zone_rgba(self, rng: random.Random, color: str) -> RGBA:
+        level = self._index("zone_colors")
+        hue, saturation, value = colorsys.rgb_to_hsv(*(c / 255.0 for c in COLORS[color]))
+        spread = _ZONE_HUE_SPREAD[level]
+        sv_spread = _ZONE_SV_SPREAD[level]
+        for _ in range(_ZONE_ATTEMPTS):
+            drawn = (360.0 * hue + rng.uniform(-spread, spread)) % 360.0
+            if sv_spread is None:
+                s, v = rng.uniform(_ZONE_MIN_SV, 1.0), rng.uniform(_ZONE_MIN_SV, 1.0)
+            else:
+                s, v = (
+                    min(1.0, max(_ZONE_MIN_SV, x + rng.uniform(-sv_spread, sv_spread))) for x in (saturation, value)
+                )
+            rgb = tuple(255.0 * c for c in colorsys.hsv_to_rgb(drawn / 360.0, s, v))
+            if not held_out_color(drawn, rgb):
+                return (rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0, 1.0)
+        # Only narrow spreads near the band get here (rarely): the named colour is never held out.
+        r, g, b = COLORS[color]
         return (r / 255.0, g / 255.0, b / 255.0, 1.0)
 
     def texture_index(self, rng: random.Random) -> int | None:
@@ -189,6 +241,13 @@ class Randomization:
         return tuple(
             min(0.95, max(0.2, c + brightness + rng.uniform(-spread, spread) * 0.2)) for c in DEFAULT_TABLE_RGBA[:3]
         ) + (1.0,)  # type: ignore[return-value]
+
+
+def held_out_color(hue: float, rgb: tuple[float, ...]) -> bool:
+    """Whether ``zone_colors`` refuses a colour (``hue`` in degrees, ``rgb`` on the 0-255 scale): its hue is in
+    :data:`HELD_OUT_HUES` or it lies within :data:`HELD_OUT_DISTANCE` of a test colour."""
+    low, high = HELD_OUT_HUES
+    return low <= hue <= high or any(math.dist(rgb, COLORS[name]) < HELD_OUT_DISTANCE for name in _TEST_COLORS)
 
 
 def _jitter(rng: random.Random, vector: Vec3, amount: float) -> Vec3:

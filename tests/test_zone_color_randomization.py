@@ -1,0 +1,97 @@
+"""The zone_colors randomisation knob: random training zone colours that never come near the test colours."""
+
+import colorsys
+import math
+import random
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import vista_envs  # noqa: F401  (registers the ids)
+from vista_envs.robot.objects import SEEN_COLORS, UNSEEN_COLORS
+from vista_envs.robot.randomization import (
+    HELD_OUT_DISTANCE,
+    HELD_OUT_HUES,
+    LEVELS,
+    Randomization,
+    held_out_color,
+)
+from vista_envs.tasks.drawing import COLORS
+
+
+def reach_episode(randomization, seed: int, split: str = "train", task: str = "reach"):
+    """The first image of an episode and the zone's named colour and rendered RGBA."""
+    env = gym.make("VistaRobotEE-v0", obs_mode="rgb", image_size=64, randomization=randomization).unwrapped
+    obs, _ = env.reset(seed=seed, options={"task": task, "split": split})
+    zones = [obj for obj in env.objects.values() if obj.spec.kind == "zone"]
+    rgba = [tuple(env.sim.client.getVisualShapeData(z.body)[0][7]) for z in zones]
+    names = [z.spec.color for z in zones]
+    env.close()
+    return obs["image"], names, rgba
+
+
+def hue_degrees(rgb) -> float:
+    return 360.0 * colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))[0]
+
+
+def test_held_out_colour_refuses_the_band_and_the_neighbourhood_of_purple_and_pink():
+    assert held_out_color(hue_degrees(COLORS["purple"]), COLORS["purple"])
+    assert held_out_color(hue_degrees(COLORS["pink"]), COLORS["pink"])
+    assert held_out_color(300.0, (200.0, 40.0, 200.0))  # magenta: in the band
+    assert held_out_color(350.0, (250.0, 140.0, 160.0))  # a pale pink: in the band
+    assert held_out_color(5.0, (245.0, 130.0, 120.0))  # hue outside the band, but 70 from pink
+    for seen in SEEN_COLORS:  # every training colour is allowed
+        assert not held_out_color(hue_degrees(COLORS[seen]), COLORS[seen]), seen
+
+
+@pytest.mark.parametrize("level", LEVELS[1:])
+def test_randomised_zone_colours_never_come_near_the_test_colours(level):
+    randomization = Randomization(zone_colors=level)
+    rng = random.Random(0)
+    low, high = HELD_OUT_HUES
+    for _ in range(2000):
+        rgb = [255 * c for c in randomization.object_rgba(rng, rng.choice(SEEN_COLORS), "zone")[:3]]
+        assert not low <= hue_degrees(rgb) <= high
+        assert min(math.dist(rgb, COLORS[c]) for c in ("purple", "pink")) >= HELD_OUT_DISTANCE
+
+
+def test_high_zone_colours_spread_over_the_allowed_hues_and_low_ones_stay_near_the_name():
+    rng = random.Random(1)
+    high = [Randomization(zone_colors="high").object_rgba(rng, "green", "zone")[:3] for _ in range(500)]
+    hues = [hue_degrees([255 * c for c in rgb]) for rgb in high]
+    assert min(hues) < 30 and max(hues) > 200  # green is at 129
+    low = [Randomization(zone_colors="low").object_rgba(rng, "green", "zone")[:3] for _ in range(500)]
+    assert all(abs(hue_degrees([255 * c for c in rgb]) - 129) <= 21 for rgb in low)
+
+
+def test_only_zones_named_with_seen_colours_are_recoloured():
+    randomization = Randomization(zone_colors="high")
+    for color in UNSEEN_COLORS:
+        rgba = randomization.object_rgba(random.Random(0), color, "zone")
+        assert [round(255 * c) for c in rgba[:3]] == list(COLORS[color])
+    cube = randomization.object_rgba(random.Random(0), "red", "object")
+    assert [round(255 * c) for c in cube[:3]] == list(COLORS["red"])
+
+
+def test_the_knob_draws_training_zones_off_their_colour_and_the_seed_fixes_the_draw():
+    plain, names, plain_rgba = reach_episode(None, seed=4)
+    randomised, same_names, rgba = reach_episode({"zone_colors": "high"}, seed=4)
+    again, _, rgba_again = reach_episode({"zone_colors": "high"}, seed=4)
+    assert names == same_names  # the task (and its instruction) is unchanged
+    assert rgba != plain_rgba and rgba == rgba_again and np.array_equal(randomised, again)
+    assert (np.abs(plain.astype(int) - randomised.astype(int)).max(axis=2) > 12).sum() > 10
+
+
+@pytest.mark.parametrize("split", ["eval", "test"])
+def test_held_out_episodes_look_as_they_do_without_randomisation(split):
+    plain, names, _ = reach_episode(None, seed=2, split=split)
+    randomised, _, _ = reach_episode({"zone_colors": "high"}, seed=2, split=split)
+    assert names[0] in UNSEEN_COLORS
+    assert np.array_equal(plain, randomised)
+
+
+def test_tasks_without_zones_are_untouched_by_the_knob():
+    plain, _, _ = reach_episode(None, seed=5, task="stack")
+    randomised, _, _ = reach_episode({"zone_colors": "high"}, seed=5, task="stack")
+    assert np.array_equal(plain, randomised)
