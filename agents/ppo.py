@@ -15,7 +15,8 @@ observation), and takes ``update_epochs`` passes of ``num_minibatches`` Adam ste
 .. math::
 
     L = -\min\big(\rho_t \hat A_t,\ \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\,\hat A_t\big)
-        + c_v\,\tfrac12\max\big((V_\theta - \hat R_t)^2,\ (V_{old} + \mathrm{clip}(V_\theta - V_{old}, -\epsilon, \epsilon) - \hat R_t)^2\big)
+        + c_v\,\tfrac12\max\big((V_\theta - \hat R_t)^2,\ (V_{old} + \mathrm{clip}(V_\theta - V_{old}, -\epsilon,
+        \epsilon) - \hat R_t)^2\big)
         - c_e\,\mathcal H[\pi_\theta]
 
 with :math:`\rho_t = \pi_\theta(a_t|s_t) / \pi_{old}(a_t|s_t)` (the value clipping is optional). Every
@@ -120,7 +121,8 @@ class PPOConfig(EnvConfig, RunConfig):
     eval_every: int = 10
     """evaluate every this many iterations (and before the first and after the last); 0: only before and after"""
     eval_episodes: int = 32
-    """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds; eval_split '' for envs without splits"""
+    """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds; eval_split '' for envs
+    without splits"""
     torch_threads: int = 1
     """torch CPU threads (1 is fastest for small networks); 0 leaves torch's default"""
     total_timesteps: int = 1_000_000
@@ -175,7 +177,8 @@ class PPOConfig(EnvConfig, RunConfig):
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.total_timesteps < self.batch_size:
             raise ValueError(
-                f"total_timesteps ({self.total_timesteps}) is less than one iteration: num_envs x num_steps = {self.batch_size}"
+                f"total_timesteps ({self.total_timesteps}) is less than one iteration: num_envs x num_steps = "
+                f"{self.batch_size}"
             )
         if self.num_minibatches > self.batch_size:
             raise ValueError(
@@ -325,7 +328,8 @@ def clip_to_space(actions: np.ndarray, action_space: spaces.Space[Any]) -> np.nd
 @torch.no_grad()
 def evaluate_agent(agent: ActorCritic, envs: gym.vector.VectorEnv, config: PPOConfig) -> dict[str, float]:
     """``config.eval_episodes`` episodes of the deterministic policy on ``config.eval_split`` with fixed seeds:
-    ``eval/success_rate`` (``info["is_success"]`` at the end; NaN for envs without it), ``eval/return``, ``eval/length``."""
+    ``eval/success_rate`` (``info["is_success"]`` at the end; NaN for envs without it), ``eval/return``,
+    ``eval/length``."""
     options = {"split": config.eval_split} if config.eval_split else None
     returns, lengths, successes = [], [], []
     for start in range(0, config.eval_episodes, envs.num_envs):
@@ -376,7 +380,8 @@ def build_agent(
 def save_agent(
     config: PPOConfig, iteration: int, agent: ActorCritic, optimizer: torch.optim.Optimizer, reward_scaler: RewardScaler
 ) -> Path:
-    """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`vista_agents.checkpoint`); returns it."""
+    """Write ``<output_dir>/checkpoints/step_<iteration>/`` (the layout of :mod:`vista_agents.checkpoint`); returns
+    it."""
     with writing_checkpoint(config.output_dir, iteration) as staging:
         save_file({name: tensor.contiguous() for name, tensor in agent.state_dict().items()}, staging / MODEL_FILE)
         state = {

@@ -153,8 +153,9 @@ _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 
 @dataclass
 class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
-    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of :class:`~vista_agents.grpo_step.GRPOLossConfig`;
-    the model and run layers are :class:`~vista_agents.config.ModelConfig` and :class:`~vista_agents.config.RunConfig`.
+    """VisPlay hyper-parameters: both roles' GRPO steps take the settings of
+    :class:`~vista_agents.grpo_step.GRPOLossConfig`; the model and run layers are
+    :class:`~vista_agents.config.ModelConfig` and :class:`~vista_agents.config.RunConfig`.
 
     There is no env layer: the trainer runs its role envs (``VisPlayQuestioner-v0``, ``VisPlayReasoner-v0``) itself,
     in this process, because the Reasoner snapshot answers inside them. A step is an iteration: ``total_steps``,
@@ -162,7 +163,8 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     """
 
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """settings of both roles' envs: families, difficulty, image_size, response_format, agreement_weight, format_weight"""
+    """settings of both roles' envs: families, difficulty, image_size, response_format, agreement_weight,
+    format_weight"""
     num_envs: int = 16
     """parallel envs of each role's vector env (episodes run in waves of this many)"""
     total_steps: int = 5
@@ -220,9 +222,14 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
         ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
         counts = {
-            "total_steps": self.total_steps, "num_envs": self.num_envs, "images_per_step": self.images_per_step, "dataset_images": self.dataset_images,
-            "questions_per_step": self.questions_per_step, "samples": self.samples, "micro_batch_size": self.micro_batch_size,
-        }  # fmt: skip
+            "total_steps": self.total_steps,
+            "num_envs": self.num_envs,
+            "images_per_step": self.images_per_step,
+            "dataset_images": self.dataset_images,
+            "questions_per_step": self.questions_per_step,
+            "samples": self.samples,
+            "micro_batch_size": self.micro_batch_size,
+        }
         too_small = [name for name, value in counts.items() if value < 1]
         if too_small:
             raise ValueError(f"{', '.join(too_small)} must be >= 1")
@@ -250,7 +257,8 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
 
 @dataclass
 class Role:
-    """A model being trained for one role (``"questioner"``, ``"reasoner"``) or both (``"shared"``), with its optimiser."""
+    """A model being trained for one role (``"questioner"``, ``"reasoner"``) or both (``"shared"``), with its
+    optimiser."""
 
     name: str
     loaded: LoadedModel
@@ -279,7 +287,8 @@ class Role:
 
 @dataclass
 class VisPlayResult(TrainResult):
-    """:class:`~vista_agents.training.TrainResult` whose ``checkpoint`` is the Reasoner's (the shared model's), plus the Questioner's."""
+    """:class:`~vista_agents.training.TrainResult` whose ``checkpoint`` is the Reasoner's (the shared model's), plus the
+    Questioner's."""
 
     questioner_checkpoint: Path | None = None
 
@@ -294,7 +303,8 @@ def answer_matches(answer: str | None, truth: str | None, answer_type: str | Non
 
 
 def label_round(info: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A scored ``VisPlayQuestioner-v0`` round as a ``VisPlayReasoner-v0`` question-bank record, labelled by majority vote.
+    """A scored ``VisPlayQuestioner-v0`` round as a ``VisPlayReasoner-v0`` question-bank record, labelled by majority
+    vote.
 
     The record (format: :mod:`vista_envs.visplay.bank`) holds the question and its scene, ``pseudo_label``
     (ỹ, None when no answer was readable), ``confidence`` (ỹ's share of the m answers) and ``true_answer``
@@ -326,7 +336,8 @@ def pseudo_label_accuracy(records: Sequence[Mapping[str, Any]]) -> float:
 def policy_update(
     role: Role, trajectories: list[Trajectory], group_size: int, config: VisPlayConfig, shuffle_seed: int
 ) -> dict[str, float]:
-    """The GRPO step of :mod:`vista_agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its statistics."""
+    """The GRPO step of :mod:`vista_agents.grpo_step` on consecutive groups of ``group_size`` episodes; returns its
+    statistics."""
     groups = group_episodes(trajectories, group_size, config)
     stats = {
         "reward_std": float(groups.rewards.std()),
@@ -336,10 +347,16 @@ def policy_update(
     if not groups.samples:
         return {**stats, "loss": math.nan, "grad_norm": math.nan}
     update = grpo_update(
-        role, config, groups.samples, reference=role.reference, placeholder=trajectories[0],
-        micro_batch_size=config.micro_batch_size, max_grad_norm=config.max_grad_norm,
-        max_new_tokens=config.max_new_tokens, shuffle_seed=shuffle_seed,
-    )  # fmt: skip
+        role,
+        config,
+        groups.samples,
+        reference=role.reference,
+        placeholder=trajectories[0],
+        micro_batch_size=config.micro_batch_size,
+        max_grad_norm=config.max_grad_norm,
+        max_new_tokens=config.max_new_tokens,
+        shuffle_seed=shuffle_seed,
+    )
     return {**stats, "loss": update["loss"], "grad_norm": update["grad_norm"]}
 
 
@@ -354,7 +371,8 @@ def _rollouts(
 def _questioner_rounds(
     collector: RolloutCollector, questioner: Role, seeds: list[int], group_size: int
 ) -> list[Trajectory]:
-    """Questioner episodes on training images; raises if the snapshot failed to answer (the env would score the round 0)."""
+    """Questioner episodes on training images; raises if the snapshot failed to answer (the env would score the round
+    0)."""
     trajectories = _rollouts(collector, questioner, seeds, group_size, {"split": "train"})
     failed = next((t.info for t in trajectories if t.info.get("reasoner_failed")), None)
     if failed is not None:
@@ -363,7 +381,8 @@ def _questioner_rounds(
 
 
 def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) -> list[int]:
-    """The reset seeds of one step of one phase: a function of its position alone, so a resumed run draws the same tasks."""
+    """The reset seeds of one step of one phase: a function of its position alone, so a resumed run draws the same
+    tasks."""
     return np.random.default_rng([seed, iteration, _PHASES[phase], step]).integers(2**31 - 1, size=count).tolist()
 
 
@@ -373,7 +392,8 @@ def phase_seeds(seed: int, iteration: int, phase: str, step: int, count: int) ->
 def questioner_phase(
     config: VisPlayConfig, questioner: Role, envs: gym.vector.VectorEnv, iteration: int
 ) -> dict[str, float]:
-    """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the steps."""
+    """``questioner_steps`` GRPO steps of the Questioner against the snapshot inside ``envs``; metrics averaged over the
+    steps."""
     policy = _questioner_policy(questioner.model, questioner.loaded.processor, config)
     collector = RolloutCollector(envs, policy, record_logprobs=config.reuses_samples)
     rows = []
@@ -427,7 +447,8 @@ def build_reasoner_dataset(
 def reasoner_phase(
     config: VisPlayConfig, reasoner: Role, records: Sequence[Mapping[str, Any]], iteration: int
 ) -> dict[str, float]:
-    """``reasoner_steps`` GRPO steps of the Reasoner on the kept questions, paid for agreeing with their pseudo-labels."""
+    """``reasoner_steps`` GRPO steps of the Reasoner on the kept questions, paid for agreeing with their
+    pseudo-labels."""
     if not records or not config.reasoner_steps:
         return _phase_means("reasoner", [])
     envs = _make_reasoner_envs(config, records)
@@ -463,7 +484,8 @@ def train(config: VisPlayConfig) -> VisPlayResult:
     """Run VisPlay as configured; returns the logged metric rows and both roles' final checkpoints."""
     if launched_processes() > 1:
         raise RuntimeError(
-            "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without a launcher"
+            "the VisPlay trainer runs in one process (the Reasoner snapshot answers inside the envs): start it without "
+            "a launcher"
         )
     # -- setup: both roles (from their latest checkpoints when resuming, else warm started if asked) --------
     run = RunSession.start(
@@ -539,7 +561,8 @@ def train(config: VisPlayConfig) -> VisPlayResult:
 
 
 def warm_start(config: VisPlayConfig) -> Path:
-    """SFT ``config.model`` on ``warm_start_demonstrations`` oracle demonstrations of each role; returns the saved model's directory.
+    """SFT ``config.model`` on ``warm_start_demonstrations`` oracle demonstrations of each role; returns the saved
+    model's directory.
 
     The Questioner's demonstrations are ``VisPlayQuestioner-v0``'s oracle questions (template
     questions, with their programs in grounded mode); the Reasoner's are true answers to the scripted
@@ -555,9 +578,12 @@ def warm_start(config: VisPlayConfig) -> Path:
         "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner_timeout=None, **kwargs
     )
     reasoner_envs = gym.make_vec(
-        "VisPlayReasoner-v0", num_envs=config.num_envs, vectorization_mode="sync", player_timeout=None,
+        "VisPlayReasoner-v0",
+        num_envs=config.num_envs,
+        vectorization_mode="sync",
+        player_timeout=None,
         **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
-    )  # fmt: skip
+    )
     demonstrations = collect_demonstrations(
         _questioner_policy(model, processor, config), questioner_envs, count, config.seed
     )
@@ -619,19 +645,31 @@ def _role_env_kwargs(config: VisPlayConfig) -> dict[str, Any]:
 
 
 def _make_questioner_envs(config: VisPlayConfig, snapshot: HFPolicy) -> gym.vector.VectorEnv:
-    # One tracker for every env, its window one step's questions: the penalty is a question's cluster share in the batch.
+    # One tracker for every env, its window one step's questions: the penalty is a question's cluster share in the
+    # batch.
     tracker = DiversityTracker(window=config.images_per_step * config.questions_per_image, scope="batch")
     return gym.make_vec(
-        "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner=snapshot, reasoner_timeout=None,
-        diversity_tracker=tracker, diversity_weight=config.diversity_weight, reward_form=config.reward_form, **_role_env_kwargs(config),
-    )  # fmt: skip
+        "VisPlayQuestioner-v0",
+        num_envs=config.num_envs,
+        vectorization_mode="sync",
+        reasoner=snapshot,
+        reasoner_timeout=None,
+        diversity_tracker=tracker,
+        diversity_weight=config.diversity_weight,
+        reward_form=config.reward_form,
+        **_role_env_kwargs(config),
+    )
 
 
 def _make_reasoner_envs(config: VisPlayConfig, records: Sequence[Mapping[str, Any]]) -> gym.vector.VectorEnv:
     return gym.make_vec(
-        "VisPlayReasoner-v0", num_envs=config.num_envs, vectorization_mode="sync", question_bank=records, player_timeout=None,
+        "VisPlayReasoner-v0",
+        num_envs=config.num_envs,
+        vectorization_mode="sync",
+        question_bank=records,
+        player_timeout=None,
         **_role_env_kwargs(config),
-    )  # fmt: skip
+    )
 
 
 def _make_eval_envs(config: VisPlayConfig) -> gym.vector.VectorEnv:
@@ -662,8 +700,15 @@ def _reasoner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: 
 def _policy(
     model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, instruction: str | None
 ) -> HFPolicy:
-    return HFPolicy(model, processor, max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                    batch_size=config.generation_batch_size, instruction=instruction)  # fmt: skip
+    return HFPolicy(
+        model,
+        processor,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        batch_size=config.generation_batch_size,
+        instruction=instruction,
+    )
 
 
 # -- metrics ---------------------------------------------------------------------------------------------

@@ -146,9 +146,13 @@ def summary_row(label: str, rows: list[dict[str, Any]], test_success: float, bud
     if reached is None:
         to_target = "not reached"
     else:
-        to_target = f"{reached['time/cpu_s'] / 60:.1f} CPU min / {reached['time/wall_s'] / 60:.1f} wall min / {reached['global_step'] / 1000:.0f}k steps"
+        to_target = (
+            f"{reached['time/cpu_s'] / 60:.1f} CPU min / {reached['time/wall_s'] / 60:.1f} wall min / "
+            f"{reached['global_step'] / 1000:.0f}k steps"
+        )
     return (
-        f"| {label} | {budget:g} | {to_target} | {final['eval/success_rate']:.0%} (best {best:.0%}) | {test_success:.0%} | "
+        f"| {label} | {budget:g} | {to_target} | {final['eval/success_rate']:.0%} (best {best:.0%}) | "
+        f"{test_success:.0%} | "
         f"{final['global_step'] / 1000:.0f}k | {final['time/cpu_s'] / 60:.1f} / {final['time/wall_s'] / 60:.1f} |"
     )
 
@@ -192,22 +196,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"runs in {work}; plot {PLOT}")
     if args.write:
         reached = first_at_target(state_rows)
-        body = f"""PPO (`vista_agents.ppo`) on `VistaRobotEE-v0` with `tasks=["reach"]` (bring the grasp point within 5 cm of the
+        body = f"""PPO (`vista_agents.ppo`) on `VistaRobotEE-v0` with `tasks=["reach"]` (bring the grasp point within 5
+cm of the
 centre of a coloured zone at a random place on the table), `max_steps=50`, dense reward (success 10, 10 x the
 change of the shaped progress, -10 per collision, -0.01 per step). Hyper-parameters: 8 sync envs x 128 steps per
 iteration, GAE (0.99, 0.95), clip 0.2 with value clipping, observation and reward normalisation, annealed
 learning rate; state: MLP 64-64, lr 3e-4, 8 minibatches x 10 epochs, {STATE.total_timesteps // 1000}k steps at most;
 pixels: Nature CNN (256 features) + the same MLP, lr 2.5e-4, 4 minibatches x 4 epochs, {args.pixel_steps // 1000}k steps
 at most. Success is measured with the deterministic policy on fixed held-out episodes: {STATE.eval_episodes} (state) /
-{PIXELS.eval_episodes} (pixels) `eval`-split episodes during training, {TEST_EPISODES} `test`-split episodes for the final
+{PIXELS.eval_episodes} (pixels) `eval`-split episodes during training, {TEST_EPISODES} `test`-split episodes for the
+final
 policy (the splits differ from training in the zone's colour only: `eval` orange, `test` purple or pink, training the
-seven seen colours). CPU time is the process's, evaluations included, one torch thread, on a machine shared with other jobs.
+seven seen colours). CPU time is the process's, evaluations included, one torch thread, on a machine shared with other
+jobs.
 
-| observations | CPU budget (min) | first eval >= {TARGET:.0%} | final eval success | final test success | env steps | CPU / wall min |
+| observations | CPU budget (min) | first eval >= {TARGET:.0%} | final eval | final test | env steps | CPU / wall min |
 |---|---:|---|---:|---:|---:|---:|
 {chr(10).join(table)}
 
-Target (state, >= {TARGET:.0%} eval success within {args.state_cpu_minutes:g} CPU minutes): {"met" if reached is not None and reached["time/cpu_s"] <= 60 * args.state_cpu_minutes else "not met"}.
+Target (state, >= {TARGET:.0%} eval success within {args.state_cpu_minutes:g} CPU minutes):
+{"met" if reached is not None and reached["time/cpu_s"] <= 60 * args.state_cpu_minutes else "not met"}.
 
 The state policy is given the zone's position; the pixel policy must find the zone in the image (its state vector is
 the arm's own), so its success on `eval` (orange zones) and on `test` (purple and pink zones) shows how far what it

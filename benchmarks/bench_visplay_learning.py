@@ -1,4 +1,5 @@
-"""VisPlay with a model that can see: grounded VisPlay on attribute scenes with the seeing VLM of ``vista_agents.tiny_seeing``.
+"""VisPlay with a model that can see: grounded VisPlay on attribute scenes with the seeing VLM of
+``vista_agents.tiny_seeing``.
 
 ``bench_visplay_training.py`` showed the loop working with a model that cannot see (pseudo-label accuracy
 near 0). This benchmark runs the same alternation with the recipe of ``vista_agents.tiny_seeing`` (64 px, 8 px
@@ -87,13 +88,32 @@ def main(argv: list[str] | None = None) -> None:
     captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
     print(f"caption warm start: {captions}", flush=True)
     config = VisPlayConfig(
-        model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, total_steps=1,
-        questioner_steps=2, reasoner_steps=2, images_per_step=8, questions_per_image=4, samples=8, dataset_images=16,
-        questions_per_step=8, answers_per_question=4, confidence_band=(0.25, 0.75), num_envs=32, max_new_tokens=64,
-        generation_batch_size=64, micro_batch_size=32, learning_rate=args.learning_rate, eval_episodes=args.eval_episodes,
-        checkpoint_every=1, warm_start_demonstrations=args.warm_start, warm_start_epochs=args.warm_start_epochs,
-        warm_start_learning_rate=3e-3, progress_bar=False,
-    )  # fmt: skip
+        model=str(model),
+        output_dir=str(work / "visplay"),
+        env_kwargs=SCENES,
+        grounded=True,
+        total_steps=1,
+        questioner_steps=2,
+        reasoner_steps=2,
+        images_per_step=8,
+        questions_per_image=4,
+        samples=8,
+        dataset_images=16,
+        questions_per_step=8,
+        answers_per_question=4,
+        confidence_band=(0.25, 0.75),
+        num_envs=32,
+        max_new_tokens=64,
+        generation_batch_size=64,
+        micro_batch_size=32,
+        learning_rate=args.learning_rate,
+        eval_episodes=args.eval_episodes,
+        checkpoint_every=1,
+        warm_start_demonstrations=args.warm_start,
+        warm_start_epochs=args.warm_start_epochs,
+        warm_start_learning_rate=3e-3,
+        progress_bar=False,
+    )
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
@@ -107,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"iteration {row['step']}: " + ", ".join(f"{label} {row.get(name)}" for name, label in REPORTED), flush=True
         )
-        # Stop when one more iteration (as long as the last; the first one holds the warm start) would overrun the budget.
+        # Stop when one more iteration (as long as the last; the first one holds the warm start) would overrun the
+        # budget.
         next_cpu = iteration_cpu[-1] if len(iteration_cpu) > 1 else 0.0
         if time.process_time() - cpu + next_cpu > budget_s:
             break
@@ -118,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     print(f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min, wall {wall_min:.1f} min")
     if args.write:
-        body = f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer also trained on the
+        body = f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer
+also trained on the
 VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start {args.pretrain_steps} steps
 ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`) {args.caption_steps} steps
 ({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}),
@@ -127,8 +149,10 @@ oracle demonstrations per role x {args.warm_start_epochs} epochs, then per itera
 x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band 0.25..0.75, Reasoner
 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}. Held-out: {args.eval_episodes} `VisualQA-v0`
 attributes `test` tasks, greedy, every iteration (iteration 0: after the warm starts).
-{len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min ({wall_min:.1f} min wall, 1 thread, 2-core machine shared with other
-work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label accuracy is over the questions the band kept (the labels the
+{len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min ({wall_min:.1f} min wall, 1 thread, 2-core machine shared with
+other
+work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label accuracy is over the questions the band kept (the labels
+the
 Reasoner trains on; "questions kept" says how many), the snapshot's accuracy over all its answers to valid questions.
 
 {table}

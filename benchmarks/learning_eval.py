@@ -1,4 +1,5 @@
-"""Held-out measures the learning benchmarks share: the majority-answer prior, and greedy accuracy with and without the image.
+"""Held-out measures the learning benchmarks share: the majority-answer prior, and greedy accuracy with and without the
+image.
 
 A gain in accuracy means the model learned to see only if it beats answering without looking. Two
 baselines say how far that goes: the **majority-answer prior** (always give the commonest training
@@ -26,7 +27,8 @@ BLANK_VALUE = 255  # the scenes' background is white: a blank image is an empty 
 
 
 class BlankImage(gym.Wrapper):
-    """Replaces the image in the observation and in the conversation (``info["images"]``) by a blank one of the same shape."""
+    """Replaces the image in the observation and in the conversation (``info["images"]``) by a blank one of the same
+    shape."""
 
     def _blank(self, observation: dict[str, Any], info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         observation = {**observation, "image": np.full_like(observation["image"], BLANK_VALUE)}
@@ -46,7 +48,8 @@ class BlankImage(gym.Wrapper):
 def majority_prior(
     env_id: str, env_kwargs: dict[str, Any], split: str, seeds: list[int], train_tasks: int = 2000
 ) -> tuple[str, float]:
-    """The commonest answer of ``train_tasks`` training tasks and the share of the ``split`` tasks (reset ``seeds``) it answers right."""
+    """The commonest answer of ``train_tasks`` training tasks and the share of the ``split`` tasks (reset ``seeds``) it
+    answers right."""
     env = gym.make(env_id, **env_kwargs)
 
     def answers(options: dict[str, str], reset_seeds: list[int]) -> list[str]:
@@ -63,7 +66,8 @@ def majority_prior(
 
 
 def greedy_accuracy(model_dir: str, config: RunConfig, blank: bool = False) -> float:
-    """Held-out greedy accuracy of the model in ``model_dir`` on ``config``'s evaluation tasks; ``blank``: with blank images."""
+    """Held-out greedy accuracy of the model in ``model_dir`` on ``config``'s evaluation tasks; ``blank``: with blank
+    images."""
     config = dataclasses.replace(config, model=str(model_dir), eval_temperature=0.0, lora_rank=0)
     loaded = load_model(config, torch.device("cpu"))
     if blank:

@@ -1,4 +1,5 @@
-"""The VisPlay trainer: labelling and band filtering on hand-made answers, config checks and flags, and short CPU runs."""
+"""The VisPlay trainer: labelling and band filtering on hand-made answers, config checks and flags, and short CPU
+runs."""
 
 from __future__ import annotations
 
@@ -208,12 +209,28 @@ QUESTION = "<question>How many circles are there?</question><program>count(filte
 # question becomes so certain that its policy gradient falls below float32's resolution of the weights.
 OTHER_QUESTION = "<question>How many squares are there?</question><program>count(filter(shape=square))</program>"
 SCENES = {"families": ["counting"], "difficulty": 1, "image_size": 64}
-# Grounded VisPlay with every phase tiny: 4 questions a step in groups of 2, m = 4, 2 questions x 4 answers a Reasoner step.
+# Grounded VisPlay with every phase tiny: 4 questions a step in groups of 2, m = 4, 2 questions x 4 answers a Reasoner
+# step.
 TINY_RUN = {
-    "env_kwargs": SCENES, "grounded": True, "total_steps": 2, "questioner_steps": 1, "reasoner_steps": 1, "images_per_step": 2,
-    "questions_per_image": 2, "samples": 4, "dataset_images": 2, "questions_per_step": 2, "answers_per_question": 4, "num_envs": 4,
-    "max_new_tokens": 40, "micro_batch_size": 8, "learning_rate": 1e-3, "eval_episodes": 4, "checkpoint_every": 1, "progress_bar": False,
-}  # fmt: skip
+    "env_kwargs": SCENES,
+    "grounded": True,
+    "total_steps": 2,
+    "questioner_steps": 1,
+    "reasoner_steps": 1,
+    "images_per_step": 2,
+    "questions_per_image": 2,
+    "samples": 4,
+    "dataset_images": 2,
+    "questions_per_step": 2,
+    "answers_per_question": 4,
+    "num_envs": 4,
+    "max_new_tokens": 40,
+    "micro_batch_size": 8,
+    "learning_rate": 1e-3,
+    "eval_episodes": 4,
+    "checkpoint_every": 1,
+    "progress_bar": False,
+}
 
 
 def run_config(model, output_dir, **overrides) -> VisPlayConfig:
@@ -231,7 +248,8 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def drilled_model(tmp_path_factory):
-    """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one of two grounded questions and answer 1 or 2.
+    """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one of two grounded questions and answer
+    1 or 2.
 
     A random model writes no valid question, so every reward would be 0; the drill makes every signal non-zero.
     """
@@ -376,9 +394,18 @@ def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_pat
     monkeypatch.setattr(vista_agents.grpo_step, "clipped_surrogate", spy_surrogate)
     monkeypatch.setattr(vista_agents.grpo_step, "kl_penalty", spy_penalty)
     config = run_config(
-        drilled_model, tmp_path, total_steps=1, reasoner_steps=0, eval_episodes=0, diversity_weight=0.0,
-        clip_low=0.1, clip_high=0.5, kl_coef=0.1, kl_estimator="k2", num_epochs=2,
-    )  # fmt: skip
+        drilled_model,
+        tmp_path,
+        total_steps=1,
+        reasoner_steps=0,
+        eval_episodes=0,
+        diversity_weight=0.0,
+        clip_low=0.1,
+        clip_high=0.5,
+        kl_coef=0.1,
+        kl_estimator="k2",
+        num_epochs=2,
+    )
     row = train(config).metrics[-1]
     assert row["questioner/trained_sequences"] > 0
     assert seen and {entry for entry in seen if entry[0] == "clip"} == {("clip", 0.1, 0.5)}

@@ -86,11 +86,13 @@ class VistaRobotEEEnv(RobotTaskEnv):
 
     .. math::
 
-        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,\mathrm{collision} + w_i\,\mathrm{invalid} + w_t\,\mathrm{step}
+        R = w_s\,\mathrm{success} + w_p\,\Delta\mathrm{progress} + w_c\,\mathrm{collision} + w_i\,\mathrm{invalid} +
+        w_t\,\mathrm{step}
 
     - success :math:`\in\{0, 1\}`: the goals hold (pose match) and the gripper is empty.
     - progress (``reward_type="dense"`` only; its weight is 0 when sparse): the change over the step of the
-      task's shaped progress :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1-\mathrm{met}_g)\,0.5\max(0, 1 - d_g/0.3)]`,
+      task's shaped progress :math:`p = \frac{1}{n}\sum_g [\mathrm{met}_g + (1-\mathrm{met}_g)\,0.5\max(0, 1 -
+      d_g/0.3)]`,
       :math:`d_g` the horizontal distance (m) of goal :math:`g`'s object to its target (potential-based; reach:
       the 3-D distance of the grasp point to the zone's centre, over 0.75 m instead of 0.3 m).
     - collision :math:`\in\{-1, 0\}`: -1 when the arm touched a body that the instruction does not name (a
