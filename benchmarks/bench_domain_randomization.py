@@ -39,6 +39,7 @@ import math
 import random
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from vista_envs.tasks.drawing import COLORS
 SECTION = "Domain randomisation: PPO reach from pixels, unseen zone colours"
 PLOT = Path(__file__).with_name("plots") / "domain_randomization.png"
 TARGET = 0.7
+WIDTH = 118  # RESULTS.md line width of the generated paragraphs
 FINAL_EPISODES = 100
 LEVEL = "high"
 ARMS = {"plain": None, "randomised": {"zone_colors": LEVEL}}
@@ -141,7 +143,7 @@ def _hue(rgb: Any) -> float:
     return 360.0 * colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))[0]
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
+def plot(results: list[dict[str, Any]], path: Path, sources: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,7 +151,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
     figure, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     colors = {"plain": "tab:blue", "randomised": "tab:orange"}
-    for result in results:
+    for result, source in zip(results, sources):
         evaluated = evaluations(result["rows"])
         trained = [row for row in result["rows"] if row.get("success_rate") is not None]
         color = colors[result["name"]]
@@ -159,14 +161,14 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             "o-",
             ms=3,
             color=color,
-            label=f"{result['name']}: eval split (orange zones)",
+            label=f"{result['name']} ({source}): eval split (orange zones)",
         )
         curves.plot(
             [row["global_step"] / 1000 for row in trained],
             [row["success_rate"] for row in trained],
             color=color,
             alpha=0.3,
-            label=f"{result['name']}: training episodes",
+            label=f"{result['name']} ({source}): training episodes",
         )
     curves.set(
         title="PPO reach from pixels, 64x64",
@@ -177,11 +179,15 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     curves.grid(alpha=0.3)
     curves.legend(loc="lower right", fontsize=7)
     width = 0.8 / len(results)
-    for i, result in enumerate(results):
+    for i, (result, source) in enumerate(zip(results, sources)):
         values = [result["final"]["eval"], result["final"]["test"]]
         positions = [j + (i - (len(results) - 1) / 2) * width for j in range(2)]
         bars.bar(
-            positions, values, width, color=colors[result["name"]], label=f"{result['name']} (seed {result['seed']})"
+            positions,
+            values,
+            width,
+            color=colors[result["name"]],
+            label=f"{result['name']} ({source}, seed {result['seed']})",
         )
         for x, v in zip(positions, values):
             bars.text(x, v + 0.01, f"{v:.0%}", ha="center", fontsize=7)
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     ordered = [found[name, seed] for seed in args.seeds for name in ARMS if (name, seed) in found]
     results = [result for result, _ in ordered]
     nearest = nearest_training_colours()
-    plot(results, PLOT)
+    plot(results, PLOT, [source for _, source in ordered])
     table = [table_row(result, source) for result, source in ordered]
     print("\n".join(table))
     print({k: round(v, 3) for k, v in nearest.items()})
@@ -259,18 +265,37 @@ def main(argv: list[str] | None = None) -> None:
         return
     earlier = sorted({(result["command"], result["date"]) for result, source in ordered if source == "earlier run"})
     provenance = "".join(
-        f"\n\nRows marked *earlier run* come from an earlier run of this benchmark: `{cmd}` ({date}); the plain arm "
-        "does not depend on the `zone_colors` knob (its zones are never recoloured and the knob draws nothing when "
-        "it is off), so a change to the knob does not change it."
+        "\n\n"
+        + textwrap.fill(
+            f"Rows marked *earlier run* come from an earlier run of this benchmark: `{cmd}` ({date}). The plain arm "
+            "does not depend on the `zone_colors` knob (its zones are never recoloured and the knob draws nothing "
+            "when it is off), so a change to the knob leaves it as it was. CPU minutes are each run's own; wall "
+            "minutes depend on the load of the machine (2-core CPU, shared and noisy; the earlier run's two arms "
+            "went side by side in two processes).",
+            WIDTH,
+        )
         for cmd, date in earlier
     )
     randomised_test = [r["final"]["test"] for r in results if r["name"] == "randomised"]
     plain_test = [r["final"]["test"] for r in results if r["name"] == "plain"]
     met = bool(randomised_test) and all(value >= TARGET for value in randomised_test)
     seeds = ", ".join(str(s) for s in args.seeds)
+    sees = textwrap.fill(
+        "What the randomised run sees near the test colours (50,000 draws of the knob, RGB 0-255, before lighting): "
+        f"the nearest drawn colour is {nearest['purple']:.0f} from purple (the nearest seen colour, gray, is "
+        f"{nearest['purple (seen colours)']:.0f} away) and {nearest['pink']:.0f} from pink (nearest seen colour "
+        f"{nearest['pink (seen colours)']:.0f}); {nearest['purple hue share']:.1%} of the draws have a hue within 15 "
+        f"degrees of purple's (277) and {nearest['pink hue share']:.1%} within 15 degrees of pink's (329), at other "
+        f"saturations and values, and {nearest['old band share']:.0%} lie in the hue band 240-355. So the test "
+        "colours lie *inside* the randomised range, with training colours around them in hue, saturation and value, "
+        f"but no training zone within {HELD_OUT_DISTANCE:g} of them. A high test score shows that the policy "
+        "interpolates: it finds a zone of a colour it never saw as such when the colours around it were seen. It does "
+        "*not* show transfer to a wholly new hue region.",
+        WIDTH,
+    )
     body = f"""Does domain randomisation make the pixel policy of "PPO on VistaRobotEE-v0 reach" find zones of colours
 it never saw as such? Two PPO runs, identical but for one env kwarg: the pixel configuration of that section (64x64
-image + 8-number proprioception, Nature CNN, 8 envs x 128 steps, lr 2.5e-4 annealed, {args.steps // 1000}k env steps
+image + 8-number proprioception, Nature CNN, 8 envs x 128 steps, lr 2.5e-4 annealed, {args.steps / 1000:.0f}k env steps
 each, seed(s) {seeds}, one torch thread per run).
 
 - **plain**: no randomisation; training zones in the seven seen colours (red, green, blue, yellow, cyan, brown,
@@ -293,15 +318,7 @@ iterations' training episodes, randomised colours for the randomised run):
 Target (>= {TARGET:.0%} unseen-colour (test) success with randomisation, against
 {", ".join(f"{v:.0%}" for v in plain_test) or "(no plain run)"} without): **{"met" if met else "not met"}**.
 
-What the randomised run sees near the test colours (50,000 draws of the knob, RGB 0-255, before lighting): the
-nearest drawn colour is {nearest["purple"]:.0f} from purple (the nearest seen colour, gray, is \
-{nearest["purple (seen colours)"]:.0f} away) and {nearest["pink"]:.0f} from pink (nearest seen colour \
-{nearest["pink (seen colours)"]:.0f}); {nearest["purple hue share"]:.1%} of the draws have a hue within 15 degrees
-of purple's (277) and {nearest["pink hue share"]:.1%} within 15 degrees of pink's (329), at other saturations and
-values, and {nearest["old band share"]:.0%} lie in the hue band 240-355. So the test colours lie *inside* the
-randomised range, surrounded by training colours on every side, but no training zone is within
-{HELD_OUT_DISTANCE:g} of them. A high test score shows that the policy interpolates: it finds a zone of a colour it
-never saw as such when colours all around it were seen. It does *not* show transfer to a wholly new hue region.
+{sees}
 
 The knob's first version held out a whole hue band as well (240-355 degrees, a third of the colour wheel, with
 distance 90): with it the randomised arm reached 4% test and 59% eval success at the same budget and seed (plain 8%
