@@ -11,9 +11,11 @@ same env steps, seed and hyper-parameters; they differ in one env kwarg only:
 
 Both final policies are evaluated (deterministic policy, fixed seeds) on ``eval``-split episodes (orange zones)
 and ``test``-split episodes (purple and pink zones). Held-out zones are never recoloured, so these episodes
-are the same for both runs and the same as without randomisation. The benchmark also measures how close the
-randomised training colours come to the test colours (RGB distance of the nearest of many draws), so that a
-high test score can be read as generalisation across hues rather than as having seen the test colour.
+are the same for both runs and the same as without randomisation; the test success is also split by zone colour
+(from each arm's final checkpoint, the same episodes). The benchmark also measures how close and how densely the
+randomised training colours come to the test colours (the nearest of many draws, the share just outside the
+held-out neighbourhood), so that a high test score reads as interpolation inside the randomised range, neither as
+having seen the test colour nor as transfer to a hue region never seen.
 
 The two runs go in two processes side by side (``--serial`` for one after the other); CPU time is each
 process's own. ``--arms`` trains only some arms; ``--previous DIR`` reads the others' results from an earlier
