@@ -2,7 +2,8 @@
 
 ``bench_visplay_training.py`` showed the loop working with a model that cannot see (pseudo-label accuracy
 near 0). This benchmark runs the same alternation with the recipe of ``vista_agents.tiny_seeing`` (64 px, 8 px
-patches, one token per answer, ``answer_only`` responses) and its perception warm start, on attributes
+patches, one token per answer, ``answer_only`` responses, unit-gain projector) and its whole-model caption
+warm start (``pretrain_captions``; ``--pretrain-steps`` adds the older vision-tower one), on attributes
 scenes (difficulty 1), so that the Reasoner's majority answers can be right. Per iteration it logs, and
 plots like ``bench_visplay_training.py``: the Reasoner's greedy accuracy against the ground truth on
 held-out ``VisualQA-v0`` attributes tasks, the pseudo-labels' accuracy against the programs' answers, and
@@ -34,7 +35,7 @@ import bench_visplay_training as loop
 from results_file import update_section
 
 from vista_agents.run_log import read_metrics
-from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_vision
+from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 from vista_agents.visplay_trainer import VisPlayConfig, train
 
 SECTION = "VisPlay learning (seeing VLM, grounded)"
@@ -59,7 +60,12 @@ def main(argv: list[str] | None = None) -> None:
         "--budget-minutes", type=float, default=15.0, help="CPU minutes of this process, warm starts included"
     )
     parser.add_argument("--max-iterations", type=int, default=60)
-    parser.add_argument("--pretrain-steps", type=int, default=1500, help="perception warm-start steps (0: random init)")
+    parser.add_argument(
+        "--pretrain-steps", type=int, default=0, help="vision-tower warm-start steps (pretrain_vision, the older one)"
+    )
+    parser.add_argument(
+        "--caption-steps", type=int, default=1500, help="whole-model caption warm-start steps (pretrain_captions)"
+    )
     parser.add_argument(
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
     )
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     model = build_seeing_vlm(work / "seeing-vlm", seed=0, corpus=loop.tokenizer_corpus())
     warm = pretrain_vision(model, steps=args.pretrain_steps) if args.pretrain_steps else {"cpu_s": 0.0}
     print(f"perception warm start: {warm}", flush=True)
+    captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
+    print(f"caption warm start: {captions}", flush=True)
     config = VisPlayConfig(
         model=str(model), output_dir=str(work / "visplay"), env_kwargs=SCENES, grounded=True, total_steps=1,
         questioner_steps=2, reasoner_steps=2, images_per_step=8, questions_per_image=4, samples=8, dataset_images=16,
@@ -111,7 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min, wall {wall_min:.1f} min")
     if args.write:
         body = f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer also trained on the
-VisPlay instruction and oracle questions), perception warm start {args.pretrain_steps} steps ({warm["cpu_s"] / 60:.1f} CPU min),
+VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start {args.pretrain_steps} steps
+({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`) {args.caption_steps} steps
+({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}),
 then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`): SFT warm start on {args.warm_start}
 oracle demonstrations per role x {args.warm_start_epochs} epochs, then per iteration Questioner 2 GRPO steps x 8 images
 x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band 0.25..0.75, Reasoner
@@ -130,6 +140,12 @@ Reasoner trains on; "questions kept" says how many), the snapshot's accuracy ove
             body,
             "python benchmarks/bench_visplay_learning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         )
+
+
+def _caption_losses(captions: dict) -> str:
+    if "loss" not in captions:
+        return ""
+    return f"; caption loss on fresh scenes {captions['loss']:.2f} with the image, {captions['blank_loss']:.2f} blanked"
 
 
 def per_iteration_table(rows: list[dict]) -> str:
