@@ -12,7 +12,6 @@ import vista_envs  # noqa: F401  (registers the ids)
 from vista_envs.robot.objects import SEEN_COLORS, UNSEEN_COLORS
 from vista_envs.robot.randomization import (
     HELD_OUT_DISTANCE,
-    HELD_OUT_HUES,
     LEVELS,
     Randomization,
     held_out_color,
@@ -35,25 +34,38 @@ def hue_degrees(rgb) -> float:
     return 360.0 * colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))[0]
 
 
-def test_held_out_colour_refuses_the_band_and_the_neighbourhood_of_purple_and_pink():
-    assert held_out_color(hue_degrees(COLORS["purple"]), COLORS["purple"])
-    assert held_out_color(hue_degrees(COLORS["pink"]), COLORS["pink"])
-    assert held_out_color(300.0, (200.0, 40.0, 200.0))  # magenta: in the band
-    assert held_out_color(350.0, (250.0, 140.0, 160.0))  # a pale pink: in the band
-    assert held_out_color(5.0, (245.0, 130.0, 120.0))  # hue outside the band, but 70 from pink
+def test_held_out_colour_refuses_the_neighbourhood_of_purple_and_pink_only():
+    assert HELD_OUT_DISTANCE == 60.0
+    assert held_out_color(COLORS["purple"])
+    assert held_out_color(COLORS["pink"])
+    assert held_out_color((150.0, 70.0, 220.0))  # a brighter purple, 33 from purple
+    assert held_out_color((245.0, 150.0, 230.0))  # a paler pink, 45 from pink
+    assert held_out_color((140.0, 60.0, 249.0))  # 59 from purple: just inside
+    assert not held_out_color((140.0, 60.0, 251.0))  # 61 from purple: just outside
+    assert not held_out_color((200.0, 40.0, 200.0))  # magenta, between the two hues: drawn now
+    assert not held_out_color((70.0, 30.0, 95.0))  # a dark purple (purple's hue, 122 away)
+    assert not held_out_color((245.0, 130.0, 120.0))  # a pale red, 70 from pink
     for seen in SEEN_COLORS:  # every training colour is allowed
-        assert not held_out_color(hue_degrees(COLORS[seen]), COLORS[seen]), seen
+        assert not held_out_color(COLORS[seen]), seen
 
 
 @pytest.mark.parametrize("level", LEVELS[1:])
 def test_randomised_zone_colours_never_come_near_the_test_colours(level):
     randomization = Randomization(zone_colors=level)
     rng = random.Random(0)
-    low, high = HELD_OUT_HUES
     for _ in range(2000):
         rgb = [255 * c for c in randomization.object_rgba(rng, rng.choice(SEEN_COLORS), "zone")[:3]]
-        assert not low <= hue_degrees(rgb) <= high
         assert min(math.dist(rgb, COLORS[c]) for c in ("purple", "pink")) >= HELD_OUT_DISTANCE
+
+
+def test_high_zone_colours_reach_the_test_hues_but_not_the_test_colours():
+    rng = random.Random(3)
+    randomization = Randomization(zone_colors="high")
+    drawn = [[255 * c for c in randomization.object_rgba(rng, "red", "zone")[:3]] for _ in range(5000)]
+    near_purple_hue = [rgb for rgb in drawn if abs(hue_degrees(rgb) - hue_degrees(COLORS["purple"])) < 10]
+    assert len(near_purple_hue) > 50  # the hue is not held out, only the neighbourhood of the colour
+    nearest = min(math.dist(rgb, COLORS["purple"]) for rgb in drawn)
+    assert HELD_OUT_DISTANCE <= nearest < HELD_OUT_DISTANCE + 15  # the range comes close around it
 
 
 def test_high_zone_colours_spread_over_the_allowed_hues_and_low_ones_stay_near_the_name():

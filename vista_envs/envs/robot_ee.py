@@ -121,10 +121,10 @@ class VistaRobotEEEnv(RobotTaskEnv):
     - ``tasks``, ``split``, ``image_size`` (default 128), ``randomization``, ``renderer``,
       ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``. One randomisation knob is meant for this
       env's array modes: ``randomization={"zone_colors": "high"}`` draws every zone named with a seen colour in
-      a random colour (any hue but those of the held-out band 240-355 degrees, and never within RGB distance 90
-      of purple or pink), while eval/test zones (orange, purple, pink) keep their colour; the instruction
-      still names the zone's original colour, so it is not for ``"vlm"`` mode, and no preset sets it (see
-      :mod:`vista_envs.robot.randomization`; ``benchmarks/bench_domain_randomization.py`` trains with it).
+      a random colour (never within RGB distance 60 of the test split's purple or pink), while eval/test zones
+      (orange, purple, pink) keep their colour; the instruction still names the zone's original colour, so it is
+      not for ``"vlm"`` mode, and no preset sets it (see :mod:`vista_envs.robot.randomization`;
+      ``benchmarks/bench_domain_randomization.py`` trains with it).
     - ``obs_mode`` (``"vlm"``, default | ``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"``); ``reward_type``
       (``"dense"`` | ``"sparse"``).
     - ``max_steps`` (int, default 300); ``terminate_on_collision`` (bool, default False).
@@ -138,7 +138,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
       kwargs became ``*_cost_weight`` >= 0 (they were ``collision_penalty=-10``, ``invalid_penalty=-1``,
       ``step_penalty=-0.01``) and cost terms are reported negative; ``info["scene"]`` moved from every step to
       the episode's end. The ``zone_colors`` randomisation knob was added (off unless named: every other
-      episode is unchanged).
+      episode is unchanged); it first held out the hues 240-355 as well, now only the neighbourhood of the test
+      colours.
     """
 
     env_id = "VistaRobotEE-v0"

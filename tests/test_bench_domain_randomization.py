@@ -1,0 +1,87 @@
+"""The domain randomisation benchmark trains only the arms it is asked for and reads the others from an earlier run."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+STEPS = 8 * 128 * 4
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_domain_randomization", BENCHMARKS / "bench_domain_randomization.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def fake_result(name: str, seed: int = 1, steps: int = STEPS, test: float = 0.5) -> dict:
+    row = {
+        "global_step": steps,
+        "success_rate": 0.9,
+        "eval/success_rate": 0.8,
+        "time/cpu_s": 60.0,
+        "time/wall_s": 120.0,
+    }
+    return {"name": name, "seed": seed, "rows": [row], "final": {"eval": 0.8, "test": test}}
+
+
+def write_result(work: Path, result: dict) -> Path:
+    path = work / f"{result['name']}-seed{result['seed']}" / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_a_finished_arm_of_the_same_seed_and_steps_is_read_and_says_where_it_came_from(bench, tmp_path):
+    path = write_result(tmp_path, fake_result("plain"))
+    done = bench.read_arm(tmp_path, "plain", 1, STEPS)
+    assert done["final"]["test"] == 0.5
+    assert str(path) in done["command"] and done["date"].startswith("20")
+
+
+def test_an_arm_of_another_seed_or_budget_or_none_at_all_is_not_read(bench, tmp_path):
+    write_result(tmp_path, fake_result("plain", steps=STEPS * 2))
+    assert bench.read_arm(tmp_path, "plain", 1, STEPS) is None  # trained twice as long
+    assert bench.read_arm(tmp_path, "plain", 2, STEPS) is None  # no run of seed 2
+    assert bench.read_arm(tmp_path, "randomised", 1, STEPS) is None
+
+
+def test_only_the_named_arm_is_trained_and_the_other_row_comes_from_the_earlier_run(
+    bench, tmp_path, monkeypatch, capsys
+):
+    trained = []
+
+    def run_arm(name, steps, seed, work, command=""):
+        trained.append(name)
+        return fake_result(name, seed, steps, test=0.75)
+
+    monkeypatch.setattr(bench, "run_arm", run_arm)
+    monkeypatch.setattr(bench, "nearest_training_colours", lambda: {})
+    monkeypatch.setattr(bench, "plot", lambda *args: None)
+    earlier = tmp_path / "earlier"
+    write_result(earlier, fake_result("plain", test=0.08))
+    argv = ["--steps", str(STEPS), "--arms", "randomised", "--previous", str(earlier), "--work-dir", str(tmp_path)]
+    bench.main(argv)
+    assert trained == ["randomised"]
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| plain | earlier run |") and "**8%**" in table[0]
+    assert table[1].startswith("| randomised | this run |") and "**75%**" in table[1]
+
+
+def test_an_earlier_run_without_the_missing_arm_is_a_clear_error(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "run_arm", lambda *args: pytest.fail("nothing should be trained"))
+    write_result(tmp_path, fake_result("randomised"))
+    argv = ["--steps", str(STEPS), "--arms", "randomised", "--previous", str(tmp_path / "empty")]
+    with pytest.raises(SystemExit, match="no plain result"):
+        bench.main([*argv, "--work-dir", str(tmp_path)])
