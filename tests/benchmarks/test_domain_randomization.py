@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+import repo_paths
+
+BENCHMARKS = repo_paths.BENCHMARKS
 STEPS = 8 * 128 * 4
 
 
