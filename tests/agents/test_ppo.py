@@ -386,6 +386,7 @@ def test_discrete_actions_and_envs_without_splits_or_success_train(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~80k robot steps: 2-3 CPU min alone, past pytest's 300 s on a 2-core machine under load
 def test_ppo_learns_to_reach_from_the_state_vector(tmp_path):
     config = PPOConfig(
         env_kwargs={"tasks": ["reach"], "obs_mode": "state", "max_steps": 50},
