@@ -3,8 +3,9 @@
 Per family (counting and attributes by default):
 
 1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer,
-   unit-gain projector) and its whole-model caption warm start (captions of synthetic shape scenes that
-   ``tiny_seeing`` draws itself: no questions, no env tasks).
+   unit-gain projector) and its warm starts on synthetic shape scenes that ``tiny_seeing`` draws itself (no
+   questions, no env tasks): the vision tower's (``--pretrain-steps``, per-patch shape and colour labels) and/or
+   the whole model's on captions (``--caption-steps``).
 2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
 3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
    (the ``test`` split) every ``--eval-every`` steps.
