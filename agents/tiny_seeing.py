@@ -18,7 +18,10 @@ can teach it the envs' scene questions within minutes of one CPU core:
   pre-trained on image-caption pairs before any task; here the vision tower, projector and text tower are
   trained together for a few CPU minutes to caption synthetic scenes of coloured shapes that this module
   draws itself (``circle:2:red,blue;star:1:green``: per shape, how many and their colours; no questions and
-  no env tasks). :func:`pretrain_vision` (the vision tower alone, per-patch labels) is the older, weaker one.
+  no env tasks). :func:`pretrain_vision` (the vision tower alone, per-patch shape and colour labels) is the
+  cheaper one and, measured, the better start: 2000 steps (about one CPU minute) teach the tower to read the
+  shape of ~3 objects in 4 and the colour of ~9 in 10, and from it SFT on the attributes questions beats the
+  no-image ablation, where after the caption warm start it barely did (``benchmarks/RESULTS.md``).
 
 The directory loads back through ``from_pretrained`` like any other::
 

@@ -3,8 +3,9 @@
 Per family (counting and attributes by default):
 
 1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer,
-   unit-gain projector) and its whole-model caption warm start (captions of synthetic shape scenes that
-   ``tiny_seeing`` draws itself: no questions, no env tasks).
+   unit-gain projector) and its warm starts on synthetic shape scenes that ``tiny_seeing`` draws itself (no
+   questions, no env tasks): the vision tower's (``--pretrain-steps``, per-patch shape and colour labels) and/or
+   the whole model's on captions (``--caption-steps``).
 2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
 3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
    (the ``test`` split) every ``--eval-every`` steps.
@@ -68,11 +69,11 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
         model=str(model),
         output_dir=str(work / f"sft-{family}"),
         num_demonstrations=args.sft_demonstrations,
-        num_epochs=1,
+        num_epochs=args.sft_epochs,
         batch_size=32,
         micro_batch_size=32,
         learning_rate=args.sft_learning_rate,
-        eval_every=max(1, args.sft_demonstrations // 32 // 4),
+        eval_every=max(1, args.sft_epochs * args.sft_demonstrations // 32 // 4),
         **common,
     )
     sft_result = sft.train(sft_config)
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start"
     )
+    parser.add_argument("--sft-epochs", type=int, default=1, help="passes over the SFT demonstrations")
     parser.add_argument("--sft-learning-rate", type=float, default=2e-3)
     parser.add_argument("--grpo-steps", type=int, default=60)
     parser.add_argument("--num-tasks", type=int, default=16)
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             model, steps=args.caption_steps, learning_rate=args.caption_learning_rate, seed=args.seed, log_every=250
         )
     print(f"caption warm start: {captions}", flush=True)
-    warm = {**warm, "cpu_s": warm["cpu_s"] + captions["cpu_s"], "captions": captions}
+    warm = {**warm, "vision_cpu_s": warm["cpu_s"], "cpu_s": warm["cpu_s"] + captions["cpu_s"], "captions": captions}
     rows = []
     for family in args.families:
         start = work / f"start-{family}"
@@ -199,14 +201,29 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
     )
     curve = " -> ".join(f"{value:.0%}" for value in row["curve"])
     captions = warm.get("captions", {})
+    vision = (
+        f"Vision-tower warm start: {args.pretrain_steps} steps of `pretrain_vision` (per-patch shape and colour labels "
+        f"of synthetic scenes drawn by `tiny_seeing`; no env task), {warm.get('vision_cpu_s', 0.0) / 60:.1f} CPU min, "
+        f"per-object shape / colour accuracy {warm.get('shape_accuracy', float('nan')):.0%} / "
+        f"{warm.get('color_accuracy', float('nan')):.0%} on fresh scenes.\n"
+        if args.pretrain_steps
+        else ""
+    )
+    caption_text = (
+        f"Whole-model caption warm start: {args.caption_steps} steps of 32 synthetic scenes drawn by `tiny_seeing` "
+        "itself (captions such as\n`circle:2:red,blue;star:1:green`; no env task, no question), "
+        f"lr {args.caption_learning_rate:g}, {captions.get('cpu_s', 0.0) / 60:.1f} CPU min; caption loss on fresh "
+        f"scenes {captions.get('loss', float('nan')):.3f}\nwith the image, "
+        f"{captions.get('blank_loss', float('nan')):.3f} with a blank one."
+        if args.caption_steps
+        else "No caption warm start."
+    )
     body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower
 2 layers x 64, 64 px images in 8 px patches = 64 image tokens, every answer one token,
-`response_format="answer_only"`, projector re-initialised at unit gain). Whole-model caption warm start:
-{args.caption_steps} steps of 32 synthetic scenes drawn by `tiny_seeing` itself (captions such as
-`circle:2:red,blue;star:1:green`; no env task, no question), lr {args.caption_learning_rate:g},
-{captions.get("cpu_s", 0.0) / 60:.1f} CPU min; caption loss on fresh scenes {captions.get("loss", float("nan")):.3f}
-with the image, {captions.get("blank_loss", float("nan")):.3f} with a blank one.
-Then per family: SFT on {args.sft_demonstrations} oracle demonstrations (lr {args.sft_learning_rate:g}), then GRPO
+`response_format="answer_only"`, projector re-initialised at unit gain).
+{vision}{caption_text}
+Then per family: SFT on {args.sft_demonstrations} oracle demonstrations x {args.sft_epochs} epochs (batch 32,
+lr {args.sft_learning_rate:g}), then GRPO
 ({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g},
 temperature 1).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
