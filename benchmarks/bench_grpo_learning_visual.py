@@ -115,9 +115,13 @@ def verdict(row: dict, budget_min: float) -> str:
         row["grpo"] - row["sft"] >= 0.10,
         row["total_cpu_min"] <= budget_min,
     ]
-    return "met" if all(checks) else "not met (" + ", ".join(
-        name for name, ok in zip((">= 70%", ">= 2x prior", "GRPO +10 points", "time"), checks) if not ok
-    ) + ")"  # fmt: skip
+    return (
+        "met"
+        if all(checks)
+        else "not met ("
+        + ", ".join(name for name, ok in zip((">= 70%", ">= 2x prior", "GRPO +10 points", "time"), checks) if not ok)
+        + ")"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -279,9 +279,14 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         super().reset(seed=seed)
         options = dict(options or {})
         split, family_name, difficulty = choose_task(
-            self.np_random, options, names=tuple(self.families), difficulty_range=self.difficulty_range,
-            default_split=self.split, option_keys=OPTION_KEYS, env_id=self.env_id,
-        )  # fmt: skip
+            self.np_random,
+            options,
+            names=tuple(self.families),
+            difficulty_range=self.difficulty_range,
+            default_split=self.split,
+            option_keys=OPTION_KEYS,
+            env_id=self.env_id,
+        )
         task_seed = _seed_option(options, "task_seed", self.np_random)
         view_seed = _seed_option(options, "view_seed", self.np_random)
         self._generate(family_name, difficulty, split, task_seed, view_seed)

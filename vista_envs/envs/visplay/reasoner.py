@@ -136,10 +136,16 @@ class VisPlayReasonerEnv(SceneEnv):
         if max_draws < 1 or label_cache_size < 1:
             raise ValueError("max_draws and label_cache_size must be at least 1")
         self.rules = VisPlayRules(
-            samples=samples, diversity_weight=0.0, band=ConfidenceBand(*confidence_band), grounded=grounded,
-            reasoner_target=reward_target, agreement_weight=agreement_weight, format_weight=format_weight,
-            response_format=response_format, max_response_chars=max_response_chars,
-        )  # fmt: skip
+            samples=samples,
+            diversity_weight=0.0,
+            band=ConfidenceBand(*confidence_band),
+            grounded=grounded,
+            reasoner_target=reward_target,
+            agreement_weight=agreement_weight,
+            format_weight=format_weight,
+            response_format=response_format,
+            max_response_chars=max_response_chars,
+        )
         self.bank = check_bank(question_bank) if question_bank is not None else None
         self.questioner = (
             None
@@ -210,9 +216,12 @@ class VisPlayReasonerEnv(SceneEnv):
                 raise ValueError(f"option 'index' must be an int in [0, {len(self.bank)}), got {index!r}")
             record = self.bank[int(index)]
             task = generate_task(
-                get_family(record["family"]), int(record["task_seed"]), record["difficulty"],
-                record.get("split", self.sampler.split), self.sampler.image_size,
-            )  # fmt: skip
+                get_family(record["family"]),
+                int(record["task_seed"]),
+                record["difficulty"],
+                record.get("split", self.sampler.split),
+                self.sampler.image_size,
+            )
             self._use_task(task)
             proposal = self.rules.examine(questioner_output(record), self.scene)
             if proposal.valid and "pseudo_label" in record:
