@@ -1,29 +1,16 @@
 """The episode-breakdown benchmark still sees every stage it times (its wrappers follow the env's internals)."""
 
-import importlib.util
-import sys
-
 import pytest
 
 import vista_envs.tasks.base as task_base
 
 import repo_paths
 
-BENCHMARKS = repo_paths.BENCHMARKS
-
 
 @pytest.fixture(scope="module")
 def breakdown():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "bench_visual_qa_breakdown", BENCHMARKS / "bench_visual_qa_breakdown.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with repo_paths.benchmark_module("bench_visual_qa_breakdown") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def test_every_stage_is_timed_and_the_originals_come_back(breakdown):

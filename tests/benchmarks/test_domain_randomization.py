@@ -1,30 +1,19 @@
 """The domain randomisation benchmark trains only the arms it is asked for and reads the others from an earlier run."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 import repo_paths
 
-BENCHMARKS = repo_paths.BENCHMARKS
 STEPS = 8 * 128 * 4
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "bench_domain_randomization", BENCHMARKS / "bench_domain_randomization.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with repo_paths.benchmark_module("bench_domain_randomization") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def fake_result(name: str, seed: int = 1, steps: int = STEPS, test: float = 0.5) -> dict:
