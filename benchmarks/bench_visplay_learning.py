@@ -37,7 +37,7 @@ from results_file import update_section
 
 from vista_agents.run_log import read_metrics
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
-from vista_agents.visplay_trainer import VisPlayConfig, train
+from vista_agents.visplay_trainer import train
 
 SECTION = "VisPlay learning (seeing VLM, grounded)"
 PLOT = Path(__file__).with_name("plots") / "visplay_learning.png"
@@ -87,33 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"perception warm start: {warm}", flush=True)
     captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
     print(f"caption warm start: {captions}", flush=True)
-    config = VisPlayConfig(
-        model=str(model),
-        output_dir=str(work / "visplay"),
-        env_kwargs=SCENES,
-        grounded=True,
-        total_steps=1,
-        questioner_steps=2,
-        reasoner_steps=2,
-        images_per_step=8,
-        questions_per_image=4,
-        samples=8,
-        dataset_images=16,
-        questions_per_step=8,
-        answers_per_question=4,
-        confidence_band=(0.25, 0.75),
-        num_envs=32,
-        max_new_tokens=64,
-        generation_batch_size=64,
-        micro_batch_size=32,
-        learning_rate=args.learning_rate,
-        eval_episodes=args.eval_episodes,
-        checkpoint_every=1,
-        warm_start_demonstrations=args.warm_start,
-        warm_start_epochs=args.warm_start_epochs,
-        warm_start_learning_rate=3e-3,
-        progress_bar=False,
-    )
+    config = loop.schedule(model, work, args, env_kwargs=SCENES, eval_episodes=args.eval_episodes, progress_bar=False)
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:

@@ -112,6 +112,38 @@ def table(rows: list[dict], every: int = 1) -> str:
     return "\n".join(lines)
 
 
+def schedule(model: Path, work: Path, args: argparse.Namespace, **settings) -> VisPlayConfig:
+    """The VisPlay schedule the VisPlay benchmarks share (this one and ``bench_visplay_learning.py``): per iteration
+    2 Questioner steps x 8 images x G = 4, m = 8 answers, a 16 x 4 dataset in the 0.25..0.75 band, 2 Reasoner steps
+    x 8 questions x G = 4, after an SFT warm start of ``args.warm_start`` demonstrations per role; ``settings``
+    (env kwargs, evaluation, ...) are each benchmark's own."""
+    return VisPlayConfig(
+        model=str(model),
+        output_dir=str(work / "visplay"),
+        grounded=True,
+        total_steps=1,
+        questioner_steps=2,
+        reasoner_steps=2,
+        images_per_step=8,
+        questions_per_image=4,
+        samples=8,
+        dataset_images=16,
+        questions_per_step=8,
+        answers_per_question=4,
+        confidence_band=(0.25, 0.75),
+        num_envs=32,
+        max_new_tokens=64,
+        generation_batch_size=64,
+        micro_batch_size=32,
+        learning_rate=args.learning_rate,
+        checkpoint_every=1,
+        warm_start_demonstrations=args.warm_start,
+        warm_start_epochs=args.warm_start_epochs,
+        warm_start_learning_rate=3e-3,
+        **settings,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -145,33 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     model = build_tiny_vlm(
         work / "tiny-vlm", seed=0, image_size=32, hidden_size=64, num_layers=2, corpus=tokenizer_corpus()
     )
-    config = VisPlayConfig(
-        model=str(model),
-        output_dir=str(work / "visplay"),
-        env_kwargs=SCENES,
-        grounded=True,
-        total_steps=1,
-        questioner_steps=2,
-        reasoner_steps=2,
-        images_per_step=8,
-        questions_per_image=4,
-        samples=8,
-        dataset_images=16,
-        questions_per_step=8,
-        answers_per_question=4,
-        confidence_band=(0.25, 0.75),
-        num_envs=32,
-        max_new_tokens=64,
-        generation_batch_size=64,
-        micro_batch_size=32,
-        learning_rate=args.learning_rate,
-        diversity_weight=args.diversity_weight,
-        eval_episodes=128,
-        checkpoint_every=1,
-        warm_start_demonstrations=args.warm_start,
-        warm_start_epochs=args.warm_start_epochs,
-        warm_start_learning_rate=3e-3,
-    )
+    config = schedule(model, work, args, env_kwargs=SCENES, diversity_weight=args.diversity_weight, eval_episodes=128)
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
