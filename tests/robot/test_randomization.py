@@ -133,3 +133,18 @@ def test_procedural_textures_are_files_pybullet_can_load():
     env = gym.make("VistaRobotEE-v0", randomization={"textures": "high"}).unwrapped
     env.reset(seed=0)  # loads them
     env.close()
+
+
+@pytest.mark.parametrize("noise", LEVELS)
+def test_a_style_whose_knobs_draw_nothing_is_the_defaults_shared_and_leaves_the_rng_alone(noise):
+    from vista_envs.robot.randomization import _NOISE_SIGMA, DEFAULT_CAMERA, DEFAULT_LIGHTING, DEFAULT_TABLE_RGBA
+
+    randomization = Randomization(image_noise=noise, object_colors="high", distractors="low")
+    rng, untouched = random.Random(5), random.Random(5)
+    style = randomization.style(rng)
+    assert (style.camera, style.lighting, style.table_rgba) == (DEFAULT_CAMERA, DEFAULT_LIGHTING, DEFAULT_TABLE_RGBA)
+    assert style.noise_sigma == _NOISE_SIGMA[LEVELS.index(noise)]
+    assert randomization.style(rng) is style  # built once
+    assert rng.random() == untouched.random()
+    drawn = Randomization(image_noise=noise, lighting="low").style(rng)  # a drawing knob: a style of its own
+    assert drawn.lighting != DEFAULT_LIGHTING and drawn.noise_sigma == style.noise_sigma

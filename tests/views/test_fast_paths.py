@@ -60,7 +60,13 @@ def test_the_mosaic_leaves_pillow_with_the_pixels_np_asarray_gives(size):
 def test_marks_drawn_into_the_rgba_buffer_give_the_mosaic_of_marks_drawn_on_an_rgb_copy():
     rng = np.random.default_rng(0)
     buffers = [rng.integers(0, 256, (96, 96, 4), dtype=np.uint8) for _ in range(3)]
-    marks = [Mark("ring", "A", (0.5, 0.45)), Mark("label", "2", (0.2, 0.8)), Mark("ring", "B", (0.97, 0.02))]
+    marks = [
+        Mark("ring", "A", (0.5, 0.45)),
+        Mark("label", "2", (0.2, 0.8)),
+        Mark("ring", "B", (0.97, 0.02)),
+        Mark("label", "7", (0.005, 0.99)),  # clipped at the left and bottom borders
+        Mark("label", "12", (1.02, -0.03)),  # mostly outside: clipped at the right and top
+    ]
     copies = [np.ascontiguousarray(b[:, :, :3]) for b in buffers]
     expected, _ = marked_mosaic([marked_view(c, f"View {k + 1}", marks) for k, c in enumerate(copies)], (2, 2))
     shared = [marked_view(b, f"View {k + 1}", marks) for k, b in enumerate(buffers)]

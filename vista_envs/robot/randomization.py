@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import functools
 import io
 import math
 import random
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 LEVELS: tuple[str, ...] = ("none", "low", "medium", "high")
+_LEVEL_INDEX = {level: index for index, level in enumerate(LEVELS)}  # LEVELS.index, without its scan
 
 DEFAULT_CAMERA = Camera(eye=(0.88, 0.0, 0.85), target=(0.52, 0.0, 0.0), fov=40.0)
 DEFAULT_LIGHTING = Lighting()
@@ -151,7 +153,7 @@ class Randomization:
         )
 
     def _index(self, knob: str) -> int:
-        return LEVELS.index(getattr(self, knob))
+        return _LEVEL_INDEX[getattr(self, knob)]
 
     # ------------------------------------------------------------ sampling
 
@@ -199,9 +201,20 @@ class Randomization:
 
     def style(self, rng: random.Random) -> SceneStyle:
         """Draw the camera, light, table colour and noise level of an episode."""
+        if self._constant_style is not None:
+            return self._constant_style
         return SceneStyle(
             self._camera(rng), self._lighting(rng), self._table_rgba(rng), _NOISE_SIGMA[self._index("image_noise")]
         )
+
+    @functools.cached_property
+    def _constant_style(self) -> SceneStyle | None:
+        """The style when none of its knobs draws (camera, lighting and table colour at ``"none"``: no draw from the
+        rng), built once: multi-view rigs ask for it once per camera."""
+        if self.camera == self.lighting == self.table_color == "none":
+            noise = _NOISE_SIGMA[self._index("image_noise")]
+            return SceneStyle(DEFAULT_CAMERA, DEFAULT_LIGHTING, DEFAULT_TABLE_RGBA, noise)
+        return None
 
     def _camera(self, rng: random.Random) -> Camera:
         level = self._index("camera")

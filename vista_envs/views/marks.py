@@ -67,7 +67,8 @@ def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.I
     image that shares and draws into its buffer (the alpha channel means nothing: :func:`marked_mosaic` drops
     it as it pastes, so the view's pixels are copied once, into the mosaic). Use :func:`draw_marks` for an array."""
     height, width, channels = image.shape
-    if channels == 4 and image.flags.c_contiguous and image.flags.writeable:
+    shared = channels == 4 and image.flags.c_contiguous and image.flags.writeable
+    if shared:
         # Shared, not copied: drawing in RGBA writes the same colour bytes as in RGB (no blending: a plain Draw).
         canvas = Image.frombuffer("RGBA", (width, height), image, "raw", "RGBA", 0, 1)
         canvas.readonly = False  # frombuffer marks shared buffers read-only; this one is ours to draw on
@@ -85,15 +86,55 @@ def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.I
             x, y = mark.centre[0] * width, mark.centre[1] * height
             r = max(5.0, mark.radius * height)
             draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
+    # Into a shared buffer the tags and the title are copied with NumPy (what Image.paste does, clipped the same
+    # way, without its per-call checks); into a Pillow copy, pasted.
+    paste = functools.partial(_copy_into, image) if shared else functools.partial(_paste_patch, canvas)
     for mark in marks:
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":
             r = max(5.0, mark.radius * height)
-            _paste(canvas, _patch_as(mark.text, size, RING_RGB, mode), x, max(size / 2 + 1, y - r - size * 0.6))
+            paste(mark.text, size, RING_RGB, x, max(size / 2 + 1, y - r - size * 0.6))
         else:
-            _paste(canvas, _patch_as(mark.text, size, LABEL_TEXT, mode), x, y)
-    canvas.paste(_patch_as(title, max(9, height // 14), None, mode), (0, 0))
+            paste(mark.text, size, LABEL_TEXT, x, y)
+    title_size = max(9, height // 14)
+    if shared:
+        _copy_at(image, _patch_pixels(title, title_size, None), 0, 0)
+    else:
+        canvas.paste(_patch_as(title, title_size, None, mode), (0, 0))
     return canvas
+
+
+def _paste_patch(
+    canvas: Image.Image, text: str, size: int, outline: tuple[int, int, int] | None, x: float, y: float
+) -> None:
+    _paste(canvas, _patch_as(text, size, outline, canvas.mode), x, y)
+
+
+def _copy_into(
+    buffer: np.ndarray, text: str, size: int, outline: tuple[int, int, int] | None, x: float, y: float
+) -> None:
+    """:func:`_paste` of the RGBA patch into an RGBA array: centred on ``(x, y)``, clipped at the borders."""
+    pixels = _patch_pixels(text, size, outline)
+    height, width = pixels.shape[:2]
+    _copy_at(buffer, pixels, round(x - width / 2), round(y - height / 2))
+
+
+def _copy_at(buffer: np.ndarray, pixels: np.ndarray, left: int, top: int) -> None:
+    """``pixels`` copied into ``buffer`` with their top-left corner at ``(left, top)``, clipped at the buffer's
+    borders as Pillow clips a paste."""
+    height, width = pixels.shape[:2]
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + width, buffer.shape[1]), min(top + height, buffer.shape[0])
+    if x1 > x0 and y1 > y0:
+        buffer[y0:y1, x0:x1] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
+
+
+@functools.lru_cache(maxsize=256)
+def _patch_pixels(text: str, size: int, outline: tuple[int, int, int] | None) -> np.ndarray:
+    """:func:`_patch` in RGBA as a read-only (height, width, 4) array."""
+    pixels = np.array(_patch_as(text, size, outline, "RGBA"))
+    pixels.flags.writeable = False
+    return pixels
 
 
 def draw_marks(image: np.ndarray, title: str, marks: Sequence[Mark]) -> np.ndarray:

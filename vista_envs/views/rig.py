@@ -172,12 +172,20 @@ def _basis(camera: Camera) -> np.ndarray:
 @functools.lru_cache(maxsize=256)
 def _basis_of(eye: tuple[float, ...], target: tuple[float, ...], up: tuple[float, ...]) -> np.ndarray:
     # Cached: a rig's cameras are projected onto many times (sample points, bodies' boxes, labels), and building
-    # the basis costs more than using it. Plain floats: these 3-vectors are too small for NumPy's per-call overhead.
-    forward = _unit([t - e for t, e in zip(target, eye)])
-    right = _unit(_cross(forward, up))
-    basis = np.array([right, _cross(right, forward), forward])
+    # the basis costs more than using it.
+    basis = np.array(_basis_rows(eye, target, up))
     basis.flags.writeable = False
     return basis
+
+
+def _basis_rows(
+    eye: Sequence[float], target: Sequence[float], up: Sequence[float]
+) -> tuple[tuple[float, float, float], ...]:
+    """The camera's right, up and forward unit vectors, in plain floats: these 3-vectors are too small for NumPy's
+    per-call overhead."""
+    forward = _unit([t - e for t, e in zip(target, eye)])
+    right = _unit(_cross(forward, up))
+    return right, _cross(right, forward), forward
 
 
 def camera_coordinates(camera: Camera, points: np.ndarray) -> np.ndarray:

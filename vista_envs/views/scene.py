@@ -244,36 +244,43 @@ class SceneBuilder:
         """Show ``layout``: the objects' body ids (layout order) and the screens'. Object colours and
         textures follow ``randomization`` (drawn from ``rng``)."""
         sim = self.sim
+        # Poses are set with the bare client call: PyBullet.set_pose also zeroes velocities, which nothing here
+        # reads (no physics step ever runs in this world), at the cost of a second call per body.
+        move = sim.client.resetBasePositionAndOrientation
+        recolor, parked, textured = self._recolor, self._parked, self._textured
+        object_rgba, texture_index = randomization.object_rgba, randomization.texture_index
         used: dict[str, int] = {}
         bodies = []
         for placed in layout.objects:
-            shape = placed.spec.shape
-            used[shape] = used.get(shape, 0) + 1
-            body = self._bodies(shape, used[shape])[-1]
-            self._parked.discard(body)
-            sim.set_pose(body, (placed.x, placed.y, placed.spec.height / 2), _yaw_quaternion(placed.yaw))
-            self._recolor(body, randomization.object_rgba(rng, placed.spec.color))
-            texture = randomization.texture_index(rng)
+            spec = placed.spec
+            shape = spec.shape
+            n = used[shape] = used.get(shape, 0) + 1
+            pool = self._pool.get(shape)
+            body = pool[n - 1] if pool is not None and len(pool) >= n else self._bodies(shape, n)[-1]
+            parked.discard(body)
+            move(body, (placed.x, placed.y, spec.height / 2), _yaw_quaternion(placed.yaw))
+            recolor(body, object_rgba(rng, spec.color))
+            texture = texture_index(rng)
             if texture is not None:
                 sim.set_texture(body, self._texture(texture))
-                self._textured.add(body)
-            elif body in self._textured:
+                textured.add(body)
+            elif body in textured:
                 sim.set_texture(body, -1)  # PyBullet's "no texture"
-                self._textured.discard(body)
+                textured.discard(body)
             bodies.append(body)
         screens = self._bodies("screen", len(layout.screens))
         for body, (x, y, yaw) in zip(screens, layout.screens):
-            sim.set_pose(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
-            self._recolor(body, SCREEN_RGBA)
-            self._parked.discard(body)
+            move(body, (x, y, SCREEN_HALF[2]), _yaw_quaternion(yaw))
+            recolor(body, SCREEN_RGBA)
+            parked.discard(body)
         used["screen"] = len(screens)
         for kind, pool in self._pool.items():
             for body in pool[used.get(kind, 0) :]:
-                if body not in self._parked:
-                    sim.set_pose(body, _PARKED)
+                if body not in parked:
+                    move(body, _PARKED, (0.0, 0.0, 0.0, 1.0))
                     # Fully transparent: TinyRenderer skips the body instead of rasterising it off-screen.
-                    self._recolor(body, (0.0, 0.0, 0.0, 0.0))
-                    self._parked.add(body)
+                    recolor(body, (0.0, 0.0, 0.0, 0.0))
+                    parked.add(body)
         return bodies, screens
 
     def _recolor(self, body: int, rgba: tuple[float, ...]) -> None:

@@ -37,7 +37,7 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera
-from vista_envs.views.rig import _basis, project_with_depth
+from vista_envs.views.rig import _basis_rows, project_with_depth
 from vista_envs.views.scene import SCREEN_HALF, Layout
 
 __all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_points"]
@@ -126,28 +126,33 @@ def seen_points(
     (size, size) body ids), which lie inside the image, and where they project (shares of width and height);
     shapes (n_views, n_bodies, n_points[, 2]). Every view at once: a handful of NumPy calls."""
     n_bodies, n_points, _ = points.shape
-    uv, depth = _project_all(cameras, points.reshape(-1, 3))
-    near = np.array([camera.near for camera in cameras])[:, None]
+    rig = _rig_arrays(cameras)
+    uv, depth = _project(rig, points.reshape(-1, 3))
     inside = (uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)
-    in_frame = inside[..., 0] & inside[..., 1] & (depth > near)  # (not .all(axis=2): a reduction costs more here)
+    in_frame = inside[..., 0] & inside[..., 1] & (depth > rig[3])  # (not .all(axis=2): a reduction costs more here)
     size = masks[0].shape[0]
     pixels = (uv * size).astype(np.int64)
-    np.clip(pixels, 0, size - 1, out=pixels)
-    owners = np.repeat(np.asarray(bodies, dtype=np.int64), n_points)  # the body each point lies in
+    # np.clip(pixels, 0, size - 1)'s numbers without np.clip's Python wrapper (which costs more than the clipping).
+    np.minimum(pixels, size - 1, out=pixels)
+    np.maximum(pixels, 0, out=pixels)
+    flat = pixels[..., 1] * size
+    flat += pixels[..., 0]  # each point's pixel in the flattened mask
     # The body drawn at each point's pixel, view by view (stacking the masks would copy them all).
     under = np.empty(in_frame.shape, dtype=masks[0].dtype)
     for v, mask in enumerate(masks):
-        under[v] = mask[pixels[v, :, 1], pixels[v, :, 0]]
-    seen = in_frame & (under == owners)
+        mask.reshape(-1).take(flat[v], out=under[v])
     shape = (len(cameras), n_bodies, n_points)
-    return seen.reshape(shape), in_frame.reshape(shape), uv.reshape(*shape, 2)
+    # Compared as (views, bodies, points) with each body's id: no array of the owner of every point is built.
+    seen = in_frame.reshape(shape) & (under.reshape(shape) == np.asarray(bodies, dtype=under.dtype)[:, None])
+    return seen, in_frame.reshape(shape), uv.reshape(*shape, 2)
 
 
-def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
-    N)."""
-    eyes, bases, focal = _rig_arrays(cameras)
-    local = np.matmul(points[None] - eyes[:, None], bases.transpose(0, 2, 1))
+def _project(
+    rig: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_project_all` with the rig's arrays at hand."""
+    eyes, bases_t, focal, _ = rig
+    local = np.matmul(points[None] - eyes[:, None], bases_t)
     scale = focal / np.maximum(local[..., 2], 1e-6)
     uv = np.empty(local.shape[:2] + (2,))
     uv[..., 0] = 0.5 + local[..., 0] * scale
@@ -155,23 +160,33 @@ def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndar
     return uv, local[..., 2]
 
 
-def _rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A rig's eyes (V, 3), camera bases (V, 3, 3) and unit-image focal lengths (V, 1), read-only: built once per
-    rig, which is projected onto several times (its objects' points, the robot's); built anew for cameras that
-    cannot be hashed (lists for vectors)."""
+def _project_all(cameras: Sequence[Camera], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~vista_envs.views.rig.project_with_depth` onto a unit image for every camera at once: (V, N, 2), (V,
+    N)."""
+    return _project(_rig_arrays(cameras), points)
+
+
+def _rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A rig's eyes (V, 3), camera bases transposed (V, 3, 3: a view of the stacked bases, as ``matmul`` took them
+    before), unit-image focal lengths (V, 1) and near planes (V, 1), read-only: built once per rig, which is
+    projected onto several times (its objects' points, the robot's); built anew for cameras that cannot be hashed
+    (lists for vectors)."""
     try:
         return _cached_rig_arrays(tuple(cameras))
     except TypeError:
         return _stacked_rig_arrays(cameras)
 
 
-def _stacked_rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _stacked_rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # One array call per table: the bases' rows are worked out in plain floats (the same arithmetic as
+    # rig._basis_of) rather than stacked from one array per camera.
     eyes = np.array([camera.eye for camera in cameras], dtype=float)
-    bases = np.stack([_basis(camera) for camera in cameras])
-    focal = np.array([0.5 / math.tan(math.radians(camera.fov) / 2) for camera in cameras])[:, None]
-    for array in (eyes, bases, focal):
+    bases = np.array([_basis_rows(tuple(c.eye), tuple(c.target), tuple(c.up)) for c in cameras])
+    focal = np.array([[0.5 / math.tan(math.radians(camera.fov) / 2)] for camera in cameras])
+    near = np.array([[camera.near] for camera in cameras])
+    for array in (eyes, bases, focal, near):
         array.flags.writeable = False
-    return eyes, bases, focal
+    return eyes, bases.transpose(0, 2, 1), focal, near
 
 
 _cached_rig_arrays = functools.lru_cache(maxsize=16)(_stacked_rig_arrays)
