@@ -163,3 +163,41 @@ def test_points_project_the_same_through_a_cached_rig_and_through_cameras_with_l
         np.testing.assert_array_equal(got, expected)
     for got, expected in zip(_project_all(rig, points), _project_all(rig, points)):  # the second from the cache
         np.testing.assert_array_equal(got, expected)
+
+
+def test_visibility_tables_are_the_per_object_sums_of_the_plain_version_bit_for_bit():
+    from vista_envs.views.visibility import _TOP_CENTRE, measure_visibility, seen_counts, seen_points
+
+    sim = PyBullet()
+    builder = SceneBuilder(sim)
+    try:
+        compared = 0
+        for seed in range(6):
+            layout = sample_layout(random.Random(seed), 1 + seed % 5, "train", Randomization())
+            bodies, _ = builder.build(layout, random.Random(seed), Randomization())
+            cameras = sample_rig(random.Random(100 + seed), 2 + seed % 3, 1 + seed % 5, Randomization())
+            masks = [render_view(sim, camera, Lighting(), 64, 64, BACKGROUND)[1] for camera in cameras]
+            points = sample_points(layout)
+            seen, in_frame, uv = seen_points(masks, cameras, points, bodies)  # (views, objects, points[, 2])
+            got = measure_visibility(masks, cameras, bodies, points)
+            counts = seen.sum(axis=2)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
+            n = points.shape[1]
+            for table, expected in (
+                (got.seen, counts / n),
+                (got.in_frame, in_frame.mean(axis=2)),
+                (got.centre, centre),
+                (got.projected, uv.mean(axis=2)),
+                (got.top, uv[:, :, _TOP_CENTRE]),
+            ):
+                assert table.tobytes() == np.ascontiguousarray(expected).tobytes()  # NaN where nothing is seen too
+            np.testing.assert_array_equal(seen_counts(masks, cameras, points, bodies), counts)
+            for v in range(len(cameras)):
+                for i in range(len(bodies)):
+                    assert got.clear(v, i) == bool(got.seen[v, i] >= 0.4)
+                    assert got.hidden(v, i) == bool(got.seen[v, i] == 0.0)
+            compared += int((counts > 0).sum())
+        assert compared > 20  # objects seen, so the centres compared are numbers, not only NaN
+    finally:
+        sim.close()

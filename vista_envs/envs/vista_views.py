@@ -360,11 +360,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         """Views that show where the robot is (in their segmentation masks): the robot's pedestal (any of its
         sample points seen), or at least 2 of the 5 points along the black bar, so at least 15 cm of it, which
         shows its direction."""
-        from vista_envs.views.scene import PEDESTAL_POINTS, ROBOT_BAR_POINTS
-        from vista_envs.views.visibility import seen_points
+        from vista_envs.views.visibility import seen_counts
 
-        points = np.array([ROBOT_BAR_POINTS, PEDESTAL_POINTS])
-        seen = seen_points(masks, cameras, points, [self.builder.robot_bar, self.builder.pedestal])[0].sum(axis=2)
+        seen = seen_counts(masks, cameras, _robot_points(), [self.builder.robot_bar, self.builder.pedestal])
         shown = (seen[:, 0] >= 2) | (seen[:, 1] >= 1)
         return tuple(int(v) for v in np.flatnonzero(shown))
 
@@ -612,6 +610,17 @@ def _hiding_screen(layout: Any, index: int) -> tuple[float, float, float]:
         return width / (distance + 0.05)
 
     return max(layout.screens, key=cover)
+
+
+@functools.lru_cache(maxsize=1)
+def _robot_points() -> np.ndarray:
+    """The points inside the robot's bar and pedestal, as :func:`~vista_envs.views.visibility.seen_counts` takes
+    them: (2, 5, 3), read-only."""
+    from vista_envs.views.scene import PEDESTAL_POINTS, ROBOT_BAR_POINTS
+
+    points = np.array([ROBOT_BAR_POINTS, PEDESTAL_POINTS])
+    points.flags.writeable = False
+    return points
 
 
 @functools.lru_cache(maxsize=64)

@@ -112,10 +112,19 @@ class Context:
 
     def inside(self, view: int, i: int) -> bool:
         """The seen part's centre is at least :data:`EDGE` from the image borders (a mark there is plainly in view)."""
-        return bool(self._inside[view, i])
+        return self._inside_lists[view][i]
 
     def markable(self, view: int, i: int) -> bool:
-        return bool(self._markable[view, i])
+        return self._markable_lists[view][i]
+
+    # Nested lists of the tables families read one object at a time (an array costs more to index than to compare).
+    @functools.cached_property
+    def _inside_lists(self) -> list[list[bool]]:
+        return self._inside.tolist()
+
+    @functools.cached_property
+    def _markable_lists(self) -> list[list[bool]]:
+        return self._markable.tolist()
 
     # Every view and object at once (families ask about most of them): arrays (n_views, n_objects).
     @functools.cached_property

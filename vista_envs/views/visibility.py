@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +39,7 @@ from vista_envs.robot.sim import Camera
 from vista_envs.views.rig import _basis_rows, project_with_depth
 from vista_envs.views.scene import SCREEN_HALF, Layout
 
-__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_points"]
+__all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_counts", "seen_points"]
 
 CLEAR = 0.4
 _HEIGHTS = (0.12, 0.5, 0.88, 0.97)
@@ -80,42 +79,87 @@ def _local_points(shape: str, height: float) -> np.ndarray:
 
 
 def sample_points(layout: Layout) -> np.ndarray:
-    """Sample points (n_objects, n_points, 3) inside each object of ``layout``, world frame."""
-    local = np.stack([_local_points(o.spec.shape, o.spec.height) for o in layout.objects])
-    yaw = np.array([o.yaw for o in layout.objects])
-    cos, sin = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-    points = np.empty_like(local)
-    points[..., 0] = np.array([o.x for o in layout.objects])[:, None] + cos * local[..., 0] - sin * local[..., 1]
-    points[..., 1] = np.array([o.y for o in layout.objects])[:, None] + sin * local[..., 0] + cos * local[..., 1]
+    """Sample points (n_objects, n_points, 3) inside each object of ``layout``, world frame.
+
+    The array is a view of a point-major (n_points, n_objects, 3) one: :func:`seen_points` projects the points in
+    that order, so that the sums over each object's points run along the first axis (see :class:`Visibility`).
+    """
+    objects = layout.objects
+    local = np.array([_local_points(o.spec.shape, o.spec.height) for o in objects]).transpose(1, 0, 2)
+    yaw = np.array([o.yaw for o in objects])
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    points = np.empty(local.shape)
+    points[..., 0] = np.array([o.x for o in objects]) + cos * local[..., 0] - sin * local[..., 1]
+    points[..., 1] = np.array([o.y for o in objects]) + sin * local[..., 0] + cos * local[..., 1]
     points[..., 2] = local[..., 2]
-    return points
+    return points.transpose(1, 0, 2)
 
 
-@dataclass(frozen=True)
 class Visibility:
-    """Per view and object: the share of sample points seen (n_views, n_objects), whether the points lie in
-    the image (same shape), the seen points' mean position in the image as shares of width and height
-    (n_views, n_objects, 2; NaN where nothing is seen), where all its points project, seen or not
-    (n_views, n_objects, 2), and where the centre of its top projects (n_views, n_objects, 2: labels go above it)."""
+    """Per view and object: the share of sample points seen (``seen``, (n_views, n_objects)), whether the points
+    lie in the image (``in_frame``, same shape), the seen points' mean position in the image as shares of width and
+    height (``centre``, (n_views, n_objects, 2); NaN where nothing is seen), where all its points project, seen or
+    not (``projected``, (n_views, n_objects, 2)), and where the centre of its top projects (``top``, (n_views,
+    n_objects, 2): labels go above it).
 
-    seen: np.ndarray
-    in_frame: np.ndarray
-    centre: np.ndarray
-    projected: np.ndarray
-    top: np.ndarray
+    Built from the per-point arrays of :func:`seen_points` in point-major order ((n_views, n_points, n_objects[,
+    2])): the sums over an object's points then run along axis 1 over rows of every object at once, in the same
+    order and so to the same numbers as along the points of each object (NumPy loops over a trailing axis of two
+    coordinates one pair at a time, which cost three times as much). Each table is worked out when first read (a
+    family reads only some of them, and a rig no question fits is dropped before most are read).
+    """
+
+    def __init__(self, seen_points: np.ndarray, in_frame_points: np.ndarray, uv: np.ndarray):
+        self._seen_points, self._in_frame_points, self._uv = seen_points, in_frame_points, uv
+
+    @functools.cached_property
+    def _counts(self) -> np.ndarray:
+        return np.add.reduce(self._seen_points, axis=1)
+
+    @functools.cached_property
+    def seen(self) -> np.ndarray:
+        return self._counts / self._seen_points.shape[1]
+
+    # Sums over the points, then a division: what .mean() over them computes, without its wrapper.
+    @functools.cached_property
+    def in_frame(self) -> np.ndarray:
+        return np.add.reduce(self._in_frame_points, axis=1, dtype=float) / self._in_frame_points.shape[1]
+
+    @functools.cached_property
+    def centre(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.add.reduce(self._uv * self._seen_points[..., None], axis=1) / self._counts[..., None]
+
+    @functools.cached_property
+    def projected(self) -> np.ndarray:
+        return np.add.reduce(self._uv, axis=1) / self._uv.shape[1]
+
+    @functools.cached_property
+    def top(self) -> np.ndarray:
+        return self._uv[:, _TOP_CENTRE]
+
+    # The predicates families ask object by object, as nested lists: indexing an array for one number costs more
+    # than the comparison.
+    @functools.cached_property
+    def _clear(self) -> list[list[bool]]:
+        return (self.seen >= CLEAR).tolist()
+
+    @functools.cached_property
+    def _hidden(self) -> list[list[bool]]:
+        return (self._counts == 0).tolist()
 
     def clear(self, view: int, obj: int) -> bool:
-        return bool(self.seen[view, obj] >= CLEAR)
+        return self._clear[view][obj]
 
     def hidden(self, view: int, obj: int) -> bool:
-        return bool(self.seen[view, obj] == 0.0)
+        return self._hidden[view][obj]
 
     def occluded(self, view: int, obj: int) -> bool:
         """Hidden although it stands inside the image: something blocks the camera's line of sight."""
         return self.hidden(view, obj) and bool(self.in_frame[view, obj] >= 0.99)
 
     def clear_views(self, obj: int) -> list[int]:
-        return [v for v in range(self.seen.shape[0]) if self.clear(v, obj)]
+        return [v for v, row in enumerate(self._clear) if row[obj]]
 
 
 def seen_points(
@@ -125,9 +169,26 @@ def seen_points(
     the image, in front of the camera, onto a pixel of its body in the view's segmentation mask ``masks[v]``,
     (size, size) body ids), which lie inside the image, and where they project (shares of width and height);
     shapes (n_views, n_bodies, n_points[, 2]). Every view at once: a handful of NumPy calls."""
+    seen, in_frame, uv = _seen_by_point(masks, cameras, points, bodies)
+    return seen.transpose(0, 2, 1), in_frame.transpose(0, 2, 1), uv.transpose(0, 2, 1, 3)
+
+
+def seen_counts(
+    masks: Sequence[np.ndarray], cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]
+) -> np.ndarray:
+    """How many of each body's points (as :func:`seen_points` takes them) each view shows: (n_views, n_bodies)."""
+    return np.add.reduce(_seen_by_point(masks, cameras, points, bodies)[0], axis=1)
+
+
+def _seen_by_point(
+    masks: Sequence[np.ndarray], cameras: Sequence[Camera], points: np.ndarray, bodies: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`seen_points` in point-major order: (n_views, n_points, n_bodies[, 2])."""
     n_bodies, n_points, _ = points.shape
     rig = _rig_arrays(cameras)
-    uv, depth = _project(rig, points.reshape(-1, 3))
+    # Point-major rows (free for sample_points' arrays). The rows' order does not change what matmul gives each
+    # row (their number would: BLAS picks its kernels by the matrices' sizes).
+    uv, depth = _project(rig, points.transpose(1, 0, 2).reshape(-1, 3))
     inside = (uv > _FRAME_MARGIN) & (uv < 1 - _FRAME_MARGIN)
     in_frame = inside[..., 0] & inside[..., 1] & (depth > rig[3])  # (not .all(axis=2): a reduction costs more here)
     size = masks[0].shape[0]
@@ -141,9 +202,8 @@ def seen_points(
     under = np.empty(in_frame.shape, dtype=masks[0].dtype)
     for v, mask in enumerate(masks):
         mask.reshape(-1).take(flat[v], out=under[v])
-    shape = (len(cameras), n_bodies, n_points)
-    # Compared as (views, bodies, points) with each body's id: no array of the owner of every point is built.
-    seen = in_frame.reshape(shape) & (under.reshape(shape) == np.asarray(bodies, dtype=under.dtype)[:, None])
+    shape = (len(cameras), n_points, n_bodies)
+    seen = in_frame.reshape(shape) & (under.reshape(shape) == np.asarray(bodies, dtype=under.dtype))
     return seen, in_frame.reshape(shape), uv.reshape(*shape, 2)
 
 
@@ -196,19 +256,7 @@ def measure_visibility(
     masks: Sequence[np.ndarray], cameras: Sequence[Camera], bodies: Sequence[int], points: np.ndarray
 ) -> Visibility:
     """Every sample point of every object looked up in the segmentation mask of every view (see :func:`seen_points`)."""
-    seen, in_frame, uv = seen_points(masks, cameras, points, bodies)
-    counts = seen.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = (uv * seen[..., None]).sum(axis=2) / counts[..., None]
-    n = points.shape[1]
-    # Sums over n: what .mean(axis=2) computes (the same reduction, then the same division), without its wrapper.
-    return Visibility(
-        seen=counts / n,
-        in_frame=np.add.reduce(in_frame, axis=2, dtype=float) / n,
-        centre=centre,
-        projected=np.add.reduce(uv, axis=2) / n,
-        top=uv[:, :, _TOP_CENTRE],
-    )
+    return Visibility(*_seen_by_point(masks, cameras, points, bodies))
 
 
 # The corners of a screen's two broad faces (its thin local x axis at -/+ half thickness), each in order around it.
