@@ -44,6 +44,7 @@ def test_the_background_fill_equals_putmask_on_the_raw_render_at_every_size(sim_
         raw = raw.reshape(size, size, 4)
         raw_mask = np.asarray(mask).reshape(size, size)
         assert (raw_mask < 0).any() and (raw_mask >= 0).any()  # both kinds of pixel are tested
+        assert (raw[raw_mask < 0] == 255).all()  # what the fill relies on: TinyRenderer clears to opaque white
         raw[raw_mask < 0] = (*BACKGROUND, 255)
         np.testing.assert_array_equal(rgba, raw)
 

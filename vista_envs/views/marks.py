@@ -7,6 +7,7 @@ the part of the object its camera really sees, so a mark never points at somethi
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -147,8 +148,9 @@ def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[
     it: the pixels are copied out of Pillow once, for the mosaic and the views together."""
     rows, columns = grid
     width, height = views[0].size
-    # Not initialised (a fill of the whole mosaic costs as much as pasting a view): every tile is pasted over.
-    canvas = Image.new("RGB", (columns * width, rows * height), None)
+    # Every tile is pasted over, so the canvas needs no fill, and it is kept between calls: the pixels leave it
+    # as a copy (a new image would cost Pillow a fresh block of memory, and page faults, every time).
+    canvas = _canvas(columns * width, rows * height)
     for i in range(rows * columns):
         r, c = divmod(i, columns)
         if i < len(views):
@@ -161,6 +163,17 @@ def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[
         for r, c in map(lambda i: divmod(i, columns), range(len(views)))
     ]
     return out, tiles
+
+
+_CANVASES = threading.local()
+
+
+def _canvas(width: int, height: int) -> Image.Image:
+    """An RGB image of this size for this thread, kept between calls; its pixels are whatever was left there."""
+    canvases = _CANVASES.__dict__.setdefault("images", {})
+    if (width, height) not in canvases:
+        canvases[(width, height)] = Image.new("RGB", (width, height), None)
+    return canvases[(width, height)]
 
 
 def _rgb_array(image: Image.Image) -> np.ndarray:

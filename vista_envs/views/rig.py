@@ -125,34 +125,35 @@ def render_view(
     if not (rgba.flags.writeable and rgba.flags.c_contiguous):
         rgba = np.array(rgba)
     mask = np.asarray(mask, dtype=np.int32).reshape(height, width)
-    # One 32-bit word per pixel: a quarter of the work of masking the channels one by one. Branch-free:
-    # pixels ^= (pixels ^ fill) & background, where ``mask >> 31`` is all ones on the background (id -1) and
-    # zero on bodies; twice as fast as putmask at 224 px (and than copyto(where=) or boolean indexing).
+    # One 32-bit word per pixel: a quarter of the work of masking the channels one by one. TinyRenderer clears its
+    # buffer to opaque white and draws nothing where the mask holds no body (-1), so the background pixels are all
+    # ones there: xor with (white ^ fill) turns them into the fill, and ``mask >> 31`` (all ones on the background,
+    # zero on bodies) picks them: pixels ^= (mask >> 31) & (white ^ fill). Branch-free, three passes over the view
+    # (twice as fast as putmask at 224 px, and than copyto(where=) or boolean indexing).
     pixels = rgba.view(np.uint32).reshape(height, width)
-    flips, background_bits = _scratch(height, width)
-    np.bitwise_xor(pixels, _fill_word(tuple(int(v) for v in background)), out=flips)
-    np.right_shift(mask, 31, out=background_bits)
-    np.bitwise_and(flips, background_bits.view(np.uint32), out=flips)
-    np.bitwise_xor(pixels, flips, out=pixels)
+    flips = _scratch(height, width)
+    np.right_shift(mask, 31, out=flips)
+    np.bitwise_and(flips, _flip_word(tuple(int(v) for v in background)), out=flips)
+    np.bitwise_xor(pixels, flips.view(np.uint32), out=pixels)
     return rgba, mask
 
 
 _SCRATCH = threading.local()
 
 
-def _scratch(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two (height, width) work buffers (uint32, int32) of this thread, kept between calls: new temporaries of a
-    view's size cost page faults on every call (about as much as the arithmetic at 224 px)."""
+def _scratch(height: int, width: int) -> np.ndarray:
+    """A (height, width) int32 work buffer of this thread, kept between calls: a new temporary of a view's size
+    costs page faults on every call (about as much as the arithmetic at 224 px)."""
     buffers = _SCRATCH.__dict__.setdefault("buffers", {})
     if (height, width) not in buffers:
-        buffers[(height, width)] = (np.empty((height, width), np.uint32), np.empty((height, width), np.int32))
+        buffers[(height, width)] = np.empty((height, width), np.int32)
     return buffers[(height, width)]
 
 
 @functools.lru_cache(maxsize=64)
-def _fill_word(background: tuple[int, ...]) -> np.uint32:
-    """``background`` as one opaque RGBA pixel, a 32-bit word in the buffer's byte order."""
-    return np.array([*background, 255], dtype=np.uint8).view(np.uint32)[0]
+def _flip_word(background: tuple[int, ...]) -> np.int32:
+    """The bits that turn TinyRenderer's opaque white into ``background`` (opaque), as one 32-bit word."""
+    return np.array([255 ^ background[0], 255 ^ background[1], 255 ^ background[2], 0], np.uint8).view(np.int32)[0]
 
 
 def _cross(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:

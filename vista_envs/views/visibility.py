@@ -36,7 +36,7 @@ from vista_envs.robot.objects import (
     SPHERE_RADIUS,
 )
 from vista_envs.robot.sim import Camera
-from vista_envs.views.rig import _basis_rows, project_with_depth
+from vista_envs.views.rig import _basis_rows, camera_coordinates
 from vista_envs.views.scene import SCREEN_HALF, Layout
 
 __all__ = ["CLEAR", "Visibility", "measure_visibility", "sample_points", "screened", "seen_counts", "seen_points"]
@@ -264,7 +264,7 @@ _SCREEN_CORNERS = (
     np.array([[sx, sy, sz] for sx in (-1, 1) for sy, sz in ((-1, 0), (1, 0), (1, 2), (-1, 2))], dtype=float)
     * SCREEN_HALF
 )
-_NEXT_CORNER = np.array([1, 2, 3, 0])
+_NEXT_CORNER = np.array([1, 2, 3, 0, 5, 6, 7, 4])  # the next corner around each face
 
 
 def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, float]) -> bool:
@@ -275,20 +275,27 @@ def screened(camera: Camera, points: np.ndarray, screen: tuple[float, float, flo
     fails it is drawn again before it is rendered (the segmentation mask then has the last word).
     """
     cos, sin = math.cos(screen[2]), math.sin(screen[2])
-    corners = np.empty((8, 3))
-    corners[:, 0] = screen[0] + cos * _SCREEN_CORNERS[:, 0] - sin * _SCREEN_CORNERS[:, 1]
-    corners[:, 1] = screen[1] + sin * _SCREEN_CORNERS[:, 0] + cos * _SCREEN_CORNERS[:, 1]
-    corners[:, 2] = _SCREEN_CORNERS[:, 2]
-    image, depth = project_with_depth(camera, np.vstack([corners, points]), 1, 1)
-    # Plain floats for the depth test and a fixed index for the quads' next corners: NumPy's reductions and
-    # np.roll cost more than the arithmetic on a dozen points (the comparisons are the same).
+    world = np.empty((8 + len(points), 3))  # the corners, then the points: one projection for all
+    world[:8, 0] = screen[0] + cos * _SCREEN_CORNERS[:, 0] - sin * _SCREEN_CORNERS[:, 1]
+    world[:8, 1] = screen[1] + sin * _SCREEN_CORNERS[:, 0] + cos * _SCREEN_CORNERS[:, 1]
+    world[:8, 2] = _SCREEN_CORNERS[:, 2]
+    world[8:] = points
+    # project_with_depth(camera, world, 1, 1)'s arithmetic, the depth test first: a rig that fails it needs no more.
+    local = camera_coordinates(camera, world)
+    depth = local[:, 2]
+    # Plain floats for the depth test: NumPy's reductions cost more than the comparisons on a few dozen points.
     depths = depth.tolist()
     if max(depths[:8]) >= min(depths[8:]) or min(depths) <= camera.near:
         return False
-    faces = image[:8].reshape(2, 4, 2)  # two convex quads
-    edges = faces[:, _NEXT_CORNER] - faces
-    offsets = image[None, 8:, None, :] - faces[:, None]  # (face, point, corner, 2)
-    cross = edges[:, None, :, 0] * offsets[..., 1] - edges[:, None, :, 1] * offsets[..., 0]
+    scale = (0.5 / math.tan(math.radians(camera.fov) / 2)) / np.maximum(depth, 1e-6)
+    u = 0.5 + local[:, 0] * scale
+    v = 0.5 - local[:, 1] * scale
+    # Each face's edges (corner to next corner) and each point's offset from each corner, as (corner, point)
+    # tables: the same products and differences as with (face, point, corner, xy) arrays, whose trailing axes of
+    # two and four NumPy loops over a few numbers at a time.
+    du, dv = u[_NEXT_CORNER] - u[:8], v[_NEXT_CORNER] - v[:8]
+    cross = du[:, None] * (v[None, 8:] - v[:8, None]) - dv[:, None] * (u[None, 8:] - u[:8, None])
     # Inside a convex quad: on the same side of all four edges, whichever way round it projects.
-    inside = (cross >= 0).all(axis=2) | (cross <= 0).all(axis=2)
-    return bool(inside.any(axis=0).all())
+    faces = cross.reshape(2, 4, -1)
+    inside = np.logical_and.reduce(faces >= 0, axis=1) | np.logical_and.reduce(faces <= 0, axis=1)
+    return bool(np.logical_and.reduce(np.logical_or.reduce(inside, axis=0)))
