@@ -349,7 +349,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                         style,
                         difficulty,
                         split,
-                        random.Random(view_rng.getrandbits(64)),
+                        view_rng.getrandbits(64),  # the noise's seed (drawn with or without noise)
                     )
                     return
         raise RuntimeError(
@@ -376,7 +376,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         style: Any,
         difficulty: int,
         split: str,
-        noise_rng: random.Random,
+        noise_seed: int,
     ) -> None:
         """Add the noise, marks and titles to the accepted rig's views, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
@@ -384,8 +384,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
         marked = []
+        noise_rng = random.Random(noise_seed) if style.noise_sigma > 0 else None
         for k, image in enumerate(images):
-            if style.noise_sigma > 0:
+            if noise_rng is not None:
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
                 image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
             marked.append(marked_view(image, f"View {k + 1}", question.marks.get(k, ())))
