@@ -228,7 +228,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             length_budget=length_budget,
             max_response_chars=max_response_chars,
         )
-        from vista_envs.views.marks import mosaic_grid
+        from vista_envs.views.marks import ViewBuffer, mosaic_grid
 
         self.grid = mosaic_grid(self.view_range[1])
         rows, columns = self.grid
@@ -253,6 +253,11 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self.style: Any = None
         self.bodies: list[int] = []
         self._image = np.zeros(self.observation_space["image"].shape, np.uint8)
+        # The views are drawn and marked in buffers kept between episodes (see ViewBuffer), then copied into the
+        # mosaic.
+        self._view_buffers = [
+            ViewBuffer(np.empty((self.image_size, self.image_size, 4), np.uint8)) for _ in range(self.view_range[1])
+        ]
         self._conversation = Conversation("")
         self._last_response: str | None = None
         self.shown: list[int] = []  # the views shown so far, in the order shown
@@ -331,7 +336,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
                     continue  # the aim misses: drawing this rig would most likely be wasted
                 drawn_rigs += 1
                 # The views are drawn before the question is chosen: it is chosen from what they show.
-                drawn = [render_view(self.sim, camera, style.lighting, size, size, background) for camera in cameras]
+                drawn = [
+                    render_view(self.sim, camera, style.lighting, size, size, background, out=buffer.pixels)
+                    for camera, buffer in zip(cameras, self._view_buffers)
+                ]
                 masks = [mask for _, mask in drawn]
                 visibility = measure_visibility(masks, cameras, bodies, points)
                 robot_views = functools.partial(self._robot_views, cameras, masks)
@@ -380,16 +388,18 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
     ) -> None:
         """Add the noise, marks and titles to the accepted rig's views, and start the conversation."""
         from vista_envs.tasks.drawing import add_noise
-        from vista_envs.views.marks import marked_mosaic, marked_view
+        from vista_envs.views.marks import mark_view, marked_mosaic, marked_view
         from vista_envs.views.view_tool import call_text, view_tool_schema
 
         marked = []
         noise_rng = random.Random(noise_seed) if style.noise_sigma > 0 else None
         for k, image in enumerate(images):
-            if noise_rng is not None:
+            title, marks = f"View {k + 1}", question.marks.get(k, ())
+            if noise_rng is None:  # drawn into the view's buffer (``image`` is its pixels)
+                marked.append(mark_view(self._view_buffers[k], title, marks))
+            else:
                 rgb = Image.frombuffer("RGBA", (self.image_size,) * 2, image, "raw", "RGBA", 0, 1).convert("RGB")
-                image = np.asarray(add_noise(rgb, style.noise_sigma, noise_rng))
-            marked.append(marked_view(image, f"View {k + 1}", question.marks.get(k, ())))
+                marked.append(marked_view(np.asarray(add_noise(rgb, style.noise_sigma, noise_rng)), title, marks))
         if self.view_tool:  # the mosaic changes as views are shown: the views are arrays of their own
             views = [np.array(view.convert("RGB")) for view in marked]  # (views drawn in the RGBA buffer)
         else:  # the mosaic holds every view for the whole episode: the views are its tiles

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from vista_envs.tasks.drawing import font
 
-__all__ = ["Mark", "draw_marks", "marked_mosaic", "marked_view", "mosaic", "mosaic_grid"]
+__all__ = ["Mark", "ViewBuffer", "draw_marks", "mark_view", "marked_mosaic", "marked_view", "mosaic", "mosaic_grid"]
 
 RING_RGB = (255, 0, 200)
 LABEL_FILL = (255, 255, 255)
@@ -62,23 +62,70 @@ def _paste(canvas: Image.Image, patch: Image.Image, x: float, y: float) -> None:
     canvas.paste(patch, (round(x - patch.width / 2), round(y - patch.height / 2)))
 
 
+class ViewBuffer:
+    """A view's RGBA pixels ``(height, width, 4)`` (a writeable C-contiguous array) with the Pillow image that
+    shares them, and a drawing context made when first needed. Kept between episodes, it spares Pillow the cost of
+    wrapping a fresh array for every view, which is more than that of drawing a view's marks.
+
+    Give ``pixels`` to :func:`~vista_envs.views.rig.render_view` (``out=``), then :func:`mark_view` draws into
+    them; what a view shows lives there until the buffer is drawn again, so copy it out (the mosaic does).
+    """
+
+    def __init__(self, pixels: np.ndarray):
+        self.pixels = pixels
+        height, width = pixels.shape[:2]
+        self.image = Image.frombuffer("RGBA", (width, height), pixels, "raw", "RGBA", 0, 1)
+        self.image.readonly = False  # frombuffer marks shared buffers read-only; this one is ours to draw on
+        self._draw: ImageDraw.ImageDraw | None = None
+
+    def __reduce__(self) -> tuple:
+        # Copied or pickled as a new buffer over a copy of the pixels: the image must share the copy's memory.
+        return ViewBuffer, (self.pixels.copy(),)
+
+    @property
+    def draw(self) -> ImageDraw.ImageDraw:
+        if self._draw is None:
+            self._draw = ImageDraw.Draw(self.image)
+        return self._draw
+
+
+def mark_view(buffer: ViewBuffer, title: str, marks: Sequence[Mark]) -> Image.Image:
+    """:func:`marked_view` drawn into ``buffer``'s pixels: its RGBA image, which shares them."""
+    pixels = buffer.pixels
+    height, width = pixels.shape[:2]
+    size = max(10, height // 13)
+    rings = [mark for mark in marks if mark.kind == "ring"]
+    if rings:
+        draw = buffer.draw  # drawing in RGBA writes the same colour bytes as in RGB (no blending: a plain Draw)
+        for mark in rings:
+            x, y = mark.centre[0] * width, mark.centre[1] * height
+            r = max(5.0, mark.radius * height)
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
+    # The tags and the title are copied with NumPy: what Image.paste does, clipped the same way, without its
+    # per-call checks.
+    for mark in marks:
+        x, y = mark.centre[0] * width, mark.centre[1] * height
+        if mark.kind == "ring":
+            r = max(5.0, mark.radius * height)
+            _copy_into(pixels, mark.text, size, RING_RGB, x, max(size / 2 + 1, y - r - size * 0.6))
+        else:
+            _copy_into(pixels, mark.text, size, LABEL_TEXT, x, y)
+    _copy_at(pixels, _patch_pixels(title, max(9, height // 14), None), 0, 0)
+    return buffer.image
+
+
 def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.Image:
     """``image`` (RGB, or the renderer's RGBA buffer) with its ``title`` in the top-left corner and ``marks``
     drawn on it, as a Pillow image: RGB (a copy) for an RGB array; for a writeable C-contiguous RGBA array, an RGBA
     image that shares and draws into its buffer (the alpha channel means nothing: :func:`marked_mosaic` drops
     it as it pastes, so the view's pixels are copied once, into the mosaic). Use :func:`draw_marks` for an array."""
     height, width, channels = image.shape
-    shared = channels == 4 and image.flags.c_contiguous and image.flags.writeable
-    if shared:
-        # Shared, not copied: drawing in RGBA writes the same colour bytes as in RGB (no blending: a plain Draw).
-        canvas = Image.frombuffer("RGBA", (width, height), image, "raw", "RGBA", 0, 1)
-        canvas.readonly = False  # frombuffer marks shared buffers read-only; this one is ours to draw on
-    else:
-        mode = "RGBA" if channels == 4 else "RGB"
-        canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
-        if mode == "RGBA":  # (an RGB buffer is never shared: frombuffer copied it)
-            canvas = canvas.convert("RGB")
-    mode = canvas.mode
+    if channels == 4 and image.flags.c_contiguous and image.flags.writeable:
+        return mark_view(ViewBuffer(image), title, marks)
+    mode = "RGBA" if channels == 4 else "RGB"
+    canvas = Image.frombuffer(mode, (width, height), np.ascontiguousarray(image), "raw", mode, 0, 1)
+    if mode == "RGBA":  # (an RGB buffer is never shared: frombuffer copied it)
+        canvas = canvas.convert("RGB")
     size = max(10, height // 13)
     rings = [mark for mark in marks if mark.kind == "ring"]
     if rings:
@@ -87,21 +134,14 @@ def marked_view(image: np.ndarray, title: str, marks: Sequence[Mark]) -> Image.I
             x, y = mark.centre[0] * width, mark.centre[1] * height
             r = max(5.0, mark.radius * height)
             draw.ellipse((x - r, y - r, x + r, y + r), outline=RING_RGB, width=max(2, height // 80))
-    # Into a shared buffer the tags and the title are copied with NumPy (what Image.paste does, clipped the same
-    # way, without its per-call checks); into a Pillow copy, pasted.
-    paste = functools.partial(_copy_into, image) if shared else functools.partial(_paste_patch, canvas)
     for mark in marks:
         x, y = mark.centre[0] * width, mark.centre[1] * height
         if mark.kind == "ring":
             r = max(5.0, mark.radius * height)
-            paste(mark.text, size, RING_RGB, x, max(size / 2 + 1, y - r - size * 0.6))
+            _paste_patch(canvas, mark.text, size, RING_RGB, x, max(size / 2 + 1, y - r - size * 0.6))
         else:
-            paste(mark.text, size, LABEL_TEXT, x, y)
-    title_size = max(9, height // 14)
-    if shared:
-        _copy_at(image, _patch_pixels(title, title_size, None), 0, 0)
-    else:
-        canvas.paste(_patch_as(title, title_size, None, mode), (0, 0))
+            _paste_patch(canvas, mark.text, size, LABEL_TEXT, x, y)
+    canvas.paste(_patch_as(title, max(9, height // 14), None, canvas.mode), (0, 0))
     return canvas
 
 

@@ -106,11 +106,19 @@ def _azimuth_through(
 
 
 def render_view(
-    sim: PyBullet, camera: Camera, lighting: Lighting, width: int, height: int, background: Sequence[int]
+    sim: PyBullet,
+    camera: Camera,
+    lighting: Lighting,
+    width: int,
+    height: int,
+    background: Sequence[int],
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One view through TinyRenderer: the renderer's own RGBA buffer (height, width, 4) uint8, ``background``
-    filling the pixels where no body was drawn (the table is drawn as background, as in the robot envs), and the
-    segmentation mask drawn with it (height, width): the body id of each pixel, -1 for the background.
+    """One view through TinyRenderer: its RGBA pixels (height, width, 4) uint8, ``background`` filling the pixels
+    where no body was drawn (the table is drawn as background, as in the robot envs), and the segmentation mask
+    drawn with it (height, width): the body id of each pixel, -1 for the background. The pixels are the renderer's
+    own buffer, or ``out`` (a C-contiguous uint8 array of that shape, e.g. a kept
+    :class:`~vista_envs.views.marks.ViewBuffer`'s) where given: filled there at no extra cost.
 
     RGBA, not RGB: dropping the alpha channel is a full strided copy; the marks are drawn into this buffer and
     Pillow drops the alpha channel as it pastes the view into the mosaic
@@ -122,20 +130,24 @@ def render_view(
     projection = client.computeProjectionMatrixFOV(camera.fov, width / height, camera.near, camera.far)
     _, _, rgba, _, mask = tiny_renderer_image(client, width, height, view, projection, lighting, segmentation=True)
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
-    if not (rgba.flags.writeable and rgba.flags.c_contiguous):
-        rgba = np.array(rgba)
+    if out is None:
+        if not (rgba.flags.writeable and rgba.flags.c_contiguous):
+            rgba = np.array(rgba)
+        out = rgba
+    elif not rgba.flags.c_contiguous:
+        rgba = np.ascontiguousarray(rgba)
     mask = np.asarray(mask, dtype=np.int32).reshape(height, width)
     # One 32-bit word per pixel: a quarter of the work of masking the channels one by one. TinyRenderer clears its
     # buffer to opaque white and draws nothing where the mask holds no body (-1), so the background pixels are all
     # ones there: xor with (white ^ fill) turns them into the fill, and ``mask >> 31`` (all ones on the background,
-    # zero on bodies) picks them: pixels ^= (mask >> 31) & (white ^ fill). Branch-free, three passes over the view
-    # (twice as fast as putmask at 224 px, and than copyto(where=) or boolean indexing).
-    pixels = rgba.view(np.uint32).reshape(height, width)
+    # zero on bodies) picks them: out = pixels ^ ((mask >> 31) & (white ^ fill)). Branch-free, three passes over
+    # the view (twice as fast as putmask at 224 px, and than copyto(where=) or boolean indexing).
     flips = _scratch(height, width)
     np.right_shift(mask, 31, out=flips)
     np.bitwise_and(flips, _flip_word(tuple(int(v) for v in background)), out=flips)
-    np.bitwise_xor(pixels, flips.view(np.uint32), out=pixels)
-    return rgba, mask
+    words = (height, width)
+    np.bitwise_xor(rgba.view(np.uint32).reshape(words), flips.view(np.uint32), out=out.view(np.uint32).reshape(words))
+    return out, mask
 
 
 _SCRATCH = threading.local()
