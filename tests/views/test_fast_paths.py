@@ -202,3 +202,27 @@ def test_visibility_tables_are_the_per_object_sums_of_the_plain_version_bit_for_
         assert compared > 20  # objects seen, so the centres compared are numbers, not only NaN
     finally:
         sim.close()
+
+
+def test_a_view_drawn_and_marked_in_a_kept_buffer_equals_one_drawn_in_the_renderers_array(sim_and_rig):
+    import copy
+
+    from vista_envs.views.marks import ViewBuffer, mark_view
+
+    sim, cameras = sim_and_rig
+    buffer = ViewBuffer(np.empty((96, 96, 4), np.uint8))
+    marks = [Mark("ring", "A", (0.4, 0.5)), Mark("label", "3", (0.7, 0.2))]
+    for k, camera in enumerate(cameras):  # the same buffer again and again, as the env uses it
+        fresh, fresh_mask = render_view(sim, camera, Lighting(), 96, 96, BACKGROUND)
+        kept, kept_mask = render_view(sim, camera, Lighting(), 96, 96, BACKGROUND, out=buffer.pixels)
+        assert kept is buffer.pixels
+        np.testing.assert_array_equal(kept, fresh)
+        np.testing.assert_array_equal(kept_mask, fresh_mask)
+        expected = np.asarray(marked_view(fresh, f"View {k + 1}", marks))
+        np.testing.assert_array_equal(np.asarray(mark_view(buffer, f"View {k + 1}", marks)), expected)
+    twin = copy.deepcopy(buffer)  # a copy draws into its own pixels, not the original's
+    before = buffer.pixels.copy()
+    mark_view(twin, "View 9", [Mark("ring", "B", (0.2, 0.8))])
+    np.testing.assert_array_equal(buffer.pixels, before)
+    assert (twin.pixels != before).any()
+    np.testing.assert_array_equal(np.asarray(twin.image), twin.pixels)
