@@ -185,6 +185,35 @@ def breakdown(n_views: int, size: int, episodes: int) -> dict[str, float]:
     return result
 
 
+# This round's before/after per stage (CPU ms per episode; see the section's prose): medians of 5 interleaved runs
+# of breakdown(..., 100) on the code before (f88cd0d) and after, 2026-12-07.
+ROUND_STAGES = (
+    "seeding",
+    "layout",
+    "scene build",
+    "sample points",
+    "rigs",
+    "aim check",
+    "rendering",
+    "visibility",
+    "questions",
+    "marks",
+    "answer step",
+    "rest",
+    "all but rendering",
+)
+ROUND_BEFORE_AFTER = (
+    (2, 128, "before", (0.05, 0.10, 0.17, 0.07, 0.04, 0.09, 3.07, 0.27, 0.17, 0.15, 0.08, 0.22, 1.40)),
+    (2, 128, "after", (0.05, 0.10, 0.14, 0.05, 0.03, 0.07, 3.01, 0.15, 0.19, 0.11, 0.08, 0.19, 1.16)),
+    (2, 224, "before", (0.06, 0.11, 0.19, 0.07, 0.04, 0.09, 8.76, 0.29, 0.18, 0.24, 0.11, 0.26, 1.66)),
+    (2, 224, "after", (0.06, 0.10, 0.16, 0.05, 0.03, 0.06, 8.38, 0.17, 0.21, 0.20, 0.10, 0.24, 1.39)),
+    (4, 128, "before", (0.06, 0.11, 0.18, 0.07, 0.06, 0.09, 5.84, 0.33, 0.19, 0.23, 0.10, 0.24, 1.66)),
+    (4, 128, "after", (0.05, 0.11, 0.15, 0.05, 0.04, 0.07, 5.71, 0.18, 0.21, 0.15, 0.09, 0.23, 1.34)),
+    (4, 224, "before", (0.09, 0.12, 0.20, 0.08, 0.06, 0.09, 15.55, 0.41, 0.21, 0.42, 0.15, 0.36, 2.19)),
+    (4, 224, "after", (0.07, 0.11, 0.16, 0.05, 0.04, 0.06, 14.67, 0.21, 0.22, 0.34, 0.13, 0.30, 1.73)),
+)
+
+
 def baselines(episodes: int, size: int) -> dict[str, dict[str, float]]:
     env = VistaViewsEnv(image_size=size, split="test")
     scripted = ScriptedPolicy()
@@ -287,56 +316,66 @@ def main() -> None:
     small = breakdowns[0]
     beyond = sum(value for name, value in small.items() if name not in ("rendering", "rigs drawn"))
     why = (
-        "What changed since the suite-4 content change (no change of content: same seeds give the same scenes, rigs, "
-        "questions, answers and pixels; 500 episodes over five configurations hashed identical before and after: "
-        "observation bytes, text, info, reward, and the visibility arrays bit for bit): the marks are drawn straight "
-        "into the renderer's RGBA buffer and Pillow drops the alpha channel as it pastes the view into the mosaic "
-        "(one copy of a view's pixels instead of two); the mosaic leaves Pillow in one encoded piece instead of 64 KiB "
-        "pieces joined, on a canvas that is not filled first; the background fill is branch-free (xor/and/xor on "
-        "32-bit pixels) in work buffers kept between views (fresh view-sized temporaries cost page faults on every "
-        "call); a rig's eyes, bases and focal lengths are stacked once per rig; the screen check, layout placement "
-        "and the mask look-ups shed NumPy wrappers (the same arithmetic). The benchmark now times the env as "
-        "`gym.make` returns it (OrderEnforcing, and PassiveEnvChecker, which checks only the first reset and step, "
-        "in the warm-up; together about 0.02 ms per episode) and leaves the oracle's response, the agent's move, "
-        "out of the timed calls (about 0.01-0.02 ms). Per stage, CPU ms per episode, medians of 3 interleaved runs "
-        "of 100 episodes of the code before (suite 4 as merged, `a80a560`) and after, same session and machine "
-        "(the stage wrappers' own cost is in the stages; `before` timed the bare env with the oracle in `rest`):"
+        "What changed in this round (no change of content: same seeds give the same scenes, rigs, questions, answers "
+        "and pixels; `python benchmarks/vista_views_digests.py --check` gave the 510 episode digests of the code "
+        "before the round, `f88cd0d`, after every step: observation bytes, text, info, reward, question and marks, "
+        "the visibility tables bit for bit and `render()` frames, over the four configurations, 2-4 views of 96 px, "
+        "the view-tool mode and the `high` randomisation preset): the sample points are projected in point-major "
+        "order, so that the sums over each object's points run along an axis of rows of every object (NumPy loops "
+        "over a trailing axis of two coordinates one pair at a time: the same additions in the same order, a third "
+        "of the time), and the visibility tables are worked out when a question family first reads them; the "
+        "isolation, border and aim checks run on per-coordinate tables instead of arrays with trailing axes of two "
+        "and four; the views are rendered, background-filled and marked in RGBA buffers kept between episodes, each "
+        "with its Pillow image and drawing context made once (wrapping a fresh array in Pillow cost more than "
+        "drawing a view's marks), the tags and titles copied in with NumPy, into a mosaic canvas kept between "
+        "episodes; the background fill takes three passes instead of four (TinyRenderer clears to opaque white, "
+        "which a test pins); bodies move with one PyBullet call instead of two (no physics step runs here, so "
+        "their velocities need no reset); a rig's camera tables are built with one array call each and the mask "
+        "look-ups are flat `take`s; a randomisation whose camera, light and table knobs draw nothing hands out one "
+        "shared style (rigs asked for it once per camera), and the noise's rng is made only when there is noise. "
+        "The Python work, counted without the noise of this machine: instructions per episode outside TinyRenderer "
+        "(valgrind, renders replayed from a memo so that only the env's own work runs, 60 episodes after a "
+        "warm-up), before -> after: 4.71 M -> 3.96 M (-16%) at 2 x 128 px, 6.37 M -> 5.20 M (-18%) at 2 x 224, "
+        "6.06 M -> 4.93 M (-19%) at 4 x 128 and 9.37 M -> 7.68 M (-18%) at 4 x 224. "
+        "In CPU time the gain is harder to see on this machine (load average 4-6 on 2 cores during this round): "
+        "per stage, CPU ms per episode, medians of 5 interleaved runs of 100 episodes of the code before "
+        "(`f88cd0d`) and after, same session (the stage wrappers' own cost is in the stages; since the visibility "
+        "tables are worked out when first read, part of `visibility` now lands in `questions`):"
     )
     before_after = [
-        "| views | view size | code | layout | visibility | rendering | marks | scene build | answer step | rest "
-        "| all but rendering |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        "| 2 | 128 | before | 0.13 | 0.28 | 3.03 | 0.24 | 0.17 | 0.09 | 0.64 | 1.55 |",
-        "| 2 | 128 | after | 0.08 | 0.22 | 2.61 | 0.13 | 0.14 | 0.07 | 0.49 | 1.12 |",
-        "| 2 | 224 | before | 0.14 | 0.31 | 8.30 | 0.50 | 0.19 | 0.11 | 0.72 | 1.99 |",
-        "| 2 | 224 | after | 0.10 | 0.29 | 7.66 | 0.27 | 0.17 | 0.10 | 0.65 | 1.58 |",
-        "| 4 | 128 | before | 0.13 | 0.34 | 5.72 | 0.42 | 0.17 | 0.11 | 0.72 | 1.89 |",
-        "| 4 | 128 | after | 0.09 | 0.29 | 5.02 | 0.19 | 0.16 | 0.10 | 0.62 | 1.44 |",
-        "| 4 | 224 | before | 0.18 | 0.51 | 16.90 | 1.10 | 0.22 | 0.18 | 1.06 | 3.26 |",
-        "| 4 | 224 | after | 0.11 | 0.41 | 14.40 | 0.44 | 0.18 | 0.16 | 0.85 | 2.16 |",
+        "| views | view size | code | " + " | ".join(ROUND_STAGES) + " |",
+        "| ---: | ---: | --- |" + " ---: |" * len(ROUND_STAGES),
+        *(
+            f"| {n} | {size} | {code} | " + " | ".join(f"{ms:.2f}" for ms in row) + " |"
+            for n, size, code, row in ROUND_BEFORE_AFTER
+        ),
     ]
     remains = (
-        "`rendering` is `render_view`: TinyRenderer's own time (that of the raw loop with masks, times the rigs "
-        "drawn) plus the background fill; its before/after gap is mostly the fill and the run-to-run noise. "
         f"What remains at {rows[0][0]} views of {rows[0][1]} px: the target allows {budget:.2f} ms per episode "
-        f"beyond rendering, and the env spends {beyond:.2f} ms outside `render_view` in the stage table above "
-        f"(plus the {small['rigs drawn'] - 1:.0%} of rigs drawn again when no question fits them, inside it). It is a "
-        "near-fixed cost of Python work per episode spread over many small steps (none above 0.3 ms at this "
-        "size): sampling and placing the layout, building the scene in PyBullet (a call per body to move and "
-        "recolour it), projecting the sample points and reading them off the masks, the question families, the "
-        "marks, scoring the answer, Gymnasium's seeding, the prompt, conversation and `info`. Meeting 15% at 2 "
-        "views of 128 px would take all of it down to a fraction of its present cost: a different implementation "
-        "(a compiled or batched scene and question generator), not a trim. It weighs least where rendering is "
-        "dear: at 4 views of 224 px it comes closest to the target (the table above). `rest` is everything outside "
-        "the timed stages (Gymnasium's reset, the question families, sampling and checking rigs, the prompt and "
-        "conversation)."
+        f"beyond rendering; the env spends {beyond:.2f} ms outside `render_view` in the stage table above, plus the "
+        f"{small['rigs drawn'] - 1:.0%} of rigs drawn again when no question fits them (inside it). The profile "
+        "(the stage table; cProfile and py-spy sampling of a few thousand episodes, by function) shows no step "
+        "above 0.2 ms: Gymnasium's seeding (a new NumPy generator per seeded reset) and four seeded "
+        "`random.Random` (about 7 us each, warm), the layout's rejection sampling (Python floats, every draw from "
+        "the scene's rng in a fixed order), about 20 PyBullet calls to move and recolour bodies, projecting about "
+        "200 points and reading them off the masks (about 20 NumPy calls), the question families, the marks "
+        "(Pillow's ellipses, the mosaic's paste and one encode), scoring (a zlib pass over the reasoning), the "
+        "prompt, conversation and `info`, and the two copies of the mosaic that `reset` and `step` return. Run "
+        "warm (renders replayed from a memo) the same work costs about 0.75 ms at 2 x 128 px: the rest of the "
+        "in-loop cost is cache misses after each TinyRenderer pass. None of it can go without changing the "
+        "content (every draw from the rngs, every float operation and comparison must stay as it is for the "
+        "digests to hold), so what is left is CPython's and NumPy's cost per call: meeting 15% at 2 x 128 px, "
+        "and likewise at 4 x 128 and 2 x 224 px, needs the episode's generation (layout, visibility, questions) "
+        "in compiled code, a C extension or a batched generator, not a further trim. The work weighs least where "
+        "rendering is dear: 4 x 224 px is the configuration at the target (the first table). `rest` is "
+        "everything outside the timed stages (Gymnasium's reset and wrappers, the reset options, the rngs, "
+        "choosing the hiding screen, the prompt and conversation, copying the observation)."
     )
     previous = (
-        "Before this round (suite version 4 as merged), the same command gave +82%, +42%, +47% and +25% over "
-        "rendering at 2x128, 2x224, 4x128 and 4x224; before the suite-4 content change (ray-tested visibility of "
-        "every candidate rig, object sets redrawn until their hash fell in the split), +111%, +50%, +86% and +34% "
-        "(2026-12-07, same machine). This machine's run-to-run noise moves the percentages by 10-20 points between "
-        "runs."
+        "Before this round (`f88cd0d`) the same command gave +71%, +33%, +41% and +22% over rendering at 2x128, "
+        "2x224, 4x128 and 4x224; before the round before (suite version 4 as merged) +82%, +42%, +47% and +25%; "
+        "before the suite-4 content change +111%, +50%, +86% and +34% (2026-12-07, same machine). This machine's "
+        "run-to-run noise moves the percentages by 10-20 points between runs."
     )
     load = (
         f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other engineers' jobs); the "
