@@ -112,9 +112,12 @@ STAGES = (
     ("rendering", "vista_envs.views.rig", "render_view"),
     ("visibility", "vista_envs.views.visibility", "measure_visibility"),
     *(
-        ("questions", "vista_envs.views.questions", f"{family}.{method}")
+        ("questions", "vista_envs.views.questions", f"{family}.finish")
         for family in ("Correspondence", "SameObject", "OccludedCount", "RobotRelation", "CameraRelation")
-        for method in ("draft", "finish")
+    ),
+    *(  # the families that draft anything (the others inherit a draft that does nothing)
+        ("questions", "vista_envs.views.questions", f"{family}.draft")
+        for family in ("OccludedCount", "RobotRelation", "CameraRelation")
     ),
     ("marks", "vista_envs.views.marks", "mark_view"),
     ("marks", "vista_envs.views.marks", "marked_view"),
