@@ -194,7 +194,7 @@ def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[
     for i in range(rows * columns):
         r, c = divmod(i, columns)
         if i < len(views):
-            canvas.paste(views[i], (c * width, r * height))  # an RGBA view is pasted as is: its alpha is dropped
+            _paste_view(canvas, views[i], (c * width, r * height, (c + 1) * width, (r + 1) * height))
         else:
             canvas.paste(_EMPTY_TILE, (c * width, r * height, (c + 1) * width, (r + 1) * height))
     out = _rgb_array(canvas)
@@ -203,6 +203,17 @@ def marked_mosaic(views: Sequence[Image.Image], grid: tuple[int, int]) -> tuple[
         for r, c in map(lambda i: divmod(i, columns), range(len(views)))
     ]
     return out, tiles
+
+
+def _paste_view(canvas: Image.Image, view: Image.Image, box: tuple[int, int, int, int]) -> None:
+    """``canvas.paste(view, box)`` for an RGB canvas of ours and an RGB or RGBA view of the same size as the box (an
+    RGBA view is pasted as is: its alpha is dropped): what Image.paste ends with, the core's paste, without the
+    checks that cost more than copying a small view; Image.paste itself where the core lacks it."""
+    try:
+        view.load()
+        canvas.im.paste(view.im, box)
+    except AttributeError:  # pragma: no cover - a Pillow without this internal API
+        canvas.paste(view, box[:2])
 
 
 _CANVASES = threading.local()

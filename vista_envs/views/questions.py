@@ -103,8 +103,13 @@ class Context:
 
     def above(self, view: int, i: int) -> tuple[float, float]:
         """Where a label of object ``i`` goes in ``view``: just above its top, so it hides the object least."""
-        u, v = self.visibility.top[view, i]
-        return float(u), float(v) - LABEL_LIFT
+        u, v = self._tops[view][i]
+        return u, v - LABEL_LIFT
+
+    @functools.cached_property
+    def _tops(self) -> list[list[list[float]]]:
+        # As nested lists of floats: the label spacing compares every pair of labels of a view.
+        return self.visibility.top.tolist()
 
     def isolated(self, view: int, i: int) -> bool:
         """No other object seen in ``view`` has its centre within :data:`ISOLATION` of ``i``'s."""

@@ -238,15 +238,13 @@ def _rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _stacked_rig_arrays(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    # One array call per table: the bases' rows are worked out in plain floats (the same arithmetic as
-    # rig._basis_of) rather than stacked from one array per camera.
-    eyes = np.array([camera.eye for camera in cameras], dtype=float)
+    # Two array calls per rig: the eyes, focal lengths and near planes are columns of one table, and the bases'
+    # rows are worked out in plain floats (the same arithmetic as rig._basis_of) rather than stacked per camera.
+    table = np.array([(*c.eye, 0.5 / math.tan(math.radians(c.fov) / 2), c.near) for c in cameras], dtype=float)
     bases = np.array([_basis_rows(tuple(c.eye), tuple(c.target), tuple(c.up)) for c in cameras])
-    focal = np.array([[0.5 / math.tan(math.radians(camera.fov) / 2)] for camera in cameras])
-    near = np.array([[camera.near] for camera in cameras])
-    for array in (eyes, bases, focal, near):
-        array.flags.writeable = False
-    return eyes, bases.transpose(0, 2, 1), focal, near
+    table.flags.writeable = False
+    bases.flags.writeable = False
+    return table[:, :3], bases.transpose(0, 2, 1), table[:, 3:4], table[:, 4:5]
 
 
 _cached_rig_arrays = functools.lru_cache(maxsize=16)(_stacked_rig_arrays)
