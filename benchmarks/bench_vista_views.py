@@ -206,14 +206,14 @@ ROUND_STAGES = (
     "all but rendering",
 )
 ROUND_BEFORE_AFTER = (
-    (2, 128, "before", (0.05, 0.10, 0.17, 0.07, 0.04, 0.09, 3.07, 0.27, 0.17, 0.15, 0.08, 0.22, 1.40)),
-    (2, 128, "after", (0.05, 0.10, 0.14, 0.05, 0.03, 0.07, 3.01, 0.15, 0.19, 0.11, 0.08, 0.19, 1.16)),
-    (2, 224, "before", (0.06, 0.11, 0.19, 0.07, 0.04, 0.09, 8.76, 0.29, 0.18, 0.24, 0.11, 0.26, 1.66)),
-    (2, 224, "after", (0.06, 0.10, 0.16, 0.05, 0.03, 0.06, 8.38, 0.17, 0.21, 0.20, 0.10, 0.24, 1.39)),
-    (4, 128, "before", (0.06, 0.11, 0.18, 0.07, 0.06, 0.09, 5.84, 0.33, 0.19, 0.23, 0.10, 0.24, 1.66)),
-    (4, 128, "after", (0.05, 0.11, 0.15, 0.05, 0.04, 0.07, 5.71, 0.18, 0.21, 0.15, 0.09, 0.23, 1.34)),
-    (4, 224, "before", (0.09, 0.12, 0.20, 0.08, 0.06, 0.09, 15.55, 0.41, 0.21, 0.42, 0.15, 0.36, 2.19)),
-    (4, 224, "after", (0.07, 0.11, 0.16, 0.05, 0.04, 0.06, 14.67, 0.21, 0.22, 0.34, 0.13, 0.30, 1.73)),
+    (2, 128, "before", (0.05, 0.09, 0.16, 0.06, 0.04, 0.08, 2.96, 0.25, 0.17, 0.15, 0.08, 0.21, 1.35)),
+    (2, 128, "after", (0.05, 0.09, 0.14, 0.05, 0.03, 0.07, 2.95, 0.15, 0.19, 0.11, 0.08, 0.20, 1.16)),
+    (2, 224, "before", (0.06, 0.11, 0.18, 0.07, 0.04, 0.09, 8.55, 0.29, 0.18, 0.25, 0.11, 0.26, 1.67)),
+    (2, 224, "after", (0.06, 0.11, 0.17, 0.05, 0.03, 0.07, 8.92, 0.18, 0.21, 0.21, 0.11, 0.25, 1.46)),
+    (4, 128, "before", (0.06, 0.11, 0.18, 0.07, 0.06, 0.09, 5.86, 0.32, 0.19, 0.21, 0.10, 0.26, 1.62)),
+    (4, 128, "after", (0.05, 0.10, 0.14, 0.05, 0.04, 0.06, 5.41, 0.17, 0.19, 0.14, 0.09, 0.22, 1.25)),
+    (4, 224, "before", (0.08, 0.12, 0.19, 0.07, 0.05, 0.09, 15.14, 0.38, 0.20, 0.41, 0.15, 0.34, 2.10)),
+    (4, 224, "after", (0.07, 0.11, 0.16, 0.05, 0.04, 0.06, 14.47, 0.21, 0.21, 0.32, 0.12, 0.29, 1.65)),
 )
 
 
@@ -333,13 +333,15 @@ def main() -> None:
         "drawing a view's marks), the tags and titles copied in with NumPy, into a mosaic canvas kept between "
         "episodes; the background fill takes three passes instead of four (TinyRenderer clears to opaque white, "
         "which a test pins); bodies move with one PyBullet call instead of two (no physics step runs here, so "
-        "their velocities need no reset); a rig's camera tables are built with one array call each and the mask "
-        "look-ups are flat `take`s; a randomisation whose camera, light and table knobs draw nothing hands out one "
+        "their velocities need no reset); a rig's camera tables take two array calls, the mask look-ups are flat "
+        "`take`s, label positions are read from lists and the views go into the mosaic through Pillow's core "
+        "paste; a randomisation whose camera, light and table knobs draw nothing hands out one "
         "shared style (rigs asked for it once per camera), and the noise's rng is made only when there is noise. "
         "The Python work, counted without the noise of this machine: instructions per episode outside TinyRenderer "
         "(valgrind, renders replayed from a memo so that only the env's own work runs, 60 episodes after a "
-        "warm-up), before -> after: 4.71 M -> 3.96 M (-16%) at 2 x 128 px, 6.37 M -> 5.20 M (-18%) at 2 x 224, "
-        "6.06 M -> 4.93 M (-19%) at 4 x 128 and 9.37 M -> 7.68 M (-18%) at 4 x 224. "
+        "warm-up; two runs each, which differ by 1-3% even with the hash seed fixed), before -> after: "
+        "4.70 M -> 3.96 M (-16%) at 2 x 128 px, 6.31-6.37 M -> 5.20-5.36 M (-15 to -18%) at 2 x 224, 6.01-6.06 M "
+        "-> 4.93-4.99 M (-17 to -19%) at 4 x 128 and 9.37-9.54 M -> 7.62-7.68 M (-18 to -20%) at 4 x 224. "
         "In CPU time the gain is harder to see on this machine (load average 4-6 on 2 cores during this round): "
         "per stage, CPU ms per episode, medians of 5 interleaved runs of 100 episodes of the code before "
         "(`f88cd0d`) and after, same session (the stage wrappers' own cost is in the stages; since the visibility "
