@@ -1,4 +1,5 @@
-"""The zone_colors randomisation knob: random training zone colours that never come near the test colours."""
+"""The zone_colors randomisation knob: random training zone colours (high: the whole RGB cube) that never come near
+the test colours."""
 
 import colorsys
 import math
@@ -75,6 +76,44 @@ def test_high_zone_colours_spread_over_the_allowed_hues_and_low_ones_stay_near_t
     assert min(hues) < 30 and max(hues) > 200  # green is at 129
     low = [Randomization(zone_colors="low").object_rgba(rng, "green", "zone")[:3] for _ in range(500)]
     assert all(abs(hue_degrees([255 * c for c in rgb]) - 129) <= 21 for rgb in low)
+
+
+def test_high_zone_colours_fill_the_rgb_cube_light_pastel_and_dark_corners_included():
+    rng = random.Random(5)
+    randomization = Randomization(zone_colors="high")
+    drawn = np.array([[255 * c for c in randomization.object_rgba(rng, "blue", "zone")[:3]] for _ in range(4000)])
+    octants = {tuple(corner) for corner in (drawn >= 128).astype(int)}
+    assert len(octants) == 8  # every corner of the cube, not one hue's neighbourhood
+    # Light, near-white colours and near-blacks: the earlier HSV draw (saturation and value >= 0.3) had neither.
+    assert (drawn.min(axis=1) > 200).sum() > 10
+    assert (drawn.max(axis=1) < 60).sum() > 10
+    # Pink is surrounded on its light side too: draws just outside its held-out ball, as light as it or lighter.
+    pink = np.array(COLORS["pink"])
+    distance = np.linalg.norm(drawn - pink, axis=1)
+    near = drawn[(distance >= HELD_OUT_DISTANCE) & (distance < HELD_OUT_DISTANCE + 30)]
+    assert (near.sum(axis=1) >= pink.sum()).sum() > 5
+    assert distance.min() >= HELD_OUT_DISTANCE
+
+
+def test_the_same_seed_gives_the_same_zone_colours_and_another_seed_others():
+    def draws(seed: int) -> list:
+        rng = random.Random(seed)
+        return [Randomization(zone_colors="high").object_rgba(rng, "gray", "zone") for _ in range(20)]
+
+    assert draws(7) == draws(7)
+    assert draws(7) != draws(8)
+
+
+@pytest.mark.parametrize("color", SEEN_COLORS)
+def test_with_the_knob_off_a_zone_keeps_its_named_colour(color):
+    for randomization in (Randomization(), Randomization(zone_colors="none"), Randomization.preset("high")):
+        rng = random.Random(0)
+        rgba = randomization.object_rgba(rng, color, "zone")
+        if randomization.object_colors == "none":
+            assert [round(255 * c) for c in rgba[:3]] == list(COLORS[color])
+        else:  # a preset jitters every colour but keeps it nearest its own name (zone_colors stays off)
+            rgb = [255 * c for c in rgba[:3]]
+            assert min(COLORS, key=lambda name: math.dist(rgb, COLORS[name])) == color
 
 
 def test_only_zones_named_with_seen_colours_are_recoloured():

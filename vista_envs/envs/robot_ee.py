@@ -121,7 +121,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
     - ``tasks``, ``split``, ``image_size`` (default 128), ``randomization``, ``renderer``,
       ``panda_visual``, ``collision_force``: as ``VistaRobot-v0``. One randomisation knob is meant for this
       env's array modes: ``randomization={"zone_colors": "high"}`` draws every zone named with a seen colour in
-      a random colour (never within RGB distance 60 of the test split's purple or pink), while eval/test zones
+      a random colour anywhere in the RGB cube (never within RGB distance 60 of the test split's purple or pink;
+      ``"low"``/``"medium"`` stay near the named hue), while eval/test zones
       (orange, purple, pink) keep their colour; the instruction still names the zone's original colour, so it is
       not for ``"vlm"`` mode, and no preset sets it (see :mod:`vista_envs.robot.randomization`;
       ``benchmarks/bench_domain_randomization.py`` trains with it).
@@ -139,7 +140,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
       ``step_penalty=-0.01``) and cost terms are reported negative; ``info["scene"]`` moved from every step to
       the episode's end. The ``zone_colors`` randomisation knob was added (off unless named: every other
       episode is unchanged); it first held out the hues 240-355 as well, now only the neighbourhood of the test
-      colours.
+      colours; its ``"high"`` level then drew in HSV (saturation and value >= 0.3), now anywhere in the RGB cube
+      (light and pastel colours included).
     """
 
     env_id = "VistaRobotEE-v0"
