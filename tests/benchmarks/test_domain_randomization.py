@@ -1,4 +1,5 @@
-"""The domain randomisation benchmark trains only the arms it is asked for and reads the others from an earlier run."""
+"""The domain randomisation benchmark: which arms it trains or reads from an earlier run, the scene each arm trains
+and is evaluated in, and whether its section says the target is met."""
 
 import json
 from pathlib import Path
@@ -59,6 +60,7 @@ def test_only_the_named_arm_is_trained_and_the_other_row_comes_from_the_earlier_
 
     monkeypatch.setattr(bench, "run_arm", run_arm)
     monkeypatch.setattr(bench, "nearest_training_colours", lambda: {})
+    monkeypatch.setattr(bench, "rendered_nearness", lambda: {})
     monkeypatch.setattr(bench, "plot", lambda *args: None)
     earlier = tmp_path / "earlier"
     write_result(earlier, fake_result("plain", test=0.08))
@@ -76,3 +78,37 @@ def test_an_earlier_run_without_the_missing_arm_is_a_clear_error(bench, tmp_path
     argv = ["--steps", str(STEPS), "--arms", "randomised", "--previous", str(tmp_path / "empty")]
     with pytest.raises(SystemExit, match="no plain result"):
         bench.main([*argv, "--work-dir", str(tmp_path)])
+
+
+def test_the_arms_differ_in_the_randomization_kwarg_only_and_the_plain_arm_is_the_unrandomised_config(bench, tmp_path):
+    plain = bench.arm_config(bench.ARMS["plain"], STEPS, 1, tmp_path)
+    randomised = bench.arm_config(bench.ARMS["randomised"], STEPS, 1, tmp_path)
+    assert plain.env_kwargs == {**bench.PIXELS.env_kwargs, "randomization": None}
+    assert randomised.env_kwargs["randomization"] == {"zone_colors": "high", "table_color": "high", "lighting": "high"}
+    assert {**randomised.env_kwargs, "randomization": None} == plain.env_kwargs
+    assert bench.dataclasses.replace(randomised, env_kwargs=plain.env_kwargs) == plain
+
+
+def test_both_arms_final_policies_are_evaluated_in_the_plain_scene(bench, tmp_path):
+    held_out = bench.held_out_config(STEPS, 1, tmp_path)
+    assert held_out.env_kwargs["randomization"] is None
+    assert held_out == bench.arm_config(bench.ARMS["plain"], STEPS, 1, tmp_path)
+
+
+NEAREST = {
+    **{f"{c}{suffix}": 0.5 for c in ("purple", "pink") for suffix in ("", " (seen colours)", " shell share")},
+    **{f"{c}{suffix}": 0.1 for c in ("purple", "pink") for suffix in (" shell brightness", " hue share")},
+}
+RENDERED = {"invisible share": 0.01, "purple rendered": [157.0, 67.0, 214.0], "pink rendered": [255.0, 146.0, 214.0]}
+
+
+@pytest.mark.parametrize(("randomised_test", "verdict"), [(0.72, "**met**"), (0.69, "**not met**")])
+def test_the_section_says_the_target_is_met_only_at_70_percent_test_success(bench, randomised_test, verdict):
+    ordered = [
+        (fake_result("plain", test=0.3), "this run"),
+        (fake_result("randomised", test=randomised_test), "this run"),
+    ]
+    text = bench.section(ordered, ["plain: pink 0% (46 episodes)"], NEAREST, RENDERED, STEPS, [1])
+    assert verdict in text
+    assert "against 30% without at the same budget" in " ".join(text.split())
+    assert "plain: pink 0% (46 episodes)" in text
