@@ -112,3 +112,12 @@ def test_the_section_says_the_target_is_met_only_at_70_percent_test_success(benc
     assert verdict in text
     assert "against 30% without at the same budget" in " ".join(text.split())
     assert "plain: pink 0% (46 episodes)" in text
+
+
+def test_rendered_zones_read_each_zone_near_its_named_colour_in_the_plain_scene(bench):
+    zones = bench.rendered_zones(None, "test", 3)
+    assert len(zones) == 3
+    for named, colour in zones:
+        assert named in ("purple", "pink")
+        # The camera's colour of the zone's top face (lit, so not the material colour), nearest its own name.
+        assert min(("purple", "pink", "orange"), key=lambda c: bench.math.dist(colour, bench.COLORS[c])) == named
