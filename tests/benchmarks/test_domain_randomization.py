@@ -108,7 +108,7 @@ def test_the_section_says_the_target_is_met_only_at_70_percent_test_success(benc
         (fake_result("plain", test=0.3), "this run"),
         (fake_result("randomised", test=randomised_test), "this run"),
     ]
-    text = bench.section(ordered, ["plain: pink 0% (46 episodes)"], NEAREST, RENDERED, STEPS, [1])
+    text = bench.section(ordered, ["plain: pink 0% (46 episodes)"], NEAREST, RENDERED, {}, STEPS, [1])
     assert verdict in text
     assert "against 30% without at the same budget" in " ".join(text.split())
     assert "plain: pink 0% (46 episodes)" in text
@@ -121,3 +121,13 @@ def test_rendered_zones_read_each_zone_near_its_named_colour_in_the_plain_scene(
         assert named in ("purple", "pink")
         # The camera's colour of the zone's top face (lit, so not the material colour), nearest its own name.
         assert min(("purple", "pink", "orange"), key=lambda c: bench.math.dist(colour, bench.COLORS[c])) == named
+
+
+def test_the_reading_blames_light_zones_only_when_the_probe_shows_light_trained_colours_failing(bench):
+    final = {"plain": {"eval": [0.8], "test": [0.16]}, "randomised": {"eval": [0.65], "test": [0.31]}}
+    light = {"pink G+65": 0.0, "pink B+65": 0.0, "pink R-65": 0.06, "light grey": 0.0}
+    failing = bench.reading_text(final, [], {"randomised": {**light, "red": 0.7, "cyan": 0.7}})
+    assert "not a failure to interpolate" in failing
+    seen = bench.reading_text(final, [], {"randomised": {**light, "light grey": 0.9, "red": 0.7, "cyan": 0.7}})
+    assert "not a failure to interpolate" not in seen and "90%" in seen
+    assert "probe" not in bench.reading_text(final, [], {})
