@@ -28,9 +28,9 @@ paler purple, a magenta, a light rose) are drawn, so a policy trained with ``"hi
 pink is tested on colours *inside* its randomised range that it never saw as such (interpolation), not on a
 region of colour it never saw. A zone named with an unseen colour (eval's orange, test's purple and pink) keeps
 its colour, so held-out episodes look as they do without randomisation (when no other knob is on). With
-``table_color`` and ``lighting`` on as well, the zone is no longer "the square darker than a fixed table":
-it is whatever differs from a table of any neutral tone under any light (``bench_domain_randomization.py``
-trains with the three).
+``table_color`` and ``lighting`` on as well, the one cue that holds in every training episode is that the zone
+differs from a table of some neutral tone under some light, not that it is darker than one fixed table in one
+channel (``bench_domain_randomization.py`` trains with the three, and measures what a policy learns from them).
 
 ``Randomization.preset("medium")`` sets every knob but ``zone_colors`` to one level (a preset keeps each
 colour word true); ``Randomization(lighting="high")`` sets one and leaves the rest at ``"none"``. The envs take
