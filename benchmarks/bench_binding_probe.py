@@ -18,7 +18,8 @@ batch 32, AdamW; the majority-answer prior (the commonest training answer, score
 is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
 ("find the object the question names, answer its other attribute") in that many steps, whatever the vision
 tower does. With ``--write`` the figures replace the "Binding probe (seeing VLM's text tower)" section of
-``benchmarks/RESULTS.md``.
+``benchmarks/RESULTS.md`` (the reading under its table is written by hand for the run it describes; a rerun drops
+it).
 
     python benchmarks/bench_binding_probe.py --steps 3000 --write
 """
@@ -45,7 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_file import update_section
 
 SECTION = "Binding probe (seeing VLM's text tower)"
-CONDITIONS = ("slots", "slots_question_first", "words")
+CONDITIONS = {
+    "slots": "one image token per object, `E[shape] + E[colour]`, at random image positions, the other image tokens "
+    "`E[<image>]`",
+    "slots_question_first": "the same, after the question",
+    "words": "the scene written before the question, no image",
+}
 
 
 def load_tasks(family: str, split: str, count: int, first_seed: int) -> list[dict]:
@@ -158,14 +164,13 @@ def section(rows: list[dict], prior: float, majority: str, args: argparse.Namesp
     for row in rows:
         figures = " | ".join(f"{accuracy:.1%}" for _, accuracy in row["curve"])
         lines.append(f"| {row['condition']} | {figures} | {row['cpu_min']:.1f} |")
+    conditions = "; ".join(f"*{row['condition']}*: {CONDITIONS[row['condition']]}" for row in rows)
     return (
         f"The text tower of a fresh `vista_agents.tiny_seeing` model (Qwen2, 2 layers x 64) trained on VisualQA-v0 "
         f"`{args.family}` tasks (difficulty 1; {args.train_tasks} `train` tasks, batch {args.batch_size}, lr "
         f"{args.learning_rate}, seed {args.seed}) with the scene given exactly, held-out greedy accuracy on "
-        f"{args.test_tasks} `test` tasks. *slots*: one image token per object, `E[shape] + E[colour]`, at random "
-        f"image positions, the other image tokens `E[<image>]`; *slots_question_first*: the same after the "
-        f"question; *words*: the scene written before the question, no image. Majority-answer prior: {prior:.1%} "
-        f"(`{majority}`). One process, one torch thread.\n\n" + "\n".join(lines)
+        f"{args.test_tasks} `test` tasks. {conditions}. Majority-answer prior: {prior:.1%} (`{majority}`). One "
+        f"process, one torch thread.\n\n" + "\n".join(lines)
     )
 
 

@@ -75,6 +75,7 @@ def test_section_tabulates_every_evaluation(bench):
     assert "| slots | 0.0% | 25.0% | 0.5 |" in text
     assert "| words | 0.0% | 12.5% | 0.4 |" in text
     assert "8.0% (`star`)" in text
+    assert "*words*: the scene written" in text and "slots_question_first" not in text  # only the conditions run
 
 
 def test_question_first_puts_the_question_before_the_image(probe, task):
