@@ -84,3 +84,50 @@ def test_question_first_puts_the_question_before_the_image(probe, task):
     assert first.index(question) < first.index("<image>")
     assert image_first.index("<image>") < image_first.index(question)
     assert len(probe.row(task, "slots_question_first")) == len(probe.row(task, "slots"))
+
+
+def test_centre_patches_hold_each_objects_centre(probe, task):
+    patch = probe.model.config.vision_config.patch_size
+    grid = probe.model.config.vision_config.image_size // patch
+    for (x, y), index in zip(task["centres"], probe.centre_patches(task), strict=True):
+        row, column = divmod(index, grid)
+        assert column * patch <= x < (column + 1) * patch and row * patch <= y < (row + 1) * patch
+    # A known case: a centre at (20.5, 9.9) lies in column 2, row 1 of the 8 px grid.
+    assert probe.centre_patches({**task, "centres": [(20.5, 9.9)]}) == [1 * grid + 2]
+
+
+def test_centre_targets_mark_only_the_centre_patches(probe, task):
+    targets = probe.centre_targets(task)
+    placeholder = probe.embeddings[probe.image_id].detach()
+    centres = probe.centre_patches(task)
+    for index, vector in enumerate(targets):
+        assert torch.equal(vector, placeholder) == (index not in centres)
+    (shape, color), first = task["objects"][0], centres[0]
+    assert torch.equal(
+        targets[first], (probe.embeddings[probe.token(shape)] + probe.embeddings[probe.token(color)]).detach()
+    )
+
+
+def test_image_tokens_are_what_the_vlm_reads(probe, task):
+    tokens = probe.image_tokens_of([task["image"]])
+    assert tokens.shape == (1, probe.image_tokens, probe.embeddings.shape[1])
+    blank = probe.image_tokens_of([task["image"] * 0 + 255])
+    assert not torch.allclose(tokens, blank)  # the image reaches the tokens
+
+
+def test_section_reports_pixels_beside_blank_and_prior(bench):
+    args = argparse.Namespace(
+        family="attributes",
+        train_tasks=64,
+        batch_size=32,
+        learning_rate=1e-3,
+        seed=0,
+        test_tasks=50,
+        pixels_learning_rate=3e-3,
+    )
+    rows = [{"condition": "slots", "curve": [(0, 0.0), (10, 0.5)], "cpu_min": 0.5}]
+    pixels = {"steps": 7, "shape": 0.75, "color": 0.9, "pixels": 0.6, "blank": 0.1, "cpu_min": 0.2}
+    text = bench.section(rows, prior=0.08, majority="star", args=args, pixels=pixels)
+    assert "7 steps" in text and "**60.0%**" in text and "10.0% with a blank" in text and "the 8.0% prior" in text
+    assert "shape right 75.0% and colour 90.0%" in text
+    assert "From pixels" not in bench.section(rows, prior=0.08, majority="star", args=args)
