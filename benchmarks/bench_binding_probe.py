@@ -1,9 +1,9 @@
-"""Can the seeing VLM's text tower learn the scene questions when seeing is perfect? A probe for issue #20.
+"""Can the seeing VLM's text tower learn the scene questions when seeing is perfect, and then from pixels? Issue #20.
 
 The learning benchmarks (``bench_grpo_learning_visual.py``) plateau far below their targets. This probe takes
 the vision tower out of the question: it trains the text tower of a fresh ``vista_agents.tiny_seeing`` model
 on VisualQA-v0 tasks (the env's own prompts, scenes and answers, ``train`` split) with the scene handed over
-exactly, in one of two forms, and scores held-out ``test`` tasks greedily:
+exactly, in one of three forms, and scores held-out ``test`` tasks greedily:
 
 - **slots**: the 64 image tokens are ``E[<image>]`` (the embedding of the image placeholder) except one token
   per object, ``E[shape] + E[colour]`` (the answer words' embeddings), at random image positions: a perfect,
@@ -13,15 +13,17 @@ exactly, in one of two forms, and scores held-out ``test`` tasks greedily:
   from every token instead of two from the last one.
 - **words**: no image; the scene is written out before the question ("red circle. blue star. ...").
 
+Every condition trains all text-tower weights (embeddings included) with cross-entropy on the one answer token,
+batch 32, AdamW; the majority-answer prior (the commonest training answer, scored on the same held-out tasks)
+is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
+("find the object the question names, answer its other attribute") in that many steps, whatever the vision
+tower does.
+
 Then, from pixels (``--pixels-steps``): the vision tower and projector of the model the *slots* condition trained
 learn to give those tokens from the env's images (each object's centre patch onto ``E[shape] + E[colour]``, the
 rest onto ``E[<image>]``), and the whole VLM answers the held-out tasks from their real images and from blank ones.
 
-Both conditions train all text-tower weights (embeddings included) with cross-entropy on the one answer token,
-batch 32, AdamW; the majority-answer prior (the commonest training answer, scored on the same held-out tasks)
-is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
-("find the object the question names, answer its other attribute") in that many steps, whatever the vision
-tower does. With ``--write`` the figures replace the "Binding probe (seeing VLM's text tower)" section of
+With ``--write`` the figures replace the "Binding probe (seeing VLM's text tower)" section of
 ``benchmarks/RESULTS.md`` (the reading under its table is written by hand for the run it describes; a rerun drops
 it).
 
