@@ -27,7 +27,7 @@ With ``--write`` the figures replace the "Binding probe (seeing VLM's text tower
 ``benchmarks/RESULTS.md`` (the reading under its table is written by hand for the run it describes; a rerun drops
 it).
 
-    python benchmarks/bench_binding_probe.py --steps 3000 --write
+    python benchmarks/bench_binding_probe.py --conditions slots words --write
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--pixels-steps", type=int, default=2000, help="steps aligning the vision tower after slots (0: none)"
+        "--pixels-steps", type=int, default=5000, help="steps aligning the vision tower after slots (0: none)"
     )
     parser.add_argument("--pixels-learning-rate", type=float, default=3e-3)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vista-binding-probe"))
