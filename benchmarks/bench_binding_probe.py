@@ -90,7 +90,8 @@ def load_tasks(family: str, split: str, count: int, first_seed: int) -> list[dic
 
 
 class Probe:
-    """The text tower of one fresh seeing VLM, fed a scene as slots or words (see the module docstring)."""
+    """One fresh seeing VLM: its text tower fed a scene as slots or words, its vision tower taught to give the slots
+    (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
         self.model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
@@ -185,6 +186,7 @@ class Probe:
         return correct / len(tasks)
 
     def accuracy(self, tasks: list[dict], condition: str) -> float:
+        """Held-out greedy accuracy with the scene handed over as ``condition`` says."""
         with torch.no_grad():
             predicted = torch.cat(
                 [self.logits(tasks[i : i + 100], condition).argmax(-1) for i in range(0, len(tasks), 100)]
