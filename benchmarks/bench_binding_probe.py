@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         "--pixels-steps", type=int, default=5000, help="steps aligning the vision tower after slots (0: none)"
     )
     parser.add_argument("--pixels-learning-rate", type=float, default=3e-3)
+    parser.add_argument(
+        "--save", type=Path, default=None, help="save the model after the pixel stage here (from_pretrained loads it)"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vista-binding-probe"))
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of RESULTS.md")
     args = parser.parse_args(argv)
@@ -323,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     if slots is not None and args.pixels_steps:
         pixels = align_vision(slots["probe"], train_tasks, test_tasks, args)
         print(f"pixels: {pixels}", flush=True)
+        if args.save is not None:  # a start for the learners: `vista-agents train grpo --model <this>`
+            slots["probe"].model.save_pretrained(args.save)
+            slots["probe"].processor.save_pretrained(args.save)
     body = section(rows, prior, majority, args, pixels)
     print(body)
     if args.write:

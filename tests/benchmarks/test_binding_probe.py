@@ -131,3 +131,16 @@ def test_section_reports_pixels_beside_blank_and_prior(bench):
     assert "7 steps" in text and "**60.0%**" in text and "10.0% with a blank" in text and "the 8.0% prior" in text
     assert "shape right 75.0% and colour 90.0%" in text
     assert "From pixels" not in bench.section(rows, prior=0.08, majority="star", args=args)
+
+
+def test_a_short_run_saves_a_model_the_learners_can_load(bench, tmp_path):
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    saved = tmp_path / "saved"
+    bench.main(
+        ["--conditions", "slots", "--steps", "2", "--eval-every", "1", "--train-tasks", "40", "--test-tasks", "8"]
+        + ["--batch-size", "4", "--pixels-steps", "2", "--work-dir", str(tmp_path / "work"), "--save", str(saved)]
+    )
+    model = LlavaForConditionalGeneration.from_pretrained(saved)
+    assert AutoProcessor.from_pretrained(saved).tokenizer("<image>", add_special_tokens=False)["input_ids"]
+    assert model.config.vision_config.image_size == 64
