@@ -90,8 +90,9 @@ _CAMERA_TARGET_JITTER = (0.0, 0.01, 0.03, 0.05)
 _CAMERA_FOV_JITTER = (0.0, 2.0, 5.0, 8.0)
 _DISTRACTORS = (0, 1, 2, 3)
 _NOISE_SIGMA = (0.0, 3.0, 8.0, 15.0)
-_ZONE_HUE_SPREAD = (0.0, 20.0, 60.0, 0.0)  # degrees (high draws no hue)
-_ZONE_SV_SPREAD = (0.0, 0.1, 0.25, None)  # None: uniform over the RGB cube
+# low / medium move the named colour's hue (degrees) and saturation/value; high (None) draws over the RGB cube instead
+_ZONE_HUE_SPREAD = (0.0, 20.0, 60.0, None)
+_ZONE_SV_SPREAD = (0.0, 0.1, 0.25, None)
 _ZONE_MIN_SV = 0.3
 # zone_colors never draws a colour nearer than this (RGB, 0-255) to purple or pink, so that no training zone is
 # (nearly) a test colour. Far enough that the nearest draw is still plainly another colour; near enough that the
@@ -183,7 +184,7 @@ class Randomization:
         spread = _ZONE_HUE_SPREAD[level]
         sv_spread = _ZONE_SV_SPREAD[level]
         for _ in range(_ZONE_ATTEMPTS):
-            if sv_spread is None:  # high: anywhere in the RGB cube
+            if self.zone_colors == "high":  # anywhere in the RGB cube
                 rgb = tuple(rng.uniform(0.0, 255.0) for _ in range(3))
             else:
                 drawn = (360.0 * hue + rng.uniform(-spread, spread)) % 360.0
