@@ -136,13 +136,23 @@ def run_arm(name: str, steps: int, seed: int, work: Path, command: str = "") -> 
     return out
 
 
+def final_agent(work: Path, name: str, seed: int) -> Any | None:
+    """The arm's policy from its last checkpoint, or None when the arm has no checkpoints in ``work``."""
+    checkpoints = arm_dir(work, name, seed) / "checkpoints"
+    return load_agent(sorted(checkpoints.iterdir())[-1]) if checkpoints.is_dir() else None
+
+
+def zone_of(scene: Any) -> Any:
+    """The reach scene's one zone object (privileged: read from the scene, never shown to the policy)."""
+    return next(o for o in scene.objects.values() if o.spec.kind == "zone")
+
+
 def success_by_colour(work: Path, name: str, seed: int, steps: int, split: str = "test") -> dict[str, list[float]]:
     """The final policy's successes on ``split`` per zone colour: the episodes (seeds, deterministic policy) of
     ``evaluate_agent``, so that they add up to the table's figure. Empty when the arm's checkpoint is not there."""
-    checkpoints = arm_dir(work, name, seed) / "checkpoints"
-    if not checkpoints.is_dir():
+    agent = final_agent(work, name, seed)
+    if agent is None:
         return {}
-    agent = load_agent(sorted(checkpoints.iterdir())[-1])
     config = dataclasses.replace(held_out_config(steps, seed, arm_dir(work, name, seed)), vectorization_mode="sync")
     envs = make_envs(config)
     wins: dict[str, list[float]] = defaultdict(list)
@@ -151,10 +161,7 @@ def success_by_colour(work: Path, name: str, seed: int, steps: int, split: str =
             wanted = min(envs.num_envs, FINAL_EPISODES - start)
             seeds = [EVAL_SEED_OFFSET + start + i for i in range(envs.num_envs)]
             observations, _ = envs.reset(seed=seeds, options={"split": split})
-            # Privileged: the zone's colour is read from the scene, never shown to the policy.
-            colours = [
-                next(o.spec.color for o in e.unwrapped.objects.values() if o.spec.kind == "zone") for e in envs.envs
-            ]
+            colours = [zone_of(e.unwrapped).spec.color for e in envs.envs]
             running, success = np.arange(envs.num_envs) < wanted, np.zeros(envs.num_envs)
             while running.any():
                 actions = clip_to_space(agent.act(observations, deterministic=True), envs.single_action_space)
@@ -195,10 +202,9 @@ def probe_success(work: Path, name: str, seed: int, episodes: int = PROBE_EPISOD
     Empty when the arm's checkpoint is not there."""
     import gymnasium as gym
 
-    checkpoints = arm_dir(work, name, seed) / "checkpoints"
-    if not checkpoints.is_dir():
+    agent = final_agent(work, name, seed)
+    if agent is None:
         return {}
-    agent = load_agent(sorted(checkpoints.iterdir())[-1])
     env = gym.make("VistaRobotEE-v0", **{**PIXELS.env_kwargs, "randomization": None})
     scene = env.unwrapped
     out = {}
@@ -207,8 +213,7 @@ def probe_success(work: Path, name: str, seed: int, episodes: int = PROBE_EPISOD
             wins = []
             for i in range(episodes):
                 observation, _ = env.reset(seed=EVAL_SEED_OFFSET + i, options={"split": "test"})
-                zone = next(o for o in scene.objects.values() if o.spec.kind == "zone")
-                scene.sim.set_color(zone.body, (*(float(c) / 255.0 for c in np.clip(rgb, 0, 255)), 1.0))
+                scene.sim.set_color(zone_of(scene).body, (*(float(c) / 255.0 for c in np.clip(rgb, 0, 255)), 1.0))
                 observation["image"] = scene.render_camera()
                 ended, info = False, {}
                 while not ended:
@@ -264,7 +269,7 @@ def rendered_zones(randomization: dict[str, str] | None, split: str, episodes: i
             table = np.median(border, axis=0)
             differs = np.abs(image - table).max(axis=2) > 20
             colour = np.median(image[differs], axis=0) if differs.sum() >= 10 else np.full(3, np.nan)
-            named = next(o.spec.color for o in env.objects.values() if o.spec.kind == "zone")
+            named = zone_of(env).spec.color
             out.append((named, colour))
     finally:
         env.close()
