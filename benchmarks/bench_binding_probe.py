@@ -100,14 +100,17 @@ class Probe:
         self.embeddings = self.model.get_input_embeddings().weight
         vision = self.model.config.vision_config
         self.image_tokens = (vision.image_size // vision.patch_size) ** 2
+        self._ids: dict[str, int] = {}  # token() runs for every object of every task of every step
         self.image_id = self.token("<image>")
 
     def token(self, word: str) -> int:
         """The id of ``word``, which the recipe's tokenizer keeps as one token (answers and scene words)."""
-        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise ValueError(f"{word!r} is {len(ids)} tokens for this tokenizer, not one")
-        return ids[0]
+        if word not in self._ids:
+            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+            if len(ids) != 1:
+                raise ValueError(f"{word!r} is {len(ids)} tokens for this tokenizer, not one")
+            self._ids[word] = ids[0]
+        return self._ids[word]
 
     def prompt(self, task: dict, condition: str) -> str:
         messages = [dict(message) for message in task["messages"]]
@@ -179,7 +182,7 @@ class Probe:
             for start in range(0, len(tasks), 100):
                 batch = tasks[start : start + 100]
                 images = [np.full_like(task["image"], 255) if blank else task["image"] for task in batch]
-                prompts = [self.prompt(task, "slots") for task in batch]
+                prompts = [self.prompt(task, "slots") for task in batch]  # the env's own prompt
                 inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt")
                 predicted = self.model(**inputs).logits[:, -1].argmax(-1)
                 correct += sum(int(p) == self.token(task["answer"]) for p, task in zip(predicted, batch, strict=True))
@@ -228,12 +231,14 @@ def align_vision(probe: Probe, train_tasks: list[dict], test_tasks: list[dict], 
     started = time.process_time()
     parameters = [*probe.model.model.vision_tower.parameters(), *probe.model.model.multi_modal_projector.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=args.pixels_learning_rate, weight_decay=0.0)
-    scale = float(probe.embeddings.detach().pow(2).sum(-1).mean())
+    mean_square_norm = float(probe.embeddings.detach().pow(2).sum(-1).mean())
     rng = random.Random(args.seed + 1)
     for _ in range(args.pixels_steps):
         batch = rng.sample(train_tasks, args.batch_size)
         targets = torch.stack([probe.centre_targets(task) for task in batch])
-        loss = (probe.image_tokens_of([task["image"] for task in batch]) - targets).pow(2).sum(-1).mean() / scale
+        loss = (probe.image_tokens_of([task["image"] for task in batch]) - targets).pow(2).sum(
+            -1
+        ).mean() / mean_square_norm
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
