@@ -13,8 +13,9 @@ exactly, in one of three forms, and scores held-out ``test`` tasks greedily:
   from every token instead of two from the last one.
 - **words**: no image; the scene is written out before the question ("red circle. blue star. ...").
 
-Every condition trains all text-tower weights (embeddings included) with cross-entropy on the one answer token,
-batch 32, AdamW; the majority-answer prior (the commonest training answer, scored on the same held-out tasks)
+Every condition trains all text-tower weights (embeddings included) with cross-entropy on the response
+(``<answer>``, the answer word, ``</answer>``, the end of turn; ``vista_agents.object_tokens``), batch 32, AdamW, and
+is scored on the answer word; the majority-answer prior (the commonest training answer, scored on the same held-out tasks)
 is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
 ("find the object the question names, answer its other attribute") in that many steps, whatever the vision
 tower does.
@@ -33,29 +34,24 @@ it).
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
 import torch
-from transformers import AutoProcessor, LlavaForConditionalGeneration
 from transformers.utils import logging as transformers_logging
 
-import vista_envs  # noqa: F401  (registers the ids)
+from vista_agents.object_tokens import ObjectTokens, SceneTask, scene_tasks
 from vista_agents.tiny_seeing import build_seeing_vlm
-from vista_envs.tasks.drawing import COLORS as COLOR_RGB
-from vista_envs.tasks.drawing import SHAPES as SHAPE_NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_file import update_section
 
 SECTION = "Binding probe (seeing VLM's text tower)"
-SHAPES, COLORS = list(SHAPE_NAMES), list(COLOR_RGB)
+ENV_KWARGS = {"difficulty": 1, "image_size": 64, "response_format": "answer_only"}
 CONDITIONS = {
     "slots": "one image token per object, `E[shape] + E[colour]`, at random image positions, the other image tokens "
     "`E[<image>]`",
@@ -64,203 +60,70 @@ CONDITIONS = {
 }
 
 
-def load_tasks(family: str, split: str, count: int, first_seed: int) -> list[dict]:
-    """``count`` VisualQA-v0 tasks of ``family`` (difficulty 1, 64 px, ``answer_only``): messages, objects, their
-    centres (pixels), the image and the answer."""
-    env = gym.make(
-        "VisualQA-v0", families=[family], difficulty=1, image_size=64, response_format="answer_only", split=split
-    )
-    tasks = []
-    for seed in range(first_seed, first_seed + count):
-        observation, info = env.reset(seed=seed)
-        answer = env.unwrapped.oracle().split("<answer>")[1].split("</answer>")[0]
-        scene = env.unwrapped.task.spec.scene["objects"]
-        tasks.append(
-            {
-                "messages": info["messages"],
-                "objects": [(item["shape"], item["color"]) for item in scene],
-                "centres": [(item["x"], item["y"]) for item in scene],
-                "image": observation["image"],
-                "answer": answer,
-                "seed": seed,
-            }
-        )
-    env.close()
-    return tasks
-
-
-class Probe:
+class Probe(ObjectTokens):
     """One fresh seeing VLM: its text tower fed a scene as slots or words, its vision tower taught to give the slots
-    (see the module docstring)."""
+    (see the module docstring); the stages themselves are ``vista_agents.object_tokens``'."""
 
-    def __init__(self, path: Path) -> None:
-        self.model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
-        self.processor = AutoProcessor.from_pretrained(path)
-        self.tokenizer = self.processor.tokenizer
-        self.embeddings = self.model.get_input_embeddings().weight
-        vision = self.model.config.vision_config
-        self.image_tokens = (vision.image_size // vision.patch_size) ** 2
-        self._ids: dict[str, int] = {}  # token() runs for every object of every task of every step
-        self.image_id = self.token("<image>")
-
-    def token(self, word: str) -> int:
-        """The id of ``word``, which the recipe's tokenizer keeps as one token (answers and scene words)."""
-        if word not in self._ids:
-            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-            if len(ids) != 1:
-                raise ValueError(f"{word!r} is {len(ids)} tokens for this tokenizer, not one")
-            self._ids[word] = ids[0]
-        return self._ids[word]
-
-    def prompt(self, task: dict, condition: str) -> str:
-        messages = [dict(message) for message in task["messages"]]
+    def condition_prompt(self, task: SceneTask, condition: str) -> str:
+        """The env's prompt of ``task`` as ``condition`` hands the scene over (the response follows it)."""
+        messages = [dict(message) for message in task.messages]
         if condition == "slots_question_first":
             messages[1] = {**messages[1], "content": messages[1]["content"][::-1]}
         if condition == "words":
-            scene = " ".join(f"{color} {shape}." for shape, color in task["objects"])
+            scene = " ".join(f"{color} {shape}." for shape, color in task.objects)
             content = [part for part in messages[1]["content"] if part["type"] == "text"]
             messages[1] = {**messages[1], "content": [{"type": "text", "text": scene + "\n"}, *content]}
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + "<answer>"
+        return self.prompt(messages)
 
-    def row(self, task: dict, condition: str) -> torch.Tensor:
-        """The input embeddings of one task: the prompt, its image placeholder expanded and filled for slots."""
-        ids = torch.tensor(self.tokenizer(self.prompt(task, condition), add_special_tokens=False)["input_ids"])
-        if condition == "words":
-            return self.embeddings[ids]
-        at = int((ids == self.image_id).nonzero()[0])
-        before, after = self.embeddings[ids[:at]], self.embeddings[ids[at + 1 :]]
-        image = [self.embeddings[self.image_id]] * self.image_tokens
-        # Positions drawn from the task's seed: the same for a task in every epoch, unrelated to the answer.
-        positions = random.Random(task["seed"]).sample(range(self.image_tokens), len(task["objects"]))
-        for (shape, color), position in zip(task["objects"], positions, strict=True):
-            image[position] = self.embeddings[self.token(shape)] + self.embeddings[self.token(color)]
-        return torch.cat([before, torch.stack(image), after])
-
-    def logits(self, tasks: list[dict], condition: str) -> torch.Tensor:
-        """Next-token logits after ``<answer>`` for each task (left-padded batch)."""
-        rows = [self.row(task, condition) for task in tasks]
-        length = max(len(row) for row in rows)
-        width = self.embeddings.shape[1]
-        inputs = torch.stack([torch.cat([torch.zeros(length - len(row), width), row]) for row in rows])
-        mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in rows])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        hidden = self.model.model.language_model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions)
-        return self.model.lm_head(hidden.last_hidden_state[:, -1])
-
-    def centre_patches(self, task: dict) -> list[int]:
-        """The index of the image patch holding each object's centre."""
-        vision = self.model.config.vision_config
-        grid = vision.image_size // vision.patch_size
-        scale = vision.image_size / task["image"].shape[0]
-        cell = [
-            (min(int(x * scale) // vision.patch_size, grid - 1), min(int(y * scale) // vision.patch_size, grid - 1))
-            for x, y in task["centres"]
-        ]
-        return [row * grid + column for column, row in cell]
-
-    def centre_targets(self, task: dict) -> torch.Tensor:
-        """What the vision tower should give for ``task``'s image: ``E[shape] + E[colour]`` at each object's centre
-        patch, ``E[<image>]`` elsewhere (the embeddings as they are now, held fixed)."""
-        embeddings = self.embeddings.detach()
-        targets = embeddings[self.image_id].repeat(self.image_tokens, 1)
-        for (shape, color), patch in zip(task["objects"], self.centre_patches(task), strict=True):
-            targets[patch] = embeddings[self.token(shape)] + embeddings[self.token(color)]
-        return targets
-
-    def image_tokens_of(self, images: list[np.ndarray]) -> torch.Tensor:
-        """The projected patch tokens the VLM puts in place of ``<image>`` (the model's own vision path)."""
-        pixels = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
-        features = self.model.model.get_image_features(pixel_values=pixels)
-        features = features.pooler_output if hasattr(features, "pooler_output") else features
-        return torch.stack(list(features)) if isinstance(features, (list, tuple)) else features
-
-    def pixel_accuracy(self, tasks: list[dict], blank: bool = False) -> float:
-        """Held-out greedy accuracy through the whole VLM on the real images (``blank``: white images instead)."""
-        self.tokenizer.padding_side = "left"
-        correct = 0
-        with torch.no_grad():
-            for start in range(0, len(tasks), 100):
-                batch = tasks[start : start + 100]
-                images = [np.full_like(task["image"], 255) if blank else task["image"] for task in batch]
-                prompts = [self.prompt(task, "slots") for task in batch]  # the env's own prompt
-                inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt")
-                predicted = self.model(**inputs).logits[:, -1].argmax(-1)
-                correct += sum(int(p) == self.token(task["answer"]) for p, task in zip(predicted, batch, strict=True))
-        return correct / len(tasks)
-
-    def accuracy(self, tasks: list[dict], condition: str) -> float:
-        """Held-out greedy accuracy with the scene handed over as ``condition`` says."""
-        with torch.no_grad():
-            predicted = torch.cat(
-                [self.logits(tasks[i : i + 100], condition).argmax(-1) for i in range(0, len(tasks), 100)]
-            )
-        targets = torch.tensor([self.token(task["answer"]) for task in tasks])
-        return float((predicted == targets).float().mean())
+    def row_of(self, condition: str) -> Callable[[SceneTask], torch.Tensor]:
+        """How a task is fed under ``condition``: its prompt, the image placeholder (if any) filled with slots."""
+        return lambda task: self.slot_row(task, self.condition_prompt(task, condition))
 
 
 def train(
-    path: Path, condition: str, train_tasks: list[dict], test_tasks: list[dict], args: argparse.Namespace
+    path: Path, condition: str, train_tasks: list[SceneTask], test_tasks: list[SceneTask], args: argparse.Namespace
 ) -> dict:
     """Train the text tower of the model at ``path`` on one condition; returns its held-out accuracy curve."""
     torch.manual_seed(args.seed)
     probe = Probe(path)
-    parameters = list(probe.model.model.language_model.parameters())  # embeddings included (tied head)
-    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=0.0)
-    rng = random.Random(args.seed)
+    row = probe.row_of(condition)
     started = time.process_time()
-    curve = [(0, probe.accuracy(test_tasks, condition))]
-    for step in range(1, args.steps + 1):
-        batch = rng.sample(train_tasks, args.batch_size)
-        targets = torch.tensor([probe.token(task["answer"]) for task in batch])
-        loss = torch.nn.functional.cross_entropy(probe.logits(batch, condition), targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    curve = [(0, probe.text_accuracy(test_tasks, row))]
+
+    def evaluate(step: int, loss: float) -> None:
         if step % args.eval_every == 0 or step == args.steps:
-            curve.append((step, probe.accuracy(test_tasks, condition)))
-            print(f"{condition} step {step}: loss {loss.item():.3f}, held-out accuracy {curve[-1][1]:.1%}", flush=True)
+            curve.append((step, probe.text_accuracy(test_tasks, row)))
+            print(f"{condition} step {step}: loss {loss:.3f}, held-out accuracy {curve[-1][1]:.1%}", flush=True)
+
+    probe.train_text(
+        train_tasks,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        row=row,
+        on_step=evaluate,
+    )
     return {"condition": condition, "curve": curve, "cpu_min": (time.process_time() - started) / 60, "probe": probe}
 
 
-def align_vision(probe: Probe, train_tasks: list[dict], test_tasks: list[dict], args: argparse.Namespace) -> dict:
-    """Train the vision tower and projector so that an image gives :meth:`Probe.centre_targets` (mean squared
-    error over the patch tokens, relative to the embeddings' mean squared norm), the text tower as the slots
-    condition left it; returns how often a centre patch reads its object's shape and colour (nearest answer word)
-    and the whole VLM's held-out accuracy on the real images and on blank ones."""
+def align_vision(
+    probe: Probe, train_tasks: list[SceneTask], test_tasks: list[SceneTask], args: argparse.Namespace
+) -> dict:
+    """Train the vision tower and projector so that an image gives the slots, the text tower as the slots condition
+    left it; returns how often a centre patch reads its object's shape and colour (nearest answer word) and the
+    whole VLM's held-out accuracy on the real images and on blank ones."""
     started = time.process_time()
-    parameters = [*probe.model.model.vision_tower.parameters(), *probe.model.model.multi_modal_projector.parameters()]
-    optimizer = torch.optim.AdamW(parameters, lr=args.pixels_learning_rate, weight_decay=0.0)
-    mean_square_norm = float(probe.embeddings.detach().pow(2).sum(-1).mean())
-    rng = random.Random(args.seed + 1)
-    for _ in range(args.pixels_steps):
-        batch = rng.sample(train_tasks, args.batch_size)
-        targets = torch.stack([probe.centre_targets(task) for task in batch])
-        loss = (probe.image_tokens_of([task["image"] for task in batch]) - targets).pow(2).sum(
-            -1
-        ).mean() / mean_square_norm
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    embeddings = probe.embeddings.detach()
-    shapes = torch.tensor([probe.token(shape) for shape in SHAPES])
-    colors = torch.tensor([probe.token(color) for color in COLORS])
-    shape_right = color_right = objects = 0
-    with torch.no_grad():
-        for start in range(0, len(test_tasks), 100):
-            batch = test_tasks[start : start + 100]
-            tokens = probe.image_tokens_of([task["image"] for task in batch])
-            for task, task_tokens in zip(batch, tokens, strict=True):
-                for (shape, color), patch in zip(task["objects"], probe.centre_patches(task), strict=True):
-                    token = task_tokens[patch]
-                    shape_right += SHAPES[int((embeddings[shapes] @ token).argmax())] == shape
-                    color_right += COLORS[int((embeddings[colors] @ token).argmax())] == color
-                    objects += 1
+    probe.train_vision(
+        train_tasks,
+        steps=args.pixels_steps,
+        batch_size=args.batch_size,
+        learning_rate=args.pixels_learning_rate,
+        seed=args.seed,
+    )
     return {
         "steps": args.pixels_steps,
-        "shape": shape_right / objects,
-        "color": color_right / objects,
+        **probe.reading(test_tasks),
         "pixels": probe.pixel_accuracy(test_tasks),
         "blank": probe.pixel_accuracy(test_tasks, blank=True),
         "cpu_min": (time.process_time() - started) / 60,
@@ -319,10 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     transformers_logging.disable_progress_bar()
-    train_tasks = load_tasks(args.family, "train", args.train_tasks, 0)
-    test_tasks = load_tasks(args.family, "test", args.test_tasks, 10**6)
-    majority = Counter(task["answer"] for task in train_tasks).most_common(1)[0][0]
-    prior = sum(task["answer"] == majority for task in test_tasks) / len(test_tasks)
+    train_tasks = scene_tasks(args.family, "train", args.train_tasks, env_kwargs=ENV_KWARGS)
+    test_tasks = scene_tasks(args.family, "test", args.test_tasks, first_seed=10**6, env_kwargs=ENV_KWARGS)
+    majority = Counter(task.answer for task in train_tasks).most_common(1)[0][0]
+    prior = sum(task.answer == majority for task in test_tasks) / len(test_tasks)
     print(f"majority-answer prior: {prior:.1%} ({majority!r})", flush=True)
     path = build_seeing_vlm(args.work_dir / "seeing-vlm", seed=args.seed)
     rows = [train(path, condition, train_tasks, test_tasks, args) for condition in args.conditions]
@@ -332,8 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         pixels = align_vision(slots["probe"], train_tasks, test_tasks, args)
         print(f"pixels: {pixels}", flush=True)
         if args.save is not None:  # a start for the learners: `vista-agents train grpo --model <this>`
-            slots["probe"].model.save_pretrained(args.save)
-            slots["probe"].processor.save_pretrained(args.save)
+            slots["probe"].save(args.save)
     body = section(rows, prior, majority, args, pixels)
     print(body)
     if args.write:

@@ -1,4 +1,5 @@
-"""The binding probe: what each condition hands the text tower, and the table it writes."""
+"""The binding probe: what each condition hands the text tower, and the table it writes (the slots and the two
+stages themselves are tested with ``vista_agents.object_tokens``)."""
 
 import argparse
 
@@ -15,7 +16,7 @@ def bench():
 
 
 @pytest.fixture(scope="module")
-def probe(bench, tmp_path_factory):
+def probe(bench, one_torch_thread, tmp_path_factory):
     from vista_agents.tiny_seeing import build_seeing_vlm
 
     return bench.Probe(build_seeing_vlm(tmp_path_factory.mktemp("probe"), seed=0))
@@ -23,43 +24,23 @@ def probe(bench, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def task(bench):
-    return bench.load_tasks("attributes", "train", 1, 0)[0]
+    return bench.scene_tasks("attributes", "train", 1, env_kwargs=bench.ENV_KWARGS)[0]
 
 
-def test_slots_put_one_token_per_object_among_placeholders(probe, task):
-    row = probe.row(task, "slots")
-    prompt_ids = probe.tokenizer(probe.prompt(task, "slots"), add_special_tokens=False)["input_ids"]
-    assert prompt_ids.count(probe.image_id) == 1
-    assert len(row) == len(prompt_ids) - 1 + probe.image_tokens
-    at = prompt_ids.index(probe.image_id)
-    image = row[at : at + probe.image_tokens]
-    placeholder = probe.embeddings[probe.image_id]
-    filled = [token for token in image if not torch.equal(token, placeholder)]
-    expected = [probe.embeddings[probe.token(s)] + probe.embeddings[probe.token(c)] for s, c in task["objects"]]
-    assert len(filled) == len(task["objects"])
-    for vector in expected:
-        assert any(torch.equal(vector, token) for token in filled)
-    # The text around the image is the prompt's own.
-    assert torch.equal(row[:at], probe.embeddings[torch.tensor(prompt_ids[:at])])
-
-
-def test_slots_positions_are_fixed_per_task(probe, task):
-    assert torch.equal(probe.row(task, "slots"), probe.row(task, "slots"))
+def test_slots_feed_the_envs_prompt_with_the_image_filled(probe, task):
+    assert torch.equal(probe.row_of("slots")(task), probe.slot_row(task))
+    assert probe.condition_prompt(task, "slots") == probe.prompt(task.messages)
 
 
 def test_words_write_the_scene_and_drop_the_image(probe, task):
-    prompt = probe.prompt(task, "words")
+    prompt = probe.condition_prompt(task, "words")
     assert "<image>" not in prompt
-    for shape, color in task["objects"]:
+    for shape, color in task.objects:
         assert f"{color} {shape}." in prompt
-    question = next(part["text"] for part in task["messages"][1]["content"] if part["type"] == "text")
-    assert question in prompt and prompt.endswith("<answer>")
-
-
-def test_answers_are_one_token_and_other_words_are_refused(probe, task):
-    assert isinstance(probe.token(task["answer"]), int)
-    with pytest.raises(ValueError, match="not one"):
-        probe.token("an answer of several words")
+    question = next(part["text"] for part in task.messages[1]["content"] if part["type"] == "text")
+    assert question in prompt
+    row = probe.row_of("words")(task)
+    assert len(row) == len(probe.tokenizer(prompt, add_special_tokens=False)["input_ids"]) + 4
 
 
 def test_section_tabulates_every_evaluation(bench):
@@ -79,40 +60,12 @@ def test_section_tabulates_every_evaluation(bench):
 
 
 def test_question_first_puts_the_question_before_the_image(probe, task):
-    question = next(part["text"] for part in task["messages"][1]["content"] if part["type"] == "text")
-    first, image_first = probe.prompt(task, "slots_question_first"), probe.prompt(task, "slots")
+    question = next(part["text"] for part in task.messages[1]["content"] if part["type"] == "text")
+    first = probe.condition_prompt(task, "slots_question_first")
+    image_first = probe.condition_prompt(task, "slots")
     assert first.index(question) < first.index("<image>")
     assert image_first.index("<image>") < image_first.index(question)
-    assert len(probe.row(task, "slots_question_first")) == len(probe.row(task, "slots"))
-
-
-def test_centre_patches_hold_each_objects_centre(probe, task):
-    patch = probe.model.config.vision_config.patch_size
-    grid = probe.model.config.vision_config.image_size // patch
-    for (x, y), index in zip(task["centres"], probe.centre_patches(task), strict=True):
-        row, column = divmod(index, grid)
-        assert column * patch <= x < (column + 1) * patch and row * patch <= y < (row + 1) * patch
-    # A known case: a centre at (20.5, 9.9) lies in column 2, row 1 of the 8 px grid.
-    assert probe.centre_patches({**task, "centres": [(20.5, 9.9)]}) == [1 * grid + 2]
-
-
-def test_centre_targets_mark_only_the_centre_patches(probe, task):
-    targets = probe.centre_targets(task)
-    placeholder = probe.embeddings[probe.image_id].detach()
-    centres = probe.centre_patches(task)
-    for index, vector in enumerate(targets):
-        assert torch.equal(vector, placeholder) == (index not in centres)
-    (shape, color), first = task["objects"][0], centres[0]
-    assert torch.equal(
-        targets[first], (probe.embeddings[probe.token(shape)] + probe.embeddings[probe.token(color)]).detach()
-    )
-
-
-def test_image_tokens_are_what_the_vlm_reads(probe, task):
-    tokens = probe.image_tokens_of([task["image"]])
-    assert tokens.shape == (1, probe.image_tokens, probe.embeddings.shape[1])
-    blank = probe.image_tokens_of([task["image"] * 0 + 255])
-    assert not torch.allclose(tokens, blank)  # the image reaches the tokens
+    assert len(probe.row_of("slots_question_first")(task)) == len(probe.row_of("slots")(task))
 
 
 def test_section_reports_pixels_beside_blank_and_prior(bench):

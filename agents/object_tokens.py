@@ -1,0 +1,382 @@
+"""Object-token warm start: the tiny seeing VLM learns to answer scene questions from one token per object, then
+learns to give those tokens from pixels.
+
+Why: the binding probe (``benchmarks/bench_binding_probe.py``, "Binding probe" in ``benchmarks/RESULTS.md``)
+found that the recipe's 2-layer text tower learns the attributes questions ("what colour is the star?") to ~99%
+when each object is one image token, ``E[shape] + E[colour]``, among ``E[<image>]`` placeholders, and to 38% when
+the scene is written out in words; trained end to end from pixels, where an object spreads over 2-9 patches, it
+never rose above the answer prior. So the warm start teaches the two halves apart, each with an exact target:
+
+1. **Text stage** (:meth:`ObjectTokens.train_text`): the text tower (embeddings included) learns to answer the
+   env's own prompts with the image tokens replaced by *slots* (one ``E[shape] + E[colour]`` token per object
+   at a position drawn per task, ``E[<image>]`` elsewhere); the loss is on the whole response,
+   ``<answer>WORD</answer>`` and the end of turn, so the answer format is learned too.
+2. **Vision stage** (:meth:`ObjectTokens.train_vision`): the vision tower and projector learn to give those
+   tokens from the task's image (each object's centre patch regressed onto ``E[shape] + E[colour]``, every
+   other patch onto ``E[<image>]``), the text tower left as stage 1 made it.
+
+Both stages read the simulator's scene of the env's ``train`` tasks (:func:`scene_tasks`): privileged
+information, as a teacher that knows the state trains a student that sees only pixels. Afterwards the model is an
+ordinary checkpoint: at run time only the env's prompt and image reach it, and it is scored on the ``test`` split,
+whose tasks are disjoint by content.
+
+    from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
+    from vista_agents.tiny_seeing import build_seeing_vlm
+
+    path = build_seeing_vlm("/tmp/seeing-vlm")
+    tasks = scene_tasks("attributes", "train", 8192, env_kwargs={"response_format": "answer_only"})
+    pretrain_object_tokens(path, tasks, text_steps=3000, vision_steps=5000)   # ~9 CPU minutes
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+import vista_envs  # noqa: F401  (registers the env ids)
+from vista_envs.tasks.drawing import COLORS, SHAPES
+
+__all__ = ["ObjectTokens", "SceneTask", "pretrain_object_tokens", "scene_tasks"]
+
+ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SceneTask:
+    """One env task as the warm start reads it.
+
+    Attributes:
+        messages: the conversation the env gives the agent (``info["messages"]``).
+        image: the observed image, ``(H, W, 3)`` uint8.
+        objects: ``(shape, colour)`` of every object in the scene (the simulator's, not the agent's).
+        centres: each object's centre in pixels of ``image``, ``(x, y)``.
+        answer: the oracle's answer text.
+        seed: the reset seed; it also places the task's slots.
+    """
+
+    messages: list[dict[str, Any]]
+    image: np.ndarray
+    objects: tuple[tuple[str, str], ...]
+    centres: tuple[tuple[float, float], ...]
+    answer: str
+    seed: int
+
+
+def scene_tasks(
+    family: str,
+    split: str,
+    count: int,
+    *,
+    first_seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[SceneTask]:
+    """``count`` ``VisualQA-v0`` tasks of a shape-scene ``family`` (reset seeds ``first_seed``, ``first_seed + 1``,
+    ...) of ``split``, with their scenes' objects.
+
+    ``env_kwargs`` (default difficulty 1, 64 px images; e.g. ``{"response_format": "answer_only"}``) must match
+    the env the model will meet, so that the warm start sees the same prompts; ``families`` and ``split`` are
+    this function's.
+    """
+    kwargs = {"difficulty": 1, "image_size": 64, **(env_kwargs or {}), "families": [family], "split": split}
+    env = gym.make("VisualQA-v0", **kwargs)
+    tasks = []
+    try:
+        for seed in range(first_seed, first_seed + count):
+            observation, info = env.reset(seed=seed)
+            answer = ANSWER.search(env.unwrapped.oracle())
+            objects = env.unwrapped.task.spec.scene.get("objects")
+            if answer is None or objects is None:
+                raise ValueError(f"family {family!r} has no answer tag in its oracle or no objects in its scene")
+            tasks.append(
+                SceneTask(
+                    messages=info["messages"],
+                    image=observation["image"],
+                    objects=tuple((item["shape"], item["color"]) for item in objects),
+                    centres=tuple((item["x"], item["y"]) for item in objects),
+                    answer=answer.group(1).strip(),
+                    seed=seed,
+                )
+            )
+    finally:
+        env.close()
+    return tasks
+
+
+class ObjectTokens:
+    """A seeing VLM (``LlavaForConditionalGeneration`` and its processor) with the two stages of the warm start and
+    the measures that check them."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+        self.processor = AutoProcessor.from_pretrained(path)
+        self.tokenizer = self.processor.tokenizer
+        self.embeddings = self.model.get_input_embeddings().weight
+        vision = self.model.config.vision_config
+        self.grid = vision.image_size // vision.patch_size
+        self.image_size = vision.image_size
+        self._ids: dict[str, int] = {}  # token() runs for every object of every task of every step
+        self.image_id = self.token("<image>")
+
+    def token(self, word: str) -> int:
+        """The id of ``word``, which the recipe's tokenizer keeps as one token (answers and scene words)."""
+        if word not in self._ids:
+            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+            if len(ids) != 1:
+                raise ValueError(f"{word!r} is {len(ids)} tokens for this tokenizer, not one")
+            self._ids[word] = ids[0]
+        return self._ids[word]
+
+    def prompt(self, messages: list[dict[str, Any]]) -> str:
+        """The chat template's text of ``messages`` with the generation prompt, as the learners render it."""
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def response_ids(self, task: SceneTask) -> list[int]:
+        """``<answer>``, the answer word, ``</answer>`` and the end of turn: the response of ``answer_only``."""
+        return [self.token("<answer>"), self.token(task.answer), self.token("</answer>"), self.tokenizer.eos_token_id]
+
+    # -- stage 1: the text tower on slots ---------------------------------------------------------------------
+
+    def slot_row(self, task: SceneTask, prompt: str | None = None) -> torch.Tensor:
+        """The input embeddings of ``prompt`` (default: the env's) followed by the response; an ``<image>``
+        placeholder in it becomes the task's slots (see the module docstring)."""
+        ids = self.tokenizer(prompt or self.prompt(task.messages), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor(ids + self.response_ids(task))
+        placeholder = (ids == self.image_id).nonzero()
+        if len(placeholder) == 0:
+            return self.embeddings[ids]
+        at = int(placeholder[0])
+        image = [self.embeddings[self.image_id]] * self.grid**2
+        # Positions drawn from the task's seed: the same for a task in every epoch, unrelated to the answer.
+        positions = random.Random(task.seed).sample(range(self.grid**2), len(task.objects))
+        for (shape, color), position in zip(task.objects, positions, strict=True):
+            image[position] = self.embeddings[self.token(shape)] + self.embeddings[self.token(color)]
+        return torch.cat([self.embeddings[ids[:at]], torch.stack(image), self.embeddings[ids[at + 1 :]]])
+
+    def response_logits(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        """The text tower's logits predicting the 4 response tokens of each row (left-padded batch),
+        ``(rows, 4, vocab)``."""
+        length = max(len(row) for row in rows)
+        width = self.embeddings.shape[1]
+        inputs = torch.stack([torch.cat([row.new_zeros(length - len(row), width), row]) for row in rows])
+        mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in rows])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        hidden = self.model.model.language_model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions)
+        return self.model.lm_head(hidden.last_hidden_state[:, -5:-1])
+
+    def text_loss(self, tasks: Sequence[SceneTask], row: Callable[[SceneTask], torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy of the responses of ``tasks``, each fed as ``row`` makes it."""
+        logits = self.response_logits([row(task) for task in tasks])
+        targets = torch.tensor([self.response_ids(task) for task in tasks])
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    def text_accuracy(
+        self, tasks: Sequence[SceneTask], row: Callable[[SceneTask], torch.Tensor] | None = None
+    ) -> float:
+        """Share of ``tasks`` whose answer word is the text tower's argmax, fed as ``row`` makes them (slots)."""
+        row = row or self.slot_row
+        right = 0
+        with torch.no_grad():
+            for start in range(0, len(tasks), 100):
+                batch = tasks[start : start + 100]
+                predicted = self.response_logits([row(task) for task in batch])[:, 1].argmax(-1)
+                right += sum(int(p) == self.token(task.answer) for p, task in zip(predicted, batch, strict=True))
+        return right / len(tasks)
+
+    def train_text(
+        self,
+        tasks: Sequence[SceneTask],
+        *,
+        steps: int,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        seed: int = 0,
+        row: Callable[[SceneTask], torch.Tensor] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Stage 1: train the text tower (embeddings included; the head is tied) on ``tasks`` fed as ``row`` makes
+        them (default: slots), ``steps`` batches drawn at random; ``on_step(step, loss)`` after each."""
+        row = row or self.slot_row
+        parameters = list(self.model.model.language_model.parameters())
+        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
+        rng = random.Random(seed)
+        self.model.train()
+        for step in range(1, steps + 1):
+            loss = self.text_loss(rng.sample(tasks, batch_size), row)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if on_step is not None:
+                on_step(step, loss.item())
+        self.model.eval()
+
+    # -- stage 2: the vision tower gives the slots -------------------------------------------------------------
+
+    def centre_patches(self, task: SceneTask) -> list[int]:
+        """The index of the image patch holding each object's centre (row-major)."""
+        scale = self.image_size / task.image.shape[0]
+        patch = self.image_size // self.grid
+        cells = [
+            (min(int(x * scale) // patch, self.grid - 1), min(int(y * scale) // patch, self.grid - 1))
+            for x, y in task.centres
+        ]
+        return [row * self.grid + column for column, row in cells]
+
+    def centre_targets(self, task: SceneTask) -> torch.Tensor:
+        """What the vision path should give for ``task``'s image: ``E[shape] + E[colour]`` at each object's centre
+        patch, ``E[<image>]`` elsewhere (the embeddings as they are now, held fixed)."""
+        embeddings = self.embeddings.detach()
+        targets = embeddings[self.image_id].repeat(self.grid**2, 1)
+        for (shape, color), patch in zip(task.objects, self.centre_patches(task), strict=True):
+            targets[patch] = embeddings[self.token(shape)] + embeddings[self.token(color)]
+        return targets
+
+    def image_tokens(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """The projected patch tokens the VLM puts in place of ``<image>``, ``(images, patches, width)``."""
+        pixels = self.processor.image_processor(list(images), return_tensors="pt")["pixel_values"]
+        features = self.model.model.get_image_features(pixel_values=pixels)
+        features = features.pooler_output if hasattr(features, "pooler_output") else features
+        return torch.stack(list(features)) if isinstance(features, (list, tuple)) else features
+
+    def vision_loss(self, tasks: Sequence[SceneTask]) -> torch.Tensor:
+        """Squared error of the image tokens against :meth:`centre_targets`, relative to the embeddings' mean
+        squared norm (so 1.0 is as far off as a token is long)."""
+        targets = torch.stack([self.centre_targets(task) for task in tasks])
+        error = (self.image_tokens([task.image for task in tasks]) - targets).pow(2).sum(-1).mean()
+        return error / self.embeddings.detach().pow(2).sum(-1).mean()
+
+    def train_vision(
+        self,
+        tasks: Sequence[SceneTask],
+        *,
+        steps: int,
+        batch_size: int = 32,
+        learning_rate: float = 3e-3,
+        seed: int = 0,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Stage 2: train the vision tower and projector alone to give the slots of ``tasks``' images."""
+        parameters = [*self.model.model.vision_tower.parameters(), *self.model.model.multi_modal_projector.parameters()]
+        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
+        rng = random.Random(seed + 1)
+        self.model.train()
+        for step in range(1, steps + 1):
+            loss = self.vision_loss(rng.sample(tasks, batch_size))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if on_step is not None:
+                on_step(step, loss.item())
+        self.model.eval()
+
+    def reading(self, tasks: Sequence[SceneTask]) -> dict[str, float]:
+        """How often an object's centre patch token is nearest (dot product) to its shape's and its colour's
+        embedding among all shapes' and colours' present in ``tasks``."""
+        embeddings = self.embeddings.detach()
+        shapes, colors = list(SHAPES), list(COLORS)
+        shape_ids = torch.tensor([self.token(shape) for shape in shapes])
+        color_ids = torch.tensor([self.token(color) for color in colors])
+        shape_right = color_right = objects = 0
+        with torch.no_grad():
+            for start in range(0, len(tasks), 100):
+                batch = tasks[start : start + 100]
+                for task, tokens in zip(batch, self.image_tokens([task.image for task in batch]), strict=True):
+                    for (shape, color), patch in zip(task.objects, self.centre_patches(task), strict=True):
+                        shape_right += shapes[int((embeddings[shape_ids] @ tokens[patch]).argmax())] == shape
+                        color_right += colors[int((embeddings[color_ids] @ tokens[patch]).argmax())] == color
+                        objects += 1
+        return {"shape": shape_right / max(objects, 1), "color": color_right / max(objects, 1)}
+
+    def pixel_accuracy(self, tasks: Sequence[SceneTask], blank: bool = False) -> float:
+        """Greedy accuracy of the whole VLM on ``tasks``' real images (``blank``: white ones), through its processor
+        and forward pass as a learner calls it: the answer word predicted after the prompt and ``<answer>``."""
+        self.tokenizer.padding_side = "left"
+        right = 0
+        with torch.no_grad():
+            for start in range(0, len(tasks), 100):
+                batch = tasks[start : start + 100]
+                images = [np.full_like(task.image, 255) if blank else task.image for task in batch]
+                prompts = [self.prompt(task.messages) + "<answer>" for task in batch]
+                inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt")
+                predicted = self.model(**inputs).logits[:, -1].argmax(-1)
+                right += sum(int(p) == self.token(task.answer) for p, task in zip(predicted, batch, strict=True))
+        return right / len(tasks)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model and processor to ``path`` (``from_pretrained`` loads them); returns ``path``."""
+        self.model.save_pretrained(path)
+        self.processor.save_pretrained(path)
+        return Path(path)
+
+
+def pretrain_object_tokens(
+    path: str | os.PathLike[str],
+    tasks: Sequence[SceneTask],
+    *,
+    text_steps: int = 3000,
+    vision_steps: int = 5000,
+    batch_size: int = 32,
+    text_learning_rate: float = 1e-3,
+    vision_learning_rate: float = 3e-3,
+    seed: int = 0,
+    held_out: Sequence[SceneTask] = (),
+    log_every: int = 0,
+) -> dict[str, Any]:
+    """Both stages of the warm start (module docstring) on the model at ``path``, in place, from ``tasks`` (the
+    env's ``train`` split, :func:`scene_tasks`).
+
+    Returns the CPU seconds spent and, on ``held_out`` tasks if given, the text tower's accuracy on slots, how
+    often a centre patch reads its object's shape and colour, and the whole model's greedy accuracy on the real
+    images and on blank ones.
+    """
+    started = time.process_time()
+
+    def log(stage: str) -> Callable[[int, float], None]:
+        def on_step(step: int, loss: float) -> None:
+            if log_every and step % log_every == 0:
+                print(f"object tokens, {stage} step {step}: loss {loss:.3f}", flush=True)
+
+        return on_step
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        warm = ObjectTokens(path)
+        warm.train_text(
+            tasks,
+            steps=text_steps,
+            batch_size=batch_size,
+            learning_rate=text_learning_rate,
+            seed=seed,
+            on_step=log("text"),
+        )
+        text_cpu_s = time.process_time() - started
+        warm.train_vision(
+            tasks,
+            steps=vision_steps,
+            batch_size=batch_size,
+            learning_rate=vision_learning_rate,
+            seed=seed,
+            on_step=log("vision"),
+        )
+    warm.save(path)
+    figures: dict[str, Any] = {"text_cpu_s": text_cpu_s, "cpu_s": time.process_time() - started}
+    if held_out:
+        figures |= {
+            "slots": warm.text_accuracy(held_out),
+            **warm.reading(held_out),
+            "pixels": warm.pixel_accuracy(held_out),
+            "blank": warm.pixel_accuracy(held_out, blank=True),
+        }
+    return figures
