@@ -137,6 +137,20 @@ def test_the_text_stage_learns_the_answers_it_is_shown(model_dir, tasks):
     assert learner.text_accuracy(shown) >= 0.75
 
 
+def test_the_format_steps_teach_the_answer_tags_and_the_end_of_turn(model_dir, tasks):
+    learner = ObjectTokens(model_dir)
+    shown = tasks[:16]
+    with torch.no_grad():
+        word, whole = (float(learner.text_loss(shown, learner.slot_row, flag)) for flag in (False, True))
+    assert word != whole  # the two losses cover different tokens
+    learner.train_text(shown, steps=20, batch_size=16, learning_rate=3e-3, whole_response=True)
+    with torch.no_grad():
+        predicted = learner.response_logits([learner.slot_row(task) for task in shown]).argmax(-1)
+    expected = torch.tensor([learner.response_ids(task) for task in shown])
+    # "<answer>" first, "</answer>" and the end of turn after the word: the tokens that do not depend on the scene.
+    assert torch.equal(predicted[:, [0, 2, 3]], expected[:, [0, 2, 3]])
+
+
 def test_the_vision_stage_brings_the_image_tokens_to_their_targets(model_dir, tasks):
     learner = ObjectTokens(model_dir)
     with torch.no_grad():
