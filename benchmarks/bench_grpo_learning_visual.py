@@ -3,9 +3,11 @@
 Per family (counting and attributes by default):
 
 1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer,
-   unit-gain projector) and its warm starts on synthetic shape scenes that ``tiny_seeing`` draws itself (no
-   questions, no env tasks): the vision tower's (``--pretrain-steps``, per-patch shape and colour labels) and/or
-   the whole model's on captions (``--caption-steps``).
+   unit-gain projector) and its warm starts: on synthetic shape scenes that ``tiny_seeing`` draws itself (no
+   questions, no env tasks), the vision tower's (``--pretrain-steps``, per-patch shape and colour labels) and/or
+   the whole model's on captions (``--caption-steps``); or, per family, the object-token warm start
+   (``--object-text-steps``, ``vista_agents.object_tokens``: the text tower learns the family's ``train`` tasks
+   from one token per object of the simulator's scene, then the vision tower learns to give those tokens).
 2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
 3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
    (the ``test`` split) every ``--eval-every`` steps.
@@ -39,6 +41,7 @@ from learning_eval import greedy_accuracy, held_out_seeds, majority_prior
 from results_file import update_section
 
 from vista_agents import grpo, sft
+from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
 from vista_agents.plot import plot_runs
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 
@@ -84,6 +87,8 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
         num_tasks=args.num_tasks,
         group_size=args.group_size,
         learning_rate=args.grpo_learning_rate,
+        temperature=args.temperature,
+        kl_coef=args.kl_coef,
         micro_batch_size=64,
         generation_batch_size=128,
         eval_every=args.eval_every,
@@ -135,6 +140,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--caption-learning-rate", type=float, default=3e-3)
     parser.add_argument(
+        "--object-text-steps",
+        type=int,
+        default=0,
+        help="object-token warm start (vista_agents.object_tokens), text-tower steps per family (0: none)",
+    )
+    parser.add_argument(
+        "--object-vision-steps", type=int, default=5000, help="object-token warm start, vision-tower steps"
+    )
+    parser.add_argument("--object-tasks", type=int, default=8192, help="train-split tasks the object tokens read")
+    parser.add_argument(
         "--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start"
     )
     parser.add_argument("--sft-epochs", type=int, default=1, help="passes over the SFT demonstrations")
@@ -143,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-tasks", type=int, default=16)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--grpo-learning-rate", type=float, default=5e-4)
+    parser.add_argument("--temperature", type=float, default=1.0, help="GRPO sampling temperature")
+    parser.add_argument("--kl-coef", type=float, default=0.0, help="GRPO KL penalty to the SFT start")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--eval-episodes", type=int, default=300, help="held-out tasks per evaluation")
     parser.add_argument("--seed", type=int, default=0)
@@ -174,8 +191,21 @@ def main(argv: list[str] | None = None) -> None:
     for family in args.families:
         start = work / f"start-{family}"
         shutil.copytree(model, start, dirs_exist_ok=True)
+        objects = {"cpu_s": 0.0}
+        if args.object_text_steps:
+            objects = pretrain_object_tokens(
+                start,
+                scene_tasks(family, "train", args.object_tasks, env_kwargs=env_kwargs(family)),
+                text_steps=args.object_text_steps,
+                vision_steps=args.object_vision_steps,
+                seed=args.seed,
+                held_out=scene_tasks(family, "test", 300, first_seed=10**6, env_kwargs=env_kwargs(family)),
+                log_every=500,
+            )
+            print(f"{family}: object-token warm start: {objects}", flush=True)
         row = run_family(family, start, work, args)
-        row["total_cpu_min"] = row["cpu_min"] + warm["cpu_s"] / 60
+        row["objects"] = objects
+        row["total_cpu_min"] = row["cpu_min"] + (warm["cpu_s"] + objects["cpu_s"]) / 60
         rows.append(row)
         print(
             f"{family}: greedy held-out accuracy SFT {row['sft']:.1%} -> SFT+GRPO {row['grpo']:.1%} "
@@ -222,14 +252,27 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
         if args.caption_steps
         else "No caption warm start."
     )
+    objects = row.get("objects", {})
+    object_text = (
+        f"Object-token warm start (`vista_agents.object_tokens`, on {args.object_tasks} `train` tasks of the family "
+        f"with their simulator scenes): text tower on one token per object {args.object_text_steps} steps + 100 format "
+        f"steps, then vision tower and projector {args.object_vision_steps} steps, "
+        f"{objects.get('cpu_s', 0.0) / 60:.1f} CPU min. After it, on 300 other `test` tasks: text tower on exact "
+        f"object tokens {objects.get('slots', float('nan')):.1%}; centre patches read shape / colour "
+        f"{objects.get('shape', float('nan')):.1%} / {objects.get('color', float('nan')):.1%}; the whole model from "
+        f"the images {objects.get('pixels', float('nan')):.1%} (blank image {objects.get('blank', float('nan')):.1%}),"
+        " answer word after `<answer>`.\n"
+        if args.object_text_steps
+        else ""
+    )
     body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower
 2 layers x 64, 64 px images in 8 px patches = 64 image tokens, every answer one token,
 `response_format="answer_only"`, projector re-initialised at unit gain).
 {vision}{caption_text}
-Then per family: SFT on {args.sft_demonstrations} oracle demonstrations x {args.sft_epochs} epochs (batch 32,
-lr {args.sft_learning_rate:g}), then GRPO
+{object_text}Then per family: SFT on {args.sft_demonstrations} oracle demonstrations x {args.sft_epochs} epochs
+(batch 32, lr {args.sft_learning_rate:g}), then GRPO
 ({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g},
-temperature 1).
+temperature {args.temperature:g}, KL coefficient {args.kl_coef:g}).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
 (white) image. CPU minutes are this process's CPU time (one torch thread), warm start included; the 2-core machine
 was shared with other work, wall time {wall_min:.1f} min for everything.
