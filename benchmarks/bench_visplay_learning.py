@@ -4,7 +4,8 @@
 ``bench_visplay_training.py`` showed the loop working with a model that cannot see (pseudo-label accuracy
 near 0). This benchmark runs the same alternation with the recipe of ``vista_agents.tiny_seeing`` (64 px, 8 px
 patches, one token per answer, ``answer_only`` responses, unit-gain projector) and its whole-model caption
-warm start (``pretrain_captions``; ``--pretrain-steps`` adds the older vision-tower one), on attributes
+warm start (``pretrain_captions``; ``--pretrain-steps`` adds the older vision-tower one) or the object-token warm
+start (``--object-text-steps``, ``vista_agents.object_tokens``, on attributes ``train`` tasks), on attributes
 scenes (difficulty 1), so that the Reasoner's majority answers can be right. Per iteration it logs, and
 plots like ``bench_visplay_training.py``: the Reasoner's greedy accuracy against the ground truth on
 held-out ``VisualQA-v0`` attributes tasks, the pseudo-labels' accuracy against the programs' answers, and
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visplay_training as loop
 from results_file import update_section
 
+from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
 from vista_agents.run_log import read_metrics
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 from vista_agents.visplay_trainer import train
@@ -68,6 +70,15 @@ def main(argv: list[str] | None = None) -> None:
         "--caption-steps", type=int, default=1500, help="whole-model caption warm-start steps (pretrain_captions)"
     )
     parser.add_argument(
+        "--object-text-steps",
+        type=int,
+        default=0,
+        help="object-token warm start (vista_agents.object_tokens) on attributes train tasks, text steps (0: none)",
+    )
+    parser.add_argument(
+        "--object-vision-steps", type=int, default=2000, help="object-token warm start, vision-tower steps"
+    )
+    parser.add_argument(
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
     )
     parser.add_argument("--warm-start-epochs", type=int, default=4)
@@ -87,6 +98,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"perception warm start: {warm}", flush=True)
     captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
     print(f"caption warm start: {captions}", flush=True)
+    objects = {"cpu_s": 0.0}
+    if args.object_text_steps:
+        scenes = {key: value for key, value in SCENES.items() if key != "families"}
+        objects = pretrain_object_tokens(
+            model,
+            scene_tasks("attributes", "train", 8192, env_kwargs=scenes),
+            text_steps=args.object_text_steps,
+            vision_steps=args.object_vision_steps,
+            log_every=500,
+        )
+    print(f"object-token warm start: {objects}", flush=True)
     config = loop.schedule(model, work, args, env_kwargs=SCENES, eval_episodes=args.eval_episodes, progress_bar=False)
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
@@ -117,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
 also trained on the
 VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start {args.pretrain_steps} steps
 ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`) {args.caption_steps} steps
-({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}),
+({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}){_object_tokens(args, objects)},
 then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`): SFT warm start on {args.warm_start}
 oracle demonstrations per role x {args.warm_start_epochs} epochs, then per iteration Questioner 2 GRPO steps x 8 images
 x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band 0.25..0.75, Reasoner
@@ -144,6 +166,16 @@ def _caption_losses(captions: dict) -> str:
     if "loss" not in captions:
         return ""
     return f"; caption loss on fresh scenes {captions['loss']:.2f} with the image, {captions['blank_loss']:.2f} blanked"
+
+
+def _object_tokens(args: argparse.Namespace, objects: dict) -> str:
+    if not args.object_text_steps:
+        return ""
+    return (
+        f", object-token warm start (`vista_agents.object_tokens` on 8192 attributes `train` tasks: text tower "
+        f"{args.object_text_steps} + 100 format steps, vision tower {args.object_vision_steps} steps; "
+        f"{objects['cpu_s'] / 60:.1f} CPU min)"
+    )
 
 
 def per_iteration_table(rows: list[dict]) -> str:
