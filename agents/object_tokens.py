@@ -28,7 +28,7 @@ whose tasks are disjoint by content.
 
     path = build_seeing_vlm("/tmp/seeing-vlm")
     tasks = scene_tasks("attributes", "train", 8192, env_kwargs={"response_format": "answer_only"})
-    pretrain_object_tokens(path, tasks, text_steps=3000, vision_steps=5000)   # ~9 CPU minutes
+    pretrain_object_tokens(path, [(3000, tasks)], vision_steps=5000)   # ~9 CPU minutes
 """
 
 from __future__ import annotations
@@ -203,9 +203,8 @@ class ObjectTokens:
 
     def train_text(
         self,
-        tasks: Sequence[SceneTask],
+        stages: Sequence[tuple[int, Sequence[SceneTask]]],
         *,
-        steps: int,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
         seed: int = 0,
@@ -213,15 +212,20 @@ class ObjectTokens:
         whole_response: bool = False,
         on_step: Callable[[int, float], None] | None = None,
     ) -> None:
-        """Stage 1: train the text tower (embeddings included; the head is tied) on ``tasks`` fed as ``row`` makes
-        them (default: slots), ``steps`` batches drawn at random, the loss on the answer word (``whole_response``: on
-        the whole response); ``on_step(step, loss)`` after each."""
+        """Stage 1: train the text tower (embeddings included; the head is tied), one optimiser throughout, on each
+        ``(steps, tasks)`` of ``stages`` in turn: ``steps`` batches drawn at random from ``tasks``, fed as ``row``
+        makes them (default: slots), the loss on the answer word (``whole_response``: on the whole response);
+        ``on_step(step, loss)`` after each, ``step`` counted over all stages.
+
+        Stages make a curriculum: counting is learned once the attributes questions have built the "find the object
+        the question names" circuit (attributes alone, then attributes and counting mixed), not from the start."""
         row = row or self.slot_row
         parameters = list(self.model.model.language_model.parameters())
         optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
         rng = random.Random(seed)
+        schedule = [tasks for steps, tasks in stages for _ in range(steps)]
         self.model.train()
-        for step in range(1, steps + 1):
+        for step, tasks in enumerate(schedule, start=1):
             loss = self.text_loss(rng.sample(tasks, batch_size), row, whole_response)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -324,6 +328,17 @@ class ObjectTokens:
                 right += sum(int(p) == self.token(task.answer) for p, task in zip(predicted, batch, strict=True))
         return right / len(tasks)
 
+    def figures(self, held_out: Sequence[SceneTask]) -> dict[str, float]:
+        """On ``held_out`` tasks: the text tower's accuracy on exact slots, how often a centre patch reads its
+        object's shape and colour (:meth:`reading`), and the whole model's greedy accuracy on the real images and on
+        blank ones (:meth:`pixel_accuracy`)."""
+        return {
+            "slots": self.text_accuracy(held_out),
+            **self.reading(held_out),
+            "pixels": self.pixel_accuracy(held_out),
+            "blank": self.pixel_accuracy(held_out, blank=True),
+        }
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model and processor to ``path`` (``from_pretrained`` loads them); returns ``path``."""
         self.model.save_pretrained(path)
@@ -333,9 +348,8 @@ class ObjectTokens:
 
 def pretrain_object_tokens(
     path: str | os.PathLike[str],
-    tasks: Sequence[SceneTask],
+    stages: Sequence[tuple[int, Sequence[SceneTask]]],
     *,
-    text_steps: int = 3000,
     format_steps: int = 100,
     vision_steps: int = 5000,
     batch_size: int = 32,
@@ -345,12 +359,12 @@ def pretrain_object_tokens(
     held_out: Sequence[SceneTask] = (),
     log_every: int = 0,
 ) -> dict[str, Any]:
-    """Both stages of the warm start (module docstring) on the model at ``path``, in place, from ``tasks`` (the
-    env's ``train`` split, :func:`scene_tasks`).
+    """Both stages of the warm start (module docstring) on the model at ``path``, in place: the text tower on each
+    ``(steps, tasks)`` of ``stages`` in turn (tasks of the env's ``train`` split, :func:`scene_tasks`; see
+    :meth:`ObjectTokens.train_text`), ``format_steps`` on the last stage's tasks, then the vision tower on them.
 
-    Returns the CPU seconds spent and, on ``held_out`` tasks if given, the text tower's accuracy on slots, how
-    often a centre patch reads its object's shape and colour, and the whole model's greedy accuracy on the real
-    images and on blank ones.
+    Returns the CPU seconds spent (``text_cpu_s`` of them in the text stage) and, on ``held_out`` tasks if given,
+    :meth:`ObjectTokens.figures`.
     """
     started = time.process_time()
 
@@ -364,17 +378,10 @@ def pretrain_object_tokens(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         warm = ObjectTokens(path)
+        warm.train_text(stages, batch_size=batch_size, learning_rate=text_learning_rate, seed=seed, on_step=log("text"))
+        tasks = stages[-1][1]
         warm.train_text(
-            tasks,
-            steps=text_steps,
-            batch_size=batch_size,
-            learning_rate=text_learning_rate,
-            seed=seed,
-            on_step=log("text"),
-        )
-        warm.train_text(
-            tasks,
-            steps=format_steps,
+            [(format_steps, tasks)],
             batch_size=batch_size,
             learning_rate=text_learning_rate,
             seed=seed + 1,
@@ -393,10 +400,5 @@ def pretrain_object_tokens(
     warm.save(path)
     figures: dict[str, Any] = {"text_cpu_s": text_cpu_s, "cpu_s": time.process_time() - started}
     if held_out:
-        figures |= {
-            "slots": warm.text_accuracy(held_out),
-            **warm.reading(held_out),
-            "pixels": warm.pixel_accuracy(held_out),
-            "blank": warm.pixel_accuracy(held_out, blank=True),
-        }
+        figures |= warm.figures(held_out)
     return figures

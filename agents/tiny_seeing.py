@@ -22,6 +22,10 @@ can teach it the envs' scene questions within minutes of one CPU core:
   cheaper one and, measured, the better start: 2000 steps (about one CPU minute) teach the tower to read the
   shape of ~3 objects in 4 and the colour of ~9 in 10, and from it SFT on the attributes questions beats the
   no-image ablation, where after the caption warm start it barely did (``benchmarks/RESULTS.md``).
+- **The warm start that sees** is in :mod:`vista_agents.object_tokens`: the text tower first learns an env's
+  ``train`` tasks from one token per object of the simulator's scene, then the vision tower learns to give those
+  tokens; on attributes questions the model then answers most held-out tasks from the image alone, which neither
+  warm start above achieved.
 
 The directory loads back through ``from_pretrained`` like any other::
 

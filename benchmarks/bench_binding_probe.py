@@ -95,8 +95,7 @@ def train(
             print(f"{condition} step {step}: loss {loss:.3f}, held-out accuracy {curve[-1][1]:.1%}", flush=True)
 
     probe.train_text(
-        train_tasks,
-        steps=args.steps,
+        [(args.steps, train_tasks)],
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,

@@ -41,13 +41,14 @@ from learning_eval import greedy_accuracy, held_out_seeds, majority_prior
 from results_file import update_section
 
 from vista_agents import grpo, sft
-from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
+from vista_agents.object_tokens import ObjectTokens, pretrain_object_tokens, scene_tasks
 from vista_agents.plot import plot_runs
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 
 SECTION = "GRPO learning (seeing VLM)"
 PLOTS = Path(__file__).with_name("plots")
 DIFFICULTY = {"counting": 1, "attributes": 1, "spatial": 1}
+OBJECT_TOKEN_FAMILIES = ("attributes", "counting")  # their answers are one token of the recipe's tokenizer
 
 
 def env_kwargs(family: str) -> dict:
@@ -113,6 +114,29 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
     return figures
 
 
+def object_token_start(model: Path, args: argparse.Namespace) -> dict:
+    """The object-token warm start of ``model``, in place, for every family asked: the text tower on attributes
+    tasks, then on attributes and the other families mixed equally (the curriculum of
+    ``vista_agents.object_tokens``), then the vision tower on that mix."""
+    unsupported = sorted(set(args.families) - set(OBJECT_TOKEN_FAMILIES))
+    if unsupported:
+        raise SystemExit(f"the object-token warm start knows {OBJECT_TOKEN_FAMILIES}, not {unsupported}")
+    attributes = scene_tasks("attributes", "train", args.object_tasks, env_kwargs=env_kwargs("attributes"))
+    stages = [(args.object_text_steps, attributes)]
+    others = [family for family in args.families if family != "attributes"]
+    if others and args.object_mix_steps:
+        share = args.object_tasks // (1 + len(others))
+        mixed = attributes[:share]
+        for family in others:
+            mixed += scene_tasks(family, "train", share, env_kwargs=env_kwargs(family))
+        stages.append((args.object_mix_steps, mixed))
+    objects = pretrain_object_tokens(
+        model, stages, vision_steps=args.object_vision_steps, seed=args.seed, log_every=500
+    )
+    print(f"object-token warm start: {objects}", flush=True)
+    return objects
+
+
 def verdict(row: dict, budget_min: float) -> str:
     checks = [
         row["grpo"] >= 0.70,
@@ -143,12 +167,20 @@ def main(argv: list[str] | None = None) -> None:
         "--object-text-steps",
         type=int,
         default=0,
-        help="object-token warm start (vista_agents.object_tokens), text-tower steps per family (0: none)",
+        help="object-token warm start (vista_agents.object_tokens): text-tower steps on attributes tasks (0: none)",
+    )
+    parser.add_argument(
+        "--object-mix-steps",
+        type=int,
+        default=2500,
+        help="then text-tower steps on attributes and the other families asked, mixed equally",
     )
     parser.add_argument(
         "--object-vision-steps", type=int, default=5000, help="object-token warm start, vision-tower steps"
     )
-    parser.add_argument("--object-tasks", type=int, default=8192, help="train-split tasks the object tokens read")
+    parser.add_argument(
+        "--object-tasks", type=int, default=8192, help="train-split tasks of each stage of the object-token warm start"
+    )
     parser.add_argument(
         "--sft-demonstrations", type=int, default=2048, help="oracle demonstrations of the short SFT start"
     )
@@ -186,26 +218,25 @@ def main(argv: list[str] | None = None) -> None:
             model, steps=args.caption_steps, learning_rate=args.caption_learning_rate, seed=args.seed, log_every=250
         )
     print(f"caption warm start: {captions}", flush=True)
-    warm = {**warm, "vision_cpu_s": warm["cpu_s"], "cpu_s": warm["cpu_s"] + captions["cpu_s"], "captions": captions}
+    objects = object_token_start(model, args) if args.object_text_steps else {"cpu_s": 0.0}
+    warm = {
+        **warm,
+        "vision_cpu_s": warm["cpu_s"],
+        "cpu_s": warm["cpu_s"] + captions["cpu_s"] + objects["cpu_s"],
+        "captions": captions,
+        "objects": objects,
+    }
     rows = []
     for family in args.families:
         start = work / f"start-{family}"
         shutil.copytree(model, start, dirs_exist_ok=True)
-        objects = {"cpu_s": 0.0}
         if args.object_text_steps:
-            objects = pretrain_object_tokens(
-                start,
-                scene_tasks(family, "train", args.object_tasks, env_kwargs=env_kwargs(family)),
-                text_steps=args.object_text_steps,
-                vision_steps=args.object_vision_steps,
-                seed=args.seed,
-                held_out=scene_tasks(family, "test", 300, first_seed=10**6, env_kwargs=env_kwargs(family)),
-                log_every=500,
-            )
-            print(f"{family}: object-token warm start: {objects}", flush=True)
+            held_out = scene_tasks(family, "test", 300, first_seed=10**6, env_kwargs=env_kwargs(family))
+            objects = {**objects, family: ObjectTokens(start).figures(held_out)}
+            print(f"{family}: after the object-token warm start: {objects[family]}", flush=True)
         row = run_family(family, start, work, args)
-        row["objects"] = objects
-        row["total_cpu_min"] = row["cpu_min"] + (warm["cpu_s"] + objects["cpu_s"]) / 60
+        row["objects"] = {"cpu_s": objects["cpu_s"], **objects.get(family, {})}
+        row["total_cpu_min"] = row["cpu_min"] + warm["cpu_s"] / 60
         rows.append(row)
         print(
             f"{family}: greedy held-out accuracy SFT {row['sft']:.1%} -> SFT+GRPO {row['grpo']:.1%} "
@@ -253,12 +284,19 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
         else "No caption warm start."
     )
     objects = row.get("objects", {})
+    others = [family for family in args.families if family != "attributes"]
+    mix = (
+        f", then {args.object_mix_steps} on attributes and {' and '.join(others)} tasks mixed equally"
+        if others and args.object_mix_steps
+        else ""
+    )
     object_text = (
-        f"Object-token warm start (`vista_agents.object_tokens`, on {args.object_tasks} `train` tasks of the family "
-        f"with their simulator scenes): text tower on one token per object {args.object_text_steps} steps + 100 format "
-        f"steps, then vision tower and projector {args.object_vision_steps} steps, "
-        f"{objects.get('cpu_s', 0.0) / 60:.1f} CPU min. After it, on 300 other `test` tasks: text tower on exact "
-        f"object tokens {objects.get('slots', float('nan')):.1%}; centre patches read shape / colour "
+        f"Object-token warm start (`vista_agents.object_tokens`; {args.object_tasks} `train` tasks per stage, with "
+        f"their simulator scenes): the text tower on one token per object, {args.object_text_steps} steps on "
+        f"attributes tasks{mix}, + 100 format steps; then the vision tower and projector {args.object_vision_steps} "
+        f"steps; {objects.get('cpu_s', 0.0) / 60:.1f} CPU min, shared by the families and counted in full in each "
+        f"one's CPU minutes. After it, on 300 other `test` tasks of this family: text tower on exact object tokens "
+        f"{objects.get('slots', float('nan')):.1%}; centre patches read shape / colour "
         f"{objects.get('shape', float('nan')):.1%} / {objects.get('color', float('nan')):.1%}; the whole model from "
         f"the images {objects.get('pixels', float('nan')):.1%} (blank image {objects.get('blank', float('nan')):.1%}),"
         " answer word after `<answer>`.\n"

@@ -127,14 +127,27 @@ def test_the_text_stage_learns_the_answers_it_is_shown(model_dir, tasks):
         before = float(learner.text_loss(shown, learner.slot_row))
     assert learner.text_accuracy(shown) <= 3 / 16
     losses = []
-    learner.train_text(
-        shown, steps=80, batch_size=16, learning_rate=3e-3, on_step=lambda step, loss: losses.append(loss)
-    )
+    learner.train_text([(80, shown)], batch_size=16, learning_rate=3e-3, on_step=lambda step, loss: losses.append(loss))
     assert len(losses) == 80
     with torch.no_grad():
         after = float(learner.text_loss(shown, learner.slot_row))
     assert after < 0.2 * before, (before, after)
     assert learner.text_accuracy(shown) >= 0.75
+
+
+def test_stages_run_in_turn_with_their_own_tasks(model_dir, tasks):
+    learner = ObjectTokens(model_dir)
+    first, second = tasks[:8], tasks[8:16]
+    fed = []
+
+    def row(task):
+        fed.append(task.seed)
+        return learner.slot_row(task)
+
+    learner.train_text([(3, first), (2, second)], batch_size=4, row=row)
+    assert len(fed) == 5 * 4
+    assert {seed for seed in fed[:12]} <= {task.seed for task in first}
+    assert {seed for seed in fed[12:]} <= {task.seed for task in second}
 
 
 def test_the_format_steps_teach_the_answer_tags_and_the_end_of_turn(model_dir, tasks):
@@ -143,7 +156,7 @@ def test_the_format_steps_teach_the_answer_tags_and_the_end_of_turn(model_dir, t
     with torch.no_grad():
         word, whole = (float(learner.text_loss(shown, learner.slot_row, flag)) for flag in (False, True))
     assert word != whole  # the two losses cover different tokens
-    learner.train_text(shown, steps=20, batch_size=16, learning_rate=3e-3, whole_response=True)
+    learner.train_text([(20, shown)], batch_size=16, learning_rate=3e-3, whole_response=True)
     with torch.no_grad():
         predicted = learner.response_logits([learner.slot_row(task) for task in shown]).argmax(-1)
     expected = torch.tensor([learner.response_ids(task) for task in shown])
@@ -166,7 +179,7 @@ def test_the_vision_stage_brings_the_image_tokens_to_their_targets(model_dir, ta
 
 def test_pretrain_saves_a_model_the_learners_load(tmp_path, tasks):
     path = build_seeing_vlm(tmp_path / "model", seed=0)
-    figures = pretrain_object_tokens(path, tasks, text_steps=2, vision_steps=2, batch_size=4, held_out=tasks[:8])
+    figures = pretrain_object_tokens(path, [(2, tasks)], vision_steps=2, batch_size=4, held_out=tasks[:8])
     assert set(figures) == {"text_cpu_s", "cpu_s", "slots", "shape", "color", "pixels", "blank"}
     assert 0 < figures["text_cpu_s"] <= figures["cpu_s"]
     assert all(0.0 <= figures[key] <= 1.0 for key in ("slots", "shape", "color", "pixels", "blank"))

@@ -34,6 +34,8 @@ def arguments(**overrides) -> argparse.Namespace:
         caption_learning_rate=3e-3,
         object_text_steps=3000,
         object_vision_steps=2000,
+        object_mix_steps=2500,
+        families=["attributes", "counting"],
         object_tasks=8192,
         sft_demonstrations=512,
         sft_epochs=1,
@@ -64,7 +66,8 @@ def written(bench, monkeypatch, figures: dict, args: argparse.Namespace) -> str:
 def test_the_section_reports_the_object_token_start(bench, monkeypatch):
     objects = {"cpu_s": 540.0, "slots": 0.99, "shape": 0.8, "color": 0.9, "pixels": 0.62, "blank": 0.15}
     body = written(bench, monkeypatch, row(objects=objects), arguments())
-    assert "Object-token warm start" in body and "3000 steps" in body and "2000 steps, 9.0 CPU min" in body
+    assert "Object-token warm start" in body and "3000 steps on attributes tasks" in body
+    assert "then 2500 on attributes and counting tasks mixed equally" in body and "2000 steps; 9.0 CPU min" in body
     assert "exact object tokens 99.0%" in body and "shape / colour 80.0% / 90.0%" in body
     assert "the images 62.0% (blank image 15.0%)" in body
     assert "| attributes | 9.0% (`red`) | 60.0% | 75.0% | +15.0 points | 10.0% / 8.0% | 15.0 | met |" in body
@@ -74,3 +77,5 @@ def test_the_section_reports_the_object_token_start(bench, monkeypatch):
 def test_the_section_leaves_out_a_warm_start_not_run(bench, monkeypatch):
     body = written(bench, monkeypatch, row(), arguments(object_text_steps=0))
     assert "Object-token" not in body and "No caption warm start." in body
+    alone = written(bench, monkeypatch, row(objects={"cpu_s": 60.0}), arguments(families=["attributes"]))
+    assert "3000 steps on attributes tasks, + 100 format steps" in alone and "mixed" not in alone
