@@ -117,6 +117,8 @@ class ModelConfig(ConfigLayer):
     """dropout on the LoRA branch"""
     lora_target_modules: str = "all-linear"
     """which modules get adapters: 'all-linear' or a comma-separated list of module names"""
+    freeze_vision_tower: bool = False
+    """train no weight of the vision encoder (as EasyR1's freeze_vision_tower); the projector and text model train"""
     learning_rate: float = 1e-5
     """AdamW learning rate (constant)"""
     weight_decay: float = 0.0

@@ -97,6 +97,16 @@ class LoadedModel:
         return self.saved.disable_adapter()
 
 
+def vision_tower(model: PreTrainedModel) -> torch.nn.Module:
+    """The vision encoder of a VLM: ``vision_tower`` (LLaVA-style) or ``visual`` (Qwen2-VL family)."""
+    for owner in (getattr(model, "model", None), model):
+        for name in ("vision_tower", "visual"):
+            module = getattr(owner, name, None)
+            if isinstance(module, torch.nn.Module):
+                return module
+    raise ValueError(f"{type(model).__name__} has no vision_tower or visual module to freeze")
+
+
 def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
     """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as
     configured."""
@@ -112,6 +122,8 @@ def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | Non
     )
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.freeze_vision_tower:
+        vision_tower(model).requires_grad_(False)
     saved: Any = model
     if config.lora_rank:
         from peft import LoraConfig, PeftModel, get_peft_model  # optional dependency

@@ -90,6 +90,7 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
         learning_rate=args.grpo_learning_rate,
         temperature=args.temperature,
         kl_coef=args.kl_coef,
+        freeze_vision_tower=args.freeze_vision_tower,
         micro_batch_size=64,
         generation_batch_size=128,
         eval_every=args.eval_every,
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grpo-learning-rate", type=float, default=5e-4)
     parser.add_argument("--temperature", type=float, default=1.0, help="GRPO sampling temperature")
     parser.add_argument("--kl-coef", type=float, default=0.0, help="GRPO KL penalty to the SFT start")
+    parser.add_argument(
+        "--freeze-vision-tower", action="store_true", help="GRPO trains the projector and text tower only"
+    )
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--eval-episodes", type=int, default=300, help="held-out tasks per evaluation")
     parser.add_argument("--seed", type=int, default=0)
@@ -303,6 +307,7 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
         if args.object_text_steps
         else ""
     )
+    frozen = ", vision tower frozen" if args.freeze_vision_tower else ""
     body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower
 2 layers x 64, 64 px images in 8 px patches = 64 image tokens, every answer one token,
 `response_format="answer_only"`, projector re-initialised at unit gain).
@@ -310,7 +315,7 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
 {object_text}Then per family: SFT on {args.sft_demonstrations} oracle demonstrations x {args.sft_epochs} epochs
 (batch 32, lr {args.sft_learning_rate:g}), then GRPO
 ({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g},
-temperature {args.temperature:g}, KL coefficient {args.kl_coef:g}).
+temperature {args.temperature:g}, KL coefficient {args.kl_coef:g}{frozen}).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
 (white) image. CPU minutes are this process's CPU time (one torch thread), warm start included; the 2-core machine
 was shared with other work, wall time {wall_min:.1f} min for everything.

@@ -247,6 +247,26 @@ def test_lora_trains_only_the_adapter_and_uses_the_base_model_as_kl_reference(ti
     assert result.metrics[-1]["kl"] is not None
 
 
+def test_a_frozen_vision_tower_keeps_its_weights_while_the_rest_trains(tiny_vlm_32px, tmp_path):
+    config = run_config(tiny_vlm_32px, tmp_path, total_steps=1, freeze_vision_tower=True, learning_rate=1e-2)
+    config = dataclasses.replace(config, kl_coef=0.0, num_epochs=1, num_minibatches=1, checkpoint_every=0)
+    result = train(config)
+    assert result.metrics[-1]["trained_sequences"] > 0
+    before = load_file(Path(tiny_vlm_32px) / "model.safetensors")
+    after = load_file(result.checkpoint / "model.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    vision = {name for name in before if "vision_tower" in name}
+    assert vision and not changed & vision
+    assert any("language_model" in name for name in changed) and any("projector" in name for name in changed)
+
+
+def test_freezing_a_model_without_a_vision_tower_is_refused():
+    from vista_agents.training import vision_tower
+
+    with pytest.raises(ValueError, match="no vision_tower or visual"):
+        vision_tower(torch.nn.Linear(2, 2))
+
+
 def test_a_short_seeded_run_logs_the_pinned_metrics(two_step_run):
     _, result = two_step_run
     assert_matches_pinned("grpo", result.metrics)

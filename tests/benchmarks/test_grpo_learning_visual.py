@@ -46,6 +46,7 @@ def arguments(**overrides) -> argparse.Namespace:
         grpo_learning_rate=3e-4,
         temperature=1.0,
         kl_coef=0.0,
+        freeze_vision_tower=False,
         eval_every=50,
         eval_episodes=300,
         budget_minutes=20.0,
@@ -72,6 +73,9 @@ def test_the_section_reports_the_object_token_start(bench, monkeypatch):
     assert "the images 62.0% (blank image 15.0%)" in body
     assert "| attributes | 9.0% (`red`) | 60.0% | 75.0% | +15.0 points | 10.0% / 8.0% | 15.0 | met |" in body
     assert "60% -> 70% -> 75%" in body
+    assert "KL coefficient 0)" in body
+    frozen = written(bench, monkeypatch, row(objects=objects), arguments(freeze_vision_tower=True, kl_coef=0.05))
+    assert "KL coefficient 0.05, vision tower frozen)" in frozen
 
 
 def test_the_section_leaves_out_a_warm_start_not_run(bench, monkeypatch):
