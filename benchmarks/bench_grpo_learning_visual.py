@@ -1,14 +1,15 @@
 """GRPO learning that is visual: the tiny seeing VLM (``vista_agents.tiny_seeing``) on VisualQA-v0 scenes, CPU only.
 
-Per family (counting and attributes by default):
+For counting and attributes by default:
 
 1. Build the recipe's model (``vista_agents.tiny_seeing``: 64 px images, 8 px patches, one token per answer,
    unit-gain projector) and its warm starts: on synthetic shape scenes that ``tiny_seeing`` draws itself (no
    questions, no env tasks), the vision tower's (``--pretrain-steps``, per-patch shape and colour labels) and/or
-   the whole model's on captions (``--caption-steps``); or, per family, the object-token warm start
-   (``--object-text-steps``, ``vista_agents.object_tokens``: the text tower learns the family's ``train`` tasks
-   from one token per object of the simulator's scene, then the vision tower learns to give those tokens).
-2. A deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
+   the whole model's on captions (``--caption-steps``); or the object-token warm start, shared by the families
+   (``--object-text-steps``, ``vista_agents.object_tokens``: the text tower learns attributes ``train`` tasks, then
+   attributes and the other families mixed, from one token per object of the simulator's scene; then the vision
+   tower learns to give those tokens from the images).
+2. Per family, a deliberately short SFT on oracle demonstrations (``answer_only`` format): the start of GRPO.
 3. GRPO from that checkpoint (``vista_agents.grpo.train``), evaluated greedily on fixed held-out tasks
    (the ``test`` split) every ``--eval-every`` steps.
 
