@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
     )
     parser.add_argument("--warm-start-epochs", type=int, default=4)
+    parser.add_argument(
+        "--warm-start-learning-rate", type=float, default=3e-3, help="learning rate of the SFT warm start of both roles"
+    )
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
@@ -136,10 +139,11 @@ VisPlay instruction and oracle questions; unit-gain projector), vision-tower war
 ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`) {args.caption_steps} steps
 ({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}){_object_tokens(args, objects)},
 then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`): SFT warm start on {args.warm_start}
-oracle demonstrations per role x {args.warm_start_epochs} epochs, then per iteration Questioner 2 GRPO steps x 8 images
-x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band 0.25..0.75, Reasoner
-2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}. Held-out: {args.eval_episodes} `VisualQA-v0`
-attributes `test` tasks, greedy, every iteration (iteration 0: after the warm starts).
+oracle demonstrations per role x {args.warm_start_epochs} epochs (lr {args.warm_start_learning_rate:g}), then per
+iteration Questioner 2 GRPO steps x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16
+images x 4 questions, band 0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}.
+Held-out: {args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after
+the warm starts).
 {len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min ({wall_min:.1f} min wall, 1 thread, 2-core machine shared with
 other
 work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label accuracy is over the questions the band kept (the labels

@@ -139,7 +139,7 @@ def schedule(model: Path, work: Path, args: argparse.Namespace, **settings) -> V
         checkpoint_every=1,
         warm_start_demonstrations=args.warm_start,
         warm_start_epochs=args.warm_start_epochs,
-        warm_start_learning_rate=3e-3,
+        warm_start_learning_rate=args.warm_start_learning_rate,
         **settings,
     )
 
@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the warm start (default 512)"
     )
     parser.add_argument("--warm-start-epochs", type=int, default=8, help="passes over them (default 8)")
+    parser.add_argument(
+        "--warm-start-learning-rate", type=float, default=3e-3, help="learning rate of the SFT warm start of both roles"
+    )
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
     parser.add_argument(
         "--diversity-weight", type=float, default=1.0, help="lambda_div of the Questioner's reward (default 1)"
