@@ -37,7 +37,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,20 +220,10 @@ class ObjectTokens:
         Stages make a curriculum: counting is learned once the attributes questions have built the "find the object
         the question names" circuit (attributes alone, then attributes and counting mixed), not from the start."""
         row = row or self.slot_row
-        parameters = list(self.model.model.language_model.parameters())
-        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
         rng = random.Random(seed)
         schedule = [tasks for steps, tasks in stages for _ in range(steps)]
-        self.model.train()
-        for step, tasks in enumerate(schedule, start=1):
-            loss = self.text_loss(rng.sample(tasks, batch_size), row, whole_response)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if on_step is not None:
-                on_step(step, loss.item())
-        self.model.eval()
+        losses = (self.text_loss(rng.sample(tasks, batch_size), row, whole_response) for tasks in schedule)
+        self._fit(list(self.model.model.language_model.parameters()), learning_rate, losses, on_step)
 
     # -- stage 2: the vision tower gives the slots -------------------------------------------------------------
 
@@ -282,11 +272,22 @@ class ObjectTokens:
     ) -> None:
         """Stage 2: train the vision tower and projector alone to give the slots of ``tasks``' images."""
         parameters = [*self.model.model.vision_tower.parameters(), *self.model.model.multi_modal_projector.parameters()]
-        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
         rng = random.Random(seed + 1)
+        losses = (self.vision_loss(rng.sample(tasks, batch_size)) for _ in range(steps))
+        self._fit(parameters, learning_rate, losses, on_step)
+
+    def _fit(
+        self,
+        parameters: list[torch.nn.Parameter],
+        learning_rate: float,
+        losses: Iterator[torch.Tensor],
+        on_step: Callable[[int, float], None] | None,
+    ) -> None:
+        """One AdamW step over ``parameters`` per loss that ``losses`` yields (computed lazily, in train mode),
+        gradients clipped to norm 1."""
+        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
         self.model.train()
-        for step in range(1, steps + 1):
-            loss = self.vision_loss(rng.sample(tasks, batch_size))
+        for step, loss in enumerate(losses, start=1):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
