@@ -12,8 +12,11 @@ never rose above the answer prior. So the warm start teaches the two halves apar
    at a position drawn per task, ``E[<image>]`` elsewhere), with the loss on the answer word; then a few steps
    (``format_steps``) with the loss on the whole response, ``<answer>WORD</answer>`` and the end of turn, teach
    the answer format. (With the whole response in the loss from the start, the answers were still not learned
-   after 3000 steps, 14% held-out, where the word alone reached 99.7%: the format tokens' large early gradients
-   likely filled AdamW's second moments and so slowed every later step.)
+   after 3000 steps, 14% held-out, where the word alone reached 96-99.7%: the format tokens' large early gradients
+   likely filled AdamW's second moments and so slowed every later step.) The stage runs a curriculum of
+   ``(steps, tasks)`` stages: counting is learned only after attributes alone have built the "find the objects the
+   question names" circuit (attributes, then attributes and counting mixed; counting from the start stayed at the
+   answer prior in every variant tried).
 2. **Vision stage** (:meth:`ObjectTokens.train_vision`): the vision tower and projector learn to give those
    tokens from the task's image (each object's centre patch regressed onto ``E[shape] + E[colour]``, every
    other patch onto ``E[<image>]``), the text tower left as stage 1 made it.

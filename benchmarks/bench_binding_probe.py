@@ -14,8 +14,8 @@ exactly, in one of three forms, and scores held-out ``test`` tasks greedily:
 - **words**: no image; the scene is written out before the question ("red circle. blue star. ...").
 
 Every condition trains all text-tower weights (embeddings included) with cross-entropy on the one answer token,
-batch 32, AdamW (``vista_agents.object_tokens``); the majority-answer prior (the commonest training answer, scored on the same held-out tasks)
-is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
+batch 32, AdamW (``vista_agents.object_tokens``); the majority-answer prior (the commonest training answer, scored
+on the same held-out tasks) is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
 ("find the object the question names, answer its other attribute") in that many steps, whatever the vision
 tower does.
 
