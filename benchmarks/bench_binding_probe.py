@@ -15,9 +15,9 @@ exactly, in one of three forms, and scores held-out ``test`` tasks greedily:
 
 Every condition trains all text-tower weights (embeddings included) with cross-entropy on the one answer token,
 batch 32, AdamW (``vista_agents.object_tokens``); the majority-answer prior (the commonest training answer, scored
-on the same held-out tasks) is printed beside. A condition that stays near the prior says the text tower itself does not learn the lookup
-("find the object the question names, answer its other attribute") in that many steps, whatever the vision
-tower does.
+on the same held-out tasks) is printed beside. A condition that stays near the prior says the text tower itself
+does not learn the lookup ("find the object the question names, answer its other attribute") in that many steps,
+whatever the vision tower does.
 
 Then, from pixels (``--pixels-steps``): the vision tower and projector of the model the *slots* condition trained
 learn to give those tokens from the env's images (each object's centre patch onto ``E[shape] + E[colour]``, the
