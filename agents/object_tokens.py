@@ -300,8 +300,8 @@ class ObjectTokens:
         self.model.eval()
 
     def reading(self, tasks: Sequence[SceneTask]) -> dict[str, float]:
-        """How often an object's centre patch token is nearest (dot product) to its shape's and its colour's
-        embedding among all shapes' and colours' present in ``tasks``."""
+        """Over the objects of ``tasks``: how often the centre patch token is nearest (dot product) to the object's
+        shape among every shape's embedding, and to its colour among every colour's."""
         embeddings = self.embeddings.detach()
         shapes, colors = list(SHAPES), list(COLORS)
         shape_ids = torch.tensor([self.token(shape) for shape in shapes])
