@@ -196,11 +196,18 @@ class ObjectTokens:
     ) -> float:
         """Share of ``tasks`` whose answer word is the text tower's argmax, fed as ``row`` makes them (slots)."""
         row = row or self.slot_row
+        return self._share_right(tasks, lambda batch: self.response_logits([row(task) for task in batch])[:, 1])
+
+    def _share_right(
+        self, tasks: Sequence[SceneTask], answer_logits: Callable[[Sequence[SceneTask]], torch.Tensor]
+    ) -> float:
+        """Share of ``tasks`` whose answer word is the argmax of ``answer_logits`` (run on batches of 100, no
+        gradients)."""
         right = 0
         with torch.no_grad():
             for start in range(0, len(tasks), 100):
                 batch = tasks[start : start + 100]
-                predicted = self.response_logits([row(task) for task in batch])[:, 1].argmax(-1)
+                predicted = answer_logits(batch).argmax(-1)
                 right += sum(int(p) == self.token(task.answer) for p, task in zip(predicted, batch, strict=True))
         return right / len(tasks)
 
@@ -304,16 +311,16 @@ class ObjectTokens:
         shape among every shape's embedding, and to its colour among every colour's."""
         embeddings = self.embeddings.detach()
         shapes, colors = list(SHAPES), list(COLORS)
-        shape_ids = torch.tensor([self.token(shape) for shape in shapes])
-        color_ids = torch.tensor([self.token(color) for color in colors])
+        shape_table = embeddings[torch.tensor([self.token(shape) for shape in shapes])]
+        color_table = embeddings[torch.tensor([self.token(color) for color in colors])]
         shape_right = color_right = objects = 0
         with torch.no_grad():
             for start in range(0, len(tasks), 100):
                 batch = tasks[start : start + 100]
                 for task, tokens in zip(batch, self.image_tokens([task.image for task in batch]), strict=True):
                     for (shape, color), patch in zip(task.objects, self.centre_patches(task), strict=True):
-                        shape_right += shapes[int((embeddings[shape_ids] @ tokens[patch]).argmax())] == shape
-                        color_right += colors[int((embeddings[color_ids] @ tokens[patch]).argmax())] == color
+                        shape_right += shapes[int((shape_table @ tokens[patch]).argmax())] == shape
+                        color_right += colors[int((color_table @ tokens[patch]).argmax())] == color
                         objects += 1
         return {"shape": shape_right / max(objects, 1), "color": color_right / max(objects, 1)}
 
@@ -321,16 +328,14 @@ class ObjectTokens:
         """Greedy accuracy of the whole VLM on ``tasks``' real images (``blank``: white ones), through its processor
         and forward pass as a learner calls it: the answer word predicted after the prompt and ``<answer>``."""
         self.tokenizer.padding_side = "left"
-        right = 0
-        with torch.no_grad():
-            for start in range(0, len(tasks), 100):
-                batch = tasks[start : start + 100]
-                images = [np.full_like(task.image, 255) if blank else task.image for task in batch]
-                prompts = [self.prompt(task.messages) + "<answer>" for task in batch]
-                inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt")
-                predicted = self.model(**inputs).logits[:, -1].argmax(-1)
-                right += sum(int(p) == self.token(task.answer) for p, task in zip(predicted, batch, strict=True))
-        return right / len(tasks)
+
+        def answer_logits(batch: Sequence[SceneTask]) -> torch.Tensor:
+            images = [np.full_like(task.image, 255) if blank else task.image for task in batch]
+            prompts = [self.prompt(task.messages) + "<answer>" for task in batch]
+            inputs = self.processor(text=prompts, images=images, padding=True, return_tensors="pt")
+            return self.model(**inputs).logits[:, -1]
+
+        return self._share_right(tasks, answer_logits)
 
     def figures(self, held_out: Sequence[SceneTask]) -> dict[str, float]:
         """On ``held_out`` tasks: the text tower's accuracy on exact slots, how often a centre patch reads its

@@ -229,18 +229,18 @@ def main(argv: list[str] | None = None) -> None:
         "vision_cpu_s": warm["cpu_s"],
         "cpu_s": warm["cpu_s"] + captions["cpu_s"] + objects["cpu_s"],
         "captions": captions,
-        "objects": objects,
     }
     rows = []
     for family in args.families:
         start = work / f"start-{family}"
         shutil.copytree(model, start, dirs_exist_ok=True)
+        figures = {}
         if args.object_text_steps:
             held_out = scene_tasks(family, "test", 300, first_seed=10**6, env_kwargs=env_kwargs(family))
-            objects = {**objects, family: ObjectTokens(start).figures(held_out)}
-            print(f"{family}: after the object-token warm start: {objects[family]}", flush=True)
+            figures = ObjectTokens(start).figures(held_out)
+            print(f"{family}: after the object-token warm start: {figures}", flush=True)
         row = run_family(family, start, work, args)
-        row["objects"] = {"cpu_s": objects["cpu_s"], **objects.get(family, {})}
+        row["objects"] = {"cpu_s": objects["cpu_s"], **figures}
         row["total_cpu_min"] = row["cpu_min"] + warm["cpu_s"] / 60
         rows.append(row)
         print(

@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"caption warm start: {captions}", flush=True)
     objects = {"cpu_s": 0.0}
     if args.object_text_steps:
-        scenes = {key: value for key, value in SCENES.items() if key != "families"}
-        stages = [(args.object_text_steps, scene_tasks("attributes", "train", 8192, env_kwargs=scenes))]
+        stages = [(args.object_text_steps, scene_tasks("attributes", "train", 8192, env_kwargs=SCENES))]
         objects = pretrain_object_tokens(model, stages, vision_steps=args.object_vision_steps, log_every=500)
     print(f"object-token warm start: {objects}", flush=True)
     config = loop.schedule(model, work, args, env_kwargs=SCENES, eval_episodes=args.eval_episodes, progress_bar=False)
