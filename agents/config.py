@@ -16,10 +16,13 @@ PPO                       ``RunConfig`` + ``EnvConfig`` (its network is not a VL
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig"]
+__all__ = ["LR_SCHEDULERS", "ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig"]
+
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 
 
 @dataclass
@@ -119,14 +122,41 @@ class ModelConfig(ConfigLayer):
     """which modules get adapters: 'all-linear' or a comma-separated list of module names"""
     freeze_vision_tower: bool = False
     """train no weight of the vision encoder (as EasyR1's freeze_vision_tower); the projector and text model train"""
+    freeze_language_model: bool = False
+    """train no weight of the text model or its output head (as LLaMA-Factory's freeze_language_model): only the
+    vision encoder and projector learn, so a reward can sharpen what the model sees without moving how it answers"""
     learning_rate: float = 1e-5
-    """AdamW learning rate (constant)"""
+    """AdamW learning rate (its peak when lr_scheduler is not 'constant')"""
+    lr_scheduler: str = "constant"
+    """how the learning rate moves over the run's steps after the warmup: 'constant', 'linear' (down to 0) or 'cosine'
+    (down to 0)"""
+    warmup_steps: int = 0
+    """steps over which the learning rate rises linearly to learning_rate"""
     weight_decay: float = 0.0
     """AdamW weight decay"""
     adam_betas: tuple[float, float] = (0.9, 0.99)
     """AdamW betas"""
     max_grad_norm: float = 1.0
     """clip the global gradient norm to this; 0 disables clipping"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ValueError(f"lr_scheduler must be one of {LR_SCHEDULERS}, got {self.lr_scheduler!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+
+    def learning_rate_at(self, step: int, total_steps: int) -> float:
+        """The learning rate of step ``step`` (0-based) of a run of ``total_steps``: a function of the step alone, so a
+        resumed run continues the schedule where it stopped."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / (self.warmup_steps + 1)
+        if self.lr_scheduler == "constant":
+            return self.learning_rate
+        progress = (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps)
+        if self.lr_scheduler == "linear":
+            return self.learning_rate * (1.0 - progress)
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass

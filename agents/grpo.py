@@ -77,7 +77,7 @@ class GRPOConfig(GRPOLossConfig, VLMRunConfig):
     group_size: int = 8
     """G: episodes per task; an episode's advantage compares it with the others of its task"""
     learning_rate: float = 1e-6
-    """AdamW learning rate (constant)"""
+    """AdamW learning rate (its peak when lr_scheduler is not 'constant')"""
     output_dir: str = "runs/grpo"
     """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
 

@@ -54,7 +54,7 @@ class SFTConfig(VLMRunConfig):
     batch_size: int = 32
     """demonstrations per optimiser step over all processes (accumulated from micro-batches of micro_batch_size)"""
     learning_rate: float = 1e-4
-    """AdamW learning rate (constant)"""
+    """AdamW learning rate (its peak when lr_scheduler is not 'constant')"""
     output_dir: str = "runs/sft"
     """where metrics (metrics.jsonl, metrics.csv), checkpoints and the final model go"""
 

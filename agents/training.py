@@ -46,6 +46,7 @@ __all__ = [
     "make_optimizer",
     "optimizer_step",
     "resolve_device",
+    "set_learning_rate",
     "use_bf16",
 ]
 
@@ -107,6 +108,16 @@ def vision_tower(model: PreTrainedModel) -> torch.nn.Module:
     raise ValueError(f"{type(model).__name__} has no vision_tower or visual module to freeze")
 
 
+def language_model(model: PreTrainedModel) -> list[torch.nn.Module]:
+    """The text side of a VLM: its ``language_model`` (embeddings and decoder) and, when separate, its ``lm_head``."""
+    owner = getattr(model, "model", None)
+    text = getattr(owner, "language_model", None) or getattr(model, "language_model", None)
+    if not isinstance(text, torch.nn.Module):
+        raise ValueError(f"{type(model).__name__} has no language_model module to freeze")
+    head = getattr(model, "lm_head", None)
+    return [text] + ([head] if isinstance(head, torch.nn.Module) else [])
+
+
 def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
     """Load ``config.model`` in float32 (or resume from ``checkpoint``) with LoRA and gradient checkpointing as
     configured."""
@@ -124,6 +135,9 @@ def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | Non
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.freeze_vision_tower:
         vision_tower(model).requires_grad_(False)
+    if config.freeze_language_model:
+        for module in language_model(model):
+            module.requires_grad_(False)
     saved: Any = model
     if config.lora_rank:
         from peft import LoraConfig, PeftModel, get_peft_model  # optional dependency
@@ -168,6 +182,11 @@ def make_optimizer(config: ModelConfig, parameters: Sequence[torch.nn.Parameter]
     return torch.optim.AdamW(
         parameters, lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.weight_decay
     )
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
 
 
 def optimizer_step(
@@ -259,6 +278,7 @@ class Session:
     envs: gym.vector.VectorEnv
     checkpoint: Path | None
     training_model: torch.nn.Module
+    total_steps: int = 0
 
     @classmethod
     def start(cls, config: VLMRunConfig, total_steps: int) -> Session:
@@ -282,7 +302,10 @@ class Session:
             parallel.load_optimizer_state(training_model, optimizer, run.states[""]["optimizer"])
             run.restore_rng()
         envs = make_envs(config)
-        session = cls(config, run, device, bf16, loaded, parameters, optimizer, envs, checkpoint, training_model)
+        session = cls(
+            config, run, device, bf16, loaded, parameters, optimizer, envs, checkpoint, training_model, total_steps
+        )
+        session.schedule(run.start_step)
         if not run.resumed:
             run.log(0, session.evaluate())
         return session
@@ -324,7 +347,13 @@ class Session:
 
         In a launched run every process calls it with the metrics reduced over all processes.
         """
-        return self.run.end_step(done, metrics, evaluate=self.evaluate, save=self.save)
+        row = self.run.end_step(done, metrics, evaluate=self.evaluate, save=self.save)
+        self.schedule(done)
+        return row
+
+    def schedule(self, step: int) -> None:
+        """Set the optimiser's learning rate for step ``step`` (``config.lr_scheduler``, ``config.warmup_steps``)."""
+        set_learning_rate(self.optimizer, self.config.learning_rate_at(step, self.total_steps))
 
     def save(self, step: int) -> Path:
         """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns

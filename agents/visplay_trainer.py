@@ -87,6 +87,7 @@ from vista_agents.training import (
     make_optimizer,
     optimizer_step,
     resolve_device,
+    set_learning_rate,
     use_bf16,
 )
 from vista_envs.answers import get_response_format
@@ -198,7 +199,7 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     temperature: float = 1.0
     """sampling temperature of both roles and of the snapshot (must be > 0: the m answers must vary)"""
     learning_rate: float = 1e-6
-    """AdamW learning rate of both roles (constant)"""
+    """AdamW learning rate of both roles (its peak when lr_scheduler is not 'constant')"""
     max_new_tokens: int = 256
     """the longest question or answer in tokens"""
     warm_start_demonstrations: int = 0
@@ -522,6 +523,8 @@ def train(config: VisPlayConfig) -> VisPlayResult:
         disable=not config.progress_bar,
     )
     for iteration in progress:
+        for role in _distinct(roles):
+            set_learning_rate(role.optimizer, config.learning_rate_at(iteration, config.total_steps))
         # -- 0. the Reasoner snapshot the Questioner is trained against and that labels this iteration's data
         snapshot = copy.deepcopy(reasoner.model).eval().requires_grad_(False)
         questioner_envs = _make_questioner_envs(config, _reasoner_policy(snapshot, reasoner.loaded.processor, config))

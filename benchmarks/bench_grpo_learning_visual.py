@@ -42,6 +42,7 @@ from learning_eval import greedy_accuracy, held_out_seeds, majority_prior
 from results_file import update_section
 
 from vista_agents import grpo, sft
+from vista_agents.config import LR_SCHEDULERS
 from vista_agents.object_tokens import ObjectTokens, pretrain_object_tokens, scene_tasks
 from vista_agents.plot import plot_runs
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
@@ -89,9 +90,11 @@ def run_family(family: str, model: Path, work: Path, args: argparse.Namespace) -
         num_tasks=args.num_tasks,
         group_size=args.group_size,
         learning_rate=args.grpo_learning_rate,
+        lr_scheduler=args.grpo_lr_scheduler,
         temperature=args.temperature,
         kl_coef=args.kl_coef,
         freeze_vision_tower=args.freeze_vision_tower,
+        freeze_language_model=args.freeze_language_model,
         micro_batch_size=64,
         generation_batch_size=128,
         eval_every=args.eval_every,
@@ -192,10 +195,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-tasks", type=int, default=16)
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--grpo-learning-rate", type=float, default=5e-4)
+    parser.add_argument(
+        "--grpo-lr-scheduler", default="constant", choices=LR_SCHEDULERS, help="GRPO's learning rate over its steps"
+    )
     parser.add_argument("--temperature", type=float, default=1.0, help="GRPO sampling temperature")
     parser.add_argument("--kl-coef", type=float, default=0.0, help="GRPO KL penalty to the SFT start")
     parser.add_argument(
         "--freeze-vision-tower", action="store_true", help="GRPO trains the projector and text tower only"
+    )
+    parser.add_argument(
+        "--freeze-language-model", action="store_true", help="GRPO trains the vision tower and projector only"
     )
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--eval-episodes", type=int, default=300, help="held-out tasks per evaluation")
@@ -308,14 +317,19 @@ def write_section(row: dict, args: argparse.Namespace, warm: dict, wall_min: flo
         if args.object_text_steps
         else ""
     )
-    frozen = ", vision tower frozen" if args.freeze_vision_tower else ""
+    frozen = "".join(
+        f", {part} frozen"
+        for part, on in (("vision tower", args.freeze_vision_tower), ("text tower", args.freeze_language_model))
+        if on
+    )
+    schedule = f" ({args.grpo_lr_scheduler})" if args.grpo_lr_scheduler != "constant" else ""
     body = f"""The tiny seeing VLM of `vista_agents.tiny_seeing` (LLaVA-style, CLIP tower 2 layers x 64, Qwen2 tower
 2 layers x 64, 64 px images in 8 px patches = 64 image tokens, every answer one token,
 `response_format="answer_only"`, projector re-initialised at unit gain).
 {vision}{caption_text}
 {object_text}Then per family: SFT on {args.sft_demonstrations} oracle demonstrations x {args.sft_epochs} epochs
 (batch 32, lr {args.sft_learning_rate:g}), then GRPO
-({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g},
+({args.grpo_steps} steps x {args.num_tasks} tasks x G = {args.group_size}, lr {args.grpo_learning_rate:g}{schedule},
 temperature {args.temperature:g}, KL coefficient {args.kl_coef:g}{frozen}).
 Held-out: {args.eval_episodes} fixed `test`-split tasks, greedy decoding. "No image": the same checkpoint with a blank
 (white) image. CPU minutes are this process's CPU time (one torch thread), warm start included; the 2-core machine

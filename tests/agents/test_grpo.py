@@ -260,11 +260,36 @@ def test_a_frozen_vision_tower_keeps_its_weights_while_the_rest_trains(tiny_vlm_
     assert any("language_model" in name for name in changed) and any("projector" in name for name in changed)
 
 
-def test_freezing_a_model_without_a_vision_tower_is_refused():
-    from vista_agents.training import vision_tower
+def test_the_learning_rate_follows_its_schedule_across_a_resume(tiny_vlm_32px, tmp_path):
+    config = run_config(tiny_vlm_32px, tmp_path, learning_rate=1e-3, lr_scheduler="linear", checkpoint_every=1)
+    config = dataclasses.replace(config, eval_every=0, eval_episodes=1)
+    result = train(config)
+    assert [row["learning_rate"] for row in result.metrics[1:]] == pytest.approx([1e-3, 5e-4])
+    shutil.rmtree(result.checkpoint)  # forget step 2: the resumed run redoes it at step 2's rate, not the peak
+    resumed = train(dataclasses.replace(config, resume=True))
+    assert resumed.metrics[-1]["learning_rate"] == pytest.approx(5e-4)
+
+
+def test_a_frozen_language_model_keeps_its_weights_while_the_vision_side_trains(tiny_vlm_32px, tmp_path):
+    config = run_config(tiny_vlm_32px, tmp_path, total_steps=1, freeze_language_model=True, learning_rate=1e-2)
+    config = dataclasses.replace(config, kl_coef=0.0, num_epochs=1, num_minibatches=1, checkpoint_every=0)
+    result = train(config)
+    assert result.metrics[-1]["trained_sequences"] > 0
+    before = load_file(Path(tiny_vlm_32px) / "model.safetensors")
+    after = load_file(result.checkpoint / "model.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    text = {name for name in before if "language_model" in name or name.startswith("lm_head")}
+    assert text and not changed & text
+    assert any("vision_tower" in name for name in changed) and any("projector" in name for name in changed)
+
+
+def test_freezing_a_model_without_a_vision_tower_or_language_model_is_refused():
+    from vista_agents.training import language_model, vision_tower
 
     with pytest.raises(ValueError, match="no vision_tower or visual"):
         vision_tower(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="no language_model"):
+        language_model(torch.nn.Linear(2, 2))
 
 
 def test_a_short_seeded_run_logs_the_pinned_metrics(two_step_run):

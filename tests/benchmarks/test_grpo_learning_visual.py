@@ -47,6 +47,8 @@ def arguments(**overrides) -> argparse.Namespace:
         temperature=1.0,
         kl_coef=0.0,
         freeze_vision_tower=False,
+        freeze_language_model=False,
+        grpo_lr_scheduler="constant",
         eval_every=50,
         eval_episodes=300,
         budget_minutes=20.0,
@@ -76,6 +78,8 @@ def test_the_section_reports_the_object_token_start(bench, monkeypatch):
     assert "KL coefficient 0)" in body
     frozen = written(bench, monkeypatch, row(objects=objects), arguments(freeze_vision_tower=True, kl_coef=0.05))
     assert "KL coefficient 0.05, vision tower frozen)" in frozen
+    text_frozen = written(bench, monkeypatch, row(), arguments(freeze_language_model=True, grpo_lr_scheduler="cosine"))
+    assert "lr 0.0003 (cosine)," in text_frozen and "KL coefficient 0, text tower frozen)" in text_frozen
 
 
 def test_the_section_leaves_out_a_warm_start_not_run(bench, monkeypatch):
