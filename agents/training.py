@@ -110,12 +110,12 @@ def vision_tower(model: PreTrainedModel) -> torch.nn.Module:
 
 def language_model(model: PreTrainedModel) -> list[torch.nn.Module]:
     """The text side of a VLM: its ``language_model`` (embeddings and decoder) and, when separate, its ``lm_head``."""
-    owner = getattr(model, "model", None)
-    text = getattr(owner, "language_model", None) or getattr(model, "language_model", None)
-    if not isinstance(text, torch.nn.Module):
-        raise ValueError(f"{type(model).__name__} has no language_model module to freeze")
     head = getattr(model, "lm_head", None)
-    return [text] + ([head] if isinstance(head, torch.nn.Module) else [])
+    for owner in (getattr(model, "model", None), model):
+        text = getattr(owner, "language_model", None)
+        if isinstance(text, torch.nn.Module):
+            return [text] + ([head] if isinstance(head, torch.nn.Module) else [])
+    raise ValueError(f"{type(model).__name__} has no language_model module to freeze")
 
 
 def load_model(config: ModelConfig, device: torch.device, checkpoint: Path | None = None) -> LoadedModel:
@@ -185,6 +185,7 @@ def make_optimizer(config: ModelConfig, parameters: Sequence[torch.nn.Parameter]
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    """Every parameter group of ``optimizer`` takes ``learning_rate`` from its next step on."""
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
 
