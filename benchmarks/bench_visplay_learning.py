@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visplay_training as loop
 from results_file import update_section
 
-from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
+from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks, visplay_scene_tasks
 from vista_agents.run_log import read_metrics
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
 from vista_agents.visplay_trainer import ROLES, train
@@ -47,7 +47,9 @@ from vista_agents.visplay_trainer import ROLES, train
 SECTION = "VisPlay learning (seeing VLM, grounded)"
 PLOT = Path(__file__).with_name("plots") / "visplay_learning.png"
 # The options that make the seeing VLM before VisPlay (what --start keeps).
-STARTS = ("pretrain_steps", "caption_steps", "object_text_steps", "object_vision_steps")
+STARTS = ("pretrain_steps", "caption_steps", "object_text_steps", "object_vision_steps", "object_visplay_tasks")
+# Reset seeds of the VisPlay questions mixed into the object-token warm start: apart from the VisualQA tasks' 0..8191.
+VISPLAY_TASK_SEEDS = 100_000
 SCENES = {"families": ["attributes"], "difficulty": 1, "image_size": 64, "response_format": "answer_only"}
 # The figures the issue asks for, per iteration: (metric, label).
 REPORTED = [
@@ -82,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--object-vision-steps", type=int, default=2000, help="object-token warm start, vision-tower steps"
+    )
+    parser.add_argument(
+        "--object-visplay-tasks",
+        type=int,
+        default=0,
+        help="VisPlay scripted-Questioner questions (with true answers) mixed into the object-token warm start, so the "
+        "Reasoner learns the questions VisPlay asks, not only VisualQA's (0: none)",
     )
     parser.add_argument(
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
@@ -185,8 +194,8 @@ def seeing_model(work: Path, args: argparse.Namespace) -> tuple[Path, list[dict]
     if args.start is not None and (args.start / "warm_starts.json").exists():
         shutil.copytree(args.start, model, dirs_exist_ok=True)
         made = json.loads((model / "warm_starts.json").read_text())
-        for name, value in made["options"].items():  # the figures written are those of the start's own options
-            setattr(args, name, value)
+        for name in STARTS:  # the figures written are those of the start's own options (absent: not used)
+            setattr(args, name, made["options"].get(name, 0))
         print(f"seeing VLM reused from {args.start}: {made}", flush=True)
         return model, made["figures"], True
     build_seeing_vlm(model, seed=0, corpus=loop.tokenizer_corpus())
@@ -196,7 +205,10 @@ def seeing_model(work: Path, args: argparse.Namespace) -> tuple[Path, list[dict]
     print(f"caption warm start: {captions}", flush=True)
     objects = {"cpu_s": 0.0}
     if args.object_text_steps:
-        stages = [(args.object_text_steps, scene_tasks("attributes", "train", 8192, env_kwargs=SCENES))]
+        tasks = scene_tasks("attributes", "train", 8192, env_kwargs=SCENES)
+        if args.object_visplay_tasks:
+            tasks += visplay_scene_tasks(args.object_visplay_tasks, first_seed=VISPLAY_TASK_SEEDS, env_kwargs=SCENES)
+        stages = [(args.object_text_steps, tasks)]
         objects = pretrain_object_tokens(model, stages, vision_steps=args.object_vision_steps, log_every=500)
     print(f"object-token warm start: {objects}", flush=True)
     figures = [warm, captions, objects]
@@ -215,6 +227,11 @@ def _reused(args: argparse.Namespace, reused: bool) -> str:
     )
 
 
+def _visplay_tasks(args: argparse.Namespace) -> str:
+    count = args.object_visplay_tasks
+    return f" and {count} VisPlay scripted-Questioner questions (`visplay_scene_tasks`)" if count else ""
+
+
 def _roles(roles: list[str]) -> str:
     return "both roles" if set(roles) == set(ROLES) else "the " + " and ".join(role.capitalize() for role in roles)
 
@@ -229,7 +246,8 @@ def _object_tokens(args: argparse.Namespace, objects: dict) -> str:
     if not args.object_text_steps:
         return ""
     return (
-        f", object-token warm start (`vista_agents.object_tokens` on 8192 attributes `train` tasks: text tower "
+        f", object-token warm start (`vista_agents.object_tokens` on 8192 attributes `train` tasks"
+        f"{_visplay_tasks(args)}: text tower "
         f"{args.object_text_steps} + 100 format steps, vision tower {args.object_vision_steps} steps; "
         f"{objects['cpu_s'] / 60:.1f} CPU min)"
     )
