@@ -89,8 +89,9 @@ def _add_field(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], a
         parser.add_argument(*names, type=_parse_bool_or_none, metavar="{true,false,auto}", **options)
     elif origin is dict:
         parser.add_argument(*names, type=json.loads, metavar="JSON", **options)
-    elif origin is tuple:
-        parser.add_argument(*names, type=arguments[0], nargs=len(arguments), **options)
+    elif origin is tuple:  # tuple[X, ...] takes one or more values, tuple[X, Y] exactly as many as its types
+        count = "+" if arguments[-1] is Ellipsis else len(arguments)
+        parser.add_argument(*names, type=arguments[0], nargs=count, **options)
     elif annotation in (int, float, str):
         parser.add_argument(*names, type=annotation, **options)
     else:

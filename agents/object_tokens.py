@@ -21,10 +21,11 @@ never rose above the answer prior. So the warm start teaches the two halves apar
    tokens from the task's image (each object's centre patch regressed onto ``E[shape] + E[colour]``, every
    other patch onto ``E[<image>]``), the text tower left as stage 1 made it.
 
-Both stages read the simulator's scene of the env's ``train`` tasks (:func:`scene_tasks`): privileged
-information, as a teacher that knows the state trains a student that sees only pixels. Afterwards the model is an
-ordinary checkpoint: at run time only the env's prompt and image reach it, and it is scored on the ``test`` split,
-whose tasks are disjoint by content.
+Both stages read the simulator's scene of the env's ``train`` tasks (:func:`scene_tasks`; for a VisPlay Reasoner,
+also the VisPlay Questioner's template questions, :func:`visplay_scene_tasks`): privileged information, as a teacher
+that knows the state trains a student that sees only pixels. Afterwards the model is an ordinary checkpoint: at run
+time only the env's prompt and image reach it, and it is scored on the ``test`` split, whose tasks are disjoint by
+content.
 
     from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
     from vista_agents.tiny_seeing import build_seeing_vlm
@@ -53,7 +54,7 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
-__all__ = ["ObjectTokens", "SceneTask", "pretrain_object_tokens", "scene_tasks"]
+__all__ = ["ObjectTokens", "SceneTask", "pretrain_object_tokens", "scene_tasks", "visplay_scene_tasks"]
 
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
@@ -104,6 +105,53 @@ def scene_tasks(
             objects = env.unwrapped.task.spec.scene.get("objects")
             if answer is None or objects is None:
                 raise ValueError(f"family {family!r} has no answer tag in its oracle or no objects in its scene")
+            tasks.append(
+                SceneTask(
+                    messages=info["messages"],
+                    image=observation["image"],
+                    objects=tuple((item["shape"], item["color"]) for item in objects),
+                    centres=tuple((item["x"], item["y"]) for item in objects),
+                    answer=answer.group(1).strip(),
+                    seed=seed,
+                )
+            )
+    finally:
+        env.close()
+    return tasks
+
+
+def visplay_scene_tasks(
+    count: int,
+    *,
+    first_seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[SceneTask]:
+    """``count`` questions of VisPlay's scripted Questioner (the templates its Questioner is warm started on:
+    shape, colour and size of an object named with its size, counts, relations) in ``VisPlayReasoner-v0``
+    ``train`` scenes, with their true answers and scenes.
+
+    Why: the object-token Reasoner learns :func:`scene_tasks`' ``VisualQA-v0`` questions ("What shape is the cyan
+    object?") and does not carry them over to these ("What shape is the small cyan object?": 5% right), so its
+    majority votes in VisPlay are wrong. Mixing these into the text stage teaches it the VisPlay Reasoner's
+    prompts. ``env_kwargs`` as in :func:`scene_tasks`.
+    """
+    kwargs = {"difficulty": 1, "image_size": 64, **(env_kwargs or {}), "split": "train"}
+    env = gym.make(
+        "VisPlayReasoner-v0",
+        grounded=True,
+        reward_target="ground_truth",
+        confidence_band=(0.0, 1.0),
+        player_timeout=None,
+        **kwargs,
+    )
+    tasks = []
+    try:
+        for seed in range(first_seed, first_seed + count):
+            observation, info = env.reset(seed=seed)
+            answer = ANSWER.search(env.unwrapped.oracle())
+            objects = env.unwrapped.scene.get("objects")
+            if answer is None or not objects:
+                raise ValueError("a VisPlay scene without objects, or an oracle without an answer tag")
             tasks.append(
                 SceneTask(
                     messages=info["messages"],

@@ -31,7 +31,11 @@ scene families (``eval/*``, when ``eval_episodes > 0``).
 
 The two roles are separate copies of ``model`` (``shared_model=False``, as in VisPlay) or one set of
 weights trained on both roles' losses. Small models that cannot yet write the formats can be warm
-started by SFT on both envs' oracle demonstrations (``warm_start_demonstrations``, :func:`warm_start`).
+started by SFT on both envs' oracle demonstrations (``warm_start_demonstrations``, :func:`warm_start`). With two
+copies the warm start may be limited to one role (``warm_start_roles``): with ``("questioner",)`` the Questioner
+learns to ask from its own demonstrations only and the Reasoner starts from ``model`` untouched, so a model that
+already answers (e.g. the object-token warm start of :mod:`vista_agents.object_tokens`) keeps what it learned;
+the role SFT on both roles' demonstrations was seen to erase such a start.
 
 Metrics, one row per iteration (Questioner and Reasoner ones averaged over the phase's steps):
 
@@ -48,7 +52,8 @@ Metrics, one row per iteration (Questioner and Reasoner ones averaged over the p
 A metric with nothing to measure is NaN (``null`` in the files). Outputs under ``output_dir``:
 ``metrics.jsonl``/``metrics.csv`` (every name in :data:`VISPLAY_METRICS`),
 ``questioner/checkpoints/step_N`` and ``reasoner/checkpoints/step_N`` (or
-``shared/...``), and ``warm_start/`` when warm started. Run it with
+``shared/...``), and ``warm_start/`` (the model warm started on the ``warm_start_roles``' demonstrations, which
+those roles start from) when warm started. Run it with
 ``vista-agents train visplay --model PATH`` or :func:`train`.
 """
 
@@ -98,6 +103,7 @@ from vista_envs.visplay.rewards import QUESTIONER_FORMS
 
 __all__ = [
     "ENV_KWARGS",
+    "ROLES",
     "VISPLAY_METRICS",
     "Role",
     "VisPlayConfig",
@@ -150,6 +156,8 @@ VISPLAY_METRICS: tuple[str, ...] = (
     "time/reasoner_s",
 )
 _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
+# The two roles, in the order the warm start collects their demonstrations.
+ROLES: tuple[str, ...] = ("questioner", "reasoner")
 
 
 @dataclass
@@ -208,6 +216,10 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     """passes over the warm-start demonstrations (batches of micro_batch_size)"""
     warm_start_learning_rate: float = 1e-3
     """AdamW learning rate of the warm start"""
+    warm_start_roles: tuple[str, ...] = ROLES
+    """the roles the warm start trains, each on its own demonstrations, and that start from it; the others start from
+    model untouched (e.g. ('questioner',) keeps a Reasoner that already answers). Both when shared_model: one model
+    plays both roles, so a one-role warm start is refused"""
     output_dir: str = "runs/visplay"
     """where metrics, both roles' checkpoints and the warm-started model go"""
 
@@ -250,6 +262,16 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             )
         if self.warm_start_demonstrations < 0 or self.warm_start_epochs < 1:
             raise ValueError("warm_start_demonstrations must be >= 0 and warm_start_epochs >= 1")
+        self.warm_start_roles = tuple(self.warm_start_roles)  # a list (from JSON or the flags) is accepted
+        if set(self.warm_start_roles) - set(ROLES) or len(set(self.warm_start_roles)) < len(self.warm_start_roles):
+            raise ValueError(f"warm_start_roles must name each of {ROLES} at most once, got {self.warm_start_roles!r}")
+        if self.warm_start_demonstrations and not self.warm_start_roles:
+            raise ValueError("warm_start_roles is empty: name a role to warm start, or set warm_start_demonstrations 0")
+        if self.warm_start_demonstrations and self.shared_model and set(self.warm_start_roles) != set(ROLES):
+            raise ValueError(
+                "with shared_model one model plays both roles: warm_start_roles must name both "
+                f"(got {self.warm_start_roles!r})"
+            )
 
     @property
     def band(self) -> ConfidenceBand:
@@ -564,8 +586,8 @@ def train(config: VisPlayConfig) -> VisPlayResult:
 
 
 def warm_start(config: VisPlayConfig) -> Path:
-    """SFT ``config.model`` on ``warm_start_demonstrations`` oracle demonstrations of each role; returns the saved
-    model's directory.
+    """SFT ``config.model`` on ``warm_start_demonstrations`` oracle demonstrations of each role of
+    ``warm_start_roles``; returns the saved model's directory.
 
     The Questioner's demonstrations are ``VisPlayQuestioner-v0``'s oracle questions (template
     questions, with their programs in grounded mode); the Reasoner's are true answers to the scripted
@@ -577,24 +599,27 @@ def warm_start(config: VisPlayConfig) -> Path:
     loaded = load_model(dataclasses.replace(config, lora_rank=0), device)
     model, processor = loaded.model, loaded.processor
     count, kwargs = config.warm_start_demonstrations, _role_env_kwargs(config)
-    questioner_envs = gym.make_vec(
-        "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner_timeout=None, **kwargs
-    )
-    reasoner_envs = gym.make_vec(
-        "VisPlayReasoner-v0",
-        num_envs=config.num_envs,
-        vectorization_mode="sync",
-        player_timeout=None,
-        **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
-    )
-    demonstrations = collect_demonstrations(
-        _questioner_policy(model, processor, config), questioner_envs, count, config.seed
-    )
-    demonstrations += collect_demonstrations(
-        _reasoner_policy(model, processor, config), reasoner_envs, count, config.seed
-    )
-    questioner_envs.close()
-    reasoner_envs.close()
+    demonstrations = []
+    if "questioner" in config.warm_start_roles:
+        questioner_envs = gym.make_vec(
+            "VisPlayQuestioner-v0", num_envs=config.num_envs, vectorization_mode="sync", reasoner_timeout=None, **kwargs
+        )
+        demonstrations += collect_demonstrations(
+            _questioner_policy(model, processor, config), questioner_envs, count, config.seed
+        )
+        questioner_envs.close()
+    if "reasoner" in config.warm_start_roles:
+        reasoner_envs = gym.make_vec(
+            "VisPlayReasoner-v0",
+            num_envs=config.num_envs,
+            vectorization_mode="sync",
+            player_timeout=None,
+            **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
+        )
+        demonstrations += collect_demonstrations(
+            _reasoner_policy(model, processor, config), reasoner_envs, count, config.seed
+        )
+        reasoner_envs.close()
 
     parameters = loaded.trainable_parameters()
     optimizer = torch.optim.AdamW(parameters, lr=config.warm_start_learning_rate)
@@ -614,15 +639,19 @@ def warm_start(config: VisPlayConfig) -> Path:
 
 
 def _start_roles(config: VisPlayConfig, run: RunSession, device: torch.device) -> dict[str, Role]:
-    """Both roles (one object twice when shared), from the run's checkpoints when it resumes, else from ``config.model``
-    (warm started first when asked)."""
+    """Both roles (one object twice when shared), from the run's checkpoints when it resumes, else from their initial
+    models: the warm start (run first when asked) for the roles of ``warm_start_roles``, ``config.model`` for the
+    others. The initial model is also the KL reference, and the base of a LoRA checkpoint on resume."""
     warm_path = Path(config.output_dir) / "warm_start"
     if config.warm_start_demonstrations and not run.resumed:
         warm_path = warm_start(config)
-    initial = dataclasses.replace(config, model=str(warm_path)) if config.warm_start_demonstrations else config
+    warmed = dataclasses.replace(config, model=str(warm_path))
     bf16 = use_bf16(config, device)
     built = {}
     for name, checkpoint in run.checkpoints.items():
+        # The "shared" folder is both roles, and a shared model's warm start always trains both (the config checks).
+        started = config.warm_start_demonstrations and (name == "shared" or name in config.warm_start_roles)
+        initial = warmed if started else config
         loaded = load_model(initial, device, checkpoint)
         role = Role(name, loaded, make_optimizer(config, loaded.trainable_parameters()), bf16, checkpoint)
         role.reference = load_reference(config, loaded, initial.model)

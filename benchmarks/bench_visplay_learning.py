@@ -10,7 +10,9 @@ scenes (difficulty 1), so that the Reasoner's majority answers can be right. Per
 plots like ``bench_visplay_training.py``: the Reasoner's greedy accuracy against the ground truth on
 held-out ``VisualQA-v0`` attributes tasks, the pseudo-labels' accuracy against the programs' answers, and
 the Questioner's valid-question rate and difficulty (the uncertainty term of its reward). Each iteration is
-a resume of the last, so the loop stops when the CPU budget is spent. Writes
+a resume of the last, so the loop stops when the CPU budget is spent. ``--warm-start-roles questioner`` limits the
+role SFT to the Questioner, so the Reasoner starts from the object-token checkpoint as it is; ``--start DIR`` keeps
+the model after the perception, caption and object-token warm starts in DIR and reuses it on the next run. Writes
 ``benchmarks/plots/visplay_learning.png`` and, with ``--write``, the "VisPlay learning (seeing VLM,
 grounded)" section of ``benchmarks/RESULTS.md``.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -36,13 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visplay_training as loop
 from results_file import update_section
 
-from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks
+from vista_agents.object_tokens import pretrain_object_tokens, scene_tasks, visplay_scene_tasks
 from vista_agents.run_log import read_metrics
 from vista_agents.tiny_seeing import build_seeing_vlm, pretrain_captions, pretrain_vision
-from vista_agents.visplay_trainer import train
+from vista_agents.visplay_trainer import ROLES, train
 
 SECTION = "VisPlay learning (seeing VLM, grounded)"
 PLOT = Path(__file__).with_name("plots") / "visplay_learning.png"
+# The options that make the seeing VLM before VisPlay (what --start keeps).
+STARTS = ("pretrain_steps", "caption_steps", "object_text_steps", "object_vision_steps", "object_visplay_tasks")
+# Reset seeds of the VisPlay questions mixed into the object-token warm start: apart from the VisualQA tasks' 0..8191.
+VISPLAY_TASK_SEEDS = 100_000
 SCENES = {"families": ["attributes"], "difficulty": 1, "image_size": 64, "response_format": "answer_only"}
 # The figures the issue asks for, per iteration: (metric, label).
 REPORTED = [
@@ -79,11 +86,32 @@ def main(argv: list[str] | None = None) -> None:
         "--object-vision-steps", type=int, default=2000, help="object-token warm start, vision-tower steps"
     )
     parser.add_argument(
+        "--object-visplay-tasks",
+        type=int,
+        default=0,
+        help="VisPlay scripted-Questioner questions (with true answers) mixed into the object-token warm start, so the "
+        "Reasoner learns the questions VisPlay asks, not only VisualQA's (0: none)",
+    )
+    parser.add_argument(
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
     )
     parser.add_argument("--warm-start-epochs", type=int, default=4)
     parser.add_argument(
-        "--warm-start-learning-rate", type=float, default=3e-3, help="learning rate of the SFT warm start of both roles"
+        "--warm-start-learning-rate", type=float, default=3e-3, help="learning rate of the role SFT warm start"
+    )
+    parser.add_argument(
+        "--warm-start-roles",
+        nargs="+",
+        choices=ROLES,
+        default=list(ROLES),
+        help="the roles the SFT warm start trains; the others start from the seeing VLM as its warm starts left it",
+    )
+    parser.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="a folder for the seeing VLM after its warm starts: reused when it holds one (the warm-start options are "
+        "then those it was made with), else made and saved there",
     )
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
     parser.add_argument("--eval-episodes", type=int, default=128)
@@ -96,17 +124,16 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-visplay-learning-"))
     wall, cpu = time.perf_counter(), time.process_time()
 
-    model = build_seeing_vlm(work / "seeing-vlm", seed=0, corpus=loop.tokenizer_corpus())
-    warm = pretrain_vision(model, steps=args.pretrain_steps) if args.pretrain_steps else {"cpu_s": 0.0}
-    print(f"perception warm start: {warm}", flush=True)
-    captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
-    print(f"caption warm start: {captions}", flush=True)
-    objects = {"cpu_s": 0.0}
-    if args.object_text_steps:
-        stages = [(args.object_text_steps, scene_tasks("attributes", "train", 8192, env_kwargs=SCENES))]
-        objects = pretrain_object_tokens(model, stages, vision_steps=args.object_vision_steps, log_every=500)
-    print(f"object-token warm start: {objects}", flush=True)
-    config = loop.schedule(model, work, args, env_kwargs=SCENES, eval_episodes=args.eval_episodes, progress_bar=False)
+    model, (warm, captions, objects), reused = seeing_model(work, args)
+    config = loop.schedule(
+        model,
+        work,
+        args,
+        env_kwargs=SCENES,
+        eval_episodes=args.eval_episodes,
+        progress_bar=False,
+        warm_start_roles=tuple(args.warm_start_roles),
+    )
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
     while len(iteration_cpu) < args.max_iterations:
@@ -132,22 +159,21 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     print(f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min, wall {wall_min:.1f} min")
     if args.write:
+        object_tokens = _object_tokens(args, objects)
         body = f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer
-also trained on the
-VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start {args.pretrain_steps} steps
-({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`) {args.caption_steps} steps
-({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}){_object_tokens(args, objects)},
-then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`): SFT warm start on {args.warm_start}
-oracle demonstrations per role x {args.warm_start_epochs} epochs (lr {args.warm_start_learning_rate:g}), then per
-iteration Questioner 2 GRPO steps x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16
-images x 4 questions, band 0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}.
-Held-out: {args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after
-the warm starts).
-{len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min ({wall_min:.1f} min wall, 1 thread, 2-core machine shared with
-other
-work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label accuracy is over the questions the band kept (the labels
-the
-Reasoner trains on; "questions kept" says how many), the snapshot's accuracy over all its answers to valid questions.
+also trained on the VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start
+{args.pretrain_steps} steps ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`)
+{args.caption_steps} steps ({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}){object_tokens},
+then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`): SFT warm start of
+{_roles(args.warm_start_roles)} on {args.warm_start} oracle demonstrations per role x
+{args.warm_start_epochs} epochs (lr {args.warm_start_learning_rate:g}), then per iteration Questioner 2 GRPO steps
+x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band
+0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}. Held-out:
+{args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after the warm
+starts). {len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
+wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label
+accuracy is over the questions the band kept (the labels the Reasoner trains on; "questions kept" says how many),
+the snapshot's accuracy over all its answers to valid questions.
 
 {table}
 
@@ -160,6 +186,56 @@ Reasoner trains on; "questions kept" says how many), the snapshot's accuracy ove
         )
 
 
+def seeing_model(work: Path, args: argparse.Namespace) -> tuple[Path, list[dict], bool]:
+    """The seeing VLM after its perception, caption and object-token warm starts, their figures, and whether it was
+    reused: copied from ``args.start`` when it holds one (the warm starts take minutes; each try of VisPlay needs the
+    same start), else made, and saved there when ``args.start`` is set."""
+    model = work / "seeing-vlm"
+    if args.start is not None and (args.start / "warm_starts.json").exists():
+        shutil.copytree(args.start, model, dirs_exist_ok=True)
+        made = json.loads((model / "warm_starts.json").read_text())
+        for name in STARTS:  # the figures written are those of the start's own options (absent: not used)
+            setattr(args, name, made["options"].get(name, 0))
+        print(f"seeing VLM reused from {args.start}: {made}", flush=True)
+        return model, made["figures"], True
+    build_seeing_vlm(model, seed=0, corpus=loop.tokenizer_corpus())
+    warm = pretrain_vision(model, steps=args.pretrain_steps) if args.pretrain_steps else {"cpu_s": 0.0}
+    print(f"perception warm start: {warm}", flush=True)
+    captions = pretrain_captions(model, steps=args.caption_steps) if args.caption_steps else {"cpu_s": 0.0}
+    print(f"caption warm start: {captions}", flush=True)
+    objects = {"cpu_s": 0.0}
+    if args.object_text_steps:
+        tasks = scene_tasks("attributes", "train", 8192, env_kwargs=SCENES)
+        if args.object_visplay_tasks:
+            tasks += visplay_scene_tasks(args.object_visplay_tasks, first_seed=VISPLAY_TASK_SEEDS, env_kwargs=SCENES)
+        stages = [(args.object_text_steps, tasks)]
+        objects = pretrain_object_tokens(model, stages, vision_steps=args.object_vision_steps, log_every=500)
+    print(f"object-token warm start: {objects}", flush=True)
+    figures = [warm, captions, objects]
+    if args.start is not None:
+        options = {name: getattr(args, name) for name in STARTS}
+        (model / "warm_starts.json").write_text(json.dumps({"options": options, "figures": figures}, default=float))
+        shutil.copytree(model, args.start, dirs_exist_ok=True)
+    return model, figures, False
+
+
+def _reused(args: argparse.Namespace, reused: bool) -> str:
+    return (
+        f", the warm starts before VisPlay not counted (their model reused from `--start {args.start}`)"
+        if reused
+        else ""
+    )
+
+
+def _visplay_tasks(args: argparse.Namespace) -> str:
+    count = args.object_visplay_tasks
+    return f" and {count} VisPlay scripted-Questioner questions (`visplay_scene_tasks`)" if count else ""
+
+
+def _roles(roles: list[str]) -> str:
+    return "both roles" if set(roles) == set(ROLES) else "the " + " and ".join(role.capitalize() for role in roles)
+
+
 def _caption_losses(captions: dict) -> str:
     if "loss" not in captions:
         return ""
@@ -170,7 +246,8 @@ def _object_tokens(args: argparse.Namespace, objects: dict) -> str:
     if not args.object_text_steps:
         return ""
     return (
-        f", object-token warm start (`vista_agents.object_tokens` on 8192 attributes `train` tasks: text tower "
+        f", object-token warm start (`vista_agents.object_tokens` on 8192 attributes `train` tasks"
+        f"{_visplay_tasks(args)}: text tower "
         f"{args.object_text_steps} + 100 format steps, vision tower {args.object_vision_steps} steps; "
         f"{objects['cpu_s'] / 60:.1f} CPU min)"
     )

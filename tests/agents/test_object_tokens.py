@@ -3,12 +3,19 @@ own measure (the full-size figures are in ``benchmarks/bench_grpo_learning_visua
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from vista_agents.object_tokens import ObjectTokens, SceneTask, pretrain_object_tokens, scene_tasks
+from vista_agents.object_tokens import (
+    ObjectTokens,
+    SceneTask,
+    pretrain_object_tokens,
+    scene_tasks,
+    visplay_scene_tasks,
+)
 from vista_agents.tiny_seeing import build_seeing_vlm
 
 ENV_KWARGS = {"response_format": "answer_only"}
@@ -51,6 +58,31 @@ def test_scene_tasks_follow_the_env_kwargs_and_split():
 def test_scene_tasks_refuse_a_family_without_objects():
     with pytest.raises(ValueError, match="no objects"):
         scene_tasks("clock", "train", 1)
+
+
+def test_visplay_scene_tasks_are_the_visplay_reasoners_questions_with_their_true_answers():
+    scenes = {"families": ["attributes"], **ENV_KWARGS}
+    tasks = visplay_scene_tasks(12, first_seed=5, env_kwargs=scenes)
+    assert [task.seed for task in tasks] == list(range(5, 17))
+    env = gym.make(
+        "VisPlayReasoner-v0",
+        grounded=True,
+        reward_target="ground_truth",
+        confidence_band=(0.0, 1.0),
+        player_timeout=None,
+        difficulty=1,
+        image_size=64,
+        split="train",
+        **scenes,
+    )
+    questions = set()
+    for task in tasks:
+        _, info = env.reset(seed=task.seed)
+        assert task.messages == info["messages"] and task.image.shape == (64, 64, 3)
+        questions.add(next(part["text"] for part in task.messages[1]["content"] if part["type"] == "text"))
+        # Paid against the program's answer, the task's answer earns the full reward (0.9 right + 0.1 format).
+        assert env.step(f"<answer>{task.answer}</answer>")[1] == pytest.approx(1.0), task.answer
+    assert len(questions) > 6  # the templates vary, not one question
 
 
 def test_the_response_is_the_answer_only_format(tokens, tasks):

@@ -8,6 +8,7 @@ import dataclasses
 import math
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import gymnasium as gym
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_agents.cli import add_config_arguments, config_from_args
@@ -146,6 +148,13 @@ def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
         ({"kl_estimator": "k9"}, "kl_estimator must be one of"),
         ({"num_envs": 0}, "num_envs"),
         ({"diversity_weight": -1.0}, "diversity_weight must be >= 0"),
+        ({"warm_start_roles": ("judge",)}, "warm_start_roles must name each of"),
+        ({"warm_start_roles": ("questioner", "questioner")}, "warm_start_roles must name each of"),
+        ({"warm_start_demonstrations": 8, "warm_start_roles": ()}, "warm_start_roles is empty"),
+        (
+            {"warm_start_demonstrations": 8, "warm_start_roles": ("questioner",), "shared_model": True},
+            "with shared_model one model plays both roles",
+        ),
     ],
 )
 def test_bad_configs_are_rejected_with_a_message_that_names_the_problem(overrides, message):
@@ -183,6 +192,24 @@ def test_every_config_field_is_a_command_line_flag_and_a_config_file_entry(tmp_p
     assert config.warm_start_demonstrations == 16
     band = config_from_args(VisPlayConfig, parser.parse_args(["--confidence-band", "0.3", "0.6"])).confidence_band
     assert band == (0.3, 0.6)
+
+
+def test_the_warm_started_roles_are_one_or_more_flag_values_and_default_to_both():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, VisPlayConfig)
+    assert config_from_args(VisPlayConfig, parser.parse_args([])).warm_start_roles == ("questioner", "reasoner")
+    one = parser.parse_args(["--warm-start-roles", "questioner", "--samples", "5"])
+    assert config_from_args(VisPlayConfig, one).warm_start_roles == ("questioner",)
+    two = parser.parse_args(["--warm-start-roles", "reasoner", "questioner"])
+    assert config_from_args(VisPlayConfig, two).warm_start_roles == ("reasoner", "questioner")
+    with pytest.raises(ValueError, match="warm_start_roles must name each of"):
+        config_from_args(VisPlayConfig, parser.parse_args(["--warm-start-roles", "player"]))
+
+
+def test_a_one_role_warm_start_is_allowed_without_a_warm_start_or_a_shared_model():
+    # Without demonstrations nothing is warm started, so the roles named do not matter.
+    assert VisPlayConfig(shared_model=True, warm_start_roles=("questioner",)).warm_start_roles == ("questioner",)
+    assert VisPlayConfig(warm_start_demonstrations=8, warm_start_roles=["reasoner"]).warm_start_roles == ("reasoner",)
 
 
 def test_the_former_names_of_renamed_fields_still_work_as_flags_and_config_file_entries(tmp_path):
@@ -412,3 +439,100 @@ def test_every_grpo_loss_setting_reaches_the_roles_update(drilled_model, tmp_pat
     assert {entry for entry in seen if entry[0] == "kl"} == {("kl", "k2")}
     # Two epochs over one micro-batch: two forward passes of the loss, each with its KL term.
     assert len(seen) == 4
+
+
+# -- a warm start of the Questioner alone ----------------------------------------------------------------
+
+
+def weights_of(path: Path) -> dict[str, torch.Tensor]:
+    return AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).state_dict()
+
+
+def equal_weights(first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor]) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
+
+
+def record_starts(patch: pytest.MonkeyPatch) -> list[dict[str, dict[str, torch.Tensor]]]:
+    """Each later run's roles' weights as the run started them (a copy, before any iteration trains them)."""
+    import vista_agents.visplay_trainer as trainer
+
+    started, start_roles = [], trainer._start_roles
+
+    def recording(*args, **kwargs):
+        roles = start_roles(*args, **kwargs)
+        started.append(
+            {name: {k: v.clone() for k, v in role.model.state_dict().items()} for name, role in roles.items()}
+        )
+        return roles
+
+    patch.setattr(trainer, "_start_roles", recording)
+    return started
+
+
+@pytest.fixture(scope="module")
+def questioner_warm_start(drilled_model, tmp_path_factory):
+    """Two iterations after a warm start of the Questioner alone, with the roles' weights as the run started them
+    and the envs whose demonstrations the warm start read."""
+    import vista_agents.visplay_trainer as trainer
+
+    config = run_config(
+        drilled_model,
+        tmp_path_factory.mktemp("questioner-warm-start"),
+        diversity_weight=0.0,
+        eval_episodes=0,
+        warm_start_demonstrations=4,
+        warm_start_epochs=2,
+        warm_start_roles=("questioner",),
+    )
+    demonstrated, collect = [], trainer.collect_demonstrations
+
+    def recording_collect(policy, envs, *args, **kwargs):
+        demonstrated.append(envs.spec.id)
+        return collect(policy, envs, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        started = record_starts(patch)
+        patch.setattr(trainer, "collect_demonstrations", recording_collect)
+        result = train(config)
+    return config, result, started, demonstrated
+
+
+def test_a_questioner_warm_start_trains_the_questioner_alone_and_the_reasoner_starts_from_the_model(
+    drilled_model, questioner_warm_start
+):
+    config, result, started, demonstrated = questioner_warm_start
+    assert demonstrated == ["VisPlayQuestioner-v0"]  # no Reasoner demonstration was read
+    (initial,) = started
+    model, warm = weights_of(drilled_model), weights_of(Path(config.output_dir) / "warm_start")
+    assert not equal_weights(warm, model)  # the warm start trained something
+    assert equal_weights(initial["questioner"], warm)
+    assert equal_weights(initial["reasoner"], model)
+    # Then both trained, apart, from their own starts.
+    assert result.metrics[-1]["reasoner/trained_sequences"] > 0
+    assert changed_tensors(drilled_model, result.checkpoint) > 0
+
+
+def test_resuming_after_a_questioner_warm_start_loads_each_roles_checkpoint_and_reproduces_the_metrics(
+    questioner_warm_start, tmp_path, monkeypatch
+):
+    import vista_agents.visplay_trainer as trainer
+
+    config, result, _, _ = questioner_warm_start
+    copy = tmp_path / "run"
+    shutil.copytree(config.output_dir, copy)
+    for role in ("questioner", "reasoner"):
+        shutil.rmtree(copy / role / "checkpoints" / "step_000002")
+
+    def no_warm_start(config):
+        raise AssertionError("a resumed run warm started again")
+
+    monkeypatch.setattr(trainer, "warm_start", no_warm_start)
+    started = record_starts(monkeypatch)
+    resumed = train(dataclasses.replace(config, output_dir=str(copy), resume=True))
+    for role in ("questioner", "reasoner"):
+        assert equal_weights(started[0][role], weights_of(copy / role / "checkpoints" / "step_000001")), role
+    original, again = result.metrics[-1], resumed.metrics[-1]
+    for name, value in original.items():
+        if not name.startswith("time/"):
+            expected = None if value is None else pytest.approx(value, rel=1e-5, abs=1e-7)
+            assert again[name] == expected, name
