@@ -25,6 +25,7 @@ from vista_envs.visplay.rewards import (
     reasoner_reward,
     reasoner_terms,
 )
+from vista_envs.visplay.scripted import TEMPLATE_FORMS, TemplateQuestion
 from vista_envs.visplay.voting import AnswerKey, Vote, answer_key, majority_vote
 
 __all__ = ["REASONER_TARGETS", "Judgement", "Proposal", "ReadResponse", "VisPlayRules"]
@@ -119,8 +120,10 @@ class VisPlayRules:
         diversity_weight: ``λ_div``; 0 turns clustering off.
         diversity: the tracker of recent questions (shared between envs when the same one is passed).
         band: confidences admitted to Reasoner training.
-        grounded: questions must carry a ``<program>``; it gives the true answer, and a program
-            that fails or refers to an absent object makes the question invalid.
+        grounded: questions must carry a ``<program>``; it gives the true answer. A question is invalid when its
+            program fails or refers to an absent object, when its text is not one of the template forms
+            (:data:`~vista_envs.visplay.scripted.TEMPLATE_FORMS`), or when the program's answer on the scene is not
+            the answer to the text as written (so a program cannot grade a different question).
         reasoner_target: pay the Reasoner for agreeing with the ``"pseudo_label"`` (VisPlay) or with
             the ``"ground_truth"`` of the program (grounded mode only).
         agreement_weight, format_weight: weights of the Reasoner's terms (0.9, 0.1).
@@ -177,9 +180,21 @@ class VisPlayRules:
                 parsed, error="grounded mode: the question needs a <program>...</program> that computes its answer"
             )
         try:
-            return Proposal(parsed, truth=run_query(parsed.program, scene))
+            truth = run_query(parsed.program, scene)
         except QueryError as error:
             return Proposal(parsed, error=f"the program is refused: {error}")
+        # The program grades the Reasoner, so it must compute what the question asks: otherwise a Questioner can pair
+        # any text with any program that runs, and the "true" answer belongs to another question.
+        template = TemplateQuestion.read(parsed.question)
+        if template is None:
+            return Proposal(parsed, error=f"grounded mode: the question must take one of the forms {TEMPLATE_FORMS}")
+        try:
+            asked = run_query(template.program, scene)
+        except QueryError as error:
+            return Proposal(parsed, error=f"the question is refused: {error}")
+        if asked != truth:
+            return Proposal(parsed, error="grounded mode: the program does not compute what the question asks")
+        return Proposal(parsed, truth=truth)
 
     def read_response(self, response: Any) -> ReadResponse:
         """The answer in a Reasoner response: the format's answer, else the bare text; non-strings are unreadable."""

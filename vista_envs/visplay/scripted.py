@@ -55,6 +55,7 @@ from vista_envs.visplay.query import RELATIONS, QueryError, QueryResult, run_que
 
 __all__ = [
     "KIND_HARDNESS",
+    "TEMPLATE_FORMS",
     "ScriptedQuestioner",
     "ScriptedReasoner",
     "TemplateQuestion",
@@ -110,6 +111,12 @@ def _read_description(phrase: str, plural: bool) -> dict[str, str] | None:
         description[key] = word
     return description
 
+
+# The question forms grounded mode can read (and so check a program against), one example of each.
+TEMPLATE_FORMS = (
+    "'Is there a small red circle?', 'How many red circles are there?', 'What color is the large square?', "
+    "'Is the red circle to the left of the star?', 'Are there more circles than squares?'"
+)
 
 _PATTERNS = {
     "exists": re.compile(r"is there an? (?P<a>[a-z ]+)\?"),

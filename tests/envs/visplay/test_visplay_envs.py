@@ -11,7 +11,14 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import vista_envs  # noqa: F401  (registers the ids)
-from vista_envs.visplay import DiversityTracker, ScriptedQuestioner, ScriptedReasoner, parse_questioner_output
+from vista_envs.tasks.drawing import SHAPES
+from vista_envs.visplay import (
+    DiversityTracker,
+    ScriptedQuestioner,
+    ScriptedReasoner,
+    parse_questioner_output,
+    run_query,
+)
 
 
 def question_of(observation):
@@ -317,6 +324,28 @@ def test_grounded_mode_refuses_questions_about_absent_objects_and_questions_with
     env.reset(seed=0)
     info = env.step(COUNT_CIRCLES)[4]
     assert not info["valid"] and "<program>" in info["error"]
+
+
+def test_grounded_mode_refuses_a_program_that_does_not_compute_what_the_question_asks():
+    env = questioner_env(grounded=True, families=["counting"])
+    counts = {}
+    for seed in range(50):  # a scene where circles and squares differ in number
+        env.reset(seed=seed)
+        counts = {shape: run_query(f"count(filter(shape={shape}))", env.unwrapped.scene).value for shape in SHAPES}
+        if counts["circle"] != counts["square"]:
+            break
+    assert counts["circle"] != counts["square"]
+    matching = "<question>How many circles are there?</question><program>count(filter(shape=circle))</program>"
+    other = "<question>How many circles are there?</question><program>count(filter(shape=square))</program>"
+    garbled = "<question>What shape is the large are there?</question><program>count(filter(shape=circle))</program>"
+    results = {}
+    for name, output in (("matching", matching), ("other", other), ("garbled", garbled)):
+        env.reset(seed=seed)
+        results[name] = env.step(output)[4]
+    assert results["matching"]["valid"] and results["matching"]["answer"] == str(counts["circle"])
+    assert not results["other"]["valid"] and "does not compute what the question asks" in results["other"]["error"]
+    assert not results["garbled"]["valid"] and "must take one of the forms" in results["garbled"]["error"]
+    assert "How many red circles are there?" in env.reset(seed=0)[0]["text"]  # the instruction names the forms
 
 
 def pseudo_label_accuracy(difficulty, episodes=40):

@@ -55,9 +55,11 @@ class VisPlayQuestionerEnv(SceneEnv):
     chat format at reset and after the step.
 
     ## Rewards
-    With ``valid`` the output parses (grounded: and its program runs on the scene and refers only to
-    objects that are there), :math:`c` the majority's share of the ``m`` answers, :math:`s` the share
-    of the question's BLEU cluster among the last ``diversity_window`` questions:
+    With ``valid`` the output parses (grounded: and its program runs on the scene, refers only to
+    objects that are there, and computes what the question asks: the question takes one of the template
+    forms of :mod:`vista_envs.visplay.scripted` and the program's answer is the answer to it), :math:`c` the
+    majority's share of the ``m`` answers, :math:`s` the share of the question's BLEU cluster among the last
+    ``diversity_window`` questions:
 
     .. math::
 
@@ -107,7 +109,8 @@ class VisPlayQuestionerEnv(SceneEnv):
     ## Version History
     - v0: initial release. Changed before the first release: in-env Reasoners get ``{"image", "text"}`` with
       the format instruction (was ``{"image", "question"}``); ``info["messages"]`` added; ``split`` and
-      ``task_seed`` only at the end.
+      ``task_seed`` only at the end; grounded mode checks the program against the question's text (a program that
+      runs used to validate any text).
     """
 
     env_id = "VisPlayQuestioner-v0"

@@ -27,7 +27,7 @@ from vista_envs.visplay.diversity import DiversityTracker
 from vista_envs.visplay.game import Judgement
 from vista_envs.visplay.parsing import OUTPUT_FORMAT_HELP
 from vista_envs.visplay.query import LANGUAGE_HELP, scene_objects
-from vista_envs.visplay.scripted import ScriptedQuestioner
+from vista_envs.visplay.scripted import TEMPLATE_FORMS, ScriptedQuestioner
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -58,7 +58,10 @@ def questioner_instruction(grounded: bool) -> str:
         "vision-language model would find hard. " + OUTPUT_FORMAT_HELP
     )
     if grounded:
-        text += " Also give <program>...</program> that computes the answer from the scene. " + LANGUAGE_HELP
+        text += (
+            f" Ask it in one of these forms: {TEMPLATE_FORMS}, and also give <program>...</program> that computes its"
+            " answer from the scene. " + LANGUAGE_HELP
+        )
     return text
 
 
