@@ -96,28 +96,12 @@ def scene_tasks(
     this function's.
     """
     kwargs = {"difficulty": 1, "image_size": 64, **(env_kwargs or {}), "families": [family], "split": split}
-    env = gym.make("VisualQA-v0", **kwargs)
-    tasks = []
-    try:
-        for seed in range(first_seed, first_seed + count):
-            observation, info = env.reset(seed=seed)
-            answer = ANSWER.search(env.unwrapped.oracle())
-            objects = env.unwrapped.task.spec.scene.get("objects")
-            if answer is None or objects is None:
-                raise ValueError(f"family {family!r} has no answer tag in its oracle or no objects in its scene")
-            tasks.append(
-                SceneTask(
-                    messages=info["messages"],
-                    image=observation["image"],
-                    objects=tuple((item["shape"], item["color"]) for item in objects),
-                    centres=tuple((item["x"], item["y"]) for item in objects),
-                    answer=answer.group(1).strip(),
-                    seed=seed,
-                )
-            )
-    finally:
-        env.close()
-    return tasks
+    return _collect(
+        gym.make("VisualQA-v0", **kwargs),
+        range(first_seed, first_seed + count),
+        lambda env: env.unwrapped.task.spec.scene,
+        f"family {family!r} has no answer tag in its oracle or no objects in its scene",
+    )
 
 
 def visplay_scene_tasks(
@@ -144,14 +128,25 @@ def visplay_scene_tasks(
         player_timeout=None,
         **kwargs,
     )
+    return _collect(
+        env,
+        range(first_seed, first_seed + count),
+        lambda env: env.unwrapped.scene,
+        "a VisPlay scene without objects, or an oracle without an answer tag",
+    )
+
+
+def _collect(env: gym.Env, seeds: range, scene_of: Callable[[gym.Env], dict[str, Any]], error: str) -> list[SceneTask]:
+    """One :class:`SceneTask` per reset seed of ``env`` (closed afterwards): its prompt, image, oracle answer and the
+    objects of ``scene_of(env)``; ``error`` is raised for a task without an answer tag or objects."""
     tasks = []
     try:
-        for seed in range(first_seed, first_seed + count):
+        for seed in seeds:
             observation, info = env.reset(seed=seed)
             answer = ANSWER.search(env.unwrapped.oracle())
-            objects = env.unwrapped.scene.get("objects")
-            if answer is None or not objects:
-                raise ValueError("a VisPlay scene without objects, or an oracle without an answer tag")
+            objects = scene_of(env).get("objects")
+            if answer is None or objects is None:
+                raise ValueError(error)
             tasks.append(
                 SceneTask(
                     messages=info["messages"],
