@@ -273,6 +273,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def drilled_question(env: VisPlayQuestionerEnv) -> str:
+    return (QUESTION, OTHER_QUESTION)[env.np_random.integers(2)]
+
+
 @pytest.fixture(scope="module")
 def drilled_model(tmp_path_factory):
     """A tiny VLM drilled (by the warm start, with the oracles replaced) to ask one of two grounded questions and answer
@@ -294,9 +298,7 @@ def drilled_model(tmp_path_factory):
         warm_start_learning_rate=5e-3,
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            VisPlayQuestionerEnv, "oracle", lambda self: (QUESTION, OTHER_QUESTION)[self.np_random.integers(2)]
-        )
+        patch.setattr(VisPlayQuestionerEnv, "oracle", drilled_question)
         patch.setattr(VisPlayReasonerEnv, "oracle", lambda self: f"<answer>{self.np_random.integers(1, 3)}</answer>")
         return warm_start(drill)
 
@@ -493,6 +495,8 @@ def questioner_warm_start(drilled_model, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         started = record_starts(patch)
         patch.setattr(trainer, "collect_demonstrations", recording_collect)
+        # The drill's two questions as the oracle, so that the warm start keeps the Questioner asking valid ones.
+        patch.setattr(VisPlayQuestionerEnv, "oracle", drilled_question)
         result = train(config)
     return config, result, started, demonstrated
 
