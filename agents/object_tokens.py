@@ -52,6 +52,7 @@ import torch
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 import vista_envs  # noqa: F401  (registers the env ids)
+from vista_agents.visplay_trainer import TRUE_ANSWER_REASONER
 from vista_envs.tasks.drawing import COLORS, SHAPES
 
 __all__ = ["ObjectTokens", "SceneTask", "pretrain_object_tokens", "scene_tasks", "visplay_scene_tasks"]
@@ -120,16 +121,8 @@ def visplay_scene_tasks(
     prompts. ``env_kwargs`` as in :func:`scene_tasks`.
     """
     kwargs = {"difficulty": 1, "image_size": 64, **(env_kwargs or {}), "split": "train"}
-    env = gym.make(
-        "VisPlayReasoner-v0",
-        grounded=True,
-        reward_target="ground_truth",
-        confidence_band=(0.0, 1.0),
-        player_timeout=None,
-        **kwargs,
-    )
     return _collect(
-        env,
+        gym.make("VisPlayReasoner-v0", **kwargs, **TRUE_ANSWER_REASONER),
         range(first_seed, first_seed + count),
         lambda env: env.unwrapped.scene,
         "a VisPlay scene without objects, or an oracle without an answer tag",

@@ -279,7 +279,6 @@ class Session:
     envs: gym.vector.VectorEnv
     checkpoint: Path | None
     training_model: torch.nn.Module
-    total_steps: int = 0
 
     @classmethod
     def start(cls, config: VLMRunConfig, total_steps: int) -> Session:
@@ -303,9 +302,7 @@ class Session:
             parallel.load_optimizer_state(training_model, optimizer, run.states[""]["optimizer"])
             run.restore_rng()
         envs = make_envs(config)
-        session = cls(
-            config, run, device, bf16, loaded, parameters, optimizer, envs, checkpoint, training_model, total_steps
-        )
+        session = cls(config, run, device, bf16, loaded, parameters, optimizer, envs, checkpoint, training_model)
         session.schedule(run.start_step)
         if not run.resumed:
             run.log(0, session.evaluate())
@@ -354,7 +351,7 @@ class Session:
 
     def schedule(self, step: int) -> None:
         """Set the optimiser's learning rate for step ``step`` (``config.lr_scheduler``, ``config.warmup_steps``)."""
-        set_learning_rate(self.optimizer, self.config.learning_rate_at(step, self.total_steps))
+        set_learning_rate(self.optimizer, self.config.learning_rate_at(step, self.run.total_steps))
 
     def save(self, step: int) -> Path:
         """Rank 0 writes the checkpoint of ``step`` completed steps (under FSDP every process helps gather it); returns

@@ -104,6 +104,7 @@ from vista_envs.visplay.rewards import QUESTIONER_FORMS
 __all__ = [
     "ENV_KWARGS",
     "ROLES",
+    "TRUE_ANSWER_REASONER",
     "VISPLAY_METRICS",
     "Role",
     "VisPlayConfig",
@@ -158,6 +159,14 @@ VISPLAY_METRICS: tuple[str, ...] = (
 _PHASES = {"questioner": 0, "dataset": 1, "reasoner": 2}
 # The two roles, in the order the warm start collects their demonstrations.
 ROLES: tuple[str, ...] = ("questioner", "reasoner")
+# VisPlayReasoner-v0 settings under which its oracle gives the true answers to the scripted Questioner's questions,
+# every one served: the Reasoner's warm-start demonstrations (and object_tokens.visplay_scene_tasks) come from it.
+TRUE_ANSWER_REASONER: dict[str, Any] = {
+    "grounded": True,
+    "reward_target": "ground_truth",
+    "confidence_band": (0.0, 1.0),
+    "player_timeout": None,
+}
 
 
 @dataclass
@@ -613,8 +622,7 @@ def warm_start(config: VisPlayConfig) -> Path:
             "VisPlayReasoner-v0",
             num_envs=config.num_envs,
             vectorization_mode="sync",
-            player_timeout=None,
-            **{**kwargs, "grounded": True, "reward_target": "ground_truth", "confidence_band": (0.0, 1.0)},
+            **{**kwargs, **TRUE_ANSWER_REASONER},
         )
         demonstrations += collect_demonstrations(
             _reasoner_policy(model, processor, config), reasoner_envs, count, config.seed
