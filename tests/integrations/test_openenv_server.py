@@ -458,6 +458,11 @@ def test_stopping_the_server_closes_open_sessions_and_their_sandbox_workers():
     with running_server("VistaTool-v0", TOOL_KWARGS, max_sessions=2) as server:
         client = _client(server)
         client.reset(seed=1)
+        # A Python call makes the episode take its interpreter: the sandbox's zygote starts on a
+        # background thread, so right after reset it may not have forked yet.
+        call = '<tool_call>{"name": "python", "arguments": {"code": "print(6 * 7 + 1000)"}}</tool_call>'
+        obs, _ = wire.decode_observation(client.step({"text": call}).observation)
+        assert "1042" in obs["text"], "the Python call ran"
         assert _children() - before, "the open session has its sandbox worker"
     try:
         assert _until(lambda: not (_children() - before)), "no sandbox worker outlives the server"
