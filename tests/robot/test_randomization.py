@@ -13,8 +13,15 @@ from vista_envs.robot.randomization import LEVELS, Randomization, texture_files
 from vista_envs.tasks.drawing import COLORS
 
 KNOBS = tuple(knob.name for knob in dataclasses.fields(Randomization))
-# The knobs a preset sets: zone_colors draws a zone off its colour name, so presets leave it off.
-PRESET_KNOBS = tuple(knob for knob in KNOBS if knob != "zone_colors")
+# The knobs a preset sets: zone_colors draws a zone off its colour name (zone_contrast weights that draw), so presets
+# leave them off.
+ZONE_KNOBS = ("zone_colors", "zone_contrast")
+PRESET_KNOBS = tuple(knob for knob in KNOBS if knob not in ZONE_KNOBS)
+
+
+def knob_alone(knob: str) -> dict[str, str]:
+    """``knob`` at ``"high"``, with zone_colors on for zone_contrast, which only weights its draw."""
+    return {knob: "high", "zone_colors": "high"} if knob == "zone_contrast" else {knob: "high"}
 
 
 def first_image(randomization, seed: int = 3, task: str = "sort_by_color") -> tuple[np.ndarray, dict]:
@@ -31,7 +38,7 @@ def changed_pixels(a: np.ndarray, b: np.ndarray, threshold: int = 12) -> int:
     return int((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > threshold).sum())
 
 
-def test_there_are_nine_knobs_with_four_levels():
+def test_there_are_ten_knobs_with_four_levels():
     assert KNOBS == (
         "lighting",
         "object_colors",
@@ -42,24 +49,26 @@ def test_there_are_nine_knobs_with_four_levels():
         "distractors",
         "image_noise",
         "zone_colors",
+        "zone_contrast",
     )
     assert LEVELS == ("none", "low", "medium", "high")
 
 
 @pytest.mark.parametrize("knob", KNOBS)
 def test_each_knob_visibly_changes_the_image(knob):
-    task = "reach" if knob == "zone_colors" else "sort_by_color"  # sort_by_color has no zone
-    plain, _ = first_image(None, task=task)
-    randomised, _ = first_image({knob: "high"}, task=task)
+    task = "reach" if knob in ZONE_KNOBS else "sort_by_color"  # sort_by_color has no zone
+    # zone_contrast is measured against zone_colors alone, whose draw it weights.
+    plain, _ = first_image({"zone_colors": "high"} if knob == "zone_contrast" else None, task=task)
+    randomised, _ = first_image(knob_alone(knob), task=task)
     # At least 200 of the 16384 pixels change clearly (an object's worth); most knobs change far more.
     assert changed_pixels(plain, randomised) >= 200, knob
 
 
 @pytest.mark.parametrize("knob", [k for k in KNOBS if k != "distractors"])
 def test_randomising_the_looks_keeps_the_task_layout(knob):
-    task = "push_to_region" if knob == "zone_colors" else "sort_by_color"
+    task = "push_to_region" if knob in ZONE_KNOBS else "sort_by_color"
     _, plain = first_image(None, task=task)
-    _, randomised = first_image({knob: "high"}, task=task)
+    _, randomised = first_image(knob_alone(knob), task=task)
     place = {o["name"]: o["position"][:2] for o in plain["objects"]}
     moved = {o["name"]: o["position"][:2] for o in randomised["objects"]}
     assert moved.keys() == place.keys()
@@ -87,7 +96,7 @@ def test_the_seed_fixes_the_randomised_look():
 
 def test_presets_set_every_knob_and_dicts_set_only_theirs():
     assert Randomization.preset("medium") == Randomization(**{knob: "medium" for knob in PRESET_KNOBS})
-    assert Randomization.preset("high").zone_colors == "none"
+    assert Randomization.preset("high").zone_colors == Randomization.preset("high").zone_contrast == "none"
     assert Randomization.from_any({"camera": "low"}) == Randomization(camera="low")
     assert Randomization.from_any(None) == Randomization() == Randomization.from_any("none")
     assert Randomization.from_any("high").n_distractors == 3

@@ -12,6 +12,7 @@ import pytest
 import vista_envs  # noqa: F401  (registers the ids)
 from vista_envs.robot.objects import SEEN_COLORS, UNSEEN_COLORS
 from vista_envs.robot.randomization import (
+    DEFAULT_TABLE_RGBA,
     HELD_OUT_DISTANCE,
     LEVELS,
     Randomization,
@@ -146,3 +147,79 @@ def test_tasks_without_zones_are_untouched_by_the_knob():
     plain, _, _ = reach_episode(None, seed=5, task="stack")
     randomised, _, _ = reach_episode({"zone_colors": "high"}, seed=5, task="stack")
     assert np.array_equal(plain, randomised)
+
+
+# -- zone_contrast: a share of the zone colours drawn near the table -------------------------------------------------
+
+
+def near_table_shares(level: str, table_rgba, draws: int = 3000, seed: int = 0) -> tuple[float, float]:
+    """The shares of high zone colours within RGB distance 25-90 of ``table_rgba`` and nearer than 25."""
+    randomization = Randomization(zone_colors="high", zone_contrast=level)
+    rng = random.Random(seed)
+    table = [255 * c for c in table_rgba[:3]]
+    distances = [
+        math.dist([255 * c for c in randomization.object_rgba(rng, "red", "zone", table_rgba)[:3]], table)
+        for _ in range(draws)
+    ]
+    return sum(25.0 <= d <= 90.0 for d in distances) / draws, sum(d < 25.0 for d in distances) / draws
+
+
+@pytest.mark.parametrize("table_rgba", [DEFAULT_TABLE_RGBA, (0.35, 0.33, 0.3, 1.0)])
+def test_zone_contrast_draws_its_share_of_zones_near_the_table_it_is_given(table_rgba):
+    shares = {level: near_table_shares(level, table_rgba) for level in LEVELS}
+    # A uniform draw over the cube puts one zone in five or fewer this near the table; each level adds its share.
+    assert shares["none"][0] < 0.2
+    for level, added in (("low", 0.2), ("medium", 0.35), ("high", 0.5)):
+        expected = shares["none"][0] + added * (1 - shares["none"][0])
+        assert shares[level][0] == pytest.approx(expected, abs=0.04), level
+        # Faint, not invisible: no more zones within 25 of the table than the uniform draw gives (under 1%).
+        assert shares[level][1] <= shares["none"][1] + 0.005 and shares["none"][1] < 0.01, level
+
+
+def test_zone_contrast_follows_the_drawn_table_not_one_fixed_colour():
+    dark_table = (0.3, 0.3, 0.3, 1.0)
+    near_dark, _ = near_table_shares("high", dark_table)
+    randomization = Randomization(zone_colors="high", zone_contrast="high")
+    rng = random.Random(0)
+    drawn = [randomization.object_rgba(rng, "red", "zone", dark_table)[:3] for _ in range(3000)]
+    near_cream = sum(
+        math.dist([255 * c for c in rgb], [255 * c for c in DEFAULT_TABLE_RGBA[:3]]) <= 90 for rgb in drawn
+    )
+    assert near_dark > 0.5 and near_cream / 3000 < 0.15
+
+
+def test_zone_contrast_never_draws_near_the_test_colours_even_on_a_table_beside_pink():
+    pinkish_table = tuple(c / 255 for c in (235.0, 180.0, 200.0)) + (1.0,)  # 52 from pink: half its ball is near
+    randomization = Randomization(zone_colors="high", zone_contrast="high")
+    rng = random.Random(2)
+    for _ in range(2000):
+        rgb = [255 * c for c in randomization.object_rgba(rng, "green", "zone", pinkish_table)[:3]]
+        assert not held_out_color(rgb)
+
+
+def test_zone_contrast_needs_zone_colors_and_leaves_draws_alone_when_off():
+    with pytest.raises(ValueError, match="set zone_colors too"):
+        Randomization(zone_contrast="high")
+    # Off, it takes nothing from the episode's rng: the zone_colors draws are exactly as before it existed.
+    off = [Randomization(zone_colors="high", zone_contrast="none"), Randomization(zone_colors="high")]
+    draws = [[r.object_rgba(random.Random(9), "blue", "zone") for _ in range(3)] for r in off]
+    assert draws[0] == draws[1]
+    on = Randomization(zone_colors="high", zone_contrast="high").object_rgba(random.Random(9), "blue", "zone")
+    assert on != draws[0][0]
+
+
+def test_zone_contrast_in_an_env_draws_faint_training_zones_and_leaves_test_episodes_alone():
+    knobs = {"zone_colors": "high", "zone_contrast": "high", "table_color": "high"}
+    faint = 0
+    for seed in range(12):
+        env = gym.make("VistaRobotEE-v0", obs_mode="rgb", image_size=64, randomization=knobs).unwrapped
+        env.reset(seed=seed, options={"task": "reach", "split": "train"})
+        zone = next(obj for obj in env.objects.values() if obj.spec.kind == "zone")
+        rgb = [255 * c for c in env.sim.client.getVisualShapeData(zone.body)[0][7][:3]]
+        faint += math.dist(rgb, [255 * c for c in env.style.table_rgba[:3]]) <= 90
+        env.close()
+    assert faint >= 4  # about half of 12 are drawn near the episode's own table
+    plain, names, rgba = reach_episode(None, seed=4, split="test")
+    randomised, same_names, same_rgba = reach_episode(knobs | {"table_color": "none"}, seed=4, split="test")
+    assert names == same_names and set(names) <= set(UNSEEN_COLORS)
+    assert rgba == same_rgba and np.array_equal(plain, randomised)

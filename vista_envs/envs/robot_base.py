@@ -239,9 +239,8 @@ class RobotTaskEnv(VistaEnv[dict[str, Any], Any]):
         for placement, (x, y) in zip(placements, positions):
             spec = placement.spec
             yaw = style_rng.uniform(-max_yaw, max_yaw)
-            body = build_object(
-                self.sim, spec, x, y, yaw, self.randomization.object_rgba(style_rng, spec.color, spec.kind)
-            )
+            rgba = self.randomization.object_rgba(style_rng, spec.color, spec.kind, self.style.table_rgba)
+            body = build_object(self.sim, spec, x, y, yaw, rgba)
             if placement.inside is not None:
                 container = self.objects[placement.inside]
                 self.sim.set_pose(body, (x, y, container.spec.floor_height + spec.height / 2), self.sim.pose(body)[1])

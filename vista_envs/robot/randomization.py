@@ -1,6 +1,6 @@
 """Domain randomisation of the robot envs' scenes and images (for sim-to-real transfer).
 
-Nine knobs, each set to a level ``"none"``, ``"low"``, ``"medium"`` or ``"high"``:
+Ten knobs, each set to a level ``"none"``, ``"low"``, ``"medium"`` or ``"high"``:
 
 ================  ===========================================================================
 knob              what varies (``none`` = the fixed default)
@@ -14,6 +14,7 @@ camera            camera position and aim jitter, and field of view
 distractors       number of extra objects that no instruction mentions (0 / 1 / 2 / 3)
 image_noise       Gaussian pixel noise (standard deviation 0 / 3 / 8 / 15 on the 0-255 scale)
 zone_colors       a zone's colour off its name (high: any RGB), never near a test colour
+zone_contrast     share of those zone colours drawn near the table's (0 / 20 / 35 / 50%): faint zones
 ================  ===========================================================================
 
 ``zone_colors`` is for pixel learners that do not read the instruction (a "red zone" may be drawn green).
@@ -32,9 +33,15 @@ its colour, so held-out episodes look as they do without randomisation (when no 
 differs from a table of some neutral tone under some light, not that it is darker than one fixed table in one
 channel (``bench_domain_randomization.py`` trains with the three, and measures what a policy learns from them).
 
-``Randomization.preset("medium")`` sets every knob but ``zone_colors`` to one level (a preset keeps each
-colour word true); ``Randomization(lighting="high")`` sets one and leaves the rest at ``"none"``. The envs take
-either, a preset name, or a dict of knobs.
+``zone_contrast`` (only with ``zone_colors`` on) weights that draw towards zones that are hard to see: that share of
+the zone colours lies at RGB distance 25-90 from the episode's table colour (before lighting), in a uniform random
+direction, the rest as ``zone_colors`` draws them; the held-out neighbourhoods are refused all the same. A uniform
+draw over the cube puts about one zone in ten that near a light table, and a policy learns the plain contrasts
+first (see "Domain randomisation" in ``benchmarks/RESULTS.md``).
+
+``Randomization.preset("medium")`` sets every knob but ``zone_colors`` and ``zone_contrast`` to one level (a preset
+keeps each colour word true); ``Randomization(lighting="high")`` sets one and leaves the rest at ``"none"``. The envs
+take either, a preset name, or a dict of knobs.
 Everything is drawn from the episode's RNG at reset (noise at every render), so a seed fixes it.
 """
 
@@ -98,6 +105,10 @@ _ZONE_MIN_SV = 0.3
 # (nearly) a test colour. Far enough that the nearest draw is still plainly another colour; near enough that the
 # randomised range surrounds the test colours (the nearest seen colour is 93 from purple and 132 from pink).
 HELD_OUT_DISTANCE = 60.0
+# zone_contrast: the share of zone colours drawn near the table, and how near (RGB distance, 0-255): from barely
+# visible to about the contrast of light grey on the default cream table.
+_NEAR_TABLE_SHARE = (0.0, 0.2, 0.35, 0.5)
+_NEAR_TABLE_DISTANCE = (25.0, 90.0)
 _TEST_COLORS = ("purple", "pink")
 _ZONE_ATTEMPTS = 100
 
@@ -127,17 +138,25 @@ class Randomization:
     distractors: str = "none"
     image_noise: str = "none"
     zone_colors: str = "none"
+    zone_contrast: str = "none"
 
     def __post_init__(self) -> None:
         for knob in dataclasses.fields(self):
             level = getattr(self, knob.name)
             if level not in LEVELS:
                 raise ValueError(f"randomization {knob.name}={level!r}: the level must be one of {LEVELS}")
+        if self.zone_contrast != "none" and self.zone_colors == "none":
+            raise ValueError(
+                f"randomization zone_contrast={self.zone_contrast!r} weights the zone colours that zone_colors draws; "
+                "set zone_colors too"
+            )
 
     @classmethod
     def preset(cls, level: str) -> Randomization:
-        """Every knob but ``zone_colors`` at ``level`` (drawing a "red zone" green would make the instruction lie)."""
-        return cls(**{knob.name: level for knob in dataclasses.fields(cls) if knob.name != "zone_colors"})
+        """Every knob but ``zone_colors`` and ``zone_contrast`` at ``level`` (drawing a "red zone" green would make the
+        instruction lie)."""
+        zone_knobs = ("zone_colors", "zone_contrast")
+        return cls(**{knob.name: level for knob in dataclasses.fields(cls) if knob.name not in zone_knobs})
 
     @classmethod
     def from_any(cls, value: str | Mapping[str, str] | Randomization | None) -> Randomization:
@@ -170,21 +189,28 @@ class Randomization:
     def max_yaw(self) -> float:
         return _MAX_YAW[self._index("object_poses")]
 
-    def object_rgba(self, rng: random.Random, color: str, kind: str = "object") -> RGBA:
-        """The rendered colour of an object named ``color`` (``kind`` as :attr:`ObjectSpec.kind`)."""
+    def object_rgba(
+        self, rng: random.Random, color: str, kind: str = "object", table_rgba: RGBA = DEFAULT_TABLE_RGBA
+    ) -> RGBA:
+        """The rendered colour of an object named ``color`` (``kind`` as :attr:`ObjectSpec.kind`) on a table of
+        ``table_rgba`` (the episode's :attr:`SceneStyle.table_rgba`; only ``zone_contrast`` reads it)."""
         r, g, b = jitter_color(rng, COLORS[color], _COLOR_JITTER[self._index("object_colors")])
         if kind == "zone" and self.zone_colors != "none" and color not in UNSEEN_COLORS:
             # Drawn after the jitter and only when the knob is on, so that every other episode is unchanged.
-            return self._zone_rgba(rng, color)
+            return self._zone_rgba(rng, color, table_rgba)
         return (r / 255.0, g / 255.0, b / 255.0, 1.0)
 
-    def _zone_rgba(self, rng: random.Random, color: str) -> RGBA:
+    def _zone_rgba(self, rng: random.Random, color: str, table_rgba: RGBA) -> RGBA:
         level = self._index("zone_colors")
         hue, saturation, value = colorsys.rgb_to_hsv(*(c / 255.0 for c in COLORS[color]))
         spread = _ZONE_HUE_SPREAD[level]
         sv_spread = _ZONE_SV_SPREAD[level]
+        # Decided once per zone (no draw when the knob is off, so other episodes are unchanged).
+        near_table = self.zone_contrast != "none" and rng.random() < _NEAR_TABLE_SHARE[self._index("zone_contrast")]
         for _ in range(_ZONE_ATTEMPTS):
-            if self.zone_colors == "high":  # anywhere in the RGB cube
+            if near_table:
+                rgb = _near(rng, tuple(255.0 * c for c in table_rgba[:3]), *_NEAR_TABLE_DISTANCE)
+            elif self.zone_colors == "high":  # anywhere in the RGB cube
                 rgb = tuple(rng.uniform(0.0, 255.0) for _ in range(3))
             else:
                 drawn = (360.0 * hue + rng.uniform(-spread, spread)) % 360.0
@@ -192,7 +218,7 @@ class Randomization:
                     min(1.0, max(_ZONE_MIN_SV, x + rng.uniform(-sv_spread, sv_spread))) for x in (saturation, value)
                 )
                 rgb = tuple(255.0 * c for c in colorsys.hsv_to_rgb(drawn / 360.0, s, v))
-            if not held_out_color(rgb):
+            if all(0.0 <= c <= 255.0 for c in rgb) and not held_out_color(rgb):
                 return (rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0, 1.0)
         # Only narrow spreads near the held-out colours could get here (none does): a named colour is never held out.
         r, g, b = COLORS[color]
@@ -264,6 +290,15 @@ def held_out_color(rgb: tuple[float, ...]) -> bool:
     """Whether ``zone_colors`` refuses a colour (``rgb`` on the 0-255 scale): it lies within
     :data:`HELD_OUT_DISTANCE` of a test colour (purple or pink)."""
     return any(math.dist(rgb, COLORS[name]) < HELD_OUT_DISTANCE for name in _TEST_COLORS)
+
+
+def _near(rng: random.Random, centre: tuple[float, ...], low: float, high: float) -> tuple[float, ...]:
+    """A colour at RGB distance ``low``-``high`` from ``centre`` in a uniform random direction (possibly outside the
+    cube: the caller redraws it then, as clipping would bring it nearer than ``low``)."""
+    direction = [rng.gauss(0.0, 1.0) for _ in centre]
+    norm = math.sqrt(sum(d * d for d in direction)) or 1.0
+    distance = rng.uniform(low, high)
+    return tuple(c + distance * d / norm for c, d in zip(centre, direction))
 
 
 def _jitter(rng: random.Random, vector: Vec3, amount: float) -> Vec3:
