@@ -54,6 +54,7 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_agents.visplay_trainer import TRUE_ANSWER_REASONER
 from vista_envs.tasks.drawing import COLORS, SHAPES
+from vista_envs.visplay.scripted import ScriptedQuestioner
 
 __all__ = ["ObjectTokens", "SceneTask", "pretrain_object_tokens", "scene_tasks", "visplay_scene_tasks"]
 
@@ -110,6 +111,7 @@ def visplay_scene_tasks(
     *,
     first_seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
+    absent_counts: float = 0.0,
 ) -> list[SceneTask]:
     """``count`` questions of VisPlay's scripted Questioner (the templates its Questioner is warm started on:
     shape, colour and size of an object named with its size, counts, relations) in ``VisPlayReasoner-v0``
@@ -119,10 +121,16 @@ def visplay_scene_tasks(
     object?") and does not carry them over to these ("What shape is the small cyan object?": 5% right), so its
     majority votes in VisPlay are wrong. Mixing these into the text stage teaches it the VisPlay Reasoner's
     prompts. ``env_kwargs`` as in :func:`scene_tasks`.
+
+    ``absent_counts`` (:class:`~vista_envs.visplay.scripted.ScriptedQuestioner`'s knob): the share of its "How many
+    ...?" questions that name random attributes, mostly absent (answer 0). At 0 every count names an object in the
+    scene, so a Reasoner taught on them answers "1" to any count, confidently, also about absent objects: a trained
+    Questioner found that and asked nothing else (``benchmarks/RESULTS.md``, "VisPlay learning").
     """
     kwargs = {"difficulty": 1, "image_size": 64, **(env_kwargs or {}), "split": "train"}
+    questioner = ScriptedQuestioner(absent_counts=absent_counts)
     return _collect(
-        gym.make("VisPlayReasoner-v0", **kwargs, **TRUE_ANSWER_REASONER),
+        gym.make("VisPlayReasoner-v0", **kwargs, **TRUE_ANSWER_REASONER, questioner=questioner),
         range(first_seed, first_seed + count),
         lambda env: env.unwrapped.scene,
         "a VisPlay scene without objects, or an oracle without an answer tag",

@@ -85,6 +85,21 @@ def test_visplay_scene_tasks_are_the_visplay_reasoners_questions_with_their_true
     assert len(questions) > 6  # the templates vary, not one question
 
 
+def count_answers(tasks) -> list[str]:
+    def question(task) -> str:
+        return next(part["text"] for part in task.messages[1]["content"] if part["type"] == "text")
+
+    return [task.answer for task in tasks if "How many" in question(task)]
+
+
+def test_visplay_scene_tasks_with_absent_counts_ask_counts_whose_answer_is_zero():
+    scenes = {"families": ["attributes"], **ENV_KWARGS}
+    plain = count_answers(visplay_scene_tasks(60, env_kwargs=scenes))
+    mixed = count_answers(visplay_scene_tasks(60, env_kwargs=scenes, absent_counts=0.5))
+    assert plain and "0" not in plain  # the scripted Questioner counts objects that are there
+    assert mixed.count("0") >= 3 and any(answer != "0" for answer in mixed)
+
+
 def test_the_response_is_the_answer_only_format(tokens, tasks):
     task = tasks[0]
     expected = tokens.tokenizer(f"<answer>{task.answer}</answer>", add_special_tokens=False)["input_ids"]

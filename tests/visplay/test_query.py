@@ -114,3 +114,31 @@ def test_scripted_questions_read_back_as_themselves_and_their_programs_run(famil
 def test_text_that_is_not_a_template_question_is_not_read_as_one():
     for text in ["How many unicorns are there?", "Is there a red?", "What is the meaning of the star?", ""]:
         assert TemplateQuestion.read(text) is None
+
+
+def count_answers(questioner: ScriptedQuestioner, draws: int = 400) -> list[int]:
+    """The true answers of the "How many ...?" questions ``questioner`` asks about attributes scenes."""
+    answers = []
+    for seed in range(draws):
+        scene = generate_task(get_family("attributes"), seed, 1).spec.scene
+        question, truth = questioner.propose(scene, random.Random(seed))
+        if question.kind == "count":
+            answers.append(int(truth.value))
+    return answers
+
+
+def test_scripted_count_questions_name_objects_in_the_scene_unless_absent_counts_is_set():
+    default = count_answers(ScriptedQuestioner())
+    assert default and min(default) >= 1  # every count names an object that is there
+    mixed = count_answers(ScriptedQuestioner(absent_counts=0.5))
+    zeros = sum(answer == 0 for answer in mixed) / len(mixed)
+    assert 0.25 < zeros < 0.75 and max(mixed) >= 1  # about half name something absent, the rest something there
+    assert min(count_answers(ScriptedQuestioner(absent_counts=1.0))) == 0
+
+
+def test_absent_counts_changes_the_count_questions_and_must_be_a_share():
+    scene = generate_task(get_family("attributes"), 3, 1).spec.scene
+    asked = [ScriptedQuestioner().ask(scene, random.Random(seed)) for seed in range(50)]
+    assert asked != [ScriptedQuestioner(absent_counts=1.0).ask(scene, random.Random(seed)) for seed in range(50)]
+    with pytest.raises(ValueError, match="absent_counts must be a share"):
+        ScriptedQuestioner(absent_counts=1.5)

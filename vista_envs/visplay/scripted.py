@@ -218,6 +218,9 @@ class ScriptedQuestioner:
         difficulty: the target hardness in [0, 1] (default 0.5: the default :class:`ScriptedReasoner`'s
             50% point); a benchmark or curriculum may change it between calls.
         candidates: random candidate questions per call; the one nearest ``difficulty`` is asked.
+        absent_counts: share of "How many ...?" candidates that name attributes drawn at random, so often
+            absent from the scene (answer 0), as half the "Is there ...?" candidates do; the rest (all by
+            default) describe an object in the scene, so their answer is at least 1.
         seed: seed of the player's own RNG (used when the env passes no per-call seed).
 
     In an env (``VisPlayReasoner-v0(questioner=...)``) it is called as ``act(observations, infos)``
@@ -226,6 +229,7 @@ class ScriptedQuestioner:
 
     difficulty: float = 0.5
     candidates: int = 12
+    absent_counts: float = 0.0
     seed: int = 0
     privileged: ClassVar[bool] = True  # asks the env for the scene description
     _rng: random.Random = field(init=False, repr=False)
@@ -233,6 +237,8 @@ class ScriptedQuestioner:
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {self.candidates}")
+        if not 0.0 <= self.absent_counts <= 1.0:
+            raise ValueError(f"absent_counts must be a share in [0, 1], got {self.absent_counts}")
         self._rng = random.Random(self.seed)
 
     def propose(self, scene: Mapping[str, Any], rng: random.Random) -> tuple[TemplateQuestion, QueryResult]:
@@ -265,6 +271,12 @@ class ScriptedQuestioner:
         """The in-env player protocol: one output per observation, from ``infos[i]["scene"]``."""
         return [self.ask(info["scene"], _call_rng(self.seed, info, self._rng)) for info in infos]
 
+    def _may_be_absent(self, kind: str, rng: random.Random) -> bool:
+        """Whether this candidate names random attributes rather than an object in the scene (the rng is only
+        drawn from for kinds that can, so a knob at 0 leaves every other question as it was)."""
+        share = {"exists": 0.5, "count": self.absent_counts}.get(kind, 0.0)
+        return share > 0.0 and rng.random() < share
+
     def _candidate(self, objects: Sequence[Mapping[str, Any]], rng: random.Random) -> TemplateQuestion | None:
         kind = rng.choice(tuple(KIND_HARDNESS))
         n_keys = rng.randint(1, 3)
@@ -272,7 +284,7 @@ class ScriptedQuestioner:
             descriptions = []
             for _ in range(2 if kind == "more" else 1):
                 keys = rng.sample(_ATTRIBUTE_ORDER, n_keys)
-                if kind == "exists" and rng.random() < 0.5:  # may describe nothing in the scene: "no"
+                if self._may_be_absent(kind, rng):  # may describe nothing in the scene: "no", or 0
                     descriptions.append({key: rng.choice(ATTRIBUTES[key]) for key in keys})
                 else:
                     target = rng.choice(objects)
