@@ -125,7 +125,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
       ``"low"``/``"medium"`` stay near the named hue), while eval/test zones
       (orange, purple, pink) keep their colour; the instruction still names the zone's original colour, so it is
       not for ``"vlm"`` mode, and no preset sets it (see :mod:`vista_envs.robot.randomization`;
-      ``benchmarks/bench_domain_randomization.py`` trains with it).
+      ``benchmarks/bench_domain_randomization.py`` trains with it). With it, ``"zone_contrast"`` draws a share of
+      those colours faint against the episode's table (RGB distance 25-90), so that low-contrast zones are common.
     - ``obs_mode`` (``"vlm"``, default | ``"rgb"`` | ``"state"`` | ``"both"`` | ``"pixels"``); ``reward_type``
       (``"dense"`` | ``"sparse"``).
     - ``max_steps`` (int, default 300); ``terminate_on_collision`` (bool, default False).
@@ -141,7 +142,8 @@ class VistaRobotEEEnv(RobotTaskEnv):
       the episode's end. The ``zone_colors`` randomisation knob was added (off unless named: every other
       episode is unchanged); it first held out the hues 240-355 as well, now only the neighbourhood of the test
       colours; its ``"high"`` level then drew in HSV (saturation and value >= 0.3), now anywhere in the RGB cube
-      (light and pastel colours included).
+      (light and pastel colours included). The ``zone_contrast`` knob was added (off unless named, with
+      ``zone_colors``).
     """
 
     env_id = "VistaRobotEE-v0"
