@@ -47,7 +47,14 @@ from vista_agents.visplay_trainer import ROLES, train
 SECTION = "VisPlay learning (seeing VLM, grounded)"
 PLOT = Path(__file__).with_name("plots") / "visplay_learning.png"
 # The options that make the seeing VLM before VisPlay (what --start keeps).
-STARTS = ("pretrain_steps", "caption_steps", "object_text_steps", "object_vision_steps", "object_visplay_tasks")
+STARTS = (
+    "pretrain_steps",
+    "caption_steps",
+    "object_text_steps",
+    "object_vision_steps",
+    "object_visplay_tasks",
+    "object_visplay_absent_counts",
+)
 # Reset seeds of the VisPlay questions mixed into the object-token warm start: apart from the VisualQA tasks' 0..8191.
 VISPLAY_TASK_SEEDS = 100_000
 SCENES = {"families": ["attributes"], "difficulty": 1, "image_size": 64, "response_format": "answer_only"}
@@ -93,6 +100,13 @@ def main(argv: list[str] | None = None) -> None:
         "Reasoner learns the questions VisPlay asks, not only VisualQA's (0: none)",
     )
     parser.add_argument(
+        "--object-visplay-absent-counts",
+        type=float,
+        default=0.0,
+        help="share of those questions' counts that name random attributes, mostly absent (answer 0); at 0 every "
+        "count names an object that is there (ScriptedQuestioner.absent_counts)",
+    )
+    parser.add_argument(
         "--warm-start", type=int, default=512, help="oracle demonstrations per role of the SFT warm start"
     )
     parser.add_argument("--warm-start-epochs", type=int, default=4)
@@ -114,6 +128,13 @@ def main(argv: list[str] | None = None) -> None:
         "then those it was made with), else made and saved there",
     )
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="VisPlay learning rate of both roles")
+    parser.add_argument(
+        "--kl-coef",
+        type=float,
+        default=0.0,
+        help="KL penalty of both roles' GRPO steps towards each role's start (the Reasoner's: the seeing VLM as its "
+        "warm starts left it, when --warm-start-roles leaves it out)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work-dir", type=Path, default=None)
@@ -133,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         eval_episodes=args.eval_episodes,
         progress_bar=False,
         warm_start_roles=tuple(args.warm_start_roles),
+        kl_coef=args.kl_coef,
     )
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
@@ -168,7 +190,8 @@ then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`):
 {_roles(args.warm_start_roles)} on {args.warm_start} oracle demonstrations per role x
 {args.warm_start_epochs} epochs (lr {args.warm_start_learning_rate:g}), then per iteration Questioner 2 GRPO steps
 x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band
-0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}. Held-out:
+0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}, KL coefficient
+{args.kl_coef:g}. Held-out:
 {args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after the warm
 starts). {len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
 wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label
@@ -207,7 +230,12 @@ def seeing_model(work: Path, args: argparse.Namespace) -> tuple[Path, list[dict]
     if args.object_text_steps:
         tasks = scene_tasks("attributes", "train", 8192, env_kwargs=SCENES)
         if args.object_visplay_tasks:
-            tasks += visplay_scene_tasks(args.object_visplay_tasks, first_seed=VISPLAY_TASK_SEEDS, env_kwargs=SCENES)
+            tasks += visplay_scene_tasks(
+                args.object_visplay_tasks,
+                first_seed=VISPLAY_TASK_SEEDS,
+                env_kwargs=SCENES,
+                absent_counts=args.object_visplay_absent_counts,
+            )
         stages = [(args.object_text_steps, tasks)]
         objects = pretrain_object_tokens(model, stages, vision_steps=args.object_vision_steps, log_every=500)
     print(f"object-token warm start: {objects}", flush=True)
@@ -228,8 +256,11 @@ def _reused(args: argparse.Namespace, reused: bool) -> str:
 
 
 def _visplay_tasks(args: argparse.Namespace) -> str:
-    count = args.object_visplay_tasks
-    return f" and {count} VisPlay scripted-Questioner questions (`visplay_scene_tasks`)" if count else ""
+    count, absent = args.object_visplay_tasks, args.object_visplay_absent_counts
+    if not count:
+        return ""
+    absent_text = f", {absent:.0%} of their counts about random, mostly absent objects" if absent else ""
+    return f" and {count} VisPlay scripted-Questioner questions (`visplay_scene_tasks`{absent_text})"
 
 
 def _roles(roles: list[str]) -> str:
