@@ -59,7 +59,7 @@ def test_only_the_named_arm_is_trained_and_the_other_row_comes_from_the_earlier_
         return fake_result(name, seed, steps, test=0.75)
 
     monkeypatch.setattr(bench, "run_arm", run_arm)
-    monkeypatch.setattr(bench, "nearest_training_colours", lambda: {})
+    monkeypatch.setattr(bench, "nearest_training_colours", lambda **knobs: {})
     monkeypatch.setattr(bench, "rendered_nearness", lambda: {})
     monkeypatch.setattr(bench, "plot", lambda *args: None)
     earlier = tmp_path / "earlier"
@@ -84,7 +84,12 @@ def test_the_arms_differ_in_the_randomization_kwarg_only_and_the_plain_arm_is_th
     plain = bench.arm_config(bench.ARMS["plain"], STEPS, 1, tmp_path)
     randomised = bench.arm_config(bench.ARMS["randomised"], STEPS, 1, tmp_path)
     assert plain.env_kwargs == {**bench.PIXELS.env_kwargs, "randomization": None}
-    assert randomised.env_kwargs["randomization"] == {"zone_colors": "high", "table_color": "high", "lighting": "high"}
+    assert randomised.env_kwargs["randomization"] == {
+        "zone_colors": "high",
+        "zone_contrast": "high",
+        "table_color": "high",
+        "lighting": "high",
+    }
     assert {**randomised.env_kwargs, "randomization": None} == plain.env_kwargs
     assert bench.dataclasses.replace(randomised, env_kwargs=plain.env_kwargs) == plain
 
@@ -99,6 +104,7 @@ NEAREST = {
     **{f"{c}{suffix}": 0.5 for c in ("purple", "pink") for suffix in ("", " (seen colours)", " shell share")},
     **{f"{c}{suffix}": 0.1 for c in ("purple", "pink") for suffix in (" shell brightness", " hue share")},
 }
+NEAREST |= {f"uniform {key}": value for key, value in NEAREST.items()}
 RENDERED = {"invisible share": 0.01, "purple rendered": [157.0, 67.0, 214.0], "pink rendered": [255.0, 146.0, 214.0]}
 
 
