@@ -124,6 +124,7 @@ def test_openenvs_own_client_solves_a_served_vista_tool_episode_with_a_python_ca
 def test_openenvs_client_resets_and_steps_every_registered_id(env_id):
     local = gym.make(env_id)
     local_obs, _ = local.reset(seed=3)
+    local.action_space.seed(3)
     action = (
         local.action_space.sample() if not isinstance(local.action_space, gym.spaces.Text) else "<answer>1</answer>"
     )
