@@ -175,6 +175,7 @@ def test_a_session_past_max_sessions_is_refused_with_capacity_reached_and_the_sl
             extra.reset(seed=0)
     finally:
         clients.pop().close()
+    assert _until(lambda: qa_server.active_sessions == 2), "the closed session's slot came back"
     with _client(qa_server) as late:
         assert not late.reset(seed=0).done
     for client in clients:
