@@ -205,17 +205,20 @@ def test_every_step_logs_every_metric_with_a_value(two_step_run):
     assert (Path(config.output_dir) / "metrics.csv").read_text().splitlines()[0].startswith("step,")
 
 
-def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_step_run):
+def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_step_run, tmp_path):
     config, result = two_step_run
-    shutil.rmtree(result.checkpoint)  # forget step 2: the resumed run must redo it from step 1
-    resumed = train(dataclasses.replace(config, resume=True))
+    # In a copy: the module's run stays as it was for the other tests, whatever order they run in.
+    copy = tmp_path / "run"
+    shutil.copytree(config.output_dir, copy)
+    shutil.rmtree(copy / result.checkpoint.relative_to(config.output_dir))  # forget step 2: it is redone from step 1
+    resumed = train(dataclasses.replace(config, output_dir=str(copy), resume=True))
     original, again = result.metrics[-1], resumed.metrics[-1]
     assert [row["step"] for row in resumed.metrics] == [0, 1, 2]
     for name in GRPO_METRICS:
         if not name.startswith("time/") and name != "completions_per_s":
             assert again[name] == pytest.approx(original[name], rel=1e-5, abs=1e-7), name
     assert again["eval/reward"] == pytest.approx(original["eval/reward"])
-    assert json.loads((Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
+    assert json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 2
 
 
 def test_without_zero_variance_filtering_every_episode_is_trained_on(tiny_vlm_32px, tmp_path):

@@ -339,12 +339,15 @@ def test_steps_after_an_episode_end_are_left_out_of_the_update(two_iteration_run
     assert first["episodes"] == 3 * 2 and first["episode_length"] == 4 and first["success_rate"] == 0
 
 
-def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_iteration_run):
+def test_resuming_from_a_checkpoint_reproduces_the_metrics(two_iteration_run, tmp_path):
     config, result = two_iteration_run
-    shutil.rmtree(result.checkpoint)  # forget iteration 2: the resumed run must redo it from iteration 1
+    # In a copy: the module's run stays as it was for the other tests, whatever order they run in.
+    copy = tmp_path / "run"
+    shutil.copytree(config.output_dir, copy)
+    shutil.rmtree(copy / result.checkpoint.relative_to(config.output_dir))  # forget iteration 2: redone from 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        resumed = train(dataclasses.replace(config, resume=True))
+        resumed = train(dataclasses.replace(config, output_dir=str(copy), resume=True))
     assert [row["step"] for row in resumed.metrics] == [0, 1, 2]
     original, again = result.metrics[-1], resumed.metrics[-1]
     for name in (*PPO_METRICS, "eval/return"):

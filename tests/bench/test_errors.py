@@ -97,7 +97,8 @@ class Endpoint:
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.closed = threading.Event()
+        self.closed = threading.Event()  # set when closing starts
+        self.gone = threading.Event()  # set once the listening socket is closed and the port is free again
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def close(self) -> None:
@@ -105,6 +106,7 @@ class Endpoint:
             self.closed.set()
             self.httpd.shutdown()
             self.httpd.server_close()
+            self.gone.set()
 
 
 def endpoint_agent(url: str):
@@ -135,7 +137,9 @@ def test_killing_the_endpoint_mid_run_and_resuming_gives_the_uninterrupted_succe
         retry_backoff_s=0.05,
         progress=False,
     )
-    dying.closed.wait(5)
+    # The dying endpoint closes on a thread of its own: wait until its socket is closed, or the endpoint that comes back
+    # on the same port below may find it still taken (EADDRINUSE).
+    assert dying.gone.wait(60), "the dying endpoint closed its socket"
     overall, run = first.results["overall"], first.results["run"]
     assert (
         not first.complete

@@ -371,6 +371,7 @@ def test_vector_envs_step_batches_of_actions(vector_cls, obs_mode):
     envs = vector_cls([lambda: gym.make("VistaRobotEE-v0", image_size=64, obs_mode=obs_mode) for _ in range(2)])
     try:
         obs, infos = envs.reset(seed=0)
+        envs.action_space.seed(0)
         for _ in range(3):
             obs, rewards, _, _, infos = envs.step(envs.action_space.sample())
         assert rewards.shape == (2,) and "reward_terms" in infos
@@ -394,6 +395,7 @@ def test_standard_wrappers_work():
         gym.wrappers.TimeLimit(gym.make("VistaRobotEE-v0", obs_mode="state"), max_episode_steps=5)
     )
     env.reset(seed=0)
+    env.action_space.seed(0)
     for _ in range(5):
         *_, terminated, truncated, info = env.step(env.action_space.sample())
     assert truncated and info["episode"]["l"] == 5

@@ -320,6 +320,11 @@ def test_openai_policy_reports_a_timeout_after_its_retries(chat_server):
     policy = OpenAIPolicy("m", chat_server.url, timeout_s=0.2, max_retries=1, retry_backoff_s=0)
     with pytest.raises(OpenAIPolicyError, match=r"after 2 attempts: timed out after 0.2 s"):
         policy.act(observations, infos)
+    # The client gave up on its second request after 0.2 s, which a loaded machine may spend before the server's
+    # handler thread has even recorded it: wait (bounded) for it.
+    deadline = time.monotonic() + 30
+    while len(chat_server.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(chat_server.requests) == 2
 
 
