@@ -86,6 +86,9 @@ class ZygoteLauncher:
         self._control: socket.socket | None = None
         self._init_pidfd: int | None = None
         self._lock = threading.Lock()  # one request/answer on the control socket at a time
+        # Requests whose answer did not come in time: the zygote still sends it, in order, so the next
+        # replies read are theirs and are dropped (else every later request would read its predecessor's).
+        self._unanswered = 0
         self._as_nobody = False  # bwrap started as uid 65534 (see start())
         # Process mode sees the host's files: a root host's interpreter can become uid 65534 only
         # where that uid can read Python, numpy and this package (a pyenv under a 0700 /root
@@ -169,6 +172,7 @@ class ZygoteLauncher:
                 if info_write is not None:
                     os.close(info_write)
             self._control = host_end
+            self._unanswered = 0
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             try:
                 if info_read is not None:
@@ -286,12 +290,23 @@ class ZygoteLauncher:
         return status if isinstance(status, int) else None
 
     def _receive(self, deadline: float) -> tuple[dict, list[int]]:
+        """The zygote's reply to the request just sent (under ``self._lock``), after the late replies of earlier
+        requests that timed out; raises WorkerTimedOut at ``deadline`` (that reply is then dropped when it comes)."""
         assert self._control is not None
-        wait_for(self._control.fileno(), select.POLLIN, deadline)
-        message, fds, _flags, _address = socket.recv_fds(self._control, 1 << 16, 2)
-        if not message:
-            raise WorkerDied("the zygote exited")
-        return json.loads(message), fds
+        while True:
+            try:
+                wait_for(self._control.fileno(), select.POLLIN, deadline)
+            except WorkerTimedOut:
+                self._unanswered += 1
+                raise
+            message, fds, _flags, _address = socket.recv_fds(self._control, 1 << 16, 2)
+            if not message:
+                raise WorkerDied("the zygote exited")
+            if not self._unanswered:
+                return json.loads(message), fds
+            self._unanswered -= 1
+            for fd in fds:  # a late spawn's pidfd: its interpreter exits when it finds its pipes closed
+                os.close(fd)
 
     def _ask(self, request: dict | None, deadline: float) -> dict:
         with self._lock:
