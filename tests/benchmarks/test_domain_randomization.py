@@ -137,3 +137,11 @@ def test_the_reading_blames_light_zones_only_when_the_probe_shows_light_trained_
     seen = bench.reading_text(final, [], {"randomised": {**light, "light grey": 0.9, "red": 0.7, "cyan": 0.7}})
     assert "not a failure to interpolate" not in seen and "90%" in seen
     assert "probe" not in bench.reading_text(final, [], {})
+
+
+def test_the_reading_says_the_randomised_env_is_harder_only_when_its_training_success_is_lower(bench):
+    final = {"plain": {"eval": [0.8], "test": [0.16], "train": [0.95]}, "randomised": {"eval": [0.3], "test": [0.28]}}
+    harder = bench.reading_text({**final, "randomised": {**final["randomised"], "train": [0.34]}}, [], {})
+    assert "harder to learn" in harder and "34% against 95%" in harder
+    easier = bench.reading_text({**final, "randomised": {**final["randomised"], "train": [0.97]}}, [], {})
+    assert "harder to learn" not in easier
