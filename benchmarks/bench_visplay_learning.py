@@ -71,7 +71,7 @@ REPORTED = [
 ]
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--budget-minutes", type=float, default=15.0, help="CPU minutes of this process, warm starts included"
@@ -139,7 +139,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     transformers_logging.disable_progress_bar()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-visplay-learning-"))
@@ -181,8 +185,29 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     print(f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min, wall {wall_min:.1f} min")
     if args.write:
-        object_tokens = _object_tokens(args, objects)
-        body = f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer
+        figures = (warm, captions, objects)
+        body = section_body(args, figures, reused, table, len(iteration_cpu), cpu_min, wall_min)
+        update_section(
+            SECTION,
+            body,
+            "python benchmarks/bench_visplay_learning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        )
+
+
+def section_body(
+    args: argparse.Namespace,
+    figures: tuple[dict, dict, dict],
+    reused: bool,
+    table: str,
+    iterations: int,
+    cpu_min: float,
+    wall_min: float,
+) -> str:
+    """The RESULTS.md section (without its heading and command line): the recipe, the run's cost and its table;
+    ``figures`` are the perception, caption and object-token warm starts' (as :func:`seeing_model` returns them)."""
+    warm, captions, objects = figures
+    object_tokens = _object_tokens(args, objects)
+    return f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer
 also trained on the VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start
 {args.pretrain_steps} steps ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`)
 {args.caption_steps} steps ({captions["cpu_s"] / 60:.1f} CPU min{_caption_losses(captions)}){object_tokens},
@@ -193,7 +218,7 @@ x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 ima
 0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}, KL coefficient
 {args.kl_coef:g}. Held-out:
 {args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after the warm
-starts). {len(iteration_cpu)} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
+starts). {iterations} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
 wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label
 accuracy is over the questions the band kept (the labels the Reasoner trains on; "questions kept" says how many),
 the snapshot's accuracy over all its answers to valid questions.
@@ -202,11 +227,6 @@ the snapshot's accuracy over all its answers to valid questions.
 
 ![VisPlay learning curves](plots/{PLOT.name})
 """
-        update_section(
-            SECTION,
-            body,
-            "python benchmarks/bench_visplay_learning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        )
 
 
 def seeing_model(work: Path, args: argparse.Namespace) -> tuple[Path, list[dict], bool]:
