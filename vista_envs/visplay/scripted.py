@@ -218,10 +218,10 @@ class ScriptedQuestioner:
         difficulty: the target hardness in [0, 1] (default 0.5: the default :class:`ScriptedReasoner`'s
             50% point); a benchmark or curriculum may change it between calls.
         candidates: random candidate questions per call; the one nearest ``difficulty`` is asked.
+        seed: seed of the player's own RNG (used when the env passes no per-call seed).
         absent_counts: share of "How many ...?" candidates that name attributes drawn at random, so often
             absent from the scene (answer 0), as half the "Is there ...?" candidates do; the rest (all by
             default) describe an object in the scene, so their answer is at least 1.
-        seed: seed of the player's own RNG (used when the env passes no per-call seed).
 
     In an env (``VisPlayReasoner-v0(questioner=...)``) it is called as ``act(observations, infos)``
     and reads ``infos[i]["scene"]`` and ``infos[i]["seed"]``.
@@ -229,8 +229,8 @@ class ScriptedQuestioner:
 
     difficulty: float = 0.5
     candidates: int = 12
-    absent_counts: float = 0.0
     seed: int = 0
+    absent_counts: float = 0.0  # after seed: earlier positional calls keep their meaning
     privileged: ClassVar[bool] = True  # asks the env for the scene description
     _rng: random.Random = field(init=False, repr=False)
 
