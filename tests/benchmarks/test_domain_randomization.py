@@ -135,7 +135,10 @@ def test_the_reading_blames_light_zones_only_when_the_probe_shows_light_trained_
     failing = bench.reading_text(final, [], {"randomised": {**light, "red": 0.7, "cyan": 0.7}})
     assert "not a failure to interpolate" in failing
     seen = bench.reading_text(final, [], {"randomised": {**light, "light grey": 0.9, "red": 0.7, "cyan": 0.7}})
-    assert "not a failure to interpolate" not in seen and "90%" in seen
+    assert "not a failure to interpolate" not in seen and "90%" in seen and "still what it finds least" not in seen
+    weaker = {"pink G+65": 0.12, "pink B+65": 0.31, "pink R-65": 0.25, "light grey": 0.06, "red": 0.81, "cyan": 0.62}
+    partly = bench.reading_text(final, [], {"randomised": weaker})
+    assert "still what it finds least" in partly and "not a failure to interpolate" not in partly
     assert "probe" not in bench.reading_text(final, [], {})
 
 
