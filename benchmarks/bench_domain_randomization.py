@@ -535,7 +535,7 @@ def section(
     return f"""Does domain randomisation make the pixel policy of "PPO on VistaRobotEE-v0 reach" find zones of colours
 it never saw as such? Two PPO runs, identical but for one env kwarg: the pixel configuration of that section (64x64
 image + 8-number proprioception, Nature CNN, 8 envs x 128 steps, lr 2.5e-4 annealed, {steps / 1000:.0f}k env steps
-each, seed(s) {seeds_text}, one torch thread per run, one run at a time).
+each, seed(s) {seeds_text}, one torch thread per run).
 
 - **plain**: no randomisation; training zones in the seven seen colours (red, green, blue, yellow, cyan, brown,
   gray) on the fixed cream table under the fixed light.
@@ -585,8 +585,9 @@ on every colour (red 19%, cyan 0%); so both arms here train for twice as long, t
 curve, not on test figures.
 
 What this does not show: one seed per arm ({seeds_text}), so no spread (a single seed's test success moves by tens
-of points between budgets: the plain arm here gets {_percentages(final["plain"]["test"], "(not run)")} where "PPO on
-VistaRobotEE-v0 reach" got 30%, the issue's "without" figure, with the same configuration and seed on 2026-11-24's
+of points between budgets: the plain arm here gets {_percentages(final["plain"]["test"], "(not run)")} at
+{steps / 1000:.0f}k steps, where this benchmark's plain arm got 16% at 240k (same seed, 2026-12-07) and "PPO on
+VistaRobotEE-v0 reach" 30% at 240k, the issue's "without" figure, with the same configuration and seed on 2026-11-24's
 code); reach only (one zone on an empty table: the policy has nothing to confuse the zone with);
 transfer to zone colours near the training range, under the one plain light and table, not to a new camera, new
 objects or distractors; the `eval` colour (orange, hue 32 degrees) is inside the randomised range and not held out,
