@@ -27,7 +27,9 @@ on-policy optimiser step per batch of episodes and no KL penalty; the KL referen
 In grounded mode (``grounded=True``) every question carries a program that computes its true
 answer on the scene, so the pseudo-labels' accuracy and the Reasoner's accuracy against the truth
 are measured too. The Reasoner is also evaluated on held-out ``VisualQA-v0`` tasks of the same
-scene families (``eval/*``, when ``eval_episodes > 0``).
+scene families (``eval/*``, when ``eval_episodes > 0``) and on held-out questions of the scripted Questioner, the
+templates VisPlay's Questioner is warm started on (``eval_templates/*`` by kind, when ``eval_template_episodes > 0``,
+:func:`evaluate_templates`).
 
 The two roles are separate copies of ``model`` (``shared_model=False``, as in VisPlay) or one set of
 weights trained on both roles' losses. Small models that cannot yet write the formats can be warm
@@ -47,7 +49,8 @@ Metrics, one row per iteration (Questioner and Reasoner ones averaged over the p
   band, of the scored questions), ``/pseudo_label_accuracy`` (kept questions whose ỹ is the true
   answer) and ``/snapshot_accuracy`` (share of the snapshot's answers that are right), both grounded;
 - ``reasoner/reward``, ``/agreement`` (answers equal to ỹ), ``/accuracy`` (answers equal to the true
-  answer, grounded), ``/format_rate`` and the update's statistics; ``eval/*`` and ``time/*_s``.
+  answer, grounded), ``/format_rate`` and the update's statistics; ``eval/*``, ``eval_templates/*`` and
+  ``time/*_s``.
 
 A metric with nothing to measure is NaN (``null`` in the files). Outputs under ``output_dir``:
 ``metrics.jsonl``/``metrics.csv`` (every name in :data:`VISPLAY_METRICS`),
@@ -84,6 +87,7 @@ from vista_agents.rollout import RolloutCollector, Trajectory
 from vista_agents.run_session import RunSession, TrainResult
 from vista_agents.sft import collect_demonstrations, demonstration_loss
 from vista_agents.training import (
+    EVAL_SEED_OFFSET,
     LoadedModel,
     autocast,
     chunks,
@@ -100,6 +104,7 @@ from vista_envs.envs.visplay import SCENE_FAMILIES
 from vista_envs.visplay import ConfidenceBand, DiversityTracker, answer_key, majority_vote
 from vista_envs.visplay.bank import labelled_record, question_key
 from vista_envs.visplay.rewards import QUESTIONER_FORMS
+from vista_envs.visplay.scripted import TemplateQuestion
 
 __all__ = [
     "ENV_KWARGS",
@@ -112,12 +117,14 @@ __all__ = [
     "answer_matches",
     "band_filter",
     "build_reasoner_dataset",
+    "evaluate_templates",
     "label_round",
     "phase_seeds",
     "policy_update",
     "pseudo_label_accuracy",
     "questioner_phase",
     "reasoner_phase",
+    "template_accuracy",
     "train",
     "warm_start",
 ]
@@ -213,6 +220,10 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     """Questioner uncertainty reward: 'paper' (1 - |2c - 1|) or 'min' (min(c, 1 - c))"""
     diversity_weight: float = 1.0
     """lambda_div: weight of the penalty for questions like the others of their step (BLEU clusters)"""
+    diversity_threshold: float = 0.5
+    """BLEU-distance threshold of that clustering (0.5 as published). Questions of one template about different
+    objects ("How many red circles are there?", "How many blue squares are there?") lie about 0.65 apart, so only a
+    threshold above that puts them in one cluster and penalises a Questioner that asks nothing else"""
     temperature: float = 1.0
     """sampling temperature of both roles and of the snapshot (must be > 0: the m answers must vary)"""
     learning_rate: float = 1e-6
@@ -229,6 +240,10 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
     """the roles the warm start trains, each on its own demonstrations, and that start from it; the others start from
     model untouched (e.g. ('questioner',) keeps a Reasoner that already answers). Both when shared_model: one model
     plays both roles, so a one-role warm start is refused"""
+    eval_template_episodes: int = 0
+    """held-out questions of the scripted Questioner (VisPlay's own templates: exists, count, query, relate, more) on
+    ``eval_split`` scenes, answered by the Reasoner at each evaluation and checked against their true answers
+    (``eval_templates/*``, with the accuracy by template kind); 0: none"""
     output_dir: str = "runs/visplay"
     """where metrics, both roles' checkpoints and the warm-started model go"""
 
@@ -265,6 +280,10 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             raise ValueError(f"reward_form must be one of {QUESTIONER_FORMS}, got {self.reward_form!r}")
         if self.diversity_weight < 0:
             raise ValueError(f"diversity_weight must be >= 0, got {self.diversity_weight}")
+        if not 0.0 <= self.diversity_threshold <= 1.0:
+            raise ValueError(f"diversity_threshold must be a BLEU distance in [0, 1], got {self.diversity_threshold}")
+        if self.eval_template_episodes < 0:
+            raise ValueError(f"eval_template_episodes must be >= 0, got {self.eval_template_episodes}")
         if self.temperature <= 0:
             raise ValueError(
                 "temperature must be > 0: with greedy decoding the m answers agree and every confidence is 1"
@@ -527,12 +546,20 @@ def train(config: VisPlayConfig) -> VisPlayResult:
     questioner, reasoner = roles["questioner"], roles["reasoner"]
     start = run.start_step
     eval_envs = _make_eval_envs(config) if config.eval_episodes > 0 else None
+    template_envs = _make_template_eval_envs(config) if config.eval_template_episodes > 0 else None
+    evaluates = eval_envs is not None or template_envs is not None
 
     def evaluate() -> dict[str, float]:
-        """The Reasoner on held-out VisualQA-v0 tasks of the same scenes."""
-        return evaluate_policy(reasoner.model, reasoner.loaded.processor, eval_envs, config, reasoner.bf16)
+        """The Reasoner on held-out VisualQA-v0 tasks of the same scenes, and on held-out template questions."""
+        metrics = {}
+        processor = reasoner.loaded.processor
+        if eval_envs is not None:
+            metrics.update(evaluate_policy(reasoner.model, processor, eval_envs, config, reasoner.bf16))
+        if template_envs is not None:
+            metrics.update(evaluate_templates(reasoner.model, processor, template_envs, config, reasoner.bf16))
+        return metrics
 
-    if eval_envs is not None and not run.resumed:
+    if evaluates and not run.resumed:
         run.log(0, evaluate())
 
     def save(iteration: int) -> None:
@@ -579,15 +606,16 @@ def train(config: VisPlayConfig) -> VisPlayResult:
         metrics["time/reasoner_s"] = time.perf_counter() - started
 
         # -- 4. evaluate, log, checkpoint ---------------------------------------------------------------
-        run.end_step(iteration + 1, metrics, evaluate=evaluate if eval_envs is not None else None, save=save)
+        run.end_step(iteration + 1, metrics, evaluate=evaluate if evaluates else None, save=save)
         progress.set_postfix(
             q_reward=_format(metrics["questioner/reward"]),
             kept=metrics["dataset/kept"],
             r_agree=_format(metrics["reasoner/agreement"]),
         )
 
-    if eval_envs is not None:
-        eval_envs.close()
+    for envs in (eval_envs, template_envs):
+        if envs is not None:
+            envs.close()
     return VisPlayResult(run.close(), reasoner.checkpoint, questioner_checkpoint=questioner.checkpoint)
 
 
@@ -687,7 +715,9 @@ def _role_env_kwargs(config: VisPlayConfig) -> dict[str, Any]:
 def _make_questioner_envs(config: VisPlayConfig, snapshot: HFPolicy) -> gym.vector.VectorEnv:
     # One tracker for every env, its window one step's questions: the penalty is a question's cluster share in the
     # batch.
-    tracker = DiversityTracker(window=config.images_per_step * config.questions_per_image, scope="batch")
+    tracker = DiversityTracker(
+        window=config.images_per_step * config.questions_per_image, threshold=config.diversity_threshold, scope="batch"
+    )
     return gym.make_vec(
         "VisPlayQuestioner-v0",
         num_envs=config.num_envs,
@@ -721,6 +751,66 @@ def _make_eval_envs(config: VisPlayConfig) -> gym.vector.VectorEnv:
     }
     families = config.env_kwargs.get("families", SCENE_FAMILIES)
     return gym.make_vec("VisualQA-v0", num_envs=config.num_envs, vectorization_mode="sync", families=families, **scene)
+
+
+def _make_template_eval_envs(config: VisPlayConfig) -> gym.vector.VectorEnv:
+    """Held-out questions of the scripted Questioner, served with their true answers (``TRUE_ANSWER_REASONER``)."""
+    return gym.make_vec(
+        "VisPlayReasoner-v0",
+        num_envs=config.num_envs,
+        vectorization_mode="sync",
+        **{**_role_env_kwargs(config), **TRUE_ANSWER_REASONER},
+    )
+
+
+@torch.no_grad()
+def evaluate_templates(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    envs: gym.vector.VectorEnv,
+    config: VisPlayConfig,
+    bf16: bool = False,
+) -> dict[str, float]:
+    """The Reasoner (at ``eval_temperature``) on ``eval_template_episodes`` held-out questions of the scripted
+    Questioner in ``envs`` (:func:`_make_template_eval_envs`), the same ones at every evaluation:
+    ``eval_templates/success_rate`` (answers equal to the true answer), and ``eval_templates/<kind>_success_rate``
+    and ``/<kind>_questions`` for each template kind asked.
+
+    Why beside ``eval/*``: the Reasoner trains on the questions its Questioner asks, and these are the kinds of
+    questions the Questioner was warm started on; ``VisualQA-v0`` asks in other words.
+    """
+    policy = HFPolicy(
+        model,
+        processor,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.eval_temperature,
+        batch_size=config.generation_batch_size,
+        instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe(),
+    )
+    collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
+    seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + config.eval_template_episodes)
+    was_training = model.training
+    model.eval()
+    with autocast(model.device, bf16):
+        trajectories = collector.collect(seeds, options={"split": config.eval_split})
+    model.train(was_training)
+    return {f"eval_templates/{name}": value for name, value in template_accuracy(trajectories).items()}
+
+
+def template_accuracy(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """``success_rate`` of the episodes, and ``<kind>_success_rate`` and ``<kind>_questions`` for each template kind
+    their questions (``info["question"]``) are of; ``other`` for a question that no template reads."""
+    if not trajectories:
+        raise ValueError("no trajectories to measure")
+    by_kind: dict[str, list[bool]] = {}
+    for trajectory in trajectories:
+        template = TemplateQuestion.read(trajectory.info.get("question", ""))
+        by_kind.setdefault(template.kind if template else "other", []).append(trajectory.success)
+    metrics = {"success_rate": float(np.mean([trajectory.success for trajectory in trajectories]))}
+    for kind, wins in sorted(by_kind.items()):
+        metrics[f"{kind}_success_rate"] = float(np.mean(wins))
+        metrics[f"{kind}_questions"] = float(len(wins))
+    return metrics
 
 
 def _questioner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig) -> HFPolicy:

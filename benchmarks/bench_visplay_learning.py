@@ -58,9 +58,15 @@ STARTS = (
 # Reset seeds of the VisPlay questions mixed into the object-token warm start: apart from the VisualQA tasks' 0..8191.
 VISPLAY_TASK_SEEDS = 100_000
 SCENES = {"families": ["attributes"], "difficulty": 1, "image_size": 64, "response_format": "answer_only"}
+# The training benchmark's panels, and the Reasoner on held-out questions of VisPlay's own templates.
+PANELS = {
+    **loop.PANELS,
+    "Reasoner": [*loop.PANELS["Reasoner"], ("eval_templates/success_rate", "right (held-out template questions)")],
+}
 # The figures the issue asks for, per iteration: (metric, label).
 REPORTED = [
     ("eval/success_rate", "Reasoner, held-out accuracy (greedy)"),
+    ("eval_templates/success_rate", "Reasoner, held-out template questions (greedy)"),
     ("dataset/pseudo_label_accuracy", "pseudo-label accuracy (kept questions)"),
     ("dataset/kept", "questions kept"),
     ("dataset/snapshot_accuracy", "snapshot's answers right (valid questions)"),
@@ -135,7 +141,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="KL penalty of both roles' GRPO steps towards each role's start (the Reasoner's: the seeing VLM as its "
         "warm starts left it, when --warm-start-roles leaves it out)",
     )
-    parser.add_argument("--eval-episodes", type=int, default=128)
+    parser.add_argument(
+        "--diversity-weight", type=float, default=1.0, help="weight of the Questioner's diversity penalty (lambda_div)"
+    )
+    parser.add_argument(
+        "--diversity-threshold",
+        type=float,
+        default=0.5,
+        help="BLEU-distance threshold of the diversity clustering (0.5 as published; questions of one template about "
+        "different objects lie about 0.65 apart, so 0.75 clusters them)",
+    )
+    parser.add_argument("--eval-episodes", type=int, default=128, help="held-out VisualQA-v0 tasks per evaluation")
+    parser.add_argument(
+        "--eval-template-episodes",
+        type=int,
+        default=128,
+        help="held-out questions of the scripted Questioner (VisPlay's own templates) per evaluation",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
@@ -156,9 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         args,
         env_kwargs=SCENES,
         eval_episodes=args.eval_episodes,
+        eval_template_episodes=args.eval_template_episodes,
         progress_bar=False,
         warm_start_roles=tuple(args.warm_start_roles),
         kl_coef=args.kl_coef,
+        diversity_weight=args.diversity_weight,
+        diversity_threshold=args.diversity_threshold,
     )
     budget_s = 60 * args.budget_minutes
     iteration_cpu: list[float] = []
@@ -180,13 +205,14 @@ def main(argv: list[str] | None = None) -> None:
             break
     rows = read_metrics(config.output_dir)
     cpu_min, wall_min = (time.process_time() - cpu) / 60, (time.perf_counter() - wall) / 60
-    loop.plot(rows, PLOT)
+    loop.plot(rows, PLOT, PANELS)
     table = per_iteration_table(rows)
     print(table)
+    print(template_kinds(rows))
     print(f"{len(iteration_cpu)} iterations; CPU {cpu_min:.1f} min, wall {wall_min:.1f} min")
     if args.write:
         figures = (warm, captions, objects)
-        body = section_body(args, figures, reused, table, len(iteration_cpu), cpu_min, wall_min)
+        body = section_body(args, figures, reused, rows, len(iteration_cpu), cpu_min, wall_min)
         update_section(
             SECTION,
             body,
@@ -198,7 +224,7 @@ def section_body(
     args: argparse.Namespace,
     figures: tuple[dict, dict, dict],
     reused: bool,
-    table: str,
+    rows: list[dict],
     iterations: int,
     cpu_min: float,
     wall_min: float,
@@ -207,6 +233,7 @@ def section_body(
     ``figures`` are the perception, caption and object-token warm starts' (as :func:`seeing_model` returns them)."""
     warm, captions, objects = figures
     object_tokens = _object_tokens(args, objects)
+    table = per_iteration_table(rows)
     return f"""The recipe of `vista_agents.tiny_seeing` (the model of "GRPO learning (seeing VLM)"; its tokenizer
 also trained on the VisPlay instruction and oracle questions; unit-gain projector), vision-tower warm start
 {args.pretrain_steps} steps ({warm["cpu_s"] / 60:.1f} CPU min), caption warm start (`pretrain_captions`)
@@ -216,14 +243,18 @@ then grounded VisPlay on attributes scenes (difficulty 1, 64 px, `answer_only`):
 {args.warm_start_epochs} epochs (lr {args.warm_start_learning_rate:g}), then per iteration Questioner 2 GRPO steps
 x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 images x 4 questions, band
 0.25..0.75, Reasoner 2 GRPO steps x 8 questions x G = 4; lr {args.learning_rate:g}, KL coefficient
-{args.kl_coef:g}. Held-out:
-{args.eval_episodes} `VisualQA-v0` attributes `test` tasks, greedy, every iteration (iteration 0: after the warm
-starts). {iterations} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
+{args.kl_coef:g}, diversity penalty weight {args.diversity_weight:g} with BLEU-distance threshold
+{args.diversity_threshold:g}. Held-out, greedy, every iteration (iteration 0: after the warm starts):
+{args.eval_episodes} `VisualQA-v0` attributes tasks of the `eval` split, and {args.eval_template_episodes} questions
+of the scripted Questioner (VisPlay's own templates, the ones its Questioner is warm started on) about `eval`-split
+scenes, checked against their true answers. {iterations} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
 wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label
 accuracy is over the questions the band kept (the labels the Reasoner trains on; "questions kept" says how many),
 the snapshot's accuracy over all its answers to valid questions.
 
 {table}
+
+{template_kinds(rows)}
 
 ![VisPlay learning curves](plots/{PLOT.name})
 """
@@ -315,6 +346,27 @@ def per_iteration_table(rows: list[dict]) -> str:
         ]
         lines.append(f"| {row['step']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def template_kinds(rows: list[dict]) -> str:
+    """The Reasoner's held-out template accuracy by question kind at the first and the last evaluation, in a line."""
+    evaluated = [row for row in rows if row.get("eval_templates/success_rate") is not None]
+    if not evaluated:
+        return "No held-out template questions were asked (`--eval-template-episodes 0`)."
+    first, last = evaluated[0], evaluated[-1]
+    kinds = [
+        name.removeprefix("eval_templates/").removesuffix("_questions")
+        for name in first
+        if name.startswith("eval_templates/") and name.endswith("_questions")
+    ]
+    parts = [
+        f"{kind} {first[f'eval_templates/{kind}_success_rate']:.2f} -> "
+        f"{last[f'eval_templates/{kind}_success_rate']:.2f} ({first[f'eval_templates/{kind}_questions']:.0f} questions)"
+        for kind in kinds
+    ]
+    return f"Held-out template questions right by kind, iteration {first['step']} -> {last['step']}: " + ", ".join(
+        parts
+    )
 
 
 if __name__ == "__main__":

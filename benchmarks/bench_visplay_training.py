@@ -74,16 +74,19 @@ def tokenizer_corpus(count: int = 300) -> list[str]:
     return [questioner_instruction(True)] * 20 + questions
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, panels: dict[str, list[tuple[str, str]]] = PANELS) -> None:
+    """One panel per entry of ``panels`` (title: its (metric, label) series); a metric no row logs is left out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(15, 4), sharey=True)
-    for axis, (title, series) in zip(axes, PANELS.items()):
+    figure, axes = plt.subplots(1, len(panels), figsize=(15, 4), sharey=True)
+    for axis, (title, series) in zip(axes, panels.items()):
         for name, label in series:
             logged = [row for row in rows if name in row]
+            if not logged:
+                continue
             # NaN (not measured: nothing kept, no evaluation) breaks the line instead of bridging the gap.
             values = [math.nan if row[name] is None else row[name] for row in logged]
             axis.plot([row["step"] for row in logged], values, "o-", markersize=3, label=label)

@@ -10,6 +10,7 @@ import random
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -25,14 +26,19 @@ from vista_agents.tiny import build_tiny_vlm
 from vista_agents.visplay_trainer import (
     VISPLAY_METRICS,
     VisPlayConfig,
+    _make_questioner_envs,
+    _make_template_eval_envs,
     band_filter,
     label_round,
     pseudo_label_accuracy,
+    template_accuracy,
     train,
     warm_start,
 )
 from vista_envs.envs.visplay import VisPlayQuestionerEnv, VisPlayReasonerEnv, questioner_instruction
-from vista_envs.visplay import ConfidenceBand, ScriptedQuestioner
+from vista_envs.visplay import ConfidenceBand, ScriptedQuestioner, ScriptedReasoner
+from vista_envs.visplay.diversity import cluster_labels
+from vista_envs.visplay.scripted import TemplateQuestion
 
 from pinned_metrics import assert_matches_pinned
 
@@ -129,6 +135,63 @@ def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
     assert math.isnan(pseudo_label_accuracy([record("4", 0.5)]))
 
 
+def test_template_accuracy_is_measured_per_template_kind():
+    def episode(question: str, success: bool) -> SimpleNamespace:
+        return SimpleNamespace(info={"question": question}, success=success)
+
+    episodes = [
+        episode("How many red circles are there?", True),
+        episode("How many squares are there?", False),
+        episode("How many squares are there?", True),
+        episode("What color is the large square?", False),
+        episode("Is there a small red circle?", True),
+        episode("Describe the picture.", False),  # no template reads it
+    ]
+    assert template_accuracy(episodes) == {
+        "success_rate": pytest.approx(3 / 6),
+        "count_success_rate": pytest.approx(2 / 3),
+        "count_questions": 3.0,
+        "exists_success_rate": 1.0,
+        "exists_questions": 1.0,
+        "other_success_rate": 0.0,
+        "other_questions": 1.0,
+        "query_success_rate": 0.0,
+        "query_questions": 1.0,
+    }
+    with pytest.raises(ValueError, match="no trajectories"):
+        template_accuracy([])
+
+
+def test_template_evaluation_judges_answers_against_the_true_answer_on_the_eval_split():
+    config = VisPlayConfig(env_kwargs=SCENES, num_envs=2, eval_split="eval")
+    envs = _make_template_eval_envs(config)
+    try:
+        envs.reset(seed=[3, 4], options={"split": "eval"})
+        truths = [env.unwrapped.oracle() for env in envs.envs]
+        _, _, _, _, infos = envs.step(truths)
+        assert list(infos["is_success"]) == [True, True]
+        assert list(infos["split"]) == ["eval", "eval"]
+        assert all(TemplateQuestion.read(question) is not None for question in infos["question"])
+        envs.reset(seed=[3, 4], options={"split": "eval"})
+        _, _, _, _, infos = envs.step(["<answer>purple elephant</answer>"] * 2)
+        assert list(infos["is_success"]) == [False, False]
+    finally:
+        envs.close()
+
+
+def test_the_diversity_threshold_reaches_the_questioner_envs_clustering():
+    config = VisPlayConfig(env_kwargs=SCENES, num_envs=2, diversity_threshold=0.75)
+    envs = _make_questioner_envs(config, ScriptedReasoner())
+    try:
+        assert {env.unwrapped.rules.diversity.threshold for env in envs.envs} == {0.75}
+    finally:
+        envs.close()
+    # What the threshold changes: two questions of one template lie about 0.65 apart.
+    same_template = ["How many red circles are there?", "How many blue squares are there?"]
+    assert cluster_labels(same_template, threshold=0.5) == [0, 1]
+    assert cluster_labels(same_template, threshold=0.75) == [0, 0]
+
+
 # -- config --------------------------------------------------------------------------------------------
 
 
@@ -148,6 +211,9 @@ def test_pseudo_label_accuracy_compares_labels_with_the_truth_by_meaning():
         ({"kl_estimator": "k9"}, "kl_estimator must be one of"),
         ({"num_envs": 0}, "num_envs"),
         ({"diversity_weight": -1.0}, "diversity_weight must be >= 0"),
+        ({"diversity_threshold": 1.5}, r"diversity_threshold must be a BLEU distance in \[0, 1\]"),
+        ({"diversity_threshold": -0.1}, r"diversity_threshold must be a BLEU distance in \[0, 1\]"),
+        ({"eval_template_episodes": -1}, "eval_template_episodes must be >= 0"),
         ({"warm_start_roles": ("judge",)}, "warm_start_roles must name each of"),
         ({"warm_start_roles": ("questioner", "questioner")}, "warm_start_roles must name each of"),
         ({"warm_start_demonstrations": 8, "warm_start_roles": ()}, "warm_start_roles is empty"),
@@ -399,6 +465,19 @@ def test_a_shared_model_plays_both_roles_and_a_warm_start_comes_first(drilled_mo
     assert result.checkpoint == result.questioner_checkpoint == tmp_path / "shared" / "checkpoints" / "step_000001"
     assert not (tmp_path / "questioner").exists() and not (tmp_path / "reasoner").exists()
     assert [row["step"] for row in result.metrics] == [1]  # no evaluation rows when eval_episodes is 0
+
+
+def test_the_reasoner_is_evaluated_on_the_same_held_out_template_questions_each_time(drilled_model, tmp_path):
+    config = run_config(drilled_model, tmp_path, total_steps=1, eval_episodes=0, eval_template_episodes=6)
+    rows = [row for row in train(config).metrics if "eval_templates/success_rate" in row]
+    assert [row["step"] for row in rows] == [0, 1]  # before the first iteration and after the last
+    for row in rows:
+        counts = {name: value for name, value in row.items() if name.endswith("_questions")}
+        assert sum(counts.values()) == 6 and 0.0 <= row["eval_templates/success_rate"] <= 1.0
+        right = sum(row[name.replace("_questions", "_success_rate")] * n for name, n in counts.items())
+        assert right / 6 == pytest.approx(row["eval_templates/success_rate"])
+    assert [k for k in rows[0] if k.endswith("_questions")] == [k for k in rows[1] if k.endswith("_questions")]
+    assert all(rows[0][k] == rows[1][k] for k in rows[0] if k.endswith("_questions"))
 
 
 def test_a_short_seeded_run_logs_the_pinned_metrics(two_iterations):
