@@ -247,10 +247,10 @@ x 8 images x G = 4, Reasoner snapshot m = 8 answers per question, dataset 16 ima
 {args.diversity_threshold:g}. Held-out, greedy, every iteration (iteration 0: after the warm starts):
 {args.eval_episodes} `VisualQA-v0` attributes tasks of the `eval` split, and {args.eval_template_episodes} questions
 of the scripted Questioner (VisPlay's own templates, the ones its Questioner is warm started on) about `eval`-split
-scenes, checked against their true answers. {iterations} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)} ({wall_min:.1f} min
-wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end). Pseudo-label
-accuracy is over the questions the band kept (the labels the Reasoner trains on; "questions kept" says how many),
-the snapshot's accuracy over all its answers to valid questions.
+scenes, checked against their true answers. {iterations} iterations in {cpu_min:.1f} CPU min{_reused(args, reused)}
+({wall_min:.1f} min wall, 1 thread, 2-core machine shared with other work, load {os.getloadavg()[1]:.0f} at the end).
+Pseudo-label accuracy is over the questions the band kept (the labels the Reasoner trains on; "questions kept" says
+how many), the snapshot's accuracy over all its answers to valid questions.
 
 {table}
 
