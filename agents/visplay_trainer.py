@@ -779,14 +779,7 @@ def evaluate_templates(
     Why beside ``eval/*``: the Reasoner trains on the questions its Questioner asks, and these are the kinds of
     questions the Questioner was warm started on; ``VisualQA-v0`` asks in other words.
     """
-    policy = HFPolicy(
-        model,
-        processor,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.eval_temperature,
-        batch_size=config.generation_batch_size,
-        instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe(),
-    )
+    policy = _reasoner_policy(model, processor, config, temperature=config.eval_temperature)
     collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
     seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + config.eval_template_episodes)
     was_training = model.training
@@ -818,23 +811,31 @@ def _questioner_policy(model: PreTrainedModel, processor: ProcessorMixin, config
     return _policy(model, processor, config, instruction=None)
 
 
-def _reasoner_policy(model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig) -> HFPolicy:
+def _reasoner_policy(
+    model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, temperature: float | None = None
+) -> HFPolicy:
     return _policy(
         model,
         processor,
         config,
         instruction=get_response_format(config.env_kwargs.get("response_format", "think_answer")).describe(),
+        temperature=temperature,
     )
 
 
 def _policy(
-    model: PreTrainedModel, processor: ProcessorMixin, config: VisPlayConfig, instruction: str | None
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    config: VisPlayConfig,
+    instruction: str | None,
+    temperature: float | None = None,
 ) -> HFPolicy:
+    """The role's sampling policy; ``temperature`` (default ``config.temperature``) e.g. greedy for evaluation."""
     return HFPolicy(
         model,
         processor,
         max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
+        temperature=config.temperature if temperature is None else temperature,
         top_p=config.top_p,
         batch_size=config.generation_batch_size,
         instruction=instruction,
