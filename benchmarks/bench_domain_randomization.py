@@ -388,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS), help="the arms to train")
     parser.add_argument("--previous", type=Path, default=None, help="an earlier work dir to read the other arms from")
     parser.add_argument("--serial", action="store_true", help="run the arms one after the other")
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="train nothing: read the runs already in the work dir (and --previous); the section names those missing",
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="where the runs go (default: a temporary dir)")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
@@ -398,15 +403,17 @@ def main(argv: list[str] | None = None) -> None:
 
     # (name, seed) -> (result, where it comes from); the rows keep the order of ARMS.
     found: dict[tuple[str, int], tuple[dict[str, Any], str]] = {}
-    jobs = []
+    jobs, missing = [], []
     for seed in args.seeds:
         for name in ARMS:
             if name in args.arms:
                 done = read_arm(work, name, seed, args.steps)
-                if done is None:
-                    jobs.append((name, args.steps, seed, work, command))
-                else:
+                if done is not None:
                     found[name, seed] = (done, "this run")
+                elif args.no_train:
+                    missing.append((name, seed))
+                else:
+                    jobs.append((name, args.steps, seed, work, command))
             elif args.previous is not None:
                 earlier = read_arm(args.previous, name, seed, args.steps)
                 if earlier is None:
@@ -448,7 +455,7 @@ def main(argv: list[str] | None = None) -> None:
     print("test episodes with the zone repainted:", probes)
     print(f"runs in {work}; plot {PLOT}")
     if args.write:
-        body = section(ordered, colour_lines, nearest, rendered, probes, args.steps, args.seeds)
+        body = section(ordered, colour_lines, nearest, rendered, probes, args.steps, args.seeds, missing)
         update_section(SECTION, body, command)
 
 
@@ -464,8 +471,9 @@ def section(
     probes: dict[str, dict[str, float]],
     steps: int,
     seeds: list[int],
+    missing: list[tuple[str, int]] = (),
 ) -> str:
-    """The RESULTS.md section (without its heading and command line)."""
+    """The RESULTS.md section (without its heading and command line); ``missing``: the (arm, seed) runs not there."""
     results = [result for result, _ in ordered]
     earlier = sorted({(result["command"], result["date"]) for result, source in ordered if source == "earlier run"})
     provenance = "".join(
@@ -559,7 +567,7 @@ iterations' training episodes, in each arm's own env):
 | run | from | `randomization` | seed | env steps | train success | eval success (orange) \
 | test success (purple, pink) | CPU / wall min |
 |---|---|---|---:|---:|---:|---:|---:|---:|
-{chr(10).join(table_row(result, source) for result, source in ordered)}{provenance}
+{chr(10).join(table_row(result, source) for result, source in ordered)}{provenance}{_not_run(missing, steps)}
 
 {by_colour_text}Target (>= {TARGET:.0%} unseen-colour (test) success with randomisation, against
 {_percentages(final["plain"]["test"], "(no plain run)")} without at the same budget): **{"met" if met else "not met"}**.
@@ -584,7 +592,7 @@ randomised arm was not learned in the budget: 34% train, 34% eval, 28% test (pur
 on every colour (red 19%, cyan 0%); so both arms here train for twice as long, the budget chosen on that training
 curve, not on test figures.
 
-What this does not show: one seed per arm ({seeds_text}), so no spread (a single seed's test success moves by tens
+What this does not show: {_seeds_shown(seeds)} (a single seed's test success moves by tens
 of points between budgets: the plain arm here gets {_percentages(final["plain"]["test"], "(not run)")} at
 {steps / 1000:.0f}k steps, where this benchmark's plain arm got 16% at 240k (same seed, 2026-12-07) and "PPO on
 VistaRobotEE-v0 reach" 30% at 240k, the issue's "without" figure, with the same configuration and seed on 2026-11-24's
@@ -595,6 +603,18 @@ so its figure is coverage, not transfer.
 
 ![domain randomisation, PPO reach from pixels](plots/{PLOT.name})
 """
+
+
+def _seeds_shown(seeds: list[int]) -> str:
+    text = ", ".join(str(seed) for seed in seeds)
+    return f"one seed per arm ({text}), so no spread" if len(seeds) == 1 else f"seeds {text} only, so little spread"
+
+
+def _not_run(missing: list[tuple[str, int]], steps: int) -> str:
+    if not missing:
+        return ""
+    runs = ", ".join(f"{name} seed {seed}" for name, seed in missing)
+    return f"\n\nNot run at {steps / 1000:.0f}k steps (not in the table): {runs}."
 
 
 def _rgb(value: Any) -> str:

@@ -80,6 +80,29 @@ def test_an_earlier_run_without_the_missing_arm_is_a_clear_error(bench, tmp_path
         bench.main([*argv, "--work-dir", str(tmp_path)])
 
 
+def test_with_no_train_only_the_runs_there_are_read_and_the_section_names_the_missing_ones(
+    bench, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(bench, "run_arm", lambda *args: pytest.fail("nothing should be trained"))
+    monkeypatch.setattr(bench, "nearest_training_colours", lambda **knobs: {})
+    monkeypatch.setattr(bench, "rendered_nearness", lambda: {})
+    monkeypatch.setattr(bench, "plot", lambda *args: None)
+    for name, seed in (("plain", 1), ("randomised", 1), ("randomised", 2)):
+        write_result(tmp_path, fake_result(name, seed))
+    bench.main(["--steps", str(STEPS), "--seeds", "1", "2", "--no-train", "--work-dir", str(tmp_path)])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert [row.split(" | ")[0] + " " + row.split(" | ")[3] for row in table] == [
+        "| plain 1",
+        "| randomised 1",
+        "| randomised 2",
+    ]
+    ordered = [(fake_result(name, seed), "this run") for name, seed in (("plain", 1), ("randomised", 1))]
+    text = bench.section(ordered, [], NEAREST, RENDERED, {}, STEPS, [1, 2], [("plain", 2)])
+    assert "Not run at 4k steps (not in the table): plain seed 2." in text
+    assert "seeds 1, 2 only, so little spread" in " ".join(text.split())
+    assert "Not run" not in bench.section(ordered, [], NEAREST, RENDERED, {}, STEPS, [1])
+
+
 def test_the_arms_differ_in_the_randomization_kwarg_only_and_the_plain_arm_is_the_unrandomised_config(bench, tmp_path):
     plain = bench.arm_config(bench.ARMS["plain"], STEPS, 1, tmp_path)
     randomised = bench.arm_config(bench.ARMS["randomised"], STEPS, 1, tmp_path)
