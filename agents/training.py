@@ -29,7 +29,7 @@ from vista_agents.checkpoint import save_checkpoint
 from vista_agents.config import EnvConfig, ModelConfig, RunConfig, VLMRunConfig
 from vista_agents.distributed import DataParallel, launched_processes
 from vista_agents.policies.hf import HFPolicy
-from vista_agents.rollout import RolloutCollector, summarize
+from vista_agents.rollout import RolloutCollector, Trajectory, summarize
 from vista_agents.run_session import RunSession, TrainResult
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "chunks",
     "eval_seeds",
     "evaluate_policy",
+    "held_out_episodes",
     "join_processes",
     "load_model",
     "make_envs",
@@ -232,14 +233,25 @@ def evaluate_policy(
         temperature=config.eval_temperature,
         batch_size=config.generation_batch_size,
     )
-    collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
     seeds = eval_seeds(config) if seeds is None else seeds
+    trajectories = held_out_episodes(policy, envs, seeds, config.eval_split, bf16)
+    return {f"eval/{key}": value for key, value in summarize(trajectories).items()}
+
+
+@torch.no_grad()
+def held_out_episodes(
+    policy: HFPolicy, envs: gym.vector.VectorEnv, seeds: Sequence[int], split: str, bf16: bool = False
+) -> list[Trajectory]:
+    """One episode of ``envs`` per reset seed on ``split``, played by ``policy`` with its model in eval mode (its
+    train mode restored afterwards)."""
+    collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
+    model = policy.model
     was_training = model.training
     model.eval()
     with autocast(model.device, bf16):
-        trajectories = collector.collect(seeds, options={"split": config.eval_split})
+        trajectories = collector.collect(seeds, options={"split": split})
     model.train(was_training)
-    return {f"eval/{key}": value for key, value in summarize(trajectories).items()}
+    return trajectories
 
 
 def join_processes(config: VLMRunConfig) -> tuple[DataParallel, torch.device, bool]:

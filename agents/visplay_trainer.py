@@ -92,6 +92,7 @@ from vista_agents.training import (
     autocast,
     chunks,
     evaluate_policy,
+    held_out_episodes,
     load_model,
     make_optimizer,
     optimizer_step,
@@ -780,13 +781,8 @@ def evaluate_templates(
     questions the Questioner was warm started on; ``VisualQA-v0`` asks in other words.
     """
     policy = _reasoner_policy(model, processor, config, temperature=config.eval_temperature)
-    collector = RolloutCollector(envs, policy, record_logprobs=False, check_images=False)
     seeds = range(EVAL_SEED_OFFSET, EVAL_SEED_OFFSET + config.eval_template_episodes)
-    was_training = model.training
-    model.eval()
-    with autocast(model.device, bf16):
-        trajectories = collector.collect(seeds, options={"split": config.eval_split})
-    model.train(was_training)
+    trajectories = held_out_episodes(policy, envs, seeds, config.eval_split, bf16)
     return {f"eval_templates/{name}": value for name, value in template_accuracy(trajectories).items()}
 
 
