@@ -164,7 +164,11 @@ def _train(arguments: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     module, config_cls = _algorithm(arguments.algorithm)
-    config = config_from_args(config_cls, arguments)
+    try:
+        config = config_from_args(config_cls, arguments)
+    except ValueError as error:  # the config's own checks: a bad value is a usage error, not a crash
+        raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None
+    _require_local_model(getattr(config, "model", None), f"vista-agents train {arguments.algorithm}")
     result = module.train(config)
     if dist.is_available() and dist.is_initialized():  # one process of a multi-GPU run: rank 0 reports
         reports = dist.get_rank() == 0
@@ -178,7 +182,15 @@ def _train(arguments: argparse.Namespace) -> None:
     print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}; final checkpoint: {result.checkpoint}")
 
 
+def _require_local_model(model: str | None, command: str) -> None:
+    """A model named by a path must be there: from_pretrained would take a missing one for a Hub id and fail deep
+    inside huggingface_hub. Hub ids (``org/name``, e.g. from a local cache) are left to from_pretrained."""
+    if model and model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+        raise SystemExit(f"{command}: --model {model}: no such file or directory")
+
+
 def _eval(arguments: argparse.Namespace) -> None:
+    _require_local_model(arguments.model, "vista-agents eval")
     import gymnasium as gym
     import torch
 

@@ -125,6 +125,20 @@ def test_config_file_with_an_unknown_field_is_refused(tmp_path):
         config_from_args(GRPOConfig, build_parser().parse_args(["train", "grpo", "--config", str(config_file)]))
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "visplay", "--diversity-weight", "-1"], "vista-agents train visplay: diversity_weight must be >= 0"),
+        (["train", "grpo", "--group-size", "1"], "vista-agents train grpo: .*group_size"),
+        (["train", "sft", "--model", "/no/such/model"], "vista-agents train sft: --model /no/such/model: no such file"),
+        (["eval", "--env", "VisualQA-v0", "--model", "./no-such-model"], "vista-agents eval: --model ./no-such-model"),
+    ],
+)
+def test_the_cli_refuses_bad_values_and_missing_models_in_one_line(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        main(argv)
+
+
 def test_cli_trains_sft_then_evaluates_the_result(tiny_vlm_32px, tmp_path, capsys):
     output = tmp_path / "run"
     main(
