@@ -364,9 +364,8 @@ def template_kinds(rows: list[dict]) -> str:
         f"{last[f'eval_templates/{kind}_success_rate']:.2f} ({first[f'eval_templates/{kind}_questions']:.0f} questions)"
         for kind in kinds
     ]
-    return f"Held-out template questions right by kind, iteration {first['step']} -> {last['step']}: " + ", ".join(
-        parts
-    )
+    head = f"Held-out template questions right by kind, iteration {first['step']} -> {last['step']}: "
+    return head + ", ".join(parts) + "."
 
 
 if __name__ == "__main__":

@@ -64,6 +64,6 @@ def test_the_section_names_the_diversity_settings_and_the_held_out_template_ques
 def test_the_template_kinds_line_gives_each_kinds_first_and_last_accuracy(bench):
     assert bench.template_kinds(ROWS) == (
         "Held-out template questions right by kind, iteration 0 -> 60: count 0.50 -> 1.00 (2 questions), "
-        "query 0.00 -> 0.50 (2 questions)"
+        "query 0.00 -> 0.50 (2 questions)."
     )
     assert "were asked" in bench.template_kinds([{"step": 0, "eval/success_rate": 0.5}])
