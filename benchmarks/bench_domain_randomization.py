@@ -589,14 +589,17 @@ not (pink and the colours 65 from it on its light side 0%, light grey 0%), and a
 as faint against its table. `zone_contrast` was added for that reading, relative to each episode's table and not
 tuned on test figures. With it, at 240k steps and seed 1 (`--arms randomised --previous` that plain run), the
 randomised arm was not learned in the budget: 34% train, 34% eval, 28% test (purple 43%, pink 11%), its probe 0-19%
-on every colour (red 19%, cyan 0%); so both arms here train for twice as long, the budget chosen on that training
+on every colour (red 19%, cyan 0%). At 480k steps (`--steps 480000`, 2026-12-07), seeds 1 and 2: plain 100% and 100%
+train, 99% and 100% eval, 48% and 44% test (pink 0% and 2%, purple 89% and 80%); randomised 65% and 68% train, 61% and
+70% eval, 48% and 56% test (pink 37% and 39%, purple 57% and 70%). The randomised arm's training success was still
+rising when its learning rate reached 0, so both arms here train 960k steps: the budget is chosen on that training
 curve, not on test figures.
 
 What this does not show: {_seeds_shown(seeds)} (a single seed's test success moves by tens
 of points between budgets: the plain arm here gets {_percentages(final["plain"]["test"], "(not run)")} at
-{steps / 1000:.0f}k steps, where this benchmark's plain arm got 16% at 240k (same seed, 2026-12-07) and "PPO on
-VistaRobotEE-v0 reach" 30% at 240k, the issue's "without" figure, with the same configuration and seed on 2026-11-24's
-code); reach only (one zone on an empty table: the policy has nothing to confuse the zone with);
+{steps / 1000:.0f}k steps, where this benchmark's plain arm got 16% at 240k and 48% at 480k (seed 1, 2026-12-07)
+and "PPO on VistaRobotEE-v0 reach" 30% at 240k, the issue's "without" figure, with the same configuration and seed 1
+on 2026-11-24's code); reach only (one zone on an empty table: the policy has nothing to confuse the zone with);
 transfer to zone colours near the training range, under the one plain light and table, not to a new camera, new
 objects or distractors; the `eval` colour (orange, hue 32 degrees) is inside the randomised range and not held out,
 so its figure is coverage, not transfer.
