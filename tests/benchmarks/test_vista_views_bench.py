@@ -34,3 +34,47 @@ def test_the_breakdown_times_the_stages_every_episode_runs_and_restores_the_orig
         assert spent[stage] > 0, stage
     assert spent["rigs drawn"] >= 1.0
     assert (rig.render_view, scene.sample_layout, scene.SceneBuilder.build) == originals
+
+
+def test_the_contract_floor_replays_the_recorded_episode_without_generating_one(bench):
+    import gymnasium as gym
+
+    real = gym.make("VistaViews-v0", image_size=64, n_views=3, split="test").unwrapped
+    (recorded,) = bench.record_episodes(3, 64, [7])
+    floor = bench.ContractFloorEnv(image_size=64, n_views=3, split="test")
+    floor.episode = recorded
+    obs, info = floor.reset(seed=123)  # another seed: the recorded episode is what is shown
+    real.reset(seed=7)
+    assert obs["text"] == real._prompt and info["messages"][1]["content"][-1]["text"] == real._prompt
+    assert len(info["images"]) == len(floor.views) == 3 and obs["image"].shape == real.observation_space["image"].shape
+    pose = floor.sim.client.getBasePositionAndOrientation
+    real_pose = real.sim.client.getBasePositionAndOrientation
+    layout_bodies = real.bodies
+    floor_bodies = floor.builder.build(recorded.layout, _replayed_rng(recorded), floor.randomization)[0]
+    assert [real_pose(body) for body in layout_bodies] == [pose(body) for body in floor_bodies]
+    assert floor.step(floor.oracle())[4]["is_success"]
+    floor.close()
+    real.close()
+
+
+def _replayed_rng(recorded):
+    import random
+
+    rng = random.Random(0)
+    rng.setstate(recorded.look_state)
+    return rng
+
+
+def test_the_floor_table_reads_the_budget_left_to_generation(bench):
+    def row(render_ms, floor_ms, env_ms):
+        return {"raw_render_eps": 1e3 / render_ms, "floor_eps": 1e3 / floor_ms, "env_eps": 1e3 / env_ms}
+
+    # 10 ms of rendering allows 1.5 ms: a floor of 1 ms leaves 0.5 ms for a generation of 1 ms (2x too slow); a
+    # floor of 2 ms leaves nothing, whatever the generation costs.
+    # A generation that fits what the floor leaves needs no speed-up.
+    lines = bench.floor_table(
+        [(2, 128, row(10.0, 11.0, 12.0)), (2, 64, row(10.0, 12.0, 12.5)), (4, 224, row(10.0, 10.5, 10.75))]
+    )
+    assert lines[2] == "| 2 | 128 | 10.00 | 1.50 | 1.00 | 1.00 | 0.50 | 2.0x |"
+    assert lines[3] == "| 2 | 64 | 10.00 | 1.50 | 2.00 | 0.50 | 0.00 | none can |"
+    assert lines[4] == "| 4 | 224 | 10.00 | 1.50 | 0.50 | 0.25 | 1.00 | none (met) |"
