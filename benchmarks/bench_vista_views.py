@@ -11,6 +11,14 @@ overhead is reported against both: rendering alone (the issue's target, <= 15%),
 The mask's own cost is the env's: it is not moved to the raw side of the target's comparison. Episodes and
 raw loops alternate, so load on the shared machine hits both alike.
 
+What no generator can save: in the same loop, on the same episodes, two floors are timed. The contract floor
+(:class:`ContractFloorEnv`) is the env with its generation (layout, rig, visibility, question, marks) replaced by
+a replay of recorded episodes: what the env's interface costs as implemented. The bare floor
+(:class:`BareFloorEnv`) is the least any Gymnasium env with this observation does (seeded reset, the shown bodies
+set, the cameras drawn with masks, the mosaic pasted, the answer scored). Per configuration the verdict reads off
+what the target leaves for generation once the floor is paid, and how much faster the generation would have to
+run.
+
 Where the env's time goes: per configuration, a separate untimed-for-the-table pass times the env's stages
 (layout sampling, visibility read off the masks of every drawn rig, rendering, marks, the rest) by wrapping
 them, so that the verdict can say what stands between the env and the target.
