@@ -43,7 +43,10 @@ def choose_task(
     if name not in names:
         raise ValueError(f"{prefix}family {name!r} is not available in this env; available: {', '.join(names)}")
     if "difficulty" in options:
-        difficulty = check_difficulty(options["difficulty"])
+        try:
+            difficulty = check_difficulty(options["difficulty"])
+        except ValueError as error:  # its message does not say which env was reset
+            raise ValueError(f"{prefix}{error}") from None
     else:
         low, high = difficulty_range
         difficulty = int(rng.integers(low, high + 1))
