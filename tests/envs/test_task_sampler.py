@@ -36,10 +36,16 @@ def test_a_bad_difficulty_option_names_the_env(difficulty):
         choose({"difficulty": difficulty})
 
 
+@pytest.mark.parametrize("options", ["difficulty=2", 5, ["split"], [("split", "train")]])
+def test_options_that_are_not_a_mapping_are_refused_with_a_type_error_naming_the_env(options):
+    with pytest.raises(TypeError, match=r"^Some-v0: reset options must be a dict or None, got "):
+        choose(options)
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 @pytest.mark.parametrize(
     ("options", "error"),
-    [({"difficulty": 9}, ValueError), ({"difficulty": 2.0}, ValueError)],
+    [({"difficulty": 9}, ValueError), ({"difficulty": 2.0}, ValueError), ("difficulty=2", TypeError), (7, TypeError)],
 )
 def test_the_newest_envs_name_themselves_for_any_bad_reset_options(env_id, options, error):
     env = make(env_id)
