@@ -90,6 +90,18 @@ def test_every_step_carries_the_conversation_with_tool_results_paired_to_calls()
     assert "Accessibility tree" in info["messages"][-1]["content"][0]["text"] and info["images"] == []
 
 
+def test_calls_after_an_answer_are_not_run_but_each_still_gets_its_tool_result():
+    env = gym.make("VistaGUI-v0", max_calls_per_turn=3)
+    env.reset(seed=0, options={"family": "dashboard", "difficulty": 1})
+    action = call("answer", text="7") + call("click", x=5, y=5) + call("key", name="tab")
+    _, _, terminated, _, info = env.step(action)
+    assert terminated
+    calls = info["messages"][-5]["tool_calls"]
+    results = info["messages"][-4:-1]
+    assert [r["tool_call_id"] for r in results] == [c["id"] for c in calls]  # no call left without its result
+    assert [r["content"] for r in results[1:]] == ["Not run: the answer ended the episode."] * 2
+
+
 @pytest.mark.parametrize(
     "action, message",
     [

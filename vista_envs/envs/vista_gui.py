@@ -305,6 +305,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                 turn_errors.append("the turn has no tool call. " + self._tool_hint())
                 errors.append(turn_errors[-1])
             for item in checked:
+                if answered is not None:  # the answer ended the episode; every call id still gets its result
+                    if isinstance(item, Action):
+                        self.conversation.tool(item.name, "Not run: the answer ended the episode.", next(call_ids))
+                    continue
                 if isinstance(item, str):
                     errors.append(item)
                     self.conversation.tool("invalid", f"Error: {item}")
@@ -316,7 +320,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                         answered = item.arguments["text"]
                         right_call = True
                         self.conversation.tool("answer", "Answer received.", call_id)
-                        break
+                        continue
                     message = (
                         "this task asks you to operate the app, not to answer; answer() is for questions about "
                         "the screen"
