@@ -244,6 +244,14 @@ def test_bad_kwargs_and_options_raise_clearly():
         gym.make("VistaGUI-v0").unwrapped.step(call("click", x=1, y=1))
 
 
+@pytest.mark.parametrize("name", ["visual_weight", "tool_weight", "outcome_weight"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_a_composite_weight_that_is_not_a_finite_number_at_least_0_is_refused_naming_it(name, value):
+    # An infinite weight times a 0 term made every reward NaN.
+    with pytest.raises(ValueError, match=f"VistaGUI-v0: {name} must be"):
+        gym.make("VistaGUI-v0", reward="composite", **{name: value})
+
+
 def test_render_returns_the_screen_with_a_caption_of_fixed_size():
     env = gym.make("VistaGUI-v0", render_mode="rgb_array")
     env.reset(seed=0)

@@ -193,6 +193,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             progress_weight=progress_weight,
             action_cost_weight=action_cost_weight,
             invalid_cost_weight=invalid_cost_weight,
+            # The composite reward's own check lets an infinite weight through: inf * 0 made every reward NaN.
+            visual_weight=visual_weight,
+            tool_weight=tool_weight,
+            outcome_weight=outcome_weight,
         )
         if max_turns < 1 or max_calls_per_turn < 1 or max_text_chars < 1024:
             raise ValueError(f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024")
