@@ -252,6 +252,25 @@ def test_a_composite_weight_that_is_not_a_finite_number_at_least_0_is_refused_na
         gym.make("VistaGUI-v0", reward="composite", **{name: value})
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_turns": 2.5},
+        {"max_turns": "3"},
+        {"max_turns": True},
+        {"max_calls_per_turn": None},
+        {"max_response_chars": 0},
+        {"max_response_chars": -1},
+        {"max_text_chars": "8192"},
+    ],
+)
+def test_a_count_argument_that_is_not_a_large_enough_int_is_refused_naming_it(kwargs):
+    # 2.5 turns and a 0-character action limit were taken; "3" and -1 failed deep inside with no name.
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"VistaGUI-v0: {name} must be an int >= "):
+        gym.make("VistaGUI-v0", **kwargs)
+
+
 def test_render_returns_the_screen_with_a_caption_of_fixed_size():
     env = gym.make("VistaGUI-v0", render_mode="rgb_array")
     env.reset(seed=0)

@@ -198,8 +198,14 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             tool_weight=tool_weight,
             outcome_weight=outcome_weight,
         )
-        if max_turns < 1 or max_calls_per_turn < 1 or max_text_chars < 1024:
-            raise ValueError(f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024")
+        for name, value, low in (
+            ("max_turns", max_turns, 1),
+            ("max_calls_per_turn", max_calls_per_turn, 1),
+            ("max_response_chars", max_response_chars, 1),
+            ("max_text_chars", max_text_chars, 1024),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{self.env_id}: {name} must be an int >= {low}, got {value!r}")
         self.split = split
         if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
             image_size = (int(image_size), round(int(image_size) * 1.6))  # screens are 16:10, not square
