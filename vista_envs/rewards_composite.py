@@ -64,6 +64,10 @@ _FILLER = re.compile(
     r"box|dropdown|list|menu|slider|link|tab|row|column|header|bar|file|folder)$"
 )
 
+# A sighting names one element, and no label is near this long. Normalising strips one filler word a pass, so its
+# time grows with the square of the length: 16,000 characters of "a a a ..." took 5 s, a turn of a model's output.
+_MAX_SEEN_CHARS = 1000
+
 
 def extract_seen(text: str) -> str | None:
     """The last ``<see>...</see>`` content of a turn (None when there is none)."""
@@ -88,9 +92,9 @@ def seen_score(seen: str | None, truths: Iterable[str]) -> float:
     Normalisation: Unicode NFKC, case, spaces, surrounding quotes and punctuation, and a leading
     article or trailing kind word ("the Save button" names "Save"). It is exact otherwise, so a
     near-duplicate label ("Email newsletters" for "Email notifications") does not count. Numbers
-    match by value ("42.0" names "42").
+    match by value ("42.0" names "42"). A sighting over 1,000 characters names nothing.
     """
-    if seen is None:
+    if seen is None or len(seen) > _MAX_SEEN_CHARS:
         return 0.0
     stated = _normalize(seen)
     for truth in truths:
