@@ -43,6 +43,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from vista_envs.answers.extract import tag_contents
+
 __all__ = [
     "SEE_CLOSE",
     "SEE_OPEN",
@@ -56,7 +58,6 @@ __all__ = [
 
 SEE_OPEN, SEE_CLOSE = "<see>", "</see>"
 STAGES = ("seeing", "acting", "outcome")
-_SEE = re.compile(r"<see>(.*?)</see>", re.DOTALL | re.IGNORECASE)
 # Words a model adds around an element's name ("the Save button"): they do not change what it saw.
 _EDGE = " \t\"'`.,:;!?“”‘’"
 _FILLER = re.compile(
@@ -73,7 +74,7 @@ def extract_seen(text: str) -> str | None:
     """The last ``<see>...</see>`` content of a turn (None when there is none)."""
     if not isinstance(text, str):
         return None
-    found = _SEE.findall(text)
+    found = tag_contents(text, SEE_OPEN, SEE_CLOSE, ignore_case=True)
     return found[-1].strip() if found else None
 
 
