@@ -1,6 +1,7 @@
 """VistaGUI-v0: the agent contract, the oracle, bad input, determinism, splits and observation modes."""
 
 import json
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -157,6 +158,18 @@ def test_an_answer_tag_is_read_as_the_answer_tool():
     answer = env.unwrapped.task.goal.answer
     _, reward, terminated, _, info = env.step(f"<think>I read it.</think><answer>{answer}</answer>")
     assert terminated and info["is_success"] and reward > 0.9
+
+
+def test_a_turn_full_of_unclosed_answer_tags_is_read_in_one_pass():
+    # A lazy regex rescanned the rest of the turn from every unclosed <answer>: 64,000 characters took 6 s.
+    env = gym.make("VistaGUI-v0", max_response_chars=64_000)
+    env.reset(seed=0, options={"family": "dashboard", "difficulty": 1})
+    started = time.perf_counter()
+    _, _, terminated, _, info = env.step("<answer>" * 8_000)
+    assert time.perf_counter() - started < 1.0
+    assert not terminated and "no tool call" in info["error"]
+    obs, _, terminated, _, _ = env.step("<ANSWER> 1 </answer><answer>2</answer>")  # the first tag, in any case
+    assert terminated and "You answered '1'." in obs["text"]
 
 
 def test_the_episode_truncates_at_max_turns():

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
+from vista_envs.answers.extract import tag_contents
 from vista_envs.answers.verify import score_answer
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
@@ -51,7 +52,6 @@ _OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
 _MIN_SCREEN = (128, 200)
 # Below this (height, width) a form's caption and control no longer share a row.
 _MIN_SCREEN = (128, 200)
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
 class VistaGUIEnv(VistaEnv[dict, str]):
@@ -304,10 +304,11 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         else:
             seen = extract_seen(action)
             calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
-            tag = _ANSWER_TAG.search(action)
+            # One linear scan (a lazy regex rescans the rest of the turn from every unclosed <answer>).
+            tags = tag_contents(action, "<answer>", "</answer>", ignore_case=True)
             checked = [check_call(call, self.screen_size) for call in calls]
-            if n_calls == 0 and tag is not None:
-                checked = [Action("answer", {"text": tag.group(1).strip()[:1000]})]
+            if n_calls == 0 and tags:
+                checked = [Action("answer", {"text": tags[0].strip()[:1000]})]
             valid = [c for c in checked if isinstance(c, Action)]
             ids = self.conversation.assistant(_strip_calls(action), [(a.name, a.arguments) for a in valid])
             call_ids = iter(ids)
