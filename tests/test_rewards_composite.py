@@ -6,6 +6,7 @@ click on nothing) and at the outcome (the value read right, the answer given wro
 
 import json
 import re
+import time
 
 import gymnasium as gym
 import pytest
@@ -35,6 +36,23 @@ def test_the_seen_tag_is_read_and_matched_exactly_after_normalisation():
     assert seen_score("42.0", ["42"]) == 1.0
     assert seen_score("Email newsletters", ["Email notifications"]) == 0.0  # a near duplicate is not the element
     assert seen_score(None, ["Save"]) == 0.0 and seen_score("Save", []) == 0.0
+
+
+def test_the_seen_tag_is_read_in_one_pass_over_a_turn_full_of_unclosed_tags():
+    # A lazy regex rescanned the rest of the turn from every unclosed <see>: 64,000 characters took 8 s.
+    started = time.perf_counter()
+    assert extract_seen("<see>" * 12_800) is None
+    assert extract_seen("<SEE>" * 12_800 + "</see>") == "<SEE>" * 12_799
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_sighting_too_long_to_be_a_label_names_nothing_and_is_scored_at_once():
+    # Normalising strips one filler word a pass: 16,000 characters of "the the ..." took seconds a turn.
+    for filler in ("the ", "a ", "x button "):
+        started = time.perf_counter()
+        assert seen_score(filler * (16_000 // len(filler)) + "Save", ["Save"]) == 0.0
+        assert time.perf_counter() - started < 0.5
+    assert seen_score("the " * 200 + "Save", ["Save"]) == 1.0  # 804 characters: still read
 
 
 def test_a_three_turn_episode_pays_the_weighted_means_and_outcome_on_the_last_turn():

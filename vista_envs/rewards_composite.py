@@ -43,6 +43,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from vista_envs.answers.extract import tag_contents
+
 __all__ = [
     "SEE_CLOSE",
     "SEE_OPEN",
@@ -56,7 +58,6 @@ __all__ = [
 
 SEE_OPEN, SEE_CLOSE = "<see>", "</see>"
 STAGES = ("seeing", "acting", "outcome")
-_SEE = re.compile(r"<see>(.*?)</see>", re.DOTALL | re.IGNORECASE)
 # Words a model adds around an element's name ("the Save button"): they do not change what it saw.
 _EDGE = " \t\"'`.,:;!?“”‘’"
 _FILLER = re.compile(
@@ -64,12 +65,16 @@ _FILLER = re.compile(
     r"box|dropdown|list|menu|slider|link|tab|row|column|header|bar|file|folder)$"
 )
 
+# A sighting names one element, and no label is near this long. Normalising strips one filler word a pass, so its
+# time grows with the square of the length: 16,000 characters of "a a a ..." took 5 s, a turn of a model's output.
+_MAX_SEEN_CHARS = 1000
+
 
 def extract_seen(text: str) -> str | None:
     """The last ``<see>...</see>`` content of a turn (None when there is none)."""
     if not isinstance(text, str):
         return None
-    found = _SEE.findall(text)
+    found = tag_contents(text, SEE_OPEN, SEE_CLOSE, ignore_case=True)
     return found[-1].strip() if found else None
 
 
@@ -88,9 +93,9 @@ def seen_score(seen: str | None, truths: Iterable[str]) -> float:
     Normalisation: Unicode NFKC, case, spaces, surrounding quotes and punctuation, and a leading
     article or trailing kind word ("the Save button" names "Save"). It is exact otherwise, so a
     near-duplicate label ("Email newsletters" for "Email notifications") does not count. Numbers
-    match by value ("42.0" names "42").
+    match by value ("42.0" names "42"). A sighting over 1,000 characters names nothing.
     """
-    if seen is None:
+    if seen is None or len(seen) > _MAX_SEEN_CHARS:
         return 0.0
     stated = _normalize(seen)
     for truth in truths:

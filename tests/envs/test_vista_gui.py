@@ -1,6 +1,7 @@
 """VistaGUI-v0: the agent contract, the oracle, bad input, determinism, splits and observation modes."""
 
 import json
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -90,6 +91,18 @@ def test_every_step_carries_the_conversation_with_tool_results_paired_to_calls()
     assert "Accessibility tree" in info["messages"][-1]["content"][0]["text"] and info["images"] == []
 
 
+def test_calls_after_an_answer_are_not_run_but_each_still_gets_its_tool_result():
+    env = gym.make("VistaGUI-v0", max_calls_per_turn=3)
+    env.reset(seed=0, options={"family": "dashboard", "difficulty": 1})
+    action = call("answer", text="7") + call("click", x=5, y=5) + call("key", name="tab")
+    _, _, terminated, _, info = env.step(action)
+    assert terminated
+    calls = info["messages"][-5]["tool_calls"]
+    results = info["messages"][-4:-1]
+    assert [r["tool_call_id"] for r in results] == [c["id"] for c in calls]  # no call left without its result
+    assert [r["content"] for r in results[1:]] == ["Not run: the answer ended the episode."] * 2
+
+
 @pytest.mark.parametrize(
     "action, message",
     [
@@ -145,6 +158,18 @@ def test_an_answer_tag_is_read_as_the_answer_tool():
     answer = env.unwrapped.task.goal.answer
     _, reward, terminated, _, info = env.step(f"<think>I read it.</think><answer>{answer}</answer>")
     assert terminated and info["is_success"] and reward > 0.9
+
+
+def test_a_turn_full_of_unclosed_answer_tags_is_read_in_one_pass():
+    # A lazy regex rescanned the rest of the turn from every unclosed <answer>: 64,000 characters took 6 s.
+    env = gym.make("VistaGUI-v0", max_response_chars=64_000)
+    env.reset(seed=0, options={"family": "dashboard", "difficulty": 1})
+    started = time.perf_counter()
+    _, _, terminated, _, info = env.step("<answer>" * 8_000)
+    assert time.perf_counter() - started < 1.0
+    assert not terminated and "no tool call" in info["error"]
+    obs, _, terminated, _, _ = env.step("<ANSWER> 1 </answer><answer>2</answer>")  # the first tag, in any case
+    assert terminated and "You answered '1'." in obs["text"]
 
 
 def test_the_episode_truncates_at_max_turns():
@@ -230,6 +255,33 @@ def test_bad_kwargs_and_options_raise_clearly():
         env.reset(options={"app": "form"})
     with pytest.raises(gym.error.ResetNeeded, match="VistaGUI-v0: call reset"):
         gym.make("VistaGUI-v0").unwrapped.step(call("click", x=1, y=1))
+
+
+@pytest.mark.parametrize("name", ["visual_weight", "tool_weight", "outcome_weight"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -1.0])
+def test_a_composite_weight_that_is_not_a_finite_number_at_least_0_is_refused_naming_it(name, value):
+    # An infinite weight times a 0 term made every reward NaN.
+    with pytest.raises(ValueError, match=f"VistaGUI-v0: {name} must be"):
+        gym.make("VistaGUI-v0", reward="composite", **{name: value})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_turns": 2.5},
+        {"max_turns": "3"},
+        {"max_turns": True},
+        {"max_calls_per_turn": None},
+        {"max_response_chars": 0},
+        {"max_response_chars": -1},
+        {"max_text_chars": "8192"},
+    ],
+)
+def test_a_count_argument_that_is_not_a_large_enough_int_is_refused_naming_it(kwargs):
+    # 2.5 turns and a 0-character action limit were taken; "3" and -1 failed deep inside with no name.
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"VistaGUI-v0: {name} must be an int >= "):
+        gym.make("VistaGUI-v0", **kwargs)
 
 
 def test_render_returns_the_screen_with_a_caption_of_fixed_size():

@@ -7,6 +7,7 @@ the ``<answer>`` tag. A custom format is a :class:`ResponseFormat` with its own 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["RESPONSE_FORMATS", "ParsedResponse", "ResponseFormat", "get_response_format", "tag_contents"]
@@ -22,18 +23,21 @@ class ParsedResponse:
     error: str | None = None
 
 
-def tag_contents(text: str, open_tag: str, close_tag: str) -> list[str]:
-    """Contents of every non-overlapping ``open_tag...close_tag`` pair, in one linear scan.
+def tag_contents(text: str, open_tag: str, close_tag: str, *, ignore_case: bool = False) -> list[str]:
+    """Contents of every non-overlapping ``open_tag...close_tag`` pair, in one linear scan; with ``ignore_case``
+    the tags match in any case (``<SEE>`` for ``<see>``).
 
     (A lazy regex would rescan the tail once per unclosed opening tag: quadratic on junk input.)
     """
+    flags = re.IGNORECASE if ignore_case else 0
+    opening, closing = re.compile(re.escape(open_tag), flags), re.compile(re.escape(close_tag), flags)
     contents, position = [], 0
-    while (start := text.find(open_tag, position)) != -1:
-        end = text.find(close_tag, start + len(open_tag))
-        if end == -1:
+    while (start := opening.search(text, position)) is not None:
+        end = closing.search(text, start.end())
+        if end is None:
             break
-        contents.append(text[start + len(open_tag) : end])
-        position = end + len(close_tag)
+        contents.append(text[start.end() : end.start()])
+        position = end.end()
     return contents
 
 

@@ -30,9 +30,12 @@ def choose_task(
 
     Every env that draws its tasks by family and difficulty reads its reset options here, so they mean the same
     everywhere and draw from the RNG in the same order (family, then difficulty; a caller draws its task seed
-    after). Unknown option keys, an unknown split or family and a bad difficulty raise ``ValueError``.
+    after). Unknown option keys, an unknown split or family and a bad difficulty raise ``ValueError``; options that are
+    not a mapping, ``TypeError``.
     """
     prefix = f"{env_id}: " if env_id else ""
+    if not isinstance(options, Mapping):  # else set(options) would read a str as option names, one per letter
+        raise TypeError(f"{prefix}reset options must be a dict or None, got {type(options).__name__}")
     unknown = set(options).difference(option_keys)
     if unknown:
         raise ValueError(f"{prefix}unknown reset options {sorted(unknown)}; known: {list(option_keys)}")
@@ -43,7 +46,10 @@ def choose_task(
     if name not in names:
         raise ValueError(f"{prefix}family {name!r} is not available in this env; available: {', '.join(names)}")
     if "difficulty" in options:
-        difficulty = check_difficulty(options["difficulty"])
+        try:
+            difficulty = check_difficulty(options["difficulty"])
+        except ValueError as error:  # its message does not say which env was reset
+            raise ValueError(f"{prefix}{error}") from None
     else:
         low, high = difficulty_range
         difficulty = int(rng.integers(low, high + 1))

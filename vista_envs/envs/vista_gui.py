@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
+from vista_envs.answers.extract import tag_contents
 from vista_envs.answers.verify import score_answer
 from vista_envs.envs.base import VistaEnv
 from vista_envs.envs.conversation import Conversation
@@ -51,7 +52,6 @@ _OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
 _MIN_SCREEN = (128, 200)
 # Below this (height, width) a form's caption and control no longer share a row.
 _MIN_SCREEN = (128, 200)
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
 class VistaGUIEnv(VistaEnv[dict, str]):
@@ -193,9 +193,19 @@ class VistaGUIEnv(VistaEnv[dict, str]):
             progress_weight=progress_weight,
             action_cost_weight=action_cost_weight,
             invalid_cost_weight=invalid_cost_weight,
+            # The composite reward's own check lets an infinite weight through: inf * 0 made every reward NaN.
+            visual_weight=visual_weight,
+            tool_weight=tool_weight,
+            outcome_weight=outcome_weight,
         )
-        if max_turns < 1 or max_calls_per_turn < 1 or max_text_chars < 1024:
-            raise ValueError(f"{self.env_id}: max_turns and max_calls_per_turn must be >= 1 and max_text_chars >= 1024")
+        for name, value, low in (
+            ("max_turns", max_turns, 1),
+            ("max_calls_per_turn", max_calls_per_turn, 1),
+            ("max_response_chars", max_response_chars, 1),
+            ("max_text_chars", max_text_chars, 1024),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{self.env_id}: {name} must be an int >= {low}, got {value!r}")
         self.split = split
         if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
             image_size = (int(image_size), round(int(image_size) * 1.6))  # screens are 16:10, not square
@@ -238,7 +248,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
+        options = {} if options is None else options  # choose_task checks that it is a mapping
         split, family, difficulty = choose_task(
             self.np_random,
             options,
@@ -294,10 +304,11 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         else:
             seen = extract_seen(action)
             calls, n_calls = parse_tool_calls(action, self.max_calls_per_turn)
-            tag = _ANSWER_TAG.search(action)
+            # One linear scan (a lazy regex rescans the rest of the turn from every unclosed <answer>).
+            tags = tag_contents(action, "<answer>", "</answer>", ignore_case=True)
             checked = [check_call(call, self.screen_size) for call in calls]
-            if n_calls == 0 and tag is not None:
-                checked = [Action("answer", {"text": tag.group(1).strip()[:1000]})]
+            if n_calls == 0 and tags:
+                checked = [Action("answer", {"text": tags[0].strip()[:1000]})]
             valid = [c for c in checked if isinstance(c, Action)]
             ids = self.conversation.assistant(_strip_calls(action), [(a.name, a.arguments) for a in valid])
             call_ids = iter(ids)
@@ -305,6 +316,10 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                 turn_errors.append("the turn has no tool call. " + self._tool_hint())
                 errors.append(turn_errors[-1])
             for item in checked:
+                if answered is not None:  # the answer ended the episode; every call id still gets its result
+                    if isinstance(item, Action):
+                        self.conversation.tool(item.name, "Not run: the answer ended the episode.", next(call_ids))
+                    continue
                 if isinstance(item, str):
                     errors.append(item)
                     self.conversation.tool("invalid", f"Error: {item}")
@@ -316,7 +331,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
                         answered = item.arguments["text"]
                         right_call = True
                         self.conversation.tool("answer", "Answer received.", call_id)
-                        break
+                        continue
                     message = (
                         "this task asks you to operate the app, not to answer; answer() is for questions about "
                         "the screen"

@@ -233,7 +233,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
+        options = {} if options is None else options  # choose_task checks that it is a mapping
         split, kind, difficulty = choose_task(
             self.np_random,
             options,

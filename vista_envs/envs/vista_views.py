@@ -282,7 +282,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
-        options = dict(options or {})
+        options = {} if options is None else options  # choose_task checks that it is a mapping
         split, family_name, difficulty = choose_task(
             self.np_random,
             options,
