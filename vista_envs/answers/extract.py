@@ -29,14 +29,22 @@ def tag_contents(text: str, open_tag: str, close_tag: str, *, ignore_case: bool 
 
     (A lazy regex would rescan the tail once per unclosed opening tag: quadratic on junk input.)
     """
-    flags = re.IGNORECASE if ignore_case else 0
-    opening, closing = re.compile(re.escape(open_tag), flags), re.compile(re.escape(close_tag), flags)
     contents, position = [], 0
-    while (start := opening.search(text, position)) is not None:
-        end = closing.search(text, start.end())
+    if not ignore_case:  # str.find: every env's answer is read here, and it is cheaper than a regex search
+        while (start := text.find(open_tag, position)) != -1:
+            end = text.find(close_tag, start + len(open_tag))
+            if end == -1:
+                break
+            contents.append(text[start + len(open_tag) : end])
+            position = end + len(close_tag)
+        return contents
+    opening = re.compile(re.escape(open_tag), re.IGNORECASE)
+    closing = re.compile(re.escape(close_tag), re.IGNORECASE)
+    while (found := opening.search(text, position)) is not None:
+        end = closing.search(text, found.end())
         if end is None:
             break
-        contents.append(text[start.end() : end.start()])
+        contents.append(text[found.end() : end.start()])
         position = end.end()
     return contents
 

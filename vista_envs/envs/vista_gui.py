@@ -50,8 +50,6 @@ REWARD_MODES = ("shaped", "composite")
 _OPTION_KEYS = ("split", "family", "difficulty", "task_seed")
 # Below this (height, width) a form's caption and its control no longer fit side by side.
 _MIN_SCREEN = (128, 200)
-# Below this (height, width) a form's caption and control no longer share a row.
-_MIN_SCREEN = (128, 200)
 
 
 class VistaGUIEnv(VistaEnv[dict, str]):
