@@ -144,6 +144,34 @@ def test_nothing_that_gives_the_answer_away_is_shown_before_the_end(env_id):
     env.close()
 
 
+def takes_task_seed(env) -> bool:
+    try:
+        env.reset(seed=0, options={"task_seed": 1})
+    except ValueError:  # an env without the option refuses it
+        return False
+    return True
+
+
+@pytest.mark.parametrize("env_id", vista_envs.ENV_IDS)
+def test_the_end_gives_the_tasks_identity_which_replays_the_episode(env_id):
+    env = make(env_id)
+    try:
+        if not takes_task_seed(env.unwrapped):
+            pytest.skip(f"{env_id} takes no task_seed option")
+        trace, _ = play_oracle(env, seed=11)
+        end = trace[-1][1]
+        assert {"split", "task_seed"} <= set(end), f"{env_id} ends without the task's identity"
+        if env_id.startswith("VisPlay"):
+            return  # the identity regenerates the scene; the question is the in-env player's (the Reasoner's doc)
+        keys = ("split", "task_seed", "family", "difficulty", "view_seed")
+        identity = {key: end[key] for key in keys if key in end}
+        observation, _ = env.reset(seed=999, options=identity)  # another seed: the options alone fix the episode
+        assert observation["text"] == trace[0][0]["text"]
+        assert np.array_equal(observation["image"], trace[0][0]["image"])
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize("env_id", vista_envs.ENV_IDS)
 def test_the_same_seed_gives_the_same_episode(env_id):
     first, second = make(env_id), make(env_id)

@@ -101,8 +101,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
 
     ## Episode End
     Terminates on the answer turn; truncates after ``max_turns`` turns without one. Then ``info`` holds
-    ``answer`` (ground truth), ``is_success``, ``extracted_answer`` and ``frames_viewed``; the answer is never
-    in an observation or ``info`` before that. Public metadata at every step: ``family``, ``difficulty``,
+    ``answer`` (ground truth), ``is_success``, ``extracted_answer``, ``frames_viewed`` and the task's identity
+    (``split``, ``task_seed``); the answer, and the seed that regenerates it, are never in an observation or
+    ``info`` before that. Public metadata at every step: ``family``, ``difficulty``,
     ``answer_type``, ``options``, ``n_frames``, ``fps``, ``overview_frames``, ``frames_viewed``, ``frames_left``.
 
     ## Arguments
@@ -125,6 +126,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
 
     ## Version History
     - v0: initial release.
+    - v0, same content: the final ``info`` also holds ``split`` and ``task_seed``, as the agent contract says.
     """
 
     env_id = "VistaVideo-v0"
@@ -247,6 +249,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             raise ValueError(f"{self.env_id}: task_seed must be a non-negative int, got {task_seed!r}")
         self.episode = sample_episode(kind, int(task_seed), difficulty, split, self.clip_config, self.tools.max_frames)
         self._difficulty = difficulty
+        self._identity = {"split": split, "task_seed": int(task_seed)}  # they regenerate the clip: only at the end
         self._start_episode()
         clip = self.episode.clip
         renderer = FrameRenderer(clip, self.frame_size)
@@ -375,6 +378,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         info["is_success"] = bool(success)
         info["extracted_answer"] = extracted
         info["n_turns"] = self.turn
+        info.update(self._identity)
 
     def _weigh(self, terms: dict[str, float]) -> float:
         return float(sum(self.weights[name] * value for name, value in terms.items()))

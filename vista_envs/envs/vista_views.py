@@ -118,9 +118,10 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
 
     ## Episode End
     The episode terminates after the one answer; ``info`` then holds ``answer`` (ground truth),
-    ``is_success``, ``extracted_answer`` and ``reward_terms``. Nothing before that step reveals the answer
-    or the seeds. With ``view_tool=True`` a turn without an answer is a tool turn (an unreadable action
-    is penalised, never final), and the episode is truncated after ``max_turns`` turns without an answer.
+    ``is_success``, ``extracted_answer``, ``reward_terms`` and the episode's identity (``split`` is there at every
+    step; ``task_seed`` and ``view_seed`` only then). Nothing before that step reveals the answer or the seeds.
+    With ``view_tool=True`` a turn without an answer is a tool turn (an unreadable action is penalised, never
+    final), and the episode is truncated after ``max_turns`` turns without an answer.
 
     ## Arguments
     - ``families`` (sequence of str | None): question families to draw from; default all five.
@@ -148,6 +149,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
       from the colours and shapes of a scene, drawn from the split's palettes; ``camera_relation`` may hide its
       object out of view *k*'s frame and compare it with any object clear somewhere; the robot's pedestal also
       shows where the robot is; cameras see 48 degrees (was 42); sample points reach just under an object's top.
+    - v0, same content: the final ``info`` also holds ``task_seed`` and ``view_seed``, as the agent contract says.
     """
 
     env_id = "VistaViews-v0"
@@ -259,6 +261,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             ViewBuffer(np.empty((self.image_size, self.image_size, 4), np.uint8)) for _ in range(self.view_range[1])
         ]
         self._conversation = Conversation("")
+        self._seeds: dict[str, int] = {}
         self._last_response: str | None = None
         self.shown: list[int] = []  # the views shown so far, in the order shown
         self.turn = 0
@@ -295,6 +298,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
         task_seed = _seed_option(options, "task_seed", self.np_random)
         view_seed = _seed_option(options, "view_seed", self.np_random)
         self._generate(family_name, difficulty, split, task_seed, view_seed)
+        self._seeds = {"task_seed": task_seed, "view_seed": view_seed}  # they regenerate the episode: only at the end
         self._start_episode()
         self._last_response = None
         self.turn = 0
@@ -493,6 +497,7 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             "answer": format_answer(spec),
             "extracted_answer": scored.answer,
             "is_success": scored.is_success,
+            **self._seeds,
         }
         text = "The episode has ended."
         if scored.error:
@@ -572,7 +577,9 @@ class VistaViewsEnv(VistaEnv[dict[str, Any], str]):
             info["error"] = " | ".join(errors)
         if truncated:
             self._end_episode()
-            info.update(answer=format_answer(self.question.spec), extracted_answer=None, is_success=False)
+            info.update(
+                answer=format_answer(self.question.spec), extracted_answer=None, is_success=False, **self._seeds
+            )
             outputs.append(f"The turn limit ({self.max_turns}) is reached without an answer; the episode has ended.")
         text = "\n".join(outputs)[:MAX_TEXT_CHARS]
         return {"image": self._image.copy(), "text": text}, self._reward(terms), False, truncated, info
