@@ -9,6 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import vista_envs  # noqa: F401
+from vista_envs.envs.vista_video import VistaVideoEnv
 from vista_envs.video.questions import KINDS
 
 
@@ -304,3 +305,22 @@ def test_the_oracle_answers_from_what_it_has_when_the_budget_left_cannot_buy_the
     env.reset(seed=0, options={"family": "order", "difficulty": 2})
     env.step(call("frames", start=0, end=15) + call("frames", start=16, end=19))
     assert env.tools.left == 0 and env.oracle().endswith("</answer>")
+
+
+def test_families_may_name_one_kind_as_a_str():
+    env = VistaVideoEnv(families="order")
+    assert env.kinds == ("order",)
+    assert env.reset(seed=0)[1]["family"] == "order"
+
+
+@pytest.mark.parametrize("limit", [1024, 2047, 2048.0, True, "4096"])
+def test_a_text_limit_that_would_cut_the_prompt_or_is_no_int_is_refused_naming_it(limit):
+    with pytest.raises(ValueError, match="VistaVideo-v0: max_text_chars"):
+        VistaVideoEnv(max_text_chars=limit)
+
+
+def test_the_longest_prompts_fit_the_smallest_text_limit_whole():
+    env = VistaVideoEnv(max_text_chars=2048)
+    for seed in range(60):
+        observation, info = env.reset(seed=seed)
+        assert observation["text"] == info["messages"][1]["content"][-1]["text"]  # not cut

@@ -35,6 +35,9 @@ TERMS = ("correctness", "format", "reasoning", "length", "temporal", "frames", "
 _ORACLE_GRID = 4
 
 
+MIN_TEXT_CHARS = 2048
+
+
 def _clip_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 40] + f"\n[... {len(text) - limit + 40} characters cut]"
 
@@ -107,7 +110,8 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     ``answer_type``, ``options``, ``n_frames``, ``fps``, ``overview_frames``, ``frames_viewed``, ``frames_left``.
 
     ## Arguments
-    - ``families`` (sequence of str | None): question kinds to draw from, default all of :data:`KINDS`.
+    - ``families`` (str | sequence of str | None): question kinds to draw from (a str names one), default all of
+      :data:`KINDS`.
     - ``difficulty`` (int | (int, int)): a level 1..5 or an inclusive range, default ``(1, 5)``.
     - ``split`` (str): default split, ``"train"``.
     - ``clip_frames`` (int | None): frames per clip (16..100,000), default by difficulty; ``fps`` (int, 30).
@@ -121,12 +125,14 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     - ``response_format``, ``correctness_weight``, ``format_weight``, ``reasoning_weight``, ``length_weight``,
       ``reasoning_words``, ``length_budget``, ``max_response_chars``: as in ``VisualQA-v0``.
     - ``temporal_weight`` (0.5), ``frame_cost_weight`` (0.005), ``invalid_cost_weight`` (0.1).
-    - ``max_text_chars`` (int, default 8192); ``include_images_in_info`` (bool, default True).
+    - ``max_text_chars`` (int >= 2048, default 8192); ``include_images_in_info`` (bool, default True).
     - ``render_mode``: ``"rgb_array"`` shows the current image with the question and the last message.
 
     ## Version History
     - v0: initial release.
-    - v0, same content: the final ``info`` also holds ``split`` and ``task_seed``, as the agent contract says.
+    - v0, same content: the final ``info`` also holds ``split`` and ``task_seed``, as the agent contract says;
+      ``families`` may be one kind's name; ``max_text_chars`` must be at least 2048 (was 1024, which cut the
+      answer format off the longest prompts).
     """
 
     env_id = "VistaVideo-v0"
@@ -162,7 +168,9 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
         render_mode: str | None = None,
     ):
         self._init_render_mode(render_mode)
-        self.kinds = tuple(families) if families is not None else tuple(KINDS)
+        # A str names one kind (tuple("order") would read it letter by letter).
+        self.kinds = (families,) if isinstance(families, str) else tuple(families) if families is not None else KINDS
+        self.kinds = tuple(self.kinds)
         if not self.kinds:
             raise ValueError(f"{self.env_id}: families must name at least one question kind")
         for name in self.kinds:
@@ -193,8 +201,12 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
             "invalid_cost_weight": invalid_cost_weight,
         }
         checked_weights(self.env_id, **weights)
-        if max_text_chars < 1024:
-            raise ValueError(f"{self.env_id}: max_text_chars must be at least 1024")
+        # The longest prompt (the tools, the question and the answer format) is about 1,700 characters: a smaller
+        # limit would cut the answer format off it.
+        if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int) or max_text_chars < MIN_TEXT_CHARS:
+            raise ValueError(
+                f"{self.env_id}: max_text_chars must be an int >= {MIN_TEXT_CHARS}, got {max_text_chars!r}"
+            )
         self.n_overview = n_overview
         self.max_turns, self.max_calls_per_turn = max_turns, max_calls_per_turn
         self.scorer = ResponseScorer(
