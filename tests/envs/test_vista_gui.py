@@ -309,3 +309,15 @@ def test_async_vector_envs_give_the_same_episodes_as_one_env_in_this_process():
             and obs["text"][i] == alone["text"]
             and reward[i] == alone_reward
         )
+
+
+def test_editing_the_observation_in_place_leaves_the_logged_conversation_alone():
+    env = gym.make("VistaGUI-v0").unwrapped
+    observation, info = env.reset(seed=0)
+    logged = info["images"][-1].copy()
+    observation["image"][:] = 0
+    assert np.array_equal(info["images"][-1], logged)
+    observation, _, _, _, info = env.step('<tool_call>{"name": "click", "arguments": {"x": 5, "y": 5}}</tool_call>')
+    logged = info["images"][-1].copy()
+    observation["image"][:] = 0
+    assert np.array_equal(info["images"][-1], logged)

@@ -270,7 +270,9 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         text = self._observation_text()
         self._screen = self._draw()
         self.conversation.user(text, self._images_for_messages())
-        return {"image": self._screen, "text": text}, self._info()
+        # A copy: the conversation holds the screen too, and a wrapper that edits the observation in place must not
+        # rewrite the logged conversation.
+        return {"image": self._screen.copy(), "text": text}, self._info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         self._require_running()
@@ -398,7 +400,7 @@ class VistaGUIEnv(VistaEnv[dict, str]):
         self.conversation.user(caption, self._images_for_messages())
         info["reward_terms"] = terms
         return (
-            {"image": self._screen, "text": text},
+            {"image": self._screen.copy(), "text": text},
             reward,
             terminated,
             truncated,
