@@ -18,6 +18,11 @@ from typing import Any
 import pytest
 
 PINNED = Path(__file__).parent / "data" / "pinned_trainer_metrics.json"
+# Relative tolerance per metric (default 1e-5). A gradient's norm sums the squares of every parameter's gradient, so
+# it moves most between CPUs: SFT's step-4 spike (9.9729) differs by 4.6e-5 between the machines it was pinned on
+# and the AMD EPYC ones (2026-12-08), while every loss still agrees to 1e-5. A refactor that changes the numbers
+# moves them far more than 1e-4.
+RELATIVE_TOLERANCE = {"grad_norm": 1e-4}
 
 
 def _stable(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,6 +45,7 @@ def assert_matches_pinned(trainer: str, rows: Sequence[Mapping[str, Any]]) -> No
     for got, want in zip(stable, expected):
         for name, value in want.items():
             if isinstance(value, float) and not math.isnan(value):
-                assert got[name] == pytest.approx(value, rel=1e-5, abs=1e-7), f"step {want.get('step')}: {name}"
+                rel = RELATIVE_TOLERANCE.get(name, 1e-5)
+                assert got[name] == pytest.approx(value, rel=rel, abs=1e-7), f"step {want.get('step')}: {name}"
             else:
                 assert got[name] == value, f"step {want.get('step')}: {name}"
