@@ -7,16 +7,20 @@ wait below is bounded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import json
 import os
 import socket
 import time
+import tracemalloc
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
+from PIL import Image
 
 pytest.importorskip("openenv.core.env_server.http_server")
 httpx = pytest.importorskip("httpx")
@@ -26,7 +30,7 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 import vista_envs  # noqa: E402
 from vista_envs import wire  # noqa: E402
-from vista_envs.integrations.openenv_server import running_server  # noqa: E402
+from vista_envs.integrations.openenv_server import decode_action_value, running_server  # noqa: E402
 
 import repo_paths
 
@@ -328,6 +332,34 @@ def test_bad_http_requests_get_protocol_errors(qa_server):
         assert http.get("/health").json()["status"] == "healthy"
         reset = http.post("/reset", json={"seed": 3})
         assert reset.status_code == 200 and reset.json()["observation"]["obs"]["text"]
+
+
+def _blank_png_action():
+    """A 2000 x 2000 RGBA PNG, tagged as the 2000 x 2000 x 4 array it is: 16 kB on the wire, 16 MB decoded."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (2000, 2000)).save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return {wire.ARRAY_TAG: {"encoding": "png", "dtype": "|u1", "shape": [2000, 2000, 4], "data": data}}
+
+
+def _many_references_action():
+    """One 64 kB array and 1,000 same_as references to it: 30 kB of JSON, 64 MB decoded."""
+    return [wire.encode_array(np.zeros(1 << 16, np.uint8))] + [{wire.ARRAY_TAG: {"same_as": 0}}] * 1000
+
+
+@pytest.mark.parametrize("action", [_blank_png_action, _many_references_action], ids=["png-bomb", "same-as-copies"])
+def test_an_action_that_decodes_to_far_more_than_its_space_holds_is_refused_before_it_is_decoded(action):
+    # VistaRobotEE-v0's action is 4 numbers. A request of a few MB in either form decodes to gigabytes: one such
+    # request took 1.5 GB and blocked the server's event loop for 6 s.
+    value = action()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="allowed here"):
+            decode_action_value(gym.spaces.Box(-1, 1, (4,), np.float32), value)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 def test_schema_carries_the_gymnasium_spaces_and_the_image_encoding(qa_server):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import socket
 import threading
 import time
@@ -100,14 +101,22 @@ class GymObservation(Observation):
     truncated: bool = False
 
 
+# The widest number a wire array holds (a longdouble): an action of n numbers decodes to at most 16 n bytes.
+_MAX_NUMBER_BYTES = 16
+
+
 def decode_action_value(space: gym.Space | None, value: Any) -> Any:
     """A wire action for a non-text space: arrays for Box/Multi* spaces (shape-checked), ints for Discrete."""
     if isinstance(space, gym.spaces.Discrete):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"a Discrete action must be an int, got {type(value).__name__}")
         return value
-    value = wire.from_wire(value)
-    if isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+    array_space = isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary))
+    # Bounded before decoding: a request of a few MB (a blank PNG, one array and thousands of same_as
+    # references to it) would otherwise decode to gigabytes, and the server would be killed for memory.
+    max_bytes = _MAX_NUMBER_BYTES * max(1, math.prod(space.shape)) if array_space else DEFAULT_MAX_MESSAGE_BYTES
+    value = wire.from_wire(value, max_bytes=max_bytes)
+    if array_space:
         try:
             array = np.asarray(value, dtype=space.dtype)
         except (TypeError, ValueError) as error:
