@@ -334,6 +334,25 @@ def test_bad_http_requests_get_protocol_errors(qa_server):
         assert reset.status_code == 200 and reset.json()["observation"]["obs"]["text"]
 
 
+def test_a_malformed_array_action_gets_a_validation_error_and_the_session_goes_on():
+    # A Box env's bad action raised a ValueError whose error context pydantic keeps as the exception object, which
+    # OpenEnv could not serialise: HTTP answered "Object of type ValueError is not JSON serializable" (and logged a
+    # traceback), and the WebSocket session was ended with SESSION_ERROR.
+    async def run(url):
+        async with ws_connect(url) as ws:
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 1}}))["type"] == "observation"
+            refusal = await _exchange(ws, {"type": "step", "data": {"value": [1, 2]}})
+            after = await _exchange(ws, {"type": "step", "data": {"value": [0, 0, 0, 0]}})
+            return refusal, after
+
+    with running_server("VistaRobotEE-v0", max_sessions=1) as server:
+        refusal, after = asyncio.run(run(_ws_url(server)))
+        stateless = httpx.post(f"{server.url}/step", json={"action": {"value": [1, 2]}}, timeout=60)
+    assert refusal["data"]["code"] == "VALIDATION_ERROR" and "shape is (2,)" in json.dumps(refusal)
+    assert after["type"] == "observation", "the same session went on"
+    assert stateless.status_code == 422 and "shape is (2,)" in stateless.text
+
+
 def _blank_png_action():
     """A 2000 x 2000 RGBA PNG, tagged as the 2000 x 2000 x 4 array it is: 16 kB on the wire, 16 MB decoded."""
     buffer = io.BytesIO()

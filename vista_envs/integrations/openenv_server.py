@@ -46,6 +46,7 @@ from openenv.core.env_server.types import (
     State,
 )
 from pydantic import ConfigDict, Field, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.websockets import WebSocketDisconnect
 
 import vista_envs
@@ -89,7 +90,12 @@ class ValueAction(Action):
     @field_validator("value")
     @classmethod
     def _decode(cls, value: Any) -> Any:
-        return decode_action_value(cls.space, value)
+        try:
+            return decode_action_value(cls.space, value)
+        except ValueError as error:
+            # Not a plain ValueError: pydantic keeps that exception object in the error's context, which OpenEnv
+            # cannot serialise; the HTTP route then failed and the WebSocket route ended the session.
+            raise PydanticCustomError("invalid_action", "{reason}", {"reason": str(error)}) from None
 
 
 class GymObservation(Observation):
