@@ -381,6 +381,32 @@ def test_an_action_that_decodes_to_far_more_than_its_space_holds_is_refused_befo
     assert peak < 1 << 20
 
 
+def test_a_connection_that_sends_no_whole_request_in_time_is_closed_and_websockets_are_not():
+    # uvicorn waits for ever for a request: with 300 silent connections held open, a server limited to 256 files
+    # answered no one (slowloris). Each connection below must be closed within a bound of the 1 s timeout.
+    with running_server("VisualQA-v0", request_timeout_s=1.0) as server:
+        address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+        silent = socket.create_connection(address)
+        headers_only = socket.create_connection(address)
+        headers_only.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        part_of_a_body = socket.create_connection(address)
+        part_of_a_body.sendall(b"POST /reset HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+
+        async def websocket_outlives_the_timeout():
+            async with ws_connect(_ws_url(server)) as ws:
+                assert (await _exchange(ws, {"type": "reset", "data": {"seed": 1}}))["type"] == "observation"
+                await asyncio.sleep(3.0)
+                return await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+
+        step = asyncio.run(websocket_outlives_the_timeout())
+        for connection in (silent, headers_only, part_of_a_body):
+            connection.settimeout(30)
+            with connection:
+                assert connection.recv(1024) == b"", "the server closed the connection"
+        assert step["type"] == "observation"
+        assert httpx.get(f"{server.url}/health", timeout=30).json()["status"] == "healthy"
+
+
 def test_schema_carries_the_gymnasium_spaces_and_the_image_encoding(qa_server):
     schema = httpx.get(f"{qa_server.url}/schema").json()
     local = gym.make("VisualQA-v0")
