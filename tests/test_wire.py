@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
+import tracemalloc
 
 import numpy as np
 import pytest
 from gymnasium import spaces
+from PIL import Image
 
 from vista_envs import wire
 from vista_envs.spaces import UnicodeText
@@ -126,3 +129,44 @@ def test_an_array_repeated_in_one_message_travels_once_and_comes_back_as_an_equa
 def test_a_same_as_that_points_nowhere_is_a_value_error(index):
     with pytest.raises(ValueError, match="same_as"):
         wire.from_wire([{wire.ARRAY_TAG: {"same_as": index}}])
+
+
+def _blank_png(width, height, shape):
+    """A blank RGBA PNG of ``width`` x ``height`` pixels, a few kB on the wire, tagged with ``shape``."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (width, height)).save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return {wire.ARRAY_TAG: {"encoding": "png", "dtype": "|u1", "shape": shape, "data": data}}
+
+
+def _peak_bytes_while(decode):
+    """The most memory (numpy's included) held at once while ``decode()`` raises its ValueError."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as error:
+            decode()
+        return tracemalloc.get_traced_memory()[1], str(error.value)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_png_bigger_than_its_header_says_is_refused_before_its_pixels_are_decoded():
+    # 2000 x 2000 RGBA: 16 kB on the wire, 16 MB decoded; the header claims 4 bytes.
+    bomb = _blank_png(2000, 2000, [4])
+    peak, message = _peak_bytes_while(lambda: wire.decode_array(bomb))
+    assert "2000 x 2000" in message and peak < 1 << 20
+
+
+def test_max_bytes_refuses_an_array_larger_than_it_before_decoding_it():
+    image = wire.encode_array(np.zeros((64, 64, 3), np.uint8), "png")
+    assert wire.decode_array(image, max_bytes=64 * 64 * 3).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="12288 bytes"):
+        wire.decode_array(image, max_bytes=64 * 64 * 3 - 1)
+
+
+def test_max_bytes_counts_every_same_as_copy_and_refuses_before_copying_past_it():
+    # One 64 kB array and 1,000 references to it: 30 kB of JSON that would decode to 64 MB.
+    message = [wire.encode_array(np.zeros(1 << 16, np.uint8))] + [{wire.ARRAY_TAG: {"same_as": 0}}] * 1000
+    assert len(wire.from_wire(message[:4], max_bytes=4 << 16)) == 4
+    peak, error = _peak_bytes_while(lambda: wire.from_wire(message, max_bytes=1 << 20))
+    assert "1048576 bytes" in error and peak < 2 << 20

@@ -140,8 +140,9 @@ def encode_array(array: np.ndarray, image_encoding: str = "raw") -> dict[str, An
     }
 
 
-def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
-    """The array of a tagged wire object (a writable copy); ``ValueError`` on anything malformed."""
+def decode_array(wire: Mapping[str, Any], max_bytes: int | None = None) -> np.ndarray:
+    """The array of a tagged wire object (a writable copy); ``ValueError`` on anything malformed, or on an
+    array of more than ``max_bytes`` bytes (refused before any of it is decoded)."""
     body = wire.get(ARRAY_TAG) if isinstance(wire, Mapping) else None
     if not isinstance(body, Mapping):
         raise ValueError(f"an array must be an object {{{ARRAY_TAG!r}: {{...}}}}")
@@ -158,6 +159,9 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise ValueError(f"array shape must be a list of at most {_MAX_DIMS} non-negative ints, got {shape!r}")
+    needed = math.prod(shape) * dtype.itemsize
+    if max_bytes is not None and needed > max_bytes:
+        raise ValueError(f"array {dtype_name} {shape} takes {needed} bytes, more than the {max_bytes} allowed here")
     if not isinstance(data, str):
         raise ValueError("array data must be a base64 string")
     try:
@@ -165,18 +169,22 @@ def decode_array(wire: Mapping[str, Any]) -> np.ndarray:
     except (binascii.Error, ValueError):
         raise ValueError("array data is not valid base64") from None
     if encoding == "raw":
-        if len(payload) != math.prod(shape) * dtype.itemsize:
-            needed = math.prod(shape) * dtype.itemsize
+        if len(payload) != needed:
             raise ValueError(f"array data holds {len(payload)} bytes, but {dtype_name} {shape} needs {needed}")
         return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
     if encoding == "png":
         try:
             with Image.open(io.BytesIO(payload), formats=["PNG"]) as image:
-                array = np.asarray(image)
+                # Opening reads the header only. A PNG of a few kB can hold gigabytes of pixels, so they are
+                # decoded only once the header's shape (checked above) is known to be the PNG's own.
+                width, height = image.size
+                fits = len(shape) in (2, 3) and [height, width] == shape[:2]
+                array = np.asarray(image) if fits else None
         except Exception as error:  # Pillow raises many types on a corrupt file
             raise ValueError(f"array data is not a valid PNG ({error})") from None
-        if list(array.shape) != shape or array.dtype != dtype:
-            raise ValueError(f"PNG holds {array.dtype} {list(array.shape)}, the header says {dtype_name} {shape}")
+        if array is None or list(array.shape) != shape or array.dtype != dtype:
+            held = f"{width} x {height} pixels" if array is None else f"{array.dtype} {list(array.shape)}"
+            raise ValueError(f"PNG holds {held}, the header says {dtype_name} {shape}")
         return array.copy()
     raise ValueError(f"array encoding must be one of {IMAGE_ENCODINGS}, got {encoding!r}")
 
@@ -208,30 +216,50 @@ def to_wire(value: Any, image_encoding: str = "raw", sent: ArrayMemo | None = No
     return str(value)
 
 
-def from_wire(value: Any, arrays: list[np.ndarray] | None = None, *, keep_private: bool = False) -> Any:
+def from_wire(
+    value: Any, arrays: list[np.ndarray] | None = None, *, keep_private: bool = False, max_bytes: int | None = None
+) -> Any:
     """The inverse of :func:`to_wire`: tagged arrays back to numpy, the rest as is.
 
     ``arrays`` collects the message's arrays in order (to resolve ``same_as``); pass the same list for
     the parts of one message, in the order they were written. With ``keep_private`` the arrays kept in
     ``arrays`` are never the ones returned (each new array comes back as a copy), so a caller that
     changes a returned array in place cannot change what a later ``same_as`` gives.
+
+    ``max_bytes`` bounds the bytes of all the arrays returned, every ``same_as`` copy counted again (a
+    message of thousands of references to one large array is small, its decoding gigabytes); past it,
+    ``ValueError``, raised before the array that would pass it is decoded or copied.
     """
     if arrays is None:
         arrays = []
-    if isinstance(value, dict):
-        body = value.get(ARRAY_TAG)
-        if isinstance(body, Mapping) and "same_as" in body:
-            index = body["same_as"]
-            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
-                raise ValueError(f"same_as refers to array {index!r}, but the message has {len(arrays)} before it")
-            return arrays[index].copy()
-        if ARRAY_TAG in value:
-            arrays.append(decode_array(value))
-            return arrays[-1].copy() if keep_private else arrays[-1]
-        return {key: from_wire(item, arrays, keep_private=keep_private) for key, item in value.items()}
-    if isinstance(value, list):
-        return [from_wire(item, arrays, keep_private=keep_private) for item in value]
-    return value
+    left = math.inf if max_bytes is None else max_bytes
+
+    def spend(nbytes: int) -> None:
+        nonlocal left
+        if nbytes > left:
+            raise ValueError(f"the message's arrays take more than the {max_bytes} bytes allowed here")
+        left -= nbytes
+
+    def decode(item: Any) -> Any:
+        if isinstance(item, dict):
+            body = item.get(ARRAY_TAG)
+            if isinstance(body, Mapping) and "same_as" in body:
+                index = body["same_as"]
+                if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(arrays):
+                    raise ValueError(f"same_as refers to array {index!r}, but the message has {len(arrays)} before it")
+                spend(arrays[index].nbytes)
+                return arrays[index].copy()
+            if ARRAY_TAG in item:
+                array = decode_array(item, max_bytes=None if max_bytes is None else int(left))
+                spend(array.nbytes)
+                arrays.append(array)
+                return array.copy() if keep_private else array
+            return {key: decode(part) for key, part in item.items()}
+        if isinstance(item, list):
+            return [decode(part) for part in item]
+        return item
+
+    return decode(value)
 
 
 def decode_observation(payload: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -7,16 +7,20 @@ wait below is bounded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import json
 import os
 import socket
 import time
+import tracemalloc
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
+from PIL import Image
 
 pytest.importorskip("openenv.core.env_server.http_server")
 httpx = pytest.importorskip("httpx")
@@ -26,7 +30,7 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 import vista_envs  # noqa: E402
 from vista_envs import wire  # noqa: E402
-from vista_envs.integrations.openenv_server import running_server  # noqa: E402
+from vista_envs.integrations.openenv_server import decode_action_value, running_server  # noqa: E402
 
 import repo_paths
 
@@ -328,6 +332,79 @@ def test_bad_http_requests_get_protocol_errors(qa_server):
         assert http.get("/health").json()["status"] == "healthy"
         reset = http.post("/reset", json={"seed": 3})
         assert reset.status_code == 200 and reset.json()["observation"]["obs"]["text"]
+
+
+def test_a_malformed_array_action_gets_a_validation_error_and_the_session_goes_on():
+    # A Box env's bad action raised a ValueError whose error context pydantic keeps as the exception object, which
+    # OpenEnv could not serialise: HTTP answered "Object of type ValueError is not JSON serializable" (and logged a
+    # traceback), and the WebSocket session was ended with SESSION_ERROR.
+    async def run(url):
+        async with ws_connect(url) as ws:
+            assert (await _exchange(ws, {"type": "reset", "data": {"seed": 1}}))["type"] == "observation"
+            refusal = await _exchange(ws, {"type": "step", "data": {"value": [1, 2]}})
+            after = await _exchange(ws, {"type": "step", "data": {"value": [0, 0, 0, 0]}})
+            return refusal, after
+
+    with running_server("VistaRobotEE-v0", max_sessions=1) as server:
+        refusal, after = asyncio.run(run(_ws_url(server)))
+        stateless = httpx.post(f"{server.url}/step", json={"action": {"value": [1, 2]}}, timeout=60)
+    assert refusal["data"]["code"] == "VALIDATION_ERROR" and "shape is (2,)" in json.dumps(refusal)
+    assert after["type"] == "observation", "the same session went on"
+    assert stateless.status_code == 422 and "shape is (2,)" in stateless.text
+
+
+def _blank_png_action():
+    """A 2000 x 2000 RGBA PNG, tagged as the 2000 x 2000 x 4 array it is: 16 kB on the wire, 16 MB decoded."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (2000, 2000)).save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return {wire.ARRAY_TAG: {"encoding": "png", "dtype": "|u1", "shape": [2000, 2000, 4], "data": data}}
+
+
+def _many_references_action():
+    """One 64 kB array and 1,000 same_as references to it: 30 kB of JSON, 64 MB decoded."""
+    return [wire.encode_array(np.zeros(1 << 16, np.uint8))] + [{wire.ARRAY_TAG: {"same_as": 0}}] * 1000
+
+
+@pytest.mark.parametrize("action", [_blank_png_action, _many_references_action], ids=["png-bomb", "same-as-copies"])
+def test_an_action_that_decodes_to_far_more_than_its_space_holds_is_refused_before_it_is_decoded(action):
+    # VistaRobotEE-v0's action is 4 numbers. A request of a few MB in either form decodes to gigabytes: one such
+    # request took 1.5 GB and blocked the server's event loop for 6 s.
+    value = action()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="allowed here"):
+            decode_action_value(gym.spaces.Box(-1, 1, (4,), np.float32), value)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_connection_that_sends_no_whole_request_in_time_is_closed_and_websockets_are_not():
+    # uvicorn waits for ever for a request: with 300 silent connections held open, a server limited to 256 files
+    # answered no one (slowloris). Each connection below must be closed within a bound of the 1 s timeout.
+    with running_server("VisualQA-v0", request_timeout_s=1.0) as server:
+        address = ("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+        silent = socket.create_connection(address)
+        headers_only = socket.create_connection(address)
+        headers_only.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        part_of_a_body = socket.create_connection(address)
+        part_of_a_body.sendall(b"POST /reset HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+
+        async def websocket_outlives_the_timeout():
+            async with ws_connect(_ws_url(server)) as ws:
+                assert (await _exchange(ws, {"type": "reset", "data": {"seed": 1}}))["type"] == "observation"
+                await asyncio.sleep(3.0)
+                return await _exchange(ws, {"type": "step", "data": {"text": "<answer>1</answer>"}})
+
+        step = asyncio.run(websocket_outlives_the_timeout())
+        for connection in (silent, headers_only, part_of_a_body):
+            connection.settimeout(30)
+            with connection:
+                assert connection.recv(1024) == b"", "the server closed the connection"
+        assert step["type"] == "observation"
+        assert httpx.get(f"{server.url}/health", timeout=30).json()["status"] == "healthy"
 
 
 def test_schema_carries_the_gymnasium_spaces_and_the_image_encoding(qa_server):

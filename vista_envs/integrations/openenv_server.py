@@ -20,9 +20,11 @@ resets with ``deltas=true`` gets only what it lacks in each step's reply (:mod:`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
+import math
 import socket
 import threading
 import time
@@ -45,6 +47,7 @@ from openenv.core.env_server.types import (
     State,
 )
 from pydantic import ConfigDict, Field, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.websockets import WebSocketDisconnect
 
 import vista_envs
@@ -53,6 +56,7 @@ from vista_envs.wire_delta import DeltaEncoder
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_REQUEST_TIMEOUT_S",
     "GymnasiumEnvironment",
     "RunningServer",
     "SessionClosedError",
@@ -64,6 +68,12 @@ __all__ = [
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """Largest request (HTTP body or WebSocket message) the server reads: far above any text action
 (``max_response_chars`` of 4-byte characters, JSON-escaped) and far below what would hurt the server."""
+
+
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+"""Seconds a connection has to send a whole HTTP request (headers and body), from its opening or its previous
+response; then it is closed. uvicorn alone waits for ever, so silent or trickling connections (slowloris) could hold
+every file descriptor of the server, which then answered no one. An upgraded WebSocket is not timed."""
 
 
 class SessionClosedError(RuntimeError):
@@ -88,7 +98,12 @@ class ValueAction(Action):
     @field_validator("value")
     @classmethod
     def _decode(cls, value: Any) -> Any:
-        return decode_action_value(cls.space, value)
+        try:
+            return decode_action_value(cls.space, value)
+        except ValueError as error:
+            # Not a plain ValueError: pydantic keeps that exception object in the error's context, which OpenEnv
+            # cannot serialise; the HTTP route then failed and the WebSocket route ended the session.
+            raise PydanticCustomError("invalid_action", "{reason}", {"reason": str(error)}) from None
 
 
 class GymObservation(Observation):
@@ -100,14 +115,22 @@ class GymObservation(Observation):
     truncated: bool = False
 
 
+# The widest number a wire array holds (a longdouble): an action of n numbers decodes to at most 16 n bytes.
+_MAX_NUMBER_BYTES = 16
+
+
 def decode_action_value(space: gym.Space | None, value: Any) -> Any:
     """A wire action for a non-text space: arrays for Box/Multi* spaces (shape-checked), ints for Discrete."""
     if isinstance(space, gym.spaces.Discrete):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"a Discrete action must be an int, got {type(value).__name__}")
         return value
-    value = wire.from_wire(value)
-    if isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)):
+    array_space = isinstance(space, (gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary))
+    # Bounded before decoding: a request of a few MB (a blank PNG, one array and thousands of same_as
+    # references to it) would otherwise decode to gigabytes, and the server would be killed for memory.
+    max_bytes = _MAX_NUMBER_BYTES * max(1, math.prod(space.shape)) if array_space else DEFAULT_MAX_MESSAGE_BYTES
+    value = wire.from_wire(value, max_bytes=max_bytes)
+    if array_space:
         try:
             array = np.asarray(value, dtype=space.dtype)
         except (TypeError, ValueError) as error:
@@ -391,7 +414,45 @@ def _unreadable(text: str | None) -> str | None:
     return None
 
 
-def _uvicorn_config(app: FastAPI, max_message_bytes: int, log_level: str, **kwargs: Any) -> Any:
+def _request_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol, closing a connection still reading its request ``timeout_s`` after it opened or
+    after its previous response (see :data:`DEFAULT_REQUEST_TIMEOUT_S`)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class RequestDeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._start_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._start_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _start_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(timeout_s, self._on_deadline)
+
+        def _on_deadline(self) -> None:
+            # A request being answered is not timed, nor a connection upgraded to a WebSocket (another protocol's).
+            reading = self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+            if reading and self.transport.get_protocol() is self and not self.transport.is_closing():
+                self.transport.close()
+
+    return RequestDeadlineProtocol
+
+
+def _uvicorn_config(
+    app: FastAPI, max_message_bytes: int, request_timeout_s: float, log_level: str, **kwargs: Any
+) -> Any:
     import uvicorn
 
     # ws_max_size makes the WebSocket layer refuse an oversize message (close code 1009) before it
@@ -400,6 +461,7 @@ def _uvicorn_config(app: FastAPI, max_message_bytes: int, log_level: str, **kwar
     # milliseconds that loopback and LAN links do not pay back (use image_encoding="png" on slow links).
     return uvicorn.Config(
         app,
+        http=_request_deadline_protocol(request_timeout_s),
         ws="websockets-sansio",
         ws_max_size=max_message_bytes,
         ws_per_message_deflate=False,
@@ -417,6 +479,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     log_level: str = "info",
     **app_kwargs: Any,
 ) -> None:
@@ -424,7 +487,8 @@ def serve(
     import uvicorn
 
     app = create_app(env_id, env_kwargs, max_message_bytes=max_message_bytes, **app_kwargs)
-    uvicorn.Server(_uvicorn_config(app, max_message_bytes, log_level, host=host, port=port)).run()
+    config = _uvicorn_config(app, max_message_bytes, request_timeout_s, log_level, host=host, port=port)
+    uvicorn.Server(config).run()
 
 
 @dataclass
@@ -447,6 +511,7 @@ def running_server(
     env_kwargs: Mapping[str, Any] | None = None,
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     start_timeout_s: float = 60.0,
     **app_kwargs: Any,
 ) -> Iterator[RunningServer]:
@@ -461,7 +526,7 @@ def running_server(
     # to take the port between choosing and binding it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(_uvicorn_config(app, max_message_bytes, "warning"))
+    server = uvicorn.Server(_uvicorn_config(app, max_message_bytes, request_timeout_s, "warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"serve-{env_id}", daemon=True)
     thread.start()
     try:

@@ -692,6 +692,20 @@ def test_memory_outside_the_address_space_limit_cannot_be_taken(session: PythonS
     assert_state_kept(session)
 
 
+def test_the_host_wide_aio_event_budget_cannot_be_taken(session: PythonSession) -> None:
+    """Attack: io_setup() contexts for 65536 events take the whole host-wide ``fs.aio-max-nr``,
+    which no rlimit and no uid bounds: every io_setup() on the host (databases, qemu) then fails
+    with EAGAIN for as long as the episode lives.
+    Must: io_setup fails with EPERM (seccomp); the session goes on."""
+    io_setup = {"x86_64": 206, "aarch64": 0}.get(os.uname().machine)
+    if io_setup is None:
+        pytest.skip("io_setup's syscall number is only listed here for x86_64 and aarch64")
+    code = LIBC + f"ctx = ctypes.c_ulong(0)\nprint(libc.syscall({io_setup}, 8192, ctypes.byref(ctx)), "
+    code += "ctypes.get_errno())"
+    assert session.run(code).stdout == "-1 1\n"
+    assert_state_kept(session)
+
+
 def test_per_user_kernel_budgets_are_small(session: PythonSession) -> None:
     """Attack: queue many signals or POSIX message-queue bytes, which the kernel charges per user.
     Must: RLIMIT_SIGPENDING is at most 64 and RLIMIT_MSGQUEUE is 0 (and no IPC call is allowed)."""

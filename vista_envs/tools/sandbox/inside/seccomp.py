@@ -44,7 +44,7 @@ SYSCALLS: dict[str, tuple[int | None, int | None]] = {
     "tkill": (200, 130), "pidfd_open": (434, 434), "pidfd_send_signal": (424, 424), "pidfd_getfd": (438, 438),
     "unshare": (272, 97), "setns": (308, 268), "add_key": (248, 217), "request_key": (249, 218),
     "keyctl": (250, 219), "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
-    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427), "io_setup": (206, 0),
     "kill": (62, 129), "tgkill": (234, 131), "rt_sigqueueinfo": (129, 138), "rt_tgsigqueueinfo": (297, 240),
     "memfd_create": (319, 279), "memfd_secret": (447, 447), "flock": (73, 32), "fcntl": (72, 25),
     "ioctl": (16, 29), "socket": (41, 198), "socketpair": (53, 199),
@@ -73,14 +73,15 @@ _ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
 # kernel objects outside RLIMIT_AS and the scratch tmpfs, or is a channel between episodes:
 # memfds, sockets of every family (the tool needs none: no AF_UNIX fd passing, no AF_VSOCK, which
 # no network namespace confines, no netlink or packet sockets, no loopback channel between the
-# episodes of one zygote), SysV and POSIX IPC, inotify/fanotify, flock.
+# episodes of one zygote), SysV and POSIX IPC, inotify/fanotify, flock, and AIO contexts (io_setup
+# draws on the host-wide fs.aio-max-nr, which no rlimit bounds: one episode could take all of it).
 DENIED = (
     "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv", "process_vm_writev", "tkill",
     "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "kcmp", "process_madvise", "process_mrelease",
     "migrate_pages", "move_pages", "get_robust_list", "unshare", "setns", "mount", "umount2", "pivot_root",
     "chroot", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
     "open_by_handle_at", "quotactl", "add_key", "request_key", "keyctl", "bpf", "perf_event_open",
-    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "memfd_secret",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "io_setup", "memfd_create", "memfd_secret",
     "socket", "socketpair", "inotify_init", "inotify_init1", "fanotify_init", "shmget", "shmat", "shmctl", "shmdt",
     "semget", "semop", "semctl", "semtimedop", "msgget", "msgsnd", "msgrcv", "msgctl", "mq_open",
     "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr", "flock",
