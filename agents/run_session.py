@@ -54,7 +54,7 @@ class RunSession:
         checkpoints: the checkpoint resumed from, per checkpoint folder ("" is ``output_dir`` itself; VisPlay's
             roles use ``output_dir/<role>``); None for each when the run starts afresh.
         states: the trainer states (step, optimiser, RNG, ...) of those checkpoints.
-        logger: the metrics logger; only rank 0 of a launched run has one.
+        logger: the metrics logger, opened by the first row logged; only rank 0 of a launched run has one.
     """
 
     config: RunConfig
@@ -62,15 +62,19 @@ class RunSession:
     checkpoints: dict[str, Path | None]
     states: dict[str, dict[str, Any]]
     start_step: int
-    logger: RunLogger | None
     parallel: DataParallel = field(default_factory=DataParallel)
+    logger: RunLogger | None = field(default=None, init=False)
 
     @classmethod
     def start(
         cls, config: RunConfig, total_steps: int, folders: Sequence[str] = ("",), parallel: DataParallel | None = None
     ) -> RunSession:
         """Claim ``config.output_dir`` (refused when it holds another run, unless resuming or overwriting), seed
-        every RNG, read the latest intact checkpoint of each of ``folders`` when ``config.resume``, open the log."""
+        every RNG, read the latest intact checkpoint of each of ``folders`` when ``config.resume``.
+
+        Nothing is written yet: the metrics log opens with the first row (:meth:`log`), once the trainer has built
+        its model and envs, so a run that fails to start (a model path that is not there, an unknown env id) leaves
+        no metrics files that would make the corrected command refuse the folder as another run's."""
         parallel = parallel if parallel is not None else DataParallel()
         refusal = None
         if parallel.is_main:  # one process checks (and overwrites); every process stops on a refusal
@@ -92,12 +96,7 @@ class RunSession:
                 f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one"
             )
         start_step = next(iter(steps.values()), 0)
-        logger = None
-        if parallel.is_main:
-            logger = RunLogger(
-                config.output_dir, resume_step=start_step if states else None, tensorboard=config.tensorboard
-            )
-        return cls(config, total_steps, checkpoints, states, start_step, logger, parallel)
+        return cls(config, total_steps, checkpoints, states, start_step, parallel)
 
     @property
     def resumed(self) -> bool:
@@ -111,7 +110,16 @@ class RunSession:
 
     def log(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
         """Rank 0 logs ``metrics`` as the row of ``step``; every process gets the row as written."""
-        return self.parallel.broadcast(self.logger.log(step, metrics) if self.logger is not None else None)
+        return self.parallel.broadcast(self._open_log().log(step, metrics) if self.parallel.is_main else None)
+
+    def _open_log(self) -> RunLogger:
+        """Rank 0's metrics log, opened on first use (a resumed run's rows after its checkpoint are dropped then)."""
+        if self.logger is None:
+            resume_step = self.start_step if self.states else None
+            self.logger = RunLogger(
+                self.config.output_dir, resume_step=resume_step, tensorboard=self.config.tensorboard
+            )
+        return self.logger
 
     def end_step(
         self,
@@ -133,7 +141,8 @@ class RunSession:
     def close(self) -> list[dict[str, Any]]:
         """Close the log; every process returns rank 0's metric rows."""
         rows = None
-        if self.logger is not None:
-            self.logger.close()
-            rows = self.logger.rows
+        if self.parallel.is_main:
+            logger = self._open_log()
+            logger.close()
+            rows = logger.rows
         return self.parallel.broadcast(rows)

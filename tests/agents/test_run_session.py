@@ -127,3 +127,32 @@ def test_resuming_takes_every_folders_latest_checkpoint_and_refuses_folders_at_d
     fake_checkpoint(tmp_path / "reasoner", 3)
     with pytest.raises(RuntimeError, match=r"different steps \{'questioner': 2, 'reasoner': 3\}"):
         RunSession.start(config, total_steps=4, folders=("questioner", "reasoner"))
+
+
+@pytest.mark.parametrize(
+    ("module", "config_name", "settings"),
+    [
+        ("vista_agents.sft", "SFTConfig", {"model": "/no/such/model"}),
+        ("vista_agents.grpo", "GRPOConfig", {"model": "/no/such/model"}),
+        ("vista_agents.visplay_trainer", "VisPlayConfig", {"model": "/no/such/model"}),
+        (
+            "vista_agents.ppo",
+            "PPOConfig",
+            {"env_id": "NoSuchEnv-v0", "num_steps": 8, "total_timesteps": 64, "num_minibatches": 1},
+        ),
+    ],
+)
+def test_a_run_that_fails_to_start_leaves_nothing_that_makes_the_corrected_run_refuse_its_folder(
+    module, config_name, settings, tmp_path
+):
+    import importlib
+
+    import gymnasium as gym
+
+    trainer = importlib.import_module(module)
+    output = tmp_path / "run"
+    config = getattr(trainer, config_name)(output_dir=str(output), num_envs=2, progress_bar=False, **settings)
+    with pytest.raises((OSError, gym.error.Error)):  # from_pretrained's missing model, gym.make's unknown id
+        trainer.train(config)
+    assert not output.exists()
+    claim_output_dir(output, resume=False, overwrite=False)  # the same command with the model or env mended
