@@ -124,7 +124,8 @@ class PPOConfig(EnvConfig, RunConfig):
     """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds; eval_split '' for envs
     without splits"""
     torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks); 0 leaves torch's default"""
+    """torch CPU threads while the run lasts (1 is fastest for small networks; the caller's setting is restored after);
+    0 leaves torch's default"""
     total_timesteps: int = 1_000_000
     """env steps of the whole run (over all envs)"""
     num_steps: int = 256
@@ -411,13 +412,22 @@ def load_agent(checkpoint: str | Path, device: str = "cpu") -> ActorCritic:
 
 def train(config: PPOConfig) -> TrainResult:
     """Run PPO as configured; returns the logged metric rows and the final checkpoint."""
-    # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
     if launched_processes() > 1:  # every rank would run the same PPO and write over the others' files
         raise RuntimeError("PPO runs in one process: start it without accelerate launch / torchrun")
-    run = RunSession.start(config, config.total_steps)
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    # torch's thread count belongs to the whole process: the caller gets its own back however the run ends.
+    threads = torch.get_num_threads()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: PPOConfig) -> TrainResult:
+    # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
+    run = RunSession.start(config, config.total_steps)
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     device = resolve_device(config.device)
     envs = make_envs(config)
     eval_envs = make_envs(config, min(config.num_envs, config.eval_episodes))
