@@ -16,7 +16,12 @@ PPO                       ``RunConfig`` + ``EnvConfig`` (its network is not a VL
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +33,63 @@ LR_SCHEDULERS = ("constant", "linear", "cosine")
 @dataclass
 class ConfigLayer:
     """The base of every config layer: each layer's ``__post_init__`` checks its own fields, then calls the next
-    layer's."""
+    layer's; this one, called first, checks every field's type against its annotation."""
 
     def __post_init__(self) -> None:
-        pass
+        # A config file or a Python caller can give any value: a string, a bool or a NaN where a number belongs
+        # would otherwise pass the layers' range checks (NaN compares False) or fail deep inside a run.
+        for name, annotation in _field_types(type(self)).items():
+            value = getattr(self, name)
+            if isinstance(value, list) and typing.get_origin(annotation) is tuple:  # JSON and TOML have no tuples
+                value = tuple(value)
+                setattr(self, name, value)
+            if not _conforms(value, annotation):
+                raise TypeError(f"{name} must be {_describe(annotation)}, got {value!r}")
+            if not all(map(_finite, value if isinstance(value, tuple) else (value,))):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, numbers.Real) or math.isfinite(value)
+
+
+def _conforms(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is of the type ``annotation`` names: a bool is not an int, an int is a float; a tuple's
+    length is its layer's check."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, argument) for argument in arguments)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(key, str) for key in value)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_conforms(item, arguments[0]) for item in value)
+    return True
+
+
+def _describe(annotation: Any) -> str:
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in arguments)
+    if origin is tuple:
+        return f"a tuple of {_describe(arguments[0]).split(' ', 1)[1]}s"
+    names = {bool: "true or false", int: "an int", float: "a number", str: "a string", type(None): "None"}
+    return names.get(annotation, "a dict of str keys" if origin is dict else str(annotation))
 
 
 @dataclass

@@ -171,7 +171,6 @@ class PPOConfig(EnvConfig, RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.hidden_sizes = tuple(self.hidden_sizes)  # type: ignore[assignment]  (a config file gives a list)
         positive = ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features")
         for name in positive:
             if getattr(self, name) < 1:

@@ -255,7 +255,6 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             raise ValueError(
                 f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)"
             )
-        self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
         if len(self.confidence_band) != 2:
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
         ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
@@ -291,7 +290,6 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             )
         if self.warm_start_demonstrations < 0 or self.warm_start_epochs < 1:
             raise ValueError("warm_start_demonstrations must be >= 0 and warm_start_epochs >= 1")
-        self.warm_start_roles = tuple(self.warm_start_roles)  # a list (from JSON or the flags) is accepted
         if set(self.warm_start_roles) - set(ROLES) or len(set(self.warm_start_roles)) < len(self.warm_start_roles):
             raise ValueError(f"warm_start_roles must name each of {ROLES} at most once, got {self.warm_start_roles!r}")
         if self.warm_start_demonstrations and not self.warm_start_roles:
