@@ -25,7 +25,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LR_SCHEDULERS", "ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig"]
+__all__ = ["LR_SCHEDULERS", "ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig", "at_least"]
 
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 
@@ -82,6 +82,13 @@ def _conforms(value: Any, annotation: Any) -> bool:
     return True
 
 
+def at_least(config: ConfigLayer, minimum: float, *names: str) -> None:
+    """Refuse the first of the fields ``names`` of ``config`` that is below ``minimum``, naming it."""
+    for name in names:
+        if getattr(config, name) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {getattr(config, name)}")
+
+
 def _describe(annotation: Any) -> str:
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -126,6 +133,28 @@ class RunConfig(ConfigLayer):
     """also log to TensorBoard (needs the tensorboard package)"""
     progress_bar: bool = True
     """show a tqdm progress bar"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.output_dir:  # "" would be the working directory (an unset variable in a script, most likely)
+            raise ValueError("output_dir must name a folder, got ''")
+        if self.device != "auto":
+            import torch  # the learners' dependency; this module is imported by them only
+
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(
+                    f"device must be 'auto' or a torch device ('cpu', 'cuda', 'cuda:1', ...), got {self.device!r}"
+                ) from None
+        if not 0 <= self.seed < 2**32:  # NumPy's global generator takes no other seeds
+            raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
+        # A negative cadence would silently mean 0: no evaluation or checkpoint before the end of the run.
+        at_least(self, 0, "eval_every", "checkpoint_every", "eval_episodes")
+        if self.resume and self.overwrite:  # else resuming would silently win
+            raise ValueError(
+                "resume and overwrite exclude each other: resume continues the run in output_dir, overwrite deletes it"
+            )
 
 
 @dataclass
@@ -203,6 +232,15 @@ class ModelConfig(ConfigLayer):
             raise ValueError(f"lr_scheduler must be one of {LR_SCHEDULERS}, got {self.lr_scheduler!r}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        at_least(self, 1, "max_new_tokens", "generation_batch_size", "micro_batch_size")
+        # max_grad_norm 0 disables clipping; below 0 it would do so silently.
+        at_least(self, 0, "eval_temperature", "lora_rank", "learning_rate", "weight_decay", "max_grad_norm")
+        if self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(
+                f"lora_alpha must be > 0 and lora_dropout in [0, 1), got {self.lora_alpha} and {self.lora_dropout}"
+            )
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
 
     def learning_rate_at(self, step: int, total_steps: int) -> float:
         """The learning rate of step ``step`` (0-based) of a run of ``total_steps``: a function of the step alone, so a
@@ -221,3 +259,7 @@ class ModelConfig(ConfigLayer):
 class VLMRunConfig(ModelConfig, EnvConfig, RunConfig):
     """The layers SFT and GRPO share: a VLM (:class:`ModelConfig`) acting in an env (:class:`EnvConfig`), in a run
     (:class:`RunConfig`)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self, 1, "eval_episodes")  # SFT and GRPO evaluate before the first step and after the last

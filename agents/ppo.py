@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, load_trainer_state, writing_checkpoint
-from vista_agents.config import EnvConfig, RunConfig
+from vista_agents.config import EnvConfig, RunConfig, at_least
 from vista_agents.distributed import launched_processes
 from vista_agents.losses import clipped_surrogate
 from vista_agents.networks import ActorCritic, RunningMeanStd
@@ -171,10 +171,12 @@ class PPOConfig(EnvConfig, RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        positive = ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(
+            self, 1, "num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features"
+        )
+        # 0 is each one's "off" (max_grad_norm, target_kl, cpu_time_limit_s) or torch's default; below 0 would do the
+        # same silently.
+        at_least(self, 0, "vf_coef", "max_grad_norm", "target_kl", "cpu_time_limit_s", "torch_threads")
         if self.total_timesteps < self.batch_size:
             raise ValueError(
                 f"total_timesteps ({self.total_timesteps}) is less than one iteration: num_envs x num_steps = "
