@@ -22,7 +22,7 @@ import torch
 from vista_agents.checkpoint import latest_checkpoint, load_trainer_state, restore_rng
 from vista_agents.config import RunConfig
 from vista_agents.distributed import DataParallel
-from vista_agents.run_log import RunLogger, claim_output_dir
+from vista_agents.run_log import RunLogger, claim_output_dir, run_artifacts
 
 __all__ = ["RunSession", "TrainResult", "is_due", "seed_everything"]
 
@@ -94,6 +94,13 @@ class RunSession:
             found = {folder: steps.get(folder) for folder in folders}
             raise RuntimeError(
                 f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one"
+            )
+        left = run_artifacts(root) if config.resume and not states else []
+        if left:  # starting afresh would replace the run's metrics (and, step by step, its checkpoints)
+            names = ", ".join(str(path.relative_to(root)) for path in left)
+            raise RuntimeError(
+                f"cannot resume: {root} holds a run ({names}) but no intact checkpoint to continue it from; pass "
+                "--overwrite instead of --resume to delete it and start afresh, or choose another --output-dir"
             )
         start_step = next(iter(steps.values()), 0)
         return cls(config, total_steps, checkpoints, states, start_step, parallel)

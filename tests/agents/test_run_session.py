@@ -156,3 +156,20 @@ def test_a_run_that_fails_to_start_leaves_nothing_that_makes_the_corrected_run_r
         trainer.train(config)
     assert not output.exists()
     claim_output_dir(output, resume=False, overwrite=False)  # the same command with the model or env mended
+
+
+def test_resuming_a_run_without_an_intact_checkpoint_is_refused_and_leaves_its_metrics_alone(tmp_path):
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
+
+    config = RunConfig(output_dir=str(tmp_path), resume=True)
+    RunSession.start(config, total_steps=2).close()  # resuming into a folder without a run starts afresh
+    RunLogger(tmp_path).log(0, {"loss": 1.0})  # a run killed before its first checkpoint
+    with pytest.raises(RuntimeError, match=r"cannot resume: .* holds a run \(metrics.csv, metrics.jsonl\) but no"):
+        RunSession.start(config, total_steps=2)
+    damaged = fake_checkpoint(tmp_path, 1) / TRAINER_STATE
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        with pytest.raises(RuntimeError, match="no intact checkpoint to continue it from; pass --overwrite"):
+            RunSession.start(config, total_steps=2)
+    assert read_metrics(tmp_path) == [{"step": 0, "loss": 1.0}]
