@@ -125,8 +125,9 @@ class RunConfig(ConfigLayer):
     checkpoint_every: int = 0
     """write a checkpoint every this many steps (and after the last); 0: only after the last"""
     resume: bool = False
-    """continue from the latest intact checkpoint in output_dir (an empty or new output_dir starts afresh; one whose run
-    left no intact checkpoint is refused)"""
+    """continue from the latest intact checkpoint in output_dir, with the run's own settings except total_steps, the
+    hardware, batch sizes and logging (vista_agents.run_session.RESUMABLE_SETTINGS); an empty or new output_dir starts
+    afresh, one whose run left no intact checkpoint is refused"""
     overwrite: bool = False
     """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or
     resume, such a folder is refused)"""

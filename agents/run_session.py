@@ -10,6 +10,7 @@ folder per model; resuming needs their latest intact checkpoints to be of the sa
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,36 @@ from vista_agents.config import RunConfig
 from vista_agents.distributed import DataParallel
 from vista_agents.run_log import RunLogger, claim_output_dir, run_artifacts
 
-__all__ = ["RunSession", "TrainResult", "is_due", "seed_everything"]
+__all__ = ["RESUMABLE_SETTINGS", "RunSession", "TrainResult", "is_due", "seed_everything"]
+
+# The settings a resumed run may change: how long it goes on, where and on what hardware it runs, how it batches its
+# work for memory, and what it records. Any other change (the model, the env, the seed, a hyper-parameter) would make
+# it silently another run, logged as the same one.
+RESUMABLE_SETTINGS = frozenset(
+    {
+        "output_dir",
+        "resume",
+        "overwrite",
+        "total_steps",
+        "total_timesteps",
+        "device",
+        "bf16",
+        "gradient_checkpointing",
+        "vectorization_mode",
+        "ray_address",
+        "torch_threads",
+        "cpu_time_limit_s",
+        "generation_batch_size",
+        "micro_batch_size",
+        "eval_every",
+        "eval_episodes",
+        "eval_split",
+        "eval_temperature",
+        "checkpoint_every",
+        "tensorboard",
+        "progress_bar",
+    }
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -36,6 +66,11 @@ def seed_everything(seed: int) -> None:
 def is_due(step: int, every: int, last_step: int) -> bool:
     """Whether a periodic action (evaluation, checkpoint) happens after ``step`` completed steps."""
     return step == last_step or (every > 0 and step % every == 0)
+
+
+def _comparable(value: Any) -> Any:
+    """A config value as its checkpoint may hold it (a list where the config now has a tuple)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass
@@ -94,6 +129,17 @@ class RunSession:
             found = {folder: steps.get(folder) for folder in folders}
             raise RuntimeError(
                 f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one"
+            )
+        saved = next(iter(states.values()), {}).get("config", {})
+        changed = [
+            f"{name} {saved[name]!r} -> {value!r}"
+            for name, value in dataclasses.asdict(config).items()
+            if name in saved and name not in RESUMABLE_SETTINGS and _comparable(saved[name]) != _comparable(value)
+        ]
+        if changed:
+            raise ValueError(
+                f"cannot resume the run in {root} with other settings ({', '.join(changed)}): resume it with its own, "
+                "or start a new run in another --output-dir"
             )
         left = run_artifacts(root) if config.resume and not states else []
         if left:  # starting afresh would replace the run's metrics (and, step by step, its checkpoints)

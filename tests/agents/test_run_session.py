@@ -173,3 +173,21 @@ def test_resuming_a_run_without_an_intact_checkpoint_is_refused_and_leaves_its_m
         with pytest.raises(RuntimeError, match="no intact checkpoint to continue it from; pass --overwrite"):
             RunSession.start(config, total_steps=2)
     assert read_metrics(tmp_path) == [{"step": 0, "loss": 1.0}]
+
+
+def test_resuming_with_other_settings_is_refused_unless_they_only_change_length_hardware_or_logging(tmp_path):
+    import dataclasses
+
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
+
+    config = RunConfig(output_dir=str(tmp_path), seed=3, resume=True)
+    with writing_checkpoint(tmp_path, 2) as staging:
+        (staging / "model.safetensors").write_bytes(b"weights")
+        torch.save({"step": 2, "config": dataclasses.asdict(config)}, staging / TRAINER_STATE)
+    with pytest.raises(ValueError, match=r"cannot resume the run in .* with other settings \(seed 3 -> 4\)"):
+        RunSession.start(dataclasses.replace(config, seed=4), total_steps=4)
+    allowed = dataclasses.replace(config, device="cpu", eval_every=1, checkpoint_every=1)
+    run = RunSession.start(allowed, total_steps=6)  # run longer, on another device, evaluating and saving more often
+    assert run.resumed and run.start_step == 2
+    run.close()
