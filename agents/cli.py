@@ -168,7 +168,12 @@ def _train(arguments: argparse.Namespace) -> None:
     except (OSError, TypeError, ValueError) as error:  # an unreadable --config, or a value the config's checks refuse:
         raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None  # a usage error, not a crash
     _require_local_model(getattr(config, "model", None), f"vista-agents train {arguments.algorithm}")
-    result = module.train(config)
+    from vista_agents.run_session import RunRefused
+
+    try:
+        result = module.train(config)
+    except (FileExistsError, RunRefused) as error:  # the output folder holds another run, or one it cannot resume
+        raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None
     if dist.is_available() and dist.is_initialized():  # one process of a multi-GPU run: rank 0 reports
         reports = dist.get_rank() == 0
         dist.destroy_process_group()

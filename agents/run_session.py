@@ -25,7 +25,7 @@ from vista_agents.config import RunConfig
 from vista_agents.distributed import DataParallel
 from vista_agents.run_log import RunLogger, claim_output_dir, run_artifacts
 
-__all__ = ["RESUMABLE_SETTINGS", "RunSession", "TrainResult", "is_due", "seed_everything"]
+__all__ = ["RESUMABLE_SETTINGS", "RunRefused", "RunSession", "TrainResult", "is_due", "seed_everything"]
 
 # The settings a resumed run may change: how long it goes on, where and on what hardware it runs, how it batches its
 # work for memory, and what it records. Any other change (the model, the env, the seed, a hyper-parameter) would make
@@ -66,6 +66,11 @@ def seed_everything(seed: int) -> None:
 def is_due(step: int, every: int, last_step: int) -> bool:
     """Whether a periodic action (evaluation, checkpoint) happens after ``step`` completed steps."""
     return step == last_step or (every > 0 and step % every == 0)
+
+
+class RunRefused(RuntimeError):
+    """A run that cannot resume as asked; the message says why and what to do instead (``vista-agents train`` reports it
+    in one line, as it does the :class:`FileExistsError` of an output folder that holds another run)."""
 
 
 def _comparable(value: Any) -> Any:
@@ -127,7 +132,7 @@ class RunSession:
         steps = {folder: state["step"] for folder, state in states.items()}
         if (states and len(states) < len(folders)) or len(set(steps.values())) > 1:
             found = {folder: steps.get(folder) for folder in folders}
-            raise RuntimeError(
+            raise RunRefused(
                 f"cannot resume: the latest checkpoints are at different steps {found}; delete the newer one"
             )
         saved = next(iter(states.values()), {}).get("config", {})
@@ -137,14 +142,14 @@ class RunSession:
             if name in saved and name not in RESUMABLE_SETTINGS and _comparable(saved[name]) != _comparable(value)
         ]
         if changed:
-            raise ValueError(
+            raise RunRefused(
                 f"cannot resume the run in {root} with other settings ({', '.join(changed)}): resume it with its own, "
                 "or start a new run in another --output-dir"
             )
         left = run_artifacts(root) if config.resume and not states else []
         if left:  # starting afresh would replace the run's metrics (and, step by step, its checkpoints)
             names = ", ".join(str(path.relative_to(root)) for path in left)
-            raise RuntimeError(
+            raise RunRefused(
                 f"cannot resume: {root} holds a run ({names}) but no intact checkpoint to continue it from; pass "
                 "--overwrite instead of --resume to delete it and start afresh, or choose another --output-dir"
             )

@@ -185,9 +185,27 @@ def test_resuming_with_other_settings_is_refused_unless_they_only_change_length_
     with writing_checkpoint(tmp_path, 2) as staging:
         (staging / "model.safetensors").write_bytes(b"weights")
         torch.save({"step": 2, "config": dataclasses.asdict(config)}, staging / TRAINER_STATE)
-    with pytest.raises(ValueError, match=r"cannot resume the run in .* with other settings \(seed 3 -> 4\)"):
+    with pytest.raises(RuntimeError, match=r"cannot resume the run in .* with other settings \(seed 3 -> 4\)"):
         RunSession.start(dataclasses.replace(config, seed=4), total_steps=4)
     allowed = dataclasses.replace(config, device="cpu", eval_every=1, checkpoint_every=1)
     run = RunSession.start(allowed, total_steps=6)  # run longer, on another device, evaluating and saving more often
     assert run.resumed and run.start_step == 2
     run.close()
+
+
+@pytest.mark.parametrize(
+    ("resume", "message"),
+    [
+        (False, "vista-agents train ppo: .* already holds a run .*: pass --resume to continue it"),
+        (True, r"vista-agents train ppo: cannot resume the run in .* with other settings \(seed 99 -> 1\)"),
+    ],
+)
+def test_the_cli_reports_an_output_folder_it_may_not_use_in_one_line(resume, message, tmp_path):
+    from vista_agents.cli import main
+
+    with writing_checkpoint(tmp_path, 1) as staging:
+        (staging / "model.safetensors").write_bytes(b"weights")
+        torch.save({"step": 1, "config": {"seed": 99}}, staging / TRAINER_STATE)
+    with pytest.raises(SystemExit, match=message) as exit_:
+        main(["train", "ppo", "--output-dir", str(tmp_path), *(["--resume"] if resume else [])])
+    assert isinstance(exit_.value.code, str) and "\n" not in exit_.value.code  # one line, exit status 1
