@@ -98,7 +98,8 @@ def save_checkpoint(
 
     Args:
         model: the trained model (a ``PreTrainedModel``, or a PEFT model whose adapter is saved).
-        config: the run's config as a dict (recorded for reference; resuming uses the current config).
+        config: the run's config as a dict (a resumed run may differ from it only in
+            :data:`~vista_agents.run_session.RESUMABLE_SETTINGS`).
         model_state, optimizer_state: state dicts to write instead of ``model``'s and ``optimizer``'s own, e.g. the
             full states of a model sharded by FSDP (:meth:`vista_agents.distributed.DataParallel.checkpoint_states`).
     """

@@ -111,12 +111,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib  # Python 3.11+
+    try:
+        if path.suffix == ".toml":
+            import tomllib  # Python 3.11+
 
-        values = tomllib.loads(text)
-    else:
-        values = json.loads(text)
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    except ValueError as error:  # JSONDecodeError and TOMLDecodeError: say which file
+        raise ValueError(f"{path}: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config file holds one table/object of field values")
     return values
@@ -134,11 +137,7 @@ def config_from_args(cls: type, arguments: argparse.Namespace) -> Any:
     if unknown:
         raise SystemExit(f"{arguments.config}: unknown config fields {sorted(unknown)}")
     values.update({name: value for name, value in vars(arguments).items() if name in names})
-    hints = typing.get_type_hints(cls)
-    for name, value in values.items():  # JSON and TOML have lists where the config has tuples
-        if isinstance(value, list) and typing.get_origin(hints[name]) is tuple:
-            values[name] = tuple(value)
-    return cls(**values)
+    return cls(**values)  # its checks refuse wrong types, and turn the lists of JSON and TOML into tuples
 
 
 # Each algorithm: the module with its ``train(config)``, its config class, and a one-line description.
@@ -166,10 +165,15 @@ def _train(arguments: argparse.Namespace) -> None:
     module, config_cls = _algorithm(arguments.algorithm)
     try:
         config = config_from_args(config_cls, arguments)
-    except ValueError as error:  # the config's own checks: a bad value is a usage error, not a crash
-        raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None
+    except (OSError, TypeError, ValueError) as error:  # an unreadable --config, or a value the config's checks refuse:
+        raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None  # a usage error, not a crash
     _require_local_model(getattr(config, "model", None), f"vista-agents train {arguments.algorithm}")
-    result = module.train(config)
+    from vista_agents.run_session import RunRefused
+
+    try:
+        result = module.train(config)
+    except (FileExistsError, RunRefused) as error:  # the output folder holds another run, or one it cannot resume
+        raise SystemExit(f"vista-agents train {arguments.algorithm}: {error}") from None
     if dist.is_available() and dist.is_initialized():  # one process of a multi-GPU run: rank 0 reports
         reports = dist.get_rank() == 0
         dist.destroy_process_group()

@@ -16,11 +16,16 @@ PPO                       ``RunConfig`` + ``EnvConfig`` (its network is not a VL
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LR_SCHEDULERS", "ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig"]
+__all__ = ["LR_SCHEDULERS", "ConfigLayer", "EnvConfig", "ModelConfig", "RunConfig", "VLMRunConfig", "at_least"]
 
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 
@@ -28,10 +33,70 @@ LR_SCHEDULERS = ("constant", "linear", "cosine")
 @dataclass
 class ConfigLayer:
     """The base of every config layer: each layer's ``__post_init__`` checks its own fields, then calls the next
-    layer's."""
+    layer's; this one, called first, checks every field's type against its annotation."""
 
     def __post_init__(self) -> None:
-        pass
+        # A config file or a Python caller can give any value: a string, a bool or a NaN where a number belongs
+        # would otherwise pass the layers' range checks (NaN compares False) or fail deep inside a run.
+        for name, annotation in _field_types(type(self)).items():
+            value = getattr(self, name)
+            if isinstance(value, list) and typing.get_origin(annotation) is tuple:  # JSON and TOML have no tuples
+                value = tuple(value)
+                setattr(self, name, value)
+            if not _conforms(value, annotation):
+                raise TypeError(f"{name} must be {_describe(annotation)}, got {value!r}")
+            if not all(map(_finite, value if isinstance(value, tuple) else (value,))):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, numbers.Real) or math.isfinite(value)
+
+
+def _conforms(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is of the type ``annotation`` names: a bool is not an int, an int is a float; a tuple's
+    length is its layer's check."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, argument) for argument in arguments)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(key, str) for key in value)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_conforms(item, arguments[0]) for item in value)
+    return True
+
+
+def at_least(config: ConfigLayer, minimum: float, *names: str) -> None:
+    """Refuse the first of the fields ``names`` of ``config`` that is below ``minimum``, naming it."""
+    for name in names:
+        if getattr(config, name) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {getattr(config, name)}")
+
+
+def _describe(annotation: Any) -> str:
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in arguments)
+    if origin is tuple:
+        return f"a tuple of {_describe(arguments[0]).split(' ', 1)[1]}s"
+    names = {bool: "true or false", int: "an int", float: "a number", str: "a string", type(None): "None"}
+    return names.get(annotation, "a dict of str keys" if origin is dict else str(annotation))
 
 
 @dataclass
@@ -60,7 +125,9 @@ class RunConfig(ConfigLayer):
     checkpoint_every: int = 0
     """write a checkpoint every this many steps (and after the last); 0: only after the last"""
     resume: bool = False
-    """continue from the latest intact checkpoint in output_dir"""
+    """continue from the latest intact checkpoint in output_dir, with the run's own settings except total_steps, the
+    hardware, batch sizes and logging (vista_agents.run_session.RESUMABLE_SETTINGS); an empty or new output_dir starts
+    afresh, one whose run left no intact checkpoint is refused"""
     overwrite: bool = False
     """start afresh in an output_dir that holds another run, deleting its metrics and checkpoints (without it, or
     resume, such a folder is refused)"""
@@ -68,6 +135,28 @@ class RunConfig(ConfigLayer):
     """also log to TensorBoard (needs the tensorboard package)"""
     progress_bar: bool = True
     """show a tqdm progress bar"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.output_dir:  # "" would be the working directory (an unset variable in a script, most likely)
+            raise ValueError("output_dir must name a folder, got ''")
+        if self.device != "auto":
+            import torch  # the learners' dependency; this module is imported by them only
+
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(
+                    f"device must be 'auto' or a torch device ('cpu', 'cuda', 'cuda:1', ...), got {self.device!r}"
+                ) from None
+        if not 0 <= self.seed < 2**32:  # NumPy's global generator takes no other seeds
+            raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
+        # A negative cadence would silently mean 0: no evaluation or checkpoint before the end of the run.
+        at_least(self, 0, "eval_every", "checkpoint_every", "eval_episodes")
+        if self.resume and self.overwrite:  # else resuming would silently win
+            raise ValueError(
+                "resume and overwrite exclude each other: resume continues the run in output_dir, overwrite deletes it"
+            )
 
 
 @dataclass
@@ -145,6 +234,15 @@ class ModelConfig(ConfigLayer):
             raise ValueError(f"lr_scheduler must be one of {LR_SCHEDULERS}, got {self.lr_scheduler!r}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        at_least(self, 1, "max_new_tokens", "generation_batch_size", "micro_batch_size")
+        # max_grad_norm 0 disables clipping; below 0 it would do so silently.
+        at_least(self, 0, "eval_temperature", "lora_rank", "learning_rate", "weight_decay", "max_grad_norm")
+        if self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(
+                f"lora_alpha must be > 0 and lora_dropout in [0, 1), got {self.lora_alpha} and {self.lora_dropout}"
+            )
+        if len(self.adam_betas) != 2 or not all(0 <= beta < 1 for beta in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
 
     def learning_rate_at(self, step: int, total_steps: int) -> float:
         """The learning rate of step ``step`` (0-based) of a run of ``total_steps``: a function of the step alone, so a
@@ -163,3 +261,7 @@ class ModelConfig(ConfigLayer):
 class VLMRunConfig(ModelConfig, EnvConfig, RunConfig):
     """The layers SFT and GRPO share: a VLM (:class:`ModelConfig`) acting in an env (:class:`EnvConfig`), in a run
     (:class:`RunConfig`)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self, 1, "eval_episodes")  # SFT and GRPO evaluate before the first step and after the last

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vista_agents.config import VLMRunConfig
+from vista_agents.config import VLMRunConfig, at_least
 from vista_agents.grpo_step import GroupedEpisodes, GRPOLossConfig, group_episodes, grpo_update, load_reference
 from vista_agents.policies.hf import HFPolicy
 from vista_agents.rollout import RolloutCollector, Trajectory, summarize
@@ -85,8 +85,7 @@ class GRPOConfig(GRPOLossConfig, VLMRunConfig):
         super().__post_init__()
         if self.group_size < 2:
             raise ValueError("group_size must be >= 2: advantages compare the episodes of a group")
-        if min(self.total_steps, self.num_tasks, self.micro_batch_size) < 1:
-            raise ValueError("total_steps, num_tasks and micro_batch_size must be >= 1")
+        at_least(self, 1, "total_steps", "num_tasks")
 
 
 def task_seeds(seed: int, step: int, num_tasks: int) -> list[int]:

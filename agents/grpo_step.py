@@ -87,6 +87,8 @@ class GRPOLossConfig(ConfigLayer):
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}")
         if min(self.num_epochs, self.num_minibatches) < 1:
             raise ValueError("num_epochs and num_minibatches must be >= 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"temperature must be >= 0 and top_p in (0, 1], got {self.temperature} and {self.top_p}")
         if min(self.clip_low, self.clip_high, self.kl_coef) < 0:
             raise ValueError("clip_low, clip_high and kl_coef must be >= 0")
 

@@ -53,7 +53,7 @@ from tqdm import tqdm
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_agents.checkpoint import TRAINER_STATE, capture_rng, checkpoint_dir, load_trainer_state, writing_checkpoint
-from vista_agents.config import EnvConfig, RunConfig
+from vista_agents.config import EnvConfig, RunConfig, at_least
 from vista_agents.distributed import launched_processes
 from vista_agents.losses import clipped_surrogate
 from vista_agents.networks import ActorCritic, RunningMeanStd
@@ -124,7 +124,8 @@ class PPOConfig(EnvConfig, RunConfig):
     """episodes per evaluation (deterministic policy: the Gaussian's mean), on fixed seeds; eval_split '' for envs
     without splits"""
     torch_threads: int = 1
-    """torch CPU threads (1 is fastest for small networks); 0 leaves torch's default"""
+    """torch CPU threads while the run lasts (1 is fastest for small networks; the caller's setting is restored after);
+    0 leaves torch's default"""
     total_timesteps: int = 1_000_000
     """env steps of the whole run (over all envs)"""
     num_steps: int = 256
@@ -170,11 +171,12 @@ class PPOConfig(EnvConfig, RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.hidden_sizes = tuple(self.hidden_sizes)  # type: ignore[assignment]  (a config file gives a list)
-        positive = ("num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(
+            self, 1, "num_envs", "num_steps", "num_minibatches", "update_epochs", "eval_episodes", "image_features"
+        )
+        # 0 is each one's "off" (max_grad_norm, target_kl, cpu_time_limit_s) or torch's default; below 0 would do the
+        # same silently.
+        at_least(self, 0, "vf_coef", "max_grad_norm", "target_kl", "cpu_time_limit_s", "torch_threads")
         if self.total_timesteps < self.batch_size:
             raise ValueError(
                 f"total_timesteps ({self.total_timesteps}) is less than one iteration: num_envs x num_steps = "
@@ -411,13 +413,22 @@ def load_agent(checkpoint: str | Path, device: str = "cpu") -> ActorCritic:
 
 def train(config: PPOConfig) -> TrainResult:
     """Run PPO as configured; returns the logged metric rows and the final checkpoint."""
-    # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
     if launched_processes() > 1:  # every rank would run the same PPO and write over the others' files
         raise RuntimeError("PPO runs in one process: start it without accelerate launch / torchrun")
-    run = RunSession.start(config, config.total_steps)
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    # torch's thread count belongs to the whole process: the caller gets its own back however the run ends.
+    threads = torch.get_num_threads()
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: PPOConfig) -> TrainResult:
+    # -- setup: envs, network, optimiser, logging (resumed from the latest checkpoint if asked) ------------
+    run = RunSession.start(config, config.total_steps)
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     device = resolve_device(config.device)
     envs = make_envs(config)
     eval_envs = make_envs(config, min(config.num_envs, config.eval_episodes))

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_ARTIFACTS", "RunLogger", "claim_output_dir", "read_metrics"]
+__all__ = ["RUN_ARTIFACTS", "RunLogger", "claim_output_dir", "read_metrics", "run_artifacts"]
 
 # What a run writes into its output folder (VisPlay's roles keep their checkpoints one level down).
 RUN_ARTIFACTS = ("metrics.jsonl", "metrics.csv", "tensorboard", "checkpoints", "warm_start", "*/checkpoints")
@@ -50,6 +50,12 @@ def read_metrics(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def run_artifacts(output_dir: str | os.PathLike[str]) -> list[Path]:
+    """What a run left in ``output_dir`` (metrics, checkpoints, ...; :data:`RUN_ARTIFACTS`), sorted."""
+    root = Path(output_dir)
+    return sorted({path for pattern in RUN_ARTIFACTS for path in root.glob(pattern)})
+
+
 def claim_output_dir(output_dir: str | os.PathLike[str], resume: bool, overwrite: bool) -> None:
     """Check that a run may write into ``output_dir`` before it writes anything.
 
@@ -58,7 +64,7 @@ def claim_output_dir(output_dir: str | os.PathLike[str], resume: bool, overwrite
     checkpoints would outlive the new run's metrics, and a later ``--resume`` would continue the old run.
     """
     root = Path(output_dir)
-    found = sorted({path for pattern in RUN_ARTIFACTS for path in root.glob(pattern)})
+    found = run_artifacts(root)
     if not found or resume:
         return
     if not overwrite:

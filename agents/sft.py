@@ -27,7 +27,7 @@ import gymnasium as gym
 import torch
 from tqdm import tqdm
 
-from vista_agents.config import VLMRunConfig
+from vista_agents.config import VLMRunConfig, at_least
 from vista_agents.distributed import shard
 from vista_agents.losses import aggregate
 from vista_agents.policies.hf import HFPolicy
@@ -60,8 +60,7 @@ class SFTConfig(VLMRunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.num_demonstrations, self.num_epochs, self.batch_size, self.micro_batch_size) < 1:
-            raise ValueError("num_demonstrations, num_epochs, batch_size and micro_batch_size must be >= 1")
+        at_least(self, 1, "num_demonstrations", "num_epochs", "batch_size")
 
     @property
     def total_steps(self) -> int:

@@ -79,7 +79,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 import vista_envs  # noqa: F401  (registers the env ids)
 from vista_agents.checkpoint import save_checkpoint
-from vista_agents.config import ModelConfig, RunConfig
+from vista_agents.config import ModelConfig, RunConfig, at_least
 from vista_agents.distributed import DataParallel, launched_processes
 from vista_agents.grpo_step import GRPOLossConfig, group_episodes, grpo_update, load_reference
 from vista_agents.policies.hf import HFPolicy
@@ -255,7 +255,6 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             raise ValueError(
                 f"env_kwargs {unknown} are not settable here; allowed: {list(ENV_KWARGS)} (the rest are config fields)"
             )
-        self.confidence_band = tuple(self.confidence_band)  # a list (from JSON) is accepted
         if len(self.confidence_band) != 2:
             raise ValueError(f"confidence_band must be (low, high), got {self.confidence_band!r}")
         ConfidenceBand(*self.confidence_band)  # raises unless 0 <= low <= high <= 1
@@ -266,7 +265,6 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             "dataset_images": self.dataset_images,
             "questions_per_step": self.questions_per_step,
             "samples": self.samples,
-            "micro_batch_size": self.micro_batch_size,
         }
         too_small = [name for name, value in counts.items() if value < 1]
         if too_small:
@@ -289,9 +287,9 @@ class VisPlayConfig(GRPOLossConfig, ModelConfig, RunConfig):
             raise ValueError(
                 "temperature must be > 0: with greedy decoding the m answers agree and every confidence is 1"
             )
+        at_least(self, 0, "warm_start_learning_rate")
         if self.warm_start_demonstrations < 0 or self.warm_start_epochs < 1:
             raise ValueError("warm_start_demonstrations must be >= 0 and warm_start_epochs >= 1")
-        self.warm_start_roles = tuple(self.warm_start_roles)  # a list (from JSON or the flags) is accepted
         if set(self.warm_start_roles) - set(ROLES) or len(set(self.warm_start_roles)) < len(self.warm_start_roles):
             raise ValueError(f"warm_start_roles must name each of {ROLES} at most once, got {self.warm_start_roles!r}")
         if self.warm_start_demonstrations and not self.warm_start_roles:

@@ -440,3 +440,18 @@ def test_a_launched_multi_process_run_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")  # as accelerate launch and torchrun set it
     with pytest.raises(RuntimeError, match="one process"):
         train(PPOConfig(env_id="CartPole-v1", output_dir=str(tmp_path)))
+
+
+def test_a_run_gives_the_caller_its_torch_thread_count_back_however_it_ends(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the text entry of the observation is ignored, as it says
+            train(run_config(tmp_path / "finished", total_timesteps=32, torch_threads=1))
+        assert torch.get_num_threads() == 3
+        with pytest.raises(gym.error.Error):  # fails after the threads were set: its envs cannot be made
+            train(run_config(tmp_path / "failed", env_id="NoSuchEnv-v0", torch_threads=1))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)

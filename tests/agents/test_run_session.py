@@ -127,3 +127,85 @@ def test_resuming_takes_every_folders_latest_checkpoint_and_refuses_folders_at_d
     fake_checkpoint(tmp_path / "reasoner", 3)
     with pytest.raises(RuntimeError, match=r"different steps \{'questioner': 2, 'reasoner': 3\}"):
         RunSession.start(config, total_steps=4, folders=("questioner", "reasoner"))
+
+
+@pytest.mark.parametrize(
+    ("module", "config_name", "settings"),
+    [
+        ("vista_agents.sft", "SFTConfig", {"model": "/no/such/model"}),
+        ("vista_agents.grpo", "GRPOConfig", {"model": "/no/such/model"}),
+        ("vista_agents.visplay_trainer", "VisPlayConfig", {"model": "/no/such/model"}),
+        (
+            "vista_agents.ppo",
+            "PPOConfig",
+            {"env_id": "NoSuchEnv-v0", "num_steps": 8, "total_timesteps": 64, "num_minibatches": 1},
+        ),
+    ],
+)
+def test_a_run_that_fails_to_start_leaves_nothing_that_makes_the_corrected_run_refuse_its_folder(
+    module, config_name, settings, tmp_path
+):
+    import importlib
+
+    import gymnasium as gym
+
+    trainer = importlib.import_module(module)
+    output = tmp_path / "run"
+    config = getattr(trainer, config_name)(output_dir=str(output), num_envs=2, progress_bar=False, **settings)
+    with pytest.raises((OSError, gym.error.Error)):  # from_pretrained's missing model, gym.make's unknown id
+        trainer.train(config)
+    assert not output.exists()
+    claim_output_dir(output, resume=False, overwrite=False)  # the same command with the model or env mended
+
+
+def test_resuming_a_run_without_an_intact_checkpoint_is_refused_and_leaves_its_metrics_alone(tmp_path):
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
+
+    config = RunConfig(output_dir=str(tmp_path), resume=True)
+    RunSession.start(config, total_steps=2).close()  # resuming into a folder without a run starts afresh
+    RunLogger(tmp_path).log(0, {"loss": 1.0})  # a run killed before its first checkpoint
+    with pytest.raises(RuntimeError, match=r"cannot resume: .* holds a run \(metrics.csv, metrics.jsonl\) but no"):
+        RunSession.start(config, total_steps=2)
+    damaged = fake_checkpoint(tmp_path, 1) / TRAINER_STATE
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        with pytest.raises(RuntimeError, match="no intact checkpoint to continue it from; pass --overwrite"):
+            RunSession.start(config, total_steps=2)
+    assert read_metrics(tmp_path) == [{"step": 0, "loss": 1.0}]
+
+
+def test_resuming_with_other_settings_is_refused_unless_they_only_change_length_hardware_or_logging(tmp_path):
+    import dataclasses
+
+    from vista_agents.config import RunConfig
+    from vista_agents.run_session import RunSession
+
+    config = RunConfig(output_dir=str(tmp_path), seed=3, resume=True)
+    with writing_checkpoint(tmp_path, 2) as staging:
+        (staging / "model.safetensors").write_bytes(b"weights")
+        torch.save({"step": 2, "config": dataclasses.asdict(config)}, staging / TRAINER_STATE)
+    with pytest.raises(RuntimeError, match=r"cannot resume the run in .* with other settings \(seed 3 -> 4\)"):
+        RunSession.start(dataclasses.replace(config, seed=4), total_steps=4)
+    allowed = dataclasses.replace(config, device="cpu", eval_every=1, checkpoint_every=1)
+    run = RunSession.start(allowed, total_steps=6)  # run longer, on another device, evaluating and saving more often
+    assert run.resumed and run.start_step == 2
+    run.close()
+
+
+@pytest.mark.parametrize(
+    ("resume", "message"),
+    [
+        (False, "vista-agents train ppo: .* already holds a run .*: pass --resume to continue it"),
+        (True, r"vista-agents train ppo: cannot resume the run in .* with other settings \(seed 99 -> 1\)"),
+    ],
+)
+def test_the_cli_reports_an_output_folder_it_may_not_use_in_one_line(resume, message, tmp_path):
+    from vista_agents.cli import main
+
+    with writing_checkpoint(tmp_path, 1) as staging:
+        (staging / "model.safetensors").write_bytes(b"weights")
+        torch.save({"step": 1, "config": {"seed": 99}}, staging / TRAINER_STATE)
+    with pytest.raises(SystemExit, match=message) as exit_:
+        main(["train", "ppo", "--output-dir", str(tmp_path), *(["--resume"] if resume else [])])
+    assert isinstance(exit_.value.code, str) and "\n" not in exit_.value.code  # one line, exit status 1
