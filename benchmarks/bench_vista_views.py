@@ -225,6 +225,19 @@ def record_episodes(n_views: int, size: int, seeds: list[int]) -> list[RecordedE
     return episodes
 
 
+def play_timed(env: Any, seed: int, act: Any, totals: dict[str, float], key: str) -> str:
+    """One episode of ``env``: its ``reset`` and answer ``step`` timed into ``totals[key]``, the action (``act()``,
+    the agent's move) computed between them, untimed; returns the action."""
+    start = time.process_time()
+    env.reset(seed=seed)
+    totals[key] += time.process_time() - start
+    action = act()
+    start = time.process_time()
+    env.step(action)
+    totals[key] += time.process_time() - start
+    return action
+
+
 def throughput(n_views: int, size: int, episodes: int, rounds: int) -> dict[str, float]:
     # As users get it: gym.make's wrappers (OrderEnforcing, PassiveEnvChecker: it checks the first reset and step
     # only, in the warm-up) are timed with the env. The oracle's response is the agent's move, not the env's work:
@@ -254,13 +267,7 @@ def throughput(n_views: int, size: int, episodes: int, rounds: int) -> dict[str,
         totals = dict.fromkeys(best, 0.0)
         for i in range(episodes):
             seed = 1000 * round_ + i
-            start = time.process_time()
-            env.reset(seed=seed)
-            totals["env"] += time.process_time() - start
-            action = bare.oracle()
-            start = time.process_time()
-            env.step(action)
-            totals["env"] += time.process_time() - start
+            action = play_timed(env, seed, bare.oracle, totals, "env")
             start = time.process_time()
             raw_render(bare)
             totals["render"] += time.process_time() - start
@@ -268,20 +275,9 @@ def throughput(n_views: int, size: int, episodes: int, rounds: int) -> dict[str,
             raw_render(bare, segmentation=True)
             totals["masks"] += time.process_time() - start
             bare_floor.bodies, bare_floor.cameras = scene_state(bare), bare.cameras
-            start = time.process_time()
-            bare_floor.reset(seed=seed)
-            totals["bare floor"] += time.process_time() - start
-            start = time.process_time()
-            bare_floor.step(action)
-            totals["bare floor"] += time.process_time() - start
+            play_timed(bare_floor, seed, lambda: action, totals, "bare floor")
             floor.episode = recorded[seed]
-            start = time.process_time()
-            floor_env.reset(seed=seed)
-            totals["floor"] += time.process_time() - start
-            action = floor.oracle()
-            start = time.process_time()
-            floor_env.step(action)
-            totals["floor"] += time.process_time() - start
+            play_timed(floor_env, seed, floor.oracle, totals, "floor")
         best = {key: min(value, totals[key]) for key, value in best.items()}
     env.close()
     floor_env.close()
