@@ -568,3 +568,58 @@ def test_stopping_the_server_closes_open_sessions_and_their_sandbox_workers():
     finally:
         with contextlib.suppress(Exception):
             client.close()
+
+
+class SlowToMakeEnv(gym.Env):
+    """An env that takes 0.4 s to make (as VistaTool-v0's sandbox takes about 0.3 s), counting the envs alive."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+    alive = made = most_alive = 0
+
+    def __init__(self):
+        time.sleep(0.4)
+        cls = type(self)
+        cls.made += 1
+        cls.alive += 1
+        cls.most_alive = max(cls.most_alive, cls.alive)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        return 0, 0.0, True, False, {}
+
+    def close(self):
+        type(self).alive -= 1
+
+
+def test_stateless_requests_make_their_envs_off_the_event_loop_and_only_a_few_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vista_envs.integrations.openenv_server import STATELESS_ENVS
+
+    env_id = "vista_envs_tests/SlowToMake-v0"
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=SlowToMakeEnv)
+    with running_server(env_id, max_sessions=1) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        made = SlowToMakeEnv.made
+        # /metadata and /state make no env: the description was read once, when the app was made.
+        for path in ("/metadata", "/state"):
+            assert client.get(path).status_code == 200
+        assert SlowToMakeEnv.made == made
+        with ThreadPoolExecutor(8) as pool:
+            resets = [pool.submit(client.post, "/reset", json={}) for _ in range(8)]
+            time.sleep(0.2)
+            # The server answers while the resets make their envs (on the event loop, 8 x 0.4 s would hold it).
+            waits = []
+            for _ in range(5):
+                started = time.monotonic()
+                assert client.get("/health").status_code == 200
+                waits.append(time.monotonic() - started)
+                time.sleep(0.1)
+            assert all(reply.result().status_code == 200 for reply in resets)
+    assert max(waits) < 0.3, waits
+    assert SlowToMakeEnv.made - made == 8
+    assert SlowToMakeEnv.most_alive <= 1 + STATELESS_ENVS

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT_S",
     "GymnasiumEnvironment",
     "RunningServer",
+    "STATELESS_ENVS",
     "SessionClosedError",
     "create_app",
     "running_server",
@@ -69,6 +70,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """Largest request (HTTP body or WebSocket message) the server reads: far above any text action
 (``max_response_chars`` of 4-byte characters, JSON-escaped) and far below what would hurt the server."""
 
+
+STATELESS_ENVS = 2
+"""Envs that stateless requests (``POST /reset``, ``/step``, ...) may hold at once beside the sessions' own."""
 
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 """Seconds a connection has to send a whole HTTP request (headers and body), from its opening or its previous
@@ -183,27 +187,61 @@ def _models(env_id: str, env: gym.Env, image_encoding: str) -> tuple[type[Action
 class GymnasiumEnvironment(Environment):
     """An OpenEnv ``Environment`` around one Gymnasium env (one per session; OpenEnv makes one per connection).
 
+    The Gymnasium env is made on first use (``reset``, ``step``), not here: OpenEnv makes an Environment for every
+    stateless request (``POST /reset``, ``/step``, ``/mcp``, ``GET /state``, ``/metadata``), some on its event loop,
+    where making the env (VistaTool-v0's sandbox: about 0.3 s) held up every other connection; ``reset`` and
+    ``step`` run in OpenEnv's thread pools. ``env_slots``, shared by every Environment of an app, bounds how many
+    envs are alive at once: past it, making one waits (in its thread) for another to close.
+
     Args:
         env_id: a registered Gymnasium id.
         env_kwargs: keyword arguments of ``gym.make``.
         observation_cls: the id's Observation model (from :func:`create_app`).
         image_encoding: ``"raw"`` or ``"png"`` (see :mod:`vista_envs.wire`).
+        description: the env's one-line description, for ``/metadata`` (default: the id).
+        env_slots: a semaphore of the envs that may be alive at once, or None for no bound.
     """
 
     # Each session owns its env instance; nothing is shared between instances.
     SUPPORTS_CONCURRENT_SESSIONS = True
 
     def __init__(
-        self, env_id: str, env_kwargs: Mapping[str, Any], observation_cls: type[Observation], image_encoding: str
+        self,
+        env_id: str,
+        env_kwargs: Mapping[str, Any],
+        observation_cls: type[Observation],
+        image_encoding: str,
+        description: str = "",
+        env_slots: threading.BoundedSemaphore | None = None,
     ):
         super().__init__()
         self.env_id = env_id
-        self.env = gym.make(env_id, **env_kwargs)
+        self._env_kwargs = dict(env_kwargs)
+        self._env: gym.Env | None = None
+        self._env_slots = env_slots
+        self._lock = threading.Lock()  # making and closing the env (the idle reaper may close from another thread)
+        self._description = description or env_id
         self._observation_cls = observation_cls
         self._image_encoding = image_encoding
         self._state = State(episode_id=None, step_count=0)
         self._closed = False
         self._deltas: DeltaEncoder | None = None  # this episode's, when its reset asked for deltas
+
+    @property
+    def env(self) -> gym.Env:
+        """The Gymnasium env, made on first use (see the class's doc)."""
+        with self._lock:
+            self._check_open()
+            if self._env is None:
+                if self._env_slots is not None:
+                    self._env_slots.acquire()
+                try:
+                    self._env = gym.make(self.env_id, **self._env_kwargs)
+                except BaseException:
+                    if self._env_slots is not None:
+                        self._env_slots.release()
+                    raise
+            return self._env
 
     def _check_open(self) -> None:
         if self._closed:
@@ -279,14 +317,21 @@ class GymnasiumEnvironment(Environment):
         return State(episode_id=self._state.episode_id, step_count=self._state.step_count, env_id=self.env_id)
 
     def get_metadata(self) -> EnvironmentMetadata:
-        doc = (type(self.env.unwrapped).__doc__ or self.env_id).strip().splitlines()[0]
-        return EnvironmentMetadata(name=self.env_id, description=doc, version=vista_envs.__version__)
+        return EnvironmentMetadata(name=self.env_id, description=self._description, version=vista_envs.__version__)
 
     def close(self) -> None:
         # Idempotent: OpenEnv closes on WebSocket close and again from its idle reaper.
-        if not self._closed:
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self.env.close()
+            env, self._env = self._env, None
+        if env is not None:
+            try:
+                env.close()
+            finally:
+                if self._env_slots is not None:
+                    self._env_slots.release()
 
 
 # -- the app -----------------------------------------------------------------------------------
@@ -325,9 +370,21 @@ def create_app(
     probe = gym.make(env_id, **env_kwargs)
     try:
         action_cls, observation_cls = _models(env_id, probe, image_encoding)
+        description = (type(probe.unwrapped).__doc__ or env_id).strip().splitlines()[0]
     finally:
         probe.close()
-    factory = functools.partial(GymnasiumEnvironment, env_id, env_kwargs, observation_cls, image_encoding)
+    # Every session's env, and a few more for stateless requests: each makes an env and closes it at once, so a
+    # burst of them waits for slots instead of making dozens of envs (OpenEnv runs them on 32 threads).
+    env_slots = threading.BoundedSemaphore(max_sessions + STATELESS_ENVS)
+    factory = functools.partial(
+        GymnasiumEnvironment,
+        env_id,
+        env_kwargs,
+        observation_cls,
+        image_encoding,
+        description=description,
+        env_slots=env_slots,
+    )
     env_server = HTTPEnvServer(
         factory,
         action_cls,
