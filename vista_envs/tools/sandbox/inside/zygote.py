@@ -106,6 +106,14 @@ class Zygote:
     def serve(self, control: socket.socket) -> None:
         signal.signal(signal.SIGCHLD, self.reap)
         signal.signal(signal.SIGTERM, self.shut_down)
+        try:
+            self._serve(control)
+        except ConnectionError:
+            # The host died while we answered it (EPIPE, ECONNRESET): shut down as on end of file. Left to propagate,
+            # the error ended this process without removing the scratch root, or killing an interpreter just made.
+            self.shut_down()
+
+    def _serve(self, control: socket.socket) -> None:
         while True:
             message, fds, _flags, _address = socket.recv_fds(control, 1 << 16, 2)
             if not message:
@@ -126,14 +134,17 @@ class Zygote:
     def spawn(self, control: socket.socket, request_fd: int, reply_fd: int) -> None:
         parent = os.getpid()
         scratch = None if self.scratch_root is None else self.scratch_root  # child appends its pid
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        # Neither handler may run between the fork and the child's registration: reap would miss it, and shut_down
+        # (SIGTERM: the host died) would leave it alive to make its scratch folder in the root shut_down removes,
+        # which then stays behind (seen under load when the host was killed as it asked for an interpreter).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
         try:
             pid = os.fork()
             if pid == 0:
                 self.child(control, request_fd, reply_fd, parent, scratch)  # never returns
             self.children.add(pid)
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD, signal.SIGTERM})
         os.close(request_fd)
         os.close(reply_fd)
         try:
@@ -150,7 +161,7 @@ class Zygote:
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD, signal.SIGTERM})  # blocked by spawn
             control.close()
             config = self.config
             if config["mode"] == "bwrap":
