@@ -169,8 +169,7 @@ class VistaVideoEnv(VistaEnv[dict[str, Any], str]):
     ):
         self._init_render_mode(render_mode)
         # A str names one kind (tuple("order") would read it letter by letter).
-        self.kinds = (families,) if isinstance(families, str) else tuple(families) if families is not None else KINDS
-        self.kinds = tuple(self.kinds)
+        self.kinds = tuple(KINDS) if families is None else (families,) if isinstance(families, str) else tuple(families)
         if not self.kinds:
             raise ValueError(f"{self.env_id}: families must name at least one question kind")
         for name in self.kinds:
